@@ -1,0 +1,241 @@
+import { getField, scalarText, summableProblem } from './fields';
+import { parseTime, toIso } from './time';
+import type { ViewDefinition } from './view';
+
+/** One problem with one event, named by the field it concerns. */
+export interface EventProblem {
+  /** Position in the request's `events` array (0 for a single event). */
+  readonly index: number;
+  /** The offending field (dotted path), or `event` for the event as a whole. */
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * An event as the pipeline carries it after reading it off the stream: envelope, position on the
+ * stream, and the JSON body every field is read from. The same function builds it for the speed
+ * layer, the archive and replay, so every layer sees the same id, times and fields.
+ */
+export interface NormalizedEvent {
+  readonly id: string;
+  readonly type: string;
+  /** Event time, epoch ms: decides the view bucket. */
+  readonly timeMs: number;
+  /** Arrival on the stream (Kinesis approximateArrivalTimestamp), epoch ms: decides batch vs speed. */
+  readonly arrivedMs: number;
+  readonly shardId: string;
+  /** Kinesis sequence number, decimal digits (up to 129). */
+  readonly seq: string;
+  readonly partitionKey: string;
+  /** The event's fields (user fields at the top level) plus the envelope. */
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** Where a record sat on the stream, as Lambda's event source, Firehose and GetRecords all report it. */
+export interface StreamPosition {
+  readonly shardId: string;
+  readonly sequenceNumber: string;
+  readonly partitionKey: string;
+  readonly arrivedMs: number;
+}
+
+const MAX_ID_LENGTH = 256;
+const MAX_TYPE_LENGTH = 256;
+// Internal archive columns; a producer cannot set them.
+const INTERNAL_FIELDS = ['_tm', '_am', '_shard', '_seq', '_pk'];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Maps a CloudEvents 1.0 JSON event onto the flat shape (`data` fields at the top level);
+ * returns flat events unchanged.
+ */
+export function flattenEnvelope(raw: Record<string, unknown>): Record<string, unknown> {
+  if (raw.specversion === undefined) return raw;
+  const data = isRecord(raw.data) ? raw.data : {};
+  const flat: Record<string, unknown> = { ...data, type: raw.type, time: raw.time };
+  if (raw.id !== undefined) flat.id = raw.id;
+  return flat;
+}
+
+/** Checks the envelope and, for the views the event feeds, the fields they read. */
+export function eventProblems(
+  raw: unknown,
+  views: readonly ViewDefinition[],
+  index = 0,
+): { problems: EventProblem[]; flat?: Record<string, unknown>; timeMs?: number } {
+  const problems: EventProblem[] = [];
+  const problem = (field: string, message: string) => problems.push({ index, field, message });
+  if (!isRecord(raw)) {
+    problem('event', `must be a JSON object (given ${Array.isArray(raw) ? 'array' : JSON.stringify(raw)})`);
+    return { problems };
+  }
+  if (raw.specversion !== undefined && raw.specversion !== '1.0') {
+    problem('specversion', `must be "1.0" for CloudEvents (given ${JSON.stringify(raw.specversion)})`);
+  }
+  if (raw.specversion !== undefined && raw.data !== undefined && !isRecord(raw.data)) {
+    problem('data', 'must be a JSON object when given');
+  }
+  const flat = flattenEnvelope(raw);
+  if (typeof flat.type !== 'string' || flat.type.length === 0 || flat.type.length > MAX_TYPE_LENGTH) {
+    problem(
+      'type',
+      `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters (given ${JSON.stringify(flat.type)})`,
+    );
+  }
+  const time = parseTime(flat.time);
+  if (typeof time === 'string') problem('time', time);
+  if (
+    flat.id !== undefined &&
+    (typeof flat.id !== 'string' || flat.id.length === 0 || flat.id.length > MAX_ID_LENGTH)
+  ) {
+    problem(
+      'id',
+      `must be a non-empty string of at most ${MAX_ID_LENGTH} characters when given (given ${JSON.stringify(flat.id)})`,
+    );
+  }
+  for (const field of Object.keys(flat)) {
+    if (field.startsWith('_')) problem(field, 'fields starting with "_" are reserved for the pipeline');
+  }
+  for (const view of views) {
+    if (view.eventType !== flat.type) continue;
+    for (const field of view.key) {
+      const value = getField(flat, field);
+      if (value === undefined || value === null) {
+        problem(field, `is required by view "${view.name}" (its key)`);
+      } else if (scalarText(value) === undefined) {
+        problem(
+          field,
+          `must be a string, a boolean or an integer: it is part of view "${view.name}"'s key (given ${JSON.stringify(value)})`,
+        );
+      }
+    }
+    for (const [name, spec] of Object.entries(view.measures)) {
+      if (spec.field === undefined) continue;
+      const value = getField(flat, spec.field);
+      if (value === undefined || value === null) continue; // a measure skips events without its field, as SQL does
+      if (spec.kind === 'distinct') {
+        if (scalarText(value) === undefined) {
+          problem(
+            spec.field,
+            `must be a string, a boolean or an integer for view "${view.name}" measure "${name}" (distinct) (given ${JSON.stringify(value)})`,
+          );
+        }
+      } else if (typeof value !== 'number') {
+        problem(
+          spec.field,
+          `must be a number for view "${view.name}" measure "${name}" (${spec.kind}) (given ${JSON.stringify(value)})`,
+        );
+      } else if (spec.kind === 'sum' || spec.kind === 'avg') {
+        const why = summableProblem(value);
+        if (why) problem(spec.field, `${why}, for view "${view.name}" measure "${name}" (${spec.kind})`);
+      } else if (!Number.isFinite(value)) {
+        problem(spec.field, `must be a finite number for view "${view.name}" measure "${name}"`);
+      }
+    }
+  }
+  // Duplicated problems (a field read by two views) are reported once.
+  const unique = problems.filter(
+    (p, i) => problems.findIndex((q) => q.field === p.field && q.message === p.message) === i,
+  );
+  return { problems: unique, flat, timeMs: typeof time === 'number' ? time : undefined };
+}
+
+/** Thrown when a record on the stream cannot be read: the speed layer dead-letters it, the archive routes it apart. */
+export class PoisonRecordError extends Error {
+  constructor(
+    message: string,
+    readonly problems: readonly EventProblem[] = [],
+  ) {
+    super(message);
+    this.name = 'PoisonRecordError';
+  }
+}
+
+/**
+ * Turns one stream record's data into a NormalizedEvent. Records put by the ingestion API carry
+ * `id` and `ingestedAt`; records put by any other Kinesis client get the id `<shard>:<sequence>`,
+ * which is stable across redeliveries, so the speed layer and the archive agree on it.
+ */
+export function normalizeStreamRecord(
+  data: string,
+  position: StreamPosition,
+  views: readonly ViewDefinition[],
+): NormalizedEvent {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch (error) {
+    throw new PoisonRecordError(
+      `record ${position.shardId}/${position.sequenceNumber} is not JSON: ${(error as Error).message}`,
+    );
+  }
+  const { problems, flat, timeMs } = eventProblems(raw, views);
+  if (problems.length > 0 || flat === undefined || timeMs === undefined) {
+    const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
+    throw new PoisonRecordError(
+      `record ${position.shardId}/${position.sequenceNumber} is invalid: ${summary}`,
+      problems,
+    );
+  }
+  const id = typeof flat.id === 'string' ? flat.id : `${position.shardId}:${position.sequenceNumber}`;
+  const body: Record<string, unknown> = {
+    ...flat,
+    id,
+    type: flat.type,
+    time: toIso(timeMs),
+    arrivedAt: toIso(position.arrivedMs),
+  };
+  for (const field of INTERNAL_FIELDS) delete body[field];
+  return {
+    id,
+    type: flat.type as string,
+    timeMs,
+    arrivedMs: position.arrivedMs,
+    shardId: position.shardId,
+    seq: position.sequenceNumber,
+    partitionKey: position.partitionKey,
+    body,
+  };
+}
+
+/**
+ * One line of the archive (NDJSON). The underscore columns are what the generated batch SQL reads:
+ * `_tm` event time ms, `_am` arrival ms, `_shard`/`_seq` the stream position (to pick one copy of a
+ * repeated id), `_pk` the partition key (for replay's fences).
+ */
+export function toArchiveLine(event: NormalizedEvent): string {
+  return JSON.stringify({
+    ...event.body,
+    _tm: event.timeMs,
+    _am: event.arrivedMs,
+    _shard: event.shardId,
+    _seq: event.seq,
+    _pk: event.partitionKey,
+  });
+}
+
+export function fromArchiveLine(line: string): NormalizedEvent {
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  const { _tm, _am, _shard, _seq, _pk, ...body } = parsed;
+  if (
+    typeof _tm !== 'number' ||
+    typeof _am !== 'number' ||
+    typeof _shard !== 'string' ||
+    typeof _seq !== 'string'
+  ) {
+    throw new Error(`archive line lacks _tm/_am/_shard/_seq: ${line.slice(0, 200)}`);
+  }
+  return {
+    id: String(body.id),
+    type: String(body.type),
+    timeMs: _tm,
+    arrivedMs: _am,
+    shardId: _shard,
+    seq: _seq,
+    partitionKey: typeof _pk === 'string' ? _pk : '',
+    body,
+  };
+}

@@ -1,0 +1,216 @@
+import { decimalFromNumber, decimalToNumber, formatDecimal, parseDecimal, type Decimal } from './decimal';
+import { getField, scalarText } from './fields';
+import { HyperLogLog } from './hyperloglog';
+import type { MeasureSpec, ViewDefinition } from './view';
+
+/**
+ * The partial aggregate of one measure. Every kind is a commutative monoid: `identity` and
+ * `merge` below satisfy the laws (property-tested), so partial aggregates can be combined in any
+ * grouping and order: per batch, per row, per arrival bucket, batch view with speed rows.
+ */
+export type MeasureState =
+  | { readonly kind: 'count'; readonly n: number }
+  | { readonly kind: 'sum'; readonly sum: Decimal }
+  | { readonly kind: 'min' | 'max'; readonly value: number | null }
+  | { readonly kind: 'avg'; readonly sum: Decimal; readonly n: number }
+  | {
+      readonly kind: 'distinct';
+      readonly sketch: HyperLogLog;
+      /** Exact count, known only while the state comes from the batch layer alone. */
+      readonly exact: number | null;
+      /** True for the identity: merging it keeps the other side's exact count. */
+      readonly empty: boolean;
+    };
+
+/** Partial aggregates of a view's measures, by measure name. */
+export type RowState = Readonly<Record<string, MeasureState>>;
+
+/** A served value. Distinct is an integer estimate unless exact. */
+export type MeasureValue = number | null;
+
+export function identity(spec: MeasureSpec): MeasureState {
+  switch (spec.kind) {
+    case 'count':
+      return { kind: 'count', n: 0 };
+    case 'sum':
+      return { kind: 'sum', sum: BigInt(0) };
+    case 'min':
+    case 'max':
+      return { kind: spec.kind, value: null };
+    case 'avg':
+      return { kind: 'avg', sum: BigInt(0), n: 0 };
+    case 'distinct':
+      return { kind: 'distinct', sketch: new HyperLogLog(), exact: 0, empty: true };
+  }
+}
+
+function mismatch(a: MeasureState, b: MeasureState): Error {
+  return new Error(`cannot merge a ${a.kind} state with a ${b.kind} state`);
+}
+
+export function merge(a: MeasureState, b: MeasureState): MeasureState {
+  switch (a.kind) {
+    case 'count':
+      if (b.kind !== 'count') throw mismatch(a, b);
+      return { kind: 'count', n: a.n + b.n };
+    case 'sum':
+      if (b.kind !== 'sum') throw mismatch(a, b);
+      return { kind: 'sum', sum: a.sum + b.sum };
+    case 'min':
+    case 'max': {
+      if (b.kind !== a.kind) throw mismatch(a, b);
+      if (a.value === null) return b;
+      if (b.value === null) return a;
+      return {
+        kind: a.kind,
+        value: a.kind === 'min' ? Math.min(a.value, b.value) : Math.max(a.value, b.value),
+      };
+    }
+    case 'avg':
+      if (b.kind !== 'avg') throw mismatch(a, b);
+      return { kind: 'avg', sum: a.sum + b.sum, n: a.n + b.n };
+    case 'distinct':
+      if (b.kind !== 'distinct') throw mismatch(a, b);
+      if (a.empty) return b;
+      if (b.empty) return a;
+      // Two non-empty parts may share values: only the sketch can say how many are distinct.
+      return { kind: 'distinct', sketch: a.sketch.merge(b.sketch), exact: null, empty: false };
+  }
+}
+
+/** The state of one event for one measure (identity when the event lacks the field). */
+export function lift(spec: MeasureSpec, body: Readonly<Record<string, unknown>>): MeasureState {
+  if (spec.kind === 'count') return { kind: 'count', n: 1 };
+  const value = getField(body, spec.field as string);
+  if (value === undefined || value === null) return identity(spec);
+  switch (spec.kind) {
+    case 'sum':
+      return { kind: 'sum', sum: decimalFromNumber(value as number) };
+    case 'min':
+    case 'max':
+      return { kind: spec.kind, value: value as number };
+    case 'avg':
+      return { kind: 'avg', sum: decimalFromNumber(value as number), n: 1 };
+    case 'distinct': {
+      const text = scalarText(value) as string;
+      return { kind: 'distinct', sketch: new HyperLogLog().add(text), exact: null, empty: false };
+    }
+  }
+}
+
+export function finalize(state: MeasureState): MeasureValue {
+  switch (state.kind) {
+    case 'count':
+      return state.n;
+    case 'sum':
+      return decimalToNumber(state.sum);
+    case 'min':
+    case 'max':
+      return state.value;
+    case 'avg':
+      return state.n === 0 ? null : decimalToNumber(state.sum) / state.n;
+    case 'distinct':
+      if (state.empty) return 0;
+      return state.exact ?? state.sketch.estimate();
+  }
+}
+
+export function identityRow(view: ViewDefinition): RowState {
+  const row: Record<string, MeasureState> = {};
+  for (const [name, spec] of Object.entries(view.measures)) row[name] = identity(spec);
+  return row;
+}
+
+export function mergeRows(view: ViewDefinition, a: RowState, b: RowState): RowState {
+  const row: Record<string, MeasureState> = {};
+  for (const name of Object.keys(view.measures)) row[name] = merge(a[name], b[name]);
+  return row;
+}
+
+export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unknown>>): RowState {
+  const row: Record<string, MeasureState> = {};
+  for (const [name, spec] of Object.entries(view.measures)) row[name] = lift(spec, body);
+  return row;
+}
+
+export function finalizeRow(view: ViewDefinition, row: RowState): Record<string, MeasureValue> {
+  const out: Record<string, MeasureValue> = {};
+  for (const name of Object.keys(view.measures)) out[name] = finalize(row[name]);
+  return out;
+}
+
+/** Measure states as JSON (bigints as decimal text, sketches sparse): how rows are stored. */
+export type EncodedRow = Record<string, unknown>;
+
+export function encodeRow(row: RowState): EncodedRow {
+  const out: EncodedRow = {};
+  for (const [name, s] of Object.entries(row)) {
+    switch (s.kind) {
+      case 'count':
+        out[name] = { k: 'count', n: s.n };
+        break;
+      case 'sum':
+        out[name] = { k: 'sum', s: formatDecimal(s.sum) };
+        break;
+      case 'min':
+      case 'max':
+        out[name] = { k: s.kind, v: s.value };
+        break;
+      case 'avg':
+        out[name] = { k: 'avg', s: formatDecimal(s.sum), n: s.n };
+        break;
+      case 'distinct':
+        out[name] = { k: 'distinct', h: s.sketch.toSparse(), x: s.exact, e: s.empty };
+        break;
+    }
+  }
+  return out;
+}
+
+export function decodeRow(view: ViewDefinition, encoded: EncodedRow): RowState {
+  const row: Record<string, MeasureState> = {};
+  for (const [name, spec] of Object.entries(view.measures)) {
+    const raw = encoded[name] as Record<string, unknown> | undefined;
+    if (raw === undefined) {
+      row[name] = identity(spec); // a measure added to the view after the row was written
+      continue;
+    }
+    if (raw.k !== spec.kind) {
+      throw new Error(
+        `stored state of ${view.name}.${name} is ${String(raw.k)} but the view declares ${spec.kind}: rebuild the view (replay) after changing a measure's kind`,
+      );
+    }
+    switch (spec.kind) {
+      case 'count':
+        row[name] = { kind: 'count', n: Number(raw.n) };
+        break;
+      case 'sum':
+        row[name] = { kind: 'sum', sum: parseDecimal(String(raw.s)) };
+        break;
+      case 'min':
+      case 'max':
+        row[name] = { kind: spec.kind, value: raw.v === null ? null : Number(raw.v) };
+        break;
+      case 'avg':
+        row[name] = { kind: 'avg', sum: parseDecimal(String(raw.s)), n: Number(raw.n) };
+        break;
+      case 'distinct':
+        row[name] = {
+          kind: 'distinct',
+          sketch: HyperLogLog.fromSparse(raw.h as string),
+          exact: raw.x === null || raw.x === undefined ? null : Number(raw.x),
+          empty: raw.e === true,
+        };
+        break;
+    }
+  }
+  return row;
+}
+
+/** Equality of states (tests, and to skip writes that change nothing). */
+export function sameState(a: MeasureState, b: MeasureState): boolean {
+  if (a.kind === 'distinct' && b.kind === 'distinct') {
+    return a.empty === b.empty && a.exact === b.exact && a.sketch.equals(b.sketch);
+  }
+  return JSON.stringify(encodeRow({ x: a })) === JSON.stringify(encodeRow({ x: b }));
+}

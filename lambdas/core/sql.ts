@@ -1,0 +1,241 @@
+import { parseDecimal } from './decimal';
+import { scalarText, SUM_SCALE } from './fields';
+import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
+import type { MeasureState, RowState } from './measures';
+import { SEQUENCE_DIGITS } from './sequence';
+import { granularityMs, toIso } from './time';
+import type { ViewDefinition } from './view';
+
+/**
+ * Batch SQL, generated from the view definition for Athena (Trino) and DuckDB. The two dialects
+ * differ only in a handful of functions (`Dialect`); the query's shape is the same, and it keeps
+ * the same rules as the speed layer: one copy per event id (the earliest arrival), only events
+ * that arrived before the cutoff, the same buckets, exact decimal sums, and HyperLogLog
+ * registers computed from the same MD5 bits as hyperloglog.ts.
+ */
+export type SqlDialectName = 'athena' | 'duckdb';
+
+interface Dialect {
+  /** JSON scalar at a path, as text. */
+  json(line: string, path: string): string;
+  intDiv(a: string, b: string): string;
+  /** Lower-case hex MD5 of a text. */
+  md5Hex(text: string): string;
+  hexToBigint(hex: string): string;
+  /** Comma-joined text aggregate ordered by `orderBy`. */
+  joinAgg(expr: string, orderBy: string): string;
+}
+
+const DIALECTS: Record<SqlDialectName, Dialect> = {
+  duckdb: {
+    json: (line, path) => `json_extract_string(${line}, '${path}')`,
+    intDiv: (a, b) => `(${a} // ${b})`,
+    md5Hex: (text) => `md5(${text})`,
+    hexToBigint: (hex) => `CAST(('0x' || ${hex}) AS BIGINT)`,
+    joinAgg: (expr, orderBy) => `string_agg(${expr}, ',' ORDER BY ${orderBy})`,
+  },
+  athena: {
+    json: (line, path) => `json_extract_scalar(${line}, '${path}')`,
+    intDiv: (a, b) => `(${a} / ${b})`,
+    md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
+    hexToBigint: (hex) => `from_base(${hex}, 16)`,
+    joinAgg: (expr, orderBy) => `array_join(array_agg(${expr} ORDER BY ${orderBy}), ',')`,
+  },
+};
+
+/** An SQL string literal. */
+export function sqlString(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** Paths come from validated views (identifiers only), so they are safe inside a JSON path literal. */
+function jsonPath(field: string): string {
+  return `$.${field}`;
+}
+
+/** DuckDB source over local NDJSON files (the archive folder). Yields a column `line`. */
+export function duckdbSource(files: readonly string[]): string {
+  const list = files.map(sqlString).join(', ');
+  return `SELECT CAST(json AS VARCHAR) AS line FROM read_json_objects([${list}], format = 'newline_delimited')`;
+}
+
+/** Athena source over the Glue table of the archive, pruned to the partitions the cutoff can reach. */
+export function athenaSource(database: string, table: string, cutoffMs: number): string {
+  const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const lastDay = toIso(cutoffMs).slice(0, 10);
+  return `SELECT line FROM ${ident(database)}.${ident(table)} WHERE dt <= ${sqlString(lastDay)}`;
+}
+
+export interface BatchQuery {
+  readonly view: string;
+  readonly sql: string;
+}
+
+/** The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. */
+export function batchSql(
+  view: ViewDefinition,
+  dialectName: SqlDialectName,
+  source: string,
+  cutoffMs: number,
+): BatchQuery {
+  if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
+  const d = DIALECTS[dialectName];
+  const width = granularityMs(view.granularity);
+  const keys = view.key.map((_, i) => `k${i}`);
+  const filters = [`${d.json('line', '$.type')} = ${sqlString(view.eventType)}`];
+  for (const [field, value] of Object.entries(view.where)) {
+    filters.push(`${d.json('line', jsonPath(field))} = ${sqlString(scalarText(value) as string)}`);
+  }
+  const ctes: string[] = [
+    `src AS (${source})`,
+    `raw AS (
+  SELECT line,
+    ${d.json('line', '$.id')} AS eid,
+    CAST(${d.json('line', '$._am')} AS BIGINT) AS am,
+    ${d.json('line', '$._shard')} AS shard,
+    ${d.json('line', '$._seq')} AS seq
+  FROM src
+)`,
+    `kept AS (
+  SELECT line FROM (
+    SELECT line, row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank
+    FROM raw WHERE am < ${cutoffMs}
+  ) ranked WHERE copy_rank = 1
+)`,
+    `ev AS (
+  SELECT line,
+    ${view.key.map((field, i) => `${d.json('line', jsonPath(field))} AS k${i}`).join(',\n    ')},
+    ${d.intDiv(`CAST(${d.json('line', '$._tm')} AS BIGINT)`, String(width))} * ${width} AS bucket
+  FROM kept
+  WHERE ${filters.join('\n    AND ')}
+)`,
+  ];
+  const selects: string[] = [...keys.map((k) => `agg.${k}`), 'agg.bucket'];
+  const aggregates: string[] = [];
+  const joins: string[] = [];
+  Object.entries(view.measures).forEach(([, spec], i) => {
+    const value = spec.field === undefined ? '' : d.json('line', jsonPath(spec.field));
+    const decimal = `CAST(${value} AS DECIMAL(38, ${SUM_SCALE}))`;
+    switch (spec.kind) {
+      case 'count':
+        aggregates.push(`count(*) AS m${i}`);
+        selects.push(`agg.m${i}`);
+        break;
+      case 'sum':
+        aggregates.push(`CAST(coalesce(sum(${decimal}), 0) AS VARCHAR) AS m${i}`);
+        selects.push(`agg.m${i}`);
+        break;
+      case 'min':
+      case 'max':
+        aggregates.push(`${spec.kind}(CAST(${value} AS DOUBLE)) AS m${i}`);
+        selects.push(`agg.m${i}`);
+        break;
+      case 'avg':
+        aggregates.push(
+          `CAST(coalesce(sum(${decimal}), 0) AS VARCHAR) AS m${i}_s`,
+          `count(${value}) AS m${i}_n`,
+        );
+        selects.push(`agg.m${i}_s`, `agg.m${i}_n`);
+        break;
+      case 'distinct': {
+        aggregates.push(`count(DISTINCT ${value}) AS m${i}_x`);
+        selects.push(`agg.m${i}_x`, `sk${i}.sketch AS m${i}_h`);
+        const hex = d.md5Hex('v');
+        ctes.push(`hash${i} AS (
+  SELECT ${keys.join(', ')}, bucket, ${hex} AS h
+  FROM (SELECT ${keys.join(', ')}, bucket, ${value} AS v FROM ev) vals
+  WHERE v IS NOT NULL
+)`);
+        ctes.push(`reg${i} AS (
+  SELECT ${keys.join(', ')}, bucket, idx, max(rnk) AS rnk FROM (
+    SELECT ${keys.join(', ')}, bucket,
+      ${d.hexToBigint(`substr(h, 1, ${HLL_PRECISION / 4})`)} AS idx,
+      CASE WHEN w = 0 THEN ${HLL_RANK_BITS + 1} ELSE ${HLL_RANK_BITS} - CAST(floor(log2(w)) AS INTEGER) END AS rnk
+    FROM (SELECT ${keys.join(', ')}, bucket, h, ${d.hexToBigint(`substr(h, ${HLL_PRECISION / 4 + 1}, ${HLL_RANK_BITS / 4})`)} AS w FROM hash${i}) words
+  ) ranks
+  GROUP BY ${keys.join(', ')}, bucket, idx
+)`);
+        ctes.push(`sk${i} AS (
+  SELECT ${keys.join(', ')}, bucket, ${d.joinAgg(`CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR)`, 'idx')} AS sketch
+  FROM reg${i}
+  GROUP BY ${keys.join(', ')}, bucket
+)`);
+        joins.push(
+          `LEFT JOIN sk${i} ON ${[...keys, 'bucket'].map((c) => `agg.${c} = sk${i}.${c}`).join(' AND ')}`,
+        );
+        break;
+      }
+    }
+  });
+  ctes.push(`agg AS (
+  SELECT ${keys.join(', ')}, bucket,
+    ${aggregates.join(',\n    ')}
+  FROM ev
+  GROUP BY ${keys.join(', ')}, bucket
+)`);
+  const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}
+WITH ${ctes.join(',\n')}
+SELECT ${selects.join(', ')}
+FROM agg
+${joins.join('\n')}
+ORDER BY ${[...keys.map((k) => `agg.${k}`), 'agg.bucket'].join(', ')}`.replace(/\n\n+/g, '\n');
+  return { view: view.name, sql };
+}
+
+/** One result row of batchSql, as any engine returns it (numbers, bigints or text). */
+export type BatchResultRow = Readonly<Record<string, unknown>>;
+
+function num(value: unknown, column: string): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
+  throw new Error(`batch result column ${column} is not a number (given ${JSON.stringify(String(value))})`);
+}
+
+function text(value: unknown): string {
+  return typeof value === 'bigint' ? value.toString() : String(value);
+}
+
+/** Reads a batch result row back into a view cell (key, bucket, measure states). */
+export function batchRowToCell(
+  view: ViewDefinition,
+  row: BatchResultRow,
+): { key: string[]; bucketMs: number; state: RowState } {
+  const key = view.key.map((_, i) => text(row[`k${i}`]));
+  const bucketMs = num(row.bucket, 'bucket');
+  const state: Record<string, MeasureState> = {};
+  Object.entries(view.measures).forEach(([name, spec], i) => {
+    switch (spec.kind) {
+      case 'count':
+        state[name] = { kind: 'count', n: num(row[`m${i}`], name) };
+        break;
+      case 'sum':
+        state[name] = { kind: 'sum', sum: parseDecimal(text(row[`m${i}`])) };
+        break;
+      case 'min':
+      case 'max': {
+        const v = row[`m${i}`];
+        state[name] = {
+          kind: spec.kind,
+          value: v === null || v === undefined || v === '' ? null : num(v, name),
+        };
+        break;
+      }
+      case 'avg':
+        state[name] = { kind: 'avg', sum: parseDecimal(text(row[`m${i}_s`])), n: num(row[`m${i}_n`], name) };
+        break;
+      case 'distinct': {
+        const exact = num(row[`m${i}_x`], name);
+        const sketch = row[`m${i}_h`];
+        state[name] = {
+          kind: 'distinct',
+          sketch: HyperLogLog.fromSparse(typeof sketch === 'string' ? sketch : null),
+          exact,
+          empty: exact === 0,
+        };
+        break;
+      }
+    }
+  });
+  return { key, bucketMs, state };
+}

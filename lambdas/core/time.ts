@@ -1,0 +1,71 @@
+/** Bucket widths a view may use, in milliseconds. */
+export const GRANULARITIES = {
+  '1m': 60_000,
+  '5m': 300_000,
+  '15m': 900_000,
+  '1h': 3_600_000,
+  '1d': 86_400_000,
+} as const;
+
+export type Granularity = keyof typeof GRANULARITIES;
+
+export function isGranularity(value: unknown): value is Granularity {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(GRANULARITIES, value);
+}
+
+export function granularityMs(granularity: Granularity): number {
+  return GRANULARITIES[granularity];
+}
+
+/** Start of the UTC bucket of width `widthMs` holding `timeMs` (buckets are aligned to the epoch). */
+export function bucketStart(timeMs: number, widthMs: number): number {
+  return Math.floor(timeMs / widthMs) * widthMs;
+}
+
+// ISO-8601 with a date, a time and an explicit zone; Date.parse alone accepts too much (e.g. "1").
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/** Smallest and largest event times accepted (years 1970 to 9999), so every bucket prints as ISO-8601. */
+export const MIN_TIME_MS = 0;
+export const MAX_TIME_MS = 253_402_300_799_999;
+
+/**
+ * Parses an event time given as ISO-8601 (with zone) or epoch milliseconds.
+ * Returns the epoch milliseconds, or a message saying what was wrong.
+ */
+export function parseTime(value: unknown): number | string {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) return `must be an integer of epoch milliseconds (given ${value})`;
+    if (value < MIN_TIME_MS || value > MAX_TIME_MS) return `is out of range 1970..9999 (given ${value})`;
+    return value;
+  }
+  if (typeof value === 'string') {
+    if (!ISO_8601.test(value)) {
+      return `must be ISO-8601 with a zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds (given ${JSON.stringify(value)})`;
+    }
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms)) return `is not a valid date (given ${JSON.stringify(value)})`;
+    if (ms < MIN_TIME_MS || ms > MAX_TIME_MS)
+      return `is out of range 1970..9999 (given ${JSON.stringify(value)})`;
+    return ms;
+  }
+  if (value === undefined || value === null) return 'is required';
+  return `must be an ISO-8601 string or epoch milliseconds (given ${typeof value})`;
+}
+
+export function toIso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `500ms`, `10s`, `5m`, `1h`, `1d` into milliseconds; throws naming the option when malformed. */
+export function parseDuration(text: string, option: string): number {
+  const match = DURATION.exec(text.trim());
+  if (!match)
+    throw new Error(
+      `${option} must be a duration like 500ms, 10s, 5m, 1h or 1d (given ${JSON.stringify(text)})`,
+    );
+  return Number(match[1]) * UNIT_MS[match[2]];
+}

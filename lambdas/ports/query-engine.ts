@@ -1,0 +1,16 @@
+import type { BatchResultRow, SqlDialectName } from '../core/sql';
+
+/**
+ * The batch layer's query engine: Athena in the cloud, DuckDB locally. The only port with two
+ * adapters; both run SQL generated from the same view definition (core/sql.ts).
+ */
+export interface QueryEngine {
+  readonly dialect: SqlDialectName;
+  /**
+   * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
+   * this cutoff, or null when the archive holds no events yet.
+   */
+  source(cutoffMs: number): Promise<string | null>;
+  /** Runs one query and returns every row. */
+  run(sql: string): Promise<BatchResultRow[]>;
+}

@@ -1,0 +1,64 @@
+/**
+ * Names of the environment variables the handlers read. Defined once here and imported by
+ * `lib/` (which sets them on the deployed functions) and by `local/` (which sets them
+ * before importing each handler), so the two can never drift apart.
+ */
+export const ENV = {
+  /** JSON array of view definitions (validated again by every handler at cold start). */
+  views: 'STREAMFOLD_VIEWS',
+  /** Kinesis stream name the ingest handler writes to. */
+  streamName: 'STREAMFOLD_STREAM_NAME',
+  /** DynamoDB table of speed rows (pk/sk strings). */
+  speedTable: 'STREAMFOLD_SPEED_TABLE',
+  /** DynamoDB table of batch view rows (pk/sk strings), all versions. */
+  batchTable: 'STREAMFOLD_BATCH_TABLE',
+  /** DynamoDB table holding the serving pointer `{version, cutoff}` and run bookkeeping. */
+  controlTable: 'STREAMFOLD_CONTROL_TABLE',
+  /** DynamoDB table of event-id claims for the speed layer's event-level dedupe (TTL attribute `expiresAt`). */
+  dedupeTable: 'STREAMFOLD_DEDUPE_TABLE',
+  /** `true` or `false`: speed-layer event-level dedupe by event id (one extra conditional write per event). */
+  speedDedupe: 'STREAMFOLD_SPEED_DEDUPE',
+  /** Seconds an event-id claim is kept before DynamoDB TTL removes it. */
+  dedupeTtlSeconds: 'STREAMFOLD_DEDUPE_TTL_SECONDS',
+  /** `shard` or `partitionKey`: what a speed row's sequence fence is kept per (partitionKey when ParallelizationFactor > 1). */
+  fenceBy: 'STREAMFOLD_FENCE_BY',
+  /** S3 bucket of the archive. */
+  archiveBucket: 'STREAMFOLD_ARCHIVE_BUCKET',
+  /** Key prefix of accepted events in the archive, e.g. `events/` (partitions `dt=YYYY-MM-DD/hour=HH/` below it). */
+  archivePrefix: 'STREAMFOLD_ARCHIVE_PREFIX',
+  /** `athena` (cloud) or `duckdb` (local): the batch query engine adapter. */
+  queryEngine: 'STREAMFOLD_QUERY_ENGINE',
+  /** Athena workgroup (its result location, encryption and bytes-scanned cutoff apply). */
+  athenaWorkgroup: 'STREAMFOLD_ATHENA_WORKGROUP',
+  /** Glue database holding the archive table. */
+  athenaDatabase: 'STREAMFOLD_ATHENA_DATABASE',
+  /** Glue table over the archive (one string column `line`, partitions dt and hour). */
+  athenaTable: 'STREAMFOLD_ATHENA_TABLE',
+  /** Largest number of bytes a single batch query may scan before the handler cancels it. */
+  athenaMaxBytesScanned: 'STREAMFOLD_ATHENA_MAX_BYTES_SCANNED',
+  /** Local folder DuckDB reads the archive from (the S3 emulator's bucket folder). */
+  duckdbArchiveDir: 'STREAMFOLD_DUCKDB_ARCHIVE_DIR',
+  /**
+   * `clock` (cloud: the archive holds everything that arrived before now - archiveLagMs, Firehose's
+   * buffer interval plus a margin) or `checkpoint` (local: the archiver's own watermark object).
+   */
+  archiveWatermark: 'STREAMFOLD_ARCHIVE_WATERMARK',
+  /** Milliseconds the archive may trail arrival time (used with archiveWatermark=clock). */
+  archiveLagMs: 'STREAMFOLD_ARCHIVE_LAG_MS',
+  /** Width of the arrival-time buckets speed rows are kept per, and the cutoff's alignment, in ms. */
+  arrivalBucketMs: 'STREAMFOLD_ARRIVAL_BUCKET_MS',
+  /** Largest accepted request body of POST /events, in bytes. */
+  maxBodyBytes: 'STREAMFOLD_MAX_BODY_BYTES',
+  /** Endpoint override for every AWS SDK client (emulators, LocalStack); unset in the cloud. */
+  endpoint: 'AWS_ENDPOINT_URL',
+  /** Per-service endpoint overrides, which win over AWS_ENDPOINT_URL (the local runtime runs one emulator per service). */
+  kinesisEndpoint: 'AWS_ENDPOINT_URL_KINESIS',
+  dynamodbEndpoint: 'AWS_ENDPOINT_URL_DYNAMODB',
+  s3Endpoint: 'AWS_ENDPOINT_URL_S3',
+  sqsEndpoint: 'AWS_ENDPOINT_URL_SQS',
+  athenaEndpoint: 'AWS_ENDPOINT_URL_ATHENA',
+  /** `s3rver` when the S3 endpoint is the s3rver emulator (needs its fixed credentials and path-style). */
+  s3Flavor: 'STREAMFOLD_S3_FLAVOR',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
