@@ -1,5 +1,5 @@
 import type { NormalizedEvent } from './event';
-import { identityRow, liftRow, mergeRows, type RowState } from './measures';
+import { foldEvents, identityRow, type RowState } from './measures';
 import { cellOf, encodeKey, matches, type CellAddress } from './reducer';
 import { padSequence } from './sequence';
 import { bucketStart } from './time';
@@ -77,22 +77,16 @@ export function applyToRow(
   fenceBy: FenceBy,
 ): { row: SpeedRow; applied: NormalizedEvent[] } | undefined {
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
-  let state = current?.state ?? identityRow(view);
   const applied: NormalizedEvent[] = [];
-  const ordered = [...events].sort((a, b) => {
-    const pa = padSequence(a.seq);
-    const pb = padSequence(b.seq);
-    return pa < pb ? -1 : pa > pb ? 1 : 0;
-  });
-  for (const event of ordered) {
+  const ordered = events.map((event) => ({ event, seq: padSequence(event.seq) })).sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  for (const { event, seq } of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
-    const seq = padSequence(event.seq);
     const fence = fences[keyOfFence];
     if (fence !== undefined && seq <= fence) continue;
-    state = mergeRows(view, state, liftRow(view, event.body));
     fences[keyOfFence] = seq;
     applied.push(event);
   }
   if (applied.length === 0) return undefined;
+  const state: RowState = foldEvents(view, current?.state ?? identityRow(view), applied.map((e) => e.body));
   return { row: { state, fences }, applied };
 }

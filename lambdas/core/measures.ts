@@ -133,6 +133,32 @@ export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unkn
   return row;
 }
 
+/**
+ * Folds many events into a row at once: the same result as merging liftRow of each event, but a
+ * distinct sketch is copied once per call instead of once per event (the speed layer's hot path).
+ */
+export function foldEvents(view: ViewDefinition, row: RowState, bodies: readonly Readonly<Record<string, unknown>>[]): RowState {
+  if (bodies.length === 0) return row;
+  const out: Record<string, MeasureState> = {};
+  for (const [name, spec] of Object.entries(view.measures)) {
+    let state = row[name];
+    if (state.kind === 'distinct') {
+      let sketch: HyperLogLog | undefined;
+      for (const body of bodies) {
+        const text = scalarText(getField(body, spec.field as string));
+        if (text === undefined) continue;
+        sketch ??= new HyperLogLog(new Uint8Array(state.sketch.registers));
+        sketch.add(text);
+      }
+      if (sketch) state = merge(state, { kind: 'distinct', sketch, exact: null, empty: false });
+    } else {
+      for (const body of bodies) state = merge(state, lift(spec, body));
+    }
+    out[name] = state;
+  }
+  return out;
+}
+
 export function finalizeRow(view: ViewDefinition, row: RowState): Record<string, MeasureValue> {
   const out: Record<string, MeasureValue> = {};
   for (const name of Object.keys(view.measures)) out[name] = finalize(row[name]);

@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from './event';
 import { getField, scalarText } from './fields';
-import { identityRow, liftRow, mergeRows, type RowState } from './measures';
+import { foldEvents, identityRow, type RowState } from './measures';
 import { bucketStart, granularityMs } from './time';
 import type { ViewDefinition } from './view';
 
@@ -58,16 +58,18 @@ export function reduce(
   views: readonly ViewDefinition[],
   events: Iterable<NormalizedEvent>,
 ): Map<string, Cell> {
-  const cells = new Map<string, Cell>();
+  const groups = new Map<string, { view: ViewDefinition; address: CellAddress; bodies: Readonly<Record<string, unknown>>[] }>();
   for (const event of events) {
     for (const view of views) {
       if (!matches(view, event.body)) continue;
       const address = cellOf(view, event);
       const id = cellId(address);
-      const previous = cells.get(id);
-      const state = mergeRows(view, previous?.state ?? identityRow(view), liftRow(view, event.body));
-      cells.set(id, { ...address, state });
+      const group = groups.get(id) ?? { view, address, bodies: [] };
+      group.bodies.push(event.body);
+      groups.set(id, group);
     }
   }
+  const cells = new Map<string, Cell>();
+  for (const [id, { view, address, bodies }] of groups) cells.set(id, { ...address, state: foldEvents(view, identityRow(view), bodies) });
   return cells;
 }

@@ -1,4 +1,9 @@
-// Placeholder so the CDK constructs can reference the entry; the real handler lands with issue 3.
-export const handler = async (): Promise<never> => {
-  throw new Error('archive-transform handler is not implemented yet');
-};
+import type { FirehoseTransformationEvent, FirehoseTransformationResult } from 'aws-lambda';
+import { transformFirehoseEvent } from '../adapters/codecs/firehose-transform';
+import { readArchiveTransformConfig } from '../runtime/config';
+
+const config = readArchiveTransformConfig(process.env);
+
+/** Firehose data transformation: normalize each record for the archive, partition by arrival time. */
+export const handler = async (event: FirehoseTransformationEvent): Promise<FirehoseTransformationResult> =>
+  transformFirehoseEvent(event, config.views);

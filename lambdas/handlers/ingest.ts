@@ -1,4 +1,22 @@
-// Placeholder so the CDK constructs can reference the entry; the real handler lands with issue 3.
-export const handler = async (): Promise<never> => {
-  throw new Error('ingest handler is not implemented yet');
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { KinesisEventStream } from '../adapters/aws/kinesis-event-stream';
+import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
+import { systemClock } from '../ports/clock';
+import { makeKinesisClient } from '../runtime/clients';
+import { readIngestConfig } from '../runtime/config';
+import { ingestEvents } from '../services/ingest-events';
+
+const config = readIngestConfig(process.env);
+const deps = {
+  views: config.views,
+  stream: new KinesisEventStream(makeKinesisClient(config.endpoints), config.streamName),
+  clock: systemClock,
+  maxBodyBytes: config.maxBodyBytes,
+};
+
+/** POST /events: validate all, stamp id and ingestedAt, PutRecords (resending refused entries). */
+export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  if (event.httpMethod !== 'POST') return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+  const result = await ingestEvents(requestBody(event), deps);
+  return jsonResponse(result.status, result.body);
 };

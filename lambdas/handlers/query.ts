@@ -1,4 +1,37 @@
-// Placeholder so the CDK constructs can reference the entry; the real handler lands with issue 3.
-export const handler = async (): Promise<never> => {
-  throw new Error('query handler is not implemented yet');
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
+import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
+import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
+import { jsonResponse, queryParams } from '../adapters/codecs/api-gateway';
+import { systemClock } from '../ports/clock';
+import { makeDynamoDocumentClient } from '../runtime/clients';
+import { readQueryConfig } from '../runtime/config';
+import { queryView } from '../services/query-view';
+
+const config = readQueryConfig(process.env);
+const dynamo = makeDynamoDocumentClient(config.endpoints);
+const deps = {
+  views: config.views,
+  batch: new DynamoDbBatchViewStore(dynamo, config.batchTable),
+  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
+  control: new DynamoDbControlStore(dynamo, config.controlTable),
+  clock: systemClock,
+  arrivalBucketMs: config.arrivalBucketMs,
+};
+
+/** GET /views/{view}, GET /views, GET /health. */
+export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  if (event.httpMethod !== 'GET') return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
+  if (event.path === '/health' || event.path.endsWith('/health')) {
+    const pointer = await deps.control.readPointer();
+    return jsonResponse(200, { status: 'ok', batchVersion: pointer?.version ?? null, cutoff: pointer ? new Date(pointer.cutoffMs).toISOString() : null });
+  }
+  const viewName = event.pathParameters?.view;
+  if (viewName === undefined) {
+    return jsonResponse(200, {
+      views: deps.views.map((v) => ({ name: v.name, eventType: v.eventType, key: v.key, granularity: v.granularity, measures: v.measures, where: v.where })),
+    });
+  }
+  const result = await queryView(decodeURIComponent(viewName), queryParams(event), deps);
+  return jsonResponse(result.status, result.body);
 };

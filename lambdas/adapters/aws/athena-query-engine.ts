@@ -1,0 +1,77 @@
+import {
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  StartQueryExecutionCommand,
+  StopQueryExecutionCommand,
+  type AthenaClient,
+} from '@aws-sdk/client-athena';
+import { athenaSource, type BatchResultRow } from '../../core/sql';
+import type { QueryEngine } from '../../ports/query-engine';
+
+export interface AthenaQueryEngineOptions {
+  readonly workgroup: string;
+  readonly database: string;
+  readonly table: string;
+  /** The handler cancels a query that has scanned more than this (the workgroup's own cutoff applies too). */
+  readonly maxBytesScanned: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Longest wait for one query before it is cancelled. */
+  readonly timeoutMs?: number;
+}
+
+/** Athena: start, poll with backoff, paginate the results. Every value comes back as text. */
+export class AthenaQueryEngine implements QueryEngine {
+  readonly dialect = 'athena' as const;
+
+  constructor(
+    private readonly client: AthenaClient,
+    private readonly options: AthenaQueryEngineOptions,
+  ) {}
+
+  async source(cutoffMs: number): Promise<string> {
+    return athenaSource(this.options.database, this.options.table, cutoffMs);
+  }
+
+  async run(sql: string): Promise<BatchResultRow[]> {
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const { QueryExecutionId } = await this.client.send(
+      new StartQueryExecutionCommand({ QueryString: sql, WorkGroup: this.options.workgroup, QueryExecutionContext: { Database: this.options.database } }),
+    );
+    if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
+    const deadline = Date.now() + (this.options.timeoutMs ?? 14 * 60_000);
+    for (let attempt = 0; ; attempt++) {
+      const { QueryExecution } = await this.client.send(new GetQueryExecutionCommand({ QueryExecutionId }));
+      const state = QueryExecution?.Status?.State;
+      const scanned = QueryExecution?.Statistics?.DataScannedInBytes ?? 0;
+      if (state === 'SUCCEEDED') break;
+      if (state === 'FAILED' || state === 'CANCELLED') {
+        throw new Error(`Athena query ${QueryExecutionId} ${state}: ${QueryExecution?.Status?.StateChangeReason ?? 'no reason given'}`);
+      }
+      if (scanned > this.options.maxBytesScanned || Date.now() > deadline) {
+        await this.client.send(new StopQueryExecutionCommand({ QueryExecutionId }));
+        throw new Error(
+          scanned > this.options.maxBytesScanned
+            ? `Athena query ${QueryExecutionId} scanned ${scanned} bytes, over the limit of ${this.options.maxBytesScanned}: cancelled. Raise the limit or compact the archive.`
+            : `Athena query ${QueryExecutionId} did not finish in time: cancelled`,
+        );
+      }
+      await sleep(Math.min(5000, 200 * 1.5 ** attempt));
+    }
+    const rows: BatchResultRow[] = [];
+    let columns: string[] | undefined;
+    let nextToken: string | undefined;
+    do {
+      const page = await this.client.send(new GetQueryResultsCommand({ QueryExecutionId, NextToken: nextToken, MaxResults: 1000 }));
+      columns ??= (page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '');
+      const data = page.ResultSet?.Rows ?? [];
+      // The first row of the first page repeats the column names.
+      for (const [i, row] of data.entries()) {
+        if (nextToken === undefined && i === 0) continue;
+        const values = row.Data ?? [];
+        rows.push(Object.fromEntries(columns.map((name, c) => [name, values[c]?.VarCharValue ?? null])));
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return rows;
+  }
+}

@@ -1,0 +1,63 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ControlStore, ServingPointer } from '../../ports/stores';
+
+const POINTER = { pk: 'serving', sk: 'pointer' };
+const COUNTER = { pk: 'serving', sk: 'version-counter' };
+
+/** The serving pointer: one item, replaced by one conditional PutItem (the atomic flip). */
+export class DynamoDbControlStore implements ControlStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async readPointer(): Promise<ServingPointer | null> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: POINTER, ConsistentRead: true }));
+    if (!Item) return null;
+    return {
+      version: Number(Item.version),
+      cutoffMs: Number(Item.cutoffMs),
+      publishedAt: String(Item.publishedAt),
+      previous: Item.previousVersion === undefined || Item.previousVersion === null ? null : { version: Number(Item.previousVersion), cutoffMs: Number(Item.previousCutoffMs) },
+    };
+  }
+
+  async publish(next: ServingPointer, expectedVersion: number | null): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...POINTER,
+            version: next.version,
+            cutoffMs: next.cutoffMs,
+            publishedAt: next.publishedAt,
+            previousVersion: next.previous?.version ?? null,
+            previousCutoffMs: next.previous?.cutoffMs ?? null,
+          },
+          ConditionExpression: expectedVersion === null ? 'attribute_not_exists(pk)' : 'version = :v',
+          ExpressionAttributeValues: expectedVersion === null ? undefined : { ':v': expectedVersion },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async nextVersion(): Promise<number> {
+    const { Attributes } = await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: COUNTER,
+        UpdateExpression: 'ADD #n :one',
+        ExpressionAttributeNames: { '#n': 'n' },
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(Attributes?.n);
+  }
+}

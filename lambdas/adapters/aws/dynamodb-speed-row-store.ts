@@ -1,0 +1,99 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, paginateQuery, paginateScan, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SpeedRow, SpeedRowAddress } from '../../core/fencing';
+import { decodeRow, encodeRow } from '../../core/measures';
+import type { SpeedBucket } from '../../core/merge';
+import type { ViewDefinition } from '../../core/view';
+import type { SpeedRowStore, StoredSpeedRow } from '../../ports/stores';
+import { padTime, speedPartition } from './dynamodb-keys';
+
+/**
+ * Speed rows in DynamoDB: pk `<view>#<key>`, sk `<bucket>#<arrival bucket>`. A row holds the
+ * measure states (`m`) and the sequence fences (`f`) in one item, so the fence and the effect it
+ * guards are written together by one conditional PutItem on the revision (`rev`). DynamoDB has no
+ * max() or sketch-union update expression, and min/max/distinct need one, hence read-modify-write
+ * rather than ADD.
+ */
+export class DynamoDbSpeedRowStore implements SpeedRowStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  private itemKey(address: SpeedRowAddress) {
+    return { pk: speedPartition(address.view, address.key), sk: `${padTime(address.bucketMs)}#${padTime(address.arrivalBucketMs)}` };
+  }
+
+  async read(view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: this.itemKey(address), ConsistentRead: true }));
+    if (!Item) return undefined;
+    return {
+      row: { state: decodeRow(view, JSON.parse(Item.m as string)), fences: JSON.parse(Item.f as string) as Record<string, string> },
+      revision: Number(Item.rev),
+    };
+  }
+
+  async write(_view: ViewDefinition, address: SpeedRowAddress, row: SpeedRow, expectedRevision: number | undefined): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...this.itemKey(address),
+            m: JSON.stringify(encodeRow(row.state)),
+            f: JSON.stringify(row.fences),
+            rev: (expectedRevision ?? 0) + 1,
+            b: address.bucketMs,
+            a: address.arrivalBucketMs,
+          },
+          ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]> {
+    const out: SpeedBucket[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': speedPartition(view.name, key), ':from': `${padTime(fromMs)}#`, ':to': `${padTime(toMs - 1)}#~` },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        out.push({ bucketMs: Number(item.b), arrivalBucketMs: Number(item.a), state: decodeRow(view, JSON.parse(item.m as string)) });
+      }
+    }
+    return out;
+  }
+
+  async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
+    let deleted = 0;
+    const pages = paginateScan(
+      { client: this.client },
+      { TableName: this.tableName, FilterExpression: 'a < :a', ExpressionAttributeValues: { ':a': arrivalBeforeMs }, ProjectionExpression: 'pk, sk' },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  async count(): Promise<number> {
+    let total = 0;
+    for await (const page of paginateScan({ client: this.client }, { TableName: this.tableName, Select: 'COUNT' })) total += page.Count ?? 0;
+    return total;
+  }
+}

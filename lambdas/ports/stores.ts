@@ -1,0 +1,60 @@
+import type { SpeedRow, SpeedRowAddress } from '../core/fencing';
+import type { RowState } from '../core/measures';
+import type { BatchBucket, SpeedBucket } from '../core/merge';
+import type { ViewDefinition } from '../core/view';
+
+/** A speed row as stored, with the revision its conditional write is checked against. */
+export interface StoredSpeedRow {
+  readonly row: SpeedRow;
+  readonly revision: number;
+}
+
+/** Speed rows: one per (view, key, bucket, arrival bucket). */
+export interface SpeedRowStore {
+  /** Strongly consistent read of one row. */
+  read(view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined>;
+  /**
+   * Writes the row if its revision is still `expectedRevision` (undefined: the row must not
+   * exist). Returns false when another writer got there first: read again and re-apply.
+   */
+  write(view: ViewDefinition, address: SpeedRowAddress, row: SpeedRow, expectedRevision: number | undefined): Promise<boolean>;
+  /** Rows of one key with buckets in [fromMs, toMs). */
+  query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]>;
+  /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
+  deleteArrivedBefore(arrivalBeforeMs: number): Promise<number>;
+  count(): Promise<number>;
+}
+
+/** Event-id claims of the speed layer's event-level dedupe. */
+export interface EventClaims {
+  /**
+   * Claims `eventId` for the stream record `owner` (`<shard>/<sequence>`). True when this record
+   * owns the id: it claimed it now, or it claimed it on an earlier delivery.
+   */
+  claim(eventId: string, owner: string): Promise<boolean>;
+}
+
+/** Versioned batch view cells. */
+export interface BatchViewStore {
+  writeCells(version: number, view: ViewDefinition, cells: readonly { key: readonly string[]; bucketMs: number; state: RowState }[]): Promise<void>;
+  query(version: number, view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<BatchBucket[]>;
+  deleteVersion(version: number): Promise<number>;
+}
+
+/** What the serving layer reads: which batch version is current and the arrival time it covers. */
+export interface ServingPointer {
+  readonly version: number;
+  readonly cutoffMs: number;
+  readonly publishedAt: string;
+  /** The version published before this one (kept until the next publish, for in-flight queries). */
+  readonly previous: { readonly version: number; readonly cutoffMs: number } | null;
+}
+
+export interface ControlStore {
+  /** Strongly consistent read of the pointer; null before the first batch run. */
+  readPointer(): Promise<ServingPointer | null>;
+  /** Publishes in one conditional write; false when the current version is no longer `expectedVersion`. */
+  publish(next: ServingPointer, expectedVersion: number | null): Promise<boolean>;
+  /** Takes the next version number (atomic counter), so concurrent runs never share one. */
+  nextVersion(): Promise<number>;
+}

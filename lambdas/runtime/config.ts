@@ -1,0 +1,146 @@
+import type { FenceBy } from '../core/fencing';
+import { validateViews, type ViewDefinition } from '../core/view';
+import { readEndpoints, type AwsEndpoints } from './clients';
+import { ENV } from './env';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Thrown at cold start when configuration is missing or malformed: the function must not run half-configured. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(`environment variable ${name} is required`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`environment variable ${name} must be an integer >= ${min} (given ${JSON.stringify(raw)})`);
+  return value;
+}
+
+function views(env: Env): ViewDefinition[] {
+  const raw = required(env, ENV.views);
+  try {
+    return validateViews(JSON.parse(raw));
+  } catch (error) {
+    throw new ConfigError(`environment variable ${ENV.views} does not hold valid views: ${(error as Error).message}`);
+  }
+}
+
+const DEFAULT_ARRIVAL_BUCKET_MS = 60_000;
+
+export interface SpeedConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly speedTable: string;
+  readonly dedupeTable: string | undefined;
+  readonly dedupeTtlSeconds: number;
+  readonly fenceBy: FenceBy;
+  readonly arrivalBucketMs: number;
+}
+
+export function readSpeedConfig(env: Env): SpeedConfig {
+  const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
+  const fenceBy = env[ENV.fenceBy] ?? 'shard';
+  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey') throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    speedTable: required(env, ENV.speedTable),
+    dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    fenceBy,
+    arrivalBucketMs: integer(env, ENV.arrivalBucketMs, DEFAULT_ARRIVAL_BUCKET_MS, 1000),
+  };
+}
+
+export interface QueryConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly speedTable: string;
+  readonly batchTable: string;
+  readonly controlTable: string;
+  readonly arrivalBucketMs: number;
+}
+
+export function readQueryConfig(env: Env): QueryConfig {
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    speedTable: required(env, ENV.speedTable),
+    batchTable: required(env, ENV.batchTable),
+    controlTable: required(env, ENV.controlTable),
+    arrivalBucketMs: integer(env, ENV.arrivalBucketMs, DEFAULT_ARRIVAL_BUCKET_MS, 1000),
+  };
+}
+
+export interface IngestConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly streamName: string;
+  readonly maxBodyBytes: number;
+}
+
+export function readIngestConfig(env: Env): IngestConfig {
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    streamName: required(env, ENV.streamName),
+    maxBodyBytes: integer(env, ENV.maxBodyBytes, 1_048_576, 1),
+  };
+}
+
+export type BatchEngineConfig =
+  | { readonly kind: 'athena'; readonly workgroup: string; readonly database: string; readonly table: string; readonly maxBytesScanned: number }
+  | { readonly kind: 'duckdb'; readonly archiveDir: string };
+
+export interface BatchConfig extends QueryConfig {
+  readonly engine: BatchEngineConfig;
+  readonly archiveBucket: string;
+  readonly watermark: { readonly kind: 'clock'; readonly lagMs: number } | { readonly kind: 'checkpoint' };
+}
+
+export function readBatchConfig(env: Env): BatchConfig {
+  const engineKind = env[ENV.queryEngine] ?? 'athena';
+  let engine: BatchEngineConfig;
+  if (engineKind === 'athena') {
+    engine = {
+      kind: 'athena',
+      workgroup: required(env, ENV.athenaWorkgroup),
+      database: required(env, ENV.athenaDatabase),
+      table: required(env, ENV.athenaTable),
+      maxBytesScanned: integer(env, ENV.athenaMaxBytesScanned, 10 * 1024 ** 3, 1),
+    };
+  } else if (engineKind === 'duckdb') {
+    engine = { kind: 'duckdb', archiveDir: required(env, ENV.duckdbArchiveDir) };
+  } else {
+    throw new ConfigError(`${ENV.queryEngine} must be athena or duckdb (given ${engineKind})`);
+  }
+  const watermarkKind = env[ENV.archiveWatermark] ?? 'clock';
+  if (watermarkKind !== 'clock' && watermarkKind !== 'checkpoint') {
+    throw new ConfigError(`${ENV.archiveWatermark} must be clock or checkpoint (given ${watermarkKind})`);
+  }
+  return {
+    ...readQueryConfig(env),
+    engine,
+    archiveBucket: required(env, ENV.archiveBucket),
+    watermark: watermarkKind === 'clock' ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) } : { kind: 'checkpoint' },
+  };
+}
+
+export interface ArchiveTransformConfig {
+  readonly views: ViewDefinition[];
+}
+
+export function readArchiveTransformConfig(env: Env): ArchiveTransformConfig {
+  return { views: views(env) };
+}

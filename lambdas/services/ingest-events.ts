@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { eventProblems, type EventProblem } from '../core/event';
+import { toIso } from '../core/time';
+import type { ViewDefinition } from '../core/view';
+import type { Clock } from '../ports/clock';
+import type { EventStream, StreamEntry } from '../ports/event-stream';
+import type { HttpResult } from './query-view';
+
+export const MAX_EVENTS_PER_REQUEST = 500;
+/** A Kinesis record holds at most 1 MiB of data (with its partition key). */
+const MAX_RECORD_BYTES = 1_000_000;
+
+export interface IngestDeps {
+  readonly views: readonly ViewDefinition[];
+  readonly stream: EventStream;
+  readonly clock: Clock;
+  readonly maxBodyBytes: number;
+  /** PutRecords rounds for entries the stream refused (throttling), with backoff between. */
+  readonly putAttempts?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly newId?: () => string;
+}
+
+/**
+ * POST /events: one event, or `{ "events": [...] }` with 1 to 500. Validation is all or nothing:
+ * if any event is invalid the answer is 400 naming every bad event and field, and nothing is
+ * written. Accepted events get an `id` (when they have none) and `ingestedAt`, and are written
+ * with the id as partition key (so a producer's retry of an event lands on the same shard).
+ */
+export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<HttpResult> {
+  const bytes = Buffer.byteLength(rawBody, 'utf8');
+  if (bytes > deps.maxBodyBytes) {
+    return { status: 413, body: { error: `request body is ${bytes} bytes; the limit is ${deps.maxBodyBytes}. Split the events over several requests.` } };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(rawBody);
+  } catch (error) {
+    return { status: 400, body: { error: `request body is not JSON: ${(error as Error).message}` } };
+  }
+  const isBatch = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'events' in parsed;
+  const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
+  if (!Array.isArray(events)) return { status: 400, body: { error: '"events" must be an array of events' } };
+  if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
+    return { status: 400, body: { error: `"events" must hold 1 to ${MAX_EVENTS_PER_REQUEST} events (given ${events.length})` } };
+  }
+  const problems: EventProblem[] = [];
+  const now = deps.clock.now();
+  const entries: StreamEntry[] = [];
+  const ids: string[] = [];
+  const newId = deps.newId ?? randomUUID;
+  events.forEach((event, index) => {
+    const checked = eventProblems(event, deps.views, index);
+    if (checked.problems.length > 0 || !checked.flat || checked.timeMs === undefined) {
+      problems.push(...checked.problems);
+      return;
+    }
+    const id = typeof checked.flat.id === 'string' ? checked.flat.id : newId();
+    const record = { ...checked.flat, id, time: toIso(checked.timeMs), ingestedAt: toIso(now) };
+    const data = JSON.stringify(record);
+    if (Buffer.byteLength(data, 'utf8') + Buffer.byteLength(id, 'utf8') > MAX_RECORD_BYTES) {
+      problems.push({ index, field: 'event', message: 'is larger than a Kinesis record (1 MiB)' });
+      return;
+    }
+    entries.push({ data, partitionKey: id });
+    ids.push(id);
+  });
+  if (problems.length > 0) {
+    return { status: 400, body: { error: 'invalid events: nothing was accepted', problems } };
+  }
+  const attempts = deps.putAttempts ?? 5;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let pending = entries.map((_, i) => i);
+  for (let attempt = 0; attempt < attempts && pending.length > 0; attempt++) {
+    if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    const refused = await deps.stream.putRecords(pending.map((i) => entries[i]));
+    pending = refused.map((r) => pending[r]);
+  }
+  if (pending.length > 0) {
+    const failed = new Set(pending);
+    return {
+      status: 503,
+      body: {
+        error: `the stream refused ${pending.length} of ${entries.length} events after ${attempts} attempts; resend the failed ones with the same ids`,
+        accepted: ids.filter((_, i) => !failed.has(i)),
+        failed: pending.map((i) => ({ index: i, id: ids[i] })),
+      },
+    };
+  }
+  return { status: 202, body: { accepted: ids.length, ids } };
+}

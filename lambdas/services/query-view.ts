@@ -1,0 +1,86 @@
+import { finalizeBuckets, mergeServing } from '../core/merge';
+import { granularityMs, parseTime, toIso } from '../core/time';
+import type { ViewDefinition } from '../core/view';
+import type { Clock } from '../ports/clock';
+import type { BatchViewStore, ControlStore, SpeedRowStore } from '../ports/stores';
+
+export interface QueryDeps {
+  readonly views: readonly ViewDefinition[];
+  readonly batch: BatchViewStore;
+  readonly speed: SpeedRowStore;
+  readonly control: ControlStore;
+  readonly clock: Clock;
+  readonly arrivalBucketMs: number;
+}
+
+export interface HttpResult {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** Most buckets one request may span, so a typo in `from` cannot scan years of cells. */
+export const MAX_BUCKETS_PER_QUERY = 10_000;
+const DEFAULT_RANGE_MS = 24 * 3_600_000;
+
+/**
+ * GET /views/{view}?<key field>=<value>&from=<time>&to=<time>: the merged batch ⊕ speed cells
+ * of one key over [from, to), in time order. Only buckets holding data are listed.
+ */
+export async function queryView(
+  viewName: string,
+  params: Readonly<Record<string, string | undefined>>,
+  deps: QueryDeps,
+): Promise<HttpResult> {
+  const view = deps.views.find((v) => v.name === viewName);
+  if (!view) {
+    return { status: 404, body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) } };
+  }
+  const problems: { field: string; message: string }[] = [];
+  const key: string[] = [];
+  for (const field of view.key) {
+    const value = params[field];
+    if (value === undefined || value === '') problems.push({ field, message: `query parameter ${field} is required (the view's key is ${view.key.join(', ')})` });
+    else key.push(value);
+  }
+  const width = granularityMs(view.granularity);
+  const now = deps.clock.now();
+  const time = (name: 'from' | 'to', fallback: number): number => {
+    const raw = params[name];
+    if (raw === undefined || raw === '') return fallback;
+    const parsed = parseTime(/^\d+$/.test(raw) ? Number(raw) : raw);
+    if (typeof parsed === 'string') {
+      problems.push({ field: name, message: `${name} ${parsed}` });
+      return fallback;
+    }
+    return parsed;
+  };
+  const to = time('to', Math.floor(now / width) * width + width);
+  const from = time('from', to - DEFAULT_RANGE_MS);
+  if (problems.length === 0 && from >= to) problems.push({ field: 'from', message: `from must be before to (given ${toIso(from)} and ${toIso(to)})` });
+  if (problems.length === 0 && (to - from) / width > MAX_BUCKETS_PER_QUERY) {
+    problems.push({ field: 'from', message: `the range spans more than ${MAX_BUCKETS_PER_QUERY} buckets of ${view.granularity}; narrow from/to` });
+  }
+  if (problems.length > 0) return { status: 400, body: { error: 'invalid query', problems } };
+  // Buckets overlapping [from, to): start at the bucket holding `from`.
+  const fromBucket = Math.floor(from / width) * width;
+  // The pointer first: the rows read after it are never older than what it promises.
+  const pointer = await deps.control.readPointer();
+  const [batchCells, speedRows] = await Promise.all([
+    pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
+    deps.speed.query(view, key, fromBucket, to),
+  ]);
+  const merged = mergeServing(view, batchCells, speedRows, pointer?.cutoffMs ?? null, deps.arrivalBucketMs);
+  return {
+    status: 200,
+    body: {
+      view: view.name,
+      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
+      granularity: view.granularity,
+      from: toIso(fromBucket),
+      to: toIso(to),
+      cutoff: pointer ? toIso(pointer.cutoffMs) : null,
+      batchVersion: pointer?.version ?? null,
+      buckets: finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures })),
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { normalizeStreamRecord, PoisonRecordError, type NormalizedEvent, type StreamPosition } from '../core/event';
+import { applyToRow, groupForSpeed, type FenceBy } from '../core/fencing';
+import { padSequence } from '../core/sequence';
+import type { ViewDefinition } from '../core/view';
+import type { EventClaims, SpeedRowStore } from '../ports/stores';
+
+export interface SpeedRecord {
+  readonly data: string;
+  readonly position: StreamPosition;
+}
+
+export interface SpeedLayerDeps {
+  readonly views: readonly ViewDefinition[];
+  readonly rows: SpeedRowStore;
+  /** Present when event-level dedupe is on. */
+  readonly claims?: EventClaims;
+  readonly fenceBy: FenceBy;
+  readonly arrivalBucketMs: number;
+  /** Attempts of one row's read-modify-write before the batch is reported failed. */
+  readonly maxWriteAttempts?: number;
+}
+
+export interface SpeedBatchResult {
+  /**
+   * The lowest sequence number that was not fully applied, or undefined when all were: the
+   * event source retries from it (records below it are checkpointed).
+   */
+  readonly failedFrom?: string;
+  readonly poison: readonly { readonly sequenceNumber: string; readonly error: string }[];
+  readonly applied: number;
+  readonly rowsWritten: number;
+  readonly duplicates: number;
+}
+
+/**
+ * The speed layer's use case: decode every record, drop repeated event ids (dedupe), pre-aggregate
+ * per row, and write each row once with its sequence fence. A redelivered batch changes nothing.
+ *
+ * A poison record (not JSON, failing validation) is reported as failed on its own, so the event
+ * source bisects down to it and sends it to the on-failure destination; it never blocks the shard.
+ */
+export async function processSpeedBatch(records: readonly SpeedRecord[], deps: SpeedLayerDeps): Promise<SpeedBatchResult> {
+  const events: NormalizedEvent[] = [];
+  const poison: { sequenceNumber: string; error: string }[] = [];
+  const failed: string[] = [];
+  let duplicates = 0;
+  for (const record of records) {
+    try {
+      events.push(normalizeStreamRecord(record.data, record.position, deps.views));
+    } catch (error) {
+      if (!(error instanceof PoisonRecordError)) throw error;
+      poison.push({ sequenceNumber: record.position.sequenceNumber, error: error.message });
+      failed.push(record.position.sequenceNumber);
+    }
+  }
+  let kept = events;
+  if (deps.claims) {
+    kept = [];
+    const claimFailed: string[] = [];
+    for (const event of events) {
+      try {
+        if (await deps.claims.claim(event.id, `${event.shardId}/${event.seq}`)) kept.push(event);
+        else duplicates++;
+      } catch {
+        claimFailed.push(event.seq);
+      }
+    }
+    // After a failed claim, a later copy of the same id could claim it first: hold back every
+    // later record; the retry (from the failed one) applies them in order.
+    const firstFailed = lowest(claimFailed);
+    if (firstFailed !== undefined) {
+      failed.push(firstFailed);
+      kept = kept.filter((e) => padSequence(e.seq) < padSequence(firstFailed));
+    }
+  }
+  let applied = 0;
+  let rowsWritten = 0;
+  const attempts = deps.maxWriteAttempts ?? 8;
+  for (const group of groupForSpeed(deps.views, kept, deps.arrivalBucketMs)) {
+    const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
+    try {
+      let done = false;
+      for (let attempt = 0; attempt < attempts && !done; attempt++) {
+        const current = await deps.rows.read(view, group.address);
+        const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
+        if (result === undefined) {
+          done = true; // everything already applied by an earlier delivery
+          break;
+        }
+        if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
+          applied += result.applied.length;
+          rowsWritten++;
+          done = true;
+        }
+      }
+      if (!done) throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
+    } catch {
+      // The row is retried with the batch from its lowest record; rows already written are fenced.
+      failed.push(...group.events.map((e) => e.seq));
+    }
+  }
+  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates };
+}
+
+function lowest(sequences: readonly string[]): string | undefined {
+  let min: string | undefined;
+  for (const s of sequences) if (min === undefined || padSequence(s) < padSequence(min)) min = s;
+  return min;
+}

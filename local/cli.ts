@@ -1,0 +1,122 @@
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../lambdas/core/time';
+import { loadViews } from './load-views';
+import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pipeline';
+import { ProgressLine } from './progress';
+
+const USAGE = `Usage: streamfold start [options]
+
+Runs the whole Lambda architecture locally: emulators, the deployed handlers, the speed
+layer's event source, the archive, the batch schedule and the HTTP API.
+
+Options:
+  --views <file>            views module (.ts or .js)                 [views.ts]
+  --port <n>                HTTP port of the API (0 = any free port)  [3000]
+  --data-dir <dir>          where data is kept across restarts        [.data]
+  --in-memory               keep nothing on disk
+  --no-generator            do not send synthetic events
+  --rate <n>                synthetic events per second               [20]
+  --batch-every <duration>  batch layer schedule, e.g. 30s, 5m        [1m]
+  --archive-flush <duration> archiver flush interval                  [5s]
+  --arrival-bucket <duration> cutoff alignment / speed row width     [1s]
+  --shards <n>              shards of the local stream                [2]
+  --no-speed-dedupe         turn the speed layer's event-id dedupe off
+  --architecture lambda     (kappa and both arrive with the Kappa variant)
+  -h, --help`;
+
+function integer(text: string, option: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${option} must be an integer >= ${min} (given ${JSON.stringify(text)})`);
+  return value;
+}
+
+export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      views: { type: 'string', default: 'views.ts' },
+      port: { type: 'string', default: String(DEFAULT_OPTIONS.port) },
+      'data-dir': { type: 'string', default: DEFAULT_OPTIONS.dataDir ?? '.data' },
+      'in-memory': { type: 'boolean', default: false },
+      'no-generator': { type: 'boolean', default: false },
+      rate: { type: 'string', default: String(DEFAULT_OPTIONS.generatorRate) },
+      'batch-every': { type: 'string', default: '1m' },
+      'archive-flush': { type: 'string', default: '5s' },
+      'arrival-bucket': { type: 'string', default: '1s' },
+      shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
+      'no-speed-dedupe': { type: 'boolean', default: false },
+      architecture: { type: 'string', default: 'lambda' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const command = positionals[0] ?? 'start';
+  if (command !== 'start') throw new Error(`unknown command "${command}"; the command is: start`);
+  if (values.architecture !== 'lambda') {
+    throw new Error(`--architecture ${values.architecture} is not available yet: the Kappa variant arrives with its own issue; use --architecture lambda`);
+  }
+  const arrivalBucketMs = parseDuration(values['arrival-bucket'], '--arrival-bucket');
+  if (arrivalBucketMs < 1000 || 60_000 % arrivalBucketMs !== 0) {
+    throw new Error(`--arrival-bucket must be at least 1s and divide a minute evenly, e.g. 1s, 5s, 1m (given ${values['arrival-bucket']})`);
+  }
+  return {
+    ...DEFAULT_OPTIONS,
+    views: loadViews(values.views),
+    port: integer(values.port, '--port', 0),
+    dataDir: values['in-memory'] ? null : values['data-dir'],
+    generator: !values['no-generator'],
+    generatorRate: integer(values.rate, '--rate', 1),
+    batchEveryMs: parseDuration(values['batch-every'], '--batch-every'),
+    archiveFlushMs: parseDuration(values['archive-flush'], '--archive-flush'),
+    arrivalBucketMs,
+    shards: integer(values.shards, '--shards', 1),
+    speedDedupe: !values['no-speed-dedupe'],
+  };
+}
+
+async function main(): Promise<void> {
+  let options: LocalPipelineOptions | 'help';
+  try {
+    options = parseCli(process.argv.slice(2));
+  } catch (error) {
+    console.error(`streamfold: ${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const pipeline = new LocalPipeline(options);
+  await pipeline.start();
+  const e = pipeline.endpoints!;
+  console.log(`streamfold is running (architecture: lambda)
+  API:       ${pipeline.url}   (POST /events, GET /views/{view}?<key>=..., GET /health, GET /admin/status, POST /admin/batch)
+  Views:     ${options.views.map((v) => `${v.name} (key ${v.key.join(', ')}, ${v.granularity})`).join('; ')}
+  Kinesis:   ${e.kinesis}  stream streamfold-events
+  DynamoDB:  ${e.dynamodb}  tables streamfold-speed, streamfold-batch, streamfold-control, streamfold-dedupe
+  S3:        ${e.s3}  bucket streamfold-archive
+  Data:      ${options.dataDir ?? '(in memory)'}
+  Try:       curl '${pipeline.url}/views/${options.views[0].name}?${options.views[0].key.map((k) => `${k}=...`).join('&')}'
+Ctrl+C stops (data is kept in the data dir).`);
+  const progress = new ProgressLine(pipeline);
+  progress.start();
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    progress.stop();
+    console.log('\nstopping: flushing the archive and the speed layer...');
+    await pipeline.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    console.error(`streamfold: ${error.stack ?? error.message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,102 @@
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Runs one deployed handler module in its own worker thread, with its own environment set before
+ * the module is imported: exactly what Lambda gives each function. Handlers read their
+ * configuration at module scope, so sharing one process.env between handlers (or setting it after
+ * the import) would silently mix their configurations.
+ */
+export class HandlerHost {
+  private readonly worker: Worker;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly ready: Promise<void>;
+  invocations = 0;
+  errors = 0;
+
+  constructor(
+    readonly name: string,
+    entry: string,
+    env: Readonly<Record<string, string>>,
+  ) {
+    const tsx = createRequire(__filename).resolve('tsx/cjs/api');
+    // The worker's code is tiny and fixed; the handler module itself is loaded from its file.
+    const bootstrap = `
+      const { parentPort } = require('node:worker_threads');
+      require(${JSON.stringify(tsx)}).register();
+      let mod;
+      try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
+      catch (error) { parentPort.postMessage({ ready: false, error: String(error && error.stack || error) }); }
+      parentPort.on('message', async ({ id, event, context }) => {
+        try {
+          const result = await mod.handler(event, { ...context, getRemainingTimeInMillis: () => 900000 });
+          parentPort.postMessage({ id, result });
+        } catch (error) {
+          parentPort.postMessage({ id, error: { name: error && error.name, message: String(error && error.message || error), stack: error && error.stack } });
+        }
+      });`;
+    this.worker = new Worker(bootstrap, { eval: true, env: { ...env } });
+    this.ready = new Promise((resolve, reject) => {
+      const onMessage = (message: { ready?: boolean; error?: string }) => {
+        if (message.ready === undefined) return;
+        this.worker.off('message', onMessage);
+        if (message.ready) resolve();
+        else reject(new Error(`handler ${name} (${entry}) failed to load: ${message.error}`));
+      };
+      this.worker.on('message', onMessage);
+      this.worker.once('error', reject);
+    });
+    this.worker.on('message', (message: { id?: number; result?: unknown; error?: { name: string; message: string; stack?: string } }) => {
+      if (message.id === undefined) return;
+      const waiter = this.pending.get(message.id);
+      if (!waiter) return;
+      this.pending.delete(message.id);
+      if (message.error) {
+        const error = new Error(message.error.message);
+        error.name = message.error.name;
+        error.stack = message.error.stack;
+        waiter.reject(error);
+      } else waiter.resolve(message.result);
+    });
+    this.worker.on('error', (error) => {
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    });
+  }
+
+  /** Resolves once the module is imported (its configuration was read and accepted). */
+  async start(): Promise<void> {
+    await this.ready;
+  }
+
+  async invoke<T>(event: unknown): Promise<T> {
+    await this.ready;
+    const id = this.nextId++;
+    this.invocations++;
+    const context = {
+      functionName: `streamfold-local-${this.name}`,
+      functionVersion: '$LATEST',
+      awsRequestId: `local-${this.name}-${id}`,
+      memoryLimitInMB: '1024',
+      invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:streamfold-local-${this.name}`,
+      logGroupName: `/aws/lambda/streamfold-local-${this.name}`,
+      logStreamName: 'local',
+      callbackWaitsForEmptyEventLoop: false,
+    };
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        this.worker.postMessage({ id, event, context });
+      });
+    } catch (error) {
+      this.errors++;
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

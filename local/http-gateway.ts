@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+
+/** API Gateway's own payload limit; the ingest handler enforces the smaller configured one. */
+const API_GATEWAY_MAX_BODY = 10 * 1024 * 1024;
+
+export interface Route {
+  readonly method: string;
+  /** `/views/{view}` style; one path parameter per `{name}` segment. */
+  readonly resource: string;
+  readonly invoke: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+}
+
+function match(resource: string, pathname: string): Record<string, string> | undefined {
+  const want = resource.split('/');
+  const got = pathname.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const segment = want[i];
+    if (segment.startsWith('{') && segment.endsWith('}')) {
+      if (got[i] === '') return undefined;
+      params[segment.slice(1, -1)] = got[i];
+    } else if (segment !== got[i]) return undefined;
+  }
+  return params;
+}
+
+/**
+ * The local API Gateway: turns HTTP requests into REST API proxy events for the very handlers
+ * that are deployed, and their results back into HTTP responses.
+ */
+export class HttpGateway {
+  private server?: http.Server;
+
+  constructor(private readonly routes: readonly Route[]) {}
+
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((error: Error) => {
+        if (!res.headersSent) {
+          res.writeHead(502, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: `handler failed: ${error.message}` }));
+        }
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const pathname = url.pathname.replace(/\/+$/, '') || '/';
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > API_GATEWAY_MAX_BODY) {
+        res.writeHead(413, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `request body exceeds ${API_GATEWAY_MAX_BODY} bytes` }));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const candidates = this.routes.filter((r) => match(r.resource, pathname) !== undefined);
+    const route = candidates.find((r) => r.method === req.method);
+    if (!route) {
+      const status = candidates.length > 0 ? 405 : 404;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: status === 405 ? `${req.method} is not allowed on ${pathname}` : `no route for ${req.method} ${pathname}`,
+          routes: this.routes.map((r) => `${r.method} ${r.resource}`),
+        }),
+      );
+      return;
+    }
+    const single: Record<string, string> = {};
+    const multi: Record<string, string[]> = {};
+    for (const [name, value] of url.searchParams) {
+      single[name] ??= value;
+      (multi[name] ??= []).push(value);
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
+    const rawPath = match(route.resource, pathname)!;
+    const pathParameters = Object.fromEntries(Object.entries(rawPath).map(([k, v]) => [k, decodeURIComponent(v)]));
+    const requestId = randomUUID();
+    const event = {
+      resource: route.resource,
+      path: pathname,
+      httpMethod: route.method,
+      headers,
+      multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+      queryStringParameters: Object.keys(single).length > 0 ? single : null,
+      multiValueQueryStringParameters: Object.keys(multi).length > 0 ? multi : null,
+      pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
+      stageVariables: null,
+      body: chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : null,
+      isBase64Encoded: false,
+      requestContext: {
+        accountId: '000000000000',
+        apiId: 'local',
+        httpMethod: route.method,
+        path: `/local${pathname}`,
+        stage: 'local',
+        requestId,
+        requestTimeEpoch: Date.now(),
+        resourceId: 'local',
+        resourcePath: route.resource,
+        protocol: 'HTTP/1.1',
+        identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: req.headers['user-agent'] ?? null },
+        authorizer: null,
+      },
+    } as unknown as APIGatewayProxyEvent; // the identity fields AWS fills are irrelevant locally
+    const result = await route.invoke(event);
+    res.writeHead(result.statusCode, { ...(result.headers as Record<string, string> | undefined), 'x-amzn-requestid': requestId });
+    res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

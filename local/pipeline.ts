@@ -1,0 +1,253 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ViewDefinition } from '../lambdas/core/view';
+import { makeDynamoDocumentClient, makeKinesisClient, makeS3Client, type AwsEndpoints } from '../lambdas/runtime/clients';
+import { ENV } from '../lambdas/runtime/env';
+import type { BatchRunResult } from '../lambdas/services/batch-layer';
+import { Archiver } from './archiver';
+import { DeadLetterQueue } from './dead-letter-queue';
+import { startEmulators, type Emulators } from './emulators';
+import { EventSourcePoller } from './event-source-poller';
+import { EventGenerator } from './generator';
+import { HandlerHost } from './handler-host';
+import { HttpGateway } from './http-gateway';
+import { ensureResources, LOCAL_RESOURCES } from './resources';
+import { Scheduler } from './scheduler';
+
+const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
+
+export interface LocalPipelineOptions {
+  readonly views: readonly ViewDefinition[];
+  /** Folder for every emulator's data, checkpoints and the dead-letter queue; null keeps everything in memory. */
+  readonly dataDir: string | null;
+  /** HTTP port of the API; 0 picks a free one. */
+  readonly port: number;
+  readonly generator: boolean;
+  /** Synthetic events per second. */
+  readonly generatorRate: number;
+  readonly batchEveryMs: number;
+  readonly archiveFlushMs: number;
+  /** Width of arrival buckets, the alignment of the cutoff. */
+  readonly arrivalBucketMs: number;
+  readonly shards: number;
+  readonly speedBatchSize: number;
+  readonly speedBatchingWindowMs: number;
+  readonly speedRetryAttempts: number;
+  readonly speedDedupe: boolean;
+  readonly maxBodyBytes: number;
+}
+
+export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
+  dataDir: '.data',
+  port: 3000,
+  generator: true,
+  generatorRate: 20,
+  batchEveryMs: 60_000,
+  archiveFlushMs: 5_000,
+  arrivalBucketMs: 1_000,
+  shards: 2,
+  speedBatchSize: 100,
+  speedBatchingWindowMs: 500,
+  speedRetryAttempts: 3,
+  speedDedupe: true,
+  maxBodyBytes: 1_048_576,
+};
+
+/**
+ * The whole Lambda architecture on one machine: emulators speaking the AWS wire protocol, the
+ * deployed handlers (each in its own worker with its own environment), an event-source poller
+ * with Lambda's semantics, a Firehose-like archiver, a batch scheduler and the HTTP gateway.
+ */
+export class LocalPipeline {
+  private emulators?: Emulators;
+  private hosts: HandlerHost[] = [];
+  private poller?: EventSourcePoller;
+  private archiver?: Archiver;
+  private scheduler?: Scheduler<BatchRunResult>;
+  private gateway?: HttpGateway;
+  private generatorInstance?: EventGenerator;
+  private dlq?: DeadLetterQueue;
+  private ingestHost?: HandlerHost;
+  private queryHost?: HandlerHost;
+  private batchHost?: HandlerHost;
+  private speedHost?: HandlerHost;
+  endpoints?: AwsEndpoints;
+  url = '';
+  startedAt = 0;
+
+  constructor(readonly options: LocalPipelineOptions) {}
+
+  private dataPath(...parts: string[]): string | undefined {
+    return this.options.dataDir === null ? undefined : path.join(this.options.dataDir, ...parts);
+  }
+
+  async start(): Promise<void> {
+    this.startedAt = Date.now();
+    const o = this.options;
+    if (o.dataDir !== null) await fs.mkdir(o.dataDir, { recursive: true });
+    this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
+    const endpoints = this.emulators.endpoints;
+    this.endpoints = endpoints;
+    const kinesis = makeKinesisClient(endpoints);
+    const s3 = makeS3Client(endpoints);
+    const dynamodb = new DynamoDBClient({}); // replaced below: the factory's document client wraps a configured one
+    dynamodb.destroy();
+    const doc = makeDynamoDocumentClient(endpoints);
+    await ensureResources({ kinesis, dynamodb: doc as unknown as DynamoDBClient, s3 }, o.shards);
+
+    const common: Record<string, string> = {
+      [ENV.views]: JSON.stringify(o.views),
+      [ENV.kinesisEndpoint]: endpoints.kinesis ?? '',
+      [ENV.dynamodbEndpoint]: endpoints.dynamodb ?? '',
+      [ENV.s3Endpoint]: endpoints.s3 ?? '',
+      [ENV.s3Flavor]: endpoints.s3Flavor,
+      [ENV.arrivalBucketMs]: String(o.arrivalBucketMs),
+      AWS_REGION: endpoints.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      PATH: process.env.PATH ?? '',
+    };
+    const tables = {
+      [ENV.speedTable]: LOCAL_RESOURCES.speedTable,
+      [ENV.batchTable]: LOCAL_RESOURCES.batchTable,
+      [ENV.controlTable]: LOCAL_RESOURCES.controlTable,
+    };
+    this.ingestHost = new HandlerHost('ingest', path.join(HANDLERS, 'ingest.ts'), {
+      ...common,
+      [ENV.streamName]: LOCAL_RESOURCES.stream,
+      [ENV.maxBodyBytes]: String(o.maxBodyBytes),
+    });
+    this.queryHost = new HandlerHost('query', path.join(HANDLERS, 'query.ts'), { ...common, ...tables });
+    this.speedHost = new HandlerHost('speed', path.join(HANDLERS, 'speed.ts'), {
+      ...common,
+      [ENV.speedTable]: LOCAL_RESOURCES.speedTable,
+      [ENV.controlTable]: LOCAL_RESOURCES.controlTable,
+      [ENV.dedupeTable]: LOCAL_RESOURCES.dedupeTable,
+      [ENV.speedDedupe]: String(o.speedDedupe),
+      [ENV.fenceBy]: 'shard',
+    });
+    this.batchHost = new HandlerHost('batch', path.join(HANDLERS, 'batch.ts'), {
+      ...common,
+      ...tables,
+      [ENV.archiveBucket]: LOCAL_RESOURCES.bucket,
+      [ENV.archivePrefix]: 'events/',
+      [ENV.queryEngine]: 'duckdb',
+      [ENV.duckdbArchiveDir]: path.join(this.emulators.s3Dir, LOCAL_RESOURCES.bucket, 'events'),
+      [ENV.archiveWatermark]: 'checkpoint',
+    });
+    this.hosts = [this.ingestHost, this.queryHost, this.speedHost, this.batchHost];
+    await Promise.all(this.hosts.map((h) => h.start()));
+
+    this.dlq = new DeadLetterQueue({ file: this.dataPath('dead-letter-queue.ndjson') });
+    const speedHost = this.speedHost;
+    this.poller = new EventSourcePoller({
+      client: kinesis,
+      streamName: LOCAL_RESOURCES.stream,
+      handler: (event: KinesisStreamEvent) => speedHost.invoke<KinesisStreamBatchResponse>(event),
+      batchSize: o.speedBatchSize,
+      maximumBatchingWindowMs: o.speedBatchingWindowMs,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: o.speedRetryAttempts,
+      reportBatchItemFailures: true,
+      startingPosition: 'TRIM_HORIZON',
+      checkpointFile: this.dataPath('speed-checkpoints.json'),
+      onFailure: this.dlq,
+    });
+    this.archiver = new Archiver({
+      kinesis,
+      s3,
+      streamName: LOCAL_RESOURCES.stream,
+      bucket: LOCAL_RESOURCES.bucket,
+      views: o.views,
+      flushIntervalMs: o.archiveFlushMs,
+      checkpointFile: this.dataPath('archiver-checkpoints.json'),
+    });
+    const batchHost = this.batchHost;
+    this.scheduler = new Scheduler(() => batchHost.invoke<BatchRunResult>({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }), o.batchEveryMs);
+
+    this.gateway = new HttpGateway([
+      { method: 'POST', resource: '/events', invoke: (e) => this.ingestHost!.invoke<APIGatewayProxyResult>(e) },
+      { method: 'GET', resource: '/views', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
+      { method: 'GET', resource: '/views/{view}', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
+      { method: 'GET', resource: '/health', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
+      { method: 'POST', resource: '/admin/batch', invoke: (e) => this.batchViaScheduler(e) },
+      { method: 'GET', resource: '/admin/status', invoke: async () => json(200, await this.status()) },
+      { method: 'GET', resource: '/admin/dlq', invoke: async () => json(200, { depth: await this.dlq!.depth(), entries: await this.dlq!.list() }) },
+      {
+        method: 'POST',
+        resource: '/admin/dlq/redrive',
+        invoke: async () => json(200, await this.dlq!.redrive((event: KinesisStreamEvent) => speedHost.invoke<KinesisStreamBatchResponse>(event))),
+      },
+    ]);
+    const port = await this.gateway.listen(o.port);
+    this.url = `http://127.0.0.1:${port}`;
+    this.poller.start();
+    this.archiver.start();
+    this.scheduler.start();
+    if (o.generator) {
+      this.generatorInstance = new EventGenerator({ baseUrl: this.url, rate: o.generatorRate });
+      this.generatorInstance.start();
+    }
+  }
+
+  /** POST /admin/batch joins the scheduler so two runs never overlap. */
+  private async batchViaScheduler(_event: unknown): Promise<APIGatewayProxyResult> {
+    try {
+      // Flush first so "run the batch now" covers what was just ingested, as far as the watermark allows.
+      await this.archiver!.flush();
+      return json(200, await this.scheduler!.runNow());
+    } catch (error) {
+      return json(500, { error: `batch run failed; the previous version stays served: ${(error as Error).message}` });
+    }
+  }
+
+  /** Waits until the speed layer and the archiver have caught up with the stream. */
+  async idle(): Promise<void> {
+    await Promise.all([this.poller!.idle(), this.archiver!.idle()]);
+  }
+
+  async runBatch(): Promise<BatchRunResult> {
+    await this.archiver!.flush();
+    return this.scheduler!.runNow();
+  }
+
+  get deadLetterQueue(): DeadLetterQueue {
+    return this.dlq!;
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const kinesis = makeKinesisClient(this.endpoints!);
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }));
+    return {
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      api: this.url,
+      endpoints: { kinesis: this.endpoints!.kinesis, dynamodb: this.endpoints!.dynamodb, s3: this.endpoints!.s3, region: this.endpoints!.region },
+      resources: { ...LOCAL_RESOURCES, shards: summary.StreamDescriptionSummary?.OpenShardCount },
+      speed: this.poller!.stats(),
+      archive: this.archiver!.stats(),
+      batch: { runs: this.scheduler!.runs, last: this.scheduler!.lastResult ?? null, lastError: this.scheduler!.lastError ?? null, everyMs: this.options.batchEveryMs },
+      deadLetterQueue: { depth: await this.dlq!.depth() },
+      generator: this.generatorInstance
+        ? { sent: this.generatorInstance.sent, requests: this.generatorInstance.requests, failures: this.generatorInstance.failures, lastError: this.generatorInstance.lastError ?? null }
+        : null,
+      handlers: Object.fromEntries(this.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }])),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.generatorInstance?.stop();
+    await this.gateway?.close();
+    await this.scheduler?.stop();
+    await this.poller?.stop();
+    await this.archiver?.stop();
+    await Promise.all(this.hosts.map((h) => h.stop()));
+    await this.emulators?.stop();
+  }
+}
+
+function json(status: number, body: unknown): APIGatewayProxyResult {
+  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+}

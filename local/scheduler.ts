@@ -1,0 +1,44 @@
+/**
+ * Runs a job every interval and on demand, never two at once (EventBridge would start a second
+ * Lambda; the batch's conditional publish makes that safe, but locally one at a time is plainer).
+ */
+export class Scheduler<T> {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<T>;
+  lastResult?: T;
+  lastError?: string;
+  runs = 0;
+
+  constructor(
+    private readonly job: () => Promise<T>,
+    private readonly everyMs: number,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.runNow().catch(() => undefined); // recorded in lastError; the next tick tries again
+    }, this.everyMs);
+  }
+
+  /** Runs now, or joins the run in progress. */
+  runNow(): Promise<T> {
+    this.running ??= this.job()
+      .then((result) => {
+        this.runs++;
+        this.lastResult = result;
+        this.lastError = undefined;
+        return result;
+      })
+      .catch((error: Error) => {
+        this.lastError = error.message;
+        throw error;
+      })
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+}
