@@ -26,7 +26,8 @@ Options:
 
 function integer(text: string, option: string, min: number): number {
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < min) throw new Error(`${option} must be an integer >= ${min} (given ${JSON.stringify(text)})`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new Error(`${option} must be an integer >= ${min} (given ${JSON.stringify(text)})`);
   return value;
 }
 
@@ -54,11 +55,15 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
   const command = positionals[0] ?? 'start';
   if (command !== 'start') throw new Error(`unknown command "${command}"; the command is: start`);
   if (values.architecture !== 'lambda') {
-    throw new Error(`--architecture ${values.architecture} is not available yet: the Kappa variant arrives with its own issue; use --architecture lambda`);
+    throw new Error(
+      `--architecture ${values.architecture} is not available yet: the Kappa variant arrives with its own issue; use --architecture lambda`,
+    );
   }
   const arrivalBucketMs = parseDuration(values['arrival-bucket'], '--arrival-bucket');
   if (arrivalBucketMs < 1000 || 60_000 % arrivalBucketMs !== 0) {
-    throw new Error(`--arrival-bucket must be at least 1s and divide a minute evenly, e.g. 1s, 5s, 1m (given ${values['arrival-bucket']})`);
+    throw new Error(
+      `--arrival-bucket must be at least 1s and divide a minute evenly, e.g. 1s, 5s, 1m (given ${values['arrival-bucket']})`,
+    );
   }
   return {
     ...DEFAULT_OPTIONS,

@@ -39,7 +39,9 @@ export class EventGenerator {
 
   makeEvent(now: number): Record<string, unknown> {
     // One event in 50 happened minutes ago (a device that was offline): a late event.
-    const time = new Date(this.random() < 0.02 ? now - Math.floor(this.random() * 20 * 60_000) : now).toISOString();
+    const time = new Date(
+      this.random() < 0.02 ? now - Math.floor(this.random() * 20 * 60_000) : now,
+    ).toISOString();
     if (this.random() < 0.7) {
       const event: Record<string, unknown> = {
         id: randomUUID(),
@@ -72,7 +74,11 @@ export class EventGenerator {
       for (let t = 0; t < times; t++) {
         try {
           this.requests++;
-          const res = await fetch(`${this.options.baseUrl}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const res = await fetch(`${this.options.baseUrl}/events`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
           if (res.status !== 202) {
             this.failures++;
             this.lastError = `${res.status} ${await res.text()}`;

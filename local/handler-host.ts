@@ -11,7 +11,10 @@ import { Worker } from 'node:worker_threads';
 export class HandlerHost {
   private readonly worker: Worker;
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >();
   private readonly ready: Promise<void>;
   invocations = 0;
   errors = 0;
@@ -21,11 +24,11 @@ export class HandlerHost {
     entry: string,
     env: Readonly<Record<string, string>>,
   ) {
-    const tsx = createRequire(__filename).resolve('tsx/cjs/api');
+    const tsxCjs = createRequire(__filename).resolve('tsx/cjs/api');
     // The worker's code is tiny and fixed; the handler module itself is loaded from its file.
     const bootstrap = `
       const { parentPort } = require('node:worker_threads');
-      require(${JSON.stringify(tsx)}).register();
+      require(${JSON.stringify(tsxCjs)}).register();
       let mod;
       try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
       catch (error) { parentPort.postMessage({ ready: false, error: String(error && error.stack || error) }); }
@@ -48,18 +51,25 @@ export class HandlerHost {
       this.worker.on('message', onMessage);
       this.worker.once('error', reject);
     });
-    this.worker.on('message', (message: { id?: number; result?: unknown; error?: { name: string; message: string; stack?: string } }) => {
-      if (message.id === undefined) return;
-      const waiter = this.pending.get(message.id);
-      if (!waiter) return;
-      this.pending.delete(message.id);
-      if (message.error) {
-        const error = new Error(message.error.message);
-        error.name = message.error.name;
-        error.stack = message.error.stack;
-        waiter.reject(error);
-      } else waiter.resolve(message.result);
-    });
+    this.worker.on(
+      'message',
+      (message: {
+        id?: number;
+        result?: unknown;
+        error?: { name: string; message: string; stack?: string };
+      }) => {
+        if (message.id === undefined) return;
+        const waiter = this.pending.get(message.id);
+        if (!waiter) return;
+        this.pending.delete(message.id);
+        if (message.error) {
+          const error = new Error(message.error.message);
+          error.name = message.error.name;
+          error.stack = message.error.stack;
+          waiter.reject(error);
+        } else waiter.resolve(message.result);
+      },
+    );
     this.worker.on('error', (error) => {
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();

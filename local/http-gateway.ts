@@ -75,7 +75,10 @@ export class HttpGateway {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          error: status === 405 ? `${req.method} is not allowed on ${pathname}` : `no route for ${req.method} ${pathname}`,
+          error:
+            status === 405
+              ? `${req.method} is not allowed on ${pathname}`
+              : `no route for ${req.method} ${pathname}`,
           routes: this.routes.map((r) => `${r.method} ${r.resource}`),
         }),
       );
@@ -88,9 +91,12 @@ export class HttpGateway {
       (multi[name] ??= []).push(value);
     }
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers[name] = value;
+    for (const [name, value] of Object.entries(req.headers))
+      if (typeof value === 'string') headers[name] = value;
     const rawPath = match(route.resource, pathname)!;
-    const pathParameters = Object.fromEntries(Object.entries(rawPath).map(([k, v]) => [k, decodeURIComponent(v)]));
+    const pathParameters = Object.fromEntries(
+      Object.entries(rawPath).map(([k, v]) => [k, decodeURIComponent(v)]),
+    );
     const requestId = randomUUID();
     const event = {
       resource: route.resource,
@@ -115,12 +121,18 @@ export class HttpGateway {
         resourceId: 'local',
         resourcePath: route.resource,
         protocol: 'HTTP/1.1',
-        identity: { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: req.headers['user-agent'] ?? null },
+        identity: {
+          sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+          userAgent: req.headers['user-agent'] ?? null,
+        },
         authorizer: null,
       },
     } as unknown as APIGatewayProxyEvent; // the identity fields AWS fills are irrelevant locally
     const result = await route.invoke(event);
-    res.writeHead(result.statusCode, { ...(result.headers as Record<string, string> | undefined), 'x-amzn-requestid': requestId });
+    res.writeHead(result.statusCode, {
+      ...(result.headers as Record<string, string> | undefined),
+      'x-amzn-requestid': requestId,
+    });
     res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
   }
 

@@ -8,10 +8,12 @@ import { validateViews, type ViewDefinition } from '../lambdas/core/view';
  */
 export function loadViews(file: string): ViewDefinition[] {
   const full = path.resolve(file);
-  if (!existsSync(full)) throw new Error(`views file ${full} does not exist; pass --views <file> (a .ts or .js module)`);
+  if (!existsSync(full))
+    throw new Error(`views file ${full} does not exist; pass --views <file> (a .ts or .js module)`);
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a user's module, named at run time
   const mod = require(full) as { default?: unknown; views?: unknown };
   const views = mod.default ?? mod.views;
-  if (views === undefined) throw new Error(`views file ${full} must default-export an array of defineView(...) results`);
+  if (views === undefined)
+    throw new Error(`views file ${full} must default-export an array of defineView(...) results`);
   return validateViews(views);
 }

@@ -2,9 +2,13 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ViewDefinition } from '../lambdas/core/view';
-import { makeDynamoDocumentClient, makeKinesisClient, makeS3Client, type AwsEndpoints } from '../lambdas/runtime/clients';
+import {
+  makeDynamoDbClient,
+  makeKinesisClient,
+  makeS3Client,
+  type AwsEndpoints,
+} from '../lambdas/runtime/clients';
 import { ENV } from '../lambdas/runtime/env';
 import type { BatchRunResult } from '../lambdas/services/batch-layer';
 import { Archiver } from './archiver';
@@ -93,10 +97,7 @@ export class LocalPipeline {
     this.endpoints = endpoints;
     const kinesis = makeKinesisClient(endpoints);
     const s3 = makeS3Client(endpoints);
-    const dynamodb = new DynamoDBClient({}); // replaced below: the factory's document client wraps a configured one
-    dynamodb.destroy();
-    const doc = makeDynamoDocumentClient(endpoints);
-    await ensureResources({ kinesis, dynamodb: doc as unknown as DynamoDBClient, s3 }, o.shards);
+    await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards);
 
     const common: Record<string, string> = {
       [ENV.views]: JSON.stringify(o.views),
@@ -166,20 +167,46 @@ export class LocalPipeline {
       checkpointFile: this.dataPath('archiver-checkpoints.json'),
     });
     const batchHost = this.batchHost;
-    this.scheduler = new Scheduler(() => batchHost.invoke<BatchRunResult>({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }), o.batchEveryMs);
+    this.scheduler = new Scheduler(
+      () =>
+        batchHost.invoke<BatchRunResult>({
+          'detail-type': 'Scheduled Event',
+          source: 'aws.events',
+          detail: {},
+        }),
+      o.batchEveryMs,
+    );
 
     this.gateway = new HttpGateway([
-      { method: 'POST', resource: '/events', invoke: (e) => this.ingestHost!.invoke<APIGatewayProxyResult>(e) },
+      {
+        method: 'POST',
+        resource: '/events',
+        invoke: (e) => this.ingestHost!.invoke<APIGatewayProxyResult>(e),
+      },
       { method: 'GET', resource: '/views', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
-      { method: 'GET', resource: '/views/{view}', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
+      {
+        method: 'GET',
+        resource: '/views/{view}',
+        invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e),
+      },
       { method: 'GET', resource: '/health', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
       { method: 'POST', resource: '/admin/batch', invoke: (e) => this.batchViaScheduler(e) },
       { method: 'GET', resource: '/admin/status', invoke: async () => json(200, await this.status()) },
-      { method: 'GET', resource: '/admin/dlq', invoke: async () => json(200, { depth: await this.dlq!.depth(), entries: await this.dlq!.list() }) },
+      {
+        method: 'GET',
+        resource: '/admin/dlq',
+        invoke: async () => json(200, { depth: await this.dlq!.depth(), entries: await this.dlq!.list() }),
+      },
       {
         method: 'POST',
         resource: '/admin/dlq/redrive',
-        invoke: async () => json(200, await this.dlq!.redrive((event: KinesisStreamEvent) => speedHost.invoke<KinesisStreamBatchResponse>(event))),
+        invoke: async () =>
+          json(
+            200,
+            await this.dlq!.redrive((event: KinesisStreamEvent) =>
+              speedHost.invoke<KinesisStreamBatchResponse>(event),
+            ),
+          ),
       },
     ]);
     const port = await this.gateway.listen(o.port);
@@ -200,13 +227,20 @@ export class LocalPipeline {
       await this.archiver!.flush();
       return json(200, await this.scheduler!.runNow());
     } catch (error) {
-      return json(500, { error: `batch run failed; the previous version stays served: ${(error as Error).message}` });
+      return json(500, {
+        error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
+      });
     }
   }
 
   /** Waits until the speed layer and the archiver have caught up with the stream. */
   async idle(): Promise<void> {
     await Promise.all([this.poller!.idle(), this.archiver!.idle()]);
+  }
+
+  /** Hands an event straight to the speed handler, as a redelivery by the event source would. */
+  async invokeSpeed(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+    return this.speedHost!.invoke<KinesisStreamBatchResponse>(event);
   }
 
   async runBatch(): Promise<BatchRunResult> {
@@ -220,20 +254,39 @@ export class LocalPipeline {
 
   async status(): Promise<Record<string, unknown>> {
     const kinesis = makeKinesisClient(this.endpoints!);
-    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }));
+    const summary = await kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }),
+    );
     return {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       api: this.url,
-      endpoints: { kinesis: this.endpoints!.kinesis, dynamodb: this.endpoints!.dynamodb, s3: this.endpoints!.s3, region: this.endpoints!.region },
+      endpoints: {
+        kinesis: this.endpoints!.kinesis,
+        dynamodb: this.endpoints!.dynamodb,
+        s3: this.endpoints!.s3,
+        region: this.endpoints!.region,
+      },
       resources: { ...LOCAL_RESOURCES, shards: summary.StreamDescriptionSummary?.OpenShardCount },
       speed: this.poller!.stats(),
       archive: this.archiver!.stats(),
-      batch: { runs: this.scheduler!.runs, last: this.scheduler!.lastResult ?? null, lastError: this.scheduler!.lastError ?? null, everyMs: this.options.batchEveryMs },
+      batch: {
+        runs: this.scheduler!.runs,
+        last: this.scheduler!.lastResult ?? null,
+        lastError: this.scheduler!.lastError ?? null,
+        everyMs: this.options.batchEveryMs,
+      },
       deadLetterQueue: { depth: await this.dlq!.depth() },
       generator: this.generatorInstance
-        ? { sent: this.generatorInstance.sent, requests: this.generatorInstance.requests, failures: this.generatorInstance.failures, lastError: this.generatorInstance.lastError ?? null }
+        ? {
+            sent: this.generatorInstance.sent,
+            requests: this.generatorInstance.requests,
+            failures: this.generatorInstance.failures,
+            lastError: this.generatorInstance.lastError ?? null,
+          }
         : null,
-      handlers: Object.fromEntries(this.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }])),
+      handlers: Object.fromEntries(
+        this.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
+      ),
     };
   }
 
@@ -249,5 +302,9 @@ export class LocalPipeline {
 }
 
 function json(status: number, body: unknown): APIGatewayProxyResult {
-  return { statusCode: status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  };
 }

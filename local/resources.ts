@@ -1,4 +1,9 @@
-import { CreateStreamCommand, DescribeStreamSummaryCommand, ResourceInUseException, type KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  ResourceInUseException,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -21,17 +26,30 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 /** Creates the stream, tables and bucket if they do not exist yet (a restart on the same data dir finds them). */
-export async function ensureResources(clients: { kinesis: KinesisClient; dynamodb: DynamoDBClient; s3: S3Client }, shards: number): Promise<void> {
+export async function ensureResources(
+  clients: { kinesis: KinesisClient; dynamodb: DynamoDBClient; s3: S3Client },
+  shards: number,
+): Promise<void> {
   try {
-    await clients.kinesis.send(new CreateStreamCommand({ StreamName: LOCAL_RESOURCES.stream, ShardCount: shards }));
+    await clients.kinesis.send(
+      new CreateStreamCommand({ StreamName: LOCAL_RESOURCES.stream, ShardCount: shards }),
+    );
   } catch (error) {
-    if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException') throw error;
+    if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException')
+      throw error;
   }
   await waitFor(async () => {
-    const { StreamDescriptionSummary } = await clients.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }));
+    const { StreamDescriptionSummary } = await clients.kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }),
+    );
     return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
   }, `stream ${LOCAL_RESOURCES.stream}`);
-  for (const table of [LOCAL_RESOURCES.speedTable, LOCAL_RESOURCES.batchTable, LOCAL_RESOURCES.controlTable, LOCAL_RESOURCES.dedupeTable]) {
+  for (const table of [
+    LOCAL_RESOURCES.speedTable,
+    LOCAL_RESOURCES.batchTable,
+    LOCAL_RESOURCES.controlTable,
+    LOCAL_RESOURCES.dedupeTable,
+  ]) {
     try {
       await clients.dynamodb.send(
         new CreateTableCommand({

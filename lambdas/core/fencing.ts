@@ -78,7 +78,9 @@ export function applyToRow(
 ): { row: SpeedRow; applied: NormalizedEvent[] } | undefined {
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
   const applied: NormalizedEvent[] = [];
-  const ordered = events.map((event) => ({ event, seq: padSequence(event.seq) })).sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+  const ordered = events
+    .map((event) => ({ event, seq: padSequence(event.seq) }))
+    .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
   for (const { event, seq } of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
     const fence = fences[keyOfFence];
@@ -87,6 +89,10 @@ export function applyToRow(
     applied.push(event);
   }
   if (applied.length === 0) return undefined;
-  const state: RowState = foldEvents(view, current?.state ?? identityRow(view), applied.map((e) => e.body));
+  const state: RowState = foldEvents(
+    view,
+    current?.state ?? identityRow(view),
+    applied.map((e) => e.body),
+  );
   return { row: { state, fences }, applied };
 }

@@ -137,7 +137,11 @@ export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unkn
  * Folds many events into a row at once: the same result as merging liftRow of each event, but a
  * distinct sketch is copied once per call instead of once per event (the speed layer's hot path).
  */
-export function foldEvents(view: ViewDefinition, row: RowState, bodies: readonly Readonly<Record<string, unknown>>[]): RowState {
+export function foldEvents(
+  view: ViewDefinition,
+  row: RowState,
+  bodies: readonly Readonly<Record<string, unknown>>[],
+): RowState {
   if (bodies.length === 0) return row;
   const out: Record<string, MeasureState> = {};
   for (const [name, spec] of Object.entries(view.measures)) {

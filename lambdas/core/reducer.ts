@@ -58,7 +58,10 @@ export function reduce(
   views: readonly ViewDefinition[],
   events: Iterable<NormalizedEvent>,
 ): Map<string, Cell> {
-  const groups = new Map<string, { view: ViewDefinition; address: CellAddress; bodies: Readonly<Record<string, unknown>>[] }>();
+  const groups = new Map<
+    string,
+    { view: ViewDefinition; address: CellAddress; bodies: Readonly<Record<string, unknown>>[] }
+  >();
   for (const event of events) {
     for (const view of views) {
       if (!matches(view, event.body)) continue;
@@ -70,6 +73,7 @@ export function reduce(
     }
   }
   const cells = new Map<string, Cell>();
-  for (const [id, { view, address, bodies }] of groups) cells.set(id, { ...address, state: foldEvents(view, identityRow(view), bodies) });
+  for (const [id, { view, address, bodies }] of groups)
+    cells.set(id, { ...address, state: foldEvents(view, identityRow(view), bodies) });
   return cells;
 }

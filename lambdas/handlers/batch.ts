@@ -3,6 +3,7 @@ import { AthenaQueryEngine } from '../adapters/aws/athena-query-engine';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
+import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
 import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-archive-watermark';
 import { jsonResponse } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
@@ -14,12 +15,12 @@ import { runBatch, type BatchRunResult } from '../services/batch-layer';
 const config = readBatchConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);
 
-async function makeEngine(): Promise<QueryEngine> {
-  if (config.engine.kind === 'athena') return new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine);
-  // Imported only where DuckDB is the engine: the native module is not part of the Lambda bundle.
-  const { DuckDbQueryEngine } = await import('../adapters/duckdb/duckdb-query-engine');
-  return new DuckDbQueryEngine(config.engine.archiveDir);
-}
+// The DuckDB adapter loads its native module only when it runs a query, so the Lambda bundle
+// (where the engine is Athena) never needs it.
+const engine: QueryEngine =
+  config.engine.kind === 'athena'
+    ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine)
+    : new DuckDbQueryEngine(config.engine.archiveDir);
 
 const deps = {
   views: config.views,
@@ -33,7 +34,6 @@ const deps = {
   clock: systemClock,
   arrivalBucketMs: config.arrivalBucketMs,
 };
-let engine: Promise<QueryEngine> | undefined;
 
 function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
   return typeof event === 'object' && event !== null && 'httpMethod' in event;
@@ -43,18 +43,24 @@ function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
  * Batch layer, run by the schedule (EventBridge) and by POST /admin/batch. A failure throws (the
  * schedule's retry and alarm see it); the previous version stays served.
  */
-export const handler = async (event: ScheduledEvent | APIGatewayProxyEvent): Promise<BatchRunResult | APIGatewayProxyResult> => {
-  engine ??= makeEngine();
+export const handler = async (
+  event: ScheduledEvent | APIGatewayProxyEvent,
+): Promise<BatchRunResult | APIGatewayProxyResult> => {
   if (isApiRequest(event)) {
-    if (event.httpMethod !== 'POST') return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+    if (event.httpMethod !== 'POST')
+      return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
     try {
-      return jsonResponse(200, await runBatch({ ...deps, engine: await engine }));
+      return jsonResponse(200, await runBatch({ ...deps, engine }));
     } catch (error) {
-      console.error(JSON.stringify({ level: 'ERROR', message: 'batch run failed', error: (error as Error).message }));
-      return jsonResponse(500, { error: `batch run failed; the previous version stays served: ${(error as Error).message}` });
+      console.error(
+        JSON.stringify({ level: 'ERROR', message: 'batch run failed', error: (error as Error).message }),
+      );
+      return jsonResponse(500, {
+        error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
+      });
     }
   }
-  const result = await runBatch({ ...deps, engine: await engine });
+  const result = await runBatch({ ...deps, engine });
   console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
   return result;
 };

@@ -16,7 +16,8 @@ const deps = {
 
 /** POST /events: validate all, stamp id and ingestedAt, PutRecords (resending refused entries). */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  if (event.httpMethod !== 'POST') return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+  if (event.httpMethod !== 'POST')
+    return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
   const result = await ingestEvents(requestBody(event), deps);
   return jsonResponse(result.status, result.body);
 };

@@ -21,15 +21,27 @@ const deps = {
 
 /** GET /views/{view}, GET /views, GET /health. */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-  if (event.httpMethod !== 'GET') return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
+  if (event.httpMethod !== 'GET')
+    return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
   if (event.path === '/health' || event.path.endsWith('/health')) {
     const pointer = await deps.control.readPointer();
-    return jsonResponse(200, { status: 'ok', batchVersion: pointer?.version ?? null, cutoff: pointer ? new Date(pointer.cutoffMs).toISOString() : null });
+    return jsonResponse(200, {
+      status: 'ok',
+      batchVersion: pointer?.version ?? null,
+      cutoff: pointer ? new Date(pointer.cutoffMs).toISOString() : null,
+    });
   }
   const viewName = event.pathParameters?.view;
   if (viewName === undefined) {
     return jsonResponse(200, {
-      views: deps.views.map((v) => ({ name: v.name, eventType: v.eventType, key: v.key, granularity: v.granularity, measures: v.measures, where: v.where })),
+      views: deps.views.map((v) => ({
+        name: v.name,
+        eventType: v.eventType,
+        key: v.key,
+        granularity: v.granularity,
+        measures: v.measures,
+        where: v.where,
+      })),
     });
   }
   const result = await queryView(decodeURIComponent(viewName), queryParams(event), deps);

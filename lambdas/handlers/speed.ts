@@ -12,7 +12,9 @@ const dynamo = makeDynamoDocumentClient(config.endpoints);
 const deps = {
   views: config.views,
   rows: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
-  claims: config.dedupeTable ? new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock) : undefined,
+  claims: config.dedupeTable
+    ? new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock)
+    : undefined,
   fenceBy: config.fenceBy,
   arrivalBucketMs: config.arrivalBucketMs,
 };
@@ -26,7 +28,16 @@ const deps = {
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
   const result = await processSpeedBatch(decodeKinesisEvent(event), deps);
   for (const poison of result.poison) {
-    console.error(JSON.stringify({ level: 'ERROR', message: 'poison record', sequenceNumber: poison.sequenceNumber, error: poison.error }));
+    console.error(
+      JSON.stringify({
+        level: 'ERROR',
+        message: 'poison record',
+        sequenceNumber: poison.sequenceNumber,
+        error: poison.error,
+      }),
+    );
   }
-  return { batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }] };
+  return {
+    batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
+  };
 };

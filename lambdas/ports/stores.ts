@@ -17,7 +17,12 @@ export interface SpeedRowStore {
    * Writes the row if its revision is still `expectedRevision` (undefined: the row must not
    * exist). Returns false when another writer got there first: read again and re-apply.
    */
-  write(view: ViewDefinition, address: SpeedRowAddress, row: SpeedRow, expectedRevision: number | undefined): Promise<boolean>;
+  write(
+    view: ViewDefinition,
+    address: SpeedRowAddress,
+    row: SpeedRow,
+    expectedRevision: number | undefined,
+  ): Promise<boolean>;
   /** Rows of one key with buckets in [fromMs, toMs). */
   query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]>;
   /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
@@ -36,8 +41,18 @@ export interface EventClaims {
 
 /** Versioned batch view cells. */
 export interface BatchViewStore {
-  writeCells(version: number, view: ViewDefinition, cells: readonly { key: readonly string[]; bucketMs: number; state: RowState }[]): Promise<void>;
-  query(version: number, view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<BatchBucket[]>;
+  writeCells(
+    version: number,
+    view: ViewDefinition,
+    cells: readonly { key: readonly string[]; bucketMs: number; state: RowState }[],
+  ): Promise<void>;
+  query(
+    version: number,
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<BatchBucket[]>;
   deleteVersion(version: number): Promise<number>;
 }
 

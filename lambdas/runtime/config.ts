@@ -23,7 +23,10 @@ function integer(env: Env, name: string, fallback: number, min: number): number 
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) throw new ConfigError(`environment variable ${name} must be an integer >= ${min} (given ${JSON.stringify(raw)})`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new ConfigError(
+      `environment variable ${name} must be an integer >= ${min} (given ${JSON.stringify(raw)})`,
+    );
   return value;
 }
 
@@ -32,7 +35,9 @@ function views(env: Env): ViewDefinition[] {
   try {
     return validateViews(JSON.parse(raw));
   } catch (error) {
-    throw new ConfigError(`environment variable ${ENV.views} does not hold valid views: ${(error as Error).message}`);
+    throw new ConfigError(
+      `environment variable ${ENV.views} does not hold valid views: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -51,7 +56,8 @@ export interface SpeedConfig {
 export function readSpeedConfig(env: Env): SpeedConfig {
   const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
   const fenceBy = env[ENV.fenceBy] ?? 'shard';
-  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey') throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
+  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
+    throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
   return {
     views: views(env),
     endpoints: readEndpoints(env),
@@ -100,7 +106,13 @@ export function readIngestConfig(env: Env): IngestConfig {
 }
 
 export type BatchEngineConfig =
-  | { readonly kind: 'athena'; readonly workgroup: string; readonly database: string; readonly table: string; readonly maxBytesScanned: number }
+  | {
+      readonly kind: 'athena';
+      readonly workgroup: string;
+      readonly database: string;
+      readonly table: string;
+      readonly maxBytesScanned: number;
+    }
   | { readonly kind: 'duckdb'; readonly archiveDir: string };
 
 export interface BatchConfig extends QueryConfig {
@@ -133,7 +145,10 @@ export function readBatchConfig(env: Env): BatchConfig {
     ...readQueryConfig(env),
     engine,
     archiveBucket: required(env, ENV.archiveBucket),
-    watermark: watermarkKind === 'clock' ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) } : { kind: 'checkpoint' },
+    watermark:
+      watermarkKind === 'clock'
+        ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) }
+        : { kind: 'checkpoint' },
   };
 }
 

@@ -30,7 +30,12 @@ export interface IngestDeps {
 export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<HttpResult> {
   const bytes = Buffer.byteLength(rawBody, 'utf8');
   if (bytes > deps.maxBodyBytes) {
-    return { status: 413, body: { error: `request body is ${bytes} bytes; the limit is ${deps.maxBodyBytes}. Split the events over several requests.` } };
+    return {
+      status: 413,
+      body: {
+        error: `request body is ${bytes} bytes; the limit is ${deps.maxBodyBytes}. Split the events over several requests.`,
+      },
+    };
   }
   let parsed: unknown;
   try {
@@ -38,11 +43,15 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   } catch (error) {
     return { status: 400, body: { error: `request body is not JSON: ${(error as Error).message}` } };
   }
-  const isBatch = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'events' in parsed;
+  const isBatch =
+    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'events' in parsed;
   const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
   if (!Array.isArray(events)) return { status: 400, body: { error: '"events" must be an array of events' } };
   if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
-    return { status: 400, body: { error: `"events" must hold 1 to ${MAX_EVENTS_PER_REQUEST} events (given ${events.length})` } };
+    return {
+      status: 400,
+      body: { error: `"events" must hold 1 to ${MAX_EVENTS_PER_REQUEST} events (given ${events.length})` },
+    };
   }
   const problems: EventProblem[] = [];
   const now = deps.clock.now();

@@ -33,13 +33,20 @@ export async function queryView(
 ): Promise<HttpResult> {
   const view = deps.views.find((v) => v.name === viewName);
   if (!view) {
-    return { status: 404, body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) } };
+    return {
+      status: 404,
+      body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) },
+    };
   }
   const problems: { field: string; message: string }[] = [];
   const key: string[] = [];
   for (const field of view.key) {
     const value = params[field];
-    if (value === undefined || value === '') problems.push({ field, message: `query parameter ${field} is required (the view's key is ${view.key.join(', ')})` });
+    if (value === undefined || value === '')
+      problems.push({
+        field,
+        message: `query parameter ${field} is required (the view's key is ${view.key.join(', ')})`,
+      });
     else key.push(value);
   }
   const width = granularityMs(view.granularity);
@@ -56,9 +63,16 @@ export async function queryView(
   };
   const to = time('to', Math.floor(now / width) * width + width);
   const from = time('from', to - DEFAULT_RANGE_MS);
-  if (problems.length === 0 && from >= to) problems.push({ field: 'from', message: `from must be before to (given ${toIso(from)} and ${toIso(to)})` });
+  if (problems.length === 0 && from >= to)
+    problems.push({
+      field: 'from',
+      message: `from must be before to (given ${toIso(from)} and ${toIso(to)})`,
+    });
   if (problems.length === 0 && (to - from) / width > MAX_BUCKETS_PER_QUERY) {
-    problems.push({ field: 'from', message: `the range spans more than ${MAX_BUCKETS_PER_QUERY} buckets of ${view.granularity}; narrow from/to` });
+    problems.push({
+      field: 'from',
+      message: `the range spans more than ${MAX_BUCKETS_PER_QUERY} buckets of ${view.granularity}; narrow from/to`,
+    });
   }
   if (problems.length > 0) return { status: 400, body: { error: 'invalid query', problems } };
   // Buckets overlapping [from, to): start at the bucket holding `from`.

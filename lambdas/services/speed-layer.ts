@@ -1,4 +1,9 @@
-import { normalizeStreamRecord, PoisonRecordError, type NormalizedEvent, type StreamPosition } from '../core/event';
+import {
+  normalizeStreamRecord,
+  PoisonRecordError,
+  type NormalizedEvent,
+  type StreamPosition,
+} from '../core/event';
 import { applyToRow, groupForSpeed, type FenceBy } from '../core/fencing';
 import { padSequence } from '../core/sequence';
 import type { ViewDefinition } from '../core/view';
@@ -39,7 +44,10 @@ export interface SpeedBatchResult {
  * A poison record (not JSON, failing validation) is reported as failed on its own, so the event
  * source bisects down to it and sends it to the on-failure destination; it never blocks the shard.
  */
-export async function processSpeedBatch(records: readonly SpeedRecord[], deps: SpeedLayerDeps): Promise<SpeedBatchResult> {
+export async function processSpeedBatch(
+  records: readonly SpeedRecord[],
+  deps: SpeedLayerDeps,
+): Promise<SpeedBatchResult> {
   const events: NormalizedEvent[] = [];
   const poison: { sequenceNumber: string; error: string }[] = [];
   const failed: string[] = [];

@@ -35,7 +35,11 @@ export class AthenaQueryEngine implements QueryEngine {
   async run(sql: string): Promise<BatchResultRow[]> {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     const { QueryExecutionId } = await this.client.send(
-      new StartQueryExecutionCommand({ QueryString: sql, WorkGroup: this.options.workgroup, QueryExecutionContext: { Database: this.options.database } }),
+      new StartQueryExecutionCommand({
+        QueryString: sql,
+        WorkGroup: this.options.workgroup,
+        QueryExecutionContext: { Database: this.options.database },
+      }),
     );
     if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
     const deadline = Date.now() + (this.options.timeoutMs ?? 14 * 60_000);
@@ -45,7 +49,9 @@ export class AthenaQueryEngine implements QueryEngine {
       const scanned = QueryExecution?.Statistics?.DataScannedInBytes ?? 0;
       if (state === 'SUCCEEDED') break;
       if (state === 'FAILED' || state === 'CANCELLED') {
-        throw new Error(`Athena query ${QueryExecutionId} ${state}: ${QueryExecution?.Status?.StateChangeReason ?? 'no reason given'}`);
+        throw new Error(
+          `Athena query ${QueryExecutionId} ${state}: ${QueryExecution?.Status?.StateChangeReason ?? 'no reason given'}`,
+        );
       }
       if (scanned > this.options.maxBytesScanned || Date.now() > deadline) {
         await this.client.send(new StopQueryExecutionCommand({ QueryExecutionId }));
@@ -61,7 +67,9 @@ export class AthenaQueryEngine implements QueryEngine {
     let columns: string[] | undefined;
     let nextToken: string | undefined;
     do {
-      const page = await this.client.send(new GetQueryResultsCommand({ QueryExecutionId, NextToken: nextToken, MaxResults: 1000 }));
+      const page = await this.client.send(
+        new GetQueryResultsCommand({ QueryExecutionId, NextToken: nextToken, MaxResults: 1000 }),
+      );
       columns ??= (page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '');
       const data = page.ResultSet?.Rows ?? [];
       // The first row of the first page repeats the column names.

@@ -13,13 +13,18 @@ export class DynamoDbControlStore implements ControlStore {
   ) {}
 
   async readPointer(): Promise<ServingPointer | null> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: POINTER, ConsistentRead: true }));
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: POINTER, ConsistentRead: true }),
+    );
     if (!Item) return null;
     return {
       version: Number(Item.version),
       cutoffMs: Number(Item.cutoffMs),
       publishedAt: String(Item.publishedAt),
-      previous: Item.previousVersion === undefined || Item.previousVersion === null ? null : { version: Number(Item.previousVersion), cutoffMs: Number(Item.previousCutoffMs) },
+      previous:
+        Item.previousVersion === undefined || Item.previousVersion === null
+          ? null
+          : { version: Number(Item.previousVersion), cutoffMs: Number(Item.previousCutoffMs) },
     };
   }
 
@@ -42,7 +47,11 @@ export class DynamoDbControlStore implements ControlStore {
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return false;
+      if (
+        error instanceof ConditionalCheckFailedException ||
+        (error as Error).name === 'ConditionalCheckFailedException'
+      )
+        return false;
       throw error;
     }
   }

@@ -21,7 +21,12 @@ export class DynamoDbEventClaims implements EventClaims {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: eventId, sk: 'claim', owner, expiresAt: Math.floor(this.clock.now() / 1000) + this.ttlSeconds },
+          Item: {
+            pk: eventId,
+            sk: 'claim',
+            owner,
+            expiresAt: Math.floor(this.clock.now() / 1000) + this.ttlSeconds,
+          },
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
@@ -29,8 +34,18 @@ export class DynamoDbEventClaims implements EventClaims {
       );
       return true;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException) && (error as Error).name !== 'ConditionalCheckFailedException') throw error;
-      const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: eventId, sk: 'claim' }, ConsistentRead: true }));
+      if (
+        !(error instanceof ConditionalCheckFailedException) &&
+        (error as Error).name !== 'ConditionalCheckFailedException'
+      )
+        throw error;
+      const { Item } = await this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: eventId, sk: 'claim' },
+          ConsistentRead: true,
+        }),
+      );
       return Item?.owner === owner;
     }
   }

@@ -1,5 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, paginateQuery, paginateScan, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  paginateQuery,
+  paginateScan,
+  PutCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import type { SpeedRow, SpeedRowAddress } from '../../core/fencing';
 import { decodeRow, encodeRow } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
@@ -21,19 +28,32 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
   ) {}
 
   private itemKey(address: SpeedRowAddress) {
-    return { pk: speedPartition(address.view, address.key), sk: `${padTime(address.bucketMs)}#${padTime(address.arrivalBucketMs)}` };
+    return {
+      pk: speedPartition(address.view, address.key),
+      sk: `${padTime(address.bucketMs)}#${padTime(address.arrivalBucketMs)}`,
+    };
   }
 
   async read(view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: this.itemKey(address), ConsistentRead: true }));
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: this.itemKey(address), ConsistentRead: true }),
+    );
     if (!Item) return undefined;
     return {
-      row: { state: decodeRow(view, JSON.parse(Item.m as string)), fences: JSON.parse(Item.f as string) as Record<string, string> },
+      row: {
+        state: decodeRow(view, JSON.parse(Item.m as string)),
+        fences: JSON.parse(Item.f as string) as Record<string, string>,
+      },
       revision: Number(Item.rev),
     };
   }
 
-  async write(_view: ViewDefinition, address: SpeedRowAddress, row: SpeedRow, expectedRevision: number | undefined): Promise<boolean> {
+  async write(
+    _view: ViewDefinition,
+    address: SpeedRowAddress,
+    row: SpeedRow,
+    expectedRevision: number | undefined,
+  ): Promise<boolean> {
     try {
       await this.client.send(
         new PutCommand({
@@ -47,17 +67,27 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
             a: address.arrivalBucketMs,
           },
           ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'rev = :rev',
-          ExpressionAttributeValues: expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
+          ExpressionAttributeValues:
+            expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
         }),
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return false;
+      if (
+        error instanceof ConditionalCheckFailedException ||
+        (error as Error).name === 'ConditionalCheckFailedException'
+      )
+        return false;
       throw error;
     }
   }
 
-  async query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]> {
+  async query(
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<SpeedBucket[]> {
     const out: SpeedBucket[] = [];
     const pages = paginateQuery(
       { client: this.client },
@@ -65,12 +95,20 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
         TableName: this.tableName,
         ConsistentRead: true,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': speedPartition(view.name, key), ':from': `${padTime(fromMs)}#`, ':to': `${padTime(toMs - 1)}#~` },
+        ExpressionAttributeValues: {
+          ':pk': speedPartition(view.name, key),
+          ':from': `${padTime(fromMs)}#`,
+          ':to': `${padTime(toMs - 1)}#~`,
+        },
       },
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        out.push({ bucketMs: Number(item.b), arrivalBucketMs: Number(item.a), state: decodeRow(view, JSON.parse(item.m as string)) });
+        out.push({
+          bucketMs: Number(item.b),
+          arrivalBucketMs: Number(item.a),
+          state: decodeRow(view, JSON.parse(item.m as string)),
+        });
       }
     }
     return out;
@@ -80,11 +118,18 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
     let deleted = 0;
     const pages = paginateScan(
       { client: this.client },
-      { TableName: this.tableName, FilterExpression: 'a < :a', ExpressionAttributeValues: { ':a': arrivalBeforeMs }, ProjectionExpression: 'pk, sk' },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'a < :a',
+        ExpressionAttributeValues: { ':a': arrivalBeforeMs },
+        ProjectionExpression: 'pk, sk',
+      },
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+        await this.client.send(
+          new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }),
+        );
         deleted++;
       }
     }
@@ -93,7 +138,11 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
 
   async count(): Promise<number> {
     let total = 0;
-    for await (const page of paginateScan({ client: this.client }, { TableName: this.tableName, Select: 'COUNT' })) total += page.Count ?? 0;
+    for await (const page of paginateScan(
+      { client: this.client },
+      { TableName: this.tableName, Select: 'COUNT' },
+    ))
+      total += page.Count ?? 0;
     return total;
   }
 }

@@ -14,7 +14,9 @@ export class S3CheckpointWatermark implements ArchiveWatermark {
 
   async archivedBeforeMs(): Promise<number | null> {
     try {
-      const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: WATERMARK_KEY }));
+      const result = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: WATERMARK_KEY }),
+      );
       const body = JSON.parse(await result.Body!.transformToString()) as { archivedBeforeMs?: unknown };
       return typeof body.archivedBeforeMs === 'number' ? body.archivedBeforeMs : null;
     } catch (error) {

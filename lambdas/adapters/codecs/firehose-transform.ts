@@ -1,4 +1,8 @@
-import type { FirehoseTransformationEvent, FirehoseTransformationResult, FirehoseTransformationResultRecord } from 'aws-lambda';
+import type {
+  FirehoseTransformationEvent,
+  FirehoseTransformationResult,
+  FirehoseTransformationResultRecord,
+} from 'aws-lambda';
 import { normalizeStreamRecord, PoisonRecordError, toArchiveLine } from '../../core/event';
 import type { ViewDefinition } from '../../core/view';
 
@@ -22,14 +26,30 @@ function partitionOf(ms: number): { dt: string; hour: string } {
  * the error prefix, so the batch never counts what the speed layer refused, and nothing
  * disappears silently.
  */
-export function transformFirehoseEvent(event: FirehoseTransformationEvent, views: readonly ViewDefinition[]): FirehoseTransformationResult {
+export function transformFirehoseEvent(
+  event: FirehoseTransformationEvent,
+  views: readonly ViewDefinition[],
+): FirehoseTransformationResult {
   const records: FirehoseTransformationResultRecord[] = event.records.map((record) => {
-    const meta = (record as unknown as { kinesisRecordMetadata?: KinesisRecordMetadata }).kinesisRecordMetadata;
+    const meta = (record as unknown as { kinesisRecordMetadata?: KinesisRecordMetadata })
+      .kinesisRecordMetadata;
     const arrivedMs = meta?.approximateArrivalTimestamp ?? record.approximateArrivalTimestamp;
     const data = Buffer.from(record.data, 'base64').toString('utf8');
     try {
-      if (!meta) throw new PoisonRecordError('the delivery stream does not read a Kinesis stream: kinesisRecordMetadata is missing');
-      const normalized = normalizeStreamRecord(data, { shardId: meta.shardId, sequenceNumber: meta.sequenceNumber, partitionKey: meta.partitionKey, arrivedMs }, views);
+      if (!meta)
+        throw new PoisonRecordError(
+          'the delivery stream does not read a Kinesis stream: kinesisRecordMetadata is missing',
+        );
+      const normalized = normalizeStreamRecord(
+        data,
+        {
+          shardId: meta.shardId,
+          sequenceNumber: meta.sequenceNumber,
+          partitionKey: meta.partitionKey,
+          arrivedMs,
+        },
+        views,
+      );
       return {
         recordId: record.recordId,
         result: 'Ok',
