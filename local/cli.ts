@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lambdas/core/time';
+import { quietSdkNodeWarning } from './handler-host';
 import { loadViews } from './load-views';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pipeline';
 import { ProgressLine } from './progress';
@@ -120,6 +121,7 @@ Ctrl+C stops (data is kept in the data dir).`);
 }
 
 if (require.main === module) {
+  quietSdkNodeWarning();
   main().catch((error: Error) => {
     console.error(`streamfold: ${error.stack ?? error.message}`);
     process.exit(1);

@@ -3,6 +3,20 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 /**
+ * The SDK warns once per client package, in every worker, that Node 20 support ends in 2027:
+ * known (TOOLCHAIN.md) and harmless here, and it buries the progress line. Only that warning is
+ * dropped; every other warning still prints.
+ */
+export function quietSdkNodeWarning(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (text.startsWith('NodeVersionSupportWarning')) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/**
  * Runs one deployed handler module in its own worker thread, with its own environment set before
  * the module is imported: exactly what Lambda gives each function. Handlers read their
  * configuration at module scope, so sharing one process.env between handlers (or setting it after
@@ -28,6 +42,7 @@ export class HandlerHost {
     // The worker's code is tiny and fixed; the handler module itself is loaded from its file.
     const bootstrap = `
       const { parentPort } = require('node:worker_threads');
+      (${quietSdkNodeWarning.toString()})();
       require(${JSON.stringify(tsxCjs)}).register();
       let mod;
       try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
