@@ -52,6 +52,11 @@ export default tseslint.config(
               message: 'ports depend only on core.',
             },
             {
+              target: './lambdas/services',
+              from: ['./lambdas/adapters', './lambdas/runtime', './lambdas/handlers'],
+              message: 'services (the use cases) depend on core and ports only; adapters are injected.',
+            },
+            {
               target: './lambdas',
               from: ['./local', './lib', './bin'],
               message: 'Code that runs in AWS Lambda never imports the local runtime or the infrastructure.',

@@ -42,7 +42,16 @@ function makeEvents(n: number): NormalizedEvent[] {
       latencyMs: i % 997,
     };
     out.push(
-      normalizeStreamRecord(JSON.stringify(body), { shardId: `shardId-00000000000${i % 4}`, sequenceNumber: String(10n ** 50n + BigInt(i)), partitionKey: `e${i}`, arrivedMs: base + i }, views),
+      normalizeStreamRecord(
+        JSON.stringify(body),
+        {
+          shardId: `shardId-00000000000${i % 4}`,
+          sequenceNumber: String(10n ** 50n + BigInt(i)),
+          partitionKey: `e${i}`,
+          arrivedMs: base + i,
+        },
+        views,
+      ),
     );
   }
   return out;
@@ -76,8 +85,17 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     const result = {
       events: n,
-      speed: { ms: Math.round(speedMs), eventsPerSecond: Math.round((n / speedMs) * 1000), rowWrites: rows, writesPerEvent: +(rows / n).toFixed(4) },
-      batchDuckdb: { ms: Math.round(batchMs), eventsPerSecond: Math.round((n / batchMs) * 1000), cells: cells.length },
+      speed: {
+        ms: Math.round(speedMs),
+        eventsPerSecond: Math.round((n / speedMs) * 1000),
+        rowWrites: rows,
+        writesPerEvent: +(rows / n).toFixed(4),
+      },
+      batchDuckdb: {
+        ms: Math.round(batchMs),
+        eventsPerSecond: Math.round((n / batchMs) * 1000),
+        cells: cells.length,
+      },
       rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20),
     };
     console.log(JSON.stringify(result));
@@ -86,7 +104,18 @@ async function main(): Promise<void> {
   const file = path.join(__dirname, 'results', 'core-throughput.json');
   writeFileSync(
     file,
-    JSON.stringify({ recordedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemGiB: Math.round(totalmem() / 2 ** 30), results }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        recordedAt: new Date().toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        totalMemGiB: Math.round(totalmem() / 2 ** 30),
+        results,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   console.log(`written ${file}`);
 }
