@@ -1,0 +1,137 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Props of ServingApi. */
+export interface ServingApiProps {
+  /** Handles POST /events. */
+  readonly ingestFunction: lambda.IFunction;
+  /** Handles GET /views, GET /views/{view} and GET /health. */
+  readonly queryFunction: lambda.IFunction;
+  /** Handles POST /admin/batch. */
+  readonly batchFunction: lambda.IFunction;
+  /**
+   * Steady-state requests per second of the stage.
+   * @default 1000
+   */
+  readonly rateLimit?: number;
+  /**
+   * Burst of requests of the stage.
+   * @default 2000
+   */
+  readonly burstLimit?: number;
+  /**
+   * Require an API key (with a usage plan) on every method, in addition to IAM authorization.
+   * @default false
+   */
+  readonly apiKeyRequired?: boolean;
+}
+
+/** JSON schema of POST /events: one event (flat or CloudEvents) or `{ events: [...] }` with 1 to 500. */
+const EVENT_SCHEMA: apigateway.JsonSchema = {
+  type: apigateway.JsonSchemaType.OBJECT,
+  required: ['type', 'time'],
+  properties: {
+    type: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 256 },
+    time: { type: [apigateway.JsonSchemaType.STRING, apigateway.JsonSchemaType.INTEGER] },
+    id: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 256 },
+    specversion: { type: apigateway.JsonSchemaType.STRING, enum: ['1.0'] },
+    data: { type: apigateway.JsonSchemaType.OBJECT },
+  },
+};
+const BODY_SCHEMA: apigateway.JsonSchema = {
+  schema: apigateway.JsonSchemaVersion.DRAFT4,
+  title: 'StreamfoldEvents',
+  oneOf: [
+    {
+      type: apigateway.JsonSchemaType.OBJECT,
+      required: ['events'],
+      properties: {
+        events: { type: apigateway.JsonSchemaType.ARRAY, minItems: 1, maxItems: 500, items: EVENT_SCHEMA },
+      },
+    },
+    EVENT_SCHEMA,
+  ],
+};
+
+/**
+ * The HTTP API, the same paths as the local gateway: IAM-authorized, schema-validated bodies,
+ * validated parameters, explicit stage throttling, access logs and X-Ray tracing.
+ */
+export class ServingApi extends Construct {
+  readonly api: apigateway.RestApi;
+  readonly accessLogs: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: ServingApiProps) {
+    super(scope, id);
+    const rateLimit = props.rateLimit ?? 1000;
+    const burstLimit = props.burstLimit ?? 2000;
+    if (rateLimit < 1) throw new Error(`rateLimit must be at least 1 (given ${rateLimit})`);
+    if (burstLimit < 1) throw new Error(`burstLimit must be at least 1 (given ${burstLimit})`);
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.api = new apigateway.RestApi(this, 'Api', {
+      description: 'streamfold: ingest events, query views',
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: 'v1',
+        throttlingRateLimit: rateLimit,
+        throttlingBurstLimit: burstLimit,
+        tracingEnabled: true,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+      },
+      defaultMethodOptions: {
+        authorizationType: apigateway.AuthorizationType.IAM,
+        apiKeyRequired: props.apiKeyRequired ?? false,
+      },
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+    });
+    const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {
+      restApi: this.api,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const paramsValidator = new apigateway.RequestValidator(this, 'ParamsValidator', {
+      restApi: this.api,
+      validateRequestParameters: true,
+    });
+    const model = this.api.addModel('EventsModel', {
+      contentType: 'application/json',
+      schema: BODY_SCHEMA,
+      description: 'one event or {events: [...]}',
+    });
+    const integration = (fn: lambda.IFunction) =>
+      new apigateway.LambdaIntegration(fn, { proxy: true, timeout: Duration.seconds(29) });
+
+    this.api.root.addResource('events').addMethod('POST', integration(props.ingestFunction), {
+      requestValidator: bodyValidator,
+      requestModels: { 'application/json': model },
+    });
+    const views = this.api.root.addResource('views');
+    views.addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
+    views.addResource('{view}').addMethod('GET', integration(props.queryFunction), {
+      requestValidator: paramsValidator,
+      requestParameters: { 'method.request.path.view': true },
+    });
+    this.api.root
+      .addResource('health')
+      .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
+    this.api.root
+      .addResource('admin')
+      .addResource('batch')
+      .addMethod('POST', integration(props.batchFunction), { requestValidator: paramsValidator });
+
+    if (props.apiKeyRequired) {
+      const plan = this.api.addUsagePlan('UsagePlan', { throttle: { rateLimit, burstLimit } });
+      plan.addApiStage({ stage: this.api.deploymentStage });
+      plan.addApiKey(this.api.addApiKey('ApiKey'));
+    }
+  }
+}

@@ -1,0 +1,267 @@
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/runtime/env';
+import { HandlerFunction } from './handler-function';
+
+/** Key prefixes in the archive bucket: what the generated SQL and the lifecycle rules rely on. */
+export const ARCHIVE_PREFIX = 'events/';
+export const ATHENA_RESULTS_PREFIX = 'athena-results/';
+
+/** Props of Archive. */
+export interface ArchiveProps {
+  /** The stream Firehose reads. */
+  readonly stream: kinesis.IStream;
+  /** The views as JSON (the transform validates records against them, like the speed layer). */
+  readonly viewsJson: string;
+  /**
+   * Firehose buffer interval: how long after arrival a record may still be missing from S3.
+   * The batch cutoff trails arrival time by this plus a margin.
+   * @default Duration.seconds(60)
+   */
+  readonly bufferInterval?: Duration;
+  /**
+   * Days before archived events move to S3 Glacier Instant Retrieval.
+   * @default 90
+   */
+  readonly archiveTransitionDays?: number;
+  /**
+   * Bytes one Athena query may scan before the workgroup cancels it.
+   * @default 10 GiB
+   */
+  readonly bytesScannedCutoffPerQuery?: number;
+  /**
+   * What happens to the archive bucket when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The historical archive: Firehose from the stream into S3 (GZIP NDJSON, partitioned by arrival
+ * time via a transform Lambda that normalizes records exactly as the speed layer does), a Glue
+ * table with partition projection over it, and the Athena workgroup the batch layer queries with.
+ */
+export class Archive extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly accessLogsBucket: s3.Bucket;
+  readonly deliveryStream: firehose.CfnDeliveryStream;
+  readonly transform: HandlerFunction;
+  readonly database: glue.CfnDatabase;
+  readonly table: glue.CfnTable;
+  readonly workGroup: athena.CfnWorkGroup;
+  readonly databaseName: string;
+  readonly tableName = 'events';
+  readonly bufferInterval: Duration;
+  readonly bytesScannedCutoffPerQuery: number;
+
+  constructor(scope: Construct, id: string, props: ArchiveProps) {
+    super(scope, id);
+    this.bufferInterval = props.bufferInterval ?? Duration.seconds(60);
+    const seconds = this.bufferInterval.toSeconds();
+    if (seconds < 0 || seconds > 900)
+      throw new Error(`bufferInterval must be between 0 and 900 seconds (given ${seconds})`);
+    const transitionDays = props.archiveTransitionDays ?? 90;
+    if (!Number.isInteger(transitionDays) || transitionDays < 1)
+      throw new Error(`archiveTransitionDays must be a positive integer (given ${transitionDays})`);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.bytesScannedCutoffPerQuery = props.bytesScannedCutoffPerQuery ?? 10 * 1024 ** 3;
+    if (this.bytesScannedCutoffPerQuery < 10 * 1024 ** 2) {
+      throw new Error(
+        `bytesScannedCutoffPerQuery must be at least 10 MiB, Athena's minimum (given ${this.bytesScannedCutoffPerQuery})`,
+      );
+    }
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+      removalPolicy,
+    });
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'archive/',
+      lifecycleRules: [
+        {
+          prefix: ARCHIVE_PREFIX,
+          transitions: [
+            {
+              storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+              transitionAfter: Duration.days(transitionDays),
+            },
+          ],
+        },
+        { prefix: ATHENA_RESULTS_PREFIX, expiration: Duration.days(7) },
+        {
+          noncurrentVersionExpiration: Duration.days(30),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      removalPolicy,
+    });
+
+    this.transform = new HandlerFunction(this, 'Transform', {
+      handler: 'archive-transform',
+      environment: { [ENV.views]: props.viewsJson },
+      timeout: Duration.minutes(1),
+    });
+
+    const firehoseLogs = new logs.LogGroup(this, 'FirehoseLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const firehoseLogStream = new logs.LogStream(this, 'FirehoseLogStream', {
+      logGroup: firehoseLogs,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const role = new iam.Role(this, 'FirehoseRole', {
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com'),
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'kinesis:DescribeStream',
+          'kinesis:DescribeStreamSummary',
+          'kinesis:GetShardIterator',
+          'kinesis:GetRecords',
+          'kinesis:ListShards',
+        ],
+        resources: [props.stream.streamArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'],
+        resources: [this.transform.function.functionArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [firehoseLogs.logGroupArn] }),
+    );
+
+    this.deliveryStream = new firehose.CfnDeliveryStream(this, 'DeliveryStream', {
+      deliveryStreamType: 'KinesisStreamAsSource',
+      kinesisStreamSourceConfiguration: { kinesisStreamArn: props.stream.streamArn, roleArn: role.roleArn },
+      extendedS3DestinationConfiguration: {
+        bucketArn: this.bucket.bucketArn,
+        roleArn: role.roleArn,
+        prefix: `${ARCHIVE_PREFIX}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
+        errorOutputPrefix: 'errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+        // Dynamic partitioning needs at least 64 MiB buffers; the interval is what bounds the delay.
+        bufferingHints: { intervalInSeconds: seconds, sizeInMBs: 64 },
+        compressionFormat: 'GZIP',
+        dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: 300 } },
+        processingConfiguration: {
+          enabled: true,
+          processors: [
+            {
+              type: 'Lambda',
+              parameters: [
+                { parameterName: 'LambdaArn', parameterValue: this.transform.function.functionArn },
+                { parameterName: 'BufferSizeInMBs', parameterValue: '1' },
+                {
+                  parameterName: 'BufferIntervalInSeconds',
+                  parameterValue: String(Math.max(1, Math.min(seconds, 60))),
+                },
+              ],
+            },
+          ],
+        },
+        cloudWatchLoggingOptions: {
+          enabled: true,
+          logGroupName: firehoseLogs.logGroupName,
+          logStreamName: firehoseLogStream.logStreamName,
+        },
+      },
+    });
+    this.deliveryStream.node.addDependency(role);
+
+    // Glue and Athena address these by name in SQL, so they need names; derived from the path to stay unique.
+    this.databaseName = Names.uniqueResourceName(this, { maxLength: 60, separator: '_' })
+      .toLowerCase()
+      .replace(/[^a-z0-9_]/g, '_');
+    const account = Stack.of(this).account;
+    this.database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: account,
+      databaseInput: { name: this.databaseName, description: 'streamfold event archive' },
+    });
+    const location = `s3://${this.bucket.bucketName}/${ARCHIVE_PREFIX}`;
+    this.table = new glue.CfnTable(this, 'Table', {
+      catalogId: account,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: this.tableName,
+        tableType: 'EXTERNAL_TABLE',
+        description: 'One row per archived event: the raw JSON line. Partitioned by arrival time.',
+        partitionKeys: [
+          { name: 'dt', type: 'string' },
+          { name: 'hour', type: 'string' },
+        ],
+        parameters: {
+          'projection.enabled': 'true',
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': '2020-01-01,NOW',
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'projection.hour.type': 'integer',
+          'projection.hour.range': '0,23',
+          'projection.hour.digits': '2',
+          'storage.location.template': `${location}dt=\${dt}/hour=\${hour}/`,
+        },
+        storageDescriptor: {
+          location,
+          columns: [{ name: 'line', type: 'string' }],
+          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          // JSON.stringify escapes control characters, so \u0001 never splits a line into fields.
+          serdeInfo: {
+            serializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
+            parameters: { 'field.delim': '\u0001' },
+          },
+        },
+      },
+    });
+    this.table.node.addDependency(this.database);
+
+    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
+      name: Names.uniqueResourceName(this, { maxLength: 120 }),
+      description: 'streamfold batch layer',
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: this.bytesScannedCutoffPerQuery,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: `s3://${this.bucket.bucketName}/${ATHENA_RESULTS_PREFIX}`,
+          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+  }
+}

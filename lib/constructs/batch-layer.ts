@@ -1,0 +1,160 @@
+import { Arn, Duration, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/runtime/env';
+import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, type Archive } from './archive';
+import { HandlerFunction } from './handler-function';
+
+/** Props of BatchLayer. */
+export interface BatchLayerProps {
+  readonly archive: Archive;
+  readonly speedTable: dynamodb.ITable;
+  readonly batchTable: dynamodb.ITable;
+  readonly controlTable: dynamodb.ITable;
+  readonly viewsJson: string;
+  /** Width of the arrival buckets (the cutoff's alignment), in milliseconds. */
+  readonly arrivalBucketMs: number;
+  /**
+   * How often the batch layer recomputes every view.
+   * @default Duration.minutes(15)
+   */
+  readonly schedule?: Duration;
+  /**
+   * Safety margin added to Firehose's buffer interval before the cutoff may pass an arrival time.
+   * @default Duration.seconds(60)
+   */
+  readonly archiveMargin?: Duration;
+}
+
+/**
+ * The batch layer: the batch handler, run by an EventBridge rule (rules fire in LocalStack too,
+ * unlike Scheduler schedules), querying the archive through Athena and publishing versioned cells.
+ */
+export class BatchLayer extends Construct {
+  readonly handler: HandlerFunction;
+  readonly rule: events.Rule;
+  readonly ruleDeadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: BatchLayerProps) {
+    super(scope, id);
+    const schedule = props.schedule ?? Duration.minutes(15);
+    if (schedule.toMinutes() < 1)
+      throw new Error(`schedule must be at least 1 minute (given ${schedule.toSeconds()} seconds)`);
+    const lagMs =
+      props.archive.bufferInterval.toMilliseconds() +
+      (props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
+    const archive = props.archive;
+    this.handler = new HandlerFunction(this, 'Handler', {
+      handler: 'batch',
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+      environment: {
+        [ENV.views]: props.viewsJson,
+        [ENV.batchTable]: props.batchTable.tableName,
+        [ENV.controlTable]: props.controlTable.tableName,
+        [ENV.speedTable]: props.speedTable.tableName,
+        [ENV.archiveBucket]: archive.bucket.bucketName,
+        [ENV.archivePrefix]: ARCHIVE_PREFIX,
+        [ENV.queryEngine]: 'athena',
+        [ENV.athenaWorkgroup]: archive.workGroup.ref,
+        [ENV.athenaDatabase]: archive.databaseName,
+        [ENV.athenaTable]: archive.tableName,
+        [ENV.athenaMaxBytesScanned]: String(archive.bytesScannedCutoffPerQuery),
+        [ENV.archiveWatermark]: 'clock',
+        [ENV.archiveLagMs]: String(lagMs),
+        [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
+      },
+    });
+    const role = this.handler.role;
+    const stack = Stack.of(this);
+    const workGroupArn = Arn.format(
+      { service: 'athena', resource: 'workgroup', resourceName: archive.workGroup.ref },
+      stack,
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'athena:StartQueryExecution',
+          'athena:GetQueryExecution',
+          'athena:GetQueryResults',
+          'athena:StopQueryExecution',
+        ],
+        resources: [workGroupArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
+        resources: [
+          Arn.format({ service: 'glue', resource: 'catalog' }, stack),
+          Arn.format({ service: 'glue', resource: 'database', resourceName: archive.databaseName }, stack),
+          Arn.format(
+            {
+              service: 'glue',
+              resource: 'table',
+              resourceName: `${archive.databaseName}/${archive.tableName}`,
+            },
+            stack,
+          ),
+        ],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [archive.bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [archive.bucket.arnForObjects(`${ATHENA_RESULTS_PREFIX}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetBucketLocation', 's3:ListBucket'],
+        resources: [archive.bucket.bucketArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:Scan'],
+        resources: [props.batchTable.tableArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        resources: [props.controlTable.tableArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Scan', 'dynamodb:DeleteItem'],
+        resources: [props.speedTable.tableArn],
+      }),
+    );
+
+    this.ruleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.rule = new events.Rule(this, 'Schedule', {
+      schedule: events.Schedule.rate(schedule),
+      description: 'Recompute every view over the archive and publish a new batch version.',
+      targets: [
+        new targets.LambdaFunction(this.handler.function, {
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+          deadLetterQueue: this.ruleDeadLetterQueue,
+        }),
+      ],
+    });
+  }
+}

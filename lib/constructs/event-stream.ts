@@ -1,0 +1,43 @@
+import { Duration } from 'aws-cdk-lib';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { Construct } from 'constructs';
+
+/** Props of EventStream. */
+export interface EventStreamProps {
+  /**
+   * Provisioned shards; leave unset for on-demand capacity.
+   * @default - on-demand
+   */
+  readonly shardCount?: number;
+  /**
+   * How long records stay on the stream: room for retries, redrives and a late speed layer.
+   * @default Duration.days(7)
+   */
+  readonly retention?: Duration;
+}
+
+/** The Kinesis Data Stream every event goes through: encrypted, on-demand unless shards are given. */
+export class EventStream extends Construct {
+  readonly stream: kinesis.Stream;
+
+  constructor(scope: Construct, id: string, props: EventStreamProps = {}) {
+    super(scope, id);
+    if (
+      props.shardCount !== undefined &&
+      (!Number.isInteger(props.shardCount) || props.shardCount < 1 || props.shardCount > 500)
+    ) {
+      throw new Error(`shardCount must be an integer between 1 and 500 (given ${props.shardCount})`);
+    }
+    const retention = props.retention ?? Duration.days(7);
+    if (retention.toHours() < 24 || retention.toHours() > 8760) {
+      throw new Error(`retention must be between 24 hours and 365 days (given ${retention.toHours()} hours)`);
+    }
+    this.stream = new kinesis.Stream(this, 'Stream', {
+      streamMode:
+        props.shardCount === undefined ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
+      shardCount: props.shardCount,
+      retentionPeriod: retention,
+      encryption: kinesis.StreamEncryption.MANAGED,
+    });
+  }
+}

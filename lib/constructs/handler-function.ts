@@ -1,0 +1,78 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import * as path from 'node:path';
+
+/** Props of HandlerFunction. */
+export interface HandlerFunctionProps {
+  /** File name under lambdas/handlers, without extension, e.g. `speed`. */
+  readonly handler: string;
+  /** Environment variables (names from lambdas/runtime/env.ts). */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Timeout.
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Memory in MiB.
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Days CloudWatch keeps the function's logs.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+const HANDLERS = path.resolve(__dirname, '..', '..', 'lambdas', 'handlers');
+
+/**
+ * A deployed handler: bundled by the local esbuild (no Docker), Node.js 22 on ARM, X-Ray
+ * tracing, its own log group and its own role with no managed policy: every permission is an
+ * explicit grant, so each role's actions are exactly what the function needs.
+ */
+export class HandlerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(HANDLERS, `${props.handler}.ts`),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      bundling: {
+        format: OutputFormat.CJS,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        // The DuckDB adapter is only used locally; its native module never goes into a bundle.
+        externalModules: ['@duckdb/node-api'],
+      },
+    });
+  }
+}

@@ -1,0 +1,122 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as athena from 'aws-cdk-lib/aws-athena';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { Construct } from 'constructs';
+
+/** Props of Operations. */
+export interface OperationsProps {
+  readonly stream: kinesis.IStream;
+  /** The functions to watch, by a short name. */
+  readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  readonly speedFunction: lambda.IFunction;
+  readonly batchFunction: lambda.IFunction;
+  readonly deadLetterQueues: readonly sqs.IQueue[];
+  readonly workGroup: athena.CfnWorkGroup;
+  /**
+   * Speed layer iterator age above which the alarm fires.
+   * @default Duration.minutes(5)
+   */
+  readonly maxIteratorAge?: Duration;
+  /**
+   * Bytes an Athena query may scan before the alarm fires (below the workgroup's hard cutoff).
+   * @default 5 GiB
+   */
+  readonly athenaBytesAlarm?: number;
+}
+
+/** A dashboard and the alarms an operator needs: lag, errors, throttles, DLQ depth, batch failures, Athena bytes. */
+export class Operations extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: OperationsProps) {
+    super(scope, id);
+    const alarm = (name: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
+      const a = new cloudwatch.Alarm(this, name, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      this.alarms.push(a);
+      return a;
+    };
+    const iteratorAge = props.speedFunction.metric('IteratorAge', {
+      statistic: 'Maximum',
+      period: Duration.minutes(1),
+    });
+    alarm(
+      'IteratorAgeAlarm',
+      iteratorAge,
+      (props.maxIteratorAge ?? Duration.minutes(5)).toMilliseconds(),
+      'The speed layer is falling behind the stream.',
+    );
+    for (const [name, fn] of Object.entries(props.functions)) {
+      alarm(
+        `${name}ErrorsAlarm`,
+        fn.metricErrors({ period: Duration.minutes(5) }),
+        0,
+        `The ${name} function failed.`,
+      );
+      alarm(
+        `${name}ThrottlesAlarm`,
+        fn.metricThrottles({ period: Duration.minutes(5) }),
+        0,
+        `The ${name} function was throttled.`,
+      );
+    }
+    props.deadLetterQueues.forEach((queue, i) =>
+      alarm(
+        `DeadLetterDepthAlarm${i}`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        0,
+        `Dead-letter queue ${i} holds failed records.`,
+      ),
+    );
+    const batchFailures = props.batchFunction.metricErrors({ period: Duration.hours(1) });
+    const bytes = new cloudwatch.Metric({
+      namespace: 'AWS/Athena',
+      metricName: 'ProcessedBytes',
+      dimensionsMap: { WorkGroup: props.workGroup.ref },
+      statistic: 'Maximum',
+      period: Duration.minutes(15),
+    });
+    alarm(
+      'AthenaBytesAlarm',
+      bytes,
+      props.athenaBytesAlarm ?? 5 * 1024 ** 3,
+      'A batch query scanned more than expected: compact the archive or narrow the views.',
+    );
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard');
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Ingestion (records in)',
+        left: [props.stream.metricIncomingRecords({ period: Duration.minutes(1) })],
+      }),
+      new cloudwatch.GraphWidget({ title: 'Speed layer iterator age (ms)', left: [iteratorAge] }),
+      new cloudwatch.GraphWidget({
+        title: 'Errors',
+        left: Object.entries(props.functions).map(([n, f]) => f.metricErrors({ label: n })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Throttles',
+        left: Object.entries(props.functions).map(([n, f]) => f.metricThrottles({ label: n })),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Dead-letter depth',
+        left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Batch runs failed / Athena bytes',
+        left: [batchFailures],
+        right: [bytes],
+      }),
+    );
+  }
+}

@@ -1,0 +1,41 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+
+/** Props of ServingTables. */
+export interface ServingTablesProps {
+  /**
+   * What happens to the tables when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The serving layer's tables (all `pk`/`sk` strings, on demand, encrypted, point-in-time
+ * recovery): speed rows, versioned batch cells, the serving pointer, and event-id claims.
+ */
+export class ServingTables extends Construct {
+  readonly speedTable: dynamodb.Table;
+  readonly batchTable: dynamodb.Table;
+  readonly controlTable: dynamodb.Table;
+  readonly dedupeTable: dynamodb.Table;
+
+  constructor(scope: Construct, id: string, props: ServingTablesProps = {}) {
+    super(scope, id);
+    const table = (name: string, ttl?: string) =>
+      new dynamodb.Table(this, name, {
+        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.AWS_MANAGED,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        timeToLiveAttribute: ttl,
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      });
+    this.speedTable = table('SpeedTable', 'expiresAt');
+    this.batchTable = table('BatchTable');
+    this.controlTable = table('ControlTable');
+    this.dedupeTable = table('DedupeTable', 'expiresAt');
+  }
+}

@@ -1,0 +1,173 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import type { ViewDefinition } from '../../lambdas/core/view';
+import { ENV } from '../../lambdas/runtime/env';
+import { ServingApi } from '../constructs/api';
+import { Archive } from '../constructs/archive';
+import { BatchLayer } from '../constructs/batch-layer';
+import { EventStream } from '../constructs/event-stream';
+import { HandlerFunction } from '../constructs/handler-function';
+import { Operations } from '../constructs/operations';
+import { ServingTables } from '../constructs/serving-tables';
+import { SpeedLayer } from '../constructs/speed-layer';
+
+/** Lambda's environment is limited to 4 KB in all; the views must leave room for the rest. */
+export const MAX_VIEWS_JSON_BYTES = 3000;
+
+/** Props of LambdaArchitectureStack. */
+export interface LambdaArchitectureStackProps extends StackProps {
+  /** The views to serve (validated definitions from views.ts). */
+  readonly views: readonly ViewDefinition[];
+  /**
+   * Provisioned shards of the stream.
+   * @default - on-demand
+   */
+  readonly shardCount?: number;
+  /**
+   * Batch schedule.
+   * @default Duration.minutes(15)
+   */
+  readonly batchSchedule?: Duration;
+  /**
+   * Firehose buffer interval (bounds how far the batch cutoff trails arrival).
+   * @default Duration.seconds(60)
+   */
+  readonly archiveBufferInterval?: Duration;
+  /**
+   * Width of arrival buckets, the cutoff's alignment.
+   * @default Duration.minutes(1)
+   */
+  readonly arrivalBucket?: Duration;
+  /**
+   * Speed layer event source batch size.
+   * @default 500
+   */
+  readonly speedBatchSize?: number;
+  /**
+   * Speed layer parallelization factor.
+   * @default 1
+   */
+  readonly speedParallelizationFactor?: number;
+  /**
+   * Require an API key besides IAM.
+   * @default false
+   */
+  readonly apiKeyRequired?: boolean;
+  /**
+   * What happens to the tables and the archive when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+}
+
+/** The Lambda architecture: ingestion, archive, batch, speed and serving layers, with operations. */
+export class LambdaArchitectureStack extends Stack {
+  readonly eventStream: EventStream;
+  readonly tables: ServingTables;
+  readonly archive: Archive;
+  readonly speedLayer: SpeedLayer;
+  readonly batchLayer: BatchLayer;
+  readonly ingest: HandlerFunction;
+  readonly query: HandlerFunction;
+  readonly servingApi: ServingApi;
+  readonly operations: Operations;
+
+  constructor(scope: Construct, id: string, props: LambdaArchitectureStackProps) {
+    super(scope, id, props);
+    const viewsJson = JSON.stringify(props.views);
+    if (Buffer.byteLength(viewsJson) > MAX_VIEWS_JSON_BYTES) {
+      throw new Error(
+        `the views serialize to ${Buffer.byteLength(viewsJson)} bytes; Lambda environments hold 4 KB in all, so at most ${MAX_VIEWS_JSON_BYTES} bytes of views fit. Shorten names or split the views over two deployments.`,
+      );
+    }
+    const arrivalBucketMs = (props.arrivalBucket ?? Duration.minutes(1)).toMilliseconds();
+    if (arrivalBucketMs < 1000 || 3_600_000 % arrivalBucketMs !== 0) {
+      throw new Error(
+        `arrivalBucket must be at least 1 second and divide an hour evenly (given ${arrivalBucketMs} ms)`,
+      );
+    }
+    this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
+    const stream = this.eventStream.stream;
+    this.tables = new ServingTables(this, 'Tables', { removalPolicy: props.dataRemovalPolicy });
+    this.archive = new Archive(this, 'Archive', {
+      stream,
+      viewsJson,
+      bufferInterval: props.archiveBufferInterval,
+      removalPolicy: props.dataRemovalPolicy,
+    });
+    this.speedLayer = new SpeedLayer(this, 'SpeedLayer', {
+      stream,
+      speedTable: this.tables.speedTable,
+      dedupeTable: this.tables.dedupeTable,
+      viewsJson,
+      arrivalBucketMs,
+      batchSize: props.speedBatchSize,
+      parallelizationFactor: props.speedParallelizationFactor,
+    });
+    this.batchLayer = new BatchLayer(this, 'BatchLayer', {
+      archive: this.archive,
+      speedTable: this.tables.speedTable,
+      batchTable: this.tables.batchTable,
+      controlTable: this.tables.controlTable,
+      viewsJson,
+      arrivalBucketMs,
+      schedule: props.batchSchedule,
+    });
+    this.ingest = new HandlerFunction(this, 'Ingest', {
+      handler: 'ingest',
+      environment: { [ENV.views]: viewsJson, [ENV.streamName]: stream.streamName },
+    });
+    this.ingest.role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }),
+    );
+    this.query = new HandlerFunction(this, 'Query', {
+      handler: 'query',
+      environment: {
+        [ENV.views]: viewsJson,
+        [ENV.speedTable]: this.tables.speedTable.tableName,
+        [ENV.batchTable]: this.tables.batchTable.tableName,
+        [ENV.controlTable]: this.tables.controlTable.tableName,
+        [ENV.arrivalBucketMs]: String(arrivalBucketMs),
+      },
+    });
+    this.query.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [this.tables.speedTable.tableArn, this.tables.batchTable.tableArn],
+      }),
+    );
+    this.query.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [this.tables.controlTable.tableArn],
+      }),
+    );
+    this.servingApi = new ServingApi(this, 'Api', {
+      ingestFunction: this.ingest.function,
+      queryFunction: this.query.function,
+      batchFunction: this.batchLayer.handler.function,
+      apiKeyRequired: props.apiKeyRequired,
+    });
+    this.operations = new Operations(this, 'Operations', {
+      stream,
+      functions: {
+        Ingest: this.ingest.function,
+        Query: this.query.function,
+        Speed: this.speedLayer.handler.function,
+        Batch: this.batchLayer.handler.function,
+        ArchiveTransform: this.archive.transform.function,
+      },
+      speedFunction: this.speedLayer.handler.function,
+      batchFunction: this.batchLayer.handler.function,
+      deadLetterQueues: [this.speedLayer.deadLetterQueue, this.batchLayer.ruleDeadLetterQueue],
+      workGroup: this.archive.workGroup,
+    });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.servingApi.api.url,
+      description: 'POST events, GET /views/{view} (SigV4-signed)',
+    });
+    new CfnOutput(this, 'StreamName', { value: stream.streamName });
+    new CfnOutput(this, 'ArchiveBucketName', { value: this.archive.bucket.bucketName });
+  }
+}
