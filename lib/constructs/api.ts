@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -127,6 +127,27 @@ export class ServingApi extends Construct {
       .addResource('admin')
       .addResource('batch')
       .addMethod('POST', integration(props.batchFunction), { requestValidator: paramsValidator });
+
+    for (const method of this.api.methods) {
+      Validations.of(method).acknowledge({
+        id: 'AwsSolutions-COG4',
+        reason:
+          'Every method is authorized with IAM (SigV4): producers and readers are AWS principals, not Cognito users.',
+      });
+    }
+    Validations.of(this.api.deploymentStage).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'WAF is optional and billed per web ACL; the API is IAM-authorized and throttled. Associate a WAF web ACL with the stage where the deployment needs one.',
+    });
+    const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (cloudWatchRole) {
+      Validations.of(cloudWatchRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "API Gateway's account-level logging role: AWS publishes this managed policy for exactly that purpose.",
+      });
+    }
 
     if (props.apiKeyRequired) {
       const plan = this.api.addUsagePlan('UsagePlan', { throttle: { rateLimit, burstLimit } });

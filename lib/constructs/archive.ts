@@ -1,4 +1,4 @@
-import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -199,6 +199,16 @@ export class Archive extends Construct {
       },
     });
     this.deliveryStream.node.addDependency(role);
+    Validations.of(this.deliveryStream).acknowledge({
+      id: 'AwsSolutions-KDF1',
+      reason:
+        'Firehose server-side encryption cannot be enabled on a delivery stream whose source is a Kinesis stream; the source stream is KMS-encrypted and the bucket encrypts every object.',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
+      reason:
+        'Firehose writes object keys it generates (dynamic partitions, error prefixes): PutObject on the objects of this one bucket.',
+    });
 
     // Glue and Athena address these by name in SQL, so they need names; derived from the path to stay unique.
     this.databaseName = Names.uniqueResourceName(this, { maxLength: 60, separator: '_' })

@@ -1,8 +1,9 @@
-import { Arn, Duration, Stack } from 'aws-cdk-lib';
+import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/runtime/env';
@@ -48,10 +49,23 @@ export class BatchLayer extends Construct {
       props.archive.bufferInterval.toMilliseconds() +
       (props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
+    this.ruleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
+      Validations.of(this.ruleDeadLetterQueue).acknowledge({
+        id,
+        reason:
+          "This queue is itself the dead-letter queue of the batch schedule and of the batch function's asynchronous invocations.",
+      });
+    }
     this.handler = new HandlerFunction(this, 'Handler', {
       handler: 'batch',
       timeout: Duration.minutes(15),
       memorySize: 1024,
+      deadLetterQueue: this.ruleDeadLetterQueue,
       environment: {
         [ENV.views]: props.viewsJson,
         [ENV.batchTable]: props.batchTable.tableName,
@@ -115,6 +129,13 @@ export class BatchLayer extends Construct {
         resources: [archive.bucket.arnForObjects(`${ATHENA_RESULTS_PREFIX}*`)],
       }),
     );
+    const bucketId = stack.getLogicalId(archive.bucket.node.defaultChild as s3.CfnBucket);
+    for (const prefix of [ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX]) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
+        reason: `Athena reads every archived object and writes its own result objects: object access under the ${prefix} prefix of this one bucket only.`,
+      });
+    }
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetBucketLocation', 's3:ListBucket'],
@@ -140,11 +161,6 @@ export class BatchLayer extends Construct {
       }),
     );
 
-    this.ruleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
     this.rule = new events.Rule(this, 'Schedule', {
       schedule: events.Schedule.rate(schedule),
       description: 'Recompute every view over the archive and publish a new batch version.',

@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
 
@@ -27,12 +28,17 @@ export interface HandlerFunctionProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Where failed asynchronous invocations go (functions invoked by EventBridge).
+   * @default - none: the function is invoked synchronously or by an event source mapping with its own destination
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 const HANDLERS = path.resolve(__dirname, '..', '..', 'lambdas', 'handlers');
 
 /**
- * A deployed handler: bundled by the local esbuild (no Docker), Node.js 22 on ARM, X-Ray
+ * A deployed handler: bundled by the local esbuild (no Docker), Node.js 24 on ARM, X-Ray
  * tracing, its own log group and its own role with no managed policy: every permission is an
  * explicit grant, so each role's actions are exactly what the function needs.
  */
@@ -57,22 +63,35 @@ export class HandlerFunction extends Construct {
     this.function = new NodejsFunction(this, 'Function', {
       entry: path.join(HANDLERS, `${props.handler}.ts`),
       handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
+      runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(30),
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
+      deadLetterQueue: props.deadLetterQueue,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         format: OutputFormat.CJS,
-        target: 'node22',
+        target: 'node24',
         minify: true,
         sourceMap: true,
         // The DuckDB adapter is only used locally; its native module never goes into a bundle.
         externalModules: ['@duckdb/node-api'],
       },
     });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (the only * resource in this role).',
+    });
+    if (!props.deadLetterQueue) {
+      Validations.of(this.function).acknowledge({
+        id: 'Serverless-LambdaDLQ',
+        reason:
+          'Invoked synchronously (API Gateway, Firehose) or by a Kinesis event source mapping whose on-failure destination is an SQS queue; a function DLQ only applies to asynchronous invocations.',
+      });
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -95,6 +95,13 @@ export class SpeedLayer extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
+      Validations.of(this.deadLetterQueue).acknowledge({
+        id,
+        reason:
+          'This queue is itself the dead-letter (on-failure) destination of the speed layer; it needs no DLQ of its own.',
+      });
+    }
     this.handler = new HandlerFunction(this, 'Handler', {
       handler: 'speed',
       timeout: Duration.minutes(5),

@@ -1,0 +1,356 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { validateViews } from '../../lambdas/core/view';
+import { ENV } from '../../lambdas/runtime/env';
+import { synth } from './stack-fixture';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+const resources = (template: Template, type: string): Resources => template.findResources(type) as Resources;
+
+describe('LambdaArchitectureStack security and reliability', () => {
+  // GIVEN the stack with default props
+  const { template: lazy } = synth();
+  const template = lazy();
+
+  it('encrypts the stream and runs it on demand', () => {
+    template.hasResourceProperties('AWS::Kinesis::Stream', {
+      StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+      StreamModeDetails: { StreamMode: 'ON_DEMAND' },
+      RetentionPeriodHours: 168,
+    });
+  });
+
+  it('encrypts the archive bucket, blocks public access, enforces TLS, logs access and versions objects', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'archive/' },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Prefix: 'events/',
+            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }],
+          }),
+          Match.objectLike({ Prefix: 'athena-results/', ExpirationInDays: 7 }),
+        ]),
+      },
+    });
+    for (const policy of Object.values(resources(template, 'AWS::S3::BucketPolicy'))) {
+      expect(JSON.stringify(policy.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+    }
+    expect(Object.keys(resources(template, 'AWS::S3::BucketPolicy')).length).toBe(2);
+  });
+
+  it('gives every table encryption, point-in-time recovery and on-demand billing, and TTL where rows expire', () => {
+    const tables = Object.values(resources(template, 'AWS::DynamoDB::Table'));
+    expect(tables.length).toBe(4);
+    for (const table of tables) {
+      expect(table.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    }
+    expect(
+      tables.filter(
+        (t) =>
+          (t.Properties.TimeToLiveSpecification as { AttributeName?: string } | undefined)?.AttributeName ===
+          'expiresAt',
+      ).length,
+    ).toBe(2);
+  });
+
+  it('authorizes every API method with IAM and validates every request', () => {
+    const methods = Object.values(resources(template, 'AWS::ApiGateway::Method'));
+    expect(methods.length).toBe(5);
+    for (const method of methods) {
+      expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
+      expect(method.Properties.RequestValidatorId).toBeDefined();
+    }
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'POST',
+      RequestModels: { 'application/json': Match.anyValue() },
+      RequestValidatorId: Match.anyValue(),
+    });
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true });
+  });
+
+  it('throttles the stage explicitly, logs access and traces', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      TracingEnabled: true,
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      MethodSettings: [
+        Match.objectLike({ ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000, LoggingLevel: 'ERROR' }),
+      ],
+    });
+  });
+
+  it('wires the speed layer event source with bisect, partial responses and an encrypted SQS dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 0,
+    });
+  });
+
+  it('archives through Firehose with arrival-time partitions from the transform Lambda, GZIP', () => {
+    template.hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
+      DeliveryStreamType: 'KinesisStreamAsSource',
+      ExtendedS3DestinationConfiguration: Match.objectLike({
+        Prefix: 'events/dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/',
+        CompressionFormat: 'GZIP',
+        DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: 300 } },
+        BufferingHints: { IntervalInSeconds: 60, SizeInMBs: 64 },
+        ProcessingConfiguration: { Enabled: true, Processors: [Match.objectLike({ Type: 'Lambda' })] },
+      }),
+    });
+  });
+
+  it('projects the Glue table partitions and caps Athena scans with encrypted results', () => {
+    template.hasResourceProperties('AWS::Glue::Table', {
+      TableInput: Match.objectLike({
+        Name: 'events',
+        PartitionKeys: [
+          { Name: 'dt', Type: 'string' },
+          { Name: 'hour', Type: 'string' },
+        ],
+        Parameters: Match.objectLike({ 'projection.enabled': 'true', 'projection.hour.digits': '2' }),
+        StorageDescriptor: Match.objectLike({ Columns: [{ Name: 'line', Type: 'string' }] }),
+      }),
+    });
+    template.hasResourceProperties('AWS::Athena::WorkGroup', {
+      WorkGroupConfiguration: Match.objectLike({
+        EnforceWorkGroupConfiguration: true,
+        BytesScannedCutoffPerQuery: 10 * 1024 ** 3,
+        ResultConfiguration: Match.objectLike({ EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } }),
+      }),
+    });
+  });
+
+  it('runs the batch layer from an EventBridge rule with retries and a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Targets: [
+        Match.objectLike({
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ],
+    });
+  });
+
+  it('runs every function on Node.js 24, ARM, traced, with the views in its environment', () => {
+    const functions = Object.values(resources(template, 'AWS::Lambda::Function')).filter(
+      (f) => (f.Properties.Handler as string) === 'index.handler',
+    );
+    expect(functions.length).toBe(5);
+    for (const fn of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+      });
+      expect(
+        JSON.parse((fn.Properties.Environment as { Variables: Record<string, string> }).Variables[ENV.views]),
+      ).toHaveLength(1);
+    }
+  });
+
+  it('alarms on iterator age, errors, throttles, dead letters and Athena bytes', () => {
+    const metrics = Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map(
+      (a) => a.Properties.MetricName,
+    );
+    expect(new Set(metrics)).toEqual(
+      new Set(['IteratorAge', 'Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible', 'ProcessedBytes']),
+    );
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
+
+describe('least privilege', () => {
+  const template = synth().template();
+  const policies = Object.entries(resources(template, 'AWS::IAM::Policy'));
+
+  it('grants no wildcard action', () => {
+    for (const [, policy] of policies) {
+      for (const statement of (
+        policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }
+      ).Statement) {
+        for (const action of ([] as string[]).concat(statement.Action))
+          expect(action).not.toMatch(/(^\*$)|(:\*$)/);
+      }
+    }
+    template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 1); // API Gateway's account logging role only
+  });
+
+  // Each function role's actions, exactly: a new grant must be added here on purpose.
+  const expected: Record<string, string[]> = {
+    Ingest: [
+      'kinesis:PutRecords',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ],
+    Query: [
+      'dynamodb:GetItem',
+      'dynamodb:Query',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ],
+    SpeedLayerHandler: [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamConsumer', // the event source mapping's own grant (CDK KinesisEventSource), on this stream only
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+      'kinesis:ListShards',
+      'kinesis:ListStreams',
+      'kinesis:SubscribeToShard',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ],
+    BatchLayerHandler: [
+      'athena:GetQueryExecution',
+      'athena:GetQueryResults',
+      'athena:StartQueryExecution',
+      'athena:StopQueryExecution',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Scan',
+      'dynamodb:UpdateItem',
+      'glue:GetDatabase',
+      'glue:GetPartitions',
+      'glue:GetTable',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      's3:AbortMultipartUpload',
+      's3:GetBucketLocation',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'sqs:SendMessage',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ],
+    ArchiveTransform: [
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ],
+  };
+
+  it.each(Object.keys(expected))('gives the %s role exactly the actions it needs', (prefix) => {
+    const actions = new Set<string>();
+    for (const [id, policy] of policies) {
+      if (!id.startsWith(`${prefix}Role`)) continue;
+      for (const statement of (
+        policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }
+      ).Statement) {
+        ([] as string[]).concat(statement.Action).forEach((a) => actions.add(a));
+      }
+    }
+    expect([...actions].sort()).toEqual(expected[prefix]);
+  });
+});
+
+describe('speed layer event source props land on the right CloudFormation fields', () => {
+  const cases: [string, Parameters<typeof synth>[0], Record<string, unknown>][] = [
+    ['batchSize', { speedBatchSize: 77 }, { BatchSize: 77 }],
+    ['parallelizationFactor', { speedParallelizationFactor: 3 }, { ParallelizationFactor: 3 }],
+    [
+      'defaults',
+      {},
+      {
+        BatchSize: 500,
+        MaximumBatchingWindowInSeconds: 1,
+        MaximumRetryAttempts: 10,
+        MaximumRecordAgeInSeconds: 86_400,
+        ParallelizationFactor: 1,
+        StartingPosition: 'TRIM_HORIZON',
+        BisectBatchOnFunctionError: true,
+      },
+    ],
+  ];
+  it.each(cases)('%s', (_, props, fields) => {
+    synth(props).template().hasResourceProperties('AWS::Lambda::EventSourceMapping', fields);
+  });
+
+  it('fences per partition key when the parallelization factor is above 1', () => {
+    synth({ speedParallelizationFactor: 2 })
+      .template()
+      .hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ [ENV.fenceBy]: 'partitionKey' }) },
+      });
+  });
+});
+
+describe('validation of props', () => {
+  it('fails if batchSize is 0', () => {
+    expect(() => synth({ speedBatchSize: 0 })).toThrow('batchSize must be between 1 and 10000 (given 0)');
+  });
+  it('fails if the parallelization factor is above 10', () => {
+    expect(() => synth({ speedParallelizationFactor: 11 })).toThrow(
+      'parallelizationFactor must be between 1 and 10 (given 11)',
+    );
+  });
+  it('fails if the Firehose buffer interval is above 900 seconds', () => {
+    expect(() => synth({ archiveBufferInterval: Duration.seconds(901) })).toThrow(
+      'bufferInterval must be between 0 and 900 seconds (given 901)',
+    );
+  });
+  it('fails if shardCount is 0', () => {
+    expect(() => synth({ shardCount: 0 })).toThrow(
+      'shardCount must be an integer between 1 and 500 (given 0)',
+    );
+  });
+  it('fails if the views do not fit in a Lambda environment', () => {
+    const many = validateViews(
+      Array.from({ length: 40 }, (_, i) => ({
+        name: `view_number_${i}`,
+        eventType: 'some.event.type',
+        key: ['someKeyField'],
+        granularity: '1m',
+        measures: { count: { kind: 'count' } },
+      })),
+    );
+    expect(() => synth({ views: many })).toThrow(/at most 3000 bytes of views fit/);
+  });
+  it('takes provisioned shards when given', () => {
+    synth({ shardCount: 4 })
+      .template()
+      .hasResourceProperties('AWS::Kinesis::Stream', {
+        ShardCount: 4,
+        StreamModeDetails: { StreamMode: 'PROVISIONED' },
+      });
+  });
+});
