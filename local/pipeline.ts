@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
@@ -18,7 +19,7 @@ import { EventSourcePoller } from './event-source-poller';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
 import { HttpGateway } from './http-gateway';
-import { ensureResources, LOCAL_RESOURCES } from './resources';
+import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
@@ -42,6 +43,18 @@ export interface LocalPipelineOptions {
   readonly speedRetryAttempts: number;
   readonly speedDedupe: boolean;
   readonly maxBodyBytes: number;
+  /**
+   * An AWS-compatible endpoint (LocalStack) to use instead of the embedded emulators; DuckDB then
+   * copies the archive from its S3 before each batch run.
+   */
+  readonly endpoint?: string;
+  /**
+   * What answers S3 at `endpoint`: `s3rver` needs its fixed credentials.
+   * @default 'aws'
+   */
+  readonly endpointS3Flavor?: 'aws' | 's3rver';
+  /** Prefix of the stream, table and bucket names (unique names let runs share one LocalStack). */
+  readonly resourcePrefix?: string;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -79,10 +92,13 @@ export class LocalPipeline {
   private batchHost?: HandlerHost;
   private speedHost?: HandlerHost;
   endpoints?: AwsEndpoints;
+  readonly names: ResourceNames;
   url = '';
   startedAt = 0;
 
-  constructor(readonly options: LocalPipelineOptions) {}
+  constructor(readonly options: LocalPipelineOptions) {
+    this.names = resourceNames(options.resourcePrefix);
+  }
 
   private dataPath(...parts: string[]): string | undefined {
     return this.options.dataDir === null ? undefined : path.join(this.options.dataDir, ...parts);
@@ -92,12 +108,26 @@ export class LocalPipeline {
     this.startedAt = Date.now();
     const o = this.options;
     if (o.dataDir !== null) await fs.mkdir(o.dataDir, { recursive: true });
-    this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
-    const endpoints = this.emulators.endpoints;
+    let endpoints: AwsEndpoints;
+    let archiveDir: string;
+    if (o.endpoint) {
+      endpoints = {
+        region: process.env.AWS_REGION ?? 'us-east-1',
+        kinesis: o.endpoint,
+        dynamodb: o.endpoint,
+        s3: o.endpoint,
+        s3Flavor: o.endpointS3Flavor ?? 'aws',
+      };
+      archiveDir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-'));
+    } else {
+      this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
+      endpoints = this.emulators.endpoints;
+      archiveDir = path.join(this.emulators.s3Dir, this.names.bucket, 'events');
+    }
     this.endpoints = endpoints;
     const kinesis = makeKinesisClient(endpoints);
     const s3 = makeS3Client(endpoints);
-    await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards);
+    await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names);
 
     const common: Record<string, string> = {
       [ENV.views]: JSON.stringify(o.views),
@@ -112,31 +142,32 @@ export class LocalPipeline {
       PATH: process.env.PATH ?? '',
     };
     const tables = {
-      [ENV.speedTable]: LOCAL_RESOURCES.speedTable,
-      [ENV.batchTable]: LOCAL_RESOURCES.batchTable,
-      [ENV.controlTable]: LOCAL_RESOURCES.controlTable,
+      [ENV.speedTable]: this.names.speedTable,
+      [ENV.batchTable]: this.names.batchTable,
+      [ENV.controlTable]: this.names.controlTable,
     };
     this.ingestHost = new HandlerHost('ingest', path.join(HANDLERS, 'ingest.ts'), {
       ...common,
-      [ENV.streamName]: LOCAL_RESOURCES.stream,
+      [ENV.streamName]: this.names.stream,
       [ENV.maxBodyBytes]: String(o.maxBodyBytes),
     });
     this.queryHost = new HandlerHost('query', path.join(HANDLERS, 'query.ts'), { ...common, ...tables });
     this.speedHost = new HandlerHost('speed', path.join(HANDLERS, 'speed.ts'), {
       ...common,
-      [ENV.speedTable]: LOCAL_RESOURCES.speedTable,
-      [ENV.controlTable]: LOCAL_RESOURCES.controlTable,
-      [ENV.dedupeTable]: LOCAL_RESOURCES.dedupeTable,
+      [ENV.speedTable]: this.names.speedTable,
+      [ENV.controlTable]: this.names.controlTable,
+      [ENV.dedupeTable]: this.names.dedupeTable,
       [ENV.speedDedupe]: String(o.speedDedupe),
       [ENV.fenceBy]: 'shard',
     });
     this.batchHost = new HandlerHost('batch', path.join(HANDLERS, 'batch.ts'), {
       ...common,
       ...tables,
-      [ENV.archiveBucket]: LOCAL_RESOURCES.bucket,
+      [ENV.archiveBucket]: this.names.bucket,
       [ENV.archivePrefix]: 'events/',
       [ENV.queryEngine]: 'duckdb',
-      [ENV.duckdbArchiveDir]: path.join(this.emulators.s3Dir, LOCAL_RESOURCES.bucket, 'events'),
+      [ENV.duckdbArchiveDir]: archiveDir,
+      [ENV.duckdbSyncFromS3]: String(Boolean(o.endpoint)),
       [ENV.archiveWatermark]: 'checkpoint',
     });
     this.hosts = [this.ingestHost, this.queryHost, this.speedHost, this.batchHost];
@@ -146,7 +177,7 @@ export class LocalPipeline {
     const speedHost = this.speedHost;
     this.poller = new EventSourcePoller({
       client: kinesis,
-      streamName: LOCAL_RESOURCES.stream,
+      streamName: this.names.stream,
       handler: (event: KinesisStreamEvent) => speedHost.invoke<KinesisStreamBatchResponse>(event),
       batchSize: o.speedBatchSize,
       maximumBatchingWindowMs: o.speedBatchingWindowMs,
@@ -160,8 +191,8 @@ export class LocalPipeline {
     this.archiver = new Archiver({
       kinesis,
       s3,
-      streamName: LOCAL_RESOURCES.stream,
-      bucket: LOCAL_RESOURCES.bucket,
+      streamName: this.names.stream,
+      bucket: this.names.bucket,
       views: o.views,
       flushIntervalMs: o.archiveFlushMs,
       checkpointFile: this.dataPath('archiver-checkpoints.json'),
@@ -254,9 +285,7 @@ export class LocalPipeline {
 
   async status(): Promise<Record<string, unknown>> {
     const kinesis = makeKinesisClient(this.endpoints!);
-    const summary = await kinesis.send(
-      new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }),
-    );
+    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.names.stream }));
     return {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       api: this.url,
@@ -266,7 +295,7 @@ export class LocalPipeline {
         s3: this.endpoints!.s3,
         region: this.endpoints!.region,
       },
-      resources: { ...LOCAL_RESOURCES, shards: summary.StreamDescriptionSummary?.OpenShardCount },
+      resources: { ...this.names, shards: summary.StreamDescriptionSummary?.OpenShardCount },
       speed: this.poller!.stats(),
       archive: this.archiver!.stats(),
       batch: {

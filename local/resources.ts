@@ -8,14 +8,19 @@ import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 
 /** Physical names of the local resources (the cloud stacks never set names; locally, fixed ones are easier to find). */
-export const LOCAL_RESOURCES = {
-  stream: 'streamfold-events',
-  speedTable: 'streamfold-speed',
-  batchTable: 'streamfold-batch',
-  controlTable: 'streamfold-control',
-  dedupeTable: 'streamfold-dedupe',
-  bucket: 'streamfold-archive',
-} as const;
+export function resourceNames(prefix = 'streamfold') {
+  return {
+    stream: `${prefix}-events`,
+    speedTable: `${prefix}-speed`,
+    batchTable: `${prefix}-batch`,
+    controlTable: `${prefix}-control`,
+    dedupeTable: `${prefix}-dedupe`,
+    bucket: `${prefix}-archive`,
+  } as const;
+}
+
+export type ResourceNames = ReturnType<typeof resourceNames>;
+export const LOCAL_RESOURCES: ResourceNames = resourceNames();
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -29,27 +34,21 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 export async function ensureResources(
   clients: { kinesis: KinesisClient; dynamodb: DynamoDBClient; s3: S3Client },
   shards: number,
+  names: ResourceNames = LOCAL_RESOURCES,
 ): Promise<void> {
   try {
-    await clients.kinesis.send(
-      new CreateStreamCommand({ StreamName: LOCAL_RESOURCES.stream, ShardCount: shards }),
-    );
+    await clients.kinesis.send(new CreateStreamCommand({ StreamName: names.stream, ShardCount: shards }));
   } catch (error) {
     if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException')
       throw error;
   }
   await waitFor(async () => {
     const { StreamDescriptionSummary } = await clients.kinesis.send(
-      new DescribeStreamSummaryCommand({ StreamName: LOCAL_RESOURCES.stream }),
+      new DescribeStreamSummaryCommand({ StreamName: names.stream }),
     );
     return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
-  }, `stream ${LOCAL_RESOURCES.stream}`);
-  for (const table of [
-    LOCAL_RESOURCES.speedTable,
-    LOCAL_RESOURCES.batchTable,
-    LOCAL_RESOURCES.controlTable,
-    LOCAL_RESOURCES.dedupeTable,
-  ]) {
+  }, `stream ${names.stream}`);
+  for (const table of [names.speedTable, names.batchTable, names.controlTable, names.dedupeTable]) {
     try {
       await clients.dynamodb.send(
         new CreateTableCommand({
@@ -74,8 +73,8 @@ export async function ensureResources(
     }, `table ${table}`);
   }
   try {
-    await clients.s3.send(new HeadBucketCommand({ Bucket: LOCAL_RESOURCES.bucket }));
+    await clients.s3.send(new HeadBucketCommand({ Bucket: names.bucket }));
   } catch {
-    await clients.s3.send(new CreateBucketCommand({ Bucket: LOCAL_RESOURCES.bucket }));
+    await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
   }
 }

@@ -20,7 +20,16 @@ const dynamo = makeDynamoDocumentClient(config.endpoints);
 const engine: QueryEngine =
   config.engine.kind === 'athena'
     ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine)
-    : new DuckDbQueryEngine(config.engine.archiveDir);
+    : new DuckDbQueryEngine(
+        config.engine.archiveDir,
+        config.engine.syncFromS3
+          ? {
+              client: makeS3Client(config.endpoints),
+              bucket: config.archiveBucket,
+              prefix: config.archivePrefix,
+            }
+          : undefined,
+      );
 
 const deps = {
   views: config.views,

@@ -113,11 +113,12 @@ export type BatchEngineConfig =
       readonly table: string;
       readonly maxBytesScanned: number;
     }
-  | { readonly kind: 'duckdb'; readonly archiveDir: string };
+  | { readonly kind: 'duckdb'; readonly archiveDir: string; readonly syncFromS3: boolean };
 
 export interface BatchConfig extends QueryConfig {
   readonly engine: BatchEngineConfig;
   readonly archiveBucket: string;
+  readonly archivePrefix: string;
   readonly watermark: { readonly kind: 'clock'; readonly lagMs: number } | { readonly kind: 'checkpoint' };
 }
 
@@ -133,7 +134,11 @@ export function readBatchConfig(env: Env): BatchConfig {
       maxBytesScanned: integer(env, ENV.athenaMaxBytesScanned, 10 * 1024 ** 3, 1),
     };
   } else if (engineKind === 'duckdb') {
-    engine = { kind: 'duckdb', archiveDir: required(env, ENV.duckdbArchiveDir) };
+    engine = {
+      kind: 'duckdb',
+      archiveDir: required(env, ENV.duckdbArchiveDir),
+      syncFromS3: env[ENV.duckdbSyncFromS3] === 'true',
+    };
   } else {
     throw new ConfigError(`${ENV.queryEngine} must be athena or duckdb (given ${engineKind})`);
   }
@@ -145,6 +150,7 @@ export function readBatchConfig(env: Env): BatchConfig {
     ...readQueryConfig(env),
     engine,
     archiveBucket: required(env, ENV.archiveBucket),
+    archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark:
       watermarkKind === 'clock'
         ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) }

@@ -36,6 +36,8 @@ export const ENV = {
   athenaTable: 'STREAMFOLD_ATHENA_TABLE',
   /** Largest number of bytes a single batch query may scan before the handler cancels it. */
   athenaMaxBytesScanned: 'STREAMFOLD_ATHENA_MAX_BYTES_SCANNED',
+  /** `true`: before each run, DuckDB's folder is filled from the archive bucket (an S3 endpoint whose files are not on this disk, e.g. LocalStack). */
+  duckdbSyncFromS3: 'STREAMFOLD_DUCKDB_SYNC_FROM_S3',
   /** Local folder DuckDB reads the archive from (the S3 emulator's bucket folder). */
   duckdbArchiveDir: 'STREAMFOLD_DUCKDB_ARCHIVE_DIR',
   /**

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { LocalPipeline, DEFAULT_OPTIONS } from '../../local/pipeline';
-import { LOCAL_RESOURCES } from '../../local/resources';
 import { expectedBuckets, type OracleEvent } from './oracle';
 
 /**
@@ -111,12 +110,12 @@ async function expectServedEqualsOracle(shop: string, distinctExact: boolean): P
 
 async function readWholeStream(): Promise<KinesisStreamEvent['Records']> {
   const kinesis = makeKinesisClient(pipeline.endpoints!);
-  const { Shards } = await kinesis.send(new ListShardsCommand({ StreamName: LOCAL_RESOURCES.stream }));
+  const { Shards } = await kinesis.send(new ListShardsCommand({ StreamName: pipeline.names.stream }));
   const records: KinesisStreamEvent['Records'] = [];
   for (const shard of Shards ?? []) {
     const { ShardIterator } = await kinesis.send(
       new GetShardIteratorCommand({
-        StreamName: LOCAL_RESOURCES.stream,
+        StreamName: pipeline.names.stream,
         ShardId: shard.ShardId!,
         ShardIteratorType: 'TRIM_HORIZON',
       }),
@@ -137,7 +136,7 @@ async function readWholeStream(): Promise<KinesisStreamEvent['Records']> {
         eventName: 'aws:kinesis:record',
         invokeIdentityArn: 'arn:aws:iam::000000000000:role/local',
         awsRegion: 'us-east-1',
-        eventSourceARN: `arn:aws:kinesis:us-east-1:000000000000:stream/${LOCAL_RESOURCES.stream}`,
+        eventSourceARN: `arn:aws:kinesis:us-east-1:000000000000:stream/${pipeline.names.stream}`,
       });
     }
   }
@@ -157,6 +156,9 @@ beforeAll(async () => {
     speedBatchingWindowMs: 20,
     speedBatchSize: 50,
     speedRetryAttempts: 2,
+    // With AWS_ENDPOINT_URL set (LocalStack), the same suite runs against it; unique names per run.
+    endpoint: process.env.AWS_ENDPOINT_URL || undefined,
+    resourcePrefix: process.env.AWS_ENDPOINT_URL ? `streamfold-it-${Date.now()}` : undefined,
   });
   await pipeline.start();
 }, 60_000);
@@ -251,7 +253,7 @@ describe('the local Lambda architecture end to end', () => {
     const kinesis = makeKinesisClient(pipeline.endpoints!);
     await kinesis.send(
       new PutRecordCommand({
-        StreamName: LOCAL_RESOURCES.stream,
+        StreamName: pipeline.names.stream,
         PartitionKey: 'poison',
         Data: Buffer.from('this is not json'),
       }),
@@ -266,7 +268,7 @@ describe('the local Lambda architecture end to end', () => {
     };
     const put = await kinesis.send(
       new PutRecordCommand({
-        StreamName: LOCAL_RESOURCES.stream,
+        StreamName: pipeline.names.stream,
         PartitionKey: 'poison',
         Data: Buffer.from(JSON.stringify(direct)),
       }),
@@ -283,10 +285,10 @@ describe('the local Lambda architecture end to end', () => {
     const status = await get('/admin/status');
     expect(status.status).toBe(200);
     expect(status.body.resources).toMatchObject({
-      stream: LOCAL_RESOURCES.stream,
-      bucket: LOCAL_RESOURCES.bucket,
+      stream: pipeline.names.stream,
+      bucket: pipeline.names.bucket,
     });
-    expect((status.body.endpoints as Record<string, string>).kinesis).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((status.body.endpoints as Record<string, string>).kinesis).toMatch(/^https?:\/\/[\w.-]+:\d+$/);
     expect((await get('/health')).body.status).toBe('ok');
   });
 });

@@ -1,3 +1,4 @@
+import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { duckdbSource, type BatchResultRow } from '../../core/sql';
@@ -32,9 +33,46 @@ export class DuckDbQueryEngine implements QueryEngine {
 
   private instance?: Promise<import('@duckdb/node-api').DuckDBInstance>;
 
-  constructor(private readonly archiveDir: string) {}
+  /**
+   * @param archiveDir the folder holding the archive's NDJSON files
+   * @param syncFrom when the archive's S3 endpoint keeps its files elsewhere (LocalStack), the
+   *   bucket and prefix copied into `archiveDir` before each run (objects already copied are kept:
+   *   the archiver's object names are deterministic, a rewrite has the same content)
+   */
+  constructor(
+    private readonly archiveDir: string,
+    private readonly syncFrom?: {
+      readonly client: S3Client;
+      readonly bucket: string;
+      readonly prefix: string;
+    },
+  ) {}
+
+  private async sync(): Promise<void> {
+    if (!this.syncFrom) return;
+    const { client, bucket, prefix } = this.syncFrom;
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+      for (const object of page.Contents ?? []) {
+        const key = object.Key!;
+        const target = path.join(this.archiveDir, key.slice(prefix.length));
+        try {
+          await fs.access(target);
+          continue;
+        } catch {
+          // not copied yet
+        }
+        const body = await (
+          await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+        ).Body!.transformToByteArray();
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(`${target}.part`, body);
+        await fs.rename(`${target}.part`, target);
+      }
+    }
+  }
 
   async source(): Promise<string | null> {
+    await this.sync();
     const files = await listFiles(this.archiveDir);
     return files.length === 0 ? null : duckdbSource(files);
   }

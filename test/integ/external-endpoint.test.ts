@@ -1,0 +1,97 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateViews } from '../../lambdas/core/view';
+import { startEmulators, type Emulators } from '../../local/emulators';
+import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+
+/**
+ * The pipeline against ONE AWS-compatible endpoint, as with LocalStack (AWS_ENDPOINT_URL): a
+ * small edge router sends each request to the emulator of its service (by X-Amz-Target), and the
+ * archive is not on this disk, so the batch layer must copy it from S3 before DuckDB reads it.
+ */
+let emulators: Emulators;
+let edge: http.Server;
+let pipeline: LocalPipeline;
+
+beforeAll(async () => {
+  emulators = await startEmulators();
+  const target = (req: http.IncomingMessage): URL => {
+    const amzTarget = String(req.headers['x-amz-target'] ?? '');
+    if (amzTarget.startsWith('Kinesis_')) return new URL(emulators.endpoints.kinesis!);
+    if (amzTarget.startsWith('DynamoDB_')) return new URL(emulators.endpoints.dynamodb!);
+    return new URL(emulators.endpoints.s3!);
+  };
+  edge = http.createServer((req, res) => {
+    const to = target(req);
+    const upstream = http.request(
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
+  pipeline = new LocalPipeline({
+    ...DEFAULT_OPTIONS,
+    views: validateViews([
+      {
+        name: 'taps',
+        eventType: 'tap',
+        key: ['button'],
+        granularity: '1h',
+        measures: { taps: { kind: 'count' } },
+      },
+    ]),
+    dataDir: null,
+    port: 0,
+    generator: false,
+    batchEveryMs: 3_600_000,
+    archiveFlushMs: 100,
+    speedBatchingWindowMs: 20,
+    endpoint: `http://127.0.0.1:${(edge.address() as AddressInfo).port}`,
+    endpointS3Flavor: 's3rver', // the router's S3 is s3rver; LocalStack takes any credentials
+    resourcePrefix: 'edge-test',
+  });
+  await pipeline.start();
+}, 60_000);
+
+afterAll(async () => {
+  await pipeline?.stop();
+  edge?.closeAllConnections();
+  await new Promise((r) => edge?.close(r));
+  await emulators?.stop();
+});
+
+describe('one AWS-compatible endpoint (the LocalStack mode)', () => {
+  it('ingests, serves the speed layer, and runs the batch layer over the archive copied from S3', async () => {
+    const events = Array.from({ length: 30 }, (_, i) => ({
+      id: `t${i}`,
+      type: 'tap',
+      time: '2026-02-01T10:00:00Z',
+      button: i % 2 ? 'ok' : 'cancel',
+    }));
+    const res = await fetch(`${pipeline.url}/events`, { method: 'POST', body: JSON.stringify({ events }) });
+    expect(res.status).toBe(202);
+    await pipeline.idle();
+    const taps = async () => {
+      const body = (await (
+        await fetch(`${pipeline.url}/views/taps?button=ok&from=2026-02-01T00:00:00Z&to=2026-02-02T00:00:00Z`)
+      ).json()) as { cutoff: string | null; buckets: { measures: { taps: number } }[] };
+      return { cutoff: body.cutoff, taps: body.buckets.reduce((n, b) => n + b.measures.taps, 0) };
+    };
+    expect(await taps()).toEqual({ cutoff: null, taps: 15 });
+    await new Promise((r) => setTimeout(r, 2_200));
+    await pipeline.idle();
+    const run = (await (await fetch(`${pipeline.url}/admin/batch`, { method: 'POST' })).json()) as {
+      status: string;
+      cells: number;
+      cutoff: string;
+    };
+    expect(run).toMatchObject({ status: 'published', cells: 2 });
+    expect(await taps()).toEqual({ cutoff: run.cutoff, taps: 15 });
+  });
+});
