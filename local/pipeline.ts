@@ -265,8 +265,8 @@ export class LocalPipeline {
   }
 
   /** Waits until the speed layer and the archiver have caught up with the stream. */
-  async idle(): Promise<void> {
-    await Promise.all([this.poller!.idle(), this.archiver!.idle()]);
+  async idle(timeoutMs = 30_000): Promise<void> {
+    await Promise.all([this.poller!.idle(timeoutMs), this.archiver!.idle(timeoutMs)]);
   }
 
   /** Hands an event straight to the speed handler, as a redelivery by the event source would. */

@@ -23,6 +23,8 @@ export interface SpeedLayerDeps {
   readonly arrivalBucketMs: number;
   /** Attempts of one row's read-modify-write before the batch is reported failed. */
   readonly maxWriteAttempts?: number;
+  /** DynamoDB requests in flight at once (claims of distinct ids, writes of distinct rows). */
+  readonly concurrency?: number;
 }
 
 export interface SpeedBatchResult {
@@ -62,17 +64,25 @@ export async function processSpeedBatch(
     }
   }
   let kept = events;
-  if (deps.claims) {
-    kept = [];
+  const claims = deps.claims;
+  if (claims) {
     const claimFailed: string[] = [];
-    for (const event of events) {
-      try {
-        if (await deps.claims.claim(event.id, `${event.shardId}/${event.seq}`)) kept.push(event);
-        else duplicates++;
-      } catch {
-        claimFailed.push(event.seq);
+    const owned = new Set<NormalizedEvent>();
+    // Copies of one id are claimed in stream order; different ids are independent, so in parallel.
+    const byId = new Map<string, NormalizedEvent[]>();
+    for (const event of events) byId.set(event.id, [...(byId.get(event.id) ?? []), event]);
+    await forEachLimit([...byId.values()], deps.concurrency ?? 16, async (copies) => {
+      for (const event of copies) {
+        try {
+          if (await claims.claim(event.id, `${event.shardId}/${event.seq}`)) owned.add(event);
+          else duplicates++;
+        } catch {
+          claimFailed.push(event.seq);
+          return;
+        }
       }
-    }
+    });
+    kept = events.filter((e) => owned.has(e));
     // After a failed claim, a later copy of the same id could claim it first: hold back every
     // later record; the retry (from the failed one) applies them in order.
     const firstFailed = lowest(claimFailed);
@@ -84,29 +94,30 @@ export async function processSpeedBatch(
   let applied = 0;
   let rowsWritten = 0;
   const attempts = deps.maxWriteAttempts ?? 8;
-  for (const group of groupForSpeed(deps.views, kept, deps.arrivalBucketMs)) {
-    const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
-    try {
-      let done = false;
-      for (let attempt = 0; attempt < attempts && !done; attempt++) {
-        const current = await deps.rows.read(view, group.address);
-        const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
-        if (result === undefined) {
-          done = true; // everything already applied by an earlier delivery
-          break;
+  // Rows are independent: written in parallel, each with its own fenced read-modify-write.
+  await forEachLimit(
+    groupForSpeed(deps.views, kept, deps.arrivalBucketMs),
+    deps.concurrency ?? 16,
+    async (group) => {
+      const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
+      try {
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          const current = await deps.rows.read(view, group.address);
+          const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
+          if (result === undefined) return; // everything already applied by an earlier delivery
+          if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
+            applied += result.applied.length;
+            rowsWritten++;
+            return;
+          }
         }
-        if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
-          applied += result.applied.length;
-          rowsWritten++;
-          done = true;
-        }
+        throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
+      } catch {
+        // The row is retried with the batch from its lowest record; rows already written are fenced.
+        failed.push(...group.events.map((e) => e.seq));
       }
-      if (!done) throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
-    } catch {
-      // The row is retried with the batch from its lowest record; rows already written are fenced.
-      failed.push(...group.events.map((e) => e.seq));
-    }
-  }
+    },
+  );
   return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates };
 }
 
@@ -114,4 +125,16 @@ function lowest(sequences: readonly string[]): string | undefined {
   let min: string | undefined;
   for (const s of sequences) if (min === undefined || padSequence(s) < padSequence(min)) min = s;
   return min;
+}
+
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  run: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await run(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
