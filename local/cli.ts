@@ -22,6 +22,8 @@ Options:
   --arrival-bucket <duration> cutoff alignment / speed row width     [1s]
   --shards <n>              shards of the local stream                [2]
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
+  --endpoint <url>          an AWS-compatible endpoint (LocalStack) instead of the
+                            embedded emulators                    [$AWS_ENDPOINT_URL]
   --architecture lambda     (kappa and both arrive with the Kappa variant)
   -h, --help`;
 
@@ -49,6 +51,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
       architecture: { type: 'string', default: 'lambda' },
+      endpoint: { type: 'string', default: process.env.AWS_ENDPOINT_URL ?? '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,6 +81,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     arrivalBucketMs,
     shards: integer(values.shards, '--shards', 1),
     speedDedupe: !values['no-speed-dedupe'],
+    endpoint: values.endpoint || undefined,
   };
 }
 
