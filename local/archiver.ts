@@ -4,7 +4,7 @@ import { normalizeStreamRecord, PoisonRecordError, toArchiveLine } from '../lamb
 import type { ViewDefinition } from '../lambdas/core/view';
 import { WATERMARK_KEY } from '../lambdas/adapters/aws/s3-archive-watermark';
 import { readJson, writeJsonAtomic } from './json-file';
-import { listShards, ShardReader, sleep } from './shard-reader';
+import { ShardReader, sleep, watchShards } from './shard-reader';
 
 export interface ArchiverOptions {
   readonly kinesis: KinesisClient;
@@ -89,33 +89,31 @@ export class Archiver {
     this.discovery = (async () => {
       if (this.options.checkpointFile)
         this.sequences = (await readJson<ArchiveCheckpoint>(this.options.checkpointFile))?.sequences ?? {};
-      while (!this.stopping) {
-        try {
-          for (const shard of await listShards(this.options.kinesis, this.options.streamName)) {
-            const id = shard.ShardId!;
-            if (this.shards.has(id)) continue;
-            const state: ShardState = {
-              reader: new ShardReader(
-                this.options.kinesis,
-                this.options.streamName,
-                id,
-                this.sequences[id],
-                'TRIM_HORIZON',
-              ),
-              buffer: [],
-              fetchedBeforeMs: null,
-              archivedBeforeMs: null,
-              ended: false,
-              lastCaughtUpAt: 0,
-            };
-            this.shards.set(id, state);
-            this.loops.push(this.readShard(state));
-          }
-        } catch (error) {
-          this.lastError = `listing shards: ${(error as Error).message}`;
-        }
-        for (let waited = 0; waited < 5000 && !this.stopping; waited += 100) await sleep(100);
-      }
+      await watchShards(
+        this.options.kinesis,
+        this.options.streamName,
+        () => this.stopping,
+        (shard) => {
+          const id = shard.ShardId!;
+          const state: ShardState = {
+            reader: new ShardReader(
+              this.options.kinesis,
+              this.options.streamName,
+              id,
+              this.sequences[id],
+              'TRIM_HORIZON',
+            ),
+            buffer: [],
+            fetchedBeforeMs: null,
+            archivedBeforeMs: null,
+            ended: false,
+            lastCaughtUpAt: 0,
+          };
+          this.shards.set(id, state);
+          this.loops.push(this.readShard(state));
+        },
+        (message) => (this.lastError = message),
+      );
     })();
     this.timer = setInterval(() => {
       this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));

@@ -2,7 +2,7 @@ import type { _Record, KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import { readJson, writeJsonAtomic } from './json-file';
-import { listShards, ShardReader, sleep } from './shard-reader';
+import { ShardReader, sleep, watchShards } from './shard-reader';
 
 export interface EventSourcePollerOptions {
   readonly client: KinesisClient;
@@ -90,38 +90,36 @@ export class EventSourcePoller {
     this.discovery = (async () => {
       if (this.o.checkpointFile)
         this.checkpoints = (await readJson<Record<string, string>>(this.o.checkpointFile)) ?? {};
-      while (!this.stopping) {
-        try {
-          for (const shard of await listShards(this.o.client, this.o.streamName)) {
-            const id = shard.ShardId!;
-            if (this.shards.has(id)) continue;
-            const state: ShardState = {
-              reader: new ShardReader(
-                this.o.client,
-                this.o.streamName,
-                id,
-                this.checkpoints[id],
-                this.o.startingPosition,
-              ),
-              pending: [],
-              firstPendingAt: 0,
-              millisBehindLatest: 0,
-              recordsProcessed: 0,
-              invocations: 0,
-              failedInvocations: 0,
-              deadLettered: 0,
-              lastCaughtUpAt: 0,
-              busy: false,
-              ended: false,
-            };
-            this.shards.set(id, state);
-            this.loops.push(this.runShard(state, shard.ParentShardId));
-          }
-        } catch (error) {
-          this.lastError = `listing shards: ${(error as Error).message}`;
-        }
-        for (let waited = 0; waited < 5000 && !this.stopping; waited += 100) await sleep(100);
-      }
+      await watchShards(
+        this.o.client,
+        this.o.streamName,
+        () => this.stopping,
+        (shard) => {
+          const id = shard.ShardId!;
+          const state: ShardState = {
+            reader: new ShardReader(
+              this.o.client,
+              this.o.streamName,
+              id,
+              this.checkpoints[id],
+              this.o.startingPosition,
+            ),
+            pending: [],
+            firstPendingAt: 0,
+            millisBehindLatest: 0,
+            recordsProcessed: 0,
+            invocations: 0,
+            failedInvocations: 0,
+            deadLettered: 0,
+            lastCaughtUpAt: 0,
+            busy: false,
+            ended: false,
+          };
+          this.shards.set(id, state);
+          this.loops.push(this.runShard(state, shard.ParentShardId));
+        },
+        (message) => (this.lastError = message),
+      );
     })();
   }
 

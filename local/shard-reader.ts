@@ -98,4 +98,31 @@ export async function listShards(client: KinesisClient, streamName: string): Pro
   return shards;
 }
 
+/**
+ * Lists the stream's shards now and every few seconds until `stopped()`, calling `onShard` once
+ * for each shard not seen before (resharding adds shards while the consumer runs).
+ */
+export async function watchShards(
+  client: KinesisClient,
+  streamName: string,
+  stopped: () => boolean,
+  onShard: (shard: Shard) => void,
+  onError: (message: string) => void,
+  everyMs = 5000,
+): Promise<void> {
+  const seen = new Set<string>();
+  while (!stopped()) {
+    try {
+      for (const shard of await listShards(client, streamName)) {
+        if (seen.has(shard.ShardId!)) continue;
+        seen.add(shard.ShardId!);
+        onShard(shard);
+      }
+    } catch (error) {
+      onError(`listing shards: ${(error as Error).message}`);
+    }
+    for (let waited = 0; waited < everyMs && !stopped(); waited += 100) await sleep(100);
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

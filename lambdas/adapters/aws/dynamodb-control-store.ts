@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { ControlStore, ServingPointer } from '../../ports/stores';
 
 const POINTER = { pk: 'serving', sk: 'pointer' };
@@ -47,11 +47,7 @@ export class DynamoDbControlStore implements ControlStore {
       );
       return true;
     } catch (error) {
-      if (
-        error instanceof ConditionalCheckFailedException ||
-        (error as Error).name === 'ConditionalCheckFailedException'
-      )
-        return false;
+      if (isConditionalCheckFailed(error)) return false;
       throw error;
     }
   }

@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { Clock } from '../../ports/clock';
 import type { EventClaims } from '../../ports/stores';
 
@@ -34,11 +34,7 @@ export class DynamoDbEventClaims implements EventClaims {
       );
       return true;
     } catch (error) {
-      if (
-        !(error instanceof ConditionalCheckFailedException) &&
-        (error as Error).name !== 'ConditionalCheckFailedException'
-      )
-        throw error;
+      if (!isConditionalCheckFailed(error)) throw error;
       const { Item } = await this.client.send(
         new GetCommand({
           TableName: this.tableName,

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
@@ -12,6 +11,7 @@ import { decodeRow, encodeRow } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { SpeedRowStore, StoredSpeedRow } from '../../ports/stores';
+import { isConditionalCheckFailed } from './dynamodb-errors';
 import { padTime, speedPartition } from './dynamodb-keys';
 
 /**
@@ -73,11 +73,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
       );
       return true;
     } catch (error) {
-      if (
-        error instanceof ConditionalCheckFailedException ||
-        (error as Error).name === 'ConditionalCheckFailedException'
-      )
-        return false;
+      if (isConditionalCheckFailed(error)) return false;
       throw error;
     }
   }
