@@ -37,6 +37,8 @@ export function parseTime(value: unknown): number | string {
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) return `must be an integer of epoch milliseconds (given ${value})`;
     if (value < MIN_TIME_MS || value > MAX_TIME_MS) return `is out of range 1970..9999 (given ${value})`;
+    // 1e11 ms is March 1973; epoch seconds of any recent date are below it.
+    if (value < 1e11) return `looks like epoch seconds; send epoch milliseconds or ISO-8601 (given ${value})`;
     return value;
   }
   if (typeof value === 'string') {

@@ -65,8 +65,9 @@ export class Archive extends Construct {
     super(scope, id);
     this.bufferInterval = props.bufferInterval ?? Duration.seconds(60);
     const seconds = this.bufferInterval.toSeconds();
-    if (seconds < 0 || seconds > 900)
-      throw new Error(`bufferInterval must be between 0 and 900 seconds (given ${seconds})`);
+    // Dynamic partitioning needs a buffer interval of at least 60 seconds.
+    if (seconds < 60 || seconds > 900)
+      throw new Error(`bufferInterval must be between 60 and 900 seconds (given ${seconds})`);
     const transitionDays = props.archiveTransitionDays ?? 90;
     if (!Number.isInteger(transitionDays) || transitionDays < 1)
       throw new Error(`archiveTransitionDays must be a positive integer (given ${transitionDays})`);
@@ -185,7 +186,7 @@ export class Archive extends Construct {
                 { parameterName: 'BufferSizeInMBs', parameterValue: '1' },
                 {
                   parameterName: 'BufferIntervalInSeconds',
-                  parameterValue: String(Math.max(1, Math.min(seconds, 60))),
+                  parameterValue: '60',
                 },
               ],
             },

@@ -70,6 +70,7 @@ describe('event validation', () => {
     ['a time that is text', { ...ok, time: 'yesterday' }, 'time'],
     ['a fractional epoch time', { ...ok, time: 1.5 }, 'time'],
     ['a time before 1970', { ...ok, time: -1 }, 'time'],
+    ['epoch seconds instead of milliseconds', { ...ok, time: 1_795_500_000 }, 'time'],
     ['a missing key field', { ...ok, shop: undefined }, 'shop'],
     ['a null key field', { ...ok, shop: null }, 'shop'],
     ['an object as key', { ...ok, shop: { a: 1 } }, 'shop'],

@@ -325,7 +325,7 @@ describe('validation of props', () => {
   });
   it('fails if the Firehose buffer interval is above 900 seconds', () => {
     expect(() => synth({ archiveBufferInterval: Duration.seconds(901) })).toThrow(
-      'bufferInterval must be between 0 and 900 seconds (given 901)',
+      'bufferInterval must be between 60 and 900 seconds (given 901)',
     );
   });
   it('fails if shardCount is 0', () => {

@@ -15,7 +15,7 @@ function record(seq: number, body: unknown, shard = 'shard-0'): SpeedRecord {
     position: { shardId: shard, sequenceNumber: String(1000 + seq), partitionKey: 'p', arrivedMs: 5_000 },
   };
 }
-const ev = (i: number, type = 't') => ({ id: `e${i}`, type, time: 0, k: 'x' });
+const ev = (i: number, type = 't') => ({ id: `e${i}`, type, time: 1_700_000_000_000, k: 'x' });
 
 function total(rows: MemorySpeedRows, view = 'a'): number {
   return [...rows.rows.values()]
