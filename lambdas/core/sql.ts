@@ -59,11 +59,27 @@ export function duckdbSource(files: readonly string[]): string {
   return `SELECT CAST(json AS VARCHAR) AS line FROM read_json_objects([${list}], format = 'newline_delimited')`;
 }
 
-/** Athena source over the Glue table of the archive, pruned to the partitions the cutoff can reach. */
-export function athenaSource(database: string, table: string, cutoffMs: number): string {
+/** How far before a reconciliation window the archive is read for earlier copies of an id. */
+export const RECONCILE_LOOKBACK_MS = 86_400_000;
+
+/**
+ * Athena source over the Glue table of the archive, pruned to the partitions the cutoff can
+ * reach (and, for a reconciliation window, to a day before its start: enough to see the
+ * earlier copy of a producer retry).
+ */
+export function athenaSource(
+  database: string,
+  table: string,
+  cutoffMs: number,
+  arrivedFromMs?: number,
+): string {
   const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
   const lastDay = toIso(cutoffMs).slice(0, 10);
-  return `SELECT line FROM ${ident(database)}.${ident(table)} WHERE dt <= ${sqlString(lastDay)}`;
+  const first =
+    arrivedFromMs === undefined
+      ? ''
+      : ` AND dt >= ${sqlString(toIso(Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS)).slice(0, 10))}`;
+  return `SELECT line FROM ${ident(database)}.${ident(table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
 }
 
 export interface BatchQuery {
@@ -71,12 +87,17 @@ export interface BatchQuery {
   readonly sql: string;
 }
 
-/** The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. */
+/**
+ * The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. With
+ * `arrivedFromMs`, only the events whose kept copy arrived at or after it: the part of the
+ * cells the speed layer holds for that arrival window, to reconcile the two layers.
+ */
 export function batchSql(
   view: ViewDefinition,
   dialectName: SqlDialectName,
   source: string,
   cutoffMs: number,
+  arrivedFromMs?: number,
 ): BatchQuery {
   if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
   const d = DIALECTS[dialectName];
@@ -98,9 +119,9 @@ export function batchSql(
 )`,
     `kept AS (
   SELECT line FROM (
-    SELECT line, row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank
+    SELECT line, am, row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank
     FROM raw WHERE am < ${cutoffMs}
-  ) ranked WHERE copy_rank = 1
+  ) ranked WHERE copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}
 )`,
     `ev AS (
   SELECT line,
@@ -173,7 +194,8 @@ export function batchSql(
   FROM ev
   GROUP BY ${keys.join(', ')}, bucket
 )`);
-  const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}
+  const window = arrivedFromMs === undefined ? '' : ` and at or after ${toIso(arrivedFromMs)}`;
+  const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}${window}
 WITH ${ctes.join(',\n')}
 SELECT ${selects.join(', ')}
 FROM agg

@@ -71,5 +71,23 @@ export const handler = async (
   }
   const result = await runBatch({ ...deps, engine });
   console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
+  if (result.reconciliation) {
+    // CloudWatch embedded metric format: the log line becomes the metric the reconciliation alarm watches.
+    console.log(
+      JSON.stringify({
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'Streamfold',
+              Dimensions: [[]],
+              Metrics: [{ Name: 'ReconciliationMismatches', Unit: 'Count' }],
+            },
+          ],
+        },
+        ReconciliationMismatches: result.reconciliation.mismatchCount + (result.reconciliation.error ? 1 : 0),
+      }),
+    );
+  }
   return result;
 };

@@ -8,9 +8,9 @@ export interface QueryEngine {
   readonly dialect: SqlDialectName;
   /**
    * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
-   * this cutoff, or null when the archive holds no events yet.
+   * this cutoff (and reconciliation window start), or null when the archive holds no events yet.
    */
-  source(cutoffMs: number): Promise<string | null>;
+  source(cutoffMs: number, arrivedFromMs?: number): Promise<string | null>;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;
 }

@@ -25,6 +25,12 @@ export interface SpeedRowStore {
   ): Promise<boolean>;
   /** Rows of one key with buckets in [fromMs, toMs). */
   query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]>;
+  /** A view's rows whose arrival bucket lies in [fromMs, toMs) (reconciliation). */
+  listArrived(
+    view: ViewDefinition,
+    fromMs: number,
+    toMs: number,
+  ): Promise<(SpeedRowAddress & { readonly state: RowState })[]>;
   /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
   deleteArrivedBefore(arrivalBeforeMs: number): Promise<number>;
   count(): Promise<number>;

@@ -1,4 +1,5 @@
 import { nextCutoff } from '../core/merge';
+import { reconcileWindow, type Mismatch } from '../core/reconcile';
 import { batchRowToCell, batchSql } from '../core/sql';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
@@ -26,6 +27,18 @@ export interface BatchRunResult {
   readonly reason?: string;
   readonly durationMs: number;
   readonly speedRowsDeleted: number;
+  /**
+   * Batch vs speed over the arrival window [previous cutoff, this cutoff): cells compared and the
+   * measures that differ (at most 20 listed). Null on the first run.
+   */
+  readonly reconciliation: {
+    readonly from: string;
+    readonly to: string;
+    readonly cellsCompared: number;
+    readonly mismatchCount: number;
+    readonly mismatches: readonly Mismatch[];
+    readonly error?: string;
+  } | null;
 }
 
 /**
@@ -47,6 +60,7 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     reason,
     durationMs: deps.clock.now() - started,
     speedRowsDeleted: 0,
+    reconciliation: null,
   });
   if (archivedBefore === null) return skipped('the archive has no watermark yet (nothing archived)');
   const cutoffMs = nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
@@ -72,6 +86,18 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
   }
   // Keep the version just replaced (and the speed rows it needs) for queries that read the old
   // pointer a moment ago; what only older versions needed can go.
+  // After the publish: a reconciliation problem is reported (and alarmed on), it does not undo the version.
+  const reconciliation =
+    current && current.cutoffMs < cutoffMs
+      ? await reconcile(deps, current.cutoffMs, cutoffMs).catch((error: Error) => ({
+          from: new Date(current.cutoffMs).toISOString(),
+          to: new Date(cutoffMs).toISOString(),
+          cellsCompared: 0,
+          mismatchCount: 0,
+          mismatches: [],
+          error: error.message,
+        }))
+      : null;
   let speedRowsDeleted = 0;
   if (current?.previous) {
     await deps.batch.deleteVersion(current.previous.version);
@@ -85,5 +111,34 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     cells,
     durationMs: deps.clock.now() - started,
     speedRowsDeleted,
+    reconciliation,
+  };
+}
+
+/** Reconciles each view over one arrival window (see core/reconcile.ts). */
+async function reconcile(
+  deps: BatchLayerDeps,
+  fromMs: number,
+  toMs: number,
+): Promise<NonNullable<BatchRunResult['reconciliation']>> {
+  const source = await deps.engine.source(toMs, fromMs);
+  let cellsCompared = 0;
+  const mismatches: Mismatch[] = [];
+  for (const view of deps.views) {
+    const rows =
+      source === null
+        ? []
+        : await deps.engine.run(batchSql(view, deps.engine.dialect, source, toMs, fromMs).sql);
+    const batchCells = rows.map((row) => ({ view: view.name, ...batchRowToCell(view, row) }));
+    const result = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
+    cellsCompared += result.cellsCompared;
+    mismatches.push(...result.mismatches);
+  }
+  return {
+    from: new Date(fromMs).toISOString(),
+    to: new Date(toMs).toISOString(),
+    cellsCompared,
+    mismatchCount: mismatches.length,
+    mismatches: mismatches.slice(0, 20),
   };
 }

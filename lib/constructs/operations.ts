@@ -93,6 +93,27 @@ export class Operations extends Construct {
       'A batch query scanned more than expected: compact the archive or narrow the views.',
     );
 
+    // The batch layer compares its cells with the speed rows of each new arrival window; a
+    // difference in two runs in a row (one could be speed-layer lag) means the archive was not
+    // complete when the cutoff passed: raise the archive margin and investigate.
+    const mismatches = new cloudwatch.Metric({
+      namespace: 'Streamfold',
+      metricName: 'ReconciliationMismatches',
+      statistic: 'Maximum',
+      period: Duration.hours(1),
+    });
+    this.alarms.push(
+      new cloudwatch.Alarm(this, 'ReconciliationAlarm', {
+        metric: mismatches,
+        threshold: 0,
+        evaluationPeriods: 2,
+        datapointsToAlarm: 2,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription:
+          'Batch and speed layers disagree on an arrival window: the batch cutoff may have passed arrival time the archive did not hold.',
+      }),
+    );
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard');
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
@@ -117,6 +138,7 @@ export class Operations extends Construct {
         left: [batchFailures],
         right: [bytes],
       }),
+      new cloudwatch.GraphWidget({ title: 'Batch vs speed reconciliation mismatches', left: [mismatches] }),
     );
   }
 }

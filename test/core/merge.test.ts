@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { finalizeBuckets, mergeServing, nextCutoff } from '../../lambdas/core/merge';
-import { liftRow } from '../../lambdas/core/measures';
+import { liftRow, mergeRows } from '../../lambdas/core/measures';
 import { validateView } from '../../lambdas/core/view';
 
 const view = validateView({
@@ -45,5 +45,20 @@ describe('nextCutoff', () => {
     expect(nextCutoff(12_345, S, null)).toBe(12_000);
     expect(nextCutoff(12_345, S, 15_000)).toBe(15_000);
     expect(nextCutoff(16_999, S, 15_000)).toBe(16_000);
+  });
+});
+
+describe('reconcileWindow', () => {
+  it('finds no difference when both layers hold the same events, and names the cell and measure otherwise', async () => {
+    const { reconcileWindow } = await import('../../lambdas/core/reconcile');
+    const cell = { view: 'v', key: ['a'], bucketMs: 0 };
+    expect(reconcileWindow(view, [{ ...cell, state: one }], [{ ...cell, state: one }]).mismatches).toEqual(
+      [],
+    );
+    const two = mergeRows(view, one, one);
+    expect(reconcileWindow(view, [{ ...cell, state: two }], [{ ...cell, state: one }]).mismatches).toEqual([
+      { ...cell, measure: 'n' },
+    ]);
+    expect(reconcileWindow(view, [], [{ ...cell, state: one }]).mismatches).toHaveLength(1);
   });
 });

@@ -129,6 +129,25 @@ describe('DuckDB executing the generated SQL', () => {
     });
   });
 
+  it('restricts a reconciliation window to kept copies that arrived in it', async () => {
+    const lines = [
+      line({ id: 'a', time: T, amount: 1, customer: 'x' }, T + 5_000),
+      line({ id: 'a', time: T, amount: 1, customer: 'x' }, T + 7_000), // retry inside the window: its first copy is older
+      line({ id: 'b', time: T, amount: 2, customer: 'y' }, T + 6_000),
+      line({ id: 'c', time: T, amount: 4, customer: 'z' }, T + 9_000),
+    ];
+    const dir = mkdtempSync(path.join(root, 'window-'));
+    writeFileSync(path.join(dir, 'a.ndjson'), lines.join('\n') + '\n');
+    const engine = new DuckDbQueryEngine(dir);
+    const rows = await engine.run(
+      batchSql(views[0], 'duckdb', (await engine.source())!, T + 9_000, T + 6_000).sql,
+    );
+    await engine.close();
+    expect(rows.map((r) => finalizeRow(views[0], batchRowToCell(views[0], r).state))).toEqual([
+      { n: 1, total: 2, top: 2, buyers: 1 },
+    ]);
+  });
+
   it('builds the same HyperLogLog registers as the speed layer (unicode included)', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -178,7 +178,14 @@ describe('LambdaArchitectureStack security and reliability', () => {
       (a) => a.Properties.MetricName,
     );
     expect(new Set(metrics)).toEqual(
-      new Set(['IteratorAge', 'Errors', 'Throttles', 'ApproximateNumberOfMessagesVisible', 'ProcessedBytes']),
+      new Set([
+        'IteratorAge',
+        'Errors',
+        'Throttles',
+        'ApproximateNumberOfMessagesVisible',
+        'ProcessedBytes',
+        'ReconciliationMismatches',
+      ]),
     );
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });

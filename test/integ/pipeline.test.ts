@@ -207,7 +207,17 @@ describe('the local Lambda architecture end to end', () => {
     await expectServedEqualsOracle('berlin', false);
     await new Promise((r) => setTimeout(r, 2_500));
     await pipeline.idle();
-    expect((await post('/admin/batch', {})).body.status).toBe('published');
+    const run = await post('/admin/batch', {});
+    expect(run.body.status).toBe('published');
+    // The batch cells of the new arrival window equal the speed rows of that window.
+    const reconciliation = run.body.reconciliation as {
+      cellsCompared: number;
+      mismatchCount: number;
+      error?: string;
+    };
+    expect(reconciliation.error).toBeUndefined();
+    expect(reconciliation.cellsCompared).toBeGreaterThan(0);
+    expect(reconciliation.mismatchCount).toBe(0);
     await expectServedEqualsOracle('berlin', true);
   });
 

@@ -54,6 +54,11 @@ export class MemorySpeedRows implements SpeedRowStore {
         state: stored.row.state,
       }));
   }
+  async listArrived(view: ViewDefinition, from: number, to: number) {
+    return [...this.rows.values()]
+      .filter(({ address: a }) => a.view === view.name && a.arrivalBucketMs >= from && a.arrivalBucketMs < to)
+      .map(({ address, stored }) => ({ ...address, state: stored.row.state }));
+  }
   deletedBefore: number[] = [];
   async deleteArrivedBefore(ms: number) {
     this.deletedBefore.push(ms);

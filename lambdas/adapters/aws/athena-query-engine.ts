@@ -28,8 +28,8 @@ export class AthenaQueryEngine implements QueryEngine {
     private readonly options: AthenaQueryEngineOptions,
   ) {}
 
-  async source(cutoffMs: number): Promise<string> {
-    return athenaSource(this.options.database, this.options.table, cutoffMs);
+  async source(cutoffMs: number, arrivedFromMs?: number): Promise<string> {
+    return athenaSource(this.options.database, this.options.table, cutoffMs, arrivedFromMs);
   }
 
   async run(sql: string): Promise<BatchResultRow[]> {

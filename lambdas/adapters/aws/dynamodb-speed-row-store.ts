@@ -7,7 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { SpeedRow, SpeedRowAddress } from '../../core/fencing';
-import { decodeRow, encodeRow } from '../../core/measures';
+import { decodeRow, encodeRow, type RowState } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { SpeedRowStore, StoredSpeedRow } from '../../ports/stores';
@@ -101,6 +101,36 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
         out.push({
+          bucketMs: Number(item.b),
+          arrivalBucketMs: Number(item.a),
+          state: decodeRow(view, JSON.parse(item.m as string)),
+        });
+      }
+    }
+    return out;
+  }
+
+  async listArrived(
+    view: ViewDefinition,
+    fromMs: number,
+    toMs: number,
+  ): Promise<(SpeedRowAddress & { state: RowState })[]> {
+    const out: (SpeedRowAddress & { state: RowState })[] = [];
+    const pages = paginateScan(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        FilterExpression: 'begins_with(pk, :view) AND a BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':view': `${view.name}#`, ':from': fromMs, ':to': toMs - 1 },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const key = JSON.parse(String(item.pk).slice(view.name.length + 1)) as string[];
+        out.push({
+          view: view.name,
+          key,
           bucketMs: Number(item.b),
           arrivalBucketMs: Number(item.a),
           state: decodeRow(view, JSON.parse(item.m as string)),
