@@ -69,6 +69,8 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       `--arrival-bucket must be at least 1s and divide a minute evenly, e.g. 1s, 5s, 1m (given ${values['arrival-bucket']})`,
     );
   }
+  const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
+  const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
     ...DEFAULT_OPTIONS,
     views: loadViews(values.views),
@@ -76,8 +78,10 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     dataDir: values['in-memory'] ? null : values['data-dir'],
     generator: !values['no-generator'],
     generatorRate: integer(values.rate, '--rate', 1),
-    batchEveryMs: parseDuration(values['batch-every'], '--batch-every'),
-    archiveFlushMs: parseDuration(values['archive-flush'], '--archive-flush'),
+    batchEveryMs,
+    // A first batch soon after start, so a new user sees the handoff without waiting a whole interval.
+    firstBatchAfterMs: Math.min(batchEveryMs, archiveFlushMs + 5_000),
+    archiveFlushMs,
     arrivalBucketMs,
     shards: integer(values.shards, '--shards', 1),
     speedDedupe: !values['no-speed-dedupe'],

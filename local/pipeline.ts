@@ -34,6 +34,11 @@ export interface LocalPipelineOptions {
   /** Synthetic events per second. */
   readonly generatorRate: number;
   readonly batchEveryMs: number;
+  /**
+   * When the first scheduled batch runs.
+   * @default batchEveryMs
+   */
+  readonly firstBatchAfterMs?: number;
   readonly archiveFlushMs: number;
   /** Width of arrival buckets, the alignment of the cutoff. */
   readonly arrivalBucketMs: number;
@@ -244,7 +249,7 @@ export class LocalPipeline {
     this.url = `http://127.0.0.1:${port}`;
     this.poller.start();
     this.archiver.start();
-    this.scheduler.start();
+    this.scheduler.start(o.firstBatchAfterMs ?? o.batchEveryMs);
     if (o.generator) {
       this.generatorInstance = new EventGenerator({ baseUrl: this.url, rate: o.generatorRate });
       this.generatorInstance.start();

@@ -4,6 +4,7 @@
  */
 export class Scheduler<T> {
   private timer?: NodeJS.Timeout;
+  private first?: NodeJS.Timeout;
   private running?: Promise<T>;
   lastResult?: T;
   lastError?: string;
@@ -14,10 +15,15 @@ export class Scheduler<T> {
     private readonly everyMs: number,
   ) {}
 
-  start(): void {
-    this.timer = setInterval(() => {
+  /** Starts the schedule; the first run comes after `firstAfterMs` (default: one interval). */
+  start(firstAfterMs = this.everyMs): void {
+    const tick = () => {
       this.runNow().catch(() => undefined); // recorded in lastError; the next tick tries again
-    }, this.everyMs);
+    };
+    this.first = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, this.everyMs);
+    }, firstAfterMs);
   }
 
   /** Runs now, or joins the run in progress. */
@@ -38,6 +44,7 @@ export class Scheduler<T> {
   }
 
   async stop(): Promise<void> {
+    if (this.first) clearTimeout(this.first);
     if (this.timer) clearInterval(this.timer);
     await this.running?.catch(() => undefined);
   }
