@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { parseCli } from '../../local/cli';
+
+describe('streamfold start flags', () => {
+  it('reads the documented flags', () => {
+    const options = parseCli([
+      'start',
+      '--views',
+      'test/fixtures/views.cjs',
+      '--port',
+      '0',
+      '--in-memory',
+      '--no-generator',
+      '--batch-every',
+      '30s',
+      '--archive-flush',
+      '1s',
+      '--shards',
+      '3',
+    ]);
+    expect(options).toMatchObject({
+      views: [expect.objectContaining({ name: 'clicks' })],
+      port: 0,
+      dataDir: null,
+      generator: false,
+      batchEveryMs: 30_000,
+      archiveFlushMs: 1000,
+      firstBatchAfterMs: 6000,
+      shards: 3,
+    });
+  });
+
+  it.each([
+    [
+      ['--batch-every', 'soon'],
+      /--batch-every must be a duration like 500ms, 10s, 5m, 1h or 1d \(given "soon"\)/,
+    ],
+    [['--views', 'test/fixtures/views.cjs', '--port=-1'], /--port must be an integer >= 0/],
+    [['--architecture', 'kappa'], /--architecture kappa is not available yet/],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--arrival-bucket', '7s'],
+      /--arrival-bucket must be at least 1s and divide a minute evenly/,
+    ],
+    [['--views', 'nope.ts'], /views file .*nope.ts does not exist/],
+    [['stop'], /unknown command "stop"/],
+  ])('refuses %j with a message that says what to do', (args, message) => {
+    expect(() => parseCli(args as string[])).toThrow(message);
+  });
+});
