@@ -1,0 +1,81 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { describe, expect, it } from 'vitest';
+import { SpeedLayer, type SpeedLayerProps } from '../../lib/constructs/speed-layer';
+
+function speedLayer(props: Partial<SpeedLayerProps>): Template {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'S');
+  const table = (id: string) =>
+    new dynamodb.Table(stack, id, { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
+  new SpeedLayer(stack, 'Speed', {
+    stream: new kinesis.Stream(stack, 'Stream'),
+    speedTable: table('SpeedTable'),
+    dedupeTable: table('DedupeTable'),
+    viewsJson: '[]',
+    arrivalBucketMs: 60_000,
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
+
+describe('SpeedLayer: each event-source prop lands on its own CloudFormation field', () => {
+  // Distinct values everywhere, so a swap of two props (a published Kinesis solution once swapped
+  // retry attempts and parallelization factor) cannot pass.
+  const template = speedLayer({
+    batchSize: 123,
+    maxBatchingWindow: Duration.seconds(4),
+    bisectBatchOnError: false,
+    retryAttempts: 7,
+    maxRecordAge: Duration.hours(2),
+    parallelizationFactor: 3,
+  });
+  it.each([
+    ['batchSize', { BatchSize: 123 }],
+    ['maxBatchingWindow', { MaximumBatchingWindowInSeconds: 4 }],
+    ['bisectBatchOnError', { BisectBatchOnFunctionError: false }],
+    ['retryAttempts', { MaximumRetryAttempts: 7 }],
+    ['maxRecordAge', { MaximumRecordAgeInSeconds: 7200 }],
+    ['parallelizationFactor', { ParallelizationFactor: 3 }],
+    ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
+    ['startingPosition (always TRIM_HORIZON)', { StartingPosition: 'TRIM_HORIZON' }],
+    [
+      'onFailure (the construct DLQ)',
+      {
+        DestinationConfig: {
+          OnFailure: {
+            Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedDeadLetterQueue'), 'Arn'] },
+          },
+        },
+      },
+    ],
+  ])('%s', (_, fields) => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', fields);
+  });
+
+  it('turns event-level dedupe off, and with it the dedupe table grant', () => {
+    const off = speedLayer({ eventDedupe: false });
+    off.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ STREAMFOLD_SPEED_DEDUPE: 'false' }) },
+    });
+    const policies = JSON.stringify(off.findResources('AWS::IAM::Policy'));
+    expect(policies).not.toContain('DedupeTable');
+  });
+
+  it.each([
+    [{ batchSize: 10_001 }, 'batchSize must be between 1 and 10000 (given 10001)'],
+    [{ retryAttempts: -1 }, 'retryAttempts must be between 0 and 10000 (given -1)'],
+    [
+      { maxRecordAge: Duration.seconds(30) },
+      'maxRecordAge (seconds) must be between 60 and 604800 (given 30)',
+    ],
+    [
+      { maxBatchingWindow: Duration.seconds(301) },
+      'maxBatchingWindow (seconds) must be between 0 and 300 (given 301)',
+    ],
+  ])('fails if given %j', (props, message) => {
+    expect(() => speedLayer(props)).toThrow(message);
+  });
+});
