@@ -203,7 +203,9 @@ export class Archiver {
           const objects = new Map<string, Buffered[]>();
           for (const r of records) {
             const key = `${r.rejected ? 'rejected' : 'events'}/${partition(r.arrivedMs)}`;
-            objects.set(key, [...(objects.get(key) ?? []), r]);
+            const list = objects.get(key) ?? [];
+            list.push(r);
+            objects.set(key, list);
           }
           for (const [prefix, items] of objects) {
             const body = items.map((i) => i.line).join('\n') + '\n';

@@ -6,6 +6,7 @@ import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
   makeDynamoDbClient,
+  makeDynamoDocumentClient,
   makeKinesisClient,
   makeS3Client,
   type AwsEndpoints,
@@ -21,6 +22,7 @@ import { HandlerHost } from './handler-host';
 import { HttpGateway } from './http-gateway';
 import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
+import { TtlSweeper } from './ttl-sweeper';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
 
@@ -92,6 +94,7 @@ export class LocalPipeline {
   private gateway?: HttpGateway;
   private generatorInstance?: EventGenerator;
   private dlq?: DeadLetterQueue;
+  private sweeper?: TtlSweeper;
   private ingestHost?: HandlerHost;
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
@@ -247,6 +250,8 @@ export class LocalPipeline {
     ]);
     const port = await this.gateway.listen(o.port);
     this.url = `http://127.0.0.1:${port}`;
+    this.sweeper = new TtlSweeper(makeDynamoDocumentClient(endpoints), this.names.dedupeTable);
+    this.sweeper.start();
     this.poller.start();
     this.archiver.start();
     this.scheduler.start(o.firstBatchAfterMs ?? o.batchEveryMs);
@@ -328,6 +333,7 @@ export class LocalPipeline {
     await this.generatorInstance?.stop();
     await this.gateway?.close();
     await this.scheduler?.stop();
+    await this.sweeper?.stop();
     await this.poller?.stop();
     await this.archiver?.stop();
     await Promise.all(this.hosts.map((h) => h.stop()));

@@ -70,7 +70,11 @@ export async function processSpeedBatch(
     const owned = new Set<NormalizedEvent>();
     // Copies of one id are claimed in stream order; different ids are independent, so in parallel.
     const byId = new Map<string, NormalizedEvent[]>();
-    for (const event of events) byId.set(event.id, [...(byId.get(event.id) ?? []), event]);
+    for (const event of events) {
+      const copies = byId.get(event.id) ?? [];
+      copies.push(event);
+      byId.set(event.id, copies);
+    }
     await forEachLimit([...byId.values()], deps.concurrency ?? 16, async (copies) => {
       for (const event of copies) {
         try {

@@ -173,3 +173,33 @@ describe('EventSourcePoller', () => {
     expect(handled).toEqual(['bad']);
   });
 });
+
+describe('TtlSweeper', () => {
+  it('deletes expired items only, as DynamoDB TTL would', async () => {
+    const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+    const { PutCommand, ScanCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { makeDynamoDbClient, makeDynamoDocumentClient } = await import('../../lambdas/runtime/clients');
+    const { TtlSweeper } = await import('../../local/ttl-sweeper');
+    await makeDynamoDbClient(emulators.endpoints).send(
+      new CreateTableCommand({
+        TableName: 'claims',
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    );
+    const doc = makeDynamoDocumentClient(emulators.endpoints);
+    await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'old', sk: 'claim', expiresAt: 100 } }));
+    await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'new', sk: 'claim', expiresAt: 300 } }));
+    expect(await new TtlSweeper(doc, 'claims').sweep(200)).toBe(1);
+    expect((await doc.send(new ScanCommand({ TableName: 'claims' }))).Items?.map((i) => i.pk)).toEqual([
+      'new',
+    ]);
+  });
+});
