@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
   makeDynamoDbClient,
@@ -95,6 +96,7 @@ export class LocalPipeline {
   private generatorInstance?: EventGenerator;
   private dlq?: DeadLetterQueue;
   private sweeper?: TtlSweeper;
+  private speedRows!: DynamoDbSpeedRowStore;
   private ingestHost?: HandlerHost;
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
@@ -250,6 +252,7 @@ export class LocalPipeline {
     ]);
     const port = await this.gateway.listen(o.port);
     this.url = `http://127.0.0.1:${port}`;
+    this.speedRows = new DynamoDbSpeedRowStore(makeDynamoDocumentClient(endpoints), this.names.speedTable);
     this.sweeper = new TtlSweeper(makeDynamoDocumentClient(endpoints), this.names.dedupeTable);
     this.sweeper.start();
     this.poller.start();
@@ -314,6 +317,7 @@ export class LocalPipeline {
         lastError: this.scheduler!.lastError ?? null,
         everyMs: this.options.batchEveryMs,
       },
+      speedRows: await this.speedRows.count(),
       deadLetterQueue: { depth: await this.dlq!.depth() },
       generator: this.generatorInstance
         ? {

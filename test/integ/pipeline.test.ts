@@ -299,6 +299,12 @@ describe('the local Lambda architecture end to end', () => {
       bucket: pipeline.names.bucket,
     });
     expect((status.body.endpoints as Record<string, string>).kinesis).toMatch(/^https?:\/\/[\w.-]+:\d+$/);
+    expect(status.body.speedRows).toEqual(expect.any(Number));
+    expect(status.body).toMatchObject({
+      deadLetterQueue: { depth: expect.any(Number) },
+      speed: { millisBehindLatest: expect.any(Number) },
+      archive: { bytesWritten: expect.any(Number) },
+    });
     expect((await get('/health')).body.status).toBe('ok');
   });
 });
