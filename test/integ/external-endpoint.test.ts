@@ -84,7 +84,7 @@ describe('one AWS-compatible endpoint (the LocalStack mode)', () => {
       return { cutoff: body.cutoff, taps: body.buckets.reduce((n, b) => n + b.measures.taps, 0) };
     };
     expect(await taps()).toEqual({ cutoff: null, taps: 15 });
-    await new Promise((r) => setTimeout(r, 2_200));
+    await new Promise((r) => setTimeout(r, 3_500));
     await pipeline.idle();
     const run = (await (await fetch(`${pipeline.url}/admin/batch`, { method: 'POST' })).json()) as {
       status: string;

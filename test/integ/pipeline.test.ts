@@ -186,7 +186,7 @@ describe('the local Lambda architecture end to end', () => {
   });
 
   it('keeps the values exact across a batch run (batch ⊕ speed at the cutoff)', async () => {
-    await new Promise((r) => setTimeout(r, 2_500)); // let the archive watermark pass the events' arrival
+    await new Promise((r) => setTimeout(r, 3_500)); // let the archive watermark pass the events' arrival
     await pipeline.idle();
     const run = await post('/admin/batch', {});
     expect(run.status, JSON.stringify(run.body)).toBe(200);
@@ -205,7 +205,7 @@ describe('the local Lambda architecture end to end', () => {
     accepted.push(...more);
     await pipeline.idle();
     await expectServedEqualsOracle('berlin', false);
-    await new Promise((r) => setTimeout(r, 2_500));
+    await new Promise((r) => setTimeout(r, 3_500));
     await pipeline.idle();
     const run = await post('/admin/batch', {});
     expect(run.body.status).toBe('published');
