@@ -5,7 +5,7 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 
 /** Physical names of the local resources (the cloud stacks never set names; locally, fixed ones are easier to find). */
 export function resourceNames(prefix = 'streamfold') {
@@ -73,8 +73,10 @@ export async function ensureResources(
     }, `table ${table}`);
   }
   try {
-    await clients.s3.send(new HeadBucketCommand({ Bucket: names.bucket }));
-  } catch {
     await clients.s3.send(new CreateBucketCommand({ Bucket: names.bucket }));
+  } catch (error) {
+    // A restart on the same data dir finds the bucket there already.
+    const name = (error as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
   }
 }
