@@ -104,6 +104,8 @@ export class LocalPipeline {
   endpoints?: AwsEndpoints;
   readonly names: ResourceNames;
   url = '';
+  /** Events acknowledged by POST /events since start. */
+  eventsAccepted = 0;
   startedAt = 0;
 
   constructor(readonly options: LocalPipelineOptions) {
@@ -222,7 +224,12 @@ export class LocalPipeline {
       {
         method: 'POST',
         resource: '/events',
-        invoke: (e) => this.ingestHost!.invoke<APIGatewayProxyResult>(e),
+        invoke: async (e) => {
+          const result = await this.ingestHost!.invoke<APIGatewayProxyResult>(e);
+          if (result.statusCode === 202)
+            this.eventsAccepted += (JSON.parse(result.body) as { accepted: number }).accepted;
+          return result;
+        },
       },
       { method: 'GET', resource: '/views', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
       {
@@ -301,6 +308,7 @@ export class LocalPipeline {
     const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.names.stream }));
     return {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      eventsAccepted: this.eventsAccepted,
       api: this.url,
       endpoints: {
         kinesis: this.endpoints!.kinesis,

@@ -12,12 +12,13 @@ export class ProgressLine {
       archive: { recordsArchived?: number; watermark?: number | null };
       batch: { last: { version: number | null; cutoff: string | null } | null };
       deadLetterQueue: { depth: number };
+      eventsAccepted: number;
       generator: { sent: number; failures: number } | null;
       handlers: Record<string, { invocations: number; errors: number }>;
     };
     const time = (iso: string | null | undefined) => (iso ? iso.slice(11, 19) : '-');
     return [
-      `events in ${s.generator ? s.generator.sent : (s.handlers.ingest?.invocations ?? 0) + ' reqs'}`,
+      `events in ${s.eventsAccepted}`,
       `speed ${s.speed.recordsProcessed ?? 0} rec, lag ${s.speed.millisBehindLatest ?? 0} ms`,
       `archived ${s.archive.recordsArchived ?? 0}`,
       `batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`,

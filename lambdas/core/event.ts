@@ -69,7 +69,12 @@ export function eventProblems(
   const problems: EventProblem[] = [];
   const problem = (field: string, message: string) => problems.push({ index, field, message });
   if (!isRecord(raw)) {
-    problem('event', `must be a JSON object (given ${Array.isArray(raw) ? 'array' : JSON.stringify(raw)})`);
+    problem(
+      'event',
+      Array.isArray(raw)
+        ? 'must be a JSON object; send several events as {"events": [...]}'
+        : `must be a JSON object (given ${JSON.stringify(raw)})`,
+    );
     return { problems };
   }
   if (raw.specversion !== undefined && raw.specversion !== '1.0') {
