@@ -103,4 +103,13 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // CommonJS entry points (the `streamfold` command, test fixtures) load modules with require.
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -89,7 +89,8 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
   };
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
+  quietSdkNodeWarning();
   let options: LocalPipelineOptions | 'help';
   try {
     options = parseCli(process.argv.slice(2));
@@ -129,7 +130,6 @@ Ctrl+C stops (data is kept in the data dir).`);
 }
 
 if (require.main === module) {
-  quietSdkNodeWarning();
   main().catch((error: Error) => {
     console.error(`streamfold: ${error.stack ?? error.message}`);
     process.exit(1);
