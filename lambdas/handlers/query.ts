@@ -19,7 +19,7 @@ const deps = {
   arrivalBucketMs: config.arrivalBucketMs,
 };
 
-/** GET /views/{view}, GET /views, GET /health. */
+/** GET /views/{view}, GET /views, GET /health, GET /admin/status (the serving pointer; the local runtime adds its own details). */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   if (event.httpMethod !== 'GET')
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
@@ -29,6 +29,21 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       status: 'ok',
       batchVersion: pointer?.version ?? null,
       cutoff: pointer ? new Date(pointer.cutoffMs).toISOString() : null,
+    });
+  }
+  if (event.path.endsWith('/admin/status')) {
+    const pointer = await deps.control.readPointer();
+    return jsonResponse(200, {
+      batch: pointer
+        ? {
+            version: pointer.version,
+            cutoff: new Date(pointer.cutoffMs).toISOString(),
+            publishedAt: pointer.publishedAt,
+            previous: pointer.previous,
+          }
+        : null,
+      views: deps.views.map((v) => v.name),
+      arrivalBucketMs: deps.arrivalBucketMs,
     });
   }
   const viewName = event.pathParameters?.view;

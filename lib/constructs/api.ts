@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 export interface ServingApiProps {
   /** Handles POST /events. */
   readonly ingestFunction: lambda.IFunction;
-  /** Handles GET /views, GET /views/{view} and GET /health. */
+  /** Handles GET /views, GET /views/{view}, GET /health and GET /admin/status. */
   readonly queryFunction: lambda.IFunction;
   /** Handles POST /admin/batch. */
   readonly batchFunction: lambda.IFunction;
@@ -123,10 +123,13 @@ export class ServingApi extends Construct {
     this.api.root
       .addResource('health')
       .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
-    this.api.root
-      .addResource('admin')
+    const admin = this.api.root.addResource('admin');
+    admin
       .addResource('batch')
       .addMethod('POST', integration(props.batchFunction), { requestValidator: paramsValidator });
+    admin
+      .addResource('status')
+      .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
 
     for (const method of this.api.methods) {
       Validations.of(method).acknowledge({

@@ -71,7 +71,7 @@ describe('LambdaArchitectureStack security and reliability', () => {
 
   it('authorizes every API method with IAM and validates every request', () => {
     const methods = Object.values(resources(template, 'AWS::ApiGateway::Method'));
-    expect(methods.length).toBe(5);
+    expect(methods.length).toBe(6);
     for (const method of methods) {
       expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
       expect(method.Properties.RequestValidatorId).toBeDefined();
