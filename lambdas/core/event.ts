@@ -48,6 +48,24 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// A UTF-16 surrogate without its pair: valid in JSON text ("\ud800") but not Unicode, so SQL engines
+// refuse the archive line (DuckDB fails the whole batch query) and UTF-8 cannot carry it.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Paths of the names and strings in a JSON value that hold a lone surrogate (iterative: any depth). */
+function loneSurrogatePaths(root: Record<string, unknown>): string[] {
+  const found: string[] = [];
+  const stack: [string, unknown][] = Object.entries(root);
+  while (stack.length > 0) {
+    const [path, value] = stack.pop()!;
+    if (LONE_SURROGATE.test(path)) found.push(path);
+    else if (typeof value === 'string' && LONE_SURROGATE.test(value)) found.push(path);
+    else if (Array.isArray(value)) value.forEach((v, i) => stack.push([`${path}[${i}]`, v]));
+    else if (isRecord(value)) for (const [k, v] of Object.entries(value)) stack.push([`${path}.${k}`, v]);
+  }
+  return found;
+}
+
 /**
  * Maps a CloudEvents 1.0 JSON event onto the flat shape (`data` fields at the top level);
  * returns flat events unchanged.
@@ -103,6 +121,9 @@ export function eventProblems(
   }
   for (const field of Object.keys(flat)) {
     if (field.startsWith('_')) problem(field, 'fields starting with "_" are reserved for the pipeline');
+  }
+  for (const field of loneSurrogatePaths(flat)) {
+    problem(field, 'must be valid Unicode text (it holds an unpaired UTF-16 surrogate such as \\ud800)');
   }
   for (const view of views) {
     if (view.eventType !== flat.type) continue;

@@ -75,7 +75,8 @@ export class HyperLogLog {
     const registers = new Uint8Array(HLL_REGISTERS);
     if (text) {
       for (const part of text.split(',')) {
-        const [i, r] = part.split(':');
+        // Plain decimal digits only: Number() alone would also read "0x10", "1e1", " 1" or "1:2:3".
+        const [, i, r] = /^(\d{1,4}):(\d{1,2})$/.exec(part) ?? [];
         const index = Number(i);
         const rank = Number(r);
         if (

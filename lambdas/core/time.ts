@@ -46,7 +46,12 @@ export function parseTime(value: unknown): number | string {
       return `must be ISO-8601 with a zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds (given ${JSON.stringify(value)})`;
     }
     const ms = Date.parse(value);
-    if (Number.isNaN(ms)) return `is not a valid date (given ${JSON.stringify(value)})`;
+    // Date.parse rolls a day past the month's end over (2026-02-30 would be March 2): refuse it.
+    const year = Number(value.slice(0, 4));
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(value.slice(5, 7)) - 1];
+    if (Number.isNaN(ms) || days === undefined || Number(value.slice(8, 10)) > days)
+      return `is not a valid date (given ${JSON.stringify(value)})`;
     if (ms < MIN_TIME_MS || ms > MAX_TIME_MS)
       return `is out of range 1970..9999 (given ${JSON.stringify(value)})`;
     return ms;

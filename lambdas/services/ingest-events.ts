@@ -80,9 +80,18 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const attempts = deps.putAttempts ?? 5;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let pending = entries.map((_, i) => i);
+  let callError: string | undefined;
   for (let attempt = 0; attempt < attempts && pending.length > 0; attempt++) {
     if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2));
-    const refused = await deps.stream.putRecords(pending.map((i) => entries[i]));
+    let refused: number[];
+    try {
+      refused = await deps.stream.putRecords(pending.map((i) => entries[i]));
+    } catch (error) {
+      // The whole call failed: its entries stay pending (they may be on the stream or not), so the
+      // answer still names every stamped id, accepted and failed, and a resend keeps the same ids.
+      callError = (error as Error).message;
+      continue;
+    }
     pending = refused.map((r) => pending[r]);
   }
   if (pending.length > 0) {
@@ -90,7 +99,7 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
     return {
       status: 503,
       body: {
-        error: `the stream refused ${pending.length} of ${entries.length} events after ${attempts} attempts; resend the failed ones with the same ids`,
+        error: `the stream refused ${pending.length} of ${entries.length} events after ${attempts} attempts${callError === undefined ? '' : ` (last error: ${callError})`}; resend the failed ones with the same ids`,
         accepted: ids.filter((_, i) => !failed.has(i)),
         failed: pending.map((i) => ({ index: i, id: ids[i] })),
       },

@@ -1,50 +1,201 @@
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { distinctErrorBound, HLL_STANDARD_ERROR, HyperLogLog } from '../../lambdas/core/hyperloglog';
+import {
+  distinctErrorBound,
+  HLL_PRECISION,
+  HLL_RANK_BITS,
+  HLL_REGISTERS,
+  HLL_STANDARD_ERROR,
+  HyperLogLog,
+} from '../../lambdas/core/hyperloglog';
 
-describe('HyperLogLog', () => {
-  it.each([0, 1, 10, 100, 1_000, 10_000, 100_000])(
-    'estimates %i distinct values within the documented bound',
-    (n) => {
-      const sketch = new HyperLogLog();
-      for (let i = 0; i < n; i++) sketch.add(`user-${i}`).add(`user-${i}`);
-      expect(Math.abs(sketch.estimate() - n)).toBeLessThanOrEqual(distinctErrorBound(n));
-    },
-  );
+const RUNS = { numRuns: 200 };
 
-  it('documents a standard error of 1.625%', () => {
-    expect(HLL_STANDARD_ERROR).toBeCloseTo(0.01625, 5);
+/** Register arrays as any sketch may hold them: mostly empty, ranks 1..41 where set. */
+const registersArb = fc
+  .array(fc.tuple(fc.nat(HLL_REGISTERS - 1), fc.integer({ min: 1, max: HLL_RANK_BITS + 1 })), {
+    maxLength: 300,
+  })
+  .map((sets) => {
+    const registers = new Uint8Array(HLL_REGISTERS);
+    for (const [index, rank] of sets) registers[index] = rank;
+    return registers;
   });
 
-  it('merges as the sketch of the union, register by register', () => {
+const valuesArb = fc.array(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' })), { maxLength: 60 });
+
+function sketchOf(values: Iterable<string>): HyperLogLog {
+  const sketch = new HyperLogLog();
+  for (const v of values) sketch.add(v);
+  return sketch;
+}
+
+describe('HyperLogLog sparse text', () => {
+  it('round-trips any registers', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.string(), { maxLength: 50 }),
-        fc.array(fc.string(), { maxLength: 50 }),
-        (a, b) => {
-          const sa = new HyperLogLog();
-          a.forEach((v) => sa.add(v));
-          const sb = new HyperLogLog();
-          b.forEach((v) => sb.add(v));
-          const union = new HyperLogLog();
-          [...a, ...b].forEach((v) => union.add(v));
-          expect(sa.merge(sb).equals(union)).toBe(true);
-          expect(HyperLogLog.fromSparse(union.toSparse()).equals(union)).toBe(true);
-        },
-      ),
-      { numRuns: 200 },
+      fc.property(registersArb, (registers) => {
+        const sketch = new HyperLogLog(registers);
+        const text = sketch.toSparse();
+        const back = HyperLogLog.fromSparse(text);
+        expect(back.equals(sketch)).toBe(true);
+        expect(Array.from(back.registers)).toEqual(Array.from(registers));
+        expect(back.toSparse()).toBe(text);
+      }),
+      RUNS,
     );
   });
 
-  it('ranks from the 40 bits after the index, 41 when they are all zero', () => {
-    const { index, rank } = HyperLogLog.hash('a');
-    expect(index).toBeGreaterThanOrEqual(0);
-    expect(index).toBeLessThan(4096);
-    expect(rank).toBeGreaterThanOrEqual(1);
-    expect(rank).toBeLessThanOrEqual(41);
+  it('lists the set registers as index:rank in index order', () => {
+    fc.assert(
+      fc.property(registersArb, (registers) => {
+        const text = new HyperLogLog(registers).toSparse();
+        const parts = text === '' ? [] : text.split(',').map((p) => p.split(':').map(Number));
+        expect(parts.map(([i]) => i)).toEqual([...parts.map(([i]) => i)].sort((a, b) => a - b));
+        expect(parts.length).toBe(registers.filter((r) => r > 0).length);
+        for (const [index, rank] of parts) expect(registers[index]).toBe(rank);
+      }),
+      RUNS,
+    );
   });
 
-  it.each(['x', '1:0', '4096:1', '1:42', '-1:3'])('refuses the malformed register list %s', (text) => {
+  it('reads an empty or absent text as the empty sketch', () => {
+    expect(new HyperLogLog().toSparse()).toBe('');
+    for (const text of ['', null, undefined]) expect(HyperLogLog.fromSparse(text).isEmpty()).toBe(true);
+    expect(new HyperLogLog().add('x').isEmpty()).toBe(false);
+  });
+
+  it('keeps the larger rank when a register is listed twice', () => {
+    expect(HyperLogLog.fromSparse('5:3,5:7,5:2').toSparse()).toBe('5:7');
+    expect(HyperLogLog.fromSparse('4095:41,0:1').toSparse()).toBe('0:1,4095:41');
+  });
+
+  it.each([
+    'x',
+    '1',
+    '1:',
+    ':1',
+    '1:0',
+    '4096:1',
+    '1:42',
+    '-1:3',
+    '1:-3',
+    '1:2:3',
+    '0x10:2',
+    '1e1:2',
+    '1.0:2',
+    '1:2.5',
+    ' 1:2',
+    '1:2 ',
+    '1:2,',
+    ',1:2',
+    '1:2,,3:4',
+    '1;2',
+    'NaN:1',
+  ])('refuses the malformed register list %j', (text) => {
     expect(() => HyperLogLog.fromSparse(text)).toThrow(/malformed HyperLogLog register/);
+  });
+});
+
+describe('HyperLogLog merge', () => {
+  it('is register-wise max, and changes neither input', () => {
+    fc.assert(
+      fc.property(registersArb, registersArb, (a, b) => {
+        const copyA = Uint8Array.from(a);
+        const copyB = Uint8Array.from(b);
+        const merged = new HyperLogLog(a).merge(new HyperLogLog(b));
+        for (let i = 0; i < HLL_REGISTERS; i++) {
+          if (merged.registers[i] !== Math.max(a[i], b[i])) {
+            expect(merged.registers[i], `register ${i}`).toBe(Math.max(a[i], b[i]));
+          }
+        }
+        expect(Buffer.compare(a, copyA), 'first input unchanged').toBe(0);
+        expect(Buffer.compare(b, copyB), 'second input unchanged').toBe(0);
+      }),
+      RUNS,
+    );
+  });
+
+  it('of two sets’ sketches equals the sketch of their union', () => {
+    fc.assert(
+      fc.property(valuesArb, valuesArb, (a, b) => {
+        const union = sketchOf([...a, ...b]);
+        expect(sketchOf(a).merge(sketchOf(b)).equals(union)).toBe(true);
+        expect(sketchOf(b).merge(sketchOf(a)).equals(union)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('is idempotent, and the empty sketch is its identity', () => {
+    fc.assert(
+      fc.property(registersArb, (a) => {
+        const s = new HyperLogLog(a);
+        expect(s.merge(s).equals(s)).toBe(true);
+        expect(s.merge(new HyperLogLog()).equals(s)).toBe(true);
+        expect(new HyperLogLog().merge(s).equals(s)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('adding a value again changes nothing', () => {
+    fc.assert(
+      fc.property(valuesArb, (values) => {
+        expect(sketchOf([...values, ...values]).equals(sketchOf(values))).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('HyperLogLog hash', () => {
+  /** An independent reading of the documented bits: index = first 12 bits of MD5, rank from the next 40. */
+  function reference(value: string): { index: number; rank: number } {
+    const digest = BigInt(`0x${createHash('md5').update(Buffer.from(value, 'utf8')).digest('hex')}`);
+    const index = Number(digest >> BigInt(128 - HLL_PRECISION));
+    const word =
+      (digest >> BigInt(128 - HLL_PRECISION - HLL_RANK_BITS)) & ((1n << BigInt(HLL_RANK_BITS)) - 1n);
+    let rank = 1;
+    for (let bit = HLL_RANK_BITS - 1; bit >= 0 && ((word >> BigInt(bit)) & 1n) === 0n; bit--) rank++;
+    return { index, rank };
+  }
+
+  it('takes the index from the first 12 bits and the rank from the next 40 (41 when all zero)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' })), (value) => {
+        expect(HyperLogLog.hash(value)).toEqual(reference(value));
+      }),
+      RUNS,
+    );
+    // MD5("") = d41d8cd98f00b204e9800998ecf8427e: index 0xd41 = 3393, word 0xd8cd98f00b has its top bit set.
+    expect(HyperLogLog.hash('')).toEqual({ index: 0xd41, rank: 1 });
+  });
+});
+
+describe('HyperLogLog estimate', () => {
+  it('documents a standard error of 1.625% and a bound of 4 standard errors, at least 2', () => {
+    expect(HLL_STANDARD_ERROR).toBeCloseTo(0.01625, 5);
+    expect(distinctErrorBound(0)).toBe(2);
+    expect(distinctErrorBound(10)).toBe(2);
+    expect(distinctErrorBound(1_000)).toBe(65);
+    expect(distinctErrorBound(100_000)).toBe(6_500);
+  });
+
+  it.each([0, 1, 10, 100, 1_000, 10_000, 100_000])(
+    'estimates %i distinct values within distinctErrorBound',
+    (n) => {
+      const sketch = new HyperLogLog();
+      for (let i = 0; i < n; i++) sketch.add(`user-${i}`);
+      const estimate = sketch.estimate();
+      expect(Math.abs(estimate - n), `estimate ${estimate}`).toBeLessThanOrEqual(distinctErrorBound(n));
+      if (n <= 10) expect(estimate).toBe(n); // linear counting is exact while registers rarely collide
+    },
+  );
+
+  it('estimates a merged sketch within the bound of the union', () => {
+    const a = sketchOf(Array.from({ length: 6_000 }, (_, i) => `id-${i}`));
+    const b = sketchOf(Array.from({ length: 6_000 }, (_, i) => `id-${i + 3_000}`));
+    expect(Math.abs(a.merge(b).estimate() - 9_000)).toBeLessThanOrEqual(distinctErrorBound(9_000));
   });
 });

@@ -1,17 +1,21 @@
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-engine';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
-import { finalizeRow } from '../../lambdas/core/measures';
+import { parseDecimal } from '../../lambdas/core/decimal';
+import { canonicalCopies } from '../../lambdas/core/dedupe';
+import { normalizeStreamRecord, toArchiveLine, type NormalizedEvent } from '../../lambdas/core/event';
 import { HyperLogLog } from '../../lambdas/core/hyperloglog';
+import { finalizeRow, sameState, type RowState } from '../../lambdas/core/measures';
+import { reduce } from '../../lambdas/core/reducer';
 import {
   athenaSource,
   batchRowToCell,
   batchSql,
   duckdbSource,
+  sqlString,
   type SqlDialectName,
 } from '../../lambdas/core/sql';
 import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
@@ -31,6 +35,7 @@ const GOLDEN_VIEWS: ViewDefinition[] = [
     },
   ]),
 ];
+const DIALECTS = ['duckdb', 'athena'] as const;
 const GOLDEN = path.join(__dirname, '..', 'fixtures', 'sql');
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-sql-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -43,37 +48,152 @@ function sqlFor(view: ViewDefinition, dialect: SqlDialectName): string {
   return batchSql(view, dialect, source, CUTOFF).sql + '\n';
 }
 
-describe('generated batch SQL (golden files)', () => {
-  it.each(GOLDEN_VIEWS.flatMap((v) => (['duckdb', 'athena'] as const).map((d) => [v.name, d] as const)))(
-    '%s in %s matches test/fixtures/sql',
+/** The functions a query calls (identifiers before a parenthesis, SQL keywords aside). */
+function functionsCalled(sql: string): string[] {
+  const keywords = new Set(['AS', 'OVER', 'DECIMAL', 'FROM', 'IN', 'JOIN', 'ON', 'AND', 'WHERE']);
+  const names = [...sql.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((m) => m[1]);
+  return [...new Set(names.filter((n) => !keywords.has(n.toUpperCase())))].sort();
+}
+
+describe('generated batch SQL (golden files in test/fixtures/sql)', () => {
+  it.each(GOLDEN_VIEWS.flatMap((v) => DIALECTS.map((d) => [v.name, d] as const)))(
+    '%s in %s equals the committed file',
     (name, dialect) => {
       const view = GOLDEN_VIEWS.find((v) => v.name === name)!;
       const file = path.join(GOLDEN, `${name}.${dialect}.sql`);
+      // UPDATE_GOLDEN=1 rewrites the files; review their diff by eye before committing.
       if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, sqlFor(view, dialect));
       expect(sqlFor(view, dialect)).toBe(readFileSync(file, 'utf8'));
     },
   );
 
-  it('uses only Trino functions in the Athena dialect', () => {
-    const sql = sqlFor(GOLDEN_VIEWS[0], 'athena');
-    expect(sql).toContain('json_extract_scalar(');
-    expect(sql).toContain('from_base(');
-    expect(sql).toContain('array_join(array_agg(');
-    expect(sql).not.toMatch(/json_extract_string|string_agg|\/\/|read_json/);
-    expect(sql).toContain(`WHERE dt <= '2026-11-24'`);
+  it.each(GOLDEN_VIEWS.map((v) => v.name))('%s in athena calls Trino functions only', (name) => {
+    const sql = readFileSync(path.join(GOLDEN, `${name}.athena.sql`), 'utf8');
+    const trino = [
+      'CAST',
+      'array_agg',
+      'array_join',
+      'coalesce',
+      'count',
+      'floor',
+      'from_base',
+      'json_extract_scalar',
+      'log2',
+      'lower',
+      'lpad',
+      'max',
+      'md5',
+      'min',
+      'row_number',
+      'substr',
+      'sum',
+      'to_hex',
+      'to_utf8',
+    ];
+    for (const fn of functionsCalled(sql)) expect(trino, `${fn} is not a Trino function here`).toContain(fn);
+    expect(sql).not.toMatch(/json_extract_string|string_agg|read_json|\/\/|'0x'/);
+    expect(sql).toContain(`FROM "streamfold_db"."events" WHERE dt <= '2026-11-24'`);
+    // BIGINT / BIGINT is integer division in Trino: the bucket.
+    expect(sql).toMatch(
+      /\(CAST\(json_extract_scalar\(line, '\$\._tm'\) AS BIGINT\) \/ \d+\) \* \d+ AS bucket/,
+    );
+    expect(sql).toContain(`lpad(seq, 129, '0')`);
+    expect(sql).toContain(`AS copy_rank`);
+    expect(sql).toContain(`am < ${CUTOFF}`);
   });
 
-  it('escapes quotes in string literals', () => {
-    const sql = sqlFor(
-      GOLDEN_VIEWS.find((v) => v.name === 'filtered')!,
-      'duckdb',
+  it('hashes distinct values with the Trino spelling of MD5 and joins registers in index order', () => {
+    const sql = sqlFor(GOLDEN_VIEWS[0], 'athena');
+    expect(sql).toContain('lower(to_hex(md5(to_utf8(v))))');
+    expect(sql).toContain('from_base(substr(h, 1, 3), 16) AS idx');
+    expect(sql).toContain('from_base(substr(h, 4, 10), 16) AS w');
+    expect(sql).toContain('CASE WHEN w = 0 THEN 41 ELSE 40 - CAST(floor(log2(w)) AS INTEGER) END');
+    expect(sql).toContain(
+      `array_join(array_agg(CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR) ORDER BY idx), ',')`,
     );
-    expect(sql).toContain(`= 'it''s'`);
-    expect(sql).toContain(`= 'o''q'`);
-    expect(sql).toContain(`'$.beta') = 'true'`);
-    expect(sql).toContain(`'$.status') = '200'`);
+  });
+
+  it.each(GOLDEN_VIEWS.map((v) => v.name))('%s in duckdb calls DuckDB functions only', (name) => {
+    const sql = readFileSync(path.join(GOLDEN, `${name}.duckdb.sql`), 'utf8');
+    const duckdb = [
+      'CAST',
+      'coalesce',
+      'count',
+      'floor',
+      'json_extract_string',
+      'log2',
+      'lpad',
+      'max',
+      'md5',
+      'min',
+      'read_json_objects',
+      'row_number',
+      'string_agg',
+      'substr',
+      'sum',
+    ];
+    for (const fn of functionsCalled(sql)) expect(duckdb, fn).toContain(fn);
+    expect(sql).not.toMatch(/json_extract_scalar|from_base|array_join|to_utf8/);
   });
 });
+
+describe('string literals and identifiers', () => {
+  it('double single quotes in string literals', () => {
+    expect(sqlString("o'q")).toBe("'o''q'");
+    expect(sqlString("''")).toBe("''''''");
+    expect(sqlString('plain')).toBe("'plain'");
+  });
+
+  it.each(DIALECTS)('escapes the event type and where values of a view in %s', (dialect) => {
+    const sql = sqlFor(
+      GOLDEN_VIEWS.find((v) => v.name === 'filtered')!,
+      dialect,
+    );
+    expect(sql).toContain(`'$.type') = 'it''s'`);
+    expect(sql).toContain(`'$.page') = 'o''q'`);
+    expect(sql).toContain(`'$.beta') = 'true'`);
+    expect(sql).toContain(`'$.status') = '200'`);
+    expect(sql).not.toMatch(/[^']'s'/);
+  });
+
+  it('escapes file paths, database and table names', () => {
+    expect(duckdbSource(["/tmp/it's/a.ndjson", '/b.ndjson'])).toBe(
+      `SELECT CAST(json AS VARCHAR) AS line FROM read_json_objects(['/tmp/it''s/a.ndjson', '/b.ndjson'], format = 'newline_delimited')`,
+    );
+    expect(athenaSource('my"db', 'ev"ents', CUTOFF)).toBe(
+      `SELECT line FROM "my""db"."ev""ents" WHERE dt <= '2026-11-24'`,
+    );
+  });
+
+  it('prunes Athena partitions to a day before a reconciliation window', () => {
+    expect(athenaSource('db', 't', CUTOFF, CUTOFF - 3_600_000)).toBe(
+      `SELECT line FROM "db"."t" WHERE dt <= '2026-11-24' AND dt >= '2026-11-23'`,
+    );
+    expect(athenaSource('db', 't', 86_400_000, 1_000)).toContain(`dt >= '1970-01-01'`);
+  });
+
+  it('restricts a reconciliation window to kept copies arriving in it, and says so', () => {
+    const { sql } = batchSql(
+      TEST_VIEWS[2],
+      'athena',
+      athenaSource('db', 't', CUTOFF),
+      CUTOFF,
+      CUTOFF - 60_000,
+    );
+    expect(sql).toContain(`WHERE copy_rank = 1 AND am >= ${CUTOFF - 60_000}`);
+    expect(sql.split('\n')[0]).toBe(
+      '-- view temps: batch cells of events that arrived before 2026-11-24T12:00:00.000Z and at or after 2026-11-24T11:59:00.000Z',
+    );
+  });
+
+  it('refuses a cutoff that is not integer epoch ms', () => {
+    expect(() => batchSql(TEST_VIEWS[0], 'duckdb', 'x', 1.5)).toThrow(/cutoff must be integer epoch ms/);
+    expect(() => batchSql(TEST_VIEWS[0], 'duckdb', 'x', NaN)).toThrow(/cutoff must be integer epoch ms/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// DuckDB executing the generated SQL on small hand-written archives.
 
 const views = validateViews([
   {
@@ -84,92 +204,251 @@ const views = validateViews([
     measures: {
       n: { kind: 'count' },
       total: { kind: 'sum', field: 'amount' },
+      low: { kind: 'min', field: 'amount' },
       top: { kind: 'max', field: 'amount' },
+      mean: { kind: 'avg', field: 'amount' },
       buyers: { kind: 'distinct', field: 'customer' },
     },
   },
+  {
+    name: 'beta_ok',
+    eventType: "it's",
+    key: ['page'],
+    granularity: '1d',
+    where: { page: "o'q", beta: true, status: 200 },
+    measures: { n: { kind: 'count' } },
+  },
 ]);
+const [shop, betaOk] = views;
+const T = Date.UTC(2026, 10, 24, 10, 0, 0);
+const SHARD0 = 'shardId-000000000000';
+const SHARD1 = 'shardId-000000000001';
 
-async function runDuckDb(lines: string[], cutoffMs: number, view = views[0]) {
-  const dir = mkdtempSync(path.join(root, 'run-'));
-  writeFileSync(path.join(dir, 'a.ndjson'), lines.join('\n') + '\n');
-  const engine = new DuckDbQueryEngine(dir);
-  try {
-    const rows = await engine.run(batchSql(view, 'duckdb', (await engine.source())!, cutoffMs).sql);
-    return rows.map((r) => batchRowToCell(view, r));
-  } finally {
-    await engine.close();
-  }
-}
-
-let seq = 0;
-function line(body: Record<string, unknown>, arrivedMs: number, shard = 'shardId-000000000000'): string {
-  const position = { shardId: shard, sequenceNumber: String(1000 + seq++), partitionKey: 'p', arrivedMs };
-  return toArchiveLine(
-    normalizeStreamRecord(JSON.stringify({ type: 'order', shop: 's', ...body }), position, views),
+let nextSeq = 1_000;
+function record(
+  body: Record<string, unknown>,
+  arrivedMs: number,
+  where: { shard?: string; seq?: string } = {},
+): NormalizedEvent {
+  const position = {
+    shardId: where.shard ?? SHARD0,
+    sequenceNumber: where.seq ?? String(nextSeq++),
+    partitionKey: 'p',
+    arrivedMs,
+  };
+  return normalizeStreamRecord(
+    JSON.stringify({ type: 'order', shop: 's', time: T, ...body }),
+    position,
+    views,
   );
 }
 
-describe('DuckDB executing the generated SQL', () => {
-  const T = Date.UTC(2026, 10, 24, 10, 0, 0);
+let engine: DuckDbQueryEngine;
+beforeAll(() => {
+  engine = new DuckDbQueryEngine(path.join(root, 'unused'));
+});
+afterAll(async () => {
+  await engine.close();
+});
 
-  it('keeps the earliest arrival of a repeated id, excludes arrivals at or after the cutoff, and buckets on edges', async () => {
-    const lines = [
-      line({ id: 'a', time: T, amount: 0.1, customer: 'x' }, T + 5_000),
-      line({ id: 'a', time: T, amount: 0.1, customer: 'x' }, T + 9_000), // producer retry
-      line({ id: 'b', time: T + 60_000, amount: 0.2, customer: 'y' }, T + 6_000), // exactly on the next bucket's edge
-      line({ id: 'c', time: T + 59_999, amount: 0.2, customer: 'y' }, T + 7_000),
-      line({ id: 'd', time: T, amount: 5, customer: 'z' }, T + 10_000), // arrives at the cutoff: speed's
+let runNo = 0;
+/** Writes the events into an archive folder (in the given line order) and runs the view's SQL over it. */
+async function runDuckDb(
+  view: ViewDefinition,
+  events: readonly NormalizedEvent[],
+  cutoffMs: number,
+  arrivedFromMs?: number,
+): Promise<{ key: string[]; bucketMs: number; state: RowState }[]> {
+  const dir = path.join(root, `run-${runNo++}`);
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'part-1.ndjson'), events.map(toArchiveLine).join('\n') + '\n');
+  const archive = new DuckDbQueryEngine(dir);
+  const source = (await archive.source())!;
+  expect(source).toContain('part-1.ndjson');
+  const rows = await engine.run(batchSql(view, 'duckdb', source, cutoffMs, arrivedFromMs).sql);
+  return rows.map((r) => batchRowToCell(view, r));
+}
+
+/** Cells by bucket offset from T, finalized. */
+function served(view: ViewDefinition, cells: { key: string[]; bucketMs: number; state: RowState }[]) {
+  return Object.fromEntries(
+    cells.map((c) => [`${c.key.join('/')}@${c.bucketMs - T}`, finalizeRow(view, c.state)]),
+  );
+}
+
+/** The same events through the speed layer's code: one copy per id, arrived before the cutoff. */
+function expectSameAsReducer(
+  view: ViewDefinition,
+  events: readonly NormalizedEvent[],
+  cutoffMs: number,
+  cells: { key: string[]; bucketMs: number; state: RowState }[],
+) {
+  const js = [
+    ...reduce(
+      [view],
+      canonicalCopies(events).filter((e) => e.arrivedMs < cutoffMs),
+    ).values(),
+  ];
+  expect(cells.length).toBe(js.length);
+  for (const cell of js) {
+    const sql = cells.find(
+      (c) => c.bucketMs === cell.bucketMs && c.key.join('\u0000') === cell.key.join('\u0000'),
+    );
+    expect(sql, `cell ${cell.key.join('/')} ${cell.bucketMs}`).toBeDefined();
+    for (const name of Object.keys(view.measures)) {
+      const a = sql!.state[name];
+      const b = cell.state[name];
+      if (a.kind === 'distinct' && b.kind === 'distinct') expect(a.sketch.equals(b.sketch), name).toBe(true);
+      else expect(sameState(a, b), name).toBe(true);
+    }
+  }
+}
+
+describe('DuckDB executing the generated SQL', () => {
+  it('keeps the earliest arriving copy of a repeated id (then the lower shard, then the lower sequence number)', async () => {
+    const events = [
+      // Producer retries of "a": the copy arriving first wins, whatever the line order.
+      record({ id: 'a', amount: 100, customer: 'late copy', time: T + 60_000 }, T + 9_000),
+      record({ id: 'a', amount: 1, customer: 'x' }, T + 5_000),
+      // "b": two copies arriving in the same millisecond on two shards: shard ...0 wins.
+      record({ id: 'b', amount: 200, customer: 'shard 1' }, T + 6_000, { shard: SHARD1, seq: '5' }),
+      record({ id: 'b', amount: 2, customer: 'y' }, T + 6_000, { shard: SHARD0, seq: '7' }),
+      // "c": same millisecond and shard: sequence 999 is before 1000 (as numbers, not as text).
+      record({ id: 'c', amount: 400, customer: 'seq 1000' }, T + 7_000, { seq: '1000' }),
+      record({ id: 'c', amount: 4, customer: 'z' }, T + 7_000, { seq: '999' }),
     ];
-    const cells = await runDuckDb([...lines, lines[0]], T + 10_000); // an archiver rewrite repeats a line
-    const byBucket = Object.fromEntries(cells.map((c) => [c.bucketMs - T, finalizeRow(views[0], c.state)]));
-    expect(byBucket).toEqual({
-      0: { n: 2, total: 0.3, top: 0.2, buyers: 2 },
-      60000: { n: 1, total: 0.2, top: 0.2, buyers: 1 },
+    const cells = await runDuckDb(shop, events, T + 60_000);
+    expect(served(shop, cells)).toEqual({
+      's@0': { n: 3, total: 7, low: 1, top: 4, mean: 7 / 3, buyers: 3 },
+    });
+    expectSameAsReducer(shop, events, T + 60_000, cells);
+  });
+
+  it('reads an archive line written twice (an archiver rewrite) once', async () => {
+    const a = record({ id: 'w', amount: 3, customer: 'x' }, T + 1_000);
+    expect(served(shop, await runDuckDb(shop, [a, a, a], T + 60_000))).toEqual({
+      's@0': { n: 1, total: 3, low: 3, top: 3, mean: 3, buyers: 1 },
     });
   });
 
-  it('restricts a reconciliation window to kept copies that arrived in it', async () => {
-    const lines = [
-      line({ id: 'a', time: T, amount: 1, customer: 'x' }, T + 5_000),
-      line({ id: 'a', time: T, amount: 1, customer: 'x' }, T + 7_000), // retry inside the window: its first copy is older
-      line({ id: 'b', time: T, amount: 2, customer: 'y' }, T + 6_000),
-      line({ id: 'c', time: T, amount: 4, customer: 'z' }, T + 9_000),
+  it('excludes events that arrived at or after the cutoff, whatever their event time', async () => {
+    const cutoff = T + 120_000;
+    const events = [
+      record({ id: 'before', amount: 1, customer: 'x' }, cutoff - 1),
+      record({ id: 'at', amount: 10, customer: 'y' }, cutoff),
+      record({ id: 'after', amount: 100, customer: 'z' }, cutoff + 1),
+      record({ id: 'old-but-late', amount: 1_000, customer: 'w', time: T - 3_600_000 }, cutoff + 5),
+      // A retry arriving after the cutoff of an event that arrived before it: the early copy counts.
+      record({ id: 'before', amount: 1, customer: 'x' }, cutoff + 10),
     ];
-    const dir = mkdtempSync(path.join(root, 'window-'));
-    writeFileSync(path.join(dir, 'a.ndjson'), lines.join('\n') + '\n');
-    const engine = new DuckDbQueryEngine(dir);
-    const rows = await engine.run(
-      batchSql(views[0], 'duckdb', (await engine.source())!, T + 9_000, T + 6_000).sql,
+    const cells = await runDuckDb(shop, events, cutoff);
+    expect(served(shop, cells)).toEqual({ 's@0': { n: 1, total: 1, low: 1, top: 1, mean: 1, buyers: 1 } });
+    expectSameAsReducer(shop, events, cutoff, cells);
+  });
+
+  it('puts a time exactly on a bucket boundary in the bucket starting there', async () => {
+    const events = [
+      record({ id: 'edge', amount: 1, customer: 'x', time: T + 60_000 }, T),
+      record({ id: 'just-before', amount: 2, customer: 'y', time: T + 59_999 }, T),
+      record({ id: 'start', amount: 4, customer: 'z', time: T }, T),
+      record({ id: 'iso', amount: 8, customer: 'w', time: '2026-11-24T10:02:00.000Z' }, T),
+      record({ id: 'offset', amount: 16, customer: 'v', time: '2026-11-24T12:01:59.999+02:00' }, T),
+    ];
+    const cells = await runDuckDb(shop, events, T + 1);
+    expect(served(shop, cells)).toEqual({
+      's@0': { n: 2, total: 6, low: 2, top: 4, mean: 3, buyers: 2 },
+      's@60000': { n: 2, total: 17, low: 1, top: 16, mean: 8.5, buyers: 2 },
+      's@120000': { n: 1, total: 8, low: 8, top: 8, mean: 8, buyers: 1 },
+    });
+    expectSameAsReducer(shop, events, T + 1, cells);
+  });
+
+  it('sums decimals exactly (0.1 + 0.2 = 0.3), like the speed layer', async () => {
+    const amounts = [0.1, 0.2, 0.123456789, 0.123456789, -0.246913578, 99_999_999_999.99, 0.01, -1e17];
+    const events = amounts.map((amount, i) =>
+      record({ id: `d${i}`, shop: i < 2 ? 'tenths' : 'big', amount }, T),
     );
-    await engine.close();
-    expect(rows.map((r) => finalizeRow(views[0], batchRowToCell(views[0], r).state))).toEqual([
-      { n: 1, total: 2, top: 2, buyers: 1 },
+    const cells = await runDuckDb(shop, events, T + 1);
+    const tenths = cells.find((c) => c.key[0] === 'tenths')!.state.total;
+    expect(tenths).toEqual({ kind: 'sum', sum: parseDecimal('0.3') });
+    expect(finalizeRow(shop, cells.find((c) => c.key[0] === 'tenths')!.state).total).toBe(0.3);
+    const big = cells.find((c) => c.key[0] === 'big')!.state.total;
+    expect(big).toEqual({ kind: 'sum', sum: parseDecimal('-99999900000000000') });
+    expectSameAsReducer(shop, events, T + 1, cells);
+  });
+
+  it('skips events without the measured field (or with null) in sum, min, max, avg and distinct, but counts them', async () => {
+    const events = [
+      record({ id: 'f1', amount: 2, customer: 'x' }, T),
+      record({ id: 'f2' }, T),
+      record({ id: 'f3', amount: null, customer: null }, T),
+      record({ id: 'f4', amount: 4, customer: 7 }, T),
+      record({ id: 'f5', customer: true }, T),
+      record({ id: 'f6', customer: '7' }, T), // the text of 7: one value with it
+    ];
+    const cells = await runDuckDb(shop, events, T + 1);
+    expect(served(shop, cells)).toEqual({ 's@0': { n: 6, total: 6, low: 2, top: 4, mean: 3, buyers: 3 } });
+    expectSameAsReducer(shop, events, T + 1, cells);
+  });
+
+  it("filters on strings with quotes, booleans and integers, like the speed layer's matches()", async () => {
+    const make = (id: string, body: Record<string, unknown>, time = T) =>
+      record({ type: "it's", id, page: "o'q", beta: true, status: 200, time, ...body }, T);
+    const day = Date.UTC(2026, 10, 24);
+    const events = [
+      make('yes-1', {}),
+      make('yes-2', {}, day - 1), // the day before: a 1d bucket edge
+      make('yes-3', { beta: 'true', status: '200' }), // the same text as the JSON scalars
+      make('yes-4', {}, day), // exactly at midnight: the day starting there
+      make('no-beta', { beta: false }),
+      make('no-status', { status: 201 }),
+      make('no-missing', { status: undefined }),
+      make('no-page', { page: 'oq' }),
+      make('no-type', { type: 'its' }),
+    ];
+    const cells = await runDuckDb(betaOk, events, T + 1);
+    expect(cells.map((c) => [c.key, c.bucketMs, finalizeRow(betaOk, c.state)])).toEqual([
+      [["o'q"], day - 86_400_000, { n: 1 }],
+      [["o'q"], day, { n: 3 }],
     ]);
+    expectSameAsReducer(betaOk, events, T + 1, cells);
   });
 
-  it('builds the same HyperLogLog registers as the speed layer (unicode included)', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.integer({ min: 0, max: 1e6 })), {
-          minLength: 1,
-          maxLength: 500,
-        }),
-        async (customers) => {
-          const lines = customers.map((customer, i) => line({ id: `h${i}`, time: T, customer }, T));
-          const [cell] = await runDuckDb(lines, T + 1);
-          const js = new HyperLogLog();
-          customers.forEach((c) => js.add(String(c)));
-          const state = cell.state.buyers;
-          expect(state.kind === 'distinct' && state.sketch.equals(js)).toBe(true);
-          expect(state.kind === 'distinct' && state.exact).toBe(new Set(customers.map(String)).size);
-        },
-      ),
-      { numRuns: 25 },
+  it('restricts a reconciliation window to the kept copies that arrived in it', async () => {
+    const events = [
+      record({ id: 'a', amount: 1, customer: 'x' }, T + 5_000),
+      record({ id: 'a', amount: 1, customer: 'x' }, T + 7_000), // retry inside the window: its first copy is older
+      record({ id: 'b', amount: 2, customer: 'y' }, T + 6_000),
+      record({ id: 'c', amount: 4, customer: 'z' }, T + 9_000), // at the cutoff
+    ];
+    const cells = await runDuckDb(shop, events, T + 9_000, T + 6_000);
+    expect(served(shop, cells)).toEqual({ 's@0': { n: 1, total: 2, low: 2, top: 2, mean: 2, buyers: 1 } });
+  });
+
+  it('answers no cells for an archive without events of the view', async () => {
+    expect(await runDuckDb(shop, [record({ id: 'z', type: 'other' }, T)], T + 1)).toEqual([]);
+  });
+
+  it('builds the same HyperLogLog registers as the speed layer for 500 random values, unicode included (property)', async () => {
+    const valueArb = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.string({ unit: 'grapheme', maxLength: 6 }),
+      fc.string({ unit: 'grapheme-composite', maxLength: 4 }),
+      fc.integer({ min: -1e6, max: 1e6 }),
+      fc.boolean(),
     );
-  });
-
-  it('answers nothing for an archive with no events of the view', async () => {
-    expect(await runDuckDb([line({ id: 'z', time: T, type: 'other' }, T)], T + 1)).toEqual([]);
+    await fc.assert(
+      fc.asyncProperty(fc.array(valueArb, { minLength: 500, maxLength: 500 }), async (customers) => {
+        const events = customers.map((customer, i) => record({ id: `h${i}`, customer }, T));
+        const [cell] = await runDuckDb(shop, events, T + 1);
+        const js = new HyperLogLog();
+        customers.forEach((c) => js.add(String(c)));
+        const state = cell.state.buyers;
+        if (state.kind !== 'distinct') throw new Error('not a distinct state');
+        expect(state.sketch.toSparse()).toBe(js.toSparse());
+        expect(state.exact).toBe(new Set(customers.map(String)).size);
+      }),
+      { numRuns: 30 },
+    );
   });
 });

@@ -1,101 +1,271 @@
 import type { AthenaClient } from '@aws-sdk/client-athena';
 import { describe, expect, it } from 'vitest';
-import { AthenaQueryEngine } from '../../lambdas/adapters/aws/athena-query-engine';
+import {
+  AthenaQueryEngine,
+  type AthenaQueryEngineOptions,
+} from '../../lambdas/adapters/aws/athena-query-engine';
+import { validateViews } from '../../lambdas/core/view';
+import { runBatch } from '../../lambdas/services/batch-layer';
+import {
+  FixedWatermark,
+  InMemoryBatchViewStore,
+  InMemoryControlStore,
+  InMemorySpeedRowStore,
+  ManualClock,
+} from '../services/in-memory-stores';
 
-type Command = { constructor: { name: string }; input: Record<string, unknown> };
+interface SentCommand {
+  readonly name: string;
+  readonly input: Record<string, unknown>;
+}
 
-/** A fake Athena client: answers by command name, records what was sent. */
-function fakeAthena(
-  states: { state: string; scanned?: number; reason?: string }[],
-  pages: { rows: string[][]; next?: string }[],
-) {
-  const sent: Command[] = [];
+interface Poll {
+  readonly state: 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+  readonly scanned?: number;
+  readonly reason?: string;
+}
+
+interface Page {
+  readonly rows: (string | undefined)[][];
+  readonly next?: string;
+}
+
+/**
+ * A fake Athena client: answers each command by its class name (as the SDK's `send` receives
+ * it), walks through the given poll states (repeating the last) and result pages, and records
+ * every command sent.
+ */
+function fakeAthena(polls: readonly Poll[], pages: readonly Page[], columns = ['k0', 'bucket', 'm0']) {
+  const sent: SentCommand[] = [];
   let poll = 0;
   let page = 0;
   const client = {
-    send: async (command: Command) => {
-      sent.push(command);
+    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      sent.push({ name: command.constructor.name, input: command.input });
       switch (command.constructor.name) {
         case 'StartQueryExecutionCommand':
-          return { QueryExecutionId: 'q1' };
+          return { QueryExecutionId: 'qe-42' };
         case 'GetQueryExecutionCommand': {
-          const s = states[Math.min(poll++, states.length - 1)];
+          const p = polls[Math.min(poll++, polls.length - 1)];
           return {
             QueryExecution: {
-              Status: { State: s.state, StateChangeReason: s.reason },
-              Statistics: { DataScannedInBytes: s.scanned ?? 0 },
+              QueryExecutionId: 'qe-42',
+              Status: { State: p.state, StateChangeReason: p.reason },
+              Statistics: { DataScannedInBytes: p.scanned ?? 0 },
             },
           };
         }
         case 'GetQueryResultsCommand': {
           const p = pages[page++];
+          if (!p) throw new Error('no more result pages');
           return {
             ResultSet: {
-              ResultSetMetadata: { ColumnInfo: [{ Name: 'k0' }, { Name: 'm0' }] },
-              Rows: p.rows.map((r) => ({ Data: r.map((v) => ({ VarCharValue: v })) })),
+              ResultSetMetadata: { ColumnInfo: columns.map((Name) => ({ Name, Type: 'varchar' })) },
+              Rows: p.rows.map((values) => ({
+                Data: values.map((v) => (v === undefined ? {} : { VarCharValue: v })),
+              })),
             },
             NextToken: p.next,
           };
         }
-        default:
+        case 'StopQueryExecutionCommand':
           return {};
+        default:
+          throw new Error(`unexpected command ${command.constructor.name}`);
       }
     },
   };
-  return { client: client as unknown as AthenaClient, sent };
+  const names = () => sent.map((c) => c.name);
+  return { client: client as unknown as AthenaClient, sent, names };
 }
 
-const options = {
-  workgroup: 'wg',
-  database: 'db',
-  table: 'events',
-  maxBytesScanned: 1000,
-  sleep: async () => undefined,
-};
+function engine(client: AthenaClient, overrides: Partial<AthenaQueryEngineOptions> = {}) {
+  const sleeps: number[] = [];
+  const options: AthenaQueryEngineOptions = {
+    workgroup: 'streamfold',
+    database: 'streamfold_db',
+    table: 'events',
+    maxBytesScanned: 10_000,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    ...overrides,
+  };
+  return { engine: new AthenaQueryEngine(client, options), sleeps };
+}
 
-describe('AthenaQueryEngine', () => {
-  it('polls until the query succeeds, then pages through the results, skipping only the header row', async () => {
-    const { client, sent } = fakeAthena(
-      [{ state: 'QUEUED' }, { state: 'RUNNING' }, { state: 'SUCCEEDED' }],
+const HEADER = ['k0', 'bucket', 'm0'];
+
+describe('AthenaQueryEngine.run', () => {
+  it('starts the query in the workgroup and polls until SUCCEEDED, backing off between polls', async () => {
+    const athena = fakeAthena(
+      [{ state: 'QUEUED' }, { state: 'RUNNING' }, { state: 'RUNNING' }, { state: 'SUCCEEDED' }],
+      [{ rows: [HEADER] }],
+    );
+    const { engine: e, sleeps } = engine(athena.client);
+    expect(await e.run('SELECT 1')).toEqual([]);
+    expect(athena.sent[0]).toEqual({
+      name: 'StartQueryExecutionCommand',
+      input: {
+        QueryString: 'SELECT 1',
+        WorkGroup: 'streamfold',
+        QueryExecutionContext: { Database: 'streamfold_db' },
+      },
+    });
+    expect(athena.names()).toEqual([
+      'StartQueryExecutionCommand',
+      'GetQueryExecutionCommand',
+      'GetQueryExecutionCommand',
+      'GetQueryExecutionCommand',
+      'GetQueryExecutionCommand',
+      'GetQueryResultsCommand',
+    ]);
+    expect(athena.sent[1].input).toEqual({ QueryExecutionId: 'qe-42' });
+    expect(sleeps).toEqual([200, 300, 450]);
+  });
+
+  it('caps the backoff at 5 seconds', async () => {
+    const polls: Poll[] = [
+      ...Array.from({ length: 12 }, (): Poll => ({ state: 'RUNNING' })),
+      { state: 'SUCCEEDED' },
+    ];
+    const { engine: e, sleeps } = engine(fakeAthena(polls, [{ rows: [HEADER] }]).client);
+    await e.run('SELECT 1');
+    expect(sleeps).toHaveLength(12);
+    expect(sleeps.slice(-3)).toEqual([5000, 5000, 5000]);
+    expect(sleeps.every((ms, i) => i === 0 || ms >= sleeps[i - 1])).toBe(true);
+  });
+
+  it('pages through the results, skipping the header row on the first page only', async () => {
+    const athena = fakeAthena(
+      [{ state: 'SUCCEEDED' }],
       [
-        {
-          rows: [
-            ['k0', 'm0'],
-            ['a', '1'],
-          ],
-          next: 't1',
-        },
-        { rows: [['b', '2']] },
+        { rows: [HEADER, ['/a', '0', '1'], ['/b', '0', '2']], next: 'token-1' },
+        { rows: [['/c', '60000', '3']], next: 'token-2' }, // its first row is data
+        { rows: [['/d', '60000', '4']] },
       ],
     );
-    const rows = await new AthenaQueryEngine(client, options).run('SELECT 1');
+    const { engine: e } = engine(athena.client);
+    const rows = await e.run('SELECT 1');
     expect(rows).toEqual([
-      { k0: 'a', m0: '1' },
-      { k0: 'b', m0: '2' },
+      { k0: '/a', bucket: '0', m0: '1' },
+      { k0: '/b', bucket: '0', m0: '2' },
+      { k0: '/c', bucket: '60000', m0: '3' },
+      { k0: '/d', bucket: '60000', m0: '4' },
     ]);
-    expect(sent[0].input).toMatchObject({ WorkGroup: 'wg', QueryExecutionContext: { Database: 'db' } });
-    expect(sent.filter((c) => c.constructor.name === 'GetQueryExecutionCommand')).toHaveLength(3);
+    expect(athena.sent.filter((c) => c.name === 'GetQueryResultsCommand').map((c) => c.input)).toEqual([
+      { QueryExecutionId: 'qe-42', NextToken: undefined, MaxResults: 1000 },
+      { QueryExecutionId: 'qe-42', NextToken: 'token-1', MaxResults: 1000 },
+      { QueryExecutionId: 'qe-42', NextToken: 'token-2', MaxResults: 1000 },
+    ]);
   });
 
-  it('fails with Athena’s reason', async () => {
-    const { client } = fakeAthena([{ state: 'FAILED', reason: 'SYNTAX_ERROR: line 1' }], []);
-    await expect(new AthenaQueryEngine(client, options).run('SELEC')).rejects.toThrow(
-      /FAILED: SYNTAX_ERROR: line 1/,
+  it('maps VarCharValue by column name, and a missing value to null', async () => {
+    const columns = ['m0', 'k0', 'k1', 'bucket'];
+    const athena = fakeAthena(
+      [{ state: 'SUCCEEDED' }],
+      [{ rows: [columns, ['7', 'DE', undefined, '3600000'], ['8', 'FR']] }],
+      columns,
     );
+    const rows = await engine(athena.client).engine.run('SELECT 1');
+    expect(rows).toEqual([
+      { m0: '7', k0: 'DE', k1: null, bucket: '3600000' },
+      { m0: '8', k0: 'FR', k1: null, bucket: null },
+    ]);
   });
 
-  it('cancels a query that scans more than the limit', async () => {
-    const { client, sent } = fakeAthena([{ state: 'RUNNING', scanned: 5000 }], []);
-    await expect(new AthenaQueryEngine(client, options).run('SELECT *')).rejects.toThrow(
-      /scanned 5000 bytes, over the limit of 1000: cancelled/,
+  it.each([
+    ['FAILED', "SYNTAX_ERROR: line 3:8: Column '_am' cannot be resolved"],
+    ['CANCELLED', 'Query cancelled by user'],
+  ] as const)('throws with the reason when the query is %s', async (state, reason) => {
+    const athena = fakeAthena([{ state: 'RUNNING' }, { state, reason }], []);
+    await expect(engine(athena.client).engine.run('SELECT _am')).rejects.toThrow(
+      `Athena query qe-42 ${state}: ${reason}`,
     );
-    expect(sent.map((c) => c.constructor.name)).toContain('StopQueryExecutionCommand');
+    expect(athena.names()).not.toContain('GetQueryResultsCommand');
   });
 
-  it('prunes partitions to the cutoff day', async () => {
-    const { client } = fakeAthena([], []);
-    expect(await new AthenaQueryEngine(client, options).source(Date.UTC(2026, 10, 24, 12))).toBe(
-      `SELECT line FROM "db"."events" WHERE dt <= '2026-11-24'`,
+  it('cancels a query that scanned more than the limit, and throws', async () => {
+    const athena = fakeAthena(
+      [
+        { state: 'RUNNING', scanned: 5_000 },
+        { state: 'RUNNING', scanned: 10_000 },
+        { state: 'RUNNING', scanned: 10_001 },
+      ],
+      [],
     );
+    const { engine: e, sleeps } = engine(athena.client, { maxBytesScanned: 10_000 });
+    await expect(e.run('SELECT *')).rejects.toThrow(
+      'Athena query qe-42 scanned 10001 bytes, over the limit of 10000: cancelled',
+    );
+    expect(athena.sent.at(-1)).toEqual({
+      name: 'StopQueryExecutionCommand',
+      input: { QueryExecutionId: 'qe-42' },
+    });
+    expect(athena.names().filter((n) => n === 'GetQueryExecutionCommand')).toHaveLength(3); // at the limit it went on
+    expect(sleeps).toEqual([200, 300]);
+  });
+
+  it('cancels a query that outlives its timeout', async () => {
+    const athena = fakeAthena([{ state: 'RUNNING' }], []);
+    await expect(engine(athena.client, { timeoutMs: -1 }).engine.run('SELECT 1')).rejects.toThrow(
+      'did not finish in time: cancelled',
+    );
+    expect(athena.names()).toContain('StopQueryExecutionCommand');
+  });
+
+  it('throws when Athena returns no query execution id', async () => {
+    const client = { send: async () => ({}) } as unknown as AthenaClient;
+    await expect(engine(client).engine.run('SELECT 1')).rejects.toThrow(
+      'Athena returned no QueryExecutionId',
+    );
+  });
+});
+
+describe('AthenaQueryEngine.source', () => {
+  it('prunes the archive partitions to the cutoff day, and from a day before the window', async () => {
+    const { engine: e } = engine(fakeAthena([], []).client);
+    expect(await e.source(Date.UTC(2026, 10, 24, 12))).toBe(
+      `SELECT line FROM "streamfold_db"."events" WHERE dt <= '2026-11-24'`,
+    );
+    expect(await e.source(Date.UTC(2026, 10, 24, 12), Date.UTC(2026, 10, 24, 11))).toBe(
+      `SELECT line FROM "streamfold_db"."events" WHERE dt <= '2026-11-24' AND dt >= '2026-11-23'`,
+    );
+  });
+});
+
+describe('AthenaQueryEngine in a batch run', () => {
+  it('feeds text results to the batch layer, which publishes the cells they describe', async () => {
+    const views = validateViews([
+      {
+        name: 'clicks',
+        eventType: 'click',
+        key: ['page'],
+        granularity: '1m',
+        measures: { n: { kind: 'count' } },
+      },
+    ]);
+    const athena = fakeAthena(
+      [{ state: 'SUCCEEDED' }],
+      [{ rows: [HEADER, ['/home', '60000', '3'], ['/cart', '120000', '12']] }],
+    );
+    const batch = new InMemoryBatchViewStore();
+    const control = new InMemoryControlStore();
+    const result = await runBatch({
+      views,
+      engine: engine(athena.client).engine,
+      watermark: new FixedWatermark(300_500),
+      batch,
+      control,
+      speed: new InMemorySpeedRowStore(views),
+      clock: new ManualClock(400_000),
+      arrivalBucketMs: 60_000,
+    });
+    expect(result).toMatchObject({ status: 'published', version: 1, cutoffMs: 300_000, cells: 2 });
+    const sql = String(athena.sent[0].input.QueryString);
+    expect(sql).toContain(`FROM "streamfold_db"."events" WHERE dt <= '1970-01-01'`);
+    expect(await batch.query(1, views[0], ['/cart'], 0, 1e9)).toEqual([
+      { bucketMs: 120_000, state: { n: { kind: 'count', n: 12 } } },
+    ]);
   });
 });

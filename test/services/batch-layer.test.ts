@@ -1,79 +1,230 @@
 import { describe, expect, it } from 'vitest';
+import type { SpeedRowAddress } from '../../lambdas/core/fencing';
+import type { RowState } from '../../lambdas/core/measures';
+import type { BatchResultRow } from '../../lambdas/core/sql';
 import { validateViews } from '../../lambdas/core/view';
-import { runBatch } from '../../lambdas/services/batch-layer';
-import { CannedEngine, MemoryBatch, MemoryControl, MemorySpeedRows } from './fakes';
+import { runBatch, type BatchLayerDeps } from '../../lambdas/services/batch-layer';
+import {
+  CannedQueryEngine,
+  FixedWatermark,
+  InMemoryBatchViewStore,
+  InMemoryControlStore,
+  InMemorySpeedRowStore,
+  ManualClock,
+  type CallLog,
+} from './in-memory-stores';
 
 const views = validateViews([
   { name: 'a', eventType: 't', key: ['k'], granularity: '1m', measures: { n: { kind: 'count' } } },
   { name: 'b', eventType: 't', key: ['k'], granularity: '1h', measures: { n: { kind: 'count' } } },
 ]);
+const [viewA, viewB] = views;
+const ARRIVAL_BUCKET_MS = 1000;
+const NOW = Date.UTC(2026, 0, 1);
+const canned: Record<string, BatchResultRow[]> = {
+  a: [
+    { k0: 'x', bucket: 60_000, m0: 3 },
+    { k0: 'y', bucket: 120_000, m0: '2' },
+  ],
+  b: [{ k0: 'x', bucket: 0, m0: 5 }],
+};
+const count = (n: number): RowState => ({ n: { kind: 'count', n } });
 
 function setup(watermark: number | null = 125_500) {
-  const deps = {
+  const log: CallLog = [];
+  const engine = new CannedQueryEngine(canned, 'duckdb', log);
+  const batch = new InMemoryBatchViewStore(log);
+  const control = new InMemoryControlStore(log);
+  const speed = new InMemorySpeedRowStore(views, log);
+  const wm = new FixedWatermark(watermark);
+  const clock = new ManualClock(NOW);
+  const deps: BatchLayerDeps = {
     views,
-    engine: new CannedEngine({ a: [{ k0: 'x', bucket: 60_000, m0: 3 }], b: [{ k0: 'x', bucket: 0, m0: 3 }] }),
-    watermark: { archivedBeforeMs: async () => watermark },
-    batch: new MemoryBatch(),
-    control: new MemoryControl(),
-    speed: new MemorySpeedRows(),
-    clock: { now: () => 200_000 },
-    arrivalBucketMs: 1000,
+    engine,
+    watermark: wm,
+    batch,
+    control,
+    speed,
+    clock,
+    arrivalBucketMs: ARRIVAL_BUCKET_MS,
   };
-  return deps;
+  return { log, engine, batch, control, speed, wm, clock, deps };
 }
 
-describe('runBatch', () => {
-  it('skips while nothing is archived', async () => {
-    const deps = setup(null);
-    expect((await runBatch(deps)).status).toBe('skipped');
-    expect(deps.control.pointer).toBeNull();
-  });
-
-  it('writes every view before it publishes, with the cutoff aligned down to the arrival bucket', async () => {
-    const deps = setup();
+describe('runBatch: cutoff and publish', () => {
+  it('skips, publishing nothing and querying nothing, while the archive has no watermark', async () => {
+    const { deps, control, engine, log } = setup(null);
     const result = await runBatch(deps);
-    expect(result).toMatchObject({ status: 'published', version: 1, cutoffMs: 125_000, cells: 2 });
-    expect([...deps.batch.log, ...deps.control.log]).toEqual(['write v1 a', 'write v1 b', 'publish v1']);
+    expect(result).toMatchObject({ status: 'skipped', version: null, cutoffMs: null, cells: 0 });
+    expect(result.reason).toMatch(/no watermark/);
+    expect(control.pointer).toBeNull();
+    expect(engine.sql).toEqual([]);
+    expect(log).toEqual([]);
   });
 
-  it('never moves the cutoff back', async () => {
-    const deps = setup(125_500);
+  it('publishes a version whose cutoff is the watermark aligned down to the arrival bucket', async () => {
+    const { deps, control, batch, engine } = setup(125_500);
+    const result = await runBatch(deps);
+    expect(result).toMatchObject({
+      status: 'published',
+      version: 1,
+      cutoffMs: 125_000,
+      cutoff: '1970-01-01T00:02:05.000Z',
+      cells: 3,
+      speedRowsDeleted: 0,
+      reconciliation: null,
+    });
+    expect(control.pointer).toEqual({
+      version: 1,
+      cutoffMs: 125_000,
+      publishedAt: new Date(NOW).toISOString(),
+      previous: null,
+    });
+    expect(engine.sources).toEqual([{ cutoffMs: 125_000 }]);
+    expect(engine.sql.every((sql) => sql.includes('arrived before 1970-01-01T00:02:05.000Z'))).toBe(true);
+    expect(await batch.query(1, viewA, ['y'], 0, 1e9)).toEqual([{ bucketMs: 120_000, state: count(2) }]);
+    expect(await batch.query(1, viewB, ['x'], 0, 1e9)).toEqual([{ bucketMs: 0, state: count(5) }]);
+  });
+
+  it('never moves the cutoff behind the previous one', async () => {
+    const { deps, control, wm } = setup(125_500);
     await runBatch(deps);
-    deps.watermark = { archivedBeforeMs: async () => 90_000 };
-    expect((await runBatch(deps)).cutoffMs).toBe(125_000);
+    wm.value = 90_000; // a watermark that went back (another archiver checkpoint, a clock skew)
+    const result = await runBatch(deps);
+    expect(result).toMatchObject({ status: 'published', version: 2, cutoffMs: 125_000 });
+    expect(control.pointer).toMatchObject({
+      version: 2,
+      cutoffMs: 125_000,
+      previous: { version: 1, cutoffMs: 125_000 },
+    });
   });
 
-  it('leaves the previous version served when the engine or a write fails', async () => {
-    const deps = setup();
+  it('writes every view’s cells before it publishes the version', async () => {
+    const { deps, log } = setup();
     await runBatch(deps);
-    const before = deps.control.pointer;
-    deps.engine.fail = true;
-    await expect(runBatch(deps)).rejects.toThrow('engine down');
-    deps.engine.fail = false;
-    deps.batch.failWrites = true;
-    await expect(runBatch(deps)).rejects.toThrow('write failed');
-    expect(deps.control.pointer).toEqual(before);
+    expect(log).toEqual(['run a', 'cells v1 a', 'run b', 'cells v1 b', 'publish v1']);
   });
 
-  it('deletes its own version when another run published first', async () => {
-    const deps = setup();
-    const publish = deps.control.publish.bind(deps.control);
-    deps.control.publish = async (next) => publish(next, -1); // someone else moved the pointer
+  it('publishes an empty version when the archive holds no events yet', async () => {
+    const { deps, engine, batch, control } = setup();
+    engine.sourceSql = null;
+    const result = await runBatch(deps);
+    expect(result).toMatchObject({ status: 'published', version: 1, cells: 0 });
+    expect(engine.sql).toEqual([]);
+    expect(batch.versions()).toEqual([]);
+    expect(control.pointer?.cutoffMs).toBe(125_000);
+  });
+});
+
+describe('runBatch: failures leave the previous version served', () => {
+  it('keeps the pointer when the engine fails, and throws', async () => {
+    const { deps, control, engine, batch, wm, log } = setup(10_500);
+    await runBatch(deps);
+    const before = control.pointer;
+    wm.value = 20_500;
+    engine.failure = new Error('Athena query q-1 FAILED: HIVE_CURSOR_ERROR');
+    await expect(runBatch(deps)).rejects.toThrow('HIVE_CURSOR_ERROR');
+    expect(control.pointer).toEqual(before);
+    expect(log.filter((l) => l.startsWith('publish'))).toEqual(['publish v1']);
+    expect(await batch.query(1, viewA, ['x'], 0, 1e9)).toEqual([{ bucketMs: 60_000, state: count(3) }]);
+  });
+
+  it('keeps the pointer when writing a view’s cells fails after another view was written, and throws', async () => {
+    const { deps, control, batch, wm, speed, log } = setup(10_500);
+    await runBatch(deps);
+    const before = control.pointer;
+    wm.value = 20_500;
+    batch.failWritesWhere((version, view) => version === 2 && view === 'b');
+    await expect(runBatch(deps)).rejects.toThrow('batch table write of b failed');
+    expect(control.pointer).toEqual(before);
+    expect(log.slice(-3)).toEqual(['cells v2 a', 'run b', 'cells v2 b failed']);
+    expect(speed.deletedBefore).toEqual([]);
+    expect(batch.deletedVersions).toEqual([]);
+    // What is served is still version 1.
+    expect(await batch.query(control.pointer?.version ?? -1, viewB, ['x'], 0, 1e9)).toEqual([
+      { bucketMs: 0, state: count(5) },
+    ]);
+  });
+
+  it('deletes its own version and reports skipped when another run published first', async () => {
+    const { deps, control, batch, speed } = setup();
+    const rival = { version: 7, cutoffMs: 124_000, publishedAt: '2026-01-01T00:00:00.000Z', previous: null };
+    control.rivalPublishesFirst(rival);
     const result = await runBatch(deps);
     expect(result.status).toBe('skipped');
-    expect(deps.batch.log).toContain('delete v1');
+    expect(result.reason).toMatch(/another batch run published first/);
+    expect(batch.deletedVersions).toEqual([1]);
+    expect(batch.versions()).toEqual([]);
+    expect(control.pointer).toEqual(rival);
+    expect(speed.deletedBefore).toEqual([]);
+  });
+});
+
+describe('runBatch: cleanup one version late', () => {
+  const address = (arrivalBucketMs: number): SpeedRowAddress => ({
+    view: 'a',
+    key: ['x'],
+    bucketMs: 60_000,
+    arrivalBucketMs,
   });
 
-  it('cleans up one version late: the version before the previous one, and speed rows the previous cutoff covers', async () => {
-    const deps = setup(10_500);
-    await runBatch(deps); // v1, cutoff 10 000
-    deps.watermark = { archivedBeforeMs: async () => 20_500 };
-    await runBatch(deps); // v2, cutoff 20 000
-    expect(deps.speed.deletedBefore).toEqual([10_000]);
-    expect(deps.batch.log).not.toContain('delete v1');
-    deps.watermark = { archivedBeforeMs: async () => 30_500 };
-    await runBatch(deps); // v3
-    expect(deps.batch.log).toContain('delete v1');
-    expect(deps.speed.deletedBefore).toEqual([10_000, 20_000]);
+  it('deletes the version before the previous one and the speed rows the previous cutoff covers', async () => {
+    const { deps, batch, speed, wm, log } = setup(10_500);
+    for (const arrival of [5_000, 15_000, 25_000, 35_000]) speed.seed(address(arrival), count(1));
+
+    expect(await runBatch(deps)).toMatchObject({ version: 1, cutoffMs: 10_000, speedRowsDeleted: 0 });
+    expect(speed.deletedBefore).toEqual([]); // nothing published before: nothing covered yet
+
+    wm.value = 20_500;
+    expect(await runBatch(deps)).toMatchObject({ version: 2, cutoffMs: 20_000, speedRowsDeleted: 1 });
+    expect(batch.deletedVersions).toEqual([]); // v1 stays for queries that read the old pointer
+    expect(speed.deletedBefore).toEqual([10_000]); // the previous cutoff, not the new one
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([15_000, 25_000, 35_000]);
+
+    wm.value = 30_500;
+    expect(await runBatch(deps)).toMatchObject({ version: 3, cutoffMs: 30_000, speedRowsDeleted: 1 });
+    expect(batch.deletedVersions).toEqual([1]);
+    expect(batch.versions()).toEqual([2, 3]);
+    expect(speed.deletedBefore).toEqual([10_000, 20_000]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000, 35_000]);
+    // Cleanup happens only after the publish.
+    const publish = log.indexOf('publish v3');
+    expect(publish).toBeGreaterThan(-1);
+    expect(log.indexOf('delete v1')).toBeGreaterThan(publish);
+    expect(log.indexOf('speed delete <20000')).toBeGreaterThan(publish);
+  });
+
+  it('reconciles batch against speed over the arrival window between the two cutoffs', async () => {
+    const { deps, engine, speed, wm } = setup(10_500);
+    await runBatch(deps);
+    speed.seed(address(12_000), count(2));
+    speed.seed(address(19_000), count(1)); // together the 3 the batch finds for a/x
+    speed.seed({ view: 'b', key: ['x'], bucketMs: 0, arrivalBucketMs: 15_000 }, count(5));
+    speed.seed({ view: 'a', key: ['y'], bucketMs: 120_000, arrivalBucketMs: 21_000 }, count(9)); // after the window
+    wm.value = 20_500;
+    const result = await runBatch(deps);
+    expect(engine.sources.at(-1)).toEqual({ cutoffMs: 20_000, arrivedFromMs: 10_000 });
+    expect(result.reconciliation).toEqual({
+      from: '1970-01-01T00:00:10.000Z',
+      to: '1970-01-01T00:00:20.000Z',
+      cellsCompared: 3,
+      mismatchCount: 1, // a/y: the batch says 2, the speed layer holds none of it in the window
+      mismatches: [{ view: 'a', key: ['y'], bucketMs: 120_000, measure: 'n' }],
+    });
+  });
+
+  it('reports a failed reconciliation without undoing the publish', async () => {
+    const { deps, engine, control, wm } = setup(10_500);
+    await runBatch(deps);
+    const run = engine.run.bind(engine);
+    engine.run = async (sql) => {
+      if (sql.includes('and at or after')) throw new Error('reconcile query failed');
+      return run(sql);
+    };
+    wm.value = 20_500;
+    const result = await runBatch(deps);
+    expect(result.status).toBe('published');
+    expect(result.reconciliation).toMatchObject({ error: 'reconcile query failed', mismatchCount: 0 });
+    expect(control.pointer?.version).toBe(2);
   });
 });

@@ -1,80 +1,320 @@
 import { describe, expect, it } from 'vitest';
-import { finalizeRow } from '../../lambdas/core/measures';
-import { validateViews } from '../../lambdas/core/view';
+import { decodeKinesisEvent } from '../../lambdas/adapters/codecs/kinesis-event';
+import type { FenceBy } from '../../lambdas/core/fencing';
+import { finalizeRow, identityRow, mergeRows, type MeasureValue } from '../../lambdas/core/measures';
+import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
 import { processSpeedBatch, type SpeedRecord } from '../../lambdas/services/speed-layer';
-import { MemoryClaims, MemorySpeedRows } from './fakes';
+import {
+  FIRST_ARRIVAL_MS,
+  kinesisStreamEvent,
+  sequenceNumber,
+  SHARD_ID,
+  type StreamRecordSpec,
+} from '../fixtures/events/factories';
+import { InMemoryEventClaims, InMemorySpeedRowStore } from './in-memory-stores';
 
 const views = validateViews([
-  { name: 'a', eventType: 't', key: ['k'], granularity: '1h', measures: { n: { kind: 'count' } } },
-  { name: 'b', eventType: 'u', key: ['k'], granularity: '1h', measures: { n: { kind: 'count' } } },
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' }, amount: { kind: 'sum', field: 'amount' } },
+  },
+  {
+    name: 'purchases',
+    eventType: 'purchase',
+    key: ['page'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+  },
 ]);
+const [clicks, purchases] = views;
+const ARRIVAL_BUCKET_MS = 60_000;
 
-function record(seq: number, body: unknown, shard = 'shard-0'): SpeedRecord {
-  return {
-    data: typeof body === 'string' ? body : JSON.stringify(body),
-    position: { shardId: shard, sequenceNumber: String(1000 + seq), partitionKey: 'p', arrivedMs: 5_000 },
+const click = (id: string, page = '/home', amount = 1) => ({
+  id,
+  type: 'click',
+  time: '2023-11-14T22:10:00Z',
+  page,
+  amount,
+});
+const purchase = (id: string, page = '/cart') => ({
+  id,
+  type: 'purchase',
+  time: '2023-11-14T22:10:00Z',
+  page,
+});
+
+/** Stream record number `i` of shard 0: a fixed sequence number, so a batch can be delivered again. */
+const at = (i: number, body: unknown, extra: Partial<StreamRecordSpec> = {}): StreamRecordSpec => ({
+  body,
+  sequenceNumber: sequenceNumber(i),
+  partitionKey: 'pk',
+  arrivedMs: FIRST_ARRIVAL_MS + i,
+  ...extra,
+});
+
+/** What the speed Lambda gets from the event source: a real Kinesis event, decoded. */
+const batch = (...specs: StreamRecordSpec[]): SpeedRecord[] => decodeKinesisEvent(kinesisStreamEvent(specs));
+
+function setup(options: { dedupe?: boolean; fenceBy?: FenceBy; maxWriteAttempts?: number } = {}) {
+  const rows = new InMemorySpeedRowStore(views);
+  const claims = options.dedupe === false ? undefined : new InMemoryEventClaims();
+  const deps = {
+    views,
+    rows,
+    claims,
+    fenceBy: options.fenceBy ?? ('shard' as const),
+    arrivalBucketMs: ARRIVAL_BUCKET_MS,
+    maxWriteAttempts: options.maxWriteAttempts,
   };
-}
-const ev = (i: number, type = 't') => ({ id: `e${i}`, type, time: 1_700_000_000_000, k: 'x' });
-
-function total(rows: MemorySpeedRows, view = 'a'): number {
-  return [...rows.rows.values()]
-    .filter((r) => r.address.view === view)
-    .reduce((n, r) => n + (finalizeRow(views[0], r.stored.row.state).n as number), 0);
+  return { rows, claims, deps };
 }
 
-function deps(rows = new MemorySpeedRows(), claims: MemoryClaims | undefined = new MemoryClaims()) {
-  return { views, rows, claims, fenceBy: 'shard' as const, arrivalBucketMs: 1000 };
+/** The speed layer's value of one key: every row of the key merged (all arrival and time buckets). */
+function served(
+  rows: InMemorySpeedRowStore,
+  view: ViewDefinition,
+  page: string,
+): Record<string, MeasureValue> {
+  const state = rows
+    .all()
+    .filter((r) => r.address.view === view.name && r.address.key[0] === page)
+    .reduce((acc, r) => mergeRows(view, acc, r.row.state), identityRow(view));
+  return finalizeRow(view, state);
 }
 
-describe('processSpeedBatch', () => {
-  it('applies every valid record and reports the poison one as the lowest failure', async () => {
-    const d = deps();
-    const result = await processSpeedBatch(
-      [record(1, ev(1)), record(2, 'not json'), record(3, ev(3)), record(4, { ...ev(4), k: { no: 1 } })],
-      d,
+describe('processSpeedBatch: poison records', () => {
+  it('reports the lowest poison record as failedFrom and applies every valid record of the batch', async () => {
+    const { rows, deps } = setup();
+    const records = batch(
+      at(0, click('e0', '/home', 10)),
+      at(1, '{"type": "click", "page": '), // not JSON
+      at(2, click('e2', '/home', 20)),
+      at(3, { ...click('e3'), amount: 'ten' }), // invalid field
+      at(4, purchase('e4')),
     );
-    expect(result.failedFrom).toBe('1002');
-    expect(result.poison.map((p) => p.sequenceNumber)).toEqual(['1002', '1004']);
-    expect(total(d.rows)).toBe(2);
+    const result = await processSpeedBatch(records, deps);
+    expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result.poison.map((p) => p.sequenceNumber)).toEqual([sequenceNumber(1), sequenceNumber(3)]);
+    expect(result.poison[0].error).toMatch(/is not JSON/);
+    expect(result.poison[1].error).toMatch(/amount must be a number/);
+    expect(result.applied).toBe(3);
+    expect(served(rows, clicks, '/home')).toEqual({ n: 2, amount: 30 });
+    expect(served(rows, purchases, '/cart')).toEqual({ n: 1 });
   });
 
-  it('changes nothing when the same batch is delivered again', async () => {
-    const d = deps();
-    const batch = [record(1, ev(1)), record(2, ev(2)), record(3, ev(3, 'u'))];
-    await processSpeedBatch(batch, d);
-    const again = await processSpeedBatch(batch, d);
-    expect(again).toMatchObject({ applied: 0, rowsWritten: 0, failedFrom: undefined, duplicates: 0 });
-    expect(total(d.rows)).toBe(2);
+  it('loses nothing valid when the event source retries from the poison record and then dead-letters it', async () => {
+    const { rows, deps } = setup();
+    const records = batch(at(0, click('e0')), at(1, 'not json'), at(2, click('e2')), at(3, purchase('e3')));
+    const first = await processSpeedBatch(records, deps);
+    expect(first.failedFrom).toBe(sequenceNumber(1));
+    // Lambda retries from the reported record (everything below it is checkpointed)...
+    for (let retry = 0; retry < 3; retry++) {
+      const again = await processSpeedBatch(records.slice(1), deps);
+      expect(again).toMatchObject({ failedFrom: sequenceNumber(1), applied: 0, rowsWritten: 0 });
+    }
+    // ...then sends [1..3] to the on-failure destination and moves on: 2 and 3 were applied already.
+    expect(served(rows, clicks, '/home')).toEqual({ n: 2, amount: 2 });
+    expect(served(rows, purchases, '/cart')).toEqual({ n: 1 });
   });
 
-  it('retries a row write that lost a race', async () => {
-    const d = deps();
-    d.rows.conflictsLeft = 2;
-    expect((await processSpeedBatch([record(1, ev(1))], d)).failedFrom).toBeUndefined();
-    expect(total(d.rows)).toBe(1);
+  it('reports a lower failed row write rather than the poison record', async () => {
+    const { rows, deps } = setup();
+    rows.failWritesWhere((a) => a.view === 'purchases');
+    const result = await processSpeedBatch(
+      batch(at(0, purchase('e0')), at(1, 'not json'), at(2, click('e2'))),
+      deps,
+    );
+    expect(result.failedFrom).toBe(sequenceNumber(0));
+    expect(result.poison.map((p) => p.sequenceNumber)).toEqual([sequenceNumber(1)]);
+    expect(served(rows, clicks, '/home').n).toBe(1);
+  });
+});
+
+describe('processSpeedBatch: redelivery is a no-op', () => {
+  for (const dedupe of [true, false]) {
+    it(`changes nothing when the same batch is delivered again (dedupe ${dedupe ? 'on' : 'off'})`, async () => {
+      const { rows, deps } = setup({ dedupe });
+      const records = batch(
+        at(0, click('e0')),
+        at(1, click('e1', '/a')),
+        at(2, purchase('e2')),
+        at(3, click('e3')),
+      );
+      const first = await processSpeedBatch(records, deps);
+      expect(first).toMatchObject({ failedFrom: undefined, applied: 4, rowsWritten: 3, duplicates: 0 });
+      const before = rows.all();
+      const again = await processSpeedBatch(records, deps);
+      expect(again).toEqual({ failedFrom: undefined, poison: [], applied: 0, rowsWritten: 0, duplicates: 0 });
+      expect(rows.all()).toEqual(before);
+    });
+  }
+
+  it('applies only the part of a partly overlapping retry above each row fence', async () => {
+    const { rows, deps } = setup();
+    await processSpeedBatch(batch(at(0, click('e0')), at(1, click('e1')), at(2, click('e2'))), deps);
+    // A checkpoint restarts at record 1: 1 and 2 were applied, 3 and 4 are new.
+    const retry = await processSpeedBatch(
+      batch(at(1, click('e1')), at(2, click('e2')), at(3, click('e3')), at(4, click('e4'))),
+      deps,
+    );
+    expect(retry).toMatchObject({ applied: 2, rowsWritten: 1 });
+    expect(served(rows, clicks, '/home').n).toBe(5);
   });
 
-  it('reports the lowest record of a row that cannot be written, and writes the other rows', async () => {
-    const d = deps();
-    d.rows.failWritesFor.add('b');
-    const result = await processSpeedBatch([record(1, ev(1)), record(2, ev(2, 'u')), record(3, ev(3))], d);
-    expect(result.failedFrom).toBe('1002');
-    expect(total(d.rows)).toBe(2);
+  it('compares sequence numbers as digits of any length, not as text or JavaScript numbers', async () => {
+    const { rows, deps } = setup({ dedupe: false });
+    await processSpeedBatch(batch(at(0, click('a'), { sequenceNumber: '9' })), deps);
+    expect((await processSpeedBatch(batch(at(1, click('b'), { sequenceNumber: '10' })), deps)).applied).toBe(
+      1,
+    );
+    const big = '4'.repeat(128);
+    await processSpeedBatch(batch(at(2, click('c'), { sequenceNumber: `${big}1` })), deps);
+    expect(Number(`${big}1`)).toBe(Number(`${big}2`)); // what a number comparison would see
+    expect(
+      (await processSpeedBatch(batch(at(3, click('d'), { sequenceNumber: `${big}2` })), deps)).applied,
+    ).toBe(1);
+    expect(served(rows, clicks, '/home').n).toBe(4);
+  });
+});
+
+describe('processSpeedBatch: conditional writes', () => {
+  it('retries a write that lost its condition and then succeeds', async () => {
+    const { rows, deps } = setup();
+    rows.conflictNextWrites(2);
+    const result = await processSpeedBatch(batch(at(0, click('e0')), at(1, click('e1'))), deps);
+    expect(result).toMatchObject({ failedFrom: undefined, applied: 2, rowsWritten: 1 });
+    expect(rows.writes.map((w) => w.outcome)).toEqual(['conflict', 'conflict', 'written']);
+    expect(served(rows, clicks, '/home').n).toBe(2);
   });
 
-  it('drops a second copy of an event id, but not a redelivery of the first', async () => {
-    const d = deps();
-    expect((await processSpeedBatch([record(1, ev(1)), record(2, ev(1))], d)).duplicates).toBe(1);
-    expect((await processSpeedBatch([record(1, ev(1))], d)).duplicates).toBe(0); // the owner, fenced instead
-    expect(total(d.rows)).toBe(1);
+  it('after losing to a concurrent delivery, folds in only the records above the fence it wrote', async () => {
+    const { rows, deps } = setup();
+    const records = batch(at(0, click('e0')), at(1, click('e1')), at(2, click('e2')));
+    // Between this delivery's read and write, another delivery applies records 0 and 1 to the row.
+    rows.beforeNextWrite(async () => {
+      await processSpeedBatch(records.slice(0, 2), deps);
+    });
+    const result = await processSpeedBatch(records, deps);
+    expect(result).toMatchObject({ failedFrom: undefined, applied: 1, rowsWritten: 1 });
+    expect(rows.writes.map((w) => w.outcome)).toEqual(['written', 'conflict', 'written']);
+    expect(served(rows, clicks, '/home').n).toBe(3);
   });
 
-  it('holds back the records after a failed claim', async () => {
-    const d = deps();
-    d.claims!.failFor.add('e2');
-    const result = await processSpeedBatch([record(1, ev(1)), record(2, ev(2)), record(3, ev(3))], d);
-    expect(result.failedFrom).toBe('1002');
-    expect(total(d.rows)).toBe(1);
+  it('reports the lowest record of a row whose write keeps failing, and writes the other rows', async () => {
+    const { rows, deps } = setup();
+    rows.failWritesWhere((a) => a.view === 'clicks' && a.key[0] === '/b');
+    const records = batch(
+      at(0, click('e0', '/a')),
+      at(1, click('e1', '/b')),
+      at(2, purchase('e2')),
+      at(3, click('e3', '/b')),
+      at(4, click('e4', '/a')),
+    );
+    const result = await processSpeedBatch(records, deps);
+    expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result).toMatchObject({ applied: 3, rowsWritten: 2 });
+    expect(served(rows, clicks, '/a').n).toBe(2);
+    expect(served(rows, clicks, '/b').n).toBe(0);
+    expect(served(rows, purchases, '/cart').n).toBe(1);
+    // The event source retries from record 1: the row heals, the rows already written are fenced.
+    rows.failWritesWhere(undefined);
+    const retry = await processSpeedBatch(records.slice(1), deps);
+    expect(retry).toMatchObject({ failedFrom: undefined, applied: 2, rowsWritten: 1 });
+    expect([
+      served(rows, clicks, '/a').n,
+      served(rows, clicks, '/b').n,
+      served(rows, purchases, '/cart').n,
+    ]).toEqual([2, 2, 1]);
+  });
+
+  it('gives up on a row after maxWriteAttempts conflicts and reports its lowest record', async () => {
+    const { rows, deps } = setup({ maxWriteAttempts: 3 });
+    rows.conflictNextWrites(100);
+    const result = await processSpeedBatch(batch(at(5, click('e5')), at(7, click('e7'))), deps);
+    expect(result).toMatchObject({ failedFrom: sequenceNumber(5), applied: 0, rowsWritten: 0 });
+    expect(rows.writes).toHaveLength(3);
+  });
+});
+
+describe('processSpeedBatch: event-level dedupe', () => {
+  it('drops a second copy of an event id under another sequence number, but not a redelivery of the owner', async () => {
+    const { rows, claims, deps } = setup();
+    // A producer retry: the same event put twice, with two sequence numbers.
+    const first = await processSpeedBatch(
+      batch(at(0, click('dup', '/home', 5)), at(1, click('dup', '/home', 5))),
+      deps,
+    );
+    expect(first).toMatchObject({ duplicates: 1, applied: 1 });
+    expect(claims?.owners.get('dup')).toBe(`${SHARD_ID}/${sequenceNumber(0)}`);
+    // The owner delivered again: not a duplicate (its effect is fenced by the row instead).
+    const owner = await processSpeedBatch(batch(at(0, click('dup', '/home', 5))), deps);
+    expect(owner).toMatchObject({ duplicates: 0, applied: 0 });
+    // The copy delivered again: still a duplicate.
+    const copy = await processSpeedBatch(batch(at(1, click('dup', '/home', 5))), deps);
+    expect(copy).toMatchObject({ duplicates: 1, applied: 0 });
+    expect(served(rows, clicks, '/home')).toEqual({ n: 1, amount: 5 });
+  });
+
+  it('counts both copies when dedupe is off (the documented difference)', async () => {
+    const { rows, deps } = setup({ dedupe: false });
+    const result = await processSpeedBatch(batch(at(0, click('dup')), at(1, click('dup'))), deps);
+    expect(result).toMatchObject({ duplicates: 0, applied: 2 });
+    expect(served(rows, clicks, '/home').n).toBe(2);
+  });
+
+  it('holds back every record after a failed claim, so a later copy cannot take the id first', async () => {
+    const { rows, claims, deps } = setup();
+    claims?.failFor('b');
+    const records = batch(
+      at(0, click('a')),
+      at(1, click('b')),
+      at(2, click('c', '/other')),
+      at(3, click('b')), // the producer's retry of b
+    );
+    const result = await processSpeedBatch(records, deps);
+    expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result.applied).toBe(1);
+    expect(served(rows, clicks, '/home').n).toBe(1);
+    expect(served(rows, clicks, '/other').n).toBe(0);
+    expect(claims?.owners.has('b')).toBe(false);
+    // The retry from record 1 applies the rest in order: b's first copy owns the id.
+    claims?.clearFailures();
+    const retry = await processSpeedBatch(records.slice(1), deps);
+    expect(retry).toMatchObject({ failedFrom: undefined, applied: 2, duplicates: 1 });
+    expect(claims?.owners.get('b')).toBe(`${SHARD_ID}/${sequenceNumber(1)}`);
+    expect(served(rows, clicks, '/home').n).toBe(2);
+    expect(served(rows, clicks, '/other').n).toBe(1);
+  });
+});
+
+describe('processSpeedBatch: fences per partition key', () => {
+  // ParallelizationFactor > 1: Lambda keeps order per partition key only, so the records of pk "b"
+  // (sequence 1) may be processed after those of pk "a" (sequences 0 and 2) wrote the same row.
+  const pkA = batch(at(0, click('e0'), { partitionKey: 'a' }), at(2, click('e2'), { partitionKey: 'a' }));
+  const pkB = batch(at(1, click('e1'), { partitionKey: 'b' }));
+
+  it('applies a lower sequence number of another partition key, and fences each key', async () => {
+    const { rows, deps } = setup({ fenceBy: 'partitionKey' });
+    await processSpeedBatch(pkA, deps);
+    expect((await processSpeedBatch(pkB, deps)).applied).toBe(1);
+    expect(served(rows, clicks, '/home').n).toBe(3);
+    expect(rows.all()[0].row.fences).toEqual({
+      [`${SHARD_ID}|a`]: sequenceNumber(2).padStart(129, '0'),
+      [`${SHARD_ID}|b`]: sequenceNumber(1).padStart(129, '0'),
+    });
+    // Redeliveries of either key stay no-ops.
+    expect((await processSpeedBatch(pkB, deps)).applied).toBe(0);
+    expect((await processSpeedBatch(pkA, deps)).applied).toBe(0);
+    expect(served(rows, clicks, '/home').n).toBe(3);
+  });
+
+  it('would skip that record with one fence per shard (why fenceBy must follow the parallelization)', async () => {
+    const { rows, deps } = setup({ fenceBy: 'shard', dedupe: false });
+    await processSpeedBatch(pkA, deps);
+    expect((await processSpeedBatch(pkB, deps)).applied).toBe(0);
+    expect(served(rows, clicks, '/home').n).toBe(2);
   });
 });

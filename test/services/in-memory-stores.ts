@@ -1,0 +1,464 @@
+import { speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
+import { decodeRow, encodeRow, type EncodedRow, type RowState } from '../../lambdas/core/measures';
+import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
+import { cellId, encodeKey } from '../../lambdas/core/reducer';
+import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
+import type { ViewDefinition } from '../../lambdas/core/view';
+import type { ArchiveWatermark } from '../../lambdas/ports/archive';
+import type { Clock } from '../../lambdas/ports/clock';
+import type { EventStream, StreamEntry } from '../../lambdas/ports/event-stream';
+import type { QueryEngine } from '../../lambdas/ports/query-engine';
+import type {
+  BatchViewStore,
+  ControlStore,
+  EventClaims,
+  ServingPointer,
+  SpeedRowStore,
+  StoredSpeedRow,
+} from '../../lambdas/ports/stores';
+
+/**
+ * In-memory ports for the services' unit tests. Each keeps the semantics its DynamoDB, Kinesis or
+ * Athena adapter promises (conditional writes on a revision, claims owned by one record, a
+ * conditional pointer flip, per-entry refusals) and has switches to inject the failures the
+ * services must survive. Rows are stored encoded (as the DynamoDB adapter stores them), so a
+ * service that kept mutating a state after writing it would not change what is stored.
+ *
+ * Stores given the same `log` array record their effects in it, in order, e.g.
+ * `cells v1 clicks`, `publish v1`, `delete v0`, `speed delete <1000`.
+ */
+export type CallLog = string[];
+
+const sameKey = (a: readonly string[], b: readonly string[]) => encodeKey(a) === encodeKey(b);
+
+interface StoredRow {
+  readonly address: SpeedRowAddress;
+  readonly state: EncodedRow;
+  readonly fences: Readonly<Record<string, string>>;
+  readonly revision: number;
+}
+
+export type WriteOutcome = 'written' | 'conflict' | 'error';
+
+export class InMemorySpeedRowStore implements SpeedRowStore {
+  private readonly rows = new Map<string, StoredRow>();
+  /** Every write attempt, in order, with its outcome. */
+  readonly writes: {
+    address: SpeedRowAddress;
+    expectedRevision: number | undefined;
+    outcome: WriteOutcome;
+  }[] = [];
+  readonly deletedBefore: number[] = [];
+  private failNext = 0;
+  private conflictNext = 0;
+  private failWhere: ((address: SpeedRowAddress) => boolean) | undefined;
+  private beforeWriteHooks: ((address: SpeedRowAddress) => Promise<void>)[] = [];
+
+  constructor(
+    private readonly views: readonly ViewDefinition[],
+    private readonly log: CallLog = [],
+  ) {}
+
+  /** The next `n` writes throw (throttling, a network error). */
+  failNextWrites(n: number): this {
+    this.failNext = n;
+    return this;
+  }
+
+  /** The next `n` writes lose their condition (as if another writer had just written the row). */
+  conflictNextWrites(n: number): this {
+    this.conflictNext = n;
+    return this;
+  }
+
+  /** Every write of a row matching `predicate` throws, until cleared with undefined. */
+  failWritesWhere(predicate: ((address: SpeedRowAddress) => boolean) | undefined): this {
+    this.failWhere = predicate;
+    return this;
+  }
+
+  /**
+   * Runs `hook` just before the next write is checked: a concurrent writer (e.g. another delivery
+   * of the same records) that changes the row between the service's read and its write.
+   */
+  beforeNextWrite(hook: (address: SpeedRowAddress) => Promise<void>): this {
+    this.beforeWriteHooks.push(hook);
+    return this;
+  }
+
+  private view(name: string): ViewDefinition {
+    const view = this.views.find((v) => v.name === name);
+    if (!view) throw new Error(`InMemorySpeedRowStore: unknown view ${name}`);
+    return view;
+  }
+
+  private decoded(stored: StoredRow): StoredSpeedRow {
+    return {
+      row: { state: decodeRow(this.view(stored.address.view), stored.state), fences: { ...stored.fences } },
+      revision: stored.revision,
+    };
+  }
+
+  async read(_view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined> {
+    const stored = this.rows.get(speedRowId(address));
+    return stored && this.decoded(stored);
+  }
+
+  async write(
+    _view: ViewDefinition,
+    address: SpeedRowAddress,
+    row: SpeedRow,
+    expectedRevision: number | undefined,
+  ): Promise<boolean> {
+    const hook = this.beforeWriteHooks.shift();
+    if (hook) await hook(address);
+    const attempt = (outcome: WriteOutcome) => this.writes.push({ address, expectedRevision, outcome });
+    if (this.failNext > 0 || this.failWhere?.(address)) {
+      if (this.failNext > 0) this.failNext--;
+      attempt('error');
+      throw new Error('ProvisionedThroughputExceededException: injected');
+    }
+    if (this.conflictNext > 0) {
+      this.conflictNext--;
+      attempt('conflict');
+      return false;
+    }
+    const id = speedRowId(address);
+    if (this.rows.get(id)?.revision !== expectedRevision) {
+      attempt('conflict');
+      return false;
+    }
+    this.rows.set(id, {
+      address,
+      state: encodeRow(row.state),
+      fences: { ...row.fences },
+      revision: (expectedRevision ?? 0) + 1,
+    });
+    attempt('written');
+    this.log.push(`speed write ${id}`);
+    return true;
+  }
+
+  async query(
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<SpeedBucket[]> {
+    return this.all()
+      .filter(
+        (r) =>
+          r.address.view === view.name &&
+          sameKey(r.address.key, key) &&
+          r.address.bucketMs >= fromMs &&
+          r.address.bucketMs < toMs,
+      )
+      .map((r) => ({
+        bucketMs: r.address.bucketMs,
+        arrivalBucketMs: r.address.arrivalBucketMs,
+        state: r.row.state,
+      }));
+  }
+
+  async listArrived(
+    view: ViewDefinition,
+    fromMs: number,
+    toMs: number,
+  ): Promise<(SpeedRowAddress & { readonly state: RowState })[]> {
+    return this.all()
+      .filter(
+        (r) =>
+          r.address.view === view.name &&
+          r.address.arrivalBucketMs >= fromMs &&
+          r.address.arrivalBucketMs < toMs,
+      )
+      .map((r) => ({ ...r.address, state: r.row.state }));
+  }
+
+  async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
+    this.deletedBefore.push(arrivalBeforeMs);
+    this.log.push(`speed delete <${arrivalBeforeMs}`);
+    let deleted = 0;
+    for (const [id, stored] of this.rows) {
+      if (stored.address.arrivalBucketMs < arrivalBeforeMs) {
+        this.rows.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  async count(): Promise<number> {
+    return this.rows.size;
+  }
+
+  /** Every row, decoded, in id order. */
+  all(): (StoredSpeedRow & { address: SpeedRowAddress })[] {
+    return [...this.rows.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, stored]) => ({ address: stored.address, ...this.decoded(stored) }));
+  }
+
+  /** Puts a row directly (seeding a test), with revision 1 or one above the current. */
+  seed(address: SpeedRowAddress, state: RowState, fences: Record<string, string> = {}): void {
+    const id = speedRowId(address);
+    this.rows.set(id, {
+      address,
+      state: encodeRow(state),
+      fences,
+      revision: (this.rows.get(id)?.revision ?? 0) + 1,
+    });
+  }
+}
+
+export class InMemoryEventClaims implements EventClaims {
+  /** Event id -> owning record (`<shard>/<sequence>`). */
+  readonly owners = new Map<string, string>();
+  readonly calls: { eventId: string; owner: string; result: boolean | 'error' }[] = [];
+  private readonly failing = new Set<string>();
+  private failNext = 0;
+
+  /** Claims of these ids throw until cleared. */
+  failFor(...eventIds: string[]): this {
+    for (const id of eventIds) this.failing.add(id);
+    return this;
+  }
+
+  clearFailures(): this {
+    this.failing.clear();
+    this.failNext = 0;
+    return this;
+  }
+
+  failNextClaims(n: number): this {
+    this.failNext = n;
+    return this;
+  }
+
+  async claim(eventId: string, owner: string): Promise<boolean> {
+    if (this.failing.has(eventId) || this.failNext > 0) {
+      if (this.failNext > 0) this.failNext--;
+      this.calls.push({ eventId, owner, result: 'error' });
+      throw new Error('ProvisionedThroughputExceededException: injected');
+    }
+    const current = this.owners.get(eventId);
+    if (current === undefined) this.owners.set(eventId, owner);
+    const result = current === undefined || current === owner;
+    this.calls.push({ eventId, owner, result });
+    return result;
+  }
+}
+
+interface StoredCell {
+  readonly version: number;
+  readonly view: string;
+  readonly key: readonly string[];
+  readonly bucketMs: number;
+  readonly state: RowState;
+}
+
+export class InMemoryBatchViewStore implements BatchViewStore {
+  private readonly cells = new Map<string, StoredCell>();
+  readonly deletedVersions: number[] = [];
+  private failWhere: ((version: number, view: string) => boolean) | undefined;
+
+  constructor(private readonly log: CallLog = []) {}
+
+  /** writeCells throws for matching (version, view) until cleared with undefined. */
+  failWritesWhere(predicate: ((version: number, view: string) => boolean) | undefined): this {
+    this.failWhere = predicate;
+    return this;
+  }
+
+  async writeCells(
+    version: number,
+    view: ViewDefinition,
+    cells: readonly { key: readonly string[]; bucketMs: number; state: RowState }[],
+  ): Promise<void> {
+    if (this.failWhere?.(version, view.name)) {
+      this.log.push(`cells v${version} ${view.name} failed`);
+      throw new Error(`batch table write of ${view.name} failed: injected`);
+    }
+    for (const cell of cells) {
+      const id = `${version}|${cellId({ view: view.name, key: cell.key, bucketMs: cell.bucketMs })}`;
+      this.cells.set(id, {
+        version,
+        view: view.name,
+        key: [...cell.key],
+        bucketMs: cell.bucketMs,
+        state: cell.state,
+      });
+    }
+    this.log.push(`cells v${version} ${view.name}`);
+  }
+
+  async query(
+    version: number,
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<BatchBucket[]> {
+    return [...this.cells.values()]
+      .filter(
+        (c) =>
+          c.version === version &&
+          c.view === view.name &&
+          sameKey(c.key, key) &&
+          c.bucketMs >= fromMs &&
+          c.bucketMs < toMs,
+      )
+      .sort((a, b) => a.bucketMs - b.bucketMs)
+      .map((c) => ({ bucketMs: c.bucketMs, state: c.state }));
+  }
+
+  async deleteVersion(version: number): Promise<number> {
+    this.deletedVersions.push(version);
+    this.log.push(`delete v${version}`);
+    let deleted = 0;
+    for (const [id, cell] of this.cells) {
+      if (cell.version === version) {
+        this.cells.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  /** Versions that still have cells, ascending. */
+  versions(): number[] {
+    return [...new Set([...this.cells.values()].map((c) => c.version))].sort((a, b) => a - b);
+  }
+
+  cellCount(version: number): number {
+    return [...this.cells.values()].filter((c) => c.version === version).length;
+  }
+}
+
+export class InMemoryControlStore implements ControlStore {
+  pointer: ServingPointer | null = null;
+  private counter = 0;
+  private rival: ServingPointer | undefined;
+
+  constructor(private readonly log: CallLog = []) {}
+
+  /** Just before the next publish is checked, another run publishes `pointer` (a lost race). */
+  rivalPublishesFirst(pointer: ServingPointer): this {
+    this.rival = pointer;
+    return this;
+  }
+
+  async readPointer(): Promise<ServingPointer | null> {
+    return this.pointer;
+  }
+
+  async publish(next: ServingPointer, expectedVersion: number | null): Promise<boolean> {
+    if (this.rival) {
+      this.pointer = this.rival;
+      this.log.push(`publish v${this.rival.version} (rival)`);
+      this.rival = undefined;
+    }
+    if ((this.pointer?.version ?? null) !== expectedVersion) {
+      this.log.push(`publish v${next.version} refused`);
+      return false;
+    }
+    this.pointer = next;
+    this.log.push(`publish v${next.version}`);
+    return true;
+  }
+
+  async nextVersion(): Promise<number> {
+    return ++this.counter;
+  }
+}
+
+export class InMemoryEventStream implements EventStream {
+  /** Entries the stream accepted, in order. */
+  readonly accepted: StreamEntry[] = [];
+  /** The partition keys sent by each putRecords call. */
+  readonly calls: string[][] = [];
+  private readonly refusals = new Map<string, number>();
+  private throwNext = 0;
+
+  /** The next `n` putRecords calls throw as a whole (the SDK gave up: network, 5xx), writing nothing. */
+  failNextCalls(n: number): this {
+    this.throwNext = n;
+    return this;
+  }
+
+  /** Refuses the entry with this partition key on its next `times` puts (Infinity: always). */
+  refuse(partitionKey: string, times = Infinity): this {
+    this.refusals.set(partitionKey, times);
+    return this;
+  }
+
+  async putRecords(entries: readonly StreamEntry[]): Promise<number[]> {
+    this.calls.push(entries.map((e) => e.partitionKey));
+    if (this.throwNext > 0) {
+      this.throwNext--;
+      throw new Error('InternalFailure: injected');
+    }
+    const refused: number[] = [];
+    entries.forEach((entry, i) => {
+      const left = this.refusals.get(entry.partitionKey) ?? 0;
+      if (left > 0) {
+        this.refusals.set(entry.partitionKey, left - 1);
+        refused.push(i);
+      } else {
+        this.accepted.push(entry);
+      }
+    });
+    return refused;
+  }
+}
+
+/** A query engine that answers each view's batch SQL with canned rows (it reads the view from the SQL's comment). */
+export class CannedQueryEngine implements QueryEngine {
+  readonly sql: string[] = [];
+  readonly sources: { cutoffMs: number; arrivedFromMs?: number }[] = [];
+  /** Runs throw while set. */
+  failure: Error | undefined;
+  /** What source() answers: null for an empty archive. */
+  sourceSql: string | null = 'SELECT line FROM archive';
+
+  constructor(
+    readonly rows: Record<string, BatchResultRow[]> = {},
+    readonly dialect: SqlDialectName = 'duckdb',
+    private readonly log: CallLog = [],
+  ) {}
+
+  async source(cutoffMs: number, arrivedFromMs?: number): Promise<string | null> {
+    this.sources.push(arrivedFromMs === undefined ? { cutoffMs } : { cutoffMs, arrivedFromMs });
+    return this.sourceSql;
+  }
+
+  async run(sql: string): Promise<BatchResultRow[]> {
+    this.sql.push(sql);
+    const view = /^-- view (\w+)/.exec(sql)?.[1];
+    if (view === undefined) throw new Error(`CannedQueryEngine: no view comment in ${sql.slice(0, 80)}`);
+    if (this.failure) {
+      this.log.push(`run ${view} failed`);
+      throw this.failure;
+    }
+    this.log.push(`run ${view}`);
+    return this.rows[view] ?? [];
+  }
+}
+
+export class FixedWatermark implements ArchiveWatermark {
+  constructor(public value: number | null) {}
+  async archivedBeforeMs(): Promise<number | null> {
+    return this.value;
+  }
+}
+
+export class ManualClock implements Clock {
+  constructor(public ms: number) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(ms: number): this {
+    this.ms += ms;
+    return this;
+  }
+}

@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest';
+import { foldEvents, identityRow, type RowState } from '../../lambdas/core/measures';
+import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
+import { MAX_BUCKETS_PER_QUERY, queryView, type QueryDeps } from '../../lambdas/services/query-view';
+import {
+  InMemoryBatchViewStore,
+  InMemoryControlStore,
+  InMemorySpeedRowStore,
+  ManualClock,
+} from './in-memory-stores';
+
+const views = validateViews([
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1m',
+    measures: { n: { kind: 'count' }, amount: { kind: 'sum', field: 'amount' } },
+  },
+  {
+    name: 'by_country',
+    eventType: 'click',
+    key: ['geo.country', 'page'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+  },
+]);
+const [clicks, byCountry] = views;
+const MIN = 60_000;
+const ARRIVAL_BUCKET_MS = MIN;
+const T0 = Date.UTC(2026, 0, 31, 12, 0, 0); // 12:00
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The state of `n` events with these amounts. */
+function state(view: ViewDefinition, amounts: number[]): RowState {
+  return foldEvents(
+    view,
+    identityRow(view),
+    amounts.map((amount) => ({ type: 'click', amount })),
+  );
+}
+
+interface Body {
+  error?: string;
+  views?: string[];
+  problems?: { field: string; message: string }[];
+  view?: string;
+  key?: Record<string, string>;
+  granularity?: string;
+  from?: string;
+  to?: string;
+  cutoff?: string | null;
+  batchVersion?: number | null;
+  buckets?: { start: string; measures: Record<string, number | null> }[];
+}
+
+function setup(now = T0 + 30 * MIN) {
+  const batch = new InMemoryBatchViewStore();
+  const speed = new InMemorySpeedRowStore(views);
+  const control = new InMemoryControlStore();
+  const deps: QueryDeps = {
+    views,
+    batch,
+    speed,
+    control,
+    clock: new ManualClock(now),
+    arrivalBucketMs: ARRIVAL_BUCKET_MS,
+  };
+  const query = async (view: string, params: Record<string, string | undefined>) => {
+    const result = await queryView(view, params, deps);
+    return { status: result.status, body: result.body as Body };
+  };
+  return { batch, speed, control, query };
+}
+
+const range = { from: iso(T0), to: iso(T0 + 10 * MIN) };
+
+describe('queryView: refusals', () => {
+  it('answers 404 for an unknown view, listing the views', async () => {
+    const { query } = setup();
+    const res = await query('clickz', { page: '/home' });
+    expect(res).toEqual({
+      status: 404,
+      body: { error: 'unknown view "clickz"', views: ['clicks', 'by_country'] },
+    });
+  });
+
+  it('answers 400 naming every missing key field', async () => {
+    const { query } = setup();
+    const res = await query('by_country', { page: '/home', 'geo.country': '' });
+    expect(res.status).toBe(400);
+    expect(res.body.problems).toEqual([
+      {
+        field: 'geo.country',
+        message: "query parameter geo.country is required (the view's key is geo.country, page)",
+      },
+    ]);
+  });
+
+  it.each([
+    ['from', 'yesterday', /from must be ISO-8601 with a zone/],
+    ['from', '2026-01-31 12:00', /from must be ISO-8601/],
+    ['to', '1769860800', /to looks like epoch seconds/],
+    ['to', '2026-02-30T00:00:00Z', /to is not a valid date|to must be/],
+  ])('answers 400 to %s=%s', async (field, value, message) => {
+    const { query } = setup();
+    const res = await query('clicks', { page: '/home', ...range, [field]: value });
+    expect(res.status).toBe(400);
+    expect(res.body.problems).toHaveLength(1);
+    expect(res.body.problems?.[0].field).toBe(field);
+    expect(res.body.problems?.[0].message).toMatch(message);
+  });
+
+  it('answers 400 when from is not before to', async () => {
+    const { query } = setup();
+    for (const to of [range.from, iso(T0 - MIN)]) {
+      const res = await query('clicks', { page: '/home', from: range.from, to });
+      expect(res.status).toBe(400);
+      expect(res.body.problems).toEqual([
+        { field: 'from', message: `from must be before to (given ${range.from} and ${to})` },
+      ]);
+    }
+  });
+
+  it(`answers 400 above ${MAX_BUCKETS_PER_QUERY} buckets, and 200 at exactly that many`, async () => {
+    const { query } = setup();
+    const to = T0;
+    const tooMany = await query('clicks', {
+      page: '/home',
+      from: iso(to - (MAX_BUCKETS_PER_QUERY + 1) * MIN),
+      to: iso(to),
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.problems?.[0].message).toMatch(/more than 10000 buckets of 1m/);
+    const most = await query('clicks', {
+      page: '/home',
+      from: iso(to - MAX_BUCKETS_PER_QUERY * MIN),
+      to: iso(to),
+    });
+    expect(most.status).toBe(200);
+  });
+
+  it('reports a missing key and a bad time together', async () => {
+    const { query } = setup();
+    const res = await query('clicks', { from: 'soon' });
+    expect(res.status).toBe(400);
+    expect(res.body.problems?.map((p) => p.field)).toEqual(['page', 'from']);
+  });
+});
+
+describe('queryView: batch ⊕ speed at the cutoff', () => {
+  async function seeded() {
+    const s = setup();
+    const cutoff = T0 + 5 * MIN;
+    await s.batch.writeCells(2, clicks, [{ key: ['/home'], bucketMs: T0, state: state(clicks, [999]) }]); // old version
+    await s.batch.writeCells(3, clicks, [
+      { key: ['/home'], bucketMs: T0, state: state(clicks, [1, 2, 3]) },
+      { key: ['/home'], bucketMs: T0 + MIN, state: state(clicks, [10]) },
+      { key: ['/other'], bucketMs: T0, state: state(clicks, [50]) },
+    ]);
+    s.control.pointer = {
+      version: 3,
+      cutoffMs: cutoff,
+      publishedAt: iso(cutoff + MIN),
+      previous: { version: 2, cutoffMs: cutoff - 5 * MIN },
+    };
+    const row = (bucketMs: number, arrivalBucketMs: number, amounts: number[], page = '/home') =>
+      s.speed.seed({ view: 'clicks', key: [page], bucketMs, arrivalBucketMs }, state(clicks, amounts));
+    row(T0, cutoff - MIN, [1, 2, 3]); // arrived before the cutoff: the batch view holds it already
+    row(T0, cutoff, [100]); // a late event, arrived at the cutoff: speed only
+    row(T0 + 3 * MIN, cutoff + 2 * MIN, [7, 8]);
+    row(T0 + 3 * MIN, cutoff + 3 * MIN, [5], '/other');
+    return { ...s, cutoff };
+  }
+
+  it('adds the speed rows arrived at or after the cutoff to the published batch version, in time order', async () => {
+    const { query, cutoff } = await seeded();
+    const res = await query('clicks', { page: '/home', ...range });
+    expect(res).toEqual({
+      status: 200,
+      body: {
+        view: 'clicks',
+        key: { page: '/home' },
+        granularity: '1m',
+        from: range.from,
+        to: range.to,
+        cutoff: iso(cutoff),
+        batchVersion: 3,
+        buckets: [
+          { start: iso(T0), measures: { n: 4, amount: 106 } },
+          { start: iso(T0 + MIN), measures: { n: 1, amount: 10 } },
+          { start: iso(T0 + 3 * MIN), measures: { n: 2, amount: 15 } },
+        ],
+      },
+    });
+  });
+
+  it('counts every speed row while no batch version is published', async () => {
+    const { query, control } = await seeded();
+    control.pointer = null;
+    const res = await query('clicks', { page: '/home', ...range });
+    expect(res.body).toMatchObject({ cutoff: null, batchVersion: null });
+    expect(res.body.buckets).toEqual([
+      { start: iso(T0), measures: { n: 4, amount: 106 } },
+      { start: iso(T0 + 3 * MIN), measures: { n: 2, amount: 15 } },
+    ]);
+  });
+
+  it('lists the buckets overlapping [from, to), starting at the bucket that holds from', async () => {
+    const { query } = await seeded();
+    const res = await query('clicks', { page: '/home', from: iso(T0 + MIN + 30_000), to: iso(T0 + 3 * MIN) });
+    expect(res.body.from).toBe(iso(T0 + MIN));
+    expect(res.body.buckets?.map((b) => b.start)).toEqual([iso(T0 + MIN)]);
+  });
+
+  it('accepts from and to as epoch milliseconds', async () => {
+    const { query } = await seeded();
+    const res = await query('clicks', {
+      page: '/home',
+      from: String(T0 + 3 * MIN),
+      to: String(T0 + 4 * MIN),
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.buckets).toEqual([{ start: iso(T0 + 3 * MIN), measures: { n: 2, amount: 15 } }]);
+  });
+
+  it('reads a multi-field key', async () => {
+    const { batch, control, query } = setup();
+    await batch.writeCells(1, byCountry, [
+      { key: ['DE', '/home'], bucketMs: T0, state: state(byCountry, [1, 1]) },
+    ]);
+    control.pointer = { version: 1, cutoffMs: T0, publishedAt: iso(T0), previous: null };
+    const res = await query('by_country', { 'geo.country': 'DE', page: '/home', ...range });
+    expect(res.body.key).toEqual({ 'geo.country': 'DE', page: '/home' });
+    expect(res.body.buckets).toEqual([{ start: iso(T0), measures: { n: 2 } }]);
+  });
+});
+
+describe('queryView: default range', () => {
+  it('serves the 24 hours up to the end of the current bucket', async () => {
+    const now = T0 + 30 * MIN + 12_345; // 12:30:12.345
+    const { speed, query } = setup(now);
+    const row = (bucketMs: number) =>
+      speed.seed({ view: 'clicks', key: ['/home'], bucketMs, arrivalBucketMs: bucketMs }, state(clicks, [1]));
+    const end = T0 + 31 * MIN;
+    row(end - 24 * 60 * MIN - MIN); // just before the range
+    row(end - 24 * 60 * MIN); // the first bucket of the range
+    row(T0 + 30 * MIN); // the current bucket
+    const res = await query('clicks', { page: '/home' });
+    expect(res.status).toBe(200);
+    expect(res.body.from).toBe('2026-01-30T12:31:00.000Z');
+    expect(res.body.to).toBe('2026-01-31T12:31:00.000Z');
+    expect(res.body.buckets?.map((b) => b.start)).toEqual([
+      '2026-01-30T12:31:00.000Z',
+      '2026-01-31T12:30:00.000Z',
+    ]);
+  });
+
+  it('takes the default from as 24 hours before a given to', async () => {
+    const { query } = setup();
+    const res = await query('clicks', { page: '/home', to: '2026-01-31T00:00:00Z' });
+    expect(res.body).toMatchObject({
+      from: '2026-01-30T00:00:00.000Z',
+      to: '2026-01-31T00:00:00.000Z',
+      buckets: [],
+    });
+  });
+});
