@@ -35,7 +35,8 @@ const EVENT_SCHEMA: apigateway.JsonSchema = {
   required: ['type', 'time'],
   properties: {
     type: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 256 },
-    time: { type: [apigateway.JsonSchemaType.STRING, apigateway.JsonSchemaType.INTEGER] },
+    // Epoch milliseconds or ISO-8601; the handler refuses what the schema cannot tell (seconds given as ms).
+    time: { type: [apigateway.JsonSchemaType.STRING, apigateway.JsonSchemaType.NUMBER] },
     id: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 256 },
     specversion: { type: apigateway.JsonSchemaType.STRING, enum: ['1.0'] },
     data: { type: apigateway.JsonSchemaType.OBJECT },
@@ -61,15 +62,19 @@ const BODY_SCHEMA: apigateway.JsonSchema = {
  * validated parameters, explicit stage throttling, access logs and X-Ray tracing.
  */
 export class ServingApi extends Construct {
+  /** The REST API (stage `v1`). */
   readonly api: apigateway.RestApi;
+  /** The stage's access log group. */
   readonly accessLogs: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ServingApiProps) {
     super(scope, id);
     const rateLimit = props.rateLimit ?? 1000;
     const burstLimit = props.burstLimit ?? 2000;
-    if (rateLimit < 1) throw new Error(`rateLimit must be at least 1 (given ${rateLimit})`);
-    if (burstLimit < 1) throw new Error(`burstLimit must be at least 1 (given ${burstLimit})`);
+    if (!Number.isFinite(rateLimit) || rateLimit < 1)
+      throw new Error(`rateLimit must be at least 1 request per second (given ${rateLimit})`);
+    if (!Number.isInteger(burstLimit) || burstLimit < 1)
+      throw new Error(`burstLimit must be an integer of at least 1 (given ${burstLimit})`);
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,
@@ -106,6 +111,20 @@ export class ServingApi extends Construct {
       contentType: 'application/json',
       schema: BODY_SCHEMA,
       description: 'one event or {events: [...]}',
+    });
+    // API Gateway's own 400s say only "Invalid request body": name the problem, in the handlers' shape.
+    this.api.addGatewayResponse('BadRequestBody', {
+      type: apigateway.ResponseType.BAD_REQUEST_BODY,
+      statusCode: '400',
+      templates: {
+        'application/json':
+          '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}: $context.error.validationErrorString"}',
+      },
+    });
+    this.api.addGatewayResponse('BadRequestParameters', {
+      type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
+      statusCode: '400',
+      templates: { 'application/json': '{"error":"$context.error.validationErrorString"}' },
     });
     const integration = (fn: lambda.IFunction) =>
       new apigateway.LambdaIntegration(fn, { proxy: true, timeout: Duration.seconds(29) });

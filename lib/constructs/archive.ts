@@ -63,6 +63,9 @@ export class Archive extends Construct {
 
   constructor(scope: Construct, id: string, props: ArchiveProps) {
     super(scope, id);
+    // Server access logs are delivered under a bucket policy (the log bucket has ACLs disabled),
+    // whatever the app's feature flags say.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
     this.bufferInterval = props.bufferInterval ?? Duration.seconds(60);
     const seconds = this.bufferInterval.toSeconds();
     // Dynamic partitioning needs a buffer interval of at least 60 seconds.
@@ -176,6 +179,9 @@ export class Archive extends Construct {
         bufferingHints: { intervalInSeconds: seconds, sizeInMBs: 64 },
         compressionFormat: 'GZIP',
         dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: 300 } },
+        // One Lambda processor and no AppendDelimiterToRecord: the transform already ends every
+        // record with "\n" (the local archiver writes the very same lines), and a second
+        // delimiter would put an empty line after each event.
         processingConfiguration: {
           enabled: true,
           processors: [

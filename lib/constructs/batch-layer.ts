@@ -12,10 +12,15 @@ import { HandlerFunction } from './handler-function';
 
 /** Props of BatchLayer. */
 export interface BatchLayerProps {
+  /** The archive the batch layer queries (bucket, Glue table, Athena workgroup, buffer interval). */
   readonly archive: Archive;
+  /** Speed rows: the batch layer deletes those its published cutoff covers and reconciles against them. */
   readonly speedTable: dynamodb.ITable;
+  /** Versioned batch cells. */
   readonly batchTable: dynamodb.ITable;
+  /** The serving pointer and version counter. */
   readonly controlTable: dynamodb.ITable;
+  /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
   /** Width of the arrival buckets (the cutoff's alignment), in milliseconds. */
   readonly arrivalBucketMs: number;
@@ -49,6 +54,9 @@ export class BatchLayer extends Construct {
       props.archive.bufferInterval.toMilliseconds() +
       (props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
+    // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
+    // with an AWS-managed key (it would need a customer-managed key, $1/month, for a queue that is
+    // empty when all is well).
     this.ruleDeadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,

@@ -8,12 +8,17 @@ import { Construct } from 'constructs';
 
 /** Props of Operations. */
 export interface OperationsProps {
+  /** The event stream (incoming records on the dashboard). */
   readonly stream: kinesis.IStream;
-  /** The functions to watch, by a short name. */
+  /** The functions to watch for errors and throttles, by a short name (part of each alarm's ID). */
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  /** The speed layer's function (iterator age). */
   readonly speedFunction: lambda.IFunction;
+  /** The batch layer's function (failed runs). */
   readonly batchFunction: lambda.IFunction;
+  /** Dead-letter queues to alarm on as soon as they hold a message. */
   readonly deadLetterQueues: readonly sqs.IQueue[];
+  /** The Athena workgroup of the batch layer (bytes scanned per query). */
   readonly workGroup: athena.CfnWorkGroup;
   /**
    * Speed layer iterator age above which the alarm fires.

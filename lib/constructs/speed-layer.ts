@@ -12,9 +12,13 @@ import { HandlerFunction } from './handler-function';
 
 /** Props of SpeedLayer. */
 export interface SpeedLayerProps {
+  /** The stream the speed layer consumes (through a Lambda event source mapping). */
   readonly stream: kinesis.IStream;
+  /** Where the fenced speed rows live (read and conditionally written). */
   readonly speedTable: dynamodb.ITable;
+  /** Where event-id claims live (used when `eventDedupe` is on). */
   readonly dedupeTable: dynamodb.ITable;
+  /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
   /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment), in milliseconds. */
   readonly arrivalBucketMs: number;
@@ -90,8 +94,10 @@ export class SpeedLayer extends Construct {
     checkRange('maxRecordAge (seconds)', maxRecordAge.toSeconds(), 60, 604_800);
     const dedupe = props.eventDedupe ?? true;
 
+    // The AWS-managed key (alias/aws/sqs): its key policy lets the function's role send through SQS,
+    // so the event source mapping needs no KMS grant.
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      encryption: sqs.QueueEncryption.KMS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });

@@ -17,7 +17,7 @@ export const MAX_VIEWS_JSON_BYTES = 3000;
 
 /** Props of LambdaArchitectureStack. */
 export interface LambdaArchitectureStackProps extends StackProps {
-  /** The views to serve (validated definitions from views.ts). */
+  /** The views to serve (validated definitions from views.ts); they travel to every function as JSON. */
   readonly views: readonly ViewDefinition[];
   /**
    * Provisioned shards of the stream.
@@ -35,6 +35,16 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly archiveBufferInterval?: Duration;
   /**
+   * Days before archived events move to S3 Glacier Instant Retrieval.
+   * @default 90
+   */
+  readonly archiveTransitionDays?: number;
+  /**
+   * Bytes one Athena query of the batch layer may scan before the workgroup cancels it.
+   * @default 10 GiB
+   */
+  readonly athenaBytesScannedCutoff?: number;
+  /**
    * Width of arrival buckets, the cutoff's alignment.
    * @default Duration.minutes(1)
    */
@@ -50,10 +60,31 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly speedParallelizationFactor?: number;
   /**
-   * Require an API key besides IAM.
+   * Speed-layer event-level dedupe by event id (one conditional write per event); turn off only
+   * if producers never retry a request.
+   * @default true
+   */
+  readonly speedEventDedupe?: boolean;
+  /**
+   * Require an API key (with a usage plan) besides IAM authorization.
    * @default false
    */
   readonly apiKeyRequired?: boolean;
+  /**
+   * Steady-state requests per second of the API stage.
+   * @default 1000
+   */
+  readonly apiRateLimit?: number;
+  /**
+   * Request burst of the API stage.
+   * @default 2000
+   */
+  readonly apiBurstLimit?: number;
+  /**
+   * Largest request body POST /events accepts (413 above it). API Gateway itself stops at 10 MB.
+   * @default 1048576 (1 MiB)
+   */
+  readonly ingestMaxBodyBytes?: number;
   /**
    * What happens to the tables and the archive when the stack is deleted.
    * @default RemovalPolicy.RETAIN
@@ -87,6 +118,12 @@ export class LambdaArchitectureStack extends Stack {
         `arrivalBucket must be at least 1 second and divide an hour evenly (given ${arrivalBucketMs} ms)`,
       );
     }
+    const maxBodyBytes = props.ingestMaxBodyBytes ?? 1_048_576;
+    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 10_485_760) {
+      throw new Error(
+        `ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given ${maxBodyBytes})`,
+      );
+    }
     this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
     const stream = this.eventStream.stream;
     this.tables = new ServingTables(this, 'Tables', { removalPolicy: props.dataRemovalPolicy });
@@ -94,6 +131,8 @@ export class LambdaArchitectureStack extends Stack {
       stream,
       viewsJson,
       bufferInterval: props.archiveBufferInterval,
+      archiveTransitionDays: props.archiveTransitionDays,
+      bytesScannedCutoffPerQuery: props.athenaBytesScannedCutoff,
       removalPolicy: props.dataRemovalPolicy,
     });
     this.speedLayer = new SpeedLayer(this, 'SpeedLayer', {
@@ -104,6 +143,7 @@ export class LambdaArchitectureStack extends Stack {
       arrivalBucketMs,
       batchSize: props.speedBatchSize,
       parallelizationFactor: props.speedParallelizationFactor,
+      eventDedupe: props.speedEventDedupe,
     });
     this.batchLayer = new BatchLayer(this, 'BatchLayer', {
       archive: this.archive,
@@ -116,7 +156,11 @@ export class LambdaArchitectureStack extends Stack {
     });
     this.ingest = new HandlerFunction(this, 'Ingest', {
       handler: 'ingest',
-      environment: { [ENV.views]: viewsJson, [ENV.streamName]: stream.streamName },
+      environment: {
+        [ENV.views]: viewsJson,
+        [ENV.streamName]: stream.streamName,
+        [ENV.maxBodyBytes]: String(maxBodyBytes),
+      },
     });
     this.ingest.role.addToPolicy(
       new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }),
@@ -148,6 +192,8 @@ export class LambdaArchitectureStack extends Stack {
       queryFunction: this.query.function,
       batchFunction: this.batchLayer.handler.function,
       apiKeyRequired: props.apiKeyRequired,
+      rateLimit: props.apiRateLimit,
+      burstLimit: props.apiBurstLimit,
     });
     this.operations = new Operations(this, 'Operations', {
       stream,

@@ -100,13 +100,73 @@ describe('LambdaArchitectureStack security and reliability', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
     });
+    // the speed layer's dead-letter queue: KMS (AWS-managed key), 14 days
     template.hasResourceProperties('AWS::SQS::Queue', {
-      SqsManagedSseEnabled: true,
+      KmsMasterKeyId: 'alias/aws/sqs',
       MessageRetentionPeriod: 1_209_600,
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Threshold: 0,
+    });
+  });
+
+  it('encrypts every queue and refuses plain-HTTP access to it', () => {
+    const queues = Object.values(resources(template, 'AWS::SQS::Queue'));
+    expect(queues.length).toBe(2);
+    for (const queue of queues) {
+      // KMS for the speed layer's DLQ; SSE-SQS where EventBridge delivers (it cannot use the AWS-managed KMS key)
+      expect(queue.Properties.KmsMasterKeyId ?? queue.Properties.SqsManagedSseEnabled).toBeTruthy();
+      expect(queue.Properties.MessageRetentionPeriod).toBe(1_209_600);
+    }
+    const policies = Object.values(resources(template, 'AWS::SQS::QueuePolicy'));
+    expect(policies.length).toBe(2);
+    for (const policy of policies) {
+      expect(policy.Properties.PolicyDocument).toMatchObject({
+        Statement: expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      });
+    }
+  });
+
+  it('answers schema and parameter failures with the validation error, as {error}', () => {
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'BAD_REQUEST_BODY',
+      StatusCode: '400',
+      ResponseTemplates: {
+        'application/json': Match.stringLikeRegexp('"error":.*\\$context\\.error\\.validationErrorString'),
+      },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'BAD_REQUEST_PARAMETERS',
+      StatusCode: '400',
+    });
+  });
+
+  it('takes one event (flat or CloudEvents, time as text or epoch ms) or 1 to 500 events in the body schema', () => {
+    const [model] = Object.values(resources(template, 'AWS::ApiGateway::Model'));
+    const schema = model.Properties.Schema as {
+      oneOf: { required: string[]; properties: Record<string, Record<string, unknown>> }[];
+    };
+    const [batch, single] = schema.oneOf;
+    expect(batch.required).toEqual(['events']);
+    expect(batch.properties.events).toMatchObject({ type: 'array', minItems: 1, maxItems: 500 });
+    expect(single.required).toEqual(['type', 'time']);
+    expect(single.properties.time.type).toEqual(['string', 'number']);
+    expect(Object.keys(single.properties)).toEqual(
+      expect.arrayContaining(['type', 'time', 'id', 'specversion', 'data']),
+    );
+  });
+
+  it('limits the body of POST /events in the ingest function', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ [ENV.maxBodyBytes]: '1048576', [ENV.streamName]: Match.anyValue() }),
+      },
     });
   });
 
@@ -118,6 +178,8 @@ describe('LambdaArchitectureStack security and reliability', () => {
         CompressionFormat: 'GZIP',
         DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: 300 } },
         BufferingHints: { IntervalInSeconds: 60, SizeInMBs: 64 },
+        ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+        // exactly one processor: the transform ends each line itself, so no AppendDelimiterToRecord
         ProcessingConfiguration: { Enabled: true, Processors: [Match.objectLike({ Type: 'Lambda' })] },
       }),
     });
@@ -276,6 +338,33 @@ describe('least privilege', () => {
     ],
   };
 
+  it('gives the Firehose role exactly the actions it needs', () => {
+    const actions = new Set<string>();
+    for (const [id, policy] of policies) {
+      if (!id.startsWith('ArchiveFirehoseRole')) continue;
+      for (const statement of (
+        policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }
+      ).Statement) {
+        ([] as string[]).concat(statement.Action).forEach((a) => actions.add(a));
+      }
+    }
+    expect([...actions].sort()).toEqual([
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+      'kinesis:ListShards',
+      'lambda:GetFunctionConfiguration',
+      'lambda:InvokeFunction',
+      'logs:PutLogEvents',
+      's3:AbortMultipartUpload',
+      's3:GetBucketLocation',
+      's3:ListBucket',
+      's3:ListBucketMultipartUploads',
+      's3:PutObject',
+    ]);
+  });
+
   it.each(Object.keys(expected))('gives the %s role exactly the actions it needs', (prefix) => {
     const actions = new Set<string>();
     for (const [id, policy] of policies) {
@@ -351,6 +440,21 @@ describe('validation of props', () => {
       })),
     );
     expect(() => synth({ views: many })).toThrow(/at most 3000 bytes of views fit/);
+  });
+  it('fails if the ingest body limit is above what API Gateway accepts', () => {
+    expect(() => synth({ ingestMaxBodyBytes: 20_000_000 })).toThrow(
+      "ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given 20000000)",
+    );
+  });
+  it('fails if the API rate limit is 0', () => {
+    expect(() => synth({ apiRateLimit: 0 })).toThrow(
+      'rateLimit must be at least 1 request per second (given 0)',
+    );
+  });
+  it('fails if the Firehose buffer interval is below the 60 seconds dynamic partitioning needs', () => {
+    expect(() => synth({ archiveBufferInterval: Duration.seconds(30) })).toThrow(
+      'bufferInterval must be between 60 and 900 seconds (given 30)',
+    );
   });
   it('takes provisioned shards when given', () => {
     synth({ shardCount: 4 })

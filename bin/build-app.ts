@@ -1,0 +1,88 @@
+import { Duration, type App, type Stack } from 'aws-cdk-lib';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { validateViews, type ViewDefinition } from '../lambdas/core/view';
+import { LambdaArchitectureStack } from '../lib/stacks/lambda-architecture-stack';
+
+/** The values `-c architecture=...` takes. */
+export const ARCHITECTURES = ['lambda', 'kappa', 'both'] as const;
+
+/** The error `-c architecture=kappa|both` gives until the Kappa variant lands. */
+export const KAPPA_NOT_YET =
+  'architecture=kappa arrives with the Kappa issue; use lambda (-c architecture=lambda)';
+
+// A TypeScript views module needs a TypeScript loader. `cdk synth` runs this file under tsx
+// already; tsx's scoped require makes loading work under plain Node and in tests too.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- tsx's CommonJS API has no node10 types entry
+const tsx = require('tsx/cjs/api') as { require: (id: string, fromFile: string) => unknown };
+
+/**
+ * Loads the views module named by `-c views=<path>` (relative to the working directory): a
+ * TypeScript or JavaScript module whose default export (or `views` export, or CommonJS
+ * `module.exports`) is an array of view definitions, then validates it.
+ */
+export function loadViewsModule(file: string): ViewDefinition[] {
+  const full = path.resolve(file);
+  if (!existsSync(full))
+    throw new Error(`views module ${full} does not exist; pass -c views=<path to a .ts or .js module>`);
+  const mod = tsx.require(full, __filename) as { default?: unknown; views?: unknown } | unknown[];
+  const views = Array.isArray(mod) ? mod : (mod.default ?? mod.views);
+  if (views === undefined)
+    throw new Error(`views module ${full} must default-export an array of defineView(...) results`);
+  return validateViews(views);
+}
+
+/**
+ * Reads the app's context and adds its stacks. Context (all optional):
+ *   architecture=lambda            lambda | kappa | both (kappa and both arrive with the Kappa issue)
+ *   views=views.ts                 the views module, the same one `npm start` reads
+ *   shardCount=4                   provisioned shards (default: on-demand)
+ *   batchScheduleMinutes=15        how often the batch layer runs
+ *   archiveBufferSeconds=60        Firehose buffer interval (60 to 900)
+ *   apiKeyRequired=true            API keys and a usage plan on top of IAM authorization
+ *   apiRateLimit=1000              stage throttling, requests per second
+ *   apiBurstLimit=2000             stage throttling, burst
+ */
+export function buildApp(app: App): Stack[] {
+  const context = (name: string): string | undefined => {
+    const value: unknown = app.node.tryGetContext(name);
+    return value === undefined || value === null || value === '' ? undefined : String(value);
+  };
+  const number = (name: string): number | undefined => {
+    const text = context(name);
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value))
+      throw new Error(`context ${name} must be a number (given ${JSON.stringify(text)})`);
+    return value;
+  };
+  const flag = (name: string): boolean | undefined => {
+    const text = context(name);
+    if (text === undefined) return undefined;
+    if (text !== 'true' && text !== 'false')
+      throw new Error(`context ${name} must be true or false (given ${JSON.stringify(text)})`);
+    return text === 'true';
+  };
+
+  const architecture = context('architecture') ?? 'lambda';
+  if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
+    throw new Error(`architecture must be one of ${ARCHITECTURES.join(', ')} (given ${architecture})`);
+  }
+  if (architecture !== 'lambda') throw new Error(KAPPA_NOT_YET);
+
+  const views = loadViewsModule(context('views') ?? 'views.ts');
+  const batchMinutes = number('batchScheduleMinutes');
+  const bufferSeconds = number('archiveBufferSeconds');
+  const stack = new LambdaArchitectureStack(app, 'StreamfoldLambda', {
+    description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
+    views,
+    shardCount: number('shardCount'),
+    batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
+    archiveBufferInterval: bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds),
+    apiKeyRequired: flag('apiKeyRequired'),
+    apiRateLimit: number('apiRateLimit'),
+    apiBurstLimit: number('apiBurstLimit'),
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  return [stack];
+}
