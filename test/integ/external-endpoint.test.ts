@@ -24,8 +24,10 @@ beforeAll(async () => {
   };
   edge = http.createServer((req, res) => {
     const to = target(req);
+    // Hop-by-hop headers stay on this hop; a forwarded Expect: 100-continue would stall the body.
+    const { expect: _expect, connection: _connection, ...headers } = req.headers;
     const upstream = http.request(
-      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
+      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers, agent: false },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
