@@ -1,126 +1,269 @@
-import type { _Record, KinesisClient } from '@aws-sdk/client-kinesis';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { normalizeStreamRecord, PoisonRecordError, toArchiveLine } from '../lambdas/core/event';
-import type { ViewDefinition } from '../lambdas/core/view';
+import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WATERMARK_KEY } from '../lambdas/adapters/aws/s3-archive-watermark';
+import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
+import type { ViewDefinition } from '../lambdas/core/view';
+import { ShardDiscovery } from './event-source-poller';
 import { readJson, writeJsonAtomic } from './json-file';
-import { ShardReader, sleep, watchShards } from './shard-reader';
+import { ShardReader } from './shard-reader';
 
 export interface ArchiverOptions {
   readonly kinesis: KinesisClient;
   readonly s3: S3Client;
   readonly streamName: string;
   readonly bucket: string;
+  /** The views records are validated against, exactly as the speed layer does. */
   readonly views: readonly ViewDefinition[];
-  /** Flush at least this often. @default 5000 */
+  /** Flush at least this often (Firehose's buffering interval). @default 5000 */
   readonly flushIntervalMs?: number;
-  /** Flush when this many bytes are buffered. @default 1 MiB */
+  /** Flush as soon as this many bytes of lines are buffered (Firehose's buffering size). @default 1048576 */
   readonly bufferBytes?: number;
-  /** Where per-shard checkpoints are kept across restarts; in memory when absent. */
+  /** JSON file of per-shard checkpoints, so a restart resumes; in memory when absent. */
   readonly checkpointFile?: string;
-  /** Kinesis arrival timestamps are coarse; the watermark stays this far behind a caught-up read. @default 1000 */
+  /** How far the watermark stays behind a caught-up read, for coarse arrival timestamps and write lag. @default 1000 */
   readonly safetyMs?: number;
-  /** @default 100 */
+  /** Pause after a GetRecords that found nothing new. @default 100 */
   readonly pollIntervalMs?: number;
+  /** How often shards are listed between flushes (every flush lists them too). @default 5000 */
+  readonly listShardsIntervalMs?: number;
 }
 
-interface Buffered {
-  readonly line: string;
-  readonly rejected: boolean;
-  readonly arrivedMs: number;
+/** One archive line, ready to write. */
+export interface ArchiveLine {
+  readonly text: string;
   readonly sequenceNumber: string;
+  readonly arrivedMs: number;
+  /** Under rejected/ (the record failed validation) instead of events/. */
+  readonly rejected: boolean;
+}
+
+export interface ArchiveObject {
+  readonly key: string;
+  readonly body: string;
+  readonly lines: number;
+  readonly rejected: boolean;
+}
+
+export interface ArchiverStats {
+  readonly recordsArchived: number;
+  readonly recordsRejected: number;
+  readonly objectsWritten: number;
+  readonly bytesWritten: number;
+  /** Every record that arrived before this (epoch ms) is in the archive; null until first known. */
+  readonly watermarkMs: number | null;
+  readonly watermark: string | null;
+  readonly bufferedRecords: number;
+  readonly flushIntervalMs: number;
+  readonly lastError: string | null;
+  readonly shards: ReadonlyArray<{
+    readonly shardId: string;
+    readonly checkpoint: string | null;
+    readonly archivedBefore: string | null;
+    readonly ended: boolean;
+  }>;
 }
 
 interface ShardState {
+  readonly id: string;
   readonly reader: ShardReader;
-  buffer: Buffered[];
-  /** Arrival time before which every record of this shard has been fetched (null until caught up once). */
+  buffer: ArchiveLine[];
+  /** Sequence number of the last record fetched into the buffer. */
+  lastFetched?: string;
+  /** Arrival time before which every record of this shard has been fetched; null until caught up once. */
   fetchedBeforeMs: number | null;
-  /** The same, for records already written to S3: what the watermark may promise. */
+  /** The same for records written to S3 (what the watermark may promise). */
   archivedBeforeMs: number | null;
-  lastSequence?: string;
+  /** Closed by a reshard and read to its end. */
   ended: boolean;
-  lastCaughtUpAt: number;
+  /** Ended, and its last records are written: it can hold the watermark back no more. */
+  endedArchived: boolean;
+  /** Start of the last GetRecords that found the shard drained. */
+  caughtUpAt: number;
 }
 
-interface ArchiveCheckpoint {
+/** What one flush took from the buffers: objects to write, then progress to record. */
+interface FlushJob {
+  readonly objects: Array<ArchiveObject & { written: boolean }>;
+  readonly progress: ReadonlyArray<{
+    readonly state: ShardState;
+    readonly lastFetched?: string;
+    readonly fetchedBeforeMs: number | null;
+    readonly ended: boolean;
+  }>;
+}
+
+interface CheckpointFile {
   readonly sequences: Record<string, string>;
 }
 
-function partition(ms: number): string {
+// GetRecords page size. A full page says nothing about what follows it (kinesalite reports
+// MillisBehindLatest 0 even then), so only a short page counts as caught up.
+const PAGE = 1000;
+
+/** `dt=YYYY-MM-DD/hour=HH` of an arrival time, in UTC (Firehose's default prefix is UTC too). */
+export function arrivalPartition(ms: number): string {
   const iso = new Date(ms).toISOString();
   return `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
 }
 
 /**
- * Plays Kinesis Data Firehose: reads the stream, normalizes each record exactly as the speed
- * layer does (same id, same arrival time), and writes NDJSON objects partitioned by arrival time
- * under `events/`, or under `rejected/` (with the error and raw data) for records the speed layer
- * would dead-letter. Object names come from the shard and the sequence range, so a retried flush
- * overwrites instead of duplicating. After each flush it publishes the watermark object: the
- * arrival time before which everything is provably archived, which the batch cutoff may not pass.
+ * Groups one shard's lines into objects: one per kind (events/ or rejected/) and arrival hour,
+ * named `<shardId>-<firstSeq>-<lastSeq>.ndjson` after the records in it. The same records always
+ * give the same names, so a retried write overwrites instead of duplicating.
+ */
+export function archiveObjects(shardId: string, lines: readonly ArchiveLine[]): ArchiveObject[] {
+  const groups = new Map<string, ArchiveLine[]>();
+  for (const line of lines) {
+    const prefix = `${line.rejected ? 'rejected' : 'events'}/${arrivalPartition(line.arrivedMs)}`;
+    let group = groups.get(prefix);
+    if (!group) groups.set(prefix, (group = []));
+    group.push(line);
+  }
+  return [...groups].map(([prefix, group]) => ({
+    key: `${prefix}/${shardId}-${group[0].sequenceNumber}-${group[group.length - 1].sequenceNumber}.ndjson`,
+    body: group.map((l) => l.text + '\n').join(''),
+    lines: group.length,
+    rejected: group[0].rejected,
+  }));
+}
+
+/**
+ * Plays Kinesis Data Firehose: its own consumer of the stream (own checkpoints), normalizing each
+ * record exactly as the speed layer does (same id, same arrival time) and writing NDJSON objects
+ * partitioned by arrival hour under `events/`; records the views refuse go under `rejected/` with
+ * the error and the raw data, never dropped. Lines are buffered by size and time.
+ *
+ * Each flush writes its objects, then the checkpoint file, then the watermark object: a crash in
+ * between re-reads and rewrites records (the batch layer drops repeated ids), never loses one.
+ *
+ * The watermark (`_watermark.json`, `archivedBeforeMs`) is the arrival time before which every
+ * record is provably archived. Per shard: when a GetRecords that started at T found the shard
+ * drained (MillisBehindLatest 0 and a short page), every record that arrived before T - safetyMs
+ * was in it or before it; that bound counts once those records are written. Across shards, the
+ * minimum, and never past the start of the flush's own ListShards call: a shard created after that
+ * (a reshard) only holds records that arrived after it. It never moves backwards.
  */
 export class Archiver {
   private readonly shards = new Map<string, ShardState>();
   private sequences: Record<string, string> = {};
   private stopping = false;
-  private loops: Promise<void>[] = [];
-  private discovery?: Promise<void>;
+  private readonly loops: Promise<void>[] = [];
+  private readonly naps = new Set<() => void>();
+  private readonly discovery: ShardDiscovery;
+  private startup?: Promise<void>;
   private flushChain: Promise<void> = Promise.resolve();
+  private readonly jobs: FlushJob[] = [];
   private timer?: NodeJS.Timeout;
   private readonly flushIntervalMs: number;
   private readonly bufferBytes: number;
   private readonly safetyMs: number;
+  private readonly pollIntervalMs: number;
   private bufferedBytes = 0;
-  recordsArchived = 0;
-  recordsRejected = 0;
-  objectsWritten = 0;
-  bytesWritten = 0;
-  watermarkMs: number | null = null;
+  private bufferedRecords = 0;
+  private recordsArchived = 0;
+  private recordsRejected = 0;
+  private objectsWritten = 0;
+  private bytesWritten = 0;
+  private watermarkMs: number | null = null;
+  private fatal?: string;
+  /** The latest error met while reading or writing (the archiver keeps going and retries). */
   lastError?: string;
 
   constructor(private readonly options: ArchiverOptions) {
     this.flushIntervalMs = options.flushIntervalMs ?? 5000;
     this.bufferBytes = options.bufferBytes ?? 1024 * 1024;
     this.safetyMs = options.safetyMs ?? 1000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    for (const [name, value, min] of [
+      ['flushIntervalMs', this.flushIntervalMs, 1],
+      ['bufferBytes', this.bufferBytes, 1],
+      ['safetyMs', this.safetyMs, 0],
+      ['pollIntervalMs', this.pollIntervalMs, 1],
+    ] as const) {
+      if (!Number.isInteger(value) || value < min)
+        throw new Error(`${name} must be an integer >= ${min} (given ${value})`);
+    }
+    this.discovery = new ShardDiscovery(
+      options.kinesis,
+      options.streamName,
+      options.listShardsIntervalMs ?? 5000,
+      (shard) => this.addShard(shard),
+      (message) => (this.lastError = message),
+    );
   }
 
+  /** Loads the checkpoints and the last watermark, then reads every shard. Returns at once. */
   start(): void {
-    this.discovery = (async () => {
+    this.startup ??= (async () => {
       if (this.options.checkpointFile)
-        this.sequences = (await readJson<ArchiveCheckpoint>(this.options.checkpointFile))?.sequences ?? {};
-      await watchShards(
+        this.sequences = { ...(await readJson<CheckpointFile>(this.options.checkpointFile))?.sequences };
+      this.watermarkMs = await this.readWatermark();
+      if (this.stopping) return;
+      this.discovery.start();
+      this.timer = setInterval(() => {
+        this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));
+      }, this.flushIntervalMs);
+    })().catch((error: Error) => {
+      this.fatal = `archiver for ${this.options.streamName} could not start: ${error.message}`;
+      this.lastError = this.fatal;
+    });
+  }
+
+  /**
+   * The watermark a previous run published, so a restart does not publish an earlier one. Only a
+   * nicety (an earlier watermark holds the batch cutoff back, it never makes it wrong): when it
+   * cannot be read, the archiver starts without it.
+   */
+  private async readWatermark(): Promise<number | null> {
+    try {
+      const object = await this.options.s3.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: WATERMARK_KEY }),
+      );
+      const parsed = JSON.parse(await object.Body!.transformToString()) as { archivedBeforeMs?: unknown };
+      return typeof parsed.archivedBeforeMs === 'number' ? parsed.archivedBeforeMs : null;
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name !== 'NoSuchKey' && name !== 'NoSuchBucket')
+        this.lastError = `reading ${WATERMARK_KEY}: ${(error as Error).message}`;
+      return null;
+    }
+  }
+
+  private addShard(shard: Shard): void {
+    const id = shard.ShardId!;
+    const state: ShardState = {
+      id,
+      reader: new ShardReader(
         this.options.kinesis,
         this.options.streamName,
-        () => this.stopping,
-        (shard) => {
-          const id = shard.ShardId!;
-          const state: ShardState = {
-            reader: new ShardReader(
-              this.options.kinesis,
-              this.options.streamName,
-              id,
-              this.sequences[id],
-              'TRIM_HORIZON',
-            ),
-            buffer: [],
-            fetchedBeforeMs: null,
-            archivedBeforeMs: null,
-            ended: false,
-            lastCaughtUpAt: 0,
-          };
-          this.shards.set(id, state);
-          this.loops.push(this.readShard(state));
-        },
-        (message) => (this.lastError = message),
-      );
-    })();
-    this.timer = setInterval(() => {
-      this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));
-    }, this.flushIntervalMs);
+        id,
+        this.sequences[id],
+        'TRIM_HORIZON',
+      ),
+      buffer: [],
+      fetchedBeforeMs: null,
+      archivedBeforeMs: null,
+      ended: false,
+      endedArchived: false,
+      caughtUpAt: 0,
+    };
+    this.shards.set(id, state);
+    this.loops.push(this.readShard(state));
   }
 
-  private toBuffered(shardId: string, record: _Record): Buffered {
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.naps.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.naps.add(done);
+    });
+  }
+
+  private toLine(shardId: string, record: _Record): ArchiveLine {
     const arrivedMs = (record.ApproximateArrivalTimestamp ?? new Date()).getTime();
     const data = Buffer.from(record.Data ?? new Uint8Array()).toString('utf8');
     const position = {
@@ -130,54 +273,61 @@ export class Archiver {
       arrivedMs,
     };
     try {
-      return {
-        line: toArchiveLine(normalizeStreamRecord(data, position, this.options.views)),
-        rejected: false,
-        arrivedMs,
-        sequenceNumber: position.sequenceNumber,
-      };
+      const text = toArchiveLine(normalizeStreamRecord(data, position, this.options.views));
+      return { text, sequenceNumber: position.sequenceNumber, arrivedMs, rejected: false };
     } catch (error) {
-      if (!(error instanceof PoisonRecordError)) throw error;
-      const line = JSON.stringify({
-        error: error.message,
-        ...position,
+      // PoisonRecordError is the expected case; anything else thrown while reading a record is
+      // kept the same way rather than lost (the error names what happened).
+      const text = JSON.stringify({
+        error: (error as Error).message,
+        shardId,
+        sequenceNumber: position.sequenceNumber,
+        partitionKey: position.partitionKey,
         arrivedAt: new Date(arrivedMs).toISOString(),
         data,
       });
-      return { line, rejected: true, arrivedMs, sequenceNumber: position.sequenceNumber };
+      return { text, sequenceNumber: position.sequenceNumber, arrivedMs, rejected: true };
     }
   }
 
   private async readShard(state: ShardState): Promise<void> {
-    const id = state.reader.shardId;
     while (!this.stopping) {
       try {
-        const fetched = await state.reader.fetch(1000);
-        for (const record of fetched.records) {
-          const item = this.toBuffered(id, record);
-          state.buffer.push(item);
-          state.lastSequence = item.sequenceNumber;
-          this.bufferedBytes += item.line.length + 1;
+        // Back pressure: a job left over means writes are failing; stop reading rather than buffer without bound.
+        if (this.jobs.length > 1) {
+          await this.nap(this.pollIntervalMs);
+          continue;
         }
-        if (fetched.millisBehindLatest === 0) state.fetchedBeforeMs = fetched.startedAt - this.safetyMs;
-        if (fetched.records.length === 0 && fetched.millisBehindLatest === 0)
-          state.lastCaughtUpAt = fetched.startedAt;
+        if (this.bufferedBytes >= this.bufferBytes) {
+          await this.flush();
+          continue;
+        }
+        const fetched = await state.reader.fetch(PAGE);
+        for (const record of fetched.records) {
+          const line = this.toLine(state.id, record);
+          state.buffer.push(line);
+          state.lastFetched = line.sequenceNumber;
+          this.bufferedBytes += Buffer.byteLength(line.text) + 1;
+          this.bufferedRecords++;
+        }
+        if (fetched.millisBehindLatest === 0 && fetched.records.length < PAGE) {
+          state.fetchedBeforeMs = Math.max(state.fetchedBeforeMs ?? 0, fetched.startedAt - this.safetyMs);
+          if (fetched.records.length === 0) state.caughtUpAt = fetched.startedAt;
+        }
         if (fetched.ended) {
-          // A closed shard receives nothing more: it never holds the watermark back again.
-          state.fetchedBeforeMs = Number.MAX_SAFE_INTEGER;
           state.ended = true;
+          this.discovery.relistSoon();
           return;
         }
-        if (this.bufferedBytes >= this.bufferBytes) await this.flush();
-        if (fetched.records.length === 0) await sleep(this.options.pollIntervalMs ?? 100);
+        if (fetched.records.length === 0) await this.nap(this.pollIntervalMs);
       } catch (error) {
-        this.lastError = `shard ${id}: ${(error as Error).message}`;
-        await sleep(500);
+        this.lastError = `shard ${state.id}: ${(error as Error).message}`;
+        await this.nap(500);
       }
     }
   }
 
-  /** Writes everything buffered, then the checkpoint, then the watermark. Flushes never overlap. */
+  /** Writes everything buffered, then the checkpoint file, then the watermark. Flushes never overlap. */
   flush(): Promise<void> {
     const next = this.flushChain.catch(() => undefined).then(() => this.flushOnce());
     this.flushChain = next;
@@ -185,113 +335,154 @@ export class Archiver {
   }
 
   private async flushOnce(): Promise<void> {
-    {
-      const snapshot = [...this.shards.entries()].map(([id, s]) => {
-        const taken = {
-          id,
-          state: s,
-          records: s.buffer,
-          fetchedBeforeMs: s.fetchedBeforeMs,
-          lastSequence: s.lastSequence,
-        };
-        s.buffer = [];
-        return taken;
-      });
-      this.bufferedBytes = 0;
-      try {
-        for (const { id, records } of snapshot) {
-          const objects = new Map<string, Buffered[]>();
-          for (const r of records) {
-            const key = `${r.rejected ? 'rejected' : 'events'}/${partition(r.arrivedMs)}`;
-            const list = objects.get(key) ?? [];
-            list.push(r);
-            objects.set(key, list);
-          }
-          for (const [prefix, items] of objects) {
-            const body = items.map((i) => i.line).join('\n') + '\n';
-            const key = `${prefix}/${id}-${items[0].sequenceNumber}-${items[items.length - 1].sequenceNumber}.ndjson`;
-            await this.options.s3.send(
-              new PutObjectCommand({
-                Bucket: this.options.bucket,
-                Key: key,
-                Body: body,
-                ContentType: 'application/x-ndjson',
-              }),
-            );
-            this.objectsWritten++;
-            this.bytesWritten += Buffer.byteLength(body);
-          }
-          this.recordsArchived += records.filter((r) => !r.rejected).length;
-          this.recordsRejected += records.filter((r) => r.rejected).length;
-        }
-      } catch (error) {
-        // Put the records back in front: the next flush writes them under the same names.
-        for (const { state, records } of snapshot) state.buffer = [...records, ...state.buffer];
-        throw error;
-      }
-      for (const { id, state, fetchedBeforeMs, lastSequence } of snapshot) {
-        if (lastSequence) this.sequences[id] = lastSequence;
-        state.archivedBeforeMs = fetchedBeforeMs;
-      }
-      if (this.options.checkpointFile)
-        await writeJsonAtomic(this.options.checkpointFile, { sequences: this.sequences });
-      const marks = [...this.shards.values()].map((s) => s.archivedBeforeMs);
-      if (marks.length > 0 && marks.every((m) => m !== null)) {
-        const watermark = Math.min(...(marks as number[]));
-        if (watermark !== this.watermarkMs && watermark < Number.MAX_SAFE_INTEGER) {
-          await this.options.s3.send(
-            new PutObjectCommand({
-              Bucket: this.options.bucket,
-              Key: WATERMARK_KEY,
-              Body: JSON.stringify({
-                archivedBeforeMs: watermark,
-                archivedBefore: new Date(watermark).toISOString(),
-                updatedAt: new Date().toISOString(),
-              }),
-              ContentType: 'application/json',
-            }),
-          );
-          this.watermarkMs = watermark;
-        }
-      }
+    // Before start() has loaded the checkpoints, a listing would start readers at the stream's beginning.
+    if (!this.startup) return;
+    await this.startup;
+    if (this.fatal) throw new Error(this.fatal);
+    let listedAt: number | null = null;
+    try {
+      listedAt = await this.discovery.listNow();
+    } catch (error) {
+      // Objects are still written; only the watermark waits for a listing that works.
+      this.lastError = `listing the shards of ${this.options.streamName}: ${(error as Error).message}`;
     }
+    this.jobs.push(this.takeBuffers());
+    let progressed = false;
+    while (this.jobs.length > 0) {
+      const job = this.jobs[0];
+      for (const object of job.objects) {
+        if (object.written) continue;
+        await this.options.s3.send(
+          new PutObjectCommand({
+            Bucket: this.options.bucket,
+            Key: object.key,
+            Body: object.body,
+            ContentType: 'application/x-ndjson',
+          }),
+        );
+        object.written = true;
+        this.objectsWritten++;
+        this.bytesWritten += Buffer.byteLength(object.body);
+        if (object.rejected) this.recordsRejected += object.lines;
+        else this.recordsArchived += object.lines;
+      }
+      this.jobs.shift();
+      for (const p of job.progress) {
+        if (p.lastFetched) this.sequences[p.state.id] = p.lastFetched;
+        if (p.fetchedBeforeMs !== null)
+          p.state.archivedBeforeMs = Math.max(p.state.archivedBeforeMs ?? 0, p.fetchedBeforeMs);
+        if (p.ended) p.state.endedArchived = true;
+      }
+      progressed = true;
+    }
+    if (progressed && this.options.checkpointFile)
+      await writeJsonAtomic(this.options.checkpointFile, {
+        sequences: this.sequences,
+      } satisfies CheckpointFile);
+    if (listedAt !== null) await this.publishWatermark(listedAt);
   }
 
-  /** Resolves when every shard was read to its end after this call and flushed. */
+  /** Empties every shard's buffer into one job (synchronously: reads cannot interleave). */
+  private takeBuffers(): FlushJob {
+    const objects: FlushJob['objects'] = [];
+    const progress: FlushJob['progress'][number][] = [];
+    for (const state of this.shards.values()) {
+      if (state.buffer.length > 0)
+        for (const object of archiveObjects(state.id, state.buffer))
+          objects.push({ ...object, written: false });
+      progress.push({
+        state,
+        lastFetched: state.lastFetched,
+        fetchedBeforeMs: state.fetchedBeforeMs,
+        ended: state.ended,
+      });
+      state.buffer = [];
+    }
+    this.bufferedBytes = 0;
+    this.bufferedRecords = 0;
+    return { objects, progress };
+  }
+
+  private async publishWatermark(listedAt: number): Promise<void> {
+    let mark = listedAt - this.safetyMs;
+    for (const state of this.shards.values()) {
+      if (state.endedArchived) continue;
+      if (state.archivedBeforeMs === null) return; // a shard not yet caught up: nothing provable
+      mark = Math.min(mark, state.archivedBeforeMs);
+    }
+    const archivedBeforeMs = Math.max(mark, this.watermarkMs ?? mark);
+    await this.options.s3.send(
+      new PutObjectCommand({
+        Bucket: this.options.bucket,
+        Key: WATERMARK_KEY,
+        Body: JSON.stringify({
+          archivedBeforeMs,
+          archivedBefore: new Date(archivedBeforeMs).toISOString(),
+          updatedAt: new Date().toISOString(),
+        }),
+        ContentType: 'application/json',
+      }),
+    );
+    this.watermarkMs = archivedBeforeMs;
+  }
+
+  /**
+   * Resolves when, after this call, every shard was read to its end and everything read is
+   * written (with the checkpoint and the watermark). Rejects after `timeoutMs`.
+   */
   async idle(timeoutMs = 30_000): Promise<void> {
     const since = Date.now();
+    this.discovery.relistSoon();
     while (Date.now() - since < timeoutMs) {
-      await sleep(25);
+      if (this.fatal) throw new Error(this.fatal);
+      const states = [...this.shards.values()];
       if (
-        this.shards.size > 0 &&
-        [...this.shards.values()].every((s) => s.ended || s.lastCaughtUpAt > since)
+        this.discovery.lastListedAt >= since &&
+        states.length > 0 &&
+        states.every((s) => s.ended || s.caughtUpAt >= since)
       ) {
         await this.flush();
         return;
       }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(
-      `archiver did not catch up within ${timeoutMs} ms (${this.lastError ?? 'no error recorded'})`,
+      `archiver for ${this.options.streamName} did not catch up within ${timeoutMs} ms (last error: ${this.lastError ?? 'none'})`,
     );
   }
 
-  stats(): Record<string, unknown> {
+  stats(): ArchiverStats {
     return {
       recordsArchived: this.recordsArchived,
       recordsRejected: this.recordsRejected,
       objectsWritten: this.objectsWritten,
       bytesWritten: this.bytesWritten,
+      watermarkMs: this.watermarkMs,
       watermark: this.watermarkMs === null ? null : new Date(this.watermarkMs).toISOString(),
+      bufferedRecords: this.bufferedRecords,
       flushIntervalMs: this.flushIntervalMs,
       lastError: this.lastError ?? null,
+      shards: [...this.shards.values()].map((s) => ({
+        shardId: s.id,
+        checkpoint: this.sequences[s.id] ?? null,
+        archivedBefore: s.archivedBeforeMs === null ? null : new Date(s.archivedBeforeMs).toISOString(),
+        ended: s.ended,
+      })),
     };
   }
 
+  /** Stops reading and flushes what was read. A failed final flush leaves those records to be read again on the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const wake of [...this.naps]) wake();
+    await this.startup;
     if (this.timer) clearInterval(this.timer);
-    await this.discovery;
-    await Promise.all(this.loops);
+    await this.discovery.stop();
+    for (let waited = 0; waited < this.loops.length;) {
+      const next = this.loops.slice(waited);
+      waited = this.loops.length;
+      await Promise.all(next);
+    }
     await this.flush().catch((error: Error) => (this.lastError = `final flush: ${error.message}`));
   }
 }

@@ -1,126 +1,359 @@
-import type { _Record, KinesisClient } from '@aws-sdk/client-kinesis';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import type { DeadLetterQueue } from './dead-letter-queue';
+import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import { randomUUID } from 'node:crypto';
+import type { KinesisStreamRecord } from 'aws-lambda';
+import {
+  firstFailedIndex,
+  lambdaContext,
+  type DeadLetterEntry,
+  type KinesisBatchHandler,
+  type OnFailureCondition,
+  type OnFailureDestination,
+} from './dead-letter-queue';
 import { readJson, writeJsonAtomic } from './json-file';
-import { ShardReader, sleep, watchShards } from './shard-reader';
+import { listShards, ShardReader } from './shard-reader';
+
+export type { KinesisBatchHandler } from './dead-letter-queue';
 
 export interface EventSourcePollerOptions {
   readonly client: KinesisClient;
   readonly streamName: string;
-  readonly handler: (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse | void>;
-  /** Most records per invocation. @default 100 */
+  /** The function: a deployed handler, or a proxy to one running in its own worker. */
+  readonly handler: KinesisBatchHandler;
+  /** Most records per invocation (BatchSize), 1 to 10000. @default 100 */
   readonly batchSize?: number;
-  /** How long to gather records before invoking with a partial batch. @default 500 */
+  /**
+   * How long records are gathered before a partial batch is sent (MaximumBatchingWindowInSeconds,
+   * in ms). As in AWS, a window opens when the previous invocation ends. AWS's default is 0; 500
+   * here keeps a trickle of local events from costing one invocation each.
+   * @default 500
+   */
   readonly maximumBatchingWindowMs?: number;
-  /** Split a failed batch in two and retry each half. @default true */
+  /** Split a failed batch in two and retry each half (BisectBatchOnFunctionError). @default true */
   readonly bisectBatchOnFunctionError?: boolean;
-  /** Retries of a failing batch before it goes to the on-failure destination; -1 retries forever. @default 3 */
+  /** Retries of a failing batch before the on-failure destination (MaximumRetryAttempts); -1 = forever. @default 3 */
   readonly maximumRetryAttempts?: number;
-  /** Records older than this go to the on-failure destination without an invocation; -1 = no limit. @default -1 */
+  /**
+   * Records older than this go to the on-failure destination instead of the function
+   * (MaximumRecordAgeInSeconds, in ms; AWS's minimum of 60 s is not enforced, for tests); -1 = no limit.
+   * @default -1
+   */
   readonly maximumRecordAgeMs?: number;
-  /** Honour `batchItemFailures` in the handler's answer. @default true */
+  /** Honour `batchItemFailures` in the function's answer (FunctionResponseTypes ReportBatchItemFailures). @default true */
   readonly reportBatchItemFailures?: boolean;
-  /** @default 'TRIM_HORIZON' */
+  /**
+   * Where shards without a checkpoint start (StartingPosition). LATEST applies to the shards open
+   * when the poller first lists the stream; shards created later by resharding start at their
+   * beginning, as in AWS, so no record is skipped.
+   * @default 'TRIM_HORIZON'
+   */
   readonly startingPosition?: 'TRIM_HORIZON' | 'LATEST';
-  /** Pause between empty GetRecords calls. @default 100 */
+  /** Pause after a GetRecords that found nothing new (AWS polls each shard about once a second). @default 100 */
   readonly pollIntervalMs?: number;
-  /** Where per-shard checkpoints are kept across restarts; in memory when absent. */
+  /** How often the stream's shards are listed to find the children of a reshard. @default 5000 */
+  readonly listShardsIntervalMs?: number;
+  /** JSON file of per-shard checkpoints, so a restart resumes where the last run stopped; in memory when absent. */
   readonly checkpointFile?: string;
-  readonly onFailure?: DeadLetterQueue;
+  /** On-failure destination (DestinationConfig.OnFailure). Without one, discarded batches are logged as errors with their data. */
+  readonly onFailure?: OnFailureDestination;
+  /** Region in the records' ARNs and the context. @default 'us-east-1' */
   readonly region?: string;
+  /** Account in the records' ARNs and the context. @default '000000000000' */
+  readonly accountId?: string;
+  /** Function name in the context and in on-failure records. @default 'streamfold-local' */
+  readonly functionName?: string;
+}
+
+export interface ShardStats {
+  readonly shardId: string;
+  /** waiting: for its parent shards to be finished; reading; ended: closed by a reshard and fully processed. */
+  readonly status: 'waiting' | 'reading' | 'ended';
+  readonly millisBehindLatest: number;
+  readonly recordsProcessed: number;
+  readonly invocations: number;
+  readonly failedInvocations: number;
+  readonly deadLettered: number;
+  readonly checkpoint: string | null;
+}
+
+export interface EventSourcePollerStats {
+  readonly streamName: string;
+  readonly recordsProcessed: number;
+  readonly invocations: number;
+  readonly failedInvocations: number;
+  readonly deadLettered: number;
+  /** The largest over the shards. */
+  readonly millisBehindLatest: number;
+  readonly lastError: string | null;
+  readonly shards: readonly ShardStats[];
 }
 
 interface ShardState {
+  readonly id: string;
+  readonly parents: readonly string[];
   readonly reader: ShardReader;
+  status: 'waiting' | 'reading' | 'ended';
+  readerEnded: boolean;
+  /** Fetched, not yet handed to the function. */
   pending: KinesisStreamRecord[];
-  firstPendingAt: number;
+  /** When the current batching window opened (the end of the previous invocation). */
+  windowOpenedAt: number;
+  /** Start of the last GetRecords that found the shard drained with nothing pending (0: not yet). */
+  caughtUpAt: number;
+  inFlight: boolean;
   millisBehindLatest: number;
   recordsProcessed: number;
   invocations: number;
   failedInvocations: number;
   deadLettered: number;
-  /** Start time of the last GetRecords that found nothing new and nothing behind. */
-  lastCaughtUpAt: number;
-  busy: boolean;
-  ended: boolean;
+}
+
+/** A part of a batch on its way through retries and bisection. */
+interface Attempt {
+  /** Position of `records[0]` in the batch being delivered. */
+  start: number;
+  records: KinesisStreamRecord[];
+  retries: number;
+  invokeCount: number;
+  lastError: string;
+  functionError?: string;
+}
+
+interface CheckpointFile {
+  readonly streamName: string;
+  readonly shards: Record<string, string>;
+}
+
+class Stopping extends Error {}
+
+// Lambda's synchronous invocation payload limit: a batch stops growing before it.
+const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+// Bytes of JSON around a record's data in the event (ARNs, ids, field names).
+const RECORD_OVERHEAD_BYTES = 700;
+
+function validate(name: string, value: number, min: number, max: number, hint = ''): void {
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new Error(`${name} must be an integer between ${min} and ${max}${hint} (given ${value})`);
+}
+
+function arrivalMs(record: KinesisStreamRecord): number {
+  return Math.round(record.kinesis.approximateArrivalTimestamp * 1000);
 }
 
 /**
- * Gives a Kinesis handler the semantics of an AWS Lambda event source mapping, which the
- * emulators do not have: one invocation at a time per shard, in order; batch size and batching
- * window; partial batch responses (retry from the lowest reported failure); retries, bisection
- * of failing batches, record age limit; and an on-failure destination, so a poison record
- * never stalls its shard. Checkpoints (the last sequence number handled per shard) persist.
+ * Lists a stream's shards now, every few seconds, and on request, reporting each shard once.
+ * Shared by the poller and the archiver: both must find the children of a reshard.
+ */
+export class ShardDiscovery {
+  private readonly known = new Set<string>();
+  private stopped = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private relistRequested = false;
+  private listings = 0;
+  /** Start time of the latest successful listing: every shard that existed then has been reported. */
+  lastListedAt = 0;
+
+  constructor(
+    private readonly client: KinesisClient,
+    private readonly streamName: string,
+    private readonly everyMs: number,
+    /** `initial`: the shard was in the first successful listing. */
+    private readonly onShard: (shard: Shard, initial: boolean) => void,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  start(): void {
+    this.loop ??= (async () => {
+      while (!this.stopped) {
+        this.relistRequested = false;
+        await this.listNow().catch((error: Error) =>
+          this.onError(`listing the shards of ${this.streamName}: ${error.message}`),
+        );
+        // A request that came during that listing may predate what it must see: list again.
+        if (this.relistRequested) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, this.everyMs);
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.wake = done;
+        });
+      }
+    })();
+  }
+
+  /** Lists the shards at once, reports new ones, and resolves to the listing's start time. */
+  async listNow(): Promise<number> {
+    const startedAt = Date.now();
+    const shards = await listShards(this.client, this.streamName);
+    const initial = this.listings === 0;
+    for (const shard of shards) {
+      if (!shard.ShardId || this.known.has(shard.ShardId)) continue;
+      this.known.add(shard.ShardId);
+      this.onShard(shard, initial);
+    }
+    this.listings++;
+    this.lastListedAt = Math.max(this.lastListedAt, startedAt);
+    return startedAt;
+  }
+
+  /** Ends the current pause: the next listing starts now (a shard ended, so children exist). */
+  relistSoon(): void {
+    this.relistRequested = true;
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+}
+
+/**
+ * Gives a Kinesis handler the semantics of an AWS Lambda event source mapping, which the emulators
+ * lack (LocalStack's ignores bisection and batching windows too). Per shard: one invocation at a
+ * time, in sequence order, with batches gathered by size, batching window and the 6 MB payload
+ * limit. A child shard of a reshard starts only once its parents are finished.
  *
- * Retries count per batch: a bisected half starts with a fresh count (AWS does not charge a
- * split against MaximumRetryAttempts either).
+ * Failures, as AWS documents them:
+ * - a thrown error fails the whole batch; with ReportBatchItemFailures, `batchItemFailures`
+ *   checkpoints before the lowest failed sequence number and retries from it, and an empty or
+ *   unknown `itemIdentifier` fails the whole batch;
+ * - with BisectBatchOnFunctionError, a failed batch of more than one record is split in two and
+ *   each half is retried in order. Splitting does not consume retry attempts ("Splitting batches
+ *   doesn't consume the retry quota"): a half inherits its parent's count, and a count grows only
+ *   when a batch fails that cannot be split further, so a poison record is invoked alone
+ *   1 + maximumRetryAttempts times. The remainder after a partial-batch answer is bisected too
+ *   (AWS does not document that combination; this keeps good records out of the destination);
+ * - when retries run out (RetryAttemptsExhausted) or records are older than maximumRecordAge
+ *   (RecordAgeExceeded, checked before every attempt), the records go to the on-failure destination
+ *   and the shard moves on: a poison record never stalls it.
+ *
+ * Checkpoints (last sequence number handled, per shard) advance as each part of a batch succeeds
+ * or is dead-lettered, and are written (atomically) before the next invocation, so a stop or a
+ * crash never makes a successful record run twice, and never skips one.
  */
 export class EventSourcePoller {
   private readonly shards = new Map<string, ShardState>();
   private checkpoints: Record<string, string> = {};
   private stopping = false;
-  private loops: Promise<void>[] = [];
-  private discovery?: Promise<void>;
-  private readonly o: Required<Omit<EventSourcePollerOptions, 'checkpointFile' | 'onFailure'>> &
-    Pick<EventSourcePollerOptions, 'checkpointFile' | 'onFailure'>;
+  private readonly loops: Promise<void>[] = [];
+  private readonly naps = new Set<() => void>();
+  private readonly discovery: ShardDiscovery;
+  private startup?: Promise<void>;
+  private persisting: Promise<void> = Promise.resolve();
+  private fatal?: string;
+  private readonly batchSize: number;
+  private readonly windowMs: number;
+  private readonly bisect: boolean;
+  private readonly maxRetries: number;
+  private readonly maxAgeMs: number;
+  private readonly reportFailures: boolean;
+  private readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  private readonly pollIntervalMs: number;
+  private readonly region: string;
+  private readonly accountId: string;
+  private readonly functionName: string;
+  /** The latest error met while reading, invoking or checkpointing (the poller keeps going). */
   lastError?: string;
 
-  constructor(options: EventSourcePollerOptions) {
-    this.o = {
-      batchSize: 100,
-      maximumBatchingWindowMs: 500,
-      bisectBatchOnFunctionError: true,
-      maximumRetryAttempts: 3,
-      maximumRecordAgeMs: -1,
-      reportBatchItemFailures: true,
-      startingPosition: 'TRIM_HORIZON',
-      pollIntervalMs: 100,
-      region: 'us-east-1',
-      ...options,
-    };
-    if (this.o.batchSize < 1 || this.o.batchSize > 10_000)
-      throw new Error(`batchSize must be between 1 and 10000 (given ${this.o.batchSize})`);
-  }
-
-  private get streamArn(): string {
-    return `arn:aws:kinesis:${this.o.region}:000000000000:stream/${this.o.streamName}`;
-  }
-
-  start(): void {
-    this.discovery = (async () => {
-      if (this.o.checkpointFile)
-        this.checkpoints = (await readJson<Record<string, string>>(this.o.checkpointFile)) ?? {};
-      await watchShards(
-        this.o.client,
-        this.o.streamName,
-        () => this.stopping,
-        (shard) => {
-          const id = shard.ShardId!;
-          const state: ShardState = {
-            reader: new ShardReader(
-              this.o.client,
-              this.o.streamName,
-              id,
-              this.checkpoints[id],
-              this.o.startingPosition,
-            ),
-            pending: [],
-            firstPendingAt: 0,
-            millisBehindLatest: 0,
-            recordsProcessed: 0,
-            invocations: 0,
-            failedInvocations: 0,
-            deadLettered: 0,
-            lastCaughtUpAt: 0,
-            busy: false,
-            ended: false,
-          };
-          this.shards.set(id, state);
-          this.loops.push(this.runShard(state, shard.ParentShardId));
-        },
-        (message) => (this.lastError = message),
+  constructor(private readonly options: EventSourcePollerOptions) {
+    this.batchSize = options.batchSize ?? 100;
+    this.windowMs = options.maximumBatchingWindowMs ?? 500;
+    this.bisect = options.bisectBatchOnFunctionError ?? true;
+    this.maxRetries = options.maximumRetryAttempts ?? 3;
+    this.maxAgeMs = options.maximumRecordAgeMs ?? -1;
+    this.reportFailures = options.reportBatchItemFailures ?? true;
+    this.startingPosition = options.startingPosition ?? 'TRIM_HORIZON';
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '000000000000';
+    this.functionName = options.functionName ?? 'streamfold-local';
+    validate('batchSize', this.batchSize, 1, 10_000);
+    validate('maximumBatchingWindowMs', this.windowMs, 0, 300_000);
+    validate('maximumRetryAttempts', this.maxRetries, -1, 10_000, ' (-1 retries forever)');
+    validate('maximumRecordAgeMs', this.maxAgeMs, -1, 604_800_000, ' (-1 keeps records whatever their age)');
+    validate('pollIntervalMs', this.pollIntervalMs, 1, 60_000);
+    if (this.startingPosition !== 'TRIM_HORIZON' && this.startingPosition !== 'LATEST')
+      throw new Error(
+        `startingPosition must be TRIM_HORIZON or LATEST (given ${String(this.startingPosition)})`,
       );
-    })();
+    this.discovery = new ShardDiscovery(
+      options.client,
+      options.streamName,
+      options.listShardsIntervalMs ?? 5000,
+      (shard, initial) => this.addShard(shard, initial),
+      (message) => (this.lastError = message),
+    );
+  }
+
+  get streamArn(): string {
+    return `arn:aws:kinesis:${this.region}:${this.accountId}:stream/${this.options.streamName}`;
+  }
+
+  /** Loads the checkpoints, then lists the shards and reads each one. Returns at once. */
+  start(): void {
+    this.startup ??= (async () => {
+      const file = this.options.checkpointFile;
+      if (file) {
+        const saved = await readJson<CheckpointFile | Record<string, string>>(file);
+        if (saved && typeof saved.shards === 'object') {
+          const { streamName, shards } = saved as CheckpointFile;
+          if (streamName !== this.options.streamName)
+            throw new Error(
+              `${file} holds checkpoints of stream ${streamName}, not ${this.options.streamName}: use another checkpointFile`,
+            );
+          this.checkpoints = { ...shards };
+        } else if (saved) this.checkpoints = { ...(saved as Record<string, string>) }; // the earlier flat format
+      }
+      if (!this.stopping) this.discovery.start();
+    })().catch((error: Error) => {
+      this.fatal = `event source for ${this.options.streamName} could not start: ${error.message}`;
+      this.lastError = this.fatal;
+    });
+  }
+
+  private addShard(shard: Shard, initial: boolean): void {
+    const id = shard.ShardId!;
+    const state: ShardState = {
+      id,
+      parents: [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => Boolean(p)),
+      reader: new ShardReader(
+        this.options.client,
+        this.options.streamName,
+        id,
+        this.checkpoints[id],
+        initial ? this.startingPosition : 'TRIM_HORIZON',
+      ),
+      status: 'waiting',
+      readerEnded: false,
+      pending: [],
+      windowOpenedAt: 0,
+      caughtUpAt: 0,
+      inFlight: false,
+      millisBehindLatest: 0,
+      recordsProcessed: 0,
+      invocations: 0,
+      failedInvocations: 0,
+      deadLettered: 0,
+    };
+    this.shards.set(id, state);
+    this.loops.push(this.runShard(state));
+  }
+
+  /** Sleeps, but wakes at once when the poller stops. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.naps.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.naps.add(done);
+    });
   }
 
   private toLambdaRecord(shardId: string, record: _Record): KinesisStreamRecord {
@@ -130,209 +363,319 @@ export class EventSourcePoller {
         partitionKey: record.PartitionKey!,
         sequenceNumber: record.SequenceNumber!,
         data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
+        // Seconds with millisecond precision, as Lambda sends it (1545084650.987).
         approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp ?? new Date()).getTime() / 1000,
       },
       eventSource: 'aws:kinesis',
       eventVersion: '1.0',
       eventID: `${shardId}:${record.SequenceNumber}`,
       eventName: 'aws:kinesis:record',
-      invokeIdentityArn: 'arn:aws:iam::000000000000:role/streamfold-local',
-      awsRegion: this.o.region,
+      invokeIdentityArn: `arn:aws:iam::${this.accountId}:role/${this.functionName}-role`,
+      awsRegion: this.region,
       eventSourceARN: this.streamArn,
     };
   }
 
-  private async runShard(state: ShardState, parentId: string | undefined): Promise<void> {
-    // Resharding: a child shard is read only after its parent is finished, as Lambda does.
-    while (parentId && this.shards.get(parentId) && !this.shards.get(parentId)!.ended && !this.stopping)
-      await sleep(100);
-    const id = state.reader.shardId;
+  private parentsUnfinished(state: ShardState): boolean {
+    // A parent that is not listed (past retention) cannot hold anything back.
+    return state.parents.some((p) => {
+      const parent = this.shards.get(p);
+      return parent !== undefined && parent.status !== 'ended';
+    });
+  }
+
+  private async runShard(state: ShardState): Promise<void> {
+    while (!this.stopping && this.parentsUnfinished(state)) await this.nap(50);
+    state.status = 'reading';
+    state.windowOpenedAt = Date.now();
     while (!this.stopping) {
       try {
-        if (state.pending.length < this.o.batchSize) {
-          const fetched = await state.reader.fetch(this.o.batchSize - state.pending.length);
+        let drained = false;
+        if (state.pending.length < this.batchSize && !state.readerEnded) {
+          const limit = Math.min(10_000, this.batchSize - state.pending.length);
+          const fetched = await state.reader.fetch(limit);
           state.millisBehindLatest = fetched.millisBehindLatest;
-          if (fetched.records.length > 0 && state.pending.length === 0) state.firstPendingAt = Date.now();
-          state.pending.push(...fetched.records.map((r) => this.toLambdaRecord(id, r)));
-          if (fetched.records.length === 0 && fetched.millisBehindLatest === 0 && state.pending.length === 0)
-            state.lastCaughtUpAt = fetched.startedAt;
-          if (fetched.ended && state.pending.length === 0) {
-            state.ended = true;
+          for (const record of fetched.records) state.pending.push(this.toLambdaRecord(state.id, record));
+          drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
+          if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
+          if (fetched.ended) state.readerEnded = true;
+        }
+        if (state.pending.length === 0) {
+          if (state.readerEnded) {
+            // Closed by a reshard and fully processed: its children may start, and must be found.
+            state.status = 'ended';
+            this.discovery.relistSoon();
             return;
           }
-          if (state.pending.length === 0) {
-            await sleep(this.o.pollIntervalMs);
-            continue;
-          }
-          // A partial batch waits for the batching window to close, gathering more records meanwhile.
-          if (
-            state.pending.length < this.o.batchSize &&
-            Date.now() - state.firstPendingAt < this.o.maximumBatchingWindowMs
-          ) {
-            await sleep(Math.min(20, this.o.maximumBatchingWindowMs));
-            continue;
-          }
+          await this.nap(this.pollIntervalMs);
+          continue;
         }
-        const batch = state.pending.splice(0, this.o.batchSize);
-        state.busy = true;
-        try {
-          await this.deliver(state, batch);
-        } finally {
-          state.busy = false;
+        const waited = Date.now() - state.windowOpenedAt;
+        const full =
+          state.pending.length >= this.batchSize || this.payloadBytes(state.pending) >= MAX_PAYLOAD_BYTES;
+        if (!full && waited < this.windowMs && !state.readerEnded) {
+          if (drained) await this.nap(Math.min(this.pollIntervalMs, this.windowMs - waited));
+          continue;
         }
-        this.checkpoints[id] = batch[batch.length - 1].kinesis.sequenceNumber;
-        if (this.o.checkpointFile) await writeJsonAtomic(this.o.checkpointFile, this.checkpoints);
-        if (state.pending.length > 0) state.firstPendingAt = Date.now();
+        await this.deliver(state, this.takeBatch(state));
+        state.windowOpenedAt = Date.now();
       } catch (error) {
-        this.lastError = `shard ${id}: ${(error as Error).message}`;
-        // Whatever was fetched but not delivered is read again from the checkpoint.
-        state.pending = [];
-        state.reader.rewindTo(this.checkpoints[id]);
-        await sleep(500);
+        if (error instanceof Stopping) return;
+        this.lastError = `shard ${state.id}: ${(error as Error).message}`;
+        await this.nap(500);
       }
     }
   }
 
-  /** Delivers one batch to completion: success, or the failing part dead-lettered. */
-  private async deliver(state: ShardState, records: KinesisStreamRecord[]): Promise<void> {
-    const queue: KinesisStreamRecord[][] = [records];
-    while (queue.length > 0) {
-      let batch = queue.shift()!;
-      let attempts = 0;
-      for (;;) {
-        if (this.stopping && this.o.maximumRetryAttempts === -1) throw new Error('stopping');
-        const oldest = batch[0].kinesis.approximateArrivalTimestamp * 1000;
-        if (this.o.maximumRecordAgeMs >= 0 && Date.now() - oldest > this.o.maximumRecordAgeMs) {
-          await this.deadLetter(
-            state,
-            batch,
-            'RecordAgeExceeded',
-            attempts,
-            'records older than maximumRecordAge',
-          );
-          break;
-        }
-        let failedFrom = -1;
-        let lastError = '';
-        state.invocations++;
-        try {
-          const response = await this.o.handler({ Records: batch });
-          const failures = this.o.reportBatchItemFailures && response ? response.batchItemFailures : [];
-          if (failures.length > 0) {
-            // Lambda retries from the lowest failed sequence number; an unknown or empty identifier fails the whole batch.
-            const indexes = failures.map((f) =>
-              batch.findIndex((r) => r.kinesis.sequenceNumber === f.itemIdentifier),
+  private payloadBytes(records: readonly KinesisStreamRecord[]): number {
+    let bytes = 0;
+    for (const r of records) bytes += r.kinesis.data.length + RECORD_OVERHEAD_BYTES;
+    return bytes;
+  }
+
+  /** Takes the next batch: at most batchSize records and 6 MB of event, at least one record. */
+  private takeBatch(state: ShardState): KinesisStreamRecord[] {
+    let count = 0;
+    let bytes = 0;
+    for (const r of state.pending) {
+      const size = r.kinesis.data.length + RECORD_OVERHEAD_BYTES;
+      if (count >= this.batchSize || (count > 0 && bytes + size > MAX_PAYLOAD_BYTES)) break;
+      bytes += size;
+      count++;
+    }
+    return state.pending.splice(0, count);
+  }
+
+  /**
+   * Delivers one batch to completion: every record succeeds or is dead-lettered, and the
+   * checkpoint follows. If something other than the function fails (the destination or the
+   * checkpoint file), the records not yet checkpointed go back to the front of `pending`.
+   */
+  private async deliver(state: ShardState, batch: KinesisStreamRecord[]): Promise<void> {
+    let done = 0;
+    const settle = async (upTo: number) => {
+      await this.checkpoint(state, batch[upTo - 1].kinesis.sequenceNumber);
+      done = upTo;
+    };
+    const queue: Attempt[] = [{ start: 0, records: batch, retries: 0, invokeCount: 0, lastError: '' }];
+    try {
+      while (queue.length > 0) {
+        const attempt = queue[0];
+        if (this.maxAgeMs >= 0) {
+          // Within a shard records are in arrival order: the ones too old are a prefix.
+          const now = Date.now();
+          const young = attempt.records.findIndex((r) => now - arrivalMs(r) <= this.maxAgeMs);
+          const old = young < 0 ? attempt.records.length : young;
+          if (old > 0) {
+            await this.deadLetter(
+              state,
+              attempt,
+              attempt.records.slice(0, old),
+              'RecordAgeExceeded',
+              `older than maximumRecordAgeMs (${this.maxAgeMs} ms)`,
             );
-            failedFrom = indexes.some((i) => i < 0) ? 0 : Math.min(...indexes);
-            lastError = `handler reported failure of ${failures.map((f) => f.itemIdentifier).join(', ')}`;
+            await settle(attempt.start + old);
+            attempt.records = attempt.records.slice(old);
+            attempt.start += old;
+            if (attempt.records.length === 0) {
+              queue.shift();
+              continue;
+            }
           }
-        } catch (error) {
-          failedFrom = 0;
-          lastError = (error as Error).message;
         }
-        if (failedFrom < 0) {
-          state.recordsProcessed += batch.length;
-          break;
+        if (this.stopping) throw new Stopping();
+        const failed = await this.invoke(state, attempt);
+        if (failed === undefined) {
+          state.recordsProcessed += attempt.records.length;
+          await settle(attempt.start + attempt.records.length);
+          queue.shift();
+          continue;
         }
         state.failedInvocations++;
-        state.recordsProcessed += failedFrom;
-        batch = batch.slice(failedFrom);
-        attempts++;
-        if (this.o.bisectBatchOnFunctionError && batch.length > 1) {
-          const half = Math.ceil(batch.length / 2);
-          queue.unshift(batch.slice(0, half), batch.slice(half));
-          break;
+        if (failed.index > 0) {
+          state.recordsProcessed += failed.index;
+          await settle(attempt.start + failed.index);
+          attempt.records = attempt.records.slice(failed.index);
+          attempt.start += failed.index;
         }
-        if (this.o.maximumRetryAttempts >= 0 && attempts > this.o.maximumRetryAttempts) {
-          await this.deadLetter(state, batch, 'RetryAttemptsExhausted', attempts, lastError);
-          break;
+        if (this.bisect && attempt.records.length > 1) {
+          const half = Math.ceil(attempt.records.length / 2);
+          queue.splice(
+            0,
+            1,
+            { ...attempt, records: attempt.records.slice(0, half) },
+            { ...attempt, start: attempt.start + half, records: attempt.records.slice(half) },
+          );
+          continue;
         }
-        await sleep(Math.min(2000, 20 * 2 ** attempts));
+        attempt.retries++;
+        if (this.maxRetries >= 0 && attempt.retries > this.maxRetries) {
+          await this.deadLetter(state, attempt, attempt.records, 'RetryAttemptsExhausted', attempt.lastError);
+          await settle(attempt.start + attempt.records.length);
+          queue.shift();
+          continue;
+        }
+        await this.nap(Math.min(1000, 50 * 2 ** (attempt.retries - 1)));
       }
+    } catch (error) {
+      if (!(error instanceof Stopping)) state.pending.unshift(...batch.slice(done));
+      throw error;
+    }
+  }
+
+  /** One invocation; undefined when it succeeded, else where the retry starts. */
+  private async invoke(state: ShardState, attempt: Attempt): Promise<{ index: number } | undefined> {
+    // A fresh copy per invocation, as Lambda serializes the event: a handler mutating it changes no retry.
+    const records = structuredClone(attempt.records);
+    state.invocations++;
+    attempt.invokeCount++;
+    state.inFlight = true;
+    try {
+      const response = await this.options.handler(
+        { Records: records },
+        lambdaContext({ functionName: this.functionName, region: this.region, accountId: this.accountId }),
+      );
+      if (!this.reportFailures) return undefined;
+      const failed = firstFailedIndex(records, response);
+      if (failed.index < 0) return undefined;
+      attempt.lastError = failed.reason;
+      attempt.functionError = undefined;
+      return failed;
+    } catch (error) {
+      attempt.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      attempt.functionError = 'Unhandled';
+      return { index: 0 };
+    } finally {
+      state.inFlight = false;
     }
   }
 
   private async deadLetter(
     state: ShardState,
-    batch: KinesisStreamRecord[],
-    condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded',
-    invokeCount: number,
+    attempt: Attempt,
+    records: KinesisStreamRecord[],
+    condition: OnFailureCondition,
     error: string,
   ): Promise<void> {
-    state.deadLettered += batch.length;
-    const first = batch[0].kinesis;
-    const last = batch[batch.length - 1].kinesis;
-    const entry = {
-      version: '1.0' as const,
+    const first = records[0].kinesis;
+    const last = records[records.length - 1].kinesis;
+    const entry: DeadLetterEntry = {
+      version: '1.0',
       timestamp: new Date().toISOString(),
       requestContext: {
+        requestId: randomUUID(),
+        functionArn: `arn:aws:lambda:${this.region}:${this.accountId}:function:${this.functionName}`,
         condition,
-        approximateInvokeCount: invokeCount,
-        functionArn: 'arn:aws:lambda:local:000000000000:function:streamfold-local-speed',
+        approximateInvokeCount: attempt.invokeCount,
       },
-      responseContext: { functionError: 'Unhandled' },
+      responseContext: {
+        statusCode: attempt.invokeCount > 0 ? 200 : 0,
+        executedVersion: '$LATEST',
+        ...(attempt.functionError ? { functionError: attempt.functionError } : {}),
+      },
       KinesisBatchInfo: {
-        shardId: state.reader.shardId,
+        shardId: state.id,
         startSequenceNumber: first.sequenceNumber,
         endSequenceNumber: last.sequenceNumber,
-        approximateArrivalOfFirstRecord: new Date(first.approximateArrivalTimestamp * 1000).toISOString(),
-        approximateArrivalOfLastRecord: new Date(last.approximateArrivalTimestamp * 1000).toISOString(),
-        batchSize: batch.length,
+        approximateArrivalOfFirstRecord: new Date(arrivalMs(records[0])).toISOString(),
+        approximateArrivalOfLastRecord: new Date(arrivalMs(records[records.length - 1])).toISOString(),
+        batchSize: records.length,
         streamArn: this.streamArn,
       },
-      records: batch,
-      lastError: error,
+      records,
+      lastError: attempt.lastError || error,
     };
-    if (this.o.onFailure) await this.o.onFailure.add(entry);
+    if (this.options.onFailure) await this.options.onFailure.add(entry);
     else
       console.error(
         JSON.stringify({
           level: 'ERROR',
-          message: 'dropped batch: no on-failure destination',
-          ...entry.KinesisBatchInfo,
-          error,
+          message: 'discarded records: the event source has no on-failure destination (pass onFailure)',
+          ...entry,
         }),
       );
+    state.deadLettered += records.length;
   }
 
-  /** Resolves when every shard has been read to its end after this call and nothing is in flight. */
+  private async checkpoint(state: ShardState, sequenceNumber: string): Promise<void> {
+    this.checkpoints[state.id] = sequenceNumber;
+    const file = this.options.checkpointFile;
+    if (!file) return;
+    // Writes are chained: shards checkpoint concurrently, and each write carries every shard.
+    const write = this.persisting.then(() =>
+      writeJsonAtomic(file, { streamName: this.options.streamName, shards: { ...this.checkpoints } }),
+    );
+    this.persisting = write.catch(() => undefined);
+    await write;
+  }
+
+  /**
+   * Resolves when, after this call, every shard was read to its end (a GetRecords that started
+   * after the call found nothing new) and nothing is in flight or pending; ended shards count as
+   * done once a listing after the call has found their children. Rejects after `timeoutMs`.
+   */
   async idle(timeoutMs = 30_000): Promise<void> {
     const since = Date.now();
+    this.discovery.relistSoon();
     while (Date.now() - since < timeoutMs) {
-      await sleep(25);
-      if (this.shards.size === 0) continue;
-      const done = [...this.shards.values()].every(
-        (s) => s.ended || (s.lastCaughtUpAt > since && !s.busy && s.pending.length === 0),
-      );
-      if (done) return;
+      if (this.fatal) throw new Error(this.fatal);
+      const states = [...this.shards.values()];
+      if (
+        this.discovery.lastListedAt >= since &&
+        states.length > 0 &&
+        states.every(
+          (s) => s.status === 'ended' || (s.caughtUpAt >= since && s.pending.length === 0 && !s.inFlight),
+        )
+      )
+        return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(
-      `event source did not catch up within ${timeoutMs} ms (${this.lastError ?? 'no error recorded'})`,
+      `event source for ${this.options.streamName} did not catch up within ${timeoutMs} ms ` +
+        `(last error: ${this.lastError ?? 'none'}); shards: ${JSON.stringify(this.stats().shards)}`,
     );
   }
 
-  stats(): Record<string, unknown> {
-    const shards = [...this.shards.entries()].map(([id, s]) => ({
-      shardId: id,
+  stats(): EventSourcePollerStats {
+    const shards: ShardStats[] = [...this.shards.values()].map((s) => ({
+      shardId: s.id,
+      status: s.status,
       millisBehindLatest: s.millisBehindLatest,
       recordsProcessed: s.recordsProcessed,
       invocations: s.invocations,
       failedInvocations: s.failedInvocations,
       deadLettered: s.deadLettered,
-      checkpoint: this.checkpoints[id] ?? null,
+      checkpoint: this.checkpoints[s.id] ?? null,
     }));
+    const sum = (pick: (s: ShardStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
     return {
-      recordsProcessed: shards.reduce((n, s) => n + s.recordsProcessed, 0),
+      streamName: this.options.streamName,
+      recordsProcessed: sum((s) => s.recordsProcessed),
+      invocations: sum((s) => s.invocations),
+      failedInvocations: sum((s) => s.failedInvocations),
+      deadLettered: sum((s) => s.deadLettered),
       millisBehindLatest: Math.max(0, ...shards.map((s) => s.millisBehindLatest)),
-      deadLettered: shards.reduce((n, s) => n + s.deadLettered, 0),
       lastError: this.lastError ?? null,
       shards,
     };
   }
 
+  /**
+   * Stops reading: an invocation in flight finishes and is checkpointed; retries still to come
+   * are abandoned (their records are read again on the next start). Resolves when every
+   * checkpoint is written.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.discovery;
-    await Promise.all(this.loops);
+    for (const wake of [...this.naps]) wake();
+    await this.startup;
+    await this.discovery.stop();
+    // Shards found by a listing that was under way when stop began add their loops late.
+    for (let waited = 0; waited < this.loops.length;) {
+      const next = this.loops.slice(waited);
+      waited = this.loops.length;
+      await Promise.all(next);
+    }
+    await this.persisting;
   }
 }

@@ -1,13 +1,20 @@
-import { CreateStreamCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  ListShardsCommand,
+  PutRecordsCommand,
+  SplitShardCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { DeadLetterQueue } from '../../local/dead-letter-queue';
 import { startEmulators, type Emulators } from '../../local/emulators';
-import { EventSourcePoller } from '../../local/event-source-poller';
+import { EventSourcePoller, type EventSourcePollerOptions } from '../../local/event-source-poller';
 
 /** The local event source against kinesalite: Lambda's ESM semantics, which the emulators lack. */
 let emulators: Emulators;
@@ -20,133 +27,411 @@ beforeAll(async () => {
   kinesis = makeKinesisClient(emulators.endpoints);
 });
 afterAll(async () => {
+  kinesis.destroy();
   await emulators.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function stream(records: string[]): Promise<string> {
-  const name = `s${streamNo++}`;
-  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
-  await new Promise((r) => setTimeout(r, 100));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function active(name: string): Promise<void> {
+  for (;;) {
+    const { StreamDescriptionSummary } = await kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: name }),
+    );
+    if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    await sleep(10);
+  }
+}
+
+async function put(name: string, records: Array<string | [data: string, key: string]>): Promise<void> {
   await kinesis.send(
     new PutRecordsCommand({
       StreamName: name,
-      Records: records.map((d) => ({ Data: Buffer.from(d), PartitionKey: 'k' })),
+      Records: records.map((r) => {
+        const [data, key] = typeof r === 'string' ? [r, 'k'] : r;
+        return { Data: Buffer.from(data), PartitionKey: key };
+      }),
     }),
   );
+}
+
+async function stream(records: Array<string | [string, string]> = [], shards = 1): Promise<string> {
+  const name = `s${streamNo++}`;
+  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  await active(name);
+  if (records.length > 0) await put(name, records);
   return name;
 }
 
 const data = (event: KinesisStreamEvent) =>
   event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString());
 
+/** Options that keep the tests fast: AWS-like semantics with short waits. */
+function poller(options: Omit<EventSourcePollerOptions, 'client'>): EventSourcePoller {
+  return new EventSourcePoller({
+    client: kinesis,
+    maximumBatchingWindowMs: 10,
+    pollIntervalMs: 20,
+    ...options,
+  });
+}
+
+async function run(p: EventSourcePoller): Promise<void> {
+  p.start();
+  try {
+    await p.idle(20_000);
+  } finally {
+    await p.stop();
+  }
+}
+
 describe('EventSourcePoller', () => {
+  it('sends a real KinesisStreamEvent and a Lambda context', async () => {
+    const before = Date.now();
+    const name = await stream(['{"hello":1}']);
+    const events: KinesisStreamEvent[] = [];
+    const contexts: Context[] = [];
+    await run(
+      poller({
+        streamName: name,
+        functionName: 'speed',
+        handler: async (event, context) => {
+          events.push(event);
+          contexts.push(context);
+        },
+      }),
+    );
+    const shardId = (await kinesis.send(new ListShardsCommand({ StreamName: name }))).Shards![0].ShardId!;
+    const [record] = events[0].Records;
+    expect(record).toMatchObject({
+      eventSource: 'aws:kinesis',
+      eventVersion: '1.0',
+      eventName: 'aws:kinesis:record',
+      awsRegion: 'us-east-1',
+      eventSourceARN: `arn:aws:kinesis:us-east-1:000000000000:stream/${name}`,
+      eventID: `${shardId}:${record.kinesis.sequenceNumber}`,
+      kinesis: {
+        kinesisSchemaVersion: '1.0',
+        partitionKey: 'k',
+        data: Buffer.from('{"hello":1}').toString('base64'),
+      },
+    });
+    expect(record.invokeIdentityArn).toMatch(/^arn:aws:iam::000000000000:role\//);
+    expect(record.kinesis.sequenceNumber).toMatch(/^\d+$/);
+    // Seconds as a float with millisecond precision, as Lambda sends it.
+    const seconds = record.kinesis.approximateArrivalTimestamp;
+    expect(seconds).toBeGreaterThanOrEqual(Math.floor(before / 1000));
+    expect(seconds).toBeLessThanOrEqual(Date.now() / 1000);
+    expect(Math.abs(seconds * 1000 - Math.round(seconds * 1000))).toBeLessThan(1e-3);
+    expect(contexts[0]).toMatchObject({
+      functionName: 'speed',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:speed',
+    });
+    expect(contexts[0].awsRequestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(contexts[0].getRemainingTimeInMillis()).toBeGreaterThan(0);
+  });
+
+  it('keeps order per shard, one invocation at a time per shard, every record once', async () => {
+    const records: Array<[string, string]> = Array.from({ length: 240 }, (_, i) => [
+      `k${i % 12}:${i}`,
+      `k${i % 12}`,
+    ]);
+    const name = await stream([], 3);
+    for (let i = 0; i < records.length; i += 40) await put(name, records.slice(i, i + 40));
+    const seen = new Map<string, number>();
+    const perKey = new Map<string, number[]>();
+    const perShard = new Map<string, bigint[]>();
+    const inFlight = new Set<string>();
+    let overlapped = false;
+    const sizes: number[] = [];
+    await run(
+      poller({
+        streamName: name,
+        batchSize: 7,
+        handler: async (event) => {
+          const shard = event.Records[0].eventID.split(':')[0];
+          if (inFlight.has(shard)) overlapped = true;
+          inFlight.add(shard);
+          sizes.push(event.Records.length);
+          await sleep(1);
+          for (const r of event.Records) {
+            expect(r.eventID.split(':')[0]).toBe(shard);
+            const list = perShard.get(shard) ?? [];
+            list.push(BigInt(r.kinesis.sequenceNumber));
+            perShard.set(shard, list);
+          }
+          for (const d of data(event)) {
+            seen.set(d, (seen.get(d) ?? 0) + 1);
+            const [key, i] = d.split(':');
+            perKey.set(key, [...(perKey.get(key) ?? []), Number(i)]);
+          }
+          inFlight.delete(shard);
+        },
+      }),
+    );
+    expect(overlapped).toBe(false);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(7);
+    expect(perShard.size).toBe(3);
+    for (const seqs of perShard.values())
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i] > seqs[i - 1]).toBe(true);
+    for (const values of perKey.values()) expect(values).toEqual([...values].sort((a, b) => a - b));
+    expect(seen.size).toBe(records.length);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('gathers records for the batching window, and cuts batches at batchSize', async () => {
+    const name = await stream();
+    const sizes: number[] = [];
+    const p = poller({
+      streamName: name,
+      batchSize: 4,
+      maximumBatchingWindowMs: 800,
+      handler: async (event) => void sizes.push(event.Records.length),
+    });
+    p.start();
+    for (const r of ['a', 'b', 'c']) {
+      await put(name, [r]);
+      await sleep(30);
+    }
+    await p.idle();
+    await put(name, ['d', 'e', 'f', 'g', 'h', 'i']);
+    await p.idle();
+    await p.stop();
+    // a, b, c trickled in within one window; then 6 records make a full batch and a remainder.
+    expect(sizes).toEqual([3, 4, 2]);
+  });
+
+  it('retries from the lowest reported failure, whatever the order of the reports', async () => {
+    const name = await stream(['a', 'b', 'c', 'd']);
+    const seen: string[] = [];
+    let failOnce = true;
+    await run(
+      poller({
+        streamName: name,
+        bisectBatchOnFunctionError: false,
+        maximumBatchingWindowMs: 200,
+        handler: async (event): Promise<KinesisStreamBatchResponse> => {
+          seen.push(...data(event));
+          if (!failOnce) return { batchItemFailures: [] };
+          failOnce = false;
+          return {
+            batchItemFailures: [
+              { itemIdentifier: event.Records[3].kinesis.sequenceNumber },
+              { itemIdentifier: event.Records[2].kinesis.sequenceNumber },
+            ],
+          };
+        },
+      }),
+    );
+    expect(seen).toEqual(['a', 'b', 'c', 'd', 'c', 'd']);
+  });
+
+  it.each([
+    ['an empty itemIdentifier', ''],
+    ['an itemIdentifier not in the batch', '12345'],
+  ])('retries the whole batch when the function reports %s', async (_, identifier) => {
+    const name = await stream(['a', 'b']);
+    const seen: string[] = [];
+    let failOnce = true;
+    await run(
+      poller({
+        streamName: name,
+        bisectBatchOnFunctionError: false,
+        maximumBatchingWindowMs: 200,
+        handler: async (event) => {
+          seen.push(...data(event));
+          if (!failOnce) return;
+          failOnce = false;
+          return { batchItemFailures: [{ itemIdentifier: identifier }] };
+        },
+      }),
+    );
+    expect(seen).toEqual(['a', 'b', 'a', 'b']);
+  });
+
   it('isolates a poison record by bisection, dead-letters it with its data, and processes every other record once', async () => {
     const records = Array.from({ length: 20 }, (_, i) => (i === 13 ? 'poison' : `r${i}`));
     const name = await stream(records);
     const processed = new Map<string, number>();
+    const offered = new Map<string, number>();
+    let poisonAlone = 0;
     const dlq = new DeadLetterQueue();
-    const poller = new EventSourcePoller({
-      client: kinesis,
+    const p = poller({
       streamName: name,
       batchSize: 8,
-      maximumBatchingWindowMs: 10,
       maximumRetryAttempts: 2,
       onFailure: dlq,
       handler: async (event) => {
-        if (data(event).includes('poison')) throw new Error('cannot parse');
-        for (const d of data(event)) processed.set(d, (processed.get(d) ?? 0) + 1);
+        const batch = data(event);
+        for (const d of batch) offered.set(d, (offered.get(d) ?? 0) + 1);
+        if (batch.includes('poison')) {
+          if (batch.length === 1) poisonAlone++;
+          throw new TypeError('cannot parse "poison"');
+        }
+        for (const d of batch) processed.set(d, (processed.get(d) ?? 0) + 1);
       },
     });
-    poller.start();
-    await poller.idle();
-    await poller.stop();
+    await run(p);
     expect([...processed.keys()].sort()).toEqual(records.filter((r) => r !== 'poison').sort());
     expect([...processed.values()].every((n) => n === 1)).toBe(true);
+    // Splitting consumed no retry: alone, the poison record ran once plus maximumRetryAttempts times.
+    expect(poisonAlone).toBe(3);
     const entries = await dlq.list();
     expect(entries).toHaveLength(1);
-    expect(entries[0].requestContext.condition).toBe('RetryAttemptsExhausted');
-    expect(entries[0].KinesisBatchInfo.batchSize).toBe(1);
-    expect(data({ Records: [...entries[0].records] })).toEqual(['poison']);
+    const [entry] = entries;
+    expect(entry.requestContext.condition).toBe('RetryAttemptsExhausted');
+    expect(entry.requestContext.approximateInvokeCount).toBe(offered.get('poison'));
+    expect(entry.responseContext.functionError).toBe('Unhandled');
+    expect(entry.lastError).toBe('TypeError: cannot parse "poison"');
+    expect(entry.KinesisBatchInfo).toMatchObject({
+      batchSize: 1,
+      startSequenceNumber: entry.records[0].kinesis.sequenceNumber,
+      endSequenceNumber: entry.records[0].kinesis.sequenceNumber,
+      streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${name}`,
+    });
+    expect(data({ Records: [...entry.records] })).toEqual(['poison']);
+    expect(p.stats()).toMatchObject({ recordsProcessed: 19, deadLettered: 1 });
   });
 
-  it('retries from the lowest reported failure, in order', async () => {
+  it('without bisection, dead-letters the whole failing batch after its retries and moves on', async () => {
     const name = await stream(['a', 'b', 'c', 'd']);
-    const seen: string[] = [];
-    let failOnce = true;
-    const poller = new EventSourcePoller({
-      client: kinesis,
-      streamName: name,
-      batchSize: 10,
-      maximumBatchingWindowMs: 200,
-      bisectBatchOnFunctionError: false,
-      handler: async (event): Promise<KinesisStreamBatchResponse> => {
-        seen.push(...data(event));
-        if (failOnce) {
-          failOnce = false;
-          return {
-            batchItemFailures: [
-              { itemIdentifier: event.Records[2].kinesis.sequenceNumber },
-              { itemIdentifier: event.Records[3].kinesis.sequenceNumber },
-            ],
-          };
-        }
-        return { batchItemFailures: [] };
-      },
-    });
-    poller.start();
-    await poller.idle();
-    await poller.stop();
-    expect(seen).toEqual(['a', 'b', 'c', 'd', 'c', 'd']);
-  });
-
-  it('dead-letters records older than maximumRecordAge without invoking', async () => {
-    const name = await stream(['old']);
-    await new Promise((r) => setTimeout(r, 1_100));
-    let invoked = 0;
     const dlq = new DeadLetterQueue();
-    const poller = new EventSourcePoller({
-      client: kinesis,
-      streamName: name,
-      maximumRecordAgeMs: 1000,
-      onFailure: dlq,
-      handler: async () => void invoked++,
-    });
-    poller.start();
-    await poller.idle();
-    await poller.stop();
-    expect(invoked).toBe(0);
-    expect((await dlq.list())[0].requestContext.condition).toBe('RecordAgeExceeded');
+    const handled: string[] = [];
+    let calls = 0;
+    await run(
+      poller({
+        streamName: name,
+        batchSize: 3,
+        bisectBatchOnFunctionError: false,
+        maximumRetryAttempts: 1,
+        onFailure: dlq,
+        handler: async (event) => {
+          calls++;
+          if (data(event).includes('b')) throw new Error('b is bad');
+          handled.push(...data(event));
+        },
+      }),
+    );
+    const [entry] = await dlq.list();
+    expect(data({ Records: [...entry.records] })).toEqual(['a', 'b', 'c']);
+    expect(entry.requestContext.approximateInvokeCount).toBe(2);
+    expect(handled).toEqual(['d']);
+    expect(calls).toBe(3);
   });
 
-  it('resumes after its checkpoint on restart: nothing handled twice', async () => {
+  it('dead-letters records older than maximumRecordAge without invoking, and invokes the younger ones', async () => {
+    const name = await stream(['old1', 'old2']);
+    await sleep(400);
+    await put(name, ['fresh']);
+    const invoked: string[] = [];
+    const dlq = new DeadLetterQueue();
+    await run(
+      poller({
+        streamName: name,
+        maximumRecordAgeMs: 300,
+        onFailure: dlq,
+        handler: async (event) => void invoked.push(...data(event)),
+      }),
+    );
+    expect(invoked).toEqual(['fresh']);
+    const [entry] = await dlq.list();
+    expect(entry.requestContext).toMatchObject({ condition: 'RecordAgeExceeded', approximateInvokeCount: 0 });
+    expect(data({ Records: [...entry.records] })).toEqual(['old1', 'old2']);
+  });
+
+  it('resumes after its checkpoint on restart: a stop waits for the invocation in flight, nothing runs twice', async () => {
     const name = await stream(['x1', 'x2', 'x3']);
     const checkpointFile = path.join(dir, `${name}.json`);
     const seen: string[] = [];
-    const make = () =>
-      new EventSourcePoller({
-        client: kinesis,
-        streamName: name,
-        checkpointFile,
-        maximumBatchingWindowMs: 10,
-        handler: async (e) => void seen.push(...data(e)),
-      });
-    const first = make();
+    let release!: () => void;
+    const started = new Promise<void>((resolve) => (release = resolve));
+    let finished = false;
+    const first = poller({
+      streamName: name,
+      checkpointFile,
+      handler: async (e) => {
+        release();
+        await sleep(300);
+        seen.push(...data(e));
+        finished = true;
+      },
+    });
     first.start();
-    await first.idle();
+    await started;
     await first.stop();
-    await kinesis.send(
-      new PutRecordsCommand({ StreamName: name, Records: [{ Data: Buffer.from('x4'), PartitionKey: 'k' }] }),
-    );
-    const second = make();
-    second.start();
-    await second.idle();
-    await second.stop();
+    expect(finished).toBe(true);
+    const saved = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { streamName: string; shards: object };
+    expect(saved.streamName).toBe(name);
+    expect(Object.values(saved.shards)).toHaveLength(1);
+
+    await put(name, ['x4']);
+    await run(poller({ streamName: name, checkpointFile, handler: async (e) => void seen.push(...data(e)) }));
     expect(seen).toEqual(['x1', 'x2', 'x3', 'x4']);
   });
 
-  it('redrives dead-lettered records to the handler and empties the queue', async () => {
-    const dlq = new DeadLetterQueue({ file: path.join(dir, 'dlq.json') });
+  it('fails to start on a checkpoint file of another stream, saying so', async () => {
+    const name = await stream(['y']);
+    const checkpointFile = path.join(dir, `${name}.json`);
+    await run(poller({ streamName: name, checkpointFile, handler: async () => undefined }));
+    const other = await stream(['z']);
+    const p = poller({ streamName: other, checkpointFile, handler: async () => undefined });
+    p.start();
+    await expect(p.idle(5000)).rejects.toThrow(`holds checkpoints of stream ${name}, not ${other}`);
+    await p.stop();
+  });
+
+  it('starts at LATEST when asked: records put before the start are skipped', async () => {
+    const name = await stream(['before']);
+    const seen: string[] = [];
+    const p = poller({
+      streamName: name,
+      startingPosition: 'LATEST',
+      handler: async (e) => void seen.push(...data(e)),
+    });
+    p.start();
+    await p.idle();
+    await put(name, ['after']);
+    await p.idle();
+    await p.stop();
+    expect(seen).toEqual(['after']);
+  });
+
+  it('finishes a parent shard before its children after a reshard, found while running', async () => {
+    const name = await stream();
+    const seen: string[] = [];
+    const p = poller({ streamName: name, batchSize: 2, handler: async (e) => void seen.push(...data(e)) });
+    p.start();
+    await put(
+      name,
+      ['p1', 'p2', 'p3'].map((d) => [d, 'same']),
+    );
+    await p.idle();
+    const parent = (await kinesis.send(new ListShardsCommand({ StreamName: name }))).Shards![0].ShardId!;
+    await kinesis.send(
+      new SplitShardCommand({
+        StreamName: name,
+        ShardToSplit: parent,
+        NewStartingHashKey: (2n ** 127n).toString(),
+      }),
+    );
+    await active(name);
+    await put(
+      name,
+      ['c1', 'c2', 'c3'].map((d) => [d, 'same']),
+    );
+    await p.idle();
+    await p.stop();
+    expect(seen).toEqual(['p1', 'p2', 'p3', 'c1', 'c2', 'c3']);
+    const shards = p.stats().shards;
+    expect(shards).toHaveLength(3);
+    expect(shards.find((s) => s.shardId === parent)?.status).toBe('ended');
+  });
+
+  it('redrives dead-lettered records to the handler and empties the file-backed queue', async () => {
+    const file = path.join(dir, 'dlq.ndjson');
+    const dlq = new DeadLetterQueue({ file });
     const name = await stream(['bad']);
     let healthy = false;
     const handled: string[] = [];
@@ -154,23 +439,20 @@ describe('EventSourcePoller', () => {
       if (!healthy) throw new Error('down');
       handled.push(...data(event));
     };
-    const poller = new EventSourcePoller({
-      client: kinesis,
-      streamName: name,
-      maximumRetryAttempts: 0,
-      onFailure: dlq,
-      handler,
-    });
-    poller.start();
-    await poller.idle();
-    await poller.stop();
+    await run(poller({ streamName: name, maximumRetryAttempts: 0, onFailure: dlq, handler }));
     expect(await dlq.depth()).toBe(1);
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1);
     healthy = true;
-    expect(await new DeadLetterQueue({ file: path.join(dir, 'dlq.json') }).redrive(handler)).toMatchObject({
-      redriven: 1,
-      remaining: 0,
-    });
+    expect(await new DeadLetterQueue({ file }).redrive(handler)).toMatchObject({ redriven: 1, remaining: 0 });
     expect(handled).toEqual(['bad']);
+    expect(readFileSync(file, 'utf8')).toBe('');
+  });
+
+  it('refuses options AWS would refuse, saying what was given', () => {
+    const make = (o: Partial<EventSourcePollerOptions>) => () =>
+      new EventSourcePoller({ client: kinesis, streamName: 's', handler: async () => undefined, ...o });
+    expect(make({ batchSize: 0 })).toThrow('batchSize must be an integer between 1 and 10000 (given 0)');
+    expect(make({ maximumRetryAttempts: -2 })).toThrow(/maximumRetryAttempts .* \(given -2\)/);
   });
 });
 
