@@ -5,7 +5,7 @@ import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import type { ViewDefinition } from '../lambdas/core/view';
 import { ShardDiscovery } from './event-source-poller';
 import { readJson, writeJsonAtomic } from './json-file';
-import { ShardReader } from './shard-reader';
+import { Naps, ShardReader } from './shard-reader';
 
 export interface ArchiverOptions {
   readonly kinesis: KinesisClient;
@@ -148,7 +148,7 @@ export class Archiver {
   private sequences: Record<string, string> = {};
   private stopping = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly naps = new Set<() => void>();
+  private readonly naps = new Naps();
   private readonly discovery: ShardDiscovery;
   private startup?: Promise<void>;
   private flushChain: Promise<void> = Promise.resolve();
@@ -252,15 +252,7 @@ export class Archiver {
   }
 
   private nap(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.naps.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.naps.add(done);
-    });
+    return this.naps.sleep(ms);
   }
 
   private toLine(shardId: string, record: _Record): ArchiveLine {
@@ -474,7 +466,7 @@ export class Archiver {
   /** Stops reading and flushes what was read. A failed final flush leaves those records to be read again on the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const wake of [...this.naps]) wake();
+    this.naps.wakeAll();
     await this.startup;
     if (this.timer) clearInterval(this.timer);
     await this.discovery.stop();

@@ -10,7 +10,7 @@ import {
   type OnFailureDestination,
 } from './dead-letter-queue';
 import { readJson, writeJsonAtomic } from './json-file';
-import { listShards, ShardReader } from './shard-reader';
+import { listShards, Naps, ShardReader } from './shard-reader';
 
 export type { KinesisBatchHandler } from './dead-letter-queue';
 
@@ -240,7 +240,7 @@ export class EventSourcePoller {
   private checkpoints: Record<string, string> = {};
   private stopping = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly naps = new Set<() => void>();
+  private readonly naps = new Naps();
   private readonly discovery: ShardDiscovery;
   private startup?: Promise<void>;
   private persisting: Promise<void> = Promise.resolve();
@@ -343,17 +343,8 @@ export class EventSourcePoller {
     this.loops.push(this.runShard(state));
   }
 
-  /** Sleeps, but wakes at once when the poller stops. */
   private nap(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.naps.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.naps.add(done);
-    });
+    return this.naps.sleep(ms);
   }
 
   private toLambdaRecord(shardId: string, record: _Record): KinesisStreamRecord {
@@ -667,7 +658,7 @@ export class EventSourcePoller {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const wake of [...this.naps]) wake();
+    this.naps.wakeAll();
     await this.startup;
     await this.discovery.stop();
     // Shards found by a listing that was under way when stop began add their loops late.
