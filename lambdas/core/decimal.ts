@@ -27,7 +27,31 @@ export function parseDecimal(text: string): Decimal {
  * text, which is what SQL casts from). Callers validate with summableProblem() first.
  */
 export function decimalFromNumber(value: number): Decimal {
-  return parseDecimal(String(value));
+  return parseDecimal(plainDecimalText(value));
+}
+
+/**
+ * A number's shortest round-trip text without an exponent (`1e-7` -> `0.0000001`), which is the
+ * decimal every SQL engine casts the archived JSON number to.
+ */
+export function plainDecimalText(value: number): string {
+  const text = String(value);
+  const e = text.indexOf('e');
+  if (e < 0) return text;
+  const negative = text.startsWith('-');
+  const mantissa = text.slice(negative ? 1 : 0, e);
+  const exponent = Number(text.slice(e + 1));
+  const point = mantissa.indexOf('.');
+  const digits = mantissa.replace('.', '');
+  // Position of the decimal point within `digits` once the exponent is applied.
+  const at = (point < 0 ? mantissa.length : point) + exponent;
+  const plain =
+    at <= 0
+      ? `0.${'0'.repeat(-at)}${digits}`
+      : at >= digits.length
+        ? digits + '0'.repeat(at - digits.length)
+        : `${digits.slice(0, at)}.${digits.slice(at)}`;
+  return `${negative ? '-' : ''}${plain}`;
 }
 
 export function formatDecimal(value: Decimal): string {

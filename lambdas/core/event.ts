@@ -1,4 +1,6 @@
 import { getField, scalarText, summableProblem } from './fields';
+import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
+import { keyProblem } from './reducer';
 import { parseTime, toIso } from './time';
 import type { ViewDefinition } from './view';
 
@@ -83,6 +85,7 @@ export function eventProblems(
   raw: unknown,
   views: readonly ViewDefinition[],
   index = 0,
+  inexactNumbers: readonly JsonPath[] = [],
 ): { problems: EventProblem[]; flat?: Record<string, unknown>; timeMs?: number } {
   const problems: EventProblem[] = [];
   const problem = (field: string, message: string) => problems.push({ index, field, message });
@@ -125,8 +128,16 @@ export function eventProblems(
   for (const field of loneSurrogatePaths(flat)) {
     problem(field, 'must be valid Unicode text (it holds an unpaired UTF-16 surrogate such as \\ud800)');
   }
+  // Numbers JSON.parse could not keep, named as the flat event's fields (CloudEvents: below data).
+  const inexact = new Set(
+    inexactNumbers
+      .map((path) => (raw.specversion !== undefined ? (path[0] === 'data' ? path.slice(1) : []) : path))
+      .filter((path) => path.length > 0)
+      .map(pathText),
+  );
   for (const view of views) {
     if (view.eventType !== flat.type) continue;
+    const keyTexts: string[] = [];
     for (const field of view.key) {
       const value = getField(flat, field);
       if (value === undefined || value === null) {
@@ -136,7 +147,11 @@ export function eventProblems(
           field,
           `must be a string, a boolean or an integer: it is part of view "${view.name}"'s key (given ${JSON.stringify(value)})`,
         );
-      }
+      } else keyTexts.push(scalarText(value) as string);
+    }
+    if (keyTexts.length === view.key.length) {
+      const tooLong = keyProblem(view, keyTexts);
+      if (tooLong) problem(view.key.join(','), `${tooLong}; shorten the key values`);
     }
     for (const [name, spec] of Object.entries(view.measures)) {
       if (spec.field === undefined) continue;
@@ -153,6 +168,11 @@ export function eventProblems(
         problem(
           spec.field,
           `must be a number for view "${view.name}" measure "${name}" (${spec.kind}) (given ${JSON.stringify(value)})`,
+        );
+      } else if ((spec.kind === 'sum' || spec.kind === 'avg') && inexact.has(spec.field)) {
+        problem(
+          spec.field,
+          `has more significant digits than a double holds (15 are always kept), so it cannot be summed exactly, for view "${view.name}" measure "${name}" (${spec.kind}); round it`,
         );
       } else if (spec.kind === 'sum' || spec.kind === 'avg') {
         const why = summableProblem(value);
@@ -198,7 +218,7 @@ export function normalizeStreamRecord(
       `record ${position.shardId}/${position.sequenceNumber} is not JSON: ${(error as Error).message}`,
     );
   }
-  const { problems, flat, timeMs } = eventProblems(raw, views);
+  const { problems, flat, timeMs } = eventProblems(raw, views, 0, inexactNumberPaths(data));
   if (problems.length > 0 || flat === undefined || timeMs === undefined) {
     const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
     throw new PoisonRecordError(

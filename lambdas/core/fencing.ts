@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from './event';
 import { foldEvents, identityRow, type RowState } from './measures';
-import { cellOf, encodeKey, matches, type CellAddress } from './reducer';
+import { cellOf, encodeKey, keyProblem, matches, type CellAddress } from './reducer';
 import { padSequence } from './sequence';
 import { bucketStart } from './time';
 import type { ViewDefinition } from './view';
@@ -54,6 +54,7 @@ export function groupForSpeed(
         ...cellOf(view, event),
         arrivalBucketMs: bucketStart(event.arrivedMs, arrivalBucketMs),
       };
+      if (keyProblem(view, address.key) !== undefined) continue; // as reduce() and the batch layer do
       const id = speedRowId(address);
       const group = groups.get(id) ?? { address, events: [] };
       group.events.push(event);

@@ -1,5 +1,5 @@
 import { decimalFromNumber, decimalToNumber, formatDecimal, parseDecimal, type Decimal } from './decimal';
-import { getField, scalarText } from './fields';
+import { admits, getField, measureRule, scalarText } from './fields';
 import { HyperLogLog } from './hyperloglog';
 import type { MeasureSpec, ViewDefinition } from './view';
 
@@ -82,7 +82,9 @@ export function merge(a: MeasureState, b: MeasureState): MeasureState {
 export function lift(spec: MeasureSpec, body: Readonly<Record<string, unknown>>): MeasureState {
   if (spec.kind === 'count') return { kind: 'count', n: 1 };
   const value = getField(body, spec.field as string);
-  if (value === undefined || value === null) return identity(spec);
+  // Missing, null, or (in events archived before the view existed) a value the measure cannot
+  // take: skipped by this measure, as the generated SQL skips it.
+  if (!admits(measureRule(spec.kind), value)) return identity(spec);
   switch (spec.kind) {
     case 'sum':
       return { kind: 'sum', sum: decimalFromNumber(value as number) };

@@ -1,15 +1,21 @@
 import type { NormalizedEvent } from './event';
-import { getField, scalarText } from './fields';
+import { filterMatches, getField, scalarText } from './fields';
 import { foldEvents, identityRow, type RowState } from './measures';
 import { bucketStart, granularityMs } from './time';
 import type { ViewDefinition } from './view';
 
-/** Does the event feed the view (its type, and every `where` field equal)? */
+/**
+ * Does the event feed the view: its type, every `where` field equal (types included, see
+ * filterMatches), and every key field a string, boolean or safe integer whose encoded key fits
+ * the stores? Ingestion refuses events of the view's type that fail the key rules; events the
+ * archive holds from before the view existed are kept out of it here and in the generated SQL.
+ */
 export function matches(view: ViewDefinition, body: Readonly<Record<string, unknown>>): boolean {
   if (body.type !== view.eventType) return false;
-  for (const [field, expected] of Object.entries(view.where)) {
-    if (scalarText(getField(body, field)) !== scalarText(expected)) return false;
+  for (const field in view.where) {
+    if (!filterMatches(getField(body, field), view.where[field])) return false;
   }
+  for (const field of view.key) if (scalarText(getField(body, field)) === undefined) return false;
   return true;
 }
 
@@ -25,6 +31,44 @@ export function keyValues(view: ViewDefinition, body: Readonly<Record<string, un
 /** Stable text identity of a key tuple (DynamoDB partition keys, map keys). */
 export function encodeKey(values: readonly string[]): string {
   return JSON.stringify(values);
+}
+
+/**
+ * Most UTF-8 bytes a view's encoded key (encodeKey: a JSON array, escapes included) may take.
+ * DynamoDB allows 2,048 bytes in a partition key; the tables prefix the encoded key with at most
+ * MAX_KEY_PREFIX_BYTES (version, view name, separators), so this leaves a wide margin.
+ * Source: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html
+ */
+export const MAX_ENCODED_KEY_BYTES = 1024;
+/** Most bytes any table puts before the encoded key in a partition key (see dynamodb-keys.ts). */
+export const MAX_KEY_PREFIX_BYTES = 256;
+export const DYNAMODB_MAX_PARTITION_KEY_BYTES = 2048;
+
+/** UTF-8 bytes of a key as the stores encode it. */
+export function encodedKeyBytes(values: readonly string[]): number {
+  return utf8Bytes(encodeKey(values));
+}
+
+/** UTF-8 length without encoding (a surrogate pair is one 4-byte code point). */
+export function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Why a key cannot be stored, or undefined when it can. */
+export function keyProblem(view: ViewDefinition, values: readonly string[]): string | undefined {
+  const bytes = encodedKeyBytes(values);
+  if (bytes <= MAX_ENCODED_KEY_BYTES) return undefined;
+  return `makes view "${view.name}"'s key ${bytes} bytes long as stored (JSON array of the key values, UTF-8); the limit is ${MAX_ENCODED_KEY_BYTES}`;
 }
 
 /** A view's cell: one key, one event-time bucket. */
@@ -66,6 +110,7 @@ export function reduce(
     for (const view of views) {
       if (!matches(view, event.body)) continue;
       const address = cellOf(view, event);
+      if (keyProblem(view, address.key) !== undefined) continue; // refused at the door; old archives may hold it
       const id = cellId(address);
       const group = groups.get(id) ?? { view, address, bodies: [] };
       group.bodies.push(event.body);

@@ -1,10 +1,10 @@
 import { parseDecimal } from './decimal';
-import { scalarText, SUM_SCALE } from './fields';
+import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
 import type { MeasureState, RowState } from './measures';
 import { SEQUENCE_DIGITS } from './sequence';
 import { granularityMs, toIso } from './time';
-import type { ViewDefinition } from './view';
+import type { FilterValue, MeasureKind, ViewDefinition } from './view';
 
 /**
  * Batch SQL, generated from the view definition for Athena (Trino) and DuckDB. The two dialects
@@ -24,6 +24,10 @@ interface Dialect {
   hexToBigint(hex: string): string;
   /** Comma-joined text aggregate ordered by `orderBy`. */
   joinAgg(expr: string, orderBy: string): string;
+  /** The JSON type at a path as 's' (string), 'n' (number), 'b' (boolean), or NULL (anything else). */
+  jsonType(line: string, path: string): string;
+  /** Does the text match the regular expression (whole text)? */
+  fullMatch(text: string, pattern: string): string;
 }
 
 const DIALECTS: Record<SqlDialectName, Dialect> = {
@@ -33,6 +37,9 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     md5Hex: (text) => `md5(${text})`,
     hexToBigint: (hex) => `CAST(('0x' || ${hex}) AS BIGINT)`,
     joinAgg: (expr, orderBy) => `string_agg(${expr}, ',' ORDER BY ${orderBy})`,
+    jsonType: (line, path) =>
+      `CASE json_type(${line}, '${path}') WHEN 'VARCHAR' THEN 's' WHEN 'BOOLEAN' THEN 'b' WHEN 'BIGINT' THEN 'n' WHEN 'UBIGINT' THEN 'n' WHEN 'DOUBLE' THEN 'n' END`,
+    fullMatch: (text, pattern) => `regexp_full_match(${text}, ${sqlString(pattern)})`,
   },
   athena: {
     json: (line, path) => `json_extract_scalar(${line}, '${path}')`,
@@ -40,6 +47,10 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
     hexToBigint: (hex) => `from_base(${hex}, 16)`,
     joinAgg: (expr, orderBy) => `array_join(array_agg(${expr} ORDER BY ${orderBy}), ',')`,
+    // json_format prints a JSON value's text: a string starts with a quote, a number with - or a digit.
+    jsonType: (line, path) =>
+      `CASE substr(json_format(json_extract(${line}, '${path}')), 1, 1) WHEN '"' THEN 's' WHEN 't' THEN 'b' WHEN 'f' THEN 'b' WHEN '-' THEN 'n' WHEN '0' THEN 'n' WHEN '1' THEN 'n' WHEN '2' THEN 'n' WHEN '3' THEN 'n' WHEN '4' THEN 'n' WHEN '5' THEN 'n' WHEN '6' THEN 'n' WHEN '7' THEN 'n' WHEN '8' THEN 'n' WHEN '9' THEN 'n' END`,
+    fullMatch: (text, pattern) => `regexp_like(${text}, ${sqlString(`^(${pattern})$`)})`,
   },
 };
 
@@ -82,6 +93,30 @@ export function athenaSource(
   return `SELECT line FROM ${ident(database)}.${ident(table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
 }
 
+/**
+ * The SQL of fields.ts's rules over a field's text `v` and JSON type `t` (columns of the typed
+ * CTE): the same values admitted as `admits()` admits in the reducer.
+ */
+function fieldRuleSql(d: Dialect, rule: FieldRule, v: string, t: string): string {
+  const safe = String(Number.MAX_SAFE_INTEGER);
+  switch (rule) {
+    case 'scalar':
+      // Strings, booleans, and numbers written as integers within +-(2^53 - 1).
+      return `(${t} IN ('s', 'b') OR (${t} = 'n' AND ${d.fullMatch(v, '-?[0-9]{1,16}')} AND abs(TRY_CAST(${v} AS BIGINT)) <= ${safe}))`;
+    case 'summable':
+      // At most 9 decimals: rounding to DECIMAL(38,9) must not change the double, and |x| < 1e18.
+      return `(${t} = 'n' AND abs(TRY_CAST(${v} AS DOUBLE)) < ${SUM_MAX_ABS.toExponential().replace('+', '')} AND CAST(TRY_CAST(${v} AS DECIMAL(38, ${SUM_SCALE})) AS DOUBLE) = TRY_CAST(${v} AS DOUBLE))`;
+    case 'number':
+      return `(${t} = 'n')`;
+  }
+}
+
+/** Typed filter equality (fields.ts filterMatches): same JSON type, same value. */
+function filterSql(v: string, t: string, expected: FilterValue): string {
+  const type = typeof expected === 'string' ? 's' : typeof expected === 'boolean' ? 'b' : 'n';
+  return `(${t} = '${type}' AND ${v} = ${sqlString(String(expected))})`;
+}
+
 export interface BatchQuery {
   readonly view: string;
   readonly sql: string;
@@ -103,10 +138,19 @@ export function batchSql(
   const d = DIALECTS[dialectName];
   const width = granularityMs(view.granularity);
   const keys = view.key.map((_, i) => `k${i}`);
-  const filters = [`${d.json('line', '$.type')} = ${sqlString(view.eventType)}`];
-  for (const [field, value] of Object.entries(view.where)) {
-    filters.push(`${d.json('line', jsonPath(field))} = ${sqlString(scalarText(value) as string)}`);
-  }
+  // Every field the view reads: keys, measure fields, filter fields.
+  const fields = [
+    ...view.key,
+    ...Object.values(view.measures).flatMap((spec) => (spec.field === undefined ? [] : [spec.field])),
+    ...Object.keys(view.where),
+  ].filter((field, i, all) => all.indexOf(field) === i);
+  const col = (field: string) => `f${fields.indexOf(field)}`;
+  const typ = (field: string) => `t${fields.indexOf(field)}`;
+  const valueColumn = (field: string, rule: FieldRule) => `${col(field)}_${rule}`;
+  const filters = [`etype = ${sqlString(view.eventType)}`];
+  for (const [field, value] of Object.entries(view.where)) filters.push(filterSql(col(field), typ(field), value));
+  // An event whose key breaks the key rule stays out of the view, as reducer.ts matches() keeps it out.
+  for (const field of view.key) filters.push(fieldRuleSql(d, 'scalar', col(field), typ(field)));
   const ctes: string[] = [
     `src AS (${source})`,
     `raw AS (
@@ -123,11 +167,39 @@ export function batchSql(
     FROM raw WHERE am < ${cutoffMs}
   ) ranked WHERE copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}
 )`,
-    `ev AS (
-  SELECT line,
-    ${view.key.map((field, i) => `${d.json('line', jsonPath(field))} AS k${i}`).join(',\n    ')},
-    ${d.intDiv(`CAST(${d.json('line', '$._tm')} AS BIGINT)`, String(width))} * ${width} AS bucket
+    // Each field the view reads, extracted once: its text and its JSON type.
+    `typed AS (
+  SELECT ${[
+    `${d.json('line', '$.type')} AS etype`,
+    `CAST(${d.json('line', '$._tm')} AS BIGINT) AS tm`,
+    ...fields.flatMap((field, i) => [
+      `${d.json('line', jsonPath(field))} AS f${i}`,
+      `${d.jsonType('line', jsonPath(field))} AS t${i}`,
+    ]),
+  ].join(',\n    ')}
   FROM kept
+)`,
+    `ev AS (
+  SELECT ${[
+    ...view.key.map((field, i) => `${col(field)} AS k${i}`),
+    `${d.intDiv('tm', String(width))} * ${width} AS bucket`,
+    ...Object.entries(view.measures)
+      .filter(([, spec]) => spec.field !== undefined)
+      .map(([, spec]) => spec.field as string)
+      .filter((field, i, all) => all.indexOf(field) === i)
+      .flatMap((field) => {
+        const rules = new Set(
+          Object.values(view.measures)
+            .filter((spec) => spec.field === field && spec.kind !== 'count')
+            .map((spec) => measureRule(spec.kind as Exclude<MeasureKind, 'count'>)),
+        );
+        return [...rules].map(
+          (r) =>
+            `CASE WHEN ${fieldRuleSql(d, r, col(field), typ(field))} THEN ${col(field)} END AS ${valueColumn(field, r)}`,
+        );
+      }),
+  ].join(',\n    ')}
+  FROM typed
   WHERE ${filters.join('\n    AND ')}
 )`,
   ];
@@ -135,7 +207,11 @@ export function batchSql(
   const aggregates: string[] = [];
   const joins: string[] = [];
   Object.entries(view.measures).forEach(([, spec], i) => {
-    const value = spec.field === undefined ? '' : d.json('line', jsonPath(spec.field));
+    // The field's value where the measure's rule admits it, else NULL (skipped, as SQL skips NULLs).
+    const value =
+      spec.field === undefined || spec.kind === 'count'
+        ? ''
+        : valueColumn(spec.field, measureRule(spec.kind));
     const decimal = `CAST(${value} AS DECIMAL(38, ${SUM_SCALE}))`;
     switch (spec.kind) {
       case 'count':

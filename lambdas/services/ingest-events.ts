@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eventProblems, type EventProblem } from '../core/event';
+import { inexactNumberPaths, type JsonPath } from '../core/json-numbers';
 import { toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
@@ -43,9 +44,20 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   } catch (error) {
     return { status: 400, body: { error: `request body is not JSON: ${(error as Error).message}` } };
   }
+  // A batch is an object whose only member is `events`; anything else is one event (a flat
+  // event always has `type` and `time`, so it can carry a field named `events` of its own).
   const isBatch =
-    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'events' in parsed;
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    !Array.isArray(parsed) &&
+    Object.keys(parsed).length === 1 &&
+    Object.prototype.hasOwnProperty.call(parsed, 'events');
   const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
+  const inexact = inexactNumberPaths(rawBody);
+  const inexactOf = (index: number): JsonPath[] =>
+    isBatch
+      ? inexact.filter((p) => p[0] === 'events' && p[1] === index).map((p) => p.slice(2))
+      : inexact;
   if (!Array.isArray(events)) return { status: 400, body: { error: '"events" must be an array of events' } };
   if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
     return {
@@ -59,7 +71,7 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const ids: string[] = [];
   const newId = deps.newId ?? randomUUID;
   events.forEach((event, index) => {
-    const checked = eventProblems(event, deps.views, index);
+    const checked = eventProblems(event, deps.views, index, inexactOf(index));
     if (checked.problems.length > 0 || !checked.flat || checked.timeMs === undefined) {
       problems.push(...checked.problems);
       return;

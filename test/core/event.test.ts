@@ -9,6 +9,7 @@ import {
   toArchiveLine,
   type StreamPosition,
 } from '../../lambdas/core/event';
+import { inexactNumberPaths } from '../../lambdas/core/json-numbers';
 import { bucketStart, MAX_TIME_MS, parseDuration, parseTime, toIso } from '../../lambdas/core/time';
 import { validateViews } from '../../lambdas/core/view';
 
@@ -299,7 +300,7 @@ describe('eventProblems: the fields the views read', () => {
     ['an amount of 1e18', { amount: 1e18 }, 'amount', /must be smaller than 1e18 in magnitude/],
     ['an amount of -1e18', { amount: -1e18 }, 'amount', /must be smaller than 1e18/],
     ['an amount of 1e21', { amount: 1e21 }, 'amount', /must be smaller than 1e18/],
-    ['an amount in exponent form', { amount: 1e-7 }, 'amount', /given 1e-7/],
+    ['an amount of 1.5e-10 (10 decimals in exponent form)', { amount: 1.5e-10 }, 'amount', /more than 9 digits after the decimal point \(given 1.5e-10\)/],
     ['an avg value with 10 decimals', { items: 1.0000000001 }, 'items', /measure "basket" \(avg\)/],
     [
       'a text min value',
@@ -338,8 +339,48 @@ describe('eventProblems: the fields the views read', () => {
     ['a tiny min value', { latency: 1e-300 }],
     ['an integer or boolean to count distinct', { customer: 7 }],
     ['a boolean to count distinct', { customer: false }],
+    ['an amount of 1e-7 (7 decimals, printed in exponent form)', { amount: 1e-7 }],
+    ['an amount of 0.000000001', { amount: 0.000000001 }],
+    ['an amount of -0.000000001', { amount: -0.000000001 }],
+    ['an amount of 1.23e-7', { amount: 1.23e-7 }],
+    ['a key of 1,000 bytes as stored', { shop: 'x'.repeat(1024 - '["","DE"]'.length) }],
   ])('accepts %s', (_, change) => {
     expect(problemsOf({ ...ok, ...change })).toEqual([]);
+  });
+
+  it.each([
+    ['3,000 ASCII characters', 'x'.repeat(3000)],
+    ['one byte over the limit as stored', 'x'.repeat(1025 - '["","DE"]'.length)],
+    ['600 three-byte characters (1,800 bytes)', '\u20ac'.repeat(600)],
+    ['quotes that JSON escapes (2 bytes each as stored)', '"'.repeat(520)],
+  ])('refuses a key that cannot be stored: %s', (_, shop) => {
+    const problems = problemsOf({ ...ok, shop });
+    expect(problems.map((p) => p.field)).toEqual(['shop,geo.country']);
+    expect(problems[0].message).toMatch(/view "orders"'s key \d+ bytes long as stored .* the limit is 1024/);
+  });
+
+  it('refuses a summed number with more significant digits than a double holds, found in the JSON text', () => {
+    const text = '{"type":"order","time":"2026-11-24T10:00:00Z","shop":"s1","geo":{"country":"DE"},"amount":123456789.123456789,"latency":0.12345678901234567}';
+    const { problems } = eventProblems(JSON.parse(text), views, 0, inexactNumberPaths(text));
+    // amount is summed (refused); latency is a min (a double, as in every layer: accepted).
+    expect(problems.map((p) => p.field)).toEqual(['amount']);
+    expect(problems[0].message).toMatch(/more significant digits than a double holds .* measure "revenue" \(sum\)/);
+  });
+
+  it('finds inexact numbers below a CloudEvent\'s data', () => {
+    const text = '{"specversion":"1.0","id":"c1","type":"order","time":"2026-11-24T10:00:00Z","data":{"shop":"s1","geo":{"country":"DE"},"amount":1.00000000000000001}}';
+    const { problems } = eventProblems(JSON.parse(text), views, 0, inexactNumberPaths(text));
+    expect(problems.map((p) => p.field)).toEqual(['amount']);
+  });
+
+  it('reads a field named like an Object method only when the event has it', () => {
+    const [view] = validateViews([
+      { name: 'odd', eventType: 'odd', key: 'constructor', granularity: '1m', measures: { n: { kind: 'count' }, s: { kind: 'sum', field: 'valueOf' } } },
+    ]);
+    expect(eventProblems({ type: 'odd', time: T }, [view]).problems.map((p) => p.message)).toEqual([
+      'is required by view "odd" (its key)',
+    ]);
+    expect(eventProblems({ type: 'odd', time: T, constructor: 'c' }, [view]).problems).toEqual([]);
   });
 
   it('checks the key only for the views that read the event type', () => {

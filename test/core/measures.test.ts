@@ -41,7 +41,7 @@ const summableArb: fc.Arbitrary<Summable> = fc
     k: fc.integer({ min: 0, max: 9 }),
   })
   .map(({ m, k }) => ({ value: Number(`${m}e-${k}`), units: BigInt(m) * 10n ** BigInt(9 - k) }))
-  // The layers refuse what JavaScript prints in exponent form (e.g. 1e-7): no such event is ever lifted.
+  // Exponent forms (1e-7) are summable when they have at most 9 decimals; the rest is refused at the door.
   .filter(({ value }) => summableProblem(value) === undefined);
 
 const finiteArb = fc.double({ noNaN: true, noDefaultInfinity: true });
