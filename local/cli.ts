@@ -131,7 +131,9 @@ Ctrl+C stops (data is kept in the data dir).`);
 
 if (require.main === module) {
   main().catch((error: Error) => {
-    console.error(`streamfold: ${error.stack ?? error.message}`);
+    console.error(
+      `streamfold: ${error.name === 'StartRefusedError' ? error.message : (error.stack ?? error.message)}`,
+    );
     process.exit(1);
   });
 }

@@ -84,8 +84,9 @@ export class HttpGateway {
       );
       return;
     }
-    const single: Record<string, string> = {};
-    const multi: Record<string, string[]> = {};
+    // No prototype: parameters named toString, constructor or __proto__ are plain names.
+    const single = Object.create(null) as Record<string, string>;
+    const multi = Object.create(null) as Record<string, string[]>;
     for (const [name, value] of url.searchParams) {
       single[name] ??= value;
       (multi[name] ??= []).push(value);
@@ -94,9 +95,19 @@ export class HttpGateway {
     for (const [name, value] of Object.entries(req.headers))
       if (typeof value === 'string') headers[name] = value;
     const rawPath = match(route.resource, pathname)!;
-    const pathParameters = Object.fromEntries(
-      Object.entries(rawPath).map(([k, v]) => [k, decodeURIComponent(v)]),
-    );
+    // Decoded once, as API Gateway does; a malformed escape is the client's error.
+    const pathParameters: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [name, value] of Object.entries(rawPath)) {
+      try {
+        pathParameters[name] = decodeURIComponent(value);
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ error: `path segment ${JSON.stringify(value)} holds a malformed %-escape` }),
+        );
+        return;
+      }
+    }
     const requestId = randomUUID();
     const event = {
       resource: route.resource,

@@ -23,6 +23,7 @@ import { HandlerHost } from './handler-host';
 import { HttpGateway } from './http-gateway';
 import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
+import { checkStoredSettings } from './stored-settings';
 import { TtlSweeper } from './ttl-sweeper';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
@@ -140,6 +141,12 @@ export class LocalPipeline {
     const kinesis = makeKinesisClient(endpoints);
     const s3 = makeS3Client(endpoints);
     await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names);
+    await checkStoredSettings(
+      makeDynamoDocumentClient(endpoints),
+      this.names.controlTable,
+      o.arrivalBucketMs,
+      o.endpoint ?? o.dataDir ?? 'memory',
+    );
 
     const common: Record<string, string> = {
       [ENV.views]: JSON.stringify(o.views),

@@ -81,7 +81,10 @@ export function inexactNumberPaths(text: string): JsonPath[] {
     } else if (c === '-' || (c >= '0' && c <= '9')) {
       NUMBER.lastIndex = i;
       const literal = NUMBER.exec(text)?.[0] ?? c;
-      if (literal.replace(/[-.]|[eE].*$/g, '').replace(/^0+/, '').length > 15 && !isExactNumberLiteral(literal)) {
+      if (
+        literal.replace(/[-.]|[eE].*$/g, '').replace(/^0+/, '').length > 15 &&
+        !isExactNumberLiteral(literal)
+      ) {
         found.push(stack.map((frame) => frame.at));
       }
       i += literal.length;
@@ -92,5 +95,7 @@ export function inexactNumberPaths(text: string): JsonPath[] {
 
 /** A path as the event validator names fields (`a.b`, arrays as `[i]`). */
 export function pathText(path: JsonPath): string {
-  return path.map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`)).join('');
+  return path
+    .map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`))
+    .join('');
 }

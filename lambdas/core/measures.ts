@@ -202,7 +202,10 @@ export function encodeRow(row: RowState): EncodedRow {
 export function decodeRow(view: ViewDefinition, encoded: EncodedRow): RowState {
   const row: Record<string, MeasureState> = {};
   for (const [name, spec] of Object.entries(view.measures)) {
-    const raw = encoded[name] as Record<string, unknown> | undefined;
+    // Own properties only: a measure named `constructor` that a stored row lacks is missing.
+    const raw = Object.prototype.hasOwnProperty.call(encoded, name)
+      ? (encoded[name] as Record<string, unknown> | undefined)
+      : undefined;
     if (raw === undefined) {
       row[name] = identity(spec); // a measure added to the view after the row was written
       continue;

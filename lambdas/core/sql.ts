@@ -148,7 +148,8 @@ export function batchSql(
   const typ = (field: string) => `t${fields.indexOf(field)}`;
   const valueColumn = (field: string, rule: FieldRule) => `${col(field)}_${rule}`;
   const filters = [`etype = ${sqlString(view.eventType)}`];
-  for (const [field, value] of Object.entries(view.where)) filters.push(filterSql(col(field), typ(field), value));
+  for (const [field, value] of Object.entries(view.where))
+    filters.push(filterSql(col(field), typ(field), value));
   // An event whose key breaks the key rule stays out of the view, as reducer.ts matches() keeps it out.
   for (const field of view.key) filters.push(fieldRuleSql(d, 'scalar', col(field), typ(field)));
   const ctes: string[] = [

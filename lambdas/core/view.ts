@@ -58,6 +58,12 @@ const MEASURE_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 // Field paths end up inside JSON paths of generated SQL: only plain identifiers, so nothing needs escaping.
 const FIELD_PATH = /^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$/;
 const MEASURE_KINDS: readonly MeasureKind[] = ['count', 'sum', 'min', 'max', 'avg', 'distinct'];
+/** Query parameters of GET /views/{view} besides the key fields: a key field may not take their names. */
+export const QUERY_PARAMETERS: readonly string[] = ['from', 'to'];
+/** View names go into every table key (see MAX_KEY_PREFIX_BYTES in reducer.ts). */
+export const MAX_VIEW_NAME_LENGTH = 64;
+/** A speed row holds one sketch (at most 32 KB as stored) per distinct measure; an item at most 400 KB. */
+export const MAX_DISTINCT_MEASURES = 8;
 /** Envelope fields owned by the pipeline; a view may not group, measure or filter on them. */
 export const RESERVED_FIELDS: readonly string[] = ['id', 'type', 'time', 'ingestedAt', 'arrivedAt'];
 
@@ -111,8 +117,10 @@ export function validateView(input: unknown): ViewDefinition {
   if (!isRecord(input))
     throw new ViewDefinitionError(`a view must be an object (given ${JSON.stringify(input)})`);
   const name = input.name;
-  if (typeof name !== 'string' || !VIEW_NAME.test(name)) {
-    throw new ViewDefinitionError(`view name must match [a-z0-9_]+ (given ${JSON.stringify(name)})`);
+  if (typeof name !== 'string' || !VIEW_NAME.test(name) || name.length > MAX_VIEW_NAME_LENGTH) {
+    throw new ViewDefinitionError(
+      `view name must match [a-z0-9_]+ with at most ${MAX_VIEW_NAME_LENGTH} characters (given ${JSON.stringify(name)})`,
+    );
   }
   const known = ['name', 'eventType', 'key', 'granularity', 'measures', 'where'];
   for (const prop of Object.keys(input)) {
@@ -134,6 +142,13 @@ export function validateView(input: unknown): ViewDefinition {
     );
   }
   const key = rawKey.map((field: unknown) => checkField(name, 'key', field));
+  for (const field of key) {
+    if (QUERY_PARAMETERS.includes(field)) {
+      throw new ViewDefinitionError(
+        `view "${name}": key field "${field}" has the name of a query parameter of GET /views/{view} (${QUERY_PARAMETERS.join(', ')}); rename the event field, or key on a nested path like "x.${field}"`,
+      );
+    }
+  }
   if (new Set(key).size !== key.length) {
     throw new ViewDefinitionError(`view "${name}": key lists a field twice (${key.join(', ')})`);
   }
@@ -150,6 +165,12 @@ export function validateView(input: unknown): ViewDefinition {
   const measures: Record<string, MeasureSpec> = {};
   for (const [measureName, spec] of Object.entries(input.measures)) {
     measures[measureName] = checkMeasure(name, measureName, spec);
+  }
+  const sketches = Object.values(measures).filter((m) => m.kind === 'distinct').length;
+  if (sketches > MAX_DISTINCT_MEASURES) {
+    throw new ViewDefinitionError(
+      `view "${name}": at most ${MAX_DISTINCT_MEASURES} distinct() measures per view (given ${sketches}); each keeps a sketch of up to 32 KB in every row and a DynamoDB item holds 400 KB: split the view`,
+    );
   }
   const where: Record<string, FilterValue> = {};
   if (input.where !== undefined) {

@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
-import { jsonResponse, queryParams } from '../adapters/codecs/api-gateway';
+import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients';
 import { readQueryConfig } from '../runtime/config';
@@ -46,7 +46,7 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       arrivalBucketMs: deps.arrivalBucketMs,
     });
   }
-  const viewName = event.pathParameters?.view;
+  const viewName = pathParam(event, 'view');
   if (viewName === undefined) {
     return jsonResponse(200, {
       views: deps.views.map((v) => ({
@@ -59,6 +59,6 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       })),
     });
   }
-  const result = await queryView(decodeURIComponent(viewName), queryParams(event), deps);
+  const result = await queryView(viewName, queryParams(event), deps);
   return jsonResponse(result.status, result.body);
 };

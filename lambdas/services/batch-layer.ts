@@ -1,5 +1,6 @@
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
+import { keyProblem } from '../core/reducer';
 import { batchRowToCell, batchSql } from '../core/sql';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
@@ -27,6 +28,14 @@ export interface BatchRunResult {
   readonly reason?: string;
   readonly durationMs: number;
   readonly speedRowsDeleted: number;
+  /**
+   * Cells left out because their key is too long for the tables (archived before ingestion
+   * refused such keys); the speed layer and replay leave the same events out. Up to 20 listed.
+   */
+  readonly skippedCells?: {
+    readonly count: number;
+    readonly examples: readonly { view: string; key: string; problem: string }[];
+  };
   /**
    * Batch vs speed over the arrival window [previous cutoff, this cutoff): cells compared and the
    * measures that differ (at most 20 listed). Null on the first run.
@@ -67,12 +76,23 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
   const source = await deps.engine.source(cutoffMs);
   const version = await deps.control.nextVersion();
   let cells = 0;
+  let unstorableCount = 0;
+  const unstorable: { view: string; key: string; problem: string }[] = [];
   for (const view of deps.views) {
     if (source === null) break; // an empty archive: the version has no cells, which is its true content
     const rows = await deps.engine.run(batchSql(view, deps.engine.dialect, source, cutoffMs).sql);
     const viewCells = rows.map((row) => batchRowToCell(view, row));
-    await deps.batch.writeCells(version, view, viewCells);
-    cells += viewCells.length;
+    // Ingestion refuses keys the tables cannot hold, but an archive written before that check
+    // (or by another producer) may hold one: skip it, as the speed layer and replay do, and say so.
+    const storable = viewCells.filter((cell) => {
+      const problem = keyProblem(view, cell.key);
+      if (problem !== undefined && unstorable.length < 20)
+        unstorable.push({ view: view.name, key: `${cell.key.join(',').slice(0, 80)}...`, problem });
+      if (problem !== undefined) unstorableCount++;
+      return problem === undefined;
+    });
+    await deps.batch.writeCells(version, view, storable);
+    cells += storable.length;
   }
   const next: ServingPointer = {
     version,
@@ -112,6 +132,7 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     durationMs: deps.clock.now() - started,
     speedRowsDeleted,
     reconciliation,
+    skippedCells: { count: unstorableCount, examples: unstorable },
   };
 }
 
@@ -129,7 +150,9 @@ async function reconcile(
       source === null
         ? []
         : await deps.engine.run(batchSql(view, deps.engine.dialect, source, toMs, fromMs).sql);
-    const batchCells = rows.map((row) => ({ view: view.name, ...batchRowToCell(view, row) }));
+    const batchCells = rows
+      .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
+      .filter((cell) => keyProblem(view, cell.key) === undefined);
     const result = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
     cellsCompared += result.cellsCompared;
     mismatches.push(...result.mismatches);

@@ -55,9 +55,7 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
   const inexact = inexactNumberPaths(rawBody);
   const inexactOf = (index: number): JsonPath[] =>
-    isBatch
-      ? inexact.filter((p) => p[0] === 'events' && p[1] === index).map((p) => p.slice(2))
-      : inexact;
+    isBatch ? inexact.filter((p) => p[0] === 'events' && p[1] === index).map((p) => p.slice(2)) : inexact;
   if (!Array.isArray(events)) return { status: 400, body: { error: '"events" must be an array of events' } };
   if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
     return {

@@ -32,6 +32,8 @@ export async function queryView(
   deps: QueryDeps,
 ): Promise<HttpResult> {
   const view = deps.views.find((v) => v.name === viewName);
+  const param = (name: string): string | undefined =>
+    Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
   if (!view) {
     return {
       status: 404,
@@ -41,18 +43,19 @@ export async function queryView(
   const problems: { field: string; message: string }[] = [];
   const key: string[] = [];
   for (const field of view.key) {
-    const value = params[field];
-    if (value === undefined || value === '')
+    // Present but empty (`?page=`) is the empty key value, which events may carry.
+    const value = param(field);
+    if (value === undefined)
       problems.push({
         field,
-        message: `query parameter ${field} is required (the view's key is ${view.key.join(', ')})`,
+        message: `query parameter ${field} is required (the view's key is ${view.key.join(', ')}; ?${field}= asks for the empty value)`,
       });
     else key.push(value);
   }
   const width = granularityMs(view.granularity);
   const now = deps.clock.now();
   const time = (name: 'from' | 'to', fallback: number): number => {
-    const raw = params[name];
+    const raw = param(name);
     if (raw === undefined || raw === '') return fallback;
     const parsed = parseTime(/^\d+$/.test(raw) ? Number(raw) : raw);
     if (typeof parsed === 'string') {

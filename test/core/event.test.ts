@@ -300,7 +300,12 @@ describe('eventProblems: the fields the views read', () => {
     ['an amount of 1e18', { amount: 1e18 }, 'amount', /must be smaller than 1e18 in magnitude/],
     ['an amount of -1e18', { amount: -1e18 }, 'amount', /must be smaller than 1e18/],
     ['an amount of 1e21', { amount: 1e21 }, 'amount', /must be smaller than 1e18/],
-    ['an amount of 1.5e-10 (10 decimals in exponent form)', { amount: 1.5e-10 }, 'amount', /more than 9 digits after the decimal point \(given 1.5e-10\)/],
+    [
+      'an amount of 1.5e-10 (10 decimals in exponent form)',
+      { amount: 1.5e-10 },
+      'amount',
+      /more than 9 digits after the decimal point \(given 1.5e-10\)/,
+    ],
     ['an avg value with 10 decimals', { items: 1.0000000001 }, 'items', /measure "basket" \(avg\)/],
     [
       'a text min value',
@@ -360,22 +365,32 @@ describe('eventProblems: the fields the views read', () => {
   });
 
   it('refuses a summed number with more significant digits than a double holds, found in the JSON text', () => {
-    const text = '{"type":"order","time":"2026-11-24T10:00:00Z","shop":"s1","geo":{"country":"DE"},"amount":123456789.123456789,"latency":0.12345678901234567}';
+    const text =
+      '{"type":"order","time":"2026-11-24T10:00:00Z","shop":"s1","geo":{"country":"DE"},"amount":123456789.123456789,"latency":0.12345678901234567}';
     const { problems } = eventProblems(JSON.parse(text), views, 0, inexactNumberPaths(text));
     // amount is summed (refused); latency is a min (a double, as in every layer: accepted).
     expect(problems.map((p) => p.field)).toEqual(['amount']);
-    expect(problems[0].message).toMatch(/more significant digits than a double holds .* measure "revenue" \(sum\)/);
+    expect(problems[0].message).toMatch(
+      /more significant digits than a double holds .* measure "revenue" \(sum\)/,
+    );
   });
 
-  it('finds inexact numbers below a CloudEvent\'s data', () => {
-    const text = '{"specversion":"1.0","id":"c1","type":"order","time":"2026-11-24T10:00:00Z","data":{"shop":"s1","geo":{"country":"DE"},"amount":1.00000000000000001}}';
+  it("finds inexact numbers below a CloudEvent's data", () => {
+    const text =
+      '{"specversion":"1.0","id":"c1","type":"order","time":"2026-11-24T10:00:00Z","data":{"shop":"s1","geo":{"country":"DE"},"amount":1.00000000000000001}}';
     const { problems } = eventProblems(JSON.parse(text), views, 0, inexactNumberPaths(text));
     expect(problems.map((p) => p.field)).toEqual(['amount']);
   });
 
   it('reads a field named like an Object method only when the event has it', () => {
     const [view] = validateViews([
-      { name: 'odd', eventType: 'odd', key: 'constructor', granularity: '1m', measures: { n: { kind: 'count' }, s: { kind: 'sum', field: 'valueOf' } } },
+      {
+        name: 'odd',
+        eventType: 'odd',
+        key: 'constructor',
+        granularity: '1m',
+        measures: { n: { kind: 'count' }, s: { kind: 'sum', field: 'valueOf' } },
+      },
     ]);
     expect(eventProblems({ type: 'odd', time: T }, [view]).problems.map((p) => p.message)).toEqual([
       'is required by view "odd" (its key)',

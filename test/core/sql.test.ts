@@ -50,7 +50,20 @@ function sqlFor(view: ViewDefinition, dialect: SqlDialectName): string {
 
 /** The functions a query calls (identifiers before a parenthesis, SQL keywords aside). */
 function functionsCalled(sql: string): string[] {
-  const keywords = new Set(['AS', 'OVER', 'DECIMAL', 'FROM', 'IN', 'JOIN', 'ON', 'AND', 'OR', 'WHEN', 'THEN', 'WHERE']);
+  const keywords = new Set([
+    'AS',
+    'OVER',
+    'DECIMAL',
+    'FROM',
+    'IN',
+    'JOIN',
+    'ON',
+    'AND',
+    'OR',
+    'WHEN',
+    'THEN',
+    'WHERE',
+  ]);
   const names = [...sql.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((m) => m[1]);
   return [...new Set(names.filter((n) => !keywords.has(n.toUpperCase())))].sort();
 }

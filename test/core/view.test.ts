@@ -253,6 +253,29 @@ describe('malformed views fail with a message naming the view and the field', ()
     );
   }
 
+  cases.push(
+    [
+      'a key field named like the query parameter from',
+      { ...good, key: ['from'] },
+      ['key field "from" has the name of a query parameter', 'x.from'],
+    ],
+    [
+      'a key field named like the query parameter to',
+      { ...good, key: ['page', 'to'] },
+      ['key field "to" has the name of a query parameter'],
+    ],
+    [
+      'nine distinct measures (a row would outgrow a DynamoDB item)',
+      {
+        ...good,
+        measures: Object.fromEntries(
+          Array.from({ length: 9 }, (_, i) => [`d${i}`, { kind: 'distinct', field: 'u' }]),
+        ),
+      },
+      ['at most 8 distinct() measures per view (given 9)'],
+    ],
+  );
+
   it.each(cases)('%s', (_, input, fragments) => {
     const message = failure(input);
     expect(message).toContain('view "page_views"');
@@ -267,6 +290,7 @@ describe('malformed views fail with a message naming the view and the field', ()
     ['empty', ''],
     ['missing', undefined],
     ['a number', 7],
+    ['of 65 characters', 'v'.repeat(65)],
   ])('a view name %s, quoting the name given', (_, name) => {
     const message = failure({ ...good, name });
     expect(message).toContain('view name must match [a-z0-9_]+');

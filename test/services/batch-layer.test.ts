@@ -116,6 +116,31 @@ describe('runBatch: cutoff and publish', () => {
   });
 });
 
+describe('runBatch: accepted means served', () => {
+  it('skips and reports a cell whose key the table cannot hold (an archive from before the door checked), and still publishes', async () => {
+    const { deps, batch, control } = setup();
+    const long = 'x'.repeat(3000);
+    const engine = new CannedQueryEngine(
+      {
+        a: [
+          { k0: long, bucket: 60_000, m0: 1 },
+          { k0: 'x', bucket: 60_000, m0: 3 },
+        ],
+        b: [],
+      },
+      'duckdb',
+      [],
+    );
+    const result = await runBatch({ ...deps, engine });
+    expect(result.status).toBe('published');
+    expect(result.skippedCells?.count).toBe(1);
+    expect(result.skippedCells?.examples[0]).toMatchObject({ view: 'a' });
+    expect(result.skippedCells?.examples[0].problem).toMatch(/3004 bytes long as stored.*limit is 1024/);
+    expect(control.pointer?.version).toBe(result.version);
+    expect(await batch.query(result.version!, viewA, ['x'], 0, 120_000)).toHaveLength(1);
+  });
+});
+
 describe('runBatch: failures leave the previous version served', () => {
   it('keeps the pointer when the engine fails, and throws', async () => {
     const { deps, control, engine, batch, wm, log } = setup(10_500);

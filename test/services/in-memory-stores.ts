@@ -1,7 +1,8 @@
 import { speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
 import { decodeRow, encodeRow, type EncodedRow, type RowState } from '../../lambdas/core/measures';
 import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
-import { cellId, encodeKey } from '../../lambdas/core/reducer';
+import { batchPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
+import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
 import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import type { ArchiveWatermark } from '../../lambdas/ports/archive';
@@ -278,6 +279,13 @@ export class InMemoryBatchViewStore implements BatchViewStore {
     if (this.failWhere?.(version, view.name)) {
       this.log.push(`cells v${version} ${view.name} failed`);
       throw new Error(`batch table write of ${view.name} failed: injected`);
+    }
+    for (const cell of cells) {
+      // As DynamoDB (and dynalite) refuse it: the whole write fails.
+      if (utf8Bytes(batchPartition(version, view.name, cell.key)) > DYNAMODB_MAX_PARTITION_KEY_BYTES)
+        throw new Error(
+          'One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes',
+        );
     }
     for (const cell of cells) {
       const id = `${version}|${cellId({ view: view.name, key: cell.key, bucketMs: cell.bucketMs })}`;

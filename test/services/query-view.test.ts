@@ -87,14 +87,32 @@ describe('queryView: refusals', () => {
 
   it('answers 400 naming every missing key field', async () => {
     const { query } = setup();
-    const res = await query('by_country', { page: '/home', 'geo.country': '' });
+    const res = await query('by_country', { from: range.from });
     expect(res.status).toBe(400);
-    expect(res.body.problems).toEqual([
-      {
-        field: 'geo.country',
-        message: "query parameter geo.country is required (the view's key is geo.country, page)",
-      },
-    ]);
+    expect(res.body.problems?.map((p) => p.field)).toEqual(['geo.country', 'page']);
+    expect(res.body.problems?.[0].message).toBe(
+      "query parameter geo.country is required (the view's key is geo.country, page; ?geo.country= asks for the empty value)",
+    );
+  });
+
+  it('serves the empty key value, which events may carry, when the parameter is present but empty', async () => {
+    const { query, speed } = setup();
+    await speed.write(
+      clicks,
+      { view: 'clicks', key: [''], bucketMs: T0, arrivalBucketMs: T0 },
+      { state: state(clicks, [2]), fences: {} },
+      undefined,
+    );
+    const res = await query('clicks', { page: '', ...range });
+    expect(res.status).toBe(200);
+    expect(res.body.buckets).toEqual([{ start: iso(T0), measures: { n: 1, amount: 2 } }]);
+  });
+
+  it('reads no inherited property as a parameter (a map with Object.prototype, as a careless caller passes)', async () => {
+    const { query } = setup();
+    const res = await query('clicks', { toString: 'x', constructor: 'y' } as Record<string, string>);
+    expect(res.status).toBe(400);
+    expect(res.body.problems?.map((p) => p.field)).toEqual(['page']);
   });
 
   it.each([
