@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import { DynamoDbEventClaims } from '../lambdas/adapters/aws/dynamodb-event-claims';
 import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
@@ -98,6 +99,7 @@ export class LocalPipeline {
   private dlq?: DeadLetterQueue;
   private sweeper?: TtlSweeper;
   private speedRows!: DynamoDbSpeedRowStore;
+  private claims!: DynamoDbEventClaims;
   private ingestHost?: HandlerHost;
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
@@ -267,6 +269,9 @@ export class LocalPipeline {
     const port = await this.gateway.listen(o.port);
     this.url = `http://127.0.0.1:${port}`;
     this.speedRows = new DynamoDbSpeedRowStore(makeDynamoDocumentClient(endpoints), this.names.speedTable);
+    this.claims = new DynamoDbEventClaims(makeDynamoDocumentClient(endpoints), this.names.dedupeTable, 0, {
+      now: () => Date.now(),
+    });
     this.sweeper = new TtlSweeper(makeDynamoDocumentClient(endpoints), this.names.dedupeTable);
     this.sweeper.start();
     this.poller.start();
@@ -333,6 +338,8 @@ export class LocalPipeline {
         everyMs: this.options.batchEveryMs,
       },
       speedRows: await this.speedRows.count(),
+      // Copies of one id that arrived before the copy the speed layer kept (README: producer retries).
+      earlierCopiesOfKeptIds: this.options.speedDedupe ? await this.claims.earlierCopiesNoted() : null,
       deadLetterQueue: { depth: await this.dlq!.depth() },
       generator: this.generatorInstance
         ? {

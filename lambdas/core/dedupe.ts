@@ -8,7 +8,10 @@ import { padSequence } from './sequence';
  * copy it processes, which is that copy when the copies share a partition key (the ingestion API
  * uses the id as partition key, so its retries do).
  */
-export function isEarlierCopy(a: NormalizedEvent, b: NormalizedEvent): boolean {
+export function isEarlierCopy(
+  a: Pick<NormalizedEvent, 'arrivedMs' | 'shardId' | 'seq'>,
+  b: Pick<NormalizedEvent, 'arrivedMs' | 'shardId' | 'seq'>,
+): boolean {
   if (a.arrivedMs !== b.arrivedMs) return a.arrivedMs < b.arrivedMs;
   if (a.shardId !== b.shardId) return a.shardId < b.shardId;
   return padSequence(a.seq) < padSequence(b.seq);

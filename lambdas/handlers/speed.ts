@@ -37,6 +37,25 @@ export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamB
       }),
     );
   }
+  if (result.earlierCopies > 0) {
+    // CloudWatch embedded metric format: copies that batch and replay keep instead of the speed
+    // layer's (README "Exactness": producer retries under other partition keys).
+    console.log(
+      JSON.stringify({
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'Streamfold',
+              Dimensions: [[]],
+              Metrics: [{ Name: 'KeptCopyConflicts', Unit: 'Count' }],
+            },
+          ],
+        },
+        KeptCopyConflicts: result.earlierCopies,
+      }),
+    );
+  }
   return {
     batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
   };

@@ -36,13 +36,26 @@ export interface SpeedRowStore {
   count(): Promise<number>;
 }
 
+/** What a claim found. */
+export interface ClaimOutcome {
+  /** This record owns the id: it claimed it now, or it claimed it on an earlier delivery. */
+  readonly owned: boolean;
+  /** When not owned: the record that owns the id (`<shard>/<sequence>`) and when it arrived. */
+  readonly kept?: { readonly owner: string; readonly arrivedMs: number | undefined };
+}
+
 /** Event-id claims of the speed layer's event-level dedupe. */
 export interface EventClaims {
+  /** Claims `eventId` for the stream record `owner` (`<shard>/<sequence>`), which arrived at `arrivedMs`. */
+  claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome>;
   /**
-   * Claims `eventId` for the stream record `owner` (`<shard>/<sequence>`). True when this record
-   * owns the id: it claimed it now, or it claimed it on an earlier delivery.
+   * Records, once per copy however often it is redelivered, that the copy `owner` of `eventId`
+   * arrived before the copy the speed layer kept: batch and replay keep this one instead, so
+   * while a cutoff lies between the two arrivals the merged answer counts the event twice.
    */
-  claim(eventId: string, owner: string): Promise<boolean>;
+  noteEarlierCopy(eventId: string, owner: string): Promise<void>;
+  /** How many such copies were recorded (GET /admin/status, the KeptCopyConflicts metric). */
+  earlierCopiesNoted(): Promise<number>;
 }
 
 /** Versioned batch view cells. */

@@ -4,6 +4,7 @@ import {
   type NormalizedEvent,
   type StreamPosition,
 } from '../core/event';
+import { isEarlierCopy } from '../core/dedupe';
 import { applyToRow, groupForSpeed, type FenceBy } from '../core/fencing';
 import { padSequence } from '../core/sequence';
 import type { ViewDefinition } from '../core/view';
@@ -37,6 +38,11 @@ export interface SpeedBatchResult {
   readonly applied: number;
   readonly rowsWritten: number;
   readonly duplicates: number;
+  /**
+   * Duplicates that arrived before the copy the speed layer kept (copies of one id put under
+   * different partition keys, processed out of arrival order): batch and replay keep these.
+   */
+  readonly earlierCopies: number;
 }
 
 /**
@@ -54,6 +60,7 @@ export async function processSpeedBatch(
   const poison: { sequenceNumber: string; error: string }[] = [];
   const failed: string[] = [];
   let duplicates = 0;
+  let earlierCopies = 0;
   for (const record of records) {
     try {
       events.push(normalizeStreamRecord(record.data, record.position, deps.views));
@@ -78,8 +85,17 @@ export async function processSpeedBatch(
     await forEachLimit([...byId.values()], deps.concurrency ?? 16, async (copies) => {
       for (const event of copies) {
         try {
-          if (await claims.claim(event.id, `${event.shardId}/${event.seq}`)) owned.add(event);
-          else duplicates++;
+          const owner = `${event.shardId}/${event.seq}`;
+          const outcome = await claims.claim(event.id, owner, event.arrivedMs);
+          if (outcome.owned) {
+            owned.add(event);
+            continue;
+          }
+          duplicates++;
+          if (outcome.kept && arrivedBeforeKept(event, outcome.kept)) {
+            earlierCopies++;
+            await claims.noteEarlierCopy(event.id, owner);
+          }
         } catch {
           claimFailed.push(event.seq);
           return;
@@ -122,7 +138,21 @@ export async function processSpeedBatch(
       }
     },
   );
-  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates };
+  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates, earlierCopies };
+}
+
+/** Did this copy arrive before the kept one, in the order batch and replay pick copies (dedupe.ts)? */
+function arrivedBeforeKept(
+  event: NormalizedEvent,
+  kept: { readonly owner: string; readonly arrivedMs: number | undefined },
+): boolean {
+  if (kept.arrivedMs === undefined) return false; // a claim written before arrival was recorded
+  const slash = kept.owner.lastIndexOf('/');
+  return isEarlierCopy(event, {
+    arrivedMs: kept.arrivedMs,
+    shardId: kept.owner.slice(0, slash),
+    seq: kept.owner.slice(slash + 1),
+  });
 }
 
 function lowest(sequences: readonly string[]): string | undefined {

@@ -132,7 +132,8 @@ export class SpeedLayer extends Construct {
     if (dedupe)
       role.addToPolicy(
         new iam.PolicyStatement({
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          // UpdateItem: noting a copy that arrived before the kept one, and its counter.
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [props.dedupeTable.tableArn],
         }),
       );

@@ -289,6 +289,7 @@ describe('least privilege', () => {
     SpeedLayerHandler: [
       'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem', // dedupe table only: noting copies that arrived before the kept one
       'kinesis:DescribeStream',
       'kinesis:DescribeStreamConsumer', // the event source mapping's own grant (CDK KinesisEventSource), on this stream only
       'kinesis:DescribeStreamSummary',

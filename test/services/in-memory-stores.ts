@@ -11,6 +11,7 @@ import type { EventStream, StreamEntry } from '../../lambdas/ports/event-stream'
 import type { QueryEngine } from '../../lambdas/ports/query-engine';
 import type {
   BatchViewStore,
+  ClaimOutcome,
   ControlStore,
   EventClaims,
   ServingPointer,
@@ -214,7 +215,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
 
 export class InMemoryEventClaims implements EventClaims {
   /** Event id -> owning record (`<shard>/<sequence>`). */
-  readonly owners = new Map<string, string>();
+  readonly owners = new Map<string, { owner: string; arrivedMs: number }>();
   readonly calls: { eventId: string; owner: string; result: boolean | 'error' }[] = [];
   private readonly failing = new Set<string>();
   private failNext = 0;
@@ -236,17 +237,27 @@ export class InMemoryEventClaims implements EventClaims {
     return this;
   }
 
-  async claim(eventId: string, owner: string): Promise<boolean> {
+  async claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome> {
     if (this.failing.has(eventId) || this.failNext > 0) {
       if (this.failNext > 0) this.failNext--;
       this.calls.push({ eventId, owner, result: 'error' });
       throw new Error('ProvisionedThroughputExceededException: injected');
     }
     const current = this.owners.get(eventId);
-    if (current === undefined) this.owners.set(eventId, owner);
-    const result = current === undefined || current === owner;
+    if (current === undefined) this.owners.set(eventId, { owner, arrivedMs });
+    const result = current === undefined || current.owner === owner;
     this.calls.push({ eventId, owner, result });
-    return result;
+    return result ? { owned: true } : { owned: false, kept: current };
+  }
+
+  private readonly earlier = new Set<string>();
+
+  async noteEarlierCopy(eventId: string, owner: string): Promise<void> {
+    this.earlier.add(`${eventId} ${owner}`);
+  }
+
+  async earlierCopiesNoted(): Promise<number> {
+    return this.earlier.size;
   }
 }
 

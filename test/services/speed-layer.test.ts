@@ -147,7 +147,14 @@ describe('processSpeedBatch: redelivery is a no-op', () => {
       expect(first).toMatchObject({ failedFrom: undefined, applied: 4, rowsWritten: 3, duplicates: 0 });
       const before = rows.all();
       const again = await processSpeedBatch(records, deps);
-      expect(again).toEqual({ failedFrom: undefined, poison: [], applied: 0, rowsWritten: 0, duplicates: 0 });
+      expect(again).toEqual({
+        failedFrom: undefined,
+        poison: [],
+        applied: 0,
+        rowsWritten: 0,
+        duplicates: 0,
+        earlierCopies: 0,
+      });
       expect(rows.all()).toEqual(before);
     });
   }
@@ -248,7 +255,7 @@ describe('processSpeedBatch: event-level dedupe', () => {
       deps,
     );
     expect(first).toMatchObject({ duplicates: 1, applied: 1 });
-    expect(claims?.owners.get('dup')).toBe(`${SHARD_ID}/${sequenceNumber(0)}`);
+    expect(claims?.owners.get('dup')?.owner).toBe(`${SHARD_ID}/${sequenceNumber(0)}`);
     // The owner delivered again: not a duplicate (its effect is fenced by the row instead).
     const owner = await processSpeedBatch(batch(at(0, click('dup', '/home', 5))), deps);
     expect(owner).toMatchObject({ duplicates: 0, applied: 0 });
@@ -284,9 +291,33 @@ describe('processSpeedBatch: event-level dedupe', () => {
     claims?.clearFailures();
     const retry = await processSpeedBatch(records.slice(1), deps);
     expect(retry).toMatchObject({ failedFrom: undefined, applied: 2, duplicates: 1 });
-    expect(claims?.owners.get('b')).toBe(`${SHARD_ID}/${sequenceNumber(1)}`);
+    expect(claims?.owners.get('b')?.owner).toBe(`${SHARD_ID}/${sequenceNumber(1)}`);
     expect(served(rows, clicks, '/home').n).toBe(2);
     expect(served(rows, clicks, '/other').n).toBe(1);
+  });
+});
+
+describe('processSpeedBatch: copies of one id under different partition keys', () => {
+  it('notes, once however often redelivered, a copy that arrived before the copy it kept', async () => {
+    const { rows, claims, deps } = setup();
+    // Copy A arrived first on shard 0 but its shard is processed late; copy B (another partition
+    // key, another shard) arrived 5 s later and is processed first, so the speed layer keeps B.
+    const copyB = batch(
+      at(9, click('x'), { shardId: 'shardId-000000000009', arrivedMs: FIRST_ARRIVAL_MS + 5_000 }),
+    );
+    const copyA = batch(at(1, click('x'), { arrivedMs: FIRST_ARRIVAL_MS }));
+    expect(await processSpeedBatch(copyB, deps)).toMatchObject({ applied: 1, earlierCopies: 0 });
+    expect(await processSpeedBatch(copyA, deps)).toMatchObject({ duplicates: 1, earlierCopies: 1 });
+    expect(await processSpeedBatch(copyA, deps)).toMatchObject({ duplicates: 1 }); // redelivered
+    expect(await claims!.earlierCopiesNoted()).toBe(1);
+    expect(served(rows, clicks, '/home').n).toBe(1);
+  });
+
+  it('notes nothing when the kept copy is the earliest (the ingestion API: retries share the partition key)', async () => {
+    const { claims, deps } = setup();
+    await processSpeedBatch(batch(at(1, click('y')), at(2, click('y'))), deps);
+    await processSpeedBatch(batch(at(3, click('y'), { shardId: 'shardId-000000000009' })), deps);
+    expect(await claims!.earlierCopiesNoted()).toBe(0);
   });
 });
 

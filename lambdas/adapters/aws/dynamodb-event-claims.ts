@@ -1,7 +1,10 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { Clock } from '../../ports/clock';
-import type { EventClaims } from '../../ports/stores';
+import type { ClaimOutcome, EventClaims } from '../../ports/stores';
+
+// Counters live beside the claims (sort key `stats` never meets a claim's sort key `claim`).
+const STATS = { pk: '#stats', sk: 'stats' };
 
 /**
  * Event-id claims: one conditional PutItem per event (the documented cost of speed-layer dedupe).
@@ -16,7 +19,7 @@ export class DynamoDbEventClaims implements EventClaims {
     private readonly clock: Clock,
   ) {}
 
-  async claim(eventId: string, owner: string): Promise<boolean> {
+  async claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome> {
     try {
       await this.client.send(
         new PutCommand({
@@ -25,6 +28,7 @@ export class DynamoDbEventClaims implements EventClaims {
             pk: eventId,
             sk: 'claim',
             owner,
+            arrivedMs,
             expiresAt: Math.floor(this.clock.now() / 1000) + this.ttlSeconds,
           },
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner',
@@ -32,7 +36,7 @@ export class DynamoDbEventClaims implements EventClaims {
           ExpressionAttributeValues: { ':owner': owner },
         }),
       );
-      return true;
+      return { owned: true };
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       const { Item } = await this.client.send(
@@ -42,7 +46,48 @@ export class DynamoDbEventClaims implements EventClaims {
           ConsistentRead: true,
         }),
       );
-      return Item?.owner === owner;
+      if (Item?.owner === owner) return { owned: true };
+      return {
+        owned: false,
+        kept: {
+          owner: String(Item?.owner),
+          arrivedMs: typeof Item?.arrivedMs === 'number' ? Item.arrivedMs : undefined,
+        },
+      };
     }
+  }
+
+  async noteEarlierCopy(eventId: string, owner: string): Promise<void> {
+    // The copy is added to the claim's set only once (conditional), and only then counted, so a
+    // redelivered batch does not count it again.
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: eventId, sk: 'claim' },
+          UpdateExpression: 'ADD earlierCopies :copy',
+          ConditionExpression: 'attribute_exists(pk) AND NOT contains(earlierCopies, :owner)',
+          ExpressionAttributeValues: { ':copy': new Set([owner]), ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return;
+      throw error;
+    }
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: STATS,
+        UpdateExpression: 'ADD earlierCopies :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+  }
+
+  async earlierCopiesNoted(): Promise<number> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: STATS, ConsistentRead: true }),
+    );
+    return Number(Item?.earlierCopies ?? 0);
   }
 }
