@@ -1,0 +1,254 @@
+import fc from 'fast-check';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-engine';
+import {
+  eventProblems,
+  normalizeStreamRecord,
+  toArchiveLine,
+  type NormalizedEvent,
+} from '../../lambdas/core/event';
+import { inexactNumberPaths } from '../../lambdas/core/json-numbers';
+import { finalize, type MeasureState } from '../../lambdas/core/measures';
+import { cellId, keyProblem, reduce, type Cell } from '../../lambdas/core/reducer';
+import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
+import { validateViews } from '../../lambdas/core/view';
+
+/**
+ * Invariant 8 by property: events with unusual but valid-looking values (keys of every JSON type,
+ * text that looks like numbers, numbers in exponent form or with more digits than a double holds,
+ * typed filters, fields named like Object methods, keys near the size limit) are either refused
+ * at the door, or served the same by the reducer (speed layer, replay) and the batch SQL run by
+ * DuckDB. The same holds for events archived before a view existed, which no door checked for it:
+ * neither layer fails, and they agree on what they keep out.
+ */
+const NUM_RUNS = 60;
+const BASE = Date.UTC(2026, 10, 24, 10, 0, 0);
+const views = validateViews([
+  {
+    name: 'by_k',
+    eventType: 't',
+    key: ['k'],
+    granularity: '1m',
+    measures: {
+      n: { kind: 'count' },
+      s: { kind: 'sum', field: 'v' },
+      a: { kind: 'avg', field: 'v' },
+      lo: { kind: 'min', field: 'v' },
+      hi: { kind: 'max', field: 'v' },
+      d: { kind: 'distinct', field: 'k2' },
+    },
+  },
+  {
+    name: 'w_text',
+    eventType: 't',
+    key: ['k2'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+    where: { w: '1.5' },
+  },
+  {
+    name: 'w_int',
+    eventType: 't',
+    key: ['k2'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+    where: { w: 7 },
+  },
+  {
+    name: 'w_bool',
+    eventType: 't',
+    key: ['k2'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+    where: { w: true },
+  },
+  {
+    name: 'odd_names',
+    eventType: 't',
+    key: ['constructor'],
+    granularity: '1d',
+    measures: {
+      n: { kind: 'count' },
+      s: { kind: 'sum', field: 'toString' },
+      d: { kind: 'distinct', field: 'valueOf' },
+    },
+  },
+]);
+
+/** JSON literal texts, written as a producer might (not always as JavaScript would print them). */
+const scalarText = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 5 }).map((s) => JSON.stringify(s)),
+  fc.constantFrom(
+    '""',
+    '"1"',
+    '"1.5"',
+    '"true"',
+    '"o\'q"',
+    '"\\\\"',
+    '"\\u00e9"',
+    '"\\""',
+    `"${'x'.repeat(1100)}"`,
+  ),
+  fc.integer({ min: -1_000_000, max: 1_000_000 }).map(String),
+  fc.constantFrom(
+    '9007199254740991',
+    '-9007199254740991',
+    '9007199254740992',
+    '1.5',
+    '15e-1',
+    '1E2',
+    '-0',
+    '1e21',
+  ),
+  fc.constantFrom('true', 'false', 'null', '{"a":1}', '[1]'),
+);
+const numberText = fc.oneof(
+  fc
+    .record({ m: fc.integer({ min: -999_999_999, max: 999_999_999 }), k: fc.integer({ min: 0, max: 12 }) })
+    .map(({ m, k }) => `${m}e-${k}`),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
+  fc.constantFrom(
+    '1e-7',
+    '0.000000001',
+    '-0.000000001',
+    '1.50',
+    '123456789.123456789',
+    '0.1234567891',
+    '999999999999999999',
+    '1e18',
+    '12345678.123456789',
+    '"12"',
+    'true',
+  ),
+);
+const filterText = fc.constantFrom(
+  '"1.5"',
+  '1.5',
+  '1.50',
+  '15e-1',
+  '7',
+  '"7"',
+  '7.0',
+  'true',
+  '"true"',
+  'null',
+);
+
+const eventArb: fc.Arbitrary<OddEvent> = fc.record({
+  minute: fc.integer({ min: 0, max: 5 }),
+  k: scalarText,
+  k2: scalarText,
+  v: fc.option(numberText, { nil: undefined }),
+  w: filterText,
+  ctor: fc.option(scalarText, { nil: undefined }),
+  ts: fc.option(numberText, { nil: undefined }),
+  vo: fc.option(scalarText, { nil: undefined }),
+});
+
+interface OddEvent {
+  readonly minute: number;
+  readonly k: string;
+  readonly k2: string;
+  readonly v?: string;
+  readonly w: string;
+  readonly ctor?: string;
+  readonly ts?: string;
+  readonly vo?: string;
+}
+
+/** The event's JSON text, with each literal exactly as generated. */
+function eventText(r: OddEvent, id: number): string {
+  const parts = [
+    `"id":"e${id}"`,
+    `"type":"t"`,
+    `"time":${BASE + r.minute * 60_000 + id}`,
+    `"k":${r.k}`,
+    `"k2":${r.k2}`,
+    `"w":${r.w}`,
+  ];
+  if (r.v !== undefined) parts.push(`"v":${r.v}`);
+  if (r.ctor !== undefined) parts.push(`"constructor":${r.ctor}`);
+  if (r.ts !== undefined) parts.push(`"toString":${r.ts}`);
+  if (r.vo !== undefined) parts.push(`"valueOf":${r.vo}`);
+  return `{${parts.join(',')}}`;
+}
+
+const root = mkdtempSync(path.join(tmpdir(), 'streamfold-odd-'));
+// One embedded database for every run (opening one per run costs more than the queries).
+const engine = new DuckDbQueryEngine(root);
+afterAll(async () => {
+  await engine.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function batchCells(events: readonly NormalizedEvent[]): Promise<Map<string, Cell>> {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  writeFileSync(path.join(root, 'part.ndjson'), events.map(toArchiveLine).join('\n') + '\n');
+  const cells = new Map<string, Cell>();
+  const source = (await engine.source())!;
+  for (const view of views) {
+    for (const row of await engine.run(batchSql(view, 'duckdb', source, BASE + 3_600_000).sql)) {
+      const cell = batchRowToCell(view, row);
+      if (keyProblem(view, cell.key) !== undefined) continue; // as the batch layer skips it
+      const address = { view: view.name, key: cell.key, bucketMs: cell.bucketMs };
+      cells.set(cellId(address), { ...address, state: cell.state });
+    }
+  }
+  return cells;
+}
+
+function expectSame(batch: Map<string, Cell>, replay: Map<string, Cell>): void {
+  expect([...batch.keys()].sort()).toEqual([...replay.keys()].sort());
+  for (const [id, cell] of replay) {
+    for (const [name, e] of Object.entries(cell.state)) {
+      const b: MeasureState = batch.get(id)!.state[name];
+      if (e.kind === 'distinct' && b.kind === 'distinct') {
+        expect(b.sketch.equals(e.sketch), `${id} ${name} registers`).toBe(true);
+      } else {
+        expect(finalize(b), `${id} ${name}`).toEqual(finalize(e));
+        expect(b, `${id} ${name} state`).toEqual(e);
+      }
+    }
+  }
+}
+
+const position = (i: number) => ({
+  shardId: 'shardId-000000000000',
+  sequenceNumber: String(1000 + i),
+  partitionKey: `p${i}`,
+  arrivedMs: BASE + i,
+});
+
+describe('accepted means served: odd inputs (property, DuckDB running the generated SQL)', () => {
+  it('every event the door accepts is readable by every layer, and batch = reducer on them', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 12 }), async (raws) => {
+        const accepted: NormalizedEvent[] = [];
+        raws.forEach((raw, i) => {
+          const text = eventText(raw, i);
+          const { problems } = eventProblems(JSON.parse(text), views, 0, inexactNumberPaths(text));
+          if (problems.length > 0) return;
+          // Accepted at the door: the stream's reader (speed layer, archive) must accept it too.
+          accepted.push(normalizeStreamRecord(text, position(i), views));
+        });
+        expectSame(await batchCells(accepted), reduce(views, accepted));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('events archived before the views existed fail no layer, and batch = reducer on what each keeps', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 12 }), async (raws) => {
+        // No view checked these at the door (none existed): only the envelope was validated.
+        const archived = raws.map((raw, i) => normalizeStreamRecord(eventText(raw, i), position(i), []));
+        expectSame(await batchCells(archived), reduce(views, archived));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});
