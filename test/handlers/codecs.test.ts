@@ -188,6 +188,16 @@ describe('transformFirehoseEvent', () => {
     });
   });
 
+  it('fails only the record an unexpected error hits, never the whole invocation (Firehose would skip all of it)', () => {
+    // A view object that skipped validation makes the validator throw a TypeError for its type.
+    const broken = { ...views[0], eventType: 'weird', key: null } as unknown as (typeof views)[number];
+    const out = transformFirehoseEvent(
+      firehoseTransformationEvent([{ body: click }, { body: { ...click, type: 'weird' } }, { body: click }]),
+      [...views, broken],
+    ).records;
+    expect(out.map((r) => r.result)).toEqual(['Ok', 'ProcessingFailed', 'Ok']);
+  });
+
   it('partitions by arrival time, not event time, and in UTC', () => {
     const out = transformFirehoseEvent(
       firehoseTransformationEvent([

@@ -57,7 +57,18 @@ export function transformFirehoseEvent(
         metadata: { partitionKeys: partitionOf(arrivedMs) },
       };
     } catch (error) {
-      if (!(error instanceof PoisonRecordError)) throw error;
+      // One record never fails the invocation: Firehose would retry the whole batch, then skip
+      // all of it to the error prefix. Only this record goes there, payload included, and why.
+      if (!(error instanceof PoisonRecordError)) {
+        console.error(
+          JSON.stringify({
+            level: 'ERROR',
+            message: 'archive transform failed on one record',
+            recordId: record.recordId,
+            error: (error as Error).message,
+          }),
+        );
+      }
       return { recordId: record.recordId, result: 'ProcessingFailed', data: record.data };
     }
   });
