@@ -31,8 +31,13 @@ import {
 
 const NUM_RUNS = 200;
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-invariants-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-let runNo = 0;
+const archiveDir = path.join(root, 'archive');
+// One embedded database for every run: opening one per run costs more than its queries.
+const engine = new DuckDbQueryEngine(archiveDir);
+afterAll(async () => {
+  await engine.close();
+  rmSync(root, { recursive: true, force: true });
+});
 
 /** Runs the generated batch SQL in DuckDB over an archive holding `events` (some lines twice: archiver rewrites). */
 async function batchCells(
@@ -40,24 +45,19 @@ async function batchCells(
   cutoffMs: number,
   rewrites: number,
 ): Promise<Map<string, Cell>> {
-  const dir = path.join(root, `run-${runNo++}`);
-  mkdirSync(dir, { recursive: true });
+  rmSync(archiveDir, { recursive: true, force: true });
+  mkdirSync(archiveDir, { recursive: true });
   const lines = events.map(toArchiveLine);
-  writeFileSync(path.join(dir, 'part-1.ndjson'), lines.join('\n') + '\n');
-  writeFileSync(path.join(dir, 'part-2.ndjson'), lines.slice(0, rewrites).join('\n') + '\n');
-  const engine = new DuckDbQueryEngine(dir);
+  writeFileSync(path.join(archiveDir, 'part-1.ndjson'), lines.join('\n') + '\n');
+  writeFileSync(path.join(archiveDir, 'part-2.ndjson'), lines.slice(0, rewrites).join('\n') + '\n');
   const source = (await engine.source())!;
   const cells = new Map<string, Cell>();
-  try {
-    for (const view of TEST_VIEWS) {
-      for (const row of await engine.run(batchSql(view, 'duckdb', source, cutoffMs).sql)) {
-        const cell = batchRowToCell(view, row);
-        const address = { view: view.name, key: cell.key, bucketMs: cell.bucketMs };
-        cells.set(cellId(address), { ...address, state: cell.state });
-      }
+  for (const view of TEST_VIEWS) {
+    for (const row of await engine.run(batchSql(view, 'duckdb', source, cutoffMs).sql)) {
+      const cell = batchRowToCell(view, row);
+      const address = { view: view.name, key: cell.key, bucketMs: cell.bucketMs };
+      cells.set(cellId(address), { ...address, state: cell.state });
     }
-  } finally {
-    await engine.close();
   }
   return cells;
 }
@@ -211,7 +211,7 @@ describe('batch = speed = replay (invariant 5) and the exact handoff (invariant 
       }),
       { numRuns: NUM_RUNS },
     );
-  });
+  }, 180_000); // DuckDB runs the SQL hundreds of times: minutes on a loaded 2-core machine
 
   it('fails when the cutoff is not aligned to the arrival buckets (a row would straddle it)', () => {
     const view = TEST_VIEWS[0];

@@ -242,7 +242,7 @@ describe('accepted means served: odd inputs (property, DuckDB running the genera
       }),
       { numRuns: NUM_RUNS },
     );
-  });
+  }, 180_000); // DuckDB runs the SQL hundreds of times: minutes on a loaded 2-core machine
 
   it('events archived before the views existed fail no layer, and batch = reducer on what each keeps', async () => {
     await fc.assert(
@@ -253,5 +253,5 @@ describe('accepted means served: odd inputs (property, DuckDB running the genera
       }),
       { numRuns: NUM_RUNS },
     );
-  });
+  }, 180_000); // DuckDB runs the SQL hundreds of times: minutes on a loaded 2-core machine
 });
