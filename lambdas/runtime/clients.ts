@@ -1,4 +1,5 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -121,4 +122,9 @@ export function makeAthenaClient(e: AwsEndpoints): AthenaClient {
 
 export function makeSqsClient(e: AwsEndpoints): SQSClient {
   return new SQSClient(overrides(e.sqs, e));
+}
+
+/** CloudWatch is only read in the cloud (Firehose's measured delays): no emulator override. */
+export function makeCloudWatchClient(e: AwsEndpoints): CloudWatchClient {
+  return new CloudWatchClient({ region: e.region });
 }

@@ -119,7 +119,15 @@ export interface BatchConfig extends QueryConfig {
   readonly engine: BatchEngineConfig;
   readonly archiveBucket: string;
   readonly archivePrefix: string;
-  readonly watermark: { readonly kind: 'clock'; readonly lagMs: number } | { readonly kind: 'checkpoint' };
+  readonly watermark:
+    | {
+        readonly kind: 'clock';
+        /** The worst case by construction. */
+        readonly lagMs: number;
+        /** When set, the measured delays of this delivery stream can only lengthen the lag. */
+        readonly deliveryStream?: string;
+      }
+    | { readonly kind: 'checkpoint' };
 }
 
 export function readBatchConfig(env: Env): BatchConfig {
@@ -153,7 +161,11 @@ export function readBatchConfig(env: Env): BatchConfig {
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark:
       watermarkKind === 'clock'
-        ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) }
+        ? {
+            kind: 'clock',
+            lagMs: integer(env, ENV.archiveLagMs, 960_000, 0),
+            deliveryStream: env[ENV.firehoseDeliveryStream] || undefined,
+          }
         : { kind: 'checkpoint' },
   };
 }

@@ -45,6 +45,11 @@ export const ENV = {
    * buffer interval plus a margin) or `checkpoint` (local: the archiver's own watermark object).
    */
   archiveWatermark: 'STREAMFOLD_ARCHIVE_WATERMARK',
+  /**
+   * Name of the Firehose delivery stream that writes the archive (with archiveWatermark=clock): the
+   * cutoff then also trails its measured DeliveryToS3.DataFreshness and KinesisMillisBehindLatest.
+   */
+  firehoseDeliveryStream: 'STREAMFOLD_FIREHOSE_DELIVERY_STREAM',
   /** Milliseconds the archive may trail arrival time (used with archiveWatermark=clock). */
   archiveLagMs: 'STREAMFOLD_ARCHIVE_LAG_MS',
   /** Width of the arrival-time buckets speed rows are kept per, and the cutoff's alignment, in ms. */
