@@ -2,6 +2,7 @@ import { AthenaClient } from '@aws-sdk/client-athena';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -19,6 +20,7 @@ export interface AwsEndpoints {
   readonly s3?: string;
   readonly athena?: string;
   readonly sqs?: string;
+  readonly sfn?: string;
   /** `s3rver` needs its fixed credentials (S3RVER/S3RVER); `aws` is real S3 or anything that checks like it. */
   readonly s3Flavor: 'aws' | 's3rver';
   /**
@@ -60,6 +62,7 @@ export function readEndpoints(env: Env): AwsEndpoints {
     s3: pick(ENV.s3Endpoint),
     athena: pick(ENV.athenaEndpoint),
     sqs: pick(ENV.sqsEndpoint),
+    sfn: pick(ENV.sfnEndpoint),
     s3Flavor: flavor,
     ambientCredentials: CREDENTIAL_SOURCES.some((name) => Boolean(env[name])),
   };
@@ -121,4 +124,8 @@ export function makeAthenaClient(e: AwsEndpoints): AthenaClient {
 
 export function makeSqsClient(e: AwsEndpoints): SQSClient {
   return new SQSClient(overrides(e.sqs, e));
+}
+
+export function makeSfnClient(e: AwsEndpoints): SFNClient {
+  return new SFNClient(overrides(e.sfn, e));
 }
