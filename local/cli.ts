@@ -7,8 +7,8 @@ import { ProgressLine } from './progress';
 
 const USAGE = `Usage: streamfold start [options]
 
-Runs the whole Lambda architecture locally: emulators, the deployed handlers, the speed
-layer's event source, the archive, the batch schedule and the HTTP API.
+Runs the Lambda architecture (or the Kappa one, or both) locally: emulators, the deployed
+handlers, their event sources, the archive, the batch schedule or the replay, and the HTTP API.
 
 Options:
   --views <file>            views module (.ts or .js)                 [views.ts]
@@ -24,7 +24,11 @@ Options:
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
   --endpoint <url>          an AWS-compatible endpoint (LocalStack) instead of the
                             embedded emulators                    [$AWS_ENDPOINT_URL]
-  --architecture lambda     (kappa and both arrive with the Kappa variant)
+  --architecture <a>        lambda, kappa, or both on one stream (Lambda at
+                            /views, Kappa at /kappa/views)          [lambda]
+  --no-auto-replay          kappa: do not start a replay at start for views
+                            not built with their current definition
+  --replay-handoff <duration> kappa: how far ahead a replay's handoff is set [2s]
   -h, --help`;
 
 function integer(text: string, option: string, min: number): number {
@@ -51,6 +55,8 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
       architecture: { type: 'string', default: 'lambda' },
+      'no-auto-replay': { type: 'boolean', default: false },
+      'replay-handoff': { type: 'string', default: '2s' },
       endpoint: { type: 'string', default: process.env.AWS_ENDPOINT_URL ?? '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -58,10 +64,9 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
   if (values.help) return 'help';
   const command = positionals[0] ?? 'start';
   if (command !== 'start') throw new Error(`unknown command "${command}"; the command is: start`);
-  if (values.architecture !== 'lambda') {
-    throw new Error(
-      `--architecture ${values.architecture} is not available yet: the Kappa variant arrives with its own issue; use --architecture lambda`,
-    );
+  const architecture = values.architecture;
+  if (architecture !== 'lambda' && architecture !== 'kappa' && architecture !== 'both') {
+    throw new Error(`--architecture must be lambda, kappa or both (given ${JSON.stringify(architecture)})`);
   }
   const arrivalBucketMs = parseDuration(values['arrival-bucket'], '--arrival-bucket');
   if (arrivalBucketMs < 1000 || 60_000 % arrivalBucketMs !== 0) {
@@ -86,6 +91,9 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     shards: integer(values.shards, '--shards', 1),
     speedDedupe: !values['no-speed-dedupe'],
     endpoint: values.endpoint || undefined,
+    architecture,
+    kappaAutoReplay: !values['no-auto-replay'],
+    replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
   };
 }
 
@@ -105,11 +113,18 @@ export async function main(): Promise<void> {
   const pipeline = new LocalPipeline(options);
   await pipeline.start();
   const e = pipeline.endpoints!;
-  console.log(`streamfold is running (architecture: lambda)
-  API:       ${pipeline.url}   (POST /events, GET /views/{view}?<key>=..., GET /health, GET /admin/status, POST /admin/batch)
+  const architecture = options.architecture ?? 'lambda';
+  const routes = {
+    lambda: 'POST /events, GET /views/{view}?<key>=..., GET /health, GET /admin/status, POST /admin/batch',
+    kappa:
+      'POST /events, GET /views/{view}?<key>=..., GET /health, GET /admin/status, POST /admin/replay, POST /admin/rollback',
+    both: 'POST /events, Lambda: GET /views/{view}, POST /admin/batch; Kappa: GET /kappa/views/{view}, POST /admin/replay, POST /admin/rollback; GET /admin/status',
+  }[architecture];
+  console.log(`streamfold is running (architecture: ${architecture})
+  API:       ${pipeline.url}   (${routes})
   Views:     ${options.views.map((v) => `${v.name} (key ${v.key.join(', ')}, ${v.granularity})`).join('; ')}
   Kinesis:   ${e.kinesis}  stream streamfold-events
-  DynamoDB:  ${e.dynamodb}  tables streamfold-speed, streamfold-batch, streamfold-control, streamfold-dedupe
+  DynamoDB:  ${e.dynamodb}  tables streamfold-speed, streamfold-batch, streamfold-control, streamfold-dedupe, streamfold-kappa
   S3:        ${e.s3}  bucket streamfold-archive
   Data:      ${options.dataDir ?? '(in memory)'}
   Try:       curl '${pipeline.url}/views/${options.views[0].name}?${options.views[0].key.map((k) => `${k}=...`).join('&')}'

@@ -21,7 +21,8 @@ import { startEmulators, type Emulators } from './emulators';
 import { EventSourcePoller } from './event-source-poller';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
-import { HttpGateway } from './http-gateway';
+import { HttpGateway, type Route } from './http-gateway';
+import { LocalKappa } from './kappa';
 import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
 import { checkStoredSettings } from './stored-settings';
@@ -65,6 +66,22 @@ export interface LocalPipelineOptions {
   readonly endpointS3Flavor?: 'aws' | 's3rver';
   /** Prefix of the stream, table and bucket names (unique names let runs share one LocalStack). */
   readonly resourcePrefix?: string;
+  /**
+   * Which architecture serves: `lambda` (batch + speed), `kappa` (processor + replay), or `both`
+   * on the one stream (Lambda at /views, Kappa at /kappa/views).
+   * @default 'lambda'
+   */
+  readonly architecture?: 'lambda' | 'kappa' | 'both';
+  /**
+   * Kappa: start a replay at start when a view has no version built with its current definition.
+   * @default true
+   */
+  readonly kappaAutoReplay?: boolean;
+  /**
+   * Kappa: how far ahead a replay sets its handoff.
+   * @default 2000
+   */
+  readonly replayHandoffDelayMs?: number;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -104,6 +121,8 @@ export class LocalPipeline {
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
   private speedHost?: HandlerHost;
+  /** The Kappa architecture's part, when it runs (`kappa` or `both`). */
+  kappa?: LocalKappa;
   endpoints?: AwsEndpoints;
   readonly names: ResourceNames;
   url = '';
@@ -229,7 +248,7 @@ export class LocalPipeline {
       o.batchEveryMs,
     );
 
-    this.gateway = new HttpGateway([
+    const lambdaRoutes: Route[] = [
       {
         method: 'POST',
         resource: '/events',
@@ -265,7 +284,34 @@ export class LocalPipeline {
             ),
           ),
       },
-    ]);
+    ];
+    const architecture = o.architecture ?? 'lambda';
+    const runsLambda = architecture !== 'kappa';
+    if (architecture !== 'lambda') {
+      this.kappa = new LocalKappa({
+        views: o.views,
+        names: this.names,
+        endpoints,
+        kinesis,
+        archiver: this.archiver,
+        commonEnv: common,
+        dataPath: (...parts) => this.dataPath(...parts),
+        batchSize: o.speedBatchSize,
+        batchingWindowMs: o.speedBatchingWindowMs,
+        retryAttempts: o.speedRetryAttempts,
+        dedupe: o.speedDedupe,
+        handoffDelayMs: o.replayHandoffDelayMs ?? 2_000,
+        autoReplay: o.kappaAutoReplay ?? true,
+        prefix: architecture === 'both' ? '/kappa' : '',
+      });
+    }
+    // Kappa alone serves /views itself and has no batch layer to run.
+    const kept = runsLambda
+      ? lambdaRoutes
+      : lambdaRoutes.filter(
+          (r) => !['/views', '/views/{view}', '/health', '/admin/batch'].includes(r.resource),
+        );
+    this.gateway = new HttpGateway([...kept, ...(this.kappa ? this.kappa.routes() : [])]);
     const port = await this.gateway.listen(o.port);
     this.url = `http://127.0.0.1:${port}`;
     this.speedRows = new DynamoDbSpeedRowStore(makeDynamoDocumentClient(endpoints), this.names.speedTable);
@@ -274,9 +320,15 @@ export class LocalPipeline {
     });
     this.sweeper = new TtlSweeper(makeDynamoDocumentClient(endpoints), this.names.dedupeTable);
     this.sweeper.start();
-    this.poller.start();
     this.archiver.start();
-    this.scheduler.start(o.firstBatchAfterMs ?? o.batchEveryMs);
+    if (runsLambda) {
+      this.poller.start();
+      this.scheduler.start(o.firstBatchAfterMs ?? o.batchEveryMs);
+    }
+    if (this.kappa) {
+      await this.kappa.start();
+      this.hosts.push(...this.kappa.hosts);
+    }
     if (o.generator) {
       this.generatorInstance = new EventGenerator({ baseUrl: this.url, rate: o.generatorRate });
       this.generatorInstance.start();
@@ -298,7 +350,11 @@ export class LocalPipeline {
 
   /** Waits until the speed layer and the archiver have caught up with the stream. */
   async idle(timeoutMs = 30_000): Promise<void> {
-    await Promise.all([this.poller!.idle(timeoutMs), this.archiver!.idle(timeoutMs)]);
+    await Promise.all([
+      (this.options.architecture ?? 'lambda') !== 'kappa' ? this.poller!.idle(timeoutMs) : undefined,
+      this.archiver!.idle(timeoutMs),
+      this.kappa?.idle(timeoutMs),
+    ]);
   }
 
   /** Hands an event straight to the speed handler, as a redelivery by the event source would. */
@@ -319,6 +375,7 @@ export class LocalPipeline {
     const kinesis = makeKinesisClient(this.endpoints!);
     const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.names.stream }));
     return {
+      architecture: this.options.architecture ?? 'lambda',
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       eventsAccepted: this.eventsAccepted,
       api: this.url,
@@ -352,6 +409,7 @@ export class LocalPipeline {
       handlers: Object.fromEntries(
         this.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
       ),
+      kappa: this.kappa ? await this.kappa.status() : null,
     };
   }
 
@@ -360,6 +418,7 @@ export class LocalPipeline {
     await this.gateway?.close();
     await this.scheduler?.stop();
     await this.sweeper?.stop();
+    await this.kappa?.stop();
     await this.poller?.stop();
     await this.archiver?.stop();
     await Promise.all(this.hosts.map((h) => h.stop()));

@@ -15,13 +15,30 @@ export class ProgressLine {
       eventsAccepted: number;
       generator: { sent: number; failures: number } | null;
       handlers: Record<string, { invocations: number; errors: number }>;
+      architecture: 'lambda' | 'kappa' | 'both';
+      kappa: {
+        views: Record<string, { active: { version: number } | null }>;
+        replay: {
+          version: number;
+          status: string;
+          phase: string | null;
+          objects: { total: number | null; done: number };
+          events: number;
+          eventsPerSecond: number;
+          etaSeconds: number | null;
+        } | null;
+      } | null;
     };
     const time = (iso: string | null | undefined) => (iso ? iso.slice(11, 19) : '-');
+    const lambda = s.architecture !== 'kappa';
     return [
       `events in ${s.eventsAccepted}`,
-      `speed ${s.speed.recordsProcessed ?? 0} rec, lag ${s.speed.millisBehindLatest ?? 0} ms`,
+      ...(lambda
+        ? [`speed ${s.speed.recordsProcessed ?? 0} rec, lag ${s.speed.millisBehindLatest ?? 0} ms`]
+        : []),
       `archived ${s.archive.recordsArchived ?? 0}`,
-      `batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`,
+      ...(lambda ? [`batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`] : []),
+      ...(s.kappa ? [kappaPart(s.kappa)] : []),
       `DLQ ${s.deadLetterQueue.depth}`,
     ].join(' | ');
   }
@@ -42,4 +59,25 @@ export class ProgressLine {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/** `kappa v2` when idle; `replay v3 reading 12/40 obj, 51234 ev, 120000 ev/s, ETA 3s` while one runs. */
+function kappaPart(k: {
+  views: Record<string, { active: { version: number } | null }>;
+  replay: {
+    version: number;
+    status: string;
+    phase: string | null;
+    objects: { total: number | null; done: number };
+    events: number;
+    eventsPerSecond: number;
+    etaSeconds: number | null;
+  } | null;
+}): string {
+  const versions = [...new Set(Object.values(k.views).map((v) => (v.active ? `v${v.active.version}` : '-')))];
+  const active = `kappa ${versions.join('/') || '-'}`;
+  const r = k.replay;
+  if (!r || r.status !== 'running')
+    return r?.status === 'failed' ? `${active} (replay v${r.version} failed)` : active;
+  return `${active}, replay v${r.version} ${r.phase ?? ''} ${r.objects.done}/${r.objects.total ?? '?'} obj, ${r.events} ev, ${r.eventsPerSecond} ev/s, ETA ${r.etaSeconds ?? '?'}s`;
 }

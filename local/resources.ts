@@ -15,6 +15,7 @@ export function resourceNames(prefix = 'streamfold') {
     batchTable: `${prefix}-batch`,
     controlTable: `${prefix}-control`,
     dedupeTable: `${prefix}-dedupe`,
+    kappaTable: `${prefix}-kappa`,
     bucket: `${prefix}-archive`,
   } as const;
 }
@@ -48,7 +49,13 @@ export async function ensureResources(
     );
     return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
   }, `stream ${names.stream}`);
-  for (const table of [names.speedTable, names.batchTable, names.controlTable, names.dedupeTable]) {
+  for (const table of [
+    names.speedTable,
+    names.batchTable,
+    names.controlTable,
+    names.dedupeTable,
+    names.kappaTable,
+  ]) {
     try {
       await clients.dynamodb.send(
         new CreateTableCommand({

@@ -5,10 +5,15 @@ import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store'
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients';
-import { readQueryConfig } from '../runtime/config';
+import { readServingConfig, type QueryConfig } from '../runtime/config';
+import { kappaHandler } from '../runtime/kappa-serving';
 import { queryView } from '../services/query-view';
 
-const config = readQueryConfig(process.env);
+// STREAMFOLD_ARCHITECTURE=kappa: the Kappa serving path (its own tables); otherwise the Lambda one.
+const serving = readServingConfig(process.env);
+const kappa = serving.architecture === 'kappa' ? kappaHandler(serving) : undefined;
+// In kappa mode the Lambda tables are unset and the stores below are never called (kappa answers first).
+const config = serving as QueryConfig;
 const dynamo = makeDynamoDocumentClient(config.endpoints);
 const deps = {
   views: config.views,
@@ -21,6 +26,7 @@ const deps = {
 
 /** GET /views/{view}, GET /views, GET /health, GET /admin/status (the serving pointer; the local runtime adds its own details). */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  if (kappa) return kappa(event);
   if (event.httpMethod !== 'GET')
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
   if (event.path === '/health' || event.path.endsWith('/health')) {

@@ -3,6 +3,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -20,6 +21,7 @@ export interface AwsEndpoints {
   readonly s3?: string;
   readonly athena?: string;
   readonly sqs?: string;
+  readonly sfn?: string;
   /** `s3rver` needs its fixed credentials (S3RVER/S3RVER); `aws` is real S3 or anything that checks like it. */
   readonly s3Flavor: 'aws' | 's3rver';
   /**
@@ -61,6 +63,7 @@ export function readEndpoints(env: Env): AwsEndpoints {
     s3: pick(ENV.s3Endpoint),
     athena: pick(ENV.athenaEndpoint),
     sqs: pick(ENV.sqsEndpoint),
+    sfn: pick(ENV.sfnEndpoint),
     s3Flavor: flavor,
     ambientCredentials: CREDENTIAL_SOURCES.some((name) => Boolean(env[name])),
   };
@@ -127,4 +130,8 @@ export function makeSqsClient(e: AwsEndpoints): SQSClient {
 /** CloudWatch is only read in the cloud (Firehose's measured delays): no emulator override. */
 export function makeCloudWatchClient(e: AwsEndpoints): CloudWatchClient {
   return new CloudWatchClient({ region: e.region });
+}
+
+export function makeSfnClient(e: AwsEndpoints): SFNClient {
+  return new SFNClient(overrides(e.sfn, e));
 }

@@ -89,6 +89,116 @@ export function readQueryConfig(env: Env): QueryConfig {
   };
 }
 
+export type Architecture = 'lambda' | 'kappa';
+
+function architecture(env: Env): Architecture {
+  const value = env[ENV.architecture] || 'lambda';
+  if (value !== 'lambda' && value !== 'kappa')
+    throw new ConfigError(`${ENV.architecture} must be lambda or kappa (given ${JSON.stringify(value)})`);
+  return value;
+}
+
+/** The query handler: the Lambda architecture's tables, or the Kappa table and the control table. */
+export type ServingConfig =
+  | ({ readonly architecture: 'lambda' } & QueryConfig)
+  | {
+      readonly architecture: 'kappa';
+      readonly views: ViewDefinition[];
+      readonly endpoints: AwsEndpoints;
+      readonly kappaTable: string;
+      readonly controlTable: string;
+    };
+
+export function readServingConfig(env: Env): ServingConfig {
+  if (architecture(env) === 'lambda') return { architecture: 'lambda', ...readQueryConfig(env) };
+  return {
+    architecture: 'kappa',
+    views: views(env),
+    endpoints: readEndpoints(env),
+    kappaTable: required(env, ENV.kappaTable),
+    controlTable: required(env, ENV.controlTable),
+  };
+}
+
+export interface KappaProcessorConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly kappaTable: string;
+  readonly controlTable: string;
+  readonly dedupeTable: string | undefined;
+  readonly dedupeTtlSeconds: number;
+  readonly fenceBy: FenceBy;
+}
+
+export function readKappaProcessorConfig(env: Env): KappaProcessorConfig {
+  const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
+  const fenceBy = env[ENV.fenceBy] ?? 'shard';
+  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
+    throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    kappaTable: required(env, ENV.kappaTable),
+    controlTable: required(env, ENV.controlTable),
+    dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    fenceBy,
+  };
+}
+
+export interface ReplayConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly kappaTable: string;
+  readonly controlTable: string;
+  readonly dedupeTable: string;
+  readonly dedupeTtlSeconds: number;
+  readonly archiveBucket: string;
+  readonly archivePrefix: string;
+  readonly watermark: { readonly kind: 'clock'; readonly lagMs: number } | { readonly kind: 'checkpoint' };
+  readonly handoffDelayMs: number;
+}
+
+export function readReplayConfig(env: Env): ReplayConfig {
+  const watermarkKind = env[ENV.archiveWatermark] ?? 'clock';
+  if (watermarkKind !== 'clock' && watermarkKind !== 'checkpoint') {
+    throw new ConfigError(`${ENV.archiveWatermark} must be clock or checkpoint (given ${watermarkKind})`);
+  }
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    kappaTable: required(env, ENV.kappaTable),
+    controlTable: required(env, ENV.controlTable),
+    dedupeTable: required(env, ENV.dedupeTable),
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    archiveBucket: required(env, ENV.archiveBucket),
+    archivePrefix: env[ENV.archivePrefix] || 'events/',
+    watermark:
+      watermarkKind === 'clock'
+        ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) }
+        : { kind: 'checkpoint' },
+    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, 10_000, 0),
+  };
+}
+
+export interface KappaAdminConfig {
+  readonly views: ViewDefinition[];
+  readonly endpoints: AwsEndpoints;
+  readonly kappaTable: string;
+  readonly controlTable: string;
+  readonly replayStateMachineArn: string;
+}
+
+export function readKappaAdminConfig(env: Env): KappaAdminConfig {
+  return {
+    views: views(env),
+    endpoints: readEndpoints(env),
+    kappaTable: required(env, ENV.kappaTable),
+    controlTable: required(env, ENV.controlTable),
+    replayStateMachineArn: required(env, ENV.replayStateMachineArn),
+  };
+}
+
 export interface IngestConfig {
   readonly views: ViewDefinition[];
   readonly endpoints: AwsEndpoints;

@@ -64,6 +64,15 @@ export const ENV = {
   s3Endpoint: 'AWS_ENDPOINT_URL_S3',
   sqsEndpoint: 'AWS_ENDPOINT_URL_SQS',
   athenaEndpoint: 'AWS_ENDPOINT_URL_ATHENA',
+  /** `lambda` or `kappa`: which serving data the query handler reads (Lambda: batch ⊕ speed; Kappa: the active version). */
+  architecture: 'STREAMFOLD_ARCHITECTURE',
+  /** DynamoDB table of the versioned Kappa view cells with their fences (pk/sk strings); the per-view pointers live in the control table. */
+  kappaTable: 'STREAMFOLD_KAPPA_TABLE',
+  /** ARN of the replay state machine that POST /admin/replay starts (Kappa, cloud). */
+  replayStateMachineArn: 'STREAMFOLD_REPLAY_STATE_MACHINE_ARN',
+  /** Milliseconds ahead of now a replay sets its handoff (clock skew plus the processor's pointer reads). */
+  replayHandoffDelayMs: 'STREAMFOLD_REPLAY_HANDOFF_DELAY_MS',
+  sfnEndpoint: 'AWS_ENDPOINT_URL_SFN',
   /** `s3rver` when the S3 endpoint is the s3rver emulator (needs its fixed credentials and path-style). */
   s3Flavor: 'STREAMFOLD_S3_FLAVOR',
 } as const;

@@ -32,14 +32,50 @@ export async function queryView(
   deps: QueryDeps,
 ): Promise<HttpResult> {
   const view = deps.views.find((v) => v.name === viewName);
-  const param = (name: string): string | undefined =>
-    Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
   if (!view) {
     return {
       status: 404,
       body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) },
     };
   }
+  const parsed = parseViewQuery(view, params, deps.clock.now());
+  if ('problems' in parsed)
+    return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
+  const { key, fromBucket, to } = parsed;
+  // The pointer first: the rows read after it are never older than what it promises.
+  const pointer = await deps.control.readPointer();
+  const [batchCells, speedRows] = await Promise.all([
+    pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
+    deps.speed.query(view, key, fromBucket, to),
+  ]);
+  const merged = mergeServing(view, batchCells, speedRows, pointer?.cutoffMs ?? null, deps.arrivalBucketMs);
+  return {
+    status: 200,
+    body: {
+      view: view.name,
+      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
+      granularity: view.granularity,
+      from: toIso(fromBucket),
+      to: toIso(to),
+      cutoff: pointer ? toIso(pointer.cutoffMs) : null,
+      batchVersion: pointer?.version ?? null,
+      buckets: finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures })),
+    },
+  };
+}
+
+/**
+ * Reads the key and the time range of GET /views/{view} for a view definition (shared by the
+ * Lambda and the Kappa serving paths): the key values in the view's key order and the bucket
+ * range [fromBucket, to), or the problems to answer 400 with.
+ */
+export function parseViewQuery(
+  view: ViewDefinition,
+  params: Readonly<Record<string, string | undefined>>,
+  now: number,
+): { key: string[]; fromBucket: number; to: number } | { problems: { field: string; message: string }[] } {
+  const param = (name: string): string | undefined =>
+    Object.prototype.hasOwnProperty.call(params, name) ? params[name] : undefined;
   const problems: { field: string; message: string }[] = [];
   const key: string[] = [];
   for (const field of view.key) {
@@ -53,7 +89,6 @@ export async function queryView(
     else key.push(value);
   }
   const width = granularityMs(view.granularity);
-  const now = deps.clock.now();
   const time = (name: 'from' | 'to', fallback: number): number => {
     const raw = param(name);
     if (raw === undefined || raw === '') return fallback;
@@ -77,27 +112,7 @@ export async function queryView(
       message: `the range spans more than ${MAX_BUCKETS_PER_QUERY} buckets of ${view.granularity}; narrow from/to`,
     });
   }
-  if (problems.length > 0) return { status: 400, body: { error: 'invalid query', problems } };
+  if (problems.length > 0) return { problems };
   // Buckets overlapping [from, to): start at the bucket holding `from`.
-  const fromBucket = Math.floor(from / width) * width;
-  // The pointer first: the rows read after it are never older than what it promises.
-  const pointer = await deps.control.readPointer();
-  const [batchCells, speedRows] = await Promise.all([
-    pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
-    deps.speed.query(view, key, fromBucket, to),
-  ]);
-  const merged = mergeServing(view, batchCells, speedRows, pointer?.cutoffMs ?? null, deps.arrivalBucketMs);
-  return {
-    status: 200,
-    body: {
-      view: view.name,
-      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
-      granularity: view.granularity,
-      from: toIso(fromBucket),
-      to: toIso(to),
-      cutoff: pointer ? toIso(pointer.cutoffMs) : null,
-      batchVersion: pointer?.version ?? null,
-      buckets: finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures })),
-    },
-  };
+  return { key, fromBucket: Math.floor(from / width) * width, to };
 }

@@ -56,6 +56,63 @@ export async function processSpeedBatch(
   records: readonly SpeedRecord[],
   deps: SpeedLayerDeps,
 ): Promise<SpeedBatchResult> {
+  const { kept, poison, failed, duplicates, earlierCopies } = await decodeAndClaim(records, deps);
+  let applied = 0;
+  let rowsWritten = 0;
+  const attempts = deps.maxWriteAttempts ?? 8;
+  // Rows are independent: written in parallel, each with its own fenced read-modify-write.
+  await forEachLimit(
+    groupForSpeed(deps.views, kept, deps.arrivalBucketMs),
+    deps.concurrency ?? 16,
+    async (group) => {
+      const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
+      try {
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          const current = await deps.rows.read(view, group.address);
+          const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
+          if (result === undefined) return; // everything already applied by an earlier delivery
+          if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
+            applied += result.applied.length;
+            rowsWritten++;
+            return;
+          }
+        }
+        throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
+      } catch {
+        // The row is retried with the batch from its lowest record; rows already written are fenced.
+        failed.push(...group.events.map((e) => e.seq));
+      }
+    },
+  );
+  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates, earlierCopies };
+}
+
+/** What the speed layer and the Kappa processor share: decoded, deduplicated records of a batch. */
+export interface ClaimedBatch {
+  /** Events to apply, in batch order: one copy per id (when claims are on), poison left out. */
+  readonly kept: NormalizedEvent[];
+  readonly poison: { sequenceNumber: string; error: string }[];
+  /** Sequence numbers not applied (poison, failed claims): the lowest is where the retry starts. */
+  readonly failed: string[];
+  readonly duplicates: number;
+  /** Duplicates that arrived before the copy kept (see SpeedBatchResult.earlierCopies). */
+  readonly earlierCopies: number;
+}
+
+/**
+ * Decodes and validates every record (poison reported on its own) and, with event-level dedupe,
+ * claims each event id for its stream record: a later copy of an id (a producer retry) is dropped,
+ * a redelivery of the owning record passes (its effect is fenced by the row or cell instead).
+ * Shared by the speed layer and the Kappa processor, with the same claims table.
+ */
+export async function decodeAndClaim(
+  records: readonly SpeedRecord[],
+  deps: {
+    readonly views: readonly ViewDefinition[];
+    readonly claims?: EventClaims;
+    readonly concurrency?: number;
+  },
+): Promise<ClaimedBatch> {
   const events: NormalizedEvent[] = [];
   const poison: { sequenceNumber: string; error: string }[] = [];
   const failed: string[] = [];
@@ -111,34 +168,7 @@ export async function processSpeedBatch(
       kept = kept.filter((e) => padSequence(e.seq) < padSequence(firstFailed));
     }
   }
-  let applied = 0;
-  let rowsWritten = 0;
-  const attempts = deps.maxWriteAttempts ?? 8;
-  // Rows are independent: written in parallel, each with its own fenced read-modify-write.
-  await forEachLimit(
-    groupForSpeed(deps.views, kept, deps.arrivalBucketMs),
-    deps.concurrency ?? 16,
-    async (group) => {
-      const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
-      try {
-        for (let attempt = 0; attempt < attempts; attempt++) {
-          const current = await deps.rows.read(view, group.address);
-          const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
-          if (result === undefined) return; // everything already applied by an earlier delivery
-          if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
-            applied += result.applied.length;
-            rowsWritten++;
-            return;
-          }
-        }
-        throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
-      } catch {
-        // The row is retried with the batch from its lowest record; rows already written are fenced.
-        failed.push(...group.events.map((e) => e.seq));
-      }
-    },
-  );
-  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates, earlierCopies };
+  return { kept, poison, failed, duplicates, earlierCopies };
 }
 
 /** Did this copy arrive before the kept one, in the order batch and replay pick copies (dedupe.ts)? */
@@ -155,13 +185,13 @@ function arrivedBeforeKept(
   });
 }
 
-function lowest(sequences: readonly string[]): string | undefined {
+export function lowest(sequences: readonly string[]): string | undefined {
   let min: string | undefined;
   for (const s of sequences) if (min === undefined || padSequence(s) < padSequence(min)) min = s;
   return min;
 }
 
-async function forEachLimit<T>(
+export async function forEachLimit<T>(
   items: readonly T[],
   limit: number,
   run: (item: T) => Promise<void>,

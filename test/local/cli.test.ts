@@ -30,13 +30,38 @@ describe('streamfold start flags', () => {
     });
   });
 
+  it('takes the architecture and the Kappa flags', () => {
+    const options = parseCli([
+      '--views',
+      'test/fixtures/views.cjs',
+      '--architecture',
+      'both',
+      '--no-auto-replay',
+      '--replay-handoff',
+      '500ms',
+    ]);
+    expect(options).toMatchObject({
+      architecture: 'both',
+      kappaAutoReplay: false,
+      replayHandoffDelayMs: 500,
+    });
+    expect(parseCli(['--views', 'test/fixtures/views.cjs'])).toMatchObject({
+      architecture: 'lambda',
+      kappaAutoReplay: true,
+    });
+  });
+
   it.each([
     [
       ['--batch-every', 'soon'],
       /--batch-every must be a duration like 500ms, 10s, 5m, 1h or 1d \(given "soon"\)/,
     ],
     [['--views', 'test/fixtures/views.cjs', '--port=-1'], /--port must be an integer >= 0/],
-    [['--architecture', 'kappa'], /--architecture kappa is not available yet/],
+    [['--architecture', 'lambada'], /--architecture must be lambda, kappa or both \(given "lambada"\)/],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--replay-handoff', 'now'],
+      /--replay-handoff must be a duration/,
+    ],
     [
       ['--views', 'test/fixtures/views.cjs', '--arrival-bucket', '7s'],
       /--arrival-bucket must be at least 1s and divide a minute evenly/,

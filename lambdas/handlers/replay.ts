@@ -1,0 +1,94 @@
+import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
+import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-store';
+import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
+import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
+import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-archive-watermark';
+import { systemClock } from '../ports/clock';
+import { makeDynamoDocumentClient, makeS3Client } from '../runtime/clients';
+import { readReplayConfig } from '../runtime/config';
+import {
+  failReplay,
+  finishReplay,
+  replayChunk,
+  replayReady,
+  startReplay,
+  type ReplayDeps,
+} from '../services/kappa-replay';
+
+const config = readReplayConfig(process.env);
+const dynamo = makeDynamoDocumentClient(config.endpoints);
+const s3 = makeS3Client(config.endpoints);
+const deps: ReplayDeps = {
+  views: config.views,
+  cells: new DynamoDbKappaCellStore(dynamo, config.kappaTable),
+  control: new DynamoDbKappaControlStore(dynamo, config.controlTable),
+  claims: new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock),
+  archive: new S3ArchiveReader(s3, config.archiveBucket, config.archivePrefix),
+  watermark:
+    config.watermark.kind === 'clock'
+      ? new ClockLagWatermark(systemClock, config.watermark.lagMs)
+      : new S3CheckpointWatermark(s3, config.archiveBucket),
+  clock: systemClock,
+  handoffDelayMs: config.handoffDelayMs,
+  archivePrefix: config.archivePrefix,
+};
+
+/** What the replay state machine's tasks send (and, for `list` and `chunk`, the local runner). */
+export type ReplayTask =
+  | { action: 'start'; views?: string[]; fromMs?: number; toMs?: number }
+  | { action: 'ready'; replayId: string }
+  /** One archive object: the Distributed Map's item (from the S3 ListObjectsV2 ItemReader). */
+  | { action: 'object'; replayId: string; key: string }
+  | { action: 'finish'; replayId: string }
+  | { action: 'fail'; replayId: string; error?: unknown }
+  /** Local runner: every object key of the archive, recorded as the replay's total. */
+  | { action: 'list'; replayId: string }
+  /** Local runner: many objects as one chunk (sole: it holds every object of the replay). */
+  | { action: 'chunk'; replayId: string; keys: string[]; chunkId: string; sole: boolean };
+
+/**
+ * Replay tasks (Step Functions, or the local runner calling the same actions in order). Errors
+ * are thrown: the state machine's Catch sends the replay to `fail`; `start` throws an error named
+ * `ReplayInProgress` while another replay runs.
+ */
+export const handler = async (input: ReplayTask): Promise<unknown> => {
+  switch (input.action) {
+    case 'start':
+      return startReplay({ views: input.views, fromMs: input.fromMs, toMs: input.toMs }, deps);
+    case 'ready':
+      return replayReady(input.replayId, deps);
+    case 'object': {
+      const { events } = await replayChunk(
+        input.replayId,
+        [input.key],
+        { chunkId: input.key, sole: false },
+        deps,
+      );
+      return { events };
+    }
+    case 'finish': {
+      const { version, flipped } = await finishReplay(input.replayId, deps);
+      return { version, flipped };
+    }
+    case 'fail':
+      // Step Functions' Catch hands over {Error, Cause}; keep it readable in the replay record.
+      return failReplay(
+        input.replayId,
+        typeof input.error === 'string' ? input.error : JSON.stringify(input.error ?? 'unknown error'),
+        deps,
+      );
+    case 'list': {
+      const keys = await deps.archive.list();
+      await deps.control.addProgress(
+        input.replayId,
+        {},
+        { reset: true, objectsTotal: keys.length, phase: 'reading' },
+      );
+      return { keys };
+    }
+    case 'chunk':
+      return replayChunk(input.replayId, input.keys, { chunkId: input.chunkId, sole: input.sole }, deps);
+    default:
+      throw new Error(`unknown replay action ${JSON.stringify((input as { action?: unknown }).action)}`);
+  }
+};

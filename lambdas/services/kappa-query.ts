@@ -1,0 +1,144 @@
+import { sameDefinition, type KappaPointers, type KappaVersion } from '../core/kappa';
+import { finalizeRow } from '../core/measures';
+import { toIso } from '../core/time';
+import type { ViewDefinition } from '../core/view';
+import type { Clock } from '../ports/clock';
+import type { KappaCellStore, KappaControlStore, ReplayProgress } from '../ports/kappa';
+import { pendingViews } from './kappa-replay';
+import { parseViewQuery, type HttpResult } from './query-view';
+
+export interface KappaQueryDeps {
+  readonly views: readonly ViewDefinition[];
+  readonly cells: KappaCellStore;
+  readonly control: KappaControlStore;
+  readonly clock: Clock;
+}
+
+function versionSummary(v: KappaVersion | null) {
+  return v
+    ? {
+        version: v.version,
+        handoff: toIso(v.handoffMs),
+        from: v.range.fromMs > 0 ? toIso(v.range.fromMs) : null,
+        to: v.range.toMs === null ? null : toIso(v.range.toMs),
+        replayId: v.replayId,
+      }
+    : null;
+}
+
+/**
+ * GET /views/{view} in the Kappa architecture: the cells of the view's active version, read with
+ * the definition that version was built with. One pointer read, then one version's cells: an
+ * answer never mixes versions, and a version is served only after its replay has flipped it. A
+ * view of the module with no built version answers 409 (run POST /admin/replay).
+ */
+export async function queryKappaView(
+  viewName: string,
+  params: Readonly<Record<string, string | undefined>>,
+  deps: KappaQueryDeps,
+): Promise<HttpResult> {
+  const declared = deps.views.find((v) => v.name === viewName);
+  if (!declared) {
+    return {
+      status: 404,
+      body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) },
+    };
+  }
+  const pointers = await deps.control.read();
+  const pointer = pointers.views[viewName];
+  const active = pointer?.active ?? null;
+  if (!active) {
+    return {
+      status: 409,
+      body: {
+        error: `view "${viewName}" is defined but not built yet: run POST /admin/replay`,
+        building: versionSummary(pointer?.building ?? null),
+      },
+    };
+  }
+  const view = active.definition;
+  const parsed = parseViewQuery(view, params, deps.clock.now());
+  if ('problems' in parsed)
+    return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
+  const { key, fromBucket, to } = parsed;
+  const cells = await deps.cells.query(active.version, view, key, fromBucket, to);
+  const changed = !sameDefinition(view, declared);
+  return {
+    status: 200,
+    body: {
+      view: view.name,
+      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
+      granularity: view.granularity,
+      from: toIso(fromBucket),
+      to: toIso(to),
+      architecture: 'kappa',
+      version: active.version,
+      handoff: toIso(active.handoffMs),
+      ...(changed
+        ? {
+            definitionChanged:
+              'the views module declares another definition of this view; this version serves the one it was built with until a replay builds the new one (POST /admin/replay)',
+          }
+        : {}),
+      buckets: cells
+        .sort((a, b) => a.bucketMs - b.bucketMs)
+        .map((c) => ({ start: toIso(c.bucketMs), measures: finalizeRow(view, c.cell.state) })),
+    },
+  };
+}
+
+/** The Kappa part of GET /admin/status: each view's versions, the replay and its progress. */
+export async function kappaStatus(deps: KappaQueryDeps): Promise<Record<string, unknown>> {
+  const pointers: KappaPointers = await deps.control.read();
+  const replay = pointers.replay;
+  let progress: ReplayProgress | null = null;
+  if (replay) progress = await deps.control.readProgress(replay.replayId);
+  const now = deps.clock.now();
+  let replayView: Record<string, unknown> | null = null;
+  if (replay) {
+    const elapsedS = Math.max(0.001, ((replay.finishedAt ?? now) - replay.startedAt) / 1000);
+    const events = progress?.events ?? 0;
+    const objectsRate = (progress?.objectsDone ?? 0) / elapsedS;
+    const remaining =
+      progress?.objectsTotal != null ? Math.max(0, progress.objectsTotal - progress.objectsDone) : null;
+    replayView = {
+      replayId: replay.replayId,
+      version: replay.version,
+      views: replay.views,
+      status: replay.status,
+      phase: progress?.phase ?? null,
+      handoff: toIso(replay.handoffMs),
+      from: replay.range.fromMs > 0 ? toIso(replay.range.fromMs) : null,
+      to: replay.range.toMs === null ? null : toIso(replay.range.toMs),
+      startedAt: toIso(replay.startedAt),
+      finishedAt: replay.finishedAt ? toIso(replay.finishedAt) : null,
+      error: replay.error ?? null,
+      objects: { total: progress?.objectsTotal ?? null, done: progress?.objectsDone ?? 0 },
+      events,
+      eventsPerSecond: Math.round(events / elapsedS),
+      // How far behind the live stream the replayed part is (the processor covers from the handoff on).
+      lagBehindLiveMs:
+        replay.status === 'running' ? (progress?.replayedToMs ? now - progress.replayedToMs : null) : 0,
+      etaSeconds:
+        replay.status !== 'running'
+          ? 0
+          : remaining === null || objectsRate === 0
+            ? null
+            : Math.round(remaining / objectsRate),
+    };
+  }
+  return {
+    views: Object.fromEntries(
+      Object.entries(pointers.views).map(([name, p]) => [
+        name,
+        {
+          active: versionSummary(p.active),
+          previous: versionSummary(p.previous),
+          building: versionSummary(p.building),
+        },
+      ]),
+    ),
+    pending: pendingViews(deps.views, pointers),
+    replay: replayView,
+  };
+}

@@ -1,0 +1,431 @@
+import { createHash } from 'node:crypto';
+import { fromArchiveLine, type NormalizedEvent } from '../core/event';
+import {
+  applyChunk,
+  feeds,
+  sameDefinition,
+  type KappaPointers,
+  type KappaVersion,
+  type KappaViewPointer,
+  type ReplayRecord,
+} from '../core/kappa';
+import { foldEvents, identityRow, type RowState } from '../core/measures';
+import { cellId, cellOf, type CellAddress } from '../core/reducer';
+import type { ViewDefinition } from '../core/view';
+import type { ArchiveWatermark } from '../ports/archive';
+import type { Clock } from '../ports/clock';
+import type { ArchiveReader, KappaCellStore, KappaControlStore } from '../ports/kappa';
+import type { EventClaims } from '../ports/stores';
+import { forEachLimit } from './speed-layer';
+
+export interface ReplayDeps {
+  /** The views module: what a replay builds (each version records the definition it was built with). */
+  readonly views: readonly ViewDefinition[];
+  readonly cells: KappaCellStore;
+  readonly control: KappaControlStore;
+  /** Claims of event ids across chunks (the dedupe table, keys scoped by replay). */
+  readonly claims: EventClaims;
+  readonly archive: ArchiveReader;
+  readonly watermark: ArchiveWatermark;
+  readonly clock: Clock;
+  /** How far in the future the handoff is set: covers clock skew and the processor's pointer reads. */
+  readonly handoffDelayMs: number;
+  /** Prefix of accepted events in the archive bucket (what the state machine's ItemReader lists). */
+  readonly archivePrefix: string;
+  readonly concurrency?: number;
+  readonly maxWriteAttempts?: number;
+}
+
+/** Thrown by `start` while another replay runs (the admin route answers 409). */
+export class ReplayInProgressError extends Error {
+  constructor(readonly running: ReplayRecord) {
+    super(
+      `replay ${running.replayId} (version ${running.version} of ${running.views.join(', ')}) is still running; wait for it or let it fail`,
+    );
+    this.name = 'ReplayInProgress';
+  }
+}
+
+/** A request that cannot be served as given (the admin route answers 400). */
+export class ReplayRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReplayRequestError';
+  }
+}
+
+/** Nothing to roll back to (409). */
+export class NothingToRollBackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NothingToRollBack';
+  }
+}
+
+const WRITE_ATTEMPTS = 20;
+
+/** Read-modify-write of the control item, retried when another writer got there first. */
+async function updateControl<T>(
+  deps: Pick<ReplayDeps, 'control'>,
+  change: (current: KappaPointers) => { next: Omit<KappaPointers, 'revision'>; result: T } | { result: T },
+): Promise<T> {
+  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+    const current = await deps.control.read();
+    const outcome = change(current);
+    if (!('next' in outcome)) return outcome.result;
+    if (await deps.control.write(outcome.next, current.revision)) return outcome.result;
+  }
+  throw new Error(`the Kappa control item kept changing under ${WRITE_ATTEMPTS} attempts`);
+}
+
+/** Views of the module that have no active version, or whose active version was built with another definition. */
+export function pendingViews(
+  views: readonly ViewDefinition[],
+  pointers: KappaPointers,
+): { view: string; reason: 'not built' | 'definition changed' }[] {
+  const out: { view: string; reason: 'not built' | 'definition changed' }[] = [];
+  for (const view of views) {
+    const active = pointers.views[view.name]?.active;
+    if (!active) out.push({ view: view.name, reason: 'not built' });
+    else if (!sameDefinition(active.definition, view))
+      out.push({ view: view.name, reason: 'definition changed' });
+  }
+  return out;
+}
+
+export interface StartRequest {
+  readonly views?: readonly string[];
+  readonly fromMs?: number;
+  readonly toMs?: number;
+}
+
+export interface StartResult {
+  readonly replayId: string;
+  readonly version: number;
+  readonly handoffMs: number;
+  readonly prefix: string;
+}
+
+/**
+ * Starts a replay: takes a version number and, in one conditional write (refused while another
+ * replay runs), records the replay and each view's building version with the handoff H a little in
+ * the future. From then on the processor writes records that arrive at or after H into the new
+ * version too; the replay covers what arrived before H from the archive.
+ */
+export async function startReplay(request: StartRequest, deps: ReplayDeps): Promise<StartResult> {
+  const names =
+    request.views && request.views.length > 0 ? [...new Set(request.views)] : deps.views.map((v) => v.name);
+  const unknown = names.filter((n) => !deps.views.some((v) => v.name === n));
+  if (unknown.length > 0) {
+    throw new ReplayRequestError(
+      `unknown view(s) ${unknown.join(', ')}; the views module declares ${deps.views.map((v) => v.name).join(', ')}`,
+    );
+  }
+  const fromMs = request.fromMs ?? 0;
+  const toMs = request.toMs ?? null;
+  if (toMs !== null && toMs <= fromMs) throw new ReplayRequestError('to must be after from');
+  const running = (await deps.control.read()).replay;
+  if (running?.status === 'running') throw new ReplayInProgressError(running);
+  const version = await deps.control.nextVersion();
+  const replayId = `replay-${version}`;
+  const handoffMs = deps.clock.now() + deps.handoffDelayMs;
+  const record: ReplayRecord = {
+    replayId,
+    version,
+    views: names,
+    handoffMs,
+    range: { fromMs, toMs },
+    status: 'running',
+    startedAt: deps.clock.now(),
+  };
+  await updateControl(deps, (current) => {
+    if (current.replay?.status === 'running') throw new ReplayInProgressError(current.replay);
+    const views: Record<string, KappaViewPointer> = { ...current.views };
+    for (const name of names) {
+      const definition = deps.views.find((v) => v.name === name) as ViewDefinition;
+      const pointer = views[name] ?? { active: null, previous: null, building: null };
+      views[name] = {
+        ...pointer,
+        building: { version, handoffMs, range: record.range, definition, replayId },
+      };
+    }
+    return { next: { views, replay: record }, result: undefined };
+  });
+  await deps.control.addProgress(replayId, {}, { reset: true, phase: 'waiting-for-archive' });
+  return { replayId, version, handoffMs, prefix: deps.archivePrefix };
+}
+
+function runningReplay(pointers: KappaPointers, replayId: string): ReplayRecord {
+  const replay = pointers.replay;
+  if (!replay || replay.replayId !== replayId)
+    throw new Error(`replay ${replayId} is not the current replay`);
+  if (replay.status !== 'running') throw new Error(`replay ${replayId} is ${replay.status}, not running`);
+  return replay;
+}
+
+/** The archive part ends at the handoff (or at the range's end, for a backfill ending earlier). */
+function archiveEnd(replay: ReplayRecord): number {
+  return replay.range.toMs === null ? replay.handoffMs : Math.min(replay.handoffMs, replay.range.toMs);
+}
+
+/** True once the archive provably holds everything that arrived before the handoff. */
+export async function replayReady(replayId: string, deps: ReplayDeps): Promise<{ ready: boolean }> {
+  const replay = runningReplay(await deps.control.read(), replayId);
+  const archived = await deps.watermark.archivedBeforeMs();
+  const ready = archived !== null && archived >= archiveEnd(replay);
+  if (ready) await deps.control.addProgress(replayId, {}, { phase: 'reading' });
+  return { ready };
+}
+
+const PARTITION = /dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\//;
+
+/** Arrival hour [start, end) of an archive object from its key, when the key says it. */
+function partitionSpan(key: string): { startMs: number; endMs: number } | undefined {
+  const match = PARTITION.exec(key);
+  if (!match) return undefined;
+  const startMs = Date.parse(`${match[1]}T${match[2]}:00:00Z`);
+  return Number.isNaN(startMs) ? undefined : { startMs, endMs: startMs + 3_600_000 };
+}
+
+/** Short, stable fence id of a chunk (an archive object key, or the local runner's chunk name). */
+export function chunkFence(chunkId: string): string {
+  return createHash('sha1').update(chunkId).digest('hex').slice(0, 16);
+}
+
+/** Running pre-aggregate of one cell: bodies folded in slices, so memory stays per cell, not per event. */
+interface CellAccumulator {
+  readonly view: ViewDefinition;
+  readonly version: number;
+  readonly address: CellAddress;
+  state: RowState;
+  pending: Readonly<Record<string, unknown>>[];
+}
+
+const FOLD_SLICE = 512;
+
+export interface ChunkOptions {
+  /** Fence id of the chunk; the object key for the state machine's one-object items. */
+  readonly chunkId: string;
+  /**
+   * True when this chunk holds every object of the replay (the local runner): copies of an id can
+   * then only be inside the chunk, so no cross-chunk claims are needed.
+   */
+  readonly sole: boolean;
+  /** Least time between two progress updates in the control table. @default 500 */
+  readonly progressEveryMs?: number;
+}
+
+/**
+ * Replays archive objects into the building version: every event that arrived in the replay's
+ * range before the handoff, one copy per id (the first met in the chunk; across chunks the one
+ * whose chunk claimed the id), folded with the same reducer as the processor, and written once
+ * per cell with the chunk as fence: a chunk run again, in any order, changes nothing.
+ */
+export async function replayChunk(
+  replayId: string,
+  keys: readonly string[],
+  options: ChunkOptions,
+  deps: ReplayDeps,
+): Promise<{ events: number; cells: number; duplicates: number }> {
+  const pointers = await deps.control.read();
+  const replay = runningReplay(pointers, replayId);
+  const targets: KappaVersion[] = [];
+  for (const name of replay.views) {
+    const building = pointers.views[name]?.building;
+    if (building && building.replayId === replayId) targets.push(building);
+  }
+  const end = archiveEnd(replay);
+  const fence = chunkFence(options.chunkId);
+  const seen = new Set<string>();
+  const cells = new Map<string, CellAccumulator>();
+  let events = 0;
+  let duplicates = 0;
+  let newestArrival = 0;
+  const fold = (acc: CellAccumulator) => {
+    acc.state = foldEvents(acc.view, acc.state, acc.pending);
+    acc.pending = [];
+  };
+  const add = (event: NormalizedEvent) => {
+    for (const v of targets) {
+      if (!feeds(v.definition, event.body)) continue;
+      const address = cellOf(v.definition, event);
+      const id = `${v.version}|${cellId(address)}`;
+      let acc = cells.get(id);
+      if (!acc) {
+        acc = {
+          view: v.definition,
+          version: v.version,
+          address,
+          state: identityRow(v.definition),
+          pending: [],
+        };
+        cells.set(id, acc);
+      }
+      acc.pending.push(event.body);
+      if (acc.pending.length >= FOLD_SLICE) fold(acc);
+    }
+    events++;
+    if (event.arrivedMs > newestArrival) newestArrival = event.arrivedMs;
+  };
+  // Progress is counted as objects complete, at most every progressEveryMs (atomic counters:
+  // parallel chunks add to the same totals).
+  let reported = { objects: 0, events: 0, at: deps.clock.now() };
+  let objectsDone = 0;
+  const progress = async (force: boolean) => {
+    const now = deps.clock.now();
+    if (!force && now - reported.at < (options.progressEveryMs ?? 500)) return;
+    await deps.control.addProgress(
+      replayId,
+      { objects: objectsDone - reported.objects, events: events - reported.events },
+      newestArrival > 0 ? { replayedToMs: newestArrival } : undefined,
+    );
+    reported = { objects: objectsDone, events, at: now };
+  };
+  for (const key of keys) {
+    const span = partitionSpan(key);
+    // Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay.
+    if (span && (span.startMs >= end || span.endMs <= replay.range.fromMs)) {
+      objectsDone++;
+      continue;
+    }
+    const text = await deps.archive.read(key);
+    const candidates: NormalizedEvent[] = [];
+    let start = 0;
+    while (start < text.length) {
+      let stop = text.indexOf('\n', start);
+      if (stop < 0) stop = text.length;
+      if (stop > start) {
+        const event = fromArchiveLine(text.slice(start, stop));
+        if (event.arrivedMs < end && event.arrivedMs >= replay.range.fromMs) {
+          if (seen.has(event.id)) duplicates++;
+          else {
+            seen.add(event.id);
+            if (options.sole) add(event);
+            else candidates.push(event);
+          }
+        }
+      }
+      start = stop + 1;
+    }
+    if (!options.sole && candidates.length > 0) {
+      // Copies of an id in other objects (producer retries, archive rewrites): the first chunk to
+      // claim the id counts it; a chunk run again owns its claims again.
+      const owned = new Set<NormalizedEvent>();
+      await forEachLimit(candidates, deps.concurrency ?? 32, async (event) => {
+        if ((await deps.claims.claim(`${replayId}#${event.id}`, fence, event.arrivedMs)).owned)
+          owned.add(event);
+        else duplicates++;
+      });
+      for (const event of candidates) if (owned.has(event)) add(event);
+    }
+    objectsDone++;
+    await progress(false);
+  }
+  const accumulators = [...cells.values()];
+  for (const acc of accumulators) fold(acc);
+  await forEachLimit(accumulators, deps.concurrency ?? 16, async (acc) => {
+    const attempts = deps.maxWriteAttempts ?? WRITE_ATTEMPTS;
+    // Most cells of a new version do not exist yet: try creating before reading.
+    let current = undefined as Awaited<ReturnType<KappaCellStore['read']>>;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const next = applyChunk(acc.view, current?.cell, fence, acc.state);
+      if (next === undefined) return; // this chunk was already folded into the cell
+      if (await deps.cells.write(acc.version, acc.view, acc.address, next, current?.revision)) return;
+      current = await deps.cells.read(acc.version, acc.view, acc.address);
+    }
+    throw new Error(`cell of ${acc.view.name} v${acc.version} kept changing under ${attempts} attempts`);
+  });
+  await progress(true);
+  return { events, cells: accumulators.length, duplicates };
+}
+
+/**
+ * Flips every view of the replay to its new version in one conditional write: active <- building,
+ * previous <- active (kept current by the processor, so a rollback is exact); the version that
+ * falls off is dropped.
+ */
+export async function finishReplay(
+  replayId: string,
+  deps: ReplayDeps,
+): Promise<{ version: number; flipped: boolean; dropped: { view: string; version: number }[] }> {
+  const outcome = await updateControl(deps, (current) => {
+    const replay = current.replay;
+    if (!replay || replay.replayId !== replayId)
+      throw new Error(`replay ${replayId} is not the current replay`);
+    if (replay.status === 'finished')
+      return { result: { version: replay.version, flipped: false, dropped: [] } };
+    if (replay.status === 'failed') throw new Error(`replay ${replayId} failed: ${replay.error ?? ''}`);
+    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const dropped: { view: string; version: number }[] = [];
+    for (const name of replay.views) {
+      const pointer = views[name];
+      if (!pointer?.building || pointer.building.replayId !== replayId) continue;
+      if (pointer.previous) dropped.push({ view: name, version: pointer.previous.version });
+      views[name] = { active: pointer.building, previous: pointer.active, building: null };
+    }
+    return {
+      next: { views, replay: { ...replay, status: 'finished' as const, finishedAt: deps.clock.now() } },
+      result: { version: replay.version, flipped: true, dropped },
+    };
+  });
+  await deps.control.addProgress(replayId, {}, { phase: 'done' });
+  for (const d of outcome.dropped) await deps.cells.deleteVersion(d.version, d.view);
+  return outcome;
+}
+
+/** Marks the replay failed and forgets its building versions; the active versions stay served. */
+export async function failReplay(
+  replayId: string,
+  error: string,
+  deps: ReplayDeps,
+): Promise<{ failed: boolean }> {
+  const outcome = await updateControl(deps, (current) => {
+    const replay = current.replay;
+    if (!replay || replay.replayId !== replayId || replay.status !== 'running')
+      return { result: [] as string[] };
+    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const cleared: string[] = [];
+    for (const name of replay.views) {
+      const pointer = views[name];
+      if (pointer?.building?.replayId === replayId) {
+        views[name] = { ...pointer, building: null };
+        cleared.push(name);
+      }
+    }
+    return {
+      next: { views, replay: { ...replay, status: 'failed' as const, error, finishedAt: deps.clock.now() } },
+      result: cleared,
+    };
+  });
+  const replay = (await deps.control.read()).replay;
+  if (replay && replay.replayId === replayId)
+    for (const view of outcome) await deps.cells.deleteVersion(replay.version, view);
+  return { failed: true };
+}
+
+/**
+ * Returns views to their previous version (active and previous swap, so a second rollback rolls
+ * forward), in one conditional write. The previous version was kept current by the processor, so
+ * its answers are exact.
+ */
+export async function rollback(
+  request: { readonly views?: readonly string[] },
+  deps: Pick<ReplayDeps, 'control'>,
+): Promise<{ views: Record<string, { active: number; previous: number | null }> }> {
+  return updateControl(deps, (current) => {
+    const names = request.views && request.views.length > 0 ? request.views : Object.keys(current.views);
+    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const result: Record<string, { active: number; previous: number | null }> = {};
+    for (const name of names) {
+      const pointer = views[name];
+      if (!pointer?.previous) continue;
+      views[name] = { ...pointer, active: pointer.previous, previous: pointer.active };
+      result[name] = { active: pointer.previous.version, previous: pointer.active?.version ?? null };
+    }
+    if (Object.keys(result).length === 0)
+      throw new NothingToRollBackError(
+        `no view${request.views?.length ? ` of ${request.views.join(', ')}` : ''} has a previous version to roll back to`,
+      );
+    return { next: { views, replay: current.replay }, result: { views: result } };
+  });
+}

@@ -1,0 +1,283 @@
+import * as path from 'node:path';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+} from 'aws-lambda';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { parseReplayRequest } from '../lambdas/adapters/codecs/replay-request';
+import { DynamoDbKappaControlStore } from '../lambdas/adapters/aws/dynamodb-kappa-control-store';
+import type { ViewDefinition } from '../lambdas/core/view';
+import { makeDynamoDocumentClient, type AwsEndpoints } from '../lambdas/runtime/clients';
+import { ENV } from '../lambdas/runtime/env';
+import { pendingViews } from '../lambdas/services/kappa-replay';
+import type { Archiver } from './archiver';
+import { DeadLetterQueue } from './dead-letter-queue';
+import { EventSourcePoller } from './event-source-poller';
+import { HandlerHost } from './handler-host';
+import type { Route } from './http-gateway';
+import type { ResourceNames } from './resources';
+import { Naps } from './shard-reader';
+
+const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
+
+export interface LocalKappaOptions {
+  readonly views: readonly ViewDefinition[];
+  readonly names: ResourceNames;
+  readonly endpoints: AwsEndpoints;
+  readonly kinesis: KinesisClient;
+  readonly archiver: Archiver;
+  /** Environment every handler gets (views, endpoints, region, credentials). */
+  readonly commonEnv: Readonly<Record<string, string>>;
+  readonly dataPath: (...parts: string[]) => string | undefined;
+  readonly batchSize: number;
+  readonly batchingWindowMs: number;
+  readonly retryAttempts: number;
+  readonly dedupe: boolean;
+  readonly handoffDelayMs: number;
+  /** Start a replay at start when a view of the module has no version built with its definition. */
+  readonly autoReplay: boolean;
+  /** Route prefix: '' when Kappa serves /views, '/kappa' when both architectures run. */
+  readonly prefix: string;
+}
+
+interface StartAnswer {
+  readonly replayId: string;
+  readonly version: number;
+  readonly handoffMs: number;
+}
+
+/**
+ * The Kappa architecture on the local stack: the deployed kappa-processor handler behind its own
+ * event-source poller (own checkpoints and dead-letter file), the query handler in kappa mode, the
+ * replay handler driven by a runner that calls its actions in the order the cloud state machine
+ * does (start, ready until the archive holds the handoff, the archive's objects, finish; fail on
+ * error), and the admin handler for rollback. A replay found running at start (the runtime was
+ * killed mid-replay) is resumed: every step is idempotent.
+ */
+export class LocalKappa {
+  private processorHost!: HandlerHost;
+  private queryHost!: HandlerHost;
+  private replayHost!: HandlerHost;
+  private adminHost!: HandlerHost;
+  poller!: EventSourcePoller;
+  private dlq!: DeadLetterQueue;
+  private readonly naps = new Naps();
+  private stopping = false;
+  private running?: Promise<void>;
+  /** The last replay run's error, if it failed. */
+  lastError: string | null = null;
+
+  constructor(private readonly o: LocalKappaOptions) {}
+
+  get hosts(): HandlerHost[] {
+    return [this.processorHost, this.queryHost, this.replayHost, this.adminHost];
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const tables = {
+      [ENV.kappaTable]: o.names.kappaTable,
+      [ENV.controlTable]: o.names.controlTable,
+    };
+    this.processorHost = new HandlerHost('kappa-processor', path.join(HANDLERS, 'kappa-processor.ts'), {
+      ...o.commonEnv,
+      ...tables,
+      [ENV.dedupeTable]: o.names.dedupeTable,
+      [ENV.speedDedupe]: String(o.dedupe),
+      [ENV.fenceBy]: 'shard',
+    });
+    this.queryHost = new HandlerHost('kappa-query', path.join(HANDLERS, 'query.ts'), {
+      ...o.commonEnv,
+      ...tables,
+      [ENV.architecture]: 'kappa',
+    });
+    this.replayHost = new HandlerHost('replay', path.join(HANDLERS, 'replay.ts'), {
+      ...o.commonEnv,
+      ...tables,
+      [ENV.dedupeTable]: o.names.dedupeTable,
+      [ENV.archiveBucket]: o.names.bucket,
+      [ENV.archivePrefix]: 'events/',
+      [ENV.archiveWatermark]: 'checkpoint',
+      [ENV.replayHandoffDelayMs]: String(o.handoffDelayMs),
+    });
+    this.adminHost = new HandlerHost('kappa-admin', path.join(HANDLERS, 'kappa-admin.ts'), {
+      ...o.commonEnv,
+      ...tables,
+      // No Step Functions locally: POST /admin/replay is the runner's; the admin handler serves rollback.
+      [ENV.replayStateMachineArn]: 'arn:aws:states:local:000000000000:stateMachine:streamfold-local-replay',
+    });
+    await Promise.all(this.hosts.map((h) => h.start()));
+    this.dlq = new DeadLetterQueue({ file: o.dataPath('kappa-dead-letter-queue.ndjson') });
+    const processorHost = this.processorHost;
+    this.poller = new EventSourcePoller({
+      client: o.kinesis,
+      streamName: o.names.stream,
+      handler: (event: KinesisStreamEvent) => processorHost.invoke<KinesisStreamBatchResponse>(event),
+      batchSize: o.batchSize,
+      maximumBatchingWindowMs: o.batchingWindowMs,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: o.retryAttempts,
+      reportBatchItemFailures: true,
+      startingPosition: 'TRIM_HORIZON',
+      checkpointFile: o.dataPath('kappa-checkpoints.json'),
+      onFailure: this.dlq,
+      functionName: 'streamfold-local-kappa-processor',
+    });
+    this.poller.start();
+    // Resume a replay the last run left running (kill -9 mid-replay), or build what is missing.
+    const control = this.control();
+    const pointers = await control.read();
+    if (pointers.replay?.status === 'running') {
+      this.running = this.run(pointers.replay.replayId);
+    } else if (o.autoReplay) {
+      const pending = pendingViews(o.views, pointers);
+      if (pending.length > 0) {
+        const answer = await this.startReplay({ views: pending.map((p) => p.view) });
+        if (answer.statusCode >= 300) this.lastError = `auto replay: ${answer.body}`;
+      }
+    }
+  }
+
+  private control(): DynamoDbKappaControlStore {
+    return new DynamoDbKappaControlStore(
+      makeDynamoDocumentClient(this.o.endpoints),
+      this.o.names.controlTable,
+    );
+  }
+
+  /** POST /admin/replay: starts a replay (409 while one runs) and runs it in the background. */
+  async startReplay(request: {
+    views?: string[];
+    fromMs?: number;
+    toMs?: number;
+  }): Promise<APIGatewayProxyResult> {
+    let answer: StartAnswer;
+    try {
+      answer = await this.replayHost.invoke<StartAnswer>({ action: 'start', ...request });
+    } catch (error) {
+      const e = error as Error;
+      if (e.name === 'ReplayInProgress') return json(409, { error: e.message });
+      if (e.name === 'ReplayRequestError') return json(400, { error: e.message });
+      throw error;
+    }
+    this.lastError = null;
+    this.running = this.run(answer.replayId);
+    return json(202, {
+      status: 'started',
+      replayId: answer.replayId,
+      version: answer.version,
+      handoff: new Date(answer.handoffMs).toISOString(),
+    });
+  }
+
+  /** The replay's steps, each idempotent, so a run resumed after a crash ends with the same tables. */
+  private async run(replayId: string): Promise<void> {
+    try {
+      for (;;) {
+        if (this.stopping) return;
+        // Flushing makes the archive catch up with the handoff sooner than its timer would.
+        await this.o.archiver.flush();
+        const { ready } = await this.replayHost.invoke<{ ready: boolean }>({ action: 'ready', replayId });
+        if (ready) break;
+        await this.naps.sleep(250);
+      }
+      if (this.stopping) return;
+      const { keys } = await this.replayHost.invoke<{ keys: string[] }>({ action: 'list', replayId });
+      // One chunk holding every object: one copy per id is decided in memory, no cross-chunk claims.
+      await this.replayHost.invoke({
+        action: 'chunk',
+        replayId,
+        keys,
+        chunkId: `${replayId}-local`,
+        sole: true,
+      });
+      if (this.stopping) return;
+      await this.replayHost.invoke({ action: 'finish', replayId });
+    } catch (error) {
+      if (this.stopping) return;
+      this.lastError = (error as Error).message;
+      await this.replayHost
+        .invoke({ action: 'fail', replayId, error: this.lastError })
+        .catch(() => undefined);
+    }
+  }
+
+  /** Resolves when no replay is running in this process. */
+  async replayDone(): Promise<void> {
+    await this.running;
+  }
+
+  routes(): Route[] {
+    const p = this.o.prefix;
+    const query = (e: APIGatewayProxyEvent) => this.queryHost.invoke<APIGatewayProxyResult>(e);
+    return [
+      { method: 'GET', resource: `${p}/views`, invoke: query },
+      { method: 'GET', resource: `${p}/views/{view}`, invoke: query },
+      { method: 'GET', resource: `${p}/health`, invoke: query },
+      {
+        method: 'POST',
+        resource: '/admin/replay',
+        invoke: async (e) => {
+          const parsed = parseReplayRequest(
+            e.body ?? '',
+            this.o.views.map((v) => v.name),
+          );
+          if ('error' in parsed) return json(400, { error: parsed.error });
+          return this.startReplay(parsed);
+        },
+      },
+      {
+        method: 'POST',
+        resource: '/admin/rollback',
+        invoke: (e) => this.adminHost.invoke<APIGatewayProxyResult>(e),
+      },
+      {
+        method: 'GET',
+        resource: '/admin/kappa/dlq',
+        invoke: async () => json(200, { depth: await this.dlq.depth(), entries: await this.dlq.list() }),
+      },
+    ];
+  }
+
+  /** The Kappa part of GET /admin/status (versions, replay progress) from the query handler, plus the processor. */
+  async status(): Promise<Record<string, unknown>> {
+    const result = await this.queryHost.invoke<APIGatewayProxyResult>({
+      httpMethod: 'GET',
+      path: '/admin/status',
+      resource: '/admin/status',
+      headers: {},
+      queryStringParameters: null,
+      pathParameters: null,
+      body: null,
+    });
+    const body = JSON.parse(result.body) as Record<string, unknown>;
+    return {
+      ...body,
+      processor: this.poller.stats(),
+      deadLetterQueue: { depth: await this.dlq.depth() },
+      replayRunnerError: this.lastError,
+    };
+  }
+
+  async idle(timeoutMs = 30_000): Promise<void> {
+    await this.poller.idle(timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.naps.wakeAll();
+    await this.poller?.stop();
+    await Promise.all(this.hosts.filter(Boolean).map((h) => h.stop()));
+    await this.running?.catch(() => undefined);
+  }
+}
+
+function json(status: number, body: unknown): APIGatewayProxyResult {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  };
+}

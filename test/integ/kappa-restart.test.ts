@@ -1,0 +1,157 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * `npm start -- --architecture kappa` killed with SIGKILL in the middle of a replay and started
+ * again on the same data dir: the replay found running is resumed (every step is idempotent:
+ * cells are fenced by chunk, the archive's rewritten objects are deduplicated by event id) and
+ * the flipped version holds exactly what the version before it held.
+ */
+const root = path.resolve(__dirname, '..', '..');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-kappa-restart-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startCli(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'local/cli.ts',
+      'start',
+      '--architecture',
+      'kappa',
+      '--no-generator',
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--archive-flush',
+      '300ms',
+      // A long handoff delay: the replay stays in flight long enough to be killed in the middle.
+      '--replay-handoff',
+      '5s',
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!output.includes('streamfold is running')) {
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`npm start did not come up:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
+}
+
+interface KappaStatus {
+  views: Record<string, { active: { version: number } | null; previous: { version: number } | null }>;
+  replay: { replayId: string; status: string; version: number; phase: string | null } | null;
+}
+
+async function status(port: number): Promise<KappaStatus> {
+  const res = await fetch(`http://127.0.0.1:${port}/admin/status`);
+  return ((await res.json()) as { kappa: KappaStatus }).kappa;
+}
+
+async function buckets(
+  port: number,
+): Promise<{ version: number; buckets: { start: string; measures: { readings: number } }[] }> {
+  const res = await fetch(
+    `http://127.0.0.1:${port}/views/sensor_readings?deviceId=dev-1&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`,
+  );
+  expect(res.status).toBe(200);
+  return (await res.json()) as never;
+}
+
+const total = (answer: { buckets: { measures: { readings: number } }[] }) =>
+  answer.buckets.reduce((n, b) => n + b.measures.readings, 0);
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function readings(from: number, n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `r-${from + i}`,
+    type: 'sensor.reading',
+    time: `2026-01-01T${String(10 + ((from + i) % 5)).padStart(2, '0')}:${String((from + i) % 60).padStart(2, '0')}:00Z`,
+    deviceId: 'dev-1',
+    temperature: 20 + ((from + i) % 7),
+  }));
+}
+
+describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
+  'Kappa replay after kill -9 (embedded emulators)',
+  () => {
+    it('resumes the replay and ends with the same values', async () => {
+      const port = await freePort();
+      let cli = await startCli(port);
+      await waitFor(
+        async () => (await status(port)).views.sensor_readings?.active?.version === 1,
+        'version 1',
+      );
+      const acknowledged = 1500;
+      for (let i = 0; i < acknowledged; i += 500) {
+        const res = await fetch(`http://127.0.0.1:${port}/events`, {
+          method: 'POST',
+          body: JSON.stringify({ events: readings(i, 500) }),
+        });
+        expect(res.status).toBe(202);
+      }
+      await waitFor(async () => total(await buckets(port)) === acknowledged, 'the processor to catch up');
+      const before = await buckets(port);
+      expect(before.version).toBe(1);
+
+      const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', body: '{}' });
+      expect(started.status).toBe(202);
+      const { replayId } = (await started.json()) as { replayId: string };
+      await waitFor(async () => (await status(port)).replay?.status === 'running', 'the replay to run');
+      cli.kill('SIGKILL');
+      await new Promise((r) => cli.once('exit', r));
+
+      cli = await startCli(port);
+      // The same replay, resumed (not a new one), finishes and flips.
+      await waitFor(
+        async () => (await status(port)).replay?.status === 'finished',
+        'the resumed replay',
+        90_000,
+      );
+      const after = await status(port);
+      expect(after.replay?.replayId).toBe(replayId);
+      expect(after.views.sensor_readings.active?.version).toBe(2);
+      expect(after.views.sensor_readings.previous?.version).toBe(1);
+      const rebuilt = await buckets(port);
+      expect(rebuilt.version).toBe(2);
+      expect(total(rebuilt)).toBe(acknowledged);
+      expect(rebuilt.buckets).toEqual(before.buckets);
+      cli.kill('SIGTERM');
+      await new Promise((r) => cli.once('exit', r));
+    }, 240_000);
+  },
+);

@@ -1,0 +1,203 @@
+import type { KappaCell, KappaPointers } from '../../lambdas/core/kappa';
+import { decodeRow, encodeRow, type EncodedRow } from '../../lambdas/core/measures';
+import { cellId, encodeKey, type CellAddress } from '../../lambdas/core/reducer';
+import type { ViewDefinition } from '../../lambdas/core/view';
+import type {
+  ArchiveReader,
+  KappaCellStore,
+  KappaControlStore,
+  ReplayProgress,
+  StoredKappaCell,
+} from '../../lambdas/ports/kappa';
+
+/**
+ * In-memory Kappa ports with the semantics of their DynamoDB and S3 adapters: conditional writes on
+ * a revision, cells stored encoded, the control item replaced as a whole, JSON round trips of the
+ * definitions (as the control table stores them).
+ */
+interface StoredCell {
+  readonly version: number;
+  readonly address: CellAddress;
+  readonly state: EncodedRow;
+  readonly fences: Readonly<Record<string, string>>;
+  readonly chunks: readonly string[];
+  readonly revision: number;
+}
+
+export class InMemoryKappaCellStore implements KappaCellStore {
+  private readonly cells = new Map<string, StoredCell>();
+  writes = 0;
+  private failNext = 0;
+
+  /** The next `n` writes throw (throttling). */
+  failNextWrites(n: number): this {
+    this.failNext = n;
+    return this;
+  }
+
+  private id(version: number, address: CellAddress): string {
+    return `${version}|${cellId(address)}`;
+  }
+
+  async read(
+    version: number,
+    view: ViewDefinition,
+    address: CellAddress,
+  ): Promise<StoredKappaCell | undefined> {
+    const stored = this.cells.get(this.id(version, address));
+    if (!stored) return undefined;
+    return {
+      cell: {
+        state: decodeRow(view, stored.state),
+        fences: { ...stored.fences },
+        chunks: [...stored.chunks],
+      },
+      revision: stored.revision,
+    };
+  }
+
+  async write(
+    version: number,
+    _view: ViewDefinition,
+    address: CellAddress,
+    cell: KappaCell,
+    expectedRevision: number | undefined,
+  ): Promise<boolean> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('ProvisionedThroughputExceededException: injected');
+    }
+    const id = this.id(version, address);
+    if (this.cells.get(id)?.revision !== expectedRevision) return false;
+    this.writes++;
+    this.cells.set(id, {
+      version,
+      address,
+      state: encodeRow(cell.state),
+      fences: { ...cell.fences },
+      chunks: [...cell.chunks],
+      revision: (expectedRevision ?? 0) + 1,
+    });
+    return true;
+  }
+
+  async query(
+    version: number,
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ bucketMs: number; cell: KappaCell }[]> {
+    return [...this.cells.values()]
+      .filter(
+        (c) =>
+          c.version === version &&
+          c.address.view === view.name &&
+          encodeKey(c.address.key) === encodeKey(key) &&
+          c.address.bucketMs >= fromMs &&
+          c.address.bucketMs < toMs,
+      )
+      .sort((a, b) => a.address.bucketMs - b.address.bucketMs)
+      .map((c) => ({
+        bucketMs: c.address.bucketMs,
+        cell: { state: decodeRow(view, c.state), fences: c.fences, chunks: c.chunks },
+      }));
+  }
+
+  async deleteVersion(version: number, view: string): Promise<number> {
+    let n = 0;
+    for (const [id, c] of this.cells)
+      if (c.version === version && c.address.view === view) {
+        this.cells.delete(id);
+        n++;
+      }
+    return n;
+  }
+
+  /** Every cell of one version and view: address and decoded state. */
+  cellsOf(version: number, view: ViewDefinition): { address: CellAddress; cell: KappaCell }[] {
+    return [...this.cells.values()]
+      .filter((c) => c.version === version && c.address.view === view.name)
+      .map((c) => ({
+        address: c.address,
+        cell: { state: decodeRow(view, c.state), fences: c.fences, chunks: c.chunks },
+      }));
+  }
+}
+
+export class InMemoryKappaControlStore implements KappaControlStore {
+  private item: string | null = null;
+  private revision = 0;
+  private counter = 0;
+  private readonly progress = new Map<string, ReplayProgress>();
+
+  async read(): Promise<KappaPointers> {
+    if (this.item === null) return { views: {}, replay: null, revision: 0 };
+    const parsed = JSON.parse(this.item) as Omit<KappaPointers, 'revision'>;
+    return { ...parsed, revision: this.revision };
+  }
+
+  async write(next: Omit<KappaPointers, 'revision'>, expectedRevision: number): Promise<boolean> {
+    if (expectedRevision !== this.revision) return false;
+    this.item = JSON.stringify({ views: next.views, replay: next.replay });
+    this.revision++;
+    return true;
+  }
+
+  async nextVersion(): Promise<number> {
+    return ++this.counter;
+  }
+
+  async readProgress(replayId: string): Promise<ReplayProgress> {
+    return (
+      this.progress.get(replayId) ?? {
+        objectsTotal: null,
+        objectsDone: 0,
+        events: 0,
+        replayedToMs: null,
+        phase: null,
+        updatedAt: null,
+      }
+    );
+  }
+
+  async addProgress(
+    replayId: string,
+    add: { objects?: number; events?: number },
+    set: { objectsTotal?: number; replayedToMs?: number; phase?: string; reset?: boolean } = {},
+  ): Promise<void> {
+    const current = set.reset
+      ? { objectsTotal: null, objectsDone: 0, events: 0, replayedToMs: null, phase: null, updatedAt: null }
+      : await this.readProgress(replayId);
+    this.progress.set(replayId, {
+      objectsTotal: set.objectsTotal ?? current.objectsTotal,
+      objectsDone: current.objectsDone + (add.objects ?? 0),
+      events: current.events + (add.events ?? 0),
+      replayedToMs: set.replayedToMs ?? current.replayedToMs,
+      phase: set.phase ?? current.phase,
+      updatedAt: 0,
+    });
+  }
+}
+
+/** An archive bucket: objects by key, read back as text. */
+export class InMemoryArchive implements ArchiveReader {
+  readonly objects = new Map<string, string>();
+  reads = 0;
+
+  put(key: string, body: string): this {
+    this.objects.set(key, body);
+    return this;
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.objects.keys()].sort();
+  }
+
+  async read(key: string): Promise<string> {
+    this.reads++;
+    const body = this.objects.get(key);
+    if (body === undefined) throw new Error(`NoSuchKey: ${key}`);
+    return body;
+  }
+}
