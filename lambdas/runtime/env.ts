@@ -51,6 +51,12 @@ export const ENV = {
   arrivalBucketMs: 'STREAMFOLD_ARRIVAL_BUCKET_MS',
   /** Largest accepted request body of POST /events, in bytes. */
   maxBodyBytes: 'STREAMFOLD_MAX_BODY_BYTES',
+  /** `lambda` or `kappa`: which architecture's serving model the query handler answers from. */
+  architecture: 'STREAMFOLD_ARCHITECTURE',
+  /** DynamoDB table of Kappa serving rows (pk/sk strings), every version of every view. */
+  kappaTable: 'STREAMFOLD_KAPPA_TABLE',
+  /** ARN of the replay state machine (Step Functions) the Kappa admin handler starts. */
+  replayStateMachineArn: 'STREAMFOLD_REPLAY_STATE_MACHINE_ARN',
   /** Endpoint override for every AWS SDK client (emulators, LocalStack); unset in the cloud. */
   endpoint: 'AWS_ENDPOINT_URL',
   /** Per-service endpoint overrides, which win over AWS_ENDPOINT_URL (the local runtime runs one emulator per service). */
