@@ -71,7 +71,13 @@ export class KappaProcessor extends Construct {
       },
     });
     const fn = this.handler.function;
-    props.kappaTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    props.kappaTable.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
     props.controlTable.grant(fn, 'dynamodb:GetItem');
     props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
 

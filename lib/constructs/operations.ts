@@ -172,7 +172,9 @@ export class Operations extends Construct {
         new cloudwatch.GraphWidget({ title: 'Batch vs speed reconciliation mismatches', left: [mismatches] }),
       );
     } else if (props.batchFunction || props.workGroup) {
-      throw new Error('batchFunction and workGroup go together: give both (Lambda architecture) or neither (Kappa)');
+      throw new Error(
+        'batchFunction and workGroup go together: give both (Lambda architecture) or neither (Kappa)',
+      );
     }
     if (props.replayStateMachine) {
       const replay = props.replayStateMachine;

@@ -159,7 +159,9 @@ export class Replay extends Construct {
         resources: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
       }),
     );
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+    );
     const stack = Stack.of(this);
     const bucketId = stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
     Validations.of(this.handler.role).acknowledge({
@@ -175,7 +177,13 @@ export class Replay extends Construct {
       'dynamodb:BatchWriteItem',
       'dynamodb:Query',
     );
-    props.controlTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    props.controlTable.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
     props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
 
     // Child workflow results (one small line per archive object) are written to S3, not returned:
@@ -193,7 +201,8 @@ export class Replay extends Construct {
 
     const replayFailed = new sfn.Fail(this, 'ReplayFailed', {
       error: 'ReplayFailed',
-      cause: 'The replay failed; the previous version keeps serving. See the execution history and the replay function log.',
+      cause:
+        'The replay failed; the previous version keeps serving. See the execution history and the replay function log.',
     });
     const markFailed = invoke(
       'MarkFailed',
@@ -233,9 +242,9 @@ export class Replay extends Construct {
       resultPath: '$.map',
       label: 'ReplayArchive',
     });
+    // No payload: the child's whole input, {action:'object', replayId, key} from the ItemSelector.
     const replayObject = new tasks.LambdaInvoke(this, 'ReplayObject', {
       lambdaFunction: fn,
-      payload: sfn.TaskInput.fromJsonPathAt('$'),
       payloadResponseOnly: true,
     });
     // Many children at once can meet the account's Lambda concurrency: back off and try again.
@@ -267,7 +276,10 @@ export class Replay extends Construct {
       .next(checkArchive)
       .next(
         new sfn.Choice(this, 'ArchiveReady')
-          .when(sfn.Condition.booleanEquals('$.ready.ready', true), this.archiveMap.next(finish).next(new sfn.Succeed(this, 'Done')))
+          .when(
+            sfn.Condition.booleanEquals('$.ready.ready', true),
+            this.archiveMap.next(finish).next(new sfn.Succeed(this, 'Done')),
+          )
           .otherwise(waitForArchive),
       );
 
@@ -296,7 +308,12 @@ export class Replay extends Construct {
         conditions: {
           ArnLike: {
             'kms:EncryptionContext:aws:logs:arn': Arn.format(
-              { service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+              {
+                service: 'logs',
+                resource: 'log-group',
+                resourceName: '*',
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              },
               stack,
             ),
           },
@@ -311,7 +328,8 @@ export class Replay extends Construct {
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      comment: 'streamfold Kappa replay: rebuild the views from the archive into a new version, hand over to the live stream, flip.',
+      comment:
+        'streamfold Kappa replay: rebuild the views from the archive into a new version, hand over to the live stream, flip.',
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       timeout,
       tracingEnabled: true,
