@@ -1,4 +1,13 @@
-import { Arn, ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Arn,
+  ArnFormat,
+  type CfnElement,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -96,6 +105,30 @@ class PrefixResultWriter extends sfn.ResultWriterV2 {
 }
 
 /**
+ * How cdk-nag writes the bucket's ARN in a finding of a policy in `scope`'s stack: `<LogicalId.Arn>`
+ * in the bucket's own stack, the export name when the bucket comes from another stack
+ * (`architecture=both`). `exportValue` returns the very export the cross-stack reference uses.
+ */
+function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
+  const here = Stack.of(scope);
+  const owner = Stack.of(bucket);
+  if (owner === here) return `<${here.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>`;
+  const imported = here.resolve(owner.exportValue(bucket.bucketArn)) as { 'Fn::ImportValue': string };
+  return imported['Fn::ImportValue'];
+}
+
+/**
+ * A Distributed Map that states `ToleratedFailureCount: 0` in its definition. ASL's default is the
+ * same (any failed child fails the Map Run), but CDK drops a 0 it was given, and the definition
+ * should say it: one object not replayed would leave the new version incomplete.
+ */
+class ZeroToleranceDistributedMap extends sfn.DistributedMap {
+  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
+    return { ...super.toStateJson(queryLanguage), ToleratedFailureCount: 0 };
+  }
+}
+
+/**
  * The Kappa replay: a Standard Step Functions workflow (X-Ray traced, every event logged to a
  * KMS-encrypted log group) around the `replay` handler.
  *
@@ -163,9 +196,9 @@ export class Replay extends Construct {
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
     );
     const stack = Stack.of(this);
-    const bucketId = stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+    const bucketArn = nagArnOf(this, bucket);
     Validations.of(this.handler.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ARCHIVE_PREFIX}*]`,
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`,
       reason: `The replay reads every archived object: s3:GetObject under the ${ARCHIVE_PREFIX} prefix of this one bucket only.`,
     });
     props.kappaTable.grant(
@@ -228,7 +261,7 @@ export class Replay extends Construct {
     const checkArchive = invoke('CheckArchive', { action: 'ready', replayId }, '$.ready');
     checkArchive.addCatch(markFailed, onError);
 
-    this.archiveMap = new sfn.DistributedMap(this, 'ReplayArchive', {
+    this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {
       comment: 'One child workflow per archived object, all through the same reducer into the new version.',
       itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
       itemSelector: {
@@ -237,7 +270,6 @@ export class Replay extends Construct {
         key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
       },
       maxConcurrency: replayConcurrency,
-      toleratedFailureCount: 0,
       resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX),
       resultPath: '$.map',
       label: 'ReplayArchive',
@@ -347,9 +379,29 @@ export class Replay extends Construct {
         "lambda:InvokeFunction on the replay function's versions and aliases (CDK's LambdaInvoke grant): one function only.",
     });
     Validations.of(this.stateMachine.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${REPLAY_RESULTS_PREFIX}*]`,
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/${REPLAY_RESULTS_PREFIX}*]`,
       reason: `The Distributed Map writes its child workflow results under ${REPLAY_RESULTS_PREFIX} of the archive bucket (ResultWriter).`,
     });
+
+    // CDK's DistributedMapPolicy gives the role what AWS documents for a Distributed Map
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html):
+    // states:StartExecution on this state machine, DescribeExecution/StopExecution on its own
+    // executions, RedriveExecution on its Map Runs' child executions; the ItemReader adds
+    // s3:ListBucket on the archive bucket and the item processor lambda:InvokeFunction.
+    const distributedMapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+    if (distributedMapPolicy) {
+      const smId = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
+      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      const name = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smId}"}]}]}`;
+      for (const suffix of [':*', '/ReplayArchive:*']) {
+        Validations.of(distributedMapPolicy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${name}${suffix}]`,
+          reason:
+            'The Distributed Map starts one child execution per archive object: describe/stop (and redrive) executions of this state machine only; their names are not known in advance.',
+        });
+      }
+    }
 
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, alarmId, {
