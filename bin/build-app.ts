@@ -2,14 +2,11 @@ import { Duration, type App, type Stack } from 'aws-cdk-lib';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateViews, type ViewDefinition } from '../lambdas/core/view';
+import { KappaArchitectureStack } from '../lib/stacks/kappa-architecture-stack';
 import { LambdaArchitectureStack } from '../lib/stacks/lambda-architecture-stack';
 
 /** The values `-c architecture=...` takes. */
 export const ARCHITECTURES = ['lambda', 'kappa', 'both'] as const;
-
-/** The error `-c architecture=kappa|both` gives until the Kappa variant lands. */
-export const KAPPA_NOT_YET =
-  'architecture=kappa arrives with the Kappa issue; use lambda (-c architecture=lambda)';
 
 // A TypeScript views module needs a TypeScript loader. `cdk synth` runs this file under tsx
 // already; tsx's scoped require makes loading work under plain Node and in tests too.
@@ -34,7 +31,8 @@ export function loadViewsModule(file: string): ViewDefinition[] {
 
 /**
  * Reads the app's context and adds its stacks. Context (all optional):
- *   architecture=lambda            lambda | kappa | both (kappa and both arrive with the Kappa issue)
+ *   architecture=lambda            lambda | kappa | both (both: StreamfoldLambda and StreamfoldKappa on one
+ *                                  stream and one archive, the Kappa stack importing them from the Lambda one)
  *   views=views.ts                 the views module, the same one `npm start` reads
  *   shardCount=4                   provisioned shards (default: on-demand)
  *   batchScheduleMinutes=15        how often the batch layer runs
@@ -42,6 +40,7 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   apiKeyRequired=true            API keys and a usage plan on top of IAM authorization
  *   apiRateLimit=1000              stage throttling, requests per second
  *   apiBurstLimit=2000             stage throttling, burst
+ *   replayConcurrency=100          Kappa: archive objects a replay processes at once (1 to 1000)
  */
 export function buildApp(app: App): Stack[] {
   const context = (name: string): string | undefined => {
@@ -68,21 +67,46 @@ export function buildApp(app: App): Stack[] {
   if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
     throw new Error(`architecture must be one of ${ARCHITECTURES.join(', ')} (given ${architecture})`);
   }
-  if (architecture !== 'lambda') throw new Error(KAPPA_NOT_YET);
 
   const views = loadViewsModule(context('views') ?? 'views.ts');
   const batchMinutes = number('batchScheduleMinutes');
   const bufferSeconds = number('archiveBufferSeconds');
-  const stack = new LambdaArchitectureStack(app, 'StreamfoldLambda', {
-    description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  const shared = {
     views,
-    shardCount: number('shardCount'),
-    batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
-    archiveBufferInterval: bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds),
     apiKeyRequired: flag('apiKeyRequired'),
     apiRateLimit: number('apiRateLimit'),
     apiBurstLimit: number('apiBurstLimit'),
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
-  });
-  return [stack];
+    env,
+  };
+  const archiveBufferInterval = bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds);
+  const stacks: Stack[] = [];
+  let lambdaStack: LambdaArchitectureStack | undefined;
+  if (architecture !== 'kappa') {
+    lambdaStack = new LambdaArchitectureStack(app, 'StreamfoldLambda', {
+      ...shared,
+      description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
+      shardCount: number('shardCount'),
+      batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
+      archiveBufferInterval,
+    });
+    stacks.push(lambdaStack);
+  }
+  if (architecture !== 'lambda') {
+    const replayConcurrency = number('replayConcurrency');
+    // both: one stream and one archive (the Lambda stack's), so the two architectures see the very
+    // same events and can be compared; each keeps its own tables, functions and API.
+    const kappaStack = new KappaArchitectureStack(app, 'StreamfoldKappa', {
+      ...shared,
+      description: lambdaStack
+        ? "streamfold: the Kappa architecture (processor, replay, serving) on StreamfoldLambda's stream and archive"
+        : 'streamfold: the Kappa architecture (ingestion, archive, processor, replay, serving)',
+      ...(lambdaStack
+        ? { stream: lambdaStack.eventStream.stream, archive: lambdaStack.archive }
+        : { shardCount: number('shardCount'), archiveBufferInterval }),
+      replayConcurrency,
+    });
+    stacks.push(kappaStack);
+  }
+  return stacks;
 }

@@ -10,8 +10,16 @@ export interface ServingApiProps {
   readonly ingestFunction: lambda.IFunction;
   /** Handles GET /views, GET /views/{view}, GET /health and GET /admin/status. */
   readonly queryFunction: lambda.IFunction;
-  /** Handles POST /admin/batch. */
-  readonly batchFunction: lambda.IFunction;
+  /**
+   * Handles POST /admin/batch (the Lambda architecture's batch layer).
+   * @default - no POST /admin/batch
+   */
+  readonly batchFunction?: lambda.IFunction;
+  /**
+   * Handles POST /admin/replay and POST /admin/rollback (the Kappa architecture's admin function).
+   * @default - no replay or rollback routes
+   */
+  readonly kappaAdminFunction?: lambda.IFunction;
   /**
    * Steady-state requests per second of the stage.
    * @default 1000
@@ -55,6 +63,25 @@ const BODY_SCHEMA: apigateway.JsonSchema = {
     },
     EVENT_SCHEMA,
   ],
+};
+
+/** JSON schema of POST /admin/replay: which views (default all) and which arrival-time range (default all). */
+const REPLAY_SCHEMA: apigateway.JsonSchema = {
+  schema: apigateway.JsonSchemaVersion.DRAFT4,
+  title: 'StreamfoldReplay',
+  type: apigateway.JsonSchemaType.OBJECT,
+  additionalProperties: false,
+  properties: {
+    views: {
+      type: apigateway.JsonSchemaType.ARRAY,
+      minItems: 1,
+      maxItems: 100,
+      uniqueItems: true,
+      items: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 128 },
+    },
+    fromMs: { type: apigateway.JsonSchemaType.INTEGER, minimum: 0 },
+    toMs: { type: apigateway.JsonSchemaType.INTEGER, minimum: 0 },
+  },
 };
 
 /**
@@ -117,8 +144,9 @@ export class ServingApi extends Construct {
       type: apigateway.ResponseType.BAD_REQUEST_BODY,
       statusCode: '400',
       templates: {
-        'application/json':
-          '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}: $context.error.validationErrorString"}',
+        'application/json': props.kappaAdminFunction
+          ? '{"error":"the body does not match the route (POST /events: one event or {\\"events\\": [1 to 500 events]}; POST /admin/replay: {\\"views\\"?, \\"fromMs\\"?, \\"toMs\\"?}): $context.error.validationErrorString"}'
+          : '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}: $context.error.validationErrorString"}',
       },
     });
     this.api.addGatewayResponse('BadRequestParameters', {
@@ -143,12 +171,27 @@ export class ServingApi extends Construct {
       .addResource('health')
       .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
     const admin = this.api.root.addResource('admin');
-    admin
-      .addResource('batch')
-      .addMethod('POST', integration(props.batchFunction), { requestValidator: paramsValidator });
+    if (props.batchFunction)
+      admin
+        .addResource('batch')
+        .addMethod('POST', integration(props.batchFunction), { requestValidator: paramsValidator });
     admin
       .addResource('status')
       .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
+    if (props.kappaAdminFunction) {
+      const replayModel = this.api.addModel('ReplayModel', {
+        contentType: 'application/json',
+        schema: REPLAY_SCHEMA,
+        description: '{views?: [names], fromMs?: epoch ms, toMs?: epoch ms}',
+      });
+      admin.addResource('replay').addMethod('POST', integration(props.kappaAdminFunction), {
+        requestValidator: bodyValidator,
+        requestModels: { 'application/json': replayModel },
+      });
+      admin
+        .addResource('rollback')
+        .addMethod('POST', integration(props.kappaAdminFunction), { requestValidator: paramsValidator });
+    }
 
     for (const method of this.api.methods) {
       Validations.of(method).acknowledge({

@@ -13,6 +13,8 @@ import { HandlerFunction } from './handler-function';
 /** Key prefixes in the archive bucket: what the generated SQL and the lifecycle rules rely on. */
 export const ARCHIVE_PREFIX = 'events/';
 export const ATHENA_RESULTS_PREFIX = 'athena-results/';
+/** Where the Kappa replay's Distributed Map writes its child workflows' results (expired by a lifecycle rule the replay adds). */
+export const REPLAY_RESULTS_PREFIX = 'replay-results/';
 
 /** Props of Archive. */
 export interface ArchiveProps {
@@ -60,6 +62,14 @@ export class Archive extends Construct {
   readonly tableName = 'events';
   readonly bufferInterval: Duration;
   readonly bytesScannedCutoffPerQuery: number;
+
+  /**
+   * How far the archive may trail arrival time: the Firehose buffer interval plus `margin`. Arrival
+   * time older than this is in S3 (what `ENV.archiveLagMs` carries with `archiveWatermark=clock`).
+   */
+  watermarkLag(margin: Duration): Duration {
+    return Duration.millis(this.bufferInterval.toMilliseconds() + margin.toMilliseconds());
+  }
 
   constructor(scope: Construct, id: string, props: ArchiveProps) {
     super(scope, id);

@@ -50,9 +50,7 @@ export class BatchLayer extends Construct {
     const schedule = props.schedule ?? Duration.minutes(15);
     if (schedule.toMinutes() < 1)
       throw new Error(`schedule must be at least 1 minute (given ${schedule.toSeconds()} seconds)`);
-    const lagMs =
-      props.archive.bufferInterval.toMilliseconds() +
-      (props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
+    const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
     // with an AWS-managed key (it would need a customer-managed key, $1/month, for a queue that is

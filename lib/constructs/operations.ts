@@ -4,6 +4,7 @@ import type * as athena from 'aws-cdk-lib/aws-athena';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 /** Props of Operations. */
@@ -12,14 +13,30 @@ export interface OperationsProps {
   readonly stream: kinesis.IStream;
   /** The functions to watch for errors and throttles, by a short name (part of each alarm's ID). */
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
-  /** The speed layer's function (iterator age). */
+  /** The stream consumer whose iterator age is watched: the speed layer's function, or the Kappa processor. */
   readonly speedFunction: lambda.IFunction;
-  /** The batch layer's function (failed runs). */
-  readonly batchFunction: lambda.IFunction;
+  /**
+   * What the dashboard and the iterator-age alarm call that consumer.
+   * @default 'speed layer'
+   */
+  readonly consumerName?: string;
+  /**
+   * The batch layer's function (failed runs, reconciliation).
+   * @default - no batch layer (Kappa): no batch widgets and no reconciliation alarm
+   */
+  readonly batchFunction?: lambda.IFunction;
   /** Dead-letter queues to alarm on as soon as they hold a message. */
   readonly deadLetterQueues: readonly sqs.IQueue[];
-  /** The Athena workgroup of the batch layer (bytes scanned per query). */
-  readonly workGroup: athena.CfnWorkGroup;
+  /**
+   * The Athena workgroup of the batch layer (bytes scanned per query).
+   * @default - no Athena queries (Kappa): no bytes alarm
+   */
+  readonly workGroup?: athena.CfnWorkGroup;
+  /**
+   * The Kappa replay's state machine (executions and their duration on the dashboard; its alarms live in Replay).
+   * @default - no replay widgets
+   */
+  readonly replayStateMachine?: sfn.IStateMachine;
   /**
    * Speed layer iterator age above which the alarm fires.
    * @default Duration.minutes(5)
@@ -32,7 +49,10 @@ export interface OperationsProps {
   readonly athenaBytesAlarm?: number;
 }
 
-/** A dashboard and the alarms an operator needs: lag, errors, throttles, DLQ depth, batch failures, Athena bytes. */
+/**
+ * A dashboard and the alarms an operator needs: lag, errors, throttles, DLQ depth, and with a batch
+ * layer its failures, Athena bytes and reconciliation.
+ */
 export class Operations extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -51,6 +71,7 @@ export class Operations extends Construct {
       this.alarms.push(a);
       return a;
     };
+    const consumer = props.consumerName ?? 'speed layer';
     const iteratorAge = props.speedFunction.metric('IteratorAge', {
       statistic: 'Maximum',
       period: Duration.minutes(1),
@@ -59,7 +80,7 @@ export class Operations extends Construct {
       'IteratorAgeAlarm',
       iteratorAge,
       (props.maxIteratorAge ?? Duration.minutes(5)).toMilliseconds(),
-      'The speed layer is falling behind the stream.',
+      `The ${consumer} is falling behind the stream.`,
     );
     for (const [name, fn] of Object.entries(props.functions)) {
       alarm(
@@ -83,49 +104,15 @@ export class Operations extends Construct {
         `Dead-letter queue ${i} holds failed records.`,
       ),
     );
-    const batchFailures = props.batchFunction.metricErrors({ period: Duration.hours(1) });
-    const bytes = new cloudwatch.Metric({
-      namespace: 'AWS/Athena',
-      metricName: 'ProcessedBytes',
-      dimensionsMap: { WorkGroup: props.workGroup.ref },
-      statistic: 'Maximum',
-      period: Duration.minutes(15),
-    });
-    alarm(
-      'AthenaBytesAlarm',
-      bytes,
-      props.athenaBytesAlarm ?? 5 * 1024 ** 3,
-      'A batch query scanned more than expected: compact the archive or narrow the views.',
-    );
-
-    // The batch layer compares its cells with the speed rows of each new arrival window; a
-    // difference in two runs in a row (one could be speed-layer lag) means the archive was not
-    // complete when the cutoff passed: raise the archive margin and investigate.
-    const mismatches = new cloudwatch.Metric({
-      namespace: 'Streamfold',
-      metricName: 'ReconciliationMismatches',
-      statistic: 'Maximum',
-      period: Duration.hours(1),
-    });
-    this.alarms.push(
-      new cloudwatch.Alarm(this, 'ReconciliationAlarm', {
-        metric: mismatches,
-        threshold: 0,
-        evaluationPeriods: 2,
-        datapointsToAlarm: 2,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription:
-          'Batch and speed layers disagree on an arrival window: the batch cutoff may have passed arrival time the archive did not hold.',
-      }),
-    );
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard');
-    this.dashboard.addWidgets(
+    const widgets: cloudwatch.IWidget[] = [
       new cloudwatch.GraphWidget({
         title: 'Ingestion (records in)',
         left: [props.stream.metricIncomingRecords({ period: Duration.minutes(1) })],
       }),
-      new cloudwatch.GraphWidget({ title: 'Speed layer iterator age (ms)', left: [iteratorAge] }),
+      new cloudwatch.GraphWidget({
+        title: `${consumer.charAt(0).toUpperCase()}${consumer.slice(1)} iterator age (ms)`,
+        left: [iteratorAge],
+      }),
       new cloudwatch.GraphWidget({
         title: 'Errors',
         left: Object.entries(props.functions).map(([n, f]) => f.metricErrors({ label: n })),
@@ -138,12 +125,68 @@ export class Operations extends Construct {
         title: 'Dead-letter depth',
         left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
       }),
-      new cloudwatch.GraphWidget({
-        title: 'Batch runs failed / Athena bytes',
-        left: [batchFailures],
-        right: [bytes],
-      }),
-      new cloudwatch.GraphWidget({ title: 'Batch vs speed reconciliation mismatches', left: [mismatches] }),
-    );
+    ];
+    if (props.batchFunction && props.workGroup) {
+      const batchFailures = props.batchFunction.metricErrors({ period: Duration.hours(1) });
+      const bytes = new cloudwatch.Metric({
+        namespace: 'AWS/Athena',
+        metricName: 'ProcessedBytes',
+        dimensionsMap: { WorkGroup: props.workGroup.ref },
+        statistic: 'Maximum',
+        period: Duration.minutes(15),
+      });
+      alarm(
+        'AthenaBytesAlarm',
+        bytes,
+        props.athenaBytesAlarm ?? 5 * 1024 ** 3,
+        'A batch query scanned more than expected: compact the archive or narrow the views.',
+      );
+
+      // The batch layer compares its cells with the speed rows of each new arrival window; a
+      // difference in two runs in a row (one could be speed-layer lag) means the archive was not
+      // complete when the cutoff passed: raise the archive margin and investigate.
+      const mismatches = new cloudwatch.Metric({
+        namespace: 'Streamfold',
+        metricName: 'ReconciliationMismatches',
+        statistic: 'Maximum',
+        period: Duration.hours(1),
+      });
+      this.alarms.push(
+        new cloudwatch.Alarm(this, 'ReconciliationAlarm', {
+          metric: mismatches,
+          threshold: 0,
+          evaluationPeriods: 2,
+          datapointsToAlarm: 2,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription:
+            'Batch and speed layers disagree on an arrival window: the batch cutoff may have passed arrival time the archive did not hold.',
+        }),
+      );
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Batch runs failed / Athena bytes',
+          left: [batchFailures],
+          right: [bytes],
+        }),
+        new cloudwatch.GraphWidget({ title: 'Batch vs speed reconciliation mismatches', left: [mismatches] }),
+      );
+    } else if (props.batchFunction || props.workGroup) {
+      throw new Error(
+        'batchFunction and workGroup go together: give both (Lambda architecture) or neither (Kappa)',
+      );
+    }
+    if (props.replayStateMachine) {
+      const replay = props.replayStateMachine;
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Replays started / failed / timed out, duration (ms)',
+          left: [replay.metricStarted(), replay.metricFailed(), replay.metricTimedOut()],
+          right: [replay.metricTime({ statistic: 'Maximum' })],
+        }),
+      );
+    }
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard');
+    this.dashboard.addWidgets(...widgets);
   }
 }

@@ -11,9 +11,10 @@ import { HandlerFunction } from '../constructs/handler-function';
 import { Operations } from '../constructs/operations';
 import { ServingTables } from '../constructs/serving-tables';
 import { SpeedLayer } from '../constructs/speed-layer';
+import { addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
 
-/** Lambda's environment is limited to 4 KB in all; the views must leave room for the rest. */
-export const MAX_VIEWS_JSON_BYTES = 3000;
+// Re-exported where it was first defined: apps may import it from here.
+export { MAX_VIEWS_JSON_BYTES } from './shared';
 
 /** Props of LambdaArchitectureStack. */
 export interface LambdaArchitectureStackProps extends StackProps {
@@ -106,24 +107,14 @@ export class LambdaArchitectureStack extends Stack {
 
   constructor(scope: Construct, id: string, props: LambdaArchitectureStackProps) {
     super(scope, id, props);
-    const viewsJson = JSON.stringify(props.views);
-    if (Buffer.byteLength(viewsJson) > MAX_VIEWS_JSON_BYTES) {
-      throw new Error(
-        `the views serialize to ${Buffer.byteLength(viewsJson)} bytes; Lambda environments hold 4 KB in all, so at most ${MAX_VIEWS_JSON_BYTES} bytes of views fit. Shorten names or split the views over two deployments.`,
-      );
-    }
+    const viewsJson = viewsToJson(props.views);
     const arrivalBucketMs = (props.arrivalBucket ?? Duration.minutes(1)).toMilliseconds();
     if (arrivalBucketMs < 1000 || 3_600_000 % arrivalBucketMs !== 0) {
       throw new Error(
         `arrivalBucket must be at least 1 second and divide an hour evenly (given ${arrivalBucketMs} ms)`,
       );
     }
-    const maxBodyBytes = props.ingestMaxBodyBytes ?? 1_048_576;
-    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 10_485_760) {
-      throw new Error(
-        `ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given ${maxBodyBytes})`,
-      );
-    }
+    const maxBodyBytes = checkIngestMaxBodyBytes(props.ingestMaxBodyBytes ?? 1_048_576);
     this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
     const stream = this.eventStream.stream;
     this.tables = new ServingTables(this, 'Tables', { removalPolicy: props.dataRemovalPolicy });
@@ -154,17 +145,7 @@ export class LambdaArchitectureStack extends Stack {
       arrivalBucketMs,
       schedule: props.batchSchedule,
     });
-    this.ingest = new HandlerFunction(this, 'Ingest', {
-      handler: 'ingest',
-      environment: {
-        [ENV.views]: viewsJson,
-        [ENV.streamName]: stream.streamName,
-        [ENV.maxBodyBytes]: String(maxBodyBytes),
-      },
-    });
-    this.ingest.role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }),
-    );
+    this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
       handler: 'query',
       environment: {

@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { buildApp, KAPPA_NOT_YET, loadViewsModule } from '../../bin/build-app';
+import { buildApp, loadViewsModule } from '../../bin/build-app';
 
 const FIXTURE = 'test/infra/fixtures/views.ts';
 const app = (context: Record<string, unknown>) =>
@@ -25,8 +25,46 @@ describe('the CDK app (bin/app.ts)', () => {
     });
   });
 
-  it.each(['kappa', 'both'])('fails if architecture=%s, naming the issue it arrives with', (architecture) => {
-    expect(() => buildApp(app({ architecture, views: FIXTURE }))).toThrow(KAPPA_NOT_YET);
+  it('synthesizes the Kappa architecture alone with architecture=kappa, with its outputs', () => {
+    // GIVEN architecture=kappa and a replay concurrency
+    const given = app({ architecture: 'kappa', views: FIXTURE, shardCount: '3', replayConcurrency: '12' });
+    // WHEN the app is built
+    const stacks = buildApp(given);
+    // THEN one stack, with its own stream and archive, and the context options applied
+    expect(stacks.map((s) => s.stackName)).toEqual(['StreamfoldKappa']);
+    const template = Template.fromStack(stacks[0]);
+    for (const output of ['ApiUrl', 'StreamName', 'ArchiveBucketName', 'ReplayStateMachineArn'])
+      template.hasOutput(output, {});
+    template.hasResourceProperties('AWS::Kinesis::Stream', { ShardCount: 3 });
+    template.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 1);
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    expect(JSON.stringify(template.findResources('AWS::StepFunctions::StateMachine'))).toContain(
+      '\\"MaxConcurrency\\":12',
+    );
+  });
+
+  it('puts both architectures on one stream and one archive with architecture=both', () => {
+    // GIVEN architecture=both
+    const stacks = buildApp(app({ architecture: 'both', views: FIXTURE }));
+    // THEN the Lambda stack is the usual one, and the Kappa stack owns no stream, archive or Firehose
+    expect(stacks.map((s) => s.stackName)).toEqual(['StreamfoldLambda', 'StreamfoldKappa']);
+    const [lambda, kappa] = stacks.map((s) => Template.fromStack(s));
+    lambda.resourceCountIs('AWS::Kinesis::Stream', 1);
+    lambda.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 1);
+    lambda.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    kappa.resourceCountIs('AWS::Kinesis::Stream', 0);
+    kappa.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
+    kappa.resourceCountIs('AWS::S3::Bucket', 0);
+    // its processor consumes the Lambda stack's stream, and its replay lists the Lambda stack's archive
+    kappa.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('^StreamfoldLambda:.*EventStream') },
+    });
+    expect(JSON.stringify(kappa.findResources('AWS::StepFunctions::StateMachine'))).toMatch(
+      /Fn::ImportValue.*StreamfoldLambda:.*ArchiveBucket/,
+    );
+    // each architecture keeps its own tables
+    lambda.resourceCountIs('AWS::DynamoDB::Table', 4);
+    kappa.resourceCountIs('AWS::DynamoDB::Table', 3);
   });
 
   it('fails if the architecture is unknown', () => {

@@ -1,0 +1,90 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/runtime/env';
+import { HandlerFunction } from './handler-function';
+import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
+
+/** Props of KappaProcessor. */
+export interface KappaProcessorProps extends KinesisSourceOptions {
+  /** The stream the processor consumes (through a Lambda event source mapping). */
+  readonly stream: kinesis.IStream;
+  /** Versioned serving rows (read, conditionally written, queried). */
+  readonly kappaTable: dynamodb.ITable;
+  /** Per-view pointers: which versions the processor writes (the active one, and the one a replay builds). */
+  readonly controlTable: dynamodb.ITable;
+  /** Event-id claims: the processor always drops producer duplicates (no batch layer corrects it). */
+  readonly dedupeTable: dynamodb.ITable;
+  /** The views as JSON (what `ENV.views` carries). */
+  readonly viewsJson: string;
+  /**
+   * How long an event-id claim is kept (producer retries further apart than this are counted twice).
+   * @default Duration.days(7)
+   */
+  readonly dedupeWindow?: Duration;
+  /**
+   * Memory of the processor function in MiB.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+}
+
+/**
+ * The Kappa stream processor: the `kappa-processor` handler on a Kinesis event source with the
+ * speed layer's poison-record handling (partial batch responses, bisection, bounded retries and
+ * record age, an encrypted SQS on-failure destination with an alarm: the same helper), writing
+ * complete views into the serving version(s) the control table names. Event-id dedupe is always
+ * on: with no batch layer behind it, the processor must be exact on its own.
+ */
+export class KappaProcessor extends Construct {
+  readonly handler: HandlerFunction;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly deadLetterAlarm: cloudwatch.Alarm;
+  readonly eventSource: KinesisEventSource;
+
+  constructor(scope: Construct, id: string, props: KappaProcessorProps) {
+    super(scope, id);
+    const source = resolveKinesisSourceOptions(props);
+    const memorySize = props.memorySize ?? 1024;
+    if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240)
+      throw new Error(`memorySize must be between 128 and 10240 (given ${memorySize})`);
+    const dedupeWindow = props.dedupeWindow ?? Duration.days(7);
+    if (dedupeWindow.toSeconds() < 3600)
+      throw new Error(`dedupeWindow must be at least 1 hour (given ${dedupeWindow.toSeconds()} seconds)`);
+
+    this.handler = new HandlerFunction(this, 'Handler', {
+      handler: 'kappa-processor',
+      timeout: Duration.minutes(5),
+      memorySize,
+      environment: {
+        [ENV.views]: props.viewsJson,
+        [ENV.kappaTable]: props.kappaTable.tableName,
+        [ENV.controlTable]: props.controlTable.tableName,
+        [ENV.dedupeTable]: props.dedupeTable.tableName,
+        [ENV.speedDedupe]: 'true',
+        [ENV.dedupeTtlSeconds]: String(dedupeWindow.toSeconds()),
+        [ENV.fenceBy]: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
+      },
+    });
+    const fn = this.handler.function;
+    props.kappaTable.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
+    props.controlTable.grant(fn, 'dynamodb:GetItem');
+    // UpdateItem: noting a copy that arrived before the kept one (decodeAndClaim), and its counter.
+    props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+
+    const consumer = addKinesisSource(this, this.handler, props.stream, source, 'Kappa processor');
+    this.eventSource = consumer.eventSource;
+    this.deadLetterQueue = consumer.deadLetterQueue;
+    this.deadLetterAlarm = consumer.deadLetterAlarm;
+  }
+}

@@ -1,0 +1,437 @@
+import {
+  Arn,
+  ArnFormat,
+  type CfnElement,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambdas/runtime/env';
+import { ARCHIVE_PREFIX, REPLAY_RESULTS_PREFIX, type Archive } from './archive';
+import { HandlerFunction } from './handler-function';
+import { checkRange } from './kinesis-source';
+
+/** Props of Replay. */
+export interface ReplayProps {
+  /** The archive the replay reads (bucket, accepted-events prefix, Firehose buffer interval). */
+  readonly archive: Archive;
+  /** Versioned serving rows: the replay writes version v+1 here. */
+  readonly kappaTable: dynamodb.ITable;
+  /** Per-view pointers and the replay's checkpoints: the flip is one conditional write here. */
+  readonly controlTable: dynamodb.ITable;
+  /** Event-id claims, shared with the processor so a replayed event and its live copy count once. */
+  readonly dedupeTable: dynamodb.ITable;
+  /** The views as JSON (what `ENV.views` carries). */
+  readonly viewsJson: string;
+  /**
+   * Archive objects replayed at once: the Distributed Map's MaxConcurrency. Each child invokes the
+   * replay function once, so this is also the replay's Lambda concurrency.
+   * @default 100
+   */
+  readonly replayConcurrency?: number;
+  /**
+   * How long the state machine waits between two checks that the archive holds the handoff time.
+   * @default Duration.seconds(30)
+   */
+  readonly readyPollInterval?: Duration;
+  /**
+   * Safety margin added to Firehose's buffer interval before the archive is taken to hold an
+   * arrival time (as the batch layer's cutoff).
+   * @default Duration.seconds(60)
+   */
+  readonly archiveMargin?: Duration;
+  /**
+   * Longest a replay execution may run before Step Functions times it out (and the fail step does not run: the alarm on timeouts says so).
+   * @default Duration.hours(24)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Replay duration above which the duration alarm fires.
+   * @default Duration.hours(2)
+   */
+  readonly maxReplayDuration?: Duration;
+  /**
+   * Memory of the replay function in MiB (one archive object, decompressed and pre-aggregated, per invocation).
+   * @default 2048
+   */
+  readonly memorySize?: number;
+  /**
+   * Days CloudWatch keeps the state machine's execution log.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * ResultWriter whose IAM statement is scoped to the results prefix. CDK's own ResultWriterV2 grants
+ * s3:PutObject and s3:GetObject on every object of the bucket (here: the whole archive); AWS
+ * documents the narrower prefix-scoped policy:
+ * https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html#resultwriter-iam-policies
+ */
+class PrefixResultWriter extends sfn.ResultWriterV2 {
+  constructor(
+    private readonly target: s3.IBucket,
+    private readonly keyPrefix: string,
+  ) {
+    super({
+      bucket: target,
+      prefix: keyPrefix,
+      writerConfig: new sfn.WriterConfig({
+        transformation: sfn.Transformation.COMPACT,
+        outputType: sfn.OutputType.JSONL,
+      }),
+    });
+  }
+
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [this.target.arnForObjects(`${this.keyPrefix}*`)],
+      }),
+    ];
+  }
+}
+
+/**
+ * How cdk-nag writes the bucket's ARN in a finding of a policy in `scope`'s stack: `<LogicalId.Arn>`
+ * in the bucket's own stack, the export name when the bucket comes from another stack
+ * (`architecture=both`). `exportValue` returns the very export the cross-stack reference uses.
+ */
+function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
+  const here = Stack.of(scope);
+  const owner = Stack.of(bucket);
+  if (owner === here) return `<${here.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>`;
+  const imported = here.resolve(owner.exportValue(bucket.bucketArn)) as { 'Fn::ImportValue': string };
+  return imported['Fn::ImportValue'];
+}
+
+/**
+ * A Distributed Map that states `ToleratedFailureCount: 0` in its definition. ASL's default is the
+ * same (any failed child fails the Map Run), but CDK drops a 0 it was given, and the definition
+ * should say it: one object not replayed would leave the new version incomplete.
+ */
+class ZeroToleranceDistributedMap extends sfn.DistributedMap {
+  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
+    return { ...super.toStateJson(queryLanguage), ToleratedFailureCount: 0 };
+  }
+}
+
+/**
+ * The Kappa replay: a Standard Step Functions workflow (X-Ray traced, every event logged to a
+ * KMS-encrypted log group) around the `replay` handler.
+ *
+ *   Start -> WaitForArchive -> CheckArchive -> ArchiveReady? --no--> WaitForArchive
+ *                                                       \--yes--> ReplayArchive (Distributed Map over
+ *   the archive's object listing: one child workflow per object, `{action:'object', replayId, key}`)
+ *   -> Finish (catch-up and the pointer flip) -> Done. Any failure after Start -> MarkFailed -> ReplayFailed.
+ */
+export class Replay extends Construct {
+  readonly handler: HandlerFunction;
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+  readonly logKey: kms.Key;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  /** The Distributed Map state (for tests and for apps that tune it further). */
+  readonly archiveMap: sfn.DistributedMap;
+
+  constructor(scope: Construct, id: string, props: ReplayProps) {
+    super(scope, id);
+    // Distributed Map results go through ResultWriterV2 (WriterConfig, prefix), which CDK renders
+    // only with this flag; it is scoped to this construct so the app's flags stay as they are.
+    this.node.setContext('@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2', true);
+    const replayConcurrency = props.replayConcurrency ?? 100;
+    checkRange('replayConcurrency', replayConcurrency, 1, 1000);
+    const pollSeconds = (props.readyPollInterval ?? Duration.seconds(30)).toSeconds();
+    checkRange('readyPollInterval (seconds)', pollSeconds, 1, 3600);
+    const timeout = props.timeout ?? Duration.hours(24);
+    checkRange('timeout (hours)', timeout.toHours({ integral: false }), 1, 8760);
+    const maxReplayDuration = props.maxReplayDuration ?? Duration.hours(2);
+    if (maxReplayDuration.toMilliseconds() > timeout.toMilliseconds())
+      throw new Error(
+        `maxReplayDuration must not exceed timeout (given ${maxReplayDuration.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes)`,
+      );
+    const memorySize = props.memorySize ?? 2048;
+    checkRange('memorySize', memorySize, 128, 10_240);
+    const archive = props.archive;
+    const bucket = archive.bucket;
+
+    this.handler = new HandlerFunction(this, 'Handler', {
+      handler: 'replay',
+      timeout: Duration.minutes(15),
+      memorySize,
+      environment: {
+        [ENV.views]: props.viewsJson,
+        [ENV.kappaTable]: props.kappaTable.tableName,
+        [ENV.controlTable]: props.controlTable.tableName,
+        [ENV.dedupeTable]: props.dedupeTable.tableName,
+        [ENV.archiveBucket]: bucket.bucketName,
+        [ENV.archivePrefix]: ARCHIVE_PREFIX,
+        [ENV.archiveWatermark]: 'clock',
+        [ENV.archiveLagMs]: String(
+          archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds(),
+        ),
+      },
+    });
+    const fn = this.handler.function;
+    // Not bucket.grantRead: it grants s3:GetObject*, s3:GetBucket* and s3:List* (wildcard actions).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+    );
+    const stack = Stack.of(this);
+    const bucketArn = nagArnOf(this, bucket);
+    Validations.of(this.handler.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`,
+      reason: `The replay reads every archived object: s3:GetObject under the ${ARCHIVE_PREFIX} prefix of this one bucket only.`,
+    });
+    props.kappaTable.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:Query',
+    );
+    props.controlTable.grant(
+      fn,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    );
+    props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+
+    // Child workflow results (one small line per archive object) are written to S3, not returned:
+    // a Map's collected output is capped at 256 KiB, which a large archive would exceed.
+    bucket.addLifecycleRule({ prefix: REPLAY_RESULTS_PREFIX, expiration: Duration.days(7) });
+
+    const invoke = (stateId: string, payload: Record<string, unknown>, resultPath: string) =>
+      new tasks.LambdaInvoke(this, stateId, {
+        lambdaFunction: fn,
+        payload: sfn.TaskInput.fromObject(payload),
+        payloadResponseOnly: true,
+        resultPath,
+      });
+    const replayId = sfn.JsonPath.stringAt('$.start.replayId');
+
+    const replayFailed = new sfn.Fail(this, 'ReplayFailed', {
+      error: 'ReplayFailed',
+      cause:
+        'The replay failed; the previous version keeps serving. See the execution history and the replay function log.',
+    });
+    const markFailed = invoke(
+      'MarkFailed',
+      { action: 'fail', replayId, error: sfn.JsonPath.objectAt('$.error') },
+      '$.failed',
+    );
+    markFailed.addCatch(replayFailed, { resultPath: '$.markFailedError' });
+    markFailed.next(replayFailed);
+    const onError = { resultPath: '$.error' };
+
+    // The execution input ({views?, fromMs?, toMs?}, every field optional) goes to the handler with
+    // action 'start'; JSONata merges it, where JSONPath would fail on a missing field.
+    const start = tasks.LambdaInvoke.jsonata(this, 'Start', {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromText("{% $merge([$states.input, {'action': 'start'}]) %}"),
+      outputs: { start: '{% $states.result.Payload %}' },
+    });
+    start.addCatch(replayFailed);
+
+    const waitForArchive = new sfn.Wait(this, 'WaitForArchive', {
+      time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
+    });
+    const checkArchive = invoke('CheckArchive', { action: 'ready', replayId }, '$.ready');
+    checkArchive.addCatch(markFailed, onError);
+
+    this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {
+      comment: 'One child workflow per archived object, all through the same reducer into the new version.',
+      itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
+      itemSelector: {
+        action: 'object',
+        replayId,
+        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
+      },
+      maxConcurrency: replayConcurrency,
+      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX),
+      resultPath: '$.map',
+      label: 'ReplayArchive',
+    });
+    // No payload: the child's whole input, {action:'object', replayId, key} from the ItemSelector.
+    const replayObject = new tasks.LambdaInvoke(this, 'ReplayObject', {
+      lambdaFunction: fn,
+      payloadResponseOnly: true,
+    });
+    // Many children at once can meet the account's Lambda concurrency: back off and try again.
+    replayObject.addRetry({
+      errors: ['Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(2),
+      maxAttempts: 10,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    // A replayed object is idempotent (fenced writes, claimed event ids): one more try for a transient failure.
+    replayObject.addRetry({
+      errors: ['States.TaskFailed', 'States.Timeout'],
+      interval: Duration.seconds(5),
+      maxAttempts: 2,
+      backoffRate: 2,
+    });
+    this.archiveMap.itemProcessor(replayObject, {
+      mode: sfn.ProcessorMode.DISTRIBUTED,
+      executionType: sfn.ProcessorType.STANDARD,
+    });
+    this.archiveMap.addCatch(markFailed, onError);
+
+    const finish = invoke('Finish', { action: 'finish', replayId }, '$.finish');
+    finish.addCatch(markFailed, onError);
+
+    const definition = start
+      .next(waitForArchive)
+      .next(checkArchive)
+      .next(
+        new sfn.Choice(this, 'ArchiveReady')
+          .when(
+            sfn.Condition.booleanEquals('$.ready.ready', true),
+            this.archiveMap.next(finish).next(new sfn.Succeed(this, 'Done')),
+          )
+          .otherwise(waitForArchive),
+      );
+
+    // Customer-managed key: CloudWatch Logs encrypts with KMS only under a key whose policy lets
+    // the regional Logs service use it for this account's log groups
+    // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+    this.logKey = new kms.Key(this, 'LogKey', {
+      description: 'streamfold: encrypts the Kappa replay execution log',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    this.logKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: [
+          'kms:Encrypt',
+          'kms:Decrypt',
+          'kms:ReEncryptFrom',
+          'kms:ReEncryptTo',
+          'kms:GenerateDataKey',
+          'kms:GenerateDataKeyWithoutPlaintext',
+          'kms:DescribeKey',
+        ],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': Arn.format(
+              {
+                service: 'logs',
+                resource: 'log-group',
+                resourceName: '*',
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              },
+              stack,
+            ),
+          },
+        },
+      }),
+    );
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      encryptionKey: this.logKey,
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment:
+        'streamfold Kappa replay: rebuild the views from the archive into a new version, hand over to the live stream, flip.',
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs delivery (logs:CreateLogDelivery and friends) support no resource-level permissions; AWS documents * for both.',
+    });
+    const fnId = stack.getLogicalId(fn.node.defaultChild as CfnElement);
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${fnId}.Arn>:*]`,
+      reason:
+        "lambda:InvokeFunction on the replay function's versions and aliases (CDK's LambdaInvoke grant): one function only.",
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/${REPLAY_RESULTS_PREFIX}*]`,
+      reason: `The Distributed Map writes its child workflow results under ${REPLAY_RESULTS_PREFIX} of the archive bucket (ResultWriter).`,
+    });
+
+    // CDK's DistributedMapPolicy gives the role what AWS documents for a Distributed Map
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html):
+    // states:StartExecution on this state machine, DescribeExecution/StopExecution on its own
+    // executions, RedriveExecution on its Map Runs' child executions; the ItemReader adds
+    // s3:ListBucket on the archive bucket and the item processor lambda:InvokeFunction.
+    const distributedMapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+    if (distributedMapPolicy) {
+      const smId = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
+      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+      const name = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smId}"}]}]}`;
+      for (const suffix of [':*', '/ReplayArchive:*']) {
+        Validations.of(distributedMapPolicy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${name}${suffix}]`,
+          reason:
+            'The Distributed Map starts one child execution per archive object: describe/stop (and redrive) executions of this state machine only; their names are not known in advance.',
+        });
+      }
+    }
+
+    const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
+      const a = new cloudwatch.Alarm(this, alarmId, {
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      this.alarms.push(a);
+      return a;
+    };
+    alarm(
+      'FailedAlarm',
+      this.stateMachine.metricFailed({ period: Duration.minutes(5) }),
+      0,
+      'A Kappa replay failed: the previous version keeps serving; see the execution history.',
+    );
+    alarm(
+      'TimedOutAlarm',
+      this.stateMachine.metricTimedOut({ period: Duration.minutes(5) }),
+      0,
+      'A Kappa replay ran past the state machine timeout (its fail step did not run): reset the replay state in the control table before the next one.',
+    );
+    alarm(
+      'DurationAlarm',
+      this.stateMachine.metricTime({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      maxReplayDuration.toMilliseconds(),
+      `A Kappa replay took longer than ${maxReplayDuration.toMinutes()} minutes: raise replayConcurrency or look for throttling.`,
+    );
+  }
+}

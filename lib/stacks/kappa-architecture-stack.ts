@@ -1,0 +1,228 @@
+import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import type { ViewDefinition } from '../../lambdas/core/view';
+import { ENV } from '../../lambdas/runtime/env';
+import { ServingApi } from '../constructs/api';
+import { Archive } from '../constructs/archive';
+import { EventStream } from '../constructs/event-stream';
+import { HandlerFunction } from '../constructs/handler-function';
+import { KappaProcessor } from '../constructs/kappa-processor';
+import { KappaTables } from '../constructs/kappa-tables';
+import { Operations } from '../constructs/operations';
+import { Replay } from '../constructs/replay';
+import { addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
+
+/** Props of KappaArchitectureStack. */
+export interface KappaArchitectureStackProps extends StackProps {
+  /** The views to serve (validated definitions from views.ts); they travel to every function as JSON. */
+  readonly views: readonly ViewDefinition[];
+  /**
+   * An existing event stream to consume (`architecture=both`: the Lambda stack's); give `archive` with it.
+   * @default - a new EventStream
+   */
+  readonly stream?: kinesis.IStream;
+  /**
+   * The existing archive of that stream (`architecture=both`: the Lambda stack's); give `stream` with it.
+   * @default - a new Archive of this stack's stream
+   */
+  readonly archive?: Archive;
+  /**
+   * Provisioned shards of a new stream (not with `stream`).
+   * @default - on-demand
+   */
+  readonly shardCount?: number;
+  /**
+   * Firehose buffer interval of a new archive (not with `archive`).
+   * @default Duration.seconds(60)
+   */
+  readonly archiveBufferInterval?: Duration;
+  /**
+   * Days before archived events move to S3 Glacier Instant Retrieval (new archive only).
+   * @default 90
+   */
+  readonly archiveTransitionDays?: number;
+  /**
+   * Processor event source batch size.
+   * @default 500
+   */
+  readonly processorBatchSize?: number;
+  /**
+   * Processor parallelization factor (above 1, rows are fenced per partition key).
+   * @default 1
+   */
+  readonly processorParallelizationFactor?: number;
+  /**
+   * Archive objects a replay processes at once (the Distributed Map's MaxConcurrency).
+   * @default 100
+   */
+  readonly replayConcurrency?: number;
+  /**
+   * Replay duration above which the duration alarm fires.
+   * @default Duration.hours(2)
+   */
+  readonly maxReplayDuration?: Duration;
+  /**
+   * Require an API key (with a usage plan) besides IAM authorization.
+   * @default false
+   */
+  readonly apiKeyRequired?: boolean;
+  /**
+   * Steady-state requests per second of the API stage.
+   * @default 1000
+   */
+  readonly apiRateLimit?: number;
+  /**
+   * Request burst of the API stage.
+   * @default 2000
+   */
+  readonly apiBurstLimit?: number;
+  /**
+   * Largest request body POST /events accepts (413 above it). API Gateway itself stops at 10 MB.
+   * @default 1048576 (1 MiB)
+   */
+  readonly ingestMaxBodyBytes?: number;
+  /**
+   * What happens to the tables and a new archive when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The Kappa architecture: ingestion, archive, one stream processor writing versioned views, the
+ * replay (Step Functions, Distributed Map over the archive) that rebuilds a version and flips the
+ * per-view pointer, the IAM-authorized API and operations.
+ */
+export class KappaArchitectureStack extends Stack {
+  /** The stream this stack created (undefined when it consumes an existing one). */
+  readonly eventStream?: EventStream;
+  readonly stream: kinesis.IStream;
+  readonly archive: Archive;
+  readonly tables: KappaTables;
+  readonly processor: KappaProcessor;
+  readonly replay: Replay;
+  readonly ingest: HandlerFunction;
+  readonly query: HandlerFunction;
+  readonly admin: HandlerFunction;
+  readonly servingApi: ServingApi;
+  readonly operations: Operations;
+
+  constructor(scope: Construct, id: string, props: KappaArchitectureStackProps) {
+    super(scope, id, props);
+    const viewsJson = viewsToJson(props.views);
+    const maxBodyBytes = checkIngestMaxBodyBytes(props.ingestMaxBodyBytes ?? 1_048_576);
+    if ((props.stream === undefined) !== (props.archive === undefined))
+      throw new Error("stream and archive go together: give both (to share another stack's) or neither");
+    if (props.stream && props.shardCount !== undefined)
+      throw new Error('shardCount applies to a new stream: give either stream or shardCount, not both');
+    if (
+      props.archive &&
+      (props.archiveBufferInterval !== undefined || props.archiveTransitionDays !== undefined)
+    )
+      throw new Error(
+        'archiveBufferInterval and archiveTransitionDays apply to a new archive: give either archive or them, not both',
+      );
+
+    if (props.stream && props.archive) {
+      this.stream = props.stream;
+      this.archive = props.archive;
+    } else {
+      this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
+      this.stream = this.eventStream.stream;
+      this.archive = new Archive(this, 'Archive', {
+        stream: this.stream,
+        viewsJson,
+        bufferInterval: props.archiveBufferInterval,
+        archiveTransitionDays: props.archiveTransitionDays,
+        removalPolicy: props.dataRemovalPolicy,
+      });
+    }
+    const stream = this.stream;
+    this.tables = new KappaTables(this, 'Tables', { removalPolicy: props.dataRemovalPolicy });
+    const { kappaTable, controlTable, dedupeTable } = this.tables;
+
+    this.processor = new KappaProcessor(this, 'Processor', {
+      stream,
+      kappaTable,
+      controlTable,
+      dedupeTable,
+      viewsJson,
+      batchSize: props.processorBatchSize,
+      parallelizationFactor: props.processorParallelizationFactor,
+    });
+    this.replay = new Replay(this, 'Replay', {
+      archive: this.archive,
+      kappaTable,
+      controlTable,
+      dedupeTable,
+      viewsJson,
+      replayConcurrency: props.replayConcurrency,
+      maxReplayDuration: props.maxReplayDuration,
+    });
+
+    this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
+    this.query = new HandlerFunction(this, 'Query', {
+      handler: 'query',
+      environment: {
+        [ENV.architecture]: 'kappa',
+        [ENV.views]: viewsJson,
+        [ENV.kappaTable]: kappaTable.tableName,
+        [ENV.controlTable]: controlTable.tableName,
+      },
+    });
+    kappaTable.grant(this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
+    controlTable.grant(this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
+
+    this.admin = new HandlerFunction(this, 'KappaAdmin', {
+      handler: 'kappa-admin',
+      environment: {
+        [ENV.views]: viewsJson,
+        [ENV.controlTable]: controlTable.tableName,
+        [ENV.kappaTable]: kappaTable.tableName,
+        [ENV.replayStateMachineArn]: this.replay.stateMachine.stateMachineArn,
+      },
+    });
+    // Starting a replay is the only Step Functions action; a rollback is one conditional write of a
+    // view's pointer in the control table (hence PutItem/UpdateItem there); the rest are reads.
+    this.replay.stateMachine.grantStartExecution(this.admin.function);
+    controlTable.grant(this.admin.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    kappaTable.grant(this.admin.function, 'dynamodb:GetItem', 'dynamodb:Query');
+
+    this.servingApi = new ServingApi(this, 'Api', {
+      ingestFunction: this.ingest.function,
+      queryFunction: this.query.function,
+      kappaAdminFunction: this.admin.function,
+      apiKeyRequired: props.apiKeyRequired,
+      rateLimit: props.apiRateLimit,
+      burstLimit: props.apiBurstLimit,
+    });
+
+    const functions: Record<string, lambda.IFunction> = {
+      Ingest: this.ingest.function,
+      Query: this.query.function,
+      Processor: this.processor.handler.function,
+      Replay: this.replay.handler.function,
+      KappaAdmin: this.admin.function,
+    };
+    // A shared archive's transform is watched by the stack that owns it.
+    if (!props.archive) functions.ArchiveTransform = this.archive.transform.function;
+    this.operations = new Operations(this, 'Operations', {
+      stream,
+      functions,
+      speedFunction: this.processor.handler.function,
+      consumerName: 'Kappa processor',
+      deadLetterQueues: [this.processor.deadLetterQueue],
+      replayStateMachine: this.replay.stateMachine,
+    });
+
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.servingApi.api.url,
+      description: 'POST events, GET /views/{view}, POST /admin/replay (SigV4-signed)',
+    });
+    new CfnOutput(this, 'StreamName', { value: stream.streamName });
+    new CfnOutput(this, 'ArchiveBucketName', { value: this.archive.bucket.bucketName });
+    new CfnOutput(this, 'ReplayStateMachineArn', { value: this.replay.stateMachine.stateMachineArn });
+  }
+}

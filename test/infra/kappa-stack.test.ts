@@ -1,0 +1,598 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { validateViews } from '../../lambdas/core/view';
+import { ENV } from '../../lambdas/runtime/env';
+import { checkAsl, type AslMachine, type AslState } from './asl';
+import { replayDefinition, synthKappa } from './kappa-fixture';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Resources = Record<string, Resource>;
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+const resources = (template: Template, type: string): Resources => template.findResources(type) as Resources;
+const idOf = (template: Template, type: string, prefix: string): string => {
+  const ids = Object.keys(resources(template, type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1) throw new Error(`expected one ${type} named ${prefix}*, found ${ids.join(', ')}`);
+  return ids[0];
+};
+
+/** Every Allow statement of every inline policy attached to the role whose logical ID starts with `rolePrefix`. */
+function statementsOf(template: Template, rolePrefix: string): Statement[] {
+  const roleId = idOf(template, 'AWS::IAM::Role', rolePrefix);
+  return Object.values(resources(template, 'AWS::IAM::Policy'))
+    .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+const actionsOf = (template: Template, rolePrefix: string): string[] =>
+  [...new Set(statementsOf(template, rolePrefix).flatMap((s) => ([] as string[]).concat(s.Action)))].sort();
+
+describe('KappaArchitectureStack: the processor on the stream', () => {
+  // GIVEN the stack with distinct processor values (a swap of two props cannot pass)
+  const template = synthKappa({ processorBatchSize: 321, processorParallelizationFactor: 4 }).template();
+
+  it('wires the event source with bisect, partial batch responses, retries, record age and the SQS on-failure destination', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^ProcessorHandlerFunction') },
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^EventStream'), 'Arn'] },
+      BatchSize: 321,
+      ParallelizationFactor: 4,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: 10,
+      MaximumRecordAgeInSeconds: 86_400,
+      MaximumBatchingWindowInSeconds: 1,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterQueue'), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('gives the processor the views, its three tables, dedupe always on, and fences per partition key above factor 1', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.views]: Match.anyValue(),
+          [ENV.kappaTable]: { Ref: Match.stringLikeRegexp('^TablesKappaTable') },
+          [ENV.controlTable]: { Ref: Match.stringLikeRegexp('^TablesControlTable') },
+          [ENV.dedupeTable]: { Ref: Match.stringLikeRegexp('^TablesDedupeTable') },
+          [ENV.speedDedupe]: 'true',
+          [ENV.dedupeTtlSeconds]: '604800',
+          [ENV.fenceBy]: 'partitionKey',
+        }),
+      },
+    });
+  });
+
+  it('alarms on the dead-letter queue and on the processor iterator age', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IteratorAge',
+      Dimensions: [
+        { Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^ProcessorHandlerFunction') } },
+      ],
+      Threshold: 300_000,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterQueue'), 'QueueName'] },
+        },
+      ],
+      Threshold: 0,
+    });
+  });
+});
+
+describe('KappaArchitectureStack: encryption at rest', () => {
+  const template = synthKappa().template();
+
+  it('encrypts the stream with KMS', () => {
+    template.hasResourceProperties('AWS::Kinesis::Stream', {
+      StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+    });
+  });
+
+  it('has exactly the kappa, control and dedupe tables: pk/sk strings, encrypted, point-in-time recovery', () => {
+    const tables = Object.entries(resources(template, 'AWS::DynamoDB::Table'));
+    expect(tables.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'TablesControlTable',
+      'TablesDedupeTable',
+      'TablesKappaTable',
+    ]);
+    for (const [id, table] of tables) {
+      expect(table.Properties).toMatchObject({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+      const ttl = (table.Properties.TimeToLiveSpecification as { AttributeName?: string } | undefined)
+        ?.AttributeName;
+      expect(ttl).toBe(id.startsWith('TablesDedupeTable') ? 'expiresAt' : undefined);
+    }
+  });
+
+  it('encrypts the archive bucket, enforces TLS, and expires the replay results', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'replay-results/', ExpirationInDays: 7, Status: 'Enabled' }),
+        ]),
+      },
+    });
+    for (const policy of Object.values(resources(template, 'AWS::S3::BucketPolicy')))
+      expect(JSON.stringify(policy.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+  });
+
+  it('encrypts the processor dead-letter queue with KMS', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: 'alias/aws/sqs' });
+  });
+
+  it('logs every replay event to a log group encrypted with a rotated KMS key the Logs service may use', () => {
+    const keyId = idOf(template, 'AWS::KMS::Key', 'ReplayLogKey');
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'logs.eu-west-1.amazonaws.com' },
+            Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+          }),
+        ]),
+      },
+    });
+    const logsId = idOf(template, 'AWS::Logs::LogGroup', 'ReplayLogs');
+    template.hasResource('AWS::Logs::LogGroup', {
+      Properties: { KmsKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] }, RetentionInDays: 90 },
+    });
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logsId, 'Arn'] } } }],
+      },
+    });
+  });
+});
+
+describe('KappaArchitectureStack: the replay state machine', () => {
+  // GIVEN a replay concurrency no default could produce
+  const template = synthKappa({ replayConcurrency: 37 }).template();
+  const definition = replayDefinition(template);
+  const states = definition.States;
+  const bucketRef = `REF:${idOf(template, 'AWS::S3::Bucket', 'ArchiveBucket')}`;
+  const replayFnArn = `arn:aws:placeholder:eu-west-1:123456789012:${idOf(template, 'AWS::Lambda::Function', 'ReplayHandlerFunction')}`;
+
+  it('is structurally valid Amazon States Language', () => {
+    expect(checkAsl(definition)).toEqual([]);
+  });
+
+  it('runs start, then waits for the archive, then the Distributed Map, then finish', () => {
+    expect(definition.StartAt).toBe('Start');
+    expect(states.Start).toMatchObject({
+      Type: 'Task',
+      QueryLanguage: 'JSONata',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Arguments: { FunctionName: replayFnArn, Payload: "{% $merge([$states.input, {'action': 'start'}]) %}" },
+      Output: { start: '{% $states.result.Payload %}' },
+      Next: 'WaitForArchive',
+    });
+    expect(states.WaitForArchive).toMatchObject({ Type: 'Wait', Seconds: 30, Next: 'CheckArchive' });
+    expect(states.CheckArchive).toMatchObject({
+      Type: 'Task',
+      Resource: replayFnArn,
+      Parameters: { action: 'ready', 'replayId.$': '$.start.replayId' },
+      ResultPath: '$.ready',
+      Next: 'ArchiveReady',
+    });
+    expect(states.ArchiveReady).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.ready.ready', BooleanEquals: true, Next: 'ReplayArchive' }],
+      Default: 'WaitForArchive',
+    });
+    expect(states.ReplayArchive.Next).toBe('Finish');
+    expect(states.Finish).toMatchObject({
+      Type: 'Task',
+      Resource: replayFnArn,
+      Parameters: { action: 'finish', 'replayId.$': '$.start.replayId' },
+      Next: 'Done',
+    });
+    expect(states.Done).toEqual({ Type: 'Succeed' });
+  });
+
+  it('reads the archive listing with a Distributed Map: S3 ItemReader, MaxConcurrency from the prop, no tolerated failure', () => {
+    const map = states.ReplayArchive;
+    expect(map).toMatchObject({
+      Type: 'Map',
+      MaxConcurrency: 37,
+      ToleratedFailureCount: 0,
+      ItemReader: {
+        Resource: 'arn:aws:states:::s3:listObjectsV2',
+        Parameters: { Bucket: bucketRef, 'Prefix.$': '$.start.prefix' },
+      },
+      ItemSelector: { action: 'object', 'replayId.$': '$.start.replayId', 'key.$': '$$.Map.Item.Value.Key' },
+      ResultWriter: {
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { Bucket: bucketRef, Prefix: 'replay-results/' },
+      },
+      ResultPath: '$.map',
+    });
+    const processor = map.ItemProcessor as AslMachine;
+    expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(processor.States[processor.StartAt]).toMatchObject({
+      Type: 'Task',
+      Resource: replayFnArn,
+      End: true,
+    });
+    // the child passes its whole input ({action:'object', replayId, key}) as the payload
+    expect(processor.States[processor.StartAt]).not.toHaveProperty('Parameters');
+  });
+
+  it('sends every failure after start to the fail task, then to a Fail state', () => {
+    for (const name of ['CheckArchive', 'ReplayArchive', 'Finish']) {
+      expect(states[name].Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MarkFailed' },
+      ]);
+    }
+    expect(states.MarkFailed).toMatchObject({
+      Type: 'Task',
+      Resource: replayFnArn,
+      Parameters: { action: 'fail', 'replayId.$': '$.start.replayId', 'error.$': '$.error' },
+      Next: 'ReplayFailed',
+      Catch: [expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReplayFailed' })],
+    });
+    expect(states.ReplayFailed.Type).toBe('Fail');
+    // a failed start has no replay id to mark: straight to the Fail state
+    expect((states.Start.Catch as AslState[])[0]).toMatchObject({
+      ErrorEquals: ['States.ALL'],
+      Next: 'ReplayFailed',
+    });
+  });
+
+  it('times out after 24 hours by default', () => {
+    expect(definition.TimeoutSeconds).toBe(86_400);
+  });
+
+  it('alarms on failed and timed-out replays and on replay duration', () => {
+    const smId = idOf(template, 'AWS::StepFunctions::StateMachine', 'ReplayStateMachine');
+    const dimensions = [{ Name: 'StateMachineArn', Value: { Ref: smId } }];
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: 'ExecutionsFailed',
+      Dimensions: dimensions,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: 'ExecutionsTimedOut',
+      Dimensions: dimensions,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: 'ExecutionTime',
+      Dimensions: dimensions,
+      Statistic: 'Maximum',
+      Threshold: 7_200_000,
+    });
+  });
+
+  it('takes the duration alarm threshold from maxReplayDuration', () => {
+    synthKappa({ maxReplayDuration: Duration.minutes(45) })
+      .template()
+      .hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionTime', Threshold: 2_700_000 });
+  });
+
+  it('gives the replay function the archive and tables it reads and writes, with the clock watermark', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 900,
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.archiveBucket]: { Ref: Match.stringLikeRegexp('^ArchiveBucket') },
+          [ENV.archivePrefix]: 'events/',
+          [ENV.archiveWatermark]: 'clock',
+          [ENV.archiveLagMs]: '120000',
+          [ENV.kappaTable]: Match.anyValue(),
+          [ENV.controlTable]: Match.anyValue(),
+          [ENV.dedupeTable]: Match.anyValue(),
+        }),
+      },
+    });
+  });
+});
+
+describe('KappaArchitectureStack: least privilege', () => {
+  const template = synthKappa().template();
+  const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+  const xray = ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
+  const expected: Record<string, string[]> = {
+    IngestRole: ['kinesis:PutRecords', ...logs, ...xray],
+    QueryRole: ['dynamodb:GetItem', 'dynamodb:Query', ...logs, ...xray],
+    KappaAdminRole: [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      ...logs,
+      'states:StartExecution',
+      ...xray,
+    ],
+    ProcessorHandlerRole: [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamConsumer',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+      'kinesis:ListShards',
+      'kinesis:ListStreams',
+      'kinesis:SubscribeToShard',
+      ...logs,
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+      ...xray,
+    ],
+    ReplayHandlerRole: [
+      'dynamodb:BatchWriteItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      ...logs,
+      's3:GetObject',
+      's3:ListBucket',
+      ...xray,
+    ],
+    ReplayStateMachineRole: [
+      'lambda:InvokeFunction',
+      'logs:CreateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:DescribeLogGroups',
+      'logs:DescribeResourcePolicies',
+      'logs:GetLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:UpdateLogDelivery',
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:ListMultipartUploadParts',
+      's3:PutObject',
+      'states:DescribeExecution',
+      'states:RedriveExecution',
+      'states:StartExecution',
+      'states:StopExecution',
+      'xray:GetSamplingRules',
+      'xray:GetSamplingTargets',
+      ...xray,
+    ],
+    ArchiveTransformRole: [...logs, ...xray],
+  };
+
+  it.each(Object.keys(expected))('gives the %s exactly the actions it needs', (role) => {
+    expect(actionsOf(template, role)).toEqual(expected[role]);
+  });
+
+  it('grants no wildcard action to any role', () => {
+    for (const policy of Object.values(resources(template, 'AWS::IAM::Policy')))
+      for (const statement of (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+        for (const action of ([] as string[]).concat(statement.Action)) expect(action).not.toContain('*');
+  });
+
+  it('lets the admin function start this state machine and nothing else in Step Functions', () => {
+    const smId = idOf(template, 'AWS::StepFunctions::StateMachine', 'ReplayStateMachine');
+    const states = statementsOf(template, 'KappaAdminRole').filter((s) =>
+      String(s.Action).startsWith('states:'),
+    );
+    expect(states).toEqual([{ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: smId } }]);
+  });
+
+  it('gives the Distributed Map what AWS documents: start/describe/stop its own child executions, list the archive, invoke the replay function', () => {
+    const smId = idOf(template, 'AWS::StepFunctions::StateMachine', 'ReplayStateMachine');
+    const bucketId = idOf(template, 'AWS::S3::Bucket', 'ArchiveBucket');
+    const fnId = idOf(template, 'AWS::Lambda::Function', 'ReplayHandlerFunction');
+    const statements = statementsOf(template, 'ReplayStateMachineRole');
+    const find = (action: string) =>
+      statements.filter((s) => ([] as string[]).concat(s.Action).includes(action));
+    expect(find('states:StartExecution').map((s) => s.Resource)).toEqual([{ Ref: smId }]);
+    const executions = JSON.stringify(find('states:DescribeExecution').map((s) => s.Resource));
+    expect(executions).toContain(':execution:');
+    expect(executions).toContain(smId);
+    expect(find('states:StopExecution')).toEqual(find('states:DescribeExecution'));
+    expect(find('s3:ListBucket').map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [bucketId, 'Arn'] }]);
+    expect(find('lambda:InvokeFunction').map((s) => s.Resource)).toEqual([
+      [{ 'Fn::GetAtt': [fnId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [fnId, 'Arn'] }, ':*']] }],
+    ]);
+    expect(find('s3:PutObject').map((s) => s.Resource)).toEqual([
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/replay-results/*']] },
+    ]);
+  });
+
+  it('lets the replay function read only the accepted events of the archive', () => {
+    const bucketId = idOf(template, 'AWS::S3::Bucket', 'ArchiveBucket');
+    const s3 = statementsOf(template, 'ReplayHandlerRole').filter((s) => String(s.Action).startsWith('s3:'));
+    expect(s3).toEqual([
+      {
+        Action: 's3:GetObject',
+        Effect: 'Allow',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/events/*']] },
+      },
+      { Action: 's3:ListBucket', Effect: 'Allow', Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] } },
+    ]);
+  });
+});
+
+describe('KappaArchitectureStack: the API', () => {
+  const template = synthKappa().template();
+
+  it('authorizes every method with IAM and validates every request', () => {
+    const methods = Object.values(resources(template, 'AWS::ApiGateway::Method'));
+    expect(methods.length).toBe(7);
+    for (const method of methods) {
+      expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
+      expect(method.Properties.RequestValidatorId).toBeDefined();
+    }
+  });
+
+  it('routes GET /views, /views/{view}, /health, /admin/status to the query function, the admin routes to the admin function, POST /events to ingest', () => {
+    const resourcePaths = new Map<string, string>();
+    for (const [id, r] of Object.entries(resources(template, 'AWS::ApiGateway::Resource')))
+      resourcePaths.set(id, r.Properties.PathPart as string);
+    const parents = new Map<string, string | undefined>();
+    for (const [id, r] of Object.entries(resources(template, 'AWS::ApiGateway::Resource'))) {
+      const parent = r.Properties.ParentId as { Ref?: string };
+      parents.set(id, parent.Ref);
+    }
+    const pathOf = (id: string): string => {
+      const parent = parents.get(id);
+      return `${parent ? pathOf(parent) : ''}/${resourcePaths.get(id)}`;
+    };
+    const routes = Object.values(resources(template, 'AWS::ApiGateway::Method')).map((m) => {
+      const uri = JSON.stringify((m.Properties.Integration as { Uri: unknown }).Uri);
+      const target = /"(IngestFunction|QueryFunction|KappaAdminFunction)[0-9A-F]{8}"/.exec(uri)?.[1];
+      return `${m.Properties.HttpMethod as string} ${pathOf((m.Properties.ResourceId as { Ref: string }).Ref)} -> ${target}`;
+    });
+    expect(routes.sort()).toEqual([
+      'GET /admin/status -> QueryFunction',
+      'GET /health -> QueryFunction',
+      'GET /views -> QueryFunction',
+      'GET /views/{view} -> QueryFunction',
+      'POST /admin/replay -> KappaAdminFunction',
+      'POST /admin/rollback -> KappaAdminFunction',
+      'POST /events -> IngestFunction',
+    ]);
+  });
+
+  it('validates the POST /admin/replay body against {views?, fromMs?, toMs?}', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Model', {
+      Name: Match.absent(),
+      Schema: Match.objectLike({
+        title: 'StreamfoldReplay',
+        additionalProperties: false,
+        properties: {
+          views: Match.objectLike({ type: 'array', items: Match.objectLike({ type: 'string' }) }),
+          fromMs: { type: 'integer', minimum: 0 },
+          toMs: { type: 'integer', minimum: 0 },
+        },
+      }),
+    });
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'POST',
+      RequestModels: { 'application/json': { Ref: Match.stringLikeRegexp('ReplayModel') } },
+    });
+  });
+
+  it('tells the query function it serves the Kappa architecture, from the kappa and control tables', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: {
+          [ENV.architecture]: 'kappa',
+          [ENV.views]: Match.anyValue(),
+          [ENV.kappaTable]: { Ref: Match.stringLikeRegexp('^TablesKappaTable') },
+          [ENV.controlTable]: { Ref: Match.stringLikeRegexp('^TablesControlTable') },
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      },
+    });
+  });
+
+  it('tells the admin function which state machine to start', () => {
+    const smId = idOf(template, 'AWS::StepFunctions::StateMachine', 'ReplayStateMachine');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.replayStateMachineArn]: { Ref: smId } }) },
+    });
+  });
+
+  it('runs every function on Node.js 24, ARM, traced', () => {
+    const functions = Object.values(resources(template, 'AWS::Lambda::Function')).filter(
+      (f) => f.Properties.Handler === 'index.handler',
+    );
+    expect(functions.length).toBe(6);
+    for (const fn of functions)
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+      });
+  });
+
+  it('outputs the API URL, stream, bucket and replay state machine', () => {
+    for (const output of ['ApiUrl', 'StreamName', 'ArchiveBucketName', 'ReplayStateMachineArn'])
+      template.hasOutput(output, {});
+  });
+});
+
+describe('KappaArchitectureStack: validation of props', () => {
+  it.each([
+    [{ replayConcurrency: 0 }, 'replayConcurrency must be between 1 and 1000 (given 0)'],
+    [{ replayConcurrency: 1001 }, 'replayConcurrency must be between 1 and 1000 (given 1001)'],
+    [{ replayConcurrency: 2.5 }, 'replayConcurrency must be between 1 and 1000 (given 2.5)'],
+    [{ processorBatchSize: 0 }, 'batchSize must be between 1 and 10000 (given 0)'],
+    [{ processorParallelizationFactor: 11 }, 'parallelizationFactor must be between 1 and 10 (given 11)'],
+    [
+      { maxReplayDuration: Duration.hours(25) },
+      'maxReplayDuration must not exceed timeout (given 1500 minutes, timeout 1440 minutes)',
+    ],
+    [{ shardCount: 0 }, 'shardCount must be an integer between 1 and 500 (given 0)'],
+    [
+      { archiveBufferInterval: Duration.seconds(30) },
+      'bufferInterval must be between 60 and 900 seconds (given 30)',
+    ],
+    [
+      { ingestMaxBodyBytes: 0 },
+      "ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given 0)",
+    ],
+  ])('fails if given %j', (props, message) => {
+    expect(() => synthKappa(props as never)).toThrow(message);
+  });
+
+  it('fails if the views do not fit in a Lambda environment', () => {
+    const many = validateViews(
+      Array.from({ length: 40 }, (_, i) => ({
+        name: `view_number_${i}`,
+        eventType: 'some.event.type',
+        key: ['someKeyField'],
+        granularity: '1m',
+        measures: { count: { kind: 'count' } },
+      })),
+    );
+    expect(() => synthKappa({ views: many })).toThrow(/at most 3000 bytes of views fit/);
+  });
+
+  it('fails if a stream is given without its archive', () => {
+    const other = synthKappa();
+    expect(() => synthKappa({ stream: other.stack.stream })).toThrow(
+      "stream and archive go together: give both (to share another stack's) or neither",
+    );
+  });
+
+  it('fails if a stream and shardCount are both given', () => {
+    const other = synthKappa();
+    expect(() =>
+      synthKappa({ stream: other.stack.stream, archive: other.stack.archive, shardCount: 2 }),
+    ).toThrow('shardCount applies to a new stream: give either stream or shardCount, not both');
+  });
+});
