@@ -5,6 +5,7 @@ import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-contro
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients';
+import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readKappaProcessorConfig } from '../runtime/config';
 import { processKappaBatch } from '../services/kappa-processor';
 
@@ -27,16 +28,7 @@ const deps = {
  */
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
   const result = await processKappaBatch(decodeKinesisEvent(event), deps);
-  for (const poison of result.poison) {
-    console.error(
-      JSON.stringify({
-        level: 'ERROR',
-        message: 'poison record',
-        sequenceNumber: poison.sequenceNumber,
-        error: poison.error,
-      }),
-    );
-  }
+  logStreamBatch(result);
   return {
     batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
   };

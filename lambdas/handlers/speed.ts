@@ -4,6 +4,7 @@ import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store'
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients';
+import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readSpeedConfig } from '../runtime/config';
 import { processSpeedBatch } from '../services/speed-layer';
 
@@ -27,35 +28,7 @@ const deps = {
  */
 export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
   const result = await processSpeedBatch(decodeKinesisEvent(event), deps);
-  for (const poison of result.poison) {
-    console.error(
-      JSON.stringify({
-        level: 'ERROR',
-        message: 'poison record',
-        sequenceNumber: poison.sequenceNumber,
-        error: poison.error,
-      }),
-    );
-  }
-  if (result.earlierCopies > 0) {
-    // CloudWatch embedded metric format: copies that batch and replay keep instead of the speed
-    // layer's (README "Exactness": producer retries under other partition keys).
-    console.log(
-      JSON.stringify({
-        _aws: {
-          Timestamp: Date.now(),
-          CloudWatchMetrics: [
-            {
-              Namespace: 'Streamfold',
-              Dimensions: [[]],
-              Metrics: [{ Name: 'KeptCopyConflicts', Unit: 'Count' }],
-            },
-          ],
-        },
-        KeptCopyConflicts: result.earlierCopies,
-      }),
-    );
-  }
+  logStreamBatch(result);
   return {
     batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
   };

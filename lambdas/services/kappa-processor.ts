@@ -33,7 +33,7 @@ export async function processKappaBatch(
   records: readonly SpeedRecord[],
   deps: KappaProcessorDeps,
 ): Promise<KappaBatchResult> {
-  const { kept, poison, failed, duplicates, earlierCopies } = await decodeAndClaim(records, deps);
+  const { kept, poison, failed, duplicates, earlierCopies, errors } = await decodeAndClaim(records, deps);
   // After the claims: a record arriving at or after a handoff is fetched after that handoff time,
   // and the pointer naming it was written before it (the handoff is set in the future).
   const pointers = await deps.control.read();
@@ -62,14 +62,20 @@ export async function processKappaBatch(
       throw new Error(
         `cell of ${group.view.name} v${group.version} kept changing under ${attempts} attempts`,
       );
-    } catch {
+    } catch (error) {
       // Retried from the lowest record; cells already written are fenced.
       failed.push(...group.events.map((e) => e.seq));
+      errors.push({
+        sequenceNumber: lowest(group.events.map((e) => e.seq)) as string,
+        stage: 'write',
+        error: `${group.view.name} v${group.version} cell: ${(error as Error).message}`,
+      });
     }
   });
   return {
     failedFrom: lowest(failed),
     poison,
+    errors,
     applied,
     rowsWritten,
     duplicates,

@@ -35,6 +35,8 @@ export interface SpeedBatchResult {
    */
   readonly failedFrom?: string;
   readonly poison: readonly { readonly sequenceNumber: string; readonly error: string }[];
+  /** Store failures, with their causes (the handler logs each). */
+  readonly errors: readonly StoreFailure[];
   readonly applied: number;
   readonly rowsWritten: number;
   readonly duplicates: number;
@@ -56,7 +58,7 @@ export async function processSpeedBatch(
   records: readonly SpeedRecord[],
   deps: SpeedLayerDeps,
 ): Promise<SpeedBatchResult> {
-  const { kept, poison, failed, duplicates, earlierCopies } = await decodeAndClaim(records, deps);
+  const { kept, poison, failed, duplicates, earlierCopies, errors } = await decodeAndClaim(records, deps);
   let applied = 0;
   let rowsWritten = 0;
   const attempts = deps.maxWriteAttempts ?? 8;
@@ -78,13 +80,18 @@ export async function processSpeedBatch(
           }
         }
         throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
-      } catch {
+      } catch (error) {
         // The row is retried with the batch from its lowest record; rows already written are fenced.
         failed.push(...group.events.map((e) => e.seq));
+        errors.push({
+          sequenceNumber: lowest(group.events.map((e) => e.seq)) as string,
+          stage: 'write',
+          error: `${group.address.view} row: ${(error as Error).message}`,
+        });
       }
     },
   );
-  return { failedFrom: lowest(failed), poison, applied, rowsWritten, duplicates, earlierCopies };
+  return { failedFrom: lowest(failed), poison, errors, applied, rowsWritten, duplicates, earlierCopies };
 }
 
 /** What the speed layer and the Kappa processor share: decoded, deduplicated records of a batch. */
@@ -97,6 +104,17 @@ export interface ClaimedBatch {
   readonly duplicates: number;
   /** Duplicates that arrived before the copy kept (see SpeedBatchResult.earlierCopies). */
   readonly earlierCopies: number;
+  readonly errors: StoreFailure[];
+}
+
+/**
+ * A store call that failed (throttling, AccessDenied, a timeout): the records from `sequenceNumber`
+ * on are retried by the event source, and the cause is reported, never swallowed.
+ */
+export interface StoreFailure {
+  readonly sequenceNumber: string;
+  readonly stage: 'claim' | 'write';
+  readonly error: string;
 }
 
 /**
@@ -118,6 +136,7 @@ export async function decodeAndClaim(
   const failed: string[] = [];
   let duplicates = 0;
   let earlierCopies = 0;
+  const errors: StoreFailure[] = [];
   for (const record of records) {
     try {
       events.push(normalizeStreamRecord(record.data, record.position, deps.views));
@@ -153,8 +172,9 @@ export async function decodeAndClaim(
             earlierCopies++;
             await claims.noteEarlierCopy(event.id, owner);
           }
-        } catch {
+        } catch (error) {
           claimFailed.push(event.seq);
+          errors.push({ sequenceNumber: event.seq, stage: 'claim', error: (error as Error).message });
           return;
         }
       }
@@ -168,7 +188,7 @@ export async function decodeAndClaim(
       kept = kept.filter((e) => padSequence(e.seq) < padSequence(firstFailed));
     }
   }
-  return { kept, poison, failed, duplicates, earlierCopies };
+  return { kept, poison, failed, duplicates, earlierCopies, errors };
 }
 
 /** Did this copy arrive before the kept one, in the order batch and replay pick copies (dedupe.ts)? */

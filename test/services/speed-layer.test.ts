@@ -97,6 +97,7 @@ describe('processSpeedBatch: poison records', () => {
     );
     const result = await processSpeedBatch(records, deps);
     expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result.errors).toEqual([]); // poison is reported as poison, not as a store failure
     expect(result.poison.map((p) => p.sequenceNumber)).toEqual([sequenceNumber(1), sequenceNumber(3)]);
     expect(result.poison[0].error).toMatch(/is not JSON/);
     expect(result.poison[1].error).toMatch(/amount must be a number/);
@@ -150,6 +151,7 @@ describe('processSpeedBatch: redelivery is a no-op', () => {
       expect(again).toEqual({
         failedFrom: undefined,
         poison: [],
+        errors: [],
         applied: 0,
         rowsWritten: 0,
         duplicates: 0,
@@ -222,6 +224,13 @@ describe('processSpeedBatch: conditional writes', () => {
     );
     const result = await processSpeedBatch(records, deps);
     expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result.errors).toEqual([
+      {
+        sequenceNumber: sequenceNumber(1),
+        stage: 'write',
+        error: 'clicks row: ProvisionedThroughputExceededException: injected',
+      },
+    ]);
     expect(result).toMatchObject({ applied: 3, rowsWritten: 2 });
     expect(served(rows, clicks, '/a').n).toBe(2);
     expect(served(rows, clicks, '/b').n).toBe(0);
@@ -243,6 +252,14 @@ describe('processSpeedBatch: conditional writes', () => {
     const result = await processSpeedBatch(batch(at(5, click('e5')), at(7, click('e7'))), deps);
     expect(result).toMatchObject({ failedFrom: sequenceNumber(5), applied: 0, rowsWritten: 0 });
     expect(rows.writes).toHaveLength(3);
+    // The cause travels with the failure (the handler logs it): never swallowed.
+    expect(result.errors).toEqual([
+      {
+        sequenceNumber: sequenceNumber(5),
+        stage: 'write',
+        error: 'clicks row: row clicks kept changing under 3 attempts',
+      },
+    ]);
   });
 });
 
@@ -283,6 +300,13 @@ describe('processSpeedBatch: event-level dedupe', () => {
     );
     const result = await processSpeedBatch(records, deps);
     expect(result.failedFrom).toBe(sequenceNumber(1));
+    expect(result.errors).toEqual([
+      {
+        sequenceNumber: sequenceNumber(1),
+        stage: 'claim',
+        error: 'ProvisionedThroughputExceededException: injected',
+      },
+    ]);
     expect(result.applied).toBe(1);
     expect(served(rows, clicks, '/home').n).toBe(1);
     expect(served(rows, clicks, '/other').n).toBe(0);

@@ -1,0 +1,40 @@
+import type { SpeedBatchResult } from '../services/speed-layer';
+
+/**
+ * What the speed layer and the Kappa processor log after each batch: every poison record and
+ * every store failure with its cause (a record that reaches the dead-letter destination has its
+ * reason in the function's log), and the earlier-copy count as a CloudWatch embedded metric.
+ */
+export function logStreamBatch(result: SpeedBatchResult, log: (line: string) => void = console.error): void {
+  for (const poison of result.poison) {
+    log(JSON.stringify({ level: 'ERROR', message: 'poison record', ...poison }));
+  }
+  for (const failure of result.errors) {
+    log(
+      JSON.stringify({
+        level: 'ERROR',
+        message: `${failure.stage} failed; the event source retries from this record`,
+        ...failure,
+      }),
+    );
+  }
+  if (result.earlierCopies > 0) {
+    // Copies that batch and replay keep instead of the stream's (README "Exactness": producer
+    // retries under other partition keys).
+    console.log(
+      JSON.stringify({
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [
+            {
+              Namespace: 'Streamfold',
+              Dimensions: [[]],
+              Metrics: [{ Name: 'KeptCopyConflicts', Unit: 'Count' }],
+            },
+          ],
+        },
+        KeptCopyConflicts: result.earlierCopies,
+      }),
+    );
+  }
+}
