@@ -140,19 +140,25 @@ export class ServingApi extends Construct {
       description: 'one event or {events: [...]}',
     });
     // API Gateway's own 400s say only "Invalid request body": name the problem, in the handlers' shape.
+    // Gateway response templates are plain substitution, not VTL (no $util.escapeJavaScript), and
+    // $context.error.validationErrorString holds unescaped quotes: only messageString, which API
+    // Gateway documents as already quoted, keeps the body valid JSON.
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseTemplates.html
     this.api.addGatewayResponse('BadRequestBody', {
       type: apigateway.ResponseType.BAD_REQUEST_BODY,
       statusCode: '400',
       templates: {
         'application/json': props.kappaAdminFunction
-          ? '{"error":"the body does not match the route (POST /events: one event or {\\"events\\": [1 to 500 events]}; POST /admin/replay: {\\"views\\"?, \\"fromMs\\"?, \\"toMs\\"?}): $context.error.validationErrorString"}'
-          : '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}: $context.error.validationErrorString"}',
+          ? '{"error":"the body does not match the route (POST /events: one event or {\\"events\\": [1 to 500 events]}; POST /admin/replay: {\\"views\\"?, \\"fromMs\\"?, \\"toMs\\"?})","reason":$context.error.messageString}'
+          : '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}","reason":$context.error.messageString}',
       },
     });
     this.api.addGatewayResponse('BadRequestParameters', {
       type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
       statusCode: '400',
-      templates: { 'application/json': '{"error":"$context.error.validationErrorString"}' },
+      templates: {
+        'application/json': '{"error":"invalid request parameters","reason":$context.error.messageString}',
+      },
     });
     const integration = (fn: lambda.IFunction) =>
       new apigateway.LambdaIntegration(fn, { proxy: true, timeout: Duration.seconds(29) });
