@@ -156,7 +156,8 @@ export class Replay extends Construct {
     const pollSeconds = (props.readyPollInterval ?? Duration.seconds(30)).toSeconds();
     checkRange('readyPollInterval (seconds)', pollSeconds, 1, 3600);
     const timeout = props.timeout ?? Duration.hours(24);
-    checkRange('timeout (hours)', timeout.toHours({ integral: false }), 1, 8760);
+    // Standard workflows run for up to a year.
+    checkRange('timeout (seconds)', timeout.toSeconds(), 3600, 31_536_000);
     const maxReplayDuration = props.maxReplayDuration ?? Duration.hours(2);
     if (maxReplayDuration.toMilliseconds() > timeout.toMilliseconds())
       throw new Error(
