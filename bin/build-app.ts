@@ -80,6 +80,12 @@ export function buildApp(app: App): Stack[] {
     env,
   };
   const archiveBufferInterval = bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds);
+  if (architecture === 'both' && context('@aws-cdk/core:defaultCrossStackReferences') === undefined) {
+    // The Kappa stack imports the Lambda stack's stream and bucket through CloudFormation exports
+    // ("strong" references, CDK's behaviour until now, stated so it does not warn): the Lambda
+    // stack cannot drop them while StreamfoldKappa uses them; destroy StreamfoldKappa first.
+    app.node.setContext('@aws-cdk/core:defaultCrossStackReferences', 'strong');
+  }
   const stacks: Stack[] = [];
   let lambdaStack: LambdaArchitectureStack | undefined;
   if (architecture !== 'kappa') {

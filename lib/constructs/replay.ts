@@ -156,7 +156,8 @@ export class Replay extends Construct {
     const pollSeconds = (props.readyPollInterval ?? Duration.seconds(30)).toSeconds();
     checkRange('readyPollInterval (seconds)', pollSeconds, 1, 3600);
     const timeout = props.timeout ?? Duration.hours(24);
-    checkRange('timeout (hours)', timeout.toHours({ integral: false }), 1, 8760);
+    // Standard workflows run for up to a year.
+    checkRange('timeout (seconds)', timeout.toSeconds(), 3600, 31_536_000);
     const maxReplayDuration = props.maxReplayDuration ?? Duration.hours(2);
     if (maxReplayDuration.toMilliseconds() > timeout.toMilliseconds())
       throw new Error(
@@ -273,6 +274,9 @@ export class Replay extends Construct {
       resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX),
       resultPath: '$.map',
       label: 'ReplayArchive',
+      // Standard children: exactly-once task execution and a visible history per object (Express
+      // would be cheaper per object but at-least-once, and capped at 5 minutes).
+      mapExecutionType: sfn.StateMachineType.STANDARD,
     });
     // No payload: the child's whole input, {action:'object', replayId, key} from the ItemSelector.
     const replayObject = new tasks.LambdaInvoke(this, 'ReplayObject', {
@@ -294,10 +298,7 @@ export class Replay extends Construct {
       maxAttempts: 2,
       backoffRate: 2,
     });
-    this.archiveMap.itemProcessor(replayObject, {
-      mode: sfn.ProcessorMode.DISTRIBUTED,
-      executionType: sfn.ProcessorType.STANDARD,
-    });
+    this.archiveMap.itemProcessor(replayObject); // DistributedMap renders Mode DISTRIBUTED and mapExecutionType
     this.archiveMap.addCatch(markFailed, onError);
 
     const finish = invoke('Finish', { action: 'finish', replayId }, '$.finish');

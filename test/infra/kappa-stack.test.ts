@@ -596,3 +596,59 @@ describe('KappaArchitectureStack: validation of props', () => {
     ).toThrow('shardCount applies to a new stream: give either stream or shardCount, not both');
   });
 });
+
+describe('the structural ASL checker itself', () => {
+  // GIVEN a valid definition, then one broken copy per rule: each must be caught
+  const valid = (): AslMachine => ({
+    StartAt: 'A',
+    States: {
+      A: { Type: 'Task', Resource: 'arn:aws:lambda:eu-west-1:123456789012:function:f', Next: 'B' },
+      B: { Type: 'Choice', Choices: [{ Variable: '$.x', BooleanEquals: true, Next: 'C' }], Default: 'A' },
+      C: { Type: 'Succeed' },
+    },
+  });
+  it('accepts the valid definition', () => {
+    expect(checkAsl(valid())).toEqual([]);
+  });
+  it.each<[string, (m: AslMachine) => void, RegExp]>([
+    ['a Next to no state', (m) => (m.States.A.Next = 'Nowhere'), /Next "Nowhere" is not a state/],
+    ['a Task with neither Next nor End', (m) => delete m.States.A.Next, /exactly one of Next and End/],
+    ['a StartAt to no state', (m) => (m.StartAt = 'Z'), /StartAt "Z" is not a state/],
+    ['a string Parameters', (m) => (m.States.A.Parameters = '$'), /Parameters must be an object/],
+    ['a .$ field that is no path', (m) => (m.States.A.Parameters = { 'x.$': 'oops' }), /must be a path/],
+    [
+      'States.ALL before another catcher',
+      (m) =>
+        (m.States.A.Catch = [
+          { ErrorEquals: ['States.ALL'], Next: 'C' },
+          { ErrorEquals: ['X'], Next: 'C' },
+        ]),
+      /States.ALL must appear alone and last/,
+    ],
+    ['an unreachable state', (m) => (m.States.D = { Type: 'Succeed' }), /D is unreachable/],
+    [
+      'a JSONPath field in a JSONata state',
+      (m) => Object.assign(m.States.A, { QueryLanguage: 'JSONata', ResultPath: '$.r' }),
+      /ResultPath is not allowed in a JSONata state/,
+    ],
+    [
+      'a Distributed Map reading from something else than S3',
+      (m) =>
+        (m.States.A = {
+          Type: 'Map',
+          Next: 'B',
+          ItemReader: { Resource: 'arn:aws:lambda:::invoke' },
+          ItemProcessor: {
+            ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+            StartAt: 'P',
+            States: { P: { Type: 'Pass', End: true } },
+          },
+        }),
+      /ItemReader.Resource must be an arn:aws:states:::s3/,
+    ],
+  ])('fails if the definition has %s', (_, breakIt, message) => {
+    const machine = valid();
+    breakIt(machine);
+    expect(checkAsl(machine).join('\n')).toMatch(message);
+  });
+});

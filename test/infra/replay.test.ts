@@ -1,0 +1,77 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../lambdas/runtime/env';
+import { Archive } from '../../lib/constructs/archive';
+import { KappaTables } from '../../lib/constructs/kappa-tables';
+import { Replay, type ReplayProps } from '../../lib/constructs/replay';
+import { resolveIntrinsics, type AslMachine } from './asl';
+
+function replay(props: Partial<ReplayProps>): Template {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'R', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const stream = new kinesis.Stream(stack, 'Stream');
+  const tables = new KappaTables(stack, 'Tables');
+  new Replay(stack, 'Replay', {
+    archive: new Archive(stack, 'Archive', {
+      stream,
+      viewsJson: '[]',
+      bufferInterval: Duration.seconds(120),
+    }),
+    kappaTable: tables.kappaTable,
+    controlTable: tables.controlTable,
+    dedupeTable: tables.dedupeTable,
+    viewsJson: '[]',
+    ...props,
+  });
+  return Template.fromStack(stack);
+}
+
+describe('Replay: each prop lands on its own field', () => {
+  // GIVEN distinct values for every tunable prop
+  const template = replay({
+    replayConcurrency: 7,
+    readyPollInterval: Duration.seconds(45),
+    archiveMargin: Duration.seconds(30),
+    timeout: Duration.hours(6),
+    memorySize: 3008,
+  });
+  const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  const definition = JSON.parse(resolveIntrinsics(machine.Properties.DefinitionString)) as AslMachine;
+
+  it.each<[string, () => void]>([
+    [
+      'replayConcurrency -> MaxConcurrency',
+      () => expect(definition.States.ReplayArchive.MaxConcurrency).toBe(7),
+    ],
+    ['readyPollInterval -> the Wait state', () => expect(definition.States.WaitForArchive.Seconds).toBe(45)],
+    ['timeout -> TimeoutSeconds', () => expect(definition.TimeoutSeconds).toBe(21_600)],
+    [
+      'archiveMargin + the archive buffer -> archiveLagMs',
+      () =>
+        template.hasResourceProperties('AWS::Lambda::Function', {
+          MemorySize: 3008,
+          Environment: { Variables: Match.objectLike({ [ENV.archiveLagMs]: '150000' }) },
+        }),
+    ],
+  ])('%s', (_, check) => check());
+});
+
+describe('Replay: validation of props', () => {
+  it.each([
+    [{ replayConcurrency: 0 }, 'replayConcurrency must be between 1 and 1000 (given 0)'],
+    [
+      { readyPollInterval: Duration.seconds(0) },
+      'readyPollInterval (seconds) must be between 1 and 3600 (given 0)',
+    ],
+    [{ timeout: Duration.minutes(30) }, 'timeout (seconds) must be between 3600 and 31536000 (given 1800)'],
+    [{ memorySize: 64 }, 'memorySize must be between 128 and 10240 (given 64)'],
+    [
+      { timeout: Duration.hours(1), maxReplayDuration: Duration.hours(2) },
+      'maxReplayDuration must not exceed timeout (given 120 minutes, timeout 60 minutes)',
+    ],
+  ])('fails if given %j', (props, message) => {
+    expect(() => replay(props)).toThrow(message);
+  });
+});
