@@ -43,8 +43,6 @@ export interface StreamPosition {
 
 const MAX_ID_LENGTH = 256;
 const MAX_TYPE_LENGTH = 256;
-// Internal archive columns; a producer cannot set them.
-const INTERNAL_FIELDS = ['_tm', '_am', '_shard', '_seq', '_pk'];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -53,6 +51,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 // A UTF-16 surrogate without its pair: valid in JSON text ("\ud800") but not Unicode, so SQL engines
 // refuse the archive line (DuckDB fails the whole batch query) and UTF-8 cannot carry it.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /** Paths of the names and strings in a JSON value that hold a lone surrogate (iterative: any depth). */
 function loneSurrogatePaths(root: Record<string, unknown>): string[] {
@@ -86,6 +86,8 @@ export function eventProblems(
   views: readonly ViewDefinition[],
   index = 0,
   inexactNumbers: readonly JsonPath[] = [],
+  /** The JSON text it was parsed from, when there is one: lets the Unicode check skip clean text. */
+  sourceText?: string,
 ): { problems: EventProblem[]; flat?: Record<string, unknown>; timeMs?: number } {
   const problems: EventProblem[] = [];
   const problem = (field: string, message: string) => problems.push({ index, field, message });
@@ -125,7 +127,9 @@ export function eventProblems(
   for (const field of Object.keys(flat)) {
     if (field.startsWith('_')) problem(field, 'fields starting with "_" are reserved for the pipeline');
   }
-  for (const field of loneSurrogatePaths(flat)) {
+  // JSON.parse makes a lone surrogate only from a \uD800-\uDFFF escape (decoded UTF-8 holds none).
+  const mayHoldSurrogates = sourceText === undefined || SURROGATE_ESCAPE.test(sourceText);
+  for (const field of mayHoldSurrogates ? loneSurrogatePaths(flat) : []) {
     problem(field, 'must be valid Unicode text (it holds an unpaired UTF-16 surrogate such as \\ud800)');
   }
   // Numbers JSON.parse could not keep, named as the flat event's fields (CloudEvents: below data).
@@ -218,7 +222,7 @@ export function normalizeStreamRecord(
       `record ${position.shardId}/${position.sequenceNumber} is not JSON: ${(error as Error).message}`,
     );
   }
-  const { problems, flat, timeMs } = eventProblems(raw, views, 0, inexactNumberPaths(data));
+  const { problems, flat, timeMs } = eventProblems(raw, views, 0, inexactNumberPaths(data), data);
   if (problems.length > 0 || flat === undefined || timeMs === undefined) {
     const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
     throw new PoisonRecordError(
@@ -227,14 +231,11 @@ export function normalizeStreamRecord(
     );
   }
   const id = typeof flat.id === 'string' ? flat.id : `${position.shardId}:${position.sequenceNumber}`;
-  const body: Record<string, unknown> = {
-    ...flat,
-    id,
-    type: flat.type,
-    time: toIso(timeMs),
-    arrivedAt: toIso(position.arrivedMs),
-  };
-  for (const field of INTERNAL_FIELDS) delete body[field];
+  // Validation refused fields starting with "_", so the archive's own columns cannot be among them.
+  const body: Record<string, unknown> = Object.assign({}, flat);
+  body.id = id;
+  body.time = toIso(timeMs);
+  body.arrivedAt = toIso(position.arrivedMs);
   return {
     id,
     type: flat.type as string,

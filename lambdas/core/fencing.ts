@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from './event';
 import { foldEvents, identityRow, type RowState } from './measures';
-import { cellOf, encodeKey, keyProblem, matches, type CellAddress } from './reducer';
+import { cellOf, encodeKey, matches, MAX_ENCODED_KEY_BYTES, utf8Bytes, type CellAddress } from './reducer';
 import { padSequence } from './sequence';
 import { bucketStart } from './time';
 import type { ViewDefinition } from './view';
@@ -50,15 +50,18 @@ export function groupForSpeed(
   for (const event of events) {
     for (const view of views) {
       if (!matches(view, event.body)) continue;
-      const address: SpeedRowAddress = {
-        ...cellOf(view, event),
-        arrivalBucketMs: bucketStart(event.arrivedMs, arrivalBucketMs),
-      };
-      if (keyProblem(view, address.key) !== undefined) continue; // as reduce() and the batch layer do
-      const id = speedRowId(address);
-      const group = groups.get(id) ?? { address, events: [] };
+      const cell = cellOf(view, event);
+      // The key encoded once: its size check (as reduce() and the batch layer skip) and the row id.
+      const encoded = encodeKey(cell.key);
+      if (utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) continue;
+      const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
+      const id = `${view.name}|${encoded}|${cell.bucketMs}|${arrival}`;
+      let group = groups.get(id);
+      if (group === undefined) {
+        group = { address: { ...cell, arrivalBucketMs: arrival }, events: [] };
+        groups.set(id, group);
+      }
       group.events.push(event);
-      groups.set(id, group);
     }
   }
   return [...groups.values()];

@@ -1,13 +1,16 @@
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /**
  * Reads a dotted path (`geo.country`) from a JSON object; undefined when any step is missing.
  * Only own properties count: a field named `constructor` or `toString` that an event lacks is
  * missing, as it is for the SQL engines' JSON paths, not an inherited function.
  */
 export function getField(body: Readonly<Record<string, unknown>>, path: string): unknown {
+  if (!path.includes('.')) return hasOwn.call(body, path) ? body[path] : undefined; // the common case
   let current: unknown = body;
   for (const step of path.split('.')) {
     if (typeof current !== 'object' || current === null || Array.isArray(current)) return undefined;
-    if (!Object.prototype.hasOwnProperty.call(current, step)) return undefined;
+    if (!hasOwn.call(current, step)) return undefined;
     current = (current as Record<string, unknown>)[step];
   }
   return current;
@@ -52,11 +55,22 @@ export function fractionDigits(value: number): number {
   return Math.max(0, mantissaFraction - Number(exponent));
 }
 
+/**
+ * fractionDigits(value) <= SUM_SCALE, without printing the number in the common case: below 1e6
+ * a double has at most 9 decimals exactly when round(v * 1e9) / 1e9 gives it back (its shortest
+ * text is then that decimal; the product's rounding error stays far below half a unit).
+ */
+function fitsSumScale(value: number): boolean {
+  if (Number.isInteger(value)) return true;
+  if (Math.abs(value) < 1e6) return Math.round(value * 1e9) / 1e9 === value;
+  return fractionDigits(value) <= SUM_SCALE;
+}
+
 /** Why a number cannot be summed exactly in every layer, or undefined when it can. */
 export function summableProblem(value: number): string | undefined {
   if (!Number.isFinite(value)) return 'must be a finite number';
   if (Math.abs(value) >= SUM_MAX_ABS) return `must be smaller than 1e18 in magnitude (given ${value})`;
-  if (fractionDigits(value) > SUM_SCALE) {
+  if (!fitsSumScale(value)) {
     return `has more than ${SUM_SCALE} digits after the decimal point (given ${value})`;
   }
   return undefined;

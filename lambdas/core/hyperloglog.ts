@@ -15,6 +15,35 @@ export const HLL_RANK_BITS = 40;
 /** The relative standard error of an estimate. */
 export const HLL_STANDARD_ERROR = 1.04 / Math.sqrt(HLL_REGISTERS);
 
+// Distinct values repeat across batches (users, devices): an MD5 per value is the speed layer's
+// costliest step, so recent values keep theirs. Bounded: cleared when full.
+const HASH_CACHE_LIMIT = 65_536;
+const hashCache = new Map<string, number>();
+
+/** index << 8 | rank of a value (MD5: first 12 bits, then the rank over the next 40 bits). */
+function packedHash(value: string): number {
+  const cached = hashCache.get(value);
+  if (cached !== undefined) return cached;
+  const digest = createHash('md5').update(value, 'utf8').digest();
+  const index = (digest[0] << 4) | (digest[1] >> 4);
+  // The 40 bits after the index: the low nibble of byte 1, bytes 2 to 5, the high nibble of byte 6.
+  // As a high byte (bits 39..32) and a low 32-bit word, so the bit length is exact integer math.
+  const high = ((digest[1] & 0x0f) << 4) | (digest[2] >> 4);
+  const low =
+    (((digest[2] & 0x0f) << 28) |
+      (digest[3] << 20) |
+      (digest[4] << 12) |
+      (digest[5] << 4) |
+      (digest[6] >> 4)) >>>
+    0;
+  const bitLength = high !== 0 ? 64 - Math.clz32(high) : 32 - Math.clz32(low);
+  const rank = HLL_RANK_BITS + 1 - bitLength;
+  const packed = (index << 8) | rank;
+  if (hashCache.size >= HASH_CACHE_LIMIT) hashCache.clear();
+  hashCache.set(value, packed);
+  return packed;
+}
+
 export class HyperLogLog {
   readonly registers: Uint8Array;
 
@@ -23,15 +52,14 @@ export class HyperLogLog {
   }
 
   static hash(value: string): { index: number; rank: number } {
-    const hex = createHash('md5').update(value, 'utf8').digest('hex');
-    const index = parseInt(hex.slice(0, 3), 16);
-    const word = parseInt(hex.slice(3, 13), 16);
-    const rank = word === 0 ? HLL_RANK_BITS + 1 : HLL_RANK_BITS + 1 - word.toString(2).length;
-    return { index, rank };
+    const packed = packedHash(value);
+    return { index: packed >> 8, rank: packed & 0xff };
   }
 
   add(value: string): this {
-    const { index, rank } = HyperLogLog.hash(value);
+    const packed = packedHash(value);
+    const index = packed >> 8;
+    const rank = packed & 0xff;
     if (rank > this.registers[index]) this.registers[index] = rank;
     return this;
   }

@@ -61,8 +61,18 @@ export function parseTime(value: unknown): number | string {
 }
 
 export function toIso(ms: number): string {
-  return new Date(ms).toISOString();
+  // Stamps of one stream batch share their second: print the second once, add the milliseconds.
+  const second = Math.floor(ms / 1000);
+  if (second !== isoCache.second || !Number.isInteger(ms)) {
+    if (!Number.isInteger(ms)) return new Date(ms).toISOString();
+    isoCache.second = second;
+    isoCache.prefix = new Date(second * 1000).toISOString().slice(0, -5); // "YYYY-MM-DDTHH:MM:SS"
+  }
+  const millis = ms - second * 1000;
+  return `${isoCache.prefix}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
+
+const isoCache = { second: Number.NaN, prefix: '' };
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

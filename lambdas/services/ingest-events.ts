@@ -69,7 +69,7 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const ids: string[] = [];
   const newId = deps.newId ?? randomUUID;
   events.forEach((event, index) => {
-    const checked = eventProblems(event, deps.views, index, inexactOf(index));
+    const checked = eventProblems(event, deps.views, index, inexactOf(index), rawBody);
     if (checked.problems.length > 0 || !checked.flat || checked.timeMs === undefined) {
       problems.push(...checked.problems);
       return;

@@ -1,0 +1,135 @@
+/**
+ * The speed handler's whole CPU path on Kinesis-shaped clickstream records (base64 decode, JSON
+ * parse, validation, event-id dedupe, pre-aggregation, fences, row encoding) with in-memory
+ * stores, beside bare base64 + JSON.parse of the very same records in the same run.
+ * Run: npx tsx bench/speed-handler.ts [records=200000] [batch=500]
+ */
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
+import { validateViews } from '../lambdas/core/view';
+import { processSpeedBatch } from '../lambdas/services/speed-layer';
+import { InMemoryEventClaims, InMemorySpeedRowStore } from '../test/services/in-memory-stores';
+
+/** The README's clickstream view. */
+export const CLICKSTREAM_VIEWS = validateViews([
+  {
+    name: 'page_views',
+    eventType: 'page.view',
+    key: ['page'],
+    granularity: '1m',
+    measures: {
+      views: { kind: 'count' },
+      revenue: { kind: 'sum', field: 'amount' },
+      visitors: { kind: 'distinct', field: 'userId' },
+      slowest: { kind: 'max', field: 'latencyMs' },
+      avgLatency: { kind: 'avg', field: 'latencyMs' },
+    },
+  },
+]);
+
+/** Deterministic uniform in [0, 1) (Lehmer), so every run sees the same records. */
+function uniform(i: number): number {
+  return ((i * 48_271) % 2_147_483_647) / 2_147_483_647;
+}
+
+/** Zipf-like skew over 1,000 pages: page k has weight about 1/k. */
+export function zipfPage(i: number): string {
+  return `/p${Math.floor(Math.pow(1000, uniform(i + 1)))}`;
+}
+
+/** `n` ~180-byte clickstream records as the speed Lambda receives them (1,000 events/s of arrival). */
+export function clickstreamBatch(n: number, offset: number, base: number): KinesisStreamEvent {
+  const Records: KinesisStreamEvent['Records'] = [];
+  for (let j = 0; j < n; j++) {
+    const i = offset + j;
+    const arrived = base + i; // 1,000 events/s
+    const body = {
+      id: `evt-${i.toString(36)}`,
+      type: 'page.view',
+      time: new Date(arrived - 200).toISOString(),
+      page: zipfPage(i),
+      userId: `u${(i * 7919) % 20_000}`,
+      amount: (i % 1000) / 100,
+      latencyMs: i % 997,
+      ingestedAt: new Date(arrived - 20).toISOString(),
+    };
+    Records.push({
+      kinesis: {
+        kinesisSchemaVersion: '1.0',
+        partitionKey: body.id,
+        sequenceNumber: (49_600_000_000_000_000_000_000_000_000_000_000_000_000_000n + BigInt(i)).toString(),
+        data: Buffer.from(JSON.stringify(body)).toString('base64'),
+        approximateArrivalTimestamp: arrived / 1000,
+      },
+      eventSource: 'aws:kinesis',
+      eventVersion: '1.0',
+      eventID: `shardId-000000000000:${i}`,
+      eventName: 'aws:kinesis:record',
+      invokeIdentityArn: 'arn:aws:iam::000000000000:role/bench',
+      awsRegion: 'us-east-1',
+      eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/bench',
+    });
+  }
+  return { Records };
+}
+
+export interface SpeedHandlerFigures {
+  readonly records: number;
+  readonly batchSize: number;
+  readonly bareParseRecordsPerS: number;
+  readonly speedHandlerRecordsPerS: number;
+  readonly ratio: number;
+}
+
+/** Times bare parsing, then the handler's CPU path, over the same batches (best of `rounds`). */
+export async function measureSpeedHandler(
+  records: number,
+  batchSize: number,
+  rounds = 3,
+): Promise<SpeedHandlerFigures> {
+  const base = Date.UTC(2026, 10, 24, 10);
+  const batches: KinesisStreamEvent[] = [];
+  for (let o = 0; o < records; o += batchSize)
+    batches.push(clickstreamBatch(Math.min(batchSize, records - o), o, base));
+  let bare = Infinity;
+  let handler = Infinity;
+  let sink = 0;
+  for (let round = 0; round < rounds; round++) {
+    let t = performance.now();
+    for (const b of batches)
+      for (const r of b.Records)
+        sink += (JSON.parse(Buffer.from(r.kinesis.data, 'base64').toString('utf8')) as { latencyMs: number })
+          .latencyMs;
+    bare = Math.min(bare, performance.now() - t);
+    // Fresh stores each round: a second round over the same records would only hit fences.
+    const deps = {
+      views: CLICKSTREAM_VIEWS,
+      rows: new InMemorySpeedRowStore(CLICKSTREAM_VIEWS),
+      claims: new InMemoryEventClaims(),
+      fenceBy: 'shard' as const,
+      arrivalBucketMs: 60_000,
+    };
+    t = performance.now();
+    for (const b of batches) {
+      const result = await processSpeedBatch(decodeKinesisEvent(b), deps);
+      sink += result.applied;
+    }
+    handler = Math.min(handler, performance.now() - t);
+  }
+  if (sink === 0) throw new Error('nothing was processed');
+  const bareRate = records / (bare / 1000);
+  const handlerRate = records / (handler / 1000);
+  return {
+    records,
+    batchSize,
+    bareParseRecordsPerS: Math.round(bareRate),
+    speedHandlerRecordsPerS: Math.round(handlerRate),
+    ratio: Number((handlerRate / bareRate).toFixed(3)),
+  };
+}
+
+if (require.main === module) {
+  const records = Number(process.argv[2] ?? 200_000);
+  const batch = Number(process.argv[3] ?? 500);
+  void measureSpeedHandler(records, batch).then((f) => console.log(JSON.stringify(f)));
+}
