@@ -27,6 +27,8 @@ export function parseDecimal(text: string): Decimal {
  * text, which is what SQL casts from). Callers validate with summableProblem() first.
  */
 export function decimalFromNumber(value: number): Decimal {
+  // Fast path, same result: an integer is exact as it is.
+  if (Number.isSafeInteger(value)) return BigInt(value) * SCALE;
   return parseDecimal(String(value));
 }
 

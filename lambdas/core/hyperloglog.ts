@@ -15,6 +15,9 @@ export const HLL_RANK_BITS = 40;
 /** The relative standard error of an estimate. */
 export const HLL_STANDARD_ERROR = 1.04 / Math.sqrt(HLL_REGISTERS);
 
+const HASH_MEMO_LIMIT = 100_000;
+const HASH_MEMO = new Map<string, { readonly index: number; readonly rank: number }>();
+
 export class HyperLogLog {
   readonly registers: Uint8Array;
 
@@ -23,6 +26,16 @@ export class HyperLogLog {
   }
 
   static hash(value: string): { index: number; rank: number } {
+    // Values repeat (users, devices): a bounded memo of the pure hash saves an MD5 per repeat.
+    const known = HASH_MEMO.get(value);
+    if (known !== undefined) return known;
+    if (HASH_MEMO.size >= HASH_MEMO_LIMIT) HASH_MEMO.clear();
+    const computed = HyperLogLog.md5(value);
+    HASH_MEMO.set(value, computed);
+    return computed;
+  }
+
+  private static md5(value: string): { index: number; rank: number } {
     const hex = createHash('md5').update(value, 'utf8').digest('hex');
     const index = parseInt(hex.slice(0, 3), 16);
     const word = parseInt(hex.slice(3, 13), 16);

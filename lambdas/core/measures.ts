@@ -156,11 +156,60 @@ export function foldEvents(
       }
       if (sketch) state = merge(state, { kind: 'distinct', sketch, exact: null, empty: false });
     } else {
-      for (const body of bodies) state = merge(state, lift(spec, body));
+      state = foldScalar(spec, state, bodies);
     }
     out[name] = state;
   }
   return out;
+}
+
+/**
+ * The non-distinct measures folded without a state object per event: the same result as
+ * merging `lift` of each body (count counts every body; the others skip a missing field), which
+ * the replay's hot path needs (it folds whole archive objects).
+ */
+function foldScalar(
+  spec: MeasureSpec,
+  state: MeasureState,
+  bodies: readonly Readonly<Record<string, unknown>>[],
+): MeasureState {
+  if (state.kind === 'count') return { kind: 'count', n: state.n + bodies.length };
+  const field = spec.field as string;
+  switch (state.kind) {
+    case 'sum': {
+      let sum = state.sum;
+      for (const body of bodies) {
+        const value = getField(body, field);
+        if (value !== undefined && value !== null) sum += decimalFromNumber(value as number);
+      }
+      return { kind: 'sum', sum };
+    }
+    case 'avg': {
+      let sum = state.sum;
+      let n = state.n;
+      for (const body of bodies) {
+        const value = getField(body, field);
+        if (value === undefined || value === null) continue;
+        sum += decimalFromNumber(value as number);
+        n++;
+      }
+      return { kind: 'avg', sum, n };
+    }
+    case 'min':
+    case 'max': {
+      let value = state.value;
+      for (const body of bodies) {
+        const v = getField(body, field);
+        if (v === undefined || v === null) continue;
+        const x = v as number;
+        if (value === null) value = x;
+        else value = state.kind === 'min' ? Math.min(value, x) : Math.max(value, x);
+      }
+      return { kind: state.kind, value };
+    }
+    default:
+      throw new Error(`foldScalar cannot fold a ${state.kind} state`);
+  }
 }
 
 export function finalizeRow(view: ViewDefinition, row: RowState): Record<string, MeasureValue> {
