@@ -253,7 +253,14 @@ export async function replayChunk(
   keys: readonly string[],
   options: ChunkOptions,
   deps: ReplayDeps,
-): Promise<{ events: number; cells: number; duplicates: number }> {
+): Promise<{
+  events: number;
+  cells: number;
+  duplicates: number;
+  /** Where the time went: waiting for archive reads, parsing and folding, writing cells. */
+  ms: { read: number; fold: number; write: number };
+}> {
+  const ms = { read: 0, fold: 0, write: 0 };
   const pointers = await deps.control.read();
   const replay = runningReplay(pointers, replayId);
   const targets: KappaVersion[] = [];
@@ -318,7 +325,10 @@ export async function replayChunk(
   let next: Promise<string> | undefined = wanted.length > 0 ? deps.archive.read(wanted[0]) : undefined;
   next?.catch(() => undefined);
   for (let k = 0; k < wanted.length; k++) {
+    let t = deps.clock.now();
     const text = await (next as Promise<string>);
+    ms.read += deps.clock.now() - t;
+    t = deps.clock.now();
     next = k + 1 < wanted.length ? deps.archive.read(wanted[k + 1]) : undefined;
     // Awaited on the next turn; if this object fails first, its rejection must not go unhandled.
     next?.catch(() => undefined);
@@ -351,8 +361,10 @@ export async function replayChunk(
       for (const event of candidates) if (owned.has(event)) add(event);
     }
     objectsDone++;
+    ms.fold += deps.clock.now() - t;
     await progress(false);
   }
+  let t = deps.clock.now();
   const accumulators = [...cells.values()];
   for (const acc of accumulators) fold(acc);
   await forEachLimit(accumulators, deps.concurrency ?? 16, async (acc) => {
@@ -367,8 +379,9 @@ export async function replayChunk(
     }
     throw new Error(`cell of ${acc.view.name} v${acc.version} kept changing under ${attempts} attempts`);
   });
+  ms.write += deps.clock.now() - t;
   await progress(true);
-  return { events, cells: accumulators.length, duplicates };
+  return { events, cells: accumulators.length, duplicates, ms };
 }
 
 /**
