@@ -364,7 +364,7 @@ export async function replayChunk(
     ms.fold += deps.clock.now() - t;
     await progress(false);
   }
-  let t = deps.clock.now();
+  const t = deps.clock.now();
   const accumulators = [...cells.values()];
   for (const acc of accumulators) fold(acc);
   await forEachLimit(accumulators, deps.concurrency ?? 16, async (acc) => {
