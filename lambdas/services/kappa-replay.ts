@@ -151,6 +151,15 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
     }
     return { next: { views, replay: record }, result: undefined };
   });
+  // The processor must see the building version before any record arriving at or after H: if the
+  // write itself took longer than the delay, records may already have passed. Refuse this replay
+  // rather than build a version missing them.
+  if (deps.clock.now() >= handoffMs) {
+    await failReplay(replayId, 'the handoff passed before it was recorded (slow control table write)', deps);
+    throw new Error(
+      `replay ${replayId} could not record its handoff in time (the control table write took over ${deps.handoffDelayMs} ms): start it again, or raise the handoff delay`,
+    );
+  }
   await deps.control.addProgress(replayId, {}, { reset: true, phase: 'waiting-for-archive' });
   return { replayId, version, handoffMs, prefix: deps.archivePrefix };
 }

@@ -211,7 +211,8 @@ describe('batch = speed = replay (invariant 5) and the exact handoff (invariant 
       }),
       { numRuns: NUM_RUNS },
     );
-  });
+    // About 45 s alone on 2 cores (DuckDB over 400 small archives); more while the whole suite runs.
+  }, 300_000);
 
   it('fails when the cutoff is not aligned to the arrival buckets (a row would straddle it)', () => {
     const view = TEST_VIEWS[0];

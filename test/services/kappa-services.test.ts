@@ -285,3 +285,18 @@ describe('POST /admin/replay body', () => {
     });
   });
 });
+
+describe('replay start', () => {
+  it('fails the replay when its handoff passed before the control write finished', async () => {
+    const s = setup();
+    const slow = s.deps.control.write.bind(s.deps.control);
+    s.deps.control.write = async (next, revision) => {
+      s.at(T0 + 5_000); // the write took longer than the handoff delay (1 s)
+      return slow(next, revision);
+    };
+    await expect(startReplay({}, s.deps)).rejects.toThrow(/could not record its handoff in time/);
+    const pointers = await s.control.read();
+    expect(pointers.replay?.status).toBe('failed');
+    expect(pointers.views.clicks.building).toBeNull();
+  });
+});
