@@ -28,7 +28,7 @@ Options:
                             /views, Kappa at /kappa/views)          [lambda]
   --no-auto-replay          kappa: do not start a replay at start for views
                             not built with their current definition
-  --replay-handoff <duration> kappa: how far ahead a replay's handoff is set [2s]
+  --replay-handoff <duration> kappa: how far ahead a replay's handoff is set [3s]
   -h, --help`;
 
 function integer(text: string, option: string, min: number): number {
@@ -56,7 +56,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'no-speed-dedupe': { type: 'boolean', default: false },
       architecture: { type: 'string', default: 'lambda' },
       'no-auto-replay': { type: 'boolean', default: false },
-      'replay-handoff': { type: 'string', default: '2s' },
+      'replay-handoff': { type: 'string', default: '3s' },
       endpoint: { type: 'string', default: process.env.AWS_ENDPOINT_URL ?? '' },
       help: { type: 'boolean', short: 'h', default: false },
     },

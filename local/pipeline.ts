@@ -79,7 +79,7 @@ export interface LocalPipelineOptions {
   readonly kappaAutoReplay?: boolean;
   /**
    * Kappa: how far ahead a replay sets its handoff.
-   * @default 2000
+   * @default 3000
    */
   readonly replayHandoffDelayMs?: number;
 }
@@ -300,7 +300,7 @@ export class LocalPipeline {
         batchingWindowMs: o.speedBatchingWindowMs,
         retryAttempts: o.speedRetryAttempts,
         dedupe: o.speedDedupe,
-        handoffDelayMs: o.replayHandoffDelayMs ?? 2_000,
+        handoffDelayMs: o.replayHandoffDelayMs ?? 3_000,
         autoReplay: o.kappaAutoReplay ?? true,
         prefix: architecture === 'both' ? '/kappa' : '',
       });

@@ -151,6 +151,15 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
     }
     return { next: { views, replay: record }, result: undefined };
   });
+  // The processor must see the building version before any record arriving at or after H: if the
+  // write itself took longer than the delay, records may already have passed. Refuse this replay
+  // rather than build a version missing them.
+  if (deps.clock.now() >= handoffMs) {
+    await failReplay(replayId, 'the handoff passed before it was recorded (slow control table write)', deps);
+    throw new Error(
+      `replay ${replayId} could not record its handoff in time (the control table write took over ${deps.handoffDelayMs} ms): start it again, or raise the handoff delay`,
+    );
+  }
   await deps.control.addProgress(replayId, {}, { reset: true, phase: 'waiting-for-archive' });
   return { replayId, version, handoffMs, prefix: deps.archivePrefix };
 }
@@ -192,6 +201,33 @@ export function chunkFence(chunkId: string): string {
   return createHash('sha1').update(chunkId).digest('hex').slice(0, 16);
 }
 
+/**
+ * An archive line as the replay needs it. The same fields as fromArchiveLine, without copying the
+ * body: the underscore columns stay in it, where no view can read them (field paths start with a
+ * letter), which saves an object copy per event on the replay's hot path.
+ */
+function archiveEvent(line: string): NormalizedEvent {
+  const body = JSON.parse(line) as Record<string, unknown>;
+  const { _tm, _am, _shard, _seq } = body;
+  if (
+    typeof _tm !== 'number' ||
+    typeof _am !== 'number' ||
+    typeof _shard !== 'string' ||
+    typeof _seq !== 'string'
+  )
+    return fromArchiveLine(line); // throws, naming the line
+  return {
+    id: String(body.id),
+    type: String(body.type),
+    timeMs: _tm,
+    arrivedMs: _am,
+    shardId: _shard,
+    seq: _seq,
+    partitionKey: typeof body._pk === 'string' ? body._pk : '',
+    body,
+  };
+}
+
 /** Running pre-aggregate of one cell: bodies folded in slices, so memory stays per cell, not per event. */
 interface CellAccumulator {
   readonly view: ViewDefinition;
@@ -226,7 +262,14 @@ export async function replayChunk(
   keys: readonly string[],
   options: ChunkOptions,
   deps: ReplayDeps,
-): Promise<{ events: number; cells: number; duplicates: number }> {
+): Promise<{
+  events: number;
+  cells: number;
+  duplicates: number;
+  /** Where the time went: waiting for archive reads, parsing and folding, writing cells. */
+  ms: { read: number; fold: number; write: number };
+}> {
+  const ms = { read: 0, fold: 0, write: 0 };
   const pointers = await deps.control.read();
   const replay = runningReplay(pointers, replayId);
   const targets: KappaVersion[] = [];
@@ -281,21 +324,30 @@ export async function replayChunk(
     );
     reported = { objects: objectsDone, events, at: now };
   };
-  for (const key of keys) {
+  // Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay.
+  const wanted = keys.filter((key) => {
     const span = partitionSpan(key);
-    // Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay.
-    if (span && (span.startMs >= end || span.endMs <= replay.range.fromMs)) {
-      objectsDone++;
-      continue;
-    }
-    const text = await deps.archive.read(key);
+    return !span || (span.startMs < end && span.endMs > replay.range.fromMs);
+  });
+  objectsDone = keys.length - wanted.length;
+  // The next object is fetched while this one is folded.
+  let next: Promise<string> | undefined = wanted.length > 0 ? deps.archive.read(wanted[0]) : undefined;
+  next?.catch(() => undefined);
+  for (let k = 0; k < wanted.length; k++) {
+    let t = deps.clock.now();
+    const text = await (next as Promise<string>);
+    ms.read += deps.clock.now() - t;
+    t = deps.clock.now();
+    next = k + 1 < wanted.length ? deps.archive.read(wanted[k + 1]) : undefined;
+    // Awaited on the next turn; if this object fails first, its rejection must not go unhandled.
+    next?.catch(() => undefined);
     const candidates: NormalizedEvent[] = [];
     let start = 0;
     while (start < text.length) {
       let stop = text.indexOf('\n', start);
       if (stop < 0) stop = text.length;
       if (stop > start) {
-        const event = fromArchiveLine(text.slice(start, stop));
+        const event = archiveEvent(text.slice(start, stop));
         if (event.arrivedMs < end && event.arrivedMs >= replay.range.fromMs) {
           if (seen.has(event.id)) duplicates++;
           else {
@@ -319,8 +371,10 @@ export async function replayChunk(
       for (const event of candidates) if (owned.has(event)) add(event);
     }
     objectsDone++;
+    ms.fold += deps.clock.now() - t;
     await progress(false);
   }
+  const t = deps.clock.now();
   const accumulators = [...cells.values()];
   for (const acc of accumulators) fold(acc);
   await forEachLimit(accumulators, deps.concurrency ?? 16, async (acc) => {
@@ -335,8 +389,9 @@ export async function replayChunk(
     }
     throw new Error(`cell of ${acc.view.name} v${acc.version} kept changing under ${attempts} attempts`);
   });
+  ms.write += deps.clock.now() - t;
   await progress(true);
-  return { events, cells: accumulators.length, duplicates };
+  return { events, cells: accumulators.length, duplicates, ms };
 }
 
 /**

@@ -75,7 +75,7 @@ async function start(views: ViewDefinition[], autoReplay: boolean): Promise<Loca
     speedBatchingWindowMs: 100,
     architecture: 'kappa',
     kappaAutoReplay: autoReplay,
-    replayHandoffDelayMs: 1_000,
+    replayHandoffDelayMs: 3_000,
   });
   await p.start();
   return p;

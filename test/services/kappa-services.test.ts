@@ -1,0 +1,302 @@
+import { describe, expect, it } from 'vitest';
+import { parseReplayRequest } from '../../lambdas/adapters/codecs/replay-request';
+import { feeds } from '../../lambdas/core/kappa';
+import { toArchiveLine, normalizeStreamRecord } from '../../lambdas/core/event';
+import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
+import { processKappaBatch } from '../../lambdas/services/kappa-processor';
+import { queryKappaView } from '../../lambdas/services/kappa-query';
+import {
+  failReplay,
+  finishReplay,
+  replayChunk,
+  replayReady,
+  rollback,
+  startReplay,
+  type ReplayDeps,
+} from '../../lambdas/services/kappa-replay';
+import type { SpeedRecord } from '../../lambdas/services/speed-layer';
+import { InMemoryArchive, InMemoryKappaCellStore, InMemoryKappaControlStore } from './in-memory-kappa';
+import { InMemoryEventClaims } from './in-memory-stores';
+
+const CLICKS = {
+  name: 'clicks',
+  eventType: 'click',
+  key: ['page'],
+  granularity: '1h',
+  measures: { n: { kind: 'count' }, amount: { kind: 'sum', field: 'amount' } },
+};
+const v1 = validateViews([CLICKS]);
+const T0 = Date.UTC(2026, 10, 24, 10);
+const EVENT_TIME = '2026-11-24T10:10:00Z';
+const RANGE = { page: '/a', from: '2026-11-24T00:00:00Z', to: '2026-11-25T00:00:00Z' };
+
+function setup(views: ViewDefinition[] = v1) {
+  let now = T0;
+  let archived: number | null = null;
+  const cells = new InMemoryKappaCellStore();
+  const control = new InMemoryKappaControlStore();
+  const claims = new InMemoryEventClaims();
+  const archive = new InMemoryArchive();
+  const deps: ReplayDeps = {
+    views,
+    cells,
+    control,
+    claims,
+    archive,
+    watermark: { archivedBeforeMs: async () => archived },
+    clock: { now: () => now },
+    handoffDelayMs: 1000,
+    archivePrefix: 'events/',
+  };
+  return {
+    deps,
+    cells,
+    control,
+    claims,
+    archive,
+    at: (ms: number) => (now = ms),
+    archiveUpTo: (ms: number) => (archived = ms),
+    processor: (views2: ViewDefinition[] = views) => ({
+      views: views2,
+      cells,
+      control,
+      claims,
+      fenceBy: 'shard' as const,
+    }),
+    query: (view: string, views2: ViewDefinition[] = views) =>
+      queryKappaView(view, RANGE, { views: views2, cells, control, clock: { now: () => now } }),
+  };
+}
+
+let seq = 0;
+function record(body: Record<string, unknown>, arrivedMs: number, sequence = ++seq): SpeedRecord {
+  return {
+    data: JSON.stringify(body),
+    position: {
+      shardId: 'shardId-000000000000',
+      sequenceNumber: String(sequence),
+      partitionKey: String(body.id),
+      arrivedMs,
+    },
+  };
+}
+const click = (id: string, amount = 1, page = '/a') => ({
+  id,
+  type: 'click',
+  time: EVENT_TIME,
+  page,
+  amount,
+});
+
+async function buildVersion(s: ReturnType<typeof setup>, request = {}): Promise<number> {
+  const started = await startReplay(request, s.deps);
+  s.archiveUpTo(started.handoffMs);
+  expect((await replayReady(started.replayId, s.deps)).ready).toBe(true);
+  await replayChunk(started.replayId, await s.archive.list(), { chunkId: 'all', sole: true }, s.deps);
+  await finishReplay(started.replayId, s.deps);
+  return started.version;
+}
+
+function measures(body: unknown): Record<string, unknown>[] {
+  return ((body as { buckets: { measures: Record<string, unknown> }[] }).buckets ?? []).map(
+    (b) => b.measures,
+  );
+}
+
+describe('Kappa query', () => {
+  it('answers 404 for an unknown view and 409 for a declared view with no built version', async () => {
+    const s = setup();
+    expect((await s.query('nope')).status).toBe(404);
+    const answer = await s.query('clicks');
+    expect(answer.status).toBe(409);
+    expect(JSON.stringify(answer.body)).toMatch(/defined but not built yet: run POST \/admin\/replay/);
+  });
+
+  it('serves the active version with the definition it was built with, flagging a changed module', async () => {
+    const s = setup();
+    await buildVersion(s);
+    s.at(T0 + 5000);
+    await processKappaBatch([record(click('a', 2), T0 + 5000)], s.processor());
+    const changed = validateViews([{ ...CLICKS, measures: { n: { kind: 'count' } } }]);
+    const answer = await s.query('clicks', changed);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ version: 1, architecture: 'kappa' });
+    expect(measures(answer.body)).toEqual([{ n: 1, amount: 2 }]);
+    expect((answer.body as { definitionChanged?: string }).definitionChanged).toMatch(/POST \/admin\/replay/);
+    expect((await s.query('clicks')).body).not.toHaveProperty('definitionChanged');
+  });
+
+  it('answers 400 when the key is missing', async () => {
+    const s = setup();
+    await buildVersion(s);
+    const answer = await queryKappaView('clicks', {}, { ...s.deps, clock: { now: () => T0 } });
+    expect(answer.status).toBe(400);
+  });
+});
+
+describe('Kappa processor', () => {
+  it('writes only arrivals at or after a version handoff, and a redelivered batch changes nothing', async () => {
+    const s = setup();
+    await buildVersion(s); // handoff T0 + 1000
+    const batch = [record(click('early'), T0 + 999), record(click('late', 5), T0 + 1000)];
+    await processKappaBatch(batch, s.processor());
+    const writes = s.cells.writes;
+    const again = await processKappaBatch(batch, s.processor());
+    expect(again.failedFrom).toBeUndefined();
+    expect(s.cells.writes).toBe(writes);
+    expect(measures((await s.query('clicks')).body)).toEqual([{ n: 1, amount: 5 }]);
+  });
+
+  it('isolates a poison record and reports the lowest failed sequence number', async () => {
+    const s = setup();
+    await buildVersion(s);
+    const result = await processKappaBatch(
+      [record(click('ok'), T0 + 2000, 10), { ...record({}, T0 + 2000, 11), data: 'not json' }],
+      s.processor(),
+    );
+    expect(result.failedFrom).toBe('11');
+    expect(result.poison).toHaveLength(1);
+    expect(measures((await s.query('clicks')).body)).toEqual([{ n: 1, amount: 1 }]);
+  });
+
+  it('retries a failed cell write from its lowest record; the retry applies it once', async () => {
+    const s = setup();
+    await buildVersion(s);
+    const batch = [record(click('x', 3), T0 + 2000, 20)];
+    s.cells.failNextWrites(1);
+    expect((await processKappaBatch(batch, s.processor())).failedFrom).toBe('20');
+    expect((await processKappaBatch(batch, s.processor())).failedFrom).toBeUndefined();
+    expect(measures((await s.query('clicks')).body)).toEqual([{ n: 1, amount: 3 }]);
+  });
+
+  it('skips, without failing, events an older version definition cannot read', () => {
+    const [view] = validateViews([{ ...CLICKS, key: ['section'] }]);
+    expect(feeds(view, { type: 'click', page: '/a' })).toBe(false);
+    expect(feeds(view, { type: 'click', section: 's', amount: 'lots' })).toBe(false);
+    expect(feeds(view, { type: 'click', section: 's', amount: 1.5 })).toBe(true);
+  });
+});
+
+describe('replay lifecycle', () => {
+  it('refuses a second replay while one runs (ReplayInProgress) and an unknown view (400)', async () => {
+    const s = setup();
+    await startReplay({}, s.deps);
+    await expect(startReplay({}, s.deps)).rejects.toMatchObject({ name: 'ReplayInProgress' });
+    const t = setup();
+    await expect(startReplay({ views: ['nope'] }, t.deps)).rejects.toMatchObject({
+      name: 'ReplayRequestError',
+    });
+  });
+
+  it('is not ready until the archive watermark passes the handoff', async () => {
+    const s = setup();
+    const started = await startReplay({}, s.deps);
+    s.archiveUpTo(started.handoffMs - 1);
+    expect((await replayReady(started.replayId, s.deps)).ready).toBe(false);
+    s.archiveUpTo(started.handoffMs);
+    expect((await replayReady(started.replayId, s.deps)).ready).toBe(true);
+  });
+
+  it('a failed replay leaves the active version served and clears its building version', async () => {
+    const s = setup();
+    await buildVersion(s);
+    const second = await startReplay({}, s.deps);
+    s.at(T0 + 10_000);
+    await processKappaBatch([record(click('live'), T0 + 10_000)], s.processor());
+    await failReplay(second.replayId, 'boom', s.deps);
+    const pointers = await s.control.read();
+    expect(pointers.views.clicks.active?.version).toBe(1);
+    expect(pointers.views.clicks.building).toBeNull();
+    expect(pointers.replay).toMatchObject({ status: 'failed', error: 'boom' });
+    expect(s.cells.cellsOf(second.version, v1[0])).toHaveLength(0);
+    await expect(finishReplay(second.replayId, s.deps)).rejects.toThrow(/failed/);
+  });
+
+  it('a backfill range counts only arrivals inside it, from the archive and live', async () => {
+    const s = setup();
+    const lines = [
+      toArchiveLine(normalizeStreamRecord(JSON.stringify(click('before', 1)), pos(T0 - 7_200_000, 1), v1)),
+      toArchiveLine(normalizeStreamRecord(JSON.stringify(click('inside', 10)), pos(T0 - 1_800_000, 2), v1)),
+    ];
+    s.archive.put('events/dt=2026-11-24/hour=08/shardId-000000000000-1-1.ndjson', lines[0] + '\n');
+    s.archive.put('events/dt=2026-11-24/hour=09/shardId-000000000000-2-2.ndjson', lines[1] + '\n');
+    await buildVersion(s, { fromMs: T0 - 3_600_000, toMs: T0 + 60_000 });
+    s.at(T0 + 120_000);
+    // Arrives after the range's end: the backfilled version does not take it.
+    await processKappaBatch([record(click('after', 100), T0 + 120_000)], s.processor());
+    expect(measures((await s.query('clicks')).body)).toEqual([{ n: 1, amount: 10 }]);
+  });
+
+  it('rollback swaps active and previous in one write, a second one rolls forward; nothing to roll back is refused', async () => {
+    const s = setup();
+    await expect(rollback({}, s.deps)).rejects.toMatchObject({ name: 'NothingToRollBack' });
+    await buildVersion(s);
+    s.at(T0 + 60_000);
+    await buildVersion(s);
+    expect((await rollback({}, s.deps)).views.clicks).toEqual({ active: 1, previous: 2 });
+    expect((await s.query('clicks')).body).toMatchObject({ version: 1 });
+    expect((await rollback({ views: ['clicks'] }, s.deps)).views.clicks).toEqual({ active: 2, previous: 1 });
+  });
+
+  it('drops the version that falls off at the next flip', async () => {
+    const s = setup();
+    await buildVersion(s);
+    s.at(T0 + 5_000);
+    await processKappaBatch([record(click('a'), T0 + 5_000)], s.processor());
+    s.at(T0 + 60_000);
+    await buildVersion(s);
+    s.at(T0 + 120_000);
+    await buildVersion(s);
+    expect(s.cells.cellsOf(1, v1[0])).toHaveLength(0);
+    expect((await s.control.read()).views.clicks).toMatchObject({
+      active: { version: 3 },
+      previous: { version: 2 },
+    });
+  });
+});
+
+function pos(arrivedMs: number, n: number) {
+  return { shardId: 'shardId-000000000000', sequenceNumber: String(n), partitionKey: 'p', arrivedMs };
+}
+
+describe('POST /admin/replay body', () => {
+  it.each([
+    ['{', /must be JSON/],
+    ['[]', /must be a JSON object/],
+    ['{"views": "clicks"}', /views must be an array/],
+    ['{"views": ["nope"]}', /unknown view\(s\) nope; declared: clicks/],
+    ['{"from": "yesterday"}', /from must be ISO-8601/],
+    ['{"from": "2026-11-24T10:00:00Z", "to": "2026-11-24T09:00:00Z"}', /to must be after from/],
+  ])('refuses %s', (body, message) => {
+    const parsed = parseReplayRequest(body, ['clicks']);
+    expect('error' in parsed && parsed.error).toMatch(message);
+  });
+
+  it('reads views and an arrival range', () => {
+    expect(parseReplayRequest('', ['clicks'])).toEqual({
+      views: undefined,
+      fromMs: undefined,
+      toMs: undefined,
+    });
+    expect(parseReplayRequest('{"views":["clicks"],"from":"2026-11-24T10:00:00Z"}', ['clicks'])).toEqual({
+      views: ['clicks'],
+      fromMs: T0,
+      toMs: undefined,
+    });
+  });
+});
+
+describe('replay start', () => {
+  it('fails the replay when its handoff passed before the control write finished', async () => {
+    const s = setup();
+    const slow = s.deps.control.write.bind(s.deps.control);
+    s.deps.control.write = async (next, revision) => {
+      s.at(T0 + 5_000); // the write took longer than the handoff delay (1 s)
+      return slow(next, revision);
+    };
+    await expect(startReplay({}, s.deps)).rejects.toThrow(/could not record its handoff in time/);
+    const pointers = await s.control.read();
+    expect(pointers.replay?.status).toBe('failed');
+    expect(pointers.views.clicks.building).toBeNull();
+  });
+});
