@@ -9,12 +9,10 @@ import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-arc
 import { jsonResponse } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
-import {
-  makeAthenaClient,
-  makeCloudWatchClient,
-  makeDynamoDocumentClient,
-  makeS3Client,
-} from '../runtime/clients';
+import { makeAthenaClient } from '../runtime/clients/athena';
+import { makeCloudWatchClient } from '../runtime/clients/cloudwatch';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeS3Client } from '../runtime/clients/s3';
 import { readBatchConfig } from '../runtime/config';
 import { runBatch, type BatchRunResult } from '../services/batch-layer';
 

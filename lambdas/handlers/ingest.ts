@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { KinesisEventStream } from '../adapters/aws/kinesis-event-stream';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
-import { makeKinesisClient } from '../runtime/clients';
+import { makeKinesisClient } from '../runtime/clients/kinesis';
 import { readIngestConfig } from '../runtime/config';
 import { ingestEvents } from '../services/ingest-events';
 

@@ -3,7 +3,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { parseReplayRequest } from '../adapters/codecs/replay-request';
-import { makeDynamoDocumentClient, makeSfnClient } from '../runtime/clients';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeSfnClient } from '../runtime/clients/sfn';
 import { readKappaAdminConfig } from '../runtime/config';
 import { NothingToRollBackError, rollback } from '../services/kappa-replay';
 

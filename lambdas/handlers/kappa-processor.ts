@@ -4,7 +4,7 @@ import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-stor
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readKappaProcessorConfig } from '../runtime/config';
 import { processKappaBatch } from '../services/kappa-processor';

@@ -4,7 +4,7 @@ import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { readServingConfig, type QueryConfig } from '../runtime/config';
 import { kappaHandler } from '../runtime/kappa-serving';
 import { queryView } from '../services/query-view';

@@ -4,7 +4,8 @@ import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-contro
 import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
 import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-archive-watermark';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient, makeS3Client } from '../runtime/clients';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeS3Client } from '../runtime/clients/s3';
 import { readReplayConfig } from '../runtime/config';
 import {
   failReplay,

@@ -3,7 +3,7 @@ import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients';
+import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readSpeedConfig } from '../runtime/config';
 import { processSpeedBatch } from '../services/speed-layer';

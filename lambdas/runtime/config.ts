@@ -1,6 +1,6 @@
 import type { FenceBy } from '../core/fencing';
 import { validateViews, type ViewDefinition } from '../core/view';
-import { readEndpoints, type AwsEndpoints } from './clients';
+import { readEndpoints, type AwsEndpoints } from './clients/endpoints';
 import { ENV } from './env';
 
 type Env = Readonly<Record<string, string | undefined>>;

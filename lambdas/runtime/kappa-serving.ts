@@ -4,7 +4,7 @@ import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-contro
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { kappaStatus, queryKappaView } from '../services/kappa-query';
-import { makeDynamoDocumentClient } from './clients';
+import { makeDynamoDocumentClient } from './clients/dynamodb';
 import type { ServingConfig } from './config';
 
 /**

@@ -1,0 +1,7 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { AwsEndpoints } from './endpoints';
+
+/** CloudWatch is only read in the cloud (Firehose's measured delays): no emulator override. */
+export function makeCloudWatchClient(e: AwsEndpoints): CloudWatchClient {
+  return new CloudWatchClient({ region: e.region });
+}
