@@ -27,9 +27,13 @@ export const CLICKSTREAM_VIEWS = validateViews([
   },
 ]);
 
-/** Deterministic uniform in [0, 1) (Lehmer), so every run sees the same records. */
+/** Deterministic uniform in [0, 1) from an index (murmur3's finalizer), so every run sees the same records. */
 function uniform(i: number): number {
-  return ((i * 48_271) % 2_147_483_647) / 2_147_483_647;
+  let h = i | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
 }
 
 /** Zipf-like skew over 1,000 pages: page k has weight about 1/k. */
