@@ -79,7 +79,7 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *                                  a second deployment in the same account and region
  *   dataRemovalPolicy=retain       retain | destroy (destroy: cdk destroy also deletes the stream, the
  *                                  tables and the emptied buckets)
- *   ingestMaxBodyBytes=1048576     largest POST /events body (1 to 3145728; 413 above it)
+ *   ingestMaxBodyBytes=1048576     largest POST /events body (1 to 3000000; 413 above it)
  */
 export function buildApp(app: App): Stack[] {
   const context = (name: string): string | undefined => {

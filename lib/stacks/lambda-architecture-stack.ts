@@ -87,7 +87,7 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly apiBurstLimit?: number;
   /**
-   * Largest request body POST /events accepts (413 above it); at most 3 MiB (3145728), what a
+   * Largest request body POST /events accepts (413 above it); at most 3,000,000 bytes, what a
    * synchronous Lambda invocation carries once API Gateway has escaped the body into its event.
    * @default 1048576 (1 MiB)
    */

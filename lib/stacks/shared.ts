@@ -20,13 +20,15 @@ export function viewsToJson(views: readonly ViewDefinition[]): string {
 }
 
 /**
- * The largest `ingestMaxBodyBytes` allowed: 3 MiB. A synchronous Lambda invocation carries at most
- * 6 MB of request payload (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html),
- * and API Gateway's proxy event carries the body as a JSON string, where every quote and backslash
- * of a JSON body is escaped (so the body can double in size), beside headers and request context.
+ * The largest `ingestMaxBodyBytes` allowed: 3,000,000 bytes. A synchronous Lambda invocation
+ * carries at most 6 MB of request payload (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html;
+ * Lambda's own error names 6291556 bytes), and API Gateway's proxy event carries the body as a JSON
+ * string, where every quote and backslash of the JSON body is escaped again: a body can double in
+ * size (a string of `\"` pairs), beside the headers (at most 10 KB in API Gateway) and the request
+ * context. 2 x 3,000,000 leaves about 290 KB for those; 3 MiB would not (test/handlers/ingest-body-limit.test.ts).
  * A body above what one invocation carries never reaches the function: API Gateway answers 5xx, not 413.
  */
-export const MAX_INGEST_BODY_BYTES = 3 * 1024 * 1024;
+export const MAX_INGEST_BODY_BYTES = 3_000_000;
 
 /** The largest body POST /events accepts, checked against what one synchronous Lambda invocation carries. */
 export function checkIngestMaxBodyBytes(maxBodyBytes: number): number {

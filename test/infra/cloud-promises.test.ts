@@ -157,10 +157,10 @@ describe('monitoring that fires', () => {
 });
 
 describe('ingestMaxBodyBytes stays within what one synchronous Lambda invocation carries', () => {
-  it('accepts 3 MiB and refuses one byte more', () => {
-    expect(() => synth({ ingestMaxBodyBytes: 3 * 1024 * 1024 })).not.toThrow();
-    expect(() => synth({ ingestMaxBodyBytes: 3 * 1024 * 1024 + 1 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3145728 (given 3145729)',
+  it('accepts 3,000,000 bytes and refuses one byte more', () => {
+    expect(() => synth({ ingestMaxBodyBytes: 3_000_000 })).not.toThrow();
+    expect(() => synth({ ingestMaxBodyBytes: 3_000_001 })).toThrow(
+      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 3000001)',
     );
   });
 });
@@ -217,7 +217,7 @@ describe('context options', () => {
       { dataRemovalPolicy: 'delete' },
       'context dataRemovalPolicy must be one of retain, destroy (given "delete")',
     ],
-    [{ ingestMaxBodyBytes: '8000000' }, 'ingestMaxBodyBytes must be an integer between 1 and 3145728'],
+    [{ ingestMaxBodyBytes: '8000000' }, 'ingestMaxBodyBytes must be an integer between 1 and 3000000'],
     [{ ingestMaxBodyBytes: 'big' }, 'context ingestMaxBodyBytes must be a number'],
   ])('fails if given %j', (context, message) => {
     expect(() => buildApp(app(context))).toThrow(message);

@@ -573,7 +573,7 @@ describe('KappaArchitectureStack: validation of props', () => {
       { archiveBufferInterval: Duration.seconds(30) },
       'bufferInterval must be between 60 and 900 seconds (given 30)',
     ],
-    [{ ingestMaxBodyBytes: 0 }, 'ingestMaxBodyBytes must be an integer between 1 and 3145728 (given 0)'],
+    [{ ingestMaxBodyBytes: 0 }, 'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 0)'],
   ])('fails if given %j', (props, message) => {
     expect(() => synthKappa(props as never)).toThrow(message);
   });

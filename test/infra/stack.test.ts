@@ -486,11 +486,11 @@ describe('validation of props', () => {
   });
   it('fails if the ingest body limit is above what a synchronous Lambda invocation carries', () => {
     expect(() => synth({ ingestMaxBodyBytes: 20_000_000 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3145728 (given 20000000)',
+      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 20000000)',
     );
     // 6 MiB passes API Gateway (10 MB) but not the 6 MB invocation once escaped: refused too
     expect(() => synth({ ingestMaxBodyBytes: 6 * 1024 * 1024 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3145728 (given 6291456)',
+      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 6291456)',
     );
   });
   it('fails if the API rate limit is 0', () => {
