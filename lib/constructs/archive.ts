@@ -45,8 +45,8 @@ export interface ArchiveProps {
   /** The views as JSON (the transform validates records against them, like the speed layer). */
   readonly viewsJson: string;
   /**
-   * Firehose buffer interval: how long after arrival a record may still be missing from S3.
-   * The batch cutoff trails arrival time by this plus a margin.
+   * Firehose buffer interval (the S3 buffering hint). The batch cutoff trails arrival time by
+   * {@link Archive.watermarkLag}: the processor buffer, 1.5 x this, a read allowance and a margin.
    * @default Duration.seconds(60)
    */
   readonly bufferInterval?: Duration;

@@ -13,8 +13,10 @@ export const FAILED_BATCH_RETENTION_DAYS = 14;
 
 /**
  * The on-failure destination of a Kinesis event source mapping as an S3 bucket, granting the
- * function's role only what Lambda needs to write there (s3:PutObject on the bucket's objects,
- * s3:ListBucket). aws-cdk-lib's S3OnFailureDestination grants read-write (wildcard actions).
+ * function's role only what Lambda documents it needs for an S3 destination: s3:PutObject and
+ * s3:ListBucket (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-on-failure.html, the same
+ * event source mapping destinations). aws-cdk-lib's S3OnFailureDestination grants read-write
+ * (wildcard actions such as s3:GetObject*, s3:DeleteObject*).
  * For an S3 destination Lambda sends "the entire invocation record along with the metadata"
  * (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html); an SQS or
  * SNS destination gets the metadata only.
