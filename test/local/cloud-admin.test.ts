@@ -105,7 +105,9 @@ describe('npm run reingest: Firehose processing-failed records back into the arc
         { body: click('e-2', 7), arrivedMs: ARRIVED },
       ]),
       views,
-    ).records.map((r) => JSON.parse(Buffer.from(r.data, 'base64').toString()) as Record<string, unknown>);
+    ).records.map(
+      (r) => JSON.parse(Buffer.from(r.data ?? '', 'base64').toString()) as Record<string, unknown>,
+    );
     const withoutPosition = ({ _shard, _seq, _pk, ...rest }: Record<string, unknown>) => {
       void _shard;
       void _seq;
