@@ -96,7 +96,7 @@ export class HandlerFunction extends Construct {
       Validations.of(this.function).acknowledge({
         id: 'Serverless-LambdaDLQ',
         reason:
-          'Invoked synchronously (API Gateway, Firehose) or by a Kinesis event source mapping whose on-failure destination is an SQS queue; a function DLQ only applies to asynchronous invocations.',
+          'Invoked synchronously (API Gateway, Firehose) or by a Kinesis event source mapping whose on-failure destination is an S3 bucket; a function DLQ only applies to asynchronous invocations.',
       });
     }
   }

@@ -127,11 +127,14 @@ export class Operations extends Construct {
         title: 'Throttles',
         left: Object.entries(props.functions).map(([n, f]) => f.metricThrottles({ label: n })),
       }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead-letter depth',
-        left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
-      }),
     ];
+    if (props.deadLetterQueues.length > 0)
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Dead-letter depth',
+          left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
+        }),
+      );
     if (props.batchFunction && props.workGroup) {
       const batchFailures = props.batchFunction.metricErrors({ period: Duration.hours(1) });
       // Athena publishes ProcessedBytes per WorkGroup, QueryState and QueryType together (no
