@@ -102,9 +102,9 @@ export class Archive extends Construct {
   /**
    * The worst-case delay of the archive behind arrival time, by construction, plus `margin`:
    * the processor's buffer (`BufferIntervalInSeconds`, before the transform runs), then 1.5 x the
-   * S3 buffering hint ("with dynamic partitioning [...] the actual delivery latency might be up to
-   * 1.5 times the buffering hint": https://docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html
-   * and https://docs.aws.amazon.com/firehose/latest/dev/buffering-hints.html), plus an allowance
+   * S3 buffering hint (with dynamic partitioning Firehose buffers in several stages, so the
+   * "end-to-end delay of a batch of records might be 1.5 times of the configured buffering hint
+   * time": https://docs.aws.amazon.com/firehose/latest/dev/buffering.html), plus an allowance
    * for Firehose's read of the Kinesis stream. Arrival time older than this is in S3 (what
    * `ENV.archiveLagMs` carries with `archiveWatermark=clock`); the batch handler lengthens it further
    * whenever Firehose's measured freshness is worse.
@@ -382,7 +382,7 @@ export class Archive extends Construct {
       this.metric('DeliveryToS3.Success', { statistic: 'Minimum' }),
       1,
       cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      'Firehose failed to put objects into the archive bucket (it retries for 24 hours, then writes the records under the error prefix).',
+      'Firehose failed to put objects into the archive bucket (it retries for up to 24 hours, then discards the data): fix the bucket or role now.',
     );
     this.addAlarm(
       'ProcessingSuccessAlarm',
