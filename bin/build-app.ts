@@ -1,4 +1,4 @@
-import { Duration, type App, type Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, type App, type Stack } from 'aws-cdk-lib';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { validateViews, type ViewDefinition } from '../lambdas/core/view';
@@ -7,6 +7,40 @@ import { LambdaArchitectureStack } from '../lib/stacks/lambda-architecture-stack
 
 /** The values `-c architecture=...` takes. */
 export const ARCHITECTURES = ['lambda', 'kappa', 'both'] as const;
+/** The values `-c dataRemovalPolicy=...` takes. */
+export const DATA_REMOVAL_POLICIES = {
+  retain: RemovalPolicy.RETAIN,
+  destroy: RemovalPolicy.DESTROY,
+} as const;
+
+/**
+ * CloudFormation stack names: 1 to 128 characters, letters, digits and hyphens, starting with a
+ * letter (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html).
+ */
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
+
+/**
+ * The stack names for `-c stackName=<name>`: `lambda` and `kappa` use the name itself; `both`
+ * uses `<name>-Lambda` and `<name>-Kappa`. Without it: StreamfoldLambda and StreamfoldKappa.
+ */
+export function stackNames(
+  architecture: string,
+  name: string | undefined,
+): { lambda: string; kappa: string } {
+  if (name === undefined) return { lambda: 'StreamfoldLambda', kappa: 'StreamfoldKappa' };
+  const names =
+    architecture === 'both'
+      ? { lambda: `${name}-Lambda`, kappa: `${name}-Kappa` }
+      : { lambda: name, kappa: name };
+  for (const n of [names.lambda, names.kappa]) {
+    if (!STACK_NAME.test(n) || n.length > 128) {
+      throw new Error(
+        `context stackName must start with a letter and hold only letters, digits and hyphens, at most ${architecture === 'both' ? 121 : 128} characters (CloudFormation's stack name rules; given ${JSON.stringify(name)})`,
+      );
+    }
+  }
+  return names;
+}
 
 // A TypeScript views module needs a TypeScript loader. `cdk synth` runs this file under tsx
 // already; tsx's scoped require makes loading work under plain Node and in tests too.
@@ -41,6 +75,11 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   apiRateLimit=1000              stage throttling, requests per second
  *   apiBurstLimit=2000             stage throttling, burst
  *   replayConcurrency=100          Kappa: archive objects a replay processes at once (1 to 1000)
+ *   stackName=<name>               stack name (lambda, kappa) or prefix (both: <name>-Lambda, <name>-Kappa):
+ *                                  a second deployment in the same account and region
+ *   dataRemovalPolicy=retain       retain | destroy (destroy: cdk destroy also deletes the stream, the
+ *                                  tables and the emptied buckets)
+ *   ingestMaxBodyBytes=1048576     largest POST /events body (1 to 3000000; 413 above it)
  */
 export function buildApp(app: App): Stack[] {
   const context = (name: string): string | undefined => {
@@ -68,6 +107,15 @@ export function buildApp(app: App): Stack[] {
     throw new Error(`architecture must be one of ${ARCHITECTURES.join(', ')} (given ${architecture})`);
   }
 
+  const names = stackNames(architecture, context('stackName'));
+  const removalText = context('dataRemovalPolicy') ?? 'retain';
+  if (!Object.keys(DATA_REMOVAL_POLICIES).includes(removalText)) {
+    throw new Error(
+      `context dataRemovalPolicy must be one of ${Object.keys(DATA_REMOVAL_POLICIES).join(', ')} (given ${JSON.stringify(removalText)})`,
+    );
+  }
+  const dataRemovalPolicy = DATA_REMOVAL_POLICIES[removalText as keyof typeof DATA_REMOVAL_POLICIES];
+  const ingestMaxBodyBytes = number('ingestMaxBodyBytes');
   const views = loadViewsModule(context('views') ?? 'views.ts');
   const batchMinutes = number('batchScheduleMinutes');
   const bufferSeconds = number('archiveBufferSeconds');
@@ -77,6 +125,8 @@ export function buildApp(app: App): Stack[] {
     apiKeyRequired: flag('apiKeyRequired'),
     apiRateLimit: number('apiRateLimit'),
     apiBurstLimit: number('apiBurstLimit'),
+    ingestMaxBodyBytes,
+    dataRemovalPolicy,
     env,
   };
   const archiveBufferInterval = bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds);
@@ -89,7 +139,7 @@ export function buildApp(app: App): Stack[] {
   const stacks: Stack[] = [];
   let lambdaStack: LambdaArchitectureStack | undefined;
   if (architecture !== 'kappa') {
-    lambdaStack = new LambdaArchitectureStack(app, 'StreamfoldLambda', {
+    lambdaStack = new LambdaArchitectureStack(app, names.lambda, {
       ...shared,
       description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
       shardCount: number('shardCount'),
@@ -102,10 +152,10 @@ export function buildApp(app: App): Stack[] {
     const replayConcurrency = number('replayConcurrency');
     // both: one stream and one archive (the Lambda stack's), so the two architectures see the very
     // same events and can be compared; each keeps its own tables, functions and API.
-    const kappaStack = new KappaArchitectureStack(app, 'StreamfoldKappa', {
+    const kappaStack = new KappaArchitectureStack(app, names.kappa, {
       ...shared,
       description: lambdaStack
-        ? "streamfold: the Kappa architecture (processor, replay, serving) on StreamfoldLambda's stream and archive"
+        ? `streamfold: the Kappa architecture (processor, replay, serving) on ${names.lambda}'s stream and archive`
         : 'streamfold: the Kappa architecture (ingestion, archive, processor, replay, serving)',
       ...(lambdaStack
         ? { stream: lambdaStack.eventStream.stream, archive: lambdaStack.archive }

@@ -1,5 +1,6 @@
 import { Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -15,6 +16,27 @@ export const ARCHIVE_PREFIX = 'events/';
 export const ATHENA_RESULTS_PREFIX = 'athena-results/';
 /** Where the Kappa replay's Distributed Map writes its child workflows' results (expired by a lifecycle rule the replay adds). */
 export const REPLAY_RESULTS_PREFIX = 'replay-results/';
+/** Where Firehose writes what it could not deliver (`processing-failed/` for records the transform failed or skipped). */
+export const ERROR_PREFIX = 'errors/';
+
+/**
+ * How long Firehose buffers records before invoking the Lambda processor (`BufferIntervalInSeconds`
+ * of the processor, 60 s being Firehose's default). Source: Amazon Data Firehose API reference,
+ * ProcessorParameter (https://docs.aws.amazon.com/firehose/latest/APIReference/API_ProcessorParameter.html).
+ */
+export const PROCESSOR_BUFFER_SECONDS = 60;
+/**
+ * How many times Firehose retries a failed processor invocation before it skips the whole batch to
+ * `processing-failed` (Firehose's default is 3). Each retry is a fresh invocation of the transform,
+ * which fails only on a throttle or a timeout (one bad record never fails the invocation).
+ * Source: https://docs.aws.amazon.com/firehose/latest/dev/data-transformation-failure-handling.html
+ */
+export const PROCESSOR_RETRIES = 10;
+/**
+ * Allowance for Firehose's own read of the Kinesis stream (its GetRecords polling) before a record
+ * "gets into" Firehose; the measured `KinesisMillisBehindLatest` covers larger delays at run time.
+ */
+export const KINESIS_READ_ALLOWANCE = Duration.seconds(60);
 
 /** Props of Archive. */
 export interface ArchiveProps {
@@ -23,8 +45,8 @@ export interface ArchiveProps {
   /** The views as JSON (the transform validates records against them, like the speed layer). */
   readonly viewsJson: string;
   /**
-   * Firehose buffer interval: how long after arrival a record may still be missing from S3.
-   * The batch cutoff trails arrival time by this plus a margin.
+   * Firehose buffer interval (the S3 buffering hint). The batch cutoff trails arrival time by
+   * {@link Archive.watermarkLag}: the processor buffer, 1.5 x this, a read allowance and a margin.
    * @default Duration.seconds(60)
    */
   readonly bufferInterval?: Duration;
@@ -39,10 +61,18 @@ export interface ArchiveProps {
    */
   readonly bytesScannedCutoffPerQuery?: number;
   /**
-   * What happens to the archive bucket when the stack is deleted.
+   * What happens to the archive bucket when the stack is deleted. `DESTROY` also empties the archive
+   * and access-log buckets (every version) first, so the delete succeeds.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Reserved concurrency of the transform function: Firehose's invocations are never throttled by
+   * other functions of the account (a throttled invocation is retried, then skipped to
+   * `processing-failed`), and the transform cannot starve them either.
+   * @default 10
+   */
+  readonly transformReservedConcurrency?: number;
 }
 
 /**
@@ -62,13 +92,46 @@ export class Archive extends Construct {
   readonly tableName = 'events';
   readonly bufferInterval: Duration;
   readonly bytesScannedCutoffPerQuery: number;
+  /** Alarms on the delivery: freshness, delivery and processing success, new objects under the error prefix. */
+  readonly alarms: cloudwatch.Alarm[] = [];
+  /** `DeliveryToS3.DataFreshness` above the worst case by construction (the cutoff is then held back by the measured value). */
+  readonly freshnessAlarm: cloudwatch.Alarm;
+  /** Objects written under the error prefix (records to re-ingest: see docs/deploy.md). */
+  readonly errorObjectsAlarm: cloudwatch.Alarm;
 
   /**
-   * How far the archive may trail arrival time: the Firehose buffer interval plus `margin`. Arrival
-   * time older than this is in S3 (what `ENV.archiveLagMs` carries with `archiveWatermark=clock`).
+   * The worst-case delay of the archive behind arrival time, by construction, plus `margin`:
+   * the processor's buffer (`BufferIntervalInSeconds`, before the transform runs), then 1.5 x the
+   * S3 buffering hint (with dynamic partitioning Firehose buffers in several stages, so the
+   * "end-to-end delay of a batch of records might be 1.5 times of the configured buffering hint
+   * time": https://docs.aws.amazon.com/firehose/latest/dev/buffering.html), plus an allowance
+   * for Firehose's read of the Kinesis stream. Arrival time older than this is in S3 (what
+   * `ENV.archiveLagMs` carries with `archiveWatermark=clock`); the batch handler lengthens it further
+   * whenever Firehose's measured freshness is worse.
    */
   watermarkLag(margin: Duration): Duration {
-    return Duration.millis(this.bufferInterval.toMilliseconds() + margin.toMilliseconds());
+    return Duration.millis(
+      PROCESSOR_BUFFER_SECONDS * 1000 +
+        1.5 * this.bufferInterval.toMilliseconds() +
+        KINESIS_READ_ALLOWANCE.toMilliseconds() +
+        margin.toMilliseconds(),
+    );
+  }
+
+  /** The delivery stream's name (what `ENV.firehoseDeliveryStream` carries and the metrics' dimension). */
+  get deliveryStreamName(): string {
+    return this.deliveryStream.ref;
+  }
+
+  /** A metric of this delivery stream (namespace AWS/Firehose, dimension DeliveryStreamName). */
+  metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: 'AWS/Firehose',
+      metricName,
+      dimensionsMap: { DeliveryStreamName: this.deliveryStreamName },
+      period: Duration.minutes(5),
+      ...props,
+    });
   }
 
   constructor(scope: Construct, id: string, props: ArchiveProps) {
@@ -85,6 +148,12 @@ export class Archive extends Construct {
     if (!Number.isInteger(transitionDays) || transitionDays < 1)
       throw new Error(`archiveTransitionDays must be a positive integer (given ${transitionDays})`);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const destroy = removalPolicy === RemovalPolicy.DESTROY;
+    const reservedConcurrency = props.transformReservedConcurrency ?? 10;
+    if (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1 || reservedConcurrency > 1000)
+      throw new Error(
+        `transformReservedConcurrency must be between 1 and 1000 (given ${reservedConcurrency})`,
+      );
     this.bytesScannedCutoffPerQuery = props.bytesScannedCutoffPerQuery ?? 10 * 1024 ** 3;
     if (this.bytesScannedCutoffPerQuery < 10 * 1024 ** 2) {
       throw new Error(
@@ -99,6 +168,7 @@ export class Archive extends Construct {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       lifecycleRules: [{ expiration: Duration.days(365) }],
       removalPolicy,
+      autoDeleteObjects: destroy,
     });
     this.bucket = new s3.Bucket(this, 'Bucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -123,13 +193,19 @@ export class Archive extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
+      // S3 request metrics filtered on the error prefix: a PUT there means records to re-ingest.
+      // No notification, rule or permission is needed (CloudWatch request metrics, paid per filter:
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-configurations.html).
+      metrics: [{ id: 'FirehoseErrors', prefix: ERROR_PREFIX }],
       removalPolicy,
+      autoDeleteObjects: destroy,
     });
 
     this.transform = new HandlerFunction(this, 'Transform', {
       handler: 'archive-transform',
       environment: { [ENV.views]: props.viewsJson },
       timeout: Duration.minutes(1),
+      reservedConcurrentExecutions: reservedConcurrency,
     });
 
     const firehoseLogs = new logs.LogGroup(this, 'FirehoseLogs', {
@@ -184,7 +260,7 @@ export class Archive extends Construct {
         bucketArn: this.bucket.bucketArn,
         roleArn: role.roleArn,
         prefix: `${ARCHIVE_PREFIX}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
-        errorOutputPrefix: 'errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
+        errorOutputPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
         // Dynamic partitioning needs at least 64 MiB buffers; the interval is what bounds the delay.
         bufferingHints: { intervalInSeconds: seconds, sizeInMBs: 64 },
         compressionFormat: 'GZIP',
@@ -202,8 +278,9 @@ export class Archive extends Construct {
                 { parameterName: 'BufferSizeInMBs', parameterValue: '1' },
                 {
                   parameterName: 'BufferIntervalInSeconds',
-                  parameterValue: '60',
+                  parameterValue: String(PROCESSOR_BUFFER_SECONDS),
                 },
+                { parameterName: 'NumberOfRetries', parameterValue: String(PROCESSOR_RETRIES) },
               ],
             },
           ],
@@ -290,5 +367,61 @@ export class Archive extends Construct {
         },
       },
     });
+
+    // Alarms on the delivery (https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html).
+    const lagSeconds = this.watermarkLag(Duration.seconds(0)).toSeconds();
+    this.freshnessAlarm = this.addAlarm(
+      'FreshnessAlarm',
+      this.metric('DeliveryToS3.DataFreshness', { statistic: 'Maximum' }),
+      lagSeconds,
+      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      `Firehose holds records older than the archive's worst case by construction (${lagSeconds} s): the batch cutoff is held back by the measured freshness; look at delivery errors and transform throttles.`,
+    );
+    this.addAlarm(
+      'DeliverySuccessAlarm',
+      this.metric('DeliveryToS3.Success', { statistic: 'Minimum' }),
+      1,
+      cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      'Firehose failed to put objects into the archive bucket (it retries for up to 24 hours, then discards the data): fix the bucket or role now.',
+    );
+    this.addAlarm(
+      'ProcessingSuccessAlarm',
+      this.metric('ExecuteProcessing.Success', { statistic: 'Minimum' }),
+      1,
+      cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      'A transform invocation failed (throttle, timeout, error): after its retries Firehose skips the batch to processing-failed; re-ingest it (docs/deploy.md).',
+    );
+    this.errorObjectsAlarm = this.addAlarm(
+      'ErrorObjectsAlarm',
+      new cloudwatch.Metric({
+        namespace: 'AWS/S3',
+        metricName: 'PutRequests',
+        dimensionsMap: { BucketName: this.bucket.bucketName, FilterId: 'FirehoseErrors' },
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      }),
+      0,
+      cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      `Firehose wrote objects under ${ERROR_PREFIX}: records missing from the archive. Re-ingest them (docs/deploy.md, npm run reingest).`,
+    );
+  }
+
+  private addAlarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    comparisonOperator: cloudwatch.ComparisonOperator,
+    alarmDescription: string,
+  ): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric,
+      threshold,
+      comparisonOperator,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription,
+    });
+    this.alarms.push(alarm);
+    return alarm;
   }
 }

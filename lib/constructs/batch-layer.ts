@@ -30,7 +30,8 @@ export interface BatchLayerProps {
    */
   readonly schedule?: Duration;
   /**
-   * Safety margin added to Firehose's buffer interval before the cutoff may pass an arrival time.
+   * Safety margin added to the archive's worst-case delay by construction (processor buffer +
+   * 1.5 x the buffering hint + the Kinesis read allowance) before the cutoff may pass an arrival time.
    * @default Duration.seconds(60)
    */
   readonly archiveMargin?: Duration;
@@ -86,6 +87,7 @@ export class BatchLayer extends Construct {
         [ENV.athenaMaxBytesScanned]: String(archive.bytesScannedCutoffPerQuery),
         [ENV.archiveWatermark]: 'clock',
         [ENV.archiveLagMs]: String(lagMs),
+        [ENV.firehoseDeliveryStream]: archive.deliveryStreamName,
         [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
       },
     });
@@ -142,6 +144,18 @@ export class BatchLayer extends Construct {
         reason: `Athena reads every archived object and writes its own result objects: object access under the ${prefix} prefix of this one bucket only.`,
       });
     }
+    // The measured Firehose delays (DataFreshness, KinesisMillisBehindLatest) that can only lengthen
+    // the cutoff's lag. GetMetricData supports no resource-level permissions or condition keys, so its
+    // resource is "*" (in a policy of its own, so the acknowledgement below covers this action only).
+    const metricsRead = new iam.Policy(this, 'MetricsReadPolicy', {
+      statements: [new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+    });
+    metricsRead.attachToRole(role);
+    Validations.of(metricsRead).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "cloudwatch:GetMetricData has no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html); the batch layer reads the archive delivery stream's DataFreshness and KinesisMillisBehindLatest only, which can only hold the cutoff back.",
+    });
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetBucketLocation', 's3:ListBucket'],

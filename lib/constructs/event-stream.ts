@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { Construct } from 'constructs';
 
@@ -14,6 +14,11 @@ export interface EventStreamProps {
    * @default Duration.days(7)
    */
   readonly retention?: Duration;
+  /**
+   * What happens to the stream when the stack is deleted (a retained stream keeps billing).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** The Kinesis Data Stream every event goes through: encrypted, on-demand unless shards are given. */
@@ -38,6 +43,7 @@ export class EventStream extends Construct {
       shardCount: props.shardCount,
       retentionPeriod: retention,
       encryption: kinesis.StreamEncryption.MANAGED,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
   }
 }

@@ -33,6 +33,11 @@ export interface HandlerFunctionProps {
    * @default - none: the function is invoked synchronously or by an event source mapping with its own destination
    */
   readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * Concurrent executions reserved for (and capped at) this function.
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 const HANDLERS = path.resolve(__dirname, '..', '..', 'lambdas', 'handlers');
@@ -71,6 +76,7 @@ export class HandlerFunction extends Construct {
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
       deadLetterQueue: props.deadLetterQueue,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
       bundling: {
         format: OutputFormat.CJS,
@@ -90,7 +96,7 @@ export class HandlerFunction extends Construct {
       Validations.of(this.function).acknowledge({
         id: 'Serverless-LambdaDLQ',
         reason:
-          'Invoked synchronously (API Gateway, Firehose) or by a Kinesis event source mapping whose on-failure destination is an SQS queue; a function DLQ only applies to asynchronous invocations.',
+          'Invoked synchronously (API Gateway, Firehose) or by a Kinesis event source mapping whose on-failure destination is an S3 bucket; a function DLQ only applies to asynchronous invocations.',
       });
     }
   }

@@ -1,9 +1,9 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/runtime/env';
 import { HandlerFunction } from './handler-function';
@@ -22,6 +22,11 @@ export interface KappaProcessorProps extends KinesisSourceOptions {
   /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
   /**
+   * What happens to the on-failure bucket when the stack is deleted (`DESTROY` empties it first).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
    * How long an event-id claim is kept (producer retries further apart than this are counted twice).
    * @default Duration.days(7)
    */
@@ -36,13 +41,14 @@ export interface KappaProcessorProps extends KinesisSourceOptions {
 /**
  * The Kappa stream processor: the `kappa-processor` handler on a Kinesis event source with the
  * speed layer's poison-record handling (partial batch responses, bisection, bounded retries and
- * record age, an encrypted SQS on-failure destination with an alarm: the same helper), writing
+ * record age, an encrypted S3 on-failure bucket with the records, with an alarm: the same helper), writing
  * complete views into the serving version(s) the control table names. Event-id dedupe is always
  * on: with no batch layer behind it, the processor must be exact on its own.
  */
 export class KappaProcessor extends Construct {
   readonly handler: HandlerFunction;
-  readonly deadLetterQueue: sqs.Queue;
+  /** The on-failure destination: one object per failed batch, records included. */
+  readonly deadLetterBucket: s3.Bucket;
   readonly deadLetterAlarm: cloudwatch.Alarm;
   readonly eventSource: KinesisEventSource;
 
@@ -82,9 +88,16 @@ export class KappaProcessor extends Construct {
     // UpdateItem: noting a copy that arrived before the kept one (decodeAndClaim), and its counter.
     props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 
-    const consumer = addKinesisSource(this, this.handler, props.stream, source, 'Kappa processor');
+    const consumer = addKinesisSource(
+      this,
+      this.handler,
+      props.stream,
+      source,
+      'Kappa processor',
+      props.removalPolicy,
+    );
     this.eventSource = consumer.eventSource;
-    this.deadLetterQueue = consumer.deadLetterQueue;
+    this.deadLetterBucket = consumer.deadLetterBucket;
     this.deadLetterAlarm = consumer.deadLetterAlarm;
   }
 }

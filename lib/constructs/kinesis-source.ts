@@ -1,11 +1,39 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { HandlerFunction } from './handler-function';
+
+/** Days a failed batch stays in the on-failure bucket (time to redrive it). */
+export const FAILED_BATCH_RETENTION_DAYS = 14;
+
+/**
+ * The on-failure destination of a Kinesis event source mapping as an S3 bucket, granting the
+ * function's role only what Lambda documents it needs for an S3 destination: s3:PutObject and
+ * s3:ListBucket (https://docs.aws.amazon.com/lambda/latest/dg/with-msk-on-failure.html, the same
+ * event source mapping destinations). aws-cdk-lib's S3OnFailureDestination grants read-write
+ * (wildcard actions such as s3:GetObject*, s3:DeleteObject*).
+ * For an S3 destination Lambda sends "the entire invocation record along with the metadata"
+ * (https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html); an SQS or
+ * SNS destination gets the metadata only.
+ */
+export class S3FailedBatchDestination implements lambda.IEventSourceDlq {
+  constructor(private readonly bucket: s3.IBucket) {}
+
+  bind(_target: lambda.IEventSourceMapping, targetHandler: lambda.IFunction): lambda.DlqDestinationConfig {
+    targetHandler.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('*')] }),
+    );
+    targetHandler.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+    );
+    return { destination: this.bucket.bucketArn };
+  }
+}
 
 /**
  * How a stream consumer (the speed layer, the Kappa processor) reads its Kinesis stream: the
@@ -86,15 +114,17 @@ export function resolveKinesisSourceOptions(options: KinesisSourceOptions): Reso
 /** What {@link addKinesisSource} created. */
 export interface KinesisSource {
   readonly eventSource: KinesisEventSource;
-  readonly deadLetterQueue: sqs.Queue;
+  /** Where failed batches go, each as one object holding the invocation record (the records themselves). */
+  readonly deadLetterBucket: s3.Bucket;
   readonly deadLetterAlarm: cloudwatch.Alarm;
 }
 
 /**
  * Puts `handler` on `stream` through an event source mapping with partial batch responses,
- * bisection, bounded retries and record age, and an encrypted SQS on-failure destination with an
- * alarm. The queue and the alarm are created in `scope` as `DeadLetterQueue` and `DeadLetterAlarm`
- * (the IDs the speed layer always had, so its resources keep their logical IDs).
+ * bisection, bounded retries and record age, and an S3 on-failure destination (encrypted,
+ * TLS-only, private, expiring after {@link FAILED_BATCH_RETENTION_DAYS} days) with an alarm on new
+ * objects. The bucket and the alarm are created in `scope` as `DeadLetterBucket` and
+ * `DeadLetterAlarm`. A failed batch object is redriven with `npm run redrive` (docs/deploy.md).
  */
 export function addKinesisSource(
   scope: Construct,
@@ -102,20 +132,28 @@ export function addKinesisSource(
   stream: kinesis.IStream,
   options: ResolvedKinesisSourceOptions,
   consumerName: string,
+  removalPolicy: RemovalPolicy = RemovalPolicy.RETAIN,
 ): KinesisSource {
-  // The AWS-managed key (alias/aws/sqs): its key policy lets the function's role send through SQS,
-  // so the event source mapping needs no KMS grant.
-  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
-    encryption: sqs.QueueEncryption.KMS_MANAGED,
+  const deadLetterBucket = new s3.Bucket(scope, 'DeadLetterBucket', {
+    encryption: s3.BucketEncryption.S3_MANAGED,
     enforceSSL: true,
-    retentionPeriod: Duration.days(14),
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    lifecycleRules: [
+      {
+        expiration: Duration.days(FAILED_BATCH_RETENTION_DAYS),
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+      },
+    ],
+    // Request metrics on every object: a PUT means a failed batch (the alarm below).
+    metrics: [{ id: 'FailedBatches' }],
+    removalPolicy,
+    autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
   });
-  for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
-    Validations.of(deadLetterQueue).acknowledge({
-      id,
-      reason: `This queue is itself the dead-letter (on-failure) destination of the ${consumerName}; it needs no DLQ of its own.`,
-    });
-  }
+  Validations.of(deadLetterBucket).acknowledge({
+    id: 'AwsSolutions-S1',
+    reason: `Only Lambda's event source mapping writes here (the ${consumerName}'s failed batches, expired after ${FAILED_BATCH_RETENTION_DAYS} days); every write is also an S3 request metric the dead-letter alarm watches.`,
+  });
   const eventSource = new KinesisEventSource(stream, {
     startingPosition: lambda.StartingPosition.TRIM_HORIZON,
     batchSize: options.batchSize,
@@ -125,17 +163,25 @@ export function addKinesisSource(
     maxRecordAge: options.maxRecordAge,
     parallelizationFactor: options.parallelizationFactor,
     reportBatchItemFailures: true,
-    onFailure: new SqsDlq(deadLetterQueue),
+    onFailure: new S3FailedBatchDestination(deadLetterBucket),
   });
   handler.function.addEventSource(eventSource);
-  const deadLetterAlarm = deadLetterQueue
-    .metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' })
-    .createAlarm(scope, 'DeadLetterAlarm', {
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `Records of the stream failed the ${consumerName} and wait in its dead-letter queue (with their shard and sequence range).`,
-    });
-  return { eventSource, deadLetterQueue, deadLetterAlarm };
+  Validations.of(handler.role).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${Stack.of(scope).getLogicalId(deadLetterBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
+    reason: `Lambda writes each failed batch of the ${consumerName} under a key it generates: s3:PutObject on the objects of this one on-failure bucket.`,
+  });
+  const deadLetterAlarm = new cloudwatch.Metric({
+    namespace: 'AWS/S3',
+    metricName: 'PutRequests',
+    dimensionsMap: { BucketName: deadLetterBucket.bucketName, FilterId: 'FailedBatches' },
+    statistic: 'Sum',
+    period: Duration.minutes(1),
+  }).createAlarm(scope, 'DeadLetterAlarm', {
+    threshold: 0,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    alarmDescription: `A batch of stream records failed the ${consumerName} and was written, records included, to its on-failure bucket: redrive it (docs/deploy.md).`,
+  });
+  return { eventSource, deadLetterBucket, deadLetterAlarm };
 }

@@ -28,6 +28,12 @@ export interface OperationsProps {
   /** Dead-letter queues to alarm on as soon as they hold a message. */
   readonly deadLetterQueues: readonly sqs.IQueue[];
   /**
+   * How often the batch layer runs: the reconciliation alarm's period, so that its two evaluation
+   * periods are two runs in a row.
+   * @default Duration.minutes(15)
+   */
+  readonly batchSchedule?: Duration;
+  /**
    * The Athena workgroup of the batch layer (bytes scanned per query).
    * @default - no Athena queries (Kappa): no bytes alarm
    */
@@ -121,18 +127,37 @@ export class Operations extends Construct {
         title: 'Throttles',
         left: Object.entries(props.functions).map(([n, f]) => f.metricThrottles({ label: n })),
       }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead-letter depth',
-        left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
-      }),
     ];
+    if (props.deadLetterQueues.length > 0)
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'Dead-letter depth',
+          left: props.deadLetterQueues.map((q) => q.metricApproximateNumberOfMessagesVisible()),
+        }),
+      );
     if (props.batchFunction && props.workGroup) {
       const batchFailures = props.batchFunction.metricErrors({ period: Duration.hours(1) });
-      const bytes = new cloudwatch.Metric({
-        namespace: 'AWS/Athena',
-        metricName: 'ProcessedBytes',
-        dimensionsMap: { WorkGroup: props.workGroup.ref },
-        statistic: 'Maximum',
+      // Athena publishes ProcessedBytes per WorkGroup, QueryState and QueryType together (no
+      // WorkGroup-only series: an alarm on that dimension alone never gets data). The batch layer runs
+      // DML queries; a query the workgroup's cutoff cancels is CANCELED, one that fails is FAILED.
+      // https://docs.aws.amazon.com/athena/latest/ug/query-metrics-viewing.html
+      const workGroupName = props.workGroup.ref;
+      const bytesBy = (state: string) =>
+        new cloudwatch.Metric({
+          namespace: 'AWS/Athena',
+          metricName: 'ProcessedBytes',
+          dimensionsMap: { WorkGroup: workGroupName, QueryState: state, QueryType: 'DML' },
+          statistic: 'Maximum',
+          period: Duration.minutes(15),
+        });
+      const bytes = new cloudwatch.MathExpression({
+        expression: 'MAX([succeeded, failed, canceled])',
+        usingMetrics: {
+          succeeded: bytesBy('SUCCEEDED'),
+          failed: bytesBy('FAILED'),
+          canceled: bytesBy('CANCELED'),
+        },
+        label: 'Athena bytes scanned (largest query)',
         period: Duration.minutes(15),
       });
       alarm(
@@ -144,12 +169,18 @@ export class Operations extends Construct {
 
       // The batch layer compares its cells with the speed rows of each new arrival window; a
       // difference in two runs in a row (one could be speed-layer lag) means the archive was not
-      // complete when the cutoff passed: raise the archive margin and investigate.
+      // complete when the cutoff passed: raise the archive margin and investigate. One period is one
+      // run (the schedule's rate), and Minimum > 0 means every run of the period disagreed, so two
+      // breaching periods in a row are two runs in a row (not two runs somewhere in two hours).
+      // CloudWatch evaluates at most one day of periods: beyond a 12-hour schedule the period stays 12 hours.
+      const schedule = Duration.minutes(
+        Math.min((props.batchSchedule ?? Duration.minutes(15)).toMinutes(), 12 * 60),
+      );
       const mismatches = new cloudwatch.Metric({
         namespace: 'Streamfold',
         metricName: 'ReconciliationMismatches',
-        statistic: 'Maximum',
-        period: Duration.hours(1),
+        statistic: 'Minimum',
+        period: schedule,
       });
       this.alarms.push(
         new cloudwatch.Alarm(this, 'ReconciliationAlarm', {

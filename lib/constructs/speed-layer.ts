@@ -1,10 +1,10 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambdas/runtime/env';
 import { HandlerFunction } from './handler-function';
@@ -28,6 +28,11 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
    */
   readonly eventDedupe?: boolean;
   /**
+   * What happens to the on-failure bucket when the stack is deleted (`DESTROY` empties it first).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
    * How long an event-id claim is kept.
    * @default Duration.days(7)
    */
@@ -36,11 +41,12 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
 
 /**
  * The speed layer: the speed handler on a Kinesis event source with partial batch responses,
- * bisection, bounded retries and record age, and an encrypted SQS dead-letter queue with an alarm.
+ * bisection, bounded retries and record age, and an encrypted S3 on-failure bucket (records included) with an alarm.
  */
 export class SpeedLayer extends Construct {
   readonly handler: HandlerFunction;
-  readonly deadLetterQueue: sqs.Queue;
+  /** The on-failure destination: one object per failed batch, records included. */
+  readonly deadLetterBucket: s3.Bucket;
   readonly deadLetterAlarm: cloudwatch.Alarm;
   readonly eventSource: KinesisEventSource;
 
@@ -79,9 +85,16 @@ export class SpeedLayer extends Construct {
         }),
       );
 
-    const consumer = addKinesisSource(this, this.handler, props.stream, source, 'speed layer');
+    const consumer = addKinesisSource(
+      this,
+      this.handler,
+      props.stream,
+      source,
+      'speed layer',
+      props.removalPolicy,
+    );
     this.eventSource = consumer.eventSource;
-    this.deadLetterQueue = consumer.deadLetterQueue;
+    this.deadLetterBucket = consumer.deadLetterBucket;
     this.deadLetterAlarm = consumer.deadLetterAlarm;
   }
 }

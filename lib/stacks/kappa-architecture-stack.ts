@@ -39,6 +39,11 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly archiveBufferInterval?: Duration;
   /**
+   * Reserved concurrency of the archive's Firehose transform function (new archive only).
+   * @default 10
+   */
+  readonly archiveTransformReservedConcurrency?: number;
+  /**
    * Days before archived events move to S3 Glacier Instant Retrieval (new archive only).
    * @default 90
    */
@@ -79,12 +84,14 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly apiBurstLimit?: number;
   /**
-   * Largest request body POST /events accepts (413 above it). API Gateway itself stops at 10 MB.
+   * Largest request body POST /events accepts (413 above it); at most 3,000,000 bytes, what a
+   * synchronous Lambda invocation carries once API Gateway has escaped the body into its event.
    * @default 1048576 (1 MiB)
    */
   readonly ingestMaxBodyBytes?: number;
   /**
-   * What happens to the tables and a new archive when the stack is deleted.
+   * What happens to a new stream, the tables, a new archive and the on-failure bucket when the
+   * stack is deleted: `DESTROY` takes them all (emptying the buckets first, versions included).
    * @default RemovalPolicy.RETAIN
    */
   readonly dataRemovalPolicy?: RemovalPolicy;
@@ -119,23 +126,29 @@ export class KappaArchitectureStack extends Stack {
       throw new Error('shardCount applies to a new stream: give either stream or shardCount, not both');
     if (
       props.archive &&
-      (props.archiveBufferInterval !== undefined || props.archiveTransitionDays !== undefined)
+      (props.archiveBufferInterval !== undefined ||
+        props.archiveTransitionDays !== undefined ||
+        props.archiveTransformReservedConcurrency !== undefined)
     )
       throw new Error(
-        'archiveBufferInterval and archiveTransitionDays apply to a new archive: give either archive or them, not both',
+        'archiveBufferInterval, archiveTransitionDays and archiveTransformReservedConcurrency apply to a new archive: give either archive or them, not both',
       );
 
     if (props.stream && props.archive) {
       this.stream = props.stream;
       this.archive = props.archive;
     } else {
-      this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
+      this.eventStream = new EventStream(this, 'EventStream', {
+        shardCount: props.shardCount,
+        removalPolicy: props.dataRemovalPolicy,
+      });
       this.stream = this.eventStream.stream;
       this.archive = new Archive(this, 'Archive', {
         stream: this.stream,
         viewsJson,
         bufferInterval: props.archiveBufferInterval,
         archiveTransitionDays: props.archiveTransitionDays,
+        transformReservedConcurrency: props.archiveTransformReservedConcurrency,
         removalPolicy: props.dataRemovalPolicy,
       });
     }
@@ -151,6 +164,7 @@ export class KappaArchitectureStack extends Stack {
       viewsJson,
       batchSize: props.processorBatchSize,
       parallelizationFactor: props.processorParallelizationFactor,
+      removalPolicy: props.dataRemovalPolicy,
     });
     this.replay = new Replay(this, 'Replay', {
       archive: this.archive,
@@ -213,7 +227,7 @@ export class KappaArchitectureStack extends Stack {
       functions,
       speedFunction: this.processor.handler.function,
       consumerName: 'Kappa processor',
-      deadLetterQueues: [this.processor.deadLetterQueue],
+      deadLetterQueues: [],
       replayStateMachine: this.replay.stateMachine,
     });
 

@@ -36,6 +36,11 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly archiveBufferInterval?: Duration;
   /**
+   * Reserved concurrency of the archive's Firehose transform function (new archive only).
+   * @default 10
+   */
+  readonly archiveTransformReservedConcurrency?: number;
+  /**
    * Days before archived events move to S3 Glacier Instant Retrieval.
    * @default 90
    */
@@ -82,12 +87,14 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly apiBurstLimit?: number;
   /**
-   * Largest request body POST /events accepts (413 above it). API Gateway itself stops at 10 MB.
+   * Largest request body POST /events accepts (413 above it); at most 3,000,000 bytes, what a
+   * synchronous Lambda invocation carries once API Gateway has escaped the body into its event.
    * @default 1048576 (1 MiB)
    */
   readonly ingestMaxBodyBytes?: number;
   /**
-   * What happens to the tables and the archive when the stack is deleted.
+   * What happens to the stream, the tables, the archive and the on-failure buckets when the stack
+   * is deleted: `DESTROY` takes them all (emptying the buckets first, versions included).
    * @default RemovalPolicy.RETAIN
    */
   readonly dataRemovalPolicy?: RemovalPolicy;
@@ -115,7 +122,10 @@ export class LambdaArchitectureStack extends Stack {
       );
     }
     const maxBodyBytes = checkIngestMaxBodyBytes(props.ingestMaxBodyBytes ?? 1_048_576);
-    this.eventStream = new EventStream(this, 'EventStream', { shardCount: props.shardCount });
+    this.eventStream = new EventStream(this, 'EventStream', {
+      shardCount: props.shardCount,
+      removalPolicy: props.dataRemovalPolicy,
+    });
     const stream = this.eventStream.stream;
     this.tables = new ServingTables(this, 'Tables', { removalPolicy: props.dataRemovalPolicy });
     this.archive = new Archive(this, 'Archive', {
@@ -123,6 +133,7 @@ export class LambdaArchitectureStack extends Stack {
       viewsJson,
       bufferInterval: props.archiveBufferInterval,
       archiveTransitionDays: props.archiveTransitionDays,
+      transformReservedConcurrency: props.archiveTransformReservedConcurrency,
       bytesScannedCutoffPerQuery: props.athenaBytesScannedCutoff,
       removalPolicy: props.dataRemovalPolicy,
     });
@@ -135,6 +146,7 @@ export class LambdaArchitectureStack extends Stack {
       batchSize: props.speedBatchSize,
       parallelizationFactor: props.speedParallelizationFactor,
       eventDedupe: props.speedEventDedupe,
+      removalPolicy: props.dataRemovalPolicy,
     });
     this.batchLayer = new BatchLayer(this, 'BatchLayer', {
       archive: this.archive,
@@ -187,7 +199,8 @@ export class LambdaArchitectureStack extends Stack {
       },
       speedFunction: this.speedLayer.handler.function,
       batchFunction: this.batchLayer.handler.function,
-      deadLetterQueues: [this.speedLayer.deadLetterQueue, this.batchLayer.ruleDeadLetterQueue],
+      deadLetterQueues: [this.batchLayer.ruleDeadLetterQueue],
+      batchSchedule: props.batchSchedule,
       workGroup: this.archive.workGroup,
     });
     new CfnOutput(this, 'ApiUrl', {

@@ -19,11 +19,22 @@ export function viewsToJson(views: readonly ViewDefinition[]): string {
   return viewsJson;
 }
 
-/** The largest body POST /events accepts, checked against API Gateway's 10 MB payload limit. */
+/**
+ * The largest `ingestMaxBodyBytes` allowed: 3,000,000 bytes. A synchronous Lambda invocation
+ * carries at most 6 MB of request payload (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html;
+ * Lambda's own error names 6291556 bytes), and API Gateway's proxy event carries the body as a JSON
+ * string, where every quote and backslash of the JSON body is escaped again: a body can double in
+ * size (a string of `\"` pairs), beside the headers (at most 10 KB in API Gateway) and the request
+ * context. 2 x 3,000,000 leaves about 290 KB for those; 3 MiB would not (test/handlers/ingest-body-limit.test.ts).
+ * A body above what one invocation carries never reaches the function: API Gateway answers 5xx, not 413.
+ */
+export const MAX_INGEST_BODY_BYTES = 3_000_000;
+
+/** The largest body POST /events accepts, checked against what one synchronous Lambda invocation carries. */
 export function checkIngestMaxBodyBytes(maxBodyBytes: number): number {
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > 10_485_760) {
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > MAX_INGEST_BODY_BYTES) {
     throw new Error(
-      `ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given ${maxBodyBytes})`,
+      `ingestMaxBodyBytes must be an integer between 1 and ${MAX_INGEST_BODY_BYTES} (given ${maxBodyBytes}): a synchronous Lambda invocation carries at most 6 MB, and API Gateway escapes the body inside its JSON event (quotes and backslashes double), so larger bodies would get a 5xx from API Gateway instead of the 413`,
     );
   }
   return maxBodyBytes;

@@ -54,7 +54,7 @@ describe('the CDK app (bin/app.ts)', () => {
     lambda.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     kappa.resourceCountIs('AWS::Kinesis::Stream', 0);
     kappa.resourceCountIs('AWS::KinesisFirehose::DeliveryStream', 0);
-    kappa.resourceCountIs('AWS::S3::Bucket', 0);
+    kappa.resourceCountIs('AWS::S3::Bucket', 1); // its processor's on-failure bucket only
     // its processor consumes the Lambda stack's stream, and its replay lists the Lambda stack's archive
     kappa.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('^StreamfoldLambda:.*EventStream') },

@@ -42,11 +42,11 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     ['parallelizationFactor', { ParallelizationFactor: 5 }],
     ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
     [
-      'onFailure (the construct DLQ)',
+      'onFailure (the construct's S3 bucket: failed batches with their records)',
       {
         DestinationConfig: {
           OnFailure: {
-            Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterQueue'), 'Arn'] },
+            Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterBucket'), 'Arn'] },
           },
         },
       },
@@ -64,9 +64,10 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     });
   });
 
-  it('alarms as soon as its dead-letter queue holds a record', () => {
+  it('alarms as soon as a failed batch is written to its on-failure bucket', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/S3',
+      MetricName: 'PutRequests',
       Threshold: 0,
       AlarmDescription: Match.stringLikeRegexp('failed the Kappa processor'),
     });

@@ -30,7 +30,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
   // GIVEN the stack with distinct processor values (a swap of two props cannot pass)
   const template = synthKappa({ processorBatchSize: 321, processorParallelizationFactor: 4 }).template();
 
-  it('wires the event source with bisect, partial batch responses, retries, record age and the SQS on-failure destination', () => {
+  it('wires the event source with bisect, partial batch responses, retries, record age and the S3 on-failure destination (records included)', () => {
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: Match.stringLikeRegexp('^ProcessorHandlerFunction') },
@@ -45,7 +45,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
       StartingPosition: 'TRIM_HORIZON',
       DestinationConfig: {
         OnFailure: {
-          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterQueue'), 'Arn'] },
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterBucket'), 'Arn'] },
         },
       },
     });
@@ -67,7 +67,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
     });
   });
 
-  it('alarms on the dead-letter queue and on the processor iterator age', () => {
+  it('alarms on new failed-batch objects and on the processor iterator age', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Dimensions: [
@@ -76,13 +76,12 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
       Threshold: 300_000,
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [
-        {
-          Name: 'QueueName',
-          Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ProcessorDeadLetterQueue'), 'QueueName'] },
-        },
-      ],
+      Namespace: 'AWS/S3',
+      MetricName: 'PutRequests',
+      Dimensions: Match.arrayWith([
+        { Name: 'BucketName', Value: { Ref: Match.stringLikeRegexp('^ProcessorDeadLetterBucket') } },
+        { Name: 'FilterId', Value: 'FailedBatches' },
+      ]),
       Threshold: 0,
     });
   });
@@ -140,8 +139,21 @@ describe('KappaArchitectureStack: encryption at rest', () => {
       expect(JSON.stringify(policy.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
   });
 
-  it('encrypts the processor dead-letter queue with KMS', () => {
-    template.hasResourceProperties('AWS::SQS::Queue', { KmsMasterKeyId: 'alias/aws/sqs' });
+  it('encrypts the processor on-failure bucket and refuses plain HTTP to it', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      MetricsConfigurations: [{ Id: 'FailedBatches' }],
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: Match.stringLikeRegexp('^ProcessorDeadLetterBucket') },
+      PolicyDocument: Match.objectLike({
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      }),
+    });
   });
 
   it('logs every replay event to a log group encrypted with a rotated KMS key the Logs service may use', () => {
@@ -309,7 +321,8 @@ describe('KappaArchitectureStack: the replay state machine', () => {
           [ENV.archiveBucket]: { Ref: Match.stringLikeRegexp('^ArchiveBucket') },
           [ENV.archivePrefix]: 'events/',
           [ENV.archiveWatermark]: 'clock',
-          [ENV.archiveLagMs]: '120000',
+          // processor buffer 60 s + 1.5 x 60 s buffering hint + 60 s Kinesis read + 60 s margin
+          [ENV.archiveLagMs]: '270000',
           [ENV.kappaTable]: Match.anyValue(),
           [ENV.controlTable]: Match.anyValue(),
           [ENV.dedupeTable]: Match.anyValue(),
@@ -349,9 +362,8 @@ describe('KappaArchitectureStack: least privilege', () => {
       'kinesis:ListStreams',
       'kinesis:SubscribeToShard',
       ...logs,
-      'sqs:GetQueueAttributes',
-      'sqs:GetQueueUrl',
-      'sqs:SendMessage',
+      's3:ListBucket', // the on-failure bucket
+      's3:PutObject',
       ...xray,
     ],
     ReplayHandlerRole: [
@@ -561,10 +573,7 @@ describe('KappaArchitectureStack: validation of props', () => {
       { archiveBufferInterval: Duration.seconds(30) },
       'bufferInterval must be between 60 and 900 seconds (given 30)',
     ],
-    [
-      { ingestMaxBodyBytes: 0 },
-      "ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given 0)",
-    ],
+    [{ ingestMaxBodyBytes: 0 }, 'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 0)'],
   ])('fails if given %j', (props, message) => {
     expect(() => synthKappa(props as never)).toThrow(message);
   });

@@ -1,11 +1,14 @@
-import { Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { synth } from './stack-fixture';
 
-function nag(mutate?: (stack: ReturnType<typeof synth>['stack']) => void) {
-  const { app, stack } = synth();
+function nag(
+  mutate?: (stack: ReturnType<typeof synth>['stack']) => void,
+  props: Parameters<typeof synth>[0] = {},
+) {
+  const { app, stack } = synth(props);
   mutate?.(stack);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   return () => app.synth();
@@ -17,6 +20,10 @@ describe('cdk-nag', () => {
     const run = nag();
     // WHEN synthesized THEN no finding is left (an unacknowledged one fails the synth: see the next test)
     expect(run).not.toThrow();
+  });
+
+  it('finds nothing unacknowledged with dataRemovalPolicy DESTROY (the buckets emptied by autoDeleteObjects)', () => {
+    expect(nag(undefined, { dataRemovalPolicy: RemovalPolicy.DESTROY })).not.toThrow();
   });
 
   it('fails if a new wildcard permission appears (acknowledgements are per finding, not blanket)', () => {

@@ -48,11 +48,12 @@ describe('Replay: each prop lands on its own field', () => {
     ['readyPollInterval -> the Wait state', () => expect(definition.States.WaitForArchive.Seconds).toBe(45)],
     ['timeout -> TimeoutSeconds', () => expect(definition.TimeoutSeconds).toBe(21_600)],
     [
-      'archiveMargin + the archive buffer -> archiveLagMs',
+      'archiveMargin + the archive worst case -> archiveLagMs',
       () =>
         template.hasResourceProperties('AWS::Lambda::Function', {
           MemorySize: 3008,
-          Environment: { Variables: Match.objectLike({ [ENV.archiveLagMs]: '150000' }) },
+          // processor buffer 60 s + 1.5 x the 120 s buffer + 60 s Kinesis read + the 30 s margin
+          Environment: { Variables: Match.objectLike({ [ENV.archiveLagMs]: '330000' }) },
         }),
     ],
   ])('%s', (_, check) => check());

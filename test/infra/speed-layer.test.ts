@@ -42,11 +42,11 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
     ['startingPosition (always TRIM_HORIZON)', { StartingPosition: 'TRIM_HORIZON' }],
     [
-      'onFailure (the construct DLQ)',
+      'onFailure (the construct on-failure bucket)',
       {
         DestinationConfig: {
           OnFailure: {
-            Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedDeadLetterQueue'), 'Arn'] },
+            Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedDeadLetterBucket'), 'Arn'] },
           },
         },
       },

@@ -47,7 +47,8 @@ describe('LambdaArchitectureStack security and reliability', () => {
     for (const policy of Object.values(resources(template, 'AWS::S3::BucketPolicy'))) {
       expect(JSON.stringify(policy.Properties.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
     }
-    expect(Object.keys(resources(template, 'AWS::S3::BucketPolicy')).length).toBe(2);
+    // the archive, its access logs and the speed layer's on-failure bucket
+    expect(Object.keys(resources(template, 'AWS::S3::BucketPolicy')).length).toBe(3);
   });
 
   it('gives every table encryption, point-in-time recovery and on-demand billing, and TTL where rows expire', () => {
@@ -94,33 +95,53 @@ describe('LambdaArchitectureStack security and reliability', () => {
     });
   });
 
-  it('wires the speed layer event source with bisect, partial responses and an encrypted SQS dead-letter queue', () => {
+  it('wires the speed layer event source with bisect, partial responses and an S3 on-failure bucket that gets the records', () => {
+    // An SQS or SNS on-failure destination of a Kinesis event source gets only metadata; an S3 one
+    // also gets the invocation record, i.e. the failed records themselves.
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       BisectBatchOnFunctionError: true,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
-      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedLayerDeadLetterBucket'), 'Arn'] },
+        },
+      },
     });
-    // the speed layer's dead-letter queue: KMS (AWS-managed key), 14 days
-    template.hasResourceProperties('AWS::SQS::Queue', {
-      KmsMasterKeyId: 'alias/aws/sqs',
-      MessageRetentionPeriod: 1_209_600,
+    // encrypted, private, expiring, with a request-metrics filter the alarm watches
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: Match.objectLike({
+        BlockPublicAcls: true,
+        RestrictPublicBuckets: true,
+      }),
+      LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 14, Status: 'Enabled' })] },
+      MetricsConfigurations: [{ Id: 'FailedBatches' }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/S3',
+      MetricName: 'PutRequests',
+      Dimensions: Match.arrayWith([{ Name: 'FilterId', Value: 'FailedBatches' }]),
       Threshold: 0,
     });
+    template.resourcePropertiesCountIs(
+      'AWS::SQS::Queue',
+      { KmsMasterKeyId: 'alias/aws/sqs' },
+      0, // no metadata-only SQS destination any more
+    );
   });
 
   it('encrypts every queue and refuses plain-HTTP access to it', () => {
     const queues = Object.values(resources(template, 'AWS::SQS::Queue'));
-    expect(queues.length).toBe(2);
+    expect(queues.length).toBe(1); // the batch schedule's dead-letter queue
     for (const queue of queues) {
-      // KMS for the speed layer's DLQ; SSE-SQS where EventBridge delivers (it cannot use the AWS-managed KMS key)
+      // SSE-SQS where EventBridge delivers (it cannot use the AWS-managed KMS key)
       expect(queue.Properties.KmsMasterKeyId ?? queue.Properties.SqsManagedSseEnabled).toBeTruthy();
       expect(queue.Properties.MessageRetentionPeriod).toBe(1_209_600);
     }
     const policies = Object.values(resources(template, 'AWS::SQS::QueuePolicy'));
-    expect(policies.length).toBe(2);
+    expect(policies.length).toBe(1);
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument).toMatchObject({
         Statement: expect.arrayContaining([
@@ -246,20 +267,25 @@ describe('LambdaArchitectureStack security and reliability', () => {
     }
   });
 
-  it('alarms on iterator age, errors, throttles, dead letters and Athena bytes', () => {
-    const metrics = Object.values(resources(template, 'AWS::CloudWatch::Alarm')).map(
-      (a) => a.Properties.MetricName,
-    );
+  it('alarms on iterator age, errors, throttles, dead letters, Athena bytes, reconciliation and the Firehose delivery', () => {
+    const alarms = Object.values(resources(template, 'AWS::CloudWatch::Alarm'));
+    const metrics = alarms.map((a) => a.Properties.MetricName).filter((m) => m !== undefined);
     expect(new Set(metrics)).toEqual(
       new Set([
         'IteratorAge',
         'Errors',
         'Throttles',
         'ApproximateNumberOfMessagesVisible',
-        'ProcessedBytes',
+        'PutRequests', // new objects in the on-failure bucket and under the archive's error prefix
         'ReconciliationMismatches',
+        'DeliveryToS3.DataFreshness',
+        'DeliveryToS3.Success',
+        'ExecuteProcessing.Success',
       ]),
     );
+    // Athena bytes: a metric math alarm (the only one) over the dimensions Athena publishes together
+    const math = alarms.filter((a) => a.Properties.Metrics !== undefined);
+    expect(math).toHaveLength(1);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 });
@@ -311,9 +337,8 @@ describe('least privilege', () => {
       'kinesis:SubscribeToShard',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
-      'sqs:GetQueueAttributes',
-      'sqs:GetQueueUrl',
-      'sqs:SendMessage',
+      's3:ListBucket', // the on-failure bucket (what Lambda needs to write a failed batch there)
+      's3:PutObject',
       'xray:PutTelemetryRecords',
       'xray:PutTraceSegments',
     ],
@@ -322,6 +347,7 @@ describe('least privilege', () => {
       'athena:GetQueryResults',
       'athena:StartQueryExecution',
       'athena:StopQueryExecution',
+      'cloudwatch:GetMetricData', // Firehose's measured freshness (resource *: no resource-level permissions)
       'dynamodb:BatchWriteItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
@@ -378,9 +404,14 @@ describe('least privilege', () => {
   });
 
   it.each(Object.keys(expected))('gives the %s role exactly the actions it needs', (prefix) => {
+    // Every policy attached to the role, whatever its own logical ID (a separate iam.Policy counts too).
+    const roleIds = Object.keys(resources(template, 'AWS::IAM::Role')).filter((id) =>
+      id.startsWith(`${prefix}Role`),
+    );
+    expect(roleIds).toHaveLength(1);
     const actions = new Set<string>();
-    for (const [id, policy] of policies) {
-      if (!id.startsWith(`${prefix}Role`)) continue;
+    for (const [, policy] of policies) {
+      if (!(policy.Properties.Roles as { Ref?: string }[]).some((r) => r.Ref === roleIds[0])) continue;
       for (const statement of (
         policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }
       ).Statement) {
@@ -453,9 +484,13 @@ describe('validation of props', () => {
     );
     expect(() => synth({ views: many })).toThrow(/at most 3000 bytes of views fit/);
   });
-  it('fails if the ingest body limit is above what API Gateway accepts', () => {
+  it('fails if the ingest body limit is above what a synchronous Lambda invocation carries', () => {
     expect(() => synth({ ingestMaxBodyBytes: 20_000_000 })).toThrow(
-      "ingestMaxBodyBytes must be between 1 and 10485760, API Gateway's payload limit (given 20000000)",
+      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 20000000)',
+    );
+    // 6 MiB passes API Gateway (10 MB) but not the 6 MB invocation once escaped: refused too
+    expect(() => synth({ ingestMaxBodyBytes: 6 * 1024 * 1024 })).toThrow(
+      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 6291456)',
     );
   });
   it('fails if the API rate limit is 0', () => {
