@@ -42,7 +42,7 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     ['parallelizationFactor', { ParallelizationFactor: 5 }],
     ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
     [
-      'onFailure (the construct's S3 bucket: failed batches with their records)',
+      'onFailure (the construct S3 bucket: failed batches with their records)',
       {
         DestinationConfig: {
           OnFailure: {
