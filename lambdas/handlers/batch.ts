@@ -4,15 +4,13 @@ import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-stor
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
-import { FirehoseFreshnessWatermark } from '../adapters/aws/firehose-freshness-watermark';
-import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-archive-watermark';
 import { jsonResponse } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import { makeAthenaClient } from '../runtime/clients/athena';
-import { makeCloudWatchClient } from '../runtime/clients/cloudwatch';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
+import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
 import { runBatch, type BatchRunResult } from '../services/batch-layer';
 
@@ -37,18 +35,12 @@ const engine: QueryEngine =
 
 const deps = {
   views: config.views,
-  watermark:
-    config.watermark.kind === 'checkpoint'
-      ? new S3CheckpointWatermark(makeS3Client(config.endpoints), config.archiveBucket)
-      : config.watermark.deliveryStream
-        ? new FirehoseFreshnessWatermark({
-            client: makeCloudWatchClient(config.endpoints),
-            clock: systemClock,
-            deliveryStreamName: config.watermark.deliveryStream,
-            worstCaseLagMs: config.watermark.lagMs,
-            marginMs: 60_000,
-          })
-        : new ClockLagWatermark(systemClock, config.watermark.lagMs),
+  watermark: makeArchiveWatermark(
+    config.watermark,
+    config.endpoints,
+    makeS3Client(config.endpoints),
+    config.archiveBucket,
+  ),
   batch: new DynamoDbBatchViewStore(dynamo, config.batchTable),
   control: new DynamoDbControlStore(dynamo, config.controlTable),
   speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),

@@ -2,10 +2,10 @@ import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
 import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
-import { ClockLagWatermark, S3CheckpointWatermark } from '../adapters/aws/s3-archive-watermark';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
+import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readReplayConfig } from '../runtime/config';
 import {
   failReplay,
@@ -25,10 +25,7 @@ const deps: ReplayDeps = {
   control: new DynamoDbKappaControlStore(dynamo, config.controlTable),
   claims: new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock),
   archive: new S3ArchiveReader(s3, config.archiveBucket, config.archivePrefix),
-  watermark:
-    config.watermark.kind === 'clock'
-      ? new ClockLagWatermark(systemClock, config.watermark.lagMs)
-      : new S3CheckpointWatermark(s3, config.archiveBucket),
+  watermark: makeArchiveWatermark(config.watermark, config.endpoints, s3, config.archiveBucket),
   clock: systemClock,
   handoffDelayMs: config.handoffDelayMs,
   archivePrefix: config.archivePrefix,

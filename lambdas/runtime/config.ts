@@ -155,7 +155,7 @@ export interface ReplayConfig {
   readonly dedupeTtlSeconds: number;
   readonly archiveBucket: string;
   readonly archivePrefix: string;
-  readonly watermark: { readonly kind: 'clock'; readonly lagMs: number } | { readonly kind: 'checkpoint' };
+  readonly watermark: ArchiveWatermarkConfig;
   readonly handoffDelayMs: number;
 }
 
@@ -175,7 +175,11 @@ export function readReplayConfig(env: Env): ReplayConfig {
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark:
       watermarkKind === 'clock'
-        ? { kind: 'clock', lagMs: integer(env, ENV.archiveLagMs, 960_000, 0) }
+        ? {
+            kind: 'clock',
+            lagMs: integer(env, ENV.archiveLagMs, 960_000, 0),
+            deliveryStream: env[ENV.firehoseDeliveryStream] || undefined,
+          }
         : { kind: 'checkpoint' },
     handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, 10_000, 0),
   };
@@ -225,19 +229,22 @@ export type BatchEngineConfig =
     }
   | { readonly kind: 'duckdb'; readonly archiveDir: string; readonly syncFromS3: boolean };
 
+/** How far the archive provably holds (the batch cutoff and the replay handoff both wait for it). */
+export type ArchiveWatermarkConfig =
+  | {
+      readonly kind: 'clock';
+      /** The worst case by construction. */
+      readonly lagMs: number;
+      /** When set, the measured delays of this delivery stream can only lengthen the lag. */
+      readonly deliveryStream?: string;
+    }
+  | { readonly kind: 'checkpoint' };
+
 export interface BatchConfig extends QueryConfig {
   readonly engine: BatchEngineConfig;
   readonly archiveBucket: string;
   readonly archivePrefix: string;
-  readonly watermark:
-    | {
-        readonly kind: 'clock';
-        /** The worst case by construction. */
-        readonly lagMs: number;
-        /** When set, the measured delays of this delivery stream can only lengthen the lag. */
-        readonly deliveryStream?: string;
-      }
-    | { readonly kind: 'checkpoint' };
+  readonly watermark: ArchiveWatermarkConfig;
 }
 
 export function readBatchConfig(env: Env): BatchConfig {

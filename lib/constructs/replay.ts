@@ -183,9 +183,22 @@ export class Replay extends Construct {
         [ENV.archiveLagMs]: String(
           archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds(),
         ),
+        // The handoff waits for the same measured Firehose delays as the batch cutoff.
+        [ENV.firehoseDeliveryStream]: archive.deliveryStreamName,
       },
     });
     const fn = this.handler.function;
+    // GetMetricData supports no resource-level permissions: "*", in a policy of its own so the
+    // acknowledgement covers this one action (as the batch layer's).
+    const metricsRead = new iam.Policy(this, 'MetricsReadPolicy', {
+      statements: [new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+    });
+    metricsRead.attachToRole(this.handler.role);
+    Validations.of(metricsRead).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "cloudwatch:GetMetricData has no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html); the replay reads the archive delivery stream's DataFreshness and KinesisMillisBehindLatest only, which can only hold the handoff back.",
+    });
     // Not bucket.grantRead: it grants s3:GetObject*, s3:GetBucket* and s3:List* (wildcard actions).
     fn.addToRolePolicy(
       new iam.PolicyStatement({

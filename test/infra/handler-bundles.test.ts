@@ -14,7 +14,7 @@ const expected: Record<string, string[]> = {
   'kappa-admin': ['dynamodb', 'sfn'],
   'kappa-processor': ['dynamodb'],
   query: ['dynamodb'],
-  replay: ['dynamodb', 's3'],
+  replay: ['cloudwatch', 'dynamodb', 's3'],
   speed: ['dynamodb'],
 };
 

@@ -87,6 +87,24 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
   });
 });
 
+describe('KappaArchitectureStack: the replay handoff waits for what the archive provably holds', () => {
+  const template = synthKappa().template();
+
+  it('gives the replay function the lag by construction and the delivery stream whose measured delays lengthen it', () => {
+    const deliveryStreamId = Object.keys(template.findResources('AWS::KinesisFirehose::DeliveryStream'))[0];
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.archiveWatermark]: 'clock',
+          [ENV.archiveLagMs]: '270000', // 60 s processor buffer + 1.5 x 60 s + 60 s read + 60 s margin
+          [ENV.firehoseDeliveryStream]: { Ref: deliveryStreamId },
+          [ENV.kappaTable]: Match.anyValue(),
+        }),
+      },
+    });
+  });
+});
+
 describe('KappaArchitectureStack: encryption at rest', () => {
   const template = synthKappa().template();
 
@@ -367,6 +385,7 @@ describe('KappaArchitectureStack: least privilege', () => {
       ...xray,
     ],
     ReplayHandlerRole: [
+      'cloudwatch:GetMetricData', // Firehose's measured delays hold the handoff back (resource "*": none other exists)
       'dynamodb:BatchWriteItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
