@@ -12,6 +12,7 @@ import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
+import { emitCountMetric } from '../runtime/metrics';
 import { runBatch, type BatchRunResult } from '../services/batch-layer';
 
 const config = readBatchConfig(process.env);
@@ -76,21 +77,10 @@ export const handler = async (
   const result = await runBatch({ ...deps, engine });
   console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
   if (result.reconciliation) {
-    // CloudWatch embedded metric format: the log line becomes the metric the reconciliation alarm watches.
-    console.log(
-      JSON.stringify({
-        _aws: {
-          Timestamp: Date.now(),
-          CloudWatchMetrics: [
-            {
-              Namespace: 'Streamfold',
-              Dimensions: [[]],
-              Metrics: [{ Name: 'ReconciliationMismatches', Unit: 'Count' }],
-            },
-          ],
-        },
-        ReconciliationMismatches: result.reconciliation.mismatchCount + (result.reconciliation.error ? 1 : 0),
-      }),
+    // The reconciliation alarm watches this metric.
+    emitCountMetric(
+      'ReconciliationMismatches',
+      result.reconciliation.mismatchCount + (result.reconciliation.error ? 1 : 0),
     );
   }
   return result;

@@ -1,3 +1,4 @@
+import { emitCountMetric } from './metrics';
 import type { SpeedBatchResult } from '../services/speed-layer';
 
 /**
@@ -21,20 +22,6 @@ export function logStreamBatch(result: SpeedBatchResult, log: (line: string) => 
   if (result.earlierCopies > 0) {
     // Copies that batch and replay keep instead of the stream's (README "Exactness": producer
     // retries under other partition keys).
-    console.log(
-      JSON.stringify({
-        _aws: {
-          Timestamp: Date.now(),
-          CloudWatchMetrics: [
-            {
-              Namespace: 'Streamfold',
-              Dimensions: [[]],
-              Metrics: [{ Name: 'KeptCopyConflicts', Unit: 'Count' }],
-            },
-          ],
-        },
-        KeptCopyConflicts: result.earlierCopies,
-      }),
-    );
+    emitCountMetric('KeptCopyConflicts', result.earlierCopies);
   }
 }
