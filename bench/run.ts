@@ -227,13 +227,14 @@ ${rows.join('\n')}
 
 Before/after the CPU work of 2026-12-01 (batch 500, 100,000 records, same machine, two runs each,
 \`bench/speed-handler.ts\` run against the commit before it): on this Zipf workload (about 240
-rows per batch) 18,000 -> 23,500 records/s (ratio 0.033 -> 0.038); on a one-key workload (one row
+rows per batch) 18,000 -> 35,700 records/s (ratio 0.033 -> 0.064); on a one-key workload (one row
 per batch, what the per-record path costs alone) 30,000 -> 97,000 records/s. The changes: cached MD5
 per distinct value, plain folds without a state object per event, nano-units without printing
 small decimals, one key encoding per row, ISO times printed once per second, the Unicode walk only
-when the text holds surrogate escapes. What is left is per row: every row write decodes and
-re-encodes its 4,096-register sketch (as DynamoDB stores it), which a sparse sketch representation
-would remove; the target (150,000 records/s, 1/5 of the parse) is not reached.
+when the text holds surrogate escapes, and sketches encoded and parsed by hand (no closure, no
+regular expression per register) and folded without a second union. What is left is mostly per
+row: every row write decodes and re-encodes its 4,096-register sketch (as DynamoDB stores it); the
+target (150,000 records/s, 1/5 of the parse) is not reached.
 
 ## Writes per event (default configuration, dedupe on)
 

@@ -92,33 +92,55 @@ export class HyperLogLog {
 
   /** Sparse text `index:rank,...` in index order: compact for DynamoDB, and what the batch SQL emits. */
   toSparse(): string {
-    const parts: string[] = [];
-    this.registers.forEach((rank, index) => {
-      if (rank > 0) parts.push(`${index}:${rank}`);
-    });
-    return parts.join(',');
+    // Every speed-row write encodes its sketches: a plain loop, no closure or array per call.
+    const registers = this.registers;
+    let out = '';
+    for (let index = 0; index < HLL_REGISTERS; index++) {
+      const rank = registers[index];
+      if (rank !== 0) out += out === '' ? `${index}:${rank}` : `,${index}:${rank}`;
+    }
+    return out;
   }
 
   static fromSparse(text: string | null | undefined): HyperLogLog {
     const registers = new Uint8Array(HLL_REGISTERS);
-    if (text) {
-      for (const part of text.split(',')) {
-        // Plain decimal digits only: Number() alone would also read "0x10", "1e1", " 1" or "1:2:3".
-        const [, i, r] = /^(\d{1,4}):(\d{1,2})$/.exec(part) ?? [];
-        const index = Number(i);
-        const rank = Number(r);
-        if (
-          !Number.isInteger(index) ||
-          index < 0 ||
-          index >= HLL_REGISTERS ||
-          !Number.isInteger(rank) ||
-          rank < 1 ||
-          rank > HLL_RANK_BITS + 1
-        ) {
-          throw new Error(`malformed HyperLogLog register "${part}"`);
-        }
-        registers[index] = Math.max(registers[index], rank);
+    if (!text) return new HyperLogLog(registers);
+    // Every speed-row read decodes its sketches: parsed by hand, accepting exactly
+    // `<1-4 digits>:<1-2 digits>` per comma-separated part (Number() alone would also read "0x10",
+    // "1e1", " 1" or "1:2:3").
+    const n = text.length;
+    let at = 0;
+    for (;;) {
+      const start = at;
+      let index = 0;
+      let rank = 0;
+      let digits = 0;
+      let c = text.charCodeAt(at);
+      while (c >= 48 && c <= 57) {
+        index = index * 10 + (c - 48);
+        digits++;
+        c = text.charCodeAt(++at);
       }
+      const indexDigits = digits;
+      let ok = indexDigits >= 1 && indexDigits <= 4 && c === 58; // ':'
+      digits = 0;
+      if (ok) {
+        c = text.charCodeAt(++at);
+        while (c >= 48 && c <= 57) {
+          rank = rank * 10 + (c - 48);
+          digits++;
+          c = text.charCodeAt(++at);
+        }
+        ok = digits >= 1 && digits <= 2 && (at === n || c === 44); // end or ','
+      }
+      if (!ok || index >= HLL_REGISTERS || rank < 1 || rank > HLL_RANK_BITS + 1) {
+        const end = text.indexOf(',', start);
+        throw new Error(`malformed HyperLogLog register "${text.slice(start, end < 0 ? n : end)}"`);
+      }
+      if (rank > registers[index]) registers[index] = rank;
+      if (at === n) break;
+      at++; // past the ',': a part must follow
+      if (at === n) throw new Error('malformed HyperLogLog register "" (a trailing comma)');
     }
     return new HyperLogLog(registers);
   }

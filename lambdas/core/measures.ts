@@ -156,7 +156,9 @@ export function foldEvents(
         sketch ??= new HyperLogLog(new Uint8Array(state.sketch.registers));
         sketch.add(text);
       }
-      if (sketch) state = merge(state, { kind: 'distinct', sketch, exact: null, empty: false });
+      // The copy started from the state's registers and only grew: it is already the union, which
+      // is what merge() would compute (and no longer exact, as merge says of two non-empty parts).
+      if (sketch) state = { kind: 'distinct', sketch, exact: null, empty: false };
     } else {
       state = foldPlain(spec, state, bodies);
     }

@@ -199,3 +199,54 @@ describe('HyperLogLog estimate', () => {
     expect(Math.abs(a.merge(b).estimate() - 9_000)).toBeLessThanOrEqual(distinctErrorBound(9_000));
   });
 });
+
+describe('fromSparse parses exactly the sparse grammar', () => {
+  /** The grammar as a regular expression per part (the reference the hand parser must match). */
+  function reference(text: string): Uint8Array | 'error' {
+    const registers = new Uint8Array(HLL_REGISTERS);
+    for (const part of text.split(',')) {
+      const match = /^(\d{1,4}):(\d{1,2})$/.exec(part);
+      if (!match) return 'error';
+      const index = Number(match[1]);
+      const rank = Number(match[2]);
+      if (index >= HLL_REGISTERS || rank < 1 || rank > 41) return 'error';
+      registers[index] = Math.max(registers[index], rank);
+    }
+    return registers;
+  }
+
+  it('accepts and refuses the same texts as the per-part regular expression (property)', () => {
+    const token = fc.constantFrom(
+      '0',
+      '1',
+      '4',
+      '9',
+      '40',
+      '41',
+      '42',
+      '4095',
+      '4096',
+      '00012',
+      ':',
+      ',',
+      ' ',
+      'x',
+      'e',
+      '-',
+    );
+    fc.assert(
+      fc.property(fc.array(token, { minLength: 1, maxLength: 12 }), (tokens) => {
+        const text = tokens.join('');
+        const expected = reference(text);
+        let actual: Uint8Array | 'error';
+        try {
+          actual = HyperLogLog.fromSparse(text).registers;
+        } catch {
+          actual = 'error';
+        }
+        expect(actual, text).toEqual(expected);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+});
