@@ -142,6 +142,13 @@ export async function redriveFailedBatch(
   return { records: event.Records.length, failedFrom: response?.batchItemFailures?.[0]?.itemIdentifier };
 }
 
+const USAGE = `usage:
+  npm run reingest -- --bucket <archive bucket> [--prefix errors/] [--delete]
+      Firehose's processing-failed records back into the archive (needs ${ENV.views} set to the views)
+  npm run redrive -- --bucket <on-failure bucket> --key <failed batch object> [--handler speed|kappa-processor]
+      a failed batch's records through the handler again (with the function's environment set)
+docs/deploy.md explains both (what Firehose keeps, the fences a redrive meets).`;
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const { values } = parseArgs({
@@ -152,9 +159,14 @@ async function main(argv: string[]): Promise<void> {
       prefix: { type: 'string' },
       handler: { type: 'string', default: 'speed' },
       delete: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (!values.bucket) throw new Error('--bucket is required');
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!values.bucket) throw new Error(`--bucket is required\n${USAGE}`);
   const store = s3ObjectStore(makeS3Client(readEndpoints(process.env)));
   if (command === 'reingest') {
     const viewsJson = process.env[ENV.views];
@@ -178,9 +190,7 @@ async function main(argv: string[]): Promise<void> {
     console.log(JSON.stringify(result, null, 2));
     if (result.failedFrom !== undefined) process.exitCode = 2;
   } else {
-    throw new Error(
-      'usage: cloud-admin reingest|redrive --bucket <bucket> [--key <key>] [--prefix <p>] [--delete]',
-    );
+    throw new Error(USAGE);
   }
 }
 
