@@ -43,6 +43,36 @@ function views(env: Env): ViewDefinition[] {
 
 const DEFAULT_ARRIVAL_BUCKET_MS = 60_000;
 
+/** Event-id dedupe and sequence fences: the same settings for the speed layer and the Kappa processor. */
+function readStreamDedupe(env: Env): {
+  dedupeTable: string | undefined;
+  dedupeTtlSeconds: number;
+  fenceBy: FenceBy;
+} {
+  const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
+  const fenceBy = env[ENV.fenceBy] ?? 'shard';
+  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
+    throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
+  return {
+    dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    fenceBy,
+  };
+}
+
+/** The archive watermark the batch cutoff and the replay handoff wait for. */
+function readArchiveWatermark(env: Env): ArchiveWatermarkConfig {
+  const kind = env[ENV.archiveWatermark] ?? 'clock';
+  if (kind === 'checkpoint') return { kind };
+  if (kind !== 'clock')
+    throw new ConfigError(`${ENV.archiveWatermark} must be clock or checkpoint (given ${kind})`);
+  return {
+    kind,
+    lagMs: integer(env, ENV.archiveLagMs, 960_000, 0),
+    deliveryStream: env[ENV.firehoseDeliveryStream] || undefined,
+  };
+}
+
 export interface SpeedConfig {
   readonly views: ViewDefinition[];
   readonly endpoints: AwsEndpoints;
@@ -54,17 +84,11 @@ export interface SpeedConfig {
 }
 
 export function readSpeedConfig(env: Env): SpeedConfig {
-  const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
-  const fenceBy = env[ENV.fenceBy] ?? 'shard';
-  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
-    throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
   return {
     views: views(env),
     endpoints: readEndpoints(env),
     speedTable: required(env, ENV.speedTable),
-    dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
-    fenceBy,
+    ...readStreamDedupe(env),
     arrivalBucketMs: integer(env, ENV.arrivalBucketMs, DEFAULT_ARRIVAL_BUCKET_MS, 1000),
   };
 }
@@ -131,18 +155,12 @@ export interface KappaProcessorConfig {
 }
 
 export function readKappaProcessorConfig(env: Env): KappaProcessorConfig {
-  const dedupe = (env[ENV.speedDedupe] ?? 'true') !== 'false';
-  const fenceBy = env[ENV.fenceBy] ?? 'shard';
-  if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
-    throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
   return {
     views: views(env),
     endpoints: readEndpoints(env),
     kappaTable: required(env, ENV.kappaTable),
     controlTable: required(env, ENV.controlTable),
-    dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
-    fenceBy,
+    ...readStreamDedupe(env),
   };
 }
 
@@ -160,10 +178,6 @@ export interface ReplayConfig {
 }
 
 export function readReplayConfig(env: Env): ReplayConfig {
-  const watermarkKind = env[ENV.archiveWatermark] ?? 'clock';
-  if (watermarkKind !== 'clock' && watermarkKind !== 'checkpoint') {
-    throw new ConfigError(`${ENV.archiveWatermark} must be clock or checkpoint (given ${watermarkKind})`);
-  }
   return {
     views: views(env),
     endpoints: readEndpoints(env),
@@ -173,14 +187,7 @@ export function readReplayConfig(env: Env): ReplayConfig {
     dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
-    watermark:
-      watermarkKind === 'clock'
-        ? {
-            kind: 'clock',
-            lagMs: integer(env, ENV.archiveLagMs, 960_000, 0),
-            deliveryStream: env[ENV.firehoseDeliveryStream] || undefined,
-          }
-        : { kind: 'checkpoint' },
+    watermark: readArchiveWatermark(env),
     handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, 10_000, 0),
   };
 }
@@ -267,23 +274,12 @@ export function readBatchConfig(env: Env): BatchConfig {
   } else {
     throw new ConfigError(`${ENV.queryEngine} must be athena or duckdb (given ${engineKind})`);
   }
-  const watermarkKind = env[ENV.archiveWatermark] ?? 'clock';
-  if (watermarkKind !== 'clock' && watermarkKind !== 'checkpoint') {
-    throw new ConfigError(`${ENV.archiveWatermark} must be clock or checkpoint (given ${watermarkKind})`);
-  }
   return {
     ...readQueryConfig(env),
     engine,
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
-    watermark:
-      watermarkKind === 'clock'
-        ? {
-            kind: 'clock',
-            lagMs: integer(env, ENV.archiveLagMs, 960_000, 0),
-            deliveryStream: env[ENV.firehoseDeliveryStream] || undefined,
-          }
-        : { kind: 'checkpoint' },
+    watermark: readArchiveWatermark(env),
   };
 }
 
