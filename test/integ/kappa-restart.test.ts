@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, startCli } from './cli-process';
 
 /**
  * `npm start -- --architecture kappa` killed with SIGKILL in the middle of a replay and started
@@ -11,7 +11,6 @@ import { afterAll, describe, expect, it } from 'vitest';
  * cells are fenced by chunk, the archive's rewritten objects are deduplicated by event id) and
  * the flipped version holds exactly what the version before it held.
  */
-const root = path.resolve(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-kappa-restart-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -19,50 +18,10 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startCli(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'local/cli.ts',
-      'start',
-      '--architecture',
-      'kappa',
-      '--no-generator',
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-      '--archive-flush',
-      '300ms',
-      // A long handoff delay: the replay stays in flight long enough to be killed in the middle.
-      '--replay-handoff',
-      '5s',
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 90_000;
-  while (!output.includes('streamfold is running')) {
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`npm start did not come up:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return child;
+async function startKappa(port: number): Promise<ChildProcess> {
+  // A long handoff delay: the replay stays in flight long enough to be killed in the middle.
+  const flags = ['--architecture', 'kappa', '--no-generator', '--port', String(port), '--data-dir', dataDir];
+  return startCli([...flags, '--archive-flush', '300ms', '--replay-handoff', '5s'], children, 90_000);
 }
 
 interface KappaStatus {
@@ -111,7 +70,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
   () => {
     it('resumes the replay and ends with the same values', async () => {
       const port = await freePort();
-      let cli = await startCli(port);
+      let cli = await startKappa(port);
       await waitFor(
         async () => (await status(port)).views.sensor_readings?.active?.version === 1,
         'version 1',
@@ -135,7 +94,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
       cli.kill('SIGKILL');
       await new Promise((r) => cli.once('exit', r));
 
-      cli = await startCli(port);
+      cli = await startKappa(port);
       // The same replay, resumed (not a new one), finishes and flips.
       await waitFor(
         async () => (await status(port)).replay?.status === 'finished',

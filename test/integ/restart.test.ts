@@ -1,16 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, startCli } from './cli-process';
 
 /**
  * `npm start` killed with SIGKILL mid-stream and started again on the same data dir: nothing
  * acknowledged is lost and nothing is counted twice (emulators persist to disk, the poller and
  * the archiver resume from their checkpoints, redelivered records are fenced).
  */
-const root = path.resolve(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-restart-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -18,47 +17,9 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startCli(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'local/cli.ts',
-      'start',
-      '--no-generator',
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-      '--archive-flush',
-      '300ms',
-      '--batch-every',
-      '1h',
-    ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!output.includes('streamfold is running')) {
-    if (Date.now() > deadline || child.exitCode !== null)
-      throw new Error(`npm start did not come up:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return child;
+async function startLambda(port: number): Promise<ChildProcess> {
+  const flags = ['--no-generator', '--port', String(port), '--data-dir', dataDir];
+  return startCli([...flags, '--archive-flush', '300ms', '--batch-every', '1h'], children);
 }
 
 async function total(port: number): Promise<number> {
@@ -83,7 +44,7 @@ function readings(from: number, n: number) {
 describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('restart after kill -9 (embedded emulators)', () => {
   it('loses nothing acknowledged and counts nothing twice', async () => {
     const port = await freePort();
-    let cli = await startCli(port);
+    let cli = await startLambda(port);
     let acknowledged = 0;
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`http://127.0.0.1:${port}/events`, {
@@ -96,7 +57,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('restart after kill -9 (e
     // Killed while the speed layer and the archiver are still working through the stream.
     cli.kill('SIGKILL');
     await new Promise((r) => cli.once('exit', r));
-    cli = await startCli(port);
+    cli = await startLambda(port);
     // The producer retries its last request after the crash: same ids, so no double count.
     expect(
       (
