@@ -15,8 +15,7 @@ import { processSpeedBatch } from '../lambdas/services/speed-layer';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { ensureResources, resourceNames } from '../local/resources';
-import { InMemoryEventClaims, InMemorySpeedRowStore } from '../test/services/in-memory-stores';
-import { clickstreamBatch, CLICKSTREAM_VIEWS, measureSpeedHandler } from './speed-handler';
+import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
 
 interface Metric {
   readonly name: string;
@@ -38,19 +37,27 @@ const add = (
 ) => metrics.push({ name, value, unit, params, ...(note ? { note } : {}) });
 
 /** The workload of the write figures: Zipf pages over 1,000, one-minute buckets, 1,000 events/s per shard. */
-async function writesPerEvent(events: number, batchSize: number): Promise<{ rows: number; claims: number }> {
-  const rows = new InMemorySpeedRowStore(CLICKSTREAM_VIEWS);
-  const claims = new InMemoryEventClaims();
-  const deps = { views: CLICKSTREAM_VIEWS, rows, claims, fenceBy: 'shard' as const, arrivalBucketMs: 60_000 };
+async function writesPerEvent(
+  events: number,
+  batchSize: number,
+  scope: 'shard' | 'global',
+): Promise<{ rows: number; dedupe: number; dedupeWriteUnits: number }> {
+  const { deps, rows, log, claims } = speedDeps(scope);
   const base = Date.UTC(2026, 10, 24, 10);
   for (let o = 0; o < events; o += batchSize)
     await processSpeedBatch(
       decodeKinesisEvent(clickstreamBatch(Math.min(batchSize, events - o), o, base)),
       deps,
     );
+  const claimWrites = claims.calls.filter((c) => c.result !== 'error').length;
   return {
     rows: rows.writes.filter((w) => w.outcome === 'written').length,
-    claims: claims.calls.filter((c) => c.result !== 'error').length,
+    dedupe: scope === 'shard' ? log.appends.length : claimWrites,
+    // DynamoDB bills a write per started KB of the item (keys and attributes about 200 bytes more).
+    dedupeWriteUnits:
+      scope === 'shard'
+        ? log.appends.reduce((n, a) => n + Math.ceil((a.bytes + 200) / 1024), 0)
+        : claimWrites,
   };
 }
 
@@ -108,7 +115,8 @@ async function main(): Promise<void> {
   }
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
-  const w = await writesPerEvent(events, 500);
+  const w = await writesPerEvent(events, 500, 'shard');
+  const g = await writesPerEvent(events, 500, 'global');
   const workload = {
     events,
     batchSize: 500,
@@ -117,8 +125,21 @@ async function main(): Promise<void> {
     rate: '1,000 events/s per shard',
     views: 1,
   };
-  add('writes_per_event', (w.rows + w.claims) / events, 'writes/event', workload);
-  add('dedupe_writes_per_event', w.claims / events, 'writes/event', workload);
+  add('writes_per_event', (w.rows + w.dedupe) / events, 'writes/event', workload);
+  add('dedupe_writes_per_event', w.dedupe / events, 'writes/event', { ...workload, dedupeScope: 'shard' });
+  add('dedupe_write_units_per_event', w.dedupeWriteUnits / events, 'write units/event', {
+    ...workload,
+    dedupeScope: 'shard',
+    note: 'per started KB of each id-log item (compressed entries + 200 bytes of keys)',
+  });
+  add('global_dedupe_writes_per_event', g.dedupe / events, 'writes/event', {
+    ...workload,
+    dedupeScope: 'global',
+  });
+  add('global_writes_per_event', (g.rows + g.dedupe) / events, 'writes/event', {
+    ...workload,
+    dedupeScope: 'global',
+  });
   add('naive_writes_per_event', 1, 'writes/event', {
     ...workload,
     design: 'one UpdateItem per event per view',
