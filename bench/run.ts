@@ -15,6 +15,7 @@ import { processSpeedBatch } from '../lambdas/services/speed-layer';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { ensureResources, resourceNames } from '../local/resources';
+import { costPerMillion, naiveCostPerMillion, total, type MeasuredCosts } from './cost-model';
 import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
 
 interface Metric {
@@ -41,7 +42,13 @@ async function writesPerEvent(
   events: number,
   batchSize: number,
   scope: 'shard' | 'global',
-): Promise<{ rows: number; dedupe: number; dedupeWriteUnits: number }> {
+): Promise<{
+  rows: number;
+  rowWriteUnits: number;
+  dedupe: number;
+  dedupeWriteUnits: number;
+  eventBytes: number;
+}> {
   const { deps, rows, log, claims } = speedDeps(scope);
   const base = Date.UTC(2026, 10, 24, 10);
   for (let o = 0; o < events; o += batchSize)
@@ -50,8 +57,12 @@ async function writesPerEvent(
       deps,
     );
   const claimWrites = claims.calls.filter((c) => c.result !== 'error').length;
+  const written = rows.writes.filter((w) => w.outcome === 'written');
+  const sample = clickstreamBatch(100, 0, base).Records;
   return {
-    rows: rows.writes.filter((w) => w.outcome === 'written').length,
+    rows: written.length,
+    rowWriteUnits: written.reduce((n, w) => n + Math.ceil((w.bytes ?? 0) / 1024), 0),
+    eventBytes: sample.reduce((n, r) => n + Buffer.from(r.kinesis.data, 'base64').length, 0) / sample.length,
     dedupe: scope === 'shard' ? log.appends.length : claimWrites,
     // DynamoDB bills a write per started KB of the item (keys and attributes about 200 bytes more).
     dedupeWriteUnits:
@@ -207,6 +218,39 @@ async function main(): Promise<void> {
   add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
   add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
 
+  // 7. Cost per million events from the measured writes, bytes and handler speed (bench/cost-model.ts).
+  const handler500 = metrics.find(
+    (m) => m.name === 'speed_handler_records_per_s' && m.params.batchSize === 500,
+  );
+  const measured: MeasuredCosts = {
+    eventBytes: Math.round(w.eventBytes),
+    eventsPerRequest: 100,
+    rowWriteUnitsPerEvent: w.rowWriteUnits / events,
+    dedupeWriteUnitsPerEvent: w.dedupeWriteUnits / events,
+    // One strongly consistent id-log Query per batch (1 read unit at least); the row cache hit every row.
+    readUnitsPerEvent: 1 / 500,
+    speedRecordsPerSecond: handler500?.value ?? 10_000,
+    speedBatchSize: 500,
+    waitMsPerBatch: 100,
+    batchScannedFraction: 1,
+    batchRunsPerDay: 96,
+  };
+  for (const volume of [1e6, 1e8, 1e9]) {
+    const lines = costPerMillion(volume, measured);
+    const naive = naiveCostPerMillion(volume, measured, 1);
+    const costParams = {
+      eventsPerMonth: volume,
+      measured,
+      items: Object.fromEntries(lines.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))])),
+      prices: 'us-east-1 list prices, bench/cost-model.ts',
+    };
+    add('cost_usd_per_million_events', Number(total(lines).toFixed(3)), 'USD per 1M events', costParams);
+    add('naive_cost_usd_per_million_events', Number(total(naive).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: 'one UpdateItem per event per view, same ingestion and batch path',
+    });
+  }
+
   const result = {
     date: new Date().toISOString(),
     quick,
@@ -266,12 +310,18 @@ regular expression per register) and folded without a second union. What is left
 row: every row write decodes and re-encodes its 4,096-register sketch (as DynamoDB stores it); the
 target (150,000 records/s, 1/5 of the parse) is not reached.
 
+Then (ADR 008): per-shard dedupe with one id-log append per batch instead of a claim per event,
+and a row cache that writes a row again on its cached revision without reading (and decoding) it.
+
 ## Writes per event (default configuration, dedupe on)
 
 | figure | value |
 | ------ | ----- |
 | writes_per_event | ${fmt(value('writes_per_event'))} |
-| dedupe_writes_per_event | ${fmt(value('dedupe_writes_per_event'))} |
+| dedupe_writes_per_event (shard scope, the default) | ${fmt(value('dedupe_writes_per_event'))} |
+| dedupe_write_units_per_event (shard scope; per started KB) | ${fmt(value('dedupe_write_units_per_event'))} |
+| global_dedupe_writes_per_event (a claim per event) | ${fmt(value('global_dedupe_writes_per_event'))} |
+| global_writes_per_event | ${fmt(value('global_writes_per_event'))} |
 | naive_writes_per_event | ${fmt(value('naive_writes_per_event'))} |
 | windowed_writes_per_event | ${fmt(value('windowed_writes_per_event'))} |
 
@@ -282,7 +332,21 @@ target (150,000 records/s, 1/5 of the parse) is not reached.
 | e2e_events_per_s (POST /events -> served by the speed layer) | ${fmt(value('e2e_events_per_s'))} | kinesis_emulator_put_records_per_s ${fmt(value('kinesis_emulator_put_records_per_s'))} |
 | replay_events_per_s (Kappa) | ${fmt(value('replay_events_per_s'))} | batch_events_per_s (DuckDB, same archive) ${fmt(value('batch_events_per_s'))} |
 | query_p50_ms / query_p99_ms (a day of 1-minute buckets) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
-| e2e visibility | not measured yet | |
+| e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
+
+## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
+
+| events per month | cost_usd_per_million_events | naive_cost_usd_per_million_events |
+| ---------------- | --------------------------- | --------------------------------- |
+${[1e6, 1e8, 1e9]
+  .map((v) => {
+    const at = (p: Record<string, unknown>) => p.eventsPerMonth === v;
+    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} |`;
+  })
+  .join('\n')}
+
+Itemized in results.json (\`params.items\`). The Athena line assumes every run reads the whole
+archive (the full recomputation); a run that reads only new data shrinks it by its scanned fraction.
 `;
 }
 

@@ -52,6 +52,8 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     address: SpeedRowAddress;
     expectedRevision: number | undefined;
     outcome: WriteOutcome;
+    /** Size of the item as the DynamoDB adapter writes it (states and fences as JSON, keys), when written. */
+    bytes?: number;
   }[] = [];
   readonly deletedBefore: number[] = [];
   private failNext = 0;
@@ -134,13 +136,11 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
       return undefined;
     }
     const revision = nextRevision(expectedRevision);
-    this.rows.set(id, {
-      address,
-      state: encodeRow(row.state),
-      fences: { ...row.fences },
-      revision,
-    });
-    attempt('written');
+    const state = encodeRow(row.state);
+    this.rows.set(id, { address, state, fences: { ...row.fences }, revision });
+    // Attribute names and numbers (pk, sk, rev, b, a) add about 100 bytes to the two JSON texts.
+    const bytes = JSON.stringify(state).length + JSON.stringify(row.fences).length + id.length + 100;
+    this.writes.push({ address, expectedRevision, outcome: 'written', bytes });
     this.log.push(`speed write ${id}`);
     return revision;
   }
