@@ -17,6 +17,7 @@ import { quietSdkNodeWarning } from '../local/handler-host';
 import { ensureResources, resourceNames } from '../local/resources';
 import { costPerMillion, naiveCostPerMillion, total, type MeasuredCosts } from './cost-model';
 import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
+import { throughputChart } from './throughput-chart';
 
 interface Metric {
   readonly name: string;
@@ -266,6 +267,19 @@ async function main(): Promise<void> {
   };
   writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(path.join(__dirname, 'RESULTS.md'), summary(result));
+  const byBatch = (name: string, b: number) =>
+    metrics.find((m) => m.name === name && m.params.batchSize === b)?.value ?? 0;
+  writeFileSync(
+    path.join(__dirname, 'throughput.svg'),
+    throughputChart(
+      [100, 500, 10_000].map((b) => ({
+        batchSize: b,
+        bareParse: byBatch('bare_parse_records_per_s', b),
+        handler: byBatch('speed_handler_records_per_s', b),
+      })),
+      `Records/s by batch size (${cpus().length} cores, ${result.date.slice(0, 10)})`,
+    ),
+  );
   console.log(summary(result));
 }
 
