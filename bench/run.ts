@@ -15,8 +15,9 @@ import { processSpeedBatch } from '../lambdas/services/speed-layer';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { ensureResources, resourceNames } from '../local/resources';
-import { InMemoryEventClaims, InMemorySpeedRowStore } from '../test/services/in-memory-stores';
-import { clickstreamBatch, CLICKSTREAM_VIEWS, measureSpeedHandler } from './speed-handler';
+import { costPerMillion, naiveCostPerMillion, total, type MeasuredCosts } from './cost-model';
+import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
+import { throughputChart } from './throughput-chart';
 
 interface Metric {
   readonly name: string;
@@ -38,19 +39,37 @@ const add = (
 ) => metrics.push({ name, value, unit, params, ...(note ? { note } : {}) });
 
 /** The workload of the write figures: Zipf pages over 1,000, one-minute buckets, 1,000 events/s per shard. */
-async function writesPerEvent(events: number, batchSize: number): Promise<{ rows: number; claims: number }> {
-  const rows = new InMemorySpeedRowStore(CLICKSTREAM_VIEWS);
-  const claims = new InMemoryEventClaims();
-  const deps = { views: CLICKSTREAM_VIEWS, rows, claims, fenceBy: 'shard' as const, arrivalBucketMs: 60_000 };
+async function writesPerEvent(
+  events: number,
+  batchSize: number,
+  scope: 'shard' | 'global',
+): Promise<{
+  rows: number;
+  rowWriteUnits: number;
+  dedupe: number;
+  dedupeWriteUnits: number;
+  eventBytes: number;
+}> {
+  const { deps, rows, log, claims } = speedDeps(scope);
   const base = Date.UTC(2026, 10, 24, 10);
   for (let o = 0; o < events; o += batchSize)
     await processSpeedBatch(
       decodeKinesisEvent(clickstreamBatch(Math.min(batchSize, events - o), o, base)),
       deps,
     );
+  const claimWrites = claims.calls.filter((c) => c.result !== 'error').length;
+  const written = rows.writes.filter((w) => w.outcome === 'written');
+  const sample = clickstreamBatch(100, 0, base).Records;
   return {
-    rows: rows.writes.filter((w) => w.outcome === 'written').length,
-    claims: claims.calls.filter((c) => c.result !== 'error').length,
+    rows: written.length,
+    rowWriteUnits: written.reduce((n, w) => n + Math.ceil((w.bytes ?? 0) / 1024), 0),
+    eventBytes: sample.reduce((n, r) => n + Buffer.from(r.kinesis.data, 'base64').length, 0) / sample.length,
+    dedupe: scope === 'shard' ? log.appends.length : claimWrites,
+    // DynamoDB bills a write per started KB of the item (keys and attributes about 200 bytes more).
+    dedupeWriteUnits:
+      scope === 'shard'
+        ? log.appends.reduce((n, a) => n + Math.ceil((a.bytes + 200) / 1024), 0)
+        : claimWrites,
   };
 }
 
@@ -108,7 +127,8 @@ async function main(): Promise<void> {
   }
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
-  const w = await writesPerEvent(events, 500);
+  const w = await writesPerEvent(events, 500, 'shard');
+  const g = await writesPerEvent(events, 500, 'global');
   const workload = {
     events,
     batchSize: 500,
@@ -117,8 +137,21 @@ async function main(): Promise<void> {
     rate: '1,000 events/s per shard',
     views: 1,
   };
-  add('writes_per_event', (w.rows + w.claims) / events, 'writes/event', workload);
-  add('dedupe_writes_per_event', w.claims / events, 'writes/event', workload);
+  add('writes_per_event', (w.rows + w.dedupe) / events, 'writes/event', workload);
+  add('dedupe_writes_per_event', w.dedupe / events, 'writes/event', { ...workload, dedupeScope: 'shard' });
+  add('dedupe_write_units_per_event', w.dedupeWriteUnits / events, 'write units/event', {
+    ...workload,
+    dedupeScope: 'shard',
+    note: 'per started KB of each id-log item (compressed entries + 200 bytes of keys)',
+  });
+  add('global_dedupe_writes_per_event', g.dedupe / events, 'writes/event', {
+    ...workload,
+    dedupeScope: 'global',
+  });
+  add('global_writes_per_event', (g.rows + g.dedupe) / events, 'writes/event', {
+    ...workload,
+    dedupeScope: 'global',
+  });
   add('naive_writes_per_event', 1, 'writes/event', {
     ...workload,
     design: 'one UpdateItem per event per view',
@@ -174,8 +207,50 @@ async function main(): Promise<void> {
   const queryParams = { buckets: query.bucketsPerAnswer, queries: query.queries, ingesting: '~500 events/s' };
   add('query_p50_ms', query.query_p50_ms, 'ms', queryParams);
   add('query_p99_ms', query.query_p99_ms, 'ms', queryParams);
-  for (const name of ['e2e_visibility_p50_ms', 'e2e_visibility_p95_ms'])
-    add(name, null, 'ms', {}, 'not measured yet');
+  // 6. Acknowledgement -> visible in GET /views, at 1,000 events/s.
+  runScript('e2e-visibility.ts', [quick ? '20' : '60', '1000']);
+  const vis = readResult<{
+    e2e_visibility_p50_ms: number;
+    e2e_visibility_p95_ms: number;
+    achievedRate: number;
+    probes: number;
+  }>('e2e-visibility.json');
+  const visParams = { rate: vis.achievedRate, probes: vis.probes, perRequest: 100, dedupe: 'shard' };
+  add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
+  add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
+
+  // 7. Cost per million events from the measured writes, bytes and handler speed (bench/cost-model.ts).
+  const handler500 = metrics.find(
+    (m) => m.name === 'speed_handler_records_per_s' && m.params.batchSize === 500,
+  );
+  const measured: MeasuredCosts = {
+    eventBytes: Math.round(w.eventBytes),
+    eventsPerRequest: 100,
+    rowWriteUnitsPerEvent: w.rowWriteUnits / events,
+    dedupeWriteUnitsPerEvent: w.dedupeWriteUnits / events,
+    // One strongly consistent id-log Query per batch (1 read unit at least); the row cache hit every row.
+    readUnitsPerEvent: 1 / 500,
+    speedRecordsPerSecond: handler500?.value ?? 10_000,
+    speedBatchSize: 500,
+    waitMsPerBatch: 100,
+    batchScannedFraction: 1,
+    batchRunsPerDay: 96,
+  };
+  for (const volume of [1e6, 1e8, 1e9]) {
+    const lines = costPerMillion(volume, measured);
+    const naive = naiveCostPerMillion(volume, measured, 1);
+    const costParams = {
+      eventsPerMonth: volume,
+      measured,
+      items: Object.fromEntries(lines.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))])),
+      prices: 'us-east-1 list prices, bench/cost-model.ts',
+    };
+    add('cost_usd_per_million_events', Number(total(lines).toFixed(3)), 'USD per 1M events', costParams);
+    add('naive_cost_usd_per_million_events', Number(total(naive).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: 'one UpdateItem per event per view, same ingestion and batch path',
+    });
+  }
 
   const result = {
     date: new Date().toISOString(),
@@ -192,6 +267,19 @@ async function main(): Promise<void> {
   };
   writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(result, null, 2) + '\n');
   writeFileSync(path.join(__dirname, 'RESULTS.md'), summary(result));
+  const byBatch = (name: string, b: number) =>
+    metrics.find((m) => m.name === name && m.params.batchSize === b)?.value ?? 0;
+  writeFileSync(
+    path.join(__dirname, 'throughput.svg'),
+    throughputChart(
+      [100, 500, 10_000].map((b) => ({
+        batchSize: b,
+        bareParse: byBatch('bare_parse_records_per_s', b),
+        handler: byBatch('speed_handler_records_per_s', b),
+      })),
+      `Records/s by batch size (${cpus().length} cores, ${result.date.slice(0, 10)})`,
+    ),
+  );
   console.log(summary(result));
 }
 
@@ -236,12 +324,18 @@ regular expression per register) and folded without a second union. What is left
 row: every row write decodes and re-encodes its 4,096-register sketch (as DynamoDB stores it); the
 target (150,000 records/s, 1/5 of the parse) is not reached.
 
+Then (ADR 008): per-shard dedupe with one id-log append per batch instead of a claim per event,
+and a row cache that writes a row again on its cached revision without reading (and decoding) it.
+
 ## Writes per event (default configuration, dedupe on)
 
 | figure | value |
 | ------ | ----- |
 | writes_per_event | ${fmt(value('writes_per_event'))} |
-| dedupe_writes_per_event | ${fmt(value('dedupe_writes_per_event'))} |
+| dedupe_writes_per_event (shard scope, the default) | ${fmt(value('dedupe_writes_per_event'))} |
+| dedupe_write_units_per_event (shard scope; per started KB) | ${fmt(value('dedupe_write_units_per_event'))} |
+| global_dedupe_writes_per_event (a claim per event) | ${fmt(value('global_dedupe_writes_per_event'))} |
+| global_writes_per_event | ${fmt(value('global_writes_per_event'))} |
 | naive_writes_per_event | ${fmt(value('naive_writes_per_event'))} |
 | windowed_writes_per_event | ${fmt(value('windowed_writes_per_event'))} |
 
@@ -252,7 +346,21 @@ target (150,000 records/s, 1/5 of the parse) is not reached.
 | e2e_events_per_s (POST /events -> served by the speed layer) | ${fmt(value('e2e_events_per_s'))} | kinesis_emulator_put_records_per_s ${fmt(value('kinesis_emulator_put_records_per_s'))} |
 | replay_events_per_s (Kappa) | ${fmt(value('replay_events_per_s'))} | batch_events_per_s (DuckDB, same archive) ${fmt(value('batch_events_per_s'))} |
 | query_p50_ms / query_p99_ms (a day of 1-minute buckets) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
-| e2e visibility | not measured yet | |
+| e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
+
+## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
+
+| events per month | cost_usd_per_million_events | naive_cost_usd_per_million_events |
+| ---------------- | --------------------------- | --------------------------------- |
+${[1e6, 1e8, 1e9]
+  .map((v) => {
+    const at = (p: Record<string, unknown>) => p.eventsPerMonth === v;
+    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} |`;
+  })
+  .join('\n')}
+
+Itemized in results.json (\`params.items\`). The Athena line assumes every run reads the whole
+archive (the full recomputation); a run that reads only new data shrinks it by its scanned fraction.
 `;
 }
 

@@ -7,8 +7,37 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
 import { validateViews } from '../lambdas/core/view';
-import { processSpeedBatch } from '../lambdas/services/speed-layer';
-import { InMemoryEventClaims, InMemorySpeedRowStore } from '../test/services/in-memory-stores';
+import { DEFAULT_DEDUPE_WINDOW_SECONDS } from '../lambdas/runtime/config';
+import { ShardDedupe } from '../lambdas/services/shard-dedupe';
+import { processSpeedBatch, type SpeedLayerDeps } from '../lambdas/services/speed-layer';
+import { SpeedRowCache } from '../lambdas/services/speed-row-cache';
+import {
+  InMemoryEventClaims,
+  InMemoryShardIdLog,
+  InMemorySpeedRowStore,
+} from '../test/services/in-memory-stores';
+
+/**
+ * The speed handler's dependencies as lambdas/handlers/speed.ts builds them at the default
+ * configuration (shard-scoped dedupe, row cache), or with per-event claims (`global`), over
+ * in-memory stores that encode what they store as the DynamoDB adapters do.
+ */
+export function speedDeps(scope: 'shard' | 'global' = 'shard') {
+  const rows = new InMemorySpeedRowStore(CLICKSTREAM_VIEWS);
+  const log = new InMemoryShardIdLog();
+  const claims = new InMemoryEventClaims();
+  const deps: SpeedLayerDeps = {
+    views: CLICKSTREAM_VIEWS,
+    rows,
+    rowCache: new SpeedRowCache(),
+    ...(scope === 'shard'
+      ? { shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000) }
+      : { claims }),
+    fenceBy: 'shard',
+    arrivalBucketMs: 60_000,
+  };
+  return { deps, rows, log, claims };
+}
 
 /** The README's clickstream view. */
 export const CLICKSTREAM_VIEWS = validateViews([
@@ -106,13 +135,7 @@ export async function measureSpeedHandler(
           .latencyMs;
     bare = Math.min(bare, performance.now() - t);
     // Fresh stores each round: a second round over the same records would only hit fences.
-    const deps = {
-      views: CLICKSTREAM_VIEWS,
-      rows: new InMemorySpeedRowStore(CLICKSTREAM_VIEWS),
-      claims: new InMemoryEventClaims(),
-      fenceBy: 'shard' as const,
-      arrivalBucketMs: 60_000,
-    };
+    const { deps } = speedDeps();
     t = performance.now();
     for (const b of batches) {
       const result = await processSpeedBatch(decodeKinesisEvent(b), deps);

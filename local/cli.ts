@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lambdas/core/time';
 import { quietSdkNodeWarning } from './handler-host';
+import type { DedupeScope } from '../lambdas/runtime/config';
 import { loadViews } from './load-views';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pipeline';
 import { ProgressLine } from './progress';
@@ -22,6 +23,8 @@ Options:
   --arrival-bucket <duration> cutoff alignment / speed row width     [1s]
   --shards <n>              shards of the local stream                [2]
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
+  --dedupe-scope <s>        shard (copies sharing a partition key, ~1 write per
+                            batch) or global (one claim per event)       [shard]
   --endpoint <url>          an AWS-compatible endpoint (LocalStack) instead of the
                             embedded emulators                    [$AWS_ENDPOINT_URL]
   --architecture <a>        lambda, kappa, or both on one stream (Lambda at
@@ -54,6 +57,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'arrival-bucket': { type: 'string', default: '1s' },
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
+      'dedupe-scope': { type: 'string', default: 'shard' },
       architecture: { type: 'string', default: 'lambda' },
       'no-auto-replay': { type: 'boolean', default: false },
       'replay-handoff': { type: 'string', default: '3s' },
@@ -90,11 +94,18 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     arrivalBucketMs,
     shards: integer(values.shards, '--shards', 1),
     speedDedupe: !values['no-speed-dedupe'],
+    dedupeScope: dedupeScope(values['dedupe-scope']),
     endpoint: values.endpoint || undefined,
     architecture,
     kappaAutoReplay: !values['no-auto-replay'],
     replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
   };
+}
+
+function dedupeScope(value: string): DedupeScope {
+  if (value !== 'shard' && value !== 'global')
+    throw new Error(`--dedupe-scope must be shard or global (given ${JSON.stringify(value)})`);
+  return value;
 }
 
 export async function main(): Promise<void> {

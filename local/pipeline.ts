@@ -13,6 +13,7 @@ import {
   makeS3Client,
   type AwsEndpoints,
 } from '../lambdas/runtime/clients';
+import type { DedupeScope } from '../lambdas/runtime/config';
 import { ENV } from '../lambdas/runtime/env';
 import type { BatchRunResult } from '../lambdas/services/batch-layer';
 import { Archiver } from './archiver';
@@ -53,6 +54,8 @@ export interface LocalPipelineOptions {
   readonly speedBatchingWindowMs: number;
   readonly speedRetryAttempts: number;
   readonly speedDedupe: boolean;
+  /** How far the speed layer's dedupe reaches (ADR 008). */
+  readonly dedupeScope: DedupeScope;
   readonly maxBodyBytes: number;
   /**
    * An AWS-compatible endpoint (LocalStack) to use instead of the embedded emulators; DuckDB then
@@ -97,6 +100,7 @@ export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
   speedBatchingWindowMs: 500,
   speedRetryAttempts: 3,
   speedDedupe: true,
+  dedupeScope: 'shard',
   maxBodyBytes: 1_048_576,
 };
 
@@ -198,6 +202,7 @@ export class LocalPipeline {
       [ENV.controlTable]: this.names.controlTable,
       [ENV.dedupeTable]: this.names.dedupeTable,
       [ENV.speedDedupe]: String(o.speedDedupe),
+      [ENV.dedupeScope]: o.dedupeScope,
       [ENV.fenceBy]: 'shard',
     });
     this.batchHost = new HandlerHost('batch', path.join(HANDLERS, 'batch.ts'), {
@@ -396,7 +401,11 @@ export class LocalPipeline {
       },
       speedRows: await this.speedRows.count(),
       // Copies of one id that arrived before the copy the speed layer kept (README: producer retries).
-      earlierCopiesOfKeptIds: this.options.speedDedupe ? await this.claims.earlierCopiesNoted() : null,
+      // Only per-event claims see copies on other shards (ADR 008): null when nothing counts them.
+      earlierCopiesOfKeptIds:
+        this.options.speedDedupe && this.options.dedupeScope === 'global'
+          ? await this.claims.earlierCopiesNoted()
+          : null,
       deadLetterQueue: { depth: await this.dlq!.depth() },
       generator: this.generatorInstance
         ? {

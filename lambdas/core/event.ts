@@ -54,6 +54,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
+const NO_PATHS: ReadonlySet<string> = new Set();
+
 /** Paths of the names and strings in a JSON value that hold a lone surrogate (iterative: any depth). */
 function loneSurrogatePaths(root: Record<string, unknown>): string[] {
   const found: string[] = [];
@@ -133,12 +135,15 @@ export function eventProblems(
     problem(field, 'must be valid Unicode text (it holds an unpaired UTF-16 surrogate such as \\ud800)');
   }
   // Numbers JSON.parse could not keep, named as the flat event's fields (CloudEvents: below data).
-  const inexact = new Set(
-    inexactNumbers
-      .map((path) => (raw.specversion !== undefined ? (path[0] === 'data' ? path.slice(1) : []) : path))
-      .filter((path) => path.length > 0)
-      .map(pathText),
-  );
+  const inexact =
+    inexactNumbers.length === 0
+      ? NO_PATHS
+      : new Set(
+          inexactNumbers
+            .map((path) => (raw.specversion !== undefined ? (path[0] === 'data' ? path.slice(1) : []) : path))
+            .filter((path) => path.length > 0)
+            .map(pathText),
+        );
   for (const view of views) {
     if (view.eventType !== flat.type) continue;
     const keyTexts: string[] = [];
@@ -232,7 +237,8 @@ export function normalizeStreamRecord(
   }
   const id = typeof flat.id === 'string' ? flat.id : `${position.shardId}:${position.sequenceNumber}`;
   // Validation refused fields starting with "_", so the archive's own columns cannot be among them.
-  const body: Record<string, unknown> = Object.assign({}, flat);
+  // A flat event is the object JSON.parse just made: ours to complete, no copy needed.
+  const body: Record<string, unknown> = flat === raw ? flat : Object.assign({}, flat);
   body.id = id;
   body.time = toIso(timeMs);
   body.arrivedAt = toIso(position.arrivedMs);

@@ -1,7 +1,7 @@
 import type { NormalizedEvent } from './event';
 import { foldEvents, identityRow, type RowState } from './measures';
 import { cellOf, encodeKey, matches, MAX_ENCODED_KEY_BYTES, utf8Bytes, type CellAddress } from './reducer';
-import { padSequence } from './sequence';
+import { compareSequence, padSequence } from './sequence';
 import { bucketStart } from './time';
 import type { ViewDefinition } from './view';
 
@@ -32,6 +32,8 @@ export interface SpeedRow {
 
 export interface SpeedRowGroup {
   readonly address: SpeedRowAddress;
+  /** speedRowId(address), computed once while grouping. */
+  readonly id: string;
   /** The batch's events for this row, in stream order. */
   readonly events: readonly NormalizedEvent[];
 }
@@ -40,13 +42,23 @@ export function speedRowId(address: SpeedRowAddress): string {
   return `${address.view}|${encodeKey(address.key)}|${address.bucketMs}|${address.arrivalBucketMs}`;
 }
 
+/**
+ * The revision a speed row written after `expected` gets: random when created, then counting up,
+ * so a row deleted (a published batch covers it) and created again never repeats a revision that
+ * a writer may still hold from before.
+ */
+export function nextRevision(expected: number | undefined): number {
+  // 2^52 leaves 2^52 increments before the largest safe integer.
+  return expected === undefined ? 1 + Math.floor(Math.random() * 2 ** 52) : expected + 1;
+}
+
 /** Groups a batch by speed row: one write per distinct row, not per event. */
 export function groupForSpeed(
   views: readonly ViewDefinition[],
   events: readonly NormalizedEvent[],
   arrivalBucketMs: number,
 ): SpeedRowGroup[] {
-  const groups = new Map<string, { address: SpeedRowAddress; events: NormalizedEvent[] }>();
+  const groups = new Map<string, { address: SpeedRowAddress; id: string; events: NormalizedEvent[] }>();
   for (const event of events) {
     for (const view of views) {
       if (!matches(view, event.body)) continue;
@@ -58,7 +70,7 @@ export function groupForSpeed(
       const id = `${view.name}|${encoded}|${cell.bucketMs}|${arrival}`;
       let group = groups.get(id);
       if (group === undefined) {
-        group = { address: { ...cell, arrivalBucketMs: arrival }, events: [] };
+        group = { address: { ...cell, arrivalBucketMs: arrival }, id, events: [] };
         groups.set(id, group);
       }
       group.events.push(event);
@@ -82,16 +94,24 @@ export function applyToRow(
 ): { row: SpeedRow; applied: NormalizedEvent[] } | undefined {
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
   const applied: NormalizedEvent[] = [];
-  const ordered = events
-    .map((event) => ({ event, seq: padSequence(event.seq) }))
-    .sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
-  for (const { event, seq } of ordered) {
+  // A group comes in batch order, which is stream order; sorted only if it is not (no copy otherwise).
+  let ordered = events;
+  for (let i = 1; i < events.length; i++) {
+    if (compareSequence(events[i - 1].seq, events[i].seq) > 0) {
+      ordered = [...events].sort((a, b) => compareSequence(a.seq, b.seq));
+      break;
+    }
+  }
+  // Fences are compared unpadded (compareSequence ignores leading zeros) and padded once per key.
+  const raised = new Map<string, string>();
+  for (const event of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
-    const fence = fences[keyOfFence];
-    if (fence !== undefined && seq <= fence) continue;
-    fences[keyOfFence] = seq;
+    const fence = raised.get(keyOfFence) ?? fences[keyOfFence];
+    if (fence !== undefined && compareSequence(event.seq, fence) <= 0) continue;
+    raised.set(keyOfFence, event.seq);
     applied.push(event);
   }
+  for (const [keyOfFence, seq] of raised) fences[keyOfFence] = padSequence(seq);
   if (applied.length === 0) return undefined;
   const state: RowState = foldEvents(
     view,

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
+import { CachedBatchViewStore } from '../adapters/cache/cached-batch-view-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
@@ -17,7 +18,8 @@ const config = serving as QueryConfig;
 const dynamo = makeDynamoDocumentClient(config.endpoints);
 const deps = {
   views: config.views,
-  batch: new DynamoDbBatchViewStore(dynamo, config.batchTable),
+  // Module scope: published batch versions are immutable, so a warm instance keeps what it read.
+  batch: new CachedBatchViewStore(new DynamoDbBatchViewStore(dynamo, config.batchTable)),
   speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
   control: new DynamoDbControlStore(dynamo, config.controlTable),
   clock: systemClock,

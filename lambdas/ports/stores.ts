@@ -1,6 +1,7 @@
 import type { SpeedRow, SpeedRowAddress } from '../core/fencing';
 import type { RowState } from '../core/measures';
 import type { BatchBucket, SpeedBucket } from '../core/merge';
+import type { IdLogItem } from '../core/shard-id-index';
 import type { ViewDefinition } from '../core/view';
 
 /** A speed row as stored, with the revision its conditional write is checked against. */
@@ -15,14 +16,16 @@ export interface SpeedRowStore {
   read(view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined>;
   /**
    * Writes the row if its revision is still `expectedRevision` (undefined: the row must not
-   * exist). Returns false when another writer got there first: read again and re-apply.
+   * exist) and returns its new revision; undefined when another writer got there first: read
+   * again and re-apply. A created row gets a random revision (core/fencing nextRevision), so a row deleted
+   * and created again never repeats a revision a writer may still hold.
    */
   write(
     view: ViewDefinition,
     address: SpeedRowAddress,
     row: SpeedRow,
     expectedRevision: number | undefined,
-  ): Promise<boolean>;
+  ): Promise<number | undefined>;
   /** Rows of one key with buckets in [fromMs, toMs). */
   query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]>;
   /** A view's rows whose arrival bucket lies in [fromMs, toMs) (reconciliation). */
@@ -34,6 +37,25 @@ export interface SpeedRowStore {
   /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
   deleteArrivedBefore(arrivalBeforeMs: number): Promise<number>;
   count(): Promise<number>;
+}
+
+/**
+ * Per-shard logs of the event ids the speed layer kept (ADR 008): one item per batch that kept a
+ * new id, keyed by shard and the padded sequence number of its first entry.
+ */
+export interface ShardIdLog {
+  /** Items appended after `afterSortKey` (all when undefined), ascending, strongly consistent. */
+  readAfter(shardId: string, afterSortKey: string | undefined): Promise<IdLogItem[]>;
+  /**
+   * The newest items, back to and including the first whose `lastArrivedMs` is before
+   * `sinceMs` (an item spans a batch's arrivals), returned ascending.
+   */
+  readRecent(shardId: string, sinceMs: number): Promise<IdLogItem[]>;
+  /**
+   * Appends an item (idempotent: the same item twice is stored once), split into several stored
+   * items when it is too large for one; returns the sort key of the last one.
+   */
+  append(shardId: string, item: IdLogItem): Promise<string>;
 }
 
 /** What a claim found. */

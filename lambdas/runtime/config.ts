@@ -43,9 +43,23 @@ function views(env: Env): ViewDefinition[] {
 
 const DEFAULT_ARRIVAL_BUCKET_MS = 60_000;
 
+/** How far the speed layer's event-id dedupe reaches (ADR 008). */
+export type DedupeScope = 'shard' | 'global';
+
+/** Default dedupe windows: a shard scope holds its window in memory, claims live in DynamoDB. */
+export const DEFAULT_DEDUPE_WINDOW_SECONDS: Readonly<Record<DedupeScope, number>> = {
+  shard: 15 * 60,
+  global: 7 * 24 * 3600,
+};
+
 /** Event-id dedupe and sequence fences: the same settings for the speed layer and the Kappa processor. */
-function readStreamDedupe(env: Env): {
+function readStreamDedupe(
+  env: Env,
+  /** The Kappa processor always claims per event: its live view has no batch to correct it later. */
+  onlyScope?: DedupeScope,
+): {
   dedupeTable: string | undefined;
+  dedupeScope: DedupeScope;
   dedupeTtlSeconds: number;
   fenceBy: FenceBy;
 } {
@@ -53,9 +67,18 @@ function readStreamDedupe(env: Env): {
   const fenceBy = env[ENV.fenceBy] ?? 'shard';
   if (fenceBy !== 'shard' && fenceBy !== 'partitionKey')
     throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
+  // With ParallelizationFactor > 1 several invocations read one shard at once: only claims are exact.
+  const scope = onlyScope ?? (env[ENV.dedupeScope] || (fenceBy === 'shard' ? 'shard' : 'global'));
+  if (scope !== 'shard' && scope !== 'global')
+    throw new ConfigError(`${ENV.dedupeScope} must be shard or global (given ${scope})`);
+  if (scope === 'shard' && fenceBy !== 'shard')
+    throw new ConfigError(
+      `${ENV.dedupeScope}=shard needs ${ENV.fenceBy}=shard (ParallelizationFactor 1); set ${ENV.dedupeScope}=global`,
+    );
   return {
     dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    dedupeScope: scope,
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, DEFAULT_DEDUPE_WINDOW_SECONDS[scope], 60),
     fenceBy,
   };
 }
@@ -78,6 +101,7 @@ export interface SpeedConfig {
   readonly endpoints: AwsEndpoints;
   readonly speedTable: string;
   readonly dedupeTable: string | undefined;
+  readonly dedupeScope: DedupeScope;
   readonly dedupeTtlSeconds: number;
   readonly fenceBy: FenceBy;
   readonly arrivalBucketMs: number;
@@ -150,6 +174,7 @@ export interface KappaProcessorConfig {
   readonly kappaTable: string;
   readonly controlTable: string;
   readonly dedupeTable: string | undefined;
+  readonly dedupeScope: DedupeScope;
   readonly dedupeTtlSeconds: number;
   readonly fenceBy: FenceBy;
 }
@@ -160,7 +185,7 @@ export function readKappaProcessorConfig(env: Env): KappaProcessorConfig {
     endpoints: readEndpoints(env),
     kappaTable: required(env, ENV.kappaTable),
     controlTable: required(env, ENV.controlTable),
-    ...readStreamDedupe(env),
+    ...readStreamDedupe(env, 'global'),
   };
 }
 

@@ -18,7 +18,15 @@ export const ENV = {
   dedupeTable: 'STREAMFOLD_DEDUPE_TABLE',
   /** `true` or `false`: speed-layer event-level dedupe by event id (one extra conditional write per event). */
   speedDedupe: 'STREAMFOLD_SPEED_DEDUPE',
-  /** Seconds an event-id claim is kept before DynamoDB TTL removes it. */
+  /**
+   * `shard` (default: one id-log write per batch, exact for copies that share a partition key; ADR
+   * 008) or `global` (one conditional claim per event, also catches copies on different shards).
+   */
+  dedupeScope: 'STREAMFOLD_DEDUPE_SCOPE',
+  /**
+   * Seconds copies of an id are recognized apart: a claim's TTL (`global`), or how long a shard's
+   * kept ids stay in memory and in its log (`shard`; memory about 150 bytes x events/s x window).
+   */
   dedupeTtlSeconds: 'STREAMFOLD_DEDUPE_TTL_SECONDS',
   /** `shard` or `partitionKey`: what a speed row's sequence fence is kept per (partitionKey when ParallelizationFactor > 1). */
   fenceBy: 'STREAMFOLD_FENCE_BY',

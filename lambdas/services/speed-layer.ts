@@ -6,9 +6,11 @@ import {
 } from '../core/event';
 import { isEarlierCopy } from '../core/dedupe';
 import { applyToRow, groupForSpeed, type FenceBy } from '../core/fencing';
-import { padSequence } from '../core/sequence';
+import { compareSequence } from '../core/sequence';
 import type { ViewDefinition } from '../core/view';
 import type { EventClaims, SpeedRowStore } from '../ports/stores';
+import type { ShardDedupe } from './shard-dedupe';
+import type { SpeedRowCache } from './speed-row-cache';
 
 export interface SpeedRecord {
   readonly data: string;
@@ -18,8 +20,12 @@ export interface SpeedRecord {
 export interface SpeedLayerDeps {
   readonly views: readonly ViewDefinition[];
   readonly rows: SpeedRowStore;
-  /** Present when event-level dedupe is on. */
+  /** Per-event claims (`global` dedupe), when on. */
   readonly claims?: EventClaims;
+  /** Per-shard id logs (`shard` dedupe, the default; ADR 008), when on. */
+  readonly shardDedupe?: ShardDedupe;
+  /** Rows this instance wrote last: written again without a read while nobody else wrote them. */
+  readonly rowCache?: SpeedRowCache;
   readonly fenceBy: FenceBy;
   readonly arrivalBucketMs: number;
   /** Attempts of one row's read-modify-write before the batch is reported failed. */
@@ -69,18 +75,30 @@ export async function processSpeedBatch(
     async (group) => {
       const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
       try {
+        let current = deps.rowCache?.get(group.id);
+        let cached = current !== undefined;
         for (let attempt = 0; attempt < attempts; attempt++) {
-          const current = await deps.rows.read(view, group.address);
+          if (!cached) current = await deps.rows.read(view, group.address);
+          // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
           const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
           if (result === undefined) return; // everything already applied by an earlier delivery
-          if (await deps.rows.write(view, group.address, result.row, current?.revision)) {
+          const revision = await deps.rows.write(view, group.address, result.row, current?.revision);
+          if (revision !== undefined) {
+            deps.rowCache?.set(group.id, { row: result.row, revision });
             applied += result.applied.length;
             rowsWritten++;
             return;
           }
+          if (cached) {
+            // Someone else wrote the row since: read it (this attempt does not count).
+            deps.rowCache?.delete(group.id);
+            cached = false;
+            attempt--;
+          }
         }
         throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
       } catch (error) {
+        deps.rowCache?.delete(group.id);
         // The row is retried with the batch from its lowest record; rows already written are fenced.
         failed.push(...group.events.map((e) => e.seq));
         errors.push({
@@ -128,6 +146,7 @@ export async function decodeAndClaim(
   deps: {
     readonly views: readonly ViewDefinition[];
     readonly claims?: EventClaims;
+    readonly shardDedupe?: ShardDedupe;
     readonly concurrency?: number;
   },
 ): Promise<ClaimedBatch> {
@@ -148,7 +167,27 @@ export async function decodeAndClaim(
   }
   let kept = events;
   const claims = deps.claims;
-  if (claims) {
+  if (deps.shardDedupe && !claims) {
+    const byShard = new Map<string, NormalizedEvent[]>();
+    for (const event of events) {
+      const shard = byShard.get(event.shardId);
+      if (shard === undefined) byShard.set(event.shardId, [event]);
+      else shard.push(event);
+    }
+    kept = [];
+    for (const [shardId, shardEvents] of byShard) {
+      try {
+        const outcome = await deps.shardDedupe.decide(shardId, shardEvents);
+        kept.push(...outcome.kept);
+        duplicates += outcome.duplicates;
+      } catch (error) {
+        // Nothing of this shard is applied; the retry starts at its first record.
+        const first = lowest(shardEvents.map((e) => e.seq)) as string;
+        failed.push(first);
+        errors.push({ sequenceNumber: first, stage: 'claim', error: (error as Error).message });
+      }
+    }
+  } else if (claims) {
     const claimFailed: string[] = [];
     const owned = new Set<NormalizedEvent>();
     // Copies of one id are claimed in stream order; different ids are independent, so in parallel.
@@ -185,7 +224,7 @@ export async function decodeAndClaim(
     const firstFailed = lowest(claimFailed);
     if (firstFailed !== undefined) {
       failed.push(firstFailed);
-      kept = kept.filter((e) => padSequence(e.seq) < padSequence(firstFailed));
+      kept = kept.filter((e) => compareSequence(e.seq, firstFailed) < 0);
     }
   }
   return { kept, poison, failed, duplicates, earlierCopies, errors };
@@ -207,7 +246,7 @@ function arrivedBeforeKept(
 
 export function lowest(sequences: readonly string[]): string | undefined {
   let min: string | undefined;
-  for (const s of sequences) if (min === undefined || padSequence(s) < padSequence(min)) min = s;
+  for (const s of sequences) if (min === undefined || compareSequence(s, min) < 0) min = s;
   return min;
 }
 

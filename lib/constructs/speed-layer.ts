@@ -6,6 +6,7 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DEFAULT_DEDUPE_WINDOW_SECONDS, type DedupeScope } from '../../lambdas/runtime/config';
 import { ENV } from '../../lambdas/runtime/env';
 import { HandlerFunction } from './handler-function';
 import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
@@ -23,18 +24,27 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
   /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment), in milliseconds. */
   readonly arrivalBucketMs: number;
   /**
-   * Drop repeated event ids (producer retries) in the speed layer: one conditional write per event.
+   * Drop repeated event ids (producer retries) in the speed layer.
    * @default true
    */
   readonly eventDedupe?: boolean;
+  /**
+   * How far dedupe reaches (ADR 008). `shard`: copies that share a partition key (as every
+   * POST /events retry does), at about one id-log write per batch, the window's ids held in the
+   * function's memory. `global`: copies under any partition key, at one conditional write per event.
+   * @default 'shard' ('global' when parallelizationFactor > 1, which `shard` cannot serve)
+   */
+  readonly dedupeScope?: DedupeScope;
   /**
    * What happens to the on-failure bucket when the stack is deleted (`DESTROY` empties it first).
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * How long an event-id claim is kept.
-   * @default Duration.days(7)
+   * How far apart in arrival copies of an id are still recognized (beyond it the batch layer still
+   * keeps one copy, once its cutoff covers them). With `shard` scope the function holds the
+   * window's ids in memory: about 150 bytes x records/s of a shard x window.
+   * @default Duration.minutes(15) with `shard` scope, Duration.days(7) with `global`
    */
   readonly dedupeWindow?: Duration;
 }
@@ -54,6 +64,12 @@ export class SpeedLayer extends Construct {
     super(scope, id);
     const source = resolveKinesisSourceOptions(props);
     const dedupe = props.eventDedupe ?? true;
+    const dedupeScope = props.dedupeScope ?? (source.parallelizationFactor > 1 ? 'global' : 'shard');
+    if (dedupeScope === 'shard' && source.parallelizationFactor > 1)
+      throw new Error(
+        "dedupeScope 'shard' needs parallelizationFactor 1 (one invocation per shard at a time); use 'global'",
+      );
+    const dedupeWindow = props.dedupeWindow ?? Duration.seconds(DEFAULT_DEDUPE_WINDOW_SECONDS[dedupeScope]);
 
     this.handler = new HandlerFunction(this, 'Handler', {
       handler: 'speed',
@@ -64,7 +80,8 @@ export class SpeedLayer extends Construct {
         [ENV.speedTable]: props.speedTable.tableName,
         [ENV.dedupeTable]: props.dedupeTable.tableName,
         [ENV.speedDedupe]: String(dedupe),
-        [ENV.dedupeTtlSeconds]: String((props.dedupeWindow ?? Duration.days(7)).toSeconds()),
+        [ENV.dedupeScope]: dedupeScope,
+        [ENV.dedupeTtlSeconds]: String(dedupeWindow.toSeconds()),
         [ENV.fenceBy]: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
         [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
       },
@@ -76,11 +93,19 @@ export class SpeedLayer extends Construct {
         resources: [props.speedTable.tableArn],
       }),
     );
-    if (dedupe)
+    if (dedupe && dedupeScope === 'global')
       role.addToPolicy(
         new iam.PolicyStatement({
           // UpdateItem: noting a copy that arrived before the kept one, and its counter.
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+          resources: [props.dedupeTable.tableArn],
+        }),
+      );
+    if (dedupe && dedupeScope === 'shard')
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          // Query: reading a shard's id log; PutItem: appending to it.
+          actions: ['dynamodb:Query', 'dynamodb:PutItem'],
           resources: [props.dedupeTable.tableArn],
         }),
       );

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { ENV } from '../../lambdas/runtime/env';
+import type { DedupeScope } from '../../lambdas/runtime/config';
 import { ServingApi } from '../constructs/api';
 import { Archive } from '../constructs/archive';
 import { BatchLayer } from '../constructs/batch-layer';
@@ -66,11 +67,16 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly speedParallelizationFactor?: number;
   /**
-   * Speed-layer event-level dedupe by event id (one conditional write per event); turn off only
-   * if producers never retry a request.
+   * Speed-layer event-level dedupe by event id; turn off only if producers never retry a request.
    * @default true
    */
   readonly speedEventDedupe?: boolean;
+  /**
+   * How far speed-layer dedupe reaches: `shard` (copies sharing a partition key, about one write
+   * per batch) or `global` (any copies, one conditional write per event). See ADR 008.
+   * @default 'shard' ('global' when speedParallelizationFactor > 1)
+   */
+  readonly speedDedupeScope?: DedupeScope;
   /**
    * Require an API key (with a usage plan) besides IAM authorization.
    * @default false
@@ -146,6 +152,7 @@ export class LambdaArchitectureStack extends Stack {
       batchSize: props.speedBatchSize,
       parallelizationFactor: props.speedParallelizationFactor,
       eventDedupe: props.speedEventDedupe,
+      dedupeScope: props.speedDedupeScope,
       removalPolicy: props.dataRemovalPolicy,
     });
     this.batchLayer = new BatchLayer(this, 'BatchLayer', {

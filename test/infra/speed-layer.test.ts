@@ -64,6 +64,38 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     expect(policies).not.toContain('DedupeTable');
   });
 
+  it('dedupes per shard by default (15-minute window, Query and PutItem on the dedupe table), claims per event with parallelization above 1', () => {
+    const env = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables as Record<
+        string,
+        string
+      >;
+    const statements = (t: Template) =>
+      Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+        (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+      );
+    const dedupeActions = (t: Template) =>
+      statements(t)
+        .filter((st) => JSON.stringify(st.Resource).includes('DedupeTable'))
+        .flatMap((st) => [st.Action].flat())
+        .sort();
+    const byDefault = speedLayer({});
+    expect(env(byDefault)).toMatchObject({
+      STREAMFOLD_DEDUPE_SCOPE: 'shard',
+      STREAMFOLD_DEDUPE_TTL_SECONDS: '900',
+    });
+    expect(dedupeActions(byDefault)).toEqual(['dynamodb:PutItem', 'dynamodb:Query']);
+    const parallel = speedLayer({ parallelizationFactor: 2 });
+    expect(env(parallel)).toMatchObject({
+      STREAMFOLD_DEDUPE_SCOPE: 'global',
+      STREAMFOLD_DEDUPE_TTL_SECONDS: '604800',
+    });
+    expect(dedupeActions(parallel)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    expect(() => speedLayer({ parallelizationFactor: 2, dedupeScope: 'shard' })).toThrow(
+      "dedupeScope 'shard' needs parallelizationFactor 1",
+    );
+  });
+
   it.each([
     [{ batchSize: 10_001 }, 'batchSize must be between 1 and 10000 (given 10001)'],
     [{ retryAttempts: -1 }, 'retryAttempts must be between 0 and 10000 (given -1)'],

@@ -324,9 +324,9 @@ describe('least privilege', () => {
       'xray:PutTraceSegments',
     ],
     SpeedLayerHandler: [
-      'dynamodb:GetItem',
+      'dynamodb:GetItem', // speed table only
       'dynamodb:PutItem',
-      'dynamodb:UpdateItem', // dedupe table only: noting copies that arrived before the kept one
+      'dynamodb:Query', // dedupe table only: reading a shard's id log (ADR 008)
       'kinesis:DescribeStream',
       'kinesis:DescribeStreamConsumer', // the event source mapping's own grant (CDK KinesisEventSource), on this stream only
       'kinesis:DescribeStreamSummary',

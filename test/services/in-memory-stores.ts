@@ -1,6 +1,8 @@
-import { speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
+import { nextRevision, speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
 import { decodeRow, encodeRow, type EncodedRow, type RowState } from '../../lambdas/core/measures';
 import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
+import type { IdLogItem } from '../../lambdas/core/shard-id-index';
+import { decodeIdLogEntries, encodeIdLogEntries } from '../../lambdas/adapters/codecs/id-log-codec';
 import { batchPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
 import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
 import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
@@ -14,6 +16,7 @@ import type {
   ClaimOutcome,
   ControlStore,
   EventClaims,
+  ShardIdLog,
   ServingPointer,
   SpeedRowStore,
   StoredSpeedRow,
@@ -49,6 +52,8 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     address: SpeedRowAddress;
     expectedRevision: number | undefined;
     outcome: WriteOutcome;
+    /** Size of the item as the DynamoDB adapter writes it (states and fences as JSON, keys), when written. */
+    bytes?: number;
   }[] = [];
   readonly deletedBefore: number[] = [];
   private failNext = 0;
@@ -111,7 +116,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     address: SpeedRowAddress,
     row: SpeedRow,
     expectedRevision: number | undefined,
-  ): Promise<boolean> {
+  ): Promise<number | undefined> {
     const hook = this.beforeWriteHooks.shift();
     if (hook) await hook(address);
     const attempt = (outcome: WriteOutcome) => this.writes.push({ address, expectedRevision, outcome });
@@ -123,22 +128,21 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     if (this.conflictNext > 0) {
       this.conflictNext--;
       attempt('conflict');
-      return false;
+      return undefined;
     }
     const id = speedRowId(address);
     if (this.rows.get(id)?.revision !== expectedRevision) {
       attempt('conflict');
-      return false;
+      return undefined;
     }
-    this.rows.set(id, {
-      address,
-      state: encodeRow(row.state),
-      fences: { ...row.fences },
-      revision: (expectedRevision ?? 0) + 1,
-    });
-    attempt('written');
+    const revision = nextRevision(expectedRevision);
+    const state = encodeRow(row.state);
+    this.rows.set(id, { address, state, fences: { ...row.fences }, revision });
+    // Attribute names and numbers (pk, sk, rev, b, a) add about 100 bytes to the two JSON texts.
+    const bytes = JSON.stringify(state).length + JSON.stringify(row.fences).length + id.length + 100;
+    this.writes.push({ address, expectedRevision, outcome: 'written', bytes });
     this.log.push(`speed write ${id}`);
-    return true;
+    return revision;
   }
 
   async query(
@@ -210,6 +214,63 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
       fences,
       revision: (this.rows.get(id)?.revision ?? 0) + 1,
     });
+  }
+}
+
+/**
+ * Shard id logs in memory. Entries are encoded with the DynamoDB adapter's codec, so the bench
+ * pays the same compression and `bytes` is what DynamoDB would bill writes by.
+ */
+export class InMemoryShardIdLog implements ShardIdLog {
+  private readonly shards = new Map<string, { sortKey: string; lastArrivedMs: number; data: Buffer }[]>();
+  /** Every append: the shard and the stored size in bytes (entries only). */
+  readonly appends: { shardId: string; bytes: number }[] = [];
+  private failNext = 0;
+
+  /** The next `n` appends throw (throttling; or, with `land`, after storing: a lost reply). */
+  failNextAppends(n: number, land = false): this {
+    this.failNext = n;
+    this.landFailed = land;
+    return this;
+  }
+
+  private landFailed = false;
+
+  async readAfter(shardId: string, afterSortKey: string | undefined): Promise<IdLogItem[]> {
+    return (this.shards.get(shardId) ?? [])
+      .filter((i) => afterSortKey === undefined || i.sortKey > afterSortKey)
+      .map((i) => ({
+        sortKey: i.sortKey,
+        lastArrivedMs: i.lastArrivedMs,
+        entries: decodeIdLogEntries(i.data),
+      }));
+  }
+
+  async readRecent(shardId: string, sinceMs: number): Promise<IdLogItem[]> {
+    const all = await this.readAfter(shardId, undefined);
+    let from = 0;
+    for (let i = all.length - 1; i >= 0; i--) {
+      if (all[i].lastArrivedMs < sinceMs) {
+        from = i;
+        break;
+      }
+    }
+    return all.slice(from);
+  }
+
+  async append(shardId: string, item: IdLogItem): Promise<string> {
+    const fail = this.failNext > 0;
+    if (fail) this.failNext--;
+    if (fail && !this.landFailed) throw new Error('ProvisionedThroughputExceededException: injected');
+    const data = encodeIdLogEntries(item.entries);
+    const items = this.shards.get(shardId) ?? [];
+    if (!items.some((i) => i.sortKey === item.sortKey))
+      items.push({ sortKey: item.sortKey, lastArrivedMs: item.lastArrivedMs, data });
+    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    this.shards.set(shardId, items);
+    this.appends.push({ shardId, bytes: data.length });
+    if (fail) throw new Error('socket hang up: injected after the append landed');
+    return item.sortKey;
   }
 }
 

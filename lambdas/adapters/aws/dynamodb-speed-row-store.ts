@@ -6,7 +6,7 @@ import {
   PutCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import type { SpeedRow, SpeedRowAddress } from '../../core/fencing';
+import { nextRevision, type SpeedRow, type SpeedRowAddress } from '../../core/fencing';
 import { decodeRow, encodeRow, type RowState } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
@@ -53,7 +53,8 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
     address: SpeedRowAddress,
     row: SpeedRow,
     expectedRevision: number | undefined,
-  ): Promise<boolean> {
+  ): Promise<number | undefined> {
+    const revision = nextRevision(expectedRevision);
     try {
       await this.client.send(
         new PutCommand({
@@ -62,7 +63,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
             ...this.itemKey(address),
             m: JSON.stringify(encodeRow(row.state)),
             f: JSON.stringify(row.fences),
-            rev: (expectedRevision ?? 0) + 1,
+            rev: revision,
             b: address.bucketMs,
             a: address.arrivalBucketMs,
           },
@@ -71,9 +72,9 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
             expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
         }),
       );
-      return true;
+      return revision;
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
+      if (isConditionalCheckFailed(error)) return undefined;
       throw error;
     }
   }

@@ -1,0 +1,156 @@
+/**
+ * Cost per million events of the Lambda architecture at a monthly volume, itemized, from the
+ * figures the bench measured (writes, bytes, handler speed) and list prices written here, beside
+ * the design a user writes first (one DynamoDB update per event per view, no pre-aggregation).
+ *
+ * Prices: us-east-1 list prices read in 2026 from the AWS pricing pages named on each line; check
+ * them before relying on the result. Fixed monthly costs (a Kinesis stream-hour, KMS keys) are
+ * spread over the month's events, so the cost per million falls as the volume grows.
+ */
+
+export const PRICES = {
+  /** https://aws.amazon.com/api-gateway/pricing/ (REST, first 333M requests) */
+  apiGatewayPerMillionRequests: 3.5,
+  /** https://aws.amazon.com/kinesis/data-streams/pricing/ (on-demand): stream-hour, GB in, GB out */
+  kinesisStreamHour: 0.04,
+  kinesisPerGbIn: 0.08,
+  kinesisPerGbOut: 0.04,
+  /** https://aws.amazon.com/firehose/pricing/: ingestion per GB in 5 KB increments per record */
+  firehosePerGbIngested: 0.029,
+  firehoseDynamicPartitioningPerGb: 0.02,
+  firehoseDynamicPartitioningPer1000Objects: 0.005,
+  /** https://aws.amazon.com/lambda/pricing/ (Arm) */
+  lambdaPerMillionRequests: 0.2,
+  lambdaPerGbSecond: 0.0000133334,
+  /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (standard table class) */
+  dynamoDbPerMillionWriteUnits: 0.625,
+  dynamoDbPerMillionReadUnits: 0.125,
+  /** https://aws.amazon.com/s3/pricing/ (Standard, first 50 TB) */
+  s3PerGbMonth: 0.023,
+  s3PerThousandPuts: 0.005,
+  /** https://aws.amazon.com/athena/pricing/ */
+  athenaPerTbScanned: 5,
+  /** https://aws.amazon.com/kms/pricing/: customer managed keys of the stacks (dead-letter queues, logs) */
+  kmsKeyMonth: 1,
+} as const;
+
+/** What the bench measured, per event, on its workload. */
+export interface MeasuredCosts {
+  /** Bytes of an event as JSON (what Kinesis and Firehose carry). */
+  readonly eventBytes: number;
+  readonly eventsPerRequest: number;
+  /** Speed-row write units per event (items rounded up to 1 KB each). */
+  readonly rowWriteUnitsPerEvent: number;
+  /** Dedupe write units per event (id-log items or claims). */
+  readonly dedupeWriteUnitsPerEvent: number;
+  /** Read units per event (id-log queries, row reads the cache missed). */
+  readonly readUnitsPerEvent: number;
+  /** Speed handler CPU: records per second of one core (its Lambda bills wall time: see waitMsPerBatch). */
+  readonly speedRecordsPerSecond: number;
+  readonly speedBatchSize: number;
+  /** DynamoDB round trips a batch waits for, in ms (wall time Lambda bills beyond the CPU). */
+  readonly waitMsPerBatch: number;
+  /** Fraction of the archive a scheduled batch run reads (1: the whole archive, a full recompute). */
+  readonly batchScannedFraction: number;
+  readonly batchRunsPerDay: number;
+}
+
+export interface CostLine {
+  readonly item: string;
+  readonly usdPerMillionEvents: number;
+}
+
+const GB = 1024 ** 3;
+
+/** Itemized cost per million events in a month of `eventsPerMonth`, for the first month of data. */
+export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLine[] {
+  const perMillion = (usdPerMonth: number) => (usdPerMonth / eventsPerMonth) * 1e6;
+  const n = eventsPerMonth;
+  const kinesisBilledGb = (n * Math.max(1024, m.eventBytes)) / GB; // each record billed as at least 1 KB
+  const firehoseGb = (n * Math.ceil(m.eventBytes / 5120) * 5120) / GB;
+  const gzipBytes = m.eventBytes * 0.15; // GZIP of NDJSON clickstream lines
+  const archiveGb = (n * gzipBytes) / GB;
+  const speedBatches = n / m.speedBatchSize;
+  const speedSeconds = n / m.speedRecordsPerSecond + (speedBatches * m.waitMsPerBatch) / 1000;
+  const ingestRequests = n / m.eventsPerRequest;
+  // One archive object per partition and buffer interval (60 s), for the hours of the month.
+  const archiveObjects = 60 * 24 * 30;
+  // Athena over the month: the archive grows linearly, so a run reads half of it on average.
+  const athenaTb = (m.batchRunsPerDay * 30 * m.batchScannedFraction * (archiveGb / 2)) / 1024;
+  return [
+    {
+      item: 'API Gateway REST',
+      usdPerMillionEvents: perMillion((ingestRequests / 1e6) * PRICES.apiGatewayPerMillionRequests),
+    },
+    {
+      item: 'Lambda ingest (512 MB, ~30 ms per request)',
+      usdPerMillionEvents: perMillion(
+        (ingestRequests / 1e6) * PRICES.lambdaPerMillionRequests +
+          ingestRequests * 0.03 * 0.5 * PRICES.lambdaPerGbSecond,
+      ),
+    },
+    {
+      item: 'Kinesis on-demand (stream-hours, 1 KB per record in, 2 consumers out)',
+      usdPerMillionEvents: perMillion(
+        24 * 30 * PRICES.kinesisStreamHour +
+          kinesisBilledGb * (PRICES.kinesisPerGbIn + 2 * PRICES.kinesisPerGbOut),
+      ),
+    },
+    {
+      item: 'Lambda speed layer (1024 MB)',
+      usdPerMillionEvents: perMillion(
+        (speedBatches / 1e6) * PRICES.lambdaPerMillionRequests + speedSeconds * 1 * PRICES.lambdaPerGbSecond,
+      ),
+    },
+    {
+      item: 'DynamoDB speed rows (writes)',
+      usdPerMillionEvents: perMillion(
+        (n * m.rowWriteUnitsPerEvent * PRICES.dynamoDbPerMillionWriteUnits) / 1e6,
+      ),
+    },
+    {
+      item: 'DynamoDB dedupe (writes)',
+      usdPerMillionEvents: perMillion(
+        (n * m.dedupeWriteUnitsPerEvent * PRICES.dynamoDbPerMillionWriteUnits) / 1e6,
+      ),
+    },
+    {
+      item: 'DynamoDB reads (id log, cache misses)',
+      usdPerMillionEvents: perMillion((n * m.readUnitsPerEvent * PRICES.dynamoDbPerMillionReadUnits) / 1e6),
+    },
+    {
+      item: 'Firehose (5 KB per record ingested, dynamic partitioning)',
+      usdPerMillionEvents: perMillion(
+        firehoseGb * PRICES.firehosePerGbIngested +
+          ((n * m.eventBytes) / GB) * PRICES.firehoseDynamicPartitioningPerGb +
+          (archiveObjects / 1000) * PRICES.firehoseDynamicPartitioningPer1000Objects,
+      ),
+    },
+    {
+      item: 'S3 archive (GZIP, first month, PUTs)',
+      usdPerMillionEvents: perMillion(
+        archiveGb * PRICES.s3PerGbMonth + (archiveObjects / 1000) * PRICES.s3PerThousandPuts,
+      ),
+    },
+    {
+      item: `Athena (${m.batchRunsPerDay} runs a day)`,
+      usdPerMillionEvents: perMillion(athenaTb * PRICES.athenaPerTbScanned),
+    },
+    { item: 'KMS keys (3)', usdPerMillionEvents: perMillion(3 * PRICES.kmsKeyMonth) },
+  ];
+}
+
+/** The first design: one UpdateItem (ADD) per event per view, no dedupe, same ingestion path. */
+export function naiveCostPerMillion(eventsPerMonth: number, m: MeasuredCosts, views: number): CostLine[] {
+  return costPerMillion(eventsPerMonth, {
+    ...m,
+    rowWriteUnitsPerEvent: views,
+    dedupeWriteUnitsPerEvent: 0,
+    readUnitsPerEvent: 0,
+    speedBatchSize: m.speedBatchSize,
+  });
+}
+
+export function total(lines: readonly CostLine[]): number {
+  return lines.reduce((sum, l) => sum + l.usdPerMillionEvents, 0);
+}

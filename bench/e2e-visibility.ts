@@ -1,0 +1,108 @@
+/**
+ * Acknowledgement -> visible: POST /events at a steady rate (default 1,000 events/s, 100 per
+ * request) and, for every request, the time from its 202 to the moment GET /views serves the
+ * request's marker event (a key of its own). Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000]
+ * Writes bench/results/e2e-visibility.json.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import * as path from 'node:path';
+import { validateViews } from '../lambdas/core/view';
+import { quietSdkNodeWarning } from '../local/handler-host';
+import { DEFAULT_OPTIONS, LocalPipeline } from '../local/pipeline';
+
+const PER_REQUEST = 100;
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function main(): Promise<void> {
+  quietSdkNodeWarning();
+  const seconds = Number(process.argv[2] ?? 30);
+  const rate = Number(process.argv[3] ?? 1000);
+  const views = validateViews([
+    {
+      name: 'page_views',
+      eventType: 'page.view',
+      key: ['page'],
+      granularity: '1m',
+      measures: { views: { kind: 'count' }, visitors: { kind: 'distinct', field: 'userId' } },
+    },
+  ]);
+  const pipeline = new LocalPipeline({
+    ...DEFAULT_OPTIONS,
+    views,
+    dataDir: null,
+    port: 0,
+    generator: false,
+    batchEveryMs: 3_600_000,
+  });
+  await pipeline.start();
+  const visibility: number[] = [];
+  const probes: Promise<void>[] = [];
+  let sent = 0;
+  let request = 0;
+  const intervalMs = (PER_REQUEST / rate) * 1000;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const n = request++;
+    const now = Date.now();
+    const events = Array.from({ length: PER_REQUEST }, (_, j) => ({
+      id: `v${n}-${j}`,
+      type: 'page.view',
+      time: new Date(now).toISOString(),
+      // The first event is the request's marker, under a key nobody else writes.
+      page: j === 0 ? `/marker${n}` : `/p${(n * PER_REQUEST + j) % 1000}`,
+      userId: `u${(n * PER_REQUEST + j) % 20_000}`,
+    }));
+    const res = await fetch(`${pipeline.url}/events`, { method: 'POST', body: JSON.stringify({ events }) });
+    if (res.status !== 202) throw new Error(`POST /events answered ${res.status}: ${await res.text()}`);
+    const acked = performance.now();
+    sent += PER_REQUEST;
+    probes.push(
+      (async () => {
+        const url = `${pipeline.url}/views/page_views?page=/marker${n}`;
+        for (;;) {
+          const body = (await (await fetch(url)).json()) as { buckets: unknown[] };
+          if (body.buckets.length > 0) break;
+          if (performance.now() - acked > 120_000) throw new Error(`marker ${n} not visible after 120 s`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        visibility.push(performance.now() - acked);
+      })(),
+    );
+    const next = started + request * intervalMs;
+    const wait = next - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  await Promise.all(probes);
+  await pipeline.stop();
+  visibility.sort((a, b) => a - b);
+  const result = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      node: process.version,
+      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+    },
+    seconds,
+    targetRate: rate,
+    achievedRate: Math.round(sent / elapsed),
+    probes: visibility.length,
+    e2e_visibility_p50_ms: Math.round(percentile(visibility, 50)),
+    e2e_visibility_p95_ms: Math.round(percentile(visibility, 95)),
+    e2e_visibility_max_ms: Math.round(visibility[visibility.length - 1]),
+  };
+  writeFileSync(
+    path.join(__dirname, 'results', 'e2e-visibility.json'),
+    JSON.stringify(result, null, 2) + '\n',
+  );
+  console.log(JSON.stringify(result));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeKinesisEvent } from '../../lambdas/adapters/codecs/kinesis-event';
+import { finalizeRow, identityRow, mergeRows } from '../../lambdas/core/measures';
+import { validateViews } from '../../lambdas/core/view';
+import { ShardDedupe } from '../../lambdas/services/shard-dedupe';
+import { processSpeedBatch, type SpeedLayerDeps, type SpeedRecord } from '../../lambdas/services/speed-layer';
+import { SpeedRowCache } from '../../lambdas/services/speed-row-cache';
+import { FIRST_ARRIVAL_MS, kinesisStreamEvent, sequenceNumber } from '../fixtures/events/factories';
+import { InMemoryShardIdLog, InMemorySpeedRowStore } from './in-memory-stores';
+
+const views = validateViews([
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1m',
+    measures: { n: { kind: 'count' }, amount: { kind: 'sum', field: 'amount' } },
+  },
+]);
+const [clicks] = views;
+const WINDOW_MS = 15 * 60_000;
+
+/** Record `i` of the stream: event `id`, put under the id as partition key (as POST /events does). */
+function record(i: number, id: number, arrivedMs = FIRST_ARRIVAL_MS + i * 1000): SpeedRecord {
+  const body = { id: `e${id}`, type: 'click', time: '2023-11-14T22:10:00Z', page: `/p${id % 3}`, amount: id };
+  return decodeKinesisEvent(
+    kinesisStreamEvent([{ body, sequenceNumber: sequenceNumber(i), partitionKey: `e${id}`, arrivedMs }]),
+  )[0];
+}
+
+/** A Lambda instance: its own dedupe memory and row cache over the shared stores. */
+function instance(rows: InMemorySpeedRowStore, log: InMemoryShardIdLog): SpeedLayerDeps {
+  return {
+    views,
+    rows,
+    shardDedupe: new ShardDedupe(log, WINDOW_MS),
+    rowCache: new SpeedRowCache(),
+    fenceBy: 'shard',
+    arrivalBucketMs: 60_000,
+  };
+}
+
+function served(rows: InMemorySpeedRowStore): { n: number; amount: number } {
+  const state = rows.all().reduce((acc, r) => mergeRows(clicks, acc, r.row.state), identityRow(clicks));
+  return finalizeRow(clicks, state) as { n: number; amount: number };
+}
+
+describe('shard-scoped dedupe (ADR 008)', () => {
+  it('drops later copies within a batch and across batches, and writes one log item per batch', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const deps = instance(rows, log);
+    const first = await processSpeedBatch([record(0, 1), record(1, 2), record(2, 1)], deps);
+    const second = await processSpeedBatch([record(3, 2), record(4, 3)], deps);
+    expect(first.duplicates).toBe(1);
+    expect(second.duplicates).toBe(1);
+    expect(served(rows)).toEqual({ n: 3, amount: 6 });
+    expect(log.appends).toHaveLength(2);
+  });
+
+  it('decides a batch the same on another instance (the log is read, not the memory)', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    await processSpeedBatch([record(0, 1), record(1, 2)], instance(rows, log));
+    // A cold instance takes the shard over: it rebuilds the window from the log.
+    const cold = instance(rows, log);
+    const result = await processSpeedBatch([record(2, 1), record(3, 4)], cold);
+    expect(result.duplicates).toBe(1);
+    expect(served(rows)).toEqual({ n: 3, amount: 7 });
+  });
+
+  it('reads what another instance appended since, before deciding on a warm instance', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const [a, b] = [instance(rows, log), instance(rows, log)];
+    await processSpeedBatch([record(0, 1)], a);
+    await processSpeedBatch([record(1, 2)], b);
+    const result = await processSpeedBatch([record(2, 2)], a);
+    expect(result.duplicates).toBe(1);
+    expect(served(rows)).toEqual({ n: 2, amount: 3 });
+  });
+
+  it('keeps the owner on a redelivery after the append landed but the reply was lost', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog().failNextAppends(1, true);
+    const deps = instance(rows, log);
+    const batch = [record(0, 1), record(1, 2), record(2, 1)];
+    const failed = await processSpeedBatch(batch, deps);
+    expect(failed.failedFrom).toBe(sequenceNumber(0));
+    expect(served(rows)).toEqual({ n: 0, amount: 0 });
+    await processSpeedBatch(batch, deps);
+    expect(served(rows)).toEqual({ n: 2, amount: 3 });
+  });
+
+  it('forgets ids older than the window (copies further apart are left to the batch layer)', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const deps = instance(rows, log);
+    await processSpeedBatch([record(0, 1, FIRST_ARRIVAL_MS)], deps);
+    const late = await processSpeedBatch([record(1, 1, FIRST_ARRIVAL_MS + WINDOW_MS + 120_000)], deps);
+    expect(late.duplicates).toBe(0);
+  });
+
+  it('counts every id once over duplicates, redeliveries, instance switches and failed writes (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // The stream: event ids with repeats (producer retries), in stream order.
+        fc.array(fc.integer({ min: 0, max: 25 }), { minLength: 1, maxLength: 60 }),
+        // Each step: batch size, whether it is delivered again, a switch of instance, a failure.
+        fc.array(
+          fc.record({
+            size: fc.integer({ min: 1, max: 12 }),
+            redeliver: fc.boolean(),
+            switchInstance: fc.boolean(),
+            fail: fc.constantFrom('none', 'append', 'append-landed', 'row'),
+          }),
+          { minLength: 1, maxLength: 40 },
+        ),
+        async (ids, steps) => {
+          const rows = new InMemorySpeedRowStore(views);
+          const log = new InMemoryShardIdLog();
+          const instances = [instance(rows, log), instance(rows, log)];
+          let current = 0;
+          const stream = ids.map((id, i) => record(i, id));
+          let position = 0;
+          let step = 0;
+          while (position < stream.length) {
+            // Failures only in the first pass over the steps, so the stream gets through.
+            const s = steps[step % steps.length];
+            const fail = step++ < steps.length ? s.fail : 'none';
+            if (s.switchInstance) current = 1 - current;
+            if (fail === 'append') log.failNextAppends(1);
+            if (fail === 'append-landed') log.failNextAppends(1, true);
+            if (fail === 'row') rows.failNextWrites(1);
+            const batch = stream.slice(position, position + s.size);
+            const result = await processSpeedBatch(batch, instances[current]);
+            log.failNextAppends(0);
+            rows.failNextWrites(0);
+            if (s.redeliver) await processSpeedBatch(batch, instances[1 - current]);
+            // The event source checkpoints below failedFrom and retries from it.
+            position =
+              result.failedFrom === undefined
+                ? position + batch.length
+                : stream.findIndex((r) => r.position.sequenceNumber === result.failedFrom);
+          }
+          const distinct = [...new Set(ids)];
+          expect(served(rows)).toEqual({ n: distinct.length, amount: distinct.reduce((a, b) => a + b, 0) });
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
