@@ -1,0 +1,105 @@
+// The series chart: batch part and speed part as bars in two colours, the served value as a line,
+// and the cutoff (or Kappa's handoff) as a vertical line. uPlot, served from node_modules.
+import uPlot from './uPlot.esm.js';
+
+const css = getComputedStyle(document.documentElement);
+const colour = (name) => css.getPropertyValue(name).trim();
+
+export class PartsChart {
+  constructor(element) {
+    this.element = element;
+    this.lineMs = null;
+    this.lineLabel = 'cutoff';
+    this.range = [0, 1];
+    const bars = (size) => uPlot.paths.bars({ size: [size, 60, 1] });
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height: 300,
+        scales: { x: { time: true, range: () => this.range } },
+        series: [
+          {},
+          {
+            label: 'batch part',
+            stroke: colour('--batch'),
+            fill: colour('--batch'),
+            paths: bars(0.85),
+            points: { show: false },
+          },
+          {
+            label: 'speed part',
+            stroke: colour('--speed'),
+            fill: colour('--speed'),
+            paths: bars(0.5),
+            points: { show: false },
+          },
+          { label: 'served', stroke: colour('--served'), width: 2, points: { show: false } },
+        ],
+        legend: { show: false },
+        hooks: { draw: [(u) => this.drawLine(u)] },
+      },
+      [[], [], [], []],
+      element,
+    );
+    new ResizeObserver(() => this.plot.setSize({ width: this.width(), height: 300 })).observe(element);
+  }
+
+  width() {
+    return Math.max(300, this.element.clientWidth);
+  }
+
+  drawLine(u) {
+    if (this.lineMs === null) {
+      delete this.element.dataset.lineX;
+      return;
+    }
+    const seconds = this.lineMs / 1000;
+    const x = u.valToPos(seconds, 'x', true);
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.strokeStyle = colour('--cutoff');
+    ctx.lineWidth = 2 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(x, u.bbox.top);
+    ctx.lineTo(x, u.bbox.top + u.bbox.height);
+    ctx.stroke();
+    ctx.fillStyle = colour('--cutoff');
+    ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.fillText(
+      `${this.lineLabel} ${new Date(this.lineMs).toISOString().slice(11, 19)}`,
+      x + 4 * devicePixelRatio,
+      u.bbox.top + 14 * devicePixelRatio,
+    );
+    ctx.restore();
+    // Where the line is, in CSS pixels, for whoever checks the page (the browser test does).
+    this.element.dataset.lineX = String(u.valToPos(seconds, 'x'));
+    this.element.dataset.plotWidth = String(u.bbox.width / devicePixelRatio);
+  }
+
+  /**
+   * Shows buckets `[{start (ms), batch, speed, served}]` (values or null) over [fromMs, toMs),
+   * with the vertical line at `lineMs` (null: none).
+   */
+  show({ buckets, fromMs, toMs, lineMs, lineLabel }) {
+    this.range = [fromMs / 1000, toMs / 1000];
+    this.lineMs = lineMs;
+    this.lineLabel = lineLabel;
+    const data = [
+      buckets.map((b) => b.start / 1000),
+      buckets.map((b) => b.batch),
+      buckets.map((b) => b.speed),
+      buckets.map((b) => b.served),
+    ];
+    const drawn = (i) => data[i].filter((v) => v !== null && v !== undefined).length;
+    Object.assign(this.element.dataset, {
+      lineMs: lineMs === null ? '' : String(lineMs),
+      fromMs: String(fromMs),
+      toMs: String(toMs),
+      buckets: String(buckets.length),
+      batchBuckets: String(drawn(1)),
+      speedBuckets: String(drawn(2)),
+    });
+    this.plot.setData(data);
+  }
+}
