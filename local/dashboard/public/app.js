@@ -97,12 +97,9 @@ async function refreshKeys() {
   try {
     listing = await api(`views/${encodeURIComponent(state.view)}/keys?q=${encodeURIComponent(q)}&limit=200`);
   } catch (error) {
-    if (
-      error instanceof ApiRefusal &&
-      error.status === 404 &&
-      !error.body?.error?.startsWith('unknown view')
-    ) {
-      // No key listing behind this API (the cloud): type the key instead.
+    const noRoute = error instanceof ApiRefusal && (error.status === 403 || error.status === 404);
+    if (noRoute && !error.body?.error?.startsWith('unknown view')) {
+      // No key listing behind this API (API Gateway answers 403 or 404 for a route it lacks): type the key.
       state.keyListing = false;
       $('key-form').hidden = false;
       $('key-search').hidden = true;
@@ -181,6 +178,7 @@ async function refreshSeries() {
   const lineIso = kappaOnly ? answer.handoff : answer.cutoff;
   chart.show({
     buckets,
+    widthMs: width,
     fromMs,
     toMs,
     lineMs: lineIso ? Date.parse(lineIso) : null,

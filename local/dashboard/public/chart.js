@@ -67,7 +67,7 @@ export class PartsChart {
     ctx.fillStyle = colour('--cutoff');
     ctx.font = `${12 * devicePixelRatio}px system-ui, sans-serif`;
     ctx.fillText(
-      `${this.lineLabel} ${new Date(this.lineMs).toISOString().slice(11, 19)}`,
+      `${this.lineLabel} ${new Date(this.lineMs).toLocaleTimeString()}`,
       x + 4 * devicePixelRatio,
       u.bbox.top + 14 * devicePixelRatio,
     );
@@ -78,15 +78,16 @@ export class PartsChart {
   }
 
   /**
-   * Shows buckets `[{start (ms), batch, speed, served}]` (values or null) over [fromMs, toMs),
+   * Shows buckets `[{start (ms), batch, speed, served}]` (values or null) `widthMs` wide over [fromMs, toMs),
    * with the vertical line at `lineMs` (null: none).
    */
-  show({ buckets, fromMs, toMs, lineMs, lineLabel }) {
+  show({ buckets, widthMs, fromMs, toMs, lineMs, lineLabel }) {
     this.range = [fromMs / 1000, toMs / 1000];
     this.lineMs = lineMs;
     this.lineLabel = lineLabel;
     const data = [
-      buckets.map((b) => b.start / 1000),
+      // Each bar stands over the middle of its bucket, so it spans the bucket's time on the axis.
+      buckets.map((b) => (b.start + widthMs / 2) / 1000),
       buckets.map((b) => b.batch),
       buckets.map((b) => b.speed),
       buckets.map((b) => b.served),
