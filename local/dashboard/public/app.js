@@ -26,10 +26,11 @@ onApiState((apiState, detail) => {
       : `API unreachable: ${detail}. Retrying…`;
 });
 
-/** A panel's refusal (4xx) is shown in the panel; an unreachable API is shown once, in the header. */
+/** A panel's own failure is shown in the panel; an unreachable API is shown once, in the header. */
 function panelError(element) {
   return (error) => {
-    if (error instanceof ApiRefusal) element.textContent = error.message;
+    if (error instanceof ApiRefusal || document.body.dataset.apiState !== 'down')
+      element.textContent = error.message;
   };
 }
 
@@ -93,6 +94,9 @@ $('key-form').addEventListener('submit', (event) => {
 async function refreshKeys() {
   if (!state.view || !state.keyListing) return;
   const q = $('key-search').value;
+  // The first listing reads the whole archive (later ones only its new objects): say so meanwhile.
+  if ($('key-list').childElementCount === 0)
+    $('key-count').textContent = 'reading the keys from the archive…';
   let listing;
   try {
     listing = await api(`views/${encodeURIComponent(state.view)}/keys?q=${encodeURIComponent(q)}&limit=200`);

@@ -11,7 +11,9 @@ export class PartsChart {
     this.lineMs = null;
     this.lineLabel = 'cutoff';
     this.range = [0, 1];
-    const bars = (size) => uPlot.paths.bars({ size: [size, 60, 1] });
+    // Side by side in each bucket, each from zero: batch left of the bucket's middle, speed right
+    // (stacking would be right for count and sum only, not for min, max or avg).
+    const bars = (align) => uPlot.paths.bars({ size: [0.45, 40, 1], align });
     this.plot = new uPlot(
       {
         width: this.width(),
@@ -23,17 +25,23 @@ export class PartsChart {
             label: 'batch part',
             stroke: colour('--batch'),
             fill: colour('--batch'),
-            paths: bars(0.85),
+            paths: bars(-1),
             points: { show: false },
           },
           {
             label: 'speed part',
             stroke: colour('--speed'),
             fill: colour('--speed'),
-            paths: bars(0.5),
+            paths: bars(1),
             points: { show: false },
           },
-          { label: 'served', stroke: colour('--served'), width: 2, points: { show: false } },
+          {
+            label: 'served',
+            stroke: colour('--served'),
+            width: 2,
+            points: { show: true, size: 4 },
+            spanGaps: false,
+          },
         ],
         legend: { show: false },
         hooks: { draw: [(u) => this.drawLine(u)] },
@@ -85,12 +93,17 @@ export class PartsChart {
     this.range = [fromMs / 1000, toMs / 1000];
     this.lineMs = lineMs;
     this.lineLabel = lineLabel;
+    // Every bucket of the range, null where there is no data, so the line breaks at a gap
+    // instead of joining buckets minutes apart. Each bucket sits at its middle on the axis.
+    const byStart = new Map(buckets.map((b) => [b.start, b]));
+    const grid = [];
+    for (let start = Math.floor(fromMs / widthMs) * widthMs; start < toMs; start += widthMs)
+      grid.push(byStart.get(start) ?? { start, batch: null, speed: null, served: null });
     const data = [
-      // Each bar stands over the middle of its bucket, so it spans the bucket's time on the axis.
-      buckets.map((b) => (b.start + widthMs / 2) / 1000),
-      buckets.map((b) => b.batch),
-      buckets.map((b) => b.speed),
-      buckets.map((b) => b.served),
+      grid.map((b) => (b.start + widthMs / 2) / 1000),
+      grid.map((b) => b.batch),
+      grid.map((b) => b.speed),
+      grid.map((b) => b.served),
     ];
     const drawn = (i) => data[i].filter((v) => v !== null && v !== undefined).length;
     Object.assign(this.element.dataset, {
