@@ -72,6 +72,7 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   batchScheduleMinutes=15        how often the batch layer runs
  *   archiveBufferSeconds=60        Firehose buffer interval (60 to 900)
  *   apiKeyRequired=true            API keys and a usage plan on top of IAM authorization
+ *   dashboard=true                 the dashboard page at GET / of the API (IAM-authorized, like every route)
  *   apiRateLimit=1000              stage throttling, requests per second
  *   apiBurstLimit=2000             stage throttling, burst
  *   replayConcurrency=100          Kappa: archive objects a replay processes at once (1 to 1000)
@@ -123,6 +124,7 @@ export function buildApp(app: App): Stack[] {
   const shared = {
     views,
     apiKeyRequired: flag('apiKeyRequired'),
+    dashboard: flag('dashboard'),
     apiRateLimit: number('apiRateLimit'),
     apiBurstLimit: number('apiBurstLimit'),
     ingestMaxBodyBytes,

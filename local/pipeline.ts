@@ -5,6 +5,7 @@ import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEv
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { DynamoDbEventClaims } from '../lambdas/adapters/aws/dynamodb-event-claims';
 import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
+import { S3ArchiveReader } from '../lambdas/adapters/aws/s3-archive-reader';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
   makeDynamoDbClient,
@@ -17,6 +18,8 @@ import type { DedupeScope } from '../lambdas/runtime/config';
 import { ENV } from '../lambdas/runtime/env';
 import type { BatchRunResult } from '../lambdas/services/batch-layer';
 import { Archiver } from './archiver';
+import { dashboardRoutes } from './dashboard/routes';
+import { KeyIndex } from './dashboard/key-index';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
 import { EventSourcePoller } from './event-source-poller';
@@ -270,6 +273,11 @@ export class LocalPipeline {
         resource: '/views/{view}',
         invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e),
       },
+      {
+        method: 'GET',
+        resource: '/views/{view}/parts',
+        invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e),
+      },
       { method: 'GET', resource: '/health', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
       { method: 'POST', resource: '/admin/batch', invoke: (e) => this.batchViaScheduler(e) },
       { method: 'GET', resource: '/admin/status', invoke: async () => json(200, await this.status()) },
@@ -314,9 +322,20 @@ export class LocalPipeline {
     const kept = runsLambda
       ? lambdaRoutes
       : lambdaRoutes.filter(
-          (r) => !['/views', '/views/{view}', '/health', '/admin/batch'].includes(r.resource),
+          (r) =>
+            !['/views', '/views/{view}', '/views/{view}/parts', '/health', '/admin/batch'].includes(
+              r.resource,
+            ),
         );
-    this.gateway = new HttpGateway([...kept, ...(this.kappa ? this.kappa.routes() : [])]);
+    const keys = new KeyIndex({
+      archive: new S3ArchiveReader(s3, this.names.bucket, 'events/'),
+      views: o.views,
+    });
+    this.gateway = new HttpGateway([
+      ...kept,
+      ...(this.kappa ? this.kappa.routes() : []),
+      ...dashboardRoutes(keys),
+    ]);
     const port = await this.gateway.listen(o.port);
     this.url = `http://127.0.0.1:${port}`;
     this.speedRows = new DynamoDbSpeedRowStore(makeDynamoDocumentClient(endpoints), this.names.speedTable);

@@ -9,6 +9,7 @@ import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { readServingConfig, type QueryConfig } from '../runtime/config';
 import { kappaHandler } from '../runtime/kappa-serving';
 import { queryView } from '../services/query-view';
+import { queryViewParts } from '../services/query-view-parts';
 
 // STREAMFOLD_ARCHITECTURE=kappa: the Kappa serving path (its own tables); otherwise the Lambda one.
 const serving = readServingConfig(process.env);
@@ -26,7 +27,7 @@ const deps = {
   arrivalBucketMs: config.arrivalBucketMs,
 };
 
-/** GET /views/{view}, GET /views, GET /health, GET /admin/status (the serving pointer; the local runtime adds its own details). */
+/** GET /views/{view}, GET /views/{view}/parts, GET /views, GET /health, GET /admin/status (the serving pointer; the local runtime adds its own details). */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   if (kappa) return kappa(event);
   if (event.httpMethod !== 'GET')
@@ -67,6 +68,8 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       })),
     });
   }
-  const result = await queryView(viewName, queryParams(event), deps);
+  const result = event.resource.endsWith('/parts')
+    ? await queryViewParts(viewName, queryParams(event), deps)
+    : await queryView(viewName, queryParams(event), deps);
   return jsonResponse(result.status, result.body);
 };

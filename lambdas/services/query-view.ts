@@ -1,8 +1,8 @@
-import { finalizeBuckets, mergeServing } from '../core/merge';
+import { finalizeBuckets, mergeServing, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
-import type { BatchViewStore, ControlStore, SpeedRowStore } from '../ports/stores';
+import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
 
 export interface QueryDeps {
   readonly views: readonly ViewDefinition[];
@@ -31,27 +31,39 @@ export async function queryView(
   params: Readonly<Record<string, string | undefined>>,
   deps: QueryDeps,
 ): Promise<HttpResult> {
-  const view = deps.views.find((v) => v.name === viewName);
-  if (!view) {
-    return {
-      status: 404,
-      body: { error: `unknown view "${viewName}"`, views: deps.views.map((v) => v.name) },
-    };
-  }
-  const parsed = parseViewQuery(view, params, deps.clock.now());
-  if ('problems' in parsed)
-    return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
-  const { key, fromBucket, to } = parsed;
+  return answerViewQuery(viewName, params, deps, (view, read) => {
+    const cutoffMs = read.pointer?.cutoffMs ?? null;
+    const merged = mergeServing(view, read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs);
+    return finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures }));
+  });
+}
+
+/** What one answer of a view is made of: the pointer, the rows of both parts, and the answer's header. */
+export interface ServingRead {
+  readonly pointer: ServingPointer | null;
+  readonly batchCells: BatchBucket[];
+  readonly speedRows: SpeedBucket[];
+  readonly header: Record<string, unknown>;
+}
+
+/** Reads the pointer, then the batch cells of its version and the speed rows of one key over [fromBucket, to). */
+export async function readServing(
+  view: ViewDefinition,
+  query: { readonly key: string[]; readonly fromBucket: number; readonly to: number },
+  deps: QueryDeps,
+): Promise<ServingRead> {
+  const { key, fromBucket, to } = query;
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
   const [batchCells, speedRows] = await Promise.all([
     pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
     deps.speed.query(view, key, fromBucket, to),
   ]);
-  const merged = mergeServing(view, batchCells, speedRows, pointer?.cutoffMs ?? null, deps.arrivalBucketMs);
   return {
-    status: 200,
-    body: {
+    pointer,
+    batchCells,
+    speedRows,
+    header: {
       view: view.name,
       key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
       granularity: view.granularity,
@@ -59,9 +71,34 @@ export async function queryView(
       to: toIso(to),
       cutoff: pointer ? toIso(pointer.cutoffMs) : null,
       batchVersion: pointer?.version ?? null,
-      buckets: finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures })),
     },
   };
+}
+
+/**
+ * Answers one query of a view: 404 for an unknown view, 400 for a bad key or time range,
+ * otherwise 200 with the answer's header and the buckets `buckets` makes of what was read.
+ */
+export async function answerViewQuery(
+  viewName: string,
+  params: Readonly<Record<string, string | undefined>>,
+  deps: QueryDeps,
+  buckets: (view: ViewDefinition, read: ServingRead) => unknown[],
+): Promise<HttpResult> {
+  const view = findView(viewName, deps.views);
+  if ('status' in view) return view;
+  const parsed = parseViewQuery(view, params, deps.clock.now());
+  if ('problems' in parsed)
+    return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
+  const read = await readServing(view, parsed, deps);
+  return { status: 200, body: { ...read.header, buckets: buckets(view, read) } };
+}
+
+/** The view named in the path, or the 404 answer naming the views there are. */
+function findView(viewName: string, views: readonly ViewDefinition[]): ViewDefinition | HttpResult {
+  const view = views.find((v) => v.name === viewName);
+  if (view) return view;
+  return { status: 404, body: { error: `unknown view "${viewName}"`, views: views.map((v) => v.name) } };
 }
 
 /**

@@ -21,6 +21,11 @@ export interface ServingApiProps {
    */
   readonly kappaAdminFunction?: lambda.IFunction;
   /**
+   * Serves the dashboard page: GET / and GET /dashboard/{file}, IAM-authorized like every route.
+   * @default - no dashboard routes
+   */
+  readonly dashboardFunction?: lambda.IFunction;
+  /**
    * Steady-state requests per second of the stage.
    * @default 1000
    */
@@ -169,10 +174,27 @@ export class ServingApi extends Construct {
     });
     const views = this.api.root.addResource('views');
     views.addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
-    views.addResource('{view}').addMethod('GET', integration(props.queryFunction), {
+    const view = views.addResource('{view}');
+    view.addMethod('GET', integration(props.queryFunction), {
       requestValidator: paramsValidator,
       requestParameters: { 'method.request.path.view': true },
     });
+    // The batch/speed split of an answer: the Lambda architecture's (the one with a batch layer).
+    if (props.batchFunction)
+      view.addResource('parts').addMethod('GET', integration(props.queryFunction), {
+        requestValidator: paramsValidator,
+        requestParameters: { 'method.request.path.view': true },
+      });
+    if (props.dashboardFunction) {
+      this.api.root.addMethod('GET', integration(props.dashboardFunction));
+      this.api.root
+        .addResource('dashboard')
+        .addResource('{file}')
+        .addMethod('GET', integration(props.dashboardFunction), {
+          requestValidator: paramsValidator,
+          requestParameters: { 'method.request.path.file': true },
+        });
+    }
     this.api.root
       .addResource('health')
       .addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });

@@ -38,6 +38,12 @@ export interface HandlerFunctionProps {
    * @default - none: the function shares the account's unreserved concurrency
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * Files the handler reads at run time, copied into the bundle: `from` relative to the repository
+   * root, `to` relative to the bundle (the handler's directory).
+   * @default - none
+   */
+  readonly bundleFiles?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
 }
 
 const HANDLERS = path.resolve(__dirname, '..', '..', 'lambdas', 'handlers');
@@ -85,6 +91,17 @@ export class HandlerFunction extends Construct {
         sourceMap: true,
         // The DuckDB adapter is only used locally; its native module never goes into a bundle.
         externalModules: ['@duckdb/node-api'],
+        commandHooks: props.bundleFiles
+          ? {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (inputDir: string, outputDir: string) =>
+                props.bundleFiles!.flatMap(({ from, to }) => [
+                  `mkdir -p "${path.posix.dirname(`${outputDir}/${to}`)}"`,
+                  `cp "${inputDir}/${from}" "${outputDir}/${to}"`,
+                ]),
+            }
+          : undefined,
       },
     });
     Validations.of(this.role).acknowledge({

@@ -12,7 +12,7 @@ import { KappaProcessor } from '../constructs/kappa-processor';
 import { KappaTables } from '../constructs/kappa-tables';
 import { Operations } from '../constructs/operations';
 import { Replay } from '../constructs/replay';
-import { addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
+import { addDashboardFunction, addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
 
 /** Props of KappaArchitectureStack. */
 export interface KappaArchitectureStackProps extends StackProps {
@@ -73,6 +73,12 @@ export interface KappaArchitectureStackProps extends StackProps {
    * @default false
    */
   readonly apiKeyRequired?: boolean;
+  /**
+   * Serve the dashboard page at GET / of the API (IAM-authorized like every route: open it through
+   * a SigV4-signing proxy). Opt-in: context `dashboard=true`.
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /**
    * Steady-state requests per second of the API stage.
    * @default 1000
@@ -208,6 +214,7 @@ export class KappaArchitectureStack extends Stack {
       ingestFunction: this.ingest.function,
       queryFunction: this.query.function,
       kappaAdminFunction: this.admin.function,
+      dashboardFunction: props.dashboard ? addDashboardFunction(this).function : undefined,
       apiKeyRequired: props.apiKeyRequired,
       rateLimit: props.apiRateLimit,
       burstLimit: props.apiBurstLimit,

@@ -12,7 +12,7 @@ import { HandlerFunction } from '../constructs/handler-function';
 import { Operations } from '../constructs/operations';
 import { ServingTables } from '../constructs/serving-tables';
 import { SpeedLayer } from '../constructs/speed-layer';
-import { addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
+import { addDashboardFunction, addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
 
 // Re-exported where it was first defined: apps may import it from here.
 export { MAX_VIEWS_JSON_BYTES } from './shared';
@@ -82,6 +82,12 @@ export interface LambdaArchitectureStackProps extends StackProps {
    * @default false
    */
   readonly apiKeyRequired?: boolean;
+  /**
+   * Serve the dashboard page at GET / of the API (IAM-authorized like every route: open it through
+   * a SigV4-signing proxy). Opt-in: context `dashboard=true`.
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /**
    * Steady-state requests per second of the API stage.
    * @default 1000
@@ -191,6 +197,7 @@ export class LambdaArchitectureStack extends Stack {
       ingestFunction: this.ingest.function,
       queryFunction: this.query.function,
       batchFunction: this.batchLayer.handler.function,
+      dashboardFunction: props.dashboard ? addDashboardFunction(this).function : undefined,
       apiKeyRequired: props.apiKeyRequired,
       rateLimit: props.apiRateLimit,
       burstLimit: props.apiBurstLimit,

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { Construct } from 'constructs';
@@ -62,4 +64,27 @@ export function addIngestFunction(
     new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }),
   );
   return ingest;
+}
+
+/** The dashboard page's own files, the ones the local runtime serves (read at synth: none is forgotten). */
+const DASHBOARD_DIR = path.resolve(__dirname, '..', '..', 'local', 'dashboard', 'public');
+
+/**
+ * The dashboard function (opt-in, context `dashboard=true`): serves the page at GET / and its files
+ * at GET /dashboard/{file}, created in `scope` as `Dashboard`. It reads only its own bundle: no grants.
+ */
+export function addDashboardFunction(scope: Construct): HandlerFunction {
+  return new HandlerFunction(scope, 'Dashboard', {
+    handler: 'dashboard',
+    environment: {},
+    memorySize: 256,
+    bundleFiles: [
+      ...readdirSync(DASHBOARD_DIR).map((name) => ({
+        from: `local/dashboard/public/${name}`,
+        to: `dashboard/${name}`,
+      })),
+      { from: 'node_modules/uplot/dist/uPlot.esm.js', to: 'dashboard/uPlot.esm.js' },
+      { from: 'node_modules/uplot/dist/uPlot.min.css', to: 'dashboard/uPlot.min.css' },
+    ],
+  });
 }

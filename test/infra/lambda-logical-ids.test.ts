@@ -11,6 +11,7 @@ import { synth } from './stack-fixture';
  * destination of a Kinesis event source gets metadata only; the Operations alarm on that queue
  * (DeadLetterDepthAlarm1) goes with it (SpeedLayerDeadLetterAlarm keeps its ID, now on the
  * bucket). Added: the Archive's Firehose alarms and the batch role's GetMetricData policy.
+ * Issue 13: GET /views/{view}/parts (its resource, method and two invoke permissions).
  */
 const LAMBDA_STACK_LOGICAL_IDS = [
   'ApiAccessLogs50B185DB',
@@ -47,6 +48,10 @@ const LAMBDA_STACK_LOGICAL_IDS = [
   'ApiviewsviewGET11FB863D',
   'ApiviewsviewGETApiPermissionTestStackApi88879F89GETviewsview4F9AB0C7',
   'ApiviewsviewGETApiPermissionTestTestStackApi88879F89GETviewsviewA5ABC79F',
+  'ApiviewsviewpartsF6CA7B21',
+  'ApiviewsviewpartsGETApiPermissionTestStackApi88879F89GETviewsviewparts923C6F7E',
+  'ApiviewsviewpartsGETApiPermissionTestTestStackApi88879F89GETviewsviewpartsF1D1B413',
+  'ApiviewsviewpartsGETEDCB2917',
   'ArchiveAccessLogs31F4F9D7',
   'ArchiveAccessLogsPolicyDC10615C',
   'ArchiveBucket49F1AC64',

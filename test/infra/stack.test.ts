@@ -72,7 +72,7 @@ describe('LambdaArchitectureStack security and reliability', () => {
 
   it('authorizes every API method with IAM and validates every request', () => {
     const methods = Object.values(resources(template, 'AWS::ApiGateway::Method'));
-    expect(methods.length).toBe(6);
+    expect(methods.length).toBe(7); // GET /views/{view}/parts included
     for (const method of methods) {
       expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
       expect(method.Properties.RequestValidatorId).toBeDefined();
