@@ -1,12 +1,17 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDynamoDbClient, makeDynamoDocumentClient } from '../../lambdas/runtime/clients';
+import {
+  makeDynamoDbClient,
+  makeDynamoDocumentClient,
+  makeKinesisClient,
+  makeS3Client,
+} from '../../lambdas/runtime/clients';
 import { startEmulators, type Emulators } from '../../local/emulators';
 import { openLevelIterators } from '../../local/level-iterators';
+import { ensureResources, resourceNames } from '../../local/resources';
 
 /**
  * dynalite reads each Query and Scan through a LevelDB iterator; before the fix none of them was
@@ -25,39 +30,31 @@ describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
   });
 
   it('leaves no iterator open after 150 queries and scans, whole or cut short by Limit', async () => {
-    const raw = makeDynamoDbClient(emulators.endpoints);
-    await raw.send(
-      new CreateTableCommand({
-        TableName: 'iterators',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
+    const e = emulators.endpoints;
+    const names = resourceNames('iterators');
+    await ensureResources(
+      { kinesis: makeKinesisClient(e), dynamodb: makeDynamoDbClient(e), s3: makeS3Client(e) },
+      1,
+      names,
     );
     const doc = makeDynamoDocumentClient(emulators.endpoints);
     for (let i = 0; i < 20; i++)
       await doc.send(
-        new PutCommand({ TableName: 'iterators', Item: { pk: `k${i % 4}`, sk: String(i), n: i } }),
+        new PutCommand({ TableName: names.speedTable, Item: { pk: `k${i % 4}`, sk: String(i), n: i } }),
       );
     const before = openLevelIterators();
     for (let i = 0; i < 50; i++) {
       const q = await doc.send(
         new QueryCommand({
-          TableName: 'iterators',
+          TableName: names.speedTable,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': `k${i % 4}` },
         }),
       );
       expect(q.Items).toHaveLength(5);
-      await doc.send(new ScanCommand({ TableName: 'iterators', Select: 'COUNT' }));
+      await doc.send(new ScanCommand({ TableName: names.speedTable, Select: 'COUNT' }));
       // A page cut short: the stream is destroyed before the iterator reaches its end.
-      await doc.send(new ScanCommand({ TableName: 'iterators', Limit: 3 }));
+      await doc.send(new ScanCommand({ TableName: names.speedTable, Limit: 3 }));
     }
     const deadline = Date.now() + 5000;
     while (openLevelIterators() > before && Date.now() < deadline)
