@@ -3,6 +3,10 @@
  * baseline from the same run, written to bench/results.json ({name, value, unit, params} plus the
  * machine and the date) and summarized in bench/RESULTS.md. --quick runs smaller sizes of the
  * same benchmarks under the same names.
+ *
+ * `npm run bench -- soak [--minutes 30] [--rate 1000]` runs only the soak (bench/soak.ts, not part
+ * of the default run: it takes half an hour) and records its figures and RSS series in
+ * results.json beside the others; `--record-only` records the last soak without running one.
  */
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { execFileSync } from 'node:child_process';
@@ -108,8 +112,97 @@ function readResult<T>(file: string): T {
   return JSON.parse(readFileSync(path.join(__dirname, 'results', file), 'utf8')) as T;
 }
 
+interface ResultsFile {
+  readonly metrics: Metric[];
+  readonly soak?: unknown;
+  readonly [field: string]: unknown;
+}
+
+const RESULTS_FILE = path.join(__dirname, 'results.json');
+
+function readResults(): ResultsFile | undefined {
+  try {
+    return JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as ResultsFile;
+  } catch {
+    return undefined;
+  }
+}
+
+function rewriteSummary(): void {
+  const results = readResults();
+  if (!results) throw new Error(`${RESULTS_FILE} is missing: run npm run bench first`);
+  metrics.splice(0, metrics.length, ...results.metrics);
+  writeFileSync(
+    path.join(__dirname, 'RESULTS.md'),
+    summary(results as unknown as Parameters<typeof summary>[0]),
+  );
+}
+
+/** The soak's figures and RSS series (from bench/results/soak.json) into results.json. */
+function recordSoak(): void {
+  const soak = readResult<{
+    date: string;
+    complete: boolean;
+    command: string;
+    summary: Record<string, number | null> & { minutes: number; rate: number };
+    samples: {
+      t: number;
+      rssMb: number;
+      dataDirMb: number;
+      speedLagRecords: number;
+      loadAverage1m: number;
+    }[];
+  }>('soak.json');
+  const results = readResults() ?? { metrics: [] };
+  const params = { minutes: soak.summary.minutes, rate: soak.summary.rate, command: soak.command };
+  const figures: Metric[] = (['soak_rss_mb_start', 'soak_rss_mb_end', 'soak_rss_mb_max'] as const).map(
+    (name) => ({ name, value: soak.summary[name], unit: 'MB', params }),
+  );
+  writeFileSync(
+    RESULTS_FILE,
+    JSON.stringify(
+      {
+        ...results,
+        metrics: [...results.metrics.filter((m) => !m.name.startsWith('soak_')), ...figures],
+        soak: {
+          date: soak.date,
+          complete: soak.complete,
+          summary: soak.summary,
+          plot: 'soak-rss.svg',
+          series: soak.samples.map((s) => ({
+            t: s.t,
+            rssMb: s.rssMb,
+            dataDirMb: s.dataDirMb,
+            speedLagRecords: s.speedLagRecords,
+            loadAverage1m: s.loadAverage1m,
+          })),
+        },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(JSON.stringify(soak.summary, null, 2));
+}
+
 async function main(): Promise<void> {
   quietSdkNodeWarning();
+  const args = process.argv.slice(2);
+  if (args[0] === 'soak') {
+    if (!args.includes('--record-only'))
+      execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'soak.ts'), ...args.slice(1)], {
+        stdio: 'inherit',
+        cwd: path.resolve(__dirname, '..'),
+      });
+    recordSoak();
+    rewriteSummary();
+    return;
+  }
+  if (args[0] === 'record') {
+    // Re-renders RESULTS.md from results.json and the soak and fault figures recorded since.
+    rewriteSummary();
+    return;
+  }
   const started = Date.now();
   // 1. The speed handler's CPU path beside bare base64 + JSON.parse of the same records.
   const records = quick ? 50_000 : 200_000;
@@ -265,7 +358,21 @@ async function main(): Promise<void> {
     seconds: Math.round((Date.now() - started) / 1000),
     metrics,
   };
-  writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(result, null, 2) + '\n');
+  // The soak runs on its own (npm run bench -- soak): its last figures stay.
+  const previous = readResults();
+  const soakFigures = previous?.metrics.filter((m) => m.name.startsWith('soak_')) ?? [];
+  writeFileSync(
+    RESULTS_FILE,
+    JSON.stringify(
+      {
+        ...result,
+        metrics: [...metrics, ...soakFigures],
+        ...(previous?.soak ? { soak: previous.soak } : {}),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   writeFileSync(path.join(__dirname, 'RESULTS.md'), summary(result));
   const byBatch = (name: string, b: number) =>
     metrics.find((m) => m.name === name && m.params.batchSize === b)?.value ?? 0;
@@ -361,7 +468,53 @@ ${[1e6, 1e8, 1e9]
 
 Itemized in results.json (\`params.items\`). The Athena line assumes every run reads the whole
 archive (the full recomputation); a run that reads only new data shrinks it by its scanned fraction.
+${soakAndFaultSections()}`;
+}
+
+/** The soak and the fault suite run on their own; their last recorded figures, when present. */
+function soakAndFaultSections(): string {
+  const read = <T>(file: string): T | undefined => {
+    try {
+      return readResult<T>(file);
+    } catch {
+      return undefined;
+    }
+  };
+  const soak = read<{ date: string; command: string; summary: Record<string, number | null> }>('soak.json');
+  const faults = read<Record<string, unknown> & { faults: Record<string, number> }>('faults.json');
+  let text = '';
+  if (soak) {
+    const s = soak.summary;
+    text += `
+## Soak (\`npm run bench -- soak\`, ${soak.date})
+
+\`${soak.command}\` for ${s.minutes} minutes, RSS sampled every 10 s ([plot](soak-rss.svg), series in
+results.json): start ${s.soak_rss_mb_start} MB, end ${s.soak_rss_mb_end} MB, max ${s.soak_rss_mb_max} MB;
+mean of the first ${s.windowMinutes}-minute window after ${s.warmupMinutes} minutes of warm-up ${s.firstWindowRssMb} MB,
+of the last ${s.lastWindowRssMb} MB (ratio ${s.lastToFirstRatio}; target at most 1.1). ${s.eventsAccepted} events accepted
+(${s.acceptedPerS}/s), data dir ${s.dataDirMbEnd} MB at the end, speed lag at the end ${s.speedLagRecordsEnd} records.
 `;
+  }
+  if (faults) {
+    const f = faults.faults;
+    text += `
+## Faults (\`npm run test:faults\`, ${String(faults.date)})
+
+Seed ${String(faults.seed)}: ${String(faults.events)} distinct events, ${String(faults.sends)} sends (${String(faults.duplicateSends)} duplicate producer sends,
+${String(faults.producerRetries)} requests retried by the producer), ${String(faults.seconds)} s.
+
+| fault | injected |
+| ----- | -------- |
+${Object.entries(f)
+  .map(([kind, n]) => `| ${kind} | ${n} |`)
+  .join('\n')}
+
+Served against an independent count over the distinct events: ${String(faults.bucketsCompared)} buckets,
+**lost ${String(faults.lost)}, double-counted ${String(faults.duplicated)}**, revenue mismatches ${String(faults.revenueMismatches)},
+dead-lettered ${String(faults.deadLettered)}, batch published after the faults: ${String(faults.batchPublished)}.
+`;
+  }
+  return text;
 }
 
 main().catch((error) => {

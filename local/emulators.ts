@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AwsEndpoints } from '../lambdas/runtime/clients';
+import { closeEndedLevelIterators } from './level-iterators';
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -261,6 +262,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     shardLimit: 100,
     ...(dir ? { path: path.join(dir, 'kinesis') } : {}),
   });
+  // Without this, every Query and Scan leaves a LevelDB iterator open (see level-iterators.ts).
+  closeEndedLevelIterators();
   const dynamo = dynalite({
     createTableMs: 0,
     deleteTableMs: 0,

@@ -22,7 +22,7 @@ import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
-import { EventSourcePoller } from './event-source-poller';
+import { EventSourcePoller, type KinesisBatchHandler } from './event-source-poller';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
 import { HttpGateway, type Route } from './http-gateway';
@@ -88,6 +88,12 @@ export interface LocalPipelineOptions {
    * @default 3000
    */
   readonly replayHandoffDelayMs?: number;
+  /**
+   * Wraps how the event source invokes the speed handler: a hook for the fault-injection suite
+   * (crashes, timeouts, redeliveries around the real handler), never set by `npm start`.
+   * @default - the handler is invoked as is
+   */
+  readonly wrapSpeedInvoke?: (invoke: KinesisBatchHandler) => KinesisBatchHandler;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -223,10 +229,12 @@ export class LocalPipeline {
 
     this.dlq = new DeadLetterQueue({ file: this.dataPath('dead-letter-queue.ndjson') });
     const speedHost = this.speedHost;
+    const invokeSpeed: KinesisBatchHandler = (event: KinesisStreamEvent) =>
+      speedHost.invoke<KinesisStreamBatchResponse>(event);
     this.poller = new EventSourcePoller({
       client: kinesis,
       streamName: this.names.stream,
-      handler: (event: KinesisStreamEvent) => speedHost.invoke<KinesisStreamBatchResponse>(event),
+      handler: o.wrapSpeedInvoke ? o.wrapSpeedInvoke(invokeSpeed) : invokeSpeed,
       batchSize: o.speedBatchSize,
       maximumBatchingWindowMs: o.speedBatchingWindowMs,
       bisectBatchOnFunctionError: true,
@@ -414,6 +422,7 @@ export class LocalPipeline {
       archive: this.archiver!.stats(),
       batch: {
         runs: this.scheduler!.runs,
+        failures: this.scheduler!.failures,
         last: this.scheduler!.lastResult ?? null,
         lastError: this.scheduler!.lastError ?? null,
         everyMs: this.options.batchEveryMs,

@@ -9,6 +9,8 @@ export class Scheduler<T> {
   lastResult?: T;
   lastError?: string;
   runs = 0;
+  /** Runs that failed (each left the previous result in place). */
+  failures = 0;
 
   constructor(
     private readonly job: () => Promise<T>,
@@ -36,6 +38,7 @@ export class Scheduler<T> {
         return result;
       })
       .catch((error: Error) => {
+        this.failures++;
         this.lastError = error.message;
         throw error;
       })

@@ -1,0 +1,97 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runFaultSuite, type FaultSuiteOptions } from './faults/fault-suite';
+
+/**
+ * Exactly once under every fault the architecture claims to survive (fault-suite.ts).
+ * `STREAMFOLD_FAULTS=short` runs a short version (2,000 events); `npm run test:faults` the full
+ * one (100,000 events), which also writes its figures to bench/results/faults.json. Neither is
+ * part of `npm test` yet: on the shared 2-core machine (load average 15 to 24) even the short
+ * version took over three minutes, far from the 60 s it must fit in.
+ */
+const mode = process.env.STREAMFOLD_FAULTS;
+const full = mode === 'full';
+const seed = Number(process.env.STREAMFOLD_FAULTS_SEED ?? 12);
+
+const common = {
+  seed,
+  duplicateShare: 0.05,
+  invokeRates: { crashBeforeWrite: 0.08, crashAfterWrite: 0.08, timeout: 0.08, redelivery: 0.08 },
+  log: (line: string) => console.log(line),
+};
+const options: FaultSuiteOptions = full
+  ? {
+      ...common,
+      events: 100_000,
+      eventsPerRequest: 250,
+      speedBatchSize: 10,
+      wireRates: { dynamoThrottle: 0.01, dynamoResponseLost: 0.01, s3PutCut: 0.3 },
+      killEveryMs: 20_000,
+      emulatorRestartEveryMs: 15_000,
+      minChaosMs: 0,
+      settleTimeoutMs: 900_000,
+    }
+  : {
+      ...common,
+      events: 2_000,
+      eventsPerRequest: 100,
+      speedBatchSize: 20,
+      wireRates: { dynamoThrottle: 0.02, dynamoResponseLost: 0.02, s3PutCut: 0.3 },
+      killEveryMs: 8_000,
+      emulatorRestartEveryMs: 6_000,
+      minChaosMs: 10_000,
+      settleTimeoutMs: 60_000,
+    };
+
+/** The kinds the full run's rates are set to inject at least 1,000 times each. */
+const FULL_RUN_KINDS = [
+  'crashBeforeWrite',
+  'crashAfterWrite',
+  'timeout',
+  'redelivery',
+  'dynamoThrottle',
+  'dynamoResponseLost',
+] as const;
+
+describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || (mode !== 'short' && mode !== 'full'))(
+  'faults (embedded emulators, seeded)',
+  () => {
+    it(
+      `serves every accepted event exactly once through crashes, timeouts, redeliveries, throttling, lost answers, cut uploads, emulator restarts and SIGKILLs (${options.events} events)`,
+      async () => {
+        const report = await runFaultSuite(options);
+        console.log(JSON.stringify(report, null, 2));
+        if (full) {
+          const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(
+            path.join(dir, 'faults.json'),
+            JSON.stringify({ date: new Date().toISOString(), ...report }, null, 2) + '\n',
+          );
+        }
+        expect(report.expected).toBe(options.events);
+        expect({
+          lost: report.lost,
+          duplicated: report.duplicated,
+          revenue: report.revenueMismatches,
+        }).toEqual({
+          lost: 0,
+          duplicated: 0,
+          revenue: 0,
+        });
+        expect(report.deadLettered).toBe(0);
+        expect(report.batchPublished).toBe(true);
+        // The runtime was SIGKILLed and the emulators restarted at least once; the per-request faults
+        // are random (the full run's counts are in bench/RESULTS.md), some of them happened.
+        expect(report.faults.runtimeSigkills).toBeGreaterThan(0);
+        expect(report.faults.emulatorRestarts).toBeGreaterThan(0);
+        const { runtimeSigkills: _kills, emulatorRestarts: _restarts, ...random } = report.faults;
+        expect(Object.values(random).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+        if (full)
+          for (const kind of FULL_RUN_KINDS) expect(report.faults[kind], kind).toBeGreaterThanOrEqual(1000);
+      },
+      full ? 7_200_000 : 300_000,
+    );
+  },
+);

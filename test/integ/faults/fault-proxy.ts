@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AwsEndpoints } from '../../../lambdas/runtime/clients';
+import type { Random } from './seeded-random';
+
+/** Fault rates of the proxy, each a probability per matching request. */
+export interface WireFaultRates {
+  /** DynamoDB answers ProvisionedThroughputExceededException without applying the request. */
+  readonly dynamoThrottle: number;
+  /** DynamoDB applies the request, then the connection drops before the answer arrives. */
+  readonly dynamoResponseLost: number;
+  /** An archive object's upload is cut in the middle of its body (the connection drops). */
+  readonly s3PutCut: number;
+}
+
+export interface WireFaultCounts {
+  dynamoThrottle: number;
+  dynamoResponseLost: number;
+  /** Conditional writes whose retry, after their answer was lost, found the condition no longer true. */
+  lostConditions: number;
+  s3PutCut: number;
+}
+
+/**
+ * One AWS endpoint in front of the three emulators (routed as the SDK addresses them: Kinesis and
+ * DynamoDB by `X-Amz-Target`, everything else is S3) that injects wire faults with a seeded
+ * random source. The runtime behind it sees exactly what a flaky AWS gives: throttling, answers
+ * lost after the write applied (the SDK retries, and a conditional write then meets its own
+ * earlier effect), uploads cut mid-body. The emulators behind it can be restarted
+ * (`restartUpstream`) while clients keep the proxy's address.
+ */
+export class FaultProxy {
+  private server?: Server;
+  private upstream: AwsEndpoints;
+  private restarting = false;
+  private inFlight = 0;
+  enabled = true;
+  readonly counts: WireFaultCounts = {
+    dynamoThrottle: 0,
+    dynamoResponseLost: 0,
+    lostConditions: 0,
+    s3PutCut: 0,
+  };
+  /** Digests of conditional writes whose answer was dropped (their retry is watched). */
+  private readonly droppedConditional = new Set<string>();
+
+  constructor(
+    upstream: AwsEndpoints,
+    private readonly rates: WireFaultRates,
+    private readonly random: Random,
+  ) {
+    this.upstream = upstream;
+  }
+
+  /**
+   * Restarts what is behind the proxy: requests arriving meanwhile are refused (their connection
+   * drops, as with a service restarting), and requests in flight finish first, because the
+   * emulators close their databases before their servers (a request still running would crash
+   * the process hosting them, which in AWS is no client's problem).
+   */
+  async restartUpstream(restart: () => Promise<AwsEndpoints>): Promise<void> {
+    this.restarting = true;
+    try {
+      while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+      this.upstream = await restart();
+    } finally {
+      this.restarting = false;
+    }
+  }
+
+  async listen(): Promise<string> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch(() => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private roll(rate: number): boolean {
+    return this.enabled && rate > 0 && this.random.next() < rate;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (this.restarting) {
+      res.socket?.destroy();
+      return;
+    }
+    this.inFlight++;
+    try {
+      await this.forward(req, res, Buffer.concat(chunks));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async forward(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const service = target.startsWith('Kinesis_')
+      ? 'kinesis'
+      : target.startsWith('DynamoDB_')
+        ? 'dynamodb'
+        : 's3';
+    const base = new URL(this.upstream[service] ?? '');
+    if (service === 'dynamodb' && this.roll(this.rates.dynamoThrottle)) {
+      this.counts.dynamoThrottle++;
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+          message: 'The level of configured provisioned throughput for the table was exceeded (injected)',
+        }),
+      );
+      return;
+    }
+    const cutUpload =
+      service === 's3' &&
+      req.method === 'PUT' &&
+      /\/(events|rejected)\//.test(req.url ?? '') &&
+      body.length > 1 &&
+      this.roll(this.rates.s3PutCut);
+    const loseAnswer = service === 'dynamodb' && this.roll(this.rates.dynamoResponseLost);
+    const conditional = service === 'dynamodb' && body.includes('ConditionExpression');
+    const digest = conditional ? createHash('sha1').update(body).digest('hex') : '';
+    const headers = { ...req.headers, host: base.host };
+    const upstream = request({
+      host: base.hostname,
+      port: base.port,
+      method: req.method,
+      path: req.url,
+      headers,
+    });
+    if (cutUpload) {
+      // Half the body, then the connection drops: s3rver sees an aborted upload.
+      this.counts.s3PutCut++;
+      upstream.on('error', () => undefined);
+      upstream.write(body.subarray(0, Math.floor(body.length / 2)));
+      await new Promise((r) => setTimeout(r, 5));
+      upstream.destroy();
+      res.socket?.destroy();
+      return;
+    }
+    const answer = await new Promise<IncomingMessage>((resolve, reject) => {
+      upstream.on('response', resolve);
+      upstream.on('error', reject);
+      upstream.end(body);
+    });
+    const answerChunks: Buffer[] = [];
+    for await (const chunk of answer) answerChunks.push(chunk as Buffer);
+    const answerBody = Buffer.concat(answerChunks);
+    if (loseAnswer) {
+      this.counts.dynamoResponseLost++;
+      if (conditional) this.droppedConditional.add(digest);
+      res.socket?.destroy();
+      return;
+    }
+    if (
+      conditional &&
+      this.droppedConditional.delete(digest) &&
+      answerBody.includes('ConditionalCheckFailed')
+    )
+      this.counts.lostConditions++;
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    res.end(answerBody);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The local runtime as its own process for the fault suite (so it can be SIGKILLed): the Lambda
+ * architecture of `npm start`, pointed at the suite's fault proxy instead of embedded emulators,
+ * with seeded faults around the speed handler's invocations. Prints one JSON line when running
+ * (`{"running": url}`) and its fault counts every 200 ms (`{"counts": {...}}`, cumulative for
+ * this process); the line `faults off` on stdin turns the faults off.
+ *
+ * Run by fault-suite.ts: node --import tsx fault-runtime.ts '<json options>'
+ */
+import { createInterface } from 'node:readline';
+import * as path from 'node:path';
+import { quietSdkNodeWarning } from '../../../local/handler-host';
+import { loadViews } from '../../../local/load-views';
+import { DEFAULT_OPTIONS, LocalPipeline } from '../../../local/pipeline';
+import { faultyInvoke, type InvokeFaultCounts, type InvokeFaultRates } from './faulty-invoke';
+import { Random } from './seeded-random';
+
+export interface FaultRuntimeOptions {
+  readonly endpoint: string;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly seed: number;
+  readonly rates: InvokeFaultRates;
+  readonly speedBatchSize: number;
+  readonly faults: boolean;
+}
+
+async function main(): Promise<void> {
+  quietSdkNodeWarning();
+  const o = JSON.parse(process.argv[2]) as FaultRuntimeOptions;
+  let faults = o.faults;
+  const counts: InvokeFaultCounts = { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 };
+  const pipeline = new LocalPipeline({
+    ...DEFAULT_OPTIONS,
+    views: loadViews(path.resolve(__dirname, '..', '..', '..', 'views.ts')),
+    dataDir: o.dataDir,
+    port: o.port,
+    generator: false,
+    endpoint: o.endpoint,
+    endpointS3Flavor: 's3rver',
+    batchEveryMs: 2_000,
+    firstBatchAfterMs: 2_000,
+    archiveFlushMs: 500,
+    speedBatchSize: o.speedBatchSize,
+    speedBatchingWindowMs: 100,
+    // AWS's default for the speed layer's event source: enough that injected faults alone never
+    // exhaust a record's retries (a record dead-lettered here would be reported as lost).
+    speedRetryAttempts: 10,
+    wrapSpeedInvoke: faultyInvoke(o.rates, new Random(o.seed), counts, () => faults),
+  });
+  await pipeline.start();
+  console.log(JSON.stringify({ running: pipeline.url }));
+  const report = setInterval(() => console.log(JSON.stringify({ counts })), 200);
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'faults off') {
+      faults = false;
+      console.log(JSON.stringify({ faults: 'off', counts }));
+    }
+  });
+  process.on('SIGTERM', () => {
+    clearInterval(report);
+    void pipeline.stop().then(() => process.exit(0));
+  });
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});

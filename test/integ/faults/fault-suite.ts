@@ -1,0 +1,374 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { startEmulators, type Emulators } from '../../../local/emulators';
+import { freePort } from '../cli-process';
+import { expectedBuckets, type OracleEvent } from '../oracle';
+import { FaultProxy, type WireFaultCounts, type WireFaultRates } from './fault-proxy';
+import type { FaultRuntimeOptions } from './fault-runtime';
+import type { InvokeFaultCounts, InvokeFaultRates } from './faulty-invoke';
+import { Random } from './seeded-random';
+
+export interface FaultSuiteOptions {
+  readonly seed: number;
+  /** Distinct events produced (each accepted once at least). */
+  readonly events: number;
+  /** Share of events the producer sends a second time, in a later request (same id and body). */
+  readonly duplicateShare: number;
+  readonly eventsPerRequest: number;
+  readonly speedBatchSize: number;
+  readonly invokeRates: InvokeFaultRates;
+  readonly wireRates: WireFaultRates;
+  /** Pause between SIGKILLs of the runtime (it is restarted at once each time). */
+  readonly killEveryMs: number;
+  /** Pause between restarts of the emulators behind the proxy. */
+  readonly emulatorRestartEveryMs: number;
+  /** Faults go on at least this long, even once every event is acknowledged. */
+  readonly minChaosMs: number;
+  /** How long the runtime may take to serve everything once the faults stop. */
+  readonly settleTimeoutMs: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface FaultReport {
+  readonly seed: number;
+  readonly events: number;
+  readonly sends: number;
+  readonly duplicateSends: number;
+  readonly producerRetries: number;
+  readonly faults: InvokeFaultCounts &
+    WireFaultCounts & { runtimeSigkills: number; emulatorRestarts: number; batchRunsFailed: number };
+  readonly served: number;
+  readonly expected: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly bucketsCompared: number;
+  readonly revenueMismatches: number;
+  readonly deadLettered: number;
+  readonly batchPublished: boolean;
+  readonly seconds: number;
+}
+
+const PAGES = ['/', '/pricing', '/docs', '/blog/kappa', '/blog/lambda', '/cart', '/checkout'];
+const DEVICES = Array.from({ length: 12 }, (_, i) => `device-${String(i).padStart(3, '0')}`);
+const BASE = Date.UTC(2026, 0, 1, 10);
+const RANGE = 'from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z';
+
+/** The producer's events, derived from the seed alone. */
+function makeEvents(random: Random, n: number): OracleEvent[] {
+  return Array.from({ length: n }, (_, i) => {
+    const time = new Date(BASE + random.int(2 * 3_600_000)).toISOString();
+    if (random.next() < 0.7) {
+      const page = PAGES[random.int(PAGES.length)];
+      return {
+        id: `f-${i}`,
+        type: 'page.view',
+        time,
+        page,
+        userId: `user-${random.int(300)}`,
+        latencyMs: 20 + random.int(480),
+        ...(page === '/checkout' ? { amount: random.int(20_000) / 100 } : {}),
+      };
+    }
+    return {
+      id: `f-${i}`,
+      type: 'sensor.reading',
+      time,
+      deviceId: DEVICES[random.int(DEVICES.length)],
+      temperature: (1500 + random.int(1500)) / 100,
+    };
+  });
+}
+
+/**
+ * Everything the architecture claims to survive, at once, on the embedded stack, seeded: the
+ * producer sends every event (5% twice) through POST /events, retrying a request until it is
+ * acknowledged, while the runtime is SIGKILLed and restarted, the emulators are restarted behind
+ * a proxy that throttles DynamoDB, loses its answers after they applied and cuts archive uploads
+ * in half, and the speed handler's invocations crash before or after writing, time out and are
+ * redelivered. Then the faults stop, and every served bucket is compared with an independent
+ * count over the distinct events. Fault timing depends on the machine (requests interleave), so
+ * a seed fixes the events and the fault rates, not the exact order of the faults.
+ */
+export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> {
+  const started = Date.now();
+  const log = o.log ?? (() => undefined);
+  const root = mkdtempSync(path.join(tmpdir(), 'streamfold-faults-'));
+  const emulatorDir = path.join(root, 'emulators');
+  const runtimeDir = path.join(root, 'runtime');
+  const childTmp = path.join(root, 'tmp');
+  mkdirSync(childTmp, { recursive: true });
+  const random = new Random(o.seed);
+  const events = makeEvents(random, o.events);
+  let emulators: Emulators = await startEmulators({ dataDir: emulatorDir });
+  const proxy = new FaultProxy(emulators.endpoints, o.wireRates, new Random(o.seed + 1));
+  proxy.enabled = false; // the first start creates the resources without faults
+  const endpoint = await proxy.listen();
+  const port = await freePort();
+  const totals = {
+    invoke: { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 } as InvokeFaultCounts,
+    runtimeSigkills: 0,
+    emulatorRestarts: 0,
+    batchRunsFailed: 0,
+  };
+  let child: ChildProcess | undefined;
+  let childCounts: InvokeFaultCounts = { ...totals.invoke };
+  let childBatchFailures = 0;
+  let faultsOn = true;
+  let generation = 0;
+
+  const startRuntime = async (): Promise<void> => {
+    const options: FaultRuntimeOptions = {
+      endpoint,
+      dataDir: runtimeDir,
+      port,
+      seed: o.seed + 2 + generation++,
+      rates: o.invokeRates,
+      speedBatchSize: o.speedBatchSize,
+      faults: faultsOn,
+    };
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'fault-runtime.ts'), JSON.stringify(options)],
+      {
+        cwd: path.resolve(__dirname, '..', '..', '..'),
+        env: { ...process.env, TMPDIR: childTmp },
+        stdio: 'pipe',
+      },
+    );
+    child = proc;
+    childCounts = { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 };
+    childBatchFailures = 0;
+    let output = '';
+    let running = false;
+    proc.stdout!.on('data', (d: Buffer) => {
+      for (const line of d.toString().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const message = JSON.parse(line) as { running?: string; counts?: InvokeFaultCounts };
+          if (message.running) running = true;
+          if (message.counts) childCounts = message.counts;
+        } catch {
+          // a line cut between two chunks: the next report repeats the counts
+        }
+      }
+    });
+    proc.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-5000)));
+    const deadline = Date.now() + 120_000;
+    while (!running) {
+      if (proc.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the runtime did not start:\n${output}`);
+      await sleep(50);
+    }
+  };
+  const retire = () => {
+    for (const k of Object.keys(childCounts) as (keyof InvokeFaultCounts)[])
+      totals.invoke[k] += childCounts[k];
+    totals.batchRunsFailed += childBatchFailures;
+  };
+  const kill = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    await exited;
+    retire();
+  };
+  const api = (p: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${p}`, init);
+
+  try {
+    await startRuntime();
+    proxy.enabled = true;
+
+    // The producer: requests in order, each retried until acknowledged; 5% of events again later.
+    const requests: OracleEvent[][] = [];
+    for (let i = 0; i < events.length; i += o.eventsPerRequest)
+      requests.push(events.slice(i, i + o.eventsPerRequest));
+    let duplicateSends = 0;
+    const again: OracleEvent[] = events.filter(() => random.next() < o.duplicateShare);
+    for (let i = 0; i < again.length; i += o.eventsPerRequest) {
+      const at = Math.min(requests.length, 1 + random.int(requests.length));
+      requests.splice(at, 0, again.slice(i, i + o.eventsPerRequest));
+      duplicateSends += Math.min(o.eventsPerRequest, again.length - i);
+    }
+    let producerRetries = 0;
+    let sends = 0;
+    let next = 0;
+    const produce = async () => {
+      while (next < requests.length) {
+        const batch = requests[next++];
+        const body = JSON.stringify({ events: batch });
+        for (;;) {
+          const { status, text } = await api('/events', { method: 'POST', body }).then(
+            async (r) => ({ status: r.status, text: await r.text() }),
+            (error: Error) => ({ status: 0, text: error.message }),
+          );
+          if (status === 202) break;
+          // Refused input is the suite's own mistake: retrying it would only hide that.
+          if (status >= 400 && status < 500) throw new Error(`POST /events refused the events: ${text}`);
+          if (producerRetries++ % 200 === 0) log(`POST /events answered ${status}: ${text.slice(0, 300)}`);
+          await sleep(100);
+        }
+        sends += batch.length;
+      }
+    };
+    const producing = Promise.all([produce(), produce()]);
+    let produced = false;
+    void producing.then(() => (produced = true));
+
+    // Chaos until every event is acknowledged and minChaosMs has passed.
+    const chaosStarted = Date.now();
+    let nextKill = Date.now() + o.killEveryMs;
+    let nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
+    let nextLog = Date.now() + 5000;
+    while (!produced || Date.now() - chaosStarted < o.minChaosMs) {
+      await sleep(200);
+      if (Date.now() >= nextLog) {
+        log(`${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried`);
+        nextLog = Date.now() + 5000;
+      }
+      const status = await api('/admin/status')
+        .then((r) => r.json() as Promise<{ batch?: { failures?: number } }>)
+        .catch(() => undefined);
+      if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
+      if (Date.now() >= nextKill) {
+        await kill('SIGKILL');
+        totals.runtimeSigkills++;
+        await startRuntime();
+        nextKill = Date.now() + o.killEveryMs;
+        log(`SIGKILLed and restarted the runtime (${totals.runtimeSigkills}); ${sends} events acknowledged`);
+      }
+      if (Date.now() >= nextEmulatorRestart) {
+        await proxy.restartUpstream(async () => {
+          await emulators.stop();
+          emulators = await startEmulators({ dataDir: emulatorDir });
+          return emulators.endpoints;
+        });
+        totals.emulatorRestarts++;
+        nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
+        log(`restarted the emulators (${totals.emulatorRestarts})`);
+      }
+    }
+    await producing;
+
+    // Faults off; then everything acknowledged must be served exactly once.
+    faultsOn = false;
+    proxy.enabled = false;
+    child!.stdin!.write('faults off\n');
+    const compare = async () => {
+      let served = 0;
+      let expected = 0;
+      let lost = 0;
+      let duplicated = 0;
+      let buckets = 0;
+      let revenueMismatches = 0;
+      const specs = [
+        ...PAGES.map((key) => ({
+          view: 'page_views',
+          keyField: 'page',
+          key,
+          type: 'page.view',
+          measure: 'views',
+        })),
+        ...DEVICES.map((key) => ({
+          view: 'sensor_readings',
+          keyField: 'deviceId',
+          key,
+          type: 'sensor.reading',
+          measure: 'readings',
+        })),
+      ];
+      for (const spec of specs) {
+        const res = await api(
+          `/views/${spec.view}?${spec.keyField}=${encodeURIComponent(spec.key)}&${RANGE}`,
+        );
+        if (res.status !== 200) throw new Error(`GET /views/${spec.view} answered ${res.status}`);
+        const answer = (await res.json()) as {
+          buckets: { start: string; measures: Record<string, number> }[];
+        };
+        const oracle = expectedBuckets(events, {
+          type: spec.type,
+          keyField: spec.keyField,
+          key: spec.key,
+          granularity: spec.view === 'page_views' ? '1m' : '5m',
+          numberField: spec.view === 'page_views' ? 'amount' : 'temperature',
+        });
+        const got = new Map(answer.buckets.map((b) => [b.start, b.measures]));
+        for (const start of new Set([...oracle.keys(), ...got.keys()])) {
+          const want = oracle.get(start)?.count ?? 0;
+          const have = got.get(start)?.[spec.measure] ?? 0;
+          served += have;
+          expected += want;
+          lost += Math.max(0, want - have);
+          duplicated += Math.max(0, have - want);
+          buckets++;
+          if (spec.view === 'page_views') {
+            const cents = oracle.get(start)?.sumCents ?? 0;
+            if (Math.round((got.get(start)?.revenue ?? 0) * 100) !== cents) revenueMismatches++;
+          }
+        }
+      }
+      return { served, expected, lost, duplicated, buckets, revenueMismatches };
+    };
+    // Served values trail while the runtime catches up (that is lag, not loss), but a value
+    // above the independent count is a double count at any moment.
+    const settleDeadline = Date.now() + o.settleTimeoutMs;
+    let result = await compare();
+    let duplicatedMax = result.duplicated;
+    while ((result.lost > 0 || result.duplicated > 0) && Date.now() < settleDeadline) {
+      await sleep(1000);
+      result = await compare();
+      duplicatedMax = Math.max(duplicatedMax, result.duplicated);
+      log(`settling: served ${result.served} of ${result.expected}`);
+    }
+    log(`speed layer: served ${result.served} of ${result.expected}`);
+    // A batch run over the archive written across every fault, then the merged answer again.
+    let batchPublished = false;
+    for (let i = 0; i < 10 && !batchPublished; i++) {
+      await sleep(1500);
+      const run = (await (await api('/admin/batch', { method: 'POST' })).json()) as { status?: string };
+      batchPublished = run.status === 'published';
+    }
+    const afterBatch = await compare();
+    duplicatedMax = Math.max(duplicatedMax, afterBatch.duplicated);
+    const dlq = (await (await api('/admin/dlq')).json()) as { depth: number };
+    const status = (await (await api('/admin/status')).json()) as { batch?: { failures?: number } };
+    childBatchFailures = status.batch?.failures ?? childBatchFailures;
+    await kill('SIGTERM');
+    return {
+      seed: o.seed,
+      events: o.events,
+      sends: sends,
+      duplicateSends,
+      producerRetries,
+      faults: {
+        ...totals.invoke,
+        ...proxy.counts,
+        runtimeSigkills: totals.runtimeSigkills,
+        emulatorRestarts: totals.emulatorRestarts,
+        batchRunsFailed: totals.batchRunsFailed,
+      },
+      served: afterBatch.served,
+      expected: afterBatch.expected,
+      lost: afterBatch.lost,
+      duplicated: duplicatedMax,
+      bucketsCompared: afterBatch.buckets,
+      revenueMismatches: Math.max(result.revenueMismatches, afterBatch.revenueMismatches),
+      deadLettered: dlq.depth,
+      batchPublished,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+  } finally {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await proxy.close();
+    await emulators.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
