@@ -1,3 +1,4 @@
+import { selectionOf } from '../core/batch-lineage';
 import { finalizeBuckets, mergeServing } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -45,7 +46,9 @@ export async function queryView(
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
   const [batchCells, speedRows] = await Promise.all([
-    pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
+    pointer
+      ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
+      : Promise.resolve([]),
     deps.speed.query(view, key, fromBucket, to),
   ]);
   const merged = mergeServing(view, batchCells, speedRows, pointer?.cutoffMs ?? null, deps.arrivalBucketMs);
