@@ -174,6 +174,27 @@ async function main(): Promise<void> {
   const queryParams = { buckets: query.bucketsPerAnswer, queries: query.queries, ingesting: '~500 events/s' };
   add('query_p50_ms', query.query_p50_ms, 'ms', queryParams);
   add('query_p99_ms', query.query_p99_ms, 'ms', queryParams);
+  // 6. Incremental vs full batch runs: 30 days of history plus one new hour (2% of it late).
+  runScript('batch-incremental.ts', [quick ? '100000' : '10000000']);
+  const inc = readResult<{
+    history_events: number;
+    new_events: number;
+    batch_full_s: number;
+    batch_incremental_s: number;
+    batch_bytes_scanned_ratio: number;
+    batch_cells_written_ratio: number;
+    engine: string;
+  }>('batch-incremental.json');
+  const incParams = {
+    history_events: inc.history_events,
+    new_events: inc.new_events,
+    days: 30,
+    engine: inc.engine,
+  };
+  add('batch_full_s', inc.batch_full_s, 's', incParams);
+  add('batch_incremental_s', inc.batch_incremental_s, 's', incParams);
+  add('batch_bytes_scanned_ratio', inc.batch_bytes_scanned_ratio, 'ratio', incParams);
+  add('batch_cells_written_ratio', inc.batch_cells_written_ratio, 'ratio', incParams);
   for (const name of ['e2e_visibility_p50_ms', 'e2e_visibility_p95_ms'])
     add(name, null, 'ms', {}, 'not measured yet');
 

@@ -133,8 +133,12 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
         ]);
       if (buckets.length === 0) continue; // nothing new for this view: every cell carried forward
     }
+    // Only the archive objects that hold events of those buckets, where the engine can tell.
+    const viewSource =
+      buckets === undefined ? source : await deps.engine.source(cutoffMs, undefined, buckets);
+    if (viewSource === null) continue;
     const rows = await deps.engine.run(
-      batchSql(view, deps.engine.dialect, source, cutoffMs, undefined, buckets).sql,
+      batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets).sql,
     );
     const viewCells = rows.map((row) => batchRowToCell(view, row));
     // Ingestion refuses keys the tables cannot hold, but an archive written before that check

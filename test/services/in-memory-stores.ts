@@ -337,7 +337,9 @@ export class InMemoryBatchViewStore implements BatchViewStore {
     for (const cell of this.cells.values()) {
       if (cell.view !== view) continue;
       const id = JSON.stringify(cell.key);
-      byKey.set(id, [...(byKey.get(id) ?? []), { ...cell, segment: cell.version }]);
+      const copies = byKey.get(id) ?? [];
+      copies.push({ ...cell, segment: cell.version });
+      byKey.set(id, copies);
     }
     return [...byKey.values()].flatMap((copies) =>
       newestVisible(copies, version, selection).map((c) => ({

@@ -27,7 +27,7 @@ import {
   ManualClock,
 } from './in-memory-stores';
 
-const NUM_RUNS = 40;
+const NUM_RUNS = 25;
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-incremental-'));
 const archiveDir = path.join(root, 'archive');
 const engine = new DuckDbQueryEngine(archiveDir);
