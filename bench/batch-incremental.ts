@@ -30,6 +30,7 @@ import {
   InMemorySpeedRowStore,
   ManualClock,
 } from '../test/services/in-memory-stores';
+import { benchEventBody } from './archive-events';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -57,24 +58,7 @@ async function main(): Promise<void> {
         ? start + ((n * 7919 * 60_000) % (hourStart - start || HOUR))
         : hourStart + Math.floor(((retry ? j - 1 : j) * HOUR) / count) - (n % 120) * 1000;
       const time = new Date(Math.max(start - HOUR, eventMs)).toISOString();
-      const body =
-        n % 4 === 0
-          ? {
-              id: `e${n}`,
-              type: 'sensor.reading',
-              time,
-              deviceId: `dev-${n % 200}`,
-              temperature: (n % 400) / 10,
-            }
-          : {
-              id: `e${n}`,
-              type: 'page.view',
-              time,
-              page: `/p${n % 50}`,
-              userId: `u${(n * 7919) % 20_000}`,
-              amount: (n % 1000) / 100,
-              latencyMs: n % 997,
-            };
+      const body = benchEventBody(n, time);
       const event = normalizeStreamRecord(
         JSON.stringify(body),
         {
