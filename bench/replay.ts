@@ -34,6 +34,7 @@ import { startEmulators } from '../local/emulators';
 import { HandlerHost, quietSdkNodeWarning } from '../local/handler-host';
 import { loadViews } from '../local/load-views';
 import { ensureResources, resourceNames } from '../local/resources';
+import { benchEventBody } from './archive-events';
 
 async function main(): Promise<void> {
   quietSdkNodeWarning();
@@ -62,24 +63,7 @@ async function main(): Promise<void> {
       const n = retry ? i - 1 : i;
       const arrivedMs = start + Math.floor((i * 3_600_000) / total);
       const time = new Date(start + Math.floor((n * 3_600_000) / total) - (n % 120) * 1000).toISOString();
-      const body =
-        n % 4 === 0
-          ? {
-              id: `e${n}`,
-              type: 'sensor.reading',
-              time,
-              deviceId: `dev-${n % 200}`,
-              temperature: (n % 400) / 10,
-            }
-          : {
-              id: `e${n}`,
-              type: 'page.view',
-              time,
-              page: `/p${n % 50}`,
-              userId: `u${(n * 7919) % 20_000}`,
-              amount: (n % 1000) / 100,
-              latencyMs: n % 997,
-            };
+      const body = benchEventBody(n, time);
       const event = normalizeStreamRecord(
         JSON.stringify(body),
         {

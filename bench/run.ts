@@ -300,7 +300,30 @@ async function main(): Promise<void> {
   const queryParams = { buckets: query.bucketsPerAnswer, queries: query.queries, ingesting: '~500 events/s' };
   add('query_p50_ms', query.query_p50_ms, 'ms', queryParams);
   add('query_p99_ms', query.query_p99_ms, 'ms', queryParams);
-  // 6. Acknowledgement -> visible in GET /views, at 1,000 events/s.
+  // 6. Incremental vs full batch runs: 30 days of history plus one new hour (2% of it late).
+  // 10M (the full size) takes hours on 2 cores with full runs at ~1,000 events/s: 1M here.
+  runScript('batch-incremental.ts', [quick ? '100000' : '1000000']);
+  const inc = readResult<{
+    history_events: number;
+    new_events: number;
+    batch_full_s: number;
+    batch_incremental_s: number;
+    batch_bytes_scanned_ratio: number;
+    batch_cells_written_ratio: number;
+    engine: string;
+  }>('batch-incremental.json');
+  const incParams = {
+    history_events: inc.history_events,
+    new_events: inc.new_events,
+    days: 30,
+    engine: inc.engine,
+  };
+  add('batch_full_s', inc.batch_full_s, 's', incParams);
+  add('batch_incremental_s', inc.batch_incremental_s, 's', incParams);
+  add('batch_bytes_scanned_ratio', inc.batch_bytes_scanned_ratio, 'ratio', incParams);
+  add('batch_cells_written_ratio', inc.batch_cells_written_ratio, 'ratio', incParams);
+
+  // 7. Acknowledgement -> visible in GET /views, at 1,000 events/s.
   runScript('e2e-visibility.ts', [quick ? '20' : '60', '1000']);
   const vis = readResult<{
     e2e_visibility_p50_ms: number;
@@ -312,7 +335,7 @@ async function main(): Promise<void> {
   add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
   add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
 
-  // 7. Cost per million events from the measured writes, bytes and handler speed (bench/cost-model.ts).
+  // 8. Cost per million events from the measured writes, bytes and handler speed (bench/cost-model.ts).
   const handler500 = metrics.find(
     (m) => m.name === 'speed_handler_records_per_s' && m.params.batchSize === 500,
   );

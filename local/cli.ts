@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../lambdas/core/time';
+import { BATCH_USAGE, parseBatchCommand, runBatchCommand } from './batch-command';
 import { quietSdkNodeWarning } from './handler-host';
 import type { DedupeScope } from '../lambdas/runtime/config';
 import { loadViews } from './load-views';
@@ -7,6 +8,7 @@ import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pip
 import { ProgressLine } from './progress';
 
 const USAGE = `Usage: streamfold start [options]
+       streamfold batch [--full | --from <time> --to <time>]   (streamfold batch --help)
 
 Runs the Lambda architecture (or the Kappa one, or both) locally: emulators, the deployed
 handlers, their event sources, the archive, the batch schedule or the replay, and the HTTP API.
@@ -67,7 +69,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
   });
   if (values.help) return 'help';
   const command = positionals[0] ?? 'start';
-  if (command !== 'start') throw new Error(`unknown command "${command}"; the command is: start`);
+  if (command !== 'start') throw new Error(`unknown command "${command}"; the commands are: start, batch`);
   const architecture = values.architecture;
   if (architecture !== 'lambda' && architecture !== 'kappa' && architecture !== 'both') {
     throw new Error(`--architecture must be lambda, kappa or both (given ${JSON.stringify(architecture)})`);
@@ -108,8 +110,27 @@ function dedupeScope(value: string): DedupeScope {
   return value;
 }
 
+/** `streamfold batch ...`: asks a running instance for a batch run. */
+async function batchMain(argv: readonly string[]): Promise<void> {
+  let command;
+  try {
+    command = parseBatchCommand(argv);
+  } catch (error) {
+    console.error(`streamfold batch: ${(error as Error).message}\n\n${BATCH_USAGE}`);
+    process.exit(2);
+  }
+  if (command === 'help') {
+    console.log(BATCH_USAGE);
+    return;
+  }
+  const { status, text } = await runBatchCommand(command);
+  console.log(text);
+  if (status !== 200) process.exit(1);
+}
+
 export async function main(): Promise<void> {
   quietSdkNodeWarning();
+  if (process.argv[2] === 'batch') return batchMain(process.argv.slice(3));
   let options: LocalPipelineOptions | 'help';
   try {
     options = parseCli(process.argv.slice(2));

@@ -1,11 +1,18 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { APIGatewayProxyResult, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+} from 'aws-lambda';
 import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { DynamoDbEventClaims } from '../lambdas/adapters/aws/dynamodb-event-claims';
 import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
 import { S3ArchiveReader } from '../lambdas/adapters/aws/s3-archive-reader';
+import { requestBody } from '../lambdas/adapters/codecs/api-gateway';
+import { parseBatchRequest } from '../lambdas/adapters/codecs/batch-request';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
   makeDynamoDbClient,
@@ -133,6 +140,8 @@ export class LocalPipeline {
   private ingestHost?: HandlerHost;
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
+  /** Invokes the batch handler as the schedule does, with `detail` as the run's request. */
+  private runBatchHandler?: (detail: Record<string, unknown>) => Promise<BatchRunResult>;
   private speedHost?: HandlerHost;
   /** The Kappa architecture's part, when it runs (`kappa` or `both`). */
   kappa?: LocalKappa;
@@ -254,15 +263,9 @@ export class LocalPipeline {
       checkpointFile: this.dataPath('archiver-checkpoints.json'),
     });
     const batchHost = this.batchHost;
-    this.scheduler = new Scheduler(
-      () =>
-        batchHost.invoke<BatchRunResult>({
-          'detail-type': 'Scheduled Event',
-          source: 'aws.events',
-          detail: {},
-        }),
-      o.batchEveryMs,
-    );
+    this.runBatchHandler = (detail) =>
+      batchHost.invoke<BatchRunResult>({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail });
+    this.scheduler = new Scheduler(() => this.runBatchHandler!({}), o.batchEveryMs);
 
     const lambdaRoutes: Route[] = [
       {
@@ -367,12 +370,20 @@ export class LocalPipeline {
     }
   }
 
-  /** POST /admin/batch joins the scheduler so two runs never overlap. */
-  private async batchViaScheduler(_event: unknown): Promise<APIGatewayProxyResult> {
+  /**
+   * POST /admin/batch joins the scheduler so two runs never overlap: an incremental run joins the
+   * one in progress; a full run or a backfill waits for it and then runs.
+   */
+  private async batchViaScheduler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+    const request = parseBatchRequest(requestBody(event));
+    if ('problems' in request)
+      return json(400, { error: 'invalid batch request', problems: request.problems });
     try {
       // Flush first so "run the batch now" covers what was just ingested, as far as the watermark allows.
       await this.archiver!.flush();
-      return json(200, await this.scheduler!.runNow());
+      if (!request.full && !request.backfill) return json(200, await this.scheduler!.runNow());
+      const detail = JSON.parse(requestBody(event)) as Record<string, unknown>;
+      return json(200, await this.scheduler!.runInstead(() => this.runBatchHandler!(detail)));
     } catch (error) {
       return json(500, {
         error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
@@ -394,9 +405,15 @@ export class LocalPipeline {
     return this.speedHost!.invoke<KinesisStreamBatchResponse>(event);
   }
 
-  async runBatch(): Promise<BatchRunResult> {
+  /** Runs the batch layer now: incremental, or full / a backfill with `detail` ({full}, {from, to}). */
+  async runBatch(detail?: {
+    full?: boolean;
+    from?: number | string;
+    to?: number | string;
+  }): Promise<BatchRunResult> {
     await this.archiver!.flush();
-    return this.scheduler!.runNow();
+    if (detail === undefined) return this.scheduler!.runNow();
+    return this.scheduler!.runInstead(() => this.runBatchHandler!(detail));
   }
 
   get deadLetterQueue(): DeadLetterQueue {

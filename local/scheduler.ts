@@ -30,7 +30,22 @@ export class Scheduler<T> {
 
   /** Runs now, or joins the run in progress. */
   runNow(): Promise<T> {
-    this.running ??= this.job()
+    this.running ??= this.track(this.job());
+    return this.running;
+  }
+
+  /**
+   * Runs `job` (a run asked for with other options) once the run in progress has ended: never two
+   * at once, and never joined to a run that was not what was asked for.
+   */
+  async runInstead(job: () => Promise<T>): Promise<T> {
+    while (this.running) await this.running.catch(() => undefined);
+    this.running = this.track(job());
+    return this.running;
+  }
+
+  private track(run: Promise<T>): Promise<T> {
+    return run
       .then((result) => {
         this.runs++;
         this.lastResult = result;
@@ -43,7 +58,6 @@ export class Scheduler<T> {
         throw error;
       })
       .finally(() => (this.running = undefined));
-    return this.running;
   }
 
   async stop(): Promise<void> {

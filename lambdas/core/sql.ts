@@ -1,3 +1,4 @@
+import type { BucketRange } from './batch-lineage';
 import { parseDecimal } from './decimal';
 import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
@@ -122,6 +123,62 @@ export interface BatchQuery {
   readonly sql: string;
 }
 
+/** The typed columns of an archive line: type, event time, `extra`, and each field's text `f<i>` and JSON type `t<i>`. */
+function typedColumns(d: Dialect, fields: readonly string[], extra: readonly string[] = []): string {
+  return [
+    `${d.json('line', '$.type')} AS etype`,
+    `CAST(${d.json('line', '$._tm')} AS BIGINT) AS tm`,
+    ...extra,
+    ...fields.flatMap((field, i) => [
+      `${d.json('line', jsonPath(field))} AS f${i}`,
+      `${d.jsonType('line', jsonPath(field))} AS t${i}`,
+    ]),
+  ].join(',\n    ');
+}
+
+/** The SQL condition that event-time ms `tm` lies in one of the ranges. */
+function rangesSql(tm: string, ranges: readonly BucketRange[]): string {
+  if (ranges.length === 0) return 'FALSE';
+  return `(${ranges.map((r) => `(${tm} >= ${r.fromMs} AND ${tm} < ${r.toMs})`).join(' OR ')})`;
+}
+
+/**
+ * The event-time buckets of a view that events arriving in [arrivedFromMs, cutoffMs) fall in,
+ * every copy counted (a repeated id may be the kept copy or not: either way its bucket is a
+ * candidate). A superset of the cells those arrivals can change: an incremental run recomputes
+ * exactly these buckets (ADR 007).
+ */
+export function touchedBucketsSql(
+  view: ViewDefinition,
+  dialectName: SqlDialectName,
+  source: string,
+  arrivedFromMs: number,
+  cutoffMs: number,
+): BatchQuery {
+  for (const [name, ms] of [
+    ['arrivedFrom', arrivedFromMs],
+    ['cutoff', cutoffMs],
+  ] as const)
+    if (!Number.isSafeInteger(ms)) throw new Error(`${name} must be integer epoch ms (given ${ms})`);
+  const d = DIALECTS[dialectName];
+  const width = granularityMs(view.granularity);
+  const fields = Object.keys(view.where);
+  const filters = [`etype = ${sqlString(view.eventType)}`];
+  fields.forEach((field, i) => filters.push(filterSql(`f${i}`, `t${i}`, view.where[field])));
+  const sql = `-- view ${view.name}: buckets touched by events that arrived at or after ${toIso(arrivedFromMs)} and before ${toIso(cutoffMs)}
+WITH src AS (${source}),
+typed AS (
+  SELECT ${typedColumns(d, fields, [`CAST(${d.json('line', '$._am')} AS BIGINT) AS am`])}
+  FROM src
+)
+SELECT DISTINCT ${d.intDiv('tm', String(width))} * ${width} AS bucket
+FROM typed
+WHERE am >= ${arrivedFromMs} AND am < ${cutoffMs}
+  AND ${filters.join('\n  AND ')}
+ORDER BY bucket`;
+  return { view: view.name, sql };
+}
+
 /**
  * The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. With
  * `arrivedFromMs`, only the events whose kept copy arrived at or after it: the part of the
@@ -133,6 +190,7 @@ export function batchSql(
   source: string,
   cutoffMs: number,
   arrivedFromMs?: number,
+  buckets?: readonly BucketRange[],
 ): BatchQuery {
   if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
   const d = DIALECTS[dialectName];
@@ -152,6 +210,8 @@ export function batchSql(
     filters.push(filterSql(col(field), typ(field), value));
   // An event whose key breaks the key rule stays out of the view, as reducer.ts matches() keeps it out.
   for (const field of view.key) filters.push(fieldRuleSql(d, 'scalar', col(field), typ(field)));
+  // Only the buckets asked for, after the copies were chosen (a copy outside them still decides).
+  if (buckets !== undefined) filters.push(rangesSql('tm', buckets));
   const ctes: string[] = [
     `src AS (${source})`,
     `raw AS (
@@ -170,14 +230,7 @@ export function batchSql(
 )`,
     // Each field the view reads, extracted once: its text and its JSON type.
     `typed AS (
-  SELECT ${[
-    `${d.json('line', '$.type')} AS etype`,
-    `CAST(${d.json('line', '$._tm')} AS BIGINT) AS tm`,
-    ...fields.flatMap((field, i) => [
-      `${d.json('line', jsonPath(field))} AS f${i}`,
-      `${d.jsonType('line', jsonPath(field))} AS t${i}`,
-    ]),
-  ].join(',\n    ')}
+  SELECT ${typedColumns(d, fields)}
   FROM kept
 )`,
     `ev AS (
@@ -271,7 +324,9 @@ export function batchSql(
   FROM ev
   GROUP BY ${keys.join(', ')}, bucket
 )`);
-  const window = arrivedFromMs === undefined ? '' : ` and at or after ${toIso(arrivedFromMs)}`;
+  const window =
+    (arrivedFromMs === undefined ? '' : ` and at or after ${toIso(arrivedFromMs)}`) +
+    (buckets === undefined ? '' : `, ${buckets.length} bucket range(s)`);
   const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}${window}
 WITH ${ctes.join(',\n')}
 SELECT ${selects.join(', ')}

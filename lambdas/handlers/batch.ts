@@ -4,7 +4,8 @@ import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-stor
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
-import { jsonResponse } from '../adapters/codecs/api-gateway';
+import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
+import { parseBatchRequest } from '../adapters/codecs/batch-request';
 import { systemClock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import { makeAthenaClient } from '../runtime/clients/athena';
@@ -54,8 +55,10 @@ function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
 }
 
 /**
- * Batch layer, run by the schedule (EventBridge) and by POST /admin/batch. A failure throws (the
- * schedule's retry and alarm see it); the previous version stays served.
+ * Batch layer, run by the schedule (EventBridge) and by POST /admin/batch. The body (or the
+ * scheduled event's `detail`) may ask for a full run or a backfill (codecs/batch-request.ts);
+ * otherwise the run is incremental. A failure throws (the schedule's retry and alarm see it);
+ * the previous version stays served.
  */
 export const handler = async (
   event: ScheduledEvent | APIGatewayProxyEvent,
@@ -63,8 +66,11 @@ export const handler = async (
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+    const request = parseBatchRequest(requestBody(event));
+    if ('problems' in request)
+      return jsonResponse(400, { error: 'invalid batch request', problems: request.problems });
     try {
-      return jsonResponse(200, await runBatch({ ...deps, engine }));
+      return jsonResponse(200, await runBatch({ ...deps, engine }, request));
     } catch (error) {
       console.error(
         JSON.stringify({ level: 'ERROR', message: 'batch run failed', error: (error as Error).message }),
@@ -74,7 +80,10 @@ export const handler = async (
       });
     }
   }
-  const result = await runBatch({ ...deps, engine });
+  const request = parseBatchRequest(event.detail);
+  if ('problems' in request)
+    throw new Error(`the scheduled event's detail is not a batch request: ${request.problems.join('; ')}`);
+  const result = await runBatch({ ...deps, engine }, request);
   console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
   if (result.reconciliation) {
     // The reconciliation alarm watches this metric.

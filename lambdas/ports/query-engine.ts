@@ -1,3 +1,4 @@
+import type { BucketRange } from '../core/batch-lineage';
 import type { BatchResultRow, SqlDialectName } from '../core/sql';
 
 /**
@@ -9,8 +10,15 @@ export interface QueryEngine {
   /**
    * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
    * this cutoff (and reconciliation window start), or null when the archive holds no events yet.
+   * With `eventTimes`, the relation may leave out archive objects that hold no event in those
+   * ranges (every copy of an event has its time, so the kept copy is never left out); an engine
+   * that cannot tell returns the whole archive.
    */
-  source(cutoffMs: number, arrivedFromMs?: number): Promise<string | null>;
+  source(
+    cutoffMs: number,
+    arrivedFromMs?: number,
+    eventTimes?: readonly BucketRange[],
+  ): Promise<string | null>;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;
 }

@@ -1,3 +1,4 @@
+import type { BatchSelection, PublishedLineage } from '../core/batch-lineage';
 import type { SpeedRow, SpeedRowAddress } from '../core/fencing';
 import type { RowState } from '../core/measures';
 import type { BatchBucket, SpeedBucket } from '../core/merge';
@@ -80,21 +81,33 @@ export interface EventClaims {
   earlierCopiesNoted(): Promise<number>;
 }
 
-/** Versioned batch view cells. */
+/**
+ * Batch view cells, kept per segment: the run numbered `version` writes the cells it recomputed
+ * as segment `version` (core/batch-lineage.ts).
+ */
 export interface BatchViewStore {
   writeCells(
     version: number,
     view: ViewDefinition,
     cells: readonly { key: readonly string[]; bucketMs: number; state: RowState }[],
   ): Promise<void>;
+  /**
+   * One key's cells of published `version` with buckets in [fromMs, toMs): per bucket the copy of
+   * the newest segment the selection holds; without a selection (a pointer published before
+   * incremental runs), the cells of that whole version.
+   */
   query(
     version: number,
     view: ViewDefinition,
     key: readonly string[],
     fromMs: number,
     toMs: number,
+    selection?: BatchSelection,
   ): Promise<BatchBucket[]>;
+  /** Deletes the cells of one segment (a run that never published); returns how many. */
   deleteVersion(version: number): Promise<number>;
+  /** Deletes the cells of every segment below `segment` (nothing served or kept reads them); returns how many. */
+  deleteSegmentsBefore(segment: number): Promise<number>;
 }
 
 /** What the serving layer reads: which batch version is current and the arrival time it covers. */
@@ -102,8 +115,17 @@ export interface ServingPointer {
   readonly version: number;
   readonly cutoffMs: number;
   readonly publishedAt: string;
-  /** The version published before this one (kept until the next publish, for in-flight queries). */
-  readonly previous: { readonly version: number; readonly cutoffMs: number } | null;
+  /**
+   * Which segments make up each view's state of this version (absent: a pointer written before
+   * incremental runs, whose version holds every cell itself).
+   */
+  readonly lineage?: PublishedLineage;
+  /** The version published before this one (kept until the next publish, for in-flight queries and rollback). */
+  readonly previous: {
+    readonly version: number;
+    readonly cutoffMs: number;
+    readonly lineage?: PublishedLineage;
+  } | null;
 }
 
 export interface ControlStore {

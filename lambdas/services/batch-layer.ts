@@ -1,7 +1,17 @@
+import {
+  bucketRanges,
+  coveringRange,
+  nextLineage,
+  unionRanges,
+  viewsNeedingFull,
+  type BucketRange,
+  type PublishedLineage,
+} from '../core/batch-lineage';
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
 import { keyProblem } from '../core/reducer';
-import { batchRowToCell, batchSql } from '../core/sql';
+import { batchRowToCell, batchSql, touchedBucketsSql } from '../core/sql';
+import { granularityMs } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
 import type { Clock } from '../ports/clock';
@@ -19,11 +29,27 @@ export interface BatchLayerDeps {
   readonly arrivalBucketMs: number;
 }
 
+/** What a run recomputes beyond the cells that newly arrived events can change. */
+export interface BatchRunRequest {
+  /** Recompute every view over the whole archive (a new base for every view). */
+  readonly full?: boolean;
+  /** Also recompute every cell whose bucket overlaps the event times [fromMs, toMs) (a backfill). */
+  readonly backfill?: { readonly fromMs: number; readonly toMs: number };
+}
+
 export interface BatchRunResult {
   readonly status: 'published' | 'skipped';
+  /**
+   * full: every view recomputed; incremental: only the buckets new arrivals (and a backfill
+   * range) touch, in the views whose definition is unchanged (`fullViews` lists the others).
+   */
+  readonly mode?: 'full' | 'incremental';
+  /** Views recomputed in full this run (asked for, new, or changed definition). */
+  readonly fullViews?: readonly string[];
   readonly version: number | null;
   readonly cutoff: string | null;
   readonly cutoffMs: number | null;
+  /** Cells written by this run (an incremental run carries the others forward unwritten). */
   readonly cells: number;
   readonly reason?: string;
   readonly durationMs: number;
@@ -51,12 +77,16 @@ export interface BatchRunResult {
 }
 
 /**
- * Recomputes every view over the archive up to the newest cutoff the archive provably covers,
- * writes the cells as a new version, and only then publishes `{version, cutoff}` in one
+ * Brings the batch view up to the newest cutoff the archive provably covers. A view is
+ * recomputed in full when asked, when it is new or its definition changed; otherwise only the
+ * event-time buckets that events arriving since the previous cutoff fall in (late ones included)
+ * are recomputed, over the whole archive so duplicates and exact distinct counts stay exact, and
+ * every other cell is carried forward unwritten (core/batch-lineage.ts, ADR 007). The run writes
+ * its cells as a new segment and only then publishes `{version, cutoff, lineage}` in one
  * conditional write. A run that fails before the publish leaves the previous version served;
- * its partial version is never read (nothing points at it).
+ * its partial segment is never read (no published lineage holds it).
  */
-export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
+export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = {}): Promise<BatchRunResult> {
   const started = deps.clock.now();
   const current = await deps.control.readPointer();
   const archivedBefore = await deps.watermark.archivedBeforeMs();
@@ -72,15 +102,44 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     reconciliation: null,
   });
   if (archivedBefore === null) return skipped('the archive has no watermark yet (nothing archived)');
+  if (request.backfill && !(request.backfill.fromMs < request.backfill.toMs))
+    throw new Error(
+      `a backfill needs from before to (given ${request.backfill.fromMs} and ${request.backfill.toMs})`,
+    );
   const cutoffMs = nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
+  // A pointer written before incremental runs has no lineage to build on: everything in full.
+  const previousLineage = current?.lineage;
+  const fullViews = viewsNeedingFull(deps.views, previousLineage, request.full === true);
   const source = await deps.engine.source(cutoffMs);
+  // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
+  const arrived =
+    current && current.cutoffMs < cutoffMs && fullViews.size < deps.views.length && source !== null
+      ? await deps.engine.source(cutoffMs, current.cutoffMs)
+      : null;
   const version = await deps.control.nextVersion();
   let cells = 0;
   let unstorableCount = 0;
   const unstorable: { view: string; key: string; problem: string }[] = [];
   for (const view of deps.views) {
     if (source === null) break; // an empty archive: the version has no cells, which is its true content
-    const rows = await deps.engine.run(batchSql(view, deps.engine.dialect, source, cutoffMs).sql);
+    let buckets: BucketRange[] | undefined;
+    if (!fullViews.has(view.name)) {
+      buckets =
+        arrived === null ? [] : await touchedBuckets(deps, view, arrived, current!.cutoffMs, cutoffMs);
+      const width = granularityMs(view.granularity);
+      if (request.backfill)
+        buckets = unionRanges(buckets, [
+          coveringRange(request.backfill.fromMs, request.backfill.toMs, width),
+        ]);
+      if (buckets.length === 0) continue; // nothing new for this view: every cell carried forward
+    }
+    // Only the archive objects that hold events of those buckets, where the engine can tell.
+    const viewSource =
+      buckets === undefined ? source : await deps.engine.source(cutoffMs, undefined, buckets);
+    if (viewSource === null) continue;
+    const rows = await deps.engine.run(
+      batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets).sql,
+    );
     const viewCells = rows.map((row) => batchRowToCell(view, row));
     // Ingestion refuses keys the tables cannot hold, but an archive written before that check
     // (or by another producer) may hold one: skip it, as the speed layer and replay do, and say so.
@@ -94,11 +153,19 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     await deps.batch.writeCells(version, view, storable);
     cells += storable.length;
   }
+  const lineage = nextLineage(previousLineage, current?.version ?? null, version, deps.views, fullViews);
   const next: ServingPointer = {
     version,
     cutoffMs,
     publishedAt: new Date(deps.clock.now()).toISOString(),
-    previous: current ? { version: current.version, cutoffMs: current.cutoffMs } : null,
+    lineage,
+    previous: current
+      ? {
+          version: current.version,
+          cutoffMs: current.cutoffMs,
+          ...(current.lineage ? { lineage: current.lineage } : {}),
+        }
+      : null,
   };
   if (!(await deps.control.publish(next, current?.version ?? null))) {
     await deps.batch.deleteVersion(version);
@@ -119,12 +186,12 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
         }))
       : null;
   let speedRowsDeleted = 0;
-  if (current?.previous) {
-    await deps.batch.deleteVersion(current.previous.version);
-  }
+  if (current?.previous) await retire(deps.batch, current.previous, [lineage, current.lineage]);
   if (current) speedRowsDeleted = await deps.speed.deleteArrivedBefore(current.cutoffMs);
   return {
     status: 'published',
+    mode: fullViews.size === deps.views.length ? 'full' : 'incremental',
+    fullViews: [...fullViews],
     version,
     cutoffMs,
     cutoff: new Date(cutoffMs).toISOString(),
@@ -134,6 +201,40 @@ export async function runBatch(deps: BatchLayerDeps): Promise<BatchRunResult> {
     reconciliation,
     skippedCells: { count: unstorableCount, examples: unstorable },
   };
+}
+
+/** The bucket ranges of a view that arrivals in [fromMs, toMs) fall in. */
+async function touchedBuckets(
+  deps: BatchLayerDeps,
+  view: ViewDefinition,
+  arrived: string,
+  fromMs: number,
+  toMs: number,
+): Promise<BucketRange[]> {
+  const rows = await deps.engine.run(touchedBucketsSql(view, deps.engine.dialect, arrived, fromMs, toMs).sql);
+  return bucketRanges(
+    rows.map((row) => Number(row.bucket)),
+    granularityMs(view.granularity),
+  );
+}
+
+/**
+ * Deletes what only the version just dropped from rollback could read: a version written before
+ * incremental runs is deleted whole; otherwise the segments below every base still served.
+ */
+async function retire(
+  batch: BatchLayerDeps['batch'],
+  retired: NonNullable<ServingPointer['previous']>,
+  live: readonly (PublishedLineage | undefined)[],
+): Promise<void> {
+  if (!retired.lineage) {
+    await batch.deleteVersion(retired.version);
+    return;
+  }
+  const lowest = (l: PublishedLineage) => Math.min(...Object.values(l.views).map((v) => v.base));
+  const liveBases = live.filter((l): l is PublishedLineage => l !== undefined).map(lowest);
+  const floor = Math.min(...liveBases);
+  if (liveBases.length > 0 && floor > lowest(retired.lineage)) await batch.deleteSegmentsBefore(floor);
 }
 
 /** Reconciles each view over one arrival window (see core/reconcile.ts). */

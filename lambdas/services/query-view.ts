@@ -1,3 +1,4 @@
+import { selectionOf } from '../core/batch-lineage';
 import { finalizeBuckets, mergeServing, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -56,7 +57,9 @@ export async function readServing(
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
   const [batchCells, speedRows] = await Promise.all([
-    pointer ? deps.batch.query(pointer.version, view, key, fromBucket, to) : Promise.resolve([]),
+    pointer
+      ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
+      : Promise.resolve([]),
     deps.speed.query(view, key, fromBucket, to),
   ]);
   return {

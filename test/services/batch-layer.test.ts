@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { selectionOf } from '../../lambdas/core/batch-lineage';
 import type { SpeedRowAddress } from '../../lambdas/core/fencing';
 import type { RowState } from '../../lambdas/core/measures';
 import type { BatchResultRow } from '../../lambdas/core/sql';
@@ -32,7 +33,7 @@ const count = (n: number): RowState => ({ n: { kind: 'count', n } });
 
 function setup(watermark: number | null = 125_500) {
   const log: CallLog = [];
-  const engine = new CannedQueryEngine(canned, 'duckdb', log);
+  const engine = new CannedQueryEngine({ ...canned }, 'duckdb', log);
   const batch = new InMemoryBatchViewStore(log);
   const control = new InMemoryControlStore(log);
   const speed = new InMemorySpeedRowStore(views, log);
@@ -78,6 +79,14 @@ describe('runBatch: cutoff and publish', () => {
       version: 1,
       cutoffMs: 125_000,
       publishedAt: new Date(NOW).toISOString(),
+      // Both views start their lineage at this run: every later state builds on segment 1.
+      lineage: {
+        views: {
+          a: { base: 1, definition: expect.stringMatching(/^[0-9a-f]{16}$/) },
+          b: { base: 1, definition: expect.stringMatching(/^[0-9a-f]{16}$/) },
+        },
+        skip: [],
+      },
       previous: null,
     });
     expect(engine.sources).toEqual([{ cutoffMs: 125_000 }]);
@@ -162,7 +171,8 @@ describe('runBatch: failures leave the previous version served', () => {
     batch.failWritesWhere((version, view) => version === 2 && view === 'b');
     await expect(runBatch(deps)).rejects.toThrow('batch table write of b failed');
     expect(control.pointer).toEqual(before);
-    expect(log.slice(-3)).toEqual(['cells v2 a', 'run b', 'cells v2 b failed']);
+    // Each view: the query of the buckets new arrivals touch, then their recomputation.
+    expect(log.slice(-4)).toEqual(['cells v2 a', 'run b', 'run b', 'cells v2 b failed']);
     expect(speed.deletedBefore).toEqual([]);
     expect(batch.deletedVersions).toEqual([]);
     // What is served is still version 1.
@@ -193,21 +203,33 @@ describe('runBatch: cleanup one version late', () => {
     arrivalBucketMs,
   });
 
-  it('deletes the version before the previous one and the speed rows the previous cutoff covers', async () => {
+  it('deletes the version before the previous one and the speed rows the previous cutoff covers (full runs)', async () => {
     const { deps, batch, speed, wm, log } = setup(10_500);
     for (const arrival of [5_000, 15_000, 25_000, 35_000]) speed.seed(address(arrival), count(1));
 
-    expect(await runBatch(deps)).toMatchObject({ version: 1, cutoffMs: 10_000, speedRowsDeleted: 0 });
+    expect(await runBatch(deps, { full: true })).toMatchObject({
+      version: 1,
+      cutoffMs: 10_000,
+      speedRowsDeleted: 0,
+    });
     expect(speed.deletedBefore).toEqual([]); // nothing published before: nothing covered yet
 
     wm.value = 20_500;
-    expect(await runBatch(deps)).toMatchObject({ version: 2, cutoffMs: 20_000, speedRowsDeleted: 1 });
+    expect(await runBatch(deps, { full: true })).toMatchObject({
+      version: 2,
+      cutoffMs: 20_000,
+      speedRowsDeleted: 1,
+    });
     expect(batch.deletedVersions).toEqual([]); // v1 stays for queries that read the old pointer
     expect(speed.deletedBefore).toEqual([10_000]); // the previous cutoff, not the new one
     expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([15_000, 25_000, 35_000]);
 
     wm.value = 30_500;
-    expect(await runBatch(deps)).toMatchObject({ version: 3, cutoffMs: 30_000, speedRowsDeleted: 1 });
+    expect(await runBatch(deps, { full: true })).toMatchObject({
+      version: 3,
+      cutoffMs: 30_000,
+      speedRowsDeleted: 1,
+    });
     expect(batch.deletedVersions).toEqual([1]);
     expect(batch.versions()).toEqual([2, 3]);
     expect(speed.deletedBefore).toEqual([10_000, 20_000]);
@@ -251,5 +273,72 @@ describe('runBatch: cleanup one version late', () => {
     expect(result.status).toBe('published');
     expect(result.reconciliation).toMatchObject({ error: 'reconcile query failed', mismatchCount: 0 });
     expect(control.pointer?.version).toBe(2);
+  });
+});
+
+describe('runBatch: incremental runs (ADR 007)', () => {
+  it('recomputes only the buckets new arrivals touch, carries the rest forward, and keeps the previous state for rollback', async () => {
+    const { deps, engine, batch, control, wm } = setup(10_500);
+    expect(await runBatch(deps)).toMatchObject({ mode: 'full', version: 1, cells: 3 });
+    // New arrivals touch bucket 60_000 of view a only (the canned answer to its touched-buckets query).
+    engine.rows.a = [{ bucket: 60_000, k0: 'x', m0: 4 }];
+    engine.rows.b = [];
+    wm.value = 20_500;
+    const result = await runBatch(deps);
+    expect(result).toMatchObject({
+      status: 'published',
+      mode: 'incremental',
+      fullViews: [],
+      version: 2,
+      cells: 1,
+    });
+    const recompute = engine.sql.filter((sql) => sql.includes('bucket range(s)'));
+    expect(recompute).toHaveLength(1); // view b: no touched bucket, no query
+    expect(recompute[0]).toMatch(/tm >= 60000 AND tm < 120000/);
+    // The whole archive, the arrival window, then the objects of the touched buckets (view a only).
+    expect(engine.sources.slice(-4, -1)).toEqual([
+      { cutoffMs: 20_000 },
+      { cutoffMs: 20_000, arrivedFromMs: 10_000 },
+      { cutoffMs: 20_000 },
+    ]);
+    const pointer = control.pointer!;
+    expect(pointer.lineage?.views.a.base).toBe(1);
+    const read = (version: number, lineage = pointer.lineage) =>
+      batch.query(version, viewA, ['x'], 0, 1e9, selectionOf(lineage, 'a'));
+    expect(await read(2)).toEqual([{ bucketMs: 60_000, state: count(4) }]);
+    expect(await batch.query(2, viewA, ['y'], 0, 1e9, selectionOf(pointer.lineage, 'a'))).toEqual([
+      { bucketMs: 120_000, state: count(2) }, // carried forward from segment 1, not rewritten
+    ]);
+    expect(batch.cellCount(2)).toBe(1);
+    // The previous version still reads as it was published.
+    expect(await read(1, pointer.previous!.lineage)).toEqual([{ bucketMs: 60_000, state: count(3) }]);
+  });
+
+  it('recomputes in full only the view whose definition changed', async () => {
+    const { deps, wm } = setup(10_500);
+    await runBatch(deps);
+    const changed = validateViews([
+      { name: 'a', eventType: 't', key: ['k'], granularity: '1m', measures: { n: { kind: 'count' } } },
+      { name: 'b', eventType: 't', key: ['k'], granularity: '1d', measures: { n: { kind: 'count' } } },
+    ]);
+    wm.value = 20_500;
+    const result = await runBatch({ ...deps, views: changed });
+    expect(result).toMatchObject({ mode: 'incremental', fullViews: ['b'] });
+    wm.value = 30_500;
+    expect(await runBatch({ ...deps, views: changed })).toMatchObject({ mode: 'incremental', fullViews: [] });
+  });
+
+  it('skips the numbers of runs that never published, so their leftover cells are never read', async () => {
+    const { deps, control, batch, wm } = setup(10_500);
+    await runBatch(deps);
+    await batch.writeCells(await control.nextVersion(), viewA, [
+      { key: ['x'], bucketMs: 60_000, state: count(99) },
+    ]); // a crashed run (v2)
+    wm.value = 20_500;
+    await runBatch(deps); // v3
+    expect(control.pointer?.lineage?.skip).toEqual([[2, 3]]);
+    expect(await batch.query(3, viewA, ['x'], 0, 1e9, selectionOf(control.pointer?.lineage, 'a'))).toEqual([
+      { bucketMs: 60_000, state: count(3) },
+    ]);
   });
 });

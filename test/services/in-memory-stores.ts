@@ -4,6 +4,7 @@ import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
 import type { IdLogItem } from '../../lambdas/core/shard-id-index';
 import { decodeIdLogEntries, encodeIdLogEntries } from '../../lambdas/adapters/codecs/id-log-codec';
 import { batchPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
+import { newestVisible, type BatchSelection } from '../../lambdas/core/batch-lineage';
 import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
 import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
 import type { ViewDefinition } from '../../lambdas/core/view';
@@ -360,6 +361,7 @@ export class InMemoryBatchViewStore implements BatchViewStore {
         );
     }
     for (const cell of cells) {
+      // One copy per (segment, cell), as the DynamoDB layout's (pk, sk).
       const id = `${version}|${cellId({ view: view.name, key: cell.key, bucketMs: cell.bucketMs })}`;
       this.cells.set(id, {
         version,
@@ -378,18 +380,42 @@ export class InMemoryBatchViewStore implements BatchViewStore {
     key: readonly string[],
     fromMs: number,
     toMs: number,
+    selection?: BatchSelection,
   ): Promise<BatchBucket[]> {
-    return [...this.cells.values()]
-      .filter(
-        (c) =>
-          c.version === version &&
-          c.view === view.name &&
-          sameKey(c.key, key) &&
-          c.bucketMs >= fromMs &&
-          c.bucketMs < toMs,
-      )
-      .sort((a, b) => a.bucketMs - b.bucketMs)
-      .map((c) => ({ bucketMs: c.bucketMs, state: c.state }));
+    const copies = [...this.cells.values()]
+      .filter((c) => c.view === view.name && sameKey(c.key, key) && c.bucketMs >= fromMs && c.bucketMs < toMs)
+      .map((c) => ({ ...c, segment: c.version }));
+    return newestVisible(copies, version, selection).map((c) => ({ bucketMs: c.bucketMs, state: c.state }));
+  }
+
+  /** Every cell of a view in published `version` (what queries of all its keys would answer). */
+  snapshot(
+    version: number,
+    view: string,
+    selection: BatchSelection | undefined,
+  ): { key: string[]; bucketMs: number; state: RowState }[] {
+    const byKey = new Map<string, (StoredCell & { segment: number })[]>();
+    for (const cell of this.cells.values()) {
+      if (cell.view !== view) continue;
+      const id = JSON.stringify(cell.key);
+      const copies = byKey.get(id) ?? [];
+      copies.push({ ...cell, segment: cell.version });
+      byKey.set(id, copies);
+    }
+    return [...byKey.values()].flatMap((copies) =>
+      newestVisible(copies, version, selection).map((c) => ({
+        key: [...c.key],
+        bucketMs: c.bucketMs,
+        state: c.state,
+      })),
+    );
+  }
+
+  async deleteSegmentsBefore(segment: number): Promise<number> {
+    let deleted = 0;
+    for (const version of this.versions().filter((v) => v < segment))
+      deleted += await this.deleteVersion(version);
+    return deleted;
   }
 
   async deleteVersion(version: number): Promise<number> {

@@ -28,6 +28,10 @@ export class AthenaQueryEngine implements QueryEngine {
     private readonly options: AthenaQueryEngineOptions,
   ) {}
 
+  /**
+   * The archive's arrival-time partitions up to the cutoff. Event-time ranges are not used: an
+   * NDJSON archive partitioned by arrival has nothing to prune them by (the whole archive).
+   */
   async source(cutoffMs: number, arrivedFromMs?: number): Promise<string> {
     return athenaSource(this.options.database, this.options.table, cutoffMs, arrivedFromMs);
   }

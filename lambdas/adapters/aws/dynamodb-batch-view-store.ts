@@ -4,17 +4,25 @@ import {
   paginateScan,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { newestVisible, type BatchSelection } from '../../core/batch-lineage';
 import { decodeRow, encodeRow, type RowState } from '../../core/measures';
 import type { BatchBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { BatchViewStore } from '../../ports/stores';
-import { batchPartition, padTime } from './dynamodb-keys';
+import { batchCellPartition, batchCellSort, batchPartition, padTime } from './dynamodb-keys';
 
 type WriteRequest = NonNullable<
   NonNullable<ConstructorParameters<typeof BatchWriteCommand>[0]['RequestItems']>[string]
 >[number];
 
-/** Batch view cells: pk `v<version>#<view>#<key>`, sk `<bucket>`; a version is written whole before it is published. */
+/** How many BatchWriteItem calls are in flight at once (each retries its own unprocessed items). */
+const WRITE_CONCURRENCY = 8;
+
+/**
+ * Batch view cells: pk `c#<view>#<key>`, sk `<bucket>#<segment>`, attribute `ver` = segment. A
+ * run writes its segment whole before it publishes; a reader picks per bucket the newest copy its
+ * published selection holds (core/batch-lineage.ts).
+ */
 export class DynamoDbBatchViewStore implements BatchViewStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -23,19 +31,28 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
   ) {}
 
   private async writeAll(requests: WriteRequest[]): Promise<void> {
-    for (let i = 0; i < requests.length; i += 25) {
-      let pending: WriteRequest[] = requests.slice(i, i + 25);
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt >= 10)
-          throw new Error(
-            `DynamoDB kept ${pending.length} batch writes unprocessed after 10 attempts (throttled?)`,
-          );
-        if (attempt > 0) await this.sleep(Math.min(5000, 50 * 2 ** attempt));
-        const result = await this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) await this.writeChunk(chunks[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, chunks.length) }, worker));
+  }
+
+  /** One BatchWriteItem of up to 25 requests, retrying its unprocessed items with backoff. */
+  private async writeChunk(chunk: WriteRequest[]): Promise<void> {
+    let pending: WriteRequest[] = chunk;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= 10)
+        throw new Error(
+          `DynamoDB kept ${pending.length} batch writes unprocessed after 10 attempts (throttled?)`,
         );
-        pending = (result.UnprocessedItems?.[this.tableName] as WriteRequest[] | undefined) ?? [];
-      }
+      if (attempt > 0) await this.sleep(Math.min(5000, 50 * 2 ** attempt));
+      const result = await this.client.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
+      );
+      pending = (result.UnprocessedItems?.[this.tableName] as WriteRequest[] | undefined) ?? [];
     }
   }
 
@@ -48,8 +65,8 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
       cells.map((cell) => ({
         PutRequest: {
           Item: {
-            pk: batchPartition(version, view.name, cell.key),
-            sk: padTime(cell.bucketMs),
+            pk: batchCellPartition(view.name, cell.key),
+            sk: batchCellSort(cell.bucketMs, version),
             ver: version,
             b: cell.bucketMs,
             m: JSON.stringify(encodeRow(cell.state)),
@@ -60,6 +77,43 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
   }
 
   async query(
+    version: number,
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+    selection?: BatchSelection,
+  ): Promise<BatchBucket[]> {
+    if (selection === undefined) return this.queryLegacy(version, view, key, fromMs, toMs);
+    const copies: { bucketMs: number; segment: number; m: string }[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': batchCellPartition(view.name, key),
+          ':from': padTime(fromMs),
+          // '~' sorts after '#<segment>': every copy of the last bucket is in range.
+          ':to': `${padTime(toMs - 1)}~`,
+        },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? [])
+        copies.push({ bucketMs: Number(item.b), segment: Number(item.ver), m: item.m as string });
+    }
+    return newestVisible(copies, version, selection).map((copy) => ({
+      bucketMs: copy.bucketMs,
+      state: decodeRow(view, JSON.parse(copy.m)),
+    }));
+  }
+
+  /**
+   * A version published before incremental runs (a pointer without lineage, until the first run
+   * after an upgrade replaces it): pk `v<version>#<view>#<key>`, sk `<bucket>`.
+   */
+  private async queryLegacy(
     version: number,
     view: ViewDefinition,
     key: readonly string[],
@@ -79,21 +133,28 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
         },
       },
     );
-    for await (const page of pages) {
+    for await (const page of pages)
       for (const item of page.Items ?? [])
         out.push({ bucketMs: Number(item.b), state: decodeRow(view, JSON.parse(item.m as string)) });
-    }
     return out;
   }
 
-  async deleteVersion(version: number): Promise<number> {
+  deleteVersion(version: number): Promise<number> {
+    return this.deleteWhere('ver = :v', version);
+  }
+
+  deleteSegmentsBefore(segment: number): Promise<number> {
+    return this.deleteWhere('ver < :v', segment);
+  }
+
+  private async deleteWhere(filter: string, segment: number): Promise<number> {
     const keys: WriteRequest[] = [];
     const pages = paginateScan(
       { client: this.client },
       {
         TableName: this.tableName,
-        FilterExpression: 'ver = :v',
-        ExpressionAttributeValues: { ':v': version },
+        FilterExpression: filter,
+        ExpressionAttributeValues: { ':v': segment },
         ProjectionExpression: 'pk, sk',
       },
     );

@@ -1,6 +1,11 @@
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed } from './dynamodb-errors';
+import type { PublishedLineage } from '../../core/batch-lineage';
 import type { ControlStore, ServingPointer } from '../../ports/stores';
+
+function parseLineage(value: unknown): PublishedLineage | undefined {
+  return typeof value === 'string' ? (JSON.parse(value) as PublishedLineage) : undefined;
+}
 
 const POINTER = { pk: 'serving', sk: 'pointer' };
 const COUNTER = { pk: 'serving', sk: 'version-counter' };
@@ -17,14 +22,21 @@ export class DynamoDbControlStore implements ControlStore {
       new GetCommand({ TableName: this.tableName, Key: POINTER, ConsistentRead: true }),
     );
     if (!Item) return null;
+    const lineage = parseLineage(Item.lineage);
+    const previousLineage = parseLineage(Item.previousLineage);
     return {
       version: Number(Item.version),
       cutoffMs: Number(Item.cutoffMs),
       publishedAt: String(Item.publishedAt),
+      ...(lineage ? { lineage } : {}),
       previous:
         Item.previousVersion === undefined || Item.previousVersion === null
           ? null
-          : { version: Number(Item.previousVersion), cutoffMs: Number(Item.previousCutoffMs) },
+          : {
+              version: Number(Item.previousVersion),
+              cutoffMs: Number(Item.previousCutoffMs),
+              ...(previousLineage ? { lineage: previousLineage } : {}),
+            },
     };
   }
 
@@ -40,6 +52,9 @@ export class DynamoDbControlStore implements ControlStore {
             publishedAt: next.publishedAt,
             previousVersion: next.previous?.version ?? null,
             previousCutoffMs: next.previous?.cutoffMs ?? null,
+            // JSON text: one attribute each, read and written whole with the pointer.
+            lineage: next.lineage ? JSON.stringify(next.lineage) : null,
+            previousLineage: next.previous?.lineage ? JSON.stringify(next.previous.lineage) : null,
           },
           ConditionExpression: expectedVersion === null ? 'attribute_not_exists(pk)' : 'version = :v',
           ExpressionAttributeValues: expectedVersion === null ? undefined : { ':v': expectedVersion },

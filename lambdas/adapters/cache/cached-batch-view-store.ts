@@ -1,6 +1,7 @@
 import type { BatchBucket } from '../../core/merge';
 import { encodeKey } from '../../core/reducer';
 import type { ViewDefinition } from '../../core/view';
+import type { BatchSelection } from '../../core/batch-lineage';
 import type { BatchViewStore } from '../../ports/stores';
 
 const DAY_MS = 86_400_000;
@@ -13,8 +14,8 @@ function bucketBytes(view: ViewDefinition): number {
 }
 
 /**
- * A published batch version never changes (a run writes a new version, then flips the pointer;
- * ADR 003), so the query function keeps what it read of it: per version, view, key and UTC day.
+ * A published batch version never changes (a run writes new segments, then flips the pointer with
+ * the lineage that selects them; ADRs 003 and 007), so the query function keeps what it read of it: per version, view, key and UTC day.
  * A warm instance then answers GET /views with one pointer read and one query of the few speed
  * rows, instead of reading every batch bucket of the range again.
  *
@@ -37,12 +38,22 @@ export class CachedBatchViewStore implements BatchViewStore {
   }
 
   async deleteVersion(version: number): Promise<number> {
+    this.forget((v) => v === version);
+    return this.inner.deleteVersion(version);
+  }
+
+  async deleteSegmentsBefore(segment: number): Promise<number> {
+    // Nothing served reads those segments; what was cached for versions below is not asked again.
+    this.forget((v) => v < segment);
+    return this.inner.deleteSegmentsBefore(segment);
+  }
+
+  private forget(versions: (version: number) => boolean): void {
     for (const [id, day] of this.days)
-      if (id.startsWith(`${version}|`)) {
+      if (versions(Number(id.slice(0, id.indexOf('|'))))) {
         this.days.delete(id);
         this.bytes -= day.bytes;
       }
-    return this.inner.deleteVersion(version);
   }
 
   async query(
@@ -51,11 +62,13 @@ export class CachedBatchViewStore implements BatchViewStore {
     key: readonly string[],
     fromMs: number,
     toMs: number,
+    selection?: BatchSelection,
   ): Promise<BatchBucket[]> {
-    const prefix = `${version}|${view.name}|${encodeKey(key)}|`;
+    // A published version's selection (its lineage) is fixed; it is in the key all the same.
+    const prefix = `${version}|${JSON.stringify(selection ?? null)}|${view.name}|${encodeKey(key)}|`;
     const starts: number[] = [];
     for (let day = Math.floor(fromMs / DAY_MS) * DAY_MS; day < toMs; day += DAY_MS) starts.push(day);
-    const days = await Promise.all(starts.map((day) => this.day(prefix, version, view, key, day)));
+    const days = await Promise.all(starts.map((day) => this.day(prefix, version, view, key, day, selection)));
     const out: BatchBucket[] = [];
     for (const buckets of days)
       for (const bucket of buckets) if (bucket.bucketMs >= fromMs && bucket.bucketMs < toMs) out.push(bucket);
@@ -68,6 +81,7 @@ export class CachedBatchViewStore implements BatchViewStore {
     view: ViewDefinition,
     key: readonly string[],
     dayMs: number,
+    selection: BatchSelection | undefined,
   ): Promise<readonly BatchBucket[]> {
     const id = prefix + dayMs;
     const held = this.days.get(id);
@@ -78,7 +92,7 @@ export class CachedBatchViewStore implements BatchViewStore {
       return held.buckets;
     }
     this.misses++;
-    const buckets = await this.inner.query(version, view, key, dayMs, dayMs + DAY_MS);
+    const buckets = await this.inner.query(version, view, key, dayMs, dayMs + DAY_MS, selection);
     const bytes = 100 + buckets.length * bucketBytes(view);
     if (bytes <= this.maxBytes) {
       this.days.set(id, { buckets, bytes });

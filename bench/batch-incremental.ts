@@ -1,0 +1,169 @@
+/**
+ * Incremental vs full batch runs over 30 simulated days of history plus one hour of new events.
+ * Run: npx tsx bench/batch-incremental.ts [historyEvents=10000000]
+ *
+ * Writes the archive as the archiver does (NDJSON, one object per arrival hour, 1% producer
+ * retries) into a temp folder; the new hour also holds late events (2%, event times anywhere in
+ * the 30 days). Then, with DuckDB as the engine and the batch table in memory (so the figures are
+ * the engine's, not the local DynamoDB emulator's write rate):
+ *  - a full run over the history (`batch_full_s`);
+ *  - an incremental run after the new hour arrived (`batch_incremental_s`), its archive bytes read
+ *    ÷ the whole archive's bytes (`batch_bytes_scanned_ratio`; the one-time read of the new
+ *    object's time ranges included) and its cells written ÷ the cells of the whole view
+ *    (`batch_cells_written_ratio`);
+ *  - a full run after the new hour, whose cells must equal the incremental state (else it throws).
+ * Writes bench/results/batch-incremental.json.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { DuckDbQueryEngine } from '../lambdas/adapters/duckdb/duckdb-query-engine';
+import { selectionOf } from '../lambdas/core/batch-lineage';
+import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
+import { encodeRow } from '../lambdas/core/measures';
+import { runBatch, type BatchRunResult } from '../lambdas/services/batch-layer';
+import { loadViews } from '../local/load-views';
+import {
+  FixedWatermark,
+  InMemoryBatchViewStore,
+  InMemoryControlStore,
+  InMemorySpeedRowStore,
+  ManualClock,
+} from '../test/services/in-memory-stores';
+import { benchEventBody } from './archive-events';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+async function main(): Promise<void> {
+  const history = Number(process.argv[2] ?? 10_000_000);
+  const views = loadViews(path.resolve(__dirname, '..', 'views.ts'));
+  const root = mkdtempSync(path.join(tmpdir(), 'streamfold-bench-incremental-'));
+  const archive = path.join(root, 'archive');
+  const start = Date.UTC(2026, 10, 1);
+  const end = start + 30 * DAY;
+  const perHour = Math.ceil(history / (30 * 24));
+  let seq = 0;
+
+  /** One archive object of the arrival hour `hourStart`: `count` events, `lateShare` of them late. */
+  const writeHour = (hourStart: number, count: number, lateShare: number, first: number): number => {
+    const lines: string[] = [];
+    for (let j = 0; j < count; j++) {
+      const i = first + j;
+      const retry = i % 100 === 99; // a producer retry of the event before it
+      const n = retry ? i - 1 : i;
+      const arrivedMs = hourStart + Math.floor((j * HOUR) / count);
+      const late = (n * 2654435761) % 1000 < lateShare * 1000;
+      const eventMs = late
+        ? start + ((n * 7919 * 60_000) % (hourStart - start || HOUR))
+        : hourStart + Math.floor(((retry ? j - 1 : j) * HOUR) / count) - (n % 120) * 1000;
+      const time = new Date(Math.max(start - HOUR, eventMs)).toISOString();
+      const body = benchEventBody(n, time);
+      const event = normalizeStreamRecord(
+        JSON.stringify(body),
+        {
+          shardId: 'shardId-000000000000',
+          sequenceNumber: String(10n ** 50n + BigInt(seq++)),
+          partitionKey: `e${n}`,
+          arrivedMs,
+        },
+        views,
+      );
+      lines.push(toArchiveLine(event));
+    }
+    const iso = new Date(hourStart).toISOString();
+    const dir = path.join(archive, `dt=${iso.slice(0, 10)}`, `hour=${iso.slice(11, 13)}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `part-${hourStart}.ndjson`), lines.join('\n') + '\n');
+    return first + count;
+  };
+
+  let next = 0;
+  for (let h = start; h < end; h += HOUR) next = writeHour(h, perHour, 0, next);
+  const engine = new DuckDbQueryEngine(archive);
+  const batch = new InMemoryBatchViewStore();
+  const control = new InMemoryControlStore();
+  const watermark = new FixedWatermark(end);
+  const deps = {
+    views,
+    engine,
+    watermark,
+    batch,
+    control,
+    speed: new InMemorySpeedRowStore(views),
+    clock: new ManualClock(end),
+    arrivalBucketMs: 1000,
+  };
+  const timed = async (request = {}): Promise<{ result: BatchRunResult; seconds: number; bytes: number }> => {
+    const bytesBefore = engine.bytesRead;
+    const t = performance.now();
+    const result = await runBatch(deps, request);
+    return { result, seconds: (performance.now() - t) / 1000, bytes: engine.bytesRead - bytesBefore };
+  };
+  const full = await timed();
+  // The new hour: as many events as any hour, 2% of them late (event times anywhere in the 30 days).
+  writeHour(end, perHour, 0.02, next);
+  watermark.value = end + HOUR;
+  const incremental = await timed();
+  const archiveBytes = listBytes(archive);
+  const snapshot = () =>
+    views.flatMap((view) =>
+      batch
+        .snapshot(control.pointer!.version, view.name, selectionOf(control.pointer!.lineage, view.name))
+        .map(
+          (c) => `${view.name}|${JSON.stringify(c.key)}|${c.bucketMs}|${JSON.stringify(encodeRow(c.state))}`,
+        )
+        .sort(),
+    );
+  const incrementalState = snapshot();
+  const check = await timed({ full: true });
+  const fullState = snapshot();
+  if (JSON.stringify(incrementalState) !== JSON.stringify(fullState))
+    throw new Error(
+      'the incremental state differs from the full recomputation: the bench result is not valid',
+    );
+  const result = {
+    date: new Date().toISOString(),
+    history_events: perHour * 30 * 24,
+    new_events: perHour,
+    archive_objects: 30 * 24 + 1,
+    archive_bytes: archiveBytes,
+    batch_full_s: Number(full.seconds.toFixed(2)),
+    batch_full_after_new_hour_s: Number(check.seconds.toFixed(2)),
+    batch_incremental_s: Number(incremental.seconds.toFixed(2)),
+    incremental_bytes_read: incremental.bytes,
+    full_bytes_read: check.bytes,
+    batch_bytes_scanned_ratio: Number((incremental.bytes / archiveBytes).toFixed(5)),
+    cells_total: check.result.cells,
+    cells_written_incremental: incremental.result.cells,
+    batch_cells_written_ratio: Number((incremental.result.cells / check.result.cells).toFixed(5)),
+    engine: 'DuckDB over local NDJSON files, per-object time ranges; batch table in memory',
+  };
+  mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  writeFileSync(
+    path.join(__dirname, 'results', 'batch-incremental.json'),
+    JSON.stringify(result, null, 2) + '\n',
+  );
+  console.log(JSON.stringify(result, null, 2));
+  await engine.close();
+  rmSync(root, { recursive: true, force: true });
+}
+
+function listBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const full = path.join(d, name);
+      const s = statSync(full);
+      if (s.isDirectory()) walk(full);
+      else total += s.size;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});

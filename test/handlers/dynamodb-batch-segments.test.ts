@@ -1,0 +1,111 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbBatchViewStore } from '../../lambdas/adapters/aws/dynamodb-batch-view-store';
+import { DynamoDbControlStore } from '../../lambdas/adapters/aws/dynamodb-control-store';
+import { batchPartition, padTime } from '../../lambdas/adapters/aws/dynamodb-keys';
+import { encodeRow, type RowState } from '../../lambdas/core/measures';
+import { validateViews } from '../../lambdas/core/view';
+import { makeDynamoDbClient, makeDynamoDocumentClient } from '../../lambdas/runtime/clients/dynamodb';
+import { makeKinesisClient } from '../../lambdas/runtime/clients/kinesis';
+import { makeS3Client } from '../../lambdas/runtime/clients/s3';
+import { startEmulators, type Emulators } from '../../local/emulators';
+import { ensureResources, resourceNames } from '../../local/resources';
+
+const names = resourceNames('segments');
+
+const [view] = validateViews([
+  { name: 'v', eventType: 't', key: ['k'], granularity: '1m', measures: { n: { kind: 'count' } } },
+]);
+const count = (n: number): RowState => ({ n: { kind: 'count', n } });
+const cell = (bucketMs: number, n: number) => ({ key: ['x'], bucketMs, state: count(n) });
+
+describe('batch cells by segment in DynamoDB (dynalite)', () => {
+  let emulators: Emulators;
+  let raw: DynamoDBClient;
+  let doc: DynamoDBDocumentClient;
+  let store: DynamoDbBatchViewStore;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    raw = makeDynamoDbClient(emulators.endpoints);
+    doc = makeDynamoDocumentClient(emulators.endpoints);
+    await ensureResources(
+      {
+        kinesis: makeKinesisClient(emulators.endpoints),
+        dynamodb: raw,
+        s3: makeS3Client(emulators.endpoints),
+      },
+      1,
+      names,
+    );
+    store = new DynamoDbBatchViewStore(doc, names.batchTable);
+  }, 60_000);
+  afterAll(async () => {
+    raw.destroy();
+    doc.destroy();
+    await emulators.stop();
+  });
+
+  it('serves per bucket the newest segment of the lineage, skipping runs that never published', async () => {
+    await store.writeCells(1, view, [cell(0, 1), cell(60_000, 1), cell(120_000, 1)]); // full run: base 1
+    await store.writeCells(2, view, [cell(60_000, 2)]); // incremental
+    await store.writeCells(3, view, [cell(0, 99), cell(120_000, 99)]); // a run that failed
+    await store.writeCells(4, view, [cell(120_000, 4)]); // incremental on top of 2
+    const lineage = { base: 1, skip: [[3, 4]] as [number, number][] };
+    const at = async (version: number, selection = lineage) =>
+      (await store.query(version, view, ['x'], 0, 180_000, selection)).map((b) => [b.bucketMs, b.state]);
+    expect(await at(4)).toEqual([
+      [0, count(1)],
+      [60_000, count(2)],
+      [120_000, count(4)],
+    ]);
+    // The previous version, kept for rollback, is unchanged by the later segments.
+    expect(await at(2)).toEqual([
+      [0, count(1)],
+      [60_000, count(2)],
+      [120_000, count(1)],
+    ]);
+    // A range ending inside the data: the last bucket's copies are all in range, none after it.
+    expect(await store.query(4, view, ['x'], 60_000, 120_001, lineage)).toEqual([
+      { bucketMs: 60_000, state: count(2) },
+      { bucketMs: 120_000, state: count(4) },
+    ]);
+    // A new full run (base 5) hides everything below it.
+    await store.writeCells(5, view, [cell(0, 5)]);
+    expect(await at(5, { base: 5, skip: [] })).toEqual([[0, count(5)]]);
+    expect(await store.deleteSegmentsBefore(5)).toBe(7);
+    expect(await at(4)).toEqual([]);
+    expect(await at(5, { base: 5, skip: [] })).toEqual([[0, count(5)]]);
+  });
+
+  it('reads a version written before incremental runs (no lineage) from the old layout', async () => {
+    await doc.send(
+      new PutCommand({
+        TableName: names.batchTable,
+        Item: {
+          pk: batchPartition(9, 'v', ['old']),
+          sk: padTime(60_000),
+          ver: 9,
+          b: 60_000,
+          m: JSON.stringify(encodeRow(count(7))),
+        },
+      }),
+    );
+    expect(await store.query(9, view, ['old'], 0, 120_000)).toEqual([{ bucketMs: 60_000, state: count(7) }]);
+  });
+
+  it('round-trips the pointer with its lineage and the previous one', async () => {
+    const control = new DynamoDbControlStore(doc, names.controlTable);
+    const lineage = { views: { v: { base: 1, definition: 'abc' } }, skip: [[3, 4]] as [number, number][] };
+    const pointer = {
+      version: 4,
+      cutoffMs: 1000,
+      publishedAt: '2026-01-01T00:00:00.000Z',
+      lineage,
+      previous: { version: 2, cutoffMs: 500, lineage: { views: lineage.views, skip: [] } },
+    };
+    expect(await control.publish(pointer, null)).toBe(true);
+    expect(await control.readPointer()).toEqual(pointer);
+  });
+});

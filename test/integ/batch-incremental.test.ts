@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateViews } from '../../lambdas/core/view';
+import { parseBatchCommand, runBatchCommand } from '../../local/batch-command';
+import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { expectedBuckets, type OracleEvent } from './oracle';
+
+/**
+ * Incremental batch runs through the local runtime (HTTP, dynalite, s3rver, DuckDB): a scheduled
+ * run writes only the cells new arrivals touch, late ones included, and serves what a full run
+ * serves; `{"full": true}`, a backfill range and the CLI reach the same handler.
+ */
+const views = validateViews([
+  {
+    name: 'orders',
+    eventType: 'order.placed',
+    key: ['shop'],
+    granularity: '1m',
+    measures: {
+      orders: { kind: 'count' },
+      revenue: { kind: 'sum', field: 'amount' },
+      buyers: { kind: 'distinct', field: 'customer' },
+    },
+  },
+]);
+const BASE = Date.UTC(2026, 10, 24, 9, 0, 0);
+const SHOPS = ['berlin', 'paris', 'rome'];
+let pipeline: LocalPipeline;
+const accepted: OracleEvent[] = [];
+
+function order(i: number, minute: number): OracleEvent {
+  return {
+    id: `order-${i}`,
+    type: 'order.placed',
+    time: new Date(BASE + minute * 60_000 + (i % 50) * 1000).toISOString(),
+    shop: SHOPS[i % 3],
+    amount: ((i * 37) % 10_000) / 100,
+    customer: `c${i % 11}`,
+  };
+}
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${pipeline.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function ingest(events: OracleEvent[]): Promise<void> {
+  expect((await post('/events', { events })).status).toBe(202);
+  accepted.push(...events);
+  await pipeline.idle();
+  await new Promise((r) => setTimeout(r, 2_500)); // the archive watermark passes their arrival
+  await pipeline.idle();
+}
+
+/** Served buckets equal the oracle's, exactly (distinct too: every bucket is all batch). */
+async function expectServedExact(): Promise<void> {
+  for (const shop of SHOPS) {
+    const from = new Date(BASE - 3_600_000).toISOString();
+    const to = new Date(BASE + 3 * 3_600_000).toISOString();
+    const res = await fetch(`${pipeline.url}/views/orders?shop=${shop}&from=${from}&to=${to}`);
+    const body = (await res.json()) as {
+      buckets: { start: string; measures: { orders: number; revenue: number; buyers: number } }[];
+    };
+    const expected = expectedBuckets(accepted, {
+      type: 'order.placed',
+      keyField: 'shop',
+      key: shop,
+      granularity: '1m',
+      numberField: 'amount',
+      distinctField: 'customer',
+    });
+    expect(body.buckets.map((b) => b.start)).toEqual([...expected.keys()].sort());
+    for (const b of body.buckets) {
+      const e = expected.get(b.start)!;
+      expect(b.measures.orders, `${shop} ${b.start}`).toBe(e.count);
+      expect(Math.round(b.measures.revenue * 100)).toBe(e.sumCents);
+      expect(b.measures.buyers, `${shop} ${b.start} buyers`).toBe(e.distinct.size);
+    }
+  }
+}
+
+beforeAll(async () => {
+  pipeline = new LocalPipeline({
+    ...DEFAULT_OPTIONS,
+    views,
+    dataDir: null,
+    port: 0,
+    generator: false,
+    batchEveryMs: 3_600_000, // batches run only when the test asks
+    archiveFlushMs: 100,
+    arrivalBucketMs: 1000,
+    speedBatchingWindowMs: 20,
+  });
+  await pipeline.start();
+}, 60_000);
+
+afterAll(async () => {
+  await pipeline?.stop();
+});
+
+describe('incremental batch runs through the local runtime', () => {
+  it('writes only the cells new arrivals touch (late ones included) and serves what a full run serves', async () => {
+    // Two hours of history: 120 one-minute buckets per shop.
+    await ingest(Array.from({ length: 360 }, (_, i) => order(i, Math.floor(i / 3))));
+    const first = await post('/admin/batch', {});
+    expect(first.body).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
+
+    // New events in the last minutes, and late ones for a bucket an hour and a half back.
+    await ingest([order(1000, 119), order(1001, 119), order(1002, 30), order(1003, 30), order(5, 1)]);
+    const second = await post('/admin/batch', {});
+    expect(second.status, JSON.stringify(second.body)).toBe(200);
+    // Buckets 119, 30 and 1 (order-5 is a producer retry: counted once), every key of each
+    // touched bucket: 3 x 3 of the 360 cells.
+    expect(second.body).toMatchObject({ status: 'published', mode: 'incremental', fullViews: [], cells: 9 });
+    await expectServedExact();
+
+    const full = await post('/admin/batch', { full: true });
+    expect(full.body).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
+    await expectServedExact();
+  }, 120_000);
+
+  it('recomputes a backfill range on request, and refuses a malformed one with 400', async () => {
+    const range = { from: new Date(BASE).toISOString(), to: new Date(BASE + 10 * 60_000).toISOString() };
+    const backfill = await post('/admin/batch', range);
+    expect(backfill.body).toMatchObject({ status: 'published', mode: 'incremental', cells: 30 });
+    await expectServedExact();
+    const bad = await post('/admin/batch', { from: 'yesterday', to: range.to });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/from must be ISO-8601/);
+  }, 60_000);
+
+  it('runs a full recomputation from the CLI (streamfold batch --full)', async () => {
+    const command = parseBatchCommand(['--full', '--url', pipeline.url!]);
+    expect(command).not.toBe('help');
+    const { status, text } = await runBatchCommand(command as Exclude<typeof command, 'help'>);
+    expect(status).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
+  }, 60_000);
+});
