@@ -2,6 +2,7 @@ import type { FenceBy } from '../core/fencing';
 import { validateViews, type ViewDefinition } from '../core/view';
 import { readEndpoints, type AwsEndpoints } from './clients/endpoints';
 import { ENV } from './env';
+import { DEFAULT_DEDUPE_TTL_SECONDS, DEFAULT_REPLAY_HANDOFF_DELAY_MS } from './function-environment';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -55,7 +56,7 @@ function readStreamDedupe(env: Env): {
     throw new ConfigError(`${ENV.fenceBy} must be shard or partitionKey (given ${fenceBy})`);
   return {
     dedupeTable: dedupe ? required(env, ENV.dedupeTable) : undefined,
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, DEFAULT_DEDUPE_TTL_SECONDS, 60),
     fenceBy,
   };
 }
@@ -184,11 +185,11 @@ export function readReplayConfig(env: Env): ReplayConfig {
     kappaTable: required(env, ENV.kappaTable),
     controlTable: required(env, ENV.controlTable),
     dedupeTable: required(env, ENV.dedupeTable),
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, DEFAULT_DEDUPE_TTL_SECONDS, 60),
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark: readArchiveWatermark(env),
-    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, 10_000, 0),
+    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, DEFAULT_REPLAY_HANDOFF_DELAY_MS, 0),
   };
 }
 

@@ -1,12 +1,13 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Tokenization, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/runtime/env';
+import { speedEnvironment } from '../../lambdas/runtime/function-environment';
+import { arrivalBucketEnv } from './arrival-bucket';
+import { grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
 import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
 
@@ -20,8 +21,8 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
   readonly dedupeTable: dynamodb.ITable;
   /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
-  /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment), in milliseconds. */
-  readonly arrivalBucketMs: number;
+  /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment): at least 1 second, dividing an hour. */
+  readonly arrivalBucket: Duration;
   /**
    * Drop repeated event ids (producer retries) in the speed layer: one conditional write per event.
    * @default true
@@ -59,31 +60,21 @@ export class SpeedLayer extends Construct {
       handler: 'speed',
       timeout: Duration.minutes(5),
       memorySize: 1024,
-      environment: {
-        [ENV.views]: props.viewsJson,
-        [ENV.speedTable]: props.speedTable.tableName,
-        [ENV.dedupeTable]: props.dedupeTable.tableName,
-        [ENV.speedDedupe]: String(dedupe),
-        [ENV.dedupeTtlSeconds]: String((props.dedupeWindow ?? Duration.days(7)).toSeconds()),
-        [ENV.fenceBy]: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
-        [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
-      },
-    });
-    const role = this.handler.role;
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
-        resources: [props.speedTable.tableArn],
+      environment: speedEnvironment({
+        views: props.viewsJson,
+        speedTable: props.speedTable.tableName,
+        arrivalBucketMs: arrivalBucketEnv(props.arrivalBucket),
+        dedupeTable: props.dedupeTable.tableName,
+        dedupe,
+        dedupeTtlSeconds: Tokenization.stringifyNumber((props.dedupeWindow ?? Duration.days(7)).toSeconds()),
+        fenceBy: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
       }),
-    );
+    });
+    const fn = this.handler.function;
+    grantTable(props.speedTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // UpdateItem: noting a copy that arrived before the kept one, and its counter.
     if (dedupe)
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          // UpdateItem: noting a copy that arrived before the kept one, and its counter.
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-          resources: [props.dedupeTable.tableArn],
-        }),
-      );
+      grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 
     const consumer = addKinesisSource(
       this,
