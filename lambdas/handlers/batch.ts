@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, ScheduledEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, ScheduledEvent } from 'aws-lambda';
 import { AthenaQueryEngine } from '../adapters/aws/athena-query-engine';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
@@ -12,6 +12,7 @@ import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
+import { logger } from '../runtime/logger';
 import { emitCountMetric } from '../runtime/metrics';
 import { runBatch, type BatchRunResult } from '../services/batch-layer';
 
@@ -59,23 +60,23 @@ function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
  */
 export const handler = async (
   event: ScheduledEvent | APIGatewayProxyEvent,
+  context: Context,
 ): Promise<BatchRunResult | APIGatewayProxyResult> => {
+  logger.addContext(context);
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
     try {
       return jsonResponse(200, await runBatch({ ...deps, engine }));
     } catch (error) {
-      console.error(
-        JSON.stringify({ level: 'ERROR', message: 'batch run failed', error: (error as Error).message }),
-      );
+      logger.error('batch run failed', { error: (error as Error).message });
       return jsonResponse(500, {
         error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
       });
     }
   }
   const result = await runBatch({ ...deps, engine });
-  console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
+  logger.info('batch run', { ...result });
   if (result.reconciliation) {
     // The reconciliation alarm watches this metric.
     emitCountMetric(

@@ -283,6 +283,12 @@ describe('LambdaArchitectureStack security and reliability', () => {
         'ExecuteProcessing.Success',
       ]),
     );
+    // The functions' own metrics carry the service dimension Powertools Metrics adds to each one
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Streamfold',
+      MetricName: 'ReconciliationMismatches',
+      Dimensions: [{ Name: 'service', Value: 'streamfold' }],
+    });
     // Athena bytes: a metric math alarm (the only one) over the dimensions Athena publishes together
     const math = alarms.filter((a) => a.Properties.Metrics !== undefined);
     expect(math).toHaveLength(1);
