@@ -65,7 +65,7 @@ export default tseslint.config(
               target: './lib',
               from: ['./local', './lambdas/adapters', './lambdas/handlers', './lambdas/ports'],
               message:
-                'lib/ imports only lambdas/runtime/env.ts and the view definitions from the runtime side.',
+                'lib/ imports only lambdas/runtime/env.ts, function-environment.ts, service-name.ts and the view definitions from the runtime side.',
             },
           ],
         },

@@ -36,7 +36,7 @@ export class HandlerHost {
   constructor(
     readonly name: string,
     entry: string,
-    env: Readonly<Record<string, string>>,
+    readonly env: Readonly<Record<string, string>>,
   ) {
     const tsxCjs = createRequire(__filename).resolve('tsx/cjs/api');
     // The worker's code is tiny and fixed; the handler module itself is loaded from its file.

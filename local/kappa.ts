@@ -10,7 +10,13 @@ import { parseReplayRequest } from '../lambdas/adapters/codecs/replay-request';
 import { DynamoDbKappaControlStore } from '../lambdas/adapters/aws/dynamodb-kappa-control-store';
 import type { ViewDefinition } from '../lambdas/core/view';
 import { makeDynamoDocumentClient, type AwsEndpoints } from '../lambdas/runtime/clients';
-import { ENV } from '../lambdas/runtime/env';
+import {
+  DEFAULT_DEDUPE_TTL_SECONDS,
+  kappaAdminEnvironment,
+  kappaProcessorEnvironment,
+  kappaQueryEnvironment,
+  replayEnvironment,
+} from '../lambdas/runtime/function-environment';
 import { pendingViews } from '../lambdas/services/kappa-replay';
 import type { Archiver } from './archiver';
 import { DeadLetterQueue } from './dead-letter-queue';
@@ -78,35 +84,41 @@ export class LocalKappa {
   async start(): Promise<void> {
     const o = this.o;
     const tables = {
-      [ENV.kappaTable]: o.names.kappaTable,
-      [ENV.controlTable]: o.names.controlTable,
+      views: JSON.stringify(o.views),
+      kappaTable: o.names.kappaTable,
+      controlTable: o.names.controlTable,
     };
     this.processorHost = new HandlerHost('kappa-processor', path.join(HANDLERS, 'kappa-processor.ts'), {
       ...o.commonEnv,
-      ...tables,
-      [ENV.dedupeTable]: o.names.dedupeTable,
-      [ENV.speedDedupe]: String(o.dedupe),
-      [ENV.fenceBy]: 'shard',
+      ...kappaProcessorEnvironment({
+        ...tables,
+        dedupeTable: o.names.dedupeTable,
+        dedupe: o.dedupe,
+        dedupeTtlSeconds: String(DEFAULT_DEDUPE_TTL_SECONDS),
+        fenceBy: 'shard',
+      }),
     });
     this.queryHost = new HandlerHost('kappa-query', path.join(HANDLERS, 'query.ts'), {
       ...o.commonEnv,
-      ...tables,
-      [ENV.architecture]: 'kappa',
+      ...kappaQueryEnvironment(tables),
     });
     this.replayHost = new HandlerHost('replay', path.join(HANDLERS, 'replay.ts'), {
       ...o.commonEnv,
-      ...tables,
-      [ENV.dedupeTable]: o.names.dedupeTable,
-      [ENV.archiveBucket]: o.names.bucket,
-      [ENV.archivePrefix]: 'events/',
-      [ENV.archiveWatermark]: 'checkpoint',
-      [ENV.replayHandoffDelayMs]: String(o.handoffDelayMs),
+      ...replayEnvironment({
+        ...tables,
+        dedupeTable: o.names.dedupeTable,
+        archive: { bucket: o.names.bucket, prefix: 'events/' },
+        watermark: { kind: 'checkpoint' },
+        handoffDelayMs: String(o.handoffDelayMs),
+      }),
     });
     this.adminHost = new HandlerHost('kappa-admin', path.join(HANDLERS, 'kappa-admin.ts'), {
       ...o.commonEnv,
-      ...tables,
       // No Step Functions locally: POST /admin/replay is the runner's; the admin handler serves rollback.
-      [ENV.replayStateMachineArn]: 'arn:aws:states:local:000000000000:stateMachine:streamfold-local-replay',
+      ...kappaAdminEnvironment({
+        ...tables,
+        replayStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:streamfold-local-replay',
+      }),
     });
     await Promise.all(this.hosts.map((h) => h.start()));
     this.dlq = new DeadLetterQueue({ file: o.dataPath('kappa-dead-letter-queue.ndjson') });

@@ -23,6 +23,13 @@ import {
 } from '../lambdas/runtime/clients';
 import type { DedupeScope } from '../lambdas/runtime/config';
 import { ENV } from '../lambdas/runtime/env';
+import {
+  batchEnvironment,
+  DEFAULT_DEDUPE_WINDOW_SECONDS,
+  ingestEnvironment,
+  lambdaQueryEnvironment,
+  speedEnvironment,
+} from '../lambdas/runtime/function-environment';
 import type { BatchRunResult } from '../lambdas/services/batch-layer';
 import { Archiver } from './archiver';
 import { dashboardRoutes } from './dashboard/routes';
@@ -127,7 +134,8 @@ export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
  */
 export class LocalPipeline {
   private emulators?: Emulators;
-  private hosts: HandlerHost[] = [];
+  /** The handler workers, each with its environment (test/integ/function-environment.test.ts reads them). */
+  hosts: HandlerHost[] = [];
   private poller?: EventSourcePoller;
   private archiver?: Archiver;
   private scheduler?: Scheduler<BatchRunResult>;
@@ -191,47 +199,56 @@ export class LocalPipeline {
       o.endpoint ?? o.dataDir ?? 'memory',
     );
 
+    // What only the local runtime sets (endpoints, credentials); each function's own variables come
+    // from lambdas/runtime/function-environment.ts, as in lib/.
     const common: Record<string, string> = {
-      [ENV.views]: JSON.stringify(o.views),
       [ENV.kinesisEndpoint]: endpoints.kinesis ?? '',
       [ENV.dynamodbEndpoint]: endpoints.dynamodb ?? '',
       [ENV.s3Endpoint]: endpoints.s3 ?? '',
       [ENV.s3Flavor]: endpoints.s3Flavor,
-      [ENV.arrivalBucketMs]: String(o.arrivalBucketMs),
       AWS_REGION: endpoints.region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       PATH: process.env.PATH ?? '',
     };
+    const views = JSON.stringify(o.views);
+    const arrivalBucketMs = String(o.arrivalBucketMs);
     const tables = {
-      [ENV.speedTable]: this.names.speedTable,
-      [ENV.batchTable]: this.names.batchTable,
-      [ENV.controlTable]: this.names.controlTable,
+      views,
+      speedTable: this.names.speedTable,
+      batchTable: this.names.batchTable,
+      controlTable: this.names.controlTable,
+      arrivalBucketMs,
     };
     this.ingestHost = new HandlerHost('ingest', path.join(HANDLERS, 'ingest.ts'), {
       ...common,
-      [ENV.streamName]: this.names.stream,
-      [ENV.maxBodyBytes]: String(o.maxBodyBytes),
+      ...ingestEnvironment({ views, streamName: this.names.stream, maxBodyBytes: String(o.maxBodyBytes) }),
     });
-    this.queryHost = new HandlerHost('query', path.join(HANDLERS, 'query.ts'), { ...common, ...tables });
+    this.queryHost = new HandlerHost('query', path.join(HANDLERS, 'query.ts'), {
+      ...common,
+      ...lambdaQueryEnvironment(tables),
+    });
     this.speedHost = new HandlerHost('speed', path.join(HANDLERS, 'speed.ts'), {
       ...common,
-      [ENV.speedTable]: this.names.speedTable,
-      [ENV.controlTable]: this.names.controlTable,
-      [ENV.dedupeTable]: this.names.dedupeTable,
-      [ENV.speedDedupe]: String(o.speedDedupe),
-      [ENV.dedupeScope]: o.dedupeScope,
-      [ENV.fenceBy]: 'shard',
+      ...speedEnvironment({
+        views,
+        speedTable: this.names.speedTable,
+        arrivalBucketMs,
+        dedupeTable: this.names.dedupeTable,
+        dedupe: o.speedDedupe,
+        dedupeScope: o.dedupeScope,
+        dedupeTtlSeconds: String(DEFAULT_DEDUPE_WINDOW_SECONDS[o.dedupeScope]),
+        fenceBy: 'shard',
+      }),
     });
     this.batchHost = new HandlerHost('batch', path.join(HANDLERS, 'batch.ts'), {
       ...common,
-      ...tables,
-      [ENV.archiveBucket]: this.names.bucket,
-      [ENV.archivePrefix]: 'events/',
-      [ENV.queryEngine]: 'duckdb',
-      [ENV.duckdbArchiveDir]: archiveDir,
-      [ENV.duckdbSyncFromS3]: String(Boolean(o.endpoint)),
-      [ENV.archiveWatermark]: 'checkpoint',
+      ...batchEnvironment({
+        ...tables,
+        archive: { bucket: this.names.bucket, prefix: 'events/' },
+        engine: { kind: 'duckdb', archiveDir, syncFromS3: Boolean(o.endpoint) },
+        watermark: { kind: 'checkpoint' },
+      }),
     });
     this.hosts = [this.ingestHost, this.queryHost, this.speedHost, this.batchHost];
     await Promise.all(this.hosts.map((h) => h.start()));

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, ScheduledEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, ScheduledEvent } from 'aws-lambda';
 import { AthenaQueryEngine } from '../adapters/aws/athena-query-engine';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
@@ -13,6 +13,7 @@ import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
+import { logger } from '../runtime/logger';
 import { emitCountMetric } from '../runtime/metrics';
 import { runBatch, type BatchRunResult } from '../services/batch-layer';
 
@@ -62,7 +63,9 @@ function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
  */
 export const handler = async (
   event: ScheduledEvent | APIGatewayProxyEvent,
+  context: Context,
 ): Promise<BatchRunResult | APIGatewayProxyResult> => {
+  logger.addContext(context);
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
@@ -72,9 +75,7 @@ export const handler = async (
     try {
       return jsonResponse(200, await runBatch({ ...deps, engine }, request));
     } catch (error) {
-      console.error(
-        JSON.stringify({ level: 'ERROR', message: 'batch run failed', error: (error as Error).message }),
-      );
+      logger.error('batch run failed', { error: (error as Error).message });
       return jsonResponse(500, {
         error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
       });
@@ -84,7 +85,7 @@ export const handler = async (
   if ('problems' in request)
     throw new Error(`the scheduled event's detail is not a batch request: ${request.problems.join('; ')}`);
   const result = await runBatch({ ...deps, engine }, request);
-  console.log(JSON.stringify({ level: 'INFO', message: 'batch run', ...result }));
+  logger.info('batch run', { ...result });
   if (result.reconciliation) {
     // The reconciliation alarm watches this metric.
     emitCountMetric(

@@ -1,10 +1,11 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
 import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { logger } from '../runtime/logger';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readKappaProcessorConfig } from '../runtime/config';
 import { processKappaBatch } from '../services/kappa-processor';
@@ -26,7 +27,11 @@ const deps = {
  * previous, building). Like the speed layer, it returns the lowest sequence number not fully
  * applied as the one batch item failure, so poison records are bisected out and dead-lettered.
  */
-export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+export const handler = async (
+  event: KinesisStreamEvent,
+  context: Context,
+): Promise<KinesisStreamBatchResponse> => {
+  logger.addContext(context);
   const result = await processKappaBatch(decodeKinesisEvent(event), deps);
   logStreamBatch(result);
   return {

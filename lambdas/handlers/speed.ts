@@ -1,10 +1,11 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
 import { DynamoDbShardIdLog } from '../adapters/aws/dynamodb-shard-id-log';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { logger } from '../runtime/logger';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readSpeedConfig } from '../runtime/config';
 import { ShardDedupe } from '../services/shard-dedupe';
@@ -39,7 +40,11 @@ const deps = {
  * checkpointed), so a poison record is isolated by bisection and dead-lettered without blocking
  * its shard.
  */
-export const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+export const handler = async (
+  event: KinesisStreamEvent,
+  context: Context,
+): Promise<KinesisStreamBatchResponse> => {
+  logger.addContext(context);
   const result = await processSpeedBatch(decodeKinesisEvent(event), deps);
   logStreamBatch(result);
   return {

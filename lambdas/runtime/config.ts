@@ -2,6 +2,14 @@ import type { FenceBy } from '../core/fencing';
 import { validateViews, type ViewDefinition } from '../core/view';
 import { readEndpoints, type AwsEndpoints } from './clients/endpoints';
 import { ENV } from './env';
+import {
+  DEFAULT_DEDUPE_TTL_SECONDS,
+  DEFAULT_DEDUPE_WINDOW_SECONDS,
+  DEFAULT_REPLAY_HANDOFF_DELAY_MS,
+  type DedupeScope,
+} from './function-environment';
+
+export { DEFAULT_DEDUPE_WINDOW_SECONDS, type DedupeScope };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -42,15 +50,6 @@ function views(env: Env): ViewDefinition[] {
 }
 
 const DEFAULT_ARRIVAL_BUCKET_MS = 60_000;
-
-/** How far the speed layer's event-id dedupe reaches (ADR 008). */
-export type DedupeScope = 'shard' | 'global';
-
-/** Default dedupe windows: a shard scope holds its window in memory, claims live in DynamoDB. */
-export const DEFAULT_DEDUPE_WINDOW_SECONDS: Readonly<Record<DedupeScope, number>> = {
-  shard: 15 * 60,
-  global: 7 * 24 * 3600,
-};
 
 /** Event-id dedupe and sequence fences: the same settings for the speed layer and the Kappa processor. */
 function readStreamDedupe(
@@ -209,11 +208,11 @@ export function readReplayConfig(env: Env): ReplayConfig {
     kappaTable: required(env, ENV.kappaTable),
     controlTable: required(env, ENV.controlTable),
     dedupeTable: required(env, ENV.dedupeTable),
-    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, 7 * 24 * 3600, 60),
+    dedupeTtlSeconds: integer(env, ENV.dedupeTtlSeconds, DEFAULT_DEDUPE_TTL_SECONDS, 60),
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark: readArchiveWatermark(env),
-    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, 10_000, 0),
+    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, DEFAULT_REPLAY_HANDOFF_DELAY_MS, 0),
   };
 }
 

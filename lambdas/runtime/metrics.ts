@@ -1,22 +1,16 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './service-name';
+
 /**
- * One CloudWatch embedded-metric-format line in the function's log: CloudWatch turns it into a
- * metric in the `Streamfold` namespace (no PutMetricData call, no permission), which alarms watch.
+ * The functions' custom metrics (Powertools Metrics): CloudWatch embedded-metric-format lines in
+ * the function's log, turned into metrics in the `Streamfold` namespace with the dimension
+ * `service=streamfold` (no PutMetricData call, no permission), which alarms watch.
  * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
-export function emitCountMetric(
-  name: string,
-  value: number,
-  log: (line: string) => void = console.log,
-): void {
-  log(
-    JSON.stringify({
-      _aws: {
-        Timestamp: Date.now(),
-        CloudWatchMetrics: [
-          { Namespace: 'Streamfold', Dimensions: [[]], Metrics: [{ Name: name, Unit: 'Count' }] },
-        ],
-      },
-      [name]: value,
-    }),
-  );
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+
+/** Writes one count metric now (a handler emits at most one or two per invocation: no buffering across them). */
+export function emitCountMetric(name: string, value: number, sink: Metrics = metrics): void {
+  sink.addMetric(name, MetricUnit.Count, value);
+  sink.publishStoredMetrics();
 }

@@ -1,3 +1,5 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { logger } from './logger';
 import { emitCountMetric } from './metrics';
 import type { SpeedBatchResult } from '../services/speed-layer';
 
@@ -6,22 +8,20 @@ import type { SpeedBatchResult } from '../services/speed-layer';
  * every store failure with its cause (a record that reaches the dead-letter destination has its
  * reason in the function's log), and the earlier-copy count as a CloudWatch embedded metric.
  */
-export function logStreamBatch(result: SpeedBatchResult, log: (line: string) => void = console.error): void {
+export function logStreamBatch(
+  result: SpeedBatchResult,
+  log: Pick<Logger, 'error'> = logger,
+  countMetric: (name: string, value: number) => void = emitCountMetric,
+): void {
   for (const poison of result.poison) {
-    log(JSON.stringify({ level: 'ERROR', message: 'poison record', ...poison }));
+    log.error('poison record', { ...poison });
   }
   for (const failure of result.errors) {
-    log(
-      JSON.stringify({
-        level: 'ERROR',
-        message: `${failure.stage} failed; the event source retries from this record`,
-        ...failure,
-      }),
-    );
+    log.error(`${failure.stage} failed; the event source retries from this record`, { ...failure });
   }
   if (result.earlierCopies > 0) {
     // Copies that batch and replay keep instead of the stream's (README "Exactness": producer
     // retries under other partition keys).
-    emitCountMetric('KeptCopyConflicts', result.earlierCopies);
+    countMetric('KeptCopyConflicts', result.earlierCopies);
   }
 }

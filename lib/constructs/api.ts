@@ -3,6 +3,7 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { checkRange } from './validate';
 
 /** Props of ServingApi. */
 export interface ServingApiProps {
@@ -103,10 +104,8 @@ export class ServingApi extends Construct {
     super(scope, id);
     const rateLimit = props.rateLimit ?? 1000;
     const burstLimit = props.burstLimit ?? 2000;
-    if (!Number.isFinite(rateLimit) || rateLimit < 1)
-      throw new Error(`rateLimit must be at least 1 request per second (given ${rateLimit})`);
-    if (!Number.isInteger(burstLimit) || burstLimit < 1)
-      throw new Error(`burstLimit must be an integer of at least 1 (given ${burstLimit})`);
+    checkRange('rateLimit', rateLimit, 1, undefined, { unit: 'request per second', integer: false });
+    checkRange('burstLimit', burstLimit, 1, undefined);
     this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,

@@ -1,4 +1,4 @@
-import { Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, Names, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -8,8 +8,10 @@ import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/runtime/env';
+import { archiveTransformEnvironment } from '../../lambdas/runtime/function-environment';
+import { grantBucket, grantObjects, grantStream } from './grants';
 import { HandlerFunction } from './handler-function';
+import { checkRange, requireResolved } from './validate';
 
 /** Key prefixes in the archive bucket: what the generated SQL and the lifecycle rules rely on. */
 export const ARCHIVE_PREFIX = 'events/';
@@ -83,7 +85,7 @@ export interface ArchiveProps {
 export class Archive extends Construct {
   readonly bucket: s3.Bucket;
   readonly accessLogsBucket: s3.Bucket;
-  readonly deliveryStream: firehose.CfnDeliveryStream;
+  readonly deliveryStream: firehose.DeliveryStream;
   readonly transform: HandlerFunction;
   readonly database: glue.CfnDatabase;
   readonly table: glue.CfnTable;
@@ -120,7 +122,7 @@ export class Archive extends Construct {
 
   /** The delivery stream's name (what `ENV.firehoseDeliveryStream` carries and the metrics' dimension). */
   get deliveryStreamName(): string {
-    return this.deliveryStream.ref;
+    return this.deliveryStream.deliveryStreamName;
   }
 
   /** A metric of this delivery stream (namespace AWS/Firehose, dimension DeliveryStreamName). */
@@ -142,24 +144,22 @@ export class Archive extends Construct {
     this.bufferInterval = props.bufferInterval ?? Duration.seconds(60);
     const seconds = this.bufferInterval.toSeconds();
     // Dynamic partitioning needs a buffer interval of at least 60 seconds.
-    if (seconds < 60 || seconds > 900)
-      throw new Error(`bufferInterval must be between 60 and 900 seconds (given ${seconds})`);
+    checkRange('bufferInterval', seconds, 60, 900, { unit: 'seconds' });
+    requireResolved(
+      'bufferInterval',
+      seconds,
+      "the batch cutoff's lag (ENV.archiveLagMs) and the freshness alarm's threshold are computed from it",
+    );
     const transitionDays = props.archiveTransitionDays ?? 90;
-    if (!Number.isInteger(transitionDays) || transitionDays < 1)
-      throw new Error(`archiveTransitionDays must be a positive integer (given ${transitionDays})`);
+    checkRange('archiveTransitionDays', transitionDays, 1, undefined);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
     const reservedConcurrency = props.transformReservedConcurrency ?? 10;
-    if (!Number.isInteger(reservedConcurrency) || reservedConcurrency < 1 || reservedConcurrency > 1000)
-      throw new Error(
-        `transformReservedConcurrency must be between 1 and 1000 (given ${reservedConcurrency})`,
-      );
+    checkRange('transformReservedConcurrency', reservedConcurrency, 1, 1000);
     this.bytesScannedCutoffPerQuery = props.bytesScannedCutoffPerQuery ?? 10 * 1024 ** 3;
-    if (this.bytesScannedCutoffPerQuery < 10 * 1024 ** 2) {
-      throw new Error(
-        `bytesScannedCutoffPerQuery must be at least 10 MiB, Athena's minimum (given ${this.bytesScannedCutoffPerQuery})`,
-      );
-    }
+    checkRange('bytesScannedCutoffPerQuery', this.bytesScannedCutoffPerQuery, 10 * 1024 ** 2, undefined, {
+      unit: "bytes (10 MiB, Athena's minimum)",
+    });
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -203,7 +203,7 @@ export class Archive extends Construct {
 
     this.transform = new HandlerFunction(this, 'Transform', {
       handler: 'archive-transform',
-      environment: { [ENV.views]: props.viewsJson },
+      environment: archiveTransformEnvironment({ views: props.viewsJson }),
       timeout: Duration.minutes(1),
       reservedConcurrentExecutions: reservedConcurrency,
     });
@@ -212,86 +212,63 @@ export class Archive extends Construct {
       retention: logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const firehoseLogStream = new logs.LogStream(this, 'FirehoseLogStream', {
-      logGroup: firehoseLogs,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     const role = new iam.Role(this, 'FirehoseRole', {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com'),
     });
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'kinesis:DescribeStream',
-          'kinesis:DescribeStreamSummary',
-          'kinesis:GetShardIterator',
-          'kinesis:GetRecords',
-          'kinesis:ListShards',
-        ],
-        resources: [props.stream.streamArn],
-      }),
+    // The role's grants, exactly what Firehose needs. The L2 below gets the role without policy
+    // updates: its own grants would be broader (S3Bucket grants bucket.grantReadWrite, including
+    // s3:DeleteObject* on the archive; KinesisStreamSource grants stream.grantRead with
+    // SubscribeToShard and ListStreams; LambdaFunctionProcessor grants invoke on every version).
+    grantStream(
+      props.stream,
+      role,
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetShardIterator',
+      'kinesis:GetRecords',
+      'kinesis:ListShards',
     );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: [this.bucket.arnForObjects('*')],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
-        resources: [this.bucket.bucketArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'],
-        resources: [this.transform.function.functionArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [firehoseLogs.logGroupArn] }),
-    );
+    grantObjects(this.bucket, role, '*', 's3:PutObject', 's3:AbortMultipartUpload');
+    grantBucket(this.bucket, role, 's3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads');
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['lambda:InvokeFunction', 'lambda:GetFunctionConfiguration'],
+      resourceArns: [this.transform.function.functionArn],
+    });
+    firehoseLogs.grant(role, 'logs:PutLogEvents');
+    const firehoseRole = role.withoutPolicyUpdates();
 
-    this.deliveryStream = new firehose.CfnDeliveryStream(this, 'DeliveryStream', {
-      deliveryStreamType: 'KinesisStreamAsSource',
-      kinesisStreamSourceConfiguration: { kinesisStreamArn: props.stream.streamArn, roleArn: role.roleArn },
-      extendedS3DestinationConfiguration: {
-        bucketArn: this.bucket.bucketArn,
-        roleArn: role.roleArn,
-        prefix: `${ARCHIVE_PREFIX}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
+    // The delivery stream keeps the logical ID it had as an L1 (CfnDeliveryStream at this path):
+    // a new ID would replace the stream, and a replaced stream starts reading at LATEST while the
+    // old one's buffered records are dropped with it: a gap in the archive.
+    const formerLogicalId = logicalIdAt(this, 'DeliveryStream');
+    this.deliveryStream = new firehose.DeliveryStream(this, 'DeliveryStream', {
+      source: new firehose.KinesisStreamSource(props.stream),
+      role: firehoseRole,
+      destination: new firehose.S3Bucket(this.bucket, {
+        role: firehoseRole,
+        dataOutputPrefix: `${ARCHIVE_PREFIX}dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/`,
         errorOutputPrefix: `${ERROR_PREFIX}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
         // Dynamic partitioning needs at least 64 MiB buffers; the interval is what bounds the delay.
-        bufferingHints: { intervalInSeconds: seconds, sizeInMBs: 64 },
-        compressionFormat: 'GZIP',
-        dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: 300 } },
+        bufferingInterval: this.bufferInterval,
+        bufferingSize: Size.mebibytes(64),
+        compression: firehose.Compression.GZIP,
+        dynamicPartitioning: { enabled: true, retryDuration: Duration.seconds(300) },
         // One Lambda processor and no AppendDelimiterToRecord: the transform already ends every
         // record with "\n" (the local archiver writes the very same lines), and a second
         // delimiter would put an empty line after each event.
-        processingConfiguration: {
-          enabled: true,
-          processors: [
-            {
-              type: 'Lambda',
-              parameters: [
-                { parameterName: 'LambdaArn', parameterValue: this.transform.function.functionArn },
-                { parameterName: 'BufferSizeInMBs', parameterValue: '1' },
-                {
-                  parameterName: 'BufferIntervalInSeconds',
-                  parameterValue: String(PROCESSOR_BUFFER_SECONDS),
-                },
-                { parameterName: 'NumberOfRetries', parameterValue: String(PROCESSOR_RETRIES) },
-              ],
-            },
-          ],
-        },
-        cloudWatchLoggingOptions: {
-          enabled: true,
-          logGroupName: firehoseLogs.logGroupName,
-          logStreamName: firehoseLogStream.logStreamName,
-        },
-      },
+        processors: [
+          new firehose.LambdaFunctionProcessor(this.transform.function, {
+            bufferSize: Size.mebibytes(1),
+            bufferInterval: Duration.seconds(PROCESSOR_BUFFER_SECONDS),
+            retries: PROCESSOR_RETRIES,
+          }),
+        ],
+        loggingConfig: new firehose.EnableLogging(firehoseLogs),
+      }),
     });
+    (this.deliveryStream.node.defaultChild as firehose.CfnDeliveryStream).overrideLogicalId(formerLogicalId);
+    // Firehose checks its permissions when the stream is created: after the role's policy.
     this.deliveryStream.node.addDependency(role);
     Validations.of(this.deliveryStream).acknowledge({
       id: 'AwsSolutions-KDF1',
@@ -424,4 +401,15 @@ export class Archive extends Construct {
     this.alarms.push(alarm);
     return alarm;
   }
+}
+
+/**
+ * The logical ID CloudFormation knows a resource by when it sits at `scope`/`id` (the L1 that
+ * was there), computed by the stack itself from a placeholder that is removed again at once.
+ */
+function logicalIdAt(scope: Construct, id: string): string {
+  const placeholder = new CfnResource(scope, id, { type: 'Placeholder::For::LogicalId' });
+  const logicalId = Stack.of(scope).getLogicalId(placeholder);
+  scope.node.tryRemoveChild(id);
+  return logicalId;
 }

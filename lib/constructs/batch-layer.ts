@@ -1,4 +1,4 @@
-import { Arn, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, Duration, Stack, Tokenization, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -6,9 +6,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/runtime/env';
+import { batchEnvironment } from '../../lambdas/runtime/function-environment';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, type Archive } from './archive';
+import { arrivalBucketEnv } from './arrival-bucket';
+import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
+import { checkRange } from './validate';
 
 /** Props of BatchLayer. */
 export interface BatchLayerProps {
@@ -22,8 +25,8 @@ export interface BatchLayerProps {
   readonly controlTable: dynamodb.ITable;
   /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
-  /** Width of the arrival buckets (the cutoff's alignment), in milliseconds. */
-  readonly arrivalBucketMs: number;
+  /** Width of the arrival buckets (the cutoff's alignment): at least 1 second, dividing an hour. */
+  readonly arrivalBucket: Duration;
   /**
    * How often the batch layer recomputes every view.
    * @default Duration.minutes(15)
@@ -49,8 +52,7 @@ export class BatchLayer extends Construct {
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
     const schedule = props.schedule ?? Duration.minutes(15);
-    if (schedule.toMinutes() < 1)
-      throw new Error(`schedule must be at least 1 minute (given ${schedule.toSeconds()} seconds)`);
+    checkRange('schedule (minutes)', schedule.toMinutes(), 1, undefined);
     const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
@@ -73,23 +75,26 @@ export class BatchLayer extends Construct {
       timeout: Duration.minutes(15),
       memorySize: 1024,
       deadLetterQueue: this.ruleDeadLetterQueue,
-      environment: {
-        [ENV.views]: props.viewsJson,
-        [ENV.batchTable]: props.batchTable.tableName,
-        [ENV.controlTable]: props.controlTable.tableName,
-        [ENV.speedTable]: props.speedTable.tableName,
-        [ENV.archiveBucket]: archive.bucket.bucketName,
-        [ENV.archivePrefix]: ARCHIVE_PREFIX,
-        [ENV.queryEngine]: 'athena',
-        [ENV.athenaWorkgroup]: archive.workGroup.ref,
-        [ENV.athenaDatabase]: archive.databaseName,
-        [ENV.athenaTable]: archive.tableName,
-        [ENV.athenaMaxBytesScanned]: String(archive.bytesScannedCutoffPerQuery),
-        [ENV.archiveWatermark]: 'clock',
-        [ENV.archiveLagMs]: String(lagMs),
-        [ENV.firehoseDeliveryStream]: archive.deliveryStreamName,
-        [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
-      },
+      environment: batchEnvironment({
+        views: props.viewsJson,
+        speedTable: props.speedTable.tableName,
+        batchTable: props.batchTable.tableName,
+        controlTable: props.controlTable.tableName,
+        arrivalBucketMs: arrivalBucketEnv(props.arrivalBucket),
+        archive: { bucket: archive.bucket.bucketName, prefix: ARCHIVE_PREFIX },
+        engine: {
+          kind: 'athena',
+          workgroup: archive.workGroup.ref,
+          database: archive.databaseName,
+          table: archive.tableName,
+          maxBytesScanned: Tokenization.stringifyNumber(archive.bytesScannedCutoffPerQuery),
+        },
+        watermark: {
+          kind: 'clock',
+          lagMs: String(lagMs),
+          firehoseDeliveryStream: archive.deliveryStreamName,
+        },
+      }),
     });
     const role = this.handler.role;
     const stack = Stack.of(this);
@@ -125,17 +130,14 @@ export class BatchLayer extends Construct {
         ],
       }),
     );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [archive.bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-        resources: [archive.bucket.arnForObjects(`${ATHENA_RESULTS_PREFIX}*`)],
-      }),
+    grantObjects(archive.bucket, role, `${ARCHIVE_PREFIX}*`, 's3:GetObject');
+    grantObjects(
+      archive.bucket,
+      role,
+      `${ATHENA_RESULTS_PREFIX}*`,
+      's3:GetObject',
+      's3:PutObject',
+      's3:AbortMultipartUpload',
     );
     const bucketId = stack.getLogicalId(archive.bucket.node.defaultChild as s3.CfnBucket);
     for (const prefix of [ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX]) {
@@ -156,30 +158,10 @@ export class BatchLayer extends Construct {
       reason:
         "cloudwatch:GetMetricData has no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html); the batch layer reads the archive delivery stream's DataFreshness and KinesisMillisBehindLatest only, which can only hold the cutoff back.",
     });
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetBucketLocation', 's3:ListBucket'],
-        resources: [archive.bucket.bucketArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:BatchWriteItem', 'dynamodb:Scan'],
-        resources: [props.batchTable.tableArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-        resources: [props.controlTable.tableArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:Scan', 'dynamodb:DeleteItem'],
-        resources: [props.speedTable.tableArn],
-      }),
-    );
+    grantBucket(archive.bucket, role, 's3:GetBucketLocation', 's3:ListBucket');
+    grantTable(props.batchTable, role, 'dynamodb:BatchWriteItem', 'dynamodb:Scan');
+    grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
 
     this.rule = new events.Rule(this, 'Schedule', {
       schedule: events.Schedule.rate(schedule),

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { Construct } from 'constructs';
+import { checkRange } from './validate';
 
 /** Props of EventStream. */
 export interface EventStreamProps {
@@ -27,16 +28,9 @@ export class EventStream extends Construct {
 
   constructor(scope: Construct, id: string, props: EventStreamProps = {}) {
     super(scope, id);
-    if (
-      props.shardCount !== undefined &&
-      (!Number.isInteger(props.shardCount) || props.shardCount < 1 || props.shardCount > 500)
-    ) {
-      throw new Error(`shardCount must be an integer between 1 and 500 (given ${props.shardCount})`);
-    }
+    if (props.shardCount !== undefined) checkRange('shardCount', props.shardCount, 1, 500);
     const retention = props.retention ?? Duration.days(7);
-    if (retention.toHours() < 24 || retention.toHours() > 8760) {
-      throw new Error(`retention must be between 24 hours and 365 days (given ${retention.toHours()} hours)`);
-    }
+    checkRange('retention', retention.toHours(), 24, 8760, { unit: 'hours', integer: false });
     this.stream = new kinesis.Stream(this, 'Stream', {
       streamMode:
         props.shardCount === undefined ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,

@@ -1,11 +1,13 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Tokenization, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/runtime/env';
+import { kappaProcessorEnvironment } from '../../lambdas/runtime/function-environment';
+import { grantTable } from './grants';
+import { checkRange } from './validate';
 import { HandlerFunction } from './handler-function';
 import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
 
@@ -56,37 +58,36 @@ export class KappaProcessor extends Construct {
     super(scope, id);
     const source = resolveKinesisSourceOptions(props);
     const memorySize = props.memorySize ?? 1024;
-    if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240)
-      throw new Error(`memorySize must be between 128 and 10240 (given ${memorySize})`);
+    checkRange('memorySize', memorySize, 128, 10_240);
     const dedupeWindow = props.dedupeWindow ?? Duration.days(7);
-    if (dedupeWindow.toSeconds() < 3600)
-      throw new Error(`dedupeWindow must be at least 1 hour (given ${dedupeWindow.toSeconds()} seconds)`);
+    checkRange('dedupeWindow (seconds)', dedupeWindow.toSeconds(), 3600, undefined);
 
     this.handler = new HandlerFunction(this, 'Handler', {
       handler: 'kappa-processor',
       timeout: Duration.minutes(5),
       memorySize,
-      environment: {
-        [ENV.views]: props.viewsJson,
-        [ENV.kappaTable]: props.kappaTable.tableName,
-        [ENV.controlTable]: props.controlTable.tableName,
-        [ENV.dedupeTable]: props.dedupeTable.tableName,
-        [ENV.speedDedupe]: 'true',
-        [ENV.dedupeTtlSeconds]: String(dedupeWindow.toSeconds()),
-        [ENV.fenceBy]: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
-      },
+      environment: kappaProcessorEnvironment({
+        views: props.viewsJson,
+        kappaTable: props.kappaTable.tableName,
+        controlTable: props.controlTable.tableName,
+        dedupeTable: props.dedupeTable.tableName,
+        dedupe: true,
+        dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
+        fenceBy: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
+      }),
     });
     const fn = this.handler.function;
-    props.kappaTable.grant(
+    grantTable(
+      props.kappaTable,
       fn,
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
-    props.controlTable.grant(fn, 'dynamodb:GetItem');
+    grantTable(props.controlTable, fn, 'dynamodb:GetItem');
     // UpdateItem: noting a copy that arrived before the kept one (decodeAndClaim), and its counter.
-    props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 
     const consumer = addKinesisSource(
       this,

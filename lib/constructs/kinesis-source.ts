@@ -1,12 +1,13 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { grantBucket, grantObjects } from './grants';
 import type { HandlerFunction } from './handler-function';
+import { checkRange, requireResolved } from './validate';
 
 /** Days a failed batch stays in the on-failure bucket (time to redrive it). */
 export const FAILED_BATCH_RETENTION_DAYS = 14;
@@ -25,12 +26,8 @@ export class S3FailedBatchDestination implements lambda.IEventSourceDlq {
   constructor(private readonly bucket: s3.IBucket) {}
 
   bind(_target: lambda.IEventSourceMapping, targetHandler: lambda.IFunction): lambda.DlqDestinationConfig {
-    targetHandler.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects('*')] }),
-    );
-    targetHandler.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
-    );
+    grantObjects(this.bucket, targetHandler, '*', 's3:PutObject');
+    grantBucket(this.bucket, targetHandler, 's3:ListBucket');
     return { destination: this.bucket.bucketArn };
   }
 }
@@ -83,12 +80,6 @@ export interface ResolvedKinesisSourceOptions {
   readonly parallelizationFactor: number;
 }
 
-/** Throws `<name> must be between <min> and <max> (given <value>)` unless value is an integer in range. */
-export function checkRange(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new Error(`${name} must be between ${min} and ${max} (given ${value})`);
-}
-
 /** Applies the defaults and validates each option against the event source mapping's limits. */
 export function resolveKinesisSourceOptions(options: KinesisSourceOptions): ResolvedKinesisSourceOptions {
   const batchSize = options.batchSize ?? 500;
@@ -97,13 +88,18 @@ export function resolveKinesisSourceOptions(options: KinesisSourceOptions): Reso
   checkRange('retryAttempts', retryAttempts, 0, 10_000);
   const parallelizationFactor = options.parallelizationFactor ?? 1;
   checkRange('parallelizationFactor', parallelizationFactor, 1, 10);
-  const windowSeconds = (options.maxBatchingWindow ?? Duration.seconds(1)).toSeconds();
-  checkRange('maxBatchingWindow (seconds)', windowSeconds, 0, 300);
+  requireResolved(
+    'parallelizationFactor',
+    parallelizationFactor,
+    'above 1 the function fences per partition key, an environment value chosen at synth time',
+  );
+  const maxBatchingWindow = options.maxBatchingWindow ?? Duration.seconds(1);
+  checkRange('maxBatchingWindow (seconds)', maxBatchingWindow.toSeconds(), 0, 300);
   const maxRecordAge = options.maxRecordAge ?? Duration.days(1);
   checkRange('maxRecordAge (seconds)', maxRecordAge.toSeconds(), 60, 604_800);
   return {
     batchSize,
-    maxBatchingWindow: Duration.seconds(windowSeconds),
+    maxBatchingWindow,
     bisectBatchOnError: options.bisectBatchOnError ?? true,
     retryAttempts,
     maxRecordAge,

@@ -6,6 +6,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../../lambdas/runtime/service-name';
 
 /** Props of Operations. */
 export interface OperationsProps {
@@ -177,8 +178,10 @@ export class Operations extends Construct {
         Math.min((props.batchSchedule ?? Duration.minutes(15)).toMinutes(), 12 * 60),
       );
       const mismatches = new cloudwatch.Metric({
-        namespace: 'Streamfold',
+        namespace: METRICS_NAMESPACE,
         metricName: 'ReconciliationMismatches',
+        // Powertools Metrics puts the service dimension on every metric the functions emit.
+        dimensionsMap: { service: SERVICE_NAME },
         statistic: 'Minimum',
         period: schedule,
       });

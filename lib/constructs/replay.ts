@@ -17,10 +17,14 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { ENV } from '../../lambdas/runtime/env';
+import {
+  DEFAULT_REPLAY_HANDOFF_DELAY_MS,
+  replayEnvironment,
+} from '../../lambdas/runtime/function-environment';
 import { ARCHIVE_PREFIX, REPLAY_RESULTS_PREFIX, type Archive } from './archive';
+import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
-import { checkRange } from './kinesis-source';
+import { checkRange } from './validate';
 
 /** Props of Replay. */
 export interface ReplayProps {
@@ -172,20 +176,20 @@ export class Replay extends Construct {
       handler: 'replay',
       timeout: Duration.minutes(15),
       memorySize,
-      environment: {
-        [ENV.views]: props.viewsJson,
-        [ENV.kappaTable]: props.kappaTable.tableName,
-        [ENV.controlTable]: props.controlTable.tableName,
-        [ENV.dedupeTable]: props.dedupeTable.tableName,
-        [ENV.archiveBucket]: bucket.bucketName,
-        [ENV.archivePrefix]: ARCHIVE_PREFIX,
-        [ENV.archiveWatermark]: 'clock',
-        [ENV.archiveLagMs]: String(
-          archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds(),
-        ),
+      environment: replayEnvironment({
+        views: props.viewsJson,
+        kappaTable: props.kappaTable.tableName,
+        controlTable: props.controlTable.tableName,
+        dedupeTable: props.dedupeTable.tableName,
+        archive: { bucket: bucket.bucketName, prefix: ARCHIVE_PREFIX },
         // The handoff waits for the same measured Firehose delays as the batch cutoff.
-        [ENV.firehoseDeliveryStream]: archive.deliveryStreamName,
-      },
+        watermark: {
+          kind: 'clock',
+          lagMs: String(archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds()),
+          firehoseDeliveryStream: archive.deliveryStreamName,
+        },
+        handoffDelayMs: String(DEFAULT_REPLAY_HANDOFF_DELAY_MS),
+      }),
     });
     const fn = this.handler.function;
     // GetMetricData supports no resource-level permissions: "*", in a policy of its own so the
@@ -200,22 +204,16 @@ export class Replay extends Construct {
         "cloudwatch:GetMetricData has no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html); the replay reads the archive delivery stream's DataFreshness and KinesisMillisBehindLatest only, which can only hold the handoff back.",
     });
     // Not bucket.grantRead: it grants s3:GetObject*, s3:GetBucket* and s3:List* (wildcard actions).
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [bucket.arnForObjects(`${ARCHIVE_PREFIX}*`)],
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
-    );
+    grantObjects(bucket, fn, `${ARCHIVE_PREFIX}*`, 's3:GetObject');
+    grantBucket(bucket, fn, 's3:ListBucket');
     const stack = Stack.of(this);
     const bucketArn = nagArnOf(this, bucket);
     Validations.of(this.handler.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`,
       reason: `The replay reads every archived object: s3:GetObject under the ${ARCHIVE_PREFIX} prefix of this one bucket only.`,
     });
-    props.kappaTable.grant(
+    grantTable(
+      props.kappaTable,
       fn,
       'dynamodb:GetItem',
       'dynamodb:PutItem',
@@ -224,14 +222,15 @@ export class Replay extends Construct {
       'dynamodb:BatchWriteItem',
       'dynamodb:Query',
     );
-    props.controlTable.grant(
+    grantTable(
+      props.controlTable,
       fn,
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
-    props.dedupeTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
 
     // Child workflow results (one small line per archive object) are written to S3, not returned:
     // a Map's collected output is capped at 256 KiB, which a large archive would exceed.

@@ -1,13 +1,17 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, Tokenization, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_DEDUPE_WINDOW_SECONDS, type DedupeScope } from '../../lambdas/runtime/config';
-import { ENV } from '../../lambdas/runtime/env';
+import {
+  DEFAULT_DEDUPE_WINDOW_SECONDS,
+  speedEnvironment,
+  type DedupeScope,
+} from '../../lambdas/runtime/function-environment';
+import { arrivalBucketEnv } from './arrival-bucket';
+import { grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
 import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
 
@@ -21,8 +25,8 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
   readonly dedupeTable: dynamodb.ITable;
   /** The views as JSON (what `ENV.views` carries). */
   readonly viewsJson: string;
-  /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment), in milliseconds. */
-  readonly arrivalBucketMs: number;
+  /** Width of the arrival buckets speed rows are kept per (the cutoff's alignment): at least 1 second, dividing an hour. */
+  readonly arrivalBucket: Duration;
   /**
    * Drop repeated event ids (producer retries) in the speed layer.
    * @default true
@@ -75,40 +79,25 @@ export class SpeedLayer extends Construct {
       handler: 'speed',
       timeout: Duration.minutes(5),
       memorySize: 1024,
-      environment: {
-        [ENV.views]: props.viewsJson,
-        [ENV.speedTable]: props.speedTable.tableName,
-        [ENV.dedupeTable]: props.dedupeTable.tableName,
-        [ENV.speedDedupe]: String(dedupe),
-        [ENV.dedupeScope]: dedupeScope,
-        [ENV.dedupeTtlSeconds]: String(dedupeWindow.toSeconds()),
-        [ENV.fenceBy]: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
-        [ENV.arrivalBucketMs]: String(props.arrivalBucketMs),
-      },
-    });
-    const role = this.handler.role;
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
-        resources: [props.speedTable.tableArn],
+      environment: speedEnvironment({
+        views: props.viewsJson,
+        speedTable: props.speedTable.tableName,
+        arrivalBucketMs: arrivalBucketEnv(props.arrivalBucket),
+        dedupeTable: props.dedupeTable.tableName,
+        dedupe,
+        dedupeScope,
+        dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
+        fenceBy: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
       }),
-    );
+    });
+    const fn = this.handler.function;
+    grantTable(props.speedTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // UpdateItem: noting a copy that arrived before the kept one, and its counter.
     if (dedupe && dedupeScope === 'global')
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          // UpdateItem: noting a copy that arrived before the kept one, and its counter.
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-          resources: [props.dedupeTable.tableArn],
-        }),
-      );
+      grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // Query: reading a shard's id log; PutItem: appending to it (ADR 008).
     if (dedupe && dedupeScope === 'shard')
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          // Query: reading a shard's id log; PutItem: appending to it.
-          actions: ['dynamodb:Query', 'dynamodb:PutItem'],
-          resources: [props.dedupeTable.tableArn],
-        }),
-      );
+      grantTable(props.dedupeTable, fn, 'dynamodb:Query', 'dynamodb:PutItem');
 
     const consumer = addKinesisSource(
       this,

@@ -3,10 +3,11 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
-import { ENV } from '../../lambdas/runtime/env';
+import { kappaAdminEnvironment, kappaQueryEnvironment } from '../../lambdas/runtime/function-environment';
 import { ServingApi } from '../constructs/api';
 import { Archive } from '../constructs/archive';
 import { EventStream } from '../constructs/event-stream';
+import { grantTable } from '../constructs/grants';
 import { HandlerFunction } from '../constructs/handler-function';
 import { KappaProcessor } from '../constructs/kappa-processor';
 import { KappaTables } from '../constructs/kappa-tables';
@@ -185,30 +186,35 @@ export class KappaArchitectureStack extends Stack {
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
       handler: 'query',
-      environment: {
-        [ENV.architecture]: 'kappa',
-        [ENV.views]: viewsJson,
-        [ENV.kappaTable]: kappaTable.tableName,
-        [ENV.controlTable]: controlTable.tableName,
-      },
+      environment: kappaQueryEnvironment({
+        views: viewsJson,
+        kappaTable: kappaTable.tableName,
+        controlTable: controlTable.tableName,
+      }),
     });
-    kappaTable.grant(this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
-    controlTable.grant(this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
+    grantTable(kappaTable, this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
+    grantTable(controlTable, this.query.function, 'dynamodb:GetItem', 'dynamodb:Query');
 
     this.admin = new HandlerFunction(this, 'KappaAdmin', {
       handler: 'kappa-admin',
-      environment: {
-        [ENV.views]: viewsJson,
-        [ENV.controlTable]: controlTable.tableName,
-        [ENV.kappaTable]: kappaTable.tableName,
-        [ENV.replayStateMachineArn]: this.replay.stateMachine.stateMachineArn,
-      },
+      environment: kappaAdminEnvironment({
+        views: viewsJson,
+        kappaTable: kappaTable.tableName,
+        controlTable: controlTable.tableName,
+        replayStateMachineArn: this.replay.stateMachine.stateMachineArn,
+      }),
     });
     // Starting a replay is the only Step Functions action; a rollback is one conditional write of a
     // view's pointer in the control table (hence PutItem/UpdateItem there); the rest are reads.
     this.replay.stateMachine.grantStartExecution(this.admin.function);
-    controlTable.grant(this.admin.function, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    kappaTable.grant(this.admin.function, 'dynamodb:GetItem', 'dynamodb:Query');
+    grantTable(
+      controlTable,
+      this.admin.function,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    );
+    grantTable(kappaTable, this.admin.function, 'dynamodb:GetItem', 'dynamodb:Query');
 
     this.servingApi = new ServingApi(this, 'Api', {
       ingestFunction: this.ingest.function,

@@ -1,13 +1,14 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
-import { ENV } from '../../lambdas/runtime/env';
-import type { DedupeScope } from '../../lambdas/runtime/config';
+import { lambdaQueryEnvironment } from '../../lambdas/runtime/function-environment';
+import type { DedupeScope } from '../../lambdas/runtime/function-environment';
 import { ServingApi } from '../constructs/api';
 import { Archive } from '../constructs/archive';
+import { arrivalBucketEnv, DEFAULT_ARRIVAL_BUCKET } from '../constructs/arrival-bucket';
 import { BatchLayer } from '../constructs/batch-layer';
 import { EventStream } from '../constructs/event-stream';
+import { grantTable } from '../constructs/grants';
 import { HandlerFunction } from '../constructs/handler-function';
 import { Operations } from '../constructs/operations';
 import { ServingTables } from '../constructs/serving-tables';
@@ -127,12 +128,7 @@ export class LambdaArchitectureStack extends Stack {
   constructor(scope: Construct, id: string, props: LambdaArchitectureStackProps) {
     super(scope, id, props);
     const viewsJson = viewsToJson(props.views);
-    const arrivalBucketMs = (props.arrivalBucket ?? Duration.minutes(1)).toMilliseconds();
-    if (arrivalBucketMs < 1000 || 3_600_000 % arrivalBucketMs !== 0) {
-      throw new Error(
-        `arrivalBucket must be at least 1 second and divide an hour evenly (given ${arrivalBucketMs} ms)`,
-      );
-    }
+    const arrivalBucket = props.arrivalBucket ?? DEFAULT_ARRIVAL_BUCKET;
     const maxBodyBytes = checkIngestMaxBodyBytes(props.ingestMaxBodyBytes ?? 1_048_576);
     this.eventStream = new EventStream(this, 'EventStream', {
       shardCount: props.shardCount,
@@ -154,7 +150,7 @@ export class LambdaArchitectureStack extends Stack {
       speedTable: this.tables.speedTable,
       dedupeTable: this.tables.dedupeTable,
       viewsJson,
-      arrivalBucketMs,
+      arrivalBucket,
       batchSize: props.speedBatchSize,
       parallelizationFactor: props.speedParallelizationFactor,
       eventDedupe: props.speedEventDedupe,
@@ -167,32 +163,23 @@ export class LambdaArchitectureStack extends Stack {
       batchTable: this.tables.batchTable,
       controlTable: this.tables.controlTable,
       viewsJson,
-      arrivalBucketMs,
+      arrivalBucket,
       schedule: props.batchSchedule,
     });
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
       handler: 'query',
-      environment: {
-        [ENV.views]: viewsJson,
-        [ENV.speedTable]: this.tables.speedTable.tableName,
-        [ENV.batchTable]: this.tables.batchTable.tableName,
-        [ENV.controlTable]: this.tables.controlTable.tableName,
-        [ENV.arrivalBucketMs]: String(arrivalBucketMs),
-      },
+      environment: lambdaQueryEnvironment({
+        views: viewsJson,
+        speedTable: this.tables.speedTable.tableName,
+        batchTable: this.tables.batchTable.tableName,
+        controlTable: this.tables.controlTable.tableName,
+        arrivalBucketMs: arrivalBucketEnv(arrivalBucket),
+      }),
     });
-    this.query.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:Query'],
-        resources: [this.tables.speedTable.tableArn, this.tables.batchTable.tableArn],
-      }),
-    );
-    this.query.role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:GetItem'],
-        resources: [this.tables.controlTable.tableArn],
-      }),
-    );
+    grantTable(this.tables.speedTable, this.query.function, 'dynamodb:Query');
+    grantTable(this.tables.batchTable, this.query.function, 'dynamodb:Query');
+    grantTable(this.tables.controlTable, this.query.function, 'dynamodb:GetItem');
     this.servingApi = new ServingApi(this, 'Api', {
       ingestFunction: this.ingest.function,
       queryFunction: this.query.function,

@@ -1,11 +1,13 @@
 import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { Tokenization } from 'aws-cdk-lib';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
-import { ENV } from '../../lambdas/runtime/env';
+import { ingestEnvironment } from '../../lambdas/runtime/function-environment';
+import { grantStream } from '../constructs/grants';
 import { HandlerFunction } from '../constructs/handler-function';
+import { checkRange } from '../constructs/validate';
 
 /** Lambda's environment is limited to 4 KB in all; the views must leave room for the rest. */
 export const MAX_VIEWS_JSON_BYTES = 3000;
@@ -34,11 +36,9 @@ export const MAX_INGEST_BODY_BYTES = 3_000_000;
 
 /** The largest body POST /events accepts, checked against what one synchronous Lambda invocation carries. */
 export function checkIngestMaxBodyBytes(maxBodyBytes: number): number {
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1 || maxBodyBytes > MAX_INGEST_BODY_BYTES) {
-    throw new Error(
-      `ingestMaxBodyBytes must be an integer between 1 and ${MAX_INGEST_BODY_BYTES} (given ${maxBodyBytes}): a synchronous Lambda invocation carries at most 6 MB, and API Gateway escapes the body inside its JSON event (quotes and backslashes double), so larger bodies would get a 5xx from API Gateway instead of the 413`,
-    );
-  }
+  checkRange('ingestMaxBodyBytes', maxBodyBytes, 1, MAX_INGEST_BODY_BYTES, {
+    why: 'a synchronous Lambda invocation carries at most 6 MB, and API Gateway escapes the body inside its JSON event (quotes and backslashes double), so larger bodies would get a 5xx from API Gateway instead of the 413',
+  });
   return maxBodyBytes;
 }
 
@@ -54,15 +54,13 @@ export function addIngestFunction(
 ): HandlerFunction {
   const ingest = new HandlerFunction(scope, 'Ingest', {
     handler: 'ingest',
-    environment: {
-      [ENV.views]: viewsJson,
-      [ENV.streamName]: stream.streamName,
-      [ENV.maxBodyBytes]: String(maxBodyBytes),
-    },
+    environment: ingestEnvironment({
+      views: viewsJson,
+      streamName: stream.streamName,
+      maxBodyBytes: Tokenization.stringifyNumber(maxBodyBytes),
+    }),
   });
-  ingest.role.addToPolicy(
-    new iam.PolicyStatement({ actions: ['kinesis:PutRecords'], resources: [stream.streamArn] }),
-  );
+  grantStream(stream, ingest.function, 'kinesis:PutRecords');
   return ingest;
 }
 

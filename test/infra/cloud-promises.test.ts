@@ -160,7 +160,7 @@ describe('ingestMaxBodyBytes stays within what one synchronous Lambda invocation
   it('accepts 3,000,000 bytes and refuses one byte more', () => {
     expect(() => synth({ ingestMaxBodyBytes: 3_000_000 })).not.toThrow();
     expect(() => synth({ ingestMaxBodyBytes: 3_000_001 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 3000001)',
+      'ingestMaxBodyBytes must be between 1 and 3000000 (given 3000001)',
     );
   });
 });
@@ -217,7 +217,7 @@ describe('context options', () => {
       { dataRemovalPolicy: 'delete' },
       'context dataRemovalPolicy must be one of retain, destroy (given "delete")',
     ],
-    [{ ingestMaxBodyBytes: '8000000' }, 'ingestMaxBodyBytes must be an integer between 1 and 3000000'],
+    [{ ingestMaxBodyBytes: '8000000' }, 'ingestMaxBodyBytes must be between 1 and 3000000'],
     [{ ingestMaxBodyBytes: 'big' }, 'context ingestMaxBodyBytes must be a number'],
   ])('fails if given %j', (context, message) => {
     expect(() => buildApp(app(context))).toThrow(message);

@@ -83,7 +83,7 @@ describe('KappaProcessor: validation of props', () => {
       'maxRecordAge (seconds) must be between 60 and 604800 (given 691200)',
     ],
     [{ memorySize: 100 }, 'memorySize must be between 128 and 10240 (given 100)'],
-    [{ dedupeWindow: Duration.minutes(5) }, 'dedupeWindow must be at least 1 hour (given 300 seconds)'],
+    [{ dedupeWindow: Duration.minutes(5) }, 'dedupeWindow (seconds) must be at least 3600 (given 300)'],
   ])('fails if given %j', (props, message) => {
     expect(() => processor(props)).toThrow(message);
   });

@@ -587,12 +587,12 @@ describe('KappaArchitectureStack: validation of props', () => {
       { maxReplayDuration: Duration.hours(25) },
       'maxReplayDuration must not exceed timeout (given 1500 minutes, timeout 1440 minutes)',
     ],
-    [{ shardCount: 0 }, 'shardCount must be an integer between 1 and 500 (given 0)'],
+    [{ shardCount: 0 }, 'shardCount must be between 1 and 500 (given 0)'],
     [
       { archiveBufferInterval: Duration.seconds(30) },
       'bufferInterval must be between 60 and 900 seconds (given 30)',
     ],
-    [{ ingestMaxBodyBytes: 0 }, 'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 0)'],
+    [{ ingestMaxBodyBytes: 0 }, 'ingestMaxBodyBytes must be between 1 and 3000000 (given 0)'],
   ])('fails if given %j', (props, message) => {
     expect(() => synthKappa(props as never)).toThrow(message);
   });

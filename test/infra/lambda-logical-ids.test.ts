@@ -12,6 +12,11 @@ import { synth } from './stack-fixture';
  * (DeadLetterDepthAlarm1) goes with it (SpeedLayerDeadLetterAlarm keeps its ID, now on the
  * bucket). Added: the Archive's Firehose alarms and the batch role's GetMetricData policy.
  * Issue 13: GET /views/{view}/parts (its resource, method and two invoke permissions).
+ *
+ * Issue 14 (intended): the archive's delivery stream is the L2 DeliveryStream and keeps its ID
+ * (ArchiveDeliveryStreamEEE7D8E7, overridden: a replaced stream would lose what it buffers); its
+ * error log stream is now the one the L2 adds (ArchiveFirehoseLogsS3Destination, replacing
+ * ArchiveFirehoseLogStream: only Firehose's own error lines of the past month go with it).
  */
 const LAMBDA_STACK_LOGICAL_IDS = [
   'ApiAccessLogs50B185DB',
@@ -60,8 +65,8 @@ const LAMBDA_STACK_LOGICAL_IDS = [
   'ArchiveDeliveryStreamEEE7D8E7',
   'ArchiveDeliverySuccessAlarmEE2A0351',
   'ArchiveErrorObjectsAlarmD4E204C6',
-  'ArchiveFirehoseLogStreamDF8C205A',
   'ArchiveFirehoseLogs35DE82C5',
+  'ArchiveFirehoseLogsS3Destination32E2A741',
   'ArchiveFirehoseRoleAD43CFD4',
   'ArchiveFirehoseRoleDefaultPolicy5EF94B9C',
   'ArchiveFreshnessAlarmE3A2F443',

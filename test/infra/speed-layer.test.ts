@@ -15,7 +15,7 @@ function speedLayer(props: Partial<SpeedLayerProps>): Template {
     speedTable: table('SpeedTable'),
     dedupeTable: table('DedupeTable'),
     viewsJson: '[]',
-    arrivalBucketMs: 60_000,
+    arrivalBucket: Duration.minutes(1),
     ...props,
   });
   return Template.fromStack(stack);
@@ -109,5 +109,36 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     ],
   ])('fails if given %j', (props, message) => {
     expect(() => speedLayer(props)).toThrow(message);
+  });
+});
+
+describe('SpeedLayer: grants carry the KMS permissions of a customer-managed key', () => {
+  it('lets the speed function use the key of a table encrypted with a customer-managed key', () => {
+    // GIVEN a speed table under a customer-managed key (the app's own tables use AWS-managed keys)
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'S');
+    const speedTable = new dynamodb.Table(stack, 'SpeedTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+    });
+    const dedupeTable = new dynamodb.Table(stack, 'DedupeTable', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    });
+    // WHEN the speed layer is granted its exact DynamoDB actions on it
+    new SpeedLayer(stack, 'Speed', {
+      stream: new kinesis.Stream(stack, 'Stream'),
+      speedTable,
+      dedupeTable,
+      viewsJson: '[]',
+      arrivalBucket: Duration.minutes(1),
+    });
+    // THEN its role may also decrypt and encrypt with that key (it reads and writes speed rows)
+    const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
+      (policy) =>
+        (policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] }).Statement,
+    );
+    const actions = new Set(statements.flatMap((s) => ([] as string[]).concat(s.Action)));
+    for (const action of ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'])
+      expect(actions).toContain(action);
   });
 });

@@ -283,6 +283,12 @@ describe('LambdaArchitectureStack security and reliability', () => {
         'ExecuteProcessing.Success',
       ]),
     );
+    // The functions' own metrics carry the service dimension Powertools Metrics adds to each one
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Streamfold',
+      MetricName: 'ReconciliationMismatches',
+      Dimensions: [{ Name: 'service', Value: 'streamfold' }],
+    });
     // Athena bytes: a metric math alarm (the only one) over the dimensions Athena publishes together
     const math = alarms.filter((a) => a.Properties.Metrics !== undefined);
     expect(math).toHaveLength(1);
@@ -468,9 +474,7 @@ describe('validation of props', () => {
     );
   });
   it('fails if shardCount is 0', () => {
-    expect(() => synth({ shardCount: 0 })).toThrow(
-      'shardCount must be an integer between 1 and 500 (given 0)',
-    );
+    expect(() => synth({ shardCount: 0 })).toThrow('shardCount must be between 1 and 500 (given 0)');
   });
   it('fails if the views do not fit in a Lambda environment', () => {
     const many = validateViews(
@@ -486,11 +490,11 @@ describe('validation of props', () => {
   });
   it('fails if the ingest body limit is above what a synchronous Lambda invocation carries', () => {
     expect(() => synth({ ingestMaxBodyBytes: 20_000_000 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 20000000)',
+      'ingestMaxBodyBytes must be between 1 and 3000000 (given 20000000)',
     );
     // 6 MiB passes API Gateway (10 MB) but not the 6 MB invocation once escaped: refused too
     expect(() => synth({ ingestMaxBodyBytes: 6 * 1024 * 1024 })).toThrow(
-      'ingestMaxBodyBytes must be an integer between 1 and 3000000 (given 6291456)',
+      'ingestMaxBodyBytes must be between 1 and 3000000 (given 6291456)',
     );
   });
   it('fails if the API rate limit is 0', () => {
