@@ -46,6 +46,24 @@ export class HttpGateway {
         }
       });
     });
+    // Node answers a request it cannot parse (request line and headers over 16 KB, a malformed
+    // request line) itself, with an empty body: answer in the API's shape, saying what was wrong.
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify({
+        error: tooLarge
+          ? 'the request line and headers exceed 16 KB; shorten the query string'
+          : `malformed HTTP request (${error.code ?? error.message})`,
+      });
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());

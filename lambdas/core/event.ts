@@ -1,6 +1,8 @@
 import { getField, scalarText, summableProblem } from './fields';
+import { MAX_EVENT_DEPTH, nestsDeeperThan } from './json-depth';
 import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
 import { keyProblem } from './reducer';
+import { shown } from './shown-value';
 import { parseTime, toIso } from './time';
 import type { ViewDefinition } from './view';
 
@@ -98,21 +100,30 @@ export function eventProblems(
       'event',
       Array.isArray(raw)
         ? 'must be a JSON object; send several events as {"events": [...]}'
-        : `must be a JSON object (given ${JSON.stringify(raw)})`,
+        : `must be a JSON object (given ${shown(raw)})`,
     );
     return { problems };
   }
+  // Checked first: the checks below quote values (JSON.stringify recurses) and walk every field.
+  if (nestsDeeperThan(raw, MAX_EVENT_DEPTH)) {
+    problem('event', `nests deeper than ${MAX_EVENT_DEPTH} levels of objects and arrays; flatten it`);
+    return { problems };
+  }
   if (raw.specversion !== undefined && raw.specversion !== '1.0') {
-    problem('specversion', `must be "1.0" for CloudEvents (given ${JSON.stringify(raw.specversion)})`);
+    problem('specversion', `must be "1.0" for CloudEvents (given ${shown(raw.specversion)})`);
   }
   if (raw.specversion !== undefined && raw.data !== undefined && !isRecord(raw.data)) {
     problem('data', 'must be a JSON object when given');
+  }
+  // Stored flat, a data field named specversion would make the stored event read as an envelope.
+  if (raw.specversion !== undefined && isRecord(raw.data) && Object.hasOwn(raw.data, 'specversion')) {
+    problem('data.specversion', 'is reserved for the CloudEvents envelope; rename the field');
   }
   const flat = flattenEnvelope(raw);
   if (typeof flat.type !== 'string' || flat.type.length === 0 || flat.type.length > MAX_TYPE_LENGTH) {
     problem(
       'type',
-      `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters (given ${JSON.stringify(flat.type)})`,
+      `must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters (given ${shown(flat.type)})`,
     );
   }
   const time = parseTime(flat.time);
@@ -123,7 +134,7 @@ export function eventProblems(
   ) {
     problem(
       'id',
-      `must be a non-empty string of at most ${MAX_ID_LENGTH} characters when given (given ${JSON.stringify(flat.id)})`,
+      `must be a non-empty string of at most ${MAX_ID_LENGTH} characters when given (given ${shown(flat.id)})`,
     );
   }
   for (const field of Object.keys(flat)) {
@@ -154,7 +165,7 @@ export function eventProblems(
       } else if (scalarText(value) === undefined) {
         problem(
           field,
-          `must be a string, a boolean or an integer: it is part of view "${view.name}"'s key (given ${JSON.stringify(value)})`,
+          `must be a string, a boolean or an integer: it is part of view "${view.name}"'s key (given ${shown(value)})`,
         );
       } else keyTexts.push(scalarText(value) as string);
     }
@@ -170,13 +181,13 @@ export function eventProblems(
         if (scalarText(value) === undefined) {
           problem(
             spec.field,
-            `must be a string, a boolean or an integer for view "${view.name}" measure "${name}" (distinct) (given ${JSON.stringify(value)})`,
+            `must be a string, a boolean or an integer for view "${view.name}" measure "${name}" (distinct) (given ${shown(value)})`,
           );
         }
       } else if (typeof value !== 'number') {
         problem(
           spec.field,
-          `must be a number for view "${view.name}" measure "${name}" (${spec.kind}) (given ${JSON.stringify(value)})`,
+          `must be a number for view "${view.name}" measure "${name}" (${spec.kind}) (given ${shown(value)})`,
         );
       } else if ((spec.kind === 'sum' || spec.kind === 'avg') && inexact.has(spec.field)) {
         problem(
@@ -227,7 +238,9 @@ export function normalizeStreamRecord(
       `record ${position.shardId}/${position.sequenceNumber} is not JSON: ${(error as Error).message}`,
     );
   }
-  const { problems, flat, timeMs } = eventProblems(raw, views, 0, inexactNumberPaths(data), data);
+  // Paths of inexact numbers cost one path per number: not worth finding in an event refused for its depth.
+  const inexact = nestsDeeperThan(raw, MAX_EVENT_DEPTH) ? [] : inexactNumberPaths(data);
+  const { problems, flat, timeMs } = eventProblems(raw, views, 0, inexact, data);
   if (problems.length > 0 || flat === undefined || timeMs === undefined) {
     const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
     throw new PoisonRecordError(

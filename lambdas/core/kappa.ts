@@ -62,6 +62,18 @@ export interface KappaPointers {
 
 export const NO_POINTERS: KappaPointers = { views: {}, replay: null, revision: 0 };
 
+/**
+ * A view's pointer, own members only: a view may be named `constructor` or `toString`, which a
+ * plain lookup finds on Object.prototype (found by the hostile-input suite: the processor then
+ * read `.version` of an inherited function's missing `active` and dead-lettered every batch).
+ */
+export function viewPointer(
+  views: Readonly<Record<string, KappaViewPointer>>,
+  name: string,
+): KappaViewPointer | undefined {
+  return Object.hasOwn(views, name) ? views[name] : undefined;
+}
+
 /** A stored Kappa cell: state plus its two kinds of fences. */
 export interface KappaCell {
   readonly state: RowState;

@@ -1,3 +1,5 @@
+import { shown } from './shown-value';
+
 /** Bucket widths a view may use, in milliseconds. */
 export const GRANULARITIES = {
   '1m': 60_000,
@@ -43,7 +45,7 @@ export function parseTime(value: unknown): number | string {
   }
   if (typeof value === 'string') {
     if (!ISO_8601.test(value)) {
-      return `must be ISO-8601 with a zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds (given ${JSON.stringify(value)})`;
+      return `must be ISO-8601 with a zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds (given ${shown(value)})`;
     }
     const ms = Date.parse(value);
     // Date.parse rolls a day past the month's end over (2026-02-30 would be March 2): refuse it.
@@ -51,9 +53,8 @@ export function parseTime(value: unknown): number | string {
     const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
     const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(value.slice(5, 7)) - 1];
     if (Number.isNaN(ms) || days === undefined || Number(value.slice(8, 10)) > days)
-      return `is not a valid date (given ${JSON.stringify(value)})`;
-    if (ms < MIN_TIME_MS || ms > MAX_TIME_MS)
-      return `is out of range 1970..9999 (given ${JSON.stringify(value)})`;
+      return `is not a valid date (given ${shown(value)})`;
+    if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) return `is out of range 1970..9999 (given ${shown(value)})`;
     return ms;
   }
   if (value === undefined || value === null) return 'is required';

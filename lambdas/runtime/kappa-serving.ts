@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
+import { viewPointer } from '../core/kappa';
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { kappaStatus, queryKappaView } from '../services/kappa-query';
@@ -51,7 +52,7 @@ export function kappaHandler(
           granularity: v.granularity,
           measures: v.measures,
           where: v.where,
-          activeVersion: pointers.views[v.name]?.active?.version ?? null,
+          activeVersion: viewPointer(pointers.views, v.name)?.active?.version ?? null,
         })),
       });
     }

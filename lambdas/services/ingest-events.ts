@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eventProblems, type EventProblem } from '../core/event';
+import { MAX_EVENT_DEPTH, nestsDeeperThan } from '../core/json-depth';
 import { inexactNumberPaths, type JsonPath } from '../core/json-numbers';
 import { toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -52,6 +53,15 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
     !Array.isArray(parsed) &&
     Object.keys(parsed).length === 1 &&
     Object.prototype.hasOwnProperty.call(parsed, 'events');
+  // Before anything walks the body (finding inexact numbers costs a path per number and level).
+  if (nestsDeeperThan(parsed, MAX_EVENT_DEPTH + (isBatch ? 2 : 0))) {
+    return {
+      status: 400,
+      body: {
+        error: `request body nests deeper than ${MAX_EVENT_DEPTH} levels of objects and arrays in an event; flatten the events`,
+      },
+    };
+  }
   const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
   const inexact = inexactNumberPaths(rawBody);
   const inexactOf = (index: number): JsonPath[] =>

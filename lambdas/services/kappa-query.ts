@@ -1,4 +1,4 @@
-import { sameDefinition, type KappaPointers, type KappaVersion } from '../core/kappa';
+import { sameDefinition, viewPointer, type KappaPointers, type KappaVersion } from '../core/kappa';
 import { finalizeRow } from '../core/measures';
 import { toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -45,7 +45,7 @@ export async function queryKappaView(
     };
   }
   const pointers = await deps.control.read();
-  const pointer = pointers.views[viewName];
+  const pointer = viewPointer(pointers.views, viewName);
   const active = pointer?.active ?? null;
   if (!active) {
     return {

@@ -4,6 +4,7 @@ import {
   applyChunk,
   feeds,
   sameDefinition,
+  viewPointer,
   type KappaPointers,
   type KappaVersion,
   type KappaViewPointer,
@@ -17,6 +18,11 @@ import type { Clock } from '../ports/clock';
 import type { ArchiveReader, KappaCellStore, KappaControlStore } from '../ports/kappa';
 import type { EventClaims } from '../ports/stores';
 import { forEachLimit } from './speed-layer';
+
+/** A writable copy of the pointers with no prototype: a view named `__proto__` is a member like any other. */
+function pointerCopy(views: Readonly<Record<string, KappaViewPointer>>): Record<string, KappaViewPointer> {
+  return Object.assign(Object.create(null) as Record<string, KappaViewPointer>, views);
+}
 
 export interface ReplayDeps {
   /** The views module: what a replay builds (each version records the definition it was built with). */
@@ -85,7 +91,7 @@ export function pendingViews(
 ): { view: string; reason: 'not built' | 'definition changed' }[] {
   const out: { view: string; reason: 'not built' | 'definition changed' }[] = [];
   for (const view of views) {
-    const active = pointers.views[view.name]?.active;
+    const active = viewPointer(pointers.views, view.name)?.active;
     if (!active) out.push({ view: view.name, reason: 'not built' });
     else if (!sameDefinition(active.definition, view))
       out.push({ view: view.name, reason: 'definition changed' });
@@ -140,10 +146,10 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
   };
   await updateControl(deps, (current) => {
     if (current.replay?.status === 'running') throw new ReplayInProgressError(current.replay);
-    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const views = pointerCopy(current.views);
     for (const name of names) {
       const definition = deps.views.find((v) => v.name === name) as ViewDefinition;
-      const pointer = views[name] ?? { active: null, previous: null, building: null };
+      const pointer = viewPointer(views, name) ?? { active: null, previous: null, building: null };
       views[name] = {
         ...pointer,
         building: { version, handoffMs, range: record.range, definition, replayId },
@@ -274,7 +280,7 @@ export async function replayChunk(
   const replay = runningReplay(pointers, replayId);
   const targets: KappaVersion[] = [];
   for (const name of replay.views) {
-    const building = pointers.views[name]?.building;
+    const building = viewPointer(pointers.views, name)?.building;
     if (building && building.replayId === replayId) targets.push(building);
   }
   const end = archiveEnd(replay);
@@ -410,7 +416,7 @@ export async function finishReplay(
     if (replay.status === 'finished')
       return { result: { version: replay.version, flipped: false, dropped: [] } };
     if (replay.status === 'failed') throw new Error(`replay ${replayId} failed: ${replay.error ?? ''}`);
-    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const views = pointerCopy(current.views);
     const dropped: { view: string; version: number }[] = [];
     for (const name of replay.views) {
       const pointer = views[name];
@@ -438,7 +444,7 @@ export async function failReplay(
     const replay = current.replay;
     if (!replay || replay.replayId !== replayId || replay.status !== 'running')
       return { result: [] as string[] };
-    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const views = pointerCopy(current.views);
     const cleared: string[] = [];
     for (const name of replay.views) {
       const pointer = views[name];
@@ -469,7 +475,7 @@ export async function rollback(
 ): Promise<{ views: Record<string, { active: number; previous: number | null }> }> {
   return updateControl(deps, (current) => {
     const names = request.views && request.views.length > 0 ? request.views : Object.keys(current.views);
-    const views: Record<string, KappaViewPointer> = { ...current.views };
+    const views = pointerCopy(current.views);
     const result: Record<string, { active: number; previous: number | null }> = {};
     for (const name of names) {
       const pointer = views[name];
