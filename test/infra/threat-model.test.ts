@@ -93,6 +93,7 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
       'GET /health -> QueryFunction (AWS_IAM)',
       'GET /views -> QueryFunction (AWS_IAM)',
       'GET /views/{view} -> QueryFunction (AWS_IAM)',
+      'GET /views/{view}/parts -> QueryFunction (AWS_IAM)',
       'POST /admin/batch -> BatchLayerHandlerFunction (AWS_IAM)',
       'POST /events -> IngestFunction (AWS_IAM)',
     ]);
@@ -110,10 +111,12 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
         'ApiDeploymentStagev1/GET/health',
         'ApiDeploymentStagev1/GET/views',
         'ApiDeploymentStagev1/GET/views/*',
+        'ApiDeploymentStagev1/GET/views/*/parts',
         'test-invoke-stage/GET/admin/status',
         'test-invoke-stage/GET/health',
         'test-invoke-stage/GET/views',
         'test-invoke-stage/GET/views/*',
+        'test-invoke-stage/GET/views/*/parts',
       ],
     });
   });
@@ -132,11 +135,10 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
 
   it('gives the speed layer the stream to read, its rows and claims to write, and its on-failure bucket', () => {
     expect(reach(lambdaTemplate, 'SpeedLayerHandlerRole')).toEqual([
-      'dynamodb:GetItem TablesDedupeTable',
       'dynamodb:GetItem TablesSpeedTable',
-      'dynamodb:PutItem TablesDedupeTable',
+      'dynamodb:PutItem TablesDedupeTable', // appending a shard's id log (ADR 008)
       'dynamodb:PutItem TablesSpeedTable',
-      'dynamodb:UpdateItem TablesDedupeTable',
+      'dynamodb:Query TablesDedupeTable', // reading a shard's id log
       'kinesis:DescribeStream EventStream',
       'kinesis:DescribeStreamConsumer EventStream',
       'kinesis:DescribeStreamSummary EventStream',
