@@ -29,6 +29,7 @@ import {
   makeS3Client,
 } from '../lambdas/runtime/clients';
 import { runBatch } from '../lambdas/services/batch-layer';
+import { selectionOf } from '../lambdas/core/batch-lineage';
 import { ENV } from '../lambdas/runtime/env';
 import { startEmulators } from '../local/emulators';
 import { HandlerHost, quietSdkNodeWarning } from '../local/handler-host';
@@ -164,13 +165,22 @@ async function main(): Promise<void> {
 
   // Both hold the same cells (distinct compared within the sketch's error: batch is exact).
   const batchStore = new DynamoDbBatchViewStore(dynamo, names.batchTable);
+  // The published pointer's lineage selects the run's segments (ADR 007).
+  const pointer = await new DynamoDbControlStore(dynamo, names.controlTable).readPointer();
   let compared = 0;
   let differences = 0;
   for (const view of views) {
     const keysOf = view.name === 'page_views' ? ['/p0', '/p17', '/p49'] : ['dev-0', 'dev-99'];
     for (const key of keysOf) {
       const k = await cells.query(version, view, [key], 0, Date.now() + 86_400_000);
-      const b = await batchStore.query(batch.version!, view, [key], 0, Date.now() + 86_400_000);
+      const b = await batchStore.query(
+        batch.version!,
+        view,
+        [key],
+        0,
+        Date.now() + 86_400_000,
+        selectionOf(pointer?.lineage, view.name),
+      );
       const bm = new Map(b.map((x) => [x.bucketMs, finalizeRow(view, x.state)]));
       for (const c of k) {
         compared++;
