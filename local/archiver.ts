@@ -152,7 +152,6 @@ export class Archiver {
   private readonly discovery: ShardDiscovery;
   private startup?: Promise<void>;
   private flushChain: Promise<void> = Promise.resolve();
-  private timedFlushPending = false;
   private readonly jobs: FlushJob[] = [];
   private timer?: NodeJS.Timeout;
   private readonly flushIntervalMs: number;
@@ -202,13 +201,7 @@ export class Archiver {
       if (this.stopping) return;
       this.discovery.start();
       this.timer = setInterval(() => {
-        // A tick while the last timed flush still waits or runs adds nothing: queued flushes
-        // would pile up under load and make every explicit flush (a batch run's) wait behind them.
-        if (this.timedFlushPending) return;
-        this.timedFlushPending = true;
-        this.flush()
-          .catch((error: Error) => (this.lastError = `flush: ${error.message}`))
-          .finally(() => (this.timedFlushPending = false));
+        this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));
       }, this.flushIntervalMs);
     })().catch((error: Error) => {
       this.fatal = `archiver for ${this.options.streamName} could not start: ${error.message}`;
