@@ -7,38 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
-import { validateViews } from '../lambdas/core/view';
-import { quietSdkNodeWarning } from '../local/handler-host';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../local/pipeline';
+import { percentile, startBenchPipeline } from './bench-pipeline';
 
 const PER_REQUEST = 100;
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 async function main(): Promise<void> {
-  quietSdkNodeWarning();
   const seconds = Number(process.argv[2] ?? 30);
   const rate = Number(process.argv[3] ?? 1000);
-  const views = validateViews([
-    {
-      name: 'page_views',
-      eventType: 'page.view',
-      key: ['page'],
-      granularity: '1m',
-      measures: { views: { kind: 'count' }, visitors: { kind: 'distinct', field: 'userId' } },
-    },
-  ]);
-  const pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000,
-  });
-  await pipeline.start();
+  const pipeline = await startBenchPipeline();
   const visibility: number[] = [];
   // One checker, one request at a time, oldest marker first: pollers of their own (one per
   // request) would load the query path and the emulator more than the pipeline being measured.

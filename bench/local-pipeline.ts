@@ -7,11 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
 import { validateViews } from '../lambdas/core/view';
-import { quietSdkNodeWarning } from '../local/handler-host';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../local/pipeline';
+import { startBenchPipeline } from './bench-pipeline';
 
 async function main(): Promise<void> {
-  quietSdkNodeWarning();
   const total = Number(process.argv[2] ?? 20_000);
   const views = validateViews([
     {
@@ -26,17 +24,7 @@ async function main(): Promise<void> {
       },
     },
   ]);
-  const pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000,
-    archiveFlushMs: 500,
-    speedBatchSize: 500,
-  });
-  await pipeline.start();
+  const pipeline = await startBenchPipeline({ views, archiveFlushMs: 500, speedBatchSize: 500 });
   const base = Date.UTC(2026, 0, 1, 12);
   const started = Date.now();
   for (let i = 0; i < total; i += 500) {

@@ -6,9 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
-import { validateViews } from '../lambdas/core/view';
-import { quietSdkNodeWarning } from '../local/handler-host';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../local/pipeline';
+import { percentile, startBenchPipeline } from './bench-pipeline';
 
 const DAY = 86_400_000;
 
@@ -17,32 +15,9 @@ async function post(url: string, events: unknown[]): Promise<void> {
   if (res.status !== 202) throw new Error(`POST /events answered ${res.status}: ${await res.text()}`);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 async function main(): Promise<void> {
-  quietSdkNodeWarning();
   const queries = Number(process.argv[2] ?? 300);
-  const views = validateViews([
-    {
-      name: 'page_views',
-      eventType: 'page.view',
-      key: ['page'],
-      granularity: '1m',
-      measures: { views: { kind: 'count' }, visitors: { kind: 'distinct', field: 'userId' } },
-    },
-  ]);
-  const pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000,
-    archiveFlushMs: 300,
-  });
-  await pipeline.start();
+  const pipeline = await startBenchPipeline({ archiveFlushMs: 300 });
   const dayStart = Math.floor(Date.now() / DAY) * DAY - DAY;
   // A day of one-minute buckets for /home (2 events a minute), into the batch view.
   const day = Array.from({ length: 2880 }, (_, i) => ({

@@ -1,0 +1,41 @@
+/**
+ * What the end-to-end benchmarks share: the clickstream view they query and an embedded local
+ * pipeline started without data directory, generator or scheduled batch runs.
+ */
+import { validateViews, type ViewDefinition } from '../lambdas/core/view';
+import { quietSdkNodeWarning } from '../local/handler-host';
+import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from '../local/pipeline';
+
+/** Page views per page and minute: a count and a distinct count of users. */
+export const PAGE_VIEWS = validateViews([
+  {
+    name: 'page_views',
+    eventType: 'page.view',
+    key: ['page'],
+    granularity: '1m',
+    measures: { views: { kind: 'count' }, visitors: { kind: 'distinct', field: 'userId' } },
+  },
+]);
+
+/** Starts the embedded stack on a free port; batch runs happen only when the benchmark asks. */
+export async function startBenchPipeline(
+  options: Partial<LocalPipelineOptions> & { views?: ViewDefinition[] } = {},
+): Promise<LocalPipeline> {
+  quietSdkNodeWarning();
+  const pipeline = new LocalPipeline({
+    ...DEFAULT_OPTIONS,
+    views: PAGE_VIEWS,
+    dataDir: null,
+    port: 0,
+    generator: false,
+    batchEveryMs: 3_600_000,
+    ...options,
+  });
+  await pipeline.start();
+  return pipeline;
+}
+
+/** The value at percentile `p` of ascending `sorted`. */
+export function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
