@@ -1,4 +1,4 @@
-import { CreateTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, ListTablesCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CreateStreamCommand,
@@ -124,6 +124,8 @@ describe('startEmulators', () => {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       }),
     );
+    // dynalite answers CreateTable while the table is CREATING, as DynamoDB does: wait for ACTIVE.
+    await waitUntilTableExists({ client: dynamodb, maxWaitTime: 30, minDelay: 0.05 }, { TableName: 'kept' });
     await makeDynamoDocumentClient(first.endpoints).send(
       new PutCommand({ TableName: 'kept', Item: { pk: 'a', n: 1, gone: undefined } }),
     );
