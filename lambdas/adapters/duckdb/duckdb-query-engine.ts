@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { BucketRange } from '../../core/batch-lineage';
 import { duckdbSource, RECONCILE_LOOKBACK_MS, sqlString, type BatchResultRow } from '../../core/sql';
 import type { QueryEngine } from '../../ports/query-engine';
+import { openDuckDb } from './open-duckdb';
 
 /** Archive object files as the local archiver writes them, directly or inside s3rver's folder. */
 const ARCHIVE_FILE = /\.ndjson(\._S3rver_object)?$/;
@@ -168,10 +169,7 @@ GROUP BY filename`,
 
   async run(sql: string): Promise<BatchResultRow[]> {
     for (const [source, bytes] of this.sourceBytes) if (sql.includes(source)) this.bytesRead += bytes;
-    // Loaded lazily: the native module is only present where DuckDB is the engine (never in a Lambda bundle).
-    this.instance ??= import('@duckdb/node-api').then(({ DuckDBInstance }) =>
-      DuckDBInstance.create(':memory:'),
-    );
+    this.instance ??= openDuckDb();
     const connection = await (await this.instance).connect();
     try {
       const reader = await connection.runAndReadAll(sql);
