@@ -23,6 +23,8 @@ export interface FaultRuntimeOptions {
   readonly rates: InvokeFaultRates;
   readonly speedBatchSize: number;
   readonly faults: boolean;
+  /** `both` also runs the Kappa processor and replays (served at /kappa/views). */
+  readonly architecture: 'lambda' | 'both';
 }
 
 async function main(): Promise<void> {
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     dataDir: o.dataDir,
     port: o.port,
     generator: false,
+    architecture: o.architecture,
     endpoint: o.endpoint,
     endpointS3Flavor: 's3rver',
     batchEveryMs: 2_000,

@@ -26,6 +26,11 @@ export interface FaultSuiteOptions {
   readonly emulatorRestartEveryMs: number;
   /** Faults go on at least this long, even once every event is acknowledged. */
   readonly minChaosMs: number;
+  /**
+   * Also run the Kappa architecture, and make every other SIGKILL land while a replay runs (one is
+   * started first when none is). Undefined: the Lambda architecture alone.
+   */
+  readonly kappa?: boolean;
   /** How long the runtime may take to serve everything once the faults stop. */
   readonly settleTimeoutMs: number;
   readonly log?: (line: string) => void;
@@ -47,6 +52,16 @@ export interface FaultReport {
   readonly revenueMismatches: number;
   readonly deadLettered: number;
   readonly batchPublished: boolean;
+  /** The Kappa side, when run: replays started and killed midway, and its served values' errors. */
+  readonly kappa: {
+    readonly replaysStarted: number;
+    readonly replaysKilledMidway: number;
+    readonly served: number;
+    readonly lost: number;
+    readonly duplicated: number;
+    readonly revenueMismatches: number;
+    readonly finalReplay: string;
+  } | null;
   readonly seconds: number;
 }
 
@@ -127,6 +142,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       rates: o.invokeRates,
       speedBatchSize: o.speedBatchSize,
       faults: faultsOn,
+      architecture: o.kappa ? 'both' : 'lambda',
     };
     const proc = spawn(
       process.execPath,
@@ -176,6 +192,18 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     retire();
   };
   const api = (p: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${p}`, init);
+  const adminStatus = () =>
+    api('/admin/status')
+      .then(
+        (r) =>
+          r.json() as Promise<{
+            batch?: { failures?: number };
+            kappa?: { replay?: { status?: string; replayId?: string } | null } | null;
+          }>,
+      )
+      .catch(() => undefined);
+  let replaysStarted = 0;
+  let replaysKilledMidway = 0;
 
   try {
     await startRuntime();
@@ -228,11 +256,20 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         log(`${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried`);
         nextLog = Date.now() + 5000;
       }
-      const status = await api('/admin/status')
-        .then((r) => r.json() as Promise<{ batch?: { failures?: number } }>)
-        .catch(() => undefined);
+      const status = await adminStatus();
       if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
       if (Date.now() >= nextKill) {
+        if (o.kappa && totals.runtimeSigkills % 2 === 0) {
+          // This kill lands mid-replay: start one if none runs, and wait until it does.
+          if (status?.kappa?.replay?.status !== 'running') {
+            const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
+            if (res?.status === 202) replaysStarted++;
+          }
+          const until = Date.now() + 10_000;
+          while (Date.now() < until && (await adminStatus())?.kappa?.replay?.status !== 'running')
+            await sleep(100);
+          if ((await adminStatus())?.kappa?.replay?.status === 'running') replaysKilledMidway++;
+        }
         await kill('SIGKILL');
         totals.runtimeSigkills++;
         await startRuntime();
@@ -256,7 +293,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     faultsOn = false;
     proxy.enabled = false;
     child!.stdin!.write('faults off\n');
-    const compare = async () => {
+    const compare = async (prefix = '') => {
       let served = 0;
       let expected = 0;
       let lost = 0;
@@ -281,9 +318,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       ];
       for (const spec of specs) {
         const res = await api(
-          `/views/${spec.view}?${spec.keyField}=${encodeURIComponent(spec.key)}&${RANGE}`,
+          `${prefix}/views/${spec.view}?${spec.keyField}=${encodeURIComponent(spec.key)}&${RANGE}`,
         );
-        if (res.status !== 200) throw new Error(`GET /views/${spec.view} answered ${res.status}`);
+        if (res.status !== 200)
+          throw new Error(`GET ${prefix}/views/${spec.view} answered ${res.status}: ${await res.text()}`);
         const answer = (await res.json()) as {
           buckets: { start: string; measures: Record<string, number> }[];
         };
@@ -311,6 +349,36 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       }
       return { served, expected, lost, duplicated, buckets, revenueMismatches };
     };
+    /**
+     * Kappa: the replay the last kill interrupted is resumed by the restarted runtime; once no
+     * replay runs, the active version must serve every event once (the replay counted arrivals
+     * before its handoff, the processor the rest, across every fault).
+     */
+    const settleKappa = async (): Promise<NonNullable<FaultReport['kappa']>> => {
+      const deadline = Date.now() + o.settleTimeoutMs;
+      let replay = (await adminStatus())?.kappa?.replay;
+      while (replay?.status === 'running' && Date.now() < deadline) {
+        await sleep(1000);
+        replay = (await adminStatus())?.kappa?.replay;
+      }
+      let kappa = await compare('/kappa');
+      let duplicated = kappa.duplicated;
+      while ((kappa.lost > 0 || kappa.duplicated > 0) && Date.now() < deadline) {
+        await sleep(1000);
+        kappa = await compare('/kappa');
+        duplicated = Math.max(duplicated, kappa.duplicated);
+        log(`kappa settling: served ${kappa.served} of ${kappa.expected}`);
+      }
+      return {
+        replaysStarted,
+        replaysKilledMidway,
+        served: kappa.served,
+        lost: kappa.lost,
+        duplicated,
+        revenueMismatches: kappa.revenueMismatches,
+        finalReplay: `${replay?.replayId ?? 'none'}: ${replay?.status ?? 'none'}`,
+      };
+    };
     // Served values trail while the runtime catches up (that is lag, not loss), but a value
     // above the independent count is a double count at any moment.
     const settleDeadline = Date.now() + o.settleTimeoutMs;
@@ -332,6 +400,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     }
     const afterBatch = await compare();
     duplicatedMax = Math.max(duplicatedMax, afterBatch.duplicated);
+    const kappa = o.kappa ? await settleKappa() : null;
     const dlq = (await (await api('/admin/dlq')).json()) as { depth: number };
     const status = (await (await api('/admin/status')).json()) as { batch?: { failures?: number } };
     childBatchFailures = status.batch?.failures ?? childBatchFailures;
@@ -357,6 +426,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       revenueMismatches: Math.max(result.revenueMismatches, afterBatch.revenueMismatches),
       deadLettered: dlq.depth,
       batchPublished,
+      kappa,
       seconds: Math.round((Date.now() - started) / 1000),
     };
   } finally {
