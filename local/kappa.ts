@@ -24,7 +24,7 @@ import { EventSourcePoller } from './event-source-poller';
 import { HandlerHost } from './handler-host';
 import type { Route } from './http-gateway';
 import type { ResourceNames } from './resources';
-import { Naps } from './shard-reader';
+import { Naps } from './naps';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
 
