@@ -162,7 +162,7 @@ export class Archiver extends ShardConsumer<ShardState> {
       client: options.kinesis,
       streamName: options.streamName,
       role: 'archiver',
-      listShardsIntervalMs: options.listShardsIntervalMs ?? 5000,
+      listShardsIntervalMs: options.listShardsIntervalMs,
     });
     this.flushIntervalMs = options.flushIntervalMs ?? 5000;
     this.bufferBytes = options.bufferBytes ?? 1024 * 1024;

@@ -181,7 +181,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       client: options.client,
       streamName: options.streamName,
       role: 'event source',
-      listShardsIntervalMs: options.listShardsIntervalMs ?? 5000,
+      listShardsIntervalMs: options.listShardsIntervalMs,
     });
     this.batchSize = options.batchSize ?? 100;
     this.windowMs = options.maximumBatchingWindowMs ?? 500;

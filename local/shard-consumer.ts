@@ -14,8 +14,8 @@ export interface ShardConsumerOptions {
   readonly streamName: string;
   /** Names the consumer in errors: `event source`, `archiver`. */
   readonly role: string;
-  /** How often the stream's shards are listed to find the children of a reshard. */
-  readonly listShardsIntervalMs: number;
+  /** How often the stream's shards are listed to find the children of a reshard. @default 5000 */
+  readonly listShardsIntervalMs?: number;
 }
 
 /** Thrown inside a shard's step when the consumer stops midway: the loop ends without an error. */
@@ -45,7 +45,7 @@ export abstract class ShardConsumer<S extends ConsumedShard> {
     this.discovery = new ShardDiscovery(
       consumer.client,
       consumer.streamName,
-      consumer.listShardsIntervalMs,
+      consumer.listShardsIntervalMs ?? 5000,
       (shard, initial) => this.addShard(shard, initial),
       (message) => (this.lastError = message),
     );
