@@ -14,12 +14,15 @@ export interface BatchDetail {
   readonly to?: number | string;
 }
 
+/** A deployed handler, as the routes call it. */
+type Handler = Pick<HandlerHost, 'invoke'>;
+
 /** What the routes of the local runtime call. */
 export interface PipelineRouteTargets {
-  readonly ingest: HandlerHost;
-  readonly query: HandlerHost;
-  readonly speed: HandlerHost;
-  readonly deadLetters: DeadLetterQueue;
+  readonly ingest: Handler;
+  readonly query: Handler;
+  readonly speed: Handler;
+  readonly deadLetters: Pick<DeadLetterQueue, 'depth' | 'list' | 'redrive'>;
   /** Counts the events a POST /events acknowledged. */
   readonly accepted: (events: number) => void;
   /** Runs the batch layer now, never beside another run: incremental without `detail`. */
