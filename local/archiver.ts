@@ -3,9 +3,8 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { WATERMARK_KEY } from '../lambdas/adapters/aws/s3-archive-watermark';
 import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import type { ViewDefinition } from '../lambdas/core/view';
-import { ShardDiscovery } from './event-source-poller';
 import { readJson, writeJsonAtomic } from './json-file';
-import { Naps, ShardReader } from './shard-reader';
+import { ShardConsumer, type ConsumedShard, type StepResult } from './shard-consumer';
 
 export interface ArchiverOptions {
   readonly kinesis: KinesisClient;
@@ -63,9 +62,7 @@ export interface ArchiverStats {
   }>;
 }
 
-interface ShardState {
-  readonly id: string;
-  readonly reader: ShardReader;
+interface ShardState extends ConsumedShard {
   buffer: ArchiveLine[];
   /** Sequence number of the last record fetched into the buffer. */
   lastFetched?: string;
@@ -143,14 +140,8 @@ export function archiveObjects(shardId: string, lines: readonly ArchiveLine[]): 
  * minimum, and never past the start of the flush's own ListShards call: a shard created after that
  * (a reshard) only holds records that arrived after it. It never moves backwards.
  */
-export class Archiver {
-  private readonly shards = new Map<string, ShardState>();
+export class Archiver extends ShardConsumer<ShardState> {
   private sequences: Record<string, string> = {};
-  private stopping = false;
-  private readonly loops: Promise<void>[] = [];
-  private readonly naps = new Naps();
-  private readonly discovery: ShardDiscovery;
-  private startup?: Promise<void>;
   private flushChain: Promise<void> = Promise.resolve();
   private readonly jobs: FlushJob[] = [];
   private timer?: NodeJS.Timeout;
@@ -165,11 +156,14 @@ export class Archiver {
   private objectsWritten = 0;
   private bytesWritten = 0;
   private watermarkMs: number | null = null;
-  private fatal?: string;
-  /** The latest error met while reading or writing (the archiver keeps going and retries). */
-  lastError?: string;
 
   constructor(private readonly options: ArchiverOptions) {
+    super({
+      client: options.kinesis,
+      streamName: options.streamName,
+      role: 'archiver',
+      listShardsIntervalMs: options.listShardsIntervalMs,
+    });
     this.flushIntervalMs = options.flushIntervalMs ?? 5000;
     this.bufferBytes = options.bufferBytes ?? 1024 * 1024;
     this.safetyMs = options.safetyMs ?? 1000;
@@ -183,30 +177,20 @@ export class Archiver {
       if (!Number.isInteger(value) || value < min)
         throw new Error(`${name} must be an integer >= ${min} (given ${value})`);
     }
-    this.discovery = new ShardDiscovery(
-      options.kinesis,
-      options.streamName,
-      options.listShardsIntervalMs ?? 5000,
-      (shard) => this.addShard(shard),
-      (message) => (this.lastError = message),
-    );
   }
 
-  /** Loads the checkpoints and the last watermark, then reads every shard. Returns at once. */
-  start(): void {
-    this.startup ??= (async () => {
-      if (this.options.checkpointFile)
-        this.sequences = { ...(await readJson<CheckpointFile>(this.options.checkpointFile))?.sequences };
-      this.watermarkMs = await this.readWatermark();
-      if (this.stopping) return;
-      this.discovery.start();
-      this.timer = setInterval(() => {
-        this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));
-      }, this.flushIntervalMs);
-    })().catch((error: Error) => {
-      this.fatal = `archiver for ${this.options.streamName} could not start: ${error.message}`;
-      this.lastError = this.fatal;
-    });
+  /** The checkpoints and the last watermark. */
+  protected async load(): Promise<void> {
+    if (this.options.checkpointFile)
+      this.sequences = { ...(await readJson<CheckpointFile>(this.options.checkpointFile))?.sequences };
+    this.watermarkMs = await this.readWatermark();
+  }
+
+  protected startReading(): void {
+    super.startReading();
+    this.timer = setInterval(() => {
+      this.flush().catch((error: Error) => (this.lastError = `flush: ${error.message}`));
+    }, this.flushIntervalMs);
   }
 
   /**
@@ -229,17 +213,11 @@ export class Archiver {
     }
   }
 
-  private addShard(shard: Shard): void {
+  protected openShard(shard: Shard): ShardState {
     const id = shard.ShardId!;
-    const state: ShardState = {
+    return {
       id,
-      reader: new ShardReader(
-        this.options.kinesis,
-        this.options.streamName,
-        id,
-        this.sequences[id],
-        'TRIM_HORIZON',
-      ),
+      reader: this.readerOf(id, this.sequences[id]),
       buffer: [],
       fetchedBeforeMs: null,
       archivedBeforeMs: null,
@@ -247,12 +225,6 @@ export class Archiver {
       endedArchived: false,
       caughtUpAt: 0,
     };
-    this.shards.set(id, state);
-    this.loops.push(this.readShard(state));
-  }
-
-  private nap(ms: number): Promise<void> {
-    return this.naps.sleep(ms);
   }
 
   private toLine(shardId: string, record: _Record): ArchiveLine {
@@ -282,41 +254,39 @@ export class Archiver {
     }
   }
 
-  private async readShard(state: ShardState): Promise<void> {
-    while (!this.stopping) {
-      try {
-        // Back pressure: a job left over means writes are failing; stop reading rather than buffer without bound.
-        if (this.jobs.length > 1) {
-          await this.nap(this.pollIntervalMs);
-          continue;
-        }
-        if (this.bufferedBytes >= this.bufferBytes) {
-          await this.flush();
-          continue;
-        }
-        const fetched = await state.reader.fetch(PAGE);
-        for (const record of fetched.records) {
-          const line = this.toLine(state.id, record);
-          state.buffer.push(line);
-          state.lastFetched = line.sequenceNumber;
-          this.bufferedBytes += Buffer.byteLength(line.text) + 1;
-          this.bufferedRecords++;
-        }
-        if (fetched.millisBehindLatest === 0 && fetched.records.length < PAGE) {
-          state.fetchedBeforeMs = Math.max(state.fetchedBeforeMs ?? 0, fetched.startedAt - this.safetyMs);
-          if (fetched.records.length === 0) state.caughtUpAt = fetched.startedAt;
-        }
-        if (fetched.ended) {
-          state.ended = true;
-          this.discovery.relistSoon();
-          return;
-        }
-        if (fetched.records.length === 0) await this.nap(this.pollIntervalMs);
-      } catch (error) {
-        this.lastError = `shard ${state.id}: ${(error as Error).message}`;
-        await this.nap(500);
-      }
+  /** Buffers one page of the shard, or flushes when the buffer is full. */
+  protected async step(state: ShardState): Promise<StepResult> {
+    // Back pressure: a job left over means writes are failing; stop reading rather than buffer without bound.
+    if (this.jobs.length > 1) {
+      await this.nap(this.pollIntervalMs);
+      return 'more';
     }
+    if (this.bufferedBytes >= this.bufferBytes) {
+      await this.flush();
+      return 'more';
+    }
+    const fetched = await state.reader.fetch(PAGE);
+    for (const record of fetched.records) {
+      const line = this.toLine(state.id, record);
+      state.buffer.push(line);
+      state.lastFetched = line.sequenceNumber;
+      this.bufferedBytes += Buffer.byteLength(line.text) + 1;
+      this.bufferedRecords++;
+    }
+    if (fetched.millisBehindLatest === 0 && fetched.records.length < PAGE) {
+      state.fetchedBeforeMs = Math.max(state.fetchedBeforeMs ?? 0, fetched.startedAt - this.safetyMs);
+      if (fetched.records.length === 0) state.caughtUpAt = fetched.startedAt;
+    }
+    if (fetched.ended) {
+      state.ended = true;
+      return 'ended';
+    }
+    if (fetched.records.length === 0) await this.nap(this.pollIntervalMs);
+    return 'more';
+  }
+
+  protected caughtUp(state: ShardState, since: number): boolean {
+    return state.ended || state.caughtUpAt >= since;
   }
 
   /** Writes everything buffered, then the checkpoint file, then the watermark. Flushes never overlap. */
@@ -328,9 +298,7 @@ export class Archiver {
 
   private async flushOnce(): Promise<void> {
     // Before start() has loaded the checkpoints, a listing would start readers at the stream's beginning.
-    if (!this.startup) return;
-    await this.startup;
-    if (this.fatal) throw new Error(this.fatal);
+    if (!(await this.loaded())) return;
     let listedAt: number | null = null;
     try {
       listedAt = await this.discovery.listNow();
@@ -423,24 +391,8 @@ export class Archiver {
    * written (with the checkpoint and the watermark). Rejects after `timeoutMs`.
    */
   async idle(timeoutMs = 30_000): Promise<void> {
-    const since = Date.now();
-    this.discovery.relistSoon();
-    while (Date.now() - since < timeoutMs) {
-      if (this.fatal) throw new Error(this.fatal);
-      const states = [...this.shards.values()];
-      if (
-        this.discovery.lastListedAt >= since &&
-        states.length > 0 &&
-        states.every((s) => s.ended || s.caughtUpAt >= since)
-      ) {
-        await this.flush();
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(
-      `archiver for ${this.options.streamName} did not catch up within ${timeoutMs} ms (last error: ${this.lastError ?? 'none'})`,
-    );
+    await super.idle(timeoutMs);
+    await this.flush();
   }
 
   stats(): ArchiverStats {
@@ -463,18 +415,15 @@ export class Archiver {
     };
   }
 
+  protected shardStats(): ArchiverStats['shards'] {
+    return this.stats().shards;
+  }
+
   /** Stops reading and flushes what was read. A failed final flush leaves those records to be read again on the next start. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.naps.wakeAll();
-    await this.startup;
+    // No timer starts after this: super.stop() marks the archiver stopping before it awaits anything.
     if (this.timer) clearInterval(this.timer);
-    await this.discovery.stop();
-    for (let waited = 0; waited < this.loops.length;) {
-      const next = this.loops.slice(waited);
-      waited = this.loops.length;
-      await Promise.all(next);
-    }
+    await super.stop();
     await this.flush().catch((error: Error) => (this.lastError = `final flush: ${error.message}`));
   }
 }

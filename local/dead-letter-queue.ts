@@ -1,63 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type {
-  Context,
-  KinesisStreamBatchResponse,
-  KinesisStreamEvent,
-  KinesisStreamRecord,
-} from 'aws-lambda';
-
-/** A Kinesis handler as Lambda calls it: the deployed `handler` exports have this shape. */
-export type KinesisBatchHandler = (
-  event: KinesisStreamEvent,
-  context: Context,
-) => Promise<KinesisStreamBatchResponse | void | null | undefined>;
-
-/** Why records left the stream for the on-failure destination (AWS's `requestContext.condition`). */
-export type OnFailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
-
-/**
- * One on-failure record. The fields up to `KinesisBatchInfo` are those of the JSON document AWS
- * sends to an SQS or SNS on-failure destination for a Kinesis event source mapping; AWS sends
- * only that metadata. Here the failed records themselves and the last error come too, so nothing
- * is lost and a redrive needs no trip back to the stream (whose retention may have passed).
- */
-export interface DeadLetterEntry {
-  readonly version: '1.0';
-  readonly timestamp: string;
-  readonly requestContext: {
-    readonly requestId: string;
-    readonly functionArn: string;
-    readonly condition: OnFailureCondition;
-    /** How many times these records were handed to the function (0 when they aged out unread). */
-    readonly approximateInvokeCount: number;
-  };
-  readonly responseContext: {
-    readonly statusCode: number;
-    readonly executedVersion: string;
-    /** `Unhandled` when the function threw; absent when it never ran or reported failures itself. */
-    readonly functionError?: string;
-  };
-  readonly KinesisBatchInfo: {
-    readonly shardId: string;
-    readonly startSequenceNumber: string;
-    readonly endSequenceNumber: string;
-    readonly approximateArrivalOfFirstRecord: string;
-    readonly approximateArrivalOfLastRecord: string;
-    readonly batchSize: number;
-    readonly streamArn: string;
-  };
-  /** The failed records exactly as the function received them (data base64). */
-  readonly records: readonly KinesisStreamRecord[];
-  /** The last error the function threw, or which records it reported failed. */
-  readonly lastError: string;
-}
-
-/** Where the event-source poller sends records it gives up on. */
-export interface OnFailureDestination {
-  add(entry: DeadLetterEntry): Promise<void>;
-}
+import { withoutFirstRecords, type DeadLetterEntry, type OnFailureDestination } from './dead-letter-entry';
+import { firstFailedIndex, lambdaContext, type KinesisBatchHandler } from './lambda-invocation';
 
 export interface RedriveResult {
   /** Entries whose records all succeeded (removed from the queue). */
@@ -65,76 +10,6 @@ export interface RedriveResult {
   readonly remaining: number;
   /** One line per entry that failed again: shard, first sequence number, error. */
   readonly errors: readonly string[];
-}
-
-/** A minimal Lambda context, enough for handlers that log the request id or check the time left. */
-export function lambdaContext(options: {
-  readonly functionName: string;
-  readonly region: string;
-  readonly accountId: string;
-  /** @default 900000 (Lambda's largest timeout) */
-  readonly timeoutMs?: number;
-}): Context {
-  const deadline = Date.now() + (options.timeoutMs ?? 900_000);
-  const unsupported = () => {
-    throw new Error(
-      'context.done/fail/succeed are not supported locally: return or throw from an async handler',
-    );
-  };
-  const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: options.functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${options.region}:${options.accountId}:function:${options.functionName}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${options.functionName}`,
-    logStreamName: `${day}/[$LATEST]${randomBytes(16).toString('hex')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: unsupported,
-    fail: unsupported,
-    succeed: unsupported,
-  };
-}
-
-/**
- * Reads a Kinesis handler's answer as Lambda does with ReportBatchItemFailures on: the index of
- * the first record to retry, or -1 when the batch succeeded. No answer, or an empty or null
- * `batchItemFailures`, is success; an empty, missing or unknown `itemIdentifier` fails the
- * whole batch (index 0); otherwise the lowest reported sequence number is where the retry starts.
- * A `batchItemFailures` that is not an array also fails the whole batch: dropping records on a
- * malformed answer would lose them.
- */
-export function firstFailedIndex(
-  records: readonly KinesisStreamRecord[],
-  response: unknown,
-): { index: number; reason: string } {
-  if (response === null || typeof response !== 'object') return { index: -1, reason: '' };
-  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
-  if (failures === undefined || failures === null) return { index: -1, reason: '' };
-  if (!Array.isArray(failures))
-    return { index: 0, reason: 'batchItemFailures is not an array: the whole batch counts as failed' };
-  if (failures.length === 0) return { index: -1, reason: '' };
-  let lowest = records.length;
-  for (const failure of failures as unknown[]) {
-    const id =
-      failure !== null && typeof failure === 'object'
-        ? (failure as { itemIdentifier?: unknown }).itemIdentifier
-        : undefined;
-    const at =
-      typeof id === 'string' && id !== '' ? records.findIndex((r) => r.kinesis.sequenceNumber === id) : -1;
-    if (at < 0)
-      return {
-        index: 0,
-        reason: `batchItemFailures names ${JSON.stringify(id)}, not a sequence number of this batch: the whole batch counts as failed`,
-      };
-    lowest = Math.min(lowest, at);
-  }
-  return {
-    index: lowest,
-    reason: `the function reported ${failures.length} failed record(s), the lowest ${records[lowest].kinesis.sequenceNumber}`,
-  };
 }
 
 /**
@@ -270,7 +145,7 @@ export class DeadLetterQueue implements OnFailureDestination {
           continue;
         }
         errors.push(`${where}: ${failed.reason}`);
-        if (failed.index > 0) outcome.set(entry, narrow(entry, failed.index, failed.reason));
+        if (failed.index > 0) outcome.set(entry, withoutFirstRecords(entry, failed.index, failed.reason));
       } catch (error) {
         errors.push(`${where}: ${(error as Error).message}`);
       }
@@ -286,22 +161,4 @@ export class DeadLetterQueue implements OnFailureDestination {
       return { redriven, remaining: this.entries.length, errors };
     });
   }
-}
-
-/** The entry without its first `from` records (they succeeded on redrive). */
-function narrow(entry: DeadLetterEntry, from: number, reason: string): DeadLetterEntry {
-  const records = entry.records.slice(from);
-  const first = records[0].kinesis;
-  return {
-    ...entry,
-    timestamp: new Date().toISOString(),
-    KinesisBatchInfo: {
-      ...entry.KinesisBatchInfo,
-      startSequenceNumber: first.sequenceNumber,
-      approximateArrivalOfFirstRecord: new Date(first.approximateArrivalTimestamp * 1000).toISOString(),
-      batchSize: records.length,
-    },
-    records,
-    lastError: reason,
-  };
 }

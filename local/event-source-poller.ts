@@ -1,18 +1,15 @@
 import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
-import { randomUUID } from 'node:crypto';
 import type { KinesisStreamRecord } from 'aws-lambda';
+import { systemClock, type Clock } from '../lambdas/ports/clock';
 import {
-  firstFailedIndex,
-  lambdaContext,
-  type DeadLetterEntry,
-  type KinesisBatchHandler,
+  arrivalMs,
+  deadLetterEntry,
   type OnFailureCondition,
   type OnFailureDestination,
-} from './dead-letter-queue';
+} from './dead-letter-entry';
 import { readJson, writeJsonAtomic } from './json-file';
-import { listShards, Naps, ShardReader } from './shard-reader';
-
-export type { KinesisBatchHandler } from './dead-letter-queue';
+import { firstFailedIndex, lambdaContext, type KinesisBatchHandler } from './lambda-invocation';
+import { ShardConsumer, Stopping, type ConsumedShard, type StepResult } from './shard-consumer';
 
 export interface EventSourcePollerOptions {
   readonly client: KinesisClient;
@@ -61,6 +58,12 @@ export interface EventSourcePollerOptions {
   readonly accountId?: string;
   /** Function name in the context and in on-failure records. @default 'streamfold-local' */
   readonly functionName?: string;
+  /**
+   * The time the batching window and the record age are measured in (and dead letters stamped
+   * with): a test holds a window open, or ages records, without waiting.
+   * @default the system clock
+   */
+  readonly clock?: Clock;
 }
 
 export interface ShardStats {
@@ -68,6 +71,8 @@ export interface ShardStats {
   /** waiting: for its parent shards to be finished; reading; ended: closed by a reshard and fully processed. */
   readonly status: 'waiting' | 'reading' | 'ended';
   readonly millisBehindLatest: number;
+  /** Fetched, waiting for the batch to fill or its window to close. */
+  readonly pendingRecords: number;
   readonly recordsProcessed: number;
   readonly invocations: number;
   readonly failedInvocations: number;
@@ -87,10 +92,8 @@ export interface EventSourcePollerStats {
   readonly shards: readonly ShardStats[];
 }
 
-interface ShardState {
-  readonly id: string;
+interface ShardState extends ConsumedShard {
   readonly parents: readonly string[];
-  readonly reader: ShardReader;
   status: 'waiting' | 'reading' | 'ended';
   readerEnded: boolean;
   /** Fetched, not yet handed to the function. */
@@ -123,8 +126,6 @@ interface CheckpointFile {
   readonly shards: Record<string, string>;
 }
 
-class Stopping extends Error {}
-
 // Lambda's synchronous invocation payload limit: a batch stops growing before it.
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 // Bytes of JSON around a record's data in the event (ARNs, ids, field names).
@@ -133,82 +134,6 @@ const RECORD_OVERHEAD_BYTES = 700;
 function validate(name: string, value: number, min: number, max: number, hint = ''): void {
   if (!Number.isInteger(value) || value < min || value > max)
     throw new Error(`${name} must be an integer between ${min} and ${max}${hint} (given ${value})`);
-}
-
-function arrivalMs(record: KinesisStreamRecord): number {
-  return Math.round(record.kinesis.approximateArrivalTimestamp * 1000);
-}
-
-/**
- * Lists a stream's shards now, every few seconds, and on request, reporting each shard once.
- * Shared by the poller and the archiver: both must find the children of a reshard.
- */
-export class ShardDiscovery {
-  private readonly known = new Set<string>();
-  private stopped = false;
-  private loop?: Promise<void>;
-  private wake?: () => void;
-  private relistRequested = false;
-  private listings = 0;
-  /** Start time of the latest successful listing: every shard that existed then has been reported. */
-  lastListedAt = 0;
-
-  constructor(
-    private readonly client: KinesisClient,
-    private readonly streamName: string,
-    private readonly everyMs: number,
-    /** `initial`: the shard was in the first successful listing. */
-    private readonly onShard: (shard: Shard, initial: boolean) => void,
-    private readonly onError: (message: string) => void,
-  ) {}
-
-  start(): void {
-    this.loop ??= (async () => {
-      while (!this.stopped) {
-        this.relistRequested = false;
-        await this.listNow().catch((error: Error) =>
-          this.onError(`listing the shards of ${this.streamName}: ${error.message}`),
-        );
-        // A request that came during that listing may predate what it must see: list again.
-        if (this.relistRequested) continue;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, this.everyMs);
-          function done() {
-            clearTimeout(timer);
-            resolve();
-          }
-          this.wake = done;
-        });
-      }
-    })();
-  }
-
-  /** Lists the shards at once, reports new ones, and resolves to the listing's start time. */
-  async listNow(): Promise<number> {
-    const startedAt = Date.now();
-    const shards = await listShards(this.client, this.streamName);
-    const initial = this.listings === 0;
-    for (const shard of shards) {
-      if (!shard.ShardId || this.known.has(shard.ShardId)) continue;
-      this.known.add(shard.ShardId);
-      this.onShard(shard, initial);
-    }
-    this.listings++;
-    this.lastListedAt = Math.max(this.lastListedAt, startedAt);
-    return startedAt;
-  }
-
-  /** Ends the current pause: the next listing starts now (a shard ended, so children exist). */
-  relistSoon(): void {
-    this.relistRequested = true;
-    this.wake?.();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.wake?.();
-    await this.loop;
-  }
 }
 
 /**
@@ -235,16 +160,9 @@ export class ShardDiscovery {
  * or is dead-lettered, and are written (atomically) before the next invocation, so a stop or a
  * crash never makes a successful record run twice, and never skips one.
  */
-export class EventSourcePoller {
-  private readonly shards = new Map<string, ShardState>();
+export class EventSourcePoller extends ShardConsumer<ShardState> {
   private checkpoints: Record<string, string> = {};
-  private stopping = false;
-  private readonly loops: Promise<void>[] = [];
-  private readonly naps = new Naps();
-  private readonly discovery: ShardDiscovery;
-  private startup?: Promise<void>;
   private persisting: Promise<void> = Promise.resolve();
-  private fatal?: string;
   private readonly batchSize: number;
   private readonly windowMs: number;
   private readonly bisect: boolean;
@@ -256,10 +174,15 @@ export class EventSourcePoller {
   private readonly region: string;
   private readonly accountId: string;
   private readonly functionName: string;
-  /** The latest error met while reading, invoking or checkpointing (the poller keeps going). */
-  lastError?: string;
+  private readonly clock: Clock;
 
   constructor(private readonly options: EventSourcePollerOptions) {
+    super({
+      client: options.client,
+      streamName: options.streamName,
+      role: 'event source',
+      listShardsIntervalMs: options.listShardsIntervalMs,
+    });
     this.batchSize = options.batchSize ?? 100;
     this.windowMs = options.maximumBatchingWindowMs ?? 500;
     this.bisect = options.bisectBatchOnFunctionError ?? true;
@@ -271,6 +194,7 @@ export class EventSourcePoller {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '000000000000';
     this.functionName = options.functionName ?? 'streamfold-local';
+    this.clock = options.clock ?? systemClock;
     validate('batchSize', this.batchSize, 1, 10_000);
     validate('maximumBatchingWindowMs', this.windowMs, 0, 300_000);
     validate('maximumRetryAttempts', this.maxRetries, -1, 10_000, ' (-1 retries forever)');
@@ -280,53 +204,32 @@ export class EventSourcePoller {
       throw new Error(
         `startingPosition must be TRIM_HORIZON or LATEST (given ${String(this.startingPosition)})`,
       );
-    this.discovery = new ShardDiscovery(
-      options.client,
-      options.streamName,
-      options.listShardsIntervalMs ?? 5000,
-      (shard, initial) => this.addShard(shard, initial),
-      (message) => (this.lastError = message),
-    );
   }
 
   get streamArn(): string {
     return `arn:aws:kinesis:${this.region}:${this.accountId}:stream/${this.options.streamName}`;
   }
 
-  /** Loads the checkpoints, then lists the shards and reads each one. Returns at once. */
-  start(): void {
-    this.startup ??= (async () => {
-      const file = this.options.checkpointFile;
-      if (file) {
-        const saved = await readJson<CheckpointFile | Record<string, string>>(file);
-        if (saved && typeof saved.shards === 'object') {
-          const { streamName, shards } = saved as CheckpointFile;
-          if (streamName !== this.options.streamName)
-            throw new Error(
-              `${file} holds checkpoints of stream ${streamName}, not ${this.options.streamName}: use another checkpointFile`,
-            );
-          this.checkpoints = { ...shards };
-        } else if (saved) this.checkpoints = { ...(saved as Record<string, string>) }; // the earlier flat format
-      }
-      if (!this.stopping) this.discovery.start();
-    })().catch((error: Error) => {
-      this.fatal = `event source for ${this.options.streamName} could not start: ${error.message}`;
-      this.lastError = this.fatal;
-    });
+  protected async load(): Promise<void> {
+    const file = this.options.checkpointFile;
+    if (!file) return;
+    const saved = await readJson<CheckpointFile | Record<string, string>>(file);
+    if (saved && typeof saved.shards === 'object') {
+      const { streamName, shards } = saved as CheckpointFile;
+      if (streamName !== this.options.streamName)
+        throw new Error(
+          `${file} holds checkpoints of stream ${streamName}, not ${this.options.streamName}: use another checkpointFile`,
+        );
+      this.checkpoints = { ...shards };
+    } else if (saved) this.checkpoints = { ...(saved as Record<string, string>) }; // the earlier flat format
   }
 
-  private addShard(shard: Shard, initial: boolean): void {
+  protected openShard(shard: Shard, initial: boolean): ShardState {
     const id = shard.ShardId!;
-    const state: ShardState = {
+    return {
       id,
       parents: [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => Boolean(p)),
-      reader: new ShardReader(
-        this.options.client,
-        this.options.streamName,
-        id,
-        this.checkpoints[id],
-        initial ? this.startingPosition : 'TRIM_HORIZON',
-      ),
+      reader: this.readerOf(id, this.checkpoints[id], initial ? this.startingPosition : 'TRIM_HORIZON'),
       status: 'waiting',
       readerEnded: false,
       pending: [],
@@ -339,12 +242,6 @@ export class EventSourcePoller {
       failedInvocations: 0,
       deadLettered: 0,
     };
-    this.shards.set(id, state);
-    this.loops.push(this.runShard(state));
-  }
-
-  private nap(ms: number): Promise<void> {
-    return this.naps.sleep(ms);
   }
 
   private toLambdaRecord(shardId: string, record: _Record): KinesisStreamRecord {
@@ -375,47 +272,49 @@ export class EventSourcePoller {
     });
   }
 
-  private async runShard(state: ShardState): Promise<void> {
+  protected async beforeReading(state: ShardState): Promise<void> {
     while (!this.stopping && this.parentsUnfinished(state)) await this.nap(50);
     state.status = 'reading';
-    state.windowOpenedAt = Date.now();
-    while (!this.stopping) {
-      try {
-        let drained = false;
-        if (state.pending.length < this.batchSize && !state.readerEnded) {
-          const limit = Math.min(10_000, this.batchSize - state.pending.length);
-          const fetched = await state.reader.fetch(limit);
-          state.millisBehindLatest = fetched.millisBehindLatest;
-          for (const record of fetched.records) state.pending.push(this.toLambdaRecord(state.id, record));
-          drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
-          if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
-          if (fetched.ended) state.readerEnded = true;
-        }
-        if (state.pending.length === 0) {
-          if (state.readerEnded) {
-            // Closed by a reshard and fully processed: its children may start, and must be found.
-            state.status = 'ended';
-            this.discovery.relistSoon();
-            return;
-          }
-          await this.nap(this.pollIntervalMs);
-          continue;
-        }
-        const waited = Date.now() - state.windowOpenedAt;
-        const full =
-          state.pending.length >= this.batchSize || this.payloadBytes(state.pending) >= MAX_PAYLOAD_BYTES;
-        if (!full && waited < this.windowMs && !state.readerEnded) {
-          if (drained) await this.nap(Math.min(this.pollIntervalMs, this.windowMs - waited));
-          continue;
-        }
-        await this.deliver(state, this.takeBatch(state));
-        state.windowOpenedAt = Date.now();
-      } catch (error) {
-        if (error instanceof Stopping) return;
-        this.lastError = `shard ${state.id}: ${(error as Error).message}`;
-        await this.nap(500);
-      }
+    state.windowOpenedAt = this.clock.now();
+  }
+
+  /** Fetches what the batch lacks, then invokes the function once the batch is full or its window closed. */
+  protected async step(state: ShardState): Promise<StepResult> {
+    let drained = false;
+    if (state.pending.length < this.batchSize && !state.readerEnded) {
+      const limit = Math.min(10_000, this.batchSize - state.pending.length);
+      const fetched = await state.reader.fetch(limit);
+      state.millisBehindLatest = fetched.millisBehindLatest;
+      for (const record of fetched.records) state.pending.push(this.toLambdaRecord(state.id, record));
+      drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
+      if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
+      if (fetched.ended) state.readerEnded = true;
     }
+    if (state.pending.length === 0) {
+      if (state.readerEnded) {
+        // Closed by a reshard and fully processed: its children may start.
+        state.status = 'ended';
+        return 'ended';
+      }
+      await this.nap(this.pollIntervalMs);
+      return 'more';
+    }
+    const waited = this.clock.now() - state.windowOpenedAt;
+    const full =
+      state.pending.length >= this.batchSize || this.payloadBytes(state.pending) >= MAX_PAYLOAD_BYTES;
+    if (!full && waited < this.windowMs && !state.readerEnded) {
+      if (drained) await this.nap(Math.min(this.pollIntervalMs, this.windowMs - waited));
+      return 'more';
+    }
+    await this.deliver(state, this.takeBatch(state));
+    state.windowOpenedAt = this.clock.now();
+    return 'more';
+  }
+
+  protected caughtUp(state: ShardState, since: number): boolean {
+    return (
+      state.status === 'ended' || (state.caughtUpAt >= since && state.pending.length === 0 && !state.inFlight)
+    );
   }
 
   private payloadBytes(records: readonly KinesisStreamRecord[]): number {
@@ -454,7 +353,7 @@ export class EventSourcePoller {
         const attempt = queue[0];
         if (this.maxAgeMs >= 0) {
           // Within a shard records are in arrival order: the ones too old are a prefix.
-          const now = Date.now();
+          const now = this.clock.now();
           const young = attempt.records.findIndex((r) => now - arrivalMs(r) <= this.maxAgeMs);
           const old = young < 0 ? attempt.records.length : young;
           if (old > 0) {
@@ -546,36 +445,18 @@ export class EventSourcePoller {
     attempt: Attempt,
     records: KinesisStreamRecord[],
     condition: OnFailureCondition,
-    error: string,
+    reason: string,
   ): Promise<void> {
-    const first = records[0].kinesis;
-    const last = records[records.length - 1].kinesis;
-    const entry: DeadLetterEntry = {
-      version: '1.0',
-      timestamp: new Date().toISOString(),
-      requestContext: {
-        requestId: randomUUID(),
-        functionArn: `arn:aws:lambda:${this.region}:${this.accountId}:function:${this.functionName}`,
-        condition,
-        approximateInvokeCount: attempt.invokeCount,
-      },
-      responseContext: {
-        statusCode: attempt.invokeCount > 0 ? 200 : 0,
-        executedVersion: '$LATEST',
-        ...(attempt.functionError ? { functionError: attempt.functionError } : {}),
-      },
-      KinesisBatchInfo: {
-        shardId: state.id,
-        startSequenceNumber: first.sequenceNumber,
-        endSequenceNumber: last.sequenceNumber,
-        approximateArrivalOfFirstRecord: new Date(arrivalMs(records[0])).toISOString(),
-        approximateArrivalOfLastRecord: new Date(arrivalMs(records[records.length - 1])).toISOString(),
-        batchSize: records.length,
-        streamArn: this.streamArn,
-      },
+    const entry = deadLetterEntry({
       records,
-      lastError: attempt.lastError || error,
-    };
+      condition,
+      attempt,
+      reason,
+      shardId: state.id,
+      streamArn: this.streamArn,
+      functionArn: `arn:aws:lambda:${this.region}:${this.accountId}:function:${this.functionName}`,
+      now: this.clock.now(),
+    });
     if (this.options.onFailure) await this.options.onFailure.add(entry);
     else
       console.error(
@@ -600,38 +481,12 @@ export class EventSourcePoller {
     await write;
   }
 
-  /**
-   * Resolves when, after this call, every shard was read to its end (a GetRecords that started
-   * after the call found nothing new) and nothing is in flight or pending; ended shards count as
-   * done once a listing after the call has found their children. Rejects after `timeoutMs`.
-   */
-  async idle(timeoutMs = 30_000): Promise<void> {
-    const since = Date.now();
-    this.discovery.relistSoon();
-    while (Date.now() - since < timeoutMs) {
-      if (this.fatal) throw new Error(this.fatal);
-      const states = [...this.shards.values()];
-      if (
-        this.discovery.lastListedAt >= since &&
-        states.length > 0 &&
-        states.every(
-          (s) => s.status === 'ended' || (s.caughtUpAt >= since && s.pending.length === 0 && !s.inFlight),
-        )
-      )
-        return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(
-      `event source for ${this.options.streamName} did not catch up within ${timeoutMs} ms ` +
-        `(last error: ${this.lastError ?? 'none'}); shards: ${JSON.stringify(this.stats().shards)}`,
-    );
-  }
-
   stats(): EventSourcePollerStats {
     const shards: ShardStats[] = [...this.shards.values()].map((s) => ({
       shardId: s.id,
       status: s.status,
       millisBehindLatest: s.millisBehindLatest,
+      pendingRecords: s.pending.length,
       recordsProcessed: s.recordsProcessed,
       invocations: s.invocations,
       failedInvocations: s.failedInvocations,
@@ -651,22 +506,17 @@ export class EventSourcePoller {
     };
   }
 
+  protected shardStats(): readonly ShardStats[] {
+    return this.stats().shards;
+  }
+
   /**
    * Stops reading: an invocation in flight finishes and is checkpointed; retries still to come
    * are abandoned (their records are read again on the next start). Resolves when every
    * checkpoint is written.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.naps.wakeAll();
-    await this.startup;
-    await this.discovery.stop();
-    // Shards found by a listing that was under way when stop began add their loops late.
-    for (let waited = 0; waited < this.loops.length;) {
-      const next = this.loops.slice(waited);
-      waited = this.loops.length;
-      await Promise.all(next);
-    }
+    await super.stop();
     await this.persisting;
   }
 }

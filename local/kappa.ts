@@ -6,6 +6,7 @@ import type {
   KinesisStreamEvent,
 } from 'aws-lambda';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { jsonResponse } from '../lambdas/adapters/codecs/api-gateway';
 import { parseReplayRequest } from '../lambdas/adapters/codecs/replay-request';
 import { DynamoDbKappaControlStore } from '../lambdas/adapters/aws/dynamodb-kappa-control-store';
 import type { ViewDefinition } from '../lambdas/core/view';
@@ -17,14 +18,15 @@ import {
   kappaQueryEnvironment,
   replayEnvironment,
 } from '../lambdas/runtime/function-environment';
+import type { KappaStatus } from '../lambdas/services/kappa-query';
 import { pendingViews } from '../lambdas/services/kappa-replay';
 import type { Archiver } from './archiver';
 import { DeadLetterQueue } from './dead-letter-queue';
-import { EventSourcePoller } from './event-source-poller';
+import { EventSourcePoller, type EventSourcePollerStats } from './event-source-poller';
 import { HandlerHost } from './handler-host';
 import type { Route } from './http-gateway';
 import type { ResourceNames } from './resources';
-import { Naps } from './shard-reader';
+import { Naps } from './naps';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
 
@@ -46,6 +48,15 @@ export interface LocalKappaOptions {
   readonly autoReplay: boolean;
   /** Route prefix: '' when Kappa serves /views, '/kappa' when both architectures run. */
   readonly prefix: string;
+}
+
+/** The Kappa part of the local GET /admin/status: the query handler's, plus the local processor. */
+export interface LocalKappaStatus extends KappaStatus {
+  readonly architecture: 'kappa';
+  readonly processor: EventSourcePollerStats;
+  readonly deadLetterQueue: { readonly depth: number };
+  /** The last replay run's error, if it failed. */
+  readonly replayRunnerError: string | null;
 }
 
 interface StartAnswer {
@@ -170,13 +181,13 @@ export class LocalKappa {
       answer = await this.replayHost.invoke<StartAnswer>({ action: 'start', ...request });
     } catch (error) {
       const e = error as Error;
-      if (e.name === 'ReplayInProgress') return json(409, { error: e.message });
-      if (e.name === 'ReplayRequestError') return json(400, { error: e.message });
+      if (e.name === 'ReplayInProgress') return jsonResponse(409, { error: e.message });
+      if (e.name === 'ReplayRequestError') return jsonResponse(400, { error: e.message });
       throw error;
     }
     this.lastError = null;
     this.running = this.run(answer.replayId);
-    return json(202, {
+    return jsonResponse(202, {
       status: 'started',
       replayId: answer.replayId,
       version: answer.version,
@@ -236,7 +247,7 @@ export class LocalKappa {
             e.body ?? '',
             this.o.views.map((v) => v.name),
           );
-          if ('error' in parsed) return json(400, { error: parsed.error });
+          if ('error' in parsed) return jsonResponse(400, { error: parsed.error });
           return this.startReplay(parsed);
         },
       },
@@ -248,13 +259,14 @@ export class LocalKappa {
       {
         method: 'GET',
         resource: '/admin/kappa/dlq',
-        invoke: async () => json(200, { depth: await this.dlq.depth(), entries: await this.dlq.list() }),
+        invoke: async () =>
+          jsonResponse(200, { depth: await this.dlq.depth(), entries: await this.dlq.list() }),
       },
     ];
   }
 
   /** The Kappa part of GET /admin/status (versions, replay progress) from the query handler, plus the processor. */
-  async status(): Promise<Record<string, unknown>> {
+  async status(): Promise<LocalKappaStatus> {
     const result = await this.queryHost.invoke<APIGatewayProxyResult>({
       httpMethod: 'GET',
       path: '/admin/status',
@@ -264,7 +276,8 @@ export class LocalKappa {
       pathParameters: null,
       body: null,
     });
-    const body = JSON.parse(result.body) as Record<string, unknown>;
+    // The query handler's answer: lambdas/runtime/kappa-serving.ts writes it from kappaStatus().
+    const body = JSON.parse(result.body) as KappaStatus & { architecture: 'kappa' };
     return {
       ...body,
       processor: this.poller.stats(),
@@ -284,12 +297,4 @@ export class LocalKappa {
     await Promise.all(this.hosts.filter(Boolean).map((h) => h.stop()));
     await this.running?.catch(() => undefined);
   }
-}
-
-function json(status: number, body: unknown): APIGatewayProxyResult {
-  return {
-    statusCode: status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-    body: JSON.stringify(body),
-  };
 }

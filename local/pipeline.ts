@@ -1,18 +1,12 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type {
-  APIGatewayProxyEvent,
-  APIGatewayProxyResult,
-  KinesisStreamBatchResponse,
-  KinesisStreamEvent,
-} from 'aws-lambda';
-import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { DynamoDbEventClaims } from '../lambdas/adapters/aws/dynamodb-event-claims';
 import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
 import { S3ArchiveReader } from '../lambdas/adapters/aws/s3-archive-reader';
-import { requestBody } from '../lambdas/adapters/codecs/api-gateway';
-import { parseBatchRequest } from '../lambdas/adapters/codecs/batch-request';
 import type { ViewDefinition } from '../lambdas/core/view';
 import {
   makeDynamoDbClient,
@@ -36,11 +30,14 @@ import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
-import { EventSourcePoller, type KinesisBatchHandler } from './event-source-poller';
+import { EventSourcePoller } from './event-source-poller';
+import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
-import { HttpGateway, type Route } from './http-gateway';
+import { HttpGateway } from './http-gateway';
 import { LocalKappa } from './kappa';
+import { pipelineRoutes, type BatchDetail } from './pipeline-routes';
+import { readPipelineStatus, type PipelineStatus } from './pipeline-status';
 import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
 import { checkStoredSettings } from './stored-settings';
@@ -136,6 +133,7 @@ export class LocalPipeline {
   private emulators?: Emulators;
   /** The handler workers, each with its environment (test/integ/function-environment.test.ts reads them). */
   hosts: HandlerHost[] = [];
+  private kinesis?: KinesisClient;
   private poller?: EventSourcePoller;
   private archiver?: Archiver;
   private scheduler?: Scheduler<BatchRunResult>;
@@ -143,13 +141,12 @@ export class LocalPipeline {
   private generatorInstance?: EventGenerator;
   private dlq?: DeadLetterQueue;
   private sweeper?: TtlSweeper;
-  private speedRows!: DynamoDbSpeedRowStore;
-  private claims!: DynamoDbEventClaims;
+  private speedRows?: DynamoDbSpeedRowStore;
+  /** Only per-event claims (`global` dedupe) count earlier copies of kept ids. */
+  private claims?: DynamoDbEventClaims;
   private ingestHost?: HandlerHost;
   private queryHost?: HandlerHost;
   private batchHost?: HandlerHost;
-  /** Invokes the batch handler as the schedule does, with `detail` as the run's request. */
-  private runBatchHandler?: (detail: Record<string, unknown>) => Promise<BatchRunResult>;
   private speedHost?: HandlerHost;
   /** The Kappa architecture's part, when it runs (`kappa` or `both`). */
   kappa?: LocalKappa;
@@ -164,33 +161,60 @@ export class LocalPipeline {
     this.names = resourceNames(options.resourcePrefix);
   }
 
+  private get architecture(): 'lambda' | 'kappa' | 'both' {
+    return this.options.architecture ?? 'lambda';
+  }
+
   private dataPath(...parts: string[]): string | undefined {
     return this.options.dataDir === null ? undefined : path.join(this.options.dataDir, ...parts);
   }
 
   async start(): Promise<void> {
     this.startedAt = Date.now();
-    const o = this.options;
-    if (o.dataDir !== null) await fs.mkdir(o.dataDir, { recursive: true });
-    let endpoints: AwsEndpoints;
-    let archiveDir: string;
-    if (o.endpoint) {
-      endpoints = {
-        region: process.env.AWS_REGION ?? 'us-east-1',
-        kinesis: o.endpoint,
-        dynamodb: o.endpoint,
-        s3: o.endpoint,
-        s3Flavor: o.endpointS3Flavor ?? 'aws',
-      };
-      archiveDir = await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-'));
-    } else {
-      this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
-      endpoints = this.emulators.endpoints;
-      archiveDir = path.join(this.emulators.s3Dir, this.names.bucket, 'events');
-    }
+    if (this.options.dataDir !== null) await fs.mkdir(this.options.dataDir, { recursive: true });
+    const { endpoints, archiveDir } = await this.connect();
     this.endpoints = endpoints;
-    const kinesis = makeKinesisClient(endpoints);
+    const kinesis = (this.kinesis = makeKinesisClient(endpoints));
     const s3 = makeS3Client(endpoints);
+    await this.prepareResources(endpoints, kinesis, s3);
+    const common = localEnvironment(endpoints);
+    await this.startHandlers(common, archiveDir);
+    this.buildLayers(kinesis, s3);
+    if (this.architecture !== 'lambda') this.kappa = this.buildKappa(endpoints, kinesis, common);
+    this.buildStores(endpoints);
+    await this.serve(s3);
+    await this.startLoops();
+  }
+
+  /** The embedded emulators, or the AWS-compatible endpoint given; and the folder DuckDB reads the archive from. */
+  private async connect(): Promise<{ endpoints: AwsEndpoints; archiveDir: string }> {
+    const o = this.options;
+    if (o.endpoint)
+      return {
+        endpoints: {
+          region: process.env.AWS_REGION ?? 'us-east-1',
+          kinesis: o.endpoint,
+          dynamodb: o.endpoint,
+          s3: o.endpoint,
+          s3Flavor: o.endpointS3Flavor ?? 'aws',
+        },
+        // DuckDB reads no s3:// here: the batch handler copies the archive into this folder.
+        archiveDir: await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-')),
+      };
+    this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
+    return {
+      endpoints: this.emulators.endpoints,
+      archiveDir: path.join(this.emulators.s3Dir, this.names.bucket, 'events'),
+    };
+  }
+
+  /** The stream, tables and bucket; refuses data built with another arrival bucket. */
+  private async prepareResources(
+    endpoints: AwsEndpoints,
+    kinesis: KinesisClient,
+    s3: S3Client,
+  ): Promise<void> {
+    const o = this.options;
     await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names);
     await checkStoredSettings(
       makeDynamoDocumentClient(endpoints),
@@ -198,19 +222,11 @@ export class LocalPipeline {
       o.arrivalBucketMs,
       o.endpoint ?? o.dataDir ?? 'memory',
     );
+  }
 
-    // What only the local runtime sets (endpoints, credentials); each function's own variables come
-    // from lambdas/runtime/function-environment.ts, as in lib/.
-    const common: Record<string, string> = {
-      [ENV.kinesisEndpoint]: endpoints.kinesis ?? '',
-      [ENV.dynamodbEndpoint]: endpoints.dynamodb ?? '',
-      [ENV.s3Endpoint]: endpoints.s3 ?? '',
-      [ENV.s3Flavor]: endpoints.s3Flavor,
-      AWS_REGION: endpoints.region,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      PATH: process.env.PATH ?? '',
-    };
+  /** The Lambda architecture's handlers, each in its worker with its function's environment, as in lib/. */
+  private async startHandlers(common: Record<string, string>, archiveDir: string): Promise<void> {
+    const o = this.options;
     const views = JSON.stringify(o.views);
     const arrivalBucketMs = String(o.arrivalBucketMs);
     const tables = {
@@ -252,9 +268,13 @@ export class LocalPipeline {
     });
     this.hosts = [this.ingestHost, this.queryHost, this.speedHost, this.batchHost];
     await Promise.all(this.hosts.map((h) => h.start()));
+  }
 
+  /** The speed layer's event source, the archiver and the batch schedule; none runs yet. */
+  private buildLayers(kinesis: KinesisClient, s3: S3Client): void {
+    const o = this.options;
     this.dlq = new DeadLetterQueue({ file: this.dataPath('dead-letter-queue.ndjson') });
-    const speedHost = this.speedHost;
+    const speedHost = this.speedHost!;
     const invokeSpeed: KinesisBatchHandler = (event: KinesisStreamEvent) =>
       speedHost.invoke<KinesisStreamBatchResponse>(event);
     this.poller = new EventSourcePoller({
@@ -279,103 +299,87 @@ export class LocalPipeline {
       flushIntervalMs: o.archiveFlushMs,
       checkpointFile: this.dataPath('archiver-checkpoints.json'),
     });
-    const batchHost = this.batchHost;
-    this.runBatchHandler = (detail) =>
-      batchHost.invoke<BatchRunResult>({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail });
-    this.scheduler = new Scheduler(() => this.runBatchHandler!({}), o.batchEveryMs);
+    this.scheduler = new Scheduler(() => this.invokeBatch({}), o.batchEveryMs);
+  }
 
-    const lambdaRoutes: Route[] = [
+  /** Invokes the batch handler as the schedule does, with `detail` as the run's request. */
+  private invokeBatch(detail: BatchDetail): Promise<BatchRunResult> {
+    return this.batchHost!.invoke<BatchRunResult>({
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      detail,
+    });
+  }
+
+  private buildKappa(
+    endpoints: AwsEndpoints,
+    kinesis: KinesisClient,
+    common: Record<string, string>,
+  ): LocalKappa {
+    const o = this.options;
+    return new LocalKappa({
+      views: o.views,
+      names: this.names,
+      endpoints,
+      kinesis,
+      archiver: this.archiver!,
+      commonEnv: common,
+      dataPath: (...parts) => this.dataPath(...parts),
+      batchSize: o.speedBatchSize,
+      batchingWindowMs: o.speedBatchingWindowMs,
+      retryAttempts: o.speedRetryAttempts,
+      dedupe: o.speedDedupe,
+      handoffDelayMs: o.replayHandoffDelayMs ?? 3_000,
+      autoReplay: o.kappaAutoReplay ?? true,
+      prefix: this.architecture === 'both' ? '/kappa' : '',
+    });
+  }
+
+  /** The HTTP API: the pipeline's routes, Kappa's, and the dashboard's. */
+  private async serve(s3: S3Client): Promise<void> {
+    const routes = pipelineRoutes(
       {
-        method: 'POST',
-        resource: '/events',
-        invoke: async (e) => {
-          const result = await this.ingestHost!.invoke<APIGatewayProxyResult>(e);
-          if (result.statusCode === 202)
-            this.eventsAccepted += (JSON.parse(result.body) as { accepted: number }).accepted;
-          return result;
-        },
+        ingest: this.ingestHost!,
+        query: this.queryHost!,
+        speed: this.speedHost!,
+        deadLetters: this.dlq!,
+        accepted: (events) => (this.eventsAccepted += events),
+        runBatch: (detail) => this.runBatch(detail),
+        status: () => this.status(),
       },
-      { method: 'GET', resource: '/views', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
-      {
-        method: 'GET',
-        resource: '/views/{view}',
-        invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e),
-      },
-      {
-        method: 'GET',
-        resource: '/views/{view}/parts',
-        invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e),
-      },
-      { method: 'GET', resource: '/health', invoke: (e) => this.queryHost!.invoke<APIGatewayProxyResult>(e) },
-      { method: 'POST', resource: '/admin/batch', invoke: (e) => this.batchViaScheduler(e) },
-      { method: 'GET', resource: '/admin/status', invoke: async () => json(200, await this.status()) },
-      {
-        method: 'GET',
-        resource: '/admin/dlq',
-        invoke: async () => json(200, { depth: await this.dlq!.depth(), entries: await this.dlq!.list() }),
-      },
-      {
-        method: 'POST',
-        resource: '/admin/dlq/redrive',
-        invoke: async () =>
-          json(
-            200,
-            await this.dlq!.redrive((event: KinesisStreamEvent) =>
-              speedHost.invoke<KinesisStreamBatchResponse>(event),
-            ),
-          ),
-      },
-    ];
-    const architecture = o.architecture ?? 'lambda';
-    const runsLambda = architecture !== 'kappa';
-    if (architecture !== 'lambda') {
-      this.kappa = new LocalKappa({
-        views: o.views,
-        names: this.names,
-        endpoints,
-        kinesis,
-        archiver: this.archiver,
-        commonEnv: common,
-        dataPath: (...parts) => this.dataPath(...parts),
-        batchSize: o.speedBatchSize,
-        batchingWindowMs: o.speedBatchingWindowMs,
-        retryAttempts: o.speedRetryAttempts,
-        dedupe: o.speedDedupe,
-        handoffDelayMs: o.replayHandoffDelayMs ?? 3_000,
-        autoReplay: o.kappaAutoReplay ?? true,
-        prefix: architecture === 'both' ? '/kappa' : '',
-      });
-    }
-    // Kappa alone serves /views itself and has no batch layer to run.
-    const kept = runsLambda
-      ? lambdaRoutes
-      : lambdaRoutes.filter(
-          (r) =>
-            !['/views', '/views/{view}', '/views/{view}/parts', '/health', '/admin/batch'].includes(
-              r.resource,
-            ),
-        );
+      this.architecture !== 'kappa',
+    );
     const keys = new KeyIndex({
       archive: new S3ArchiveReader(s3, this.names.bucket, 'events/'),
-      views: o.views,
+      views: this.options.views,
     });
     this.gateway = new HttpGateway([
-      ...kept,
+      ...routes,
       ...(this.kappa ? this.kappa.routes() : []),
       ...dashboardRoutes(keys),
     ]);
-    const port = await this.gateway.listen(o.port);
+    const port = await this.gateway.listen(this.options.port);
     this.url = `http://127.0.0.1:${port}`;
-    this.speedRows = new DynamoDbSpeedRowStore(makeDynamoDocumentClient(endpoints), this.names.speedTable);
-    this.claims = new DynamoDbEventClaims(makeDynamoDocumentClient(endpoints), this.names.dedupeTable, 0, {
-      now: () => Date.now(),
-    });
-    this.sweeper = new TtlSweeper(makeDynamoDocumentClient(endpoints), this.names.dedupeTable);
-    this.sweeper.start();
-    this.archiver.start();
-    if (runsLambda) {
-      this.poller.start();
-      this.scheduler.start(o.firstBatchAfterMs ?? o.batchEveryMs);
+  }
+
+  /** What the status reads from the tables, and the sweeper that plays DynamoDB's TTL. */
+  private buildStores(endpoints: AwsEndpoints): void {
+    const o = this.options;
+    const documents = makeDynamoDocumentClient(endpoints);
+    this.speedRows = new DynamoDbSpeedRowStore(documents, this.names.speedTable);
+    if (o.speedDedupe && o.dedupeScope === 'global')
+      this.claims = new DynamoDbEventClaims(documents, this.names.dedupeTable, 0, { now: () => Date.now() });
+    this.sweeper = new TtlSweeper(documents, this.names.dedupeTable);
+  }
+
+  /** Starts everything that runs by itself: the sweeper, the archiver, the speed layer and the schedule, Kappa, the generator. */
+  private async startLoops(): Promise<void> {
+    const o = this.options;
+    this.sweeper!.start();
+    this.archiver!.start();
+    if (this.architecture !== 'kappa') {
+      this.poller!.start();
+      this.scheduler!.start(o.firstBatchAfterMs ?? o.batchEveryMs);
     }
     if (this.kappa) {
       await this.kappa.start();
@@ -387,31 +391,10 @@ export class LocalPipeline {
     }
   }
 
-  /**
-   * POST /admin/batch joins the scheduler so two runs never overlap: an incremental run joins the
-   * one in progress; a full run or a backfill waits for it and then runs.
-   */
-  private async batchViaScheduler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
-    const request = parseBatchRequest(requestBody(event));
-    if ('problems' in request)
-      return json(400, { error: 'invalid batch request', problems: request.problems });
-    try {
-      // Flush first so "run the batch now" covers what was just ingested, as far as the watermark allows.
-      await this.archiver!.flush();
-      if (!request.full && !request.backfill) return json(200, await this.scheduler!.runNow());
-      const detail = JSON.parse(requestBody(event)) as Record<string, unknown>;
-      return json(200, await this.scheduler!.runInstead(() => this.runBatchHandler!(detail)));
-    } catch (error) {
-      return json(500, {
-        error: `batch run failed; the previous version stays served: ${(error as Error).message}`,
-      });
-    }
-  }
-
   /** Waits until the speed layer and the archiver have caught up with the stream. */
   async idle(timeoutMs = 30_000): Promise<void> {
     await Promise.all([
-      (this.options.architecture ?? 'lambda') !== 'kappa' ? this.poller!.idle(timeoutMs) : undefined,
+      this.architecture !== 'kappa' ? this.poller!.idle(timeoutMs) : undefined,
       this.archiver!.idle(timeoutMs),
       this.kappa?.idle(timeoutMs),
     ]);
@@ -422,66 +405,41 @@ export class LocalPipeline {
     return this.speedHost!.invoke<KinesisStreamBatchResponse>(event);
   }
 
-  /** Runs the batch layer now: incremental, or full / a backfill with `detail` ({full}, {from, to}). */
-  async runBatch(detail?: {
-    full?: boolean;
-    from?: number | string;
-    to?: number | string;
-  }): Promise<BatchRunResult> {
+  /**
+   * Runs the batch layer now, after flushing the archiver so the run covers what was just ingested
+   * (as far as the watermark allows). Never two runs at once: an incremental run (no `detail`)
+   * joins the one in progress; a full run or a backfill ({full}, {from, to}) waits for it, then runs.
+   */
+  async runBatch(detail?: BatchDetail): Promise<BatchRunResult> {
     await this.archiver!.flush();
     if (detail === undefined) return this.scheduler!.runNow();
-    return this.scheduler!.runInstead(() => this.runBatchHandler!(detail));
+    return this.scheduler!.runInstead(() => this.invokeBatch(detail));
   }
 
   get deadLetterQueue(): DeadLetterQueue {
     return this.dlq!;
   }
 
-  async status(): Promise<Record<string, unknown>> {
-    const kinesis = makeKinesisClient(this.endpoints!);
-    const summary = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: this.names.stream }));
-    return {
-      architecture: this.options.architecture ?? 'lambda',
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+  status(): Promise<PipelineStatus> {
+    return readPipelineStatus({
+      architecture: this.architecture,
+      startedAt: this.startedAt,
       eventsAccepted: this.eventsAccepted,
       api: this.url,
-      endpoints: {
-        kinesis: this.endpoints!.kinesis,
-        dynamodb: this.endpoints!.dynamodb,
-        s3: this.endpoints!.s3,
-        region: this.endpoints!.region,
-      },
-      resources: { ...this.names, shards: summary.StreamDescriptionSummary?.OpenShardCount },
-      speed: this.poller!.stats(),
-      archive: this.archiver!.stats(),
-      batch: {
-        runs: this.scheduler!.runs,
-        failures: this.scheduler!.failures,
-        last: this.scheduler!.lastResult ?? null,
-        lastError: this.scheduler!.lastError ?? null,
-        everyMs: this.options.batchEveryMs,
-      },
-      speedRows: await this.speedRows.count(),
-      // Copies of one id that arrived before the copy the speed layer kept (README: producer retries).
-      // Only per-event claims see copies on other shards (ADR 008): null when nothing counts them.
-      earlierCopiesOfKeptIds:
-        this.options.speedDedupe && this.options.dedupeScope === 'global'
-          ? await this.claims.earlierCopiesNoted()
-          : null,
-      deadLetterQueue: { depth: await this.dlq!.depth() },
-      generator: this.generatorInstance
-        ? {
-            sent: this.generatorInstance.sent,
-            requests: this.generatorInstance.requests,
-            failures: this.generatorInstance.failures,
-            lastError: this.generatorInstance.lastError ?? null,
-          }
-        : null,
-      handlers: Object.fromEntries(
-        this.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
-      ),
-      kappa: this.kappa ? await this.kappa.status() : null,
-    };
+      endpoints: this.endpoints!,
+      names: this.names,
+      kinesis: this.kinesis!,
+      speed: this.poller!,
+      archive: this.archiver!,
+      batch: this.scheduler!,
+      batchEveryMs: this.options.batchEveryMs,
+      speedRows: this.speedRows!,
+      claims: this.claims,
+      deadLetters: this.dlq!,
+      generator: this.generatorInstance,
+      hosts: this.hosts,
+      kappa: this.kappa,
+    });
   }
 
   async stop(): Promise<void> {
@@ -494,13 +452,23 @@ export class LocalPipeline {
     await this.archiver?.stop();
     await Promise.all(this.hosts.map((h) => h.stop()));
     await this.emulators?.stop();
+    this.kinesis?.destroy();
   }
 }
 
-function json(status: number, body: unknown): APIGatewayProxyResult {
+/**
+ * What only the local runtime sets in every handler's environment (endpoints, credentials); each
+ * function's own variables come from lambdas/runtime/function-environment.ts, as in lib/.
+ */
+function localEnvironment(endpoints: AwsEndpoints): Record<string, string> {
   return {
-    statusCode: status,
-    headers: { 'content-type': 'application/json; charset=utf-8' },
-    body: JSON.stringify(body),
+    [ENV.kinesisEndpoint]: endpoints.kinesis ?? '',
+    [ENV.dynamodbEndpoint]: endpoints.dynamodb ?? '',
+    [ENV.s3Endpoint]: endpoints.s3 ?? '',
+    [ENV.s3Flavor]: endpoints.s3Flavor,
+    AWS_REGION: endpoints.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    PATH: process.env.PATH ?? '',
   };
 }

@@ -1,3 +1,4 @@
+import type { LocalKappaStatus } from './kappa';
 import type { LocalPipeline } from './pipeline';
 
 /** One status line every two seconds: events in, speed lag, archive, batch version and cutoff, DLQ. */
@@ -7,36 +8,13 @@ export class ProgressLine {
   constructor(private readonly pipeline: LocalPipeline) {}
 
   async render(): Promise<string> {
-    const s = (await this.pipeline.status()) as {
-      speed: { recordsProcessed?: number; millisBehindLatest?: number };
-      archive: { recordsArchived?: number; watermark?: number | null };
-      batch: { last: { version: number | null; cutoff: string | null } | null };
-      deadLetterQueue: { depth: number };
-      eventsAccepted: number;
-      generator: { sent: number; failures: number } | null;
-      handlers: Record<string, { invocations: number; errors: number }>;
-      architecture: 'lambda' | 'kappa' | 'both';
-      kappa: {
-        views: Record<string, { active: { version: number } | null }>;
-        replay: {
-          version: number;
-          status: string;
-          phase: string | null;
-          objects: { total: number | null; done: number };
-          events: number;
-          eventsPerSecond: number;
-          etaSeconds: number | null;
-        } | null;
-      } | null;
-    };
+    const s = await this.pipeline.status();
     const time = (iso: string | null | undefined) => (iso ? iso.slice(11, 19) : '-');
     const lambda = s.architecture !== 'kappa';
     return [
       `events in ${s.eventsAccepted}`,
-      ...(lambda
-        ? [`speed ${s.speed.recordsProcessed ?? 0} rec, lag ${s.speed.millisBehindLatest ?? 0} ms`]
-        : []),
-      `archived ${s.archive.recordsArchived ?? 0}`,
+      ...(lambda ? [`speed ${s.speed.recordsProcessed} rec, lag ${s.speed.millisBehindLatest} ms`] : []),
+      `archived ${s.archive.recordsArchived}`,
       ...(lambda ? [`batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`] : []),
       ...(s.kappa ? [kappaPart(s.kappa)] : []),
       `DLQ ${s.deadLetterQueue.depth}`,
@@ -62,18 +40,7 @@ export class ProgressLine {
 }
 
 /** `kappa v2` when idle; `replay v3 reading 12/40 obj, 51234 ev, 120000 ev/s, ETA 3s` while one runs. */
-function kappaPart(k: {
-  views: Record<string, { active: { version: number } | null }>;
-  replay: {
-    version: number;
-    status: string;
-    phase: string | null;
-    objects: { total: number | null; done: number };
-    events: number;
-    eventsPerSecond: number;
-    etaSeconds: number | null;
-  } | null;
-}): string {
+function kappaPart(k: LocalKappaStatus): string {
   const versions = [...new Set(Object.values(k.views).map((v) => (v.active ? `v${v.active.version}` : '-')))];
   const active = `kappa ${versions.join('/') || '-'}`;
   const r = k.replay;

@@ -1,4 +1,10 @@
-import { sameDefinition, viewPointer, type KappaPointers, type KappaVersion } from '../core/kappa';
+import {
+  sameDefinition,
+  viewPointer,
+  type KappaPointers,
+  type KappaVersion,
+  type ReplayRecord,
+} from '../core/kappa';
 import { finalizeRow } from '../core/measures';
 import { toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -14,7 +20,54 @@ export interface KappaQueryDeps {
   readonly clock: Clock;
 }
 
-function versionSummary(v: KappaVersion | null) {
+/** A version as GET /admin/status shows it. */
+export interface KappaVersionSummary {
+  readonly version: number;
+  readonly handoff: string;
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly replayId: string;
+}
+
+/** The newest replay and its progress, as GET /admin/status shows it. */
+export interface KappaReplayStatus {
+  readonly replayId: string;
+  readonly version: number;
+  readonly views: readonly string[];
+  readonly status: ReplayRecord['status'];
+  readonly phase: ReplayProgress['phase'] | null;
+  readonly handoff: string;
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly startedAt: string;
+  readonly finishedAt: string | null;
+  readonly error: string | null;
+  readonly objects: { readonly total: number | null; readonly done: number };
+  readonly events: number;
+  readonly eventsPerSecond: number;
+  /** How far behind the live stream the replayed part is (the processor covers from the handoff on). */
+  readonly lagBehindLiveMs: number | null;
+  readonly etaSeconds: number | null;
+}
+
+/** The Kappa part of GET /admin/status. */
+export interface KappaStatus {
+  readonly views: Readonly<
+    Record<
+      string,
+      {
+        readonly active: KappaVersionSummary | null;
+        readonly previous: KappaVersionSummary | null;
+        readonly building: KappaVersionSummary | null;
+      }
+    >
+  >;
+  /** Views of the module with no version built with their definition. */
+  readonly pending: ReturnType<typeof pendingViews>;
+  readonly replay: KappaReplayStatus | null;
+}
+
+function versionSummary(v: KappaVersion | null): KappaVersionSummary | null {
   return v
     ? {
         version: v.version,
@@ -88,13 +141,13 @@ export async function queryKappaView(
 }
 
 /** The Kappa part of GET /admin/status: each view's versions, the replay and its progress. */
-export async function kappaStatus(deps: KappaQueryDeps): Promise<Record<string, unknown>> {
+export async function kappaStatus(deps: KappaQueryDeps): Promise<KappaStatus> {
   const pointers: KappaPointers = await deps.control.read();
   const replay = pointers.replay;
   let progress: ReplayProgress | null = null;
   if (replay) progress = await deps.control.readProgress(replay.replayId);
   const now = deps.clock.now();
-  let replayView: Record<string, unknown> | null = null;
+  let replayView: KappaReplayStatus | null = null;
   if (replay) {
     const elapsedS = Math.max(0.001, ((replay.finishedAt ?? now) - replay.startedAt) / 1000);
     const events = progress?.events ?? 0;
@@ -116,7 +169,6 @@ export async function kappaStatus(deps: KappaQueryDeps): Promise<Record<string, 
       objects: { total: progress?.objectsTotal ?? null, done: progress?.objectsDone ?? 0 },
       events,
       eventsPerSecond: Math.round(events / elapsedS),
-      // How far behind the live stream the replayed part is (the processor covers from the handoff on).
       lagBehindLiveMs:
         replay.status === 'running' ? (progress?.replayedToMs ? now - progress.replayedToMs : null) : 0,
       etaSeconds:

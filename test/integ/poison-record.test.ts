@@ -3,7 +3,8 @@ import type { KinesisStreamBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
-import type { DeadLetterEntry, KinesisBatchHandler } from '../../local/dead-letter-queue';
+import type { DeadLetterEntry } from '../../local/dead-letter-entry';
+import type { KinesisBatchHandler } from '../../local/lambda-invocation';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 
 /**

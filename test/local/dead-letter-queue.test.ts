@@ -3,7 +3,9 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DeadLetterQueue, firstFailedIndex, type DeadLetterEntry } from '../../local/dead-letter-queue';
+import type { DeadLetterEntry } from '../../local/dead-letter-entry';
+import { DeadLetterQueue } from '../../local/dead-letter-queue';
+import { firstFailedIndex } from '../../local/lambda-invocation';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-dlq-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

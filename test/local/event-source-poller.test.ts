@@ -15,6 +15,7 @@ import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { DeadLetterQueue } from '../../local/dead-letter-queue';
 import { startEmulators, type Emulators } from '../../local/emulators';
 import { EventSourcePoller, type EventSourcePollerOptions } from '../../local/event-source-poller';
+import { ManualClock } from '../services/in-memory-stores';
 
 /** The local event source against kinesalite: Lambda's ESM semantics, which the emulators lack. */
 let emulators: Emulators;
@@ -76,6 +77,13 @@ function poller(options: Omit<EventSourcePollerOptions, 'client'>): EventSourceP
     ...options,
   });
 }
+
+/** Waits for a state the poller reaches by itself; the test's timeout bounds it. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await sleep(10);
+}
+
+const pendingRecords = (p: EventSourcePoller) => p.stats().shards.reduce((n, s) => n + s.pendingRecords, 0);
 
 async function run(p: EventSourcePoller): Promise<void> {
   p.start();
@@ -184,22 +192,29 @@ describe('EventSourcePoller', () => {
   it('gathers records for the batching window, and cuts batches at batchSize', async () => {
     const name = await stream();
     const sizes: number[] = [];
+    const clock = new ManualClock(Date.now());
     const p = poller({
       streamName: name,
       batchSize: 4,
-      maximumBatchingWindowMs: 800,
+      // Five minutes, AWS's longest window: only the test's clock can close it.
+      maximumBatchingWindowMs: 300_000,
+      clock,
       handler: async (event) => void sizes.push(event.Records.length),
     });
     p.start();
-    for (const r of ['a', 'b', 'c']) {
-      await put(name, [r]);
-      await sleep(30);
-    }
+    for (const r of ['a', 'b', 'c']) await put(name, [r]);
+    await until(() => pendingRecords(p) === 3);
+    expect(sizes).toEqual([]);
+    clock.advance(300_000);
     await p.idle();
+    // a, b, c trickled in within one window; then 6 records make a full batch and a remainder.
+    expect(sizes).toEqual([3]);
     await put(name, ['d', 'e', 'f', 'g', 'h', 'i']);
+    await until(() => sizes.length === 2 && pendingRecords(p) === 2);
+    expect(sizes).toEqual([3, 4]);
+    clock.advance(300_000);
     await p.idle();
     await p.stop();
-    // a, b, c trickled in within one window; then 6 records make a full batch and a remainder.
     expect(sizes).toEqual([3, 4, 2]);
   });
 
@@ -211,7 +226,9 @@ describe('EventSourcePoller', () => {
       poller({
         streamName: name,
         bisectBatchOnFunctionError: false,
-        maximumBatchingWindowMs: 200,
+        // On a clock that stands still the window never closes: the batch goes when it holds all four.
+        batchSize: 4,
+        clock: new ManualClock(0),
         handler: async (event): Promise<KinesisStreamBatchResponse> => {
           seen.push(...data(event));
           if (!failOnce) return { batchItemFailures: [] };
@@ -239,7 +256,8 @@ describe('EventSourcePoller', () => {
       poller({
         streamName: name,
         bisectBatchOnFunctionError: false,
-        maximumBatchingWindowMs: 200,
+        batchSize: 2,
+        clock: new ManualClock(0),
         handler: async (event) => {
           seen.push(...data(event));
           if (!failOnce) return;
@@ -323,14 +341,21 @@ describe('EventSourcePoller', () => {
 
   it('dead-letters records older than maximumRecordAge without invoking, and invokes the younger ones', async () => {
     const name = await stream(['old1', 'old2']);
-    await sleep(400);
+    const oldPutEnded = Date.now();
+    // Arrival stamps are whole milliseconds: fresh arrives strictly after the old ones.
+    await until(() => Date.now() > oldPutEnded);
+    const freshPutStarted = Date.now();
     await put(name, ['fresh']);
     const invoked: string[] = [];
     const dlq = new DeadLetterQueue();
     await run(
       poller({
         streamName: name,
-        maximumRecordAgeMs: 300,
+        maximumRecordAgeMs: 60_000,
+        // Seen from this instant fresh is at most 60 s old, old1 and old2 more than that.
+        clock: new ManualClock(freshPutStarted + 60_000),
+        // The window would never close on a clock that stands still.
+        maximumBatchingWindowMs: 0,
         onFailure: dlq,
         handler: async (event) => void invoked.push(...data(event)),
       }),
@@ -345,22 +370,30 @@ describe('EventSourcePoller', () => {
     const name = await stream(['x1', 'x2', 'x3']);
     const checkpointFile = path.join(dir, `${name}.json`);
     const seen: string[] = [];
-    let release!: () => void;
-    const started = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const invoked = new Promise<void>((resolve) => (started = resolve));
+    let finish!: () => void;
+    const finishing = new Promise<void>((resolve) => (finish = resolve));
     let finished = false;
     const first = poller({
       streamName: name,
       checkpointFile,
       handler: async (e) => {
-        release();
-        await sleep(300);
+        started();
+        await finishing;
         seen.push(...data(e));
         finished = true;
       },
     });
     first.start();
-    await started;
-    await first.stop();
+    await invoked;
+    let stopped = false;
+    const stopping = first.stop().then(() => (stopped = true));
+    // The invocation is held until finish(): a stop that waits for it cannot return, however long this takes.
+    await sleep(50);
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
     expect(finished).toBe(true);
     const saved = JSON.parse(readFileSync(checkpointFile, 'utf8')) as { streamName: string; shards: object };
     expect(saved.streamName).toBe(name);

@@ -1,4 +1,4 @@
-import type { KinesisBatchHandler } from '../../../local/event-source-poller';
+import type { KinesisBatchHandler } from '../../../local/lambda-invocation';
 import type { Random } from './seeded-random';
 
 /** Fault rates around the speed handler, each a probability per invocation. */

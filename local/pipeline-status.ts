@@ -1,0 +1,113 @@
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import type { DynamoDbEventClaims } from '../lambdas/adapters/aws/dynamodb-event-claims';
+import type { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
+import type { AwsEndpoints } from '../lambdas/runtime/clients';
+import type { BatchRunResult } from '../lambdas/services/batch-layer';
+import type { Archiver, ArchiverStats } from './archiver';
+import type { DeadLetterQueue } from './dead-letter-queue';
+import type { EventSourcePoller, EventSourcePollerStats } from './event-source-poller';
+import type { EventGenerator } from './generator';
+import type { HandlerHost } from './handler-host';
+import type { LocalKappa, LocalKappaStatus } from './kappa';
+import type { ResourceNames } from './resources';
+import type { Scheduler } from './scheduler';
+
+/** GET /admin/status of the local runtime, and what the progress line shows. */
+export interface PipelineStatus {
+  readonly architecture: 'lambda' | 'kappa' | 'both';
+  readonly uptimeSeconds: number;
+  /** Events acknowledged by POST /events since start. */
+  readonly eventsAccepted: number;
+  readonly api: string;
+  readonly endpoints: Pick<AwsEndpoints, 'kinesis' | 'dynamodb' | 's3' | 'region'>;
+  readonly resources: ResourceNames & { readonly shards: number | undefined };
+  readonly speed: EventSourcePollerStats;
+  readonly archive: ArchiverStats;
+  readonly batch: {
+    readonly runs: number;
+    readonly failures: number;
+    readonly last: BatchRunResult | null;
+    readonly lastError: string | null;
+    readonly everyMs: number;
+  };
+  readonly speedRows: number;
+  /**
+   * Copies of one id that arrived before the copy the speed layer kept (README: producer retries).
+   * Only per-event claims see copies on other shards (ADR 008): null when nothing counts them.
+   */
+  readonly earlierCopiesOfKeptIds: number | null;
+  readonly deadLetterQueue: { readonly depth: number };
+  readonly generator: {
+    readonly sent: number;
+    readonly requests: number;
+    readonly failures: number;
+    readonly lastError: string | null;
+  } | null;
+  readonly handlers: Readonly<Record<string, { readonly invocations: number; readonly errors: number }>>;
+  readonly kappa: LocalKappaStatus | null;
+}
+
+/** The parts of a running pipeline the status reads. */
+export interface StatusSources {
+  readonly architecture: PipelineStatus['architecture'];
+  readonly startedAt: number;
+  readonly eventsAccepted: number;
+  readonly api: string;
+  readonly endpoints: AwsEndpoints;
+  readonly names: ResourceNames;
+  /** The client made at start: the status is read every 2 s by the progress line. */
+  readonly kinesis: KinesisClient;
+  readonly speed: EventSourcePoller;
+  readonly archive: Archiver;
+  readonly batch: Scheduler<BatchRunResult>;
+  readonly batchEveryMs: number;
+  readonly speedRows: DynamoDbSpeedRowStore;
+  /** Present when the speed layer claims each event (`global` dedupe), the only one to count earlier copies. */
+  readonly claims: DynamoDbEventClaims | undefined;
+  readonly deadLetters: DeadLetterQueue;
+  readonly generator: EventGenerator | undefined;
+  readonly hosts: readonly HandlerHost[];
+  readonly kappa: LocalKappa | undefined;
+}
+
+export async function readPipelineStatus(s: StatusSources): Promise<PipelineStatus> {
+  const summary = await s.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: s.names.stream }));
+  const generator = s.generator;
+  return {
+    architecture: s.architecture,
+    uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
+    eventsAccepted: s.eventsAccepted,
+    api: s.api,
+    endpoints: {
+      kinesis: s.endpoints.kinesis,
+      dynamodb: s.endpoints.dynamodb,
+      s3: s.endpoints.s3,
+      region: s.endpoints.region,
+    },
+    resources: { ...s.names, shards: summary.StreamDescriptionSummary?.OpenShardCount },
+    speed: s.speed.stats(),
+    archive: s.archive.stats(),
+    batch: {
+      runs: s.batch.runs,
+      failures: s.batch.failures,
+      last: s.batch.lastResult ?? null,
+      lastError: s.batch.lastError ?? null,
+      everyMs: s.batchEveryMs,
+    },
+    speedRows: await s.speedRows.count(),
+    earlierCopiesOfKeptIds: s.claims ? await s.claims.earlierCopiesNoted() : null,
+    deadLetterQueue: { depth: await s.deadLetters.depth() },
+    generator: generator
+      ? {
+          sent: generator.sent,
+          requests: generator.requests,
+          failures: generator.failures,
+          lastError: generator.lastError ?? null,
+        }
+      : null,
+    handlers: Object.fromEntries(
+      s.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
+    ),
+    kappa: s.kappa ? await s.kappa.status() : null,
+  };
+}
