@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
-import { waitFor, waitForArchivedBefore } from './wait';
+import { runBatchOnceArchived, waitFor } from './wait';
 
 /**
  * Invariant 8 through the HTTP API and the emulators: an event is either refused at the door with
@@ -60,17 +60,6 @@ async function measures(view: string, page: string): Promise<Record<string, numb
   return (res.body.buckets as Buckets)[0]?.measures;
 }
 
-/** Runs the batch layer once the archive holds every event acknowledged so far. */
-async function runBatch(): Promise<Record<string, unknown>> {
-  const covered = await waitForArchivedBefore(pipeline.url!, Date.now(), options.arrivalBucketMs);
-  await pipeline.idle();
-  const run = await post('/admin/batch', {});
-  expect(run.status, JSON.stringify(run.body)).toBe(200);
-  expect(run.body.status).toBe('published');
-  expect(run.body.cutoffMs).toBeGreaterThanOrEqual(covered);
-  return run.body;
-}
-
 const options = {
   ...DEFAULT_OPTIONS,
   views,
@@ -122,9 +111,9 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('accepted means served (e
       'the long key to be dead-lettered',
     );
     expect(await pipeline.deadLetterQueue.depth()).toBe(deadLettered + 1);
-    await runBatch();
+    await runBatchOnceArchived(pipeline, options.arrivalBucketMs);
     expect(await measures('pages', '/a')).toEqual({ n: 1, amount: 1 });
-    await runBatch(); // and again: a frozen batch layer would fail here
+    await runBatchOnceArchived(pipeline, options.arrivalBucketMs); // and again: a frozen batch layer would fail here
   }, 180_000); // two batch runs: DuckDB and dynalite are slow on a loaded machine
 
   it('matches a where filter with its type, the same in speed, batch and the merge', async () => {
@@ -140,7 +129,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('accepted means served (e
     expect(res.status).toBe(202);
     await pipeline.idle();
     expect(await measures('versions', '/typed')).toEqual({ n: 1 });
-    await runBatch();
+    await runBatchOnceArchived(pipeline, options.arrivalBucketMs);
     expect(await measures('versions', '/typed')).toEqual({ n: 1 });
   }, 120_000);
 
@@ -173,7 +162,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('accepted means served (e
     await pipeline.idle();
     // 0.0000001 + 0.000000002 + 0.000000015 = 0.000000117 exactly
     expect(await measures('pages', '/dec')).toEqual({ n: 5, amount: 0.000000117 });
-    await runBatch();
+    await runBatchOnceArchived(pipeline, options.arrivalBucketMs);
     expect(await measures('pages', '/dec')).toEqual({ n: 5, amount: 0.000000117 });
   }, 120_000);
 

@@ -10,7 +10,7 @@ import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { LocalPipeline, DEFAULT_OPTIONS } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
-import { waitForArchivedBefore } from './wait';
+import { runBatchOnceArchived } from './wait';
 
 /**
  * The whole pipeline through HTTP and the real SDK clients against the emulators: ingest,
@@ -123,17 +123,6 @@ async function ingest(events: readonly OracleEvent[]): Promise<void> {
   }
 }
 
-/** Runs the batch layer once the archive holds everything acknowledged so far; returns its answer. */
-async function runBatchOverAll(): Promise<Record<string, unknown>> {
-  const covered = await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
-  await pipeline.idle();
-  const run = await post('/admin/batch', {});
-  expect(run.status, JSON.stringify(run.body)).toBe(200);
-  expect(run.body.status).toBe('published');
-  expect(run.body.cutoffMs).toBeGreaterThanOrEqual(covered);
-  return run.body;
-}
-
 async function readWholeStream(): Promise<KinesisStreamEvent['Records']> {
   const kinesis = makeKinesisClient(pipeline.endpoints!);
   const { Shards } = await kinesis.send(new ListShardsCommand({ StreamName: pipeline.names.stream }));
@@ -211,7 +200,7 @@ describe('the local Lambda architecture end to end', () => {
   it('keeps the values exact across a batch run (batch ⊕ speed at the cutoff)', async () => {
     const events = Array.from({ length: 120 }, (_, i) => order(i, i % 3 === 0 ? 'hamburg' : 'lyon'));
     await ingest(events);
-    const run = await runBatchOverAll();
+    const run = await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
     expect(run.version).toBeGreaterThan(0);
     const { cutoff } = await served('hamburg');
     expect(cutoff).toBe(run.cutoff);
@@ -223,13 +212,13 @@ describe('the local Lambda architecture end to end', () => {
   it('adds events that arrive after the cutoff, and a second batch run changes nothing served', async () => {
     const first = Array.from({ length: 80 }, (_, i) => order(i, 'munich'));
     await ingest(first);
-    await runBatchOverAll();
+    await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
     const more = Array.from({ length: 40 }, (_, i) => order(1000 + i, 'munich'));
     await ingest(more);
     await pipeline.idle();
     const accepted = [...first, ...more];
     await expectServedEqualsOracle(accepted, 'munich', false);
-    const run = await runBatchOverAll();
+    const run = await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
     // The batch cells of the new arrival window equal the speed rows of that window.
     const reconciliation = run.reconciliation as {
       cellsCompared: number;

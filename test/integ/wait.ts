@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 /**
  * Waiting for the local runtime's state instead of sleeping a fixed time: a fixed sleep is too
  * short on a loaded machine and too long on an idle one. Timeouts are generous (the machine is
@@ -51,4 +53,26 @@ export async function waitForArchivedBefore(
     async () => (cutoffMs === null ? 'no watermark' : `cutoff ${new Date(cutoffMs).toISOString()}`),
   );
   return cutoffMs!;
+}
+
+/**
+ * Runs the batch layer (POST /admin/batch) once the archive holds every event acknowledged so far
+ * and the speed layer has them; checks that the run published and that its cutoff covers them.
+ */
+export async function runBatchOnceArchived(
+  pipeline: { readonly url?: string; idle(): Promise<void> },
+  arrivalBucketMs: number,
+): Promise<Record<string, unknown>> {
+  const covered = await waitForArchivedBefore(pipeline.url!, Date.now(), arrivalBucketMs);
+  await pipeline.idle();
+  const res = await fetch(`${pipeline.url}/admin/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  expect(body.status).toBe('published');
+  expect(body.cutoffMs).toBeGreaterThanOrEqual(covered);
+  return body;
 }
