@@ -19,10 +19,12 @@ import { mergeServing } from '../../lambdas/core/merge';
 import { cellId, encodeKey, matches, reduce, type Cell } from '../../lambdas/core/reducer';
 import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
 import type { ViewDefinition } from '../../lambdas/core/view';
-import { simulateSpeed, type SimulatedSpeedRow } from '../fixtures/speed-simulation';
+import type { SpeedRowAddress } from '../../lambdas/core/fencing';
+import { runSpeedLayer, type SpeedFault } from '../fixtures/speed-layer-run';
 import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,
+  denseStreamArb,
   normalize,
   streamArb,
   TEST_VIEWS,
@@ -30,6 +32,12 @@ import {
 } from '../fixtures/streams';
 
 const NUM_RUNS = 200;
+
+/** A speed row as the store holds it: what the serving merge reads. */
+interface SpeedRowOf {
+  readonly address: SpeedRowAddress;
+  readonly row: { readonly state: RowState };
+}
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-invariants-'));
 const archiveDir = path.join(root, 'archive');
 // One embedded database for every run: opening one per run costs more than its queries.
@@ -63,7 +71,7 @@ async function batchCells(
 }
 
 /** Merges every speed row of a cell, whatever its arrival bucket: the speed-only result. */
-function speedCells(rows: readonly SimulatedSpeedRow[]): Map<string, Cell> {
+function speedCells(rows: readonly SpeedRowOf[]): Map<string, Cell> {
   const cells = new Map<string, Cell>();
   for (const { address, row } of rows) {
     const view = TEST_VIEWS.find((v) => v.name === address.view)!;
@@ -77,12 +85,12 @@ function speedCells(rows: readonly SimulatedSpeedRow[]): Map<string, Cell> {
 /** Serving merge at a cutoff, for every (view, key): what GET /views would answer. */
 function servedCells(
   batch: Map<string, Cell>,
-  speedRows: readonly SimulatedSpeedRow[],
+  speedRows: readonly SpeedRowOf[],
   cutoffMs: number,
 ): Map<string, Cell> {
   const groups = new Map<
     string,
-    { view: ViewDefinition; key: readonly string[]; batch: Cell[]; speed: SimulatedSpeedRow[] }
+    { view: ViewDefinition; key: readonly string[]; batch: Cell[]; speed: SpeedRowOf[] }
   >();
   const group = (view: string, key: readonly string[]) => {
     const id = `${view}|${encodeKey(key)}`;
@@ -174,44 +182,94 @@ function expectSameCells(
   }
 }
 
-function rowsOf(cells: Map<string, Cell>): RowState[] {
-  return [...cells.values()].map((c) => c.state);
+/**
+ * An oracle that shares nothing with the core: how many distinct event ids each view counts,
+ * from the raw stream records (type and filter compared as plain JSON values).
+ */
+function distinctIdsPerView(records: readonly { data: string }[]): Record<string, number> {
+  const ids: Record<string, Set<unknown>> = Object.fromEntries(TEST_VIEWS.map((v) => [v.name, new Set()]));
+  for (const { data } of records) {
+    const body = JSON.parse(data) as Record<string, unknown>;
+    for (const view of TEST_VIEWS) {
+      const filter = Object.entries(view.where ?? {});
+      if (body.type === view.eventType && filter.every(([field, value]) => body[field] === value))
+        ids[view.name].add(body.id);
+    }
+  }
+  return Object.fromEntries(Object.entries(ids).map(([name, set]) => [name, set.size]));
 }
 
+/** The `n` (count) measure summed over every cell of each view. */
+function countsPerView(cells: Map<string, Cell>): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(TEST_VIEWS.map((v) => [v.name, 0]));
+  for (const cell of cells.values()) {
+    const n = cell.state.n;
+    if (n.kind !== 'count') throw new Error(`view ${cell.view}: measure n is ${n.kind}, not count`);
+    out[cell.view] += n.n;
+  }
+  return out;
+}
+
+const faultArb = fc.array(
+  fc.constantFrom<SpeedFault>('none', 'claim', 'claim', 'append', 'append-landed', 'write', 'conflict'),
+  { minLength: 1, maxLength: 20 },
+);
+const instancesArb = fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 1, maxLength: 10 });
+
 describe('batch = speed = replay (invariant 5) and the exact handoff (invariant 4)', () => {
-  it('agree on random streams with redeliveries, producer retries, late events and bucket edges', async () => {
+  it('agree on random streams with redeliveries, producer retries, late events, bucket edges and store failures', async () => {
     await fc.assert(
-      fc.asyncProperty(streamArb, fc.nat(), fc.nat(), async (stream: GeneratedStream, cutPick, rewrites) => {
-        const events = stream.records.map((r) => normalize(r));
-        const distinct = exactDistinct(events);
-        const replay = reduce(TEST_VIEWS, canonicalCopies(events));
-        const speedRows = simulateSpeed(TEST_VIEWS, stream.deliveries, { dedupe: true });
+      fc.asyncProperty(
+        fc.oneof(streamArb, denseStreamArb),
+        fc.nat(),
+        fc.nat(),
+        faultArb,
+        instancesArb,
+        async (stream: GeneratedStream, cutPick, rewrites, faults, instances) => {
+          const events = stream.records.map((r) => normalize(r));
+          const distinct = exactDistinct(events);
+          const replay = reduce(TEST_VIEWS, canonicalCopies(events));
+          const distinctIds = distinctIdsPerView(stream.records);
+          // Replay counts each distinct event id once (an oracle that does not use the core).
+          expect(countsPerView(replay), 'replay vs distinct ids in the stream').toEqual(distinctIds);
 
-        // Speed only (dedupe on) = replay, exactly, sketches included.
-        expectSameCells(speedCells(speedRows), replay, distinct, 'speed vs replay', 'sketch');
+          // Speed only: the real service, both dedupe scopes, failures retried as the event source does.
+          const speed = new Map<string, SpeedRowOf[]>();
+          for (const scope of ['global', 'shard'] as const) {
+            const rows = (
+              await runSpeedLayer(TEST_VIEWS, stream.deliveries, { scope, faults, instances })
+            ).all();
+            speed.set(scope, rows);
+            const cells = speedCells(rows);
+            expect(countsPerView(cells), `speed (${scope}) vs distinct ids in the stream`).toEqual(
+              distinctIds,
+            );
+            expectSameCells(cells, replay, distinct, `speed (${scope}) vs replay`, 'sketch');
+          }
 
-        // Batch over the whole archive = replay: exact measures equal, distinct exact and registers equal.
-        const lastArrival = Math.max(...events.map((e) => e.arrivedMs));
-        const everything = (Math.floor(lastArrival / ARRIVAL_BUCKET_MS) + 1) * ARRIVAL_BUCKET_MS;
-        const batchAll = await batchCells(events, everything, rewrites % (events.length + 1));
-        expectSameCells(batchAll, replay, distinct, 'batch vs replay', 'exact');
+          // Batch over the whole archive = replay: exact measures equal, distinct exact and registers equal.
+          const lastArrival = Math.max(...events.map((e) => e.arrivedMs));
+          const everything = (Math.floor(lastArrival / ARRIVAL_BUCKET_MS) + 1) * ARRIVAL_BUCKET_MS;
+          const batchAll = await batchCells(events, everything, rewrites % (events.length + 1));
+          expectSameCells(batchAll, replay, distinct, 'batch vs replay', 'exact');
 
-        // Handoff at a random aligned cutoff: batch(before C) ⊕ speed(at or after C) = everything.
-        const span = (everything - BASE_TIME) / ARRIVAL_BUCKET_MS + 2;
-        const cutoff = BASE_TIME + ((cutPick % span) - 1) * ARRIVAL_BUCKET_MS;
-        const batchBefore = await batchCells(events, cutoff, rewrites % (events.length + 1));
-        expectSameCells(
-          servedCells(batchBefore, speedRows, cutoff),
-          replay,
-          distinct,
-          `served at cutoff ${cutoff}`,
-          'sketch',
-        );
-        expect(rowsOf(replay).length).toBe(replay.size);
-      }),
+          // Handoff at a random aligned cutoff: batch(before C) ⊕ speed(at or after C) = everything.
+          const span = (everything - BASE_TIME) / ARRIVAL_BUCKET_MS + 2;
+          const cutoff = BASE_TIME + ((cutPick % span) - 1) * ARRIVAL_BUCKET_MS;
+          const batchBefore = await batchCells(events, cutoff, rewrites % (events.length + 1));
+          for (const [scope, rows] of speed)
+            expectSameCells(
+              servedCells(batchBefore, rows, cutoff),
+              replay,
+              distinct,
+              `served (${scope}) at cutoff ${cutoff}`,
+              'sketch',
+            );
+        },
+      ),
       { numRuns: NUM_RUNS },
     );
-  }, 180_000); // DuckDB runs the SQL hundreds of times: minutes on a loaded 2-core machine
+  }, 600_000); // DuckDB runs the SQL hundreds of times: 1-4.5 min measured on a loaded 2-core machine
 
   it('fails when the cutoff is not aligned to the arrival buckets (a row would straddle it)', () => {
     const view = TEST_VIEWS[0];

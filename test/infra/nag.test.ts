@@ -35,6 +35,9 @@ describe('cdk-nag', () => {
         }),
       );
     });
-    expect(run).toThrow();
+    // THEN the synth fails on exactly that finding (any other synth error would not match)
+    expect(run).toThrow(
+      /TestStack\/Query\/Role\/DefaultPolicy[\s\S]*AwsSolutions-IAM5\[Resource::<TablesBatchTable\w+\.Arn>\/index\/\*\]/,
+    );
   });
 });

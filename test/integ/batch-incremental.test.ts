@@ -3,6 +3,7 @@ import { validateViews } from '../../lambdas/core/view';
 import { parseBatchCommand, runBatchCommand } from '../../local/batch-command';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
+import { waitForArchivedBefore } from './wait';
 
 /**
  * Incremental batch runs through the local runtime (HTTP, dynalite, s3rver, DuckDB): a scheduled
@@ -23,6 +24,7 @@ const views = validateViews([
   },
 ]);
 const BASE = Date.UTC(2026, 10, 24, 9, 0, 0);
+const ARRIVAL_BUCKET_MS = 1000;
 const SHOPS = ['berlin', 'paris', 'rome'];
 let pipeline: LocalPipeline;
 const accepted: OracleEvent[] = [];
@@ -47,12 +49,26 @@ async function post(path: string, body: unknown): Promise<{ status: number; body
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** Posts `events` and waits until the speed layer has them and a batch run would cover them. */
 async function ingest(events: OracleEvent[]): Promise<void> {
   expect((await post('/events', { events })).status).toBe(202);
   accepted.push(...events);
+  await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
   await pipeline.idle();
-  await new Promise((r) => setTimeout(r, 2_500)); // the archive watermark passes their arrival
-  await pipeline.idle();
+}
+
+/** Two hours of history: 120 one-minute buckets per shop. */
+const HISTORY = Array.from({ length: 360 }, (_, i) => order(i, Math.floor(i / 3)));
+
+/**
+ * The history, ingested and batched: what each test starts from, whatever ran before it. Its ids
+ * repeat across tests, so a second ingestion is a producer retry and changes no served value; the
+ * run is full on a fresh pipeline and incremental over all 120 buckets after it.
+ */
+async function withHistory(): Promise<void> {
+  await ingest(HISTORY);
+  const run = await post('/admin/batch', {});
+  expect(run.body).toMatchObject({ status: 'published', cells: 360 });
 }
 
 /** Served buckets equal the oracle's, exactly (distinct too: every bucket is all batch). */
@@ -91,7 +107,7 @@ beforeAll(async () => {
     generator: false,
     batchEveryMs: 3_600_000, // batches run only when the test asks
     archiveFlushMs: 100,
-    arrivalBucketMs: 1000,
+    arrivalBucketMs: ARRIVAL_BUCKET_MS,
     speedBatchingWindowMs: 20,
   });
   await pipeline.start();
@@ -103,10 +119,7 @@ afterAll(async () => {
 
 describe('incremental batch runs through the local runtime', () => {
   it('writes only the cells new arrivals touch (late ones included) and serves what a full run serves', async () => {
-    // Two hours of history: 120 one-minute buckets per shop.
-    await ingest(Array.from({ length: 360 }, (_, i) => order(i, Math.floor(i / 3))));
-    const first = await post('/admin/batch', {});
-    expect(first.body).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
+    await withHistory();
 
     // New events in the last minutes, and late ones for a bucket an hour and a half back.
     await ingest([order(1000, 119), order(1001, 119), order(1002, 30), order(1003, 30), order(5, 1)]);
@@ -120,9 +133,10 @@ describe('incremental batch runs through the local runtime', () => {
     const full = await post('/admin/batch', { full: true });
     expect(full.body).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
     await expectServedExact();
-  }, 120_000);
+  }, 240_000); // three batch runs over two hours of history, on a loaded machine
 
   it('recomputes a backfill range on request, and refuses a malformed one with 400', async () => {
+    await withHistory();
     const range = { from: new Date(BASE).toISOString(), to: new Date(BASE + 10 * 60_000).toISOString() };
     const backfill = await post('/admin/batch', range);
     expect(backfill.body).toMatchObject({ status: 'published', mode: 'incremental', cells: 30 });
@@ -130,13 +144,14 @@ describe('incremental batch runs through the local runtime', () => {
     const bad = await post('/admin/batch', { from: 'yesterday', to: range.to });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toMatch(/from must be ISO-8601/);
-  }, 60_000);
+  }, 180_000);
 
   it('runs a full recomputation from the CLI (streamfold batch --full)', async () => {
+    await withHistory();
     const command = parseBatchCommand(['--full', '--url', pipeline.url!]);
     expect(command).not.toBe('help');
     const { status, text } = await runBatchCommand(command as Exclude<typeof command, 'help'>);
     expect(status).toBe(200);
     expect(JSON.parse(text)).toMatchObject({ status: 'published', mode: 'full', cells: 360 });
-  }, 60_000);
+  }, 180_000);
 });

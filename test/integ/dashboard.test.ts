@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 import exampleViews from '../../views';
+import { waitForArchivedBefore } from './wait';
 
 /**
  * The dashboard in a real browser (Debian's chromium through playwright-core), loaded from the
@@ -105,8 +106,9 @@ afterAll(async () => {
 
 describe('the dashboard at /', () => {
   it('draws a key’s series with its batch part and its speed part, in two colours', async () => {
-    // A first batch version, so part of the data is served from batch and the rest from speed.
-    await new Promise((r) => setTimeout(r, 2500));
+    // A first batch version, so part of the data is served from batch and the rest from speed:
+    // once the archive holds what the generator sent so far.
+    await waitForArchivedBefore(pipeline.url!, Date.now(), DEFAULT_OPTIONS.arrivalBucketMs, 90_000);
     const first = await pipeline.runBatch();
     expect(first.status).toBe('published');
     firstCutoffMs = first.cutoffMs!;
@@ -132,7 +134,8 @@ describe('the dashboard at /', () => {
   it('moves the cutoff line when a batch run publishes', async () => {
     const before = await chartData();
     expect(Number(before.lineMs)).toBe(firstCutoffMs); // the line stands at the published cutoff
-    await new Promise((r) => setTimeout(r, 3000)); // the arrival buckets are 1 s: let time pass the cutoff
+    // A run moves the cutoff only once the archive holds arrivals past the published one.
+    await waitForArchivedBefore(pipeline.url!, firstCutoffMs, DEFAULT_OPTIONS.arrivalBucketMs, 90_000);
     await page.click('#batch-now');
     // The run answers through the page once it published (a loaded machine makes DuckDB slow).
     await waitFor(

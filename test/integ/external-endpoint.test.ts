@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { startEmulators, type Emulators } from '../../local/emulators';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { waitForArchivedBefore } from './wait';
 
 /**
  * The pipeline against ONE AWS-compatible endpoint, as with LocalStack (AWS_ENDPOINT_URL): a
@@ -86,14 +87,16 @@ describe('one AWS-compatible endpoint (the LocalStack mode)', () => {
       return { cutoff: body.cutoff, taps: body.buckets.reduce((n, b) => n + b.measures.taps, 0) };
     };
     expect(await taps()).toEqual({ cutoff: null, taps: 15 });
-    await new Promise((r) => setTimeout(r, 3_500));
+    const covered = await waitForArchivedBefore(pipeline.url!, Date.now(), DEFAULT_OPTIONS.arrivalBucketMs);
     await pipeline.idle();
     const run = (await (await fetch(`${pipeline.url}/admin/batch`, { method: 'POST' })).json()) as {
       status: string;
       cells: number;
       cutoff: string;
+      cutoffMs: number;
     };
     expect(run).toMatchObject({ status: 'published', cells: 2 });
+    expect(run.cutoffMs).toBeGreaterThanOrEqual(covered);
     expect(await taps()).toEqual({ cutoff: run.cutoff, taps: 15 });
-  });
+  }, 120_000); // a batch run over the archive copied from S3, on a loaded machine
 });

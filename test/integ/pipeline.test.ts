@@ -10,6 +10,7 @@ import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { LocalPipeline, DEFAULT_OPTIONS } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
+import { runBatchOnceArchived } from './wait';
 
 /**
  * The whole pipeline through HTTP and the real SDK clients against the emulators: ingest,
@@ -33,12 +34,13 @@ const views = validateViews([
 ]);
 
 let pipeline: LocalPipeline;
-const accepted: OracleEvent[] = [];
+const ARRIVAL_BUCKET_MS = 1000;
 const BASE = Date.UTC(2026, 10, 24, 9, 0, 0);
 
+/** Order `i` of `shop`: each test uses its own shops, so ids and served keys never meet another test's. */
 function order(i: number, shop: string): OracleEvent {
   return {
-    id: `order-${i}`,
+    id: `order-${shop}-${i}`,
     type: 'order.placed',
     // Some events are late (an hour before the others) and some sit exactly on a bucket edge.
     time: new Date(
@@ -84,8 +86,12 @@ async function served(shop: string): Promise<{ cutoff: string | null; buckets: S
   return res.body as unknown as { cutoff: string | null; buckets: ServedBucket[] };
 }
 
-/** Served values equal the oracle's: exact measures exactly; distinct exactly when `distinctExact`, else within bound. */
-async function expectServedEqualsOracle(shop: string, distinctExact: boolean): Promise<void> {
+/** Served values equal the oracle's over `accepted`: exact measures exactly; distinct exactly when `distinctExact`, else within bound. */
+async function expectServedEqualsOracle(
+  accepted: readonly OracleEvent[],
+  shop: string,
+  distinctExact: boolean,
+): Promise<void> {
   const expected = expectedBuckets(accepted, {
     type: 'order.placed',
     keyField: 'shop',
@@ -105,6 +111,15 @@ async function expectServedEqualsOracle(shop: string, distinctExact: boolean): P
     expect(bucket.measures.avgAmount).toBeCloseTo(e.sumCents / 100 / e.values, 9);
     if (distinctExact) expect(bucket.measures.buyers, `${shop} ${bucket.start} buyers`).toBe(e.distinct.size);
     else expect(Math.abs(bucket.measures.buyers - e.distinct.size)).toBeLessThanOrEqual(2);
+  }
+}
+
+/** Posts `events` in requests of 40, each acknowledged whole. */
+async function ingest(events: readonly OracleEvent[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 40) {
+    const res = await post('/events', { events: events.slice(i, i + 40) });
+    expect(res.status).toBe(202);
+    expect(res.body.accepted).toBe(Math.min(40, events.length - i));
   }
 }
 
@@ -152,7 +167,7 @@ beforeAll(async () => {
     generator: false,
     batchEveryMs: 3_600_000, // batches run only when the test asks
     archiveFlushMs: 100,
-    arrivalBucketMs: 1000,
+    arrivalBucketMs: ARRIVAL_BUCKET_MS,
     speedBatchingWindowMs: 20,
     speedBatchSize: 50,
     speedRetryAttempts: 2,
@@ -170,47 +185,42 @@ afterAll(async () => {
 describe('the local Lambda architecture end to end', () => {
   it('serves speed-layer values equal to an independent computation', async () => {
     const events = Array.from({ length: 120 }, (_, i) => order(i, i % 3 === 0 ? 'berlin' : 'paris'));
-    for (let i = 0; i < events.length; i += 40) {
-      const res = await post('/events', { events: events.slice(i, i + 40) });
-      expect(res.status).toBe(202);
-      expect(res.body.accepted).toBe(40);
-    }
-    accepted.push(...events);
+    const postedFrom = Date.now();
+    await ingest(events);
     // A producer retry: the same events again (same ids) must not count twice.
     expect((await post('/events', { events: events.slice(0, 10) })).status).toBe(202);
     await pipeline.idle();
+    // Served by the speed layer: no batch cutoff covers these arrivals.
     const { cutoff } = await served('berlin');
-    expect(cutoff).toBeNull();
-    await expectServedEqualsOracle('berlin', false);
-    await expectServedEqualsOracle('paris', false);
+    expect(cutoff === null || Date.parse(cutoff) <= postedFrom, `cutoff ${cutoff}`).toBe(true);
+    await expectServedEqualsOracle(events, 'berlin', false);
+    await expectServedEqualsOracle(events, 'paris', false);
   });
 
   it('keeps the values exact across a batch run (batch ⊕ speed at the cutoff)', async () => {
-    await new Promise((r) => setTimeout(r, 3_500)); // let the archive watermark pass the events' arrival
-    await pipeline.idle();
-    const run = await post('/admin/batch', {});
-    expect(run.status, JSON.stringify(run.body)).toBe(200);
-    expect(run.body.status).toBe('published');
-    expect(run.body.version).toBeGreaterThan(0);
-    const { cutoff } = await served('berlin');
-    expect(cutoff).toBe(run.body.cutoff);
+    const events = Array.from({ length: 120 }, (_, i) => order(i, i % 3 === 0 ? 'hamburg' : 'lyon'));
+    await ingest(events);
+    const run = await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
+    expect(run.version).toBeGreaterThan(0);
+    const { cutoff } = await served('hamburg');
+    expect(cutoff).toBe(run.cutoff);
     // Everything arrived before the cutoff: every bucket is all batch, and distinct is exact.
-    await expectServedEqualsOracle('berlin', true);
-    await expectServedEqualsOracle('paris', true);
-  });
+    await expectServedEqualsOracle(events, 'hamburg', true);
+    await expectServedEqualsOracle(events, 'lyon', true);
+  }, 120_000); // a batch run: DuckDB and dynalite are slow on a loaded machine
 
   it('adds events that arrive after the cutoff, and a second batch run changes nothing served', async () => {
-    const more = Array.from({ length: 40 }, (_, i) => order(1000 + i, 'berlin'));
-    expect((await post('/events', { events: more })).status).toBe(202);
-    accepted.push(...more);
+    const first = Array.from({ length: 80 }, (_, i) => order(i, 'munich'));
+    await ingest(first);
+    await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
+    const more = Array.from({ length: 40 }, (_, i) => order(1000 + i, 'munich'));
+    await ingest(more);
     await pipeline.idle();
-    await expectServedEqualsOracle('berlin', false);
-    await new Promise((r) => setTimeout(r, 3_500));
-    await pipeline.idle();
-    const run = await post('/admin/batch', {});
-    expect(run.body.status).toBe('published');
+    const accepted = [...first, ...more];
+    await expectServedEqualsOracle(accepted, 'munich', false);
+    const run = await runBatchOnceArchived(pipeline, ARRIVAL_BUCKET_MS);
     // The batch cells of the new arrival window equal the speed rows of that window.
-    const reconciliation = run.body.reconciliation as {
+    const reconciliation = run.reconciliation as {
       cellsCompared: number;
       mismatchCount: number;
       error?: string;
@@ -218,25 +228,29 @@ describe('the local Lambda architecture end to end', () => {
     expect(reconciliation.error).toBeUndefined();
     expect(reconciliation.cellsCompared).toBeGreaterThan(0);
     expect(reconciliation.mismatchCount).toBe(0);
-    await expectServedEqualsOracle('berlin', true);
-  });
+    await expectServedEqualsOracle(accepted, 'munich', true);
+  }, 180_000); // two batch runs
 
   it('does not change a served value when the event source redelivers the whole stream', async () => {
-    const before = await served('paris');
+    const events = Array.from({ length: 60 }, (_, i) => order(i, 'vienna'));
+    await ingest(events);
+    await pipeline.idle();
+    await expectServedEqualsOracle(events, 'vienna', false);
+    const before = await served('vienna');
     const records = await readWholeStream();
     for (let i = 0; i < records.length; i += 25) {
       const result = await pipeline.invokeSpeed({ Records: records.slice(i, i + 25) });
       expect(result.batchItemFailures).toEqual([]);
     }
-    expect(await served('paris')).toEqual(before);
+    expect(await served('vienna')).toEqual(before);
   });
 
   it('refuses bad input with a 4xx naming the problem and changes nothing', async () => {
-    const before = await served('berlin');
+    const before = await served('zurich');
     const bad = await post('/events', {
       events: [
-        order(5000, 'berlin'),
-        { type: 'order.placed', time: 'yesterday', shop: 'berlin' },
+        order(5000, 'zurich'),
+        { type: 'order.placed', time: 'yesterday', shop: 'zurich' },
         { type: 'order.placed', time: BASE, amount: 'ten' },
       ],
     });
@@ -256,7 +270,7 @@ describe('the local Lambda architecture end to end', () => {
     expect((await get('/views/orders')).status).toBe(400);
     expect((await get('/views/orders?shop=berlin&from=yesterday')).status).toBe(400);
     await pipeline.idle();
-    expect(await served('berlin')).toEqual(before);
+    expect(await served('zurich')).toEqual(before);
   });
 
   it('dead-letters a poison record put straight on the stream, with its payload, and keeps the shard moving', async () => {
@@ -287,8 +301,11 @@ describe('the local Lambda architecture end to end', () => {
     const dlq = await get('/admin/dlq');
     expect(dlq.body.depth).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(dlq.body.entries)).toContain(Buffer.from('this is not json').toString('base64'));
-    accepted.push({ ...direct, id: `${put.ShardId}:${put.SequenceNumber}` });
-    await expectServedEqualsOracle('direct', false);
+    await expectServedEqualsOracle(
+      [{ ...direct, id: `${put.ShardId}:${put.SequenceNumber}` }],
+      'direct',
+      false,
+    );
   });
 
   it('reports status with endpoints, resources, lag and the batch pointer', async () => {

@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, startCli } from './cli-process';
+import { waitFor, waitForArchivedBefore } from './wait';
 
 /**
  * `npm start` killed with SIGKILL mid-stream and started again on the same data dir: nothing
  * acknowledged is lost and nothing is counted twice (emulators persist to disk, the poller and
  * the archiver resume from their checkpoints, redelivered records are fenced).
  */
+// The CLI's default --arrival-bucket.
+const ARRIVAL_BUCKET_MS = 1000;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-restart-'));
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -67,16 +70,18 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('restart after kill -9 (e
         })
       ).status,
     ).toBe(202);
-    const deadline = Date.now() + 30_000;
-    while ((await total(port)) < acknowledged && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 200));
+    const lastAcknowledgedMs = Date.now();
+    await waitFor(async () => (await total(port)) >= acknowledged, `${acknowledged} readings served`, 30_000);
     expect(await total(port)).toBe(acknowledged);
-    // A batch run over the archive written across the crash: still exactly once.
-    await new Promise((r) => setTimeout(r, 1500));
-    const run = (await (await fetch(`http://127.0.0.1:${port}/admin/batch`, { method: 'POST' })).json()) as {
+    // A batch run over the archive written across the crash (all of it): still exactly once.
+    const api = `http://127.0.0.1:${port}`;
+    const covered = await waitForArchivedBefore(api, lastAcknowledgedMs, ARRIVAL_BUCKET_MS);
+    const run = (await (await fetch(`${api}/admin/batch`, { method: 'POST' })).json()) as {
       status: string;
+      cutoffMs: number;
     };
     expect(run.status).toBe('published');
+    expect(run.cutoffMs).toBeGreaterThanOrEqual(covered);
     expect(await total(port)).toBe(acknowledged);
     cli.kill('SIGTERM');
     await new Promise((r) => cli.once('exit', r));

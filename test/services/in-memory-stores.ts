@@ -280,6 +280,7 @@ export class InMemoryEventClaims implements EventClaims {
   readonly owners = new Map<string, { owner: string; arrivedMs: number }>();
   readonly calls: { eventId: string; owner: string; result: boolean | 'error' }[] = [];
   private readonly failing = new Set<string>();
+  private readonly failingOnce = new Set<string>();
   private failNext = 0;
 
   /** Claims of these ids throw until cleared. */
@@ -288,8 +289,15 @@ export class InMemoryEventClaims implements EventClaims {
     return this;
   }
 
+  /** The next claim of each of these ids throws; later claims of it succeed. */
+  failOnceFor(...eventIds: string[]): this {
+    for (const id of eventIds) this.failingOnce.add(id);
+    return this;
+  }
+
   clearFailures(): this {
     this.failing.clear();
+    this.failingOnce.clear();
     this.failNext = 0;
     return this;
   }
@@ -300,7 +308,7 @@ export class InMemoryEventClaims implements EventClaims {
   }
 
   async claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome> {
-    if (this.failing.has(eventId) || this.failNext > 0) {
+    if (this.failing.has(eventId) || this.failingOnce.delete(eventId) || this.failNext > 0) {
       if (this.failNext > 0) this.failNext--;
       this.calls.push({ eventId, owner, result: 'error' });
       throw new Error('ProvisionedThroughputExceededException: injected');

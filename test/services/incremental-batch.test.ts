@@ -10,7 +10,7 @@ import { encodeRow, identityRow, mergeRows, type RowState } from '../../lambdas/
 import { cellId } from '../../lambdas/core/reducer';
 import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
 import { runBatch, type BatchRunRequest } from '../../lambdas/services/batch-layer';
-import { simulateSpeed } from '../fixtures/speed-simulation';
+import { runSpeedLayer } from '../fixtures/speed-layer-run';
 import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,
@@ -163,7 +163,8 @@ describe('incremental batch runs (ADR 007)', () => {
           });
           // And at the last cutoff, which covers every arrival: the speed layer's cells.
           const speed = new Map<string, RowState>();
-          for (const { address, row } of simulateSpeed(TEST_VIEWS, stream.deliveries, { dedupe: true })) {
+          const rows = await runSpeedLayer(TEST_VIEWS, stream.deliveries, { scope: 'global' });
+          for (const { address, row } of rows.all()) {
             const view = TEST_VIEWS.find((v) => v.name === address.view)!;
             const id = cellId(address);
             speed.set(id, mergeRows(view, speed.get(id) ?? identityRow(view), row.state));

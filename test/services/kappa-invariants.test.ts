@@ -13,19 +13,18 @@ import {
   startReplay,
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
-import { processSpeedBatch, type SpeedRecord } from '../../lambdas/services/speed-layer';
 import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,
   normalize,
   streamArb,
   TEST_VIEWS,
-  type Delivery,
   type GeneratedStream,
   type StreamRecord,
 } from '../fixtures/streams';
+import { runSpeedLayer, toSpeedRecords } from '../fixtures/speed-layer-run';
 import { InMemoryArchive, InMemoryKappaCellStore, InMemoryKappaControlStore } from './in-memory-kappa';
-import { InMemoryEventClaims, InMemorySpeedRowStore } from './in-memory-stores';
+import { InMemoryEventClaims } from './in-memory-stores';
 
 /**
  * Invariant 5 for the Kappa architecture, with the real service code and in-memory ports:
@@ -39,17 +38,6 @@ import { InMemoryEventClaims, InMemorySpeedRowStore } from './in-memory-stores';
  */
 const NUM_RUNS = 150;
 const HANDOFF_DELAY_MS = 2_000;
-
-const toRecords = (delivery: Delivery): SpeedRecord[] =>
-  delivery.records.map((r) => ({
-    data: r.data,
-    position: {
-      shardId: r.shardId,
-      sequenceNumber: r.sequenceNumber,
-      partitionKey: r.partitionKey,
-      arrivedMs: r.arrivedMs,
-    },
-  }));
 
 type Cells = Map<string, { address: CellAddress; state: RowState }>;
 
@@ -128,7 +116,7 @@ async function runKappa(
       second = await startReplay({}, deps);
       expect(second.handoffMs).toBe(handoffMs);
     }
-    const result = await processKappaBatch(toRecords(delivery), processor);
+    const result = await processKappaBatch(toSpeedRecords(delivery), processor);
     expect(result.failedFrom).toBeUndefined();
   }
   if (!second) {
@@ -171,18 +159,7 @@ async function lambdaAnswer(
   events: readonly NormalizedEvent[],
   cutoffMs: number,
 ): Promise<Cells> {
-  const rows = new InMemorySpeedRowStore(TEST_VIEWS);
-  const claims = new InMemoryEventClaims();
-  for (const delivery of stream.deliveries) {
-    const result = await processSpeedBatch(toRecords(delivery), {
-      views: TEST_VIEWS,
-      rows,
-      claims,
-      fenceBy: 'shard',
-      arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    });
-    expect(result.failedFrom).toBeUndefined();
-  }
+  const rows = await runSpeedLayer(TEST_VIEWS, stream.deliveries, { scope: 'global' });
   const batch = reduce(TEST_VIEWS, canonicalCopies(events.filter((e) => e.arrivedMs < cutoffMs)));
   const out: Cells = new Map();
   const keys = new Set<string>();

@@ -1,7 +1,25 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { Clock } from '../../ports/clock';
 import type { ClaimOutcome, EventClaims } from '../../ports/stores';
+
+interface StoredClaim {
+  readonly owner: string | undefined;
+  readonly arrivedMs: number | undefined;
+}
+
+/**
+ * The claim a ConditionalCheckFailedException carries (ReturnValuesOnConditionCheckFailure), or
+ * undefined when it carries none. The document client does not translate an error's item, so it
+ * is still in AttributeValue form (`{ owner: { S } , arrivedMs: { N } }`).
+ */
+function claimOf(error: unknown): StoredClaim | undefined {
+  const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+  if (item === undefined) return undefined;
+  const arrivedMs = item.arrivedMs?.N === undefined ? undefined : Number(item.arrivedMs.N);
+  return { owner: item.owner?.S, arrivedMs: Number.isFinite(arrivedMs) ? arrivedMs : undefined };
+}
 
 // Counters live beside the claims (sort key `stats` never meets a claim's sort key `claim`).
 const STATS = { pk: '#stats', sk: 'stats' };
@@ -34,27 +52,33 @@ export class DynamoDbEventClaims implements EventClaims {
           ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
+          // The failed condition answers with the claim that won: no second read for a duplicate.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return { owned: true };
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
-      const { Item } = await this.client.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: { pk: eventId, sk: 'claim' },
-          ConsistentRead: true,
-        }),
-      );
-      if (Item?.owner === owner) return { owned: true };
-      return {
-        owned: false,
-        kept: {
-          owner: String(Item?.owner),
-          arrivedMs: typeof Item?.arrivedMs === 'number' ? Item.arrivedMs : undefined,
-        },
-      };
+      const claim = claimOf(error) ?? (await this.readClaim(eventId));
+      if (claim?.owner === owner) return { owned: true };
+      return { owned: false, kept: { owner: String(claim?.owner), arrivedMs: claim?.arrivedMs } };
     }
+  }
+
+  /**
+   * The claim as stored, read strongly consistent. Only for a failed condition that came back
+   * without the item: dynalite (the local emulator) accepts ReturnValuesOnConditionCheckFailure
+   * but ignores it, while DynamoDB returns the item and saves this read.
+   */
+  private async readClaim(eventId: string): Promise<StoredClaim | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: eventId, sk: 'claim' }, ConsistentRead: true }),
+    );
+    if (Item === undefined) return undefined;
+    return {
+      owner: Item.owner === undefined ? undefined : String(Item.owner),
+      arrivedMs: typeof Item.arrivedMs === 'number' ? Item.arrivedMs : undefined,
+    };
   }
 
   async noteEarlierCopy(eventId: string, owner: string): Promise<void> {
