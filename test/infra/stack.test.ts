@@ -38,7 +38,7 @@ describe('LambdaArchitectureStack security and reliability', () => {
         Rules: Match.arrayWith([
           Match.objectLike({
             Prefix: 'events/',
-            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }],
+            Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 30 }],
           }),
           Match.objectLike({ Prefix: 'athena-results/', ExpirationInDays: 7 }),
         ]),
