@@ -16,6 +16,8 @@ import { checkDate, checkRange, requireResolved } from './validate';
 /** Key prefixes in the archive bucket: what the generated SQL and the lifecycle rules rely on. */
 export const ARCHIVE_PREFIX = 'events/';
 export const ATHENA_RESULTS_PREFIX = 'athena-results/';
+/** Where a cloud batch run's queries unload their rows for the writers (`v<version>/<view>/`; expired by a lifecycle rule). */
+export const BATCH_RUNS_PREFIX = 'batch-runs/';
 /** Where the Kappa replay's Distributed Map writes its child workflows' results (expired by a lifecycle rule the replay adds). */
 export const REPLAY_RESULTS_PREFIX = 'replay-results/';
 /** Where Firehose writes what it could not deliver (`processing-failed/` for records the transform failed or skipped). */
@@ -214,6 +216,7 @@ export class Archive extends Construct {
           ],
         },
         { prefix: ATHENA_RESULTS_PREFIX, expiration: Duration.days(7) },
+        { prefix: BATCH_RUNS_PREFIX, expiration: Duration.days(7) },
         {
           noncurrentVersionExpiration: Duration.days(30),
           abortIncompleteMultipartUploadAfter: Duration.days(1),

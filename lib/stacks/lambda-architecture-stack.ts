@@ -190,7 +190,7 @@ export class LambdaArchitectureStack extends Stack {
     this.servingApi = new ServingApi(this, 'Api', {
       ingestFunction: this.ingest.function,
       queryFunction: this.query.function,
-      batchFunction: this.batchLayer.handler.function,
+      batchFunction: this.batchLayer.starter.function,
       dashboardFunction: props.dashboard ? addDashboardFunction(this).function : undefined,
       apiKeyRequired: props.apiKeyRequired,
       rateLimit: props.apiRateLimit,
@@ -203,6 +203,7 @@ export class LambdaArchitectureStack extends Stack {
         Query: this.query.function,
         Speed: this.speedLayer.handler.function,
         Batch: this.batchLayer.handler.function,
+        BatchStarter: this.batchLayer.starter.function,
         ArchiveTransform: this.archive.transform.function,
       },
       speedFunction: this.speedLayer.handler.function,
