@@ -1,12 +1,4 @@
-import {
-  Arn,
-  type CfnElement,
-  Duration,
-  RemovalPolicy,
-  Stack,
-  Tokenization,
-  Validations,
-} from 'aws-cdk-lib';
+import { Arn, type CfnElement, Duration, RemovalPolicy, Stack, Tokenization, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
