@@ -71,6 +71,8 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   shardCount=4                   provisioned shards (default: on-demand)
  *   batchScheduleMinutes=15        how often the batch layer runs
  *   archiveBufferSeconds=60        Firehose buffer interval (60 to 900)
+ *   archiveStartDate=2026-11-24    first arrival day the archive's partition projection enumerates (yyyy-MM-dd):
+ *                                  your first deployment's day or earlier, never later
  *   apiKeyRequired=true            API keys and a usage plan on top of IAM authorization
  *   dashboard=true                 the dashboard page at GET / of the API (IAM-authorized, like every route)
  *   apiRateLimit=1000              stage throttling, requests per second
@@ -132,6 +134,7 @@ export function buildApp(app: App): Stack[] {
     env,
   };
   const archiveBufferInterval = bufferSeconds === undefined ? undefined : Duration.seconds(bufferSeconds);
+  const archiveStartDate = context('archiveStartDate');
   if (architecture === 'both' && context('@aws-cdk/core:defaultCrossStackReferences') === undefined) {
     // The Kappa stack imports the Lambda stack's stream and bucket through CloudFormation exports
     // ("strong" references, CDK's behaviour until now, stated so it does not warn): the Lambda
@@ -147,6 +150,7 @@ export function buildApp(app: App): Stack[] {
       shardCount: number('shardCount'),
       batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
       archiveBufferInterval,
+      archiveStartDate,
     });
     stacks.push(lambdaStack);
   }
@@ -161,7 +165,7 @@ export function buildApp(app: App): Stack[] {
         : 'streamfold: the Kappa architecture (ingestion, archive, processor, replay, serving)',
       ...(lambdaStack
         ? { stream: lambdaStack.eventStream.stream, archive: lambdaStack.archive }
-        : { shardCount: number('shardCount'), archiveBufferInterval }),
+        : { shardCount: number('shardCount'), archiveBufferInterval, archiveStartDate }),
       replayConcurrency,
     });
     stacks.push(kappaStack);

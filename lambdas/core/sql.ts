@@ -23,8 +23,8 @@ interface Dialect {
   /** Lower-case hex MD5 of a text. */
   md5Hex(text: string): string;
   hexToBigint(hex: string): string;
-  /** Comma-joined text aggregate ordered by `orderBy`. */
-  joinAgg(expr: string, orderBy: string): string;
+  /** Comma-joined text aggregate ordered by `orderBy`, over the rows where `filter` holds. */
+  joinAgg(expr: string, orderBy: string, filter: string): string;
   /** The JSON type at a path as 's' (string), 'n' (number), 'b' (boolean), or NULL (anything else). */
   jsonType(line: string, path: string): string;
   /** Does the text match the regular expression (whole text)? */
@@ -37,7 +37,8 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     intDiv: (a, b) => `(${a} // ${b})`,
     md5Hex: (text) => `md5(${text})`,
     hexToBigint: (hex) => `CAST(('0x' || ${hex}) AS BIGINT)`,
-    joinAgg: (expr, orderBy) => `string_agg(${expr}, ',' ORDER BY ${orderBy})`,
+    joinAgg: (expr, orderBy, filter) =>
+      `string_agg(${expr}, ',' ORDER BY ${orderBy}) FILTER (WHERE ${filter})`,
     jsonType: (line, path) =>
       `CASE json_type(${line}, '${path}') WHEN 'VARCHAR' THEN 's' WHEN 'BOOLEAN' THEN 'b' WHEN 'BIGINT' THEN 'n' WHEN 'UBIGINT' THEN 'n' WHEN 'DOUBLE' THEN 'n' END`,
     fullMatch: (text, pattern) => `regexp_full_match(${text}, ${sqlString(pattern)})`,
@@ -47,7 +48,9 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     intDiv: (a, b) => `(${a} / ${b})`,
     md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
     hexToBigint: (hex) => `from_base(${hex}, 16)`,
-    joinAgg: (expr, orderBy) => `array_join(array_agg(${expr} ORDER BY ${orderBy}), ',')`,
+    // FILTER: https://trino.io/docs/current/functions/aggregate.html#filtering-during-aggregation
+    joinAgg: (expr, orderBy, filter) =>
+      `array_join(array_agg(${expr} ORDER BY ${orderBy}) FILTER (WHERE ${filter}), ',')`,
     // json_format prints a JSON value's text: a string starts with a quote, a number with - or a digit.
     jsonType: (line, path) =>
       `CASE substr(json_format(json_extract(${line}, '${path}')), 1, 1) WHEN '"' THEN 's' WHEN 't' THEN 'b' WHEN 'f' THEN 'b' WHEN '-' THEN 'n' WHEN '0' THEN 'n' WHEN '1' THEN 'n' WHEN '2' THEN 'n' WHEN '3' THEN 'n' WHEN '4' THEN 'n' WHEN '5' THEN 'n' WHEN '6' THEN 'n' WHEN '7' THEN 'n' WHEN '8' THEN 'n' WHEN '9' THEN 'n' END`,
@@ -183,6 +186,90 @@ ORDER BY bucket`;
 }
 
 /**
+ * A plain measure's aggregate in its two shapes: `direct` over events, or `partial` per group of
+ * the one-pass query then `fold` over the partials (each a commutative monoid, so the fold of the
+ * partials is the aggregate of the events). `fold` gets `only`, which restricts an aggregate call
+ * to the rows that carry the partials exactly once.
+ */
+interface PlainAggregate {
+  readonly name: string;
+  readonly direct: string;
+  readonly partial: string;
+  fold(only: (call: string) => string): string;
+}
+
+/** An exact decimal sum, as text (DECIMAL(38, 9) in both engines). */
+function decimalSum(name: string, decimal: string): PlainAggregate {
+  return {
+    name,
+    direct: `CAST(coalesce(sum(${decimal}), 0) AS VARCHAR)`,
+    partial: `sum(${decimal})`,
+    fold: (only) => `CAST(coalesce(${only(`sum(${name})`)}, 0) AS VARCHAR)`,
+  };
+}
+
+/** A count; its partials are summed back to a BIGINT (DuckDB's sum of BIGINT is a HUGEINT). */
+function counted(name: string, call: string): PlainAggregate {
+  return { name, direct: call, partial: call, fold: (only) => `CAST(${only(`sum(${name})`)} AS BIGINT)` };
+}
+
+/**
+ * The CTEs that compute a view's plain aggregates and, per distinct value column `values[j]`, its
+ * exact count and HyperLogLog registers, in one pass over `ev` (ADR 010).
+ *
+ * Each event is repeated once per distinct column j (a cross join with a constant VALUES table,
+ * which reads nothing), hashed, and grouped by (key, bucket, j, register): max(rank) is the
+ * register; count(DISTINCT value) per register adds up to the exact count because equal values
+ * hash to the same register. The outer GROUP BY (key, bucket) folds the registers into the sparse
+ * text the speed layer also reads, and the plain partials of the j = 0 copy of each event (every
+ * event has exactly one) into the plain aggregates.
+ */
+function distinctPassCtes(
+  d: Dialect,
+  keys: readonly string[],
+  plain: readonly PlainAggregate[],
+  values: readonly string[],
+): string[] {
+  const group = [...keys, 'bucket'].join(', ');
+  const pick =
+    values.length === 1 ? values[0] : `CASE m.j ${values.map((v, j) => `WHEN ${j} THEN ${v}`).join(' ')} END`;
+  const only = (j: number) => (call: string) => `${call} FILTER (WHERE j = ${j})`;
+  return [
+    `hashed AS (
+  SELECT ev.*, m.j, ${pick} AS dv, ${d.md5Hex(pick)} AS h
+  FROM ev CROSS JOIN (VALUES ${values.map((_, j) => `(${j})`).join(', ')}) AS m (j)
+)`,
+    `ranked AS (
+  SELECT words.*,
+    CASE WHEN w = 0 THEN ${HLL_RANK_BITS + 1} ELSE ${HLL_RANK_BITS} - CAST(floor(log2(w)) AS INTEGER) END AS rnk
+  FROM (
+    SELECT hashed.*,
+      ${d.hexToBigint(`substr(h, 1, ${HLL_PRECISION / 4})`)} AS idx,
+      ${d.hexToBigint(`substr(h, ${HLL_PRECISION / 4 + 1}, ${HLL_RANK_BITS / 4})`)} AS w
+    FROM hashed
+  ) words
+)`,
+    `part AS (
+  SELECT ${[group, 'j', 'idx', 'max(rnk) AS rnk', 'count(DISTINCT dv) AS x', ...plain.map((a) => `${a.partial} AS ${a.name}`)].join(',\n    ')}
+  FROM ranked
+  GROUP BY ${group}, j, idx
+)`,
+    `agg AS (
+  SELECT ${group},
+    ${[
+      ...plain.map((a) => `${a.fold(only(0))} AS ${a.name}`),
+      ...values.flatMap((_, j) => [
+        `CAST(coalesce(${only(j)('sum(x)')}, 0) AS BIGINT) AS d${j}_x`,
+        `${d.joinAgg(`CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR)`, 'idx', `j = ${j} AND idx IS NOT NULL`)} AS d${j}_h`,
+      ]),
+    ].join(',\n    ')}
+  FROM part
+  GROUP BY ${group}
+)`,
+  ];
+}
+
+/**
  * The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. With
  * `arrivedFromMs`, only the events whose kept copy arrived at or after it: the part of the
  * cells the speed layer holds for that arrival window, to reconcile the two layers.
@@ -260,9 +347,12 @@ export function batchSql(
   WHERE ${filters.join('\n    AND ')}
 )`,
   ];
-  const selects: string[] = [...keys.map((k) => `agg.${k}`), 'agg.bucket'];
-  const aggregates: string[] = [];
-  const joins: string[] = [];
+  // One pass over `ev` (Trino inlines a CTE at every reference, so each extra reader of `ev` would
+  // scan the archive again): plain aggregates and every distinct measure's registers come out of
+  // the same GROUP BY. See distinctPassCtes for how the sketches share it.
+  const plain: PlainAggregate[] = [];
+  const distinctValues: string[] = [];
+  const columns: string[] = [];
   Object.entries(view.measures).forEach(([, spec], i) => {
     // The field's value where the measure's rule admits it, else NULL (skipped, as SQL skips NULLs).
     const value =
@@ -272,70 +362,52 @@ export function batchSql(
     const decimal = `CAST(${value} AS DECIMAL(38, ${SUM_SCALE}))`;
     switch (spec.kind) {
       case 'count':
-        aggregates.push(`count(*) AS m${i}`);
-        selects.push(`agg.m${i}`);
+        plain.push(counted(`m${i}`, 'count(*)'));
+        columns.push(`m${i}`);
         break;
       case 'sum':
-        aggregates.push(`CAST(coalesce(sum(${decimal}), 0) AS VARCHAR) AS m${i}`);
-        selects.push(`agg.m${i}`);
+        plain.push(decimalSum(`m${i}`, decimal));
+        columns.push(`m${i}`);
         break;
       case 'min':
-      case 'max':
-        aggregates.push(`${spec.kind}(CAST(${value} AS DOUBLE)) AS m${i}`);
-        selects.push(`agg.m${i}`);
+      case 'max': {
+        const agg = `${spec.kind}(CAST(${value} AS DOUBLE))`;
+        const name = `m${i}`;
+        plain.push({ name, partial: agg, fold: (only) => only(`${spec.kind}(${name})`), direct: agg });
+        columns.push(`m${i}`);
         break;
+      }
       case 'avg':
-        aggregates.push(
-          `CAST(coalesce(sum(${decimal}), 0) AS VARCHAR) AS m${i}_s`,
-          `count(${value}) AS m${i}_n`,
-        );
-        selects.push(`agg.m${i}_s`, `agg.m${i}_n`);
+        plain.push(decimalSum(`m${i}_s`, decimal), counted(`m${i}_n`, `count(${value})`));
+        columns.push(`m${i}_s`, `m${i}_n`);
         break;
       case 'distinct': {
-        aggregates.push(`count(DISTINCT ${value}) AS m${i}_x`);
-        selects.push(`agg.m${i}_x`, `sk${i}.sketch AS m${i}_h`);
-        const hex = d.md5Hex('v');
-        ctes.push(`hash${i} AS (
-  SELECT ${keys.join(', ')}, bucket, ${hex} AS h
-  FROM (SELECT ${keys.join(', ')}, bucket, ${value} AS v FROM ev) vals
-  WHERE v IS NOT NULL
-)`);
-        ctes.push(`reg${i} AS (
-  SELECT ${keys.join(', ')}, bucket, idx, max(rnk) AS rnk FROM (
-    SELECT ${keys.join(', ')}, bucket,
-      ${d.hexToBigint(`substr(h, 1, ${HLL_PRECISION / 4})`)} AS idx,
-      CASE WHEN w = 0 THEN ${HLL_RANK_BITS + 1} ELSE ${HLL_RANK_BITS} - CAST(floor(log2(w)) AS INTEGER) END AS rnk
-    FROM (SELECT ${keys.join(', ')}, bucket, h, ${d.hexToBigint(`substr(h, ${HLL_PRECISION / 4 + 1}, ${HLL_RANK_BITS / 4})`)} AS w FROM hash${i}) words
-  ) ranks
-  GROUP BY ${keys.join(', ')}, bucket, idx
-)`);
-        ctes.push(`sk${i} AS (
-  SELECT ${keys.join(', ')}, bucket, ${d.joinAgg(`CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR)`, 'idx')} AS sketch
-  FROM reg${i}
-  GROUP BY ${keys.join(', ')}, bucket
-)`);
-        joins.push(
-          `LEFT JOIN sk${i} ON ${[...keys, 'bucket'].map((c) => `agg.${c} = sk${i}.${c}`).join(' AND ')}`,
-        );
+        // Two distinct measures of the same field share one sketch and one exact count.
+        if (!distinctValues.includes(value)) distinctValues.push(value);
+        const j = distinctValues.indexOf(value);
+        columns.push(`d${j}_x AS m${i}_x`, `d${j}_h AS m${i}_h`);
         break;
       }
     }
   });
-  ctes.push(`agg AS (
+  if (distinctValues.length === 0) {
+    ctes.push(`agg AS (
   SELECT ${keys.join(', ')}, bucket,
-    ${aggregates.join(',\n    ')}
+    ${plain.map((a) => `${a.direct} AS ${a.name}`).join(',\n    ')}
   FROM ev
   GROUP BY ${keys.join(', ')}, bucket
 )`);
+  } else {
+    ctes.push(...distinctPassCtes(d, keys, plain, distinctValues));
+  }
   const window =
     (arrivedFromMs === undefined ? '' : ` and at or after ${toIso(arrivedFromMs)}`) +
     (buckets === undefined ? '' : `, ${buckets.length} bucket range(s)`);
   const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}${window}
 WITH ${ctes.join(',\n')}
-SELECT ${selects.join(', ')}
+SELECT ${[...keys, 'bucket', ...columns].join(', ')}
 FROM agg
-${joins.join('\n')}
-ORDER BY ${[...keys.map((k) => `agg.${k}`), 'agg.bucket'].join(', ')}`.replace(/\n\n+/g, '\n');
+ORDER BY ${[...keys, 'bucket'].join(', ')}`.replace(/\n\n+/g, '\n');
   return { view: view.name, sql };
 }
 

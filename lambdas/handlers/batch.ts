@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, ScheduledEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, Context, ScheduledEvent } from 'aws-lambda';
 import { AthenaQueryEngine } from '../adapters/aws/athena-query-engine';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
@@ -15,7 +15,21 @@ import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
 import { logger } from '../runtime/logger';
 import { emitCountMetric } from '../runtime/metrics';
-import { runBatch, type BatchRunResult } from '../services/batch-layer';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
+import { isBatchStep, parseBatchStep, type BatchStep } from '../adapters/codecs/batch-step';
+import { makeSfnClient } from '../runtime/clients/sfn';
+import {
+  abandonBatch,
+  addWrites,
+  planBatch,
+  publishBatch,
+  runBatch,
+  writeBatchRows,
+  type BatchRunRequest,
+  type BatchRunResult,
+  type WriteResult,
+} from '../services/batch-layer';
 
 const config = readBatchConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);
@@ -36,6 +50,7 @@ const engine: QueryEngine =
           : undefined,
       );
 
+const s3 = makeS3Client(config.endpoints);
 const deps = {
   views: config.views,
   watermark: makeArchiveWatermark(
@@ -51,6 +66,97 @@ const deps = {
   arrivalBucketMs: config.arrivalBucketMs,
 };
 
+/** What a run request answers in the cloud: the execution of the batch state machine it started. */
+interface RunStarted {
+  readonly status: 'started';
+  readonly executionArn: string;
+}
+
+/**
+ * Runs the batch layer for one request: in the cloud, starts the batch state machine (its Map of
+ * writers has no 15-minute bound, ADR 010) and answers at once; locally, runs it in this process.
+ */
+async function startRun(request: BatchRunRequest): Promise<BatchRunResult | RunStarted> {
+  if (config.stateMachineArn === undefined) return runBatch({ ...deps, engine }, request);
+  const { executionArn } = await makeSfnClient(config.endpoints).send(
+    new StartExecutionCommand({
+      stateMachineArn: config.stateMachineArn,
+      input: JSON.stringify({ request }),
+    }),
+  );
+  if (!executionArn) throw new Error('Step Functions returned no executionArn');
+  return { status: 'started', executionArn };
+}
+
+/** The S3 prefix where run `version` unloads its rows (one sub-prefix per view). */
+function runPrefix(version: number): string {
+  return `${config.batchRunsPrefix}v${version}/`;
+}
+
+/** One step of the cloud's batch state machine (lib/constructs/batch-layer.ts). */
+async function step(input: BatchStep): Promise<unknown> {
+  if (!(engine instanceof AthenaQueryEngine))
+    throw new Error(
+      `batch step ${input.action} needs the athena engine (${config.engine.kind} runs a batch in one process)`,
+    );
+  switch (input.action) {
+    case 'plan': {
+      const request = parseBatchRequest(input.request);
+      if ('problems' in request) throw new Error(`invalid batch request: ${request.problems.join('; ')}`);
+      const planned = await planBatch({ ...deps, engine }, request);
+      if ('skipped' in planned) return { status: 'skipped', result: planned.skipped };
+      const queries: string[] = [];
+      for (const { view, sql } of planned.queries)
+        queries.push(
+          await engine.startUnload(
+            sql,
+            `s3://${config.archiveBucket}/${runPrefix(planned.plan.version)}${view.name}/`,
+          ),
+        );
+      return { status: 'planned', plan: planned.plan, queries, prefix: runPrefix(planned.plan.version) };
+    }
+    case 'unloaded':
+      return { done: await engine.allSucceeded(input.queries) };
+    case 'write': {
+      const name = input.key.slice(runPrefix(input.plan.version).length).split('/')[0];
+      const view = deps.views.find((v) => v.name === name);
+      if (!input.key.startsWith(runPrefix(input.plan.version)) || view === undefined)
+        throw new Error(
+          `batch step write: ${input.key} is not under ${runPrefix(input.plan.version)}<view>/ of a known view`,
+        );
+      const text = await new S3ArchiveReader(s3, config.archiveBucket, '').read(input.key);
+      const rows = text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      return writeBatchRows(deps.batch, input.plan.version, view, rows);
+    }
+    case 'publish': {
+      const written = input.written.reduce<WriteResult>(addWrites, {
+        cells: 0,
+        unstorableCount: 0,
+        unstorable: [],
+      });
+      const result = await publishBatch({ ...deps, engine }, input.plan, written);
+      logger.info('batch run', { ...result });
+      emitReconciliation(result);
+      return result;
+    }
+    case 'abandon':
+      await engine.stop(input.queries);
+      return { deleted: await abandonBatch(deps, input.plan.version) };
+  }
+}
+
+/** The reconciliation alarm watches this metric. */
+function emitReconciliation(result: BatchRunResult): void {
+  if (result.reconciliation)
+    emitCountMetric(
+      'ReconciliationMismatches',
+      result.reconciliation.mismatchCount + (result.reconciliation.error ? 1 : 0),
+    );
+}
+
 function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
   return typeof event === 'object' && event !== null && 'httpMethod' in event;
 }
@@ -59,13 +165,15 @@ function isApiRequest(event: unknown): event is APIGatewayProxyEvent {
  * Batch layer, run by the schedule (EventBridge) and by POST /admin/batch. The body (or the
  * scheduled event's `detail`) may ask for a full run or a backfill (codecs/batch-request.ts);
  * otherwise the run is incremental. A failure throws (the schedule's retry and alarm see it);
- * the previous version stays served.
+ * the previous version stays served. In the cloud a request starts the batch state machine
+ * (202 with its execution), whose steps are this handler's `{action}` events.
  */
 export const handler = async (
-  event: ScheduledEvent | APIGatewayProxyEvent,
+  event: ScheduledEvent | APIGatewayProxyEvent | { action: string },
   context: Context,
-): Promise<BatchRunResult | APIGatewayProxyResult> => {
+): Promise<unknown> => {
   logger.addContext(context);
+  if (isBatchStep(event)) return step(parseBatchStep(event));
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
@@ -73,7 +181,8 @@ export const handler = async (
     if ('problems' in request)
       return jsonResponse(400, { error: 'invalid batch request', problems: request.problems });
     try {
-      return jsonResponse(200, await runBatch({ ...deps, engine }, request));
+      const result = await startRun(request);
+      return jsonResponse(result.status === 'started' ? 202 : 200, result);
     } catch (error) {
       logger.error('batch run failed', { error: (error as Error).message });
       return jsonResponse(500, {
@@ -84,14 +193,8 @@ export const handler = async (
   const request = parseBatchRequest(event.detail);
   if ('problems' in request)
     throw new Error(`the scheduled event's detail is not a batch request: ${request.problems.join('; ')}`);
-  const result = await runBatch({ ...deps, engine }, request);
+  const result = await startRun(request);
   logger.info('batch run', { ...result });
-  if (result.reconciliation) {
-    // The reconciliation alarm watches this metric.
-    emitCountMetric(
-      'ReconciliationMismatches',
-      result.reconciliation.mismatchCount + (result.reconciliation.error ? 1 : 0),
-    );
-  }
+  if (result.status !== 'started') emitReconciliation(result);
   return result;
 };

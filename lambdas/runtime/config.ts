@@ -276,6 +276,10 @@ export interface BatchConfig extends QueryConfig {
   readonly archiveBucket: string;
   readonly archivePrefix: string;
   readonly watermark: ArchiveWatermarkConfig;
+  /** Where the cloud's batch runs unload their rows (ENV.batchRunsPrefix). */
+  readonly batchRunsPrefix: string;
+  /** The batch state machine a run request starts (absent: the run happens in this process). */
+  readonly stateMachineArn?: string;
 }
 
 export function readBatchConfig(env: Env): BatchConfig {
@@ -304,6 +308,8 @@ export function readBatchConfig(env: Env): BatchConfig {
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark: readArchiveWatermark(env),
+    batchRunsPrefix: env[ENV.batchRunsPrefix] || 'batch-runs/',
+    ...(env[ENV.batchStateMachine] ? { stateMachineArn: env[ENV.batchStateMachine] } : {}),
   };
 }
 

@@ -34,6 +34,10 @@ export const ENV = {
   archiveBucket: 'STREAMFOLD_ARCHIVE_BUCKET',
   /** Key prefix of accepted events in the archive, e.g. `events/` (partitions `dt=YYYY-MM-DD/hour=HH/` below it). */
   archivePrefix: 'STREAMFOLD_ARCHIVE_PREFIX',
+  /** Key prefix in the archive bucket where a cloud batch run's queries unload their rows, `v<version>/<view>/` below it. */
+  batchRunsPrefix: 'STREAMFOLD_BATCH_RUNS_PREFIX',
+  /** ARN of the batch state machine: when set, a scheduled or API-requested run starts it instead of running in-process. */
+  batchStateMachine: 'STREAMFOLD_BATCH_STATE_MACHINE',
   /** `athena` (cloud) or `duckdb` (local): the batch query engine adapter. */
   queryEngine: 'STREAMFOLD_QUERY_ENGINE',
   /** Athena workgroup (its result location, encryption and bytes-scanned cutoff apply). */

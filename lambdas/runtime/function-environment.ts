@@ -138,6 +138,10 @@ export function batchEnvironment(
     readonly archive: ArchiveLocation;
     readonly engine: BatchQueryEngine;
     readonly watermark: ArchiveWatermarkSource;
+    /** Where the cloud's runs unload their rows in the archive bucket (ENV.batchRunsPrefix). */
+    readonly batchRunsPrefix?: string;
+    /** The state machine a run request starts (the cloud's entry function only). */
+    readonly stateMachineArn?: string;
   },
 ): FunctionEnvironment {
   const engine: FunctionEnvironment =
@@ -160,6 +164,8 @@ export function batchEnvironment(
     [ENV.archivePrefix]: o.archive.prefix,
     ...engine,
     ...watermarkEnvironment(o.watermark),
+    ...(o.batchRunsPrefix === undefined ? {} : { [ENV.batchRunsPrefix]: o.batchRunsPrefix }),
+    ...(o.stateMachineArn === undefined ? {} : { [ENV.batchStateMachine]: o.stateMachineArn }),
   };
 }
 

@@ -10,7 +10,7 @@ import {
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
 import { keyProblem } from '../core/reducer';
-import { batchRowToCell, batchSql, touchedBucketsSql } from '../core/sql';
+import { batchRowToCell, batchSql, touchedBucketsSql, type BatchResultRow } from '../core/sql';
 import { granularityMs } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
@@ -77,39 +77,53 @@ export interface BatchRunResult {
 }
 
 /**
- * Brings the batch view up to the newest cutoff the archive provably covers. A view is
- * recomputed in full when asked, when it is new or its definition changed; otherwise only the
- * event-time buckets that events arriving since the previous cutoff fall in (late ones included)
- * are recomputed, over the whole archive so duplicates and exact distinct counts stay exact, and
- * every other cell is carried forward unwritten (core/batch-lineage.ts, ADR 007). The run writes
- * its cells as a new segment and only then publishes `{version, cutoff, lineage}` in one
- * conditional write. A run that fails before the publish leaves the previous version served;
- * its partial segment is never read (no published lineage holds it).
+ * A run's plan: the version it writes, its cutoff, and one query per view to recompute (the
+ * views with nothing new are absent: their cells are carried forward). Everything the writers and
+ * the publish step need, small enough to travel as a Step Functions state (the queries' SQL stays
+ * in the planning process: the cloud starts them there, ADR 010).
  */
-export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = {}): Promise<BatchRunResult> {
+export interface BatchPlan {
+  readonly version: number;
+  readonly cutoffMs: number;
+  /** The version the pointer must still hold when this run publishes (null: no pointer yet). */
+  readonly expectedVersion: number | null;
+  /** Views recomputed in full (asked for, new, or changed definition). */
+  readonly fullViews: readonly string[];
+  readonly startedMs: number;
+}
+
+/** Cells a writer wrote, and the cells it left out for a key the tables cannot hold. */
+export interface WriteResult {
+  readonly cells: number;
+  readonly unstorableCount: number;
+  readonly unstorable: readonly { view: string; key: string; problem: string }[];
+}
+
+/**
+ * Plans a run: reads the pointer and the archive watermark, takes a version number, and finds
+ * per view what to recompute. `skipped` when there is nothing the archive provably holds.
+ */
+export async function planBatch(
+  deps: BatchLayerDeps,
+  request: BatchRunRequest = {},
+): Promise<
+  | { readonly plan: BatchPlan; readonly queries: readonly { view: ViewDefinition; sql: string }[] }
+  | { readonly skipped: BatchRunResult }
+> {
   const started = deps.clock.now();
   const current = await deps.control.readPointer();
   const archivedBefore = await deps.watermark.archivedBeforeMs();
-  const skipped = (reason: string): BatchRunResult => ({
-    status: 'skipped',
-    version: current?.version ?? null,
-    cutoffMs: current?.cutoffMs ?? null,
-    cutoff: current ? new Date(current.cutoffMs).toISOString() : null,
-    cells: 0,
-    reason,
-    durationMs: deps.clock.now() - started,
-    speedRowsDeleted: 0,
-    reconciliation: null,
-  });
-  if (archivedBefore === null) return skipped('the archive has no watermark yet (nothing archived)');
+  if (archivedBefore === null)
+    return {
+      skipped: skippedResult(deps, current, started, 'the archive has no watermark yet (nothing archived)'),
+    };
   if (request.backfill && !(request.backfill.fromMs < request.backfill.toMs))
     throw new Error(
       `a backfill needs from before to (given ${request.backfill.fromMs} and ${request.backfill.toMs})`,
     );
   const cutoffMs = nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
   // A pointer written before incremental runs has no lineage to build on: everything in full.
-  const previousLineage = current?.lineage;
-  const fullViews = viewsNeedingFull(deps.views, previousLineage, request.full === true);
+  const fullViews = viewsNeedingFull(deps.views, current?.lineage, request.full === true);
   const source = await deps.engine.source(cutoffMs);
   // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
   const arrived =
@@ -117,9 +131,7 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
       ? await deps.engine.source(cutoffMs, current.cutoffMs)
       : null;
   const version = await deps.control.nextVersion();
-  let cells = 0;
-  let unstorableCount = 0;
-  const unstorable: { view: string; key: string; problem: string }[] = [];
+  const queries: { view: ViewDefinition; sql: string }[] = [];
   for (const view of deps.views) {
     if (source === null) break; // an empty archive: the version has no cells, which is its true content
     let buckets: BucketRange[] | undefined;
@@ -137,23 +149,71 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
     const viewSource =
       buckets === undefined ? source : await deps.engine.source(cutoffMs, undefined, buckets);
     if (viewSource === null) continue;
-    const rows = await deps.engine.run(
-      batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets).sql,
-    );
-    const viewCells = rows.map((row) => batchRowToCell(view, row));
-    // Ingestion refuses keys the tables cannot hold, but an archive written before that check
-    // (or by another producer) may hold one: skip it, as the speed layer and replay do, and say so.
-    const storable = viewCells.filter((cell) => {
-      const problem = keyProblem(view, cell.key);
-      if (problem !== undefined && unstorable.length < 20)
-        unstorable.push({ view: view.name, key: `${cell.key.join(',').slice(0, 80)}...`, problem });
-      if (problem !== undefined) unstorableCount++;
-      return problem === undefined;
+    queries.push({
+      view,
+      sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets).sql,
     });
-    await deps.batch.writeCells(version, view, storable);
-    cells += storable.length;
   }
-  const lineage = nextLineage(previousLineage, current?.version ?? null, version, deps.views, fullViews);
+  return {
+    plan: {
+      version,
+      cutoffMs,
+      expectedVersion: current?.version ?? null,
+      fullViews: [...fullViews],
+      startedMs: started,
+    },
+    queries,
+  };
+}
+
+/**
+ * Writes one slice of a view's batch result rows as cells of segment `version`: the writer step,
+ * the same code whether the rows come from DuckDB in-process or from one object Athena unloaded
+ * (a Step Functions Map runs many writers at once in the cloud). Cells whose key the tables cannot
+ * hold are left out and reported: ingestion refuses such keys, but an archive written before that
+ * check (or by another producer) may hold one, and the speed layer and replay skip them too.
+ */
+export async function writeBatchRows(
+  batch: BatchViewStore,
+  version: number,
+  view: ViewDefinition,
+  rows: readonly BatchResultRow[],
+): Promise<WriteResult> {
+  const unstorable: { view: string; key: string; problem: string }[] = [];
+  let unstorableCount = 0;
+  const storable = rows
+    .map((row) => batchRowToCell(view, row))
+    .filter((cell) => {
+      const problem = keyProblem(view, cell.key);
+      if (problem === undefined) return true;
+      if (unstorable.length < 20)
+        unstorable.push({ view: view.name, key: `${cell.key.join(',').slice(0, 80)}...`, problem });
+      unstorableCount++;
+      return false;
+    });
+  await batch.writeCells(version, view, storable);
+  return { cells: storable.length, unstorableCount, unstorable };
+}
+
+/**
+ * Publishes a planned run whose cells are all written: `{version, cutoff, lineage}` in one
+ * conditional write (the pointer still at `plan.expectedVersion`), then the reconciliation, the
+ * retirement of what only the dropped version read, and the speed rows the previous cutoff covers.
+ * A lost race deletes this run's segment and leaves the winner served.
+ */
+export async function publishBatch(
+  deps: BatchLayerDeps,
+  plan: BatchPlan,
+  written: WriteResult,
+): Promise<BatchRunResult> {
+  const current = await deps.control.readPointer();
+  if ((current?.version ?? null) !== plan.expectedVersion) {
+    await deps.batch.deleteVersion(plan.version);
+    return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
+  }
+  const { version, cutoffMs } = plan;
+  const fullViews = new Set(plan.fullViews);
+  const lineage = nextLineage(current?.lineage, current?.version ?? null, version, deps.views, fullViews);
   const next: ServingPointer = {
     version,
     cutoffMs,
@@ -167,9 +227,9 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
         }
       : null,
   };
-  if (!(await deps.control.publish(next, current?.version ?? null))) {
+  if (!(await deps.control.publish(next, plan.expectedVersion))) {
     await deps.batch.deleteVersion(version);
-    return skipped('another batch run published first');
+    return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
   }
   // Keep the version just replaced (and the speed rows it needs) for queries that read the old
   // pointer a moment ago; what only older versions needed can go.
@@ -195,11 +255,76 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
     version,
     cutoffMs,
     cutoff: new Date(cutoffMs).toISOString(),
-    cells,
-    durationMs: deps.clock.now() - started,
+    cells: written.cells,
+    durationMs: deps.clock.now() - plan.startedMs,
     speedRowsDeleted,
     reconciliation,
-    skippedCells: { count: unstorableCount, examples: unstorable },
+    skippedCells: { count: written.unstorableCount, examples: written.unstorable },
+  };
+}
+
+/**
+ * Brings the batch view up to the newest cutoff the archive provably covers, in one process
+ * (locally, and the tests): plan, run each view's query and write its rows, publish. A view is
+ * recomputed in full when asked, when it is new or its definition changed; otherwise only the
+ * event-time buckets that events arriving since the previous cutoff fall in (late ones included)
+ * are recomputed, over the whole archive so duplicates and exact distinct counts stay exact, and
+ * every other cell is carried forward unwritten (core/batch-lineage.ts, ADR 007). The run writes
+ * its cells as a new segment and only then publishes `{version, cutoff, lineage}` in one
+ * conditional write. A run that fails before the publish leaves the previous version served;
+ * its partial segment is never read (no published lineage holds it). The cloud runs the same
+ * steps as a Step Functions workflow (lib/constructs/batch-layer.ts, ADR 010).
+ */
+export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = {}): Promise<BatchRunResult> {
+  const planned = await planBatch(deps, request);
+  if ('skipped' in planned) return planned.skipped;
+  let written: WriteResult = { cells: 0, unstorableCount: 0, unstorable: [] };
+  for (const { view, sql } of planned.queries) {
+    const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
+    written = addWrites(written, result);
+  }
+  return publishBatch(deps, planned.plan, written);
+}
+
+/**
+ * Cleans up after a run that failed before it published: deletes its segment (no lineage reads
+ * it). Does nothing when the pointer already holds the run's version (a failure after the publish,
+ * in its housekeeping, must never delete what is served).
+ */
+export async function abandonBatch(
+  deps: Pick<BatchLayerDeps, 'batch' | 'control'>,
+  version: number,
+): Promise<number> {
+  const current = await deps.control.readPointer();
+  if (current?.version === version) return 0;
+  return deps.batch.deleteVersion(version);
+}
+
+/** Two writers' results together (at most 20 examples kept). */
+export function addWrites(a: WriteResult, b: WriteResult): WriteResult {
+  return {
+    cells: a.cells + b.cells,
+    unstorableCount: a.unstorableCount + b.unstorableCount,
+    unstorable: [...a.unstorable, ...b.unstorable].slice(0, 20),
+  };
+}
+
+function skippedResult(
+  deps: BatchLayerDeps,
+  current: ServingPointer | null,
+  startedMs: number,
+  reason: string,
+): BatchRunResult {
+  return {
+    status: 'skipped',
+    version: current?.version ?? null,
+    cutoffMs: current?.cutoffMs ?? null,
+    cutoff: current ? new Date(current.cutoffMs).toISOString() : null,
+    cells: 0,
+    reason,
+    durationMs: deps.clock.now() - startedMs,
+    speedRowsDeleted: 0,
+    reconciliation: null,
   };
 }
 

@@ -11,11 +11,13 @@ import { Construct } from 'constructs';
 import { archiveTransformEnvironment } from '../../lambdas/runtime/function-environment';
 import { grantBucket, grantObjects, grantStream } from './grants';
 import { HandlerFunction } from './handler-function';
-import { checkRange, requireResolved } from './validate';
+import { checkDate, checkRange, requireResolved } from './validate';
 
 /** Key prefixes in the archive bucket: what the generated SQL and the lifecycle rules rely on. */
 export const ARCHIVE_PREFIX = 'events/';
 export const ATHENA_RESULTS_PREFIX = 'athena-results/';
+/** Where a cloud batch run's queries unload their rows for the writers (`v<version>/<view>/`; expired by a lifecycle rule). */
+export const BATCH_RUNS_PREFIX = 'batch-runs/';
 /** Where the Kappa replay's Distributed Map writes its child workflows' results (expired by a lifecycle rule the replay adds). */
 export const REPLAY_RESULTS_PREFIX = 'replay-results/';
 /** Where Firehose writes what it could not deliver (`processing-failed/` for records the transform failed or skipped). */
@@ -40,6 +42,14 @@ export const PROCESSOR_RETRIES = 10;
  */
 export const KINESIS_READ_ALLOWANCE = Duration.seconds(60);
 
+/**
+ * The default first day of the Glue table's partition projection: the day this project began
+ * (2026-11-24). Partitions are arrival days and an archive only receives events once deployed, so
+ * no streamfold archive holds an earlier day; a later start (your first deployment's day) plans
+ * each query over fewer empty partitions.
+ */
+export const DEFAULT_ARCHIVE_START_DATE = '2026-11-24';
+
 /** Props of Archive. */
 export interface ArchiveProps {
   /** The stream Firehose reads. */
@@ -53,10 +63,21 @@ export interface ArchiveProps {
    */
   readonly bufferInterval?: Duration;
   /**
-   * Days before archived events move to S3 Glacier Instant Retrieval.
-   * @default 90
+   * Days before archived events move to S3 Intelligent-Tiering, a storage class with no retrieval
+   * charge, so the batch layer's full runs and the Kappa replays, which read every object, cost no
+   * more than reads of S3 Standard.
+   * @default 30
    */
   readonly archiveTransitionDays?: number;
+  /**
+   * The first arrival day (`yyyy-MM-dd`, UTC) the Glue table's partition projection enumerates:
+   * Athena plans every query over each day from it to today, so a start long before the first
+   * archived day makes every batch query plan over empty partitions. Set it to the first day of
+   * the archive (the day of the first deployment) or earlier; never later, since the batch layer
+   * would silently leave out the days before it.
+   * @default '2026-11-24' (DEFAULT_ARCHIVE_START_DATE: no streamfold archive holds an earlier day)
+   */
+  readonly archiveStartDate?: string;
   /**
    * Bytes one Athena query may scan before the workgroup cancels it.
    * @default 10 GiB
@@ -150,8 +171,10 @@ export class Archive extends Construct {
       seconds,
       "the batch cutoff's lag (ENV.archiveLagMs) and the freshness alarm's threshold are computed from it",
     );
-    const transitionDays = props.archiveTransitionDays ?? 90;
-    checkRange('archiveTransitionDays', transitionDays, 1, undefined);
+    const transitionDays = props.archiveTransitionDays ?? 30;
+    checkRange('archiveTransitionDays', transitionDays, 0, undefined);
+    const startDate = props.archiveStartDate ?? DEFAULT_ARCHIVE_START_DATE;
+    checkDate('archiveStartDate', startDate);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
     const reservedConcurrency = props.transformReservedConcurrency ?? 10;
@@ -180,14 +203,20 @@ export class Archive extends Construct {
       lifecycleRules: [
         {
           prefix: ARCHIVE_PREFIX,
+          // Not Glacier Instant Retrieval (its per-GB retrieval fee would charge every full batch
+          // run and replay for reading the whole archive): "There are no retrieval charges in S3
+          // Intelligent-Tiering", and an object read again moves back to its Frequent Access tier
+          // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intelligent-tiering.html). Its
+          // opt-in Archive Access tiers need a restore before a read, so none is configured.
           transitions: [
             {
-              storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+              storageClass: s3.StorageClass.INTELLIGENT_TIERING,
               transitionAfter: Duration.days(transitionDays),
             },
           ],
         },
         { prefix: ATHENA_RESULTS_PREFIX, expiration: Duration.days(7) },
+        { prefix: BATCH_RUNS_PREFIX, expiration: Duration.days(7) },
         {
           noncurrentVersionExpiration: Duration.days(30),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
@@ -306,7 +335,7 @@ export class Archive extends Construct {
           'projection.enabled': 'true',
           'projection.dt.type': 'date',
           'projection.dt.format': 'yyyy-MM-dd',
-          'projection.dt.range': '2020-01-01,NOW',
+          'projection.dt.range': `${startDate},NOW`,
           'projection.dt.interval': '1',
           'projection.dt.interval.unit': 'DAYS',
           'projection.hour.type': 'integer',

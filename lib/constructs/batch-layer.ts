@@ -1,16 +1,26 @@
-import { Arn, Duration, Stack, Tokenization, Validations } from 'aws-cdk-lib';
+import { Arn, type CfnElement, Duration, RemovalPolicy, Stack, Tokenization, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
-import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, type Archive } from './archive';
+import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
 import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
+import {
+  acknowledgeDistributedMapPolicy,
+  invokeStep,
+  retryIdempotentChild,
+  ZeroToleranceDistributedMap,
+} from './step-functions';
 import { checkRange } from './validate';
 
 /** Props of BatchLayer. */
@@ -38,21 +48,64 @@ export interface BatchLayerProps {
    * @default Duration.seconds(60)
    */
   readonly archiveMargin?: Duration;
+  /**
+   * Writer functions a run keeps busy at once: the Distributed Map's MaxConcurrency over the
+   * objects the run's queries unloaded (each writer writes one object's cells with BatchWriteItem).
+   * @default 10
+   */
+  readonly writerConcurrency?: number;
+  /**
+   * Longest a batch run (one state machine execution) may take before Step Functions stops it;
+   * the previous version stays served.
+   * @default Duration.hours(6)
+   */
+  readonly runTimeout?: Duration;
+  /**
+   * How long the state machine waits between two checks of the run's Athena queries.
+   * @default Duration.seconds(15)
+   */
+  readonly queryPollInterval?: Duration;
 }
 
 /**
- * The batch layer: the batch handler, run by an EventBridge rule (rules fire in LocalStack too,
- * unlike Scheduler schedules), querying the archive through Athena and publishing versioned cells.
+ * The batch layer: a Standard Step Functions workflow per run, started by `starter` (run by an
+ * EventBridge rule, which fires in LocalStack too unlike Scheduler schedules, and by POST
+ * /admin/batch), whose steps are the batch handler's actions (ADR 010):
+ *
+ *   Plan (touched buckets, a version number, one Athena UNLOAD per view to recompute)
+ *   -> WaitForQueries <-> QueriesDone? -> WriteCells (Distributed Map: one writer per unloaded
+ *   object, BatchWriteItem) -> Publish (one conditional pointer write) -> Done.
+ *   A failure after Plan -> Abandon (stops the queries, deletes the unpublished segment) -> RunFailed.
+ *
+ * No step runs longer than a Lambda invocation whatever the run's size: Athena runs the queries
+ * and the Map spreads the writes. Locally the same handler runs the same steps in one process.
  */
 export class BatchLayer extends Construct {
+  /** The steps of a run (the state machine invokes it with `{action}` events). */
   readonly handler: HandlerFunction;
+  /** Starts a run: the schedule's and POST /admin/batch's target. */
+  readonly starter: HandlerFunction;
+  readonly stateMachine: sfn.StateMachine;
+  /** The writers' Distributed Map (for tests and for apps that tune it further). */
+  readonly writeMap: sfn.DistributedMap;
   readonly rule: events.Rule;
   readonly ruleDeadLetterQueue: sqs.Queue;
+  /** A run failed or timed out (the previous version stays served). */
+  readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
     const schedule = props.schedule ?? Duration.minutes(15);
     checkRange('schedule (minutes)', schedule.toMinutes(), 1, undefined);
+    const writerConcurrency = props.writerConcurrency ?? 10;
+    // Step Functions runs up to 10,000 child workflows of a Distributed Map at once
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html); 1,000
+    // keeps a run within the account's default Lambda concurrency of 1,000.
+    checkRange('writerConcurrency', writerConcurrency, 1, 1000);
+    const runTimeout = props.runTimeout ?? Duration.hours(6);
+    checkRange('runTimeout (minutes)', runTimeout.toMinutes(), 15, 525_600);
+    const pollSeconds = (props.queryPollInterval ?? Duration.seconds(15)).toSeconds();
+    checkRange('queryPollInterval (seconds)', pollSeconds, 1, 600);
     const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
@@ -70,12 +123,8 @@ export class BatchLayer extends Construct {
           "This queue is itself the dead-letter queue of the batch schedule and of the batch function's asynchronous invocations.",
       });
     }
-    this.handler = new HandlerFunction(this, 'Handler', {
-      handler: 'batch',
-      timeout: Duration.minutes(15),
-      memorySize: 1024,
-      deadLetterQueue: this.ruleDeadLetterQueue,
-      environment: batchEnvironment({
+    const environment = (stateMachineArn?: string) =>
+      batchEnvironment({
         views: props.viewsJson,
         speedTable: props.speedTable.tableName,
         batchTable: props.batchTable.tableName,
@@ -94,7 +143,17 @@ export class BatchLayer extends Construct {
           lagMs: String(lagMs),
           firehoseDeliveryStream: archive.deliveryStreamName,
         },
-      }),
+        batchRunsPrefix: BATCH_RUNS_PREFIX,
+        ...(stateMachineArn === undefined ? {} : { stateMachineArn }),
+      });
+    // One step's longest work (a plan's touched-bucket queries, one object's writes) is far
+    // below Lambda's 15 minutes (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+    this.handler = new HandlerFunction(this, 'Handler', {
+      handler: 'batch',
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+      deadLetterQueue: this.ruleDeadLetterQueue,
+      environment: environment(),
     });
     const role = this.handler.role;
     const stack = Stack.of(this);
@@ -139,11 +198,20 @@ export class BatchLayer extends Construct {
       's3:PutObject',
       's3:AbortMultipartUpload',
     );
+    // Athena writes a query's UNLOAD objects with the caller's permissions; the writers read them.
+    grantObjects(
+      archive.bucket,
+      role,
+      `${BATCH_RUNS_PREFIX}*`,
+      's3:GetObject',
+      's3:PutObject',
+      's3:AbortMultipartUpload',
+    );
     const bucketId = stack.getLogicalId(archive.bucket.node.defaultChild as s3.CfnBucket);
-    for (const prefix of [ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX]) {
+    for (const prefix of [ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX]) {
       Validations.of(role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
-        reason: `Athena reads every archived object and writes its own result objects: object access under the ${prefix} prefix of this one bucket only.`,
+        reason: `Athena reads every archived object, writes its own result objects and the runs' unloaded rows, which the writers read: object access under the ${prefix} prefix of this one bucket only.`,
       });
     }
     // The measured Firehose delays (DataFreshness, KinesisMillisBehindLatest) that can only lengthen
@@ -163,16 +231,159 @@ export class BatchLayer extends Construct {
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
 
+    this.stateMachine = this.buildStateMachine(archive, writerConcurrency, runTimeout, pollSeconds);
+    this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
+    this.starter = new HandlerFunction(this, 'Starter', {
+      handler: 'batch',
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      deadLetterQueue: this.ruleDeadLetterQueue,
+      environment: environment(this.stateMachine.stateMachineArn),
+    });
+    this.stateMachine.grantStartExecution(this.starter.function);
+
     this.rule = new events.Rule(this, 'Schedule', {
       schedule: events.Schedule.rate(schedule),
       description: 'Recompute every view over the archive and publish a new batch version.',
       targets: [
-        new targets.LambdaFunction(this.handler.function, {
+        new targets.LambdaFunction(this.starter.function, {
           retryAttempts: 2,
           maxEventAge: Duration.hours(1),
           deadLetterQueue: this.ruleDeadLetterQueue,
         }),
       ],
     });
+  }
+
+  private buildStateMachine(
+    archive: Archive,
+    writerConcurrency: number,
+    runTimeout: Duration,
+    pollSeconds: number,
+  ): sfn.StateMachine {
+    const fn = this.handler.function;
+    const invoke = (id: string, payload: Record<string, unknown>, resultPath: string) =>
+      invokeStep(this, id, fn, payload, resultPath);
+    const plan = sfn.JsonPath.objectAt('$.planned.plan');
+    const queries = sfn.JsonPath.listAt('$.planned.queries');
+
+    const runFailed = new sfn.Fail(this, 'RunFailed', {
+      error: 'BatchRunFailed',
+      cause:
+        'The batch run failed; the previous version stays served. See the execution history and the batch function log.',
+    });
+    const abandon = invoke('Abandon', { action: 'abandon', plan, queries }, '$.abandoned');
+    abandon.addCatch(runFailed, { resultPath: '$.abandonError' });
+    abandon.next(runFailed);
+    const onError = { resultPath: '$.error' };
+
+    const planStep = invoke(
+      'Plan',
+      { action: 'plan', request: sfn.JsonPath.objectAt('$.request') },
+      '$.planned',
+    );
+    planStep.addCatch(runFailed, onError); // nothing written yet
+    const wait = new sfn.Wait(this, 'WaitForQueries', {
+      time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
+    });
+    const check = invoke('CheckQueries', { action: 'unloaded', queries }, '$.unloaded');
+    check.addCatch(abandon, onError);
+
+    const writeMap = new ZeroToleranceDistributedMap(this, 'WriteCells', {
+      comment: "One writer per object the run's queries unloaded: its cells into the run's segment.",
+      itemReader: new sfn.S3ObjectsItemReader({
+        bucket: archive.bucket,
+        prefix: sfn.JsonPath.stringAt('$.planned.prefix'),
+      }),
+      itemSelector: { action: 'write', plan, key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key') },
+      maxConcurrency: writerConcurrency,
+      resultPath: '$.written',
+      label: 'WriteCells',
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+    });
+    const writer = new tasks.LambdaInvoke(this, 'WriteObject', {
+      lambdaFunction: fn,
+      payloadResponseOnly: true,
+    });
+    // Rewriting an object's cells is idempotent (same keys, same values, same segment).
+    retryIdempotentChild(writer);
+    writeMap.itemProcessor(writer);
+    writeMap.addCatch(abandon, onError);
+
+    const publish = invoke(
+      'Publish',
+      { action: 'publish', plan, written: sfn.JsonPath.listAt('$.written') },
+      '$.result',
+    );
+    publish.addCatch(abandon, onError); // abandon keeps a version the pointer already holds
+
+    const definition = planStep.next(
+      new sfn.Choice(this, 'Planned')
+        .when(sfn.Condition.stringEquals('$.planned.status', 'skipped'), new sfn.Succeed(this, 'NothingToDo'))
+        .otherwise(
+          wait
+            .next(check)
+            .next(
+              new sfn.Choice(this, 'QueriesDone')
+                .when(
+                  sfn.Condition.booleanEquals('$.unloaded.done', true),
+                  writeMap.next(publish).next(new sfn.Succeed(this, 'Done')),
+                )
+                .otherwise(wait),
+            ),
+        ),
+    );
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: 'streamfold batch run: plan, Athena UNLOAD per view, parallel writers, one atomic publish.',
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: runTimeout,
+      tracingEnabled: true,
+      // Every event, not the data: a step's input holds the plan only, but the log needs no cells.
+      logs: {
+        destination: new logs.LogGroup(this, 'Logs', {
+          retention: logs.RetentionDays.THREE_MONTHS,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: false,
+      },
+    });
+    const stack = Stack.of(this);
+    const role = stateMachine.role;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs delivery (logs:CreateLogDelivery and friends) support no resource-level permissions; AWS documents * for both.',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(fn.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason:
+        "lambda:InvokeFunction on the batch function's versions and aliases (CDK's LambdaInvoke grant): one function only.",
+    });
+    acknowledgeDistributedMapPolicy(stateMachine, 'WriteCells', 'unloaded object');
+    for (const [id, metric, description] of [
+      [
+        'RunFailedAlarm',
+        stateMachine.metricFailed({ period: Duration.minutes(5) }),
+        'A batch run failed: the previous version stays served; see the execution history.',
+      ],
+      [
+        'RunTimedOutAlarm',
+        stateMachine.metricTimedOut({ period: Duration.minutes(5) }),
+        'A batch run ran past runTimeout (its Abandon step did not run: the unpublished segment stays unread until a full run retires it).',
+      ],
+    ] as const)
+      this.alarms.push(
+        new cloudwatch.Alarm(this, id, {
+          metric,
+          threshold: 0,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription: description,
+        }),
+      );
+    return stateMachine;
   }
 }

@@ -1,13 +1,4 @@
-import {
-  Arn,
-  ArnFormat,
-  type CfnElement,
-  Duration,
-  RemovalPolicy,
-  Stack,
-  Token,
-  Validations,
-} from 'aws-cdk-lib';
+import { Arn, ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,6 +15,12 @@ import {
 import { ARCHIVE_PREFIX, REPLAY_RESULTS_PREFIX, type Archive } from './archive';
 import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
+import {
+  acknowledgeDistributedMapPolicy,
+  invokeStep,
+  retryIdempotentChild,
+  ZeroToleranceDistributedMap,
+} from './step-functions';
 import { checkRange } from './validate';
 
 /** Props of Replay. */
@@ -119,17 +116,6 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
   if (owner === here) return `<${here.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>`;
   const imported = here.resolve(owner.exportValue(bucket.bucketArn)) as { 'Fn::ImportValue': string };
   return imported['Fn::ImportValue'];
-}
-
-/**
- * A Distributed Map that states `ToleratedFailureCount: 0` in its definition. ASL's default is the
- * same (any failed child fails the Map Run), but CDK drops a 0 it was given, and the definition
- * should say it: one object not replayed would leave the new version incomplete.
- */
-class ZeroToleranceDistributedMap extends sfn.DistributedMap {
-  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
-    return { ...super.toStateJson(queryLanguage), ToleratedFailureCount: 0 };
-  }
 }
 
 /**
@@ -237,12 +223,7 @@ export class Replay extends Construct {
     bucket.addLifecycleRule({ prefix: REPLAY_RESULTS_PREFIX, expiration: Duration.days(7) });
 
     const invoke = (stateId: string, payload: Record<string, unknown>, resultPath: string) =>
-      new tasks.LambdaInvoke(this, stateId, {
-        lambdaFunction: fn,
-        payload: sfn.TaskInput.fromObject(payload),
-        payloadResponseOnly: true,
-        resultPath,
-      });
+      invokeStep(this, stateId, fn, payload, resultPath);
     const replayId = sfn.JsonPath.stringAt('$.start.replayId');
 
     const replayFailed = new sfn.Fail(this, 'ReplayFailed', {
@@ -296,20 +277,8 @@ export class Replay extends Construct {
       payloadResponseOnly: true,
     });
     // Many children at once can meet the account's Lambda concurrency: back off and try again.
-    replayObject.addRetry({
-      errors: ['Lambda.TooManyRequestsException'],
-      interval: Duration.seconds(2),
-      maxAttempts: 10,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    // A replayed object is idempotent (fenced writes, claimed event ids): one more try for a transient failure.
-    replayObject.addRetry({
-      errors: ['States.TaskFailed', 'States.Timeout'],
-      interval: Duration.seconds(5),
-      maxAttempts: 2,
-      backoffRate: 2,
-    });
+    // A replayed object is idempotent (fenced writes, claimed event ids).
+    retryIdempotentChild(replayObject);
     this.archiveMap.itemProcessor(replayObject); // DistributedMap renders Mode DISTRIBUTED and mapExecutionType
     this.archiveMap.addCatch(markFailed, onError);
 
@@ -401,20 +370,7 @@ export class Replay extends Construct {
     // states:StartExecution on this state machine, DescribeExecution/StopExecution on its own
     // executions, RedriveExecution on its Map Runs' child executions; the ItemReader adds
     // s3:ListBucket on the archive bucket and the item processor lambda:InvokeFunction.
-    const distributedMapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
-    if (distributedMapPolicy) {
-      const smId = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
-      const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
-      const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-      const name = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smId}"}]}]}`;
-      for (const suffix of [':*', '/ReplayArchive:*']) {
-        Validations.of(distributedMapPolicy).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${name}${suffix}]`,
-          reason:
-            'The Distributed Map starts one child execution per archive object: describe/stop (and redrive) executions of this state machine only; their names are not known in advance.',
-        });
-      }
-    }
+    acknowledgeDistributedMapPolicy(this.stateMachine, 'ReplayArchive', 'archive object');
 
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, alarmId, {

@@ -53,3 +53,18 @@ export function requireResolved(name: string, value: number, why: string): void 
   if (Token.isUnresolved(value))
     throw new Error(`${name} must be a value known at synth time, not a token or CfnParameter: ${why}`);
 }
+
+/**
+ * Throws unless `value` is a calendar date written `yyyy-MM-dd` (the format Athena's date
+ * projection reads), e.g. `archiveStartDate must be a date written yyyy-MM-dd (given "2026-13-01")`.
+ */
+export function checkDate(name: string, value: string): void {
+  if (Token.isUnresolved(value)) return;
+  const ms = Date.parse(`${value}T00:00:00Z`);
+  // Date.parse rolls 2026-02-30 over to March: the round trip refuses it.
+  const valid =
+    /^\d{4}-\d{2}-\d{2}$/.test(value) &&
+    !Number.isNaN(ms) &&
+    new Date(ms).toISOString().slice(0, 10) === value;
+  if (!valid) throw new Error(`${name} must be a date written yyyy-MM-dd (given ${JSON.stringify(value)})`);
+}

@@ -45,10 +45,16 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly archiveTransformReservedConcurrency?: number;
   /**
-   * Days before archived events move to S3 Glacier Instant Retrieval (new archive only).
-   * @default 90
+   * Days before archived events move to S3 Intelligent-Tiering (no retrieval charge) (new archive only).
+   * @default 30
    */
   readonly archiveTransitionDays?: number;
+  /**
+   * First arrival day (`yyyy-MM-dd`) the archive's partition projection enumerates (new archive only): the
+   * first day of the archive or earlier, never later (the batch layer would leave out earlier days).
+   * @default '2026-11-24' (DEFAULT_ARCHIVE_START_DATE)
+   */
+  readonly archiveStartDate?: string;
   /**
    * Processor event source batch size.
    * @default 500
@@ -135,10 +141,11 @@ export class KappaArchitectureStack extends Stack {
       props.archive &&
       (props.archiveBufferInterval !== undefined ||
         props.archiveTransitionDays !== undefined ||
+        props.archiveStartDate !== undefined ||
         props.archiveTransformReservedConcurrency !== undefined)
     )
       throw new Error(
-        'archiveBufferInterval, archiveTransitionDays and archiveTransformReservedConcurrency apply to a new archive: give either archive or them, not both',
+        'archiveBufferInterval, archiveTransitionDays, archiveStartDate and archiveTransformReservedConcurrency apply to a new archive: give either archive or them, not both',
       );
 
     if (props.stream && props.archive) {
@@ -155,6 +162,7 @@ export class KappaArchitectureStack extends Stack {
         viewsJson,
         bufferInterval: props.archiveBufferInterval,
         archiveTransitionDays: props.archiveTransitionDays,
+        archiveStartDate: props.archiveStartDate,
         transformReservedConcurrency: props.archiveTransformReservedConcurrency,
         removalPolicy: props.dataRemovalPolicy,
       });

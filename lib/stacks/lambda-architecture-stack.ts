@@ -43,10 +43,16 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly archiveTransformReservedConcurrency?: number;
   /**
-   * Days before archived events move to S3 Glacier Instant Retrieval.
-   * @default 90
+   * Days before archived events move to S3 Intelligent-Tiering (no retrieval charge).
+   * @default 30
    */
   readonly archiveTransitionDays?: number;
+  /**
+   * First arrival day (`yyyy-MM-dd`) the archive's partition projection enumerates: the
+   * first day of the archive or earlier, never later (the batch layer would leave out earlier days).
+   * @default '2026-11-24' (DEFAULT_ARCHIVE_START_DATE)
+   */
+  readonly archiveStartDate?: string;
   /**
    * Bytes one Athena query of the batch layer may scan before the workgroup cancels it.
    * @default 10 GiB
@@ -141,6 +147,7 @@ export class LambdaArchitectureStack extends Stack {
       viewsJson,
       bufferInterval: props.archiveBufferInterval,
       archiveTransitionDays: props.archiveTransitionDays,
+      archiveStartDate: props.archiveStartDate,
       transformReservedConcurrency: props.archiveTransformReservedConcurrency,
       bytesScannedCutoffPerQuery: props.athenaBytesScannedCutoff,
       removalPolicy: props.dataRemovalPolicy,
@@ -183,7 +190,7 @@ export class LambdaArchitectureStack extends Stack {
     this.servingApi = new ServingApi(this, 'Api', {
       ingestFunction: this.ingest.function,
       queryFunction: this.query.function,
-      batchFunction: this.batchLayer.handler.function,
+      batchFunction: this.batchLayer.starter.function,
       dashboardFunction: props.dashboard ? addDashboardFunction(this).function : undefined,
       apiKeyRequired: props.apiKeyRequired,
       rateLimit: props.apiRateLimit,
@@ -196,6 +203,7 @@ export class LambdaArchitectureStack extends Stack {
         Query: this.query.function,
         Speed: this.speedLayer.handler.function,
         Batch: this.batchLayer.handler.function,
+        BatchStarter: this.batchLayer.starter.function,
         ArchiveTransform: this.archive.transform.function,
       },
       speedFunction: this.speedLayer.handler.function,

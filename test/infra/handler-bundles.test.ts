@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(__dirname, '..', '..');
 const expected: Record<string, string[]> = {
   'archive-transform': [],
-  batch: ['athena', 'cloudwatch', 'dynamodb', 's3'],
+  batch: ['athena', 'cloudwatch', 'dynamodb', 's3', 'sfn'], // sfn: the starter starts the batch state machine
   ingest: ['kinesis'],
   'kappa-admin': ['dynamodb', 'sfn'],
   'kappa-processor': ['dynamodb'],

@@ -17,6 +17,11 @@ import { synth } from './stack-fixture';
  * (ArchiveDeliveryStreamEEE7D8E7, overridden: a replaced stream would lose what it buffers); its
  * error log stream is now the one the L2 adds (ArchiveFirehoseLogsS3Destination, replacing
  * ArchiveFirehoseLogStream: only Firehose's own error lines of the past month go with it).
+ *
+ * Issue 11 (intended): the batch run is a Step Functions workflow (BatchLayerStateMachine, its
+ * role, policies, log group and alarms) started by a new function (BatchLayerStarter*), which the
+ * schedule now invokes: its invoke permission (BatchLayerScheduleAllowEventRule...) is replaced,
+ * nothing stateful is.
  */
 const LAMBDA_STACK_LOGICAL_IDS = [
   'ApiAccessLogs50B185DB',
@@ -81,11 +86,22 @@ const LAMBDA_STACK_LOGICAL_IDS = [
   'BatchLayerHandlerLogsB0CF1A82',
   'BatchLayerHandlerRoleAE1C5837',
   'BatchLayerHandlerRoleDefaultPolicyAA418D60',
+  'BatchLayerLogsC2FEE634',
   'BatchLayerMetricsReadPolicy26271368',
+  'BatchLayerRunFailedAlarm6674C307',
+  'BatchLayerRunTimedOutAlarm98D1CE62',
   'BatchLayerSchedule1C33554B',
-  'BatchLayerScheduleAllowEventRuleTestStackBatchLayerHandlerFunctionAD5C35FDF197438E',
+  'BatchLayerScheduleAllowEventRuleTestStackBatchLayerStarterFunctionAAD6276059497859',
   'BatchLayerScheduleDeadLetterQueue6F2EF019',
   'BatchLayerScheduleDeadLetterQueuePolicyA42FF2A1',
+  'BatchLayerStarterFunctionE8B78290',
+  'BatchLayerStarterLogs47BAFC5A',
+  'BatchLayerStarterRole9189320B',
+  'BatchLayerStarterRoleDefaultPolicyD717A499',
+  'BatchLayerStateMachineB844DBFD',
+  'BatchLayerStateMachineDistributedMapPolicyF89BD410',
+  'BatchLayerStateMachineRoleDefaultPolicy78ABFF8E',
+  'BatchLayerStateMachineRoleFA903AB4',
   'EventStreamA212D9D0',
   'IngestFunctionB02ED0EB',
   'IngestLogs41B5EF21',
@@ -95,6 +111,8 @@ const LAMBDA_STACK_LOGICAL_IDS = [
   'OperationsArchiveTransformThrottlesAlarmB755A7AF',
   'OperationsAthenaBytesAlarm6E0BA422',
   'OperationsBatchErrorsAlarm105EA434',
+  'OperationsBatchStarterErrorsAlarmBAB48B65',
+  'OperationsBatchStarterThrottlesAlarmFB8DB080',
   'OperationsBatchThrottlesAlarm11369791',
   'OperationsDashboardE19B83FC',
   'OperationsDeadLetterDepthAlarm05B3DA7BC',

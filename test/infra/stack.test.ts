@@ -38,7 +38,7 @@ describe('LambdaArchitectureStack security and reliability', () => {
         Rules: Match.arrayWith([
           Match.objectLike({
             Prefix: 'events/',
-            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 90 }],
+            Transitions: [{ StorageClass: 'INTELLIGENT_TIERING', TransitionInDays: 30 }],
           }),
           Match.objectLike({ Prefix: 'athena-results/', ExpirationInDays: 7 }),
         ]),
@@ -254,7 +254,7 @@ describe('LambdaArchitectureStack security and reliability', () => {
     const functions = Object.values(resources(template, 'AWS::Lambda::Function')).filter(
       (f) => (f.Properties.Handler as string) === 'index.handler',
     );
-    expect(functions.length).toBe(5);
+    expect(functions.length).toBe(6); // the batch layer's steps and its starter: one bundle, two functions
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -281,6 +281,8 @@ describe('LambdaArchitectureStack security and reliability', () => {
         'DeliveryToS3.DataFreshness',
         'DeliveryToS3.Success',
         'ExecuteProcessing.Success',
+        'ExecutionsFailed', // a batch run failed (its state machine)
+        'ExecutionsTimedOut',
       ]),
     );
     // The functions' own metrics carry the service dimension Powertools Metrics adds to each one

@@ -94,14 +94,14 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
       'GET /views -> QueryFunction (AWS_IAM)',
       'GET /views/{view} -> QueryFunction (AWS_IAM)',
       'GET /views/{view}/parts -> QueryFunction (AWS_IAM)',
-      'POST /admin/batch -> BatchLayerHandlerFunction (AWS_IAM)',
+      'POST /admin/batch -> BatchLayerStarterFunction (AWS_IAM)',
       'POST /events -> IngestFunction (AWS_IAM)',
     ]);
   });
 
   it('lets API Gateway invoke the ingest function from POST /events only: a producer allowed that route reaches nothing else', () => {
     expect(invokers(lambdaTemplate)).toEqual({
-      BatchLayerHandlerFunction: [
+      BatchLayerStarterFunction: [
         'ApiDeploymentStagev1/POST/admin/batch',
         'test-invoke-stage/POST/admin/batch',
       ],
@@ -172,11 +172,14 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
         `${action} arn:aws:glue:eu-west-1:123456789012:table/teststack_archive_9d62e9d7/events`,
       ]),
       's3:AbortMultipartUpload ArchiveBucket/athena-results/*',
+      's3:AbortMultipartUpload ArchiveBucket/batch-runs/*', // its queries' UNLOAD (Athena writes as the caller)
       's3:GetBucketLocation ArchiveBucket',
       's3:GetObject ArchiveBucket/athena-results/*',
+      's3:GetObject ArchiveBucket/batch-runs/*', // the writers read what the queries unloaded
       's3:GetObject ArchiveBucket/events/*',
       's3:ListBucket ArchiveBucket',
       's3:PutObject ArchiveBucket/athena-results/*',
+      's3:PutObject ArchiveBucket/batch-runs/*',
       'sqs:SendMessage BatchLayerScheduleDeadLetterQueue',
     ]);
   });

@@ -171,8 +171,8 @@ describe('runBatch: failures leave the previous version served', () => {
     batch.failWritesWhere((version, view) => version === 2 && view === 'b');
     await expect(runBatch(deps)).rejects.toThrow('batch table write of b failed');
     expect(control.pointer).toEqual(before);
-    // Each view: the query of the buckets new arrivals touch, then their recomputation.
-    expect(log.slice(-4)).toEqual(['cells v2 a', 'run b', 'run b', 'cells v2 b failed']);
+    // The plan queries the buckets new arrivals touch in every view; then each view's recomputation and its cells.
+    expect(log.slice(-6)).toEqual(['run a', 'run b', 'run a', 'cells v2 a', 'run b', 'cells v2 b failed']);
     expect(speed.deletedBefore).toEqual([]);
     expect(batch.deletedVersions).toEqual([]);
     // What is served is still version 1.

@@ -5,7 +5,7 @@ import {
   StopQueryExecutionCommand,
   type AthenaClient,
 } from '@aws-sdk/client-athena';
-import { athenaSource, type BatchResultRow } from '../../core/sql';
+import { athenaSource, sqlString, type BatchResultRow } from '../../core/sql';
 import type { QueryEngine } from '../../ports/query-engine';
 
 export interface AthenaQueryEngineOptions {
@@ -34,6 +34,57 @@ export class AthenaQueryEngine implements QueryEngine {
    */
   async source(cutoffMs: number, arrivedFromMs?: number): Promise<string> {
     return athenaSource(this.options.database, this.options.table, cutoffMs, arrivedFromMs);
+  }
+
+  /**
+   * Starts `UNLOAD (sql) TO location` in JSON (one object per line, GZIP: Athena's default for
+   * JSON), returning the query id without waiting: the batch state machine polls it, so a query
+   * longer than one Lambda invocation is no problem (https://docs.aws.amazon.com/athena/latest/ug/unload.html).
+   * `location` must be an empty prefix ("s3://bucket/prefix/"), as UNLOAD requires.
+   */
+  async startUnload(sql: string, location: string): Promise<string> {
+    const { QueryExecutionId } = await this.client.send(
+      new StartQueryExecutionCommand({
+        QueryString: `UNLOAD (${sql}\n) TO ${sqlString(location)} WITH (format = 'JSON')`,
+        WorkGroup: this.options.workgroup,
+        QueryExecutionContext: { Database: this.options.database },
+      }),
+    );
+    if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
+    return QueryExecutionId;
+  }
+
+  /**
+   * Whether every query has succeeded (false while any is queued or running). Throws naming the
+   * first that failed or was cancelled; cancels one that scanned more than `maxBytesScanned`.
+   */
+  async allSucceeded(ids: readonly string[]): Promise<boolean> {
+    let done = true;
+    for (const id of ids) {
+      const { QueryExecution } = await this.client.send(
+        new GetQueryExecutionCommand({ QueryExecutionId: id }),
+      );
+      const state = QueryExecution?.Status?.State;
+      const scanned = QueryExecution?.Statistics?.DataScannedInBytes ?? 0;
+      if (state === 'FAILED' || state === 'CANCELLED')
+        throw new Error(
+          `Athena query ${id} ${state}: ${QueryExecution?.Status?.StateChangeReason ?? 'no reason given'}`,
+        );
+      if (state !== 'SUCCEEDED' && scanned > this.options.maxBytesScanned) {
+        await this.client.send(new StopQueryExecutionCommand({ QueryExecutionId: id }));
+        throw new Error(
+          `Athena query ${id} scanned ${scanned} bytes, over the limit of ${this.options.maxBytesScanned}: cancelled. Raise the limit or compact the archive.`,
+        );
+      }
+      if (state !== 'SUCCEEDED') done = false;
+    }
+    return done;
+  }
+
+  /** Cancels queries still running (a failed run's), ignoring those already finished. */
+  async stop(ids: readonly string[]): Promise<void> {
+    for (const id of ids)
+      await this.client.send(new StopQueryExecutionCommand({ QueryExecutionId: id })).catch(() => undefined);
   }
 
   async run(sql: string): Promise<BatchResultRow[]> {

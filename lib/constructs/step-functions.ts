@@ -1,0 +1,77 @@
+import { type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+
+/**
+ * A Distributed Map that states `ToleratedFailureCount: 0` in its definition. ASL's default is the
+ * same (any failed child fails the Map Run), but CDK drops a 0 it was given, and the definition
+ * should say it: one item not processed would leave a new version incomplete.
+ */
+export class ZeroToleranceDistributedMap extends sfn.DistributedMap {
+  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
+    return { ...super.toStateJson(queryLanguage), ToleratedFailureCount: 0 };
+  }
+}
+
+/** A task invoking `fn` with a fixed payload (JSONPath values allowed), its answer at `resultPath`. */
+export function invokeStep(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  payload: Record<string, unknown>,
+  resultPath: string,
+): tasks.LambdaInvoke {
+  return new tasks.LambdaInvoke(scope, id, {
+    lambdaFunction: fn,
+    payload: sfn.TaskInput.fromObject(payload),
+    payloadResponseOnly: true,
+    resultPath,
+  });
+}
+
+/**
+ * The retries of a Distributed Map's child task, whose work is idempotent: throttled invocations
+ * with jittered backoff (a Map starts many at once), and one more try for a transient failure.
+ */
+export function retryIdempotentChild(task: tasks.LambdaInvoke): void {
+  task.addRetry({
+    errors: ['Lambda.TooManyRequestsException'],
+    interval: Duration.seconds(2),
+    maxAttempts: 10,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  task.addRetry({
+    errors: ['States.TaskFailed', 'States.Timeout'],
+    interval: Duration.seconds(5),
+    maxAttempts: 2,
+    backoffRate: 2,
+  });
+}
+
+/**
+ * Acknowledges cdk-nag's IAM5 findings on CDK's DistributedMapPolicy of `stateMachine`: what AWS
+ * documents for a Distributed Map (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html):
+ * states:StartExecution on this state machine, Describe/StopExecution on its own executions,
+ * RedriveExecution on the Map Run `mapLabel`'s child executions, whose names are not known in advance.
+ */
+export function acknowledgeDistributedMapPolicy(
+  stateMachine: sfn.StateMachine,
+  mapLabel: string,
+  what: string,
+): void {
+  const policy = stateMachine.node.tryFindChild('DistributedMapPolicy');
+  if (!policy) return;
+  const stack = Stack.of(stateMachine);
+  const smId = stack.getLogicalId(stateMachine.node.defaultChild as CfnElement);
+  const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  const name = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${smId}"}]}]}`;
+  for (const suffix of [':*', `/${mapLabel}:*`])
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:${name}${suffix}]`,
+      reason: `The Distributed Map starts one child execution per ${what}: describe/stop (and redrive) executions of this state machine only; their names are not known in advance.`,
+    });
+}

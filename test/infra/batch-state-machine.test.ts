@@ -1,0 +1,143 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../lambdas/runtime/env';
+import { checkAsl, resolveIntrinsics, type AslMachine, type AslState } from './asl';
+import { synth } from './stack-fixture';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+describe('the batch layer runs as a Step Functions workflow of parallel writers', () => {
+  // GIVEN the Lambda architecture stack with default props
+  const { template: lazy, stack } = synth();
+  const template = lazy();
+  const machines = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Resource[];
+  const definition = JSON.parse(resolveIntrinsics(machines[0].Properties.DefinitionString)) as AslMachine;
+  const S = definition.States;
+  const functionId = (fn: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(fn.node.defaultChild as Parameters<typeof stack.getLogicalId>[0]);
+  const steps = functionId(stack.batchLayer.handler.function);
+  const starter = functionId(stack.batchLayer.starter.function);
+
+  it('is one valid Standard state machine with a run timeout', () => {
+    expect(machines.length).toBe(1);
+    expect(machines[0].Properties.StateMachineType).toBe('STANDARD');
+    expect(checkAsl(definition)).toEqual([]);
+    expect(definition.StartAt).toBe('Plan');
+    expect(definition.TimeoutSeconds).toBe(6 * 3600);
+  });
+
+  it('plans, waits for the Athena queries without holding a Lambda, writes in a Distributed Map, then publishes', () => {
+    expect(S.Plan.Next).toBe('Planned');
+    expect(JSON.stringify(S.Planned)).toContain('"Next":"NothingToDo"');
+    expect(S.Planned.Default).toBe('WaitForQueries');
+    expect(S.WaitForQueries).toMatchObject({ Type: 'Wait', Seconds: 15, Next: 'CheckQueries' });
+    expect(S.CheckQueries.Next).toBe('QueriesDone');
+    expect(S.QueriesDone).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.unloaded.done', BooleanEquals: true, Next: 'WriteCells' }],
+      Default: 'WaitForQueries',
+    });
+    // Publish is reached only from the Map: after every writer succeeded.
+    const into = (name: string) =>
+      Object.entries(S)
+        .filter(([, s]) => s.Next === name || JSON.stringify(s.Choices ?? []).includes(`"Next":"${name}"`))
+        .map(([n]) => n);
+    expect(into('Publish')).toEqual(['WriteCells']);
+    expect(into('WriteCells')).toEqual(['QueriesDone']);
+    expect(S.Publish.Next).toBe('Done');
+  });
+
+  it('gives every writer one unloaded object, with no tolerated failure and bounded concurrency', () => {
+    const map = S.WriteCells as AslState & Record<string, unknown>;
+    expect(map.Type).toBe('Map');
+    expect(map).toMatchObject({
+      MaxConcurrency: 10,
+      ToleratedFailureCount: 0,
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
+      ItemReader: {
+        Resource: 'arn:aws:states:::s3:listObjectsV2',
+        Parameters: { 'Prefix.$': '$.planned.prefix' },
+      },
+      ItemSelector: { action: 'write', 'plan.$': '$.planned.plan', 'key.$': '$$.Map.Item.Value.Key' },
+    });
+    const processor = map.ItemProcessor as { States: Record<string, AslState> };
+    const writer = processor.States.WriteObject as Record<string, unknown>;
+    expect(JSON.stringify(writer.Retry)).toContain('Lambda.TooManyRequestsException');
+    expect(resolveIntrinsics(JSON.stringify(writer.Parameters ?? writer))).toContain(steps);
+  });
+
+  it('abandons the unpublished segment on any failure after the plan, and never publishes then', () => {
+    for (const name of ['CheckQueries', 'WriteCells', 'Publish'])
+      expect(S[name].Catch, name).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abandon' },
+      ]);
+    expect(S.Plan.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RunFailed' }]);
+    expect(S.Abandon.Next).toBe('RunFailed');
+    expect(JSON.stringify(S.Abandon)).toContain('"action":"abandon"');
+    expect(S.RunFailed.Type).toBe('Fail');
+  });
+
+  it('starts runs from the schedule and POST /admin/batch through the starter, which only starts executions', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [starter, 'Arn'] } })],
+    });
+    const functions = template.findResources('AWS::Lambda::Function') as Record<string, Resource>;
+    const env = (id: string) =>
+      (functions[id].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env(starter)[ENV.batchStateMachine]).toEqual({
+      Ref: expect.stringMatching(/^BatchLayerStateMachine/),
+    });
+    expect(env(steps)[ENV.batchStateMachine]).toBeUndefined();
+    expect(env(steps)[ENV.batchRunsPrefix]).toBe('batch-runs/');
+    const policies = template.findResources('AWS::IAM::Policy') as Record<string, Resource>;
+    const starterPolicies = Object.entries(policies).filter(([id]) => id.startsWith('BatchLayerStarterRole'));
+    // Its own log group, the schedule's dead-letter queue and X-Ray, like every function; beyond that only StartExecution.
+    const actions = starterPolicies.flatMap(([, p]) =>
+      (
+        p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }
+      ).Statement.flatMap((st) =>
+        [st.Action].flat().map((action) => `${action} ${JSON.stringify(st.Resource)}`),
+      ),
+    );
+    expect(actions.filter((a) => !/^(logs:|xray:|sqs:SendMessage)/.test(a))).toEqual([
+      expect.stringMatching(/^states:StartExecution \{"Ref":"BatchLayerStateMachine/),
+    ]);
+  });
+
+  it('lets the steps function write and read unloaded rows under batch-runs/ only, and expires them after 7 days', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+            Effect: 'Allow',
+            Resource: {
+              'Fn::Join': [
+                '',
+                [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^ArchiveBucket'), 'Arn'] }, '/batch-runs/*'],
+              ],
+            },
+          },
+        ]),
+      },
+      Roles: [{ Ref: Match.stringLikeRegexp('^BatchLayerHandlerRole') }],
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'batch-runs/', ExpirationInDays: 7 })]),
+      },
+    });
+  });
+
+  it('alarms when a run fails or times out', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ExecutionsFailed',
+      Namespace: 'AWS/States',
+      Threshold: 0,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ExecutionsTimedOut',
+      Threshold: 0,
+    });
+  });
+});
