@@ -153,7 +153,7 @@ export function foldEvents(
       for (const body of bodies) {
         const text = scalarText(getField(body, spec.field as string));
         if (text === undefined) continue;
-        sketch ??= new HyperLogLog(new Uint8Array(state.sketch.registers));
+        sketch ??= state.sketch.clone();
         sketch.add(text);
       }
       // The copy started from the state's registers and only grew: it is already the union, which
