@@ -1,4 +1,11 @@
-import { decimalFromNumber, decimalToNumber, formatDecimal, parseDecimal, type Decimal } from './decimal';
+import {
+  DecimalAccumulator,
+  decimalFromNumber,
+  decimalToNumber,
+  formatDecimal,
+  parseDecimal,
+  type Decimal,
+} from './decimal';
 import { admits, getField, measureRule, scalarText } from './fields';
 import { HyperLogLog } from './hyperloglog';
 import type { MeasureSpec, ViewDefinition } from './view';
@@ -181,15 +188,15 @@ function foldPlain(
       return { kind: 'count', n: state.n + bodies.length };
     case 'sum':
     case 'avg': {
-      let sum = state.sum;
+      const sum = new DecimalAccumulator(state.sum);
       let n = state.kind === 'avg' ? state.n : 0;
       for (const body of bodies) {
         const value = getField(body, spec.field as string);
         if (!admits('summable', value)) continue;
-        sum += decimalFromNumber(value as number);
+        sum.add(value as number);
         n++;
       }
-      return state.kind === 'sum' ? { kind: 'sum', sum } : { kind: 'avg', sum, n };
+      return state.kind === 'sum' ? { kind: 'sum', sum: sum.sum } : { kind: 'avg', sum: sum.sum, n };
     }
     case 'min':
     case 'max': {
