@@ -62,6 +62,7 @@ export class HyperLogLog {
   private ownedLow = 0;
   private ownedHigh = 0;
   private dense: Uint8Array | undefined;
+  private sparse: string | undefined;
 
   /** A sketch of the given registers (copied: the array stays the caller's), or the empty sketch. */
   constructor(registers?: Uint8Array) {
@@ -108,6 +109,7 @@ export class HyperLogLog {
       copy.blocks[b] = this.blocks[b];
       copy.texts[b] = this.texts[b];
     }
+    copy.sparse = this.sparse;
     // Both sides now hold the blocks: neither may write them in place any more.
     this.ownedLow = 0;
     this.ownedHigh = 0;
@@ -138,6 +140,7 @@ export class HyperLogLog {
     block[index & BLOCK_MASK] = rank;
     this.texts[b] = undefined;
     this.dense = undefined;
+    this.sparse = undefined;
   }
 
   private owns(b: number): boolean {
@@ -217,8 +220,11 @@ export class HyperLogLog {
 
   /** Sparse text `index:rank,...` in index order: compact for DynamoDB, and what the batch SQL emits. */
   toSparse(): string {
-    // Every speed-row write encodes its sketches: blocks no add touched since keep their text.
-    let out = '';
+    // Every speed-row write encodes its sketches: blocks no add touched since keep their text, and
+    // a sketch no add touched keeps its whole text. Joined at once: one flat string, no rope.
+    if (this.sparse !== undefined) return this.sparse;
+    const parts = sparseParts;
+    parts.length = 0;
     for (let b = 0; b < BLOCKS; b++) {
       const block = this.blocks[b];
       if (block === null) continue;
@@ -227,9 +233,11 @@ export class HyperLogLog {
         text = blockText(block, b << BLOCK_BITS);
         this.texts[b] = text;
       }
-      if (text !== '') out = out === '' ? text : `${out},${text}`;
+      if (text !== '') parts.push(text);
     }
-    return out;
+    this.sparse = parts.length === 1 ? parts[0] : parts.join(',');
+    parts.length = 0;
+    return this.sparse;
   }
 
   static fromSparse(text: string | null | undefined): HyperLogLog {
@@ -287,6 +295,9 @@ export class HyperLogLog {
     return true;
   }
 }
+
+/** Scratch list of block texts for toSparse (synchronous, so one list serves every call). */
+const sparseParts: string[] = [];
 
 /** `index:rank,...` of a block's set registers, `first` being the index of its register 0. */
 function blockText(block: Uint8Array, first: number): string {

@@ -124,9 +124,22 @@ export function finalize(state: MeasureState): MeasureValue {
   }
 }
 
+// A view's measures as [name, spec] pairs, listed once per definition: the fold and the event
+// checks run per row and per event, and Object.entries() would build the list each time.
+const measureLists = new WeakMap<ViewDefinition['measures'], readonly (readonly [string, MeasureSpec])[]>();
+
+export function measureEntries(view: ViewDefinition): readonly (readonly [string, MeasureSpec])[] {
+  let list = measureLists.get(view.measures);
+  if (list === undefined) {
+    list = Object.entries(view.measures);
+    measureLists.set(view.measures, list);
+  }
+  return list;
+}
+
 export function identityRow(view: ViewDefinition): RowState {
   const row: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) row[name] = identity(spec);
+  for (const [name, spec] of measureEntries(view)) row[name] = identity(spec);
   return row;
 }
 
@@ -138,7 +151,7 @@ export function mergeRows(view: ViewDefinition, a: RowState, b: RowState): RowSt
 
 export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unknown>>): RowState {
   const row: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) row[name] = lift(spec, body);
+  for (const [name, spec] of measureEntries(view)) row[name] = lift(spec, body);
   return row;
 }
 
@@ -153,7 +166,7 @@ export function foldEvents(
 ): RowState {
   if (bodies.length === 0) return row;
   const out: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) {
+  for (const [name, spec] of measureEntries(view)) {
     let state = row[name];
     if (state.kind === 'distinct') {
       let sketch: HyperLogLog | undefined;
@@ -226,7 +239,10 @@ export type EncodedRow = Record<string, unknown>;
 
 export function encodeRow(row: RowState): EncodedRow {
   const out: EncodedRow = {};
-  for (const [name, s] of Object.entries(row)) {
+  // for-in rather than Object.entries(): no pair array per measure on every row write. Row states
+  // are plain objects, so only their own measures are enumerated.
+  for (const name in row) {
+    const s = row[name];
     switch (s.kind) {
       case 'count':
         out[name] = { k: 'count', n: s.n };
