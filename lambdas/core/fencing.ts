@@ -113,15 +113,17 @@ export function applyToRow(
     }
   }
   // Fences are compared unpadded (compareSequence ignores leading zeros) and padded once per key.
-  const raised = new Map<string, string>();
+  // A plain object, not a Map: a row has one or a few fence keys, and no iterator entries per row.
+  // No prototype: any fence key, even `__proto__`, is an ordinary own key.
+  const raised = Object.create(null) as Record<string, string>;
   for (const event of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
-    const fence = raised.get(keyOfFence) ?? fences[keyOfFence];
+    const fence = raised[keyOfFence] ?? fences[keyOfFence];
     if (fence !== undefined && compareSequence(event.seq, fence) <= 0) continue;
-    raised.set(keyOfFence, event.seq);
+    raised[keyOfFence] = event.seq;
     applied.push(event);
   }
-  for (const [keyOfFence, seq] of raised) fences[keyOfFence] = padSequence(seq);
+  for (const keyOfFence in raised) fences[keyOfFence] = padSequence(raised[keyOfFence]);
   if (applied.length === 0) return undefined;
   const state: RowState = foldEvents(
     view,
