@@ -299,15 +299,25 @@ export class HyperLogLog {
 /** Scratch list of block texts for toSparse (synchronous, so one list serves every call). */
 const sparseParts: string[] = [];
 
+// `index:` and `rank` texts, printed once: a block's text is then one short concatenation per set
+// register instead of two number-to-text conversions.
+const INDEX_TEXT = Array.from({ length: HLL_REGISTERS }, (_, i) => `${i}:`);
+const RANK_TEXT = Array.from({ length: HLL_RANK_BITS + 2 }, (_, r) => String(r));
+
 /** `index:rank,...` of a block's set registers, `first` being the index of its register 0. */
 function blockText(block: Uint8Array, first: number): string {
-  let out = '';
+  const parts = blockParts;
+  parts.length = 0;
   for (let i = 0; i < BLOCK_SIZE; i++) {
     const rank = block[i];
-    if (rank !== 0) out += out === '' ? `${first + i}:${rank}` : `,${first + i}:${rank}`;
+    if (rank !== 0) parts.push(INDEX_TEXT[first + i] + RANK_TEXT[rank]);
   }
-  return out;
+  const text = parts.length === 1 ? parts[0] : parts.join(',');
+  parts.length = 0;
+  return text;
 }
+
+const blockParts: string[] = [];
 
 /**
  * The documented bound on a speed-layer distinct estimate: 4 standard errors (6.5%) of the true
