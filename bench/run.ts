@@ -466,6 +466,24 @@ target (150,000 records/s, 1/5 of the parse) is not reached.
 Then (ADR 008): per-shard dedupe with one id-log append per batch instead of a claim per event,
 and a row cache that writes a row again on its cached revision without reading (and decoding) it.
 
+Then (issue 10, branch speed-handler, 2026-12-01 evening; batch 500, 100,000 records, the
+commit before it beside each change; the machine was shared and loaded, load average 13 to 22 on 2
+cores, so records/s are noisy and the ratio and the allocations are the figures): sketches keep
+their registers in 64 copy-on-write blocks of 64, so the per-row copy is two 64-slot arrays and a
+block no add touched keeps its sparse text (same stored text); sums add nano-units in a double
+while exact and print without bigint division; measure lists are built once per view; sketch
+texts are joined flat; flat events skip the nesting walk; short keys skip the exact size count
+(keyCertainlyFits, property-tested); a row's fences no longer go through a Map. Allocation per
+100,000 records (sampled, including what GC freed): 1,204 MB before, 1,046 after the sketch
+blocks, 1,026 after the decimals, 906 after the measure lists and flat text, 839 after the event
+and key shortcuts, 831 at the end. Records/s, median of three interleaved runs of
+\`bench/speed-handler.ts 100000 500\` each: before 6,470 handler beside 114,500 parse (ratio
+0.063), after 9,950 beside 108,300 (ratio 0.103); by process CPU time instead of wall time (the
+same work, /tmp script) the ratio went 0.056 -> 0.071. Still far from the target: GC is 25-28%
+of the profile (scavenges slow down sharply when the 2 cores are oversubscribed), then the
+per-event checks and grouping, the per-row fold, fences and encoding, and the in-memory store's own
+JSON.stringify and write log.
+
 ## Writes per event (default configuration, dedupe on)
 
 | figure | value |

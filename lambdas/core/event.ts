@@ -1,6 +1,7 @@
 import { getField, scalarText, summableProblem } from './fields';
 import { MAX_EVENT_DEPTH, nestsDeeperThan } from './json-depth';
 import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
+import { measureEntries } from './measures';
 import { keyProblem } from './reducer';
 import { shown } from './shown-value';
 import { parseTime, toIso } from './time';
@@ -173,7 +174,7 @@ export function eventProblems(
       const tooLong = keyProblem(view, keyTexts);
       if (tooLong) problem(view.key.join(','), `${tooLong}; shorten the key values`);
     }
-    for (const [name, spec] of Object.entries(view.measures)) {
+    for (const [name, spec] of measureEntries(view)) {
       if (spec.field === undefined) continue;
       const value = getField(flat, spec.field);
       if (value === undefined || value === null) continue; // a measure skips events without its field, as SQL does
@@ -203,9 +204,12 @@ export function eventProblems(
     }
   }
   // Duplicated problems (a field read by two views) are reported once.
-  const unique = problems.filter(
-    (p, i) => problems.findIndex((q) => q.field === p.field && q.message === p.message) === i,
-  );
+  const unique =
+    problems.length < 2
+      ? problems
+      : problems.filter(
+          (p, i) => problems.findIndex((q) => q.field === p.field && q.message === p.message) === i,
+        );
   return { problems: unique, flat, timeMs: typeof time === 'number' ? time : undefined };
 }
 

@@ -1,8 +1,16 @@
 import type { NormalizedEvent } from './event';
 import { foldEvents, identityRow, type RowState } from './measures';
-import { cellOf, encodeKey, matches, MAX_ENCODED_KEY_BYTES, utf8Bytes, type CellAddress } from './reducer';
+import {
+  encodeKey,
+  keyCertainlyFits,
+  keyValues,
+  matches,
+  MAX_ENCODED_KEY_BYTES,
+  utf8Bytes,
+  type CellAddress,
+} from './reducer';
 import { compareSequence, padSequence } from './sequence';
-import { bucketStart } from './time';
+import { bucketStart, granularityMs } from './time';
 import type { ViewDefinition } from './view';
 
 /**
@@ -62,15 +70,17 @@ export function groupForSpeed(
   for (const event of events) {
     for (const view of views) {
       if (!matches(view, event.body)) continue;
-      const cell = cellOf(view, event);
+      const key = keyValues(view, event.body);
       // The key encoded once: its size check (as reduce() and the batch layer skip) and the row id.
-      const encoded = encodeKey(cell.key);
-      if (utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) continue;
+      const encoded = encodeKey(key);
+      if (!keyCertainlyFits(key) && utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) continue;
+      const bucketMs = bucketStart(event.timeMs, granularityMs(view.granularity));
       const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
-      const id = `${view.name}|${encoded}|${cell.bucketMs}|${arrival}`;
+      const id = `${view.name}|${encoded}|${bucketMs}|${arrival}`;
       let group = groups.get(id);
       if (group === undefined) {
-        group = { address: { ...cell, arrivalBucketMs: arrival }, id, events: [] };
+        // The address (the cellOf() of the event, plus its arrival bucket) is built once per row.
+        group = { address: { view: view.name, key, bucketMs, arrivalBucketMs: arrival }, id, events: [] };
         groups.set(id, group);
       }
       group.events.push(event);
@@ -103,15 +113,17 @@ export function applyToRow(
     }
   }
   // Fences are compared unpadded (compareSequence ignores leading zeros) and padded once per key.
-  const raised = new Map<string, string>();
+  // A plain object, not a Map: a row has one or a few fence keys, and no iterator entries per row.
+  // No prototype: any fence key, even `__proto__`, is an ordinary own key.
+  const raised = Object.create(null) as Record<string, string>;
   for (const event of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
-    const fence = raised.get(keyOfFence) ?? fences[keyOfFence];
+    const fence = raised[keyOfFence] ?? fences[keyOfFence];
     if (fence !== undefined && compareSequence(event.seq, fence) <= 0) continue;
-    raised.set(keyOfFence, event.seq);
+    raised[keyOfFence] = event.seq;
     applied.push(event);
   }
-  for (const [keyOfFence, seq] of raised) fences[keyOfFence] = padSequence(seq);
+  for (const keyOfFence in raised) fences[keyOfFence] = padSequence(raised[keyOfFence]);
   if (applied.length === 0) return undefined;
   const state: RowState = foldEvents(
     view,

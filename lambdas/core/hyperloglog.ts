@@ -44,11 +44,57 @@ function packedHash(value: string): number {
   return packed;
 }
 
-export class HyperLogLog {
-  readonly registers: Uint8Array;
+// Registers live in 64 blocks of 64, each allocated once a register in it is set and shared
+// between copies until one of them writes it (copy on write). The speed layer copies a row's sketch
+// every batch and writes it back: with blocks that costs two 64-slot arrays and the blocks the
+// batch touches, not 4 KB, and the sparse text of a block no add touched is reused as it was.
+const BLOCK_BITS = 6;
+const BLOCK_SIZE = 1 << BLOCK_BITS;
+const BLOCK_MASK = BLOCK_SIZE - 1;
+const BLOCKS = HLL_REGISTERS >> BLOCK_BITS;
 
+export class HyperLogLog {
+  /** null: every register of the block is 0. */
+  private readonly blocks: (Uint8Array | null)[];
+  /** Sparse text of each block, once computed ('' for a block of zeros), undefined after a change. */
+  private readonly texts: (string | undefined)[];
+  /** Bit b (of blocks 0-31, then 32-63): this sketch alone holds block b, so it may write in place. */
+  private ownedLow = 0;
+  private ownedHigh = 0;
+  private dense: Uint8Array | undefined;
+  private sparse: string | undefined;
+
+  /** A sketch of the given registers (copied: the array stays the caller's), or the empty sketch. */
   constructor(registers?: Uint8Array) {
-    this.registers = registers ?? new Uint8Array(HLL_REGISTERS);
+    this.blocks = new Array<Uint8Array | null>(BLOCKS).fill(null);
+    this.texts = new Array<string | undefined>(BLOCKS).fill(undefined);
+    if (registers === undefined) return;
+    for (let b = 0; b < BLOCKS; b++) {
+      const start = b << BLOCK_BITS;
+      for (let i = start; i < start + BLOCK_SIZE; i++) {
+        if (registers[i] !== 0) {
+          this.blocks[b] = registers.slice(start, start + BLOCK_SIZE);
+          this.own(b);
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * The 4,096 registers in index order. A read-only view, valid until the sketch next changes:
+   * write through add() or merge(), never into this array.
+   */
+  get registers(): Uint8Array {
+    if (this.dense === undefined) {
+      const dense = new Uint8Array(HLL_REGISTERS);
+      for (let b = 0; b < BLOCKS; b++) {
+        const block = this.blocks[b];
+        if (block !== null) dense.set(block, b << BLOCK_BITS);
+      }
+      this.dense = dense;
+    }
+    return this.dense;
   }
 
   static hash(value: string): { index: number; rank: number } {
@@ -56,32 +102,114 @@ export class HyperLogLog {
     return { index: packed >> 8, rank: packed & 0xff };
   }
 
+  /** An independent sketch of the same registers: O(blocks), the blocks shared until either side writes one. */
+  clone(): HyperLogLog {
+    const copy = new HyperLogLog();
+    for (let b = 0; b < BLOCKS; b++) {
+      copy.blocks[b] = this.blocks[b];
+      copy.texts[b] = this.texts[b];
+    }
+    copy.sparse = this.sparse;
+    // Both sides now hold the blocks: neither may write them in place any more.
+    this.ownedLow = 0;
+    this.ownedHigh = 0;
+    return copy;
+  }
+
   add(value: string): this {
     const packed = packedHash(value);
-    const index = packed >> 8;
-    const rank = packed & 0xff;
-    if (rank > this.registers[index]) this.registers[index] = rank;
+    this.raise(packed >> 8, packed & 0xff);
     return this;
+  }
+
+  /** Sets register `index` to `rank` if that is higher than what it holds. */
+  private raise(index: number, rank: number): void {
+    const b = index >> BLOCK_BITS;
+    let block = this.blocks[b];
+    if (block === null) {
+      block = new Uint8Array(BLOCK_SIZE);
+      this.blocks[b] = block;
+      this.own(b);
+    } else if (rank <= block[index & BLOCK_MASK]) {
+      return;
+    } else if (!this.owns(b)) {
+      block = block.slice();
+      this.blocks[b] = block;
+      this.own(b);
+    }
+    block[index & BLOCK_MASK] = rank;
+    this.texts[b] = undefined;
+    this.dense = undefined;
+    this.sparse = undefined;
+  }
+
+  private owns(b: number): boolean {
+    return b < 32 ? (this.ownedLow & (1 << b)) !== 0 : (this.ownedHigh & (1 << (b - 32))) !== 0;
+  }
+
+  private own(b: number): void {
+    if (b < 32) this.ownedLow |= 1 << b;
+    else this.ownedHigh |= 1 << (b - 32);
+  }
+
+  private disown(b: number): void {
+    if (b < 32) this.ownedLow &= ~(1 << b);
+    else this.ownedHigh &= ~(1 << (b - 32));
   }
 
   /** A new sketch of the union; neither input changes. */
   merge(other: HyperLogLog): HyperLogLog {
-    const out = new Uint8Array(HLL_REGISTERS);
-    for (let i = 0; i < HLL_REGISTERS; i++) out[i] = Math.max(this.registers[i], other.registers[i]);
-    return new HyperLogLog(out);
+    const out = new HyperLogLog();
+    for (let b = 0; b < BLOCKS; b++) {
+      const mine = this.blocks[b];
+      const theirs = other.blocks[b];
+      if (theirs === null || mine === theirs) {
+        // Shared with the result: neither input may write it in place any more.
+        if (mine !== null) {
+          this.disown(b);
+          other.disown(b);
+        }
+        out.blocks[b] = mine;
+        out.texts[b] = this.texts[b];
+      } else if (mine === null) {
+        other.disown(b);
+        out.blocks[b] = theirs;
+        out.texts[b] = other.texts[b];
+      } else {
+        const block = new Uint8Array(BLOCK_SIZE);
+        for (let i = 0; i < BLOCK_SIZE; i++) block[i] = mine[i] > theirs[i] ? mine[i] : theirs[i];
+        out.blocks[b] = block;
+        out.own(b);
+      }
+    }
+    return out;
   }
 
   isEmpty(): boolean {
-    return this.registers.every((r) => r === 0);
+    for (const block of this.blocks) {
+      if (block === null) continue;
+      for (let i = 0; i < BLOCK_SIZE; i++) if (block[i] !== 0) return false;
+    }
+    return true;
   }
 
   estimate(): number {
     const m = HLL_REGISTERS;
+    // Every term is 2^-r with r <= 41 and the sum is at most 2^12: each partial sum fits the 53 bits
+    // of a double exactly, so summing a block of zeros at once gives the very same total.
     let harmonic = 0;
     let zeros = 0;
-    for (const r of this.registers) {
-      harmonic += 2 ** -r;
-      if (r === 0) zeros++;
+    for (const block of this.blocks) {
+      if (block === null) {
+        harmonic += BLOCK_SIZE;
+        zeros += BLOCK_SIZE;
+        continue;
+      }
+      for (let i = 0; i < BLOCK_SIZE; i++) {
+        const r = block[i];
+        harmonic += 2 ** -r;
+        if (r === 0) zeros++;
+      }
     }
     const alpha = 0.7213 / (1 + 1.079 / m);
     const raw = (alpha * m * m) / harmonic;
@@ -92,19 +220,29 @@ export class HyperLogLog {
 
   /** Sparse text `index:rank,...` in index order: compact for DynamoDB, and what the batch SQL emits. */
   toSparse(): string {
-    // Every speed-row write encodes its sketches: a plain loop, no closure or array per call.
-    const registers = this.registers;
-    let out = '';
-    for (let index = 0; index < HLL_REGISTERS; index++) {
-      const rank = registers[index];
-      if (rank !== 0) out += out === '' ? `${index}:${rank}` : `,${index}:${rank}`;
+    // Every speed-row write encodes its sketches: blocks no add touched since keep their text, and
+    // a sketch no add touched keeps its whole text. Joined at once: one flat string, no rope.
+    if (this.sparse !== undefined) return this.sparse;
+    const parts = sparseParts;
+    parts.length = 0;
+    for (let b = 0; b < BLOCKS; b++) {
+      const block = this.blocks[b];
+      if (block === null) continue;
+      let text = this.texts[b];
+      if (text === undefined) {
+        text = blockText(block, b << BLOCK_BITS);
+        this.texts[b] = text;
+      }
+      if (text !== '') parts.push(text);
     }
-    return out;
+    this.sparse = parts.length === 1 ? parts[0] : parts.join(',');
+    parts.length = 0;
+    return this.sparse;
   }
 
   static fromSparse(text: string | null | undefined): HyperLogLog {
-    const registers = new Uint8Array(HLL_REGISTERS);
-    if (!text) return new HyperLogLog(registers);
+    const sketch = new HyperLogLog();
+    if (!text) return sketch;
     // Every speed-row read decodes its sketches: parsed by hand, accepting exactly
     // `<1-4 digits>:<1-2 digits>` per comma-separated part (Number() alone would also read "0x10",
     // "1e1", " 1" or "1:2:3").
@@ -137,18 +275,49 @@ export class HyperLogLog {
         const end = text.indexOf(',', start);
         throw new Error(`malformed HyperLogLog register "${text.slice(start, end < 0 ? n : end)}"`);
       }
-      if (rank > registers[index]) registers[index] = rank;
+      sketch.raise(index, rank);
       if (at === n) break;
       at++; // past the ',': a part must follow
       if (at === n) throw new Error('malformed HyperLogLog register "" (a trailing comma)');
     }
-    return new HyperLogLog(registers);
+    return sketch;
   }
 
   equals(other: HyperLogLog): boolean {
-    return this.registers.every((r, i) => r === other.registers[i]);
+    for (let b = 0; b < BLOCKS; b++) {
+      const mine = this.blocks[b];
+      const theirs = other.blocks[b];
+      if (mine === theirs) continue;
+      for (let i = 0; i < BLOCK_SIZE; i++) {
+        if ((mine === null ? 0 : mine[i]) !== (theirs === null ? 0 : theirs[i])) return false;
+      }
+    }
+    return true;
   }
 }
+
+/** Scratch list of block texts for toSparse (synchronous, so one list serves every call). */
+const sparseParts: string[] = [];
+
+// `index:` and `rank` texts, printed once: a block's text is then one short concatenation per set
+// register instead of two number-to-text conversions.
+const INDEX_TEXT = Array.from({ length: HLL_REGISTERS }, (_, i) => `${i}:`);
+const RANK_TEXT = Array.from({ length: HLL_RANK_BITS + 2 }, (_, r) => String(r));
+
+/** `index:rank,...` of a block's set registers, `first` being the index of its register 0. */
+function blockText(block: Uint8Array, first: number): string {
+  const parts = blockParts;
+  parts.length = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) {
+    const rank = block[i];
+    if (rank !== 0) parts.push(INDEX_TEXT[first + i] + RANK_TEXT[rank]);
+  }
+  const text = parts.length === 1 ? parts[0] : parts.join(',');
+  parts.length = 0;
+  return text;
+}
+
+const blockParts: string[] = [];
 
 /**
  * The documented bound on a speed-layer distinct estimate: 4 standard errors (6.5%) of the true

@@ -11,6 +11,18 @@ export const MAX_EVENT_DEPTH = 32;
 
 /** Does the value nest more than `max` levels of objects and arrays? Iterative: any depth is safe. */
 export function nestsDeeperThan(value: unknown, max: number): boolean {
+  // Most events are one flat object: answered without building the walk's stack.
+  if (max >= 1 && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    let flat = true;
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        flat = false;
+        break;
+      }
+    }
+    if (flat) return false;
+  }
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;

@@ -1,4 +1,11 @@
-import { decimalFromNumber, decimalToNumber, formatDecimal, parseDecimal, type Decimal } from './decimal';
+import {
+  DecimalAccumulator,
+  decimalFromNumber,
+  decimalToNumber,
+  formatDecimal,
+  parseDecimal,
+  type Decimal,
+} from './decimal';
 import { admits, getField, measureRule, scalarText } from './fields';
 import { HyperLogLog } from './hyperloglog';
 import type { MeasureSpec, ViewDefinition } from './view';
@@ -117,9 +124,22 @@ export function finalize(state: MeasureState): MeasureValue {
   }
 }
 
+// A view's measures as [name, spec] pairs, listed once per definition: the fold and the event
+// checks run per row and per event, and Object.entries() would build the list each time.
+const measureLists = new WeakMap<ViewDefinition['measures'], readonly (readonly [string, MeasureSpec])[]>();
+
+export function measureEntries(view: ViewDefinition): readonly (readonly [string, MeasureSpec])[] {
+  let list = measureLists.get(view.measures);
+  if (list === undefined) {
+    list = Object.entries(view.measures);
+    measureLists.set(view.measures, list);
+  }
+  return list;
+}
+
 export function identityRow(view: ViewDefinition): RowState {
   const row: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) row[name] = identity(spec);
+  for (const [name, spec] of measureEntries(view)) row[name] = identity(spec);
   return row;
 }
 
@@ -131,7 +151,7 @@ export function mergeRows(view: ViewDefinition, a: RowState, b: RowState): RowSt
 
 export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unknown>>): RowState {
   const row: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) row[name] = lift(spec, body);
+  for (const [name, spec] of measureEntries(view)) row[name] = lift(spec, body);
   return row;
 }
 
@@ -146,14 +166,14 @@ export function foldEvents(
 ): RowState {
   if (bodies.length === 0) return row;
   const out: Record<string, MeasureState> = {};
-  for (const [name, spec] of Object.entries(view.measures)) {
+  for (const [name, spec] of measureEntries(view)) {
     let state = row[name];
     if (state.kind === 'distinct') {
       let sketch: HyperLogLog | undefined;
       for (const body of bodies) {
         const text = scalarText(getField(body, spec.field as string));
         if (text === undefined) continue;
-        sketch ??= new HyperLogLog(new Uint8Array(state.sketch.registers));
+        sketch ??= state.sketch.clone();
         sketch.add(text);
       }
       // The copy started from the state's registers and only grew: it is already the union, which
@@ -181,15 +201,15 @@ function foldPlain(
       return { kind: 'count', n: state.n + bodies.length };
     case 'sum':
     case 'avg': {
-      let sum = state.sum;
+      const sum = new DecimalAccumulator(state.sum);
       let n = state.kind === 'avg' ? state.n : 0;
       for (const body of bodies) {
         const value = getField(body, spec.field as string);
         if (!admits('summable', value)) continue;
-        sum += decimalFromNumber(value as number);
+        sum.add(value as number);
         n++;
       }
-      return state.kind === 'sum' ? { kind: 'sum', sum } : { kind: 'avg', sum, n };
+      return state.kind === 'sum' ? { kind: 'sum', sum: sum.sum } : { kind: 'avg', sum: sum.sum, n };
     }
     case 'min':
     case 'max': {
@@ -219,7 +239,10 @@ export type EncodedRow = Record<string, unknown>;
 
 export function encodeRow(row: RowState): EncodedRow {
   const out: EncodedRow = {};
-  for (const [name, s] of Object.entries(row)) {
+  // for-in rather than Object.entries(): no pair array per measure on every row write. Row states
+  // are plain objects, so only their own measures are enumerated.
+  for (const name in row) {
+    const s = row[name];
     switch (s.kind) {
       case 'count':
         out[name] = { k: 'count', n: s.n };

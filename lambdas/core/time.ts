@@ -27,6 +27,9 @@ export function bucketStart(timeMs: number, widthMs: number): number {
 // ISO-8601 with a date, a time and an explicit zone; Date.parse alone accepts too much (e.g. "1").
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
+const MONTH_DAYS: readonly number[] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const LEAP_MONTH_DAYS: readonly number[] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Smallest and largest event times accepted (years 1970 to 9999), so every bucket prints as ISO-8601. */
 export const MIN_TIME_MS = 0;
 export const MAX_TIME_MS = 253_402_300_799_999;
@@ -51,7 +54,7 @@ export function parseTime(value: unknown): number | string {
     // Date.parse rolls a day past the month's end over (2026-02-30 would be March 2): refuse it.
     const year = Number(value.slice(0, 4));
     const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(value.slice(5, 7)) - 1];
+    const days = (leap ? LEAP_MONTH_DAYS : MONTH_DAYS)[Number(value.slice(5, 7)) - 1];
     if (Number.isNaN(ms) || days === undefined || Number(value.slice(8, 10)) > days)
       return `is not a valid date (given ${shown(value)})`;
     if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) return `is out of range 1970..9999 (given ${shown(value)})`;

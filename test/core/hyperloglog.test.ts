@@ -250,3 +250,61 @@ describe('fromSparse parses exactly the sparse grammar', () => {
     );
   });
 });
+
+describe('HyperLogLog copies share registers until written (copy on write)', () => {
+  const opsArb = fc.array(fc.tuple(fc.constantFrom('left', 'right'), fc.string({ maxLength: 6 })), {
+    maxLength: 80,
+  });
+
+  it('a clone and its source change independently, each as a sketch built on its own would', () => {
+    fc.assert(
+      fc.property(valuesArb, opsArb, (start, ops) => {
+        const left = sketchOf(start);
+        const right = left.clone();
+        const leftValues = [...start];
+        const rightValues = [...start];
+        for (const [side, value] of ops) {
+          if (side === 'left') {
+            left.add(value);
+            leftValues.push(value);
+          } else {
+            right.add(value);
+            rightValues.push(value);
+          }
+        }
+        expect(left.equals(sketchOf(leftValues))).toBe(true);
+        expect(right.equals(sketchOf(rightValues))).toBe(true);
+        expect(left.toSparse()).toBe(sketchOf(leftValues).toSparse());
+        expect(right.toSparse()).toBe(sketchOf(rightValues).toSparse());
+      }),
+      RUNS,
+    );
+  });
+
+  it('adding to either input after a merge leaves the merged sketch as it was', () => {
+    fc.assert(
+      fc.property(valuesArb, valuesArb, valuesArb, (a, b, more) => {
+        const left = sketchOf(a);
+        const right = sketchOf(b);
+        const merged = left.merge(right);
+        const text = merged.toSparse();
+        for (const v of more) {
+          left.add(v);
+          right.add(`${v}!`);
+        }
+        expect(merged.toSparse()).toBe(text);
+        expect(merged.equals(sketchOf([...a, ...b]))).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
+  it('reads the registers of a sketch, not those of a clone written since', () => {
+    const source = sketchOf(['a', 'b']);
+    const before = Array.from(source.registers);
+    const copy = source.clone();
+    for (let i = 0; i < 500; i++) copy.add(`v${i}`);
+    expect(Array.from(source.registers)).toEqual(before);
+    expect(copy.registers.filter((r) => r > 0).length).toBeGreaterThan(before.filter((r) => r > 0).length);
+  });
+});
