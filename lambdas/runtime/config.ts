@@ -3,6 +3,7 @@ import { validateViews, type ViewDefinition } from '../core/view';
 import { readEndpoints, type AwsEndpoints } from './clients/endpoints';
 import { ENV } from './env';
 import {
+  DEFAULT_BATCH_RUNS_PREFIX,
   DEFAULT_DEDUPE_TTL_SECONDS,
   DEFAULT_DEDUPE_WINDOW_SECONDS,
   DEFAULT_REPLAY_HANDOFF_DELAY_MS,
@@ -308,7 +309,7 @@ export function readBatchConfig(env: Env): BatchConfig {
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark: readArchiveWatermark(env),
-    batchRunsPrefix: env[ENV.batchRunsPrefix] || 'batch-runs/',
+    batchRunsPrefix: env[ENV.batchRunsPrefix] || DEFAULT_BATCH_RUNS_PREFIX,
     ...(env[ENV.batchStateMachine] ? { stateMachineArn: env[ENV.batchStateMachine] } : {}),
   };
 }

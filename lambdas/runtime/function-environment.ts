@@ -132,13 +132,20 @@ export function lambdaQueryEnvironment(o: LambdaServing): FunctionEnvironment {
   };
 }
 
+/** Where a cloud batch run's queries unload their rows for the writers, in the archive bucket. */
+export const DEFAULT_BATCH_RUNS_PREFIX = 'batch-runs/';
+
 /** The batch layer: recomputes the views over the archive and publishes a version with its cutoff. */
 export function batchEnvironment(
   o: LambdaServing & {
     readonly archive: ArchiveLocation;
     readonly engine: BatchQueryEngine;
     readonly watermark: ArchiveWatermarkSource;
-    /** Where the cloud's runs unload their rows in the archive bucket (ENV.batchRunsPrefix). */
+    /**
+     * Where the cloud's runs unload their rows in the archive bucket (ENV.batchRunsPrefix). Set
+     * locally too, though a local run writes in process, so both sides name the same variables.
+     * @default DEFAULT_BATCH_RUNS_PREFIX
+     */
     readonly batchRunsPrefix?: string;
     /** The state machine a run request starts (the cloud's entry function only). */
     readonly stateMachineArn?: string;
@@ -164,7 +171,7 @@ export function batchEnvironment(
     [ENV.archivePrefix]: o.archive.prefix,
     ...engine,
     ...watermarkEnvironment(o.watermark),
-    ...(o.batchRunsPrefix === undefined ? {} : { [ENV.batchRunsPrefix]: o.batchRunsPrefix }),
+    [ENV.batchRunsPrefix]: o.batchRunsPrefix ?? DEFAULT_BATCH_RUNS_PREFIX,
     ...(o.stateMachineArn === undefined ? {} : { [ENV.batchStateMachine]: o.stateMachineArn }),
   };
 }
