@@ -1,4 +1,4 @@
-import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamRecord } from 'aws-lambda';
 import { systemClock, type Clock } from '../lambdas/ports/clock';
 import {
@@ -8,7 +8,12 @@ import {
   type OnFailureDestination,
 } from './dead-letter-entry';
 import { readJson, writeJsonAtomic } from './json-file';
-import { firstFailedIndex, lambdaContext, type KinesisBatchHandler } from './lambda-invocation';
+import {
+  firstFailedIndex,
+  lambdaContext,
+  toLambdaRecord,
+  type KinesisBatchHandler,
+} from './lambda-invocation';
 import { ShardConsumer, Stopping, type ConsumedShard, type StepResult } from './shard-consumer';
 
 export interface EventSourcePollerOptions {
@@ -244,26 +249,6 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     };
   }
 
-  private toLambdaRecord(shardId: string, record: _Record): KinesisStreamRecord {
-    return {
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: record.PartitionKey!,
-        sequenceNumber: record.SequenceNumber!,
-        data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
-        // Seconds with millisecond precision, as Lambda sends it (1545084650.987).
-        approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp ?? new Date()).getTime() / 1000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${shardId}:${record.SequenceNumber}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: `arn:aws:iam::${this.accountId}:role/${this.functionName}-role`,
-      awsRegion: this.region,
-      eventSourceARN: this.streamArn,
-    };
-  }
-
   private parentsUnfinished(state: ShardState): boolean {
     // A parent that is not listed (past retention) cannot hold anything back.
     return state.parents.some((p) => {
@@ -285,7 +270,15 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       const limit = Math.min(10_000, this.batchSize - state.pending.length);
       const fetched = await state.reader.fetch(limit);
       state.millisBehindLatest = fetched.millisBehindLatest;
-      for (const record of fetched.records) state.pending.push(this.toLambdaRecord(state.id, record));
+      for (const record of fetched.records)
+        state.pending.push(
+          toLambdaRecord(record, {
+            shardId: state.id,
+            streamArn: this.streamArn,
+            region: this.region,
+            roleArn: `arn:aws:iam::${this.accountId}:role/${this.functionName}-role`,
+          }),
+        );
       drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
       if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
       if (fetched.ended) state.readerEnded = true;

@@ -1,3 +1,4 @@
+import type { _Record } from '@aws-sdk/client-kinesis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type {
   Context,
@@ -5,6 +6,36 @@ import type {
   KinesisStreamEvent,
   KinesisStreamRecord,
 } from 'aws-lambda';
+
+/** A stream record as Lambda's Kinesis event source hands it to a function. */
+export function toLambdaRecord(
+  record: _Record,
+  source: {
+    readonly shardId: string;
+    readonly streamArn: string;
+    readonly region: string;
+    /** The role the event source mapping invokes with (`invokeIdentityArn`). */
+    readonly roleArn: string;
+  },
+): KinesisStreamRecord {
+  return {
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: record.PartitionKey!,
+      sequenceNumber: record.SequenceNumber!,
+      data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
+      // Seconds with millisecond precision, as Lambda sends it (1545084650.987).
+      approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp ?? new Date()).getTime() / 1000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `${source.shardId}:${record.SequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    invokeIdentityArn: source.roleArn,
+    awsRegion: source.region,
+    eventSourceARN: source.streamArn,
+  };
+}
 
 /** A Kinesis handler as Lambda calls it: the deployed `handler` exports have this shape. */
 export type KinesisBatchHandler = (
