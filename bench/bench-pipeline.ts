@@ -2,6 +2,7 @@
  * What the end-to-end benchmarks share: the clickstream view they query and an embedded local
  * pipeline started without data directory, generator or scheduled batch runs.
  */
+import { cpus, loadavg } from 'node:os';
 import { validateViews, type ViewDefinition } from '../lambdas/core/view';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from '../local/pipeline';
@@ -38,4 +39,16 @@ export async function startBenchPipeline(
 /** The value at percentile `p` of ascending `sorted`. */
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * The machine a benchmark ran on, written beside its figures. Other work on the machine slows a
+ * figure and its baseline alike: the 1-minute load average at the end says how much there was.
+ */
+export function benchMachine(): { cpus: number; node: string; loadAverage1m: number } {
+  return {
+    cpus: cpus().length,
+    node: process.version,
+    loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+  };
 }

@@ -5,9 +5,8 @@
  * Writes bench/results/e2e-visibility.json.
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
-import { percentile, startBenchPipeline } from './bench-pipeline';
+import { benchMachine, percentile, startBenchPipeline } from './bench-pipeline';
 
 const PER_REQUEST = 100;
 
@@ -70,11 +69,7 @@ async function main(): Promise<void> {
   visibility.sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      node: process.version,
-      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
-    },
+    machine: benchMachine(),
     seconds,
     targetRate: rate,
     achievedRate: Math.round(sent / elapsed),

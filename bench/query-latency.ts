@@ -4,9 +4,8 @@
  * Writes bench/results/query-latency.json.
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
-import { percentile, startBenchPipeline } from './bench-pipeline';
+import { benchMachine, percentile, startBenchPipeline } from './bench-pipeline';
 
 const DAY = 86_400_000;
 
@@ -65,11 +64,7 @@ async function main(): Promise<void> {
   times.sort((a, b) => a - b);
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      node: process.version,
-      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
-    },
+    machine: benchMachine(),
     queries,
     bucketsPerAnswer: buckets,
     query_p50_ms: Math.round(percentile(times, 50) * 10) / 10,

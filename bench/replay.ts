@@ -12,7 +12,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDbBatchViewStore } from '../lambdas/adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../lambdas/adapters/aws/dynamodb-control-store';
@@ -36,6 +36,7 @@ import { HandlerHost, quietSdkNodeWarning } from '../local/handler-host';
 import { loadViews } from '../local/load-views';
 import { ensureResources, resourceNames } from '../local/resources';
 import { benchEventBody } from './archive-events';
+import { benchMachine } from './bench-pipeline';
 
 async function main(): Promise<void> {
   quietSdkNodeWarning();
@@ -202,13 +203,7 @@ async function main(): Promise<void> {
 
   const result = {
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      memoryGiB: Math.round(totalmem() / 1024 ** 3),
-      node: process.version,
-      // Other work on the machine slows both figures alike: the 1-minute load average at the end.
-      loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
-    },
+    machine: { ...benchMachine(), memoryGiB: Math.round(totalmem() / 1024 ** 3) },
     archive: { events: total, objects, producerRetries: Math.floor(total / 100) },
     replay: {
       replay_events_per_s: Math.round(chunk.events / (chunkMs / 1000)),
