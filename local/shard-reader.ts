@@ -71,6 +71,22 @@ export class ShardReader {
     if (records.length > 0) this.lastRead = records[records.length - 1].SequenceNumber;
     this.iterator = result.NextShardIterator ?? undefined;
     if (!this.iterator && records.length === 0) this.ended = true;
-    return { records, millisBehindLatest: result.MillisBehindLatest ?? 0, startedAt, ended: this.ended };
+    const millisBehindLatest = Math.max(
+      result.MillisBehindLatest ?? 0,
+      records.length >= limit ? behindLastRecord(records, Date.now()) : 0,
+    );
+    return { records, millisBehindLatest, startedAt, ended: this.ended };
   }
+}
+
+/**
+ * How far a full page leaves the reader behind the stream's tip, at least: the age of its last
+ * record. kinesalite answers MillisBehindLatest 0 on every open shard however far behind the
+ * reader is, so without this the local status and progress line showed "lag 0 ms" while
+ * thousands of records waited. A short page means the reader reached the tip (Kinesis answers
+ * 0 then too); a page exactly as long as what was left over-reports for one call.
+ */
+export function behindLastRecord(records: readonly _Record[], now: number): number {
+  const arrival = records[records.length - 1]?.ApproximateArrivalTimestamp;
+  return arrival ? Math.max(0, now - arrival.getTime()) : 0;
 }

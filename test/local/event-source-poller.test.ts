@@ -15,6 +15,7 @@ import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import { DeadLetterQueue } from '../../local/dead-letter-queue';
 import { startEmulators, type Emulators } from '../../local/emulators';
 import { EventSourcePoller, type EventSourcePollerOptions } from '../../local/event-source-poller';
+import { ShardReader } from '../../local/shard-reader';
 import { ManualClock } from '../services/in-memory-stores';
 
 /** The local event source against kinesalite: Lambda's ESM semantics, which the emulators lack. */
@@ -486,6 +487,20 @@ describe('EventSourcePoller', () => {
       new EventSourcePoller({ client: kinesis, streamName: 's', handler: async () => undefined, ...o });
     expect(make({ batchSize: 0 })).toThrow('batchSize must be an integer between 1 and 10000 (given 0)');
     expect(make({ maximumRetryAttempts: -2 })).toThrow(/maximumRetryAttempts .* \(given -2\)/);
+  });
+});
+
+describe('ShardReader', () => {
+  it('reports how far behind a full page leaves it, although kinesalite always answers 0', async () => {
+    const name = await stream(['a', 'b', 'c', 'd', 'e', 'f']);
+    await sleep(1_100);
+    const reader = new ShardReader(kinesis, name, 'shardId-000000000000', undefined, 'TRIM_HORIZON');
+    const page = await reader.fetch(4);
+    expect(page.records).toHaveLength(4);
+    expect(page.millisBehindLatest).toBeGreaterThanOrEqual(1_000);
+    const rest = await reader.fetch(100);
+    expect(rest.records).toHaveLength(2);
+    expect(rest.millisBehindLatest).toBe(0);
   });
 });
 
