@@ -13,6 +13,16 @@ const mode = process.env.STREAMFOLD_FAULTS ?? 'smoke';
 const full = mode === 'full';
 const seed = Number(process.env.STREAMFOLD_FAULTS_SEED ?? 12);
 
+/** The kinds the full run's rates are set to inject at least 1,000 times each. */
+const FULL_RUN_KINDS = [
+  'crashBeforeWrite',
+  'crashAfterWrite',
+  'timeout',
+  'redelivery',
+  'dynamoThrottle',
+  'dynamoResponseLost',
+] as const;
+
 const common = {
   seed,
   duplicateShare: 0.05,
@@ -25,11 +35,14 @@ const options: FaultSuiteOptions = full
       ...common,
       events: 100_000,
       eventsPerRequest: 250,
-      speedBatchSize: 10,
+      // Small batches make invocations, where a quarter of the faults happen: 100,000 events in
+      // batches of 8 take about 18,000 invocations at these rates, 1,400 faults of each kind.
+      speedBatchSize: 8,
       wireRates: { dynamoThrottle: 0.01, dynamoResponseLost: 0.01, s3PutCut: 0.3 },
       killEveryMs: 20_000,
       emulatorRestartEveryMs: 15_000,
       minChaosMs: 0,
+      minFaults: { kinds: FULL_RUN_KINDS, each: 1000 },
       settleTimeoutMs: 900_000,
     }
   : mode === 'smoke'
@@ -55,16 +68,6 @@ const options: FaultSuiteOptions = full
         minChaosMs: 10_000,
         settleTimeoutMs: 180_000,
       };
-
-/** The kinds the full run's rates are set to inject at least 1,000 times each. */
-const FULL_RUN_KINDS = [
-  'crashBeforeWrite',
-  'crashAfterWrite',
-  'timeout',
-  'redelivery',
-  'dynamoThrottle',
-  'dynamoResponseLost',
-] as const;
 
 describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'full'].includes(mode))(
   'faults (embedded emulators, seeded)',

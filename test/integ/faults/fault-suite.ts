@@ -27,6 +27,13 @@ export interface FaultSuiteOptions {
   /** Faults go on at least this long, even once every event is acknowledged. */
   readonly minChaosMs: number;
   /**
+   * Faults also go on, once every event is acknowledged, until each of these kinds was injected
+   * this often or nothing is left to serve (the speed layer caught up): invocation faults happen
+   * only while records are processed, which mostly comes after the producer's last send.
+   * @default no minimum
+   */
+  readonly minFaults?: { readonly kinds: readonly string[]; readonly each: number };
+  /**
    * Also run the Kappa architecture, and make every other SIGKILL land while a replay runs (one is
    * started first when none is). Undefined: the Lambda architecture alone.
    */
@@ -245,54 +252,6 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     let produced = false;
     void producing.then(() => (produced = true));
 
-    // Chaos until every event is acknowledged and minChaosMs has passed.
-    const chaosStarted = Date.now();
-    let nextKill = Date.now() + o.killEveryMs;
-    let nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
-    let nextLog = Date.now() + 5000;
-    while (!produced || Date.now() - chaosStarted < o.minChaosMs) {
-      await sleep(200);
-      if (Date.now() >= nextLog) {
-        log(`${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried`);
-        nextLog = Date.now() + 5000;
-      }
-      const status = await adminStatus();
-      if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
-      if (Date.now() >= nextKill) {
-        if (o.kappa && totals.runtimeSigkills % 2 === 0) {
-          // This kill lands mid-replay: start one if none runs, and wait until it does.
-          if (status?.kappa?.replay?.status !== 'running') {
-            const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
-            if (res?.status === 202) replaysStarted++;
-          }
-          const until = Date.now() + 10_000;
-          while (Date.now() < until && (await adminStatus())?.kappa?.replay?.status !== 'running')
-            await sleep(100);
-          if ((await adminStatus())?.kappa?.replay?.status === 'running') replaysKilledMidway++;
-        }
-        await kill('SIGKILL');
-        totals.runtimeSigkills++;
-        await startRuntime();
-        nextKill = Date.now() + o.killEveryMs;
-        log(`SIGKILLed and restarted the runtime (${totals.runtimeSigkills}); ${sends} events acknowledged`);
-      }
-      if (Date.now() >= nextEmulatorRestart) {
-        await proxy.restartUpstream(async () => {
-          await emulators.stop();
-          emulators = await startEmulators({ dataDir: emulatorDir });
-          return emulators.endpoints;
-        });
-        totals.emulatorRestarts++;
-        nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
-        log(`restarted the emulators (${totals.emulatorRestarts})`);
-      }
-    }
-    await producing;
-
-    // Faults off; then everything acknowledged must be served exactly once.
-    faultsOn = false;
-    proxy.enabled = false;
-    child!.stdin!.write('faults off\n');
     const compare = async (prefix = '') => {
       let served = 0;
       let expected = 0;
@@ -349,6 +308,81 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       }
       return { served, expected, lost, duplicated, buckets, revenueMismatches };
     };
+    // Chaos until every event is acknowledged and minChaosMs has passed (and minFaults, if set).
+    const chaosStarted = Date.now();
+    let nextKill = Date.now() + o.killEveryMs;
+    let nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
+    let nextLog = Date.now() + 5000;
+    const faultCounts = (): Record<string, number> => {
+      const counts: Record<string, number> = { ...proxy.counts };
+      for (const k of Object.keys(totals.invoke) as (keyof InvokeFaultCounts)[])
+        counts[k] = totals.invoke[k] + childCounts[k];
+      return counts;
+    };
+    const fewFaults = () => {
+      if (!o.minFaults) return false;
+      const counts = faultCounts();
+      return o.minFaults.kinds.some((kind) => (counts[kind] ?? 0) < o.minFaults!.each);
+    };
+    let nextCatchUpCheck = 0;
+    let caughtUp = false;
+    const chaosGoesOn = async () => {
+      if (!produced || Date.now() - chaosStarted < o.minChaosMs) return true;
+      if (caughtUp || !fewFaults()) return false;
+      if (Date.now() >= nextCatchUpCheck) {
+        // Expensive (one query per key): every 30 s is enough to see the work run out.
+        nextCatchUpCheck = Date.now() + 30_000;
+        const now = await compare().catch(() => undefined);
+        caughtUp = now !== undefined && now.lost === 0 && now.duplicated === 0;
+        if (caughtUp) log(`the speed layer caught up before every fault kind reached its minimum`);
+      }
+      return !caughtUp;
+    };
+    while (await chaosGoesOn()) {
+      await sleep(200);
+      if (Date.now() >= nextLog) {
+        log(
+          `${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried; faults ${JSON.stringify(faultCounts())}`,
+        );
+        nextLog = Date.now() + 5000;
+      }
+      const status = await adminStatus();
+      if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
+      if (Date.now() >= nextKill) {
+        if (o.kappa && totals.runtimeSigkills % 2 === 0) {
+          // This kill lands mid-replay: start one if none runs, and wait until it does.
+          if (status?.kappa?.replay?.status !== 'running') {
+            const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
+            if (res?.status === 202) replaysStarted++;
+          }
+          const until = Date.now() + 10_000;
+          while (Date.now() < until && (await adminStatus())?.kappa?.replay?.status !== 'running')
+            await sleep(100);
+          if ((await adminStatus())?.kappa?.replay?.status === 'running') replaysKilledMidway++;
+        }
+        await kill('SIGKILL');
+        totals.runtimeSigkills++;
+        await startRuntime();
+        nextKill = Date.now() + o.killEveryMs;
+        log(`SIGKILLed and restarted the runtime (${totals.runtimeSigkills}); ${sends} events acknowledged`);
+      }
+      if (Date.now() >= nextEmulatorRestart) {
+        await proxy.restartUpstream(async () => {
+          await emulators.stop();
+          emulators = await startEmulators({ dataDir: emulatorDir });
+          return emulators.endpoints;
+        });
+        totals.emulatorRestarts++;
+        nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
+        log(`restarted the emulators (${totals.emulatorRestarts})`);
+      }
+    }
+    await producing;
+
+    // Faults off; then everything acknowledged must be served exactly once.
+    faultsOn = false;
+    proxy.enabled = false;
+    child!.stdin!.write('faults off\n');
     /**
      * Kappa: the replay the last kill interrupted is resumed by the restarted runtime; once no
      * replay runs, the active version must serve every event once (the replay counted arrivals
