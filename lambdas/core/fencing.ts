@@ -94,13 +94,17 @@ export function groupForSpeed(
  * fences. Events at or below a fence were applied by an earlier delivery (a shard's records reach
  * a row in order, and a row's state and fences are written together), so a redelivered batch is
  * a no-op and a partly overlapping retry applies just its new part. Returns undefined when
- * nothing is new.
+ * nothing is new (and then `current` is untouched, even with `inPlace`).
+ *
+ * `inPlace` (see foldEvents): the caller holds `current` alone and discards it unless the
+ * returned row is written; its sketches are extended instead of copied.
  */
 export function applyToRow(
   view: ViewDefinition,
   current: SpeedRow | undefined,
   events: readonly NormalizedEvent[],
   fenceBy: FenceBy,
+  inPlace = false,
 ): { row: SpeedRow; applied: NormalizedEvent[] } | undefined {
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
   const applied: NormalizedEvent[] = [];
@@ -129,6 +133,7 @@ export function applyToRow(
     view,
     current?.state ?? identityRow(view),
     applied.map((e) => e.body),
+    inPlace,
   );
   return { row: { state, fences }, applied };
 }

@@ -158,11 +158,17 @@ export function liftRow(view: ViewDefinition, body: Readonly<Record<string, unkn
 /**
  * Folds many events into a row at once: the same result as merging liftRow of each event, but a
  * distinct sketch is copied once per call instead of once per event (the speed layer's hot path).
+ *
+ * `inPlace`: the caller holds `row` alone and drops it if what it does with the result fails
+ * (the speed layer with a row it took from its cache or just read): its sketches then grow in
+ * place, with no copy of their block lists and no copy of a block the row already owns. `row`
+ * itself must not be used afterwards.
  */
 export function foldEvents(
   view: ViewDefinition,
   row: RowState,
   bodies: readonly Readonly<Record<string, unknown>>[],
+  inPlace = false,
 ): RowState {
   if (bodies.length === 0) return row;
   const out: Record<string, MeasureState> = {};
@@ -173,10 +179,10 @@ export function foldEvents(
       for (const body of bodies) {
         const text = scalarText(getField(body, spec.field as string));
         if (text === undefined) continue;
-        sketch ??= state.sketch.clone();
+        sketch ??= inPlace ? state.sketch : state.sketch.clone();
         sketch.add(text);
       }
-      // The copy started from the state's registers and only grew: it is already the union, which
+      // The sketch started from the state's registers and only grew: it is already the union, which
       // is what merge() would compute (and no longer exact, as merge says of two non-empty parts).
       if (sketch) state = { kind: 'distinct', sketch, exact: null, empty: false };
     } else {
