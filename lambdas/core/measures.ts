@@ -271,6 +271,58 @@ export function encodeRow(row: RowState): EncodedRow {
   return out;
 }
 
+/**
+ * JSON.stringify(encodeRow(row)), written directly (property-tested to be the same text): every
+ * speed-row write stores its states as JSON, and this skips the object per measure and the
+ * second pass over the sketch text. Sketch and decimal texts hold only digits, `-`, `.`, `:` and
+ * `,`, so they need no escaping; measure names are quoted by JSON.stringify (once per name).
+ */
+export function encodeRowText(row: RowState): string {
+  let text = '{';
+  for (const name in row) {
+    const s = row[name];
+    if (text.length > 1) text += ',';
+    text += quotedName(name);
+    switch (s.kind) {
+      case 'count':
+        text += `{"k":"count","n":${jsonNumber(s.n)}}`;
+        break;
+      case 'sum':
+        text += `{"k":"sum","s":"${formatDecimal(s.sum)}"}`;
+        break;
+      case 'min':
+      case 'max':
+        text += `{"k":"${s.kind}","v":${s.value === null ? 'null' : jsonNumber(s.value)}}`;
+        break;
+      case 'avg':
+        text += `{"k":"avg","s":"${formatDecimal(s.sum)}","n":${jsonNumber(s.n)}}`;
+        break;
+      case 'distinct':
+        text += `{"k":"distinct","h":"${s.sketch.toSparse()}","x":${s.exact === null ? 'null' : jsonNumber(s.exact)},"e":${s.empty}}`;
+        break;
+    }
+  }
+  return text + '}';
+}
+
+/** A number as JSON.stringify prints it (non-finite numbers become null). */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
+const quotedNames = new Map<string, string>();
+
+function quotedName(name: string): string {
+  let quoted = quotedNames.get(name);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(name)}:`;
+    // Names come from view definitions: few. Bounded anyway, should rows carry arbitrary names.
+    if (quotedNames.size >= 1024) quotedNames.clear();
+    quotedNames.set(name, quoted);
+  }
+  return quoted;
+}
+
 export function decodeRow(view: ViewDefinition, encoded: EncodedRow): RowState {
   const row: Record<string, MeasureState> = {};
   for (const [name, spec] of Object.entries(view.measures)) {

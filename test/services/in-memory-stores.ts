@@ -1,5 +1,5 @@
 import { nextRevision, speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
-import { decodeRow, encodeRow, type EncodedRow, type RowState } from '../../lambdas/core/measures';
+import { decodeRow, encodeRowText, type EncodedRow, type RowState } from '../../lambdas/core/measures';
 import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
 import type { IdLogItem } from '../../lambdas/core/shard-id-index';
 import { decodeIdLogEntries, encodeIdLogEntries } from '../../lambdas/adapters/codecs/id-log-codec';
@@ -39,7 +39,8 @@ const sameKey = (a: readonly string[], b: readonly string[]) => encodeKey(a) ===
 
 interface StoredRow {
   readonly address: SpeedRowAddress;
-  readonly state: EncodedRow;
+  /** The states as the DynamoDB adapter's `m` attribute holds them (JSON text). */
+  readonly state: string;
   readonly fences: Readonly<Record<string, string>>;
   readonly revision: number;
 }
@@ -102,7 +103,10 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
 
   private decoded(stored: StoredRow): StoredSpeedRow {
     return {
-      row: { state: decodeRow(this.view(stored.address.view), stored.state), fences: { ...stored.fences } },
+      row: {
+        state: decodeRow(this.view(stored.address.view), JSON.parse(stored.state) as EncodedRow),
+        fences: { ...stored.fences },
+      },
       revision: stored.revision,
     };
   }
@@ -137,10 +141,12 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
       return undefined;
     }
     const revision = nextRevision(expectedRevision);
-    const state = encodeRow(row.state);
+    // The two JSON texts the DynamoDB adapter writes (`m`, `f`), built the same way.
+    const state = encodeRowText(row.state);
+    const fences = JSON.stringify(row.fences);
     this.rows.set(id, { address, state, fences: { ...row.fences }, revision });
     // Attribute names and numbers (pk, sk, rev, b, a) add about 100 bytes to the two JSON texts.
-    const bytes = JSON.stringify(state).length + JSON.stringify(row.fences).length + id.length + 100;
+    const bytes = state.length + fences.length + id.length + 100;
     this.writes.push({ address, expectedRevision, outcome: 'written', bytes });
     this.log.push(`speed write ${id}`);
     return revision;
@@ -211,7 +217,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     const id = speedRowId(address);
     this.rows.set(id, {
       address,
-      state: encodeRow(state),
+      state: encodeRowText(state),
       fences,
       revision: (this.rows.get(id)?.revision ?? 0) + 1,
     });
