@@ -4,7 +4,7 @@ import {
   encodeKey,
   keyCertainlyFits,
   keyValues,
-  matches,
+  matchingKeyText,
   MAX_ENCODED_KEY_BYTES,
   utf8Bytes,
   type CellAddress,
@@ -66,27 +66,49 @@ export function groupForSpeed(
   events: readonly NormalizedEvent[],
   arrivalBucketMs: number,
 ): SpeedRowGroup[] {
-  const groups = new Map<string, { address: SpeedRowAddress; id: string; events: NormalizedEvent[] }>();
+  const groups: { address: SpeedRowAddress; id: string; events: NormalizedEvent[] }[] = [];
+  // Per view: rows by event bucket, arrival bucket and key text (matchingKeyText), so an event
+  // costs a few lookups and no id string; a row's key, id and size check are made once, when the
+  // batch first meets it. null: a key too long to store, skipped as reduce() and the batch skip it.
+  const tables = views.map(() => new Map<number, Map<number, Map<string, (typeof groups)[number] | null>>>());
   for (const event of events) {
-    for (const view of views) {
-      if (!matches(view, event.body)) continue;
-      const key = keyValues(view, event.body);
-      // The key encoded once: its size check (as reduce() and the batch layer skip) and the row id.
-      const encoded = encodeKey(key);
-      if (!keyCertainlyFits(key) && utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) continue;
+    const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
+    for (let v = 0; v < views.length; v++) {
+      const view = views[v];
+      const keyText = matchingKeyText(view, event.body);
+      if (keyText === undefined) continue;
       const bucketMs = bucketStart(event.timeMs, granularityMs(view.granularity));
-      const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
-      const id = `${view.name}|${encoded}|${bucketMs}|${arrival}`;
-      let group = groups.get(id);
-      if (group === undefined) {
-        // The address (the cellOf() of the event, plus its arrival bucket) is built once per row.
-        group = { address: { view: view.name, key, bucketMs, arrivalBucketMs: arrival }, id, events: [] };
-        groups.set(id, group);
+      let byArrival = tables[v].get(bucketMs);
+      if (byArrival === undefined) {
+        byArrival = new Map();
+        tables[v].set(bucketMs, byArrival);
       }
-      group.events.push(event);
+      let byKey = byArrival.get(arrival);
+      if (byKey === undefined) {
+        byKey = new Map();
+        byArrival.set(arrival, byKey);
+      }
+      let group = byKey.get(keyText);
+      if (group === undefined) {
+        const key = view.key.length === 1 ? [keyText] : keyValues(view, event.body);
+        const encoded = view.key.length === 1 ? encodeKey(key) : keyText;
+        if (!keyCertainlyFits(key) && utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) {
+          group = null;
+        } else {
+          // The address (the cellOf() of the event, plus its arrival bucket) is built once per row.
+          group = {
+            address: { view: view.name, key, bucketMs, arrivalBucketMs: arrival },
+            id: `${view.name}|${encoded}|${bucketMs}|${arrival}`,
+            events: [],
+          };
+          groups.push(group);
+        }
+        byKey.set(keyText, group);
+      }
+      if (group !== null) group.events.push(event);
     }
   }
-  return [...groups.values()];
+  return groups;
 }
 
 /**
