@@ -65,7 +65,8 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
 
   constructor(
     private readonly views: readonly ViewDefinition[],
-    private readonly log: CallLog = [],
+    /** Effects are recorded only when a log is given: the bench runs without one, as DynamoDB keeps none. */
+    private readonly log?: CallLog,
   ) {}
 
   /** The next `n` writes throw (throttling, a network error). */
@@ -148,7 +149,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     // Attribute names and numbers (pk, sk, rev, b, a) add about 100 bytes to the two JSON texts.
     const bytes = state.length + fences.length + id.length + 100;
     this.writes.push({ address, expectedRevision, outcome: 'written', bytes });
-    this.log.push(`speed write ${id}`);
+    this.log?.push(`speed write ${id}`);
     return revision;
   }
 
@@ -190,7 +191,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
 
   async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
     this.deletedBefore.push(arrivalBeforeMs);
-    this.log.push(`speed delete <${arrivalBeforeMs}`);
+    this.log?.push(`speed delete <${arrivalBeforeMs}`);
     let deleted = 0;
     for (const [id, stored] of this.rows) {
       if (stored.address.arrivalBucketMs < arrivalBeforeMs) {
