@@ -484,6 +484,57 @@ of the profile (scavenges slow down sharply when the 2 cores are oversubscribed)
 per-event checks and grouping, the per-row fold, fences and encoding, and the in-memory store's own
 JSON.stringify and write log.
 
+Then (issue 10, branch handler-cpu, 2026-12-01 late evening; batch 500, 100,000 records, the
+commit before each change beside it in the same session, three interleaved runs each, median,
+each run the best of three rounds; the machine was shared, so the steadier figures are the
+allocation (sampled by V8's GC profiler, including what GC freed) and the main thread's CPU time
+(\`/proc/self/task/<pid>/stat\`; process CPU time also counts GC helper threads and swings with the
+load); script: a /tmp harness around \`measureSpeedHandler\`'s loop):
+
+| change (commit)                                                      | session, load avg | handler main-thread CPU, ms | process CPU, ms | allocated, MB | bare parse main CPU, ms |
+| -------------------------------------------------------------------- | ----------------- | --------------------------- | --------------- | ------------- | ----------------------- |
+| before (c4ff97d)                                                     | 1, 13-16          | —                           | 3,769           | 804           | —                       |
+| rows taken from the cache and folded in place (b006724)              | 1, 13-16          | —                           | 3,094           | 736           | —                       |
+| before (b006724)                                                     | 2, 5-9            | —                           | 2,992           | 736           | —                       |
+| row JSON text written directly, encodeRowText (89dd6b8)              | 2, 5-9            | —                           | 3,438           | 717           | —                       |
+| grouping by per-view maps, no id string per event (53773e7)          | 2, 5-9            | —                           | 3,281           | 659           | —                       |
+| canonical ISO times read by hand (b3975a8)                           | 2, 5-9            | —                           | 3,070           | 652           | —                       |
+| before (c4ff97d)                                                     | 3, 6-9            | 2,900                       | 3,807           | 805           | 240                     |
+| (b3975a8, the four changes above)                                    | 3, 6-9            | 2,550                       | 3,616           | 652           | 230                     |
+| sketch block text printed into a scratch buffer (424872d)            | 3, 6-9            | 2,470                       | 3,532           | 624           | 240                     |
+| test store logs only when given a log (680c4cd)                      | 3, 6-9            | 2,300                       | 3,167           | 619           | 220                     |
+| test store also serializes the PutItem request (c68eb84): stricter   | 3, 6-9            | 2,340                       | 2,856           | 777           | 230                     |
+| one fence key, rising sequence numbers: applied as a tail (baad8e7)  | 3, 6-9            | 2,480                       | 3,094           | 764           | 240                     |
+| before (baad8e7)                                                     | 4, 5-7            | 2,750                       | 3,442           | 764           | 260                     |
+| row cache slots, first-inserted eviction (355973c; reverted, eb48a73) | 4, 5-7            | 2,850                       | 3,844           | 762           | 240                     |
+| before (c4ff97d), same session                                       | 4, 5-7            | 2,890                       | 4,160           | 805           | 220                     |
+| before (c4ff97d)                                                     | 5, 6-8            | 2,460                       | 3,315           | 805           | 240                     |
+| after (eb48a73, the branch's end)                                    | 5, 6-8            | 2,380                       | 3,067           | 764           | 240                     |
+
+The bench is stricter than before from c68eb84 on: the in-memory row store also builds the
+PutItem request body the SDK would serialize (DynamoDB's JSON protocol, one more pass over the
+sketch text, about 2.5 ns a character here: 50-75 µs for the 26 KB sparse text of a popular page's
+row), which the old store did not charge; allocation per 100,000 records went 805 -> 619 MB on the
+old accounting and is 764 MB on the new. Main-thread CPU fell 3-20% (2,900 -> 2,300-2,480 ms
+in session 3, and 2,460 -> 2,380 ms in the last session, where the before run was itself faster: ratio to the parse by main-thread CPU 0.093 -> 0.104); the encodeRowText step shows no CPU gain within the noise (its
+allocation gain is real) and the row-cache change none at all (reverted). The target is not met:
+the handler is at about 1/10 of the bare parse by main-thread CPU (about 40,000 records/s on one
+core, target 150,000 and 1/5). Profile of 680c4cd (load about 7): JSON.parse 9%, the fold and
+fences 11% (before the tail path), the test store's write 8% (its map, fences JSON), the sketch
+text join 5-8%, shard dedupe 14% (id-log JSON and deflate 5%, the id index's map operations 7%),
+row cache 5%, grouping 4%, row text 3%, MD5 cache and registers 4.5%, GC 5% at that moment (18-29%
+when the 2 cores are oversubscribed). The Zipf workload makes about 224 row writes per 500
+records, so per-row work (fold, fences, the whole sketch text every batch) dominates; writing rows
+once per aggregation window instead of once per batch is the lever left (issue 10's windows).
+
+Not in this benchmark, and larger than all of the above: the AWS SDK's own CPU per request. A
+PutItem through \`DynamoDBDocumentClient\` with a stub transport (no network; marshalling, the JSON
+protocol, SigV4 signing, the middleware stack) took 310-340 µs of process CPU with a 600-byte \`m\`
+and 380-510 µs with a 26 KB one (2026-12-01 23:25, load average 9.5, after warm-up; a /tmp script).
+At about 224 row writes per 500 records that is some 150 µs of CPU per record in a deployed
+function, several times the whole path measured here (about 24 µs): in the cloud the number of
+requests per record, not the fold, sets the speed layer's CPU.
+
 ## Writes per event (default configuration, dedupe on)
 
 | figure | value |

@@ -4,7 +4,7 @@ import {
   encodeKey,
   keyCertainlyFits,
   keyValues,
-  matches,
+  matchingKeyText,
   MAX_ENCODED_KEY_BYTES,
   utf8Bytes,
   type CellAddress,
@@ -66,27 +66,49 @@ export function groupForSpeed(
   events: readonly NormalizedEvent[],
   arrivalBucketMs: number,
 ): SpeedRowGroup[] {
-  const groups = new Map<string, { address: SpeedRowAddress; id: string; events: NormalizedEvent[] }>();
+  const groups: { address: SpeedRowAddress; id: string; events: NormalizedEvent[] }[] = [];
+  // Per view: rows by event bucket, arrival bucket and key text (matchingKeyText), so an event
+  // costs a few lookups and no id string; a row's key, id and size check are made once, when the
+  // batch first meets it. null: a key too long to store, skipped as reduce() and the batch skip it.
+  const tables = views.map(() => new Map<number, Map<number, Map<string, (typeof groups)[number] | null>>>());
   for (const event of events) {
-    for (const view of views) {
-      if (!matches(view, event.body)) continue;
-      const key = keyValues(view, event.body);
-      // The key encoded once: its size check (as reduce() and the batch layer skip) and the row id.
-      const encoded = encodeKey(key);
-      if (!keyCertainlyFits(key) && utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) continue;
+    const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
+    for (let v = 0; v < views.length; v++) {
+      const view = views[v];
+      const keyText = matchingKeyText(view, event.body);
+      if (keyText === undefined) continue;
       const bucketMs = bucketStart(event.timeMs, granularityMs(view.granularity));
-      const arrival = bucketStart(event.arrivedMs, arrivalBucketMs);
-      const id = `${view.name}|${encoded}|${bucketMs}|${arrival}`;
-      let group = groups.get(id);
-      if (group === undefined) {
-        // The address (the cellOf() of the event, plus its arrival bucket) is built once per row.
-        group = { address: { view: view.name, key, bucketMs, arrivalBucketMs: arrival }, id, events: [] };
-        groups.set(id, group);
+      let byArrival = tables[v].get(bucketMs);
+      if (byArrival === undefined) {
+        byArrival = new Map();
+        tables[v].set(bucketMs, byArrival);
       }
-      group.events.push(event);
+      let byKey = byArrival.get(arrival);
+      if (byKey === undefined) {
+        byKey = new Map();
+        byArrival.set(arrival, byKey);
+      }
+      let group = byKey.get(keyText);
+      if (group === undefined) {
+        const key = view.key.length === 1 ? [keyText] : keyValues(view, event.body);
+        const encoded = view.key.length === 1 ? encodeKey(key) : keyText;
+        if (!keyCertainlyFits(key) && utf8Bytes(encoded) > MAX_ENCODED_KEY_BYTES) {
+          group = null;
+        } else {
+          // The address (the cellOf() of the event, plus its arrival bucket) is built once per row.
+          group = {
+            address: { view: view.name, key, bucketMs, arrivalBucketMs: arrival },
+            id: `${view.name}|${encoded}|${bucketMs}|${arrival}`,
+            events: [],
+          };
+          groups.push(group);
+        }
+        byKey.set(keyText, group);
+      }
+      if (group !== null) group.events.push(event);
     }
   }
-  return [...groups.values()];
+  return groups;
 }
 
 /**
@@ -94,31 +116,61 @@ export function groupForSpeed(
  * fences. Events at or below a fence were applied by an earlier delivery (a shard's records reach
  * a row in order, and a row's state and fences are written together), so a redelivered batch is
  * a no-op and a partly overlapping retry applies just its new part. Returns undefined when
- * nothing is new.
+ * nothing is new (and then `current` is untouched, even with `inPlace`).
+ *
+ * `inPlace` (see foldEvents): the caller holds `current` alone and discards it unless the
+ * returned row is written; its sketches are extended instead of copied.
  */
 export function applyToRow(
   view: ViewDefinition,
   current: SpeedRow | undefined,
   events: readonly NormalizedEvent[],
   fenceBy: FenceBy,
-): { row: SpeedRow; applied: NormalizedEvent[] } | undefined {
-  const fences: Record<string, string> = { ...(current?.fences ?? {}) };
-  const applied: NormalizedEvent[] = [];
+  inPlace = false,
+): { row: SpeedRow; applied: readonly NormalizedEvent[] } | undefined {
   // A group comes in batch order, which is stream order; sorted only if it is not (no copy otherwise).
   let ordered = events;
+  let increasing = true;
   for (let i = 1; i < events.length; i++) {
-    if (compareSequence(events[i - 1].seq, events[i].seq) > 0) {
+    const order = compareSequence(events[i - 1].seq, events[i].seq);
+    if (order > 0) {
       ordered = [...events].sort((a, b) => compareSequence(a.seq, b.seq));
+      increasing = false;
       break;
     }
+    if (order === 0) increasing = false;
   }
+  if (increasing && events.length > 0 && oneFenceKey(events, fenceBy)) {
+    // The usual group: one fence key (fenceBy shard, a batch of one shard), strictly increasing
+    // sequence numbers. The records above the fence are then a tail of the group: found with one
+    // comparison per record at or below the fence, usually none. The same result as the general
+    // loop below, without its per-record fence lookups.
+    const keyOfFence = fenceKey(events[0], fenceBy);
+    const fence =
+      current !== undefined && hasOwn.call(current.fences, keyOfFence)
+        ? current.fences[keyOfFence]
+        : undefined;
+    let first = 0;
+    if (fence !== undefined)
+      while (first < events.length && compareSequence(events[first].seq, fence) <= 0) first++;
+    if (first === events.length) return undefined;
+    const applied = first === 0 ? events : events.slice(first);
+    const fences: Record<string, string> = { ...(current?.fences ?? {}) };
+    fences[keyOfFence] = padSequence(events[events.length - 1].seq);
+    const bodies: Readonly<Record<string, unknown>>[] = [];
+    for (const event of applied) bodies.push(event.body);
+    const state = foldEvents(view, current?.state ?? identityRow(view), bodies, inPlace);
+    return { row: { state, fences }, applied };
+  }
+  const fences: Record<string, string> = { ...(current?.fences ?? {}) };
+  const applied: NormalizedEvent[] = [];
   // Fences are compared unpadded (compareSequence ignores leading zeros) and padded once per key.
   // A plain object, not a Map: a row has one or a few fence keys, and no iterator entries per row.
   // No prototype: any fence key, even `__proto__`, is an ordinary own key.
   const raised = Object.create(null) as Record<string, string>;
   for (const event of ordered) {
     const keyOfFence = fenceKey(event, fenceBy);
-    const fence = raised[keyOfFence] ?? fences[keyOfFence];
+    const fence = raised[keyOfFence] ?? (hasOwn.call(fences, keyOfFence) ? fences[keyOfFence] : undefined);
     if (fence !== undefined && compareSequence(event.seq, fence) <= 0) continue;
     raised[keyOfFence] = event.seq;
     applied.push(event);
@@ -129,6 +181,19 @@ export function applyToRow(
     view,
     current?.state ?? identityRow(view),
     applied.map((e) => e.body),
+    inPlace,
   );
   return { row: { state, fences }, applied };
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Do all the events have the fence key of the first (compared without building the keys)? */
+function oneFenceKey(events: readonly NormalizedEvent[], fenceBy: FenceBy): boolean {
+  const { shardId, partitionKey } = events[0];
+  for (let i = 1; i < events.length; i++) {
+    if (events[i].shardId !== shardId) return false;
+    if (fenceBy === 'partitionKey' && events[i].partitionKey !== partitionKey) return false;
+  }
+  return true;
 }

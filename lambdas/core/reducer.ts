@@ -19,6 +19,29 @@ export function matches(view: ViewDefinition, body: Readonly<Record<string, unkn
   return true;
 }
 
+/**
+ * matches(view, body) ? a text that identifies the event's key within the view : undefined, in
+ * one pass. A one-field key (most views) is its value's text as is, with no array and no JSON;
+ * a longer key is encodeKey of its values. For grouping one view's events, not for storing.
+ */
+export function matchingKeyText(
+  view: ViewDefinition,
+  body: Readonly<Record<string, unknown>>,
+): string | undefined {
+  if (body.type !== view.eventType) return undefined;
+  for (const field in view.where) {
+    if (!filterMatches(getField(body, field), view.where[field])) return undefined;
+  }
+  if (view.key.length === 1) return scalarText(getField(body, view.key[0]));
+  const values: string[] = [];
+  for (const field of view.key) {
+    const text = scalarText(getField(body, field));
+    if (text === undefined) return undefined;
+    values.push(text);
+  }
+  return encodeKey(values);
+}
+
 /** The event's key values as text, in the view's key order. */
 export function keyValues(view: ViewDefinition, body: Readonly<Record<string, unknown>>): string[] {
   const values: string[] = [];

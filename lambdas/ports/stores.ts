@@ -13,7 +13,10 @@ export interface StoredSpeedRow {
 
 /** Speed rows: one per (view, key, bucket, arrival bucket). */
 export interface SpeedRowStore {
-  /** Strongly consistent read of one row. */
+  /**
+   * Strongly consistent read of one row, as a new object on every call: the caller may change it
+   * (the speed layer folds a batch into it in place).
+   */
   read(view: ViewDefinition, address: SpeedRowAddress): Promise<StoredSpeedRow | undefined>;
   /**
    * Writes the row if its revision is still `expectedRevision` (undefined: the row must not

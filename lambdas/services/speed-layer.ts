@@ -75,13 +75,19 @@ export async function processSpeedBatch(
     async (group) => {
       const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
       try {
-        let current = deps.rowCache?.get(group.id);
+        // Taken, not shared: the row is folded in place and only cached again once written.
+        let current = deps.rowCache?.take(group.id);
         let cached = current !== undefined;
         for (let attempt = 0; attempt < attempts; attempt++) {
+          // A fresh read is this batch's own copy too (SpeedRowStore.read), so it may be folded in place.
           if (!cached) current = await deps.rows.read(view, group.address);
           // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
-          const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
-          if (result === undefined) return; // everything already applied by an earlier delivery
+          const result = applyToRow(view, current?.row, group.events, deps.fenceBy, true);
+          if (result === undefined) {
+            // Everything already applied by an earlier delivery; the row was not changed.
+            if (cached && current !== undefined) deps.rowCache?.set(group.id, current);
+            return;
+          }
           const revision = await deps.rows.write(view, group.address, result.row, current?.revision);
           if (revision !== undefined) {
             deps.rowCache?.set(group.id, { row: result.row, revision });
@@ -90,8 +96,8 @@ export async function processSpeedBatch(
             return;
           }
           if (cached) {
-            // Someone else wrote the row since: read it (this attempt does not count).
-            deps.rowCache?.delete(group.id);
+            // Someone else wrote the row since: read it (this attempt does not count). The taken
+            // row, folded but not written, is dropped.
             cached = false;
             attempt--;
           }

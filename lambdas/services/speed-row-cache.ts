@@ -8,6 +8,12 @@ import type { StoredSpeedRow } from '../ports/stores';
  * case, that halves the DynamoDB requests and skips decoding every row.
  *
  * Bounded: the oldest entries go first (a Map keeps insertion order; a hit moves to the end).
+ *
+ * A row is handed out by take(), which removes it: the speed layer folds a batch into the taken
+ * row in place (no sketch copy per row and batch) and puts it back only once the write of that very
+ * state succeeded. So a batch of another shard running meanwhile in the same process never sees a
+ * row half-folded or folded but unwritten (it misses and reads the store), and a failed or lost
+ * write leaves nothing behind.
  */
 export class SpeedRowCache {
   private readonly rows = new Map<string, StoredSpeedRow>();
@@ -20,7 +26,8 @@ export class SpeedRowCache {
     return this.rows.size;
   }
 
-  get(id: string): StoredSpeedRow | undefined {
+  /** Removes and returns the row: the caller holds it alone until it set()s it back. */
+  take(id: string): StoredSpeedRow | undefined {
     const row = this.rows.get(id);
     if (row === undefined) {
       this.misses++;
@@ -28,7 +35,6 @@ export class SpeedRowCache {
     }
     this.hits++;
     this.rows.delete(id);
-    this.rows.set(id, row);
     return row;
   }
 

@@ -10,7 +10,14 @@ import {
   type StreamPosition,
 } from '../../lambdas/core/event';
 import { inexactNumberPaths } from '../../lambdas/core/json-numbers';
-import { bucketStart, MAX_TIME_MS, parseDuration, parseTime, toIso } from '../../lambdas/core/time';
+import {
+  bucketStart,
+  MAX_TIME_MS,
+  parseDuration,
+  parseTime,
+  parseTimeGenerally,
+  toIso,
+} from '../../lambdas/core/time';
 import { validateViews } from '../../lambdas/core/view';
 
 const RUNS = { numRuns: 200 };
@@ -625,6 +632,52 @@ describe('time helpers', () => {
     expect(parseDuration('2d', 'x')).toBe(172_800_000);
     for (const text of ['', '5', '1.5h', '-1s', '1w', 'ms']) {
       expect(() => parseDuration(text, '--cutoff-lag')).toThrow(/--cutoff-lag must be a duration like/);
+    }
+  });
+});
+
+describe('parseTime: the hand-read canonical form', () => {
+  const two = (n: number) => String(n).padStart(2, '0');
+  it('answers as the general path does, for valid and invalid dates alike', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: 1890, max: 2110 }), fc.constantFrom(0, 1969, 1970, 2000, 2100, 9999)),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 999 }),
+        (year, month, day, hour, minute, second, ms) => {
+          const text = `${String(year).padStart(4, '0')}-${two(month)}-${two(day)}T${two(hour)}:${two(minute)}:${two(second)}.${String(ms).padStart(3, '0')}Z`;
+          expect(parseTime(text)).toEqual(parseTimeGenerally(text));
+          const parsed = parseTime(text);
+          if (typeof parsed === 'number') expect(parsed).toBe(Date.parse(text));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // Every instant toIso prints reads back as itself.
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_TIME_MS }), (t) => {
+        expect(parseTime(toIso(t))).toBe(t);
+        expect(parseTimeGenerally(toIso(t))).toBe(t);
+      }),
+      RUNS,
+    );
+  });
+
+  it('leaves other forms to the general path', () => {
+    for (const text of [
+      '2026-11-24T10:00:00.000+00:00',
+      '2026-11-24T10:00:00Z',
+      '2026-11-24t10:00:00.000Z',
+      '2026-11-24T10:00:00.000z',
+      '２026-11-24T10:00:00.000Z',
+      '2026-02-29T10:00:00.000Z',
+      '2024-02-29T24:00:00.000Z',
+    ]) {
+      expect(parseTime(text)).toEqual(parseTimeGenerally(text));
     }
   });
 });

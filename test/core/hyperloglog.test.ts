@@ -308,3 +308,26 @@ describe('HyperLogLog copies share registers until written (copy on write)', () 
     expect(copy.registers.filter((r) => r > 0).length).toBeGreaterThan(before.filter((r) => r > 0).length);
   });
 });
+
+describe('HyperLogLog sparse text, printed per block', () => {
+  it('is every set register as index:rank, in index order, whatever the fill and after adds', () => {
+    const denseArb = fc.array(fc.integer({ min: 0, max: 41 }), {
+      minLength: HLL_REGISTERS,
+      maxLength: HLL_REGISTERS,
+    });
+    fc.assert(
+      fc.property(denseArb, fc.array(fc.string(), { maxLength: 50 }), (ranks, values) => {
+        const sketch = new HyperLogLog(Uint8Array.from(ranks));
+        sketch.toSparse(); // block texts cached, then some blocks changed by the adds
+        for (const v of values) sketch.add(v);
+        const registers = sketch.registers;
+        const expected: string[] = [];
+        registers.forEach((r, i) => {
+          if (r > 0) expected.push(`${i}:${r}`);
+        });
+        expect(sketch.toSparse()).toBe(expected.join(','));
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

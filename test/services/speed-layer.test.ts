@@ -11,6 +11,7 @@ import {
   SHARD_ID,
   type StreamRecordSpec,
 } from '../fixtures/events/factories';
+import { SpeedRowCache } from '../../lambdas/services/speed-row-cache';
 import { InMemoryEventClaims, InMemorySpeedRowStore } from './in-memory-stores';
 
 const views = validateViews([
@@ -371,5 +372,84 @@ describe('processSpeedBatch: fences per partition key', () => {
     await processSpeedBatch(pkA, deps);
     expect((await processSpeedBatch(pkB, deps)).applied).toBe(0);
     expect(served(rows, clicks, '/home').n).toBe(2);
+  });
+});
+
+describe('processSpeedBatch: the row cache and rows folded in place', () => {
+  // A row's sketch grows in place within a batch; two shards handled by one process share the cache.
+  const [visits] = validateViews([
+    {
+      name: 'visits',
+      eventType: 'visit',
+      key: ['page'],
+      granularity: '1h',
+      measures: { n: { kind: 'count' }, users: { kind: 'distinct', field: 'user' } },
+    },
+  ]);
+  const visit = (id: string, user: string) => ({
+    id,
+    type: 'visit',
+    time: '2023-11-14T22:10:00Z',
+    page: '/p',
+    user,
+  });
+  const onShard = (shardId: string, i: number, id: string, user: string) =>
+    batch(at(i, visit(id, user), { shardId, arrivedMs: FIRST_ARRIVAL_MS }));
+  const stored = (rows: InMemorySpeedRowStore) => finalizeRow(visits, rows.all()[0].row.state);
+
+  function cachedSetup() {
+    const rows = new InMemorySpeedRowStore([visits]);
+    const rowCache = new SpeedRowCache();
+    const deps = {
+      views: [visits],
+      rows,
+      rowCache,
+      fenceBy: 'shard' as const,
+      arrivalBucketMs: ARRIVAL_BUCKET_MS,
+    };
+    return { rows, rowCache, deps };
+  }
+
+  it('never lets a batch of another shard see a row folded but not yet written', async () => {
+    const { rows, rowCache, deps } = cachedSetup();
+    await processSpeedBatch(onShard('shard-a', 0, 'e0', 'u0'), deps);
+    expect(rowCache.size).toBe(1);
+    // While shard a's write of u1 is on its way, shard b's batch (u2) runs to its end.
+    rows.beforeNextWrite(async () => {
+      await processSpeedBatch(onShard('shard-b', 0, 'e2', 'u2'), deps);
+      // What b wrote holds b's user, not the u1 that a folded into its own (taken) row.
+      expect(stored(rows)).toEqual({ n: 2, users: 2 });
+    });
+    const a = await processSpeedBatch(onShard('shard-a', 1, 'e1', 'u1'), deps);
+    // a lost its condition to b, read b's row and folded u1 into it.
+    expect(a).toMatchObject({ failedFrom: undefined, applied: 1 });
+    expect(stored(rows)).toEqual({ n: 3, users: 3 });
+    expect((await processSpeedBatch(onShard('shard-b', 1, 'e3', 'u3'), deps)).applied).toBe(1);
+    expect(stored(rows)).toEqual({ n: 4, users: 4 });
+  });
+
+  it('drops a row whose write failed, so nothing folded into it is written later', async () => {
+    const { rows, rowCache, deps } = cachedSetup();
+    await processSpeedBatch(onShard('shard-a', 0, 'e0', 'u0'), deps);
+    rows.failNextWrites(1);
+    const failed = await processSpeedBatch(onShard('shard-a', 1, 'e1', 'u1'), deps);
+    expect(failed.failedFrom).toBe(sequenceNumber(1));
+    expect(rowCache.size).toBe(0);
+    // Another shard's batch writes the row before a's retry: u1 must not be in it yet.
+    await processSpeedBatch(onShard('shard-b', 0, 'e2', 'u2'), deps);
+    expect(stored(rows)).toEqual({ n: 2, users: 2 });
+    expect((await processSpeedBatch(onShard('shard-a', 1, 'e1', 'u1'), deps)).applied).toBe(1);
+    expect(stored(rows)).toEqual({ n: 3, users: 3 });
+  });
+
+  it('keeps a cached row unchanged when a redelivery brings nothing new', async () => {
+    const { rows, rowCache, deps } = cachedSetup();
+    const first = onShard('shard-a', 0, 'e0', 'u0');
+    await processSpeedBatch(first, deps);
+    expect((await processSpeedBatch(first, deps)).applied).toBe(0);
+    expect(rowCache.size).toBe(1);
+    expect((await processSpeedBatch(onShard('shard-a', 1, 'e1', 'u1'), deps)).applied).toBe(1);
+    expect(rows.writes.map((w) => w.outcome)).toEqual(['written', 'written']);
+    expect(stored(rows)).toEqual({ n: 2, users: 2 });
   });
 });

@@ -5,7 +5,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { newestVisible, type BatchSelection } from '../../core/batch-lineage';
-import { decodeRow, encodeRow, type RowState } from '../../core/measures';
+import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { BatchBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { BatchViewStore } from '../../ports/stores';
@@ -69,7 +69,7 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
             sk: batchCellSort(cell.bucketMs, version),
             ver: version,
             b: cell.bucketMs,
-            m: JSON.stringify(encodeRow(cell.state)),
+            m: encodeRowText(cell.state),
           },
         },
       })),

@@ -7,7 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { KappaCell } from '../../core/kappa';
-import { decodeRow, encodeRow } from '../../core/measures';
+import { decodeRow, encodeRowText } from '../../core/measures';
 import type { CellAddress } from '../../core/reducer';
 import type { ViewDefinition } from '../../core/view';
 import type { KappaCellStore, StoredKappaCell } from '../../ports/kappa';
@@ -61,7 +61,7 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
           TableName: this.tableName,
           Item: {
             ...this.key(version, address),
-            m: JSON.stringify(encodeRow(cell.state)),
+            m: encodeRowText(cell.state),
             f: JSON.stringify(cell.fences),
             c: JSON.stringify(cell.chunks),
             rev: (expectedRevision ?? 0) + 1,

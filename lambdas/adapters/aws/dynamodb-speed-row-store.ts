@@ -7,7 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { nextRevision, type SpeedRow, type SpeedRowAddress } from '../../core/fencing';
-import { decodeRow, encodeRow, type RowState } from '../../core/measures';
+import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { SpeedRowStore, StoredSpeedRow } from '../../ports/stores';
@@ -61,7 +61,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
           TableName: this.tableName,
           Item: {
             ...this.itemKey(address),
-            m: JSON.stringify(encodeRow(row.state)),
+            m: encodeRowText(row.state),
             f: JSON.stringify(row.fences),
             rev: revision,
             b: address.bucketMs,
