@@ -51,6 +51,9 @@ export interface CompactionPlan {
   readonly prefix: string;
 }
 
+/** The archive bucket's prefix of the compacted archive (beside `events/`, which Kappa replays). */
+export const COMPACTED_PREFIX = 'compacted/';
+
 /** Manifests live beside the generations' folders under the compacted prefix. */
 export const MANIFEST_DIR = 'manifests';
 
