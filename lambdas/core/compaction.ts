@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * The compacted archive (ADR 011). Raw archive objects (NDJSON, by arrival time) are rewritten
- * as Parquet partitioned by event date, one *generation* at a time. A generation is committed
+ * as Parquet partitioned by event date and hour, one *generation* at a time. A generation is committed
  * only by creating its manifest `manifests/<generation>.json` (a create that fails if the key
  * exists): the manifest names the raw objects it covers and the Parquet files holding them. A
  * reader takes the committed manifests, reads their files for the raw objects they cover and
@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
  * taken (and gives up) or covers only objects no manifest covers yet: nothing is read twice.
  */
 
-/** One Parquet file of a generation: one event date's rows of the generation's sources. */
+/** One Parquet file of a generation: one event hour's rows of the generation's sources. */
 export interface CompactedFile {
-  /** Key under the compacted prefix (`g=<generation>-<id>/edt=<date>/<name>.parquet`). */
+  /** Key under the compacted prefix (`g=<generation>-<id>/edt=<date>/ehr=<hour>/<name>.parquet`). */
   readonly key: string;
   /** Event date (UTC, `yyyy-MM-dd`) of every row in the file. */
   readonly eventDate: string;

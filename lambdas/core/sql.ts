@@ -90,14 +90,15 @@ export function duckdbSource(files: readonly string[], parquet: readonly string[
 
 /**
  * DuckDB's compaction of NDJSON archive objects into Parquet under `outDir`, one folder per
- * event date (`edt=yyyy-MM-dd`, UTC) (ADR 011). Each row keeps the raw line, so views and fields
+ * event date and hour (`edt=yyyy-MM-dd/ehr=HH`, UTC; ADR 011): an incremental run recomputes
+ * buckets of minutes, so the hour is the unit it reads. Each row keeps the raw line, so views and fields
  * added later read it with no schema change; event time, arrival time and type are typed
  * columns beside it (file statistics and pruning). Rows are ordered by event time, so row groups
  * hold narrow time ranges.
  */
 export function compactionSql(files: readonly string[], outDir: string): string {
   return `COPY (
-  SELECT line, tm, am, etype, strftime(epoch_ms(tm), '%Y-%m-%d') AS edt
+  SELECT line, tm, am, etype, strftime(epoch_ms(tm), '%Y-%m-%d') AS edt, strftime(epoch_ms(tm), '%H') AS ehr
   FROM (
     SELECT line,
       CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm,
@@ -106,7 +107,7 @@ export function compactionSql(files: readonly string[], outDir: string): string 
     FROM (${NDJSON_LINES(files)})
   )
   ORDER BY tm, am
-) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt), COMPRESSION zstd)`;
+) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt, ehr), COMPRESSION zstd)`;
 }
 
 /** How far before a reconciliation window the archive is read for earlier copies of an id. */

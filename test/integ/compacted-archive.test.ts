@@ -116,7 +116,9 @@ describe('the compacted archive through the local runtime', () => {
       status: 'published',
       compaction: { status: 'committed', generation: 1 },
     });
-    expect((first.body.compaction as { files: number }).files).toBe(2); // two event dates
+    // One Parquet file per event hour (partitions edt=/ehr=).
+    const hours = new Set(accepted.map((e) => e.time.slice(0, 13))).size;
+    expect(first.body.compaction).toMatchObject({ files: hours, rows: 300 });
     await expectServedExact();
 
     // New events, a late one for the first day and a producer retry of an event already compacted.

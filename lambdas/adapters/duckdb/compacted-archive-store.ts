@@ -48,7 +48,11 @@ export class FolderCompactedStore implements CompactedArchiveStore {
   constructor(private readonly dir: string) {}
 
   async list(prefix: string): Promise<string[]> {
-    return (await walk(this.dir)).filter((k) => k.startsWith(prefix) && !k.endsWith('.part')).sort();
+    // Only the folder the prefix names is walked (the manifests, not every generation's files).
+    const folder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    return (await walk(path.join(this.dir, ...folder.split('/')), this.dir))
+      .filter((k) => k.startsWith(prefix) && !k.endsWith('.part'))
+      .sort();
   }
 
   readText(key: string): Promise<string> {
