@@ -142,7 +142,7 @@ export async function planBatch(
   // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
   const arrived =
     current && current.cutoffMs < cutoffMs && fullViews.size < deps.views.length && source !== null
-      ? await deps.engine.source(cutoffMs, current.cutoffMs)
+      ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0)
       : null;
   const version = await deps.control.nextVersion();
   const queries: { view: ViewDefinition; sql: string }[] = [];
@@ -384,10 +384,21 @@ async function reconcile(
   fromMs: number,
   toMs: number,
 ): Promise<NonNullable<BatchRunResult['reconciliation']>> {
-  const source = await deps.engine.source(toMs, fromMs);
+  // Where the engine prunes by event time: the window's own lines say which buckets its events
+  // fall in, and every earlier copy of one of them has the same event time, so each view reads
+  // only those buckets (a day of history less per view and run). Elsewhere, one read per view.
+  const prune = deps.engine.prunesByEventTime === true;
+  const arrived = prune
+    ? await deps.engine.source(toMs, fromMs, undefined, 0)
+    : await deps.engine.source(toMs, fromMs);
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
   for (const view of deps.views) {
+    let source = arrived;
+    if (prune && arrived !== null) {
+      const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
+      source = buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets);
+    }
     const rows =
       source === null
         ? []

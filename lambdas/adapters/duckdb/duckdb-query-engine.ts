@@ -88,6 +88,7 @@ async function listFiles(dir: string): Promise<string[]> {
  */
 export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   readonly dialect = 'duckdb' as const;
+  readonly prunesByEventTime = true;
 
   private instance?: Promise<import('@duckdb/node-api').DuckDBInstance>;
   /** Per file (path, size, mtime): its time ranges, read once (archive objects are immutable). */
@@ -267,6 +268,7 @@ GROUP BY filename`,
     cutoffMs?: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
+    lookbackMs = RECONCILE_LOOKBACK_MS,
   ): Promise<string | null> {
     await this.sync();
     // One listing of the manifests: each raw object is read from its generation's Parquet or,
@@ -278,7 +280,7 @@ GROUP BY filename`,
     const keep = (s: Omit<FileStats, 'bytes'>) => {
       if (cutoffMs === undefined) return true;
       if (s.minAm >= cutoffMs) return false;
-      if (arrivedFromMs !== undefined && s.maxAm < arrivedFromMs - RECONCILE_LOOKBACK_MS) return false;
+      if (arrivedFromMs !== undefined && s.maxAm < arrivedFromMs - lookbackMs) return false;
       return eventTimes === undefined || eventTimes.some((r) => s.maxTm >= r.fromMs && s.minTm < r.toMs);
     };
     const stats = files.length > 0 ? await this.fileStats(files) : new Map<string, FileStats>();
