@@ -28,8 +28,12 @@ export const PRICES = {
   /** https://aws.amazon.com/s3/pricing/ (Standard, first 50 TB) */
   s3PerGbMonth: 0.023,
   s3PerThousandPuts: 0.005,
-  /** https://aws.amazon.com/athena/pricing/ */
+  /**
+   * https://aws.amazon.com/athena/pricing/: per TB scanned (compressed and columnar data bill the
+   * bytes actually read), rounded up to the megabyte with a 10 MB minimum per query
+   */
   athenaPerTbScanned: 5,
+  athenaMinimumMbPerQuery: 10,
   /** https://aws.amazon.com/kms/pricing/: customer managed keys of the stacks (dead-letter queues, logs) */
   kmsKeyMonth: 1,
 } as const;
@@ -53,6 +57,41 @@ export interface MeasuredCosts {
   /** Fraction of the archive a scheduled batch run reads (1: the whole archive, a full recompute). */
   readonly batchScannedFraction: number;
   readonly batchRunsPerDay: number;
+  /** Athena queries a run starts (each billed at least 10 MB): touched buckets, cells and reconciliation per view. */
+  readonly batchQueriesPerRun: number;
+  /**
+   * The incremental design over the compacted archive (ADR 011), measured by
+   * bench/batch-incremental.ts; absent, the Athena line is the full recomputation's.
+   */
+  readonly incremental?: IncrementalBatchCosts;
+}
+
+/** What bench/batch-incremental.ts measured of a scheduled run over the compacted archive. */
+export interface IncrementalBatchCosts {
+  /** Bytes a scheduled run reads ÷ bytes of the whole uncompressed NDJSON archive (30 days of history). */
+  readonly scannedRatio: number;
+  /** Bytes of one archived line (uncompressed NDJSON: the event plus the archive's own fields). */
+  readonly archiveLineBytes: number;
+  /** Parquet bytes ÷ uncompressed NDJSON bytes of the same objects. */
+  readonly compactedRatio: number;
+}
+
+/** The figures of bench/results/batch-incremental.json the cost model reads. */
+export interface BatchIncrementalResult {
+  readonly history_events: number;
+  readonly new_events: number;
+  readonly archive_bytes: number;
+  readonly batch_bytes_scanned_ratio: number;
+  readonly compacted_to_ndjson_ratio: number;
+}
+
+/** The incremental design's costs from the bench's result. */
+export function incrementalCosts(r: BatchIncrementalResult): IncrementalBatchCosts {
+  return {
+    scannedRatio: r.batch_bytes_scanned_ratio,
+    archiveLineBytes: Math.round(r.archive_bytes / (r.history_events + r.new_events)),
+    compactedRatio: r.compacted_to_ndjson_ratio,
+  };
 }
 
 export interface CostLine {
@@ -75,8 +114,6 @@ export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLi
   const ingestRequests = n / m.eventsPerRequest;
   // One archive object per partition and buffer interval (60 s), for the hours of the month.
   const archiveObjects = 60 * 24 * 30;
-  // Athena over the month: the archive grows linearly, so a run reads half of it on average.
-  const athenaTb = (m.batchRunsPerDay * 30 * m.batchScannedFraction * (archiveGb / 2)) / 1024;
   return [
     {
       item: 'API Gateway REST',
@@ -132,11 +169,51 @@ export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLi
         archiveGb * PRICES.s3PerGbMonth + (archiveObjects / 1000) * PRICES.s3PerThousandPuts,
       ),
     },
-    {
-      item: `Athena (${m.batchRunsPerDay} runs a day)`,
-      usdPerMillionEvents: perMillion(athenaTb * PRICES.athenaPerTbScanned),
-    },
+    ...athenaLines(n, m, archiveGb).map((l) => ({
+      item: l.item,
+      usdPerMillionEvents: perMillion(l.usdPerMonth),
+    })),
     { item: 'KMS keys (3)', usdPerMillionEvents: perMillion(3 * PRICES.kmsKeyMonth) },
+  ];
+}
+
+/**
+ * The batch layer's Athena (and compaction) lines per month. Full recomputation: every run reads
+ * `batchScannedFraction` of the GZIP archive, which grows linearly over the month (half of it on
+ * average). Incremental over the compacted archive: a run reads the measured share of a month of
+ * uncompressed NDJSON (what it reads is the new data, the hours it touches and a day back, not the
+ * history, so it does not grow with the archive), at least the 10 MB minimum per query; each
+ * object is compacted once (its GZIP bytes read once), and the Parquet copy is stored beside it.
+ */
+function athenaLines(
+  n: number,
+  m: MeasuredCosts,
+  archiveGb: number,
+): { item: string; usdPerMonth: number }[] {
+  const runs = m.batchRunsPerDay * 30;
+  const tb = (gb: number) => gb / 1024;
+  const minimumGbPerRun = (m.batchQueriesPerRun * PRICES.athenaMinimumMbPerQuery) / 1024;
+  if (!m.incremental) {
+    const scanned = runs * Math.max(m.batchScannedFraction * (archiveGb / 2), minimumGbPerRun);
+    return [
+      {
+        item: `Athena (${m.batchRunsPerDay} runs a day, each reading the whole archive)`,
+        usdPerMonth: tb(scanned) * PRICES.athenaPerTbScanned,
+      },
+    ];
+  }
+  const i = m.incremental;
+  const rawGb = (n * i.archiveLineBytes) / GB;
+  const perRunGb = Math.max(i.scannedRatio * rawGb, minimumGbPerRun);
+  return [
+    {
+      item: `Athena (${m.batchRunsPerDay} incremental runs a day over the compacted archive)`,
+      usdPerMonth: tb(runs * perRunGb) * PRICES.athenaPerTbScanned,
+    },
+    {
+      item: 'Athena compaction (each archived object read once) and its Parquet in S3',
+      usdPerMonth: tb(archiveGb) * PRICES.athenaPerTbScanned + i.compactedRatio * rawGb * PRICES.s3PerGbMonth,
+    },
   ];
 }
 

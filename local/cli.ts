@@ -23,6 +23,9 @@ Options:
   --batch-every <duration>  batch layer schedule, e.g. 30s, 5m        [1m]
   --archive-flush <duration> archiver flush interval                  [5s]
   --arrival-bucket <duration> cutoff alignment / speed row width     [1s]
+  --compaction-period <duration> compact the archive into Parquet before a
+                            batch run once a period of arrivals is over [1d]
+  --no-compaction           batch runs read the raw NDJSON archive only
   --shards <n>              shards of the local stream                [2]
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
   --dedupe-scope <s>        shard (copies sharing a partition key, ~1 write per
@@ -57,6 +60,8 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'batch-every': { type: 'string', default: '1m' },
       'archive-flush': { type: 'string', default: '5s' },
       'arrival-bucket': { type: 'string', default: '1s' },
+      'compaction-period': { type: 'string', default: '1d' },
+      'no-compaction': { type: 'boolean', default: false },
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
       'dedupe-scope': { type: 'string', default: 'shard' },
@@ -80,6 +85,11 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       `--arrival-bucket must be at least 1s and divide a minute evenly, e.g. 1s, 5s, 1m (given ${values['arrival-bucket']})`,
     );
   }
+  const compactionPeriodMs = parseDuration(values['compaction-period'], '--compaction-period');
+  if (compactionPeriodMs < 1000)
+    throw new Error(
+      `--compaction-period must be at least 1s (given ${values['compaction-period']}); --no-compaction turns compaction off`,
+    );
   const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
   const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
@@ -101,6 +111,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     architecture,
     kappaAutoReplay: !values['no-auto-replay'],
     replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
+    compactionPeriodMs: values['no-compaction'] ? 0 : compactionPeriodMs,
   };
 }
 

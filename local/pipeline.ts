@@ -34,6 +34,7 @@ import { EventSourcePoller } from './event-source-poller';
 import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
+import { COMPACTED_PREFIX } from '../lambdas/core/compaction';
 import { HttpGateway } from './http-gateway';
 import { LocalKappa } from './kappa';
 import { pipelineRoutes, type BatchDetail } from './pipeline-routes';
@@ -105,6 +106,13 @@ export interface LocalPipelineOptions {
    * @default - the handler is invoked as is
    */
   readonly wrapSpeedInvoke?: (invoke: KinesisBatchHandler) => KinesisBatchHandler;
+  /**
+   * Compaction of the archive into Parquet before batch runs (ADR 011): objects are compacted
+   * once every line arrived before the start of the run cutoff's period; 0 turns compaction off.
+   * Off with `endpoint` (DuckDB reads a copy of that archive, not the bucket's folder).
+   * @default 86_400_000 (one UTC day)
+   */
+  readonly compactionPeriodMs?: number;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -172,13 +180,13 @@ export class LocalPipeline {
   async start(): Promise<void> {
     this.startedAt = Date.now();
     if (this.options.dataDir !== null) await fs.mkdir(this.options.dataDir, { recursive: true });
-    const { endpoints, archiveDir } = await this.connect();
+    const { endpoints, archiveDir, compactedDir } = await this.connect();
     this.endpoints = endpoints;
     const kinesis = (this.kinesis = makeKinesisClient(endpoints));
     const s3 = makeS3Client(endpoints);
     await this.prepareResources(endpoints, kinesis, s3);
     const common = localEnvironment(endpoints);
-    await this.startHandlers(common, archiveDir);
+    await this.startHandlers(common, archiveDir, compactedDir);
     this.buildLayers(kinesis, s3);
     if (this.architecture !== 'lambda') this.kappa = this.buildKappa(endpoints, kinesis, common);
     this.buildStores(endpoints);
@@ -187,7 +195,7 @@ export class LocalPipeline {
   }
 
   /** The embedded emulators, or the AWS-compatible endpoint given; and the folder DuckDB reads the archive from. */
-  private async connect(): Promise<{ endpoints: AwsEndpoints; archiveDir: string }> {
+  private async connect(): Promise<{ endpoints: AwsEndpoints; archiveDir: string; compactedDir?: string }> {
     const o = this.options;
     if (o.endpoint)
       return {
@@ -205,6 +213,7 @@ export class LocalPipeline {
     return {
       endpoints: this.emulators.endpoints,
       archiveDir: path.join(this.emulators.s3Dir, this.names.bucket, 'events'),
+      compactedDir: path.join(this.emulators.s3Dir, this.names.bucket, COMPACTED_PREFIX),
     };
   }
 
@@ -225,8 +234,13 @@ export class LocalPipeline {
   }
 
   /** The Lambda architecture's handlers, each in its worker with its function's environment, as in lib/. */
-  private async startHandlers(common: Record<string, string>, archiveDir: string): Promise<void> {
+  private async startHandlers(
+    common: Record<string, string>,
+    archiveDir: string,
+    compactedDir: string | undefined,
+  ): Promise<void> {
     const o = this.options;
+    const periodMs = o.compactionPeriodMs ?? 86_400_000;
     const views = JSON.stringify(o.views);
     const arrivalBucketMs = String(o.arrivalBucketMs);
     const tables = {
@@ -262,7 +276,14 @@ export class LocalPipeline {
       ...batchEnvironment({
         ...tables,
         archive: { bucket: this.names.bucket, prefix: 'events/' },
-        engine: { kind: 'duckdb', archiveDir, syncFromS3: Boolean(o.endpoint) },
+        engine: {
+          kind: 'duckdb',
+          archiveDir,
+          syncFromS3: Boolean(o.endpoint),
+          ...(compactedDir !== undefined && periodMs > 0
+            ? { compaction: { dir: compactedDir, periodMs } }
+            : {}),
+        },
         watermark: { kind: 'checkpoint' },
       }),
     });

@@ -68,10 +68,46 @@ function jsonPath(field: string): string {
   return `$.${field}`;
 }
 
-/** DuckDB source over local NDJSON files (the archive folder). Yields a column `line`. */
-export function duckdbSource(files: readonly string[]): string {
-  const list = files.map(sqlString).join(', ');
-  return `SELECT CAST(json AS VARCHAR) AS line FROM read_json_objects([${list}], format = 'newline_delimited')`;
+/** The text of each line of local NDJSON files, as every layer reads it. */
+const NDJSON_LINES = (files: readonly string[]) =>
+  `SELECT CAST(json AS VARCHAR) AS line FROM read_json_objects([${files.map(sqlString).join(', ')}], format = 'newline_delimited')`;
+
+/**
+ * DuckDB source over local NDJSON files (the archive folder) and compacted Parquet files (ADR
+ * 011, their `line` column only). Yields a column `line`. The caller hands each raw object once:
+ * as its NDJSON file or inside a Parquet file, never both.
+ */
+export function duckdbSource(files: readonly string[], parquet: readonly string[] = []): string {
+  const parts: string[] = [];
+  if (files.length > 0) parts.push(NDJSON_LINES(files));
+  if (parquet.length > 0)
+    parts.push(
+      `SELECT line FROM read_parquet([${parquet.map(sqlString).join(', ')}], hive_partitioning = false)`,
+    );
+  if (parts.length === 0) throw new Error('duckdbSource needs at least one file');
+  return parts.join('\nUNION ALL\n');
+}
+
+/**
+ * DuckDB's compaction of NDJSON archive objects into Parquet under `outDir`, one folder per
+ * event date and hour (`edt=yyyy-MM-dd/ehr=HH`, UTC; ADR 011): an incremental run recomputes
+ * buckets of minutes, so the hour is the unit it reads. Each row keeps the raw line, so views and fields
+ * added later read it with no schema change; event time, arrival time and type are typed
+ * columns beside it (file statistics and pruning). Rows are ordered by event time, so row groups
+ * hold narrow time ranges.
+ */
+export function compactionSql(files: readonly string[], outDir: string): string {
+  return `COPY (
+  SELECT line, tm, am, etype, strftime(epoch_ms(tm), '%Y-%m-%d') AS edt, strftime(epoch_ms(tm), '%H') AS ehr
+  FROM (
+    SELECT line,
+      CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm,
+      CAST(json_extract_string(line, '$._am') AS BIGINT) AS am,
+      json_extract_string(line, '$.type') AS etype
+    FROM (${NDJSON_LINES(files)})
+  )
+  ORDER BY tm, am
+) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt, ehr), COMPRESSION zstd)`;
 }
 
 /** How far before a reconciliation window the archive is read for earlier copies of an id. */

@@ -3,7 +3,9 @@ import { AthenaQueryEngine } from '../adapters/aws/athena-query-engine';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
+import { S3CompactedStore } from '../adapters/duckdb/compacted-archive-store';
 import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
+import { COMPACTED_PREFIX } from '../core/compaction';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { parseBatchRequest } from '../adapters/codecs/batch-request';
 import { systemClock } from '../ports/clock';
@@ -36,10 +38,9 @@ const dynamo = makeDynamoDocumentClient(config.endpoints);
 
 // The DuckDB adapter loads its native module only when it runs a query, so the Lambda bundle
 // (where the engine is Athena) never needs it.
-const engine: QueryEngine =
-  config.engine.kind === 'athena'
-    ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine)
-    : new DuckDbQueryEngine(
+const duckdb =
+  config.engine.kind === 'duckdb'
+    ? new DuckDbQueryEngine(
         config.engine.archiveDir,
         config.engine.syncFromS3
           ? {
@@ -48,7 +49,21 @@ const engine: QueryEngine =
               prefix: config.archivePrefix,
             }
           : undefined,
-      );
+        config.engine.compaction && {
+          store: new S3CompactedStore(
+            makeS3Client(config.endpoints),
+            config.archiveBucket,
+            COMPACTED_PREFIX,
+            config.engine.compaction.dir,
+          ),
+          periodMs: config.engine.compaction.periodMs,
+        },
+      )
+    : undefined;
+const engine: QueryEngine =
+  config.engine.kind === 'athena'
+    ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine)
+    : duckdb!;
 
 const s3 = makeS3Client(config.endpoints);
 const deps = {
@@ -64,6 +79,8 @@ const deps = {
   speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
   clock: systemClock,
   arrivalBucketMs: config.arrivalBucketMs,
+  // Locally only for now: the cloud's compaction step is not built (ADR 011), so Athena reads NDJSON.
+  ...(config.engine.kind === 'duckdb' && config.engine.compaction ? { compactor: duckdb! } : {}),
 };
 
 /** What a run request answers in the cloud: the execution of the batch state machine it started. */

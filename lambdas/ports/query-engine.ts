@@ -8,16 +8,25 @@ import type { BatchResultRow, SqlDialectName } from '../core/sql';
 export interface QueryEngine {
   readonly dialect: SqlDialectName;
   /**
+   * True when `source` really leaves out what `eventTimes` excludes (a query over fewer bytes);
+   * otherwise a read pruned that way costs an extra query for nothing.
+   */
+  readonly prunesByEventTime?: boolean;
+  /**
    * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
    * this cutoff (and reconciliation window start), or null when the archive holds no events yet.
    * With `eventTimes`, the relation may leave out archive objects that hold no event in those
    * ranges (every copy of an event has its time, so the kept copy is never left out); an engine
-   * that cannot tell returns the whole archive.
+   * that cannot tell returns the whole archive. With `arrivedFromMs`, lines that arrived more
+   * than `lookbackMs` (default RECONCILE_LOOKBACK_MS, a day: an earlier copy of an id) before it
+   * may be left out; 0 when only the window's own lines matter (the touched buckets count every
+   * copy). An engine may return more than asked.
    */
   source(
     cutoffMs: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
+    lookbackMs?: number,
   ): Promise<string | null>;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;

@@ -259,7 +259,13 @@ export type BatchEngineConfig =
       readonly table: string;
       readonly maxBytesScanned: number;
     }
-  | { readonly kind: 'duckdb'; readonly archiveDir: string; readonly syncFromS3: boolean };
+  | {
+      readonly kind: 'duckdb';
+      readonly archiveDir: string;
+      readonly syncFromS3: boolean;
+      /** Compact the archive into this local folder's Parquet before each run (ADR 011); absent, no compaction. */
+      readonly compaction?: { readonly dir: string; readonly periodMs: number };
+    };
 
 /** How far the archive provably holds (the batch cutoff and the replay handoff both wait for it). */
 export type ArchiveWatermarkConfig =
@@ -299,6 +305,14 @@ export function readBatchConfig(env: Env): BatchConfig {
       kind: 'duckdb',
       archiveDir: required(env, ENV.duckdbArchiveDir),
       syncFromS3: env[ENV.duckdbSyncFromS3] === 'true',
+      ...(env[ENV.duckdbCompactedDir]
+        ? {
+            compaction: {
+              dir: required(env, ENV.duckdbCompactedDir),
+              periodMs: integer(env, ENV.duckdbCompactionPeriodMs, 86_400_000, 1000),
+            },
+          }
+        : {}),
     };
   } else {
     throw new ConfigError(`${ENV.queryEngine} must be athena or duckdb (given ${engineKind})`);

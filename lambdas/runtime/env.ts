@@ -53,6 +53,13 @@ export const ENV = {
   /** Local folder DuckDB reads the archive from (the S3 emulator's bucket folder). */
   duckdbArchiveDir: 'STREAMFOLD_DUCKDB_ARCHIVE_DIR',
   /**
+   * Local folder of the archive bucket's `compacted/` prefix (the S3 emulator's): set, the batch
+   * compacts the archive into Parquet before each run and reads it (ADR 011).
+   */
+  duckdbCompactedDir: 'STREAMFOLD_DUCKDB_COMPACTED_DIR',
+  /** Compaction period in ms: objects are compacted once every line arrived before the start of the run cutoff's period. */
+  duckdbCompactionPeriodMs: 'STREAMFOLD_DUCKDB_COMPACTION_PERIOD_MS',
+  /**
    * `clock` (cloud: the archive holds everything that arrived before now - archiveLagMs, Firehose's
    * buffer interval plus a margin) or `checkpoint` (local: the archiver's own watermark object).
    */

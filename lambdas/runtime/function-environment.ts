@@ -36,7 +36,13 @@ export type BatchQueryEngine =
       readonly table: string;
       readonly maxBytesScanned: string;
     }
-  | { readonly kind: 'duckdb'; readonly archiveDir: string; readonly syncFromS3: boolean };
+  | {
+      readonly kind: 'duckdb';
+      readonly archiveDir: string;
+      readonly syncFromS3: boolean;
+      /** The S3 emulator's folder of the `compacted/` prefix and the compaction period (ADR 011); absent, no compaction. */
+      readonly compaction?: { readonly dir: string; readonly periodMs: number };
+    };
 
 /** How far the speed layer's event-id dedupe reaches (ADR 008). */
 export type DedupeScope = 'shard' | 'global';
@@ -164,6 +170,12 @@ export function batchEnvironment(
           [ENV.queryEngine]: 'duckdb',
           [ENV.duckdbArchiveDir]: o.engine.archiveDir,
           [ENV.duckdbSyncFromS3]: String(o.engine.syncFromS3),
+          ...(o.engine.compaction
+            ? {
+                [ENV.duckdbCompactedDir]: o.engine.compaction.dir,
+                [ENV.duckdbCompactionPeriodMs]: String(o.engine.compaction.periodMs),
+              }
+            : {}),
         };
   return {
     ...lambdaQueryEnvironment(o),

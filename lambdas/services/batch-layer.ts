@@ -14,6 +14,7 @@ import { batchRowToCell, batchSql, touchedBucketsSql, type BatchResultRow } from
 import { granularityMs } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
+import type { ArchiveCompactor, CompactionResult } from '../ports/archive-compactor';
 import type { Clock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
@@ -27,6 +28,11 @@ export interface BatchLayerDeps {
   readonly speed: SpeedRowStore;
   readonly clock: Clock;
   readonly arrivalBucketMs: number;
+  /**
+   * Compacts the archive before the run reads it (ADR 011); absent, the run reads the raw
+   * NDJSON objects as before.
+   */
+  readonly compactor?: ArchiveCompactor;
 }
 
 /** What a run recomputes beyond the cells that newly arrived events can change. */
@@ -52,6 +58,8 @@ export interface BatchRunResult {
   /** Cells written by this run (an incremental run carries the others forward unwritten). */
   readonly cells: number;
   readonly reason?: string;
+  /** What the compaction before the run did (absent: the engine does not compact, or the run was skipped). */
+  readonly compaction?: CompactionResult;
   readonly durationMs: number;
   readonly speedRowsDeleted: number;
   /**
@@ -107,7 +115,11 @@ export async function planBatch(
   deps: BatchLayerDeps,
   request: BatchRunRequest = {},
 ): Promise<
-  | { readonly plan: BatchPlan; readonly queries: readonly { view: ViewDefinition; sql: string }[] }
+  | {
+      readonly plan: BatchPlan;
+      readonly queries: readonly { view: ViewDefinition; sql: string }[];
+      readonly compaction?: CompactionResult;
+    }
   | { readonly skipped: BatchRunResult }
 > {
   const started = deps.clock.now();
@@ -124,11 +136,13 @@ export async function planBatch(
   const cutoffMs = nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
   // A pointer written before incremental runs has no lineage to build on: everything in full.
   const fullViews = viewsNeedingFull(deps.views, current?.lineage, request.full === true);
+  // Before any read: the sources below then read the new generation instead of its NDJSON.
+  const compaction = await deps.compactor?.compact(cutoffMs);
   const source = await deps.engine.source(cutoffMs);
   // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
   const arrived =
     current && current.cutoffMs < cutoffMs && fullViews.size < deps.views.length && source !== null
-      ? await deps.engine.source(cutoffMs, current.cutoffMs)
+      ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0)
       : null;
   const version = await deps.control.nextVersion();
   const queries: { view: ViewDefinition; sql: string }[] = [];
@@ -163,6 +177,7 @@ export async function planBatch(
       startedMs: started,
     },
     queries,
+    ...(compaction ? { compaction } : {}),
   };
 }
 
@@ -283,7 +298,8 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
     const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
     written = addWrites(written, result);
   }
-  return publishBatch(deps, planned.plan, written);
+  const published = await publishBatch(deps, planned.plan, written);
+  return planned.compaction ? { ...published, compaction: planned.compaction } : published;
 }
 
 /**
@@ -368,10 +384,21 @@ async function reconcile(
   fromMs: number,
   toMs: number,
 ): Promise<NonNullable<BatchRunResult['reconciliation']>> {
-  const source = await deps.engine.source(toMs, fromMs);
+  // Where the engine prunes by event time: the window's own lines say which buckets its events
+  // fall in, and every earlier copy of one of them has the same event time, so each view reads
+  // only those buckets (a day of history less per view and run). Elsewhere, one read per view.
+  const prune = deps.engine.prunesByEventTime === true;
+  const arrived = prune
+    ? await deps.engine.source(toMs, fromMs, undefined, 0)
+    : await deps.engine.source(toMs, fromMs);
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
   for (const view of deps.views) {
+    let source = arrived;
+    if (prune && arrived !== null) {
+      const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
+      source = buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets);
+    }
     const rows =
       source === null
         ? []

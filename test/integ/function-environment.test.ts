@@ -22,6 +22,8 @@ const LOCAL_ONLY = new Set<string>([
   // DuckDB in place of Athena (invariant 7: the only port with two adapters).
   ENV.duckdbArchiveDir,
   ENV.duckdbSyncFromS3,
+  ENV.duckdbCompactedDir,
+  ENV.duckdbCompactionPeriodMs,
 ]);
 const CLOUD_ONLY = new Set<string>([
   'NODE_OPTIONS', // source maps of the bundle

@@ -48,7 +48,16 @@ describe('streamfold start flags', () => {
     expect(parseCli(['--views', 'test/fixtures/views.cjs'])).toMatchObject({
       architecture: 'lambda',
       kappaAutoReplay: true,
+      compactionPeriodMs: 86_400_000,
     });
+  });
+
+  it('reads the compaction period, and --no-compaction turns it off', () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli([...views, '--compaction-period', '1h'])).toMatchObject({
+      compactionPeriodMs: 3_600_000,
+    });
+    expect(parseCli([...views, '--no-compaction'])).toMatchObject({ compactionPeriodMs: 0 });
   });
 
   it.each([
@@ -65,6 +74,10 @@ describe('streamfold start flags', () => {
     [
       ['--views', 'test/fixtures/views.cjs', '--arrival-bucket', '7s'],
       /--arrival-bucket must be at least 1s and divide a minute evenly/,
+    ],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--compaction-period', '500ms'],
+      /--compaction-period must be at least 1s \(given 500ms\); --no-compaction turns compaction off/,
     ],
     [['--views', 'nope.ts'], /views file .*nope.ts does not exist/],
     [['stop'], /unknown command "stop"/],

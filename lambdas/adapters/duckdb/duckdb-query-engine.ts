@@ -1,10 +1,48 @@
 import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { BucketRange } from '../../core/batch-lineage';
-import { duckdbSource, RECONCILE_LOOKBACK_MS, sqlString, type BatchResultRow } from '../../core/sql';
+import {
+  compactionHorizon,
+  coveredSources,
+  generationOfManifestKey,
+  manifestKey,
+  MANIFEST_DIR,
+  parseManifest,
+  planCompaction,
+  type CompactedFile,
+  type CompactionManifest,
+} from '../../core/compaction';
+import {
+  compactionSql,
+  duckdbSource,
+  RECONCILE_LOOKBACK_MS,
+  sqlString,
+  type BatchResultRow,
+} from '../../core/sql';
+import type { ArchiveCompactor, CompactionResult } from '../../ports/archive-compactor';
 import type { QueryEngine } from '../../ports/query-engine';
+import type { CompactedArchiveStore } from './compacted-archive-store';
 import { openDuckDb } from './open-duckdb';
+
+/** How the engine compacts the archive it reads (ADR 011). */
+export interface DuckDbCompactionOptions {
+  /** Where the compacted generations and their manifests are written and read. */
+  readonly store: CompactedArchiveStore;
+  /**
+   * Objects are compacted once every line arrived before the start of the run cutoff's period.
+   * @default 86_400_000 (one UTC day)
+   */
+  readonly periodMs?: number;
+  /**
+   * Fewest uncompacted objects worth a generation.
+   * @default 1
+   */
+  readonly minObjects?: number;
+}
+
+const S3RVER_SUFFIX = '._S3rver_object';
 
 /** Archive object files as the local archiver writes them, directly or inside s3rver's folder. */
 const ARCHIVE_FILE = /\.ndjson(\._S3rver_object)?$/;
@@ -16,6 +54,15 @@ interface FileStats {
   readonly maxTm: number;
   readonly minAm: number;
   readonly maxAm: number;
+}
+
+/** Every file under `dir` (absolute paths, sorted). */
+async function walkFiles(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
 }
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -39,8 +86,9 @@ async function listFiles(dir: string): Promise<string[]> {
  * Athena's local stand-in: embedded DuckDB reading the archive's NDJSON files from a folder
  * (DuckDB cannot read s3:// here: its httpfs extension is not bundled and cannot be downloaded).
  */
-export class DuckDbQueryEngine implements QueryEngine {
+export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   readonly dialect = 'duckdb' as const;
+  readonly prunesByEventTime = true;
 
   private instance?: Promise<import('@duckdb/node-api').DuckDBInstance>;
   /** Per file (path, size, mtime): its time ranges, read once (archive objects are immutable). */
@@ -52,6 +100,10 @@ export class DuckDbQueryEngine implements QueryEngine {
    * one-time reads of new files' time ranges included.
    */
   bytesRead = 0;
+  /** Parsed manifests by key (a committed manifest never changes). */
+  private readonly manifests = new Map<string, CompactionManifest>();
+  /** Compactions of this engine run one at a time (the local emulator has no conditional put). */
+  private compacting: Promise<unknown> = Promise.resolve();
 
   /**
    * @param archiveDir the folder holding the archive's NDJSON files
@@ -66,7 +118,122 @@ export class DuckDbQueryEngine implements QueryEngine {
       readonly bucket: string;
       readonly prefix: string;
     },
-  ) {}
+    private readonly compaction?: DuckDbCompactionOptions,
+  ) {
+    if (compaction && syncFrom)
+      throw new Error(
+        'the DuckDB engine cannot compact an archive it copies from S3 (syncFrom): run it without compaction, or against the local S3 emulator whose folder it reads',
+      );
+  }
+
+  /** The archive key of a raw file: its path under the archive folder, as S3 names it. */
+  private rawKey(file: string): string {
+    const relative = path.relative(this.archiveDir, file).split(path.sep).join('/');
+    return relative.endsWith(S3RVER_SUFFIX) ? relative.slice(0, -S3RVER_SUFFIX.length) : relative;
+  }
+
+  /** The committed manifests, in generation order. */
+  private async committed(): Promise<CompactionManifest[]> {
+    if (!this.compaction) return [];
+    const { store } = this.compaction;
+    const keys = (await store.list(`${MANIFEST_DIR}/`)).filter((k) => generationOfManifestKey(k) !== null);
+    const out: CompactionManifest[] = [];
+    for (const key of keys) {
+      let manifest = this.manifests.get(key);
+      if (!manifest) {
+        manifest = parseManifest(await store.readText(key), key);
+        this.manifests.set(key, manifest);
+      }
+      out.push(manifest);
+    }
+    return out.sort((a, b) => a.generation - b.generation);
+  }
+
+  /**
+   * Compacts every raw object no manifest covers whose lines all arrived before the start of
+   * the cutoff's period into one generation: Parquet by event date, each file written whole, then
+   * the manifest created only if its generation is still free (ADR 011).
+   */
+  compact(cutoffMs: number): Promise<CompactionResult> {
+    const run = this.compacting.then(() => this.compactOnce(cutoffMs));
+    this.compacting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactOnce(cutoffMs: number): Promise<CompactionResult> {
+    if (!this.compaction) return { status: 'nothing-to-do' };
+    const { store, periodMs = 86_400_000, minObjects = 1 } = this.compaction;
+    await this.sync();
+    const manifests = await this.committed();
+    const covered = coveredSources(manifests);
+    const files = (await listFiles(this.archiveDir)).filter((f) => !covered.has(this.rawKey(f)));
+    const stats = await this.fileStats(files);
+    const byKey = new Map(files.map((f) => [this.rawKey(f), f]));
+    const plan = planCompaction(
+      manifests,
+      files.map((f) => ({ key: this.rawKey(f), maxAm: stats.get(f)!.maxAm })),
+      compactionHorizon(cutoffMs, periodMs),
+      minObjects,
+    );
+    if (plan === null) return { status: 'nothing-to-do' };
+    const work = await fs.mkdtemp(path.join(tmpdir(), 'streamfold-compaction-'));
+    try {
+      const sources = plan.sources.map((k) => byKey.get(k)!);
+      for (const f of sources) this.bytesRead += stats.get(f)!.bytes;
+      await this.run(compactionSql(sources, path.join(work, 'out')));
+      const written = await walkFiles(path.join(work, 'out'));
+      const fileRows =
+        written.length === 0
+          ? []
+          : await this.run(
+              `SELECT filename, count(*) AS n, min(tm) AS min_tm, max(tm) AS max_tm, min(am) AS min_am, max(am) AS max_am
+FROM read_parquet([${written.map(sqlString).join(', ')}], filename = true, hive_partitioning = false)
+GROUP BY filename`,
+            );
+      const outputs: CompactedFile[] = [];
+      for (const row of fileRows) {
+        const file = String(row.filename);
+        const relative = path.relative(path.join(work, 'out'), file).split(path.sep).join('/');
+        const eventDate = /^edt=(\d{4}-\d{2}-\d{2})\//.exec(relative)?.[1];
+        if (eventDate === undefined)
+          throw new Error(
+            `compaction wrote ${relative}, outside an edt=yyyy-MM-dd folder: a DuckDB version whose PARTITION_BY layout differs; pin @duckdb/node-api to package-lock.json's version`,
+          );
+        const key = `${plan.prefix}${relative}`;
+        await store.putFile(key, file);
+        outputs.push({
+          key,
+          eventDate,
+          rows: Number(row.n),
+          bytes: (await fs.stat(file)).size,
+          minTm: Number(row.min_tm),
+          maxTm: Number(row.max_tm),
+          minAm: Number(row.min_am),
+          maxAm: Number(row.max_am),
+        });
+      }
+      outputs.sort((a, b) => (a.key < b.key ? -1 : 1));
+      const manifest: CompactionManifest = {
+        generation: plan.generation,
+        id: plan.id,
+        sources: plan.sources,
+        files: outputs,
+      };
+      if (!(await store.createIfAbsent(manifestKey(plan.generation), JSON.stringify(manifest))))
+        return { status: 'lost', generation: plan.generation };
+      this.manifests.set(manifestKey(plan.generation), manifest);
+      return {
+        status: 'committed',
+        generation: plan.generation,
+        sources: plan.sources.length,
+        files: outputs.length,
+        rows: outputs.reduce((n, f) => n + f.rows, 0),
+        bytes: outputs.reduce((n, f) => n + f.bytes, 0),
+      };
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  }
 
   private async sync(): Promise<void> {
     if (!this.syncFrom) return;
@@ -101,26 +268,32 @@ export class DuckDbQueryEngine implements QueryEngine {
     cutoffMs?: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
+    lookbackMs = RECONCILE_LOOKBACK_MS,
   ): Promise<string | null> {
     await this.sync();
-    let files = await listFiles(this.archiveDir);
-    if (cutoffMs !== undefined && files.length > 0) {
-      const stats = await this.fileStats(files);
-      files = files.filter((file) => {
-        const s = stats.get(file)!;
-        if (s.minAm >= cutoffMs) return false;
-        if (arrivedFromMs !== undefined && s.maxAm < arrivedFromMs - RECONCILE_LOOKBACK_MS) return false;
-        return eventTimes === undefined || eventTimes.some((r) => s.maxTm >= r.fromMs && s.minTm < r.toMs);
-      });
-    }
-    if (files.length === 0) return null;
-    const source = duckdbSource(files);
-    const stats = await this.fileStats(files);
+    // One listing of the manifests: each raw object is read from its generation's Parquet or,
+    // when no committed manifest covers it, from its NDJSON; never both.
+    const manifests = await this.committed();
+    const covered = coveredSources(manifests);
+    let files = (await listFiles(this.archiveDir)).filter((f) => !covered.has(this.rawKey(f)));
+    let compacted = manifests.flatMap((m) => m.files);
+    const keep = (s: Omit<FileStats, 'bytes'>) => {
+      if (cutoffMs === undefined) return true;
+      if (s.minAm >= cutoffMs) return false;
+      if (arrivedFromMs !== undefined && s.maxAm < arrivedFromMs - lookbackMs) return false;
+      return eventTimes === undefined || eventTimes.some((r) => s.maxTm >= r.fromMs && s.minTm < r.toMs);
+    };
+    const stats = files.length > 0 ? await this.fileStats(files) : new Map<string, FileStats>();
+    files = files.filter((file) => keep(stats.get(file)!));
+    compacted = compacted.filter(keep);
+    if (files.length === 0 && compacted.length === 0) return null;
+    const parquet = compacted.map((f) => this.compaction!.store.localPath(f.key));
+    const source = duckdbSource(files, parquet);
     // The sources of the last few runs are enough to count their reads; memory stays flat.
     if (this.sourceBytes.size >= 64) this.sourceBytes.clear();
     this.sourceBytes.set(
       source,
-      files.reduce((sum, f) => sum + stats.get(f)!.bytes, 0),
+      files.reduce((sum, f) => sum + stats.get(f)!.bytes, 0) + compacted.reduce((sum, f) => sum + f.bytes, 0),
     );
     return source;
   }

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The compacted archive (ADR 011). Raw archive objects (NDJSON, by arrival time) are rewritten
+ * as Parquet partitioned by event date and hour, one *generation* at a time. A generation is committed
+ * only by creating its manifest `manifests/<generation>.json` (a create that fails if the key
+ * exists): the manifest names the raw objects it covers and the Parquet files holding them. A
+ * reader takes the committed manifests, reads their files for the raw objects they cover and
+ * the raw objects no manifest covers, never both for one object. So a compaction that crashed
+ * before its manifest left files nobody reads, and a repeated one either finds its generation
+ * taken (and gives up) or covers only objects no manifest covers yet: nothing is read twice.
+ */
+
+/** One Parquet file of a generation: one event hour's rows of the generation's sources. */
+export interface CompactedFile {
+  /** Key under the compacted prefix (`g=<generation>-<id>/edt=<date>/ehr=<hour>/<name>.parquet`). */
+  readonly key: string;
+  /** Event date (UTC, `yyyy-MM-dd`) of every row in the file. */
+  readonly eventDate: string;
+  readonly rows: number;
+  readonly bytes: number;
+  /** Event-time and arrival-time ranges (ms) of the rows, so a reader can leave the file out. */
+  readonly minTm: number;
+  readonly maxTm: number;
+  readonly minAm: number;
+  readonly maxAm: number;
+}
+
+export interface CompactionManifest {
+  readonly generation: number;
+  /** Fingerprint of the sources: names the generation's files, so two attempts with different sources never share a file. */
+  readonly id: string;
+  /** Raw archive object keys (relative to the archive's prefix) the files hold every line of. */
+  readonly sources: readonly string[];
+  readonly files: readonly CompactedFile[];
+}
+
+/** A raw archive object as the compactor sees it. */
+export interface RawObject {
+  /** Key relative to the archive's prefix, stable for the object's life (archive objects are immutable). */
+  readonly key: string;
+  /** Latest arrival time (ms) of a line in it; -Infinity for an object with no line. */
+  readonly maxAm: number;
+}
+
+export interface CompactionPlan {
+  readonly generation: number;
+  readonly id: string;
+  readonly sources: readonly string[];
+  /** Where the generation's files go, under the compacted prefix. */
+  readonly prefix: string;
+}
+
+/** The archive bucket's prefix of the compacted archive (beside `events/`, which Kappa replays). */
+export const COMPACTED_PREFIX = 'compacted/';
+
+/** Manifests live beside the generations' folders under the compacted prefix. */
+export const MANIFEST_DIR = 'manifests';
+
+export function manifestKey(generation: number): string {
+  return `${MANIFEST_DIR}/${String(generation).padStart(10, '0')}.json`;
+}
+
+/** The generation a manifest key names, or null for any other key. */
+export function generationOfManifestKey(key: string): number | null {
+  const m = /^manifests\/(\d{10})\.json$/.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Every raw object key some committed manifest covers. Two manifests covering one object would
+ * make a reader count its lines twice: that throws (only a hand-made manifest can do it, since a
+ * generation covers only objects no earlier manifest covers and its number is taken once).
+ */
+export function coveredSources(manifests: readonly CompactionManifest[]): Set<string> {
+  const covered = new Set<string>();
+  for (const m of manifests)
+    for (const s of m.sources) {
+      if (covered.has(s))
+        throw new Error(
+          `archive object ${s} is covered by two compaction manifests (one of them generation ${m.generation}): delete the later manifest so its lines are read once`,
+        );
+      covered.add(s);
+    }
+  return covered;
+}
+
+/**
+ * The next generation: every raw object no manifest covers whose lines all arrived before
+ * `beforeMs` (at least `minObjects` of them, so a frequent schedule does not write a generation
+ * of tiny files per run), or null when there is nothing to do.
+ */
+export function planCompaction(
+  manifests: readonly CompactionManifest[],
+  raw: readonly RawObject[],
+  beforeMs: number,
+  minObjects = 1,
+): CompactionPlan | null {
+  const covered = coveredSources(manifests);
+  const sources = raw
+    .filter((o) => !covered.has(o.key) && o.maxAm < beforeMs)
+    .map((o) => o.key)
+    .sort();
+  if (sources.length === 0 || sources.length < minObjects) return null;
+  const generation = manifests.reduce((max, m) => Math.max(max, m.generation), 0) + 1;
+  const id = createHash('sha256').update(sources.join('\n')).digest('hex').slice(0, 16);
+  return { generation, id, sources, prefix: `g=${String(generation).padStart(10, '0')}-${id}/` };
+}
+
+/**
+ * The compaction horizon of a run with this cutoff: the start of the cutoff's period (a UTC day
+ * by default), so in steady state one generation per period is written and the raw tail a run
+ * reads is at most about one period of arrivals.
+ */
+export function compactionHorizon(cutoffMs: number, periodMs: number): number {
+  return Math.floor(cutoffMs / periodMs) * periodMs;
+}
+
+/** Parses a manifest, refusing anything that would make a reader skip or double an object. */
+export function parseManifest(text: string, key: string): CompactionManifest {
+  const fail = (what: string): never => {
+    throw new Error(
+      `compaction manifest ${key} ${what}: the compacted archive cannot be read safely; delete the manifest (its raw objects are then read from NDJSON again) and rerun the batch`,
+    );
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return fail('is not JSON');
+  }
+  const m = parsed as Partial<CompactionManifest>;
+  if (typeof m.generation !== 'number' || !Number.isInteger(m.generation) || m.generation < 1)
+    fail('has no positive integer generation');
+  if (generationOfManifestKey(key) !== null && generationOfManifestKey(key) !== m.generation)
+    fail(`names generation ${String(m.generation)}, not the one in its key`);
+  if (typeof m.id !== 'string') fail('has no id');
+  if (!Array.isArray(m.sources) || !m.sources.every((s) => typeof s === 'string'))
+    fail('has no list of sources');
+  if (!Array.isArray(m.files)) fail('has no list of files');
+  for (const f of m.files ?? []) {
+    const numbers = [f.rows, f.bytes, f.minTm, f.maxTm, f.minAm, f.maxAm];
+    if (
+      typeof f.key !== 'string' ||
+      typeof f.eventDate !== 'string' ||
+      numbers.some((n) => typeof n !== 'number')
+    )
+      fail('has a file entry without key, eventDate, rows, bytes and time ranges');
+  }
+  return m as CompactionManifest;
+}

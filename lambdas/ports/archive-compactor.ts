@@ -1,0 +1,21 @@
+/** What a compaction before a batch run did (ADR 011). */
+export type CompactionResult =
+  | { readonly status: 'nothing-to-do' }
+  | {
+      readonly status: 'committed';
+      readonly generation: number;
+      readonly sources: number;
+      readonly files: number;
+      readonly rows: number;
+      readonly bytes: number;
+    }
+  /** Another compactor committed this generation first: its files are left unread. */
+  | { readonly status: 'lost'; readonly generation: number };
+
+/**
+ * Rewrites the raw archive objects a run's cutoff has passed into the compacted (columnar)
+ * archive, exactly once: a crash or a repeat changes nothing a reader sees.
+ */
+export interface ArchiveCompactor {
+  compact(cutoffMs: number): Promise<CompactionResult>;
+}
