@@ -77,8 +77,12 @@ export async function processSpeedBatch(
       try {
         let current = deps.rowCache?.get(group.id);
         let cached = current !== undefined;
+        // A row this instance has not written is usually new (most rows are of the current
+        // arrival bucket): the first attempt creates it without reading, on the condition that it
+        // does not exist; if it does, the next attempt reads it. That saves a GetItem per new row.
+        let blind = !cached;
         for (let attempt = 0; attempt < attempts; attempt++) {
-          if (!cached) current = await deps.rows.read(view, group.address);
+          if (!cached && !blind) current = await deps.rows.read(view, group.address);
           // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
           const result = applyToRow(view, current?.row, group.events, deps.fenceBy);
           if (result === undefined) return; // everything already applied by an earlier delivery
@@ -89,6 +93,7 @@ export async function processSpeedBatch(
             rowsWritten++;
             return;
           }
+          blind = false;
           if (cached) {
             // Someone else wrote the row since: read it (this attempt does not count).
             deps.rowCache?.delete(group.id);
