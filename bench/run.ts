@@ -581,6 +581,40 @@ requests per record, not the fold, sets the speed layer's CPU.
 | query_p50_ms / query_p99_ms (a day of 1-minute buckets) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
 | e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
 
+Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
+pair measured back to back on the same machine, main's commit before the branch (c4ff97d) beside
+the branch, with other work running (load average in the last column), so process CPU time is the
+steadier figure. The changes: a speed row this instance has not written is created without reading
+it first (conditional on not existing); the local event source uses the deployed mapping's
+defaults (500 records, 1 s window; was 100 and 500 ms); the generator sends what the rate owes in
+requests of up to 500 events (was 25 per request, and a late tick was skipped); speed rows the
+published batch holds are filtered out of the serving Query; kinesalite's sequence numbers are
+converted with BigInt (bignumber.js was 12.7% of the main thread).
+
+| workload | before | after | load |
+| -------- | ------ | ----- | ---- |
+| \`npm start\`'s pipeline in-process, 45 s at --rate 1000, data dir on disk: accepted events/s | 501 | 898 | 9-11 |
+| the same: process CPU per accepted event (all threads) | 1.63 ms | 0.69 ms | 9-11 |
+| the same: DynamoDB requests | 6,137 PutItem + 1,949 GetItem + 230 Query | 3,739 PutItem + 71 GetItem + 82 Query | |
+| the same: GetRecords / POST /events | 1,874 / 918 | 682 / 131 | |
+| soak, \`npm start -- --rate 1000\`: accepted events/s (2 and 10 minutes) | 286 | 993 | 11-13 / 4.5-9.7 |
+| e2e-visibility.ts 20 s at 1,000 events/s (1,000 keys): p50 / p95 | 55.9 s / 88.1 s (sent 884/s) | 26.1 s / 27.3 s (sent 999/s) | 6-7 |
+| the same: process CPU | 89.0 s | 59.6 s | |
+| query-latency.ts 100: p50 / p99 | 182 / 1,487 ms | 145 / 1,369 ms | 7-9 |
+| the same: process CPU | 42.8 s | 33.5 s | |
+| local-pipeline.ts 5,000 (the quick size, ingest-bound), two runs each: e2e_events_per_s | 656, 772 | 677, 714 | 7-7.3 |
+| local-pipeline.ts 20,000: e2e_events_per_s (process CPU) | 1,058 (21.5 s) | 1,226 (19.2 s) | 7-9.4 |
+
+The quick run of 23:22 above ran beside that other work (load average 8.9 at its end): its figures
+are 2 to 4 times lower than an idle machine's (kinesalite's PutRecords 7,756 records/s there, 14,400
+in the idle run of 21:25 before the branch), and its e2e_events_per_s (5,000 events) is bound by the
+HTTP ingest (815 events/s in the same run). Targets not met: e2e_visibility p95 under 1 s (a 1 s batching window alone puts p95 near 1 s,
+and with 1,000 keys each event is its own speed row, about one conditional PutItem per event, so
+the speed layer falls behind at 1,000 events/s on a loaded machine); query p99 under 10 ms
+(dynalite still iterates the ~1,440 rows per key the published batch holds until the next batch
+run deletes them, on the main thread every emulator shares); e2e_events_per_s at half of
+kinesalite's PutRecords.
+
 ## Batch runs: incremental over the compacted archive (bench/batch-incremental.ts)
 
 30 days of history plus one new hour (2% of it late); the same archive read by the engine over

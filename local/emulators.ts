@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AwsEndpoints } from '../lambdas/runtime/clients';
+import { useBigintSequences, type KinesaliteDb } from './kinesalite-sequences';
 import { closeEndedLevelIterators } from './level-iterators';
 
 interface S3rverInstance {
@@ -20,6 +21,8 @@ type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 /* eslint-disable @typescript-eslint/no-require-imports -- these emulators ship as CommonJS without types */
 const kinesalite = require('kinesalite') as (options: Record<string, unknown>) => Server;
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+// Same values, computed with BigInt instead of bignumber.js (see kinesalite-sequences.ts).
+useBigintSequences(require('kinesalite/db') as KinesaliteDb);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface EmulatorOptions {

@@ -30,8 +30,18 @@ export interface SpeedRowStore {
     row: SpeedRow,
     expectedRevision: number | undefined,
   ): Promise<number | undefined>;
-  /** Rows of one key with buckets in [fromMs, toMs). */
-  query(view: ViewDefinition, key: readonly string[], fromMs: number, toMs: number): Promise<SpeedBucket[]>;
+  /**
+   * Rows of one key with buckets in [fromMs, toMs). Rows whose arrival bucket is before
+   * `arrivedFromMs` may be left out: the serving merge skips them (the batch view holds their
+   * events), so a store that can drop them early saves decoding them.
+   */
+  query(
+    view: ViewDefinition,
+    key: readonly string[],
+    fromMs: number,
+    toMs: number,
+    arrivedFromMs?: number,
+  ): Promise<SpeedBucket[]>;
   /** A view's rows whose arrival bucket lies in [fromMs, toMs) (reconciliation). */
   listArrived(
     view: ViewDefinition,

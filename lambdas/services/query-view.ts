@@ -60,7 +60,7 @@ export async function readServing(
     pointer
       ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
       : Promise.resolve([]),
-    deps.speed.query(view, key, fromBucket, to),
+    deps.speed.query(view, key, fromBucket, to, pointer?.cutoffMs),
   ]);
   return {
     pointer,

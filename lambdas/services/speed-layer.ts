@@ -78,9 +78,13 @@ export async function processSpeedBatch(
         // Taken, not shared: the row is folded in place and only cached again once written.
         let current = deps.rowCache?.take(group.id);
         let cached = current !== undefined;
+        // A row this instance has not written is usually new (most rows are of the current
+        // arrival bucket): the first attempt creates it without reading, on the condition that it
+        // does not exist; if it does, the next attempt reads it. That saves a GetItem per new row.
+        let blind = !cached;
         for (let attempt = 0; attempt < attempts; attempt++) {
           // A fresh read is this batch's own copy too (SpeedRowStore.read), so it may be folded in place.
-          if (!cached) current = await deps.rows.read(view, group.address);
+          if (!cached && !blind) current = await deps.rows.read(view, group.address);
           // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
           const result = applyToRow(view, current?.row, group.events, deps.fenceBy, true);
           if (result === undefined) {
@@ -95,6 +99,7 @@ export async function processSpeedBatch(
             rowsWritten++;
             return;
           }
+          blind = false;
           if (cached) {
             // Someone else wrote the row since: read it (this attempt does not count). The taken
             // row, folded but not written, is dropped.
