@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
-import { expectedBuckets, type OracleEvent } from './oracle';
+import type { OracleEvent } from './oracle';
+import { expectOrdersServedExact } from './served-orders';
 import { waitForArchivedBefore } from './wait';
 
 /**
@@ -61,29 +62,7 @@ async function ingest(events: OracleEvent[]): Promise<void> {
 }
 
 async function expectServedExact(): Promise<void> {
-  for (const shop of SHOPS) {
-    const from = new Date(BASE - 3_600_000).toISOString();
-    const to = new Date(BASE + 30 * 3_600_000).toISOString();
-    const res = await fetch(`${pipeline.url}/views/orders?shop=${shop}&from=${from}&to=${to}`);
-    const body = (await res.json()) as {
-      buckets: { start: string; measures: { orders: number; revenue: number; buyers: number } }[];
-    };
-    const expected = expectedBuckets(accepted, {
-      type: 'order.placed',
-      keyField: 'shop',
-      key: shop,
-      granularity: '1m',
-      numberField: 'amount',
-      distinctField: 'customer',
-    });
-    expect(body.buckets.map((b) => b.start)).toEqual([...expected.keys()].sort());
-    for (const b of body.buckets) {
-      const e = expected.get(b.start)!;
-      expect(b.measures.orders, `${shop} ${b.start}`).toBe(e.count);
-      expect(Math.round(b.measures.revenue * 100)).toBe(e.sumCents);
-      expect(b.measures.buyers, `${shop} ${b.start} buyers`).toBe(e.distinct.size);
-    }
-  }
+  await expectOrdersServedExact(pipeline.url!, accepted, SHOPS, BASE - 3_600_000, BASE + 30 * 3_600_000);
 }
 
 beforeAll(async () => {
