@@ -1,9 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateViews } from '../../lambdas/core/view';
 import { parseBatchCommand, runBatchCommand } from '../../local/batch-command';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 import type { OracleEvent } from './oracle';
-import { expectOrdersServedExact } from './served-orders';
+import {
+  expectOrdersServedExact,
+  order,
+  ORDERS_BASE,
+  ORDERS_VIEWS,
+  postJson,
+  SHOPS,
+} from './orders-workload';
 import { waitForArchivedBefore } from './wait';
 
 /**
@@ -11,43 +17,14 @@ import { waitForArchivedBefore } from './wait';
  * run writes only the cells new arrivals touch, late ones included, and serves what a full run
  * serves; `{"full": true}`, a backfill range and the CLI reach the same handler.
  */
-const views = validateViews([
-  {
-    name: 'orders',
-    eventType: 'order.placed',
-    key: ['shop'],
-    granularity: '1m',
-    measures: {
-      orders: { kind: 'count' },
-      revenue: { kind: 'sum', field: 'amount' },
-      buyers: { kind: 'distinct', field: 'customer' },
-    },
-  },
-]);
-const BASE = Date.UTC(2026, 10, 24, 9, 0, 0);
+const views = ORDERS_VIEWS;
+const BASE = ORDERS_BASE;
 const ARRIVAL_BUCKET_MS = 1000;
-const SHOPS = ['berlin', 'paris', 'rome'];
 let pipeline: LocalPipeline;
 const accepted: OracleEvent[] = [];
 
-function order(i: number, minute: number): OracleEvent {
-  return {
-    id: `order-${i}`,
-    type: 'order.placed',
-    time: new Date(BASE + minute * 60_000 + (i % 50) * 1000).toISOString(),
-    shop: SHOPS[i % 3],
-    amount: ((i * 37) % 10_000) / 100,
-    customer: `c${i % 11}`,
-  };
-}
-
-async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${pipeline.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  return postJson(pipeline.url!, path, body);
 }
 
 /** Posts `events` and waits until the speed layer has them and a batch run would cover them. */
