@@ -15,6 +15,14 @@ export const PRICES = {
   kinesisStreamHour: 0.04,
   kinesisPerGbIn: 0.08,
   kinesisPerGbOut: 0.04,
+  /** The same page (on-demand): retention beyond 24 hours and up to 7 days, per GB-month stored. */
+  kinesisOnDemandExtendedRetentionPerGbMonth: 0.1,
+  /** The same page (provisioned): shard-hour, PUT payload units (25 KB each), retention beyond 24 hours per shard-hour. */
+  kinesisShardHour: 0.015,
+  kinesisPerMillionPutPayloadUnits: 0.014,
+  kinesisProvisionedExtendedRetentionShardHour: 0.02,
+  /** The same page (both modes): retention beyond 7 days, per GB-month stored. */
+  kinesisLongTermRetentionPerGbMonth: 0.023,
   /** https://aws.amazon.com/firehose/pricing/: ingestion per GB in 5 KB increments per record */
   firehosePerGbIngested: 0.029,
   firehoseDynamicPartitioningPerGb: 0.02,
@@ -94,6 +102,30 @@ export function incrementalCosts(r: BatchIncrementalResult): IncrementalBatchCos
   };
 }
 
+/**
+ * How the stream is billed: on-demand (the stacks' default) or provisioned shards (`-c shardCount=N`),
+ * and its retention (the stacks' default is 7 days: `EventStreamProps.retention`).
+ */
+export type StreamCapacity =
+  | { readonly mode: 'on-demand'; readonly retentionHours: number }
+  | { readonly mode: 'provisioned'; readonly shards: number; readonly retentionHours: number };
+
+/** The stacks' default stream: on-demand, 7 days of retention. */
+export const DEFAULT_STREAM: StreamCapacity = { mode: 'on-demand', retentionHours: 168 };
+
+/**
+ * Shards a provisioned stream needs for a month of events whose busiest second carries
+ * `peakToAverage` times the average rate: each shard takes 1,000 records and 1 MiB a second in
+ * (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html), and serves
+ * 2 MiB a second out, shared by the two consumers (Firehose and the speed layer), which read
+ * what came in twice: the same 1 MiB a second. Sizing by the peak, not the average, is what
+ * keeps producers from being throttled; the ratio is the user's to know.
+ */
+export function provisionedShards(eventsPerMonth: number, eventBytes: number, peakToAverage = 5): number {
+  const peakPerSecond = (eventsPerMonth / (30 * 24 * 3600)) * peakToAverage;
+  return Math.max(1, Math.ceil(peakPerSecond / 1000), Math.ceil((peakPerSecond * eventBytes) / 1024 ** 2));
+}
+
 export interface CostLine {
   readonly item: string;
   readonly usdPerMillionEvents: number;
@@ -102,10 +134,13 @@ export interface CostLine {
 const GB = 1024 ** 3;
 
 /** Itemized cost per million events in a month of `eventsPerMonth`, for the first month of data. */
-export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLine[] {
+export function costPerMillion(
+  eventsPerMonth: number,
+  m: MeasuredCosts,
+  stream: StreamCapacity = DEFAULT_STREAM,
+): CostLine[] {
   const perMillion = (usdPerMonth: number) => (usdPerMonth / eventsPerMonth) * 1e6;
   const n = eventsPerMonth;
-  const kinesisBilledGb = (n * Math.max(1024, m.eventBytes)) / GB; // each record billed as at least 1 KB
   const firehoseGb = (n * Math.ceil(m.eventBytes / 5120) * 5120) / GB;
   const gzipBytes = m.eventBytes * 0.15; // GZIP of NDJSON clickstream lines
   const archiveGb = (n * gzipBytes) / GB;
@@ -126,13 +161,7 @@ export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLi
           ingestRequests * 0.03 * 0.5 * PRICES.lambdaPerGbSecond,
       ),
     },
-    {
-      item: 'Kinesis on-demand (stream-hours, 1 KB per record in, 2 consumers out)',
-      usdPerMillionEvents: perMillion(
-        24 * 30 * PRICES.kinesisStreamHour +
-          kinesisBilledGb * (PRICES.kinesisPerGbIn + 2 * PRICES.kinesisPerGbOut),
-      ),
-    },
+    kinesisLine(n, m.eventBytes, stream),
     {
       item: 'Lambda speed layer (1024 MB)',
       usdPerMillionEvents: perMillion(
@@ -175,6 +204,47 @@ export function costPerMillion(eventsPerMonth: number, m: MeasuredCosts): CostLi
     })),
     { item: 'KMS keys (3)', usdPerMillionEvents: perMillion(3 * PRICES.kmsKeyMonth) },
   ];
+}
+
+/**
+ * The stream per month. On-demand bills each record as at least 1 KB, in once and out once per
+ * consumer, plus the stream-hour; provisioned bills shard-hours and 25 KB PUT payload units.
+ * Retention from 24 hours to 7 days is billed by what is stored (on-demand, counted here at the
+ * billed 1 KB per record: the worst case) or per shard-hour (provisioned); past 7 days by what is
+ * stored in both modes (the same 1 KB count). In a steady month, the data kept past 24 hours is
+ * the month's volume times (retention − 24 h) ÷ the month.
+ */
+function kinesisLine(
+  n: number,
+  eventBytes: number,
+  stream: StreamCapacity,
+): { item: string; usdPerMillionEvents: number } {
+  const hours = 24 * 30;
+  const extendedShare = Math.max(0, Math.min(stream.retentionHours, 168) - 24) / hours;
+  const longTermShare = Math.max(0, stream.retentionHours - 168) / hours;
+  const storedGb = (n * Math.ceil(Math.max(1, eventBytes) / 1024) * 1024) / GB;
+  const longTerm = storedGb * longTermShare * PRICES.kinesisLongTermRetentionPerGbMonth;
+  let usdPerMonth: number;
+  let item: string;
+  if (stream.mode === 'on-demand') {
+    usdPerMonth =
+      hours * PRICES.kinesisStreamHour +
+      storedGb * (PRICES.kinesisPerGbIn + 2 * PRICES.kinesisPerGbOut) +
+      storedGb * extendedShare * PRICES.kinesisOnDemandExtendedRetentionPerGbMonth +
+      longTerm;
+    item = `Kinesis on-demand (stream-hours, 1 KB per record in, 2 consumers out, ${stream.retentionHours} h retention)`;
+  } else {
+    const putUnits = n * Math.ceil(Math.max(1, eventBytes) / (25 * 1024));
+    usdPerMonth =
+      stream.shards * hours * PRICES.kinesisShardHour +
+      (putUnits / 1e6) * PRICES.kinesisPerMillionPutPayloadUnits +
+      (stream.retentionHours > 24
+        ? stream.shards * hours * PRICES.kinesisProvisionedExtendedRetentionShardHour
+        : 0) +
+      longTerm;
+    item = `Kinesis provisioned (${stream.shards} shard${stream.shards === 1 ? '' : 's'}, PUT payload units, ${stream.retentionHours} h retention)`;
+  }
+  return { item, usdPerMillionEvents: (usdPerMonth / n) * 1e6 };
 }
 
 /**

@@ -22,7 +22,10 @@ import { ensureResources, resourceNames } from '../local/resources';
 import { loadViews } from '../local/load-views';
 import {
   costPerMillion,
+  DEFAULT_STREAM,
   incrementalCosts,
+  provisionedShards,
+  type CostLine,
   naiveCostPerMillion,
   total,
   type BatchIncrementalResult,
@@ -201,6 +204,64 @@ function recordSoak(): void {
   console.log(JSON.stringify(soak.summary, null, 2));
 }
 
+/**
+ * Cost per million events at 1M, 100M and 1B a month from what was measured: as deployed by
+ * default (on-demand stream), beside the full recomputation, the naive design and a provisioned
+ * stream sized for a peak of 5 times the average rate.
+ */
+function addCostFigures(measured: MeasuredCosts): void {
+  for (const volume of [1e6, 1e8, 1e9]) {
+    const lines = costPerMillion(volume, measured);
+    const full = costPerMillion(volume, { ...measured, incremental: undefined });
+    const naive = naiveCostPerMillion(volume, { ...measured, incremental: undefined }, 1);
+    const shards = provisionedShards(volume, measured.eventBytes);
+    const provisioned = costPerMillion(volume, measured, { ...DEFAULT_STREAM, mode: 'provisioned', shards });
+    const items = (of: readonly CostLine[]) =>
+      Object.fromEntries(of.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))]));
+    const costParams = {
+      eventsPerMonth: volume,
+      measured,
+      items: items(lines),
+      prices: 'us-east-1 list prices, bench/cost-model.ts',
+    };
+    add('cost_usd_per_million_events', Number(total(lines).toFixed(3)), 'USD per 1M events', costParams);
+    add('full_recompute_cost_usd_per_million_events', Number(total(full).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: 'every scheduled run reads the whole archive (ADR 004), today in the cloud',
+      items: items(full),
+    });
+    add('naive_cost_usd_per_million_events', Number(total(naive).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: 'one UpdateItem per event per view, same ingestion and batch path',
+    });
+    add(
+      'provisioned_stream_cost_usd_per_million_events',
+      Number(total(provisioned).toFixed(3)),
+      'USD per 1M events',
+      {
+        eventsPerMonth: volume,
+        design: `cdk deploy -c shardCount=${shards}: a provisioned stream sized for a peak of 5x the average rate, 7-day retention`,
+        shards,
+        items: items(provisioned),
+      },
+    );
+  }
+}
+
+/** `npm run bench -- costs`: the cost figures again from the measurements in results.json (after a price or model change). */
+function recordCosts(): void {
+  const results = readResults();
+  const measured = results?.metrics.find((m) => m.name === 'cost_usd_per_million_events')?.params.measured;
+  if (measured === undefined)
+    throw new Error(`${RESULTS_FILE} has no measured costs: run npm run bench first`);
+  const costNames = /cost_usd_per_million_events$/;
+  metrics.splice(0, metrics.length);
+  addCostFigures(measured as MeasuredCosts);
+  const kept = results!.metrics.filter((m) => !costNames.test(m.name));
+  writeFileSync(RESULTS_FILE, JSON.stringify({ ...results, metrics: [...kept, ...metrics] }, null, 2) + '\n');
+  rewriteSummary();
+}
+
 async function main(): Promise<void> {
   quietSdkNodeWarning();
   const args = process.argv.slice(2);
@@ -212,6 +273,10 @@ async function main(): Promise<void> {
       });
     recordSoak();
     rewriteSummary();
+    return;
+  }
+  if (args[0] === 'costs') {
+    recordCosts();
     return;
   }
   if (args[0] === 'record') {
@@ -379,27 +444,7 @@ async function main(): Promise<void> {
     batchQueriesPerRun: 3 * loadViews(path.resolve(__dirname, '..', 'views.ts')).length,
     incremental: incrementalCosts(readResult<BatchIncrementalResult>('batch-incremental.json')),
   };
-  for (const volume of [1e6, 1e8, 1e9]) {
-    const lines = costPerMillion(volume, measured);
-    const full = costPerMillion(volume, { ...measured, incremental: undefined });
-    const naive = naiveCostPerMillion(volume, { ...measured, incremental: undefined }, 1);
-    const costParams = {
-      eventsPerMonth: volume,
-      measured,
-      items: Object.fromEntries(lines.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))])),
-      prices: 'us-east-1 list prices, bench/cost-model.ts',
-    };
-    add('cost_usd_per_million_events', Number(total(lines).toFixed(3)), 'USD per 1M events', costParams);
-    add('full_recompute_cost_usd_per_million_events', Number(total(full).toFixed(3)), 'USD per 1M events', {
-      eventsPerMonth: volume,
-      design: 'every scheduled run reads the whole archive (ADR 004), today in the cloud',
-      items: Object.fromEntries(full.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))])),
-    });
-    add('naive_cost_usd_per_million_events', Number(total(naive).toFixed(3)), 'USD per 1M events', {
-      eventsPerMonth: volume,
-      design: 'one UpdateItem per event per view, same ingestion and batch path',
-    });
-  }
+  addCostFigures(measured);
 
   const result = {
     date: new Date().toISOString(),
@@ -630,12 +675,13 @@ raw NDJSON (before ADR 011) and over the compacted archive, in the same run.
 
 ## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
 
-| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events |
-| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- |
+| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) |
+| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- | ------------------------------------------------------------------------------ |
 ${[1e6, 1e8, 1e9]
   .map((v) => {
     const at = (p: Record<string, unknown>) => p.eventsPerMonth === v;
-    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} |`;
+    const shards = value('provisioned_stream_cost_usd_per_million_events', at)?.params.shards;
+    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} | ${fmt(value('provisioned_stream_cost_usd_per_million_events', at))}${shards === undefined ? '' : ` (${String(shards)} shard${shards === 1 ? '' : 's'})`} |`;
   })
   .join('\n')}
 
@@ -643,6 +689,12 @@ Itemized in results.json (\`params.items\`). The first column's Athena lines use
 batch_bytes_scanned_ratio (a run reads that share of a month of uncompressed NDJSON, at least
 10 MB per query) plus the compaction (each object read once, its Parquet stored); the cloud's
 compaction step is not built yet (ADR 011), so a deployment today pays the second column.
+Every column but the last prices the stacks' default stream (on-demand, 7-day retention: its
+stream-hour alone is $28.80 a month); the last prices a provisioned stream (\`-c shardCount=N\`)
+with as many shards as a peak of 5 times the average rate needs (1,000 records and 1 MiB a second
+each): a shard-hour plus its 7-day retention costs $25.20 a month per shard, less than the
+on-demand stream-hour, so it is cheaper at every volume here, as long as the real peak stays under
+what the shards take (beyond it producers are throttled; on-demand scales by itself).
 ${soakAndFaultSections()}`;
 }
 

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import {
+  costPerMillion,
+  DEFAULT_STREAM,
+  PRICES,
+  provisionedShards,
+  total,
+  type MeasuredCosts,
+} from '../../bench/cost-model';
+
+const measured: MeasuredCosts = {
+  eventBytes: 180,
+  eventsPerRequest: 100,
+  rowWriteUnitsPerEvent: 0.5,
+  dedupeWriteUnitsPerEvent: 0.002,
+  readUnitsPerEvent: 0.002,
+  speedRecordsPerSecond: 50_000,
+  speedBatchSize: 500,
+  waitMsPerBatch: 100,
+  batchScannedFraction: 1,
+  batchRunsPerDay: 96,
+  batchQueriesPerRun: 6,
+};
+
+const kinesis = (volume: number, stream = DEFAULT_STREAM) => {
+  const line = costPerMillion(volume, measured, stream).find((l) => l.item.startsWith('Kinesis'));
+  if (line === undefined) throw new Error('no Kinesis line');
+  return { item: line.item, usdPerMonth: (line.usdPerMillionEvents * volume) / 1e6 };
+};
+
+describe('cost model: the stream', () => {
+  it('sizes provisioned shards by the peak: 1,000 records and 1 MiB a second each', () => {
+    const month = 30 * 24 * 3600;
+    expect(provisionedShards(100e6, 180)).toBe(1); // 193 events/s at the peak
+    expect(provisionedShards(1000 * month, 180, 1)).toBe(1);
+    expect(provisionedShards(1001 * month, 180, 1)).toBe(2);
+    // 100 KB events: 200 a second fill 2 shards' MiB/s before their record limit.
+    expect(provisionedShards(200 * month, 100 * 1024, 1)).toBe(20);
+  });
+
+  it('bills a provisioned stream per shard-hour, PUT payload unit and retention shard-hour', () => {
+    const stream = { mode: 'provisioned', shards: 2, retentionHours: 168 } as const;
+    const hours = 720;
+    expect(kinesis(1e8, stream).usdPerMonth).toBeCloseTo(
+      2 * hours * (PRICES.kinesisShardHour + PRICES.kinesisProvisionedExtendedRetentionShardHour) +
+        100 * PRICES.kinesisPerMillionPutPayloadUnits,
+      6,
+    );
+    // No extended retention at 24 hours.
+    expect(kinesis(1e8, { ...stream, retentionHours: 24 }).usdPerMonth).toBeCloseTo(
+      2 * hours * PRICES.kinesisShardHour + 100 * PRICES.kinesisPerMillionPutPayloadUnits,
+      6,
+    );
+  });
+
+  it("prices the stacks' default stream with its 7-day retention, not only the first 24 hours", () => {
+    const day = kinesis(1e8, { mode: 'on-demand', retentionHours: 24 }).usdPerMonth;
+    const week = kinesis(1e8).usdPerMonth;
+    const billedGb = (1e8 * 1024) / 1024 ** 3; // 180-byte records billed as 1 KB
+    expect(week - day).toBeCloseTo(
+      billedGb * (144 / 720) * PRICES.kinesisOnDemandExtendedRetentionPerGbMonth,
+      6,
+    );
+    expect(kinesis(1e8).item).toContain('168 h retention');
+    // Past 7 days, the long-term rate applies to what is stored.
+    const month = kinesis(1e8, { mode: 'on-demand', retentionHours: 168 + 720 }).usdPerMonth;
+    expect(month - week).toBeCloseTo(billedGb * PRICES.kinesisLongTermRetentionPerGbMonth, 6);
+  });
+
+  it('changes only the Kinesis line between the two capacity modes', () => {
+    const onDemand = costPerMillion(1e8, measured);
+    const provisioned = costPerMillion(1e8, measured, {
+      mode: 'provisioned',
+      shards: 1,
+      retentionHours: 168,
+    });
+    const others = (lines: typeof onDemand) => lines.filter((l) => !l.item.startsWith('Kinesis'));
+    expect(others(provisioned)).toEqual(others(onDemand));
+    expect(total(provisioned)).toBeLessThan(total(onDemand));
+  });
+});
