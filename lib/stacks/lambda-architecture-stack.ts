@@ -33,6 +33,12 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly batchSchedule?: Duration;
   /**
+   * Compact the archive into Parquet by event hour before each batch run, and read it (ADR 011):
+   * `false` keeps every run reading the NDJSON archive.
+   * @default true
+   */
+  readonly batchCompaction?: boolean;
+  /**
    * Firehose buffer interval (bounds how far the batch cutoff trails arrival).
    * @default Duration.seconds(60)
    */
@@ -172,6 +178,7 @@ export class LambdaArchitectureStack extends Stack {
       viewsJson,
       arrivalBucket,
       schedule: props.batchSchedule,
+      compaction: props.batchCompaction,
     });
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
