@@ -132,8 +132,8 @@ export class BatchLayer extends Construct {
     const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
     const compaction = props.compaction ?? true;
-    const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours();
-    // The raw objects are known to the hour only (their arrival partition): a shorter period cannot compact sooner.
+    const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours({ integral: false });
+    // The raw objects are known to the hour only (their arrival partition): whole hours, at least one.
     checkRange('compactionPeriod (hours)', periodHours, 1, 24 * 30);
     if (compaction) this.compactedTable = this.addCompactedTable(archive);
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
@@ -381,7 +381,8 @@ export class BatchLayer extends Construct {
   ): sfn.IChainable {
     const request = sfn.JsonPath.objectAt('$.request');
     const onError = { resultPath: '$.error' };
-    const start = invoke('Compact', { action: 'compact', request, compaction: null }, '$.compaction');
+    // No `compaction` field: the step starts a new one.
+    const start = invoke('Compact', { action: 'compact', request }, '$.compaction');
     const advance = invoke(
       'AdvanceCompaction',
       { action: 'compact', request, compaction: sfn.JsonPath.objectAt('$.compaction') },

@@ -39,6 +39,12 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly batchCompaction?: boolean;
   /**
+   * The compaction period (BatchLayerProps.compactionPeriod): objects are compacted once their
+   * arrival hour ended before the start of the run cutoff's period.
+   * @default Duration.days(1)
+   */
+  readonly batchCompactionPeriod?: Duration;
+  /**
    * Firehose buffer interval (bounds how far the batch cutoff trails arrival).
    * @default Duration.seconds(60)
    */
@@ -179,6 +185,7 @@ export class LambdaArchitectureStack extends Stack {
       arrivalBucket,
       schedule: props.batchSchedule,
       compaction: props.batchCompaction,
+      compactionPeriod: props.batchCompactionPeriod,
     });
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {

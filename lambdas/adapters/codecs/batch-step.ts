@@ -51,9 +51,9 @@ function strings(action: string, name: string, value: unknown): string[] {
 
 const PHASES = ['partitions', 'unload', 'stats', 'done'] as const;
 
-/** A compaction step as the previous `compact` returned it, or null to start one. */
+/** A compaction step as the previous `compact` returned it, or null (absent) to start one. */
 function compaction(value: unknown): CompactionStep | null {
-  if (value === null) return null;
+  if (value === null || value === undefined) return null;
   const c = value as Record<string, unknown> | undefined;
   const ints = ['cutoffMs', 'attempt', 'generation'];
   if (
