@@ -39,7 +39,7 @@ import type { AsyncQueries, CompactedObjects, RawArchiveListing } from '../ports
  *     covers whose arrival hour ended before the run cutoff's period), write the plan aside,
  *     start the query for the generation's event-hour partitions and row count;
  *   partitions done: start one UNLOAD per at most 100 partitions into a folder of this attempt
- *     (`g=<n>-<sources id>-<attempt ms>/c=<k>/edt=.../ehr=.../`) and register those partitions;
+ *     (`g=<n>-<sources id>-<ms>-<attempt>/c=<k>/edt=.../ehr=.../`) and register those partitions;
  *   unloads done: start the per-file statistics query over the new folder;
  *   statistics done: check the rows and that the UNLOADs read only the planned objects, then
  *     create `manifests/<n>.json` unless it exists. Created: the generation counts. Existing:
@@ -111,7 +111,9 @@ export async function startCompaction(
     deps.minObjects ?? 1,
   );
   if (plan === null) return done({ status: 'nothing-to-do' });
-  const folder = `${plan.prefix.slice('g='.length, -1)}-${deps.clock.now()}`;
+  // New for every attempt (a retry in the same millisecond too): UNLOAD needs an empty target, and no
+  // partition of an earlier attempt is ever re-pointed.
+  const folder = `${plan.prefix.slice('g='.length, -1)}-${deps.clock.now()}-${attempt}`;
   const selection = rawSelection(plan.sources, keys);
   const kept: AttemptPlan = { plan, selection };
   await deps.store.putText(attemptKey(folder), JSON.stringify(kept));
