@@ -266,4 +266,39 @@ describe('the cloud compaction (Athena SQL run in DuckDB)', () => {
     expect(await loadManifests(b.store)).toEqual([]);
     expect(await readOnce(b, cutoff)).toEqual(await expected(b, cutoff));
   }, 60_000);
+
+  it('reads, for event-time ranges, every line of those buckets and from Parquet only the event hours they touch', async () => {
+    const b = bucket();
+    const times = Array.from({ length: 48 }, (_, h) => T0 - DAY + h * HOUR + 17);
+    b.put(1, times);
+    b.put(2 * 24 + 1, [T0 + 49 * HOUR]);
+    const cutoff = T0 + 2 * DAY + 2 * HOUR;
+    expect(await compact(b, cutoff)).toMatchObject({ result: { status: 'committed' } });
+    const manifests = await loadManifests(b.store);
+    const keys = await b.listKeys();
+    const covered = coveredSources(manifests);
+    const ranges = [
+      { fromMs: T0 + 3 * HOUR, toMs: T0 + 3 * HOUR + 5 * 60_000 },
+      { fromMs: T0 + 10 * HOUR, toMs: T0 + 12 * HOUR },
+    ];
+    const source = athenaSource(
+      'db',
+      'events',
+      cutoff,
+      undefined,
+      {
+        tables: b.athena.tables,
+        generations: manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key))),
+        uncovered: rawSelection(
+          keys.filter((k) => !covered.has(k)),
+          keys,
+        ),
+      },
+      ranges,
+    );
+    const rows = await b.athena.query(`SELECT CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm FROM (${source}) s`);
+    const read = rows.map((r) => Number(r.tm)).sort((x, y) => x - y);
+    // Hours 3, 10 and 11 from Parquet, and the raw tail (not prunable by event time).
+    expect(read).toEqual([T0 + 3 * HOUR + 17, T0 + 10 * HOUR + 17, T0 + 11 * HOUR + 17, T0 + 49 * HOUR]);
+  }, 60_000);
 });
