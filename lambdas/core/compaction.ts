@@ -190,7 +190,10 @@ export function rawObjectOfKey(key: string): RawObject | null {
 /** The generation folder (what follows `g=`) of a compacted file key: the `g` partition value of the cloud's table. */
 export function generationFolderOfKey(key: string): string {
   const m = /^g=([^/]+)\//.exec(key);
-  if (!m) throw new Error(`compacted file key ${key} does not start with g=<folder>/: a manifest written by another layout`);
+  if (!m)
+    throw new Error(
+      `compacted file key ${key} does not start with g=<folder>/: a manifest written by another layout`,
+    );
   return m[1];
 }
 
@@ -249,7 +252,8 @@ export function selectionTakes(selection: RawSelection, key: string): boolean {
 
 /** Splits a list into runs of at most `size` (the last one shorter). */
 export function chunks<T>(items: readonly T[], size: number): T[][] {
-  if (!Number.isInteger(size) || size < 1) throw new Error(`chunk size must be a positive integer (given ${size})`);
+  if (!Number.isInteger(size) || size < 1)
+    throw new Error(`chunk size must be a positive integer (given ${size})`);
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

@@ -236,7 +236,10 @@ export interface CompactedPartition extends EventHour {
  * EXISTS makes a retry a no-op; every folder is new to its attempt, so no partition is ever
  * re-pointed (https://docs.aws.amazon.com/athena/latest/ug/alter-table-add-partition.html).
  */
-export function athenaAddPartitionsSql(t: AthenaArchiveTables, partitions: readonly CompactedPartition[]): string {
+export function athenaAddPartitionsSql(
+  t: AthenaArchiveTables,
+  partitions: readonly CompactedPartition[],
+): string {
   if (partitions.length === 0) throw new Error('athenaAddPartitionsSql needs at least one partition');
   const hive = (name: string) => `\`${name.replace(/`/g, '``')}\``;
   return `ALTER TABLE ${hive(t.database)}.${hive(t.compactedTable)} ADD IF NOT EXISTS
@@ -309,7 +312,8 @@ export function athenaSource(
   eventTimes?: readonly BucketRange[],
 ): string {
   const lastDay = toIso(cutoffMs).slice(0, 10);
-  const earliest = arrivedFromMs === undefined ? undefined : Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS);
+  const earliest =
+    arrivedFromMs === undefined ? undefined : Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS);
   const first = earliest === undefined ? '' : ` AND dt >= ${sqlString(toIso(earliest).slice(0, 10))}`;
   const raw = `SELECT line FROM ${tableRef(database, table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
   if (compacted === undefined) return raw;
@@ -332,7 +336,9 @@ export function athenaSource(
               )
               .join('\n    OR ')})`,
       );
-    parts.push(`SELECT line FROM ${tableRef(tables.database, tables.compactedTable)}\nWHERE ${where.join('\n  AND ')}`);
+    parts.push(
+      `SELECT line FROM ${tableRef(tables.database, tables.compactedTable)}\nWHERE ${where.join('\n  AND ')}`,
+    );
   }
   // Nothing archived yet: a relation with the right column and no row.
   return parts.length === 0 ? `${raw} AND FALSE` : parts.join('\nUNION ALL\n');

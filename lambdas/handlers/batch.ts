@@ -92,7 +92,9 @@ const athena =
         database: config.engine.database,
         table: config.engine.table,
         maxBytesScanned: config.engine.maxBytesScanned,
-        ...(compacted ? { compacted: { manifests: compacted.store, raw: compacted.raw, tables: compacted.tables } } : {}),
+        ...(compacted
+          ? { compacted: { manifests: compacted.store, raw: compacted.raw, tables: compacted.tables } }
+          : {}),
       })
     : undefined;
 const engine: QueryEngine = athena ?? duckdb!;

@@ -117,7 +117,9 @@ export async function batchCutoff(
 ): Promise<number | null> {
   const current = await deps.control.readPointer();
   const archivedBefore = await deps.watermark.archivedBeforeMs();
-  return archivedBefore === null ? null : nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
+  return archivedBefore === null
+    ? null
+    : nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
 }
 
 /**

@@ -91,7 +91,9 @@ interface AttemptPlan {
 
 const attemptKey = (folder: string) => `attempts/${folder}.json`;
 
-async function rawObjects(deps: CloudCompactionDeps): Promise<{ keys: readonly string[]; objects: RawObject[] }> {
+async function rawObjects(
+  deps: CloudCompactionDeps,
+): Promise<{ keys: readonly string[]; objects: RawObject[] }> {
   const keys = await deps.raw.listKeys();
   return { keys, objects: keys.map(rawObjectOfKey).filter((o): o is RawObject => o !== null) };
 }
@@ -139,7 +141,9 @@ export async function advanceCompaction(
       const queries: string[] = [];
       for (const [k, part] of chunks(hours, UNLOAD_MAX_PARTITIONS).entries()) {
         const location = `${deps.compactedLocation}g=${step.folder}/c=${String(k).padStart(3, '0')}/`;
-        queries.push(await deps.queries.start(athenaCompactionUnloadSql(deps.tables, kept.selection, part, location)));
+        queries.push(
+          await deps.queries.start(athenaCompactionUnloadSql(deps.tables, kept.selection, part, location)),
+        );
         const partitions: CompactedPartition[] = part.map((h) => ({
           g: step.folder,
           ...h,
@@ -165,7 +169,11 @@ export async function advanceCompaction(
         const key = String(r.path).slice(deps.compactedLocation.length);
         const bytes = sizes.get(key);
         const eventDate = /\/edt=(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1];
-        if (!String(r.path).startsWith(deps.compactedLocation) || bytes === undefined || eventDate === undefined)
+        if (
+          !String(r.path).startsWith(deps.compactedLocation) ||
+          bytes === undefined ||
+          eventDate === undefined
+        )
           throw new Error(
             `compaction statistics name ${String(r.path)}, not a file under ${deps.compactedLocation}g=${step.folder}/.../edt=<date>/: the compacted table's partitions point elsewhere; check the table in Glue`,
           );
@@ -220,7 +228,11 @@ async function commit(
 }
 
 /** Plans again (the objects are still uncovered); `reason` absent: another run committed the generation. */
-async function retry(deps: CloudCompactionDeps, attempt: Attempt, reason: string | undefined): Promise<CompactionStep> {
+async function retry(
+  deps: CloudCompactionDeps,
+  attempt: Attempt,
+  reason: string | undefined,
+): Promise<CompactionStep> {
   const result: CompactionResult =
     reason === undefined
       ? { status: 'lost', generation: attempt.generation }

@@ -306,7 +306,13 @@ export class BatchLayer extends Construct {
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
 
-    this.stateMachine = this.buildStateMachine(archive, writerConcurrency, runTimeout, pollSeconds, compaction);
+    this.stateMachine = this.buildStateMachine(
+      archive,
+      writerConcurrency,
+      runTimeout,
+      pollSeconds,
+      compaction,
+    );
     this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
     this.starter = new HandlerFunction(this, 'Starter', {
       handler: 'batch',

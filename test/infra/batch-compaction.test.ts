@@ -130,7 +130,10 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
           Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
           Effect: 'Allow',
           Resource: {
-            'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^ArchiveBucket/), 'Arn'] }, '/compacted/*']],
+            'Fn::Join': [
+              '',
+              [{ 'Fn::GetAtt': [expect.stringMatching(/^ArchiveBucket/), 'Arn'] }, '/compacted/*'],
+            ],
           },
         },
       },
@@ -140,8 +143,8 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
         [statement.Action].flat().some((a) => a.startsWith('glue:')) &&
         resolveIntrinsics(JSON.stringify(statement.Resource)).includes('/compacted'),
     );
-    const catalog = statements(template).filter(
-      ({ statement }) => [statement.Action].flat().some((a) => a.includes('Partition') && a !== 'glue:GetPartitions'),
+    const catalog = statements(template).filter(({ statement }) =>
+      [statement.Action].flat().some((a) => a.includes('Partition') && a !== 'glue:GetPartitions'),
     );
     expect(catalog.map((c) => c.policy)).toEqual([expect.stringMatching(/^BatchLayerHandlerRole/)]);
     expect(catalog[0].statement.Action).toEqual([
@@ -193,6 +196,8 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
       'compactionPeriod (hours) must be between 1 and 720 (given 0.5)',
     );
     const sixHours = synth({ batchCompactionPeriod: Duration.hours(6) });
-    expect(batchEnv(sixHours.template(), handlerId)[ENV.athenaCompactionPeriodMs]).toBe(String(6 * 3_600_000));
+    expect(batchEnv(sixHours.template(), handlerId)[ENV.athenaCompactionPeriodMs]).toBe(
+      String(6 * 3_600_000),
+    );
   });
 });

@@ -167,7 +167,9 @@ describe('the cloud compaction (Athena SQL run in DuckDB)', () => {
     expect(manifest.sources).not.toContain(tail);
     expect(manifest.files.reduce((n, f) => n + f.rows, 0)).toBe(153);
     for (const f of manifest.files) {
-      expect(f.key).toMatch(/^g=0000000001-[0-9a-f]{16}-\d+-1\/c=00[01]\/edt=\d{4}-\d{2}-\d{2}\/ehr=\d{2}\/.+\.parquet$/);
+      expect(f.key).toMatch(
+        /^g=0000000001-[0-9a-f]{16}-\d+-1\/c=00[01]\/edt=\d{4}-\d{2}-\d{2}\/ehr=\d{2}\/.+\.parquet$/,
+      );
       expect(f.bytes).toBeGreaterThan(0);
       expect(new Date(f.minTm).toISOString().slice(0, 10)).toBe(f.eventDate);
     }
@@ -296,7 +298,9 @@ describe('the cloud compaction (Athena SQL run in DuckDB)', () => {
       },
       ranges,
     );
-    const rows = await b.athena.query(`SELECT CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm FROM (${source}) s`);
+    const rows = await b.athena.query(
+      `SELECT CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm FROM (${source}) s`,
+    );
     const read = rows.map((r) => Number(r.tm)).sort((x, y) => x - y);
     // Hours 3, 10 and 11 from Parquet, and the raw tail (not prunable by event time).
     expect(read).toEqual([T0 + 3 * HOUR + 17, T0 + 10 * HOUR + 17, T0 + 11 * HOUR + 17, T0 + 49 * HOUR]);

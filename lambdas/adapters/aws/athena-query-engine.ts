@@ -61,7 +61,11 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
    * committed generations (pruned to the event hours of `eventTimes`) and the raw objects no
    * manifest covers. The NDJSON side cannot be pruned by event time (partitioned by arrival).
    */
-  async source(cutoffMs: number, arrivedFromMs?: number, eventTimes?: readonly BucketRange[]): Promise<string> {
+  async source(
+    cutoffMs: number,
+    arrivedFromMs?: number,
+    eventTimes?: readonly BucketRange[],
+  ): Promise<string> {
     const { database, table } = this.options;
     if (!this.options.compacted) return athenaSource(database, table, cutoffMs, arrivedFromMs);
     if (this.snapshot?.cutoffMs !== cutoffMs) {
@@ -82,7 +86,9 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
     const keys = await c.raw.listKeys();
     return {
       tables: c.tables,
-      generations: [...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key))))].sort(),
+      generations: [
+        ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
+      ].sort(),
       uncovered: rawSelection(
         keys.filter((k) => !covered.has(k)),
         keys,

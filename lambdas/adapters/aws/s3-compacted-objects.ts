@@ -42,7 +42,12 @@ export class S3CompactedObjects implements CompactedObjects {
 
   async putText(key: string, text: string): Promise<void> {
     await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: text, ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.prefix + key,
+        Body: text,
+        ContentType: 'application/json',
+      }),
     );
   }
 

@@ -62,8 +62,7 @@ function compaction(value: unknown): CompactionStep | null {
     !PHASES.includes(c.phase as (typeof PHASES)[number]) ||
     !Array.isArray(c.queries) ||
     !c.queries.every((q) => typeof q === 'string') ||
-    (c.phase !== 'done' &&
-      (typeof c.folder !== 'string' || !ints.every((k) => Number.isSafeInteger(c[k]))))
+    (c.phase !== 'done' && (typeof c.folder !== 'string' || !ints.every((k) => Number.isSafeInteger(c[k]))))
   )
     fail(
       'compact',
