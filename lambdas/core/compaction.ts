@@ -160,6 +160,23 @@ export function buildManifest(plan: CompactionPlan, files: readonly CompactedFil
   };
 }
 
+/** What a committed generation holds, as a compaction reports it. */
+export function generationSummary(manifest: CompactionManifest): {
+  generation: number;
+  sources: number;
+  files: number;
+  rows: number;
+  bytes: number;
+} {
+  return {
+    generation: manifest.generation,
+    sources: manifest.sources.length,
+    files: manifest.files.length,
+    rows: manifest.files.reduce((n, f) => n + f.rows, 0),
+    bytes: manifest.files.reduce((n, f) => n + f.bytes, 0),
+  };
+}
+
 /** One arrival partition of the raw archive (`dt=yyyy-MM-dd/hour=HH/`, UTC: Firehose's and the local archiver's layout). */
 export interface ArrivalPartition {
   readonly dt: string;

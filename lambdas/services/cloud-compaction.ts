@@ -3,6 +3,7 @@ import {
   chunks,
   compactionHorizon,
   coveredSources,
+  generationSummary,
   loadManifests,
   manifestKey,
   planCompaction,
@@ -217,14 +218,7 @@ async function commit(
   const manifest = buildManifest(kept.plan, files);
   if (!(await deps.store.createIfAbsent(manifestKey(kept.plan.generation), JSON.stringify(manifest))))
     return retry(deps, attempt, undefined);
-  return done({
-    status: 'committed',
-    generation: manifest.generation,
-    sources: manifest.sources.length,
-    files: files.length,
-    rows: files.reduce((n, f) => n + f.rows, 0),
-    bytes: files.reduce((n, f) => n + f.bytes, 0),
-  });
+  return done({ status: 'committed', ...generationSummary(manifest) });
 }
 
 /** Plans again (the objects are still uncovered); `reason` absent: another run committed the generation. */

@@ -85,6 +85,15 @@ export interface BatchLayerProps {
   readonly compactionPeriod?: Duration;
 }
 
+/** A Glue table's ARN with its database's and the catalog's: what Glue's resource-level permissions need. */
+function glueTableArns(stack: Stack, database: string, table: string): string[] {
+  return [
+    Arn.format({ service: 'glue', resource: 'catalog' }, stack),
+    Arn.format({ service: 'glue', resource: 'database', resourceName: database }, stack),
+    Arn.format({ service: 'glue', resource: 'table', resourceName: `${database}/${table}` }, stack),
+  ];
+}
+
 /** The Glue table over the compacted archive (its name in the archive's database). */
 export const COMPACTED_TABLE_NAME = 'compacted';
 
@@ -206,18 +215,7 @@ export class BatchLayer extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
-        resources: [
-          Arn.format({ service: 'glue', resource: 'catalog' }, stack),
-          Arn.format({ service: 'glue', resource: 'database', resourceName: archive.databaseName }, stack),
-          Arn.format(
-            {
-              service: 'glue',
-              resource: 'table',
-              resourceName: `${archive.databaseName}/${archive.tableName}`,
-            },
-            stack,
-          ),
-        ],
+        resources: glueTableArns(stack, archive.databaseName, archive.tableName),
       }),
     );
     grantObjects(archive.bucket, role, `${ARCHIVE_PREFIX}*`, 's3:GetObject');
@@ -262,18 +260,7 @@ export class BatchLayer extends Construct {
             'glue:BatchCreatePartition',
             'glue:CreatePartition',
           ],
-          resources: [
-            Arn.format({ service: 'glue', resource: 'catalog' }, stack),
-            Arn.format({ service: 'glue', resource: 'database', resourceName: archive.databaseName }, stack),
-            Arn.format(
-              {
-                service: 'glue',
-                resource: 'table',
-                resourceName: `${archive.databaseName}/${COMPACTED_TABLE_NAME}`,
-              },
-              stack,
-            ),
-          ],
+          resources: glueTableArns(stack, archive.databaseName, COMPACTED_TABLE_NAME),
         }),
       );
     }

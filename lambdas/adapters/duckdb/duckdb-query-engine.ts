@@ -7,6 +7,7 @@ import {
   buildManifest,
   compactionHorizon,
   coveredSources,
+  generationSummary,
   loadManifests,
   manifestKey,
   planCompaction,
@@ -203,14 +204,7 @@ GROUP BY filename`,
       if (!(await store.createIfAbsent(manifestKey(plan.generation), JSON.stringify(manifest))))
         return { status: 'lost', generation: plan.generation };
       this.manifests.set(manifestKey(plan.generation), manifest);
-      return {
-        status: 'committed',
-        generation: plan.generation,
-        sources: plan.sources.length,
-        files: outputs.length,
-        rows: outputs.reduce((n, f) => n + f.rows, 0),
-        bytes: outputs.reduce((n, f) => n + f.bytes, 0),
-      };
+      return { status: 'committed', ...generationSummary(manifest) };
     } finally {
       await fs.rm(work, { recursive: true, force: true });
     }
