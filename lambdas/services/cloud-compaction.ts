@@ -61,9 +61,18 @@ export interface CloudCompactionDeps {
   readonly periodMs: number;
   /** Fewest uncovered objects worth a generation (default 1). */
   readonly minObjects?: number;
+  /**
+   * Most objects in one generation, the oldest first (default MAX_GENERATION_OBJECTS): a backlog
+   * (compaction turned on over a long archive) is compacted over several runs instead of in one
+   * generation whose queries would pass the workgroup's bytes-scanned cutoff and fail every run.
+   */
+  readonly maxObjects?: number;
   /** Parsed manifests by key, kept across steps of a warm function (a committed manifest never changes). */
   readonly manifestCache?: Map<string, CompactionManifest>;
 }
+
+/** Most objects in one generation by default: 3.5 days of a 60 s buffer's objects (1,440 a day). */
+export const MAX_GENERATION_OBJECTS = 5000;
 
 /** How many times a step plans again after losing its generation before it gives up for this run. */
 export const MAX_COMPACTION_ATTEMPTS = 3;
@@ -107,12 +116,14 @@ export async function startCompaction(
 ): Promise<CompactionStep> {
   const manifests = await loadManifests(deps.store, deps.manifestCache);
   const { keys, objects } = await rawObjects(deps);
-  const plan = planCompaction(
-    manifests,
-    objects,
-    compactionHorizon(cutoffMs, deps.periodMs),
-    deps.minObjects ?? 1,
-  );
+  const covered = coveredSources(manifests);
+  const horizon = compactionHorizon(cutoffMs, deps.periodMs);
+  // The oldest uncovered objects (keys sort by arrival partition) up to the cap.
+  const candidates = objects
+    .filter((o) => !covered.has(o.key) && o.maxAm < horizon)
+    .sort((a, b) => (a.key < b.key ? -1 : 1))
+    .slice(0, deps.maxObjects ?? MAX_GENERATION_OBJECTS);
+  const plan = planCompaction(manifests, candidates, horizon, deps.minObjects ?? 1);
   if (plan === null) return done({ status: 'nothing-to-do' });
   // New for every attempt (a retry in the same millisecond too): UNLOAD needs an empty target, and no
   // partition of an earlier attempt is ever re-pointed.

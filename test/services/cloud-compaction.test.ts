@@ -305,4 +305,21 @@ describe('the cloud compaction (Athena SQL run in DuckDB)', () => {
     // Hours 3, 10 and 11 from Parquet, and the raw tail (not prunable by event time).
     expect(read).toEqual([T0 + 3 * HOUR + 17, T0 + 10 * HOUR + 17, T0 + 11 * HOUR + 17, T0 + 49 * HOUR]);
   }, 60_000);
+
+  it('compacts a backlog over several generations of at most maxObjects, the oldest first', async () => {
+    const b = bucket();
+    const keys = [b.put(1, [T0 + HOUR]), b.put(2, [T0 + 2 * HOUR]), b.put(30, [T0 + 30 * HOUR])];
+    const cutoff = T0 + 2 * DAY + HOUR;
+    const capped = (): CloudCompactionDeps => ({ ...b.deps(), maxObjects: 2 });
+    let step = await startCompaction(capped(), cutoff);
+    while (step.phase !== 'done') step = await advanceCompaction(capped(), step);
+    expect(step.result).toMatchObject({ status: 'committed', generation: 1, sources: 2 });
+    expect((await loadManifests(b.store))[0].sources).toEqual(keys.slice(0, 2));
+    expect(await readOnce(b, cutoff)).toEqual(await expected(b, cutoff));
+    b.clock.advance(1000);
+    step = await startCompaction(capped(), cutoff);
+    while (step.phase !== 'done') step = await advanceCompaction(capped(), step);
+    expect(step.result).toMatchObject({ status: 'committed', generation: 2, sources: 1 });
+    expect(await readOnce(b, cutoff)).toEqual(await expected(b, cutoff));
+  }, 60_000);
 });
