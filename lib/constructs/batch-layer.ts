@@ -357,6 +357,10 @@ export class BatchLayer extends Construct {
       },
     });
     table.node.addDependency(archive.database);
+    // Retained when compaction is turned off: a table re-created empty under the same manifests
+    // would make every run read nothing for the objects they cover. Kept, turning compaction on
+    // again fails the deployment (the name exists) instead: docs/deploy.md says what to delete.
+    table.applyRemovalPolicy(RemovalPolicy.RETAIN);
     return table;
   }
 

@@ -113,6 +113,15 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
     });
   });
 
+  it('retains the table when compaction is turned off (an empty table under the old manifests would lose their rows)', () => {
+    const tables = template.findResources('AWS::Glue::Table', {
+      Properties: { TableInput: { Name: 'compacted' } },
+    }) as Record<string, { DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+    expect(Object.values(tables).map((t) => [t.DeletionPolicy, t.UpdateReplacePolicy])).toEqual([
+      ['Retain', 'Retain'],
+    ]);
+  });
+
   it('tells the steps function the table and the period', () => {
     const env = batchEnv(template, handlerId);
     expect(env[ENV.athenaCompactedTable]).toBe('compacted');
