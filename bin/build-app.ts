@@ -70,6 +70,8 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   views=views.ts                 the views module, the same one `npm start` reads
  *   shardCount=4                   provisioned shards (default: on-demand)
  *   batchScheduleMinutes=15        how often the batch layer runs
+ *   batchCompaction=true           compact the archive into Parquet before each batch run (ADR 011); false: read NDJSON
+ *   batchCompactionHours=24        the compaction period in whole hours (1 to 720)
  *   archiveBufferSeconds=60        Firehose buffer interval (60 to 900)
  *   archiveStartDate=2026-11-24    first arrival day the archive's partition projection enumerates (yyyy-MM-dd):
  *                                  your first deployment's day or earlier, never later
@@ -121,6 +123,7 @@ export function buildApp(app: App): Stack[] {
   const ingestMaxBodyBytes = number('ingestMaxBodyBytes');
   const views = loadViewsModule(context('views') ?? 'views.ts');
   const batchMinutes = number('batchScheduleMinutes');
+  const compactionHours = number('batchCompactionHours');
   const bufferSeconds = number('archiveBufferSeconds');
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const shared = {
@@ -149,6 +152,8 @@ export function buildApp(app: App): Stack[] {
       description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
       shardCount: number('shardCount'),
       batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
+      batchCompaction: flag('batchCompaction'),
+      batchCompactionPeriod: compactionHours === undefined ? undefined : Duration.hours(compactionHours),
       archiveBufferInterval,
       archiveStartDate,
     });

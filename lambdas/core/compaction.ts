@@ -149,3 +149,157 @@ export function parseManifest(text: string, key: string): CompactionManifest {
   }
   return m as CompactionManifest;
 }
+
+/** The manifest of a planned generation and the files written for it, files in key order (both engines commit this). */
+export function buildManifest(plan: CompactionPlan, files: readonly CompactedFile[]): CompactionManifest {
+  return {
+    generation: plan.generation,
+    id: plan.id,
+    sources: plan.sources,
+    files: [...files].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+  };
+}
+
+/** What a committed generation holds, as a compaction reports it. */
+export function generationSummary(manifest: CompactionManifest): {
+  generation: number;
+  sources: number;
+  files: number;
+  rows: number;
+  bytes: number;
+} {
+  return {
+    generation: manifest.generation,
+    sources: manifest.sources.length,
+    files: manifest.files.length,
+    rows: manifest.files.reduce((n, f) => n + f.rows, 0),
+    bytes: manifest.files.reduce((n, f) => n + f.bytes, 0),
+  };
+}
+
+/** One arrival partition of the raw archive (`dt=yyyy-MM-dd/hour=HH/`, UTC: Firehose's and the local archiver's layout). */
+export interface ArrivalPartition {
+  readonly dt: string;
+  readonly hour: string;
+}
+
+const ARRIVAL_PARTITION = /^dt=(\d{4}-\d{2}-\d{2})\/hour=(\d{2})\//;
+
+/** The arrival partition a raw archive key (relative to the archive prefix) lies in, or null for a key outside the layout. */
+export function arrivalPartitionOfKey(key: string): ArrivalPartition | null {
+  const m = ARRIVAL_PARTITION.exec(key);
+  return m ? { dt: m[1], hour: m[2] } : null;
+}
+
+/**
+ * A raw object as the cloud's compactor sees it without reading it: every line of an object in
+ * partition `dt=D/hour=H` arrived in that hour (the archive transform partitions by the line's
+ * arrival time), so its latest arrival is at most the hour's last millisecond. Null for a key
+ * outside the layout (the archive's Glue table does not read it either).
+ */
+export function rawObjectOfKey(key: string): RawObject | null {
+  const p = arrivalPartitionOfKey(key);
+  if (p === null) return null;
+  const start = Date.parse(`${p.dt}T${p.hour}:00:00.000Z`);
+  return Number.isNaN(start) ? null : { key, maxAm: start + 3_600_000 - 1 };
+}
+
+/** The generation folder (what follows `g=`) of a compacted file key: the `g` partition value of the cloud's table. */
+export function generationFolderOfKey(key: string): string {
+  const m = /^g=([^/]+)\//.exec(key);
+  if (!m)
+    throw new Error(
+      `compacted file key ${key} does not start with g=<folder>/: a manifest written by another layout`,
+    );
+  return m[1];
+}
+
+/**
+ * Some raw objects out of every listed one, said compactly: runs of consecutive listed arrival
+ * partitions whose every listed object is selected (first and last partition, inclusive), and
+ * the keys themselves in partitions where only some are. A query string has a size limit
+ * (Athena: 262,144 bytes) and a day holds thousands of objects, while the selected objects
+ * usually fill a run of whole partitions (the raw tail, or a day to compact).
+ */
+export interface RawSelection {
+  readonly ranges: readonly { readonly from: ArrivalPartition; readonly to: ArrivalPartition }[];
+  readonly keys: readonly string[];
+}
+
+const partitionName = (p: ArrivalPartition) => `${p.dt}/${p.hour}`;
+
+/** `selected` among `listed` (raw keys in the arrival layout; keys outside it are never selected). */
+export function rawSelection(selected: readonly string[], listed: readonly string[]): RawSelection {
+  const chosen = new Set(selected);
+  const byPartition = new Map<string, { partition: ArrivalPartition; all: number; picked: string[] }>();
+  for (const key of new Set([...listed, ...selected])) {
+    const partition = arrivalPartitionOfKey(key);
+    if (partition === null) continue;
+    const name = partitionName(partition);
+    const entry = byPartition.get(name) ?? { partition, all: 0, picked: [] };
+    entry.all++;
+    if (chosen.has(key)) entry.picked.push(key);
+    byPartition.set(name, entry);
+  }
+  const ranges: { from: ArrivalPartition; to: ArrivalPartition }[] = [];
+  const keys: string[] = [];
+  let open: { from: ArrivalPartition; to: ArrivalPartition } | null = null;
+  for (const [, { partition, all, picked }] of [...byPartition].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (picked.length > 0 && picked.length === all) {
+      if (open) open.to = partition;
+      else ranges.push((open = { from: partition, to: partition }));
+      continue;
+    }
+    open = null;
+    keys.push(...picked.sort());
+  }
+  return { ranges, keys };
+}
+
+/** Does the selection take this raw key? (What its SQL predicate matches, no more, no less.) */
+export function selectionTakes(selection: RawSelection, key: string): boolean {
+  const p = arrivalPartitionOfKey(key);
+  if (p === null) return false;
+  const name = partitionName(p);
+  return (
+    selection.keys.includes(key) ||
+    selection.ranges.some((r) => partitionName(r.from) <= name && name <= partitionName(r.to))
+  );
+}
+
+/** Splits a list into runs of at most `size` (the last one shorter). */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new Error(`chunk size must be a positive integer (given ${size})`);
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** What the committed manifests are read from (the compacted prefix of a bucket, or a folder). */
+export interface ManifestSource {
+  /** Keys (relative to the compacted prefix) starting with `prefix`. */
+  list(prefix: string): Promise<readonly string[]>;
+  readText(key: string): Promise<string>;
+}
+
+/**
+ * The committed manifests, in generation order. `cache` keeps the parsed ones by key across
+ * calls: a committed manifest never changes, so each is read once per process.
+ */
+export async function loadManifests(
+  source: ManifestSource,
+  cache: Map<string, CompactionManifest> = new Map(),
+): Promise<CompactionManifest[]> {
+  const keys = (await source.list(`${MANIFEST_DIR}/`)).filter((k) => generationOfManifestKey(k) !== null);
+  const out: CompactionManifest[] = [];
+  for (const key of keys) {
+    let manifest = cache.get(key);
+    if (!manifest) {
+      manifest = parseManifest(await source.readText(key), key);
+      cache.set(key, manifest);
+    }
+    out.push(manifest);
+  }
+  return out.sort((a, b) => a.generation - b.generation);
+}

@@ -1,4 +1,5 @@
 import type { BucketRange } from './batch-lineage';
+import type { RawSelection } from './compaction';
 import { parseDecimal } from './decimal';
 import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
@@ -29,6 +30,9 @@ interface Dialect {
   jsonType(line: string, path: string): string;
   /** Does the text match the regular expression (whole text)? */
   fullMatch(text: string, pattern: string): string;
+  /** UTC date (`yyyy-MM-dd`) and hour (`HH`) of an epoch-ms BIGINT: the compacted archive's partitions. */
+  utcDate(ms: string): string;
+  utcHour(ms: string): string;
 }
 
 const DIALECTS: Record<SqlDialectName, Dialect> = {
@@ -42,6 +46,8 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     jsonType: (line, path) =>
       `CASE json_type(${line}, '${path}') WHEN 'VARCHAR' THEN 's' WHEN 'BOOLEAN' THEN 'b' WHEN 'BIGINT' THEN 'n' WHEN 'UBIGINT' THEN 'n' WHEN 'DOUBLE' THEN 'n' END`,
     fullMatch: (text, pattern) => `regexp_full_match(${text}, ${sqlString(pattern)})`,
+    utcDate: (ms) => `strftime(epoch_ms(${ms}), '%Y-%m-%d')`,
+    utcHour: (ms) => `strftime(epoch_ms(${ms}), '%H')`,
   },
   athena: {
     json: (line, path) => `json_extract_scalar(${line}, '${path}')`,
@@ -55,6 +61,9 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     jsonType: (line, path) =>
       `CASE substr(json_format(json_extract(${line}, '${path}')), 1, 1) WHEN '"' THEN 's' WHEN 't' THEN 'b' WHEN 'f' THEN 'b' WHEN '-' THEN 'n' WHEN '0' THEN 'n' WHEN '1' THEN 'n' WHEN '2' THEN 'n' WHEN '3' THEN 'n' WHEN '4' THEN 'n' WHEN '5' THEN 'n' WHEN '6' THEN 'n' WHEN '7' THEN 'n' WHEN '8' THEN 'n' WHEN '9' THEN 'n' END`,
     fullMatch: (text, pattern) => `regexp_like(${text}, ${sqlString(`^(${pattern})$`)})`,
+    // from_unixtime(double, zone): https://trino.io/docs/current/functions/datetime.html
+    utcDate: (ms) => `format_datetime(from_unixtime(CAST(${ms} AS DOUBLE) / 1000, 'UTC'), 'yyyy-MM-dd')`,
+    utcHour: (ms) => `format_datetime(from_unixtime(CAST(${ms} AS DOUBLE) / 1000, 'UTC'), 'HH')`,
   },
 };
 
@@ -89,48 +98,250 @@ export function duckdbSource(files: readonly string[], parquet: readonly string[
 }
 
 /**
+ * The rows of the compacted archive (ADR 011) from a relation of raw lines `lines`, in either
+ * dialect: each row keeps the raw line, so views and fields added later read it with no schema
+ * change; event time, arrival time and type are typed columns beside it (file statistics and
+ * pruning), then the partition columns, event date and hour (UTC), last as UNLOAD requires.
+ */
+function compactedRowsSql(d: Dialect, lines: string): string {
+  return `SELECT line, tm, am, etype, ${d.utcDate('tm')} AS edt, ${d.utcHour('tm')} AS ehr
+  FROM (
+    SELECT line,
+      CAST(${d.json('line', '$._tm')} AS BIGINT) AS tm,
+      CAST(${d.json('line', '$._am')} AS BIGINT) AS am,
+      ${d.json('line', '$.type')} AS etype
+    FROM (${lines}) raw_lines
+  ) typed_lines`;
+}
+
+/**
  * DuckDB's compaction of NDJSON archive objects into Parquet under `outDir`, one folder per
  * event date and hour (`edt=yyyy-MM-dd/ehr=HH`, UTC; ADR 011): an incremental run recomputes
- * buckets of minutes, so the hour is the unit it reads. Each row keeps the raw line, so views and fields
- * added later read it with no schema change; event time, arrival time and type are typed
- * columns beside it (file statistics and pruning). Rows are ordered by event time, so row groups
- * hold narrow time ranges.
+ * buckets of minutes, so the hour is the unit it reads. Rows are ordered by event time, so row
+ * groups hold narrow time ranges.
  */
 export function compactionSql(files: readonly string[], outDir: string): string {
   return `COPY (
-  SELECT line, tm, am, etype, strftime(epoch_ms(tm), '%Y-%m-%d') AS edt, strftime(epoch_ms(tm), '%H') AS ehr
-  FROM (
-    SELECT line,
-      CAST(json_extract_string(line, '$._tm') AS BIGINT) AS tm,
-      CAST(json_extract_string(line, '$._am') AS BIGINT) AS am,
-      json_extract_string(line, '$.type') AS etype
-    FROM (${NDJSON_LINES(files)})
-  )
+  ${compactedRowsSql(DIALECTS.duckdb, NDJSON_LINES(files))}
   ORDER BY tm, am
 ) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt, ehr), COMPRESSION zstd)`;
+}
+
+/** Where the cloud's archive tables are: the Glue database, the NDJSON and the compacted tables. */
+export interface AthenaArchiveTables {
+  readonly database: string;
+  /** The NDJSON table (partitions `dt`, `hour` by arrival; `"$path"` is each line's object). */
+  readonly table: string;
+  /** The compacted Parquet table (partitions `g`, `edt`, `ehr`). */
+  readonly compactedTable: string;
+  /** `s3://<bucket>/<archive prefix>`: what `"$path"` of a raw key starts with. */
+  readonly rawLocation: string;
+}
+
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const tableRef = (database: string, table: string) => `${ident(database)}.${ident(table)}`;
+
+/** `(a, b) >= (x, y)` over two text columns, spelled so Athena can prune partitions with it. */
+function pairAtLeast(a: string, b: string, x: string, y: string): string {
+  return `(${a} > ${sqlString(x)} OR (${a} = ${sqlString(x)} AND ${b} >= ${sqlString(y)}))`;
+}
+function pairAtMost(a: string, b: string, x: string, y: string): string {
+  return `(${a} < ${sqlString(x)} OR (${a} = ${sqlString(x)} AND ${b} <= ${sqlString(y)}))`;
+}
+
+/**
+ * The SQL condition over the NDJSON table's `dt`, `hour` and `"$path"` that matches exactly the
+ * raw objects `selection` takes (https://docs.aws.amazon.com/athena/latest/ug/select.html: `"$path"`
+ * is the S3 location of a row's object). Its length grows with the partly taken partitions' keys,
+ * not with the whole partitions, which keeps it far below Athena's 262,144-byte query string limit
+ * (https://repost.aws/knowledge-center/athena-query-string-length) in steady state.
+ */
+export function rawSelectionSql(selection: RawSelection, rawLocation: string): string {
+  const parts = selection.ranges.map((r) =>
+    r.from.dt === r.to.dt && r.from.hour === r.to.hour
+      ? `(dt = ${sqlString(r.from.dt)} AND hour = ${sqlString(r.from.hour)})`
+      : `(${pairAtLeast('dt', 'hour', r.from.dt, r.from.hour)} AND ${pairAtMost('dt', 'hour', r.to.dt, r.to.hour)})`,
+  );
+  if (selection.keys.length > 0)
+    parts.push(`"$path" IN (${selection.keys.map((k) => sqlString(rawLocation + k)).join(', ')})`);
+  return parts.length === 0 ? 'FALSE' : `(${parts.join('\n    OR ')})`;
+}
+
+/** The compacted rows of the raw objects `selection` takes, read from the NDJSON table. */
+function athenaCompactedRows(t: AthenaArchiveTables, selection: RawSelection): string {
+  return compactedRowsSql(
+    DIALECTS.athena,
+    `SELECT line FROM ${tableRef(t.database, t.table)} WHERE ${rawSelectionSql(selection, t.rawLocation)}`,
+  );
+}
+
+/** The event date and hour partitions a generation's rows fall in, with their row counts. */
+export function athenaCompactionPartitionsSql(t: AthenaArchiveTables, selection: RawSelection): string {
+  return `-- compaction: the event-hour partitions of the objects to compact
+SELECT edt, ehr, count(*) AS n
+FROM (
+  ${athenaCompactedRows(t, selection)}
+) rows_to_compact
+GROUP BY edt, ehr
+ORDER BY edt, ehr`;
+}
+
+/** UNLOAD writes at most this many partitions (https://docs.aws.amazon.com/athena/latest/ug/unload.html). */
+export const UNLOAD_MAX_PARTITIONS = 100;
+
+/** An event-hour partition of the compacted archive. */
+export interface EventHour {
+  readonly edt: string;
+  readonly ehr: string;
+}
+
+/**
+ * One UNLOAD of a generation: the rows of the objects `selection` takes that fall in `partitions`
+ * (at most 100), as ZSTD Parquet partitioned by event date and hour under `location` (an empty
+ * prefix, `s3://.../`), ordered by event time within each file.
+ */
+export function athenaCompactionUnloadSql(
+  t: AthenaArchiveTables,
+  selection: RawSelection,
+  partitions: readonly EventHour[],
+  location: string,
+): string {
+  if (partitions.length === 0 || partitions.length > UNLOAD_MAX_PARTITIONS)
+    throw new Error(
+      `an UNLOAD writes 1 to ${UNLOAD_MAX_PARTITIONS} partitions (given ${partitions.length}): split the generation's partitions first`,
+    );
+  const which = partitions
+    .map((p) => `(edt = ${sqlString(p.edt)} AND ehr = ${sqlString(p.ehr)})`)
+    .join('\n    OR ');
+  return `UNLOAD (
+  SELECT line, tm, am, etype, edt, ehr
+  FROM (
+  ${athenaCompactedRows(t, selection)}
+  ) rows_to_compact
+  WHERE ${which}
+  ORDER BY tm, am
+) TO ${sqlString(location)} WITH (format = 'PARQUET', compression = 'ZSTD', partitioned_by = ARRAY['edt', 'ehr'])`;
+}
+
+/** A partition of the compacted table to register, and the folder its files are in. */
+export interface CompactedPartition extends EventHour {
+  /** The generation folder (`g=` value). */
+  readonly g: string;
+  /** `s3://.../` of the partition's files. */
+  readonly location: string;
+}
+
+/**
+ * Registers partitions of the compacted table (Athena DDL: Hive identifiers in backticks). IF NOT
+ * EXISTS makes a retry a no-op; every folder is new to its attempt, so no partition is ever
+ * re-pointed (https://docs.aws.amazon.com/athena/latest/ug/alter-table-add-partition.html).
+ */
+export function athenaAddPartitionsSql(
+  t: AthenaArchiveTables,
+  partitions: readonly CompactedPartition[],
+): string {
+  if (partitions.length === 0) throw new Error('athenaAddPartitionsSql needs at least one partition');
+  const hive = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+  return `ALTER TABLE ${hive(t.database)}.${hive(t.compactedTable)} ADD IF NOT EXISTS
+${partitions
+  .map(
+    (p) =>
+      `  PARTITION (g = ${sqlString(p.g)}, edt = ${sqlString(p.edt)}, ehr = ${sqlString(p.ehr)}) LOCATION ${sqlString(p.location)}`,
+  )
+  .join('\n')}`;
+}
+
+/** Per file of a generation folder: its rows and event/arrival time ranges (what its manifest entry holds). */
+export function athenaCompactedStatsSql(t: AthenaArchiveTables, g: string): string {
+  return `SELECT "$path" AS path, count(*) AS n, min(tm) AS min_tm, max(tm) AS max_tm, min(am) AS min_am, max(am) AS max_am
+FROM ${tableRef(t.database, t.compactedTable)}
+WHERE g = ${sqlString(g)}
+GROUP BY "$path"`;
 }
 
 /** How far before a reconciliation window the archive is read for earlier copies of an id. */
 export const RECONCILE_LOOKBACK_MS = 86_400_000;
 
+/** The compacted archive as one Athena read sees it: the committed generations, and which raw objects no manifest covers. */
+export interface AthenaCompactedSnapshot {
+  readonly tables: AthenaArchiveTables;
+  /** The `g` folders of the committed generations' files. */
+  readonly generations: readonly string[];
+  /** The raw objects no committed manifest covers (of every raw object listed). */
+  readonly uncovered: RawSelection;
+}
+
+/** More hour ranges than this and the Parquet side is not pruned by event time (the query string stays small). */
+const MAX_PRUNED_HOUR_RANGES = 200;
+
+/** The event-hour partitions (inclusive runs) that bucket ranges touch, or null when too many to spell. */
+function hourRuns(ranges: readonly BucketRange[]): { from: EventHour; to: EventHour }[] | null {
+  const HOUR = 3_600_000;
+  const runs = ranges
+    .filter((r) => r.toMs > r.fromMs)
+    .map((r) => [Math.floor(r.fromMs / HOUR), Math.floor((r.toMs - 1) / HOUR)] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const run of runs) {
+    const last = merged[merged.length - 1];
+    if (last && run[0] <= last[1] + 1) last[1] = Math.max(last[1], run[1]);
+    else merged.push([...run]);
+  }
+  if (merged.length > MAX_PRUNED_HOUR_RANGES) return null;
+  const hour = (h: number): EventHour => {
+    const iso = toIso(h * HOUR);
+    return { edt: iso.slice(0, 10), ehr: iso.slice(11, 13) };
+  };
+  return merged.map(([a, b]) => ({ from: hour(a), to: hour(b) }));
+}
+
 /**
  * Athena source over the Glue table of the archive, pruned to the partitions the cutoff can
  * reach (and, for a reconciliation window, to a day before its start: enough to see the
- * earlier copy of a producer retry).
+ * earlier copy of a producer retry). With the compacted archive (ADR 011), a UNION ALL of the
+ * Parquet table restricted to the committed generations (and, with `eventTimes`, to the event
+ * hours they touch) and the NDJSON table restricted to the objects no manifest covers: each
+ * raw object is read from exactly one side.
  */
 export function athenaSource(
   database: string,
   table: string,
   cutoffMs: number,
   arrivedFromMs?: number,
+  compacted?: AthenaCompactedSnapshot,
+  eventTimes?: readonly BucketRange[],
 ): string {
-  const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
   const lastDay = toIso(cutoffMs).slice(0, 10);
-  const first =
-    arrivedFromMs === undefined
-      ? ''
-      : ` AND dt >= ${sqlString(toIso(Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS)).slice(0, 10))}`;
-  return `SELECT line FROM ${ident(database)}.${ident(table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
+  const earliest =
+    arrivedFromMs === undefined ? undefined : Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS);
+  const first = earliest === undefined ? '' : ` AND dt >= ${sqlString(toIso(earliest).slice(0, 10))}`;
+  const raw = `SELECT line FROM ${tableRef(database, table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
+  if (compacted === undefined) return raw;
+  const parts: string[] = [];
+  const { uncovered, generations, tables } = compacted;
+  if (uncovered.ranges.length > 0 || uncovered.keys.length > 0)
+    parts.push(`${raw}\n  AND ${rawSelectionSql(uncovered, tables.rawLocation)}`);
+  if (generations.length > 0) {
+    const where = [`g IN (${generations.map(sqlString).join(', ')})`, `am < ${cutoffMs}`];
+    if (earliest !== undefined) where.push(`am >= ${earliest}`);
+    const runs = eventTimes === undefined ? null : hourRuns(eventTimes);
+    if (runs !== null)
+      where.push(
+        runs.length === 0
+          ? 'FALSE'
+          : `(${runs
+              .map(
+                (r) =>
+                  `(${pairAtLeast('edt', 'ehr', r.from.edt, r.from.ehr)} AND ${pairAtMost('edt', 'ehr', r.to.edt, r.to.ehr)})`,
+              )
+              .join('\n    OR ')})`,
+      );
+    parts.push(
+      `SELECT line FROM ${tableRef(tables.database, tables.compactedTable)}\nWHERE ${where.join('\n  AND ')}`,
+    );
+  }
+  // Nothing archived yet: a relation with the right column and no row.
+  return parts.length === 0 ? `${raw} AND FALSE` : parts.join('\nUNION ALL\n');
 }
 
 /**

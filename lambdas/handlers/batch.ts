@@ -6,6 +6,14 @@ import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store'
 import { S3CompactedStore } from '../adapters/duckdb/compacted-archive-store';
 import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
 import { COMPACTED_PREFIX } from '../core/compaction';
+import { S3CompactedObjects } from '../adapters/aws/s3-compacted-objects';
+import { ENV } from '../runtime/env';
+import {
+  advanceCompaction,
+  startCompaction,
+  type CloudCompactionDeps,
+  type CompactionStep,
+} from '../services/cloud-compaction';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { parseBatchRequest } from '../adapters/codecs/batch-request';
 import { systemClock } from '../ports/clock';
@@ -24,6 +32,7 @@ import { makeSfnClient } from '../runtime/clients/sfn';
 import {
   abandonBatch,
   addWrites,
+  batchCutoff,
   planBatch,
   publishBatch,
   runBatch,
@@ -60,12 +69,45 @@ const duckdb =
         },
       )
     : undefined;
-const engine: QueryEngine =
-  config.engine.kind === 'athena'
-    ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), config.engine)
-    : duckdb!;
-
 const s3 = makeS3Client(config.endpoints);
+// The cloud's compacted archive (ADR 011): the tables both the compaction steps and the reads use.
+const compacted =
+  config.engine.kind === 'athena' && config.engine.compaction
+    ? {
+        tables: {
+          database: config.engine.database,
+          table: config.engine.table,
+          compactedTable: config.engine.compaction.table,
+          rawLocation: `s3://${config.archiveBucket}/${config.archivePrefix}`,
+        },
+        store: new S3CompactedObjects(s3, config.archiveBucket, COMPACTED_PREFIX),
+        raw: new S3ArchiveReader(s3, config.archiveBucket, config.archivePrefix),
+        periodMs: config.engine.compaction.periodMs,
+      }
+    : undefined;
+const athena =
+  config.engine.kind === 'athena'
+    ? new AthenaQueryEngine(makeAthenaClient(config.endpoints), {
+        workgroup: config.engine.workgroup,
+        database: config.engine.database,
+        table: config.engine.table,
+        maxBytesScanned: config.engine.maxBytesScanned,
+        ...(compacted
+          ? { compacted: { manifests: compacted.store, raw: compacted.raw, tables: compacted.tables } }
+          : {}),
+      })
+    : undefined;
+const engine: QueryEngine = athena ?? duckdb!;
+const cloudCompaction: CloudCompactionDeps | undefined =
+  athena && compacted
+    ? {
+        ...compacted,
+        queries: athena,
+        compactedLocation: `s3://${config.archiveBucket}/${COMPACTED_PREFIX}`,
+        clock: systemClock,
+        manifestCache: new Map(),
+      }
+    : undefined;
 const deps = {
   views: config.views,
   watermark: makeArchiveWatermark(
@@ -79,7 +121,7 @@ const deps = {
   speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
   clock: systemClock,
   arrivalBucketMs: config.arrivalBucketMs,
-  // Locally only for now: the cloud's compaction step is not built (ADR 011), so Athena reads NDJSON.
+  // Locally the run compacts in process; in the cloud the state machine's compact steps run before the plan.
   ...(config.engine.kind === 'duckdb' && config.engine.compaction ? { compactor: duckdb! } : {}),
 };
 
@@ -117,6 +159,22 @@ async function step(input: BatchStep): Promise<unknown> {
       `batch step ${input.action} needs the athena engine (${config.engine.kind} runs a batch in one process)`,
     );
   switch (input.action) {
+    case 'compact': {
+      if (cloudCompaction === undefined)
+        throw new Error(
+          `batch step compact: the compacted archive is off (${ENV.athenaCompactedTable} unset); the state machine and the function's environment disagree`,
+        );
+      let next: CompactionStep;
+      if (input.compaction === null) {
+        const cutoffMs = await batchCutoff(deps);
+        next =
+          cutoffMs === null
+            ? { phase: 'done', result: { status: 'nothing-to-do' }, queries: [] }
+            : await startCompaction(cloudCompaction, cutoffMs);
+      } else next = await advanceCompaction(cloudCompaction, input.compaction);
+      if (next.phase === 'done') logger.info('batch compaction', { ...next.result });
+      return next;
+    }
     case 'plan': {
       const request = parseBatchRequest(input.request);
       if ('problems' in request) throw new Error(`invalid batch request: ${request.problems.join('; ')}`);

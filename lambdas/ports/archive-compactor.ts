@@ -10,7 +10,9 @@ export type CompactionResult =
       readonly bytes: number;
     }
   /** Another compactor committed this generation first: its files are left unread. */
-  | { readonly status: 'lost'; readonly generation: number };
+  | { readonly status: 'lost'; readonly generation: number }
+  /** The attempt's files could not be committed safely (`reason`): left unread, the objects stay raw. */
+  | { readonly status: 'abandoned'; readonly generation: number; readonly reason: string };
 
 /**
  * Rewrites the raw archive objects a run's cutoff has passed into the compacted (columnar)

@@ -258,6 +258,8 @@ export type BatchEngineConfig =
       readonly database: string;
       readonly table: string;
       readonly maxBytesScanned: number;
+      /** The compacted archive's Glue table and compaction period (ADR 011); absent, no compaction. */
+      readonly compaction?: { readonly table: string; readonly periodMs: number };
     }
   | {
       readonly kind: 'duckdb';
@@ -299,6 +301,14 @@ export function readBatchConfig(env: Env): BatchConfig {
       database: required(env, ENV.athenaDatabase),
       table: required(env, ENV.athenaTable),
       maxBytesScanned: integer(env, ENV.athenaMaxBytesScanned, 10 * 1024 ** 3, 1),
+      ...(env[ENV.athenaCompactedTable]
+        ? {
+            compaction: {
+              table: required(env, ENV.athenaCompactedTable),
+              periodMs: integer(env, ENV.athenaCompactionPeriodMs, 86_400_000, 3_600_000),
+            },
+          }
+        : {}),
     };
   } else if (engineKind === 'duckdb') {
     engine = {

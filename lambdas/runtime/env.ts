@@ -48,6 +48,13 @@ export const ENV = {
   athenaTable: 'STREAMFOLD_ATHENA_TABLE',
   /** Largest number of bytes a single batch query may scan before the handler cancels it. */
   athenaMaxBytesScanned: 'STREAMFOLD_ATHENA_MAX_BYTES_SCANNED',
+  /**
+   * Glue table over the archive bucket's `compacted/` prefix (Parquet, partitions g, edt, ehr): set,
+   * the batch state machine compacts the archive before each run and the runs read it (ADR 011).
+   */
+  athenaCompactedTable: 'STREAMFOLD_ATHENA_COMPACTED_TABLE',
+  /** The cloud's compaction period in ms (objects whose arrival hour ended before the run cutoff's period are compacted). */
+  athenaCompactionPeriodMs: 'STREAMFOLD_ATHENA_COMPACTION_PERIOD_MS',
   /** `true`: before each run, DuckDB's folder is filled from the archive bucket (an S3 endpoint whose files are not on this disk, e.g. LocalStack). */
   duckdbSyncFromS3: 'STREAMFOLD_DUCKDB_SYNC_FROM_S3',
   /** Local folder DuckDB reads the archive from (the S3 emulator's bucket folder). */

@@ -35,6 +35,8 @@ export type BatchQueryEngine =
       readonly database: string;
       readonly table: string;
       readonly maxBytesScanned: string;
+      /** The compacted archive's Glue table and the compaction period in ms (ADR 011); absent, no compaction. */
+      readonly compaction?: { readonly table: string; readonly periodMs: string };
     }
   | {
       readonly kind: 'duckdb';
@@ -165,6 +167,12 @@ export function batchEnvironment(
           [ENV.athenaDatabase]: o.engine.database,
           [ENV.athenaTable]: o.engine.table,
           [ENV.athenaMaxBytesScanned]: o.engine.maxBytesScanned,
+          ...(o.engine.compaction
+            ? {
+                [ENV.athenaCompactedTable]: o.engine.compaction.table,
+                [ENV.athenaCompactionPeriodMs]: o.engine.compaction.periodMs,
+              }
+            : {}),
         }
       : {
           [ENV.queryEngine]: 'duckdb',

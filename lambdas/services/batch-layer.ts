@@ -108,6 +108,21 @@ export interface WriteResult {
 }
 
 /**
+ * The cutoff a run starting now would take (null: nothing archived yet): what the compaction
+ * before the plan compacts up to (ADR 011). The plan reads the watermark again; it can only be
+ * later, so the plan's reads cover at least what this cutoff's compaction left raw.
+ */
+export async function batchCutoff(
+  deps: Pick<BatchLayerDeps, 'control' | 'watermark' | 'arrivalBucketMs'>,
+): Promise<number | null> {
+  const current = await deps.control.readPointer();
+  const archivedBefore = await deps.watermark.archivedBeforeMs();
+  return archivedBefore === null
+    ? null
+    : nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
+}
+
+/**
  * Plans a run: reads the pointer and the archive watermark, takes a version number, and finds
  * per view what to recompute. `skipped` when there is nothing the archive provably holds.
  */

@@ -2,6 +2,7 @@ import { Arn, type CfnElement, Duration, RemovalPolicy, Stack, Tokenization, Val
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as glue from 'aws-cdk-lib/aws-glue';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +11,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { COMPACTED_PREFIX } from '../../lambdas/core/compaction';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
@@ -65,7 +67,35 @@ export interface BatchLayerProps {
    * @default Duration.seconds(15)
    */
   readonly queryPollInterval?: Duration;
+  /**
+   * Compact the archive before each run (ADR 011): a `Compact` loop before the plan rewrites the
+   * NDJSON objects whose arrival hour ended before the cutoff's period as Parquet by event date
+   * and hour (Athena UNLOAD, committed by a manifest), and every read takes the committed
+   * generations from the Parquet table and only the rest from NDJSON. `false` leaves the
+   * state machine, the table and the grants exactly as without compaction.
+   * @default true
+   */
+  readonly compaction?: boolean;
+  /**
+   * The compaction period: objects are compacted once their arrival hour ended before the start
+   * of the run cutoff's period (UTC), so in steady state one generation per period and a raw
+   * tail of at most one period and a bit.
+   * @default Duration.days(1)
+   */
+  readonly compactionPeriod?: Duration;
 }
+
+/** A Glue table's ARN with its database's and the catalog's: what Glue's resource-level permissions need. */
+function glueTableArns(stack: Stack, database: string, table: string): string[] {
+  return [
+    Arn.format({ service: 'glue', resource: 'catalog' }, stack),
+    Arn.format({ service: 'glue', resource: 'database', resourceName: database }, stack),
+    Arn.format({ service: 'glue', resource: 'table', resourceName: `${database}/${table}` }, stack),
+  ];
+}
+
+/** The Glue table over the compacted archive (its name in the archive's database). */
+export const COMPACTED_TABLE_NAME = 'compacted';
 
 /**
  * The batch layer: a Standard Step Functions workflow per run, started by `starter` (run by an
@@ -92,6 +122,8 @@ export class BatchLayer extends Construct {
   readonly ruleDeadLetterQueue: sqs.Queue;
   /** A run failed or timed out (the previous version stays served). */
   readonly alarms: cloudwatch.Alarm[] = [];
+  /** The Glue table over `compacted/` (partitions g, edt, ehr), when compaction is on. */
+  readonly compactedTable?: glue.CfnTable;
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
@@ -108,6 +140,11 @@ export class BatchLayer extends Construct {
     checkRange('queryPollInterval (seconds)', pollSeconds, 1, 600);
     const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
+    const compaction = props.compaction ?? true;
+    const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours({ integral: false });
+    // The raw objects are known to the hour only (their arrival partition): whole hours, at least one.
+    checkRange('compactionPeriod (hours)', periodHours, 1, 24 * 30);
+    if (compaction) this.compactedTable = this.addCompactedTable(archive);
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
     // with an AWS-managed key (it would need a customer-managed key, $1/month, for a queue that is
     // empty when all is well).
@@ -137,6 +174,9 @@ export class BatchLayer extends Construct {
           database: archive.databaseName,
           table: archive.tableName,
           maxBytesScanned: Tokenization.stringifyNumber(archive.bytesScannedCutoffPerQuery),
+          ...(compaction
+            ? { compaction: { table: COMPACTED_TABLE_NAME, periodMs: String(periodHours * 3_600_000) } }
+            : {}),
         },
         watermark: {
           kind: 'clock',
@@ -175,18 +215,7 @@ export class BatchLayer extends Construct {
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
-        resources: [
-          Arn.format({ service: 'glue', resource: 'catalog' }, stack),
-          Arn.format({ service: 'glue', resource: 'database', resourceName: archive.databaseName }, stack),
-          Arn.format(
-            {
-              service: 'glue',
-              resource: 'table',
-              resourceName: `${archive.databaseName}/${archive.tableName}`,
-            },
-            stack,
-          ),
-        ],
+        resources: glueTableArns(stack, archive.databaseName, archive.tableName),
       }),
     );
     grantObjects(archive.bucket, role, `${ARCHIVE_PREFIX}*`, 's3:GetObject');
@@ -207,11 +236,44 @@ export class BatchLayer extends Construct {
       's3:PutObject',
       's3:AbortMultipartUpload',
     );
+    if (compaction) {
+      // Athena's UNLOAD writes the generations with the caller's permissions; the steps write the
+      // attempts' plans and the manifests (compacted/manifests/) and read them back.
+      grantObjects(
+        archive.bucket,
+        role,
+        `${COMPACTED_PREFIX}*`,
+        's3:GetObject',
+        's3:PutObject',
+        's3:AbortMultipartUpload',
+      );
+      // Athena reads the table and registers each generation's partitions (ALTER TABLE ADD
+      // PARTITION) with the caller's Glue permissions: on this one table, its database and the
+      // catalog, as Glue's resource-level permissions require
+      // (https://docs.aws.amazon.com/athena/latest/ug/fine-grained-access-to-glue-resources.html).
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'glue:GetTable',
+            'glue:GetPartition',
+            'glue:GetPartitions',
+            'glue:BatchCreatePartition',
+            'glue:CreatePartition',
+          ],
+          resources: glueTableArns(stack, archive.databaseName, COMPACTED_TABLE_NAME),
+        }),
+      );
+    }
     const bucketId = stack.getLogicalId(archive.bucket.node.defaultChild as s3.CfnBucket);
-    for (const prefix of [ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX]) {
+    for (const prefix of [
+      ARCHIVE_PREFIX,
+      ATHENA_RESULTS_PREFIX,
+      BATCH_RUNS_PREFIX,
+      ...(compaction ? [COMPACTED_PREFIX] : []),
+    ]) {
       Validations.of(role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${prefix}*]`,
-        reason: `Athena reads every archived object, writes its own result objects and the runs' unloaded rows, which the writers read: object access under the ${prefix} prefix of this one bucket only.`,
+        reason: `Athena reads every archived object, writes its own result objects, the runs' unloaded rows (which the writers read) and the compacted generations (which the runs read, committed by manifests the steps write): object access under the ${prefix} prefix of this one bucket only.`,
       });
     }
     // The measured Firehose delays (DataFreshness, KinesisMillisBehindLatest) that can only lengthen
@@ -231,7 +293,13 @@ export class BatchLayer extends Construct {
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
 
-    this.stateMachine = this.buildStateMachine(archive, writerConcurrency, runTimeout, pollSeconds);
+    this.stateMachine = this.buildStateMachine(
+      archive,
+      writerConcurrency,
+      runTimeout,
+      pollSeconds,
+      compaction,
+    );
     this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
     this.starter = new HandlerFunction(this, 'Starter', {
       handler: 'batch',
@@ -255,11 +323,96 @@ export class BatchLayer extends Construct {
     });
   }
 
+  /** The Glue table over `compacted/`: the columns of the Parquet files both engines write (core/sql.ts). */
+  private addCompactedTable(archive: Archive): glue.CfnTable {
+    const location = `s3://${archive.bucket.bucketName}/${COMPACTED_PREFIX}`;
+    const table = new glue.CfnTable(this, 'CompactedTable', {
+      catalogId: Stack.of(this).account,
+      databaseName: archive.databaseName,
+      tableInput: {
+        name: COMPACTED_TABLE_NAME,
+        tableType: 'EXTERNAL_TABLE',
+        description:
+          'The compacted archive (ADR 011): one row per archived line, ZSTD Parquet by generation, event date and hour. Partitions are registered by each compaction before its manifest; read only generations a manifest commits.',
+        // Registered per generation, not projected: a generation folder name is not enumerable,
+        // and event dates have no range to project (late events reach any past date).
+        partitionKeys: [
+          { name: 'g', type: 'string' },
+          { name: 'edt', type: 'string' },
+          { name: 'ehr', type: 'string' },
+        ],
+        parameters: { classification: 'parquet' },
+        storageDescriptor: {
+          location,
+          columns: [
+            { name: 'line', type: 'string' },
+            { name: 'tm', type: 'bigint' },
+            { name: 'am', type: 'bigint' },
+            { name: 'etype', type: 'string' },
+          ],
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    table.node.addDependency(archive.database);
+    // Retained when compaction is turned off: a table re-created empty under the same manifests
+    // would make every run read nothing for the objects they cover. Kept, turning compaction on
+    // again fails the deployment (the name exists) instead: docs/deploy.md says what to delete.
+    table.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    return table;
+  }
+
+  /**
+   * Compact -> CompactionDone? -> (WaitForCompaction -> CheckCompaction -> CompactionQueriesDone?
+   * -> AdvanceCompaction -> CompactionDone?)* -> the plan. Each compact step starts Athena queries
+   * and returns; the loop polls them like the run's own queries. A failure fails the run before
+   * anything is written (files of an uncommitted generation are never read).
+   */
+  private compactionSteps(
+    invoke: (id: string, payload: Record<string, unknown>, resultPath: string) => tasks.LambdaInvoke,
+    runFailed: sfn.Fail,
+    pollSeconds: number,
+    plan: sfn.IChainable,
+  ): sfn.IChainable {
+    const request = sfn.JsonPath.objectAt('$.request');
+    const onError = { resultPath: '$.error' };
+    // No `compaction` field: the step starts a new one.
+    const start = invoke('Compact', { action: 'compact', request }, '$.compaction');
+    const advance = invoke(
+      'AdvanceCompaction',
+      { action: 'compact', request, compaction: sfn.JsonPath.objectAt('$.compaction') },
+      '$.compaction',
+    );
+    const check = invoke(
+      'CheckCompaction',
+      { action: 'unloaded', queries: sfn.JsonPath.listAt('$.compaction.queries') },
+      '$.compactionQueries',
+    );
+    for (const task of [start, advance, check]) task.addCatch(runFailed, onError);
+    const wait = new sfn.Wait(this, 'WaitForCompaction', {
+      time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
+    });
+    const isDone = new sfn.Choice(this, 'CompactionDone')
+      .when(sfn.Condition.stringEquals('$.compaction.phase', 'done'), plan)
+      .otherwise(wait);
+    wait
+      .next(check)
+      .next(
+        new sfn.Choice(this, 'CompactionQueriesDone')
+          .when(sfn.Condition.booleanEquals('$.compactionQueries.done', true), advance.next(isDone))
+          .otherwise(wait),
+      );
+    return start.next(isDone);
+  }
+
   private buildStateMachine(
     archive: Archive,
     writerConcurrency: number,
     runTimeout: Duration,
     pollSeconds: number,
+    compaction: boolean,
   ): sfn.StateMachine {
     const fn = this.handler.function;
     const invoke = (id: string, payload: Record<string, unknown>, resultPath: string) =>
@@ -317,7 +470,7 @@ export class BatchLayer extends Construct {
     );
     publish.addCatch(abandon, onError); // abandon keeps a version the pointer already holds
 
-    const definition = planStep.next(
+    const run = planStep.next(
       new sfn.Choice(this, 'Planned')
         .when(sfn.Condition.stringEquals('$.planned.status', 'skipped'), new sfn.Succeed(this, 'NothingToDo'))
         .otherwise(
@@ -333,6 +486,7 @@ export class BatchLayer extends Construct {
             ),
         ),
     );
+    const definition = compaction ? this.compactionSteps(invoke, runFailed, pollSeconds, planStep) : run;
     const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment: 'streamfold batch run: plan, Athena UNLOAD per view, parallel writers, one atomic publish.',

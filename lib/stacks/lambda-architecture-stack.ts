@@ -33,6 +33,18 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly batchSchedule?: Duration;
   /**
+   * Compact the archive into Parquet by event hour before each batch run, and read it (ADR 011):
+   * `false` keeps every run reading the NDJSON archive.
+   * @default true
+   */
+  readonly batchCompaction?: boolean;
+  /**
+   * The compaction period (BatchLayerProps.compactionPeriod): objects are compacted once their
+   * arrival hour ended before the start of the run cutoff's period.
+   * @default Duration.days(1)
+   */
+  readonly batchCompactionPeriod?: Duration;
+  /**
    * Firehose buffer interval (bounds how far the batch cutoff trails arrival).
    * @default Duration.seconds(60)
    */
@@ -172,6 +184,8 @@ export class LambdaArchitectureStack extends Stack {
       viewsJson,
       arrivalBucket,
       schedule: props.batchSchedule,
+      compaction: props.batchCompaction,
+      compactionPeriod: props.batchCompactionPeriod,
     });
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {

@@ -234,6 +234,78 @@ describe('AthenaQueryEngine.source', () => {
   });
 });
 
+describe('AthenaQueryEngine.source over the compacted archive (ADR 011)', () => {
+  const manifest = {
+    generation: 1,
+    id: 'aaaa',
+    sources: ['dt=2026-11-23/hour=05/a.gz', 'dt=2026-11-23/hour=06/b.gz'],
+    files: [
+      {
+        key: 'g=0000000001-aaaa-9-1/c=000/edt=2026-11-23/ehr=05/x.parquet',
+        eventDate: '2026-11-23',
+        rows: 2,
+        bytes: 100,
+        minTm: 0,
+        maxTm: 1,
+        minAm: 0,
+        maxAm: 1,
+      },
+    ],
+  };
+  function compactedEngine() {
+    const calls = { manifests: 0, raw: 0, reads: 0 };
+    const { engine: e } = engine(fakeAthena([], []).client, {
+      compacted: {
+        manifests: {
+          list: async () => {
+            calls.manifests++;
+            return ['manifests/0000000001.json'];
+          },
+          readText: async () => {
+            calls.reads++;
+            return JSON.stringify(manifest);
+          },
+        },
+        raw: {
+          listKeys: async () => {
+            calls.raw++;
+            return [...manifest.sources, 'dt=2026-11-24/hour=10/c.gz'];
+          },
+        },
+        tables: {
+          database: 'streamfold_db',
+          table: 'events',
+          compactedTable: 'compacted',
+          rawLocation: 's3://b/events/',
+        },
+      },
+    });
+    return { e, calls };
+  }
+
+  it('reads committed generations from Parquet and the objects no manifest covers from NDJSON', async () => {
+    const { e } = compactedEngine();
+    const sql = await e.source(Date.UTC(2026, 10, 24, 12));
+    expect(sql).toBe(`SELECT line FROM "streamfold_db"."events" WHERE dt <= '2026-11-24'
+  AND ((dt = '2026-11-24' AND hour = '10'))
+UNION ALL
+SELECT line FROM "streamfold_db"."compacted"
+WHERE g IN ('0000000001-aaaa-9-1')
+  AND am < ${Date.UTC(2026, 10, 24, 12)}`);
+  });
+
+  it('lists the manifests and the raw archive once per cutoff, and parses a manifest once', async () => {
+    const { e, calls } = compactedEngine();
+    const cutoff = Date.UTC(2026, 10, 24, 12);
+    await e.source(cutoff);
+    await e.source(cutoff, cutoff - 60_000);
+    await e.source(cutoff, undefined, [{ fromMs: 0, toMs: 60_000 }]);
+    expect(calls).toEqual({ manifests: 1, raw: 1, reads: 1 });
+    await e.source(cutoff + 60_000);
+    expect(calls).toEqual({ manifests: 2, raw: 2, reads: 1 });
+  });
+});
+
 describe('AthenaQueryEngine in a batch run', () => {
   it('feeds text results to the batch layer, which publishes the cells they describe', async () => {
     const views = validateViews([

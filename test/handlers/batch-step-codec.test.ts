@@ -28,6 +28,32 @@ describe('the batch state machine step codec', () => {
     });
   });
 
+  it('reads a compact step: absent compaction starts one, a returned one advances', () => {
+    expect(parseBatchStep({ action: 'compact', request: {} } as never)).toEqual({
+      action: 'compact',
+      request: {},
+      compaction: null,
+    });
+    const step = {
+      phase: 'unload',
+      cutoffMs: 1,
+      attempt: 1,
+      generation: 2,
+      folder: 'f',
+      rows: 3,
+      queries: ['q'],
+    };
+    expect(parseBatchStep({ action: 'compact', compaction: step } as never)).toMatchObject({
+      compaction: step,
+    });
+    expect(() =>
+      parseBatchStep({ action: 'compact', compaction: { phase: 'unload', queries: [] } } as never),
+    ).toThrow(/batch step compact: compaction must be null or what the previous compact step returned/);
+    expect(() =>
+      parseBatchStep({ action: 'compact', compaction: { phase: 'later', queries: [] } } as never),
+    ).toThrow(/batch step compact: compaction must be null/);
+  });
+
   it('fails naming the field when the definition sends something else', () => {
     expect(() => parseBatchStep({ action: 'write', plan: { version: 'x' }, key: 'k' } as never)).toThrow(
       /batch step write: plan must be \{version, cutoffMs, expectedVersion, fullViews, startedMs\}/,
@@ -36,7 +62,7 @@ describe('the batch state machine step codec', () => {
       'batch step unloaded: queries must be an array of strings (given [1])',
     );
     expect(() => parseBatchStep({ action: 'rewind' })).toThrow(
-      /unknown action; one of plan, unloaded, write, publish, abandon/,
+      /unknown action; one of compact, plan, unloaded, write, publish, abandon/,
     );
   });
 });

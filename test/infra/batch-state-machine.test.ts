@@ -22,7 +22,7 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
     expect(machines.length).toBe(1);
     expect(machines[0].Properties.StateMachineType).toBe('STANDARD');
     expect(checkAsl(definition)).toEqual([]);
-    expect(definition.StartAt).toBe('Plan');
+    expect(definition.StartAt).toBe('Compact');
     expect(definition.TimeoutSeconds).toBe(6 * 3600);
   });
 

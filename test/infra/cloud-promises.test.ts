@@ -219,6 +219,8 @@ describe('context options', () => {
     ],
     [{ ingestMaxBodyBytes: '8000000' }, 'ingestMaxBodyBytes must be between 1 and 3000000'],
     [{ ingestMaxBodyBytes: 'big' }, 'context ingestMaxBodyBytes must be a number'],
+    [{ batchCompaction: 'no' }, 'context batchCompaction must be true or false (given "no")'],
+    [{ batchCompactionHours: '0.5' }, 'compactionPeriod (hours) must be between 1 and 720 (given 0.5)'],
   ])('fails if given %j', (context, message) => {
     expect(() => buildApp(app(context))).toThrow(message);
   });
@@ -230,5 +232,20 @@ describe('context options', () => {
     };
     const stream = Object.values(template.Resources).find((r) => r.Type === 'AWS::Kinesis::Stream');
     expect(stream?.DeletionPolicy).toBe('Delete');
+  });
+
+  it('turns the compaction off with batchCompaction=false and sets its period with batchCompactionHours', () => {
+    const resources = (context: Record<string, string>) => {
+      const [stack] = buildApp(app(context));
+      return Object.values(
+        (stack.node.root as App).synth().getStackByName(stack.stackName).template.Resources as Resources,
+      );
+    };
+    const tables = (rs: ReturnType<typeof resources>) =>
+      rs.filter((r) => r.Type === 'AWS::Glue::Table').length;
+    expect(tables(resources({ batchCompaction: 'false' }))).toBe(1);
+    const six = resources({ batchCompactionHours: '6' });
+    expect(tables(six)).toBe(2);
+    expect(JSON.stringify(six)).toContain(`"STREAMFOLD_ATHENA_COMPACTION_PERIOD_MS":"${6 * 3_600_000}"`);
   });
 });

@@ -22,6 +22,9 @@ import { synth } from './stack-fixture';
  * role, policies, log group and alarms) started by a new function (BatchLayerStarter*), which the
  * schedule now invokes: its invoke permission (BatchLayerScheduleAllowEventRule...) is replaced,
  * nothing stateful is.
+ *
+ * Issue 11, the cloud compaction (intended): the Glue table over compacted/ (BatchLayerCompactedTable),
+ * created only with BatchLayerProps.compaction (default on).
  */
 const LAMBDA_STACK_LOGICAL_IDS = [
   'ApiAccessLogs50B185DB',
@@ -82,6 +85,7 @@ const LAMBDA_STACK_LOGICAL_IDS = [
   'ArchiveTransformRole3912BC62',
   'ArchiveTransformRoleDefaultPolicy93597E15',
   'ArchiveWorkGroup40322510',
+  'BatchLayerCompactedTable488BD983',
   'BatchLayerHandlerFunction47352CD9',
   'BatchLayerHandlerLogsB0CF1A82',
   'BatchLayerHandlerRoleAE1C5837',

@@ -362,7 +362,10 @@ describe('least privilege', () => {
       'dynamodb:PutItem',
       'dynamodb:Scan',
       'dynamodb:UpdateItem',
+      'glue:BatchCreatePartition', // the compacted table's partitions, registered by each generation (ADR 011)
+      'glue:CreatePartition',
       'glue:GetDatabase',
+      'glue:GetPartition',
       'glue:GetPartitions',
       'glue:GetTable',
       'logs:CreateLogStream',

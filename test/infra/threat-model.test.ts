@@ -152,36 +152,57 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
     ]);
   });
 
-  it('gives the batch layer the archive to read (events/ only), Athena in its workgroup, and the batch view to write', () => {
-    expect(reach(lambdaTemplate, 'BatchLayerHandlerRole')).toEqual([
-      'athena:GetQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
-      'athena:GetQueryResults arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
-      'athena:StartQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
-      'athena:StopQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
-      'cloudwatch:GetMetricData *',
-      'dynamodb:BatchWriteItem TablesBatchTable',
-      'dynamodb:DeleteItem TablesSpeedTable',
-      'dynamodb:GetItem TablesControlTable',
-      'dynamodb:PutItem TablesControlTable',
-      'dynamodb:Scan TablesBatchTable',
-      'dynamodb:Scan TablesSpeedTable',
-      'dynamodb:UpdateItem TablesControlTable',
-      ...['glue:GetDatabase', 'glue:GetPartitions', 'glue:GetTable'].flatMap((action) => [
-        `${action} arn:aws:glue:eu-west-1:123456789012:catalog`,
-        `${action} arn:aws:glue:eu-west-1:123456789012:database/teststack_archive_9d62e9d7`,
-        `${action} arn:aws:glue:eu-west-1:123456789012:table/teststack_archive_9d62e9d7/events`,
-      ]),
-      's3:AbortMultipartUpload ArchiveBucket/athena-results/*',
-      's3:AbortMultipartUpload ArchiveBucket/batch-runs/*', // its queries' UNLOAD (Athena writes as the caller)
-      's3:GetBucketLocation ArchiveBucket',
-      's3:GetObject ArchiveBucket/athena-results/*',
-      's3:GetObject ArchiveBucket/batch-runs/*', // the writers read what the queries unloaded
-      's3:GetObject ArchiveBucket/events/*',
-      's3:ListBucket ArchiveBucket',
-      's3:PutObject ArchiveBucket/athena-results/*',
-      's3:PutObject ArchiveBucket/batch-runs/*',
-      'sqs:SendMessage BatchLayerScheduleDeadLetterQueue',
-    ]);
+  it('gives the batch layer the archive to read (events/), its compacted copy to write and read (compacted/, its Glue table), Athena in its workgroup, and the batch view to write', () => {
+    expect(reach(lambdaTemplate, 'BatchLayerHandlerRole')).toEqual(
+      [
+        'athena:GetQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
+        'athena:GetQueryResults arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
+        'athena:StartQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
+        'athena:StopQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
+        'cloudwatch:GetMetricData *',
+        'dynamodb:BatchWriteItem TablesBatchTable',
+        'dynamodb:DeleteItem TablesSpeedTable',
+        'dynamodb:GetItem TablesControlTable',
+        'dynamodb:PutItem TablesControlTable',
+        'dynamodb:Scan TablesBatchTable',
+        'dynamodb:Scan TablesSpeedTable',
+        'dynamodb:UpdateItem TablesControlTable',
+        ...['glue:GetDatabase', 'glue:GetPartitions', 'glue:GetTable'].flatMap((action) => [
+          `${action} arn:aws:glue:eu-west-1:123456789012:catalog`,
+          `${action} arn:aws:glue:eu-west-1:123456789012:database/teststack_archive_9d62e9d7`,
+          `${action} arn:aws:glue:eu-west-1:123456789012:table/teststack_archive_9d62e9d7/events`,
+        ]),
+        // The compacted table (ADR 011): its partitions registered by each generation, read by every run.
+        ...[
+          'glue:BatchCreatePartition',
+          'glue:CreatePartition',
+          'glue:GetPartition',
+          'glue:GetPartitions',
+          'glue:GetTable',
+        ].flatMap((action) => [
+          ...(['glue:GetPartitions', 'glue:GetTable'].includes(action)
+            ? []
+            : [
+                `${action} arn:aws:glue:eu-west-1:123456789012:catalog`,
+                `${action} arn:aws:glue:eu-west-1:123456789012:database/teststack_archive_9d62e9d7`,
+              ]),
+          `${action} arn:aws:glue:eu-west-1:123456789012:table/teststack_archive_9d62e9d7/compacted`,
+        ]),
+        's3:AbortMultipartUpload ArchiveBucket/athena-results/*',
+        's3:AbortMultipartUpload ArchiveBucket/batch-runs/*', // its queries' UNLOAD (Athena writes as the caller)
+        's3:AbortMultipartUpload ArchiveBucket/compacted/*', // the compaction's UNLOAD
+        's3:GetBucketLocation ArchiveBucket',
+        's3:GetObject ArchiveBucket/athena-results/*',
+        's3:GetObject ArchiveBucket/batch-runs/*', // the writers read what the queries unloaded
+        's3:GetObject ArchiveBucket/compacted/*', // manifests, attempts' plans, and Athena reading the Parquet
+        's3:GetObject ArchiveBucket/events/*',
+        's3:ListBucket ArchiveBucket',
+        's3:PutObject ArchiveBucket/athena-results/*',
+        's3:PutObject ArchiveBucket/batch-runs/*',
+        's3:PutObject ArchiveBucket/compacted/*', // generations (UNLOAD), manifests (If-None-Match)
+        'sqs:SendMessage BatchLayerScheduleDeadLetterQueue',
+      ].sort(),
+    );
   });
 
   it('lets only Firehose write the archive, and only the ingest function write the stream', () => {

@@ -31,6 +31,9 @@ const CLOUD_ONLY = new Set<string>([
   ENV.athenaDatabase,
   ENV.athenaTable,
   ENV.athenaMaxBytesScanned,
+  // The cloud's compaction runs in the state machine's steps (ADR 011); locally the batch compacts in process (ENV.duckdbCompactedDir).
+  ENV.athenaCompactedTable,
+  ENV.athenaCompactionPeriodMs,
   // The archive watermark from the clock (Firehose) instead of the local archiver's checkpoint.
   ENV.archiveLagMs,
   ENV.firehoseDeliveryStream,

@@ -5,8 +5,31 @@ import {
   StopQueryExecutionCommand,
   type AthenaClient,
 } from '@aws-sdk/client-athena';
-import { athenaSource, sqlString, type BatchResultRow } from '../../core/sql';
+import type { BucketRange } from '../../core/batch-lineage';
+import {
+  coveredSources,
+  generationFolderOfKey,
+  loadManifests,
+  rawSelection,
+  type CompactionManifest,
+  type ManifestSource,
+} from '../../core/compaction';
+import {
+  athenaSource,
+  sqlString,
+  type AthenaArchiveTables,
+  type AthenaCompactedSnapshot,
+  type BatchResultRow,
+} from '../../core/sql';
+import type { AsyncQueries, RawArchiveListing } from '../../ports/cloud-compaction';
 import type { QueryEngine } from '../../ports/query-engine';
+
+/** What the engine reads the compacted archive's state from (ADR 011). */
+export interface AthenaCompactedArchive {
+  readonly manifests: ManifestSource;
+  readonly raw: RawArchiveListing;
+  readonly tables: AthenaArchiveTables;
+}
 
 export interface AthenaQueryEngineOptions {
   readonly workgroup: string;
@@ -17,11 +40,16 @@ export interface AthenaQueryEngineOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Longest wait for one query before it is cancelled. */
   readonly timeoutMs?: number;
+  /** The compacted archive: absent, every read is of the NDJSON table. */
+  readonly compacted?: AthenaCompactedArchive;
 }
 
 /** Athena: start, poll with backoff, paginate the results. Every value comes back as text. */
-export class AthenaQueryEngine implements QueryEngine {
+export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   readonly dialect = 'athena' as const;
+  private readonly manifestCache = new Map<string, CompactionManifest>();
+  /** The compacted archive as the last cutoff's reads saw it (one listing per run, not per query). */
+  private snapshot?: { readonly cutoffMs: number; readonly value: Promise<AthenaCompactedSnapshot> };
 
   constructor(
     private readonly client: AthenaClient,
@@ -29,11 +57,56 @@ export class AthenaQueryEngine implements QueryEngine {
   ) {}
 
   /**
-   * The archive's arrival-time partitions up to the cutoff. Event-time ranges are not used: an
-   * NDJSON archive partitioned by arrival has nothing to prune them by (the whole archive).
+   * The archive's arrival-time partitions up to the cutoff; with the compacted archive, its
+   * committed generations (pruned to the event hours of `eventTimes`) and the raw objects no
+   * manifest covers. The NDJSON side cannot be pruned by event time (partitioned by arrival).
    */
-  async source(cutoffMs: number, arrivedFromMs?: number): Promise<string> {
-    return athenaSource(this.options.database, this.options.table, cutoffMs, arrivedFromMs);
+  async source(
+    cutoffMs: number,
+    arrivedFromMs?: number,
+    eventTimes?: readonly BucketRange[],
+  ): Promise<string> {
+    const { database, table } = this.options;
+    if (!this.options.compacted) return athenaSource(database, table, cutoffMs, arrivedFromMs);
+    if (this.snapshot?.cutoffMs !== cutoffMs) {
+      const value = this.readSnapshot(this.options.compacted);
+      this.snapshot = { cutoffMs, value };
+      value.catch(() => (this.snapshot = undefined));
+    }
+    return athenaSource(database, table, cutoffMs, arrivedFromMs, await this.snapshot.value, eventTimes);
+  }
+
+  /**
+   * One consistent view: the manifests, then the raw objects. A generation committed after the
+   * manifests were listed is not read, and its objects are read raw instead: still once each.
+   */
+  private async readSnapshot(c: AthenaCompactedArchive): Promise<AthenaCompactedSnapshot> {
+    const manifests = await loadManifests(c.manifests, this.manifestCache);
+    const covered = coveredSources(manifests);
+    const keys = await c.raw.listKeys();
+    return {
+      tables: c.tables,
+      generations: [
+        ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
+      ].sort(),
+      uncovered: rawSelection(
+        keys.filter((k) => !covered.has(k)),
+        keys,
+      ),
+    };
+  }
+
+  /** Starts a query (SELECT, UNLOAD or DDL) in the workgroup without waiting for it. */
+  async start(sql: string): Promise<string> {
+    const { QueryExecutionId } = await this.client.send(
+      new StartQueryExecutionCommand({
+        QueryString: sql,
+        WorkGroup: this.options.workgroup,
+        QueryExecutionContext: { Database: this.options.database },
+      }),
+    );
+    if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
+    return QueryExecutionId;
   }
 
   /**
@@ -43,15 +116,7 @@ export class AthenaQueryEngine implements QueryEngine {
    * `location` must be an empty prefix ("s3://bucket/prefix/"), as UNLOAD requires.
    */
   async startUnload(sql: string, location: string): Promise<string> {
-    const { QueryExecutionId } = await this.client.send(
-      new StartQueryExecutionCommand({
-        QueryString: `UNLOAD (${sql}\n) TO ${sqlString(location)} WITH (format = 'JSON')`,
-        WorkGroup: this.options.workgroup,
-        QueryExecutionContext: { Database: this.options.database },
-      }),
-    );
-    if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
-    return QueryExecutionId;
+    return this.start(`UNLOAD (${sql}\n) TO ${sqlString(location)} WITH (format = 'JSON')`);
   }
 
   /**
@@ -89,14 +154,7 @@ export class AthenaQueryEngine implements QueryEngine {
 
   async run(sql: string): Promise<BatchResultRow[]> {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const { QueryExecutionId } = await this.client.send(
-      new StartQueryExecutionCommand({
-        QueryString: sql,
-        WorkGroup: this.options.workgroup,
-        QueryExecutionContext: { Database: this.options.database },
-      }),
-    );
-    if (!QueryExecutionId) throw new Error('Athena returned no QueryExecutionId');
+    const QueryExecutionId = await this.start(sql);
     const deadline = Date.now() + (this.options.timeoutMs ?? 14 * 60_000);
     for (let attempt = 0; ; attempt++) {
       const { QueryExecution } = await this.client.send(new GetQueryExecutionCommand({ QueryExecutionId }));
@@ -118,12 +176,17 @@ export class AthenaQueryEngine implements QueryEngine {
       }
       await sleep(Math.min(5000, 200 * 1.5 ** attempt));
     }
+    return this.rows(QueryExecutionId);
+  }
+
+  /** Every row of a query that succeeded (as text, as Athena returns it). */
+  async rows(id: string): Promise<BatchResultRow[]> {
     const rows: BatchResultRow[] = [];
     let columns: string[] | undefined;
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(
-        new GetQueryResultsCommand({ QueryExecutionId, NextToken: nextToken, MaxResults: 1000 }),
+        new GetQueryResultsCommand({ QueryExecutionId: id, NextToken: nextToken, MaxResults: 1000 }),
       );
       columns ??= (page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? []).map((c) => c.Name ?? '');
       const data = page.ResultSet?.Rows ?? [];

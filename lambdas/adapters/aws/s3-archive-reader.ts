@@ -1,12 +1,13 @@
 import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { gunzipSync } from 'node:zlib';
+import type { RawArchiveListing } from '../../ports/cloud-compaction';
 import type { ArchiveReader } from '../../ports/kappa';
 
 /**
  * The archive's accepted events as the replay reads them: the local archiver's NDJSON objects or
  * Firehose's GZIP NDJSON ones (recognized by their magic bytes, whatever the key says).
  */
-export class S3ArchiveReader implements ArchiveReader {
+export class S3ArchiveReader implements ArchiveReader, RawArchiveListing {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
@@ -22,6 +23,11 @@ export class S3ArchiveReader implements ArchiveReader {
       for (const object of page.Contents ?? [])
         if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
     return keys.sort();
+  }
+
+  /** Keys relative to the prefix: how the compaction manifests name raw objects (ADR 011). */
+  async listKeys(): Promise<string[]> {
+    return (await this.list()).map((key) => key.slice(this.prefix.length));
   }
 
   async read(key: string): Promise<string> {

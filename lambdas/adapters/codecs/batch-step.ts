@@ -1,17 +1,20 @@
 import type { BatchPlan, WriteResult } from '../../services/batch-layer';
+import type { CompactionStep } from '../../services/cloud-compaction';
 
 /**
  * The input of one step of the cloud's batch state machine (lib/constructs/batch-layer.ts): the
  * state machine builds these, so a malformed one is a bug in the definition, reported by name.
  */
 export type BatchStep =
+  /** Starts (`compaction` null) or advances the compaction before the plan (ADR 011). */
+  | { readonly action: 'compact'; readonly request: unknown; readonly compaction: CompactionStep | null }
   | { readonly action: 'plan'; readonly request: unknown }
   | { readonly action: 'unloaded'; readonly queries: readonly string[] }
   | { readonly action: 'write'; readonly plan: BatchPlan; readonly key: string }
   | { readonly action: 'publish'; readonly plan: BatchPlan; readonly written: readonly WriteResult[] }
   | { readonly action: 'abandon'; readonly plan: BatchPlan; readonly queries: readonly string[] };
 
-const ACTIONS = ['plan', 'unloaded', 'write', 'publish', 'abandon'] as const;
+const ACTIONS = ['compact', 'plan', 'unloaded', 'write', 'publish', 'abandon'] as const;
 
 /** Is this event a state machine step (rather than a scheduled event or an API request)? */
 export function isBatchStep(event: unknown): event is { action: string } {
@@ -46,10 +49,34 @@ function strings(action: string, name: string, value: unknown): string[] {
   return value as string[];
 }
 
+const PHASES = ['partitions', 'unload', 'stats', 'done'] as const;
+
+/** A compaction step as the previous `compact` returned it, or null (absent) to start one. */
+function compaction(value: unknown): CompactionStep | null {
+  if (value === null || value === undefined) return null;
+  const c = value as Record<string, unknown> | undefined;
+  const ints = ['cutoffMs', 'attempt', 'generation'];
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !PHASES.includes(c.phase as (typeof PHASES)[number]) ||
+    !Array.isArray(c.queries) ||
+    !c.queries.every((q) => typeof q === 'string') ||
+    (c.phase !== 'done' && (typeof c.folder !== 'string' || !ints.every((k) => Number.isSafeInteger(c[k]))))
+  )
+    fail(
+      'compact',
+      `compaction must be null or what the previous compact step returned (given ${JSON.stringify(value)})`,
+    );
+  return c as unknown as CompactionStep;
+}
+
 /** Reads a step's input, throwing a message naming the field when the state machine sent something else. */
 export function parseBatchStep(event: { action: string }): BatchStep {
   const e = event as Record<string, unknown> & { action: string };
   switch (e.action as (typeof ACTIONS)[number]) {
+    case 'compact':
+      return { action: 'compact', request: e.request, compaction: compaction(e.compaction) };
     case 'plan':
       return { action: 'plan', request: e.request };
     case 'unloaded':

@@ -1,12 +1,7 @@
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { S3CompactedObjects } from '../aws/s3-compacted-objects';
 
 /**
  * Where the compacted archive (ADR 011) is written and read from: through S3 (the local
@@ -95,7 +90,7 @@ const S3RVER_SUFFIX = '._S3rver_object';
  * The compacted archive in an S3 bucket whose objects are files on this disk (the local S3
  * emulator, s3rver): written with PutObject, read by DuckDB from the emulator's folder.
  */
-export class S3CompactedStore implements CompactedArchiveStore {
+export class S3CompactedStore extends S3CompactedObjects implements CompactedArchiveStore {
   /**
    * @param client the S3 client (endpoint override set)
    * @param bucket the archive bucket
@@ -103,59 +98,18 @@ export class S3CompactedStore implements CompactedArchiveStore {
    * @param folder the emulator's folder for that prefix (`<s3Dir>/<bucket>/compacted`)
    */
   constructor(
-    private readonly client: S3Client,
-    private readonly bucket: string,
-    private readonly prefix: string,
+    client: S3Client,
+    bucket: string,
+    prefix: string,
     private readonly folder: string,
-  ) {}
-
-  async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const page of paginateListObjectsV2(
-      { client: this.client },
-      { Bucket: this.bucket, Prefix: this.prefix + prefix },
-    ))
-      for (const object of page.Contents ?? []) keys.push(object.Key!.slice(this.prefix.length));
-    return keys.sort();
-  }
-
-  async readText(key: string): Promise<string> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-    return out.Body!.transformToString();
+  ) {
+    super(client, bucket, prefix);
   }
 
   async putFile(key: string, file: string): Promise<void> {
     await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: await fs.readFile(file) }),
     );
-  }
-
-  async createIfAbsent(key: string, text: string): Promise<boolean> {
-    const Key = this.prefix + key;
-    // S3 refuses the put with 412 when the key exists (IfNoneMatch); the emulator ignores the
-    // header, hence the HEAD first. Locally one process compacts (under a lock), so the two agree.
-    try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
-      return false;
-    } catch (error) {
-      if ((error as { name?: string }).name !== 'NotFound') throw error;
-    }
-    try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          Body: text,
-          IfNoneMatch: '*',
-          ContentType: 'application/json',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)
-        return false;
-      throw error;
-    }
   }
 
   localPath(key: string): string {

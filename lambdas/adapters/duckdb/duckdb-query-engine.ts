@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { BucketRange } from '../../core/batch-lineage';
 import {
+  buildManifest,
   compactionHorizon,
   coveredSources,
-  generationOfManifestKey,
+  generationSummary,
+  loadManifests,
   manifestKey,
-  MANIFEST_DIR,
-  parseManifest,
   planCompaction,
   type CompactedFile,
   type CompactionManifest,
@@ -134,19 +134,7 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
 
   /** The committed manifests, in generation order. */
   private async committed(): Promise<CompactionManifest[]> {
-    if (!this.compaction) return [];
-    const { store } = this.compaction;
-    const keys = (await store.list(`${MANIFEST_DIR}/`)).filter((k) => generationOfManifestKey(k) !== null);
-    const out: CompactionManifest[] = [];
-    for (const key of keys) {
-      let manifest = this.manifests.get(key);
-      if (!manifest) {
-        manifest = parseManifest(await store.readText(key), key);
-        this.manifests.set(key, manifest);
-      }
-      out.push(manifest);
-    }
-    return out.sort((a, b) => a.generation - b.generation);
+    return this.compaction ? loadManifests(this.compaction.store, this.manifests) : [];
   }
 
   /**
@@ -212,24 +200,11 @@ GROUP BY filename`,
           maxAm: Number(row.max_am),
         });
       }
-      outputs.sort((a, b) => (a.key < b.key ? -1 : 1));
-      const manifest: CompactionManifest = {
-        generation: plan.generation,
-        id: plan.id,
-        sources: plan.sources,
-        files: outputs,
-      };
+      const manifest = buildManifest(plan, outputs);
       if (!(await store.createIfAbsent(manifestKey(plan.generation), JSON.stringify(manifest))))
         return { status: 'lost', generation: plan.generation };
       this.manifests.set(manifestKey(plan.generation), manifest);
-      return {
-        status: 'committed',
-        generation: plan.generation,
-        sources: plan.sources.length,
-        files: outputs.length,
-        rows: outputs.reduce((n, f) => n + f.rows, 0),
-        bytes: outputs.reduce((n, f) => n + f.bytes, 0),
-      };
+      return { status: 'committed', ...generationSummary(manifest) };
     } finally {
       await fs.rm(work, { recursive: true, force: true });
     }
