@@ -687,8 +687,9 @@ ${[1e6, 1e8, 1e9]
 
 Itemized in results.json (\`params.items\`). The first column's Athena lines use the measured
 batch_bytes_scanned_ratio (a run reads that share of a month of uncompressed NDJSON, at least
-10 MB per query) plus the compaction (each object read once, its Parquet stored); the cloud's
-compaction step is not built yet (ADR 011), so a deployment today pays the second column.
+10 MB per query) plus the compaction (each object read once, its Parquet stored): the default
+deployment's design, whose cloud step (ADR 011) has never run in AWS, so this column is a
+projection; \`batchCompaction: false\` pays the second column.
 Every column but the last prices the stacks' default stream (on-demand, 7-day retention: its
 stream-hour alone is $28.80 a month); the last prices a provisioned stream (\`-c shardCount=N\`)
 with as many shards as a peak of 5 times the average rate needs (1,000 records and 1 MiB a second
