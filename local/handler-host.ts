@@ -16,6 +16,14 @@ export function quietSdkNodeWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/** Bytes of one V8 isolate's heap and the off-heap memory its objects hold. */
+export interface HeapUsage {
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
+
 /**
  * Runs one deployed handler module in its own worker thread, with its own environment set before
  * the module is imported: exactly what Lambda gives each function. Handlers read their
@@ -29,6 +37,7 @@ export class HandlerHost {
     number,
     { resolve: (value: unknown) => void; reject: (error: Error) => void }
   >();
+  private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
   private readonly ready: Promise<void>;
   invocations = 0;
   errors = 0;
@@ -47,7 +56,13 @@ export class HandlerHost {
       let mod;
       try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
       catch (error) { parentPort.postMessage({ ready: false, error: String(error && error.stack || error) }); }
-      parentPort.on('message', async ({ id, event, context }) => {
+      parentPort.on('message', async ({ id, event, context, memory }) => {
+        if (memory !== undefined) {
+          const heap = require('node:v8').getHeapStatistics();
+          const usage = process.memoryUsage();
+          parentPort.postMessage({ memory, usage: { heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size, external: usage.external, arrayBuffers: usage.arrayBuffers } });
+          return;
+        }
         try {
           const result = await mod.handler(event, { ...context, getRemainingTimeInMillis: () => 900000 });
           parentPort.postMessage({ id, result });
@@ -72,7 +87,14 @@ export class HandlerHost {
         id?: number;
         result?: unknown;
         error?: { name: string; message: string; stack?: string };
+        memory?: number;
+        usage?: HeapUsage;
       }) => {
+        if (message.memory !== undefined && message.usage) {
+          this.memoryWaiters.get(message.memory)?.(message.usage);
+          this.memoryWaiters.delete(message.memory);
+          return;
+        }
         if (message.id === undefined) return;
         const waiter = this.pending.get(message.id);
         if (!waiter) return;
@@ -119,6 +141,20 @@ export class HandlerHost {
       this.errors++;
       throw error;
     }
+  }
+
+  /**
+   * The worker's own V8 heap (each worker thread is a separate isolate, which the process's
+   * memoryUsage() does not include) and the external memory its objects hold: what the soak
+   * benchmark needs to tell which thread holds the memory.
+   */
+  async memoryUsage(): Promise<HeapUsage> {
+    await this.ready;
+    const id = this.nextId++;
+    return new Promise<HeapUsage>((resolve) => {
+      this.memoryWaiters.set(id, resolve);
+      this.worker.postMessage({ memory: id });
+    });
   }
 
   async stop(): Promise<void> {

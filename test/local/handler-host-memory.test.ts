@@ -1,0 +1,25 @@
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HandlerHost } from '../../local/handler-host';
+import { memoryBreakdown } from '../../local/pipeline-status';
+
+const host = new HandlerHost('retaining', path.join(__dirname, '..', 'fixtures', 'retaining-handler.ts'), {});
+afterAll(() => host.stop());
+
+describe("a handler worker's memory", () => {
+  it("reports the worker's own heap, not the main thread's, so the status can say which thread holds memory", async () => {
+    await host.start();
+    const before = await host.memoryUsage();
+    const mainBefore = process.memoryUsage().heapUsed;
+    // About 500,000 strings of ~55 bytes kept by the worker: 30 MB or more of its heap.
+    await host.invoke({ strings: 500_000 });
+    const after = await host.memoryUsage();
+    expect(after.heapUsed - before.heapUsed).toBeGreaterThan(30 * 1024 * 1024);
+    // The main thread allocated none of it.
+    expect(process.memoryUsage().heapUsed - mainBefore).toBeLessThan(10 * 1024 * 1024);
+    const breakdown = await memoryBreakdown([host]);
+    expect(breakdown.workers.retaining.heapUsed).toBeGreaterThan(30);
+    expect(breakdown.native).toBeGreaterThan(0);
+    expect(breakdown.rss).toBeGreaterThan(breakdown.main.heapTotal + breakdown.workers.retaining.heapTotal);
+  }, 60_000);
+});
