@@ -59,7 +59,7 @@ const PAGE = 10_000;
 
 /**
  * Deletes the records of every stream that are older than the stream's retention period, as
- * Kinesis does by itself ("records are accessible for 24 hours by default":
+ * Kinesis does by itself ("A Kinesis data stream stores records from 24 hours by default":
  * https://docs.aws.amazon.com/streams/latest/dev/kinesis-extended-retention.html).
  * kinesalite hides such records from GetRecords but deletes only those a GetRecords happens to
  * scan, from the trim horizon: consumers that keep up never ask there, so on disk the stream
