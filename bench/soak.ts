@@ -62,6 +62,9 @@ export interface SoakSummary {
   readonly speedLagRecordsEnd: number;
   readonly speedLagRecordsMax: number;
   readonly watermarkAgeSEnd: number | null;
+  /** The machine's 1-minute load average over the run: the soak shares the machine with whatever else runs. */
+  readonly loadAverage1mMin: number;
+  readonly loadAverage1mMax: number;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
@@ -141,6 +144,8 @@ export function summarize(
     speedLagRecordsEnd: end.speedLagRecords,
     speedLagRecordsMax: Math.max(...samples.map((s) => s.speedLagRecords)),
     watermarkAgeSEnd: end.watermarkAgeS,
+    loadAverage1mMin: Math.min(...samples.map((s) => s.loadAverage1m)),
+    loadAverage1mMax: Math.max(...samples.map((s) => s.loadAverage1m)),
   };
 }
 
