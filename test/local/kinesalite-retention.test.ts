@@ -64,8 +64,9 @@ describe('the local stream keeps its retention on disk', () => {
       await put(kinesis, 'trimmed', 12_345, 'old');
       // Within the retention nothing goes.
       expect(await emulators.trimStream(Date.now() + 23 * HOUR)).toBe(0);
-      const newSince = Date.now() + 1000;
-      await new Promise((r) => setTimeout(r, 1100)); // sequence numbers carry seconds
+      // Sequence numbers carry whole seconds: the new records go in from the next second on.
+      const newSince = (Math.floor(Date.now() / 1000) + 1) * 1000;
+      await new Promise((r) => setTimeout(r, newSince - Date.now() + 50));
       await put(kinesis, 'trimmed', 300, 'new');
       // 24 hours after the old records were put, before the new ones are that old: only the old go.
       expect(await emulators.trimStream(newSince + 24 * HOUR)).toBe(12_345);
