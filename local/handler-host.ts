@@ -39,6 +39,7 @@ export class HandlerHost {
   >();
   private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
   private readonly ready: Promise<void>;
+  private exited = false;
   invocations = 0;
   errors = 0;
 
@@ -107,6 +108,7 @@ export class HandlerHost {
         } else waiter.resolve(message.result);
       },
     );
+    this.worker.once('exit', () => (this.exited = true));
     this.worker.on('error', (error) => {
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
@@ -148,13 +150,28 @@ export class HandlerHost {
    * memoryUsage() does not include) and the external memory its objects hold: what the soak
    * benchmark needs to tell which thread holds the memory.
    */
-  async memoryUsage(): Promise<HeapUsage> {
+  async memoryUsage(timeoutMs = 5_000): Promise<HeapUsage> {
     await this.ready;
+    if (this.exited) throw new Error(`handler ${this.name}'s worker has exited: no memory to report`);
     const id = this.nextId++;
-    return new Promise<HeapUsage>((resolve) => {
-      this.memoryWaiters.set(id, resolve);
-      this.worker.postMessage({ memory: id });
-    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<HeapUsage>((resolve, reject) => {
+        this.memoryWaiters.set(id, resolve);
+        // A worker busy for longer (a long synchronous step) answers late: the status goes on without it.
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`handler ${this.name}'s worker did not report its memory within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
+        this.worker.postMessage({ memory: id });
+      });
+    } finally {
+      clearTimeout(timer);
+      this.memoryWaiters.delete(id);
+    }
   }
 
   async stop(): Promise<void> {

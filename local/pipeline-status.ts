@@ -56,8 +56,9 @@ export interface PipelineStatus {
 export interface MemoryBreakdown {
   readonly rss: number;
   readonly main: HeapUsage;
+  /** Each handler worker that answered (an exited or unresponsive one is left out). */
   readonly workers: Readonly<Record<string, HeapUsage>>;
-  /** RSS minus every isolate's heap and array buffers. */
+  /** RSS minus every isolate's heap and array buffers (those that answered). */
   readonly native: number;
 }
 
@@ -74,7 +75,9 @@ function inMb(u: HeapUsage): HeapUsage {
 
 /** The memory of this process and of the given handler workers. */
 export async function memoryBreakdown(hosts: readonly HandlerHost[]): Promise<MemoryBreakdown> {
-  const workers = await Promise.all(hosts.map(async (h) => [h.name, await h.memoryUsage()] as const));
+  // A worker that exited or does not answer in time is left out, never holds the status up.
+  const answers = await Promise.allSettled(hosts.map(async (h) => [h.name, await h.memoryUsage()] as const));
+  const workers = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   const main = process.memoryUsage();
   const isolates = [main, ...workers.map(([, u]) => u)];
   const held = isolates.reduce((sum, u) => sum + u.heapTotal + u.arrayBuffers, 0);

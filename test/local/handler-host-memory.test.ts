@@ -22,4 +22,13 @@ describe("a handler worker's memory", () => {
     expect(breakdown.native).toBeGreaterThan(0);
     expect(breakdown.rss).toBeGreaterThan(breakdown.main.heapTotal + breakdown.workers.retaining.heapTotal);
   }, 60_000);
+
+  it('leaves out a worker that has exited instead of waiting for it', async () => {
+    const gone = new HandlerHost('gone', path.join(__dirname, '..', 'fixtures', 'retaining-handler.ts'), {});
+    await gone.start();
+    await gone.stop();
+    await expect(gone.memoryUsage()).rejects.toThrow(/gone's worker has exited/);
+    const breakdown = await memoryBreakdown([host, gone]);
+    expect(Object.keys(breakdown.workers)).toEqual(['retaining']);
+  }, 60_000);
 });
