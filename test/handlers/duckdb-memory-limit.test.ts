@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { openDuckDb } from '../../lambdas/adapters/duckdb/open-duckdb';
+import { openDuckDb, removeStaleSpillFolders } from '../../lambdas/adapters/duckdb/open-duckdb';
 
 const run = promisify(execFile);
 const script = path.join(__dirname, '..', 'fixtures', 'duckdb-window-peak.ts');
@@ -42,4 +43,25 @@ describe('the embedded DuckDB holds its memory limit', () => {
     expect(limited.bytes).toBe(183_488_890);
     expect(limited.peakMb).toBeLessThan(320);
   }, 180_000);
+
+  it('deletes the spill folders of processes that no longer run, and only those', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-spill-test-'));
+    try {
+      // A pid that ran and exited: a child process that is over.
+      const { stdout } = await run(process.execPath, ['-e', 'console.log(process.pid)']);
+      const dead = `streamfold-duckdb-${stdout.trim()}-0123abcd`;
+      const mine = `streamfold-duckdb-${process.pid}-0123abcd`;
+      const parent = `streamfold-duckdb-${process.ppid}-0123abcd`;
+      const other = 'streamfold-duckdb-notes';
+      for (const name of [dead, mine, parent, other]) {
+        mkdirSync(path.join(dir, name));
+        writeFileSync(path.join(dir, name, 'duckdb_temp_storage_S32K-0.tmp'), 'x'.repeat(1024));
+      }
+      expect(removeStaleSpillFolders(dir)).toEqual([dead]);
+      expect(existsSync(path.join(dir, dead))).toBe(false);
+      for (const name of [mine, parent, other]) expect(existsSync(path.join(dir, name))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

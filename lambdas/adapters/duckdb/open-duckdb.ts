@@ -1,5 +1,6 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TextDecoder } from 'node:util';
@@ -33,6 +34,33 @@ export interface DuckDbMemoryOptions {
 
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
+const SPILL_PREFIX = 'streamfold-duckdb-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists under another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes the spill folders of processes that no longer run. DuckDB removes its folder on close,
+ * but a runtime killed (`kill -9`, the soak's stop) leaves it, with up to the spilled size in it.
+ */
+export function removeStaleSpillFolders(dir: string = tmpdir()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const pid = new RegExp(`^${SPILL_PREFIX}(\\d+)-[0-9a-f]{8}$`).exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /**
  * An in-memory DuckDB whose text results keep a leading U+FEFF.
  *
@@ -53,12 +81,13 @@ export async function openDuckDb(memory: DuckDbMemoryOptions = {}): Promise<Duck
   // The CommonJS module object itself (a namespace import's copy of it cannot be assigned).
   const target = accessors.default ?? accessors;
   if ('textDecoder' in target) target.textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  if (memory.tempDirectory === undefined) removeStaleSpillFolders();
   const instance = await DuckDBInstance.create(':memory:', {
     memory_limit: memory.memoryLimit ?? DEFAULT_DUCKDB_MEMORY_LIMIT,
     threads: String(memory.threads ?? 1),
     temp_directory:
       memory.tempDirectory ??
-      path.join(tmpdir(), `streamfold-duckdb-${process.pid}-${randomBytes(4).toString('hex')}`),
+      path.join(tmpdir(), `${SPILL_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`),
   });
   const connection = await instance.connect();
   try {
