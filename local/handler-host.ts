@@ -38,6 +38,8 @@ export class HandlerHost {
     { resolve: (value: unknown) => void; reject: (error: Error) => void }
   >();
   private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
+  /** The worker's last answer, also one that came after its caller stopped waiting. */
+  lastMemory: HeapUsage | undefined;
   private readonly ready: Promise<void>;
   private exited = false;
   invocations = 0;
@@ -92,6 +94,7 @@ export class HandlerHost {
         usage?: HeapUsage;
       }) => {
         if (message.memory !== undefined && message.usage) {
+          this.lastMemory = message.usage;
           this.memoryWaiters.get(message.memory)?.(message.usage);
           this.memoryWaiters.delete(message.memory);
           return;

@@ -56,7 +56,7 @@ export interface PipelineStatus {
 export interface MemoryBreakdown {
   readonly rss: number;
   readonly main: HeapUsage;
-  /** Each handler worker that answered (an exited or unresponsive one is left out). */
+  /** Each handler worker's heap: its answer, or its last one when busy; one that never answered is left out. */
   readonly workers: Readonly<Record<string, HeapUsage>>;
   /** RSS minus every isolate's heap and array buffers (those that answered). */
   readonly native: number;
@@ -74,10 +74,14 @@ function inMb(u: HeapUsage): HeapUsage {
 }
 
 /** The memory of this process and of the given handler workers. */
-export async function memoryBreakdown(hosts: readonly HandlerHost[]): Promise<MemoryBreakdown> {
-  // A worker that exited or does not answer in time is left out, never holds the status up.
-  const answers = await Promise.allSettled(hosts.map(async (h) => [h.name, await h.memoryUsage()] as const));
-  const workers = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+export async function memoryBreakdown(hosts: readonly HandlerHost[], waitMs = 200): Promise<MemoryBreakdown> {
+  // A worker busy in a long synchronous step answers late: the status (polled by the progress
+  // line, the soak, tests waiting on a replay) must not wait for it, so such a worker is given
+  // with its last answer, and one that never answered (or exited) is left out.
+  const answers = await Promise.all(
+    hosts.map(async (h) => [h.name, await h.memoryUsage(waitMs).catch(() => h.lastMemory)] as const),
+  );
+  const workers = answers.flatMap(([name, usage]) => (usage ? [[name, usage] as const] : []));
   const main = process.memoryUsage();
   const isolates = [main, ...workers.map(([, u]) => u)];
   const held = isolates.reduce((sum, u) => sum + u.heapTotal + u.arrayBuffers, 0);

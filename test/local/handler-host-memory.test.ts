@@ -31,4 +31,15 @@ describe("a handler worker's memory", () => {
     const breakdown = await memoryBreakdown([host, gone]);
     expect(Object.keys(breakdown.workers)).toEqual(['retaining']);
   }, 60_000);
+
+  it("does not hold the status up while a worker is busy: it gives the busy worker's last answer", async () => {
+    const known = await host.memoryUsage();
+    const busy = host.invoke({ strings: 0, busyMs: 3000 });
+    await new Promise((r) => setTimeout(r, 200)); // the worker is in its busy step
+    const started = Date.now();
+    const breakdown = await memoryBreakdown([host]);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(breakdown.workers.retaining.heapUsed).toBe(Math.round(known.heapUsed / 104_857.6) / 10);
+    await busy;
+  }, 60_000);
 });
