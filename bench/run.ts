@@ -170,6 +170,9 @@ function recordSoak(): void {
       dataDirMb: number;
       speedLagRecords: number;
       loadAverage1m: number;
+      rssAnonMb?: number;
+      nativeMb?: number;
+      heapUsedMb?: Record<string, number>;
     }[];
   }>('soak.json');
   const results = readResults() ?? { metrics: [] };
@@ -194,6 +197,9 @@ function recordSoak(): void {
             dataDirMb: s.dataDirMb,
             speedLagRecords: s.speedLagRecords,
             loadAverage1m: s.loadAverage1m,
+            ...(s.rssAnonMb === undefined
+              ? {}
+              : { rssAnonMb: s.rssAnonMb, nativeMb: s.nativeMb, heapUsedMb: s.heapUsedMb }),
           })),
         },
       },
@@ -720,7 +726,8 @@ function soakAndFaultSections(): string {
 results.json): start ${s.soak_rss_mb_start} MB, end ${s.soak_rss_mb_end} MB, max ${s.soak_rss_mb_max} MB;
 mean of the first ${s.windowMinutes}-minute window after ${s.warmupMinutes} minutes of warm-up ${s.firstWindowRssMb} MB,
 of the last ${s.lastWindowRssMb} MB (ratio ${s.lastToFirstRatio}; target at most 1.1). ${s.eventsAccepted} events accepted
-(${s.acceptedPerS}/s), data dir ${s.dataDirMbEnd} MB at the end, speed lag at the end ${s.speedLagRecordsEnd} records.
+(${s.acceptedPerS}/s), data dir ${s.dataDirMbEnd} MB at the end, speed lag at the end ${s.speedLagRecordsEnd} records
+(at most ${s.speedLagRecordsMax})${s.loadAverage1mMax === undefined ? '' : `, 1-minute load average ${s.loadAverage1mMin} to ${s.loadAverage1mMax}`}.
 `;
   }
   if (faults) {

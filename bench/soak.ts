@@ -20,6 +20,12 @@ export interface SoakSample {
   /** Seconds since the runtime said it was running. */
   readonly t: number;
   readonly rssMb: number;
+  /**
+   * The anonymous part of RSS (heaps, malloc) and the file-backed part (mapped files: the code,
+   * and LevelDB's table files, which it maps to read them; the kernel drops those pages first).
+   */
+  readonly rssAnonMb?: number;
+  readonly rssFileMb?: number;
   readonly dataDirMb: number;
   readonly accepted: number;
   /** Records the speed layer's event source has handled (producer retries included). */
@@ -32,6 +38,10 @@ export interface SoakSample {
   readonly batchVersion: number | null;
   readonly speedRows: number;
   readonly loadAverage1m: number;
+  /** V8 heap in use, MB: the main thread (emulators, poller, archiver, gateway) and each handler worker. */
+  readonly heapUsedMb?: Readonly<Record<string, number>>;
+  /** RSS minus every isolate's heap and array buffers, MB: LevelDB, DuckDB, malloc arenas, code. */
+  readonly nativeMb?: number;
 }
 
 export interface SoakSummary {
@@ -52,15 +62,22 @@ export interface SoakSummary {
   readonly speedLagRecordsEnd: number;
   readonly speedLagRecordsMax: number;
   readonly watermarkAgeSEnd: number | null;
+  /** The machine's 1-minute load average over the run: the soak shares the machine with whatever else runs. */
+  readonly loadAverage1mMin: number;
+  readonly loadAverage1mMax: number;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
-function rssBytes(pid: number): number {
+/** VmRSS of the process, and its anonymous and file-backed parts (Linux's /proc/<pid>/status). */
+function rssBytes(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
-  if (!kb) throw new Error(`no VmRSS in /proc/${pid}/status: is the runtime still running?`);
-  return Number(kb[1]) * 1024;
+  const field = (name: string) => {
+    const kb = new RegExp(`${name}:\\s+(\\d+) kB`).exec(status);
+    if (!kb) throw new Error(`no ${name} in /proc/${pid}/status: is the runtime still running?`);
+    return Number(kb[1]) * 1024;
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
 }
 
 async function dirBytes(dir: string): Promise<number> {
@@ -84,6 +101,11 @@ interface Status {
   batch: { last: { version: number | null } | null };
   speedRows: number;
   generator: { requests: number } | null;
+  memoryMb: {
+    main: { heapUsed: number };
+    workers: Record<string, { heapUsed: number }>;
+    native: number;
+  };
 }
 
 function mean(values: readonly number[]): number {
@@ -122,6 +144,8 @@ export function summarize(
     speedLagRecordsEnd: end.speedLagRecords,
     speedLagRecordsMax: Math.max(...samples.map((s) => s.speedLagRecords)),
     watermarkAgeSEnd: end.watermarkAgeS,
+    loadAverage1mMin: Math.min(...samples.map((s) => s.loadAverage1m)),
+    loadAverage1mMax: Math.max(...samples.map((s) => s.loadAverage1m)),
   };
 }
 
@@ -200,9 +224,12 @@ async function main(): Promise<void> {
       if (child.exitCode !== null) throw new Error(`the runtime exited (${child.exitCode}):\n${output}`);
       const status = (await (await fetch(`http://127.0.0.1:${port}/admin/status`)).json()) as Status;
       const now = Date.now();
+      const rss = rssBytes(child.pid!);
       const sample: SoakSample = {
         t: Math.round((now - started) / 1000),
-        rssMb: mb(rssBytes(child.pid!)),
+        rssMb: mb(rss.rss),
+        rssAnonMb: mb(rss.anon),
+        rssFileMb: mb(rss.file),
         dataDirMb: mb(await dirBytes(dataDir)),
         accepted: status.eventsAccepted,
         speedProcessed: status.speed.recordsProcessed,
@@ -213,6 +240,11 @@ async function main(): Promise<void> {
         batchVersion: status.batch.last?.version ?? null,
         speedRows: status.speedRows,
         loadAverage1m: Math.round(loadavg()[0] * 100) / 100,
+        heapUsedMb: {
+          main: status.memoryMb.main.heapUsed,
+          ...Object.fromEntries(Object.entries(status.memoryMb.workers).map(([n, u]) => [n, u.heapUsed])),
+        },
+        nativeMb: status.memoryMb.native,
       };
       samples.push(sample);
       console.log(JSON.stringify(sample));

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { AwsEndpoints } from '../lambdas/runtime/clients';
-import { useBigintSequences, type KinesaliteDb } from './kinesalite-sequences';
+import { trimExpiredRecords, withKinesaliteStore, type KinesaliteDbModule } from './kinesalite-retention';
+import { useBigintSequences } from './kinesalite-sequences';
 import { closeEndedLevelIterators } from './level-iterators';
 
 interface S3rverInstance {
@@ -21,8 +22,9 @@ type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 /* eslint-disable @typescript-eslint/no-require-imports -- these emulators ship as CommonJS without types */
 const kinesalite = require('kinesalite') as (options: Record<string, unknown>) => Server;
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+const kinesaliteDb = require('kinesalite/db') as KinesaliteDbModule;
 // Same values, computed with BigInt instead of bignumber.js (see kinesalite-sequences.ts).
-useBigintSequences(require('kinesalite/db') as KinesaliteDb);
+useBigintSequences(kinesaliteDb);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export interface EmulatorOptions {
@@ -32,6 +34,12 @@ export interface EmulatorOptions {
   readonly ports?: { readonly kinesis?: number; readonly dynamodb?: number; readonly s3?: number };
   /** Interface to listen on. Loopback only: the emulators check no credentials. @default '127.0.0.1' */
   readonly host?: '127.0.0.1';
+  /**
+   * How often records past the stream's retention are deleted from kinesalite (see
+   * kinesalite-retention.ts); 0 never.
+   * @default 600_000 (10 minutes)
+   */
+  readonly trimStreamEveryMs?: number;
 }
 
 export interface Emulators {
@@ -39,6 +47,8 @@ export interface Emulators {
   readonly endpoints: AwsEndpoints;
   /** The folder s3rver keeps buckets in: `<s3Dir>/<bucket>/<key>._S3rver_object` (DuckDB reads it). */
   readonly s3Dir: string;
+  /** Deletes the stream records older than the stream's retention now; resolves to how many. */
+  trimStream(nowMs?: number): Promise<number>;
   /** Closes the three servers, their open connections and their databases. */
   stop(): Promise<void>;
 }
@@ -257,14 +267,16 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   const s3Dir = dir ? path.join(dir, 's3') : mkdtempSync(path.join(tmpdir(), 'streamfold-s3-'));
   mkdirSync(s3Dir, { recursive: true });
 
-  const kinesis = kinesalite({
-    // Streams become ACTIVE at once: AWS takes seconds, and nothing here depends on the wait.
-    createStreamMs: 0,
-    deleteStreamMs: 0,
-    updateStreamMs: 0,
-    shardLimit: 100,
-    ...(dir ? { path: path.join(dir, 'kinesis') } : {}),
-  });
+  const { value: kinesis, store: kinesisStore } = withKinesaliteStore(kinesaliteDb, () =>
+    kinesalite({
+      // Streams become ACTIVE at once: AWS takes seconds, and nothing here depends on the wait.
+      createStreamMs: 0,
+      deleteStreamMs: 0,
+      updateStreamMs: 0,
+      shardLimit: 100,
+      ...(dir ? { path: path.join(dir, 'kinesis') } : {}),
+    }),
+  );
   // Without this, every Query and Scan leaves a LevelDB iterator open (see level-iterators.ts).
   closeEndedLevelIterators();
   const dynamo = dynalite({
@@ -292,6 +304,16 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     const s3Address = await s3.run();
     started.push(() => close(s3.httpServer!));
     let stopped: Promise<void> | undefined;
+    let trimming: Promise<number> | undefined;
+    const trimStream = (nowMs?: number) =>
+      (trimming ??= trimExpiredRecords(kinesisStore, kinesaliteDb, nowMs).finally(
+        () => (trimming = undefined),
+      ));
+    const trimEveryMs = options.trimStreamEveryMs ?? 600_000;
+    const trimTimer =
+      trimEveryMs > 0
+        ? setInterval(() => void trimStream().catch(() => undefined), trimEveryMs).unref() // retried next time
+        : undefined;
     return {
       endpoints: {
         // s3rver's continuation tokens only accept us-east-1.
@@ -302,8 +324,11 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
         s3Flavor: 's3rver',
       },
       s3Dir,
+      trimStream,
       stop() {
         stopped ??= (async () => {
+          clearInterval(trimTimer);
+          await trimming?.catch(() => undefined);
           await Promise.all(started.map((stop) => stop()));
           if (!dir) rmSync(s3Dir, { recursive: true, force: true });
         })();

@@ -16,6 +16,14 @@ export function quietSdkNodeWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/** Bytes of one V8 isolate's heap and the off-heap memory its objects hold. */
+export interface HeapUsage {
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
+
 /**
  * Runs one deployed handler module in its own worker thread, with its own environment set before
  * the module is imported: exactly what Lambda gives each function. Handlers read their
@@ -29,7 +37,11 @@ export class HandlerHost {
     number,
     { resolve: (value: unknown) => void; reject: (error: Error) => void }
   >();
+  private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
+  /** The worker's last answer, also one that came after its caller stopped waiting. */
+  lastMemory: HeapUsage | undefined;
   private readonly ready: Promise<void>;
+  private exited = false;
   invocations = 0;
   errors = 0;
 
@@ -47,7 +59,13 @@ export class HandlerHost {
       let mod;
       try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
       catch (error) { parentPort.postMessage({ ready: false, error: String(error && error.stack || error) }); }
-      parentPort.on('message', async ({ id, event, context }) => {
+      parentPort.on('message', async ({ id, event, context, memory }) => {
+        if (memory !== undefined) {
+          const heap = require('node:v8').getHeapStatistics();
+          const usage = process.memoryUsage();
+          parentPort.postMessage({ memory, usage: { heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size, external: usage.external, arrayBuffers: usage.arrayBuffers } });
+          return;
+        }
         try {
           const result = await mod.handler(event, { ...context, getRemainingTimeInMillis: () => 900000 });
           parentPort.postMessage({ id, result });
@@ -72,7 +90,15 @@ export class HandlerHost {
         id?: number;
         result?: unknown;
         error?: { name: string; message: string; stack?: string };
+        memory?: number;
+        usage?: HeapUsage;
       }) => {
+        if (message.memory !== undefined && message.usage) {
+          this.lastMemory = message.usage;
+          this.memoryWaiters.get(message.memory)?.(message.usage);
+          this.memoryWaiters.delete(message.memory);
+          return;
+        }
         if (message.id === undefined) return;
         const waiter = this.pending.get(message.id);
         if (!waiter) return;
@@ -85,6 +111,7 @@ export class HandlerHost {
         } else waiter.resolve(message.result);
       },
     );
+    this.worker.once('exit', () => (this.exited = true));
     this.worker.on('error', (error) => {
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
@@ -118,6 +145,35 @@ export class HandlerHost {
     } catch (error) {
       this.errors++;
       throw error;
+    }
+  }
+
+  /**
+   * The worker's own V8 heap (each worker thread is a separate isolate, which the process's
+   * memoryUsage() does not include) and the external memory its objects hold: what the soak
+   * benchmark needs to tell which thread holds the memory.
+   */
+  async memoryUsage(timeoutMs = 5_000): Promise<HeapUsage> {
+    await this.ready;
+    if (this.exited) throw new Error(`handler ${this.name}'s worker has exited: no memory to report`);
+    const id = this.nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await new Promise<HeapUsage>((resolve, reject) => {
+        this.memoryWaiters.set(id, resolve);
+        // A worker busy for longer (a long synchronous step) answers late: the status goes on without it.
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`handler ${this.name}'s worker did not report its memory within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
+        this.worker.postMessage({ memory: id });
+      });
+    } finally {
+      clearTimeout(timer);
+      this.memoryWaiters.delete(id);
     }
   }
 

@@ -7,7 +7,7 @@ import type { Archiver, ArchiverStats } from './archiver';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { EventSourcePoller, EventSourcePollerStats } from './event-source-poller';
 import type { EventGenerator } from './generator';
-import type { HandlerHost } from './handler-host';
+import type { HandlerHost, HeapUsage } from './handler-host';
 import type { LocalKappa, LocalKappaStatus } from './kappa';
 import type { ResourceNames } from './resources';
 import type { Scheduler } from './scheduler';
@@ -45,6 +45,52 @@ export interface PipelineStatus {
   } | null;
   readonly handlers: Readonly<Record<string, { readonly invocations: number; readonly errors: number }>>;
   readonly kappa: LocalKappaStatus | null;
+  /**
+   * Where the process's memory is, in MB: its resident set, the main thread's V8 heap and each
+   * handler worker's (separate isolates), and what is left (native: emulators' LevelDB, DuckDB,
+   * malloc arenas, code).
+   */
+  readonly memoryMb: MemoryBreakdown;
+}
+
+export interface MemoryBreakdown {
+  readonly rss: number;
+  readonly main: HeapUsage;
+  /** Each handler worker's heap: its answer, or its last one when busy; one that never answered is left out. */
+  readonly workers: Readonly<Record<string, HeapUsage>>;
+  /** RSS minus every isolate's heap and array buffers (those that answered). */
+  readonly native: number;
+}
+
+const toMb = (bytes: number) => Math.round(bytes / 104_857.6) / 10;
+
+function inMb(u: HeapUsage): HeapUsage {
+  return {
+    heapUsed: toMb(u.heapUsed),
+    heapTotal: toMb(u.heapTotal),
+    external: toMb(u.external),
+    arrayBuffers: toMb(u.arrayBuffers),
+  };
+}
+
+/** The memory of this process and of the given handler workers. */
+export async function memoryBreakdown(hosts: readonly HandlerHost[], waitMs = 200): Promise<MemoryBreakdown> {
+  // A worker busy in a long synchronous step answers late: the status (polled by the progress
+  // line, the soak, tests waiting on a replay) must not wait for it, so such a worker is given
+  // with its last answer, and one that never answered (or exited) is left out.
+  const answers = await Promise.all(
+    hosts.map(async (h) => [h.name, await h.memoryUsage(waitMs).catch(() => h.lastMemory)] as const),
+  );
+  const workers = answers.flatMap(([name, usage]) => (usage ? [[name, usage] as const] : []));
+  const main = process.memoryUsage();
+  const isolates = [main, ...workers.map(([, u]) => u)];
+  const held = isolates.reduce((sum, u) => sum + u.heapTotal + u.arrayBuffers, 0);
+  return {
+    rss: toMb(main.rss),
+    main: inMb(main),
+    workers: Object.fromEntries(workers.map(([name, u]) => [name, inMb(u)])),
+    native: toMb(main.rss - held),
+  };
 }
 
 /** The parts of a running pipeline the status reads. */
@@ -109,5 +155,6 @@ export async function readPipelineStatus(s: StatusSources): Promise<PipelineStat
       s.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
     ),
     kappa: s.kappa ? await s.kappa.status() : null,
+    memoryMb: await memoryBreakdown(s.hosts),
   };
 }
