@@ -5,7 +5,13 @@ import {
   type StreamPosition,
 } from '../core/event';
 import { isEarlierCopy } from '../core/dedupe';
-import { applyToRow, groupForSpeed, type FenceBy, type SpeedRow, type SpeedRowAddress } from '../core/fencing';
+import {
+  applyToRow,
+  groupForSpeed,
+  type FenceBy,
+  type SpeedRow,
+  type SpeedRowAddress,
+} from '../core/fencing';
 import { compareSequence } from '../core/sequence';
 import type { ViewDefinition } from '../core/view';
 import type { EventClaims, SpeedRowStore } from '../ports/stores';
@@ -94,7 +100,10 @@ export interface FencedRowWrite {
    * The row to write given the stored one (which the caller may change: it was read or taken for
    * this write alone), or undefined when the row already holds everything (no write).
    */
-  readonly apply: (view: ViewDefinition, current: SpeedRow | undefined) => { row: SpeedRow; applied: number } | undefined;
+  readonly apply: (
+    view: ViewDefinition,
+    current: SpeedRow | undefined,
+  ) => { row: SpeedRow; applied: number } | undefined;
 }
 
 /**
