@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { windowStateCodec } from '../../lambdas/adapters/codecs/window-state';
-import { finalizeRow } from '../../lambdas/core/measures';
+import { finalizeRow, liftRow, mergeRows } from '../../lambdas/core/measures';
+import { mergeServing } from '../../lambdas/core/merge';
 import { speedRowId } from '../../lambdas/core/fencing';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { ShardDedupe } from '../../lambdas/services/shard-dedupe';
@@ -177,4 +178,38 @@ describe('processWindowedBatch', () => {
     await processWindowedBatch({ records: [], state, final: true }, deps);
     expect(countsPerView(rows).clicks).toBe(40);
   });
+
+  it('a row flushed after a batch run covered its arrival bucket is not served twice, and the next publish deletes it', async () => {
+    const { rows, deps } = setup();
+    const first = await processWindowedBatch(
+      { records: recs(click(0), click(1)), state: undefined, final: false },
+      deps,
+    );
+    // Meanwhile a batch run publishes a cutoff past the events' arrival bucket: the batch view holds them.
+    const arrival = Math.floor(click(0).arrivedMs / ARRIVAL_BUCKET_MS) * ARRIVAL_BUCKET_MS;
+    const cutoff = arrival + ARRIVAL_BUCKET_MS;
+    const view = TEST_VIEWS[0];
+    const batchCells = [{ bucketMs: Date.UTC(2026, 10, 24, 10), state: liftTwoClicks(view) }];
+    // The window closes after that run: its row lands below the published cutoff.
+    await processWindowedBatch({ records: [], state: first.state, final: true }, deps);
+    const speed = rows
+      .all()
+      .map((r) => ({
+        bucketMs: r.address.bucketMs,
+        arrivalBucketMs: r.address.arrivalBucketMs,
+        state: r.row.state,
+      }));
+    expect(speed.filter((r) => r.arrivalBucketMs < cutoff)).toHaveLength(1);
+    const served = mergeServing(view, batchCells, speed, cutoff, ARRIVAL_BUCKET_MS);
+    expect(finalizeRow(view, served[0].state).n).toBe(2);
+    // The next publish deletes the speed rows below the cutoff it replaces, late ones included.
+    await rows.deleteArrivedBefore(cutoff);
+    expect(rows.all()).toHaveLength(0);
+  });
 });
+
+/** The batch view's cell of click(0) and click(1): two clicks on '/' of amount 1. */
+function liftTwoClicks(view: ViewDefinition) {
+  const body = { page: '/', amount: 1, type: 'click', device: 'desktop', geo: { country: 'DE' } };
+  return mergeRows(view, liftRow(view, body), liftRow(view, body));
+}
