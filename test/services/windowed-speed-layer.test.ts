@@ -192,13 +192,11 @@ describe('processWindowedBatch', () => {
     const batchCells = [{ bucketMs: Date.UTC(2026, 10, 24, 10), state: liftTwoClicks(view) }];
     // The window closes after that run: its row lands below the published cutoff.
     await processWindowedBatch({ records: [], state: first.state, final: true }, deps);
-    const speed = rows
-      .all()
-      .map((r) => ({
-        bucketMs: r.address.bucketMs,
-        arrivalBucketMs: r.address.arrivalBucketMs,
-        state: r.row.state,
-      }));
+    const speed = rows.all().map((r) => ({
+      bucketMs: r.address.bucketMs,
+      arrivalBucketMs: r.address.arrivalBucketMs,
+      state: r.row.state,
+    }));
     expect(speed.filter((r) => r.arrivalBucketMs < cutoff)).toHaveLength(1);
     const served = mergeServing(view, batchCells, speed, cutoff, ARRIVAL_BUCKET_MS);
     expect(finalizeRow(view, served[0].state).n).toBe(2);
