@@ -62,6 +62,14 @@ describe('aggregation windows through the local runtime', () => {
     const now = Date.now();
     await new Promise((r) => setTimeout(r, WINDOW_MS - (now % WINDOW_MS) + 50));
     const accepted: OracleEvent[] = Array.from({ length: 90 }, (_, i) => order(i, i % 7));
+    const servedExact = () =>
+      expectOrdersServedExact(
+        pipeline.url!,
+        accepted,
+        SHOPS,
+        ORDERS_BASE - 3_600_000,
+        ORDERS_BASE + 3_600_000,
+      );
     const postedAt = Date.now();
     expect((await postJson(pipeline.url!, '/events', { events: accepted })).status).toBe(202);
     // A producer retry of a third of them: the same ids again.
@@ -76,25 +84,13 @@ describe('aggregation windows through the local runtime', () => {
 
     await waitFor(async () => (await servedOrders()) >= accepted.length, 'the window flushed', 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(windowEnd);
-    await expectOrdersServedExact(
-      pipeline.url!,
-      accepted,
-      SHOPS,
-      ORDERS_BASE - 3_600_000,
-      ORDERS_BASE + 3_600_000,
-    );
+    await servedExact();
     expect((await pipeline.status()).speed.shards.some((s) => s.windowsClosed > 0)).toBe(true);
 
     // The batch layer takes over everything that arrived: the speed rows it covers are skipped.
     await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
     const run = await postJson(pipeline.url!, '/admin/batch', {});
     expect(run.body).toMatchObject({ status: 'published' });
-    await expectOrdersServedExact(
-      pipeline.url!,
-      accepted,
-      SHOPS,
-      ORDERS_BASE - 3_600_000,
-      ORDERS_BASE + 3_600_000,
-    );
+    await servedExact();
   }, 120_000);
 });

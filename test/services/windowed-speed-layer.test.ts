@@ -13,6 +13,7 @@ import { runWindowedSpeedLayer, type WindowStep } from '../fixtures/windowed-spe
 import {
   ARRIVAL_BUCKET_MS,
   denseStreamArb,
+  distinctIdsPerView,
   streamArb,
   TEST_VIEWS,
   type GeneratedStream,
@@ -28,20 +29,6 @@ function servedRows(store: InMemorySpeedRowStore, views: readonly ViewDefinition
     out[speedRowId(r.address)] = finalizeRow(view, r.row.state);
   }
   return out;
-}
-
-/** An oracle that shares nothing with the core: distinct event ids per view, from the raw records. */
-function distinctIdsPerView(records: readonly StreamRecord[]): Record<string, number> {
-  const ids: Record<string, Set<unknown>> = Object.fromEntries(TEST_VIEWS.map((v) => [v.name, new Set()]));
-  for (const { data } of records) {
-    const body = JSON.parse(data) as Record<string, unknown>;
-    for (const view of TEST_VIEWS) {
-      const filter = Object.entries(view.where ?? {});
-      if (body.type === view.eventType && filter.every(([field, value]) => body[field] === value))
-        ids[view.name].add(body.id);
-    }
-  }
-  return Object.fromEntries(Object.entries(ids).map(([name, set]) => [name, set.size]));
 }
 
 function countsPerView(store: InMemorySpeedRowStore): Record<string, number> {
