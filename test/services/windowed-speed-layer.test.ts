@@ -132,6 +132,22 @@ describe('processWindowedBatch', () => {
     expect(countsPerView(rows).clicks).toBe(10);
   });
 
+  it('does not fold again records the state already holds (a redelivery after a lost checkpoint)', async () => {
+    const { rows, deps } = setup();
+    const first = await processWindowedBatch(
+      { records: recs(click(0), click(1)), state: undefined, final: false },
+      deps,
+    );
+    // The answer's state was kept but the checkpoint was not: the same records come again with it.
+    const again = await processWindowedBatch(
+      { records: recs(click(0), click(1), click(2)), state: first.state, final: false },
+      deps,
+    );
+    expect(again.applied).toBe(1);
+    await processWindowedBatch({ records: [], state: again.state, final: true }, deps);
+    expect(countsPerView(rows).clicks).toBe(3);
+  });
+
   it('folds only the records before a poison record and reports it, so the retry starts there', async () => {
     const { rows, deps } = setup();
     const poison = record(1, { raw: 'not json' });
