@@ -4,6 +4,9 @@
  * machine and the date) and summarized in bench/RESULTS.md. --quick runs smaller sizes of the
  * same benchmarks under the same names.
  *
+ * `npm run bench -- windowed` measures only `windowed_writes_per_event` (bench/windowed-writes.ts)
+ * on the workload recorded for `writes_per_event` and records it.
+ *
  * `npm run bench -- soak [--minutes 30] [--rate 1000]` runs only the soak (bench/soak.ts, not part
  * of the default run: it takes half an hour) and records its figures and RSS series in
  * results.json beside the others; `--record-only` records the last soak without running one.
@@ -33,6 +36,7 @@ import {
 } from './cost-model';
 import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
 import { throughputChart } from './throughput-chart';
+import { measureWindowedWrites } from './windowed-writes';
 
 interface Metric {
   readonly name: string;
@@ -268,9 +272,62 @@ function recordCosts(): void {
   rewriteSummary();
 }
 
+/** The full bench's size of the write figures: 100 s of one shard, so a 60 s window fills once. */
+const FULL_WRITE_EVENTS = 100_000;
+
+/**
+ * `windowed_writes_per_event`: the aggregation window's writes (rows + id-log appends) per event,
+ * 60 s windows, on the workload of `writes_per_event` (same records, batch size, stores); also at
+ * the full size when that workload is the quick one (20 s of events fill a third of one window).
+ */
+async function addWindowedWrites(workload: Record<string, unknown> & { events: number; batchSize: number }) {
+  for (const events of [...new Set([workload.events, FULL_WRITE_EVENTS])]) {
+    const f = await measureWindowedWrites(events, workload.batchSize, 60);
+    add('windowed_writes_per_event', (f.rowWrites + f.dedupeWrites) / f.events, 'writes/event', {
+      ...workload,
+      events,
+      aggregationWindow: '60s',
+      rowWrites: f.rowWrites,
+      dedupeWrites: f.dedupeWrites,
+      windows: f.windows,
+      earlyFlushes: f.earlyFlushes,
+      maxStateBytes: f.maxStateBytes,
+      clock: 'simulated: records carry their arrival times, windows are cut on them',
+      measuredAt: new Date().toISOString(),
+    });
+  }
+}
+
+/** `npm run bench -- windowed`: measures only windowed_writes_per_event (on the recorded workload) and records it. */
+async function recordWindowedWrites(): Promise<void> {
+  const results = readResults();
+  const workload = results?.metrics.find((m) => m.name === 'writes_per_event')?.params as
+    (Record<string, unknown> & { events: number; batchSize: number }) | undefined;
+  if (!results || !workload)
+    throw new Error(`${RESULTS_FILE} has no writes_per_event: run npm run bench first`);
+  await addWindowedWrites(workload);
+  const measured = metrics.filter((m) => m.name === 'windowed_writes_per_event');
+  const at = results.metrics.findIndex((m) => m.name === 'windowed_writes_per_event');
+  const others = results.metrics.filter((m) => m.name !== 'windowed_writes_per_event');
+  writeFileSync(
+    RESULTS_FILE,
+    JSON.stringify(
+      { ...results, metrics: [...others.slice(0, at), ...measured, ...others.slice(at)] },
+      null,
+      2,
+    ) + '\n',
+  );
+  rewriteSummary();
+  console.log(JSON.stringify(measured, null, 2));
+}
+
 async function main(): Promise<void> {
   quietSdkNodeWarning();
   const args = process.argv.slice(2);
+  if (args[0] === 'windowed') {
+    await recordWindowedWrites();
+    return;
+  }
   if (args[0] === 'soak') {
     if (!args.includes('--record-only'))
       execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'soak.ts'), ...args.slice(1)], {
@@ -336,13 +393,7 @@ async function main(): Promise<void> {
     ...workload,
     design: 'one UpdateItem per event per view',
   });
-  add(
-    'windowed_writes_per_event',
-    null,
-    'writes/event',
-    workload,
-    'aggregation windows are not implemented yet',
-  );
+  await addWindowedWrites(workload);
   // 3. The local stream's ceiling, then end to end through npm start's runtime.
   add(
     'kinesis_emulator_put_records_per_s',
@@ -621,7 +672,8 @@ requests per record, not the fold, sets the speed layer's CPU.
 | global_dedupe_writes_per_event (a claim per event) | ${fmt(value('global_dedupe_writes_per_event'))} |
 | global_writes_per_event | ${fmt(value('global_writes_per_event'))} |
 | naive_writes_per_event | ${fmt(value('naive_writes_per_event'))} |
-| windowed_writes_per_event | ${fmt(value('windowed_writes_per_event'))} |
+| windowed_writes_per_event (60 s aggregation window, ADR 012; rows + id-log appends; simulated clock), ${Number(value('writes_per_event')?.params.events).toLocaleString('en-US')} events as writes_per_event | ${fmt(value('windowed_writes_per_event', (p) => p.events === value('writes_per_event')?.params.events))} |
+| windowed_writes_per_event, ${FULL_WRITE_EVENTS.toLocaleString('en-US')} events (100 s: a full 60 s window, then 40 s) | ${fmt(value('windowed_writes_per_event', (p) => p.events === FULL_WRITE_EVENTS))} |
 
 ## The local stream and the pipeline
 

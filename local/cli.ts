@@ -30,6 +30,9 @@ Options:
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
   --dedupe-scope <s>        shard (copies sharing a partition key, ~1 write per
                             batch) or global (one claim per event)       [shard]
+  --aggregation-window <duration> speed layer: fold batches in a tumbling window
+                            and write each row once per window (rows appear
+                            when the window closes), up to 15m; 0 = off   [0]
   --endpoint <url>          an AWS-compatible endpoint (LocalStack) instead of the
                             embedded emulators                    [$AWS_ENDPOINT_URL]
   --architecture <a>        lambda, kappa, or both on one stream (Lambda at
@@ -65,6 +68,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
       'dedupe-scope': { type: 'string', default: 'shard' },
+      'aggregation-window': { type: 'string', default: '0s' },
       architecture: { type: 'string', default: 'lambda' },
       'no-auto-replay': { type: 'boolean', default: false },
       'replay-handoff': { type: 'string', default: '3s' },
@@ -90,6 +94,11 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     throw new Error(
       `--compaction-period must be at least 1s (given ${values['compaction-period']}); --no-compaction turns compaction off`,
     );
+  const aggregationWindowMs = parseDuration(values['aggregation-window'], '--aggregation-window');
+  if (aggregationWindowMs % 1000 !== 0 || aggregationWindowMs > 900_000)
+    throw new Error(
+      `--aggregation-window must be whole seconds from 0s to 15m, as Lambda's tumbling windows (given ${values['aggregation-window']})`,
+    );
   const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
   const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
@@ -107,6 +116,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     shards: integer(values.shards, '--shards', 1),
     speedDedupe: !values['no-speed-dedupe'],
     dedupeScope: dedupeScope(values['dedupe-scope']),
+    speedAggregationWindowMs: aggregationWindowMs,
     endpoint: values.endpoint || undefined,
     architecture,
     kappaAutoReplay: !values['no-auto-replay'],

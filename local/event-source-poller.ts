@@ -1,5 +1,5 @@
 import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
-import type { KinesisStreamRecord } from 'aws-lambda';
+import type { KinesisStreamRecord, KinesisStreamTumblingWindowEvent } from 'aws-lambda';
 import { systemClock, type Clock } from '../lambdas/ports/clock';
 import {
   arrivalMs,
@@ -57,6 +57,19 @@ export interface EventSourcePollerOptions {
   readonly checkpointFile?: string;
   /** On-failure destination (DestinationConfig.OnFailure). Without one, discarded batches are logged as errors with their data. */
   readonly onFailure?: OnFailureDestination;
+  /**
+   * Tumbling windows (TumblingWindowInSeconds, in ms; 0 = off), AWS's semantics
+   * (https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-windows.html): windows per
+   * shard, bounded on the records' arrival times (aligned to multiples of the width); each
+   * invocation gets the state the last successful one of its window returned, and must return a
+   * `state` (an answer without one fails); a final invoke (`isFinalInvokeForWindow`, no records)
+   * closes each window, retried until it succeeds; a state over 1 MB ends the window early
+   * (a final invoke with `isWindowTerminatedEarly`, then the same window with a fresh state); a
+   * shard closed by a reshard closes its window. The state is written with the checkpoint, so a
+   * restart resumes with the state of the last successful invocation, as AWS does.
+   * @default 0
+   */
+  readonly tumblingWindowMs?: number;
   /** Region in the records' ARNs and the context. @default 'us-east-1' */
   readonly region?: string;
   /** Account in the records' ARNs and the context. @default '000000000000' */
@@ -83,6 +96,8 @@ export interface ShardStats {
   readonly failedInvocations: number;
   readonly deadLettered: number;
   readonly checkpoint: string | null;
+  /** Final invokes of tumbling windows that succeeded. */
+  readonly windowsClosed: number;
 }
 
 export interface EventSourcePollerStats {
@@ -113,6 +128,16 @@ interface ShardState extends ConsumedShard {
   invocations: number;
   failedInvocations: number;
   deadLettered: number;
+  /** The open tumbling window and its state (what the last successful invocation returned). */
+  window?: OpenWindow;
+  /** The last answer's state was over the limit: the window ends early after this batch. */
+  terminateEarly: boolean;
+  windowsClosed: number;
+}
+
+interface OpenWindow {
+  readonly startMs: number;
+  state: Record<string, unknown>;
 }
 
 /** A part of a batch on its way through retries and bisection. */
@@ -129,7 +154,12 @@ interface Attempt {
 interface CheckpointFile {
   readonly streamName: string;
   readonly shards: Record<string, string>;
+  /** Open tumbling windows per shard, written with the checkpoints they belong to. */
+  readonly windows?: Record<string, OpenWindow>;
 }
+
+// Lambda's limit on a tumbling window's state per shard.
+const MAX_WINDOW_STATE_BYTES = 1024 * 1024;
 
 // Lambda's synchronous invocation payload limit: a batch stops growing before it.
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -167,6 +197,7 @@ function validate(name: string, value: number, min: number, max: number, hint = 
  */
 export class EventSourcePoller extends ShardConsumer<ShardState> {
   private checkpoints: Record<string, string> = {};
+  private windows: Record<string, OpenWindow> = {};
   private persisting: Promise<void> = Promise.resolve();
   private readonly batchSize: number;
   private readonly windowMs: number;
@@ -180,6 +211,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
   private readonly accountId: string;
   private readonly functionName: string;
   private readonly clock: Clock;
+  private readonly tumblingMs: number;
 
   constructor(private readonly options: EventSourcePollerOptions) {
     super({
@@ -200,6 +232,8 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     this.accountId = options.accountId ?? '000000000000';
     this.functionName = options.functionName ?? 'streamfold-local';
     this.clock = options.clock ?? systemClock;
+    this.tumblingMs = options.tumblingWindowMs ?? 0;
+    validate('tumblingWindowMs', this.tumblingMs, 0, 900_000, ' (0 turns tumbling windows off)');
     validate('batchSize', this.batchSize, 1, 10_000);
     validate('maximumBatchingWindowMs', this.windowMs, 0, 300_000);
     validate('maximumRetryAttempts', this.maxRetries, -1, 10_000, ' (-1 retries forever)');
@@ -226,6 +260,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
           `${file} holds checkpoints of stream ${streamName}, not ${this.options.streamName}: use another checkpointFile`,
         );
       this.checkpoints = { ...shards };
+      this.windows = { ...((saved as CheckpointFile).windows ?? {}) };
     } else if (saved) this.checkpoints = { ...(saved as Record<string, string>) }; // the earlier flat format
   }
 
@@ -246,6 +281,9 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       invocations: 0,
       failedInvocations: 0,
       deadLettered: 0,
+      window: this.windows[id],
+      terminateEarly: false,
+      windowsClosed: 0,
     };
   }
 
@@ -283,6 +321,10 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
       if (fetched.ended) state.readerEnded = true;
     }
+    if (state.window !== undefined && this.windowOver(state)) {
+      await this.closeWindow(state, false);
+      return 'more';
+    }
     if (state.pending.length === 0) {
       if (state.readerEnded) {
         // Closed by a reshard and fully processed: its children may start.
@@ -304,6 +346,74 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     return 'more';
   }
 
+  /**
+   * Whether the open window is done: the next record belongs to a later window, or none is
+   * pending and the window's end has passed, or the shard was closed by a reshard and drained
+   * ("When the shard ends, Lambda considers the window closed").
+   */
+  private windowOver(state: ShardState): boolean {
+    const window = state.window as OpenWindow;
+    if (state.pending.length > 0) return this.windowOf(state.pending[0]) !== window.startMs;
+    return state.readerEnded || this.clock.now() >= window.startMs + this.tumblingMs;
+  }
+
+  private windowOf(record: KinesisStreamRecord): number {
+    return Math.floor(arrivalMs(record) / this.tumblingMs) * this.tumblingMs;
+  }
+
+  /**
+   * The window's final invoke (no records, its state, `isFinalInvokeForWindow`), retried until it
+   * succeeds: AWS "suspends further processing until a successful invocation". Then the state is
+   * dropped and written so (a restart does not close the window again).
+   */
+  private async closeWindow(state: ShardState, terminatedEarly: boolean): Promise<void> {
+    const window = state.window as OpenWindow;
+    for (let failures = 0; ; failures++) {
+      if (this.stopping) throw new Stopping();
+      state.invocations++;
+      state.inFlight = true;
+      try {
+        const response = await this.options.handler(
+          this.windowEvent(state, window, [], true, terminatedEarly),
+          lambdaContext({ functionName: this.functionName, region: this.region, accountId: this.accountId }),
+        );
+        if (response && typeof response === 'object' && 'state' in response) break;
+        this.lastError = 'the final invoke of a tumbling window answered without `state`: retrying it';
+      } catch (error) {
+        this.lastError = `final invoke of a tumbling window failed: ${(error as Error).message}`;
+      } finally {
+        state.inFlight = false;
+      }
+      state.failedInvocations++;
+      await this.nap(Math.min(1000, 50 * 2 ** Math.min(failures, 5)));
+    }
+    state.windowsClosed++;
+    state.window = terminatedEarly ? { startMs: window.startMs, state: {} } : undefined;
+    await this.persist(state);
+  }
+
+  private windowEvent(
+    state: ShardState,
+    window: OpenWindow,
+    records: KinesisStreamRecord[],
+    final: boolean,
+    terminatedEarly: boolean,
+  ): KinesisStreamTumblingWindowEvent {
+    return {
+      Records: records,
+      window: {
+        start: new Date(window.startMs).toISOString(),
+        end: new Date(window.startMs + this.tumblingMs).toISOString(),
+      },
+      // A copy, as Lambda serializes the event: a handler mutating it changes no retry.
+      state: structuredClone(window.state),
+      shardId: state.id,
+      eventSourceARN: this.streamArn,
+      isFinalInvokeForWindow: final,
+      isWindowTerminatedEarly: terminatedEarly,
+    } as KinesisStreamTumblingWindowEvent;
+  }
+
   protected caughtUp(state: ShardState, since: number): boolean {
     return (
       state.status === 'ended' || (state.caughtUpAt >= since && state.pending.length === 0 && !state.inFlight)
@@ -316,13 +426,17 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     return bytes;
   }
 
-  /** Takes the next batch: at most batchSize records and 6 MB of event, at least one record. */
+  /** Takes the next batch: at most batchSize records and 6 MB of event (and one window), at least one record. */
   private takeBatch(state: ShardState): KinesisStreamRecord[] {
     let count = 0;
     let bytes = 0;
+    // With tumbling windows, a batch holds records of one window.
+    const window =
+      this.tumblingMs > 0 && state.pending.length > 0 ? this.windowOf(state.pending[0]) : undefined;
     for (const r of state.pending) {
       const size = r.kinesis.data.length + RECORD_OVERHEAD_BYTES;
       if (count >= this.batchSize || (count > 0 && bytes + size > MAX_PAYLOAD_BYTES)) break;
+      if (window !== undefined && this.windowOf(r) !== window) break;
       bytes += size;
       count++;
     }
@@ -336,9 +450,15 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
    */
   private async deliver(state: ShardState, batch: KinesisStreamRecord[]): Promise<void> {
     let done = 0;
+    if (this.tumblingMs > 0 && state.window === undefined)
+      state.window = { startMs: this.windowOf(batch[0]), state: {} };
     const settle = async (upTo: number) => {
       await this.checkpoint(state, batch[upTo - 1].kinesis.sequenceNumber);
       done = upTo;
+      if (state.terminateEarly) {
+        state.terminateEarly = false;
+        await this.closeWindow(state, true);
+      }
     };
     const queue: Attempt[] = [{ start: 0, records: batch, retries: 0, invokeCount: 0, lastError: '' }];
     try {
@@ -414,10 +534,24 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     attempt.invokeCount++;
     state.inFlight = true;
     try {
+      const window = state.window;
       const response = await this.options.handler(
-        { Records: records },
+        window === undefined ? { Records: records } : this.windowEvent(state, window, records, false, false),
         lambdaContext({ functionName: this.functionName, region: this.region, accountId: this.accountId }),
       );
+      if (window !== undefined) {
+        const answered =
+          response && typeof response === 'object' && 'state' in response ? response.state : undefined;
+        if (answered === null || typeof answered !== 'object') {
+          attempt.lastError =
+            'the function answered a tumbling-window invocation without `state`: Lambda counts that as failed';
+          attempt.functionError = undefined;
+          return { index: 0 };
+        }
+        // Taken even with failures reported: the records below the first one are checkpointed with it.
+        window.state = answered as Record<string, unknown>;
+        state.terminateEarly = JSON.stringify(answered).length > MAX_WINDOW_STATE_BYTES;
+      }
       if (!this.reportFailures) return undefined;
       const failed = firstFailedIndex(records, response);
       if (failed.index < 0) return undefined;
@@ -464,12 +598,22 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
 
   private async checkpoint(state: ShardState, sequenceNumber: string): Promise<void> {
     this.checkpoints[state.id] = sequenceNumber;
+    await this.persist(state);
+  }
+
+  /** Writes every shard's checkpoint and open window (the one of `state` as it is now) in one file. */
+  private async persist(state: ShardState): Promise<void> {
+    if (state.window === undefined) delete this.windows[state.id];
+    else this.windows[state.id] = { startMs: state.window.startMs, state: state.window.state };
     const file = this.options.checkpointFile;
     if (!file) return;
+    const snapshot: CheckpointFile = {
+      streamName: this.options.streamName,
+      shards: { ...this.checkpoints },
+      ...(Object.keys(this.windows).length > 0 ? { windows: { ...this.windows } } : {}),
+    };
     // Writes are chained: shards checkpoint concurrently, and each write carries every shard.
-    const write = this.persisting.then(() =>
-      writeJsonAtomic(file, { streamName: this.options.streamName, shards: { ...this.checkpoints } }),
-    );
+    const write = this.persisting.then(() => writeJsonAtomic(file, snapshot));
     this.persisting = write.catch(() => undefined);
     await write;
   }
@@ -485,6 +629,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       failedInvocations: s.failedInvocations,
       deadLettered: s.deadLettered,
       checkpoint: this.checkpoints[s.id] ?? null,
+      windowsClosed: s.windowsClosed,
     }));
     const sum = (pick: (s: ShardStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
     return {

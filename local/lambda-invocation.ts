@@ -5,6 +5,8 @@ import type {
   KinesisStreamBatchResponse,
   KinesisStreamEvent,
   KinesisStreamRecord,
+  KinesisStreamStateResponse,
+  KinesisStreamTumblingWindowEvent,
 } from 'aws-lambda';
 
 /** A stream record as Lambda's Kinesis event source hands it to a function. */
@@ -37,11 +39,14 @@ export function toLambdaRecord(
   };
 }
 
-/** A Kinesis handler as Lambda calls it: the deployed `handler` exports have this shape. */
+/**
+ * A Kinesis handler as Lambda calls it: the deployed `handler` exports have this shape. With a
+ * tumbling window the event carries the window and its state, and the answer must carry `state`.
+ */
 export type KinesisBatchHandler = (
-  event: KinesisStreamEvent,
+  event: KinesisStreamEvent | KinesisStreamTumblingWindowEvent,
   context: Context,
-) => Promise<KinesisStreamBatchResponse | void | null | undefined>;
+) => Promise<KinesisStreamBatchResponse | KinesisStreamStateResponse | void | null | undefined>;
 
 /** A minimal Lambda context, enough for handlers that log the request id or check the time left. */
 export function lambdaContext(options: {

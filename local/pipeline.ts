@@ -68,6 +68,11 @@ export interface LocalPipelineOptions {
   readonly speedBatchSize: number;
   readonly speedBatchingWindowMs: number;
   readonly speedRetryAttempts: number;
+  /**
+   * The speed layer's aggregation window (tumbling window of its event source, ADR 012); 0 = off.
+   * @default 0
+   */
+  readonly speedAggregationWindowMs?: number;
   readonly speedDedupe: boolean;
   /** How far the speed layer's dedupe reaches (ADR 008). */
   readonly dedupeScope: DedupeScope;
@@ -309,6 +314,7 @@ export class LocalPipeline {
       maximumBatchingWindowMs: o.speedBatchingWindowMs,
       bisectBatchOnFunctionError: true,
       maximumRetryAttempts: o.speedRetryAttempts,
+      tumblingWindowMs: o.speedAggregationWindowMs ?? 0,
       reportBatchItemFailures: true,
       startingPosition: 'TRIM_HORIZON',
       checkpointFile: this.dataPath('speed-checkpoints.json'),

@@ -1,8 +1,15 @@
-import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamStateResponse,
+  KinesisStreamTumblingWindowEvent,
+} from 'aws-lambda';
 import { DynamoDbEventClaims } from '../adapters/aws/dynamodb-event-claims';
 import { DynamoDbShardIdLog } from '../adapters/aws/dynamodb-shard-id-log';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
+import { windowStateCodec } from '../adapters/codecs/window-state';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { logger } from '../runtime/logger';
@@ -11,6 +18,7 @@ import { readSpeedConfig } from '../runtime/config';
 import { ShardDedupe } from '../services/shard-dedupe';
 import { processSpeedBatch } from '../services/speed-layer';
 import { SpeedRowCache } from '../services/speed-row-cache';
+import { processWindowedBatch } from '../services/windowed-speed-layer';
 
 const config = readSpeedConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);
@@ -32,6 +40,7 @@ const deps = {
       : undefined,
   fenceBy: config.fenceBy,
   arrivalBucketMs: config.arrivalBucketMs,
+  codec: windowStateCodec(config.views),
 };
 
 /**
@@ -39,15 +48,41 @@ const deps = {
  * fully applied as the one batch item failure (Lambda retries from it; everything below is
  * checkpointed), so a poison record is isolated by bisection and dead-lettered without blocking
  * its shard.
+ *
+ * With a tumbling window on the event source (`aggregationWindow`, ADR 012) the event carries the
+ * window's `state` and flags: records are folded into the state, which is returned (Lambda counts
+ * an answer without `state` as a failure), and rows are written when the window closes.
  */
 export const handler = async (
-  event: KinesisStreamEvent,
+  event: KinesisStreamEvent | KinesisStreamTumblingWindowEvent,
   context: Context,
-): Promise<KinesisStreamBatchResponse> => {
+): Promise<KinesisStreamBatchResponse | KinesisStreamStateResponse> => {
   logger.addContext(context);
+  if (isWindowEvent(event)) {
+    const result = await processWindowedBatch(
+      {
+        records: decodeKinesisEvent(event),
+        state: typeof event.state?.rows === 'string' ? event.state.rows : undefined,
+        // An early-terminated window is not continued with this state: flush it as a final one.
+        final: event.isFinalInvokeForWindow || event.isWindowTerminatedEarly,
+      },
+      deps,
+    );
+    logStreamBatch(result);
+    return {
+      state: { rows: result.state },
+      batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
+    };
+  }
   const result = await processSpeedBatch(decodeKinesisEvent(event), deps);
   logStreamBatch(result);
   return {
     batchItemFailures: result.failedFrom === undefined ? [] : [{ itemIdentifier: result.failedFrom }],
   };
 };
+
+function isWindowEvent(
+  event: KinesisStreamEvent | KinesisStreamTumblingWindowEvent,
+): event is KinesisStreamTumblingWindowEvent {
+  return typeof (event as Partial<KinesisStreamTumblingWindowEvent>).isFinalInvokeForWindow === 'boolean';
+}

@@ -5,7 +5,13 @@ import {
   type StreamPosition,
 } from '../core/event';
 import { isEarlierCopy } from '../core/dedupe';
-import { applyToRow, groupForSpeed, type FenceBy } from '../core/fencing';
+import {
+  applyToRow,
+  groupForSpeed,
+  type FenceBy,
+  type SpeedRow,
+  type SpeedRowAddress,
+} from '../core/fencing';
 import { compareSequence } from '../core/sequence';
 import type { ViewDefinition } from '../core/view';
 import type { EventClaims, SpeedRowStore } from '../ports/stores';
@@ -65,62 +71,104 @@ export async function processSpeedBatch(
   deps: SpeedLayerDeps,
 ): Promise<SpeedBatchResult> {
   const { kept, poison, failed, duplicates, earlierCopies, errors } = await decodeAndClaim(records, deps);
+  const written = await writeFencedRows(
+    deps,
+    groupForSpeed(deps.views, kept, deps.arrivalBucketMs).map((group) => ({
+      id: group.id,
+      address: group.address,
+      seqs: () => group.events.map((e) => e.seq),
+      // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
+      apply: (view, current) => {
+        const result = applyToRow(view, current, group.events, deps.fenceBy, true);
+        return result && { row: result.row, applied: result.applied.length };
+      },
+    })),
+  );
+  failed.push(...written.failed);
+  errors.push(...written.errors);
+  const { applied, rowsWritten } = written;
+  return { failedFrom: lowest(failed), poison, errors, applied, rowsWritten, duplicates, earlierCopies };
+}
+
+/** One row to write with its fence: `apply` folds into the stored row, undefined when nothing is new. */
+export interface FencedRowWrite {
+  readonly id: string;
+  readonly address: SpeedRowAddress;
+  /** The sequence numbers the write covers: reported failed (retried) when the write fails. */
+  readonly seqs: () => readonly string[];
+  /**
+   * The row to write given the stored one (which the caller may change: it was read or taken for
+   * this write alone), or undefined when the row already holds everything (no write).
+   */
+  readonly apply: (
+    view: ViewDefinition,
+    current: SpeedRow | undefined,
+  ) => { row: SpeedRow; applied: number } | undefined;
+}
+
+/**
+ * Writes rows independently and in parallel, each with its own fenced read-modify-write: the
+ * conditional write on the row's revision, a blind create first for rows this instance has not
+ * written, the row cache for rows it has (ADR 008). A row that keeps failing is reported with the
+ * sequence numbers it covers; rows already written stay written (their fences make a retry a no-op).
+ */
+export async function writeFencedRows(
+  deps: Pick<SpeedLayerDeps, 'views' | 'rows' | 'rowCache' | 'maxWriteAttempts' | 'concurrency'>,
+  writes: readonly FencedRowWrite[],
+): Promise<{ applied: number; rowsWritten: number; failed: string[]; errors: StoreFailure[] }> {
   let applied = 0;
   let rowsWritten = 0;
+  const failed: string[] = [];
+  const errors: StoreFailure[] = [];
   const attempts = deps.maxWriteAttempts ?? 8;
-  // Rows are independent: written in parallel, each with its own fenced read-modify-write.
-  await forEachLimit(
-    groupForSpeed(deps.views, kept, deps.arrivalBucketMs),
-    deps.concurrency ?? 16,
-    async (group) => {
-      const view = deps.views.find((v) => v.name === group.address.view) as ViewDefinition;
-      try {
-        // Taken, not shared: the row is folded in place and only cached again once written.
-        let current = deps.rowCache?.take(group.id);
-        let cached = current !== undefined;
-        // A row this instance has not written is usually new (most rows are of the current
-        // arrival bucket): the first attempt creates it without reading, on the condition that it
-        // does not exist; if it does, the next attempt reads it. That saves a GetItem per new row.
-        let blind = !cached;
-        for (let attempt = 0; attempt < attempts; attempt++) {
-          // A fresh read is this batch's own copy too (SpeedRowStore.read), so it may be folded in place.
-          if (!cached && !blind) current = await deps.rows.read(view, group.address);
-          // A cached row's fences are ones this instance wrote, so "nothing new" holds for the store too.
-          const result = applyToRow(view, current?.row, group.events, deps.fenceBy, true);
-          if (result === undefined) {
-            // Everything already applied by an earlier delivery; the row was not changed.
-            if (cached && current !== undefined) deps.rowCache?.set(group.id, current);
-            return;
-          }
-          const revision = await deps.rows.write(view, group.address, result.row, current?.revision);
-          if (revision !== undefined) {
-            deps.rowCache?.set(group.id, { row: result.row, revision });
-            applied += result.applied.length;
-            rowsWritten++;
-            return;
-          }
-          blind = false;
-          if (cached) {
-            // Someone else wrote the row since: read it (this attempt does not count). The taken
-            // row, folded but not written, is dropped.
-            cached = false;
-            attempt--;
-          }
+  await forEachLimit(writes, deps.concurrency ?? 16, async (write) => {
+    const view = deps.views.find((v) => v.name === write.address.view) as ViewDefinition;
+    try {
+      // Taken, not shared: the row is folded in place and only cached again once written.
+      let current = deps.rowCache?.take(write.id);
+      let cached = current !== undefined;
+      // A row this instance has not written is usually new (most rows are of the current
+      // arrival bucket): the first attempt creates it without reading, on the condition that it
+      // does not exist; if it does, the next attempt reads it. That saves a GetItem per new row.
+      let blind = !cached;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        // A fresh read is this batch's own copy too (SpeedRowStore.read), so it may be folded in place.
+        if (!cached && !blind) current = await deps.rows.read(view, write.address);
+        const result = write.apply(view, current?.row);
+        if (result === undefined) {
+          // Everything already applied by an earlier delivery; the row was not changed.
+          if (cached && current !== undefined) deps.rowCache?.set(write.id, current);
+          return;
         }
-        throw new Error(`row ${group.address.view} kept changing under ${attempts} attempts`);
-      } catch (error) {
-        deps.rowCache?.delete(group.id);
-        // The row is retried with the batch from its lowest record; rows already written are fenced.
-        failed.push(...group.events.map((e) => e.seq));
-        errors.push({
-          sequenceNumber: lowest(group.events.map((e) => e.seq)) as string,
-          stage: 'write',
-          error: `${group.address.view} row: ${(error as Error).message}`,
-        });
+        const revision = await deps.rows.write(view, write.address, result.row, current?.revision);
+        if (revision !== undefined) {
+          deps.rowCache?.set(write.id, { row: result.row, revision });
+          applied += result.applied;
+          rowsWritten++;
+          return;
+        }
+        blind = false;
+        if (cached) {
+          // Someone else wrote the row since: read it (this attempt does not count). The taken
+          // row, folded but not written, is dropped.
+          cached = false;
+          attempt--;
+        }
       }
-    },
-  );
-  return { failedFrom: lowest(failed), poison, errors, applied, rowsWritten, duplicates, earlierCopies };
+      throw new Error(`row ${write.address.view} kept changing under ${attempts} attempts`);
+    } catch (error) {
+      deps.rowCache?.delete(write.id);
+      // The row is retried with the batch from its lowest record; rows already written are fenced.
+      const seqs = write.seqs();
+      failed.push(...seqs);
+      errors.push({
+        sequenceNumber: lowest(seqs) as string,
+        stage: 'write',
+        error: `${write.address.view} row: ${(error as Error).message}`,
+      });
+    }
+  });
+  return { applied, rowsWritten, failed, errors };
 }
 
 /** What the speed layer and the Kappa processor share: decoded, deduplicated records of a batch. */

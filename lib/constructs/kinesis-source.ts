@@ -78,6 +78,8 @@ export interface ResolvedKinesisSourceOptions {
   readonly retryAttempts: number;
   readonly maxRecordAge: Duration;
   readonly parallelizationFactor: number;
+  /** TumblingWindowInSeconds (the speed layer's `aggregationWindow`); absent: no window. */
+  readonly tumblingWindow?: Duration;
 }
 
 /** Applies the defaults and validates each option against the event source mapping's limits. */
@@ -158,6 +160,7 @@ export function addKinesisSource(
     retryAttempts: options.retryAttempts,
     maxRecordAge: options.maxRecordAge,
     parallelizationFactor: options.parallelizationFactor,
+    tumblingWindow: options.tumblingWindow,
     reportBatchItemFailures: true,
     onFailure: new S3FailedBatchDestination(deadLetterBucket),
   });

@@ -14,6 +14,7 @@ import { arrivalBucketEnv } from './arrival-bucket';
 import { grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
 import { addKinesisSource, resolveKinesisSourceOptions, type KinesisSourceOptions } from './kinesis-source';
+import { checkRange } from './validate';
 
 /** Props of SpeedLayer. */
 export interface SpeedLayerProps extends KinesisSourceOptions {
@@ -51,6 +52,34 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
    * @default Duration.minutes(15) with `shard` scope, Duration.days(7) with `global`
    */
   readonly dedupeWindow?: Duration;
+  /**
+   * Aggregation window (ADR 012): the event source's tumbling window (TumblingWindowInSeconds).
+   * The function folds each batch into the window's state and writes each row once per window,
+   * so a row's new values appear only when its window closes (up to this long, plus the batching
+   * window, after the event arrived), at a fraction of the row writes. 0 turns it off. At most
+   * 900 seconds (https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-windows.html),
+   * whole seconds, and only with parallelizationFactor 1 (a window's state is per shard).
+   * @default Duration.seconds(0) (off: every batch writes its rows)
+   */
+  readonly aggregationWindow?: Duration;
+}
+
+/** Checks `aggregationWindow` and returns it as the event source's tumbling window (undefined: off). */
+export function resolveAggregationWindow(
+  window: Duration | undefined,
+  parallelizationFactor: number,
+): Duration | undefined {
+  if (window === undefined) return undefined;
+  const seconds = window.toSeconds({ integral: false });
+  checkRange('aggregationWindow (seconds)', seconds, 0, 900, {
+    why: 'Lambda tumbling windows are whole seconds up to 15 minutes; 0 turns the window off',
+  });
+  if (seconds === 0) return undefined;
+  if (parallelizationFactor !== 1)
+    throw new Error(
+      `aggregationWindow needs parallelizationFactor 1 (given ${parallelizationFactor}): a window's state is kept per shard, and the rows it writes are fenced per shard`,
+    );
+  return Duration.seconds(seconds);
 }
 
 /**
@@ -66,7 +95,10 @@ export class SpeedLayer extends Construct {
 
   constructor(scope: Construct, id: string, props: SpeedLayerProps) {
     super(scope, id);
-    const source = resolveKinesisSourceOptions(props);
+    const source = {
+      ...resolveKinesisSourceOptions(props),
+      tumblingWindow: resolveAggregationWindow(props.aggregationWindow, props.parallelizationFactor ?? 1),
+    };
     const dedupe = props.eventDedupe ?? true;
     const dedupeScope = props.dedupeScope ?? (source.parallelizationFactor > 1 ? 'global' : 'shard');
     if (dedupeScope === 'shard' && source.parallelizationFactor > 1)

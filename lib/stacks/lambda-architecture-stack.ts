@@ -97,6 +97,12 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly speedDedupeScope?: DedupeScope;
   /**
+   * The speed layer's aggregation window (ADR 012): rows are written once per window per shard
+   * instead of once per batch, and appear only when their window closes. 0 turns it off.
+   * @default Duration.seconds(0) (off)
+   */
+  readonly speedAggregationWindow?: Duration;
+  /**
    * Require an API key (with a usage plan) besides IAM authorization.
    * @default false
    */
@@ -174,6 +180,7 @@ export class LambdaArchitectureStack extends Stack {
       parallelizationFactor: props.speedParallelizationFactor,
       eventDedupe: props.speedEventDedupe,
       dedupeScope: props.speedDedupeScope,
+      aggregationWindow: props.speedAggregationWindow,
       removalPolicy: props.dataRemovalPolicy,
     });
     this.batchLayer = new BatchLayer(this, 'BatchLayer', {

@@ -25,6 +25,7 @@ import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,
   denseStreamArb,
+  distinctIdsPerView,
   normalize,
   streamArb,
   TEST_VIEWS,
@@ -180,23 +181,6 @@ function expectSameCells(
       }
     }
   }
-}
-
-/**
- * An oracle that shares nothing with the core: how many distinct event ids each view counts,
- * from the raw stream records (type and filter compared as plain JSON values).
- */
-function distinctIdsPerView(records: readonly { data: string }[]): Record<string, number> {
-  const ids: Record<string, Set<unknown>> = Object.fromEntries(TEST_VIEWS.map((v) => [v.name, new Set()]));
-  for (const { data } of records) {
-    const body = JSON.parse(data) as Record<string, unknown>;
-    for (const view of TEST_VIEWS) {
-      const filter = Object.entries(view.where ?? {});
-      if (body.type === view.eventType && filter.every(([field, value]) => body[field] === value))
-        ids[view.name].add(body.id);
-    }
-  }
-  return Object.fromEntries(Object.entries(ids).map(([name, set]) => [name, set.size]));
 }
 
 /** The `n` (count) measure summed over every cell of each view. */

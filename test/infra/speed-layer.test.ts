@@ -142,3 +142,39 @@ describe('SpeedLayer: grants carry the KMS permissions of a customer-managed key
       expect(actions).toContain(action);
   });
 });
+
+describe('SpeedLayer aggregationWindow (ADR 012)', () => {
+  it('sets TumblingWindowInSeconds on the event source mapping when given', () => {
+    speedLayer({ aggregationWindow: Duration.minutes(1) }).hasResourceProperties(
+      'AWS::Lambda::EventSourceMapping',
+      { TumblingWindowInSeconds: 60, FunctionResponseTypes: ['ReportBatchItemFailures'] },
+    );
+  });
+
+  it.each([
+    ['not given', {}],
+    ['0 (off)', { aggregationWindow: Duration.seconds(0) }],
+  ])('leaves TumblingWindowInSeconds out when %s', (_, props) => {
+    speedLayer(props).hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      TumblingWindowInSeconds: Match.absent(),
+    });
+  });
+
+  it('fails if the window is longer than 900 seconds', () => {
+    expect(() => speedLayer({ aggregationWindow: Duration.seconds(901) })).toThrow(
+      'aggregationWindow (seconds) must be between 0 and 900 (given 901): Lambda tumbling windows are whole seconds up to 15 minutes; 0 turns the window off',
+    );
+  });
+
+  it('fails if the window is not whole seconds', () => {
+    expect(() => speedLayer({ aggregationWindow: Duration.millis(1500) })).toThrow(
+      'aggregationWindow (seconds) must be between 0 and 900 (given 1.5)',
+    );
+  });
+
+  it('fails if parallelizationFactor is above 1', () => {
+    expect(() => speedLayer({ aggregationWindow: Duration.seconds(30), parallelizationFactor: 2 })).toThrow(
+      'aggregationWindow needs parallelizationFactor 1 (given 2)',
+    );
+  });
+});

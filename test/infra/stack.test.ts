@@ -437,6 +437,7 @@ describe('speed layer event source props land on the right CloudFormation fields
   const cases: [string, Parameters<typeof synth>[0], Record<string, unknown>][] = [
     ['batchSize', { speedBatchSize: 77 }, { BatchSize: 77 }],
     ['parallelizationFactor', { speedParallelizationFactor: 3 }, { ParallelizationFactor: 3 }],
+    ['aggregation window', { speedAggregationWindow: Duration.seconds(60) }, { TumblingWindowInSeconds: 60 }],
     [
       'defaults',
       {},
@@ -448,6 +449,7 @@ describe('speed layer event source props land on the right CloudFormation fields
         ParallelizationFactor: 1,
         StartingPosition: 'TRIM_HORIZON',
         BisectBatchOnFunctionError: true,
+        TumblingWindowInSeconds: Match.absent(),
       },
     ],
   ];

@@ -43,7 +43,7 @@ const withBug =
         );
     if (bad < 0) return invoke(event, context);
     const before = bad > 0 ? await invoke({ Records: event.Records.slice(0, bad) }, context) : undefined;
-    if (before && before.batchItemFailures.length > 0) return before;
+    if (before && (before.batchItemFailures ?? []).length > 0) return before;
     return {
       batchItemFailures: [{ itemIdentifier: event.Records[bad].kinesis.sequenceNumber }],
     } satisfies KinesisStreamBatchResponse;

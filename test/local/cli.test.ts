@@ -60,7 +60,23 @@ describe('streamfold start flags', () => {
     expect(parseCli([...views, '--no-compaction'])).toMatchObject({ compactionPeriodMs: 0 });
   });
 
+  it('reads the speed aggregation window, off by default', () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli([...views, '--aggregation-window', '60s'])).toMatchObject({
+      speedAggregationWindowMs: 60_000,
+    });
+    expect(parseCli(views)).toMatchObject({ speedAggregationWindowMs: 0 });
+  });
+
   it.each([
+    [
+      ['--views', 'test/fixtures/views.cjs', '--aggregation-window', '16m'],
+      /--aggregation-window must be whole seconds from 0s to 15m, as Lambda's tumbling windows \(given 16m\)/,
+    ],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--aggregation-window', '1500ms'],
+      /--aggregation-window must be whole seconds/,
+    ],
     [
       ['--batch-every', 'soon'],
       /--batch-every must be a duration like 500ms, 10s, 5m, 1h or 1d \(given "soon"\)/,

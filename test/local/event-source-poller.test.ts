@@ -6,7 +6,12 @@ import {
   SplitShardCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type {
+  Context,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  KinesisStreamTumblingWindowEvent,
+} from 'aws-lambda';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -487,8 +492,177 @@ describe('EventSourcePoller', () => {
       new EventSourcePoller({ client: kinesis, streamName: 's', handler: async () => undefined, ...o });
     expect(make({ batchSize: 0 })).toThrow('batchSize must be an integer between 1 and 10000 (given 0)');
     expect(make({ maximumRetryAttempts: -2 })).toThrow(/maximumRetryAttempts .* \(given -2\)/);
+    expect(make({ tumblingWindowMs: 901_000 })).toThrow(
+      'tumblingWindowMs must be an integer between 0 and 900000 (0 turns tumbling windows off) (given 901000)',
+    );
   });
 });
+
+/** A tumbling-window invocation as the handler sees it, and what it answered. */
+interface WindowCall {
+  readonly records: string[];
+  readonly window: { start: string; end: string };
+  readonly state: { seen?: string[] };
+  readonly final: boolean;
+  readonly early: boolean;
+}
+
+/** A windowed handler that keeps every record it was given in its state (`seen`), as a window aggregate would. */
+function windowHandler(calls: WindowCall[], fail: (call: WindowCall) => boolean = () => false) {
+  return async (event: KinesisStreamEvent | KinesisStreamTumblingWindowEvent) => {
+    const e = event as KinesisStreamTumblingWindowEvent;
+    const call: WindowCall = {
+      records: data(e),
+      window: e.window,
+      state: structuredClone(e.state ?? {}) as { seen?: string[] },
+      final: e.isFinalInvokeForWindow,
+      early: e.isWindowTerminatedEarly,
+    };
+    calls.push(call);
+    if (fail(call)) throw new Error('injected failure');
+    return { state: { seen: [...(call.state.seen ?? []), ...call.records] } };
+  };
+}
+
+/** Waits until the wall clock is `offsetMs` into a window of `widthMs` (records are windowed on arrival time). */
+async function intoWindow(widthMs: number, offsetMs: number): Promise<void> {
+  const now = Date.now();
+  const target = Math.floor(now / widthMs) * widthMs + offsetMs;
+  await sleep(target > now ? target - now : target + widthMs - now);
+}
+
+describe('EventSourcePoller with tumbling windows (AWS services-kinesis-windows semantics)', () => {
+  it('keeps each batch in one window, carries the state within a window, and closes each with a final invoke', async () => {
+    const name = await stream();
+    const calls: WindowCall[] = [];
+    const p = poller({
+      streamName: name,
+      batchSize: 2,
+      tumblingWindowMs: 1000,
+      handler: windowHandler(calls),
+    });
+    p.start();
+    await intoWindow(1000, 100);
+    await put(name, ['a1', 'a2', 'a3']);
+    await intoWindow(1000, 100);
+    await put(name, ['b1']);
+    // The second window closes by time once it is over: its end, and the poller's next look.
+    await until(() => calls.filter((c) => c.final).length >= 2);
+    await p.stop();
+    const windows = calls.map((c) => c.window.start);
+    expect(new Set(windows).size).toBe(2);
+    // Window 1: a1 a2 | a3 (batchSize 2), then its final invoke with everything folded; window 2 afresh.
+    expect(calls.map((c) => [c.records, c.state.seen ?? [], c.final])).toEqual([
+      [['a1', 'a2'], [], false],
+      [['a3'], ['a1', 'a2'], false],
+      [[], ['a1', 'a2', 'a3'], true],
+      [['b1'], [], false],
+      [[], ['b1'], true],
+    ]);
+    expect(calls[0].window.start < calls[3].window.start).toBe(true);
+    expect(Date.parse(calls[0].window.end) - Date.parse(calls[0].window.start)).toBe(1000);
+    expect(p.stats().shards[0].windowsClosed).toBe(2);
+  });
+
+  it('retries a failed invocation with the previous state, and a failed final invoke until it succeeds', async () => {
+    const name = await stream();
+    const calls: WindowCall[] = [];
+    let batchFailures = 0;
+    let finalFailures = 0;
+    const p = poller({
+      streamName: name,
+      batchSize: 2,
+      tumblingWindowMs: 1000,
+      bisectBatchOnFunctionError: false,
+      // The second batch fails once, the final invoke twice.
+      handler: windowHandler(calls, (c) =>
+        c.final ? finalFailures++ < 2 : c.records[0] === 'x3' && batchFailures++ < 1,
+      ),
+    });
+    p.start();
+    await intoWindow(1000, 100);
+    await put(name, ['x1', 'x2', 'x3']);
+    await until(() => calls.filter((c) => c.final).length >= 3);
+    await p.stop();
+    expect(calls.map((c) => [c.records, c.state.seen ?? [], c.final])).toEqual([
+      [['x1', 'x2'], [], false],
+      [['x3'], ['x1', 'x2'], false],
+      [['x3'], ['x1', 'x2'], false],
+      [[], ['x1', 'x2', 'x3'], true],
+      [[], ['x1', 'x2', 'x3'], true],
+      [[], ['x1', 'x2', 'x3'], true],
+    ]);
+  });
+
+  it('writes the state with the checkpoint: a restart resumes the window with the last successful state', async () => {
+    const name = await stream(['k1', 'k2']);
+    const checkpointFile = path.join(dir, `${name}.json`);
+    const calls: WindowCall[] = [];
+    await run(
+      poller({ streamName: name, checkpointFile, tumblingWindowMs: 900_000, handler: windowHandler(calls) }),
+    );
+    const saved = JSON.parse(readFileSync(checkpointFile, 'utf8')) as CheckpointWithWindows;
+    expect(Object.values(saved.windows).map((w) => w.state)).toEqual([{ seen: ['k1', 'k2'] }]);
+    await put(name, ['k3']);
+    const after: WindowCall[] = [];
+    await run(
+      poller({ streamName: name, checkpointFile, tumblingWindowMs: 900_000, handler: windowHandler(after) }),
+    );
+    expect(after.map((c) => [c.records, c.state.seen])).toEqual([[['k3'], ['k1', 'k2']]]);
+  });
+
+  it('ends a window early when the state passes 1 MB: a final invoke with that state, then the same window afresh', async () => {
+    const name = await stream(['big', 'small']);
+    const calls: WindowCall[] = [];
+    const p = poller({
+      streamName: name,
+      batchSize: 1,
+      tumblingWindowMs: 900_000,
+      handler: async (event) => {
+        const e = event as KinesisStreamTumblingWindowEvent;
+        calls.push({
+          records: data(e),
+          window: e.window,
+          state: e.state ?? {},
+          final: e.isFinalInvokeForWindow,
+          early: e.isWindowTerminatedEarly,
+        });
+        return { state: { seen: data(e), pad: data(e)[0] === 'big' ? 'x'.repeat(1_100_000) : '' } };
+      },
+    });
+    await run(p);
+    expect(calls.map((c) => [c.records, c.final, c.early])).toEqual([
+      [['big'], false, false],
+      [[], true, true],
+      [['small'], false, false],
+    ]);
+    expect(calls[1].state.seen).toEqual(['big']);
+    expect(calls[2].state).toEqual({});
+    expect(calls[2].window).toEqual(calls[0].window);
+  });
+
+  it('counts an answer without state as a failed invocation', async () => {
+    const name = await stream(['n1']);
+    let invocations = 0;
+    const p = poller({
+      streamName: name,
+      tumblingWindowMs: 900_000,
+      maximumRetryAttempts: 1,
+      onFailure: new DeadLetterQueue(),
+      handler: async () => {
+        invocations++;
+        return { batchItemFailures: [] };
+      },
+    });
+    await run(p);
+    expect(invocations).toBe(2);
+    expect(p.stats().deadLettered).toBe(1);
+  });
+});
+
+interface CheckpointWithWindows {
+  readonly windows: Record<string, { startMs: number; state: unknown }>;
+}
 
 describe('ShardReader', () => {
   it('reports how far behind a full page leaves it, although kinesalite always answers 0', async () => {
