@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { type LocalPipeline } from '../../local/pipeline';
 import type { OracleEvent } from './oracle';
 import {
   expectOrdersServedExact,
@@ -10,6 +10,7 @@ import {
   SHOPS,
 } from './orders-workload';
 import { waitFor, waitForArchivedBefore } from './wait';
+import { testPipeline } from './test-pipeline';
 
 /**
  * The speed layer with a 4 s aggregation window through the local runtime (HTTP, kinesalite's
@@ -23,16 +24,8 @@ const ARRIVAL_BUCKET_MS = 1000;
 let pipeline: LocalPipeline;
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views: ORDERS_VIEWS,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000, // batches run only when the test asks
-    archiveFlushMs: 100,
+  pipeline = testPipeline(ORDERS_VIEWS, {
     arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    speedBatchingWindowMs: 20,
     speedBatchSize: 25,
     speedAggregationWindowMs: WINDOW_MS,
   });

@@ -1,39 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBatchCommand, runBatchCommand } from '../../local/batch-command';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
-import type { OracleEvent } from './oracle';
-import {
-  expectOrdersServedExact,
-  order,
-  ORDERS_BASE,
-  ORDERS_VIEWS,
-  postJson,
-  SHOPS,
-} from './orders-workload';
-import { waitForArchivedBefore } from './wait';
+import { order, ORDERS_BASE, OrdersSuite } from './orders-workload';
 
 /**
  * Incremental batch runs through the local runtime (HTTP, dynalite, s3rver, DuckDB): a scheduled
  * run writes only the cells new arrivals touch, late ones included, and serves what a full run
  * serves; `{"full": true}`, a backfill range and the CLI reach the same handler.
  */
-const views = ORDERS_VIEWS;
 const BASE = ORDERS_BASE;
-const ARRIVAL_BUCKET_MS = 1000;
-let pipeline: LocalPipeline;
-const accepted: OracleEvent[] = [];
-
-function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  return postJson(pipeline.url!, path, body);
-}
-
-/** Posts `events` and waits until the speed layer has them and a batch run would cover them. */
-async function ingest(events: OracleEvent[]): Promise<void> {
-  expect((await post('/events', { events })).status).toBe(202);
-  accepted.push(...events);
-  await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
-  await pipeline.idle();
-}
+const suite = new OrdersSuite();
+const pipeline = suite.pipeline;
+const post = suite.post.bind(suite);
+const ingest = suite.ingest.bind(suite);
 
 /** Two hours of history: 120 one-minute buckets per shop. */
 const HISTORY = Array.from({ length: 360 }, (_, i) => order(i, Math.floor(i / 3)));
@@ -51,26 +29,15 @@ async function withHistory(): Promise<void> {
 
 /** Served buckets equal the oracle's, exactly (distinct too: every bucket is all batch). */
 async function expectServedExact(): Promise<void> {
-  await expectOrdersServedExact(pipeline.url!, accepted, SHOPS, BASE - 3_600_000, BASE + 3 * 3_600_000);
+  await suite.expectServedExact(BASE - 3_600_000, BASE + 3 * 3_600_000);
 }
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000, // batches run only when the test asks
-    archiveFlushMs: 100,
-    arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    speedBatchingWindowMs: 20,
-  });
   await pipeline.start();
 }, 60_000);
 
 afterAll(async () => {
-  await pipeline?.stop();
+  await pipeline.stop();
 });
 
 describe('incremental batch runs through the local runtime', () => {

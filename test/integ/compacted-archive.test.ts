@@ -1,15 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
-import type { OracleEvent } from './oracle';
-import {
-  expectOrdersServedExact,
-  order,
-  ORDERS_BASE,
-  ORDERS_VIEWS,
-  postJson,
-  SHOPS,
-} from './orders-workload';
-import { waitForArchivedBefore } from './wait';
+import { order, ORDERS_BASE, OrdersSuite } from './orders-workload';
 
 /**
  * The compacted archive through the local runtime (HTTP, dynalite, s3rver, DuckDB; ADR 011): with
@@ -17,48 +7,27 @@ import { waitForArchivedBefore } from './wait';
  * Parquet in the bucket's `compacted/` prefix, then reads it; served values stay exact through
  * full and incremental runs, late events and producer retries, and a repeated run compacts nothing.
  */
-const views = ORDERS_VIEWS;
 const BASE = ORDERS_BASE;
-const ARRIVAL_BUCKET_MS = 1000;
-let pipeline: LocalPipeline;
-const accepted: OracleEvent[] = [];
-
-function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  return postJson(pipeline.url!, path, body);
-}
-
-async function ingest(events: OracleEvent[]): Promise<void> {
-  expect((await post('/events', { events })).status).toBe(202);
-  accepted.push(...events);
-  await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
-  await pipeline.idle();
+const suite = new OrdersSuite({ compactionPeriodMs: 1000 }, async (s) => {
   // The compaction horizon is the start of the cutoff's second: let the last arrival's pass.
   await new Promise((resolve) => setTimeout(resolve, 1100));
-  await waitForArchivedBefore(pipeline.url!, Date.now(), ARRIVAL_BUCKET_MS);
-}
+  await s.archived();
+});
+const pipeline = suite.pipeline;
+const accepted = suite.accepted;
+const post = suite.post.bind(suite);
+const ingest = suite.ingest.bind(suite);
 
 async function expectServedExact(): Promise<void> {
-  await expectOrdersServedExact(pipeline.url!, accepted, SHOPS, BASE - 3_600_000, BASE + 30 * 3_600_000);
+  await suite.expectServedExact(BASE - 3_600_000, BASE + 30 * 3_600_000);
 }
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000, // batches run only when the test asks
-    archiveFlushMs: 100,
-    arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    speedBatchingWindowMs: 20,
-    compactionPeriodMs: 1000,
-  });
   await pipeline.start();
 }, 60_000);
 
 afterAll(async () => {
-  await pipeline?.stop();
+  await pipeline.stop();
 });
 
 describe('the compacted archive through the local runtime', () => {

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/runtime/env';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { DEFAULT_OPTIONS, type LocalPipeline } from '../../local/pipeline';
 import { synthKappa } from '../infra/kappa-fixture';
 import { FIXTURE_VIEWS, synth } from '../infra/stack-fixture';
+import { testPipeline } from './test-pipeline';
 
 /**
  * Which variables each function gets is built once (lambdas/runtime/function-environment.ts) for
@@ -72,15 +73,11 @@ afterAll(async () => {
 describe('each function gets the same variables locally and deployed', () => {
   it('matches every local handler worker with its synthesized function', { timeout: 180_000 }, async () => {
     // GIVEN both architectures running locally (in memory, no generator, no replay at start)
-    pipeline = new LocalPipeline({
-      ...DEFAULT_OPTIONS,
-      views: FIXTURE_VIEWS,
-      dataDir: null,
-      port: 0,
-      generator: false,
-      batchEveryMs: 3_600_000,
+    pipeline = testPipeline(FIXTURE_VIEWS, {
       architecture: 'both',
       kappaAutoReplay: false,
+      archiveFlushMs: DEFAULT_OPTIONS.archiveFlushMs,
+      speedBatchingWindowMs: DEFAULT_OPTIONS.speedBatchingWindowMs,
     });
     await pipeline.start();
     // AND both stacks synthesized

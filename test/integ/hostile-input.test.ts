@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReplayRequest } from '../../lambdas/adapters/codecs/replay-request';
 import { ENV } from '../../lambdas/runtime/env';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { DEFAULT_OPTIONS, type LocalPipeline } from '../../local/pipeline';
 import {
   adminCase,
   DAY,
@@ -21,6 +21,7 @@ import {
   RANGE,
   type HttpCase,
 } from '../fixtures/hostile-input';
+import { testPipeline } from './test-pipeline';
 
 /**
  * Issue 12, hostile input: generated hostile requests through both doors of the embedded stack:
@@ -152,16 +153,9 @@ async function kappaDeadLetters(): Promise<{ depth: number; errors: string }> {
 }
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views: HOSTILE_VIEWS,
+  pipeline = testPipeline(HOSTILE_VIEWS, {
     dataDir,
-    port: 0,
-    generator: false,
     architecture: 'both',
-    batchEveryMs: 3_600_000,
-    archiveFlushMs: 100,
-    speedBatchingWindowMs: 20,
     speedRetryAttempts: 0,
   });
   await pipeline.start();

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { type LocalPipeline } from '../../local/pipeline';
+import { testPipeline } from './test-pipeline';
 
 /**
  * `--architecture both`: the Lambda and the Kappa architectures on one stream. Lambda answers at
@@ -23,14 +24,8 @@ afterAll(async () => {
 
 describe('both architectures on one stream', () => {
   it('serve the same values at /views and /kappa/views', async () => {
-    pipeline = new LocalPipeline({
-      ...DEFAULT_OPTIONS,
-      views,
-      dataDir: null,
-      port: 0,
-      generator: false,
+    pipeline = testPipeline(views, {
       archiveFlushMs: 300,
-      batchEveryMs: 3_600_000,
       speedBatchingWindowMs: 100,
       architecture: 'both',
     });

@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { distinctErrorBound } from '../../lambdas/core/hyperloglog';
 import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { type LocalPipeline } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
+import { testPipeline } from './test-pipeline';
 
 /**
  * The Kappa architecture on the embedded stack, over HTTP against the emulators: the processor
@@ -64,14 +65,9 @@ function order(i: number): OracleEvent {
 }
 
 async function start(views: ViewDefinition[], autoReplay: boolean): Promise<LocalPipeline> {
-  const p = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
+  const p = testPipeline(views, {
     dataDir,
-    port: 0,
-    generator: false,
     archiveFlushMs: 300,
-    batchEveryMs: 3_600_000,
     speedBatchingWindowMs: 100,
     architecture: 'kappa',
     kappaAutoReplay: autoReplay,

@@ -1,6 +1,9 @@
 import { expect } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
+import type { LocalPipeline, LocalPipelineOptions } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
+import { testPipeline } from './test-pipeline';
+import { waitForArchivedBefore } from './wait';
 
 /**
  * The `orders` workload the batch-incremental and compacted-archive suites share: one view (count,
@@ -85,3 +88,49 @@ export async function expectOrdersServedExact(
     }
   }
 }
+
+/**
+ * A suite over the `orders` view: one pipeline, the events it accepted (the oracle's input), and
+ * ingestion that waits until the speed layer applied them and a batch run would cover them.
+ */
+export class OrdersSuite {
+  readonly accepted: OracleEvent[] = [];
+  readonly pipeline: LocalPipeline;
+
+  /**
+   * @param overrides pipeline options beyond testPipeline's (arrival buckets of 1 s are set here)
+   * @param settle what else `ingest` waits for once the events are archived and applied
+   */
+  constructor(
+    overrides: Partial<Omit<LocalPipelineOptions, 'views'>> = {},
+    private readonly settle: (suite: OrdersSuite) => Promise<void> = async () => {},
+  ) {
+    this.pipeline = testPipeline(ORDERS_VIEWS, { arrivalBucketMs: ORDERS_ARRIVAL_BUCKET_MS, ...overrides });
+  }
+
+  post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    return postJson(this.pipeline.url, path, body);
+  }
+
+  /** Posts `events`, then waits until the speed layer has them and a batch run would cover them. */
+  async ingest(events: OracleEvent[]): Promise<void> {
+    expect((await this.post('/events', { events })).status).toBe(202);
+    this.accepted.push(...events);
+    await this.archived();
+    await this.pipeline.idle();
+    await this.settle(this);
+  }
+
+  /** Waits until everything that arrived so far is archived before a batch run's cutoff. */
+  archived(): Promise<number> {
+    return waitForArchivedBefore(this.pipeline.url, Date.now(), ORDERS_ARRIVAL_BUCKET_MS);
+  }
+
+  /** Served buckets between the two times equal the oracle's over `accepted`, exactly. */
+  expectServedExact(fromMs: number, toMs: number): Promise<void> {
+    return expectOrdersServedExact(this.pipeline.url, this.accepted, SHOPS, fromMs, toMs);
+  }
+}
+
+/** The arrival buckets the `orders` suites use: a batch cutoff falls on whole seconds. */
+export const ORDERS_ARRIVAL_BUCKET_MS = 1000;

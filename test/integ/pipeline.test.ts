@@ -8,9 +8,10 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
-import { LocalPipeline, DEFAULT_OPTIONS } from '../../local/pipeline';
+import { type LocalPipeline } from '../../local/pipeline';
 import { expectedBuckets, type OracleEvent } from './oracle';
 import { runBatchOnceArchived } from './wait';
+import { testPipeline } from './test-pipeline';
 
 /**
  * The whole pipeline through HTTP and the real SDK clients against the emulators: ingest,
@@ -159,16 +160,8 @@ async function readWholeStream(): Promise<KinesisStreamEvent['Records']> {
 }
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000, // batches run only when the test asks
-    archiveFlushMs: 100,
+  pipeline = testPipeline(views, {
     arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    speedBatchingWindowMs: 20,
     speedBatchSize: 50,
     speedRetryAttempts: 2,
     // With AWS_ENDPOINT_URL set (LocalStack), the same suite runs against it; unique names per run.

@@ -5,7 +5,8 @@ import { validateViews } from '../../lambdas/core/view';
 import { makeKinesisClient } from '../../lambdas/runtime/clients';
 import type { DeadLetterEntry } from '../../local/dead-letter-entry';
 import type { KinesisBatchHandler } from '../../local/lambda-invocation';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { DEFAULT_OPTIONS, type LocalPipeline } from '../../local/pipeline';
+import { testPipeline } from './test-pipeline';
 
 /**
  * One bad record in a batch of 500: the speed function fails on it every time (a bug its payload
@@ -50,17 +51,13 @@ const withBug =
   };
 
 beforeAll(async () => {
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views,
-    dataDir: null,
-    port: 0,
-    generator: false,
+  pipeline = testPipeline(views, {
     shards: 1,
-    batchEveryMs: 3_600_000,
     speedBatchSize: 500,
     speedRetryAttempts: RETRIES,
     wrapSpeedInvoke: withBug,
+    archiveFlushMs: DEFAULT_OPTIONS.archiveFlushMs,
+    speedBatchingWindowMs: DEFAULT_OPTIONS.speedBatchingWindowMs,
   });
   await pipeline.start();
 });
