@@ -124,6 +124,9 @@ async function main(): Promise<void> {
   }
   // runBatch's steps, each timed (runBatch is exactly plan, run + write per view, publish).
   t = performance.now();
+  // CPU time of the whole process (DuckDB's threads and the in-process dynalite included): steadier
+  // than wall time on a machine shared with other work.
+  const cpuBefore = process.cpuUsage();
   const planned = await timed(ms, 'plan (file time ranges, manifests)', () =>
     planBatch({ ...deps, engine }, { full: true }),
   );
@@ -142,6 +145,7 @@ async function main(): Promise<void> {
     publishBatch({ ...deps, engine }, planned.plan, written),
   );
   const seconds = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   await engine.close();
   const peak = peakRssMb();
   console.log(`batch: ${published.cells} cells in ${seconds.toFixed(2)} s; peak RSS ${peak} MiB`);
@@ -156,6 +160,7 @@ async function main(): Promise<void> {
     batch_events_per_s: Math.round(total / seconds),
     batch_seconds: Number(seconds.toFixed(2)),
     batch_peak_rss_mb: peak,
+    batch_cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     peak_rss_before_run_mb: rssBefore,
     cells: published.cells,
     step_ms: ms,
