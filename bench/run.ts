@@ -323,6 +323,7 @@ function addBatchScale(events: number, args: readonly string[]): void {
     batch_events_per_s: number;
     batch_seconds: number;
     batch_peak_rss_mb: number;
+    batch_cpu_s?: number;
     cells: number;
     step_ms: Record<string, number>;
   }>('batch-scale.json');
@@ -333,6 +334,7 @@ function addBatchScale(events: number, args: readonly string[]): void {
     memoryLimit: r.duckdb.memoryLimit ?? '256MB (default)',
     threads: r.duckdb.threads ?? 1,
     seconds: r.batch_seconds,
+    cpuSeconds: r.batch_cpu_s ?? null,
     compactionSeconds: r.compaction_s,
     cells: r.cells,
     stepMs: r.step_ms,
@@ -809,8 +811,8 @@ One full batch run over an archive of page views and sensor readings (1% produce
 cells into dynalite. Target (issue 10): 10M archived events in under 60 s with peak RSS under 2 GiB.
 Command: \`npm run bench -- batch <events> [--compacted] [--memory-limit=1GB] [--threads=2]\`.
 
-| archived events | archive read | DuckDB memory limit, threads | batch_events_per_s | seconds | batch_peak_rss_mb (whole process) | compaction before it | load average (1 min) |
-| --------------- | ------------ | ---------------------------- | ------------------ | ------- | --------------------------------- | -------------------- | -------------------- |
+| archived events | archive read | DuckDB memory limit, threads | batch_events_per_s | seconds | process CPU s | batch_peak_rss_mb (whole process) | compaction before it | load average (1 min) |
+| --------------- | ------------ | ---------------------------- | ------------------ | ------- | ------------- | --------------------------------- | -------------------- | -------------------- |
 ${metrics
   .filter((m) => m.name === 'batch_events_per_s' && m.params.stepMs !== undefined)
   .map((m) => {
@@ -818,7 +820,7 @@ ${metrics
     const rss = metrics.find(
       (r) => r.name === 'batch_peak_rss_mb' && r.params.date === p.date && r.params.archived === p.archived,
     );
-    return `| ${Number(p.archived).toLocaleString('en-US')} | ${String(p.archive)} | ${String(p.memoryLimit)}, ${String(p.threads)} | ${fmt(m)} | ${String(p.seconds)} | ${fmt(rss)} | ${p.compactionSeconds === null ? '-' : `${String(p.compactionSeconds)} s`} | ${String(p.loadAverage1m)} |`;
+    return `| ${Number(p.archived).toLocaleString('en-US')} | ${String(p.archive)} | ${String(p.memoryLimit)}, ${String(p.threads)} | ${fmt(m)} | ${String(p.seconds)} | ${p.cpuSeconds === null || p.cpuSeconds === undefined ? '-' : String(p.cpuSeconds)} | ${fmt(rss)} | ${p.compactionSeconds === null ? '-' : `${String(p.compactionSeconds)} s`} | ${String(p.loadAverage1m)} |`;
   })
   .join('\n')}
 
