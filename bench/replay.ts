@@ -19,7 +19,6 @@ import { DynamoDbControlStore } from '../lambdas/adapters/aws/dynamodb-control-s
 import { DynamoDbKappaCellStore } from '../lambdas/adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbSpeedRowStore } from '../lambdas/adapters/aws/dynamodb-speed-row-store';
 import { DuckDbQueryEngine } from '../lambdas/adapters/duckdb/duckdb-query-engine';
-import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import { finalizeRow } from '../lambdas/core/measures';
 import { systemClock } from '../lambdas/ports/clock';
 import {
@@ -35,7 +34,7 @@ import { startEmulators } from '../local/emulators';
 import { HandlerHost, quietSdkNodeWarning } from '../local/handler-host';
 import { loadViews } from '../local/load-views';
 import { ensureResources, resourceNames } from '../local/resources';
-import { benchEventBody } from './archive-events';
+import { writeArchiveObjects } from './archive-events';
 import { benchMachine } from './bench-pipeline';
 
 async function main(): Promise<void> {
@@ -54,39 +53,10 @@ async function main(): Promise<void> {
   // The archive: arrivals over an hour ending an hour ago, events up to two minutes late,
   // 50 pages (1-minute buckets) and 200 devices (5-minute buckets).
   const start = Date.now() - 2 * 3_600_000;
-  const perObject = Math.ceil(total / objects);
-  let written = 0;
   let t = Date.now();
-  for (let o = 0; o < objects; o++) {
-    const lines: string[] = [];
-    for (let j = 0; j < perObject && written < total; j++, written++) {
-      const i = written;
-      const retry = i % 100 === 99; // a producer retry of the event before it
-      const n = retry ? i - 1 : i;
-      const arrivedMs = start + Math.floor((i * 3_600_000) / total);
-      const time = new Date(start + Math.floor((n * 3_600_000) / total) - (n % 120) * 1000).toISOString();
-      const body = benchEventBody(n, time);
-      const event = normalizeStreamRecord(
-        JSON.stringify(body),
-        {
-          shardId: 'shardId-000000000000',
-          sequenceNumber: String(10n ** 50n + BigInt(i)),
-          partitionKey: `e${n}`,
-          arrivedMs,
-        },
-        views,
-      );
-      lines.push(toArchiveLine(event));
-    }
-    const hour = new Date(start + Math.floor((o * 3_600_000) / objects)).toISOString();
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: names.bucket,
-        Key: `events/dt=${hour.slice(0, 10)}/hour=${hour.slice(11, 13)}/shardId-000000000000-${o}.ndjson`,
-        Body: lines.join('\n') + '\n',
-      }),
-    );
-  }
+  await writeArchiveObjects(total, objects, views, start, async (key, body) => {
+    await s3.send(new PutObjectCommand({ Bucket: names.bucket, Key: key, Body: body }));
+  });
   // The archiver's watermark: the whole archive, and the handoff a moment ahead, are covered.
   await s3.send(
     new PutObjectCommand({

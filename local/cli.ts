@@ -26,6 +26,9 @@ Options:
   --compaction-period <duration> compact the archive into Parquet before a
                             batch run once a period of arrivals is over [1d]
   --no-compaction           batch runs read the raw NDJSON archive only
+  --duckdb-memory <size>    DuckDB's memory limit for batch runs; past it DuckDB
+                            spills to disk, e.g. 256MB, 2GB          [256MB]
+  --duckdb-threads <n>      DuckDB's threads for batch runs             [1]
   --shards <n>              shards of the local stream                [2]
   --no-speed-dedupe         turn the speed layer's event-id dedupe off
   --dedupe-scope <s>        shard (copies sharing a partition key, ~1 write per
@@ -65,6 +68,8 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'arrival-bucket': { type: 'string', default: '1s' },
       'compaction-period': { type: 'string', default: '1d' },
       'no-compaction': { type: 'boolean', default: false },
+      'duckdb-memory': { type: 'string' },
+      'duckdb-threads': { type: 'string' },
       shards: { type: 'string', default: String(DEFAULT_OPTIONS.shards) },
       'no-speed-dedupe': { type: 'boolean', default: false },
       'dedupe-scope': { type: 'string', default: 'shard' },
@@ -99,6 +104,11 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     throw new Error(
       `--aggregation-window must be whole seconds from 0s to 15m, as Lambda's tumbling windows (given ${values['aggregation-window']})`,
     );
+  const duckdbMemory = values['duckdb-memory'];
+  if (duckdbMemory !== undefined && !/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(duckdbMemory))
+    throw new Error(
+      `--duckdb-memory must be a size such as 256MB or 2GB (given ${JSON.stringify(duckdbMemory)})`,
+    );
   const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
   const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
@@ -122,6 +132,10 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     kappaAutoReplay: !values['no-auto-replay'],
     replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
     compactionPeriodMs: values['no-compaction'] ? 0 : compactionPeriodMs,
+    ...(duckdbMemory !== undefined ? { duckdbMemoryLimit: duckdbMemory } : {}),
+    ...(values['duckdb-threads'] !== undefined
+      ? { duckdbThreads: integer(values['duckdb-threads'], '--duckdb-threads', 1) }
+      : {}),
   };
 }
 

@@ -118,6 +118,18 @@ export interface LocalPipelineOptions {
    * @default 86_400_000 (one UTC day)
    */
   readonly compactionPeriodMs?: number;
+  /**
+   * DuckDB's memory limit for batch runs (`256MB`, `2GB`): past it DuckDB spills to disk, and a
+   * run whose working set cannot spill fails with DuckDB's out-of-memory error (the previous
+   * version stays served). The default holds the long-running runtime's memory flat (issue 12).
+   * @default '256MB'
+   */
+  readonly duckdbMemoryLimit?: string;
+  /**
+   * DuckDB's worker threads for batch runs; each takes a core from the emulators and the speed layer.
+   * @default 1
+   */
+  readonly duckdbThreads?: number;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -291,6 +303,10 @@ export class LocalPipeline {
           ...(compactedDir !== undefined && periodMs > 0
             ? { compaction: { dir: compactedDir, periodMs } }
             : {}),
+          memory: {
+            ...(o.duckdbMemoryLimit !== undefined ? { memoryLimit: o.duckdbMemoryLimit } : {}),
+            ...(o.duckdbThreads !== undefined ? { threads: o.duckdbThreads } : {}),
+          },
         },
         watermark: { kind: 'checkpoint' },
       }),

@@ -33,6 +33,12 @@ export interface CompactionManifest {
   /** Raw archive object keys (relative to the archive's prefix) the files hold every line of. */
   readonly sources: readonly string[];
   readonly files: readonly CompactedFile[];
+  /**
+   * The fields the files store as typed columns (ADR 013), beside the line and every column of
+   * sql.ts's TYPED_META_COLUMNS. Absent (the cloud's generations, and those written before ADR
+   * 013): the files hold `line, tm, am, etype` only, and readers extract the rest from the line.
+   */
+  readonly typedFields?: readonly string[];
 }
 
 /** A raw archive object as the compactor sees it. */
@@ -138,6 +144,11 @@ export function parseManifest(text: string, key: string): CompactionManifest {
   if (!Array.isArray(m.sources) || !m.sources.every((s) => typeof s === 'string'))
     fail('has no list of sources');
   if (!Array.isArray(m.files)) fail('has no list of files');
+  if (
+    m.typedFields !== undefined &&
+    !(Array.isArray(m.typedFields) && m.typedFields.every((f) => typeof f === 'string'))
+  )
+    fail('has typedFields that are not a list of field names');
   for (const f of m.files ?? []) {
     const numbers = [f.rows, f.bytes, f.minTm, f.maxTm, f.minAm, f.maxAm];
     if (
@@ -151,12 +162,17 @@ export function parseManifest(text: string, key: string): CompactionManifest {
 }
 
 /** The manifest of a planned generation and the files written for it, files in key order (both engines commit this). */
-export function buildManifest(plan: CompactionPlan, files: readonly CompactedFile[]): CompactionManifest {
+export function buildManifest(
+  plan: CompactionPlan,
+  files: readonly CompactedFile[],
+  typedFields?: readonly string[],
+): CompactionManifest {
   return {
     generation: plan.generation,
     id: plan.id,
     sources: plan.sources,
     files: [...files].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    ...(typedFields === undefined ? {} : { typedFields: [...typedFields] }),
   };
 }
 

@@ -35,6 +35,10 @@ interface Dialect {
   utcHour(ms: string): string;
 }
 
+/** DuckDB's json_type name as fields.ts's type code: 's', 'b', 'n', or NULL (anything else). */
+const DUCKDB_JSON_TYPE_CODE = (jsonType: string) =>
+  `CASE ${jsonType} WHEN 'VARCHAR' THEN 's' WHEN 'BOOLEAN' THEN 'b' WHEN 'BIGINT' THEN 'n' WHEN 'UBIGINT' THEN 'n' WHEN 'DOUBLE' THEN 'n' END`;
+
 const DIALECTS: Record<SqlDialectName, Dialect> = {
   duckdb: {
     json: (line, path) => `json_extract_string(${line}, '${path}')`,
@@ -43,8 +47,7 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     hexToBigint: (hex) => `CAST(('0x' || ${hex}) AS BIGINT)`,
     joinAgg: (expr, orderBy, filter) =>
       `string_agg(${expr}, ',' ORDER BY ${orderBy}) FILTER (WHERE ${filter})`,
-    jsonType: (line, path) =>
-      `CASE json_type(${line}, '${path}') WHEN 'VARCHAR' THEN 's' WHEN 'BOOLEAN' THEN 'b' WHEN 'BIGINT' THEN 'n' WHEN 'UBIGINT' THEN 'n' WHEN 'DOUBLE' THEN 'n' END`,
+    jsonType: (line, path) => DUCKDB_JSON_TYPE_CODE(`json_type(${line}, '${path}')`),
     fullMatch: (text, pattern) => `regexp_full_match(${text}, ${sqlString(pattern)})`,
     utcDate: (ms) => `strftime(epoch_ms(${ms}), '%Y-%m-%d')`,
     utcHour: (ms) => `strftime(epoch_ms(${ms}), '%H')`,
@@ -98,6 +101,113 @@ export function duckdbSource(files: readonly string[], parquet: readonly string[
 }
 
 /**
+ * A source that carries, beside `line`, what the batch SQL would otherwise extract from it (ADR
+ * 013): the columns of `TYPED_META_COLUMNS`, and for each field in `fields` its text and JSON type
+ * (`typedFieldColumns`). A view that reads a field not in `fields` reads it from `line`, so new
+ * views and fields work with no schema change.
+ */
+export interface TypedSource {
+  readonly fields: readonly string[];
+}
+
+/** A copy's id, arrival, shard, sequence number, event type and event time: what the dedupe and the buckets need. */
+export const TYPED_META_COLUMNS = ['eid', 'am', 'shard', 'seq', 'etype', 'tm'] as const;
+
+/**
+ * The column names of a field's text and JSON type in a typed source. Hex-encoded, because DuckDB
+ * matches identifiers case-insensitively (fields `userId` and `userid` must not collide) and a
+ * field path may hold dots.
+ */
+export function typedFieldColumns(field: string): { value: string; type: string } {
+  const hex = Array.from(field, (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+  return { value: `fv_${hex}`, type: `ft_${hex}` };
+}
+
+/** Each meta column's JSON path in the line, and whether it is an epoch-ms BIGINT. */
+const META_PATHS: Record<(typeof TYPED_META_COLUMNS)[number], { path: string; ms: boolean }> = {
+  eid: { path: '$.id', ms: false },
+  am: { path: '$._am', ms: true },
+  shard: { path: '$._shard', ms: false },
+  seq: { path: '$._seq', ms: false },
+  etype: { path: '$.type', ms: false },
+  tm: { path: '$._tm', ms: true },
+};
+
+/** What a compacted file stores as typed columns (ADR 013). */
+export interface StoredColumns {
+  readonly meta: readonly string[];
+  readonly fields: readonly string[];
+}
+
+/**
+ * DuckDB rows of a typed source (ADR 013) from a relation `from` with a `line` column (and the
+ * `stored` typed columns): `line`, the meta columns, then each field's text and JSON type, in that
+ * order in every part of a UNION ALL. What is not stored is extracted from the line with the
+ * functions the untyped batch SQL uses (json_extract_string, json_type), each given every path at
+ * once so a line is parsed once, not once per column (4 times faster on 1M archive lines).
+ */
+export function duckdbTypedRows(
+  fields: readonly string[],
+  from: string,
+  stored: StoredColumns = { meta: [], fields: [] },
+): string {
+  const paths: string[] = [];
+  const extracted = (path: string) => {
+    paths.push(path);
+    return `__e[${paths.length}]`;
+  };
+  const typePaths: string[] = [];
+  const columns = [
+    'line',
+    ...TYPED_META_COLUMNS.map((c) => {
+      if (stored.meta.includes(c)) return c;
+      const { path, ms } = META_PATHS[c];
+      return ms ? `CAST(${extracted(path)} AS BIGINT) AS ${c}` : `${extracted(path)} AS ${c}`;
+    }),
+    ...fields.flatMap((field) => {
+      const { value, type } = typedFieldColumns(field);
+      if (stored.fields.includes(field)) return [value, type];
+      typePaths.push(jsonPath(field));
+      return [
+        `${extracted(jsonPath(field))} AS ${value}`,
+        `${DUCKDB_JSON_TYPE_CODE(`__t[${typePaths.length}]`)} AS ${type}`,
+      ];
+    }),
+  ];
+  if (paths.length === 0) return `SELECT ${columns.join(', ')} FROM ${from}`;
+  const lists = [
+    `json_extract_string(line, [${paths.map(sqlString).join(', ')}]) AS __e`,
+    ...(typePaths.length > 0 ? [`json_type(line, [${typePaths.map(sqlString).join(', ')}]) AS __t`] : []),
+  ];
+  return `SELECT ${columns.join(', ')} FROM (SELECT *, ${lists.join(', ')} FROM ${from}) lines_parsed`;
+}
+
+/**
+ * DuckDB typed source (ADR 013): the NDJSON files with every typed column extracted from the line,
+ * and groups of compacted Parquet files, each with the meta columns and fields its files store (the
+ * rest extracted from their `line`). Every part yields the same columns (`duckdbTypedRows`).
+ */
+export function duckdbTypedSource(
+  fields: readonly string[],
+  files: readonly string[],
+  parquet: readonly (StoredColumns & { readonly files: readonly string[] })[] = [],
+): string {
+  const parts: string[] = [];
+  if (files.length > 0) parts.push(duckdbTypedRows(fields, `(${NDJSON_LINES(files)}) ndjson_lines`));
+  for (const group of parquet)
+    if (group.files.length > 0)
+      parts.push(
+        duckdbTypedRows(
+          fields,
+          `read_parquet([${group.files.map(sqlString).join(', ')}], hive_partitioning = false)`,
+          group,
+        ),
+      );
+  if (parts.length === 0) throw new Error('duckdbTypedSource needs at least one file');
+  return parts.join('\nUNION ALL\n');
+}
+
+/**
  * The rows of the compacted archive (ADR 011) from a relation of raw lines `lines`, in either
  * dialect: each row keeps the raw line, so views and fields added later read it with no schema
  * change; event time, arrival time and type are typed columns beside it (file statistics and
@@ -120,9 +230,17 @@ function compactedRowsSql(d: Dialect, lines: string): string {
  * buckets of minutes, so the hour is the unit it reads. Rows are ordered by event time, so row
  * groups hold narrow time ranges.
  */
-export function compactionSql(files: readonly string[], outDir: string): string {
+export function compactionSql(files: readonly string[], outDir: string, fields?: readonly string[]): string {
+  const d = DIALECTS.duckdb;
+  // With `fields` (ADR 013): the meta columns and those fields' text and type stored as typed
+  // columns beside the line, so a batch run reads them without parsing JSON.
+  const rows =
+    fields === undefined
+      ? compactedRowsSql(d, NDJSON_LINES(files))
+      : `SELECT *, ${d.utcDate('tm')} AS edt, ${d.utcHour('tm')} AS ehr
+  FROM (${duckdbTypedRows(fields, `(${NDJSON_LINES(files)}) raw_lines`)}) typed_lines`;
   return `COPY (
-  ${compactedRowsSql(DIALECTS.duckdb, NDJSON_LINES(files))}
+  ${rows}
   ORDER BY tm, am
 ) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt, ehr), COMPRESSION zstd)`;
 }
@@ -389,6 +507,22 @@ function typedColumns(d: Dialect, fields: readonly string[], extra: readonly str
   ].join(',\n    ');
 }
 
+/**
+ * Each field's text `f<i>` and JSON type `t<i>`, from the typed source's columns where it carries
+ * the field, else extracted from `line` (a field no compaction stored yet: ADR 013).
+ */
+function fieldColumns(d: Dialect, fields: readonly string[], typed: TypedSource): string[] {
+  return fields.flatMap((field, i) => {
+    if (!typed.fields.includes(field))
+      return [
+        `${d.json('line', jsonPath(field))} AS f${i}`,
+        `${d.jsonType('line', jsonPath(field))} AS t${i}`,
+      ];
+    const { value, type } = typedFieldColumns(field);
+    return [`${value} AS f${i}`, `${type} AS t${i}`];
+  });
+}
+
 /** The SQL condition that event-time ms `tm` lies in one of the ranges. */
 function rangesSql(tm: string, ranges: readonly BucketRange[]): string {
   if (ranges.length === 0) return 'FALSE';
@@ -407,6 +541,7 @@ export function touchedBucketsSql(
   source: string,
   arrivedFromMs: number,
   cutoffMs: number,
+  typed?: TypedSource,
 ): BatchQuery {
   for (const [name, ms] of [
     ['arrivedFrom', arrivedFromMs],
@@ -421,7 +556,11 @@ export function touchedBucketsSql(
   const sql = `-- view ${view.name}: buckets touched by events that arrived at or after ${toIso(arrivedFromMs)} and before ${toIso(cutoffMs)}
 WITH src AS (${source}),
 typed AS (
-  SELECT ${typedColumns(d, fields, [`CAST(${d.json('line', '$._am')} AS BIGINT) AS am`])}
+  SELECT ${
+    typed === undefined
+      ? typedColumns(d, fields, [`CAST(${d.json('line', '$._am')} AS BIGINT) AS am`])
+      : ['etype', 'tm', 'am', ...fieldColumns(d, fields, typed)].join(',\n    ')
+  }
   FROM src
 )
 SELECT DISTINCT ${d.intDiv('tm', String(width))} * ${width} AS bucket
@@ -516,6 +655,15 @@ function distinctPassCtes(
   ];
 }
 
+/** Every field a view reads (keys, measure fields, filter fields), each once, in a fixed order. */
+export function fieldsRead(view: ViewDefinition): string[] {
+  return [
+    ...view.key,
+    ...Object.values(view.measures).flatMap((spec) => (spec.field === undefined ? [] : [spec.field])),
+    ...Object.keys(view.where),
+  ].filter((field, i, all) => all.indexOf(field) === i);
+}
+
 /**
  * The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. With
  * `arrivedFromMs`, only the events whose kept copy arrived at or after it: the part of the
@@ -528,17 +676,13 @@ export function batchSql(
   cutoffMs: number,
   arrivedFromMs?: number,
   buckets?: readonly BucketRange[],
+  typed?: TypedSource,
 ): BatchQuery {
   if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
   const d = DIALECTS[dialectName];
   const width = granularityMs(view.granularity);
   const keys = view.key.map((_, i) => `k${i}`);
-  // Every field the view reads: keys, measure fields, filter fields.
-  const fields = [
-    ...view.key,
-    ...Object.values(view.measures).flatMap((spec) => (spec.field === undefined ? [] : [spec.field])),
-    ...Object.keys(view.where),
-  ].filter((field, i, all) => all.indexOf(field) === i);
+  const fields = fieldsRead(view);
   const col = (field: string) => `f${fields.indexOf(field)}`;
   const typ = (field: string) => `t${fields.indexOf(field)}`;
   const valueColumn = (field: string, rule: FieldRule) => `${col(field)}_${rule}`;
@@ -549,9 +693,12 @@ export function batchSql(
   for (const field of view.key) filters.push(fieldRuleSql(d, 'scalar', col(field), typ(field)));
   // Only the buckets asked for, after the copies were chosen (a copy outside them still decides).
   if (buckets !== undefined) filters.push(rangesSql('tm', buckets));
-  const ctes: string[] = [
-    `src AS (${source})`,
-    `raw AS (
+  const copyRank = `row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank`;
+  const keptOnly = `copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}`;
+  const ctes: string[] = [`src AS (${source})`];
+  if (typed === undefined) {
+    ctes.push(
+      `raw AS (
   SELECT line,
     ${d.json('line', '$.id')} AS eid,
     CAST(${d.json('line', '$._am')} AS BIGINT) AS am,
@@ -559,17 +706,67 @@ export function batchSql(
     ${d.json('line', '$._seq')} AS seq
   FROM src
 )`,
-    `kept AS (
+      `kept AS (
   SELECT line FROM (
-    SELECT line, am, row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank
+    SELECT line, am, ${copyRank}
     FROM raw WHERE am < ${cutoffMs}
-  ) ranked WHERE copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}
+  ) ranked WHERE ${keptOnly}
 )`,
-    // Each field the view reads, extracted once: its text and its JSON type.
-    `typed AS (
+      // Each field the view reads, extracted once: its text and its JSON type.
+      `typed AS (
   SELECT ${typedColumns(d, fields)}
   FROM kept
 )`,
+    );
+  } else {
+    // A typed source (ADR 013) carries each copy's id, arrival, type, time and the fields as
+    // columns: the dedupe window moves those narrow columns instead of whole lines, and parses no
+    // JSON. A field the source does not carry is read from the line, which then goes along.
+    const carried = fields.flatMap((field, i) => (typed.fields.includes(field) ? [i] : []));
+    const fromLine = carried.length < fields.length;
+    const keptColumns = [
+      'etype',
+      'tm',
+      'am',
+      ...carried.flatMap((i) => [`f${i}`, `t${i}`]),
+      ...(fromLine ? ['line'] : []),
+    ];
+    const rawColumns = [
+      'eid',
+      'am',
+      'shard',
+      'seq',
+      'etype',
+      'tm',
+      ...carried.flatMap((i) => {
+        const { value, type } = typedFieldColumns(fields[i]);
+        return [`${value} AS f${i}`, `${type} AS t${i}`];
+      }),
+      ...(fromLine ? ['line'] : []),
+    ];
+    ctes.push(
+      `kept AS (
+  SELECT ${keptColumns.join(', ')} FROM (
+    SELECT ${keptColumns.join(', ')}, ${copyRank}
+    FROM (SELECT ${rawColumns.join(', ')} FROM src) raw
+    WHERE am < ${cutoffMs}
+  ) ranked WHERE ${keptOnly}
+)`,
+      `typed AS (
+  SELECT ${[
+    'etype',
+    'tm',
+    ...fields.flatMap((field, i) =>
+      typed.fields.includes(field)
+        ? [`f${i}`, `t${i}`]
+        : [`${d.json('line', jsonPath(field))} AS f${i}`, `${d.jsonType('line', jsonPath(field))} AS t${i}`],
+    ),
+  ].join(',\n    ')}
+  FROM kept
+)`,
+    );
+  }
+  ctes.push(
     `ev AS (
   SELECT ${[
     ...view.key.map((field, i) => `${col(field)} AS k${i}`),
@@ -593,7 +790,7 @@ export function batchSql(
   FROM typed
   WHERE ${filters.join('\n    AND ')}
 )`,
-  ];
+  );
   // One pass over `ev` (Trino inlines a CTE at every reference, so each extra reader of `ev` would
   // scan the archive again): plain aggregates and every distinct measure's registers come out of
   // the same GROUP BY. See distinctPassCtes for how the sketches share it.

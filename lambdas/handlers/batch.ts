@@ -67,6 +67,7 @@ const duckdb =
           ),
           periodMs: config.engine.compaction.periodMs,
         },
+        config.engine.memory,
       )
     : undefined;
 const s3 = makeS3Client(config.endpoints);

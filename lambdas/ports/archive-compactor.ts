@@ -19,5 +19,6 @@ export type CompactionResult =
  * archive, exactly once: a crash or a repeat changes nothing a reader sees.
  */
 export interface ArchiveCompactor {
-  compact(cutoffMs: number): Promise<CompactionResult>;
+  /** `fields`: the fields the views read, which a compactor may store as typed columns beside the line (ADR 013). */
+  compact(cutoffMs: number, fields?: readonly string[]): Promise<CompactionResult>;
 }

@@ -13,6 +13,11 @@ export interface QueryEngine {
    */
   readonly prunesByEventTime?: boolean;
   /**
+   * True when every source carries the typed columns of core/sql.ts's `TypedSource` for the
+   * `fields` it was asked for (ADR 013), so the batch SQL reads them instead of parsing `line`.
+   */
+  readonly typedSources?: boolean;
+  /**
    * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
    * this cutoff (and reconciliation window start), or null when the archive holds no events yet.
    * With `eventTimes`, the relation may leave out archive objects that hold no event in those
@@ -20,13 +25,15 @@ export interface QueryEngine {
    * that cannot tell returns the whole archive. With `arrivedFromMs`, lines that arrived more
    * than `lookbackMs` (default RECONCILE_LOOKBACK_MS, a day: an earlier copy of an id) before it
    * may be left out; 0 when only the window's own lines matter (the touched buckets count every
-   * copy). An engine may return more than asked.
+   * copy). An engine may return more than asked. `fields`: the fields the queries over it read,
+   * which an engine with `typedSources` carries as typed columns (others ignore it).
    */
   source(
     cutoffMs: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
     lookbackMs?: number,
+    fields?: readonly string[],
   ): Promise<string | null>;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;

@@ -28,6 +28,16 @@ function required(env: Env, name: string): string {
   return value;
 }
 
+/** A DuckDB memory size (https://duckdb.org/docs/stable/configuration/overview: `memory_limit`), checked before DuckDB sees it. */
+function duckdbMemoryLimit(env: Env): string {
+  const value = env[ENV.duckdbMemoryLimit]!.trim();
+  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i.test(value))
+    throw new ConfigError(
+      `${ENV.duckdbMemoryLimit} must be a size such as 256MB or 2GB (given ${JSON.stringify(value)})`,
+    );
+  return value;
+}
+
 function integer(env: Env, name: string, fallback: number, min: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -267,6 +277,8 @@ export type BatchEngineConfig =
       readonly syncFromS3: boolean;
       /** Compact the archive into this local folder's Parquet before each run (ADR 011); absent, no compaction. */
       readonly compaction?: { readonly dir: string; readonly periodMs: number };
+      /** DuckDB's memory limit and threads; a field absent takes openDuckDb's default. */
+      readonly memory: { readonly memoryLimit?: string; readonly threads?: number };
     };
 
 /** How far the archive provably holds (the batch cutoff and the replay handoff both wait for it). */
@@ -323,6 +335,10 @@ export function readBatchConfig(env: Env): BatchConfig {
             },
           }
         : {}),
+      memory: {
+        ...(env[ENV.duckdbMemoryLimit] !== undefined ? { memoryLimit: duckdbMemoryLimit(env) } : {}),
+        ...(env[ENV.duckdbThreads] !== undefined ? { threads: integer(env, ENV.duckdbThreads, 1, 1) } : {}),
+      },
     };
   } else {
     throw new ConfigError(`${ENV.queryEngine} must be athena or duckdb (given ${engineKind})`);

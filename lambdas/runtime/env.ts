@@ -66,6 +66,10 @@ export const ENV = {
   duckdbCompactedDir: 'STREAMFOLD_DUCKDB_COMPACTED_DIR',
   /** Compaction period in ms: objects are compacted once every line arrived before the start of the run cutoff's period. */
   duckdbCompactionPeriodMs: 'STREAMFOLD_DUCKDB_COMPACTION_PERIOD_MS',
+  /** DuckDB's `memory_limit` for the local batch engine, e.g. `256MB`, `1GB` (default 256MB: the long-running runtime's bound). */
+  duckdbMemoryLimit: 'STREAMFOLD_DUCKDB_MEMORY_LIMIT',
+  /** DuckDB's worker threads for the local batch engine (default 1). */
+  duckdbThreads: 'STREAMFOLD_DUCKDB_THREADS',
   /**
    * `clock` (cloud: the archive holds everything that arrived before now - archiveLagMs, Firehose's
    * buffer interval plus a margin) or `checkpoint` (local: the archiver's own watermark object).

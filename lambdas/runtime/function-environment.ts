@@ -44,6 +44,8 @@ export type BatchQueryEngine =
       readonly syncFromS3: boolean;
       /** The S3 emulator's folder of the `compacted/` prefix and the compaction period (ADR 011); absent, no compaction. */
       readonly compaction?: { readonly dir: string; readonly periodMs: number };
+      /** DuckDB's memory limit (`256MB`, `1GB`) and threads; absent, openDuckDb's defaults. */
+      readonly memory?: { readonly memoryLimit?: string; readonly threads?: number };
     };
 
 /** How far the speed layer's event-id dedupe reaches (ADR 008). */
@@ -183,6 +185,12 @@ export function batchEnvironment(
                 [ENV.duckdbCompactedDir]: o.engine.compaction.dir,
                 [ENV.duckdbCompactionPeriodMs]: String(o.engine.compaction.periodMs),
               }
+            : {}),
+          ...(o.engine.memory?.memoryLimit !== undefined
+            ? { [ENV.duckdbMemoryLimit]: o.engine.memory.memoryLimit }
+            : {}),
+          ...(o.engine.memory?.threads !== undefined
+            ? { [ENV.duckdbThreads]: String(o.engine.memory.threads) }
             : {}),
         };
   return {

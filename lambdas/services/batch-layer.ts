@@ -10,7 +10,14 @@ import {
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
 import { keyProblem } from '../core/reducer';
-import { batchRowToCell, batchSql, touchedBucketsSql, type BatchResultRow } from '../core/sql';
+import {
+  batchRowToCell,
+  batchSql,
+  fieldsRead,
+  touchedBucketsSql,
+  type BatchResultRow,
+  type TypedSource,
+} from '../core/sql';
 import { granularityMs } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
@@ -151,13 +158,14 @@ export async function planBatch(
   const cutoffMs = nextCutoff(archivedBefore, deps.arrivalBucketMs, current?.cutoffMs ?? null);
   // A pointer written before incremental runs has no lineage to build on: everything in full.
   const fullViews = viewsNeedingFull(deps.views, current?.lineage, request.full === true);
+  const { fields, typed } = typedRead(deps);
   // Before any read: the sources below then read the new generation instead of its NDJSON.
-  const compaction = await deps.compactor?.compact(cutoffMs);
-  const source = await deps.engine.source(cutoffMs);
+  const compaction = await deps.compactor?.compact(cutoffMs, fields);
+  const source = await deps.engine.source(cutoffMs, undefined, undefined, undefined, fields);
   // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
   const arrived =
     current && current.cutoffMs < cutoffMs && fullViews.size < deps.views.length && source !== null
-      ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0)
+      ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0, fields)
       : null;
   const version = await deps.control.nextVersion();
   const queries: { view: ViewDefinition; sql: string }[] = [];
@@ -176,11 +184,13 @@ export async function planBatch(
     }
     // Only the archive objects that hold events of those buckets, where the engine can tell.
     const viewSource =
-      buckets === undefined ? source : await deps.engine.source(cutoffMs, undefined, buckets);
+      buckets === undefined
+        ? source
+        : await deps.engine.source(cutoffMs, undefined, buckets, undefined, fields);
     if (viewSource === null) continue;
     queries.push({
       view,
-      sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets).sql,
+      sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets, typed).sql,
     });
   }
   return {
@@ -359,6 +369,18 @@ function skippedResult(
   };
 }
 
+/**
+ * The fields the run's views read, and what an engine with typed sources carries of them (ADR
+ * 013): every source of this run is asked for all of them, so each query finds its view's fields.
+ */
+function typedRead(deps: Pick<BatchLayerDeps, 'views' | 'engine'>): {
+  fields: string[];
+  typed: TypedSource | undefined;
+} {
+  const fields = [...new Set(deps.views.flatMap(fieldsRead))].sort();
+  return { fields, typed: deps.engine.typedSources === true ? { fields } : undefined };
+}
+
 /** The bucket ranges of a view that arrivals in [fromMs, toMs) fall in. */
 async function touchedBuckets(
   deps: BatchLayerDeps,
@@ -367,7 +389,9 @@ async function touchedBuckets(
   fromMs: number,
   toMs: number,
 ): Promise<BucketRange[]> {
-  const rows = await deps.engine.run(touchedBucketsSql(view, deps.engine.dialect, arrived, fromMs, toMs).sql);
+  const rows = await deps.engine.run(
+    touchedBucketsSql(view, deps.engine.dialect, arrived, fromMs, toMs, typedRead(deps).typed).sql,
+  );
   return bucketRanges(
     rows.map((row) => Number(row.bucket)),
     granularityMs(view.granularity),
@@ -403,21 +427,25 @@ async function reconcile(
   // fall in, and every earlier copy of one of them has the same event time, so each view reads
   // only those buckets (a day of history less per view and run). Elsewhere, one read per view.
   const prune = deps.engine.prunesByEventTime === true;
+  const { fields, typed } = typedRead(deps);
   const arrived = prune
-    ? await deps.engine.source(toMs, fromMs, undefined, 0)
-    : await deps.engine.source(toMs, fromMs);
+    ? await deps.engine.source(toMs, fromMs, undefined, 0, fields)
+    : await deps.engine.source(toMs, fromMs, undefined, undefined, fields);
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
   for (const view of deps.views) {
     let source = arrived;
     if (prune && arrived !== null) {
       const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
-      source = buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets);
+      source =
+        buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
     }
     const rows =
       source === null
         ? []
-        : await deps.engine.run(batchSql(view, deps.engine.dialect, source, toMs, fromMs).sql);
+        : await deps.engine.run(
+            batchSql(view, deps.engine.dialect, source, toMs, fromMs, undefined, typed).sql,
+          );
     const batchCells = rows
       .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
       .filter((cell) => keyProblem(view, cell.key) === undefined);

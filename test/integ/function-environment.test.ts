@@ -25,6 +25,8 @@ const LOCAL_ONLY = new Set<string>([
   ENV.duckdbSyncFromS3,
   ENV.duckdbCompactedDir,
   ENV.duckdbCompactionPeriodMs,
+  ENV.duckdbMemoryLimit,
+  ENV.duckdbThreads,
 ]);
 const CLOUD_ONLY = new Set<string>([
   'NODE_OPTIONS', // source maps of the bundle

@@ -60,6 +60,17 @@ describe('streamfold start flags', () => {
     expect(parseCli([...views, '--no-compaction'])).toMatchObject({ compactionPeriodMs: 0 });
   });
 
+  it("reads DuckDB's memory limit and threads for batch runs, left to the engine's defaults when absent", () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli([...views, '--duckdb-memory', '2GB', '--duckdb-threads', '2'])).toMatchObject({
+      duckdbMemoryLimit: '2GB',
+      duckdbThreads: 2,
+    });
+    const defaults = parseCli(views);
+    expect(defaults).not.toHaveProperty('duckdbMemoryLimit');
+    expect(defaults).not.toHaveProperty('duckdbThreads');
+  });
+
   it('reads the speed aggregation window, off by default', () => {
     const views = ['--views', 'test/fixtures/views.cjs'];
     expect(parseCli([...views, '--aggregation-window', '60s'])).toMatchObject({
@@ -94,6 +105,14 @@ describe('streamfold start flags', () => {
     [
       ['--views', 'test/fixtures/views.cjs', '--compaction-period', '500ms'],
       /--compaction-period must be at least 1s \(given 500ms\); --no-compaction turns compaction off/,
+    ],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--duckdb-memory', 'lots'],
+      /--duckdb-memory must be a size such as 256MB or 2GB \(given "lots"\)/,
+    ],
+    [
+      ['--views', 'test/fixtures/views.cjs', '--duckdb-threads', '0'],
+      /--duckdb-threads must be an integer >= 1/,
     ],
     [['--views', 'nope.ts'], /views file .*nope.ts does not exist/],
     [['stop'], /unknown command "stop"/],

@@ -17,14 +17,17 @@ import {
 import {
   compactionSql,
   duckdbSource,
+  duckdbTypedSource,
+  TYPED_META_COLUMNS,
   RECONCILE_LOOKBACK_MS,
   sqlString,
   type BatchResultRow,
+  type StoredColumns,
 } from '../../core/sql';
 import type { ArchiveCompactor, CompactionResult } from '../../ports/archive-compactor';
 import type { QueryEngine } from '../../ports/query-engine';
 import type { CompactedArchiveStore } from './compacted-archive-store';
-import { openDuckDb } from './open-duckdb';
+import { openDuckDb, type DuckDbMemoryOptions } from './open-duckdb';
 
 /** How the engine compacts the archive it reads (ADR 011). */
 export interface DuckDbCompactionOptions {
@@ -89,6 +92,8 @@ async function listFiles(dir: string): Promise<string[]> {
 export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   readonly dialect = 'duckdb' as const;
   readonly prunesByEventTime = true;
+  /** Sources asked for fields carry them, and the copy's id, arrival and time, as typed columns (ADR 013). */
+  readonly typedSources = true;
 
   private instance?: Promise<import('@duckdb/node-api').DuckDBInstance>;
   /** Per file (path, size, mtime): its time ranges, read once (archive objects are immutable). */
@@ -110,6 +115,8 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
    * @param syncFrom when the archive's S3 endpoint keeps its files elsewhere (LocalStack), the
    *   bucket and prefix copied into `archiveDir` before each run (objects already copied are kept:
    *   the archiver's object names are deterministic, a rewrite has the same content)
+   * @param compaction how the engine compacts the archive it reads (absent: it reads raw NDJSON only)
+   * @param memory DuckDB's memory limit, threads and spill folder (openDuckDb's defaults when absent)
    */
   constructor(
     private readonly archiveDir: string,
@@ -119,6 +126,7 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
       readonly prefix: string;
     },
     private readonly compaction?: DuckDbCompactionOptions,
+    private readonly memory: DuckDbMemoryOptions = {},
   ) {
     if (compaction && syncFrom)
       throw new Error(
@@ -142,13 +150,13 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
    * the cutoff's period into one generation: Parquet by event date, each file written whole, then
    * the manifest created only if its generation is still free (ADR 011).
    */
-  compact(cutoffMs: number): Promise<CompactionResult> {
-    const run = this.compacting.then(() => this.compactOnce(cutoffMs));
+  compact(cutoffMs: number, fields?: readonly string[]): Promise<CompactionResult> {
+    const run = this.compacting.then(() => this.compactOnce(cutoffMs, fields));
     this.compacting = run.catch(() => undefined);
     return run;
   }
 
-  private async compactOnce(cutoffMs: number): Promise<CompactionResult> {
+  private async compactOnce(cutoffMs: number, fields?: readonly string[]): Promise<CompactionResult> {
     if (!this.compaction) return { status: 'nothing-to-do' };
     const { store, periodMs = 86_400_000, minObjects = 1 } = this.compaction;
     await this.sync();
@@ -168,7 +176,7 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
     try {
       const sources = plan.sources.map((k) => byKey.get(k)!);
       for (const f of sources) this.bytesRead += stats.get(f)!.bytes;
-      await this.run(compactionSql(sources, path.join(work, 'out')));
+      await this.run(compactionSql(sources, path.join(work, 'out'), fields));
       const written = await walkFiles(path.join(work, 'out'));
       const fileRows =
         written.length === 0
@@ -200,7 +208,7 @@ GROUP BY filename`,
           maxAm: Number(row.max_am),
         });
       }
-      const manifest = buildManifest(plan, outputs);
+      const manifest = buildManifest(plan, outputs, fields);
       if (!(await store.createIfAbsent(manifestKey(plan.generation), JSON.stringify(manifest))))
         return { status: 'lost', generation: plan.generation };
       this.manifests.set(manifestKey(plan.generation), manifest);
@@ -237,13 +245,15 @@ GROUP BY filename`,
    * Every archive file, or only those whose arrival and event times can matter: arrivals before
    * the cutoff, from a day before `arrivedFromMs` (an earlier copy of an id), and events in
    * `eventTimes`. Every copy of an event carries its time, so a left-out file holds no copy of an
-   * event of those ranges.
+   * event of those ranges. With `fields`, a typed source (ADR 013): compacted files give the
+   * columns they store, everything else is extracted from the line.
    */
   async source(
     cutoffMs?: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
     lookbackMs = RECONCILE_LOOKBACK_MS,
+    fields?: readonly string[],
   ): Promise<string | null> {
     await this.sync();
     // One listing of the manifests: each raw object is read from its generation's Parquet or,
@@ -251,7 +261,16 @@ GROUP BY filename`,
     const manifests = await this.committed();
     const covered = coveredSources(manifests);
     let files = (await listFiles(this.archiveDir)).filter((f) => !covered.has(this.rawKey(f)));
-    let compacted = manifests.flatMap((m) => m.files);
+    // Each file with what its generation stores as typed columns.
+    let compacted = manifests.flatMap((m) =>
+      m.files.map((f) => ({
+        ...f,
+        stored:
+          m.typedFields === undefined
+            ? { meta: ['tm', 'am', 'etype'], fields: [] as readonly string[] }
+            : { meta: [...TYPED_META_COLUMNS] as string[], fields: m.typedFields },
+      })),
+    );
     const keep = (s: Omit<FileStats, 'bytes'>) => {
       if (cutoffMs === undefined) return true;
       if (s.minAm >= cutoffMs) return false;
@@ -262,8 +281,20 @@ GROUP BY filename`,
     files = files.filter((file) => keep(stats.get(file)!));
     compacted = compacted.filter(keep);
     if (files.length === 0 && compacted.length === 0) return null;
-    const parquet = compacted.map((f) => this.compaction!.store.localPath(f.key));
-    const source = duckdbSource(files, parquet);
+    const parquetPath = (f: { key: string }) => this.compaction!.store.localPath(f.key);
+    let source: string;
+    if (fields === undefined) source = duckdbSource(files, compacted.map(parquetPath));
+    else {
+      // One read_parquet per set of stored columns (generations compacted for other views differ).
+      const groups = new Map<string, StoredColumns & { files: string[] }>();
+      for (const f of compacted) {
+        const id = JSON.stringify(f.stored);
+        const group = groups.get(id) ?? { files: [], ...f.stored };
+        group.files.push(parquetPath(f));
+        groups.set(id, group);
+      }
+      source = duckdbTypedSource(fields, files, [...groups.values()]);
+    }
     // The sources of the last few runs are enough to count their reads; memory stays flat.
     if (this.sourceBytes.size >= 64) this.sourceBytes.clear();
     this.sourceBytes.set(
@@ -317,7 +348,7 @@ GROUP BY filename`,
 
   async run(sql: string): Promise<BatchResultRow[]> {
     for (const [source, bytes] of this.sourceBytes) if (sql.includes(source)) this.bytesRead += bytes;
-    this.instance ??= openDuckDb();
+    this.instance ??= openDuckDb(this.memory);
     const connection = await (await this.instance).connect();
     try {
       const reader = await connection.runAndReadAll(sql);
