@@ -117,10 +117,18 @@ async function main(): Promise<void> {
   if (compacted) {
     t = performance.now();
     const cutoff = Date.now() + 3 * 86_400_000; // past the day the archive is in: all of it compacted
-    const result = await engine.compact(cutoff);
-    if (result.status !== 'committed') throw new Error(`the compaction did not commit (${result.status})`);
+    // One bounded generation per call (maxGenerationBytes), as successive runs would compact it.
+    let generations = 0;
+    for (;;) {
+      const result = await engine.compact(cutoff);
+      if (result.status === 'nothing-to-do') break;
+      if (result.status !== 'committed')
+        throw new Error(`the compaction did not commit (${JSON.stringify(result)})`);
+      generations++;
+    }
+    if (generations === 0) throw new Error('the compaction committed nothing');
     compactionS = (performance.now() - t) / 1000;
-    console.log(`compaction: ${compactionS.toFixed(2)} s`);
+    console.log(`compaction: ${compactionS.toFixed(2)} s in ${generations} generations`);
   }
   // runBatch's steps, each timed (runBatch is exactly plan, run + write per view, publish).
   t = performance.now();

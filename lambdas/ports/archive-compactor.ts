@@ -12,7 +12,12 @@ export type CompactionResult =
   /** Another compactor committed this generation first: its files are left unread. */
   | { readonly status: 'lost'; readonly generation: number }
   /** The attempt's files could not be committed safely (`reason`): left unread, the objects stay raw. */
-  | { readonly status: 'abandoned'; readonly generation: number; readonly reason: string };
+  | { readonly status: 'abandoned'; readonly generation: number; readonly reason: string }
+  /**
+   * The compaction threw (`reason`): nothing it wrote is read without a manifest, so the run went
+   * on over the raw objects, and the next run tries again.
+   */
+  | { readonly status: 'failed'; readonly reason: string };
 
 /**
  * Rewrites the raw archive objects a run's cutoff has passed into the compacted (columnar)

@@ -160,7 +160,7 @@ export async function planBatch(
   const fullViews = viewsNeedingFull(deps.views, current?.lineage, request.full === true);
   const { fields, typed } = typedRead(deps);
   // Before any read: the sources below then read the new generation instead of its NDJSON.
-  const compaction = await deps.compactor?.compact(cutoffMs, fields);
+  const compaction = await compactBeforeRun(deps.compactor, cutoffMs, fields);
   const source = await deps.engine.source(cutoffMs, undefined, undefined, undefined, fields);
   // Only the arrival window [previous cutoff, cutoff) says which buckets changed.
   const arrived =
@@ -367,6 +367,24 @@ function skippedResult(
     speedRowsDeleted: 0,
     reconciliation: null,
   };
+}
+
+/**
+ * The compaction before a run (ADR 011). It only makes reads cheaper: a failure (DuckDB out of
+ * memory on a large generation, a full disk) must not stop the batch layer, whose run reads the
+ * same objects raw instead. Nothing a failed compaction wrote is read without its manifest.
+ */
+async function compactBeforeRun(
+  compactor: ArchiveCompactor | undefined,
+  cutoffMs: number,
+  fields: readonly string[],
+): Promise<CompactionResult | undefined> {
+  if (compactor === undefined) return undefined;
+  try {
+    return await compactor.compact(cutoffMs, fields);
+  } catch (error) {
+    return { status: 'failed', reason: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /**

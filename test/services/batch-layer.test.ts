@@ -150,6 +150,27 @@ describe('runBatch: accepted means served', () => {
   });
 });
 
+describe('runBatch: the compaction before a run', () => {
+  it('publishes over the raw archive when the compaction fails, and reports why', async () => {
+    const { deps, control } = setup();
+    const compactor = {
+      calls: 0,
+      compact(): Promise<never> {
+        this.calls++;
+        return Promise.reject(new Error('Out of Memory Error: could not allocate block of size 256 KiB'));
+      },
+    };
+    const result = await runBatch({ ...deps, compactor });
+    expect(compactor.calls).toBe(1);
+    expect(result).toMatchObject({
+      status: 'published',
+      version: 1,
+      compaction: { status: 'failed', reason: expect.stringMatching(/Out of Memory/) },
+    });
+    expect(control.pointer?.version).toBe(1);
+  });
+});
+
 describe('runBatch: failures leave the previous version served', () => {
   it('keeps the pointer when the engine fails, and throws', async () => {
     const { deps, control, engine, batch, wm, log } = setup(10_500);
