@@ -523,10 +523,16 @@ function fieldColumns(d: Dialect, fields: readonly string[], typed: TypedSource)
   });
 }
 
-/** The SQL condition that event-time ms `tm` lies in one of the ranges. */
-function rangesSql(tm: string, ranges: readonly BucketRange[]): string {
-  if (ranges.length === 0) return 'FALSE';
-  return `(${ranges.map((r) => `(${tm} >= ${r.fromMs} AND ${tm} < ${r.toMs})`).join(' OR ')})`;
+/**
+ * The join that keeps the rows whose event-time ms `tm` lies in one of the ranges (disjoint, so a
+ * row joins at most one: no row is repeated). Not an OR of the ranges: DuckDB evaluated 40 ranges
+ * of an OR over 9,000 events in 1.8 s and ran out of its 256 MB with 189 (an incremental run after
+ * late events spread over years has up to MAX_BUCKET_RANGES), where this join takes 0.2 s.
+ * Athena takes the same inline table: https://docs.aws.amazon.com/athena/latest/ug/values-statement.html
+ */
+function rangesJoinSql(tm: string, ranges: readonly BucketRange[]): string {
+  const rows = ranges.map((r) => `(${r.fromMs}, ${r.toMs})`).join(', ');
+  return `JOIN (VALUES ${rows}) AS wanted (lo, hi) ON ${tm} >= wanted.lo AND ${tm} < wanted.hi`;
 }
 
 /**
@@ -691,8 +697,9 @@ export function batchSql(
     filters.push(filterSql(col(field), typ(field), value));
   // An event whose key breaks the key rule stays out of the view, as reducer.ts matches() keeps it out.
   for (const field of view.key) filters.push(fieldRuleSql(d, 'scalar', col(field), typ(field)));
-  // Only the buckets asked for, after the copies were chosen (a copy outside them still decides).
-  if (buckets !== undefined) filters.push(rangesSql('tm', buckets));
+  // No bucket asked for: no cell. (Buckets asked for are joined in `ev`, after the copies were
+  // chosen: a copy outside them still decides.)
+  if (buckets !== undefined && buckets.length === 0) filters.push('FALSE');
   const copyRank = `row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank`;
   const keptOnly = `copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}`;
   const ctes: string[] = [`src AS (${source})`];
@@ -787,7 +794,7 @@ export function batchSql(
         );
       }),
   ].join(',\n    ')}
-  FROM typed
+  FROM typed${buckets === undefined || buckets.length === 0 ? '' : `\n  ${rangesJoinSql('tm', buckets)}`}
   WHERE ${filters.join('\n    AND ')}
 )`,
   );
