@@ -82,6 +82,12 @@ export interface EventSourcePollerOptions {
    * @default the system clock
    */
   readonly clock?: Clock;
+  /**
+   * Told of every GetRecords page that returned records, with when it returned (epoch ms): a
+   * probe for benchmarks that time each hop of a record (bench/e2e-visibility.ts --hops).
+   * @default - nobody is told
+   */
+  readonly onRecordsFetched?: (records: readonly KinesisStreamRecord[], at: number) => void;
 }
 
 export interface ShardStats {
@@ -308,6 +314,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       const limit = Math.min(10_000, this.batchSize - state.pending.length);
       const fetched = await state.reader.fetch(limit);
       state.millisBehindLatest = fetched.millisBehindLatest;
+      const added = state.pending.length;
       for (const record of fetched.records)
         state.pending.push(
           toLambdaRecord(record, {
@@ -317,6 +324,8 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
             roleArn: `arn:aws:iam::${this.accountId}:role/${this.functionName}-role`,
           }),
         );
+      if (this.options.onRecordsFetched && fetched.records.length > 0)
+        this.options.onRecordsFetched(state.pending.slice(added), Date.now());
       drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
       if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
       if (fetched.ended) state.readerEnded = true;

@@ -30,7 +30,7 @@ import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
-import { EventSourcePoller } from './event-source-poller';
+import { EventSourcePoller, type EventSourcePollerOptions } from './event-source-poller';
 import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
@@ -111,6 +111,12 @@ export interface LocalPipelineOptions {
    * @default - the handler is invoked as is
    */
   readonly wrapSpeedInvoke?: (invoke: KinesisBatchHandler) => KinesisBatchHandler;
+  /**
+   * Told of every page of records the speed layer's event source fetched, and when (epoch ms):
+   * a probe for the benchmark that times each hop, never set by `npm start`.
+   * @default - nobody is told
+   */
+  readonly onSpeedRecordsFetched?: EventSourcePollerOptions['onRecordsFetched'];
   /**
    * Compaction of the archive into Parquet before batch runs (ADR 011): objects are compacted
    * once every line arrived before the start of the run cutoff's period; 0 turns compaction off.
@@ -319,6 +325,7 @@ export class LocalPipeline {
       startingPosition: 'TRIM_HORIZON',
       checkpointFile: this.dataPath('speed-checkpoints.json'),
       onFailure: this.dlq,
+      onRecordsFetched: o.onSpeedRecordsFetched,
     });
     this.archiver = new Archiver({
       kinesis,
