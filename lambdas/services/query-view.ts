@@ -42,10 +42,10 @@ export async function queryView(
   const served = deps.served ?? new ServedBucketMemo();
   return answerViewQuery(viewName, params, deps, (view, read) => {
     const cutoffMs = read.pointer?.cutoffMs ?? null;
-    return servingInputs(read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs).map((b) => ({
-      start: toIso(b.start),
-      measures: served.measures(view, read.key, b.start, b.parts),
-    }));
+    const key = served.of(view, read.key);
+    return servingInputs(read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs).map((b) =>
+      key.bucket(b.start, b.parts),
+    );
   });
 }
 
