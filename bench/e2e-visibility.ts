@@ -1,9 +1,10 @@
 /**
  * Acknowledgement -> visible: POST /events at a steady rate (default 1,000 events/s, 100 per
  * request) and, for every request, the time from its 202 to the moment GET /views serves the
- * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops]
+ * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops] [--window-ms N]
  * Writes bench/results/e2e-visibility.json; with --hops also where each marker's time went, hop
- * by hop (bench/results/e2e-hops.json).
+ * by hop (bench/results/e2e-hops.json). --window-ms sets the speed layer's batching window
+ * (default: the pipeline's, as deployed) to compare settings.
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -16,7 +17,11 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 30);
   const rate = Number(process.argv[3] ?? 1000);
   const hops = process.argv.includes('--hops') ? new HopRecorder() : undefined;
-  const pipeline = await startBenchPipeline(hops?.pipelineProbes() ?? {});
+  const windowArg = process.argv.indexOf('--window-ms');
+  const pipeline = await startBenchPipeline({
+    ...(hops?.pipelineProbes() ?? {}),
+    ...(windowArg > 0 ? { speedBatchingWindowMs: Number(process.argv[windowArg + 1]) } : {}),
+  });
   const visibility: number[] = [];
   // One checker, one request at a time, oldest marker first: pollers of their own (one per
   // request) would load the query path and the emulator more than the pipeline being measured.
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
     machine: benchMachine(),
     seconds,
     targetRate: rate,
+    speedBatchingWindowMs: pipeline.options.speedBatchingWindowMs,
     achievedRate: Math.round(sent / elapsed),
     probes: visibility.length,
     e2e_visibility_p50_ms: Math.round(percentile(visibility, 50)),
