@@ -1,19 +1,27 @@
 /**
  * Acknowledgement -> visible: POST /events at a steady rate (default 1,000 events/s, 100 per
  * request) and, for every request, the time from its 202 to the moment GET /views serves the
- * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000]
- * Writes bench/results/e2e-visibility.json.
+ * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops] [--window-ms N]
+ * Writes bench/results/e2e-visibility.json; with --hops also where each marker's time went, hop
+ * by hop (bench/results/e2e-hops.json). --window-ms sets the speed layer's batching window
+ * (default: the pipeline's, as deployed) to compare settings.
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { benchMachine, percentile, startBenchPipeline } from './bench-pipeline';
+import { HopRecorder } from './hop-recorder';
 
 const PER_REQUEST = 100;
 
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 30);
   const rate = Number(process.argv[3] ?? 1000);
-  const pipeline = await startBenchPipeline();
+  const hops = process.argv.includes('--hops') ? new HopRecorder() : undefined;
+  const windowArg = process.argv.indexOf('--window-ms');
+  const pipeline = await startBenchPipeline({
+    ...(hops?.pipelineProbes() ?? {}),
+    ...(windowArg > 0 ? { speedBatchingWindowMs: Number(process.argv[windowArg + 1]) } : {}),
+  });
   const visibility: number[] = [];
   // One checker, one request at a time, oldest marker first: pollers of their own (one per
   // request) would load the query path and the emulator more than the pipeline being measured.
@@ -32,6 +40,7 @@ async function main(): Promise<void> {
       ).json()) as { buckets: unknown[] };
       if (body.buckets.length > 0) {
         visibility.push(performance.now() - oldest.acked);
+        hops?.mark(oldest.n, 'seen');
         pending.shift();
       } else if (performance.now() - oldest.acked > 120_000) {
         throw new Error(`marker ${oldest.n} not visible after 120 s`);
@@ -53,9 +62,11 @@ async function main(): Promise<void> {
       page: j === 0 ? `/marker${n}` : `/p${(n * PER_REQUEST + j) % 1000}`,
       userId: `u${(n * PER_REQUEST + j) % 20_000}`,
     }));
+    hops?.mark(n, 'posted');
     const res = await fetch(`${pipeline.url}/events`, { method: 'POST', body: JSON.stringify({ events }) });
     if (res.status !== 202) throw new Error(`POST /events answered ${res.status}: ${await res.text()}`);
     const acked = performance.now();
+    hops?.mark(n, 'acked');
     sent += PER_REQUEST;
     pending.push({ n, acked });
     const next = started + request * intervalMs;
@@ -72,6 +83,7 @@ async function main(): Promise<void> {
     machine: benchMachine(),
     seconds,
     targetRate: rate,
+    speedBatchingWindowMs: pipeline.options.speedBatchingWindowMs,
     achievedRate: Math.round(sent / elapsed),
     probes: visibility.length,
     e2e_visibility_p50_ms: Math.round(percentile(visibility, 50)),
@@ -83,6 +95,14 @@ async function main(): Promise<void> {
     JSON.stringify(result, null, 2) + '\n',
   );
   console.log(JSON.stringify(result));
+  if (hops) {
+    const breakdown = { date: result.date, machine: result.machine, seconds, ...hops.summary() };
+    writeFileSync(
+      path.join(__dirname, 'results', 'e2e-hops.json'),
+      JSON.stringify(breakdown, null, 2) + '\n',
+    );
+    console.log(JSON.stringify(breakdown, null, 2));
+  }
 }
 
 main().catch((error) => {

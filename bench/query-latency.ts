@@ -1,13 +1,24 @@
 /**
  * GET /views latency over one day of one-minute buckets, with both a batch part and a speed part,
- * while events keep arriving. Run: npx tsx bench/query-latency.ts [queries=300]
- * Writes bench/results/query-latency.json.
+ * while events keep arriving (about 500 a second). Run:
+ * npx tsx bench/query-latency.ts [queries=300] [late|ontime]
+ *
+ * - `late` (the default, the recorded `query_p99_ms`): the day queried is yesterday, and every
+ *   event of the trickle is late, at a random minute of it, so the speed part grows by about 500
+ *   rows a second (one per bucket and arrival second). The harsh case.
+ * - `ontime`: the day queried is the last 24 hours (up to 10 minutes ahead, for the run), and
+ *   the trickle is stamped as it is sent, but for 1 event in 100 late at a random minute of the
+ *   day: a stream that is mostly on time, whose speed part grows by a row or two a second
+ *   (`query_ontime_p99_ms`).
+ *
+ * Writes bench/results/query-latency.json (`late`) or query-latency-ontime.json.
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { benchMachine, percentile, startBenchPipeline } from './bench-pipeline';
 
 const DAY = 86_400_000;
+const MINUTE = 60_000;
 
 async function post(url: string, events: unknown[]): Promise<void> {
   const res = await fetch(`${url}/events`, { method: 'POST', body: JSON.stringify({ events }) });
@@ -16,8 +27,14 @@ async function post(url: string, events: unknown[]): Promise<void> {
 
 async function main(): Promise<void> {
   const queries = Number(process.argv[2] ?? 300);
+  const mode = process.argv[3] ?? 'late';
+  if (mode !== 'late' && mode !== 'ontime') throw new Error(`mode must be late or ontime (given ${mode})`);
   const pipeline = await startBenchPipeline({ archiveFlushMs: 300 });
-  const dayStart = Math.floor(Date.now() / DAY) * DAY - DAY;
+  const startedAt = Date.now();
+  // The day queried: yesterday (late), or the 24 hours before the minute the run starts in (ontime).
+  const dayStart =
+    mode === 'late' ? Math.floor(startedAt / DAY) * DAY - DAY : Math.floor(startedAt / MINUTE) * MINUTE - DAY;
+  const rangeEnd = mode === 'late' ? dayStart + DAY : dayStart + DAY + 10 * MINUTE;
   // A day of one-minute buckets for /home (2 events a minute), into the batch view.
   const day = Array.from({ length: 2880 }, (_, i) => ({
     id: `d${i}`,
@@ -32,11 +49,14 @@ async function main(): Promise<void> {
   await pipeline.runBatch();
   // Then the speed part: more events on the same day, and a steady trickle during the queries.
   let n = 0;
+  // Late: at a minute of the day queried, spread by a prime step. On time: now, but 1 in 100 late.
+  const timeOf = (i: number): number =>
+    mode === 'late' || i % 100 === 0 ? dayStart + ((i * 7_919) % DAY) : Math.min(Date.now(), rangeEnd - 1);
   const more = () =>
     Array.from({ length: 50 }, () => ({
       id: `m${n++}`,
       type: 'page.view',
-      time: new Date(dayStart + ((n * 7_919) % DAY)).toISOString(),
+      time: new Date(timeOf(n)).toISOString(),
       page: '/home',
       userId: `u${n % 131}`,
     }));
@@ -49,7 +69,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100)); // about 500 events/s
     }
   })();
-  const url = `${pipeline.url}/views/page_views?page=/home&from=${new Date(dayStart).toISOString()}&to=${new Date(dayStart + DAY).toISOString()}`;
+  const url = `${pipeline.url}/views/page_views?page=/home&from=${new Date(dayStart).toISOString()}&to=${new Date(rangeEnd).toISOString()}`;
   const times: number[] = [];
   let buckets = 0;
   for (let q = 0; q < queries; q++) {
@@ -65,13 +85,14 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     machine: benchMachine(),
+    mode,
     queries,
     bucketsPerAnswer: buckets,
     query_p50_ms: Math.round(percentile(times, 50) * 10) / 10,
     query_p99_ms: Math.round(percentile(times, 99) * 10) / 10,
   };
   writeFileSync(
-    path.join(__dirname, 'results', 'query-latency.json'),
+    path.join(__dirname, 'results', mode === 'late' ? 'query-latency.json' : 'query-latency-ontime.json'),
     JSON.stringify(result, null, 2) + '\n',
   );
   console.log(JSON.stringify(result));

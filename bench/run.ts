@@ -12,6 +12,9 @@
  * RSS) and records `batch_events_per_s` and `batch_peak_rss_mb` for that configuration beside the
  * ones recorded for others.
  *
+ * `npm run bench -- latency [--record-only]` runs only the query latency (late-heavy and mostly
+ * on-time) and visibility benchmarks and records their figures.
+ *
  * `npm run bench -- soak [--minutes 30] [--rate 1000]` runs only the soak (bench/soak.ts, not part
  * of the default run: it takes half an hour) and records its figures and RSS series in
  * results.json beside the others; `--record-only` records the last soak without running one.
@@ -397,6 +400,93 @@ async function recordWindowedWrites(): Promise<void> {
   console.log(JSON.stringify(measured, null, 2));
 }
 
+/** Runs the query latency benchmark in both modes: the late-heavy one (query_p*_ms) and the mostly on-time one. */
+function runQueryLatency(): void {
+  runScript('query-latency.ts', [quick ? '100' : '300', 'late']);
+  runScript('query-latency.ts', [quick ? '100' : '300', 'ontime']);
+}
+
+/** query_p50_ms / query_p99_ms (every trickle event late) and query_ontime_p50_ms / p99 (1 in 100 late) from the last runs. */
+function addQueryFigures(): void {
+  for (const [file, prefix, ingesting] of [
+    ['query-latency.json', 'query', '~500 events/s, every one late (a random minute of the day queried)'],
+    ['query-latency-ontime.json', 'query_ontime', '~500 events/s, 1 in 100 late, the rest stamped as sent'],
+  ] as const) {
+    const query = readResult<{
+      query_p50_ms: number;
+      query_p99_ms: number;
+      bucketsPerAnswer: number;
+      queries: number;
+      machine: { loadAverage1m: number };
+    }>(file);
+    const params = {
+      buckets: query.bucketsPerAnswer,
+      queries: query.queries,
+      ingesting,
+      loadAverage1m: query.machine.loadAverage1m,
+    };
+    add(`${prefix}_p50_ms`, query.query_p50_ms, 'ms', params);
+    add(`${prefix}_p99_ms`, query.query_p99_ms, 'ms', params);
+  }
+}
+
+function runVisibility(): void {
+  runScript('e2e-visibility.ts', [quick ? '20' : '60', '1000']);
+}
+
+/** e2e_visibility_p50_ms / p95 from the last run of bench/e2e-visibility.ts. */
+function addVisibilityFigures(): void {
+  const vis = readResult<{
+    e2e_visibility_p50_ms: number;
+    e2e_visibility_p95_ms: number;
+    achievedRate: number;
+    probes: number;
+    speedBatchingWindowMs?: number;
+    machine: { loadAverage1m: number };
+  }>('e2e-visibility.json');
+  const visParams = {
+    rate: vis.achievedRate,
+    probes: vis.probes,
+    perRequest: 100,
+    dedupe: 'shard',
+    batchingWindowMs: vis.speedBatchingWindowMs ?? 1000,
+    loadAverage1m: vis.machine.loadAverage1m,
+  };
+  add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
+  add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
+}
+
+/**
+ * `npm run bench -- latency [--record-only]`: runs only the query and visibility benchmarks
+ * (or, with --record-only, takes their last results from bench/results/) and puts their figures
+ * in results.json in place of the recorded ones.
+ */
+function recordLatency(recordOnly: boolean): void {
+  const results = readResults();
+  if (!results) throw new Error(`${RESULTS_FILE} is missing: run npm run bench first`);
+  if (!recordOnly) {
+    runQueryLatency();
+    runVisibility();
+  }
+  addQueryFigures();
+  addVisibilityFigures();
+  const names = new Set(metrics.map((m) => m.name));
+  const at = results.metrics.findIndex((m) => names.has(m.name));
+  const others = results.metrics.filter((m) => !names.has(m.name));
+  const where = at < 0 ? others.length : at;
+  writeFileSync(
+    RESULTS_FILE,
+    JSON.stringify(
+      { ...results, metrics: [...others.slice(0, where), ...metrics, ...others.slice(where)] },
+      null,
+      2,
+    ) + '\n',
+  );
+  const recorded = [...metrics];
+  rewriteSummary();
+  console.log(JSON.stringify(recorded, null, 2));
+}
+
 async function main(): Promise<void> {
   quietSdkNodeWarning();
   const args = process.argv.slice(2);
@@ -420,6 +510,10 @@ async function main(): Promise<void> {
   }
   if (args[0] === 'costs') {
     recordCosts();
+    return;
+  }
+  if (args[0] === 'latency') {
+    recordLatency(args.includes('--record-only'));
     return;
   }
   if (args[0] === 'record') {
@@ -515,16 +609,8 @@ async function main(): Promise<void> {
   // at the runtime's DuckDB defaults and at the settings chosen for large runs (README).
   for (const args of BATCH_SCALE_CONFIGS) addBatchScale(quick ? 1_000_000 : 10_000_000, args);
   // 5. GET /views over a day of one-minute buckets (batch and speed parts) while events arrive.
-  runScript('query-latency.ts', [quick ? '100' : '300']);
-  const query = readResult<{
-    query_p50_ms: number;
-    query_p99_ms: number;
-    bucketsPerAnswer: number;
-    queries: number;
-  }>('query-latency.json');
-  const queryParams = { buckets: query.bucketsPerAnswer, queries: query.queries, ingesting: '~500 events/s' };
-  add('query_p50_ms', query.query_p50_ms, 'ms', queryParams);
-  add('query_p99_ms', query.query_p99_ms, 'ms', queryParams);
+  runQueryLatency();
+  addQueryFigures();
   // 6. Incremental vs full batch runs: 30 days of history plus one new hour (2% of it late).
   // 10M (the issue's full size) takes hours on 2 cores with full runs at ~1,000 events/s: 1M here.
   runScript('batch-incremental.ts', [quick ? '100000' : '1000000']);
@@ -557,16 +643,8 @@ async function main(): Promise<void> {
   add('compacted_to_ndjson_ratio', inc.compacted_to_ndjson_ratio, 'ratio', incParams);
 
   // 7. Acknowledgement -> visible in GET /views, at 1,000 events/s.
-  runScript('e2e-visibility.ts', [quick ? '20' : '60', '1000']);
-  const vis = readResult<{
-    e2e_visibility_p50_ms: number;
-    e2e_visibility_p95_ms: number;
-    achievedRate: number;
-    probes: number;
-  }>('e2e-visibility.json');
-  const visParams = { rate: vis.achievedRate, probes: vis.probes, perRequest: 100, dedupe: 'shard' };
-  add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
-  add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
+  runVisibility();
+  addVisibilityFigures();
 
   // 8. Cost per million events from the measured writes, bytes and handler speed (bench/cost-model.ts).
   const handler500 = metrics.find(
@@ -768,7 +846,8 @@ requests per record, not the fold, sets the speed layer's CPU.
 | ------ | ----- | -------- |
 | e2e_events_per_s (POST /events -> served by the speed layer) | ${fmt(value('e2e_events_per_s'))} | kinesis_emulator_put_records_per_s ${fmt(value('kinesis_emulator_put_records_per_s'))} |
 | replay_events_per_s (Kappa) | ${fmt(value('replay_events_per_s'))} | batch recomputation (DuckDB, same archive) ${fmt(value('replay_archive_batch_events_per_s'))} |
-| query_p50_ms / query_p99_ms (a day of 1-minute buckets) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
+| query_p50_ms / query_p99_ms (a day of 1-minute buckets; every trickle event late: the harsh case) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
+| query_ontime_p50_ms / query_ontime_p99_ms (the last 24 hours; 1 trickle event in 100 late) | ${fmt(value('query_ontime_p50_ms'))} / ${fmt(value('query_ontime_p99_ms'))} | |
 | e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
 
 Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
@@ -798,9 +877,10 @@ converted with BigInt (bignumber.js was 12.7% of the main thread).
 The quick run of 23:22 above ran beside that other work (load average 8.9 at its end): its figures
 are 2 to 4 times lower than an idle machine's (kinesalite's PutRecords 7,756 records/s there, 14,400
 in the idle run of 21:25 before the branch), and its e2e_events_per_s (5,000 events) is bound by the
-HTTP ingest (815 events/s in the same run). Targets not met: e2e_visibility p95 under 1 s (a 1 s batching window alone puts p95 near 1 s,
-and with 1,000 keys each event is its own speed row, about one conditional PutItem per event, so
-the speed layer falls behind at 1,000 events/s on a loaded machine); query p99 under 10 ms
+HTTP ingest (815 events/s in the same run). Targets not met: e2e_visibility p95 under 1 s (the 1 s batching window of then put p95 near 1 s by
+itself; since ADR 014 there is no window, but Lambda's documented once-a-second read of a
+caught-up shard, modelled locally, does the same; and with 1,000 keys each event is its own speed
+row, about one conditional PutItem per event, so the speed layer falls behind at 1,000 events/s on a loaded machine); query p99 under 10 ms
 (dynalite still iterates the ~1,440 rows per key the published batch holds until the next batch
 run deletes them, on the main thread every emulator shares); e2e_events_per_s at half of
 kinesalite's PutRecords.
@@ -845,8 +925,98 @@ test runs, so the process's CPU time is the steadier figure:
 
 The compacted archive with typed columns at \`--duckdb-memory 1GB\`, one thread, load average about 9:
 the run 49.0 s (20,400 events/s; queries 25.3 s + 19.3 s, cells 4.3 s), peak RSS 1,035 MiB, after a
-compaction of 23.1 s. At 256 MB the compaction of that one 1M-line generation fails with DuckDB's
-out-of-memory error (before and after this change).
+compaction of 23.1 s. At 256 MB the compaction of that one 1M-line generation failed with DuckDB's
+out-of-memory error (before and after this change). Then (2026-12-02 05:50, idle machine, load
+average 1.5) with generations capped at 64 MiB of NDJSON and the runtime's defaults (256 MB, one
+thread): 1M events compacted in 9.7 s and the full run over the compacted typed archive took 26.1 s
+(38,278 events/s; queries 17.8 s + 6.3 s, cells 2.0 s), peak RSS 849 MiB
+(\`npx tsx bench/batch-scale.ts 1000000 100 --compacted\`). 10M at that rate would take about 260 s:
+the < 60 s target is not met.
+
+## Latency (issue 10, branch latency, 2026-12-02 04:10-05:00 UTC)
+
+The two latency figures above were recorded with \`npm run bench -- latency --record-only\` from
+the runs below (load average in \`params\`); none of them is near its target, and on this
+machine, shared with two other engineers' test suites all session (1-minute load average 7 to 15 on
+2 cores), the wall-clock figures move by 2-3x between identical runs. The "before" runs are main
+(92cfe73) in a worktree of its own, interleaved with the branch's, with the same benchmark script.
+Recorded: the query figures of the session-2 runs below, and the visibility of the branch's last
+run at its defaults (04:59, load 16.9, the sender managed only 223 events/s of the 1,000 asked).
+On the idle machine of 2026-12-01 23:50, main had query p50 / p99 39.6 / 264.7 ms and visibility
+p50 / p95 4.5 / 5.0 s; those runs were not repeated idle here.
+
+Where a marker's time goes, hop by hop (\`npx tsx bench/e2e-visibility.ts 20 <rate> --hops\`,
+bench/results/e2e-hops.json; p50 / p95 in ms over the markers; the "fetched -> invoked" hop is
+the batching window):
+
+| hop | 1,000/s, 1 s window (load 8.3) | 1,000/s, no window (load 11.2) | 200/s, 1 s window (load 10.1) | 200/s, no window (load 11.5) |
+| --- | --- | --- | --- | --- |
+| POST sent -> stored in the stream | 55 / 194 | 102 / 548 | 117 / 609 | 149 / 554 |
+| stored -> 202 read by the client | 53 / 241 | 68 / 379 | 114 / 305 | 84 / 610 |
+| stored -> returned by GetRecords | 37,154 / 68,394 | 25,790 / 47,203 | 11,049 / 15,006 | 11,963 / 15,324 |
+| fetched -> invoked (batching window) | 3 / 88 | 3 / 30 | 10 / 1,055 | 5 / 9 |
+| the invocation (decode, dedupe, row writes) | 6,270 / 11,100 | 7,742 / 14,394 | 5,055 / 13,212 | 6,232 / 11,966 |
+| invocation end -> first GET serving it | -1,674 / 821 | -2,989 / -102 | -1,500 / 36 | -2,252 / 98 |
+| 202 -> served (the metric) | 41,344 / 72,458 | 29,898 / 48,290 | 14,071 / 15,660 | 15,473 / 19,867 |
+
+What dominates is the speed invocation, 5 to 8 s for a batch (the marker's row is served seconds
+before the invocation returns, hence the negative last hop), and the backlog it builds in the
+stream: with 1,000 keys every event is its own speed row, one conditional PutItem through the SDK
+to dynalite, and a CPU profile of a 15 s run at 1,000/s (load 13) showed the speed worker 85% busy,
+mostly in the AWS SDK's per-request work (\`@smithy/core\` 23 s of 51 s, SigV4 5 s, the document
+client 10 s; the speed layer's own code 11 s), and the main thread, where dynalite, kinesalite and
+the HTTP gateway share one event loop, 80% busy (dynalite 20 s of 51 s). A stub-transport
+measurement of one PutItem (a /tmp script, warm): 286 µs of CPU through the document client,
+257 µs as a raw PutItemCommand, so dropping the document client would save about a tenth. The
+1 s batching window is visible in the "fetched -> invoked" hop (p95 0.9-1.1 s with it, 9-36 ms
+without); it is small beside the backlog here but is what is left once the speed layer keeps up.
+
+Changes (ADR 014): the local event source reads a caught-up shard once a second, Lambda's
+documented cadence (it read every 100 ms: faster than the cloud), and the default batching window
+is 0 (Lambda's default) in the stack and locally. What AWS's documented polling allows: a record
+waits up to a second for the next read of its shard (p95 about 0.95 s) plus the invocation, the
+write and the read, so p95 visibility under 1 s is not promised by a standard-iterator event source
+mapping; with the old 1 s window it was up to about 2 s. Visibility, 20 s at the rate shown,
+before (main: 1 s window, 100 ms reads) and after (branch: no window, reads once a second):
+
+| run (load average at its end) | before p50 / p95 | after p50 / p95 |
+| --- | --- | --- |
+| 1,000/s, pair 1 (7.5 / 9.1) | 35.9 s / 50.7 s (sent 549/s) | 27.6 s / 40.9 s (sent 269/s) |
+| 1,000/s, pair 2 (10.5 / 11.2) | 33.0 s / 43.6 s (sent 569/s) | 29.9 s / 48.3 s (sent 376/s) |
+| 200/s (10.9 / 11.5) | 21.5 s / 25.4 s | 15.5 s / 19.9 s |
+| branch with the 1 s window, 1,000/s then 200/s (8.3, 10.8; 10.1) | | 41.3 s / 72.5 s; 32.1 s / 39.8 s; 14.1 s / 15.7 s |
+
+The benchmark's sender itself fell short of 1,000/s in most runs (the POSTs share the 2 cores), so
+these compare nothing finer than "the speed layer is the wall on a loaded machine"; on the idle
+machine of 2026-12-01 23:50 main had p50 4.5 s / p95 5.0 s.
+
+Query: a warm query function now decodes only the speed rows that changed since its last query
+(kept by row key with the revision and the stored text they were decoded from: the text decides,
+so a value is never served after its row changed), merges and estimates only the buckets whose
+parts changed (the batch cell and speed rows are the very same objects as last time), and leaves
+the fences out of the Query (\`ProjectionExpression\`). Exactness: \`test/handlers/query-caches.test.ts\`
+compares the cached query function with an uncached one through random writes, deletes, a
+same-revision rewrite and a published batch on dynalite (it fails when the text check or the
+parts check is removed). The benchmark has a second mode, \`ontime\` (the last 24 hours; the
+trickle stamped as sent, 1 event in 100 late), beside the late-heavy default, which stays what
+\`query_p99_ms\` measures.
+
+| query-latency.ts 100 (load average at its end) | before p50 / p99 | after p50 / p99 |
+| --- | --- | --- |
+| late, session 1 (9.5 / 8.5) | 122 / 1,506 ms | 399 / 2,250 ms |
+| late, session 2 (11.6 / 11.5) | 265 / 1,770 ms | 173 / 1,548 ms |
+| ontime, session 1 (8.1 / 7.6) | 100 / 1,567 ms | 102 / 1,527 ms |
+| ontime, session 2 (12.0 / 15.3, the after run beside another benchmark) | 161 / 1,116 ms | 279 / 2,831 ms |
+
+The wall clock says nothing here: the query worker was mostly idle (a CPU profile of an ontime run:
+about 5 s busy in 28 s) while each GET waited for the main thread (dynalite, kinesalite and the
+HTTP gateway, 80% busy). The CPU per query, in one process against dynalite with 3,000 late speed
+rows (a /tmp script, alternating, load 8): 140-168 ms uncached, 81-95 ms cached, of which
+dynalite's Query of the 3,000 rows itself is 70-98 ms (81 and 70 ms with the projection, 92 and 98
+without). So in the late-heavy case the remaining cost grows with the rows dynalite iterates
+(about 500 more a second), and no cache in the query function can take p99 under 10 ms there;
+with on-time events the speed part stays small and what is left is the wait for the shared main
+thread.
 
 ## Batch runs: incremental over the compacted archive (bench/batch-incremental.ts)
 

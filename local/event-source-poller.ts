@@ -49,7 +49,19 @@ export interface EventSourcePollerOptions {
    * @default 'TRIM_HORIZON'
    */
   readonly startingPosition?: 'TRIM_HORIZON' | 'LATEST';
-  /** Pause after a GetRecords that found nothing new (AWS polls each shard about once a second). @default 100 */
+  /**
+   * The polling cadence of a shard read to its tip: its next GetRecords starts this long after
+   * the last one started (a shard that is behind, after a full page, is read again at once).
+   * AWS's: "For standard Kinesis data streams, Lambda polls shards in your stream for records at
+   * a rate of once per second for each shard" and "When more records are available, Lambda keeps
+   * processing batches until the function catches up with the stream"
+   * (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html); "Lambda reads records from a
+   * stream at a fixed cadence (e.g. once per second for Kinesis data streams)"
+   * (https://aws.amazon.com/about-aws/whats-new/2019/09/aws-lambda-now-supports-custom-batch-window-for-kinesis-and-dynamodb-event-sources/).
+   * The default is that documented worst case, so the local runtime is never faster than the
+   * cloud at picking a record up; tests pass less to run faster.
+   * @default 1000
+   */
   readonly pollIntervalMs?: number;
   /** How often the stream's shards are listed to find the children of a reshard. @default 5000 */
   readonly listShardsIntervalMs?: number;
@@ -82,6 +94,12 @@ export interface EventSourcePollerOptions {
    * @default the system clock
    */
   readonly clock?: Clock;
+  /**
+   * Told of every GetRecords page that returned records, with when it returned (epoch ms): a
+   * probe for benchmarks that time each hop of a record (bench/e2e-visibility.ts --hops).
+   * @default - nobody is told
+   */
+  readonly onRecordsFetched?: (records: readonly KinesisStreamRecord[], at: number) => void;
 }
 
 export interface ShardStats {
@@ -122,6 +140,10 @@ interface ShardState extends ConsumedShard {
   windowOpenedAt: number;
   /** Start of the last GetRecords that found the shard drained with nothing pending (0: not yet). */
   caughtUpAt: number;
+  /** Start of the last GetRecords (epoch ms; 0: none yet). */
+  lastPollAt: number;
+  /** The last GetRecords read the shard to its tip: the next one waits for the polling interval. */
+  atTip: boolean;
   inFlight: boolean;
   millisBehindLatest: number;
   recordsProcessed: number;
@@ -227,7 +249,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     this.maxAgeMs = options.maximumRecordAgeMs ?? -1;
     this.reportFailures = options.reportBatchItemFailures ?? true;
     this.startingPosition = options.startingPosition ?? 'TRIM_HORIZON';
-    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '000000000000';
     this.functionName = options.functionName ?? 'streamfold-local';
@@ -275,6 +297,8 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
       pending: [],
       windowOpenedAt: 0,
       caughtUpAt: 0,
+      lastPollAt: 0,
+      atTip: false,
       inFlight: false,
       millisBehindLatest: 0,
       recordsProcessed: 0,
@@ -301,13 +325,21 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     state.windowOpenedAt = this.clock.now();
   }
 
-  /** Fetches what the batch lacks, then invokes the function once the batch is full or its window closed. */
+  /**
+   * Fetches what the batch lacks, then invokes the function once the batch is full or its window
+   * closed. A shard read to its tip is read again only at the polling cadence (see pollIntervalMs);
+   * one that is behind is read again at once.
+   */
   protected async step(state: ShardState): Promise<StepResult> {
-    let drained = false;
-    if (state.pending.length < this.batchSize && !state.readerEnded) {
+    if (state.pending.length < this.batchSize && !state.readerEnded && this.untilNextPoll(state) === 0) {
       const limit = Math.min(10_000, this.batchSize - state.pending.length);
       const fetched = await state.reader.fetch(limit);
       state.millisBehindLatest = fetched.millisBehindLatest;
+      state.lastPollAt = fetched.startedAt;
+      // A short page with nothing behind it: the shard is read to its tip (kinesalite answers
+      // MillisBehindLatest 0 on open shards, so the short page is what tells).
+      state.atTip = fetched.records.length < limit && fetched.millisBehindLatest === 0;
+      const added = state.pending.length;
       for (const record of fetched.records)
         state.pending.push(
           toLambdaRecord(record, {
@@ -317,7 +349,9 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
             roleArn: `arn:aws:iam::${this.accountId}:role/${this.functionName}-role`,
           }),
         );
-      drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
+      if (this.options.onRecordsFetched && fetched.records.length > 0)
+        this.options.onRecordsFetched(state.pending.slice(added), Date.now());
+      const drained = fetched.records.length === 0 && fetched.millisBehindLatest === 0;
       if (drained && state.pending.length === 0) state.caughtUpAt = fetched.startedAt;
       if (fetched.ended) state.readerEnded = true;
     }
@@ -331,19 +365,24 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
         state.status = 'ended';
         return 'ended';
       }
-      await this.nap(this.pollIntervalMs);
+      await this.nap(this.untilNextPoll(state));
       return 'more';
     }
     const waited = this.clock.now() - state.windowOpenedAt;
     const full =
       state.pending.length >= this.batchSize || this.payloadBytes(state.pending) >= MAX_PAYLOAD_BYTES;
     if (!full && waited < this.windowMs && !state.readerEnded) {
-      if (drained) await this.nap(Math.min(this.pollIntervalMs, this.windowMs - waited));
+      if (state.atTip) await this.nap(Math.min(this.untilNextPoll(state), this.windowMs - waited));
       return 'more';
     }
     await this.deliver(state, this.takeBatch(state));
     state.windowOpenedAt = this.clock.now();
     return 'more';
+  }
+
+  /** Milliseconds until the shard's next read is due: 0 when it is behind, else the rest of the polling interval. */
+  private untilNextPoll(state: ShardState): number {
+    return state.atTip ? Math.max(0, state.lastPollAt + this.pollIntervalMs - Date.now()) : 0;
   }
 
   /**

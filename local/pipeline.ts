@@ -30,7 +30,7 @@ import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
-import { EventSourcePoller } from './event-source-poller';
+import { EventSourcePoller, type EventSourcePollerOptions } from './event-source-poller';
 import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
@@ -112,6 +112,12 @@ export interface LocalPipelineOptions {
    */
   readonly wrapSpeedInvoke?: (invoke: KinesisBatchHandler) => KinesisBatchHandler;
   /**
+   * Told of every page of records the speed layer's event source fetched, and when (epoch ms):
+   * a probe for the benchmark that times each hop, never set by `npm start`.
+   * @default - nobody is told
+   */
+  readonly onSpeedRecordsFetched?: EventSourcePollerOptions['onRecordsFetched'];
+  /**
    * Compaction of the archive into Parquet before batch runs (ADR 011): objects are compacted
    * once every line arrived before the start of the run cutoff's period; 0 turns compaction off.
    * Off with `endpoint` (DuckDB reads a copy of that archive, not the bucket's folder).
@@ -144,8 +150,10 @@ export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
   // The deployed event source mapping's defaults (lib/constructs/kinesis-source.ts): locally the
   // same batches reach the same handler. A batch of 100 with a 500 ms window cost 5x the
   // invocations and row writes per event, which a 2-core machine could not afford at 1,000 events/s.
+  // No batching window: the event source reads a shard read to its tip once a second, as Lambda
+  // does (EventSourcePoller's pollIntervalMs), which batches a second of records by itself (ADR 014).
   speedBatchSize: 500,
-  speedBatchingWindowMs: 1_000,
+  speedBatchingWindowMs: 0,
   speedRetryAttempts: 3,
   speedDedupe: true,
   dedupeScope: 'shard',
@@ -335,6 +343,7 @@ export class LocalPipeline {
       startingPosition: 'TRIM_HORIZON',
       checkpointFile: this.dataPath('speed-checkpoints.json'),
       onFailure: this.dlq,
+      onRecordsFetched: o.onSpeedRecordsFetched,
     });
     this.archiver = new Archiver({
       kinesis,

@@ -33,21 +33,40 @@ export function mergeServing(
   cutoffMs: number | null,
   arrivalBucketMs: number,
 ): ServedBucket[] {
+  return servingInputs(batch, speed, cutoffMs, arrivalBucketMs).map(({ start, parts }) => ({
+    start,
+    state: parts.reduce((merged, part) => mergeRows(view, merged, part), identityRow(view)),
+  }));
+}
+
+/**
+ * What each served bucket merges, in bucket order: its batch cell first, then its speed rows at
+ * or after the cutoff in the order given (the rule of `mergeServing`, which folds these parts).
+ * A caller that kept a bucket's answer may reuse it while the parts are the very same states.
+ */
+export function servingInputs(
+  batch: readonly BatchBucket[],
+  speed: readonly SpeedBucket[],
+  cutoffMs: number | null,
+  arrivalBucketMs: number,
+): { start: number; parts: RowState[] }[] {
   if (cutoffMs !== null && cutoffMs % arrivalBucketMs !== 0) {
     throw new Error(
       `cutoff ${cutoffMs} is not aligned to the arrival bucket width ${arrivalBucketMs} ms: a speed row would straddle it`,
     );
   }
-  const byBucket = new Map<number, RowState>();
+  const byBucket = new Map<number, RowState[]>();
   const add = (bucketMs: number, state: RowState) => {
-    byBucket.set(bucketMs, mergeRows(view, byBucket.get(bucketMs) ?? identityRow(view), state));
+    const parts = byBucket.get(bucketMs);
+    if (parts) parts.push(state);
+    else byBucket.set(bucketMs, [state]);
   };
   if (cutoffMs !== null) for (const cell of batch) add(cell.bucketMs, cell.state);
   for (const row of speed) {
     if (cutoffMs !== null && row.arrivalBucketMs < cutoffMs) continue;
     add(row.bucketMs, row.state);
   }
-  return [...byBucket.entries()].sort(([a], [b]) => a - b).map(([start, state]) => ({ start, state }));
+  return [...byBucket.entries()].sort(([a], [b]) => a - b).map(([start, parts]) => ({ start, parts }));
 }
 
 export function finalizeBuckets(

@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { CachedBatchViewStore } from '../adapters/cache/cached-batch-view-store';
+import { DecodedSpeedRows } from '../adapters/cache/decoded-speed-rows';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
 import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
@@ -10,6 +11,7 @@ import { readServingConfig, type QueryConfig } from '../runtime/config';
 import { kappaHandler } from '../runtime/kappa-serving';
 import { queryView } from '../services/query-view';
 import { queryViewParts } from '../services/query-view-parts';
+import { ServedBucketMemo } from '../services/served-bucket-memo';
 
 // STREAMFOLD_ARCHITECTURE=kappa: the Kappa serving path (its own tables); otherwise the Lambda one.
 const serving = readServingConfig(process.env);
@@ -21,7 +23,10 @@ const deps = {
   views: config.views,
   // Module scope: published batch versions are immutable, so a warm instance keeps what it read.
   batch: new CachedBatchViewStore(new DynamoDbBatchViewStore(dynamo, config.batchTable)),
-  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
+  // Module scope too: a warm instance decodes only the speed rows that changed since its last
+  // query, and merges only the buckets whose parts changed.
+  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable, new DecodedSpeedRows()),
+  served: new ServedBucketMemo(),
   control: new DynamoDbControlStore(dynamo, config.controlTable),
   clock: systemClock,
   arrivalBucketMs: config.arrivalBucketMs,

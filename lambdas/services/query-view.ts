@@ -1,9 +1,10 @@
 import { selectionOf } from '../core/batch-lineage';
-import { finalizeBuckets, mergeServing, type BatchBucket, type SpeedBucket } from '../core/merge';
+import { servingInputs, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
+import { ServedBucketMemo } from './served-bucket-memo';
 
 export interface QueryDeps {
   readonly views: readonly ViewDefinition[];
@@ -12,6 +13,12 @@ export interface QueryDeps {
   readonly control: ControlStore;
   readonly clock: Clock;
   readonly arrivalBucketMs: number;
+  /**
+   * Where a warm query function keeps each bucket's answer with the states it merged, so an
+   * unchanged bucket is not merged and estimated again.
+   * @default - every query merges every bucket
+   */
+  readonly served?: ServedBucketMemo;
 }
 
 export interface HttpResult {
@@ -32,15 +39,20 @@ export async function queryView(
   params: Readonly<Record<string, string | undefined>>,
   deps: QueryDeps,
 ): Promise<HttpResult> {
+  const served = deps.served ?? new ServedBucketMemo();
   return answerViewQuery(viewName, params, deps, (view, read) => {
     const cutoffMs = read.pointer?.cutoffMs ?? null;
-    const merged = mergeServing(view, read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs);
-    return finalizeBuckets(view, merged).map((b) => ({ start: toIso(b.start), measures: b.measures }));
+    const key = served.of(view, read.key);
+    return servingInputs(read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs).map((b) =>
+      key.bucket(b.start, b.parts),
+    );
   });
 }
 
 /** What one answer of a view is made of: the pointer, the rows of both parts, and the answer's header. */
 export interface ServingRead {
+  /** The key's values, in the view's key order. */
+  readonly key: readonly string[];
   readonly pointer: ServingPointer | null;
   readonly batchCells: BatchBucket[];
   readonly speedRows: SpeedBucket[];
@@ -63,6 +75,7 @@ export async function readServing(
     deps.speed.query(view, key, fromBucket, to, pointer?.cutoffMs),
   ]);
   return {
+    key,
     pointer,
     batchCells,
     speedRows,

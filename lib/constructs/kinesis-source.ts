@@ -43,8 +43,11 @@ export interface KinesisSourceOptions {
    */
   readonly batchSize?: number;
   /**
-   * How long the event source gathers records before invoking with a partial batch.
-   * @default Duration.seconds(1)
+   * How long the event source gathers records before invoking with a partial batch. Lambda
+   * already reads each shard at most once a second when it has caught up, so every batch holds
+   * about a second of records anyway: a window adds its length to the time before an event is
+   * served, for fewer invocations only below about one record a second per shard (ADR 014).
+   * @default Duration.seconds(0) (Lambda's default: invoke as soon as records are read)
    */
   readonly maxBatchingWindow?: Duration;
   /**
@@ -95,7 +98,7 @@ export function resolveKinesisSourceOptions(options: KinesisSourceOptions): Reso
     parallelizationFactor,
     'above 1 the function fences per partition key, an environment value chosen at synth time',
   );
-  const maxBatchingWindow = options.maxBatchingWindow ?? Duration.seconds(1);
+  const maxBatchingWindow = options.maxBatchingWindow ?? Duration.seconds(0);
   checkRange('maxBatchingWindow (seconds)', maxBatchingWindow.toSeconds(), 0, 300);
   const maxRecordAge = options.maxRecordAge ?? Duration.days(1);
   checkRange('maxRecordAge (seconds)', maxRecordAge.toSeconds(), 60, 604_800);

@@ -41,7 +41,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       MaximumRetryAttempts: 10,
       MaximumRecordAgeInSeconds: 86_400,
-      MaximumBatchingWindowInSeconds: 1,
+      MaximumBatchingWindowInSeconds: 0,
       StartingPosition: 'TRIM_HORIZON',
       DestinationConfig: {
         OnFailure: {

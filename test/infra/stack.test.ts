@@ -443,7 +443,7 @@ describe('speed layer event source props land on the right CloudFormation fields
       {},
       {
         BatchSize: 500,
-        MaximumBatchingWindowInSeconds: 1,
+        MaximumBatchingWindowInSeconds: 0,
         MaximumRetryAttempts: 10,
         MaximumRecordAgeInSeconds: 86_400,
         ParallelizationFactor: 1,

@@ -195,6 +195,49 @@ describe('EventSourcePoller', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it("reads a shard that is behind again at once, and one read to its tip only at the polling interval (AWS's once a second)", async () => {
+    const name = await stream(Array.from({ length: 25 }, (_, i) => `r${i}`));
+    // A client of its own, to time every GetRecords the poller starts.
+    const client = makeKinesisClient(emulators.endpoints);
+    const reads: { at: number; records: number }[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const at = Date.now();
+        const result = await next(args);
+        if (context.commandName === 'GetRecordsCommand')
+          reads.push({ at, records: (result.output as { Records?: unknown[] }).Records?.length ?? 0 });
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    const handled: string[] = [];
+    const p = new EventSourcePoller({
+      client,
+      streamName: name,
+      batchSize: 10,
+      maximumBatchingWindowMs: 0,
+      pollIntervalMs: 500,
+      handler: async (event) => {
+        handled.push(...data(event as KinesisStreamEvent));
+      },
+    });
+    p.start();
+    try {
+      await until(() => reads.length >= 5);
+    } finally {
+      await p.stop();
+      client.destroy();
+    }
+    expect(handled).toHaveLength(25);
+    expect(reads.slice(0, 3).map((r) => r.records)).toEqual([10, 10, 5]);
+    const gaps = reads.slice(1).map((r, i) => r.at - reads[i].at);
+    // Full pages: behind, read again at once (the invocation between is all that waits).
+    expect(gaps[0]).toBeLessThan(400);
+    expect(gaps[1]).toBeLessThan(400);
+    // The short page reached the tip: every read after it waits for the interval, records or not.
+    for (const gap of gaps.slice(2)) expect(gap).toBeGreaterThanOrEqual(490);
+  });
+
   it('gathers records for the batching window, and cuts batches at batchSize', async () => {
     const name = await stream();
     const sizes: number[] = [];
