@@ -935,15 +935,13 @@ the < 60 s target is not met.
 
 ## Latency (issue 10, branch latency, 2026-12-02 04:10-05:00 UTC)
 
-The two latency figures above were recorded with \`npm run bench -- latency --record-only\` from
-the runs below (load average in \`params\`); none of them is near its target, and on this
-machine, shared with two other engineers' test suites all session (1-minute load average 7 to 15 on
-2 cores), the wall-clock figures move by 2-3x between identical runs. The "before" runs are main
-(92cfe73) in a worktree of its own, interleaved with the branch's, with the same benchmark script.
-Recorded: the query figures of the session-2 runs below, and the visibility of the branch's last
-run at its defaults (04:59, load 16.9, the sender managed only 223 events/s of the 1,000 asked).
-On the idle machine of 2026-12-01 23:50, main had query p50 / p99 39.6 / 264.7 ms and visibility
-p50 / p95 4.5 / 5.0 s; those runs were not repeated idle here.
+The latency figures above are \`npm run bench -- latency\` on the merged main with the machine
+idle (2026-12-02 06:05-06:07 UTC, load average in \`params\`): neither target is met, but on the idle
+machine of 2026-12-01 23:50, before this work, main had query p50 / p99 39.6 / 264.7 ms and
+visibility p50 / p95 4.5 / 5.0 s. The runs below were made while the branch was written, on the
+machine shared with two other engineers' test suites (1-minute load average 7 to 15 on 2 cores),
+where wall-clock figures move by 2-3x between identical runs; the "before" runs are main (92cfe73)
+in a worktree of its own, interleaved with the branch's, with the same benchmark script.
 
 Where a marker's time goes, hop by hop (\`npx tsx bench/e2e-visibility.ts 20 <rate> --hops\`,
 bench/results/e2e-hops.json; p50 / p95 in ms over the markers; the "fetched -> invoked" hop is
