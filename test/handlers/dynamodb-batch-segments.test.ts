@@ -1,4 +1,3 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbBatchViewStore } from '../../lambdas/adapters/aws/dynamodb-batch-view-store';
@@ -6,13 +5,7 @@ import { DynamoDbControlStore } from '../../lambdas/adapters/aws/dynamodb-contro
 import { batchPartition, padTime } from '../../lambdas/adapters/aws/dynamodb-keys';
 import { encodeRow, type RowState } from '../../lambdas/core/measures';
 import { validateViews } from '../../lambdas/core/view';
-import { makeDynamoDbClient, makeDynamoDocumentClient } from '../../lambdas/runtime/clients/dynamodb';
-import { makeKinesisClient } from '../../lambdas/runtime/clients/kinesis';
-import { makeS3Client } from '../../lambdas/runtime/clients/s3';
-import { startEmulators, type Emulators } from '../../local/emulators';
-import { ensureResources, resourceNames } from '../../local/resources';
-
-const names = resourceNames('segments');
+import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 
 const [view] = validateViews([
   { name: 'v', eventType: 't', key: ['k'], granularity: '1m', measures: { n: { kind: 'count' } } },
@@ -21,30 +14,18 @@ const count = (n: number): RowState => ({ n: { kind: 'count', n } });
 const cell = (bucketMs: number, n: number) => ({ key: ['x'], bucketMs, state: count(n) });
 
 describe('batch cells by segment in DynamoDB (dynalite)', () => {
-  let emulators: Emulators;
-  let raw: DynamoDBClient;
+  let tables: EmulatedTables;
   let doc: DynamoDBDocumentClient;
+  let names: EmulatedTables['names'];
   let store: DynamoDbBatchViewStore;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    raw = makeDynamoDbClient(emulators.endpoints);
-    doc = makeDynamoDocumentClient(emulators.endpoints);
-    await ensureResources(
-      {
-        kinesis: makeKinesisClient(emulators.endpoints),
-        dynamodb: raw,
-        s3: makeS3Client(emulators.endpoints),
-      },
-      1,
-      names,
-    );
+    tables = await startEmulatedTables('segments');
+    ({ doc, names } = tables);
     store = new DynamoDbBatchViewStore(doc, names.batchTable);
   }, 60_000);
   afterAll(async () => {
-    raw.destroy();
-    doc.destroy();
-    await emulators.stop();
+    await tables.stop();
   });
 
   it('serves per bucket the newest segment of the lineage, skipping runs that never published', async () => {

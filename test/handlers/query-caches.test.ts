@@ -1,4 +1,3 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,15 +10,10 @@ import { DecodedSpeedRows } from '../../lambdas/adapters/cache/decoded-speed-row
 import { encodeRowText, foldEvents, identityRow, type RowState } from '../../lambdas/core/measures';
 import { validateViews } from '../../lambdas/core/view';
 import { systemClock } from '../../lambdas/ports/clock';
-import { makeDynamoDbClient, makeDynamoDocumentClient } from '../../lambdas/runtime/clients/dynamodb';
-import { makeKinesisClient } from '../../lambdas/runtime/clients/kinesis';
-import { makeS3Client } from '../../lambdas/runtime/clients/s3';
 import { queryView, type QueryDeps } from '../../lambdas/services/query-view';
 import { ServedBucketMemo } from '../../lambdas/services/served-bucket-memo';
-import { startEmulators, type Emulators } from '../../local/emulators';
-import { ensureResources, resourceNames } from '../../local/resources';
+import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 
-const names = resourceNames('querycaches');
 const [view] = validateViews([
   {
     name: 'pages',
@@ -42,34 +36,22 @@ const views = (users: readonly number[]): RowState =>
   );
 
 describe('the query function caches (decoded speed rows, served buckets) against dynalite', () => {
-  let emulators: Emulators;
-  let raw: DynamoDBClient;
+  let tables: EmulatedTables;
   let doc: DynamoDBDocumentClient;
+  let names: EmulatedTables['names'];
   let writer: DynamoDbSpeedRowStore;
   let control: DynamoDbControlStore;
   let batch: DynamoDbBatchViewStore;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    raw = makeDynamoDbClient(emulators.endpoints);
-    doc = makeDynamoDocumentClient(emulators.endpoints);
-    await ensureResources(
-      {
-        kinesis: makeKinesisClient(emulators.endpoints),
-        dynamodb: raw,
-        s3: makeS3Client(emulators.endpoints),
-      },
-      1,
-      names,
-    );
+    tables = await startEmulatedTables('querycaches');
+    ({ doc, names } = tables);
     writer = new DynamoDbSpeedRowStore(doc, names.speedTable);
     control = new DynamoDbControlStore(doc, names.controlTable);
     batch = new DynamoDbBatchViewStore(doc, names.batchTable);
   }, 60_000);
   afterAll(async () => {
-    raw.destroy();
-    doc.destroy();
-    await emulators.stop();
+    await tables.stop();
   });
 
   /** Query deps as the query handler builds them (cached), or with no cache at all. */

@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { startEmulators, type Emulators } from '../../local/emulators';
-import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
+import { DEFAULT_OPTIONS, type LocalPipeline } from '../../local/pipeline';
 import { waitForArchivedBefore } from './wait';
+import { testPipeline } from './test-pipeline';
 
 /**
  * The pipeline against ONE AWS-compatible endpoint, as with LocalStack (AWS_ENDPOINT_URL): a
@@ -38,9 +39,8 @@ beforeAll(async () => {
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
-  pipeline = new LocalPipeline({
-    ...DEFAULT_OPTIONS,
-    views: validateViews([
+  pipeline = testPipeline(
+    validateViews([
       {
         name: 'taps',
         eventType: 'tap',
@@ -49,16 +49,12 @@ beforeAll(async () => {
         measures: { taps: { kind: 'count' } },
       },
     ]),
-    dataDir: null,
-    port: 0,
-    generator: false,
-    batchEveryMs: 3_600_000,
-    archiveFlushMs: 100,
-    speedBatchingWindowMs: 20,
-    endpoint: `http://127.0.0.1:${(edge.address() as AddressInfo).port}`,
-    endpointS3Flavor: 's3rver', // the router's S3 is s3rver; LocalStack takes any credentials
-    resourcePrefix: 'edge-test',
-  });
+    {
+      endpoint: `http://127.0.0.1:${(edge.address() as AddressInfo).port}`,
+      endpointS3Flavor: 's3rver', // the router's S3 is s3rver; LocalStack takes any credentials
+      resourcePrefix: 'edge-test',
+    },
+  );
   await pipeline.start();
 }, 60_000);
 
