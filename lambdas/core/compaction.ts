@@ -114,6 +114,34 @@ export function planCompaction(
 }
 
 /**
+ * The objects the next generation takes: the oldest (keys sort by arrival partition) that no
+ * manifest covers and whose lines all arrived before `beforeMs`, up to `maxObjects` (the cloud's
+ * step) or `maxBytes` in all (the local engine; one object at least), so a backlog is compacted a
+ * bounded piece per run.
+ */
+export function oldestUncovered<T extends RawObject & { readonly bytes?: number }>(
+  objects: readonly T[],
+  covered: ReadonlySet<string>,
+  beforeMs: number,
+  cap: { readonly maxObjects?: number; readonly maxBytes?: number },
+): T[] {
+  const eligible = objects
+    .filter((o) => !covered.has(o.key) && o.maxAm < beforeMs)
+    .sort((a, b) => (a.key < b.key ? -1 : 1));
+  const maxObjects = cap.maxObjects ?? Infinity;
+  const maxBytes = cap.maxBytes ?? Infinity;
+  let taken = 0;
+  let bytes = 0;
+  while (taken < eligible.length && taken < maxObjects) {
+    const next = eligible[taken].bytes ?? 0;
+    if (taken > 0 && bytes + next > maxBytes) break;
+    bytes += next;
+    taken++;
+  }
+  return eligible.slice(0, taken);
+}
+
+/**
  * The compaction horizon of a run with this cutoff: the start of the cutoff's period (a UTC day
  * by default), so in steady state one generation per period is written and the raw tail a run
  * reads is at most about one period of arrivals.

@@ -6,6 +6,7 @@ import {
   generationSummary,
   loadManifests,
   manifestKey,
+  oldestUncovered,
   planCompaction,
   rawObjectOfKey,
   rawSelection,
@@ -118,11 +119,9 @@ export async function startCompaction(
   const { keys, objects } = await rawObjects(deps);
   const covered = coveredSources(manifests);
   const horizon = compactionHorizon(cutoffMs, deps.periodMs);
-  // The oldest uncovered objects (keys sort by arrival partition) up to the cap.
-  const candidates = objects
-    .filter((o) => !covered.has(o.key) && o.maxAm < horizon)
-    .sort((a, b) => (a.key < b.key ? -1 : 1))
-    .slice(0, deps.maxObjects ?? MAX_GENERATION_OBJECTS);
+  const candidates = oldestUncovered(objects, covered, horizon, {
+    maxObjects: deps.maxObjects ?? MAX_GENERATION_OBJECTS,
+  });
   const plan = planCompaction(manifests, candidates, horizon, deps.minObjects ?? 1);
   if (plan === null) return done({ status: 'nothing-to-do' });
   // New for every attempt (a retry in the same millisecond too): UNLOAD needs an empty target, and no

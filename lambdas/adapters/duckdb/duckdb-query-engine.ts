@@ -10,6 +10,7 @@ import {
   generationSummary,
   loadManifests,
   manifestKey,
+  oldestUncovered,
   planCompaction,
   type CompactedFile,
   type CompactionManifest,
@@ -187,17 +188,13 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
     const stats = await this.fileStats(files);
     const byKey = new Map(files.map((f) => [this.rawKey(f), f]));
     const horizon = compactionHorizon(cutoffMs, periodMs);
-    // The oldest eligible objects (keys sort by arrival partition) up to the byte cap, as the
-    // cloud's step takes the oldest up to its object cap.
-    const eligible = files
-      .map((f) => ({ key: this.rawKey(f), maxAm: stats.get(f)!.maxAm, bytes: stats.get(f)!.bytes }))
-      .filter((o) => o.maxAm < horizon)
-      .sort((a, b) => (a.key < b.key ? -1 : 1));
-    let taken = 0;
-    let bytes = 0;
-    while (taken < eligible.length && (taken === 0 || bytes + eligible[taken].bytes <= maxGenerationBytes))
-      bytes += eligible[taken++].bytes;
-    const plan = planCompaction(manifests, eligible.slice(0, taken), horizon, minObjects);
+    const next = oldestUncovered(
+      files.map((f) => ({ key: this.rawKey(f), maxAm: stats.get(f)!.maxAm, bytes: stats.get(f)!.bytes })),
+      covered,
+      horizon,
+      { maxBytes: maxGenerationBytes },
+    );
+    const plan = planCompaction(manifests, next, horizon, minObjects);
     if (plan === null) return { status: 'nothing-to-do' };
     const work = await fs.mkdtemp(path.join(tmpdir(), 'streamfold-compaction-'));
     try {
