@@ -247,6 +247,26 @@ export async function publishBatch(
   written: WriteResult,
 ): Promise<BatchRunResult> {
   const current = await deps.control.readPointer();
+  // A second Publish of the same plan: the first one wrote the pointer but its answer was lost, and
+  // Step Functions retried the step (LambdaInvoke retries Lambda.ServiceException,
+  // Lambda.SdkClientException and Lambda.ClientExecutionTimeoutException by default:
+  // https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html). The
+  // pointer holds this run's version: it is served, so it must never be deleted as a lost race.
+  if (current !== null && current.version === plan.version) {
+    return {
+      status: 'published',
+      mode: plan.fullViews.length === deps.views.length ? 'full' : 'incremental',
+      fullViews: [...plan.fullViews],
+      version: plan.version,
+      cutoffMs: plan.cutoffMs,
+      cutoff: new Date(plan.cutoffMs).toISOString(),
+      cells: written.cells,
+      durationMs: deps.clock.now() - plan.startedMs,
+      speedRowsDeleted: 0,
+      reconciliation: null,
+      skippedCells: { count: written.unstorableCount, examples: written.unstorable },
+    };
+  }
   if ((current?.version ?? null) !== plan.expectedVersion) {
     await deps.batch.deleteVersion(plan.version);
     return skippedResult(deps, current, plan.startedMs, 'another batch run published first');

@@ -47,6 +47,11 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
     expect(S.Publish.Next).toBe('Done');
   });
 
+  it('retries Publish on Lambda service errors, so a publish whose answer was lost runs twice (publishBatch is idempotent for its own version)', () => {
+    const retried = (S.Publish.Retry as { ErrorEquals: string[] }[]).flatMap((r) => r.ErrorEquals);
+    expect(retried).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'Lambda.SdkClientException']));
+  });
+
   it('gives every writer one unloaded object, with no tolerated failure and bounded concurrency', () => {
     const map = S.WriteCells as AslState & Record<string, unknown>;
     expect(map.Type).toBe('Map');

@@ -4,7 +4,14 @@ import type { SpeedRowAddress } from '../../lambdas/core/fencing';
 import type { RowState } from '../../lambdas/core/measures';
 import type { BatchResultRow } from '../../lambdas/core/sql';
 import { validateViews } from '../../lambdas/core/view';
-import { runBatch, type BatchLayerDeps } from '../../lambdas/services/batch-layer';
+import {
+  abandonBatch,
+  planBatch,
+  publishBatch,
+  runBatch,
+  writeBatchRows,
+  type BatchLayerDeps,
+} from '../../lambdas/services/batch-layer';
 import {
   CannedQueryEngine,
   FixedWatermark,
@@ -213,6 +220,33 @@ describe('runBatch: failures leave the previous version served', () => {
     expect(batch.versions()).toEqual([]);
     expect(control.pointer).toEqual(rival);
     expect(speed.deletedBefore).toEqual([]);
+  });
+});
+
+describe('the cloud steps: a retried Publish (Step Functions retries Lambda service errors)', () => {
+  it('keeps the version it already published when the same plan is published again', async () => {
+    const { deps, control, batch } = setup();
+    const planned = await planBatch(deps, {});
+    if ('skipped' in planned) throw new Error('expected a plan');
+    let written = { cells: 0, unstorableCount: 0, unstorable: [] as { view: string; key: string; problem: string }[] };
+    for (const { view } of planned.queries) {
+      const result = await writeBatchRows(batch, planned.plan.version, view, canned[view.name]);
+      written = { ...written, cells: written.cells + result.cells };
+    }
+    const first = await publishBatch(deps, planned.plan, written);
+    expect(first.status).toBe('published');
+    // The first answer was lost: the step runs again with the same input.
+    const again = await publishBatch(deps, planned.plan, written);
+    expect(again.status).toBe('published');
+    expect(again.version).toBe(planned.plan.version);
+    expect(batch.deletedVersions).toEqual([]);
+    expect(control.pointer?.version).toBe(planned.plan.version);
+    expect(await batch.query(planned.plan.version, viewB, ['x'], 0, 1e9)).toEqual([
+      { bucketMs: 0, state: count(5) },
+    ]);
+    // And an Abandon after it (the catch of a failed retry) leaves the served version too.
+    expect(await abandonBatch(deps, planned.plan.version)).toBe(0);
+    expect(batch.versions()).toEqual([planned.plan.version]);
   });
 });
 
