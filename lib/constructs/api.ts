@@ -53,13 +53,16 @@ const EVENT_SCHEMA: apigateway.JsonSchema = {
     time: { type: [apigateway.JsonSchemaType.STRING, apigateway.JsonSchemaType.NUMBER] },
     id: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 256 },
     specversion: { type: apigateway.JsonSchemaType.STRING, enum: ['1.0'] },
-    data: { type: apigateway.JsonSchemaType.OBJECT },
+    // No `data` here: it is the CloudEvents payload only with `specversion`; a flat event may have
+    // a field named data of any type, and the function checks the envelope's (400 either way).
   },
 };
 const BODY_SCHEMA: apigateway.JsonSchema = {
   schema: apigateway.JsonSchemaVersion.DRAFT4,
   title: 'StreamfoldEvents',
-  oneOf: [
+  // anyOf, not oneOf: a flat event may carry a field named `events` of its own (it is one event
+  // unless `events` is the body's only member), and such a body matches both shapes.
+  anyOf: [
     {
       type: apigateway.JsonSchemaType.OBJECT,
       required: ['events'],

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import * as fc from 'fast-check';
+import { validateViews } from '../../lambdas/core/view';
+import { ingestEvents } from '../../lambdas/services/ingest-events';
+import { matchesDraft4 } from '../fixtures/json-schema-draft4';
+import { InMemoryEventStream, ManualClock } from '../services/in-memory-stores';
+import { synth } from './stack-fixture';
+
+// Accepted means served, and the same locally and in the cloud: API Gateway validates POST /events
+// against the model before the ingest function runs, the local gateway does not. So every body the
+// function accepts (202) must match the model; the model may refuse only what the function refuses
+// too (both answer 400).
+
+const views = validateViews([
+  { name: 'clicks', eventType: 'click', key: ['page'], granularity: '1m', measures: { n: { kind: 'count' } } },
+]);
+
+async function accepted(body: unknown): Promise<boolean> {
+  const result = await ingestEvents(JSON.stringify(body), {
+    views,
+    stream: new InMemoryEventStream(),
+    clock: new ManualClock(Date.UTC(2026, 0, 31, 12)),
+    maxBodyBytes: 3_000_000,
+    sleep: async () => undefined,
+  });
+  return result.status === 202;
+}
+
+describe('the POST /events model refuses nothing the ingest function accepts', () => {
+  const template = synth().template();
+  const models = Object.values(template.findResources('AWS::ApiGateway::Model')) as {
+    Properties: { Name?: string; Schema: Record<string, unknown> };
+  }[];
+  const schema = models.find((m) => JSON.stringify(m.Properties.Schema).includes('StreamfoldEvents'))!
+    .Properties.Schema;
+  const click = { type: 'click', time: '2026-01-31T11:59:00Z', page: '/home' };
+
+  it.each([
+    ['one flat event', click],
+    ['time as epoch ms', { ...click, time: 1769860740000 }],
+    ['a batch', { events: [click, { ...click, page: '/b' }] }],
+    ['a CloudEvents event', { specversion: '1.0', type: 'click', time: click.time, id: 'e1', data: { page: '/c' } }],
+    // A flat event's own field named `events`: one event, not a batch (ingest-events.ts), so the
+    // body matches both the batch and the single-event shapes: `oneOf` would refuse it.
+    ['a flat event with a field named events', { ...click, events: [click] }],
+    // `data` is the CloudEvents payload only with `specversion`; in a flat event it is any field.
+    ['a flat event with a field named data holding text', { ...click, data: 'plain text' }],
+    ['a flat event with a field named data holding a number', { ...click, data: 5 }],
+  ])('%s: accepted by the function and by the model', async (_name, body) => {
+    expect(await accepted(body)).toBe(true);
+    expect(matchesDraft4(schema, body)).toBe(true);
+  });
+
+  it('holds for random flat events whose fields take the names the model knows', async () => {
+    const names = fc.constantFrom('events', 'data', 'page', 'specversion', 'source', 'n');
+    const values = fc.oneof(
+      fc.string({ maxLength: 5 }),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.constant(click), { maxLength: 2 }),
+      fc.constant({ page: '/x' }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(names, values, { maxKeys: 4 }), async (extra) => {
+        const body = { ...extra, ...click };
+        if (await accepted(body)) expect(matchesDraft4(schema, body)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('still refuses at the door what the function refuses (no type; 501 events)', async () => {
+    for (const body of [{ time: click.time, page: '/x' }, { events: Array.from({ length: 501 }, () => click) }]) {
+      expect(await accepted(body)).toBe(false);
+      expect(matchesDraft4(schema, body)).toBe(false);
+    }
+  });
+});
