@@ -283,6 +283,12 @@ export class Archive extends Construct {
         bufferingInterval: this.bufferInterval,
         bufferingSize: Size.mebibytes(64),
         compression: firehose.Compression.GZIP,
+        // Explicit, not Firehose's default: the Glue table reads these objects with Hadoop's text
+        // input format, which picks the decompression codec by the key's extension, so an object
+        // without `.gz` would be read as plain text (garbage lines, a failed CAST in every run).
+        // The key ends with <file extension> (https://docs.aws.amazon.com/firehose/latest/dev/s3-object-name.html;
+        // FileExtension: https://docs.aws.amazon.com/firehose/latest/APIReference/API_ExtendedS3DestinationConfiguration.html).
+        fileExtension: '.gz',
         dynamicPartitioning: { enabled: true, retryDuration: Duration.seconds(300) },
         // One Lambda processor and no AppendDelimiterToRecord: the transform already ends every
         // record with "\n" (the local archiver writes the very same lines), and a second

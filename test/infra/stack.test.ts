@@ -182,15 +182,15 @@ describe('LambdaArchitectureStack security and reliability', () => {
   it('takes one event (flat or CloudEvents, time as text or epoch ms) or 1 to 500 events in the body schema', () => {
     const [model] = Object.values(resources(template, 'AWS::ApiGateway::Model'));
     const schema = model.Properties.Schema as {
-      oneOf: { required: string[]; properties: Record<string, Record<string, unknown>> }[];
+      anyOf: { required: string[]; properties: Record<string, Record<string, unknown>> }[];
     };
-    const [batch, single] = schema.oneOf;
+    const [batch, single] = schema.anyOf;
     expect(batch.required).toEqual(['events']);
     expect(batch.properties.events).toMatchObject({ type: 'array', minItems: 1, maxItems: 500 });
     expect(single.required).toEqual(['type', 'time']);
     expect(single.properties.time.type).toEqual(['string', 'number']);
     expect(Object.keys(single.properties)).toEqual(
-      expect.arrayContaining(['type', 'time', 'id', 'specversion', 'data']),
+      expect.arrayContaining(['type', 'time', 'id', 'specversion']),
     );
   });
 
@@ -208,6 +208,8 @@ describe('LambdaArchitectureStack security and reliability', () => {
       ExtendedS3DestinationConfiguration: Match.objectLike({
         Prefix: 'events/dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/',
         CompressionFormat: 'GZIP',
+        // Athena's text reader decompresses by extension: never left to Firehose's default.
+        FileExtension: '.gz',
         DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: 300 } },
         BufferingHints: { IntervalInSeconds: 60, SizeInMBs: 64 },
         ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/',
