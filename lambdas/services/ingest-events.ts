@@ -9,6 +9,14 @@ import type { EventStream, StreamEntry } from '../ports/event-stream';
 import type { HttpResult } from './query-view';
 
 export const MAX_EVENTS_PER_REQUEST = 500;
+/**
+ * API Gateway ends a Lambda proxy request after 29 s with a 504 that names no id
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html): a producer that
+ * let the API stamp the ids could then only resend under new ids, and each copy would be counted.
+ * The put rounds stop in time to answer 503 with every stamped id instead, Lambda's own start
+ * and the answer within the rest.
+ */
+export const INGEST_ANSWER_WITHIN_MS = 25_000;
 /** A Kinesis record holds at most 1 MiB of data (with its partition key). */
 const MAX_RECORD_BYTES = 1_000_000;
 
@@ -21,6 +29,21 @@ export interface IngestDeps {
   readonly putAttempts?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly newId?: () => string;
+  /**
+   * How long the put rounds may take in all (a hung call included) before the answer is a 503
+   * naming every stamped id.
+   * @default INGEST_ANSWER_WITHIN_MS
+   */
+  readonly answerWithinMs?: number;
+}
+
+/** `promise`, or a rejection once `ms` have passed without its answer (the call itself goes on). */
+function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the stream did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -101,11 +124,21 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let pending = entries.map((_, i) => i);
   let callError: string | undefined;
+  const deadline = deps.clock.now() + (deps.answerWithinMs ?? INGEST_ANSWER_WITHIN_MS);
+  let made = 0;
   for (let attempt = 0; attempt < attempts && pending.length > 0; attempt++) {
-    if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    if (attempt > 0) {
+      const backoff = Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      if (deps.clock.now() + backoff >= deadline) break;
+      await sleep(backoff);
+    }
     let refused: number[];
+    made++;
     try {
-      refused = await deps.stream.putRecords(pending.map((i) => entries[i]));
+      refused = await withinMs(
+        deps.stream.putRecords(pending.map((i) => entries[i])),
+        Math.max(1, deadline - deps.clock.now()),
+      );
     } catch (error) {
       // The whole call failed: its entries stay pending (they may be on the stream or not), so the
       // answer still names every stamped id, accepted and failed, and a resend keeps the same ids.
@@ -119,7 +152,7 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
     return {
       status: 503,
       body: {
-        error: `the stream refused ${pending.length} of ${entries.length} events after ${attempts} attempts${callError === undefined ? '' : ` (last error: ${callError})`}; resend the failed ones with the same ids`,
+        error: `the stream refused ${pending.length} of ${entries.length} events after ${made} attempts${callError === undefined ? '' : ` (last error: ${callError})`}; resend the failed ones with the same ids`,
         accepted: ids.filter((_, i) => !failed.has(i)),
         failed: pending.map((i) => ({ index: i, id: ids[i] })),
       },

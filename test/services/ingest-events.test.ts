@@ -236,6 +236,23 @@ describe('ingestEvents: entries the stream refuses', () => {
     ]);
   });
 
+  it('answers 503 naming every stamped id in time when a PutRecords call hangs (API Gateway cuts at 29 s with a 504 that names none)', async () => {
+    const hung = { putRecords: () => new Promise<number[]>(() => undefined) };
+    const { ingest } = setup({ stream: hung, answerWithinMs: 50 });
+    const started = Date.now();
+    const res = await ingest({ events: [click, { ...click, id: 'given-1' }] });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({
+      accepted: [],
+      failed: [
+        { index: 0, id: 'id-0' },
+        { index: 1, id: 'given-1' },
+      ],
+    });
+    expect(res.body.error).toMatch(/after 1 attempts \(last error: the stream did not answer within 50 ms\); resend the failed ones with the same ids/);
+  });
+
   it('keeps retrying when a whole PutRecords call fails', async () => {
     const { stream, ingest } = setup();
     stream.failNextCalls(2);
