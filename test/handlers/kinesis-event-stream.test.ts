@@ -13,7 +13,10 @@ function fakeKinesis(refuse: ReadonlySet<string> = new Set(), failCall?: number)
   const client = {
     send: async (command: PutRecordsCommand) => {
       const records = command.input.Records ?? [];
-      const bytes = records.reduce((n, r) => n + (r.Data?.length ?? 0) + Buffer.byteLength(r.PartitionKey ?? ''), 0);
+      const bytes = records.reduce(
+        (n, r) => n + (r.Data?.length ?? 0) + Buffer.byteLength(r.PartitionKey ?? ''),
+        0,
+      );
       calls.push({ count: records.length, bytes });
       if (calls.length === failCall) throw new Error('ServiceUnavailable');
       if (records.length > 500 || bytes > PUT_RECORDS_MAX_BYTES)
@@ -31,7 +34,10 @@ function fakeKinesis(refuse: ReadonlySet<string> = new Set(), failCall?: number)
   return { client: client as unknown as KinesisClient, calls };
 }
 
-const entry = (i: number, bytes: number): StreamEntry => ({ partitionKey: `id-${i}`, data: 'x'.repeat(bytes) });
+const entry = (i: number, bytes: number): StreamEntry => ({
+  partitionKey: `id-${i}`,
+  data: 'x'.repeat(bytes),
+});
 
 describe('KinesisEventStream: one POST /events body over PutRecords limits', () => {
   it('splits 500 entries of 30,000 bytes (15 MB, within 500 records) into requests of at most 5 MiB', async () => {

@@ -12,7 +12,13 @@ import { synth } from './stack-fixture';
 // too (both answer 400).
 
 const views = validateViews([
-  { name: 'clicks', eventType: 'click', key: ['page'], granularity: '1m', measures: { n: { kind: 'count' } } },
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1m',
+    measures: { n: { kind: 'count' } },
+  },
 ]);
 
 async function accepted(body: unknown): Promise<boolean> {
@@ -39,7 +45,10 @@ describe('the POST /events model refuses nothing the ingest function accepts', (
     ['one flat event', click],
     ['time as epoch ms', { ...click, time: 1769860740000 }],
     ['a batch', { events: [click, { ...click, page: '/b' }] }],
-    ['a CloudEvents event', { specversion: '1.0', type: 'click', time: click.time, id: 'e1', data: { page: '/c' } }],
+    [
+      'a CloudEvents event',
+      { specversion: '1.0', type: 'click', time: click.time, id: 'e1', data: { page: '/c' } },
+    ],
     // A flat event's own field named `events`: one event, not a batch (ingest-events.ts), so the
     // body matches both the batch and the single-event shapes: `oneOf` would refuse it.
     ['a flat event with a field named events', { ...click, events: [click] }],
@@ -71,7 +80,10 @@ describe('the POST /events model refuses nothing the ingest function accepts', (
   });
 
   it('still refuses at the door what the function refuses (no type; 501 events)', async () => {
-    for (const body of [{ time: click.time, page: '/x' }, { events: Array.from({ length: 501 }, () => click) }]) {
+    for (const body of [
+      { time: click.time, page: '/x' },
+      { events: Array.from({ length: 501 }, () => click) },
+    ]) {
       expect(await accepted(body)).toBe(false);
       expect(matchesDraft4(schema, body)).toBe(false);
     }

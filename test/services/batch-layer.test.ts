@@ -228,7 +228,11 @@ describe('the cloud steps: a retried Publish (Step Functions retries Lambda serv
     const { deps, control, batch } = setup();
     const planned = await planBatch(deps, {});
     if ('skipped' in planned) throw new Error('expected a plan');
-    let written = { cells: 0, unstorableCount: 0, unstorable: [] as { view: string; key: string; problem: string }[] };
+    let written = {
+      cells: 0,
+      unstorableCount: 0,
+      unstorable: [] as { view: string; key: string; problem: string }[],
+    };
     for (const { view } of planned.queries) {
       const result = await writeBatchRows(batch, planned.plan.version, view, canned[view.name]);
       written = { ...written, cells: written.cells + result.cells };

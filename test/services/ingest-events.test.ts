@@ -250,7 +250,9 @@ describe('ingestEvents: entries the stream refuses', () => {
         { index: 1, id: 'given-1' },
       ],
     });
-    expect(res.body.error).toMatch(/after 1 attempts \(last error: the stream did not answer within 50 ms\); resend the failed ones with the same ids/);
+    expect(res.body.error).toMatch(
+      /after 1 attempts \(last error: the stream did not answer within 50 ms\); resend the failed ones with the same ids/,
+    );
   });
 
   it('keeps retrying when a whole PutRecords call fails', async () => {
