@@ -74,22 +74,32 @@ const BODY_SCHEMA: apigateway.JsonSchema = {
   ],
 };
 
-/** JSON schema of POST /admin/replay: which views (default all) and which arrival-time range (default all). */
+/**
+ * JSON schema of POST /admin/replay: the body the admin function reads (codecs/replay-request.ts),
+ * `{views?, from?, to?}` with times as ISO-8601 text or epoch ms; it checks the names and times
+ * itself (400 either way). Unknown members are refused here and there.
+ */
 const REPLAY_SCHEMA: apigateway.JsonSchema = {
   schema: apigateway.JsonSchemaVersion.DRAFT4,
   title: 'StreamfoldReplay',
   type: apigateway.JsonSchemaType.OBJECT,
   additionalProperties: false,
   properties: {
-    views: {
-      type: apigateway.JsonSchemaType.ARRAY,
-      minItems: 1,
-      maxItems: 100,
-      uniqueItems: true,
-      items: { type: apigateway.JsonSchemaType.STRING, minLength: 1, maxLength: 128 },
+    views: { type: apigateway.JsonSchemaType.ARRAY, items: { type: apigateway.JsonSchemaType.STRING } },
+    from: {
+      type: [
+        apigateway.JsonSchemaType.STRING,
+        apigateway.JsonSchemaType.NUMBER,
+        apigateway.JsonSchemaType.NULL,
+      ],
     },
-    fromMs: { type: apigateway.JsonSchemaType.INTEGER, minimum: 0 },
-    toMs: { type: apigateway.JsonSchemaType.INTEGER, minimum: 0 },
+    to: {
+      type: [
+        apigateway.JsonSchemaType.STRING,
+        apigateway.JsonSchemaType.NUMBER,
+        apigateway.JsonSchemaType.NULL,
+      ],
+    },
   },
 };
 
@@ -156,7 +166,7 @@ export class ServingApi extends Construct {
       statusCode: '400',
       templates: {
         'application/json': props.kappaAdminFunction
-          ? '{"error":"the body does not match the route (POST /events: one event or {\\"events\\": [1 to 500 events]}; POST /admin/replay: {\\"views\\"?, \\"fromMs\\"?, \\"toMs\\"?})","reason":$context.error.messageString}'
+          ? '{"error":"the body does not match the route (POST /events: one event or {\\"events\\": [1 to 500 events]}; POST /admin/replay: {\\"views\\"?, \\"from\\"?, \\"to\\"?})","reason":$context.error.messageString}'
           : '{"error":"the body is not one event or {\\"events\\": [1 to 500 events]}","reason":$context.error.messageString}',
       },
     });
@@ -212,7 +222,7 @@ export class ServingApi extends Construct {
       const replayModel = this.api.addModel('ReplayModel', {
         contentType: 'application/json',
         schema: REPLAY_SCHEMA,
-        description: '{views?: [names], fromMs?: epoch ms, toMs?: epoch ms}',
+        description: '{views?: [names], from?: time, to?: time}',
       });
       admin.addResource('replay').addMethod('POST', integration(props.kappaAdminFunction), {
         requestValidator: bodyValidator,

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import * as fc from 'fast-check';
 import { validateViews } from '../../lambdas/core/view';
 import { ingestEvents } from '../../lambdas/services/ingest-events';
+import { parseReplayRequest } from '../../lambdas/adapters/codecs/replay-request';
 import { matchesDraft4 } from '../fixtures/json-schema-draft4';
+import { synthKappa } from './kappa-fixture';
 import { InMemoryEventStream, ManualClock } from '../services/in-memory-stores';
 import { synth } from './stack-fixture';
 
@@ -87,5 +89,35 @@ describe('the POST /events model refuses nothing the ingest function accepts', (
       expect(await accepted(body)).toBe(false);
       expect(matchesDraft4(schema, body)).toBe(false);
     }
+  });
+});
+
+describe('the POST /admin/replay model takes exactly the bodies the admin function takes', () => {
+  const models = Object.values(synthKappa().template().findResources('AWS::ApiGateway::Model')) as {
+    Properties: { Schema: Record<string, unknown> };
+  }[];
+  const schema = models.find((m) => m.Properties.Schema.title === 'StreamfoldReplay')!.Properties.Schema;
+  const declared = ['clicks'];
+
+  it.each([
+    ['all views, all time', {}],
+    [
+      'an arrival range as text',
+      { views: ['clicks'], from: '2026-11-24T10:00:00Z', to: '2026-11-25T00:00:00Z' },
+    ],
+    ['an arrival range as epoch ms', { from: 1764547200000, to: 1764633600000 }],
+    ['null times', { from: null, to: null }],
+  ])('%s: accepted by both', (_name, body) => {
+    expect('error' in parseReplayRequest(JSON.stringify(body), declared)).toBe(false);
+    expect(matchesDraft4(schema, body)).toBe(true);
+  });
+
+  it.each([
+    // The fields the model used to declare: the function ignored them and replayed everything.
+    ['fromMs/toMs', { fromMs: 1764547200000, toMs: 1764633600000 }],
+    ['views as text', { views: 'clicks' }],
+  ])('%s: refused by both (400)', (_name, body) => {
+    expect('error' in parseReplayRequest(JSON.stringify(body), declared)).toBe(true);
+    expect(matchesDraft4(schema, body)).toBe(false);
   });
 });

@@ -517,7 +517,7 @@ describe('KappaArchitectureStack: the API', () => {
     ]);
   });
 
-  it('validates the POST /admin/replay body against {views?, fromMs?, toMs?}', () => {
+  it('validates the POST /admin/replay body against {views?, from?, to?}, the fields the admin function reads', () => {
     template.hasResourceProperties('AWS::ApiGateway::Model', {
       Name: Match.absent(),
       Schema: Match.objectLike({
@@ -525,8 +525,8 @@ describe('KappaArchitectureStack: the API', () => {
         additionalProperties: false,
         properties: {
           views: Match.objectLike({ type: 'array', items: Match.objectLike({ type: 'string' }) }),
-          fromMs: { type: 'integer', minimum: 0 },
-          toMs: { type: 'integer', minimum: 0 },
+          from: { type: ['string', 'number', 'null'] },
+          to: { type: ['string', 'number', 'null'] },
         },
       }),
     });

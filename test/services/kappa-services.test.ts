@@ -267,6 +267,8 @@ describe('POST /admin/replay body', () => {
     ['{"views": ["nope"]}', /unknown view\(s\) nope; declared: clicks/],
     ['{"from": "yesterday"}', /from must be ISO-8601/],
     ['{"from": "2026-11-24T10:00:00Z", "to": "2026-11-24T09:00:00Z"}', /to must be after from/],
+    // A misspelt range must not start a replay of the whole archive.
+    ['{"fromMs": 1764547200000}', /unknown field\(s\) fromMs: the body is/],
   ])('refuses %s', (body, message) => {
     const parsed = parseReplayRequest(body, ['clicks']);
     expect('error' in parsed && parsed.error).toMatch(message);

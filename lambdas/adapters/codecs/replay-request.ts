@@ -15,6 +15,13 @@ export function parseReplayRequest(
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     return { error: 'the body must be a JSON object: {"views"?: [...], "from"?: time, "to"?: time}' };
+  // Refused, not ignored: a misspelt range (`fromMs`) would otherwise start a replay of the whole
+  // archive, whose version then replaces the served one.
+  const extra = Object.keys(raw).filter((name) => !['views', 'from', 'to'].includes(name));
+  if (extra.length > 0)
+    return {
+      error: `unknown field(s) ${extra.join(', ')}: the body is {"views"?: [...], "from"?: time, "to"?: time}`,
+    };
   const { views, from, to } = raw as Record<string, unknown>;
   if (views !== undefined && (!Array.isArray(views) || views.some((v) => typeof v !== 'string')))
     return { error: 'views must be an array of view names' };
