@@ -1,27 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import * as fc from 'fast-check';
-import { validateViews } from '../../lambdas/core/view';
 import { ingestEvents } from '../../lambdas/services/ingest-events';
 import { parseReplayRequest } from '../../lambdas/adapters/codecs/replay-request';
 import { matchesDraft4 } from '../fixtures/json-schema-draft4';
 import { synthKappa } from './kappa-fixture';
 import { InMemoryEventStream, ManualClock } from '../services/in-memory-stores';
-import { synth } from './stack-fixture';
+import { FIXTURE_VIEWS, synth } from './stack-fixture';
 
 // Accepted means served, and the same locally and in the cloud: API Gateway validates POST /events
 // against the model before the ingest function runs, the local gateway does not. So every body the
 // function accepts (202) must match the model; the model may refuse only what the function refuses
 // too (both answer 400).
 
-const views = validateViews([
-  {
-    name: 'clicks',
-    eventType: 'click',
-    key: ['page'],
-    granularity: '1m',
-    measures: { n: { kind: 'count' } },
-  },
-]);
+// The views the synthesized stacks are built with: the model and the function see the same ones.
+const views = FIXTURE_VIEWS;
 
 async function accepted(body: unknown): Promise<boolean> {
   const result = await ingestEvents(JSON.stringify(body), {
@@ -41,7 +33,7 @@ describe('the POST /events model refuses nothing the ingest function accepts', (
   }[];
   const schema = models.find((m) => JSON.stringify(m.Properties.Schema).includes('StreamfoldEvents'))!
     .Properties.Schema;
-  const click = { type: 'click', time: '2026-01-31T11:59:00Z', page: '/home' };
+  const click = { type: 'page.view', time: '2026-01-31T11:59:00Z', page: '/home', userId: 'u1' };
 
   it.each([
     ['one flat event', click],
@@ -49,7 +41,7 @@ describe('the POST /events model refuses nothing the ingest function accepts', (
     ['a batch', { events: [click, { ...click, page: '/b' }] }],
     [
       'a CloudEvents event',
-      { specversion: '1.0', type: 'click', time: click.time, id: 'e1', data: { page: '/c' } },
+      { specversion: '1.0', type: 'page.view', time: click.time, id: 'e1', data: { page: '/c' } },
     ],
     // A flat event's own field named `events`: one event, not a batch (ingest-events.ts), so the
     // body matches both the batch and the single-event shapes: `oneOf` would refuse it.
@@ -97,13 +89,13 @@ describe('the POST /admin/replay model takes exactly the bodies the admin functi
     Properties: { Schema: Record<string, unknown> };
   }[];
   const schema = models.find((m) => m.Properties.Schema.title === 'StreamfoldReplay')!.Properties.Schema;
-  const declared = ['clicks'];
+  const declared = FIXTURE_VIEWS.map((v) => v.name);
 
   it.each([
     ['all views, all time', {}],
     [
       'an arrival range as text',
-      { views: ['clicks'], from: '2026-11-24T10:00:00Z', to: '2026-11-25T00:00:00Z' },
+      { views: ['page_views'], from: '2026-11-24T10:00:00Z', to: '2026-11-25T00:00:00Z' },
     ],
     ['an arrival range as epoch ms', { from: 1764547200000, to: 1764633600000 }],
     ['null times', { from: null, to: null }],
@@ -115,7 +107,7 @@ describe('the POST /admin/replay model takes exactly the bodies the admin functi
   it.each([
     // The fields the model used to declare: the function ignored them and replayed everything.
     ['fromMs/toMs', { fromMs: 1764547200000, toMs: 1764633600000 }],
-    ['views as text', { views: 'clicks' }],
+    ['views as text', { views: 'page_views' }],
   ])('%s: refused by both (400)', (_name, body) => {
     expect('error' in parseReplayRequest(JSON.stringify(body), declared)).toBe(true);
     expect(matchesDraft4(schema, body)).toBe(false);
