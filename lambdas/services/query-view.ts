@@ -1,4 +1,4 @@
-import { selectionOf } from '../core/batch-lineage';
+import { selectionOf, viewFingerprint } from '../core/batch-lineage';
 import { servingInputs, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -107,7 +107,28 @@ export async function answerViewQuery(
   if ('problems' in parsed)
     return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
   const read = await readServing(view, parsed, deps);
+  const stale = staleBatchDefinition(view, read.pointer);
+  if (stale !== undefined) return { status: 409, body: { error: stale } };
   return { status: 200, body: { ...read.header, buckets: buckets(view, read) } };
+}
+
+/**
+ * Why the published batch version cannot serve `view` as the views module now defines it, or
+ * undefined. Its cells were computed with the definition its lineage records; under another one
+ * (a bucket width, a measure's field or kind, the key, the filter) they would be served as if
+ * they were the new view's, and a view it does not hold would be served from speed rows alone,
+ * missing the archive's history. The next batch run recomputes such a view in full
+ * (`viewsNeedingFull`). A pointer without lineage (written before incremental runs) cannot tell.
+ */
+function staleBatchDefinition(view: ViewDefinition, pointer: ServingPointer | null): string | undefined {
+  const entry = pointer?.lineage?.views[view.name];
+  if (pointer?.lineage === undefined) return undefined;
+  const next = 'the next batch run (POST /admin/batch)';
+  if (entry === undefined)
+    return `view "${view.name}" is not in batch version ${pointer.version} yet; ${next} computes it from the archive`;
+  if (entry.definition !== viewFingerprint(view))
+    return `view "${view.name}" changed since batch version ${pointer.version} was computed; ${next} recomputes it from the archive`;
+  return undefined;
 }
 
 /** The view named in the path, or the 404 answer naming the views there are. */
