@@ -59,15 +59,21 @@ export interface ServingRead {
   readonly header: Record<string, unknown>;
 }
 
-/** Reads the pointer, then the batch cells of its version and the speed rows of one key over [fromBucket, to). */
+/**
+ * Reads the pointer, then the batch cells of its version and the speed rows of one key over
+ * [fromBucket, to); or says why the published version cannot serve the view as now defined.
+ */
 export async function readServing(
   view: ViewDefinition,
   query: { readonly key: string[]; readonly fromBucket: number; readonly to: number },
   deps: QueryDeps,
-): Promise<ServingRead> {
+): Promise<ServingRead | { readonly stale: string }> {
   const { key, fromBucket, to } = query;
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
+  // Before any row is read: rows of another definition may not even decode under this one.
+  const stale = staleBatchDefinition(view, pointer);
+  if (stale !== undefined) return { stale };
   const [batchCells, speedRows] = await Promise.all([
     pointer
       ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
@@ -107,8 +113,7 @@ export async function answerViewQuery(
   if ('problems' in parsed)
     return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
   const read = await readServing(view, parsed, deps);
-  const stale = staleBatchDefinition(view, read.pointer);
-  if (stale !== undefined) return { status: 409, body: { error: stale } };
+  if ('stale' in read) return { status: 409, body: { error: read.stale } };
   return { status: 200, body: { ...read.header, buckets: buckets(view, read) } };
 }
 
