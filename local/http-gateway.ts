@@ -28,6 +28,18 @@ function match(resource: string, pathname: string): Record<string, string> | und
   return params;
 }
 
+/** The first `name=value` pair of a query string that does not decode as UTF-8 percent-escapes. */
+export function malformedQueryEscape(search: string): string | undefined {
+  for (const pair of search.replace(/^\?/, '').split('&')) {
+    try {
+      decodeURIComponent(pair.replace(/\+/g, ' '));
+    } catch {
+      return pair.length > 100 ? `${pair.slice(0, 100)}...` : pair;
+    }
+  }
+  return undefined;
+}
+
 /**
  * The local API Gateway: turns HTTP requests into REST API proxy events for the very handlers
  * that are deployed, and their results back into HTTP responses.
@@ -98,6 +110,18 @@ export class HttpGateway {
               ? `${req.method} is not allowed on ${pathname}`
               : `no route for ${req.method} ${pathname}`,
           routes: this.routes.map((r) => `${r.method} ${r.resource}`),
+        }),
+      );
+      return;
+    }
+    // URLSearchParams keeps a malformed escape as text and turns bytes that are not UTF-8 into
+    // U+FFFD, so `?page=%FF` would ask for the key "\uFFFD": refuse it, as README says.
+    const malformed = malformedQueryEscape(url.search);
+    if (malformed !== undefined) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: `query parameter ${JSON.stringify(malformed)} holds a malformed %-escape (a % must start %XX, and the bytes must be UTF-8); send % as %25`,
         }),
       );
       return;

@@ -28,6 +28,7 @@ import type { BatchRunResult } from '../lambdas/services/batch-layer';
 import { Archiver } from './archiver';
 import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
+import { lockDataDir } from './data-dir-lock';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { startEmulators, type Emulators } from './emulators';
 import { EventSourcePoller, type EventSourcePollerOptions } from './event-source-poller';
@@ -167,6 +168,7 @@ export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
  */
 export class LocalPipeline {
   private emulators?: Emulators;
+  private releaseDataDir?: () => Promise<void>;
   /** The handler workers, each with its environment (test/integ/function-environment.test.ts reads them). */
   hosts: HandlerHost[] = [];
   private kinesis?: KinesisClient;
@@ -207,7 +209,10 @@ export class LocalPipeline {
 
   async start(): Promise<void> {
     this.startedAt = Date.now();
-    if (this.options.dataDir !== null) await fs.mkdir(this.options.dataDir, { recursive: true });
+    if (this.options.dataDir !== null) {
+      await fs.mkdir(this.options.dataDir, { recursive: true });
+      this.releaseDataDir = await lockDataDir(this.options.dataDir);
+    }
     const { endpoints, archiveDir, compactedDir } = await this.connect();
     this.endpoints = endpoints;
     const kinesis = (this.kinesis = makeKinesisClient(endpoints));
@@ -508,6 +513,7 @@ export class LocalPipeline {
     await Promise.all(this.hosts.map((h) => h.stop()));
     await this.emulators?.stop();
     this.kinesis?.destroy();
+    await this.releaseDataDir?.();
   }
 }
 

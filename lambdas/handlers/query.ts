@@ -4,7 +4,12 @@ import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { CachedBatchViewStore } from '../adapters/cache/cached-batch-view-store';
 import { DecodedSpeedRows } from '../adapters/cache/decoded-speed-rows';
 import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store';
-import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
+import {
+  jsonResponse,
+  pathParam,
+  queryParams,
+  repeatedQueryParamsAnswer,
+} from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { readServingConfig, type QueryConfig } from '../runtime/config';
@@ -73,6 +78,8 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       })),
     });
   }
+  const repeated = repeatedQueryParamsAnswer(event);
+  if (repeated) return repeated;
   const result = event.resource.endsWith('/parts')
     ? await queryViewParts(viewName, queryParams(event), deps)
     : await queryView(viewName, queryParams(event), deps);

@@ -2,7 +2,12 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { viewPointer } from '../core/kappa';
-import { jsonResponse, pathParam, queryParams } from '../adapters/codecs/api-gateway';
+import {
+  jsonResponse,
+  pathParam,
+  queryParams,
+  repeatedQueryParamsAnswer,
+} from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { kappaStatus, queryKappaView } from '../services/kappa-query';
 import { makeDynamoDocumentClient } from './clients/dynamodb';
@@ -56,6 +61,8 @@ export function kappaHandler(
         })),
       });
     }
+    const repeated = repeatedQueryParamsAnswer(event);
+    if (repeated) return repeated;
     const result = await queryKappaView(viewName, queryParams(event), deps);
     return jsonResponse(result.status, result.body);
   };

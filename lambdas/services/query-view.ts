@@ -1,4 +1,4 @@
-import { selectionOf } from '../core/batch-lineage';
+import { selectionOf, viewFingerprint } from '../core/batch-lineage';
 import { servingInputs, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -59,15 +59,21 @@ export interface ServingRead {
   readonly header: Record<string, unknown>;
 }
 
-/** Reads the pointer, then the batch cells of its version and the speed rows of one key over [fromBucket, to). */
+/**
+ * Reads the pointer, then the batch cells of its version and the speed rows of one key over
+ * [fromBucket, to); or says why the published version cannot serve the view as now defined.
+ */
 export async function readServing(
   view: ViewDefinition,
   query: { readonly key: string[]; readonly fromBucket: number; readonly to: number },
   deps: QueryDeps,
-): Promise<ServingRead> {
+): Promise<ServingRead | { readonly stale: string }> {
   const { key, fromBucket, to } = query;
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
+  // Before any row is read: rows of another definition may not even decode under this one.
+  const stale = staleBatchDefinition(view, pointer);
+  if (stale !== undefined) return { stale };
   const [batchCells, speedRows] = await Promise.all([
     pointer
       ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
@@ -107,7 +113,27 @@ export async function answerViewQuery(
   if ('problems' in parsed)
     return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
   const read = await readServing(view, parsed, deps);
+  if ('stale' in read) return { status: 409, body: { error: read.stale } };
   return { status: 200, body: { ...read.header, buckets: buckets(view, read) } };
+}
+
+/**
+ * Why the published batch version cannot serve `view` as the views module now defines it, or
+ * undefined. Its cells were computed with the definition its lineage records; under another one
+ * (a bucket width, a measure's field or kind, the key, the filter) they would be served as if
+ * they were the new view's, and a view it does not hold would be served from speed rows alone,
+ * missing the archive's history. The next batch run recomputes such a view in full
+ * (`viewsNeedingFull`). A pointer without lineage (written before incremental runs) cannot tell.
+ */
+function staleBatchDefinition(view: ViewDefinition, pointer: ServingPointer | null): string | undefined {
+  const entry = pointer?.lineage?.views[view.name];
+  if (pointer?.lineage === undefined) return undefined;
+  const next = 'the next batch run (POST /admin/batch)';
+  if (entry === undefined)
+    return `view "${view.name}" is not in batch version ${pointer.version} yet; ${next} computes it from the archive`;
+  if (entry.definition !== viewFingerprint(view))
+    return `view "${view.name}" changed since batch version ${pointer.version} was computed; ${next} recomputes it from the archive`;
+  return undefined;
 }
 
 /** The view named in the path, or the 404 answer naming the views there are. */

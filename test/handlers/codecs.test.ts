@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { jsonResponse, queryParams, requestBody } from '../../lambdas/adapters/codecs/api-gateway';
+import {
+  jsonResponse,
+  queryParams,
+  repeatedQueryParamsAnswer,
+  requestBody,
+} from '../../lambdas/adapters/codecs/api-gateway';
 import { transformFirehoseEvent } from '../../lambdas/adapters/codecs/firehose-transform';
 import { decodeKinesisEvent } from '../../lambdas/adapters/codecs/kinesis-event';
 import { fromArchiveLine, normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
@@ -151,6 +156,27 @@ describe('api-gateway codec', () => {
     const event = apiGatewayGetView('clicks', { page: '/a b' });
     expect(event.pathParameters).toEqual({ view: 'clicks' });
     expect(queryParams(event)).toEqual({ page: '/a b' });
+  });
+
+  it('refuses a repeated query parameter: API Gateway would pass only its last value', () => {
+    // Found by a black-box check: ?symbol=MSFT&symbol=IBM was answered for one of the two.
+    const event = {
+      ...apiGatewayGetView('clicks', { page: '/b', from: '2023-11-14T22:00:00Z' }),
+      multiValueQueryStringParameters: { page: ['/a', '/b'], from: ['2023-11-14T22:00:00Z'] },
+    };
+    const answer = repeatedQueryParamsAnswer(event);
+    expect(answer?.statusCode).toBe(400);
+    expect(JSON.parse(answer!.body)).toEqual({
+      error: 'invalid query',
+      problems: [
+        {
+          field: 'page',
+          message: 'query parameter page is given 2 times; give it once (one key per request)',
+        },
+      ],
+    });
+    expect(repeatedQueryParamsAnswer(fixtures.getView())).toBeUndefined();
+    expect(repeatedQueryParamsAnswer(apiGatewayGetView('clicks', null))).toBeUndefined();
   });
 
   it('answers JSON that is never cached', () => {

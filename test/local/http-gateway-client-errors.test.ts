@@ -15,7 +15,8 @@ beforeAll(async () => {
     {
       method: 'GET',
       resource: '/views/{view}',
-      invoke: async () => ({ statusCode: 200, body: '{}' }),
+      // Echoes the parameters the handler received.
+      invoke: async (event) => ({ statusCode: 200, body: JSON.stringify(event.queryStringParameters) }),
     },
   ]);
   port = await gateway.listen(0);
@@ -49,5 +50,26 @@ describe('HttpGateway: requests Node cannot parse', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: string };
     expect(body.error).toMatch(/^malformed HTTP request \(HPE_/);
+  });
+});
+
+describe('HttpGateway: malformed %-escapes in the query string', () => {
+  // Found by a black-box check: URLSearchParams keeps `%ZZ` as text and decodes bytes that are
+  // not UTF-8 to U+FFFD, so `?page=%FF` was answered for the key "\uFFFD" instead of a 400.
+  it.each(['%ZZ', '%', 'a%2', '%FF', '%E0%A4', '%C3'])(
+    'answers ?page=%s with 400 naming the parameter',
+    async (value) => {
+      const res = await fetch(`http://127.0.0.1:${port}/views/pages?from=2026-01-01T00:00:00Z&page=${value}`);
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: string };
+      expect(body.error).toContain(`"page=${value}"`);
+      expect(body.error).toContain('malformed %-escape');
+    },
+  );
+
+  it('passes well-formed escapes, + and UTF-8 through decoded once', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/views/pages?page=%C3%A9+%2B%25%F0%9F%8E%AC`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ page: 'é +%🎬' });
   });
 });

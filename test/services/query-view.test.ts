@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { nextLineage } from '../../lambdas/core/batch-lineage';
 import { foldEvents, identityRow, type RowState } from '../../lambdas/core/measures';
 import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
 import { MAX_BUCKETS_PER_QUERY, queryView, type QueryDeps } from '../../lambdas/services/query-view';
@@ -282,5 +283,80 @@ describe('queryView: default range', () => {
       to: '2026-01-31T00:00:00.000Z',
       buckets: [],
     });
+  });
+});
+
+describe('queryView: a view whose definition is not the one the published batch version was computed with', () => {
+  // Found by a black-box check: after a restart with a changed views module, the batch cells of
+  // the old definition (another bucket width, another measure field) were served under the new
+  // one until the next batch run recomputed the view.
+  const [changed] = validateViews([
+    {
+      name: 'clicks',
+      eventType: 'click',
+      key: ['page'],
+      granularity: '1h', // was 1m
+      measures: { n: { kind: 'count' }, amount: { kind: 'sum', field: 'amount' } },
+    },
+  ]);
+  const [added] = validateViews([
+    {
+      name: 'added',
+      eventType: 'click',
+      key: ['page'],
+      granularity: '1m',
+      measures: { n: { kind: 'count' } },
+    },
+  ]);
+
+  async function published(servingViews: readonly ViewDefinition[]) {
+    const s = setup();
+    await s.batch.writeCells(3, clicks, [
+      { key: ['/home'], bucketMs: T0 + MIN, state: state(clicks, [1, 2]) },
+    ]);
+    s.control.pointer = {
+      version: 3,
+      cutoffMs: T0 + 5 * MIN,
+      publishedAt: iso(T0 + 6 * MIN),
+      previous: null,
+      lineage: nextLineage(undefined, null, 3, views, new Set(views.map((v) => v.name))),
+    };
+    const deps: QueryDeps = {
+      views: servingViews,
+      batch: s.batch,
+      speed: s.speed,
+      control: s.control,
+      clock: new ManualClock(T0 + 30 * MIN),
+      arrivalBucketMs: ARRIVAL_BUCKET_MS,
+    };
+    return async (view: string) => {
+      const result = await queryView(view, { page: '/home', ...range }, deps);
+      return { status: result.status, body: result.body as Body };
+    };
+  }
+
+  it('answers 409 for a changed view until a batch run recomputes it, never the old cells', async () => {
+    const query = await published([changed, byCountry]);
+    const res = await query('clicks');
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe(
+      'view "clicks" changed since batch version 3 was computed; the next batch run (POST /admin/batch) recomputes it from the archive',
+    );
+  });
+
+  it('answers 409 for a view the published batch version does not hold yet', async () => {
+    const query = await published([...views, added]);
+    const res = await query('added');
+    expect(res.status).toBe(409);
+    expect(res.body.error).toBe(
+      'view "added" is not in batch version 3 yet; the next batch run (POST /admin/batch) computes it from the archive',
+    );
+  });
+
+  it('serves an unchanged view as before', async () => {
+    const query = await published([...views, added]);
+    const res = await query('clicks');
+    expect(res.status).toBe(200);
+    expect(res.body.buckets).toEqual([{ start: iso(T0 + MIN), measures: { n: 2, amount: 3 } }]);
   });
 });

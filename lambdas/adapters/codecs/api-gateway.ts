@@ -27,6 +27,27 @@ export function queryParams(event: APIGatewayProxyEvent): Record<string, string 
 }
 
 /**
+ * The 400 answer for query parameters given more than once, or undefined. API Gateway keeps only
+ * the last value of a repeated parameter in `queryStringParameters` (all of them in
+ * `multiValueQueryStringParameters`:
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#apigateway-multivalue-headers-and-parameters),
+ * so `?page=/a&page=/b` would be answered for one key as if the other had not been asked.
+ */
+export function repeatedQueryParamsAnswer(event: APIGatewayProxyEvent): APIGatewayProxyResult | undefined {
+  const repeated = Object.entries(event.multiValueQueryStringParameters ?? {}).filter(
+    ([, values]) => (values?.length ?? 0) > 1,
+  );
+  if (repeated.length === 0) return undefined;
+  return jsonResponse(400, {
+    error: 'invalid query',
+    problems: repeated.map(([name, values]) => ({
+      field: name,
+      message: `query parameter ${name} is given ${values!.length} times; give it once (one key per request)`,
+    })),
+  });
+}
+
+/**
  * A path parameter as text. API Gateway passes it decoded; a `%` that is left (`/views/%25`) is
  * part of the name, not an escape to decode again.
  */
