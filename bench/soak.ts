@@ -5,6 +5,7 @@
  * the data dir's size on disk, and how far each consumer trails what was accepted.
  *
  * Run: npx tsx bench/soak.ts [--minutes 30] [--rate 1000] [--every 10] [--warmup 2]
+ *   [--heap-snapshots-at 120,540] [--out bench/results/soak.json] [--keep-data]
  * (or `npm run bench -- soak --minutes 30`). Writes bench/results/soak.json (every sample) and
  * bench/soak-rss.svg (the plot); bench/run.ts copies the summary figures into results.json.
  */
