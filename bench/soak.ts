@@ -5,6 +5,7 @@
  * the data dir's size on disk, and how far each consumer trails what was accepted.
  *
  * Run: npx tsx bench/soak.ts [--minutes 30] [--rate 1000] [--every 10] [--warmup 2]
+ *   [--heap-snapshots-at 120,540] [--out bench/results/soak.json] [--keep-data]
  * (or `npm run bench -- soak --minutes 30`). Writes bench/results/soak.json (every sample) and
  * bench/soak-rss.svg (the plot); bench/run.ts copies the summary figures into results.json.
  */
@@ -14,6 +15,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort } from '../test/integ/cli-process';
+import { mallocArenaRss } from './malloc-arenas';
 import { rssPlotSvg } from './soak-plot';
 
 export interface SoakSample {
@@ -42,6 +44,9 @@ export interface SoakSample {
   readonly heapUsedMb?: Readonly<Record<string, number>>;
   /** RSS minus every isolate's heap and array buffers, MB: LevelDB, DuckDB, malloc arenas, code. */
   readonly nativeMb?: number;
+  /** Of RSS, glibc malloc's main arena and its other arenas' heaps, MB (bench/malloc-arenas.ts). */
+  readonly mallocMainArenaMb?: number;
+  readonly mallocThreadArenasMb?: number;
 }
 
 export interface SoakSummary {
@@ -158,7 +163,11 @@ async function main(): Promise<void> {
       every: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
       'keep-data': { type: 'boolean', default: false },
-      'heap-signal': { type: 'boolean', default: false },
+      // Where the samples and the plot go (two experiments at once must not share them).
+      out: { type: 'string', default: path.join(__dirname, 'results', 'soak.json') },
+      // Seconds (comma-separated) at which every thread's heap is snapshotted into
+      // <tmp>/streamfold-soak-heaps-*/ for bench/heap-diff.ts, e.g. --heap-snapshots-at 120,540.
+      'heap-snapshots-at': { type: 'string', default: '' },
     },
   });
   const minutes = Number(values.minutes);
@@ -174,14 +183,14 @@ async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-soak-'));
   const port = await freePort();
-  // Heap snapshots of the main thread on `kill -USR2 <pid>`, written beside the data dir.
-  const nodeFlags = values['heap-signal']
-    ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.dirname(dataDir)}`]
-    : [];
+  const snapshotsAt = values['heap-snapshots-at']
+    .split(',')
+    .filter((t) => t !== '')
+    .map(Number);
+  const heapDir = snapshotsAt.length > 0 ? mkdtempSync(path.join(tmpdir(), 'streamfold-soak-heaps-')) : '';
   const child = spawn(
     process.execPath,
     [
-      ...nodeFlags,
       '--import',
       'tsx',
       'local/cli.ts',
@@ -192,10 +201,11 @@ async function main(): Promise<void> {
       String(port),
       '--data-dir',
       dataDir,
+      ...(heapDir ? ['--heap-snapshots', heapDir] : []),
     ],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  if (values['heap-signal']) console.log(`runtime pid ${child.pid}: kill -USR2 it for a heap snapshot`);
+  if (heapDir) console.log(`heap snapshots at ${snapshotsAt.join(', ')} s into ${heapDir}`);
   let output = '';
   const keep = (d: Buffer) => {
     output = (output + d.toString()).slice(-20_000);
@@ -216,8 +226,11 @@ async function main(): Promise<void> {
     }
     const started = Date.now();
     const samples: SoakSample[] = [];
-    const plotFile = path.join(__dirname, 'soak-rss.svg');
-    const rawFile = path.join(__dirname, 'results', 'soak.json');
+    const rawFile = path.resolve(values.out);
+    const plotFile =
+      rawFile === path.join(__dirname, 'results', 'soak.json')
+        ? path.join(__dirname, 'soak-rss.svg')
+        : rawFile.replace(/\.json$/, '') + '.svg';
     for (let i = 0; ; i++) {
       const at = started + i * everyS * 1000;
       await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
@@ -225,6 +238,7 @@ async function main(): Promise<void> {
       const status = (await (await fetch(`http://127.0.0.1:${port}/admin/status`)).json()) as Status;
       const now = Date.now();
       const rss = rssBytes(child.pid!);
+      const arenas = mallocArenaRss(readFileSync(`/proc/${child.pid}/smaps`, 'utf8'));
       const sample: SoakSample = {
         t: Math.round((now - started) / 1000),
         rssMb: mb(rss.rss),
@@ -245,8 +259,11 @@ async function main(): Promise<void> {
           ...Object.fromEntries(Object.entries(status.memoryMb.workers).map(([n, u]) => [n, u.heapUsed])),
         },
         nativeMb: status.memoryMb.native,
+        mallocMainArenaMb: mb(arenas.mainArenaBytes),
+        mallocThreadArenasMb: mb(arenas.threadArenaBytes),
       };
       samples.push(sample);
+      if (snapshotsAt.some((at) => at > sample.t - everyS && at <= sample.t)) child.kill('SIGUSR2');
       console.log(JSON.stringify(sample));
       const done = sample.t >= minutes * 60;
       if (done || i % 6 === 0) {

@@ -43,6 +43,8 @@ Options:
   --no-auto-replay          kappa: do not start a replay at start for views
                             not built with their current definition
   --replay-handoff <duration> kappa: how far ahead a replay's handoff is set [3s]
+  --heap-snapshots <dir>    on kill -USR2 <pid>, write V8 heap snapshots of the main
+                            thread and every handler worker into <dir>
   -h, --help`;
 
 function integer(text: string, option: string, min: number): number {
@@ -78,6 +80,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'no-auto-replay': { type: 'boolean', default: false },
       'replay-handoff': { type: 'string', default: '3s' },
       endpoint: { type: 'string', default: process.env.AWS_ENDPOINT_URL ?? '' },
+      'heap-snapshots': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -133,6 +136,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
     compactionPeriodMs: values['no-compaction'] ? 0 : compactionPeriodMs,
     ...(duckdbMemory !== undefined ? { duckdbMemoryLimit: duckdbMemory } : {}),
+    ...(values['heap-snapshots'] !== undefined ? { heapSnapshotDir: values['heap-snapshots'] } : {}),
     ...(values['duckdb-threads'] !== undefined
       ? { duckdbThreads: integer(values['duckdb-threads'], '--duckdb-threads', 1) }
       : {}),
@@ -196,6 +200,22 @@ export async function main(): Promise<void> {
   Data:      ${options.dataDir ?? '(in memory)'}
   Try:       curl '${pipeline.url}/views/${options.views[0].name}?${options.views[0].key.map((k) => `${k}=...`).join('&')}'
 Ctrl+C stops (data is kept in the data dir).`);
+  const snapshotDir = options.heapSnapshotDir;
+  if (snapshotDir !== undefined) {
+    let writing = false;
+    process.on('SIGUSR2', () => {
+      if (writing) return; // one set at a time: a snapshot of every heap is slow and large
+      writing = true;
+      const label = `t${Math.round((Date.now() - pipeline.startedAt) / 1000)}s`;
+      pipeline
+        .writeHeapSnapshots(snapshotDir, label)
+        .then(
+          (files) => console.log(`\nheap snapshots written: ${files.join(', ')}`),
+          (error: Error) => console.error(`\nheap snapshots failed: ${error.message}`),
+        )
+        .finally(() => (writing = false));
+    });
+  }
   const progress = new ProgressLine(pipeline);
   progress.start();
   let stopping = false;

@@ -1,5 +1,7 @@
+import { createWriteStream } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -175,6 +177,15 @@ export class HandlerHost {
       clearTimeout(timer);
       this.memoryWaiters.delete(id);
     }
+  }
+
+  /**
+   * Writes a V8 heap snapshot of the worker's isolate to `file` (Node's `--heapsnapshot-signal`
+   * covers the main thread only). The worker pauses while its heap is walked.
+   */
+  async writeHeapSnapshot(file: string): Promise<void> {
+    await this.ready;
+    await pipeline(await this.worker.getHeapSnapshot(), createWriteStream(file));
   }
 
   async stop(): Promise<void> {

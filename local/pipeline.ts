@@ -35,6 +35,7 @@ import { EventSourcePoller, type EventSourcePollerOptions } from './event-source
 import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
 import { HandlerHost } from './handler-host';
+import { writeHeapSnapshots } from './heap-snapshots';
 import { COMPACTED_PREFIX } from '../lambdas/core/compaction';
 import { HttpGateway } from './http-gateway';
 import { LocalKappa } from './kappa';
@@ -137,6 +138,12 @@ export interface LocalPipelineOptions {
    * @default 1
    */
   readonly duckdbThreads?: number;
+  /**
+   * Where `kill -USR2 <pid>` writes heap snapshots of the main thread and every handler worker
+   * (local/heap-snapshots.ts): a diagnostic for memory growth, read by the CLI only.
+   * @default - SIGUSR2 is not handled
+   */
+  readonly heapSnapshotDir?: string;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -474,6 +481,11 @@ export class LocalPipeline {
     await this.archiver!.flush();
     if (detail === undefined) return this.scheduler!.runNow();
     return this.scheduler!.runInstead(() => this.invokeBatch(detail));
+  }
+
+  /** Heap snapshots of the main thread and every handler worker, labeled `label`, into `dir`. */
+  writeHeapSnapshots(dir: string, label: string): Promise<string[]> {
+    return writeHeapSnapshots(dir, label, this.hosts);
   }
 
   get deadLetterQueue(): DeadLetterQueue {

@@ -137,12 +137,13 @@ export async function writeFencedRows(
         const result = write.apply(view, current?.row);
         if (result === undefined) {
           // Everything already applied by an earlier delivery; the row was not changed.
-          if (cached && current !== undefined) deps.rowCache?.set(write.id, current);
+          if (cached && current !== undefined)
+            deps.rowCache?.set(write.id, current, write.address.arrivalBucketMs);
           return;
         }
         const revision = await deps.rows.write(view, write.address, result.row, current?.revision);
         if (revision !== undefined) {
-          deps.rowCache?.set(write.id, { row: result.row, revision });
+          deps.rowCache?.set(write.id, { row: result.row, revision }, write.address.arrivalBucketMs);
           applied += result.applied;
           rowsWritten++;
           return;

@@ -7,7 +7,13 @@ import type { StoredSpeedRow } from '../ports/stores';
  * was deleted), and the service then reads it as before. With one instance per shard, the usual
  * case, that halves the DynamoDB requests and skips decoding every row.
  *
- * Bounded: the oldest entries go first (a Map keeps insertion order; a hit moves to the end).
+ * Bounded twice: by count, the oldest entries first (a Map keeps insertion order; a hit moves to
+ * the end), and by arrival: a row is written again only while records of its arrival bucket still
+ * come, and a shard's arrivals only move forward, so rows of arrival buckets more than
+ * `keepArrivalsMs` before the newest one cached are dropped from the front. At the soak's 1,000
+ * events/s with 1 s arrival buckets the count bound alone held 10,000 rows (40 MB of the speed
+ * worker's heap, most of them never written again), for the hit rate that the last minute's rows
+ * give (bench/speed-memory.ts). A row dropped too early only costs a read.
  *
  * A row is handed out by take(), which removes it: the speed layer folds a batch into the taken
  * row in place (no sketch copy per row and batch) and puts it back only once the write of that very
@@ -16,11 +22,22 @@ import type { StoredSpeedRow } from '../ports/stores';
  * write leaves nothing behind.
  */
 export class SpeedRowCache {
-  private readonly rows = new Map<string, StoredSpeedRow>();
+  private readonly rows = new Map<
+    string,
+    { readonly stored: StoredSpeedRow; readonly arrivalBucketMs: number }
+  >();
+  private newestArrivalMs = Number.NEGATIVE_INFINITY;
   hits = 0;
   misses = 0;
 
-  constructor(private readonly maxRows = 10_000) {}
+  /**
+   * @param maxRows rows held at most. @default 10_000
+   * @param keepArrivalsMs how far behind the newest arrival bucket cached a row's may be. @default 60_000
+   */
+  constructor(
+    private readonly maxRows = 10_000,
+    private readonly keepArrivalsMs = 60_000,
+  ) {}
 
   get size(): number {
     return this.rows.size;
@@ -35,13 +52,19 @@ export class SpeedRowCache {
     }
     this.hits++;
     this.rows.delete(id);
-    return row;
+    return row.stored;
   }
 
-  set(id: string, row: StoredSpeedRow): void {
+  /** Caches the row as written; `arrivalBucketMs` is the start of its arrival bucket. */
+  set(id: string, row: StoredSpeedRow, arrivalBucketMs: number): void {
     this.rows.delete(id);
-    this.rows.set(id, row);
-    if (this.rows.size > this.maxRows) this.rows.delete(this.rows.keys().next().value as string);
+    this.rows.set(id, { stored: row, arrivalBucketMs });
+    if (arrivalBucketMs > this.newestArrivalMs) this.newestArrivalMs = arrivalBucketMs;
+    const horizon = this.newestArrivalMs - this.keepArrivalsMs;
+    for (const [oldest, entry] of this.rows) {
+      if (this.rows.size <= this.maxRows && entry.arrivalBucketMs >= horizon) break;
+      this.rows.delete(oldest);
+    }
   }
 
   delete(id: string): void {

@@ -71,6 +71,14 @@ describe('streamfold start flags', () => {
     expect(defaults).not.toHaveProperty('duckdbThreads');
   });
 
+  it('reads where SIGUSR2 writes heap snapshots, not handled unless given', () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli(views)).not.toHaveProperty('heapSnapshotDir');
+    expect(parseCli([...views, '--heap-snapshots', '/tmp/heaps'])).toMatchObject({
+      heapSnapshotDir: '/tmp/heaps',
+    });
+  });
+
   it('reads the speed aggregation window, off by default', () => {
     const views = ['--views', 'test/fixtures/views.cjs'];
     expect(parseCli([...views, '--aggregation-window', '60s'])).toMatchObject({

@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HandlerHost } from '../../local/handler-host';
@@ -42,4 +44,27 @@ describe("a handler worker's memory", () => {
     expect(breakdown.workers.retaining.heapUsed).toBe(Math.round(known.heapUsed / 104_857.6) / 10);
     await busy;
   }, 60_000);
+
+  it("writes a heap snapshot of the worker's own heap, where the strings it keeps are found", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-heaps-test-'));
+    // A worker of its own: a snapshot of the 500,000 strings kept above would take minutes.
+    const small = new HandlerHost(
+      'small',
+      path.join(__dirname, '..', 'fixtures', 'retaining-handler.ts'),
+      {},
+    );
+    try {
+      await small.invoke({ strings: 1_000 });
+      const file = path.join(dir, 'small.heapsnapshot');
+      await small.writeHeapSnapshot(file);
+      const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { strings: string[] };
+      // The fixture keeps strings `kept-<n>-` + 40 x (a concatenation: the snapshot names its
+      // parts); the main thread (this test) made none of them.
+      const keptString = /^kept-\d+-$/;
+      expect(snapshot.strings.filter((s) => keptString.test(s)).length).toBeGreaterThanOrEqual(1_000);
+    } finally {
+      await small.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
