@@ -75,7 +75,7 @@ export function pipelineRoutes(t: PipelineRouteTargets, servesLambda: boolean): 
   return servesLambda ? routes : routes.filter((r) => !LAMBDA_SERVING.has(r.resource));
 }
 
-/** POST /admin/batch: an incremental run joins the one in progress; a full run or a backfill waits for it. */
+/** POST /admin/batch: a run that starts after the one in progress (if any), so it covers what was ingested before the request. */
 async function batch(
   event: APIGatewayProxyEvent,
   runBatch: PipelineRouteTargets['runBatch'],

@@ -474,12 +474,14 @@ export class LocalPipeline {
 
   /**
    * Runs the batch layer now, after flushing the archiver so the run covers what was just ingested
-   * (as far as the watermark allows). Never two runs at once: an incremental run (no `detail`)
-   * joins the one in progress; a full run or a backfill ({full}, {from, to}) waits for it, then runs.
+   * (as far as the watermark allows). Never two runs at once: a run asked for while one is in
+   * progress starts once it has ended (as the cloud's admin route starts a new execution): one that
+   * began earlier may not cover what the caller just ingested. Incremental requests made meanwhile
+   * share that next run; a full run or a backfill ({full}, {from, to}) runs on its own.
    */
   async runBatch(detail?: BatchDetail): Promise<BatchRunResult> {
     await this.archiver!.flush();
-    if (detail === undefined) return this.scheduler!.runNow();
+    if (detail === undefined) return this.scheduler!.runFresh();
     return this.scheduler!.runInstead(() => this.invokeBatch(detail));
   }
 

@@ -6,6 +6,8 @@ export class Scheduler<T> {
   private timer?: NodeJS.Timeout;
   private first?: NodeJS.Timeout;
   private running?: Promise<T>;
+  /** The run that starts after the one in progress, shared by the requests made meanwhile. */
+  private queued?: Promise<T>;
   lastResult?: T;
   lastError?: string;
   runs = 0;
@@ -32,6 +34,22 @@ export class Scheduler<T> {
   runNow(): Promise<T> {
     this.running ??= this.track(this.job());
     return this.running;
+  }
+
+  /**
+   * Runs now, or, when a run is in progress, once more right after it: the run in progress began
+   * before this request and may not cover what was archived since (a scheduled run started just
+   * before the caller's events reached the archive). Requests made while that next run waits share it.
+   */
+  runFresh(): Promise<T> {
+    if (!this.running) return this.runNow();
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.runInstead(this.job);
+      });
+    return this.queued;
   }
 
   /**
