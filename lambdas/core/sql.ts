@@ -4,7 +4,6 @@ import { parseDecimal } from './decimal';
 import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
 import type { MeasureState, RowState } from './measures';
-import { SEQUENCE_DIGITS } from './sequence';
 import { granularityMs, toIso } from './time';
 import type { FilterValue, MeasureKind, ViewDefinition } from './view';
 
@@ -108,6 +107,12 @@ export function duckdbSource(files: readonly string[], parquet: readonly string[
  */
 export interface TypedSource {
   readonly fields: readonly string[];
+  /**
+   * Set when the source is keptCopiesSql's result for this cutoff: it holds only each id's kept
+   * copy among those that arrived before it, so batchSql does not rank the copies again (ADR 015).
+   * batchSql refuses another cutoff: the kept copy depends on it.
+   */
+  readonly keptBefore?: number;
 }
 
 /** A copy's id, arrival, shard, sequence number, event type and event time: what the dedupe and the buckets need. */
@@ -227,8 +232,10 @@ function compactedRowsSql(d: Dialect, lines: string): string {
 /**
  * DuckDB's compaction of NDJSON archive objects into Parquet under `outDir`, one folder per
  * event date and hour (`edt=yyyy-MM-dd/ehr=HH`, UTC; ADR 011): an incremental run recomputes
- * buckets of minutes, so the hour is the unit it reads. Rows are ordered by event time, so row
- * groups hold narrow time ranges.
+ * buckets of minutes, so the hour is the unit it reads; a reader prunes by the files' time ranges
+ * in the manifest. Rows are not sorted (the cloud's UNLOAD sorts them): with the typed columns a
+ * generation's sort ran out of the runtime's 256 MB (a 64 MiB generation of 1M bench events, ADR
+ * 015), and within an hour's file the order bought no pruning a run uses.
  */
 export function compactionSql(files: readonly string[], outDir: string, fields?: readonly string[]): string {
   const d = DIALECTS.duckdb;
@@ -241,7 +248,6 @@ export function compactionSql(files: readonly string[], outDir: string, fields?:
   FROM (${duckdbTypedRows(fields, `(${NDJSON_LINES(files)}) raw_lines`)}) typed_lines`;
   return `COPY (
   ${rows}
-  ORDER BY tm, am
 ) TO ${sqlString(outDir)} (FORMAT parquet, PARTITION_BY (edt, ehr), COMPRESSION zstd)`;
 }
 
@@ -536,6 +542,34 @@ function rangesJoinSql(tm: string, ranges: readonly BucketRange[]): string {
 }
 
 /**
+ * Each id's kept copy (the first in COPY_ORDER) among the copies in a typed `source` (ADR 013)
+ * that arrived before `cutoffMs`, with the type, event time, arrival and the text and type columns
+ * of `fields`: the dedupe every view of a run would otherwise repeat, computed once, for batchSql
+ * given `{ fields, keptBefore: cutoffMs }` (ADR 015). Either dialect: the same window as batchSql's.
+ */
+export function keptCopiesSql(source: string, cutoffMs: number, fields: readonly string[]): string {
+  if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
+  const columns = ['etype', 'tm', 'am', ...fields.flatMap((f) => Object.values(typedFieldColumns(f)))];
+  return `SELECT ${columns.join(', ')} FROM (
+  SELECT ${columns.join(', ')}, row_number() OVER (PARTITION BY eid ORDER BY ${COPY_ORDER}) AS copy_rank
+  FROM (${source}) src
+  WHERE am < ${cutoffMs}
+) ranked WHERE copy_rank = 1`;
+}
+
+/**
+ * The order of an id's copies; the first is kept: the earliest arrival, then shard, then sequence
+ * number. Kinesis hands out sequence numbers as decimal text with no leading zero ("Pattern:
+ * 0|([1-9]\d{0,128})", https://docs.aws.amazon.com/kinesis/latest/APIReference/API_Record.html and
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SequenceNumberRange.html), so a
+ * shorter one is the smaller number and equal lengths compare digit by digit: `(length(seq), seq)`
+ * is their numeric order, the order compareSequence gives them, without padding each to 129
+ * characters (a sort key that wide was half of a full run's dedupe, ADR 015). Both dialects have
+ * `length` (https://trino.io/docs/current/functions/string.html#length).
+ */
+const COPY_ORDER = 'am, shard, length(seq), seq';
+
+/**
  * The event-time buckets of a view that events arriving in [arrivedFromMs, cutoffMs) fall in,
  * every copy counted (a repeated id may be the kept copy or not: either way its bucket is a
  * candidate). A superset of the cells those arrivals can change: an incremental run recomputes
@@ -700,7 +734,7 @@ export function batchSql(
   // No bucket asked for: no cell. (Buckets asked for are joined in `ev`, after the copies were
   // chosen: a copy outside them still decides.)
   if (buckets !== undefined && buckets.length === 0) filters.push('FALSE');
-  const copyRank = `row_number() OVER (PARTITION BY eid ORDER BY am, shard, lpad(seq, ${SEQUENCE_DIGITS}, '0')) AS copy_rank`;
+  const copyRank = `row_number() OVER (PARTITION BY eid ORDER BY ${COPY_ORDER}) AS copy_rank`;
   const keptOnly = `copy_rank = 1${arrivedFromMs === undefined ? '' : ` AND am >= ${arrivedFromMs}`}`;
   const ctes: string[] = [`src AS (${source})`];
   if (typed === undefined) {
@@ -738,11 +772,17 @@ export function batchSql(
       ...carried.flatMap((i) => [`f${i}`, `t${i}`]),
       ...(fromLine ? ['line'] : []),
     ];
+    const deduped = typed.keptBefore !== undefined;
+    if (deduped && typed.keptBefore !== cutoffMs)
+      throw new Error(
+        `view ${view.name}: the source holds the copies kept before ${typed.keptBefore}, not before the cutoff ${cutoffMs}: dedupe the source for this cutoff`,
+      );
+    if (deduped && fromLine)
+      throw new Error(
+        `view ${view.name}: a deduplicated source carries no line, and does not carry ${fields.filter((f) => !typed.fields.includes(f)).join(', ')}: dedupe it with every field the views read`,
+      );
     const rawColumns = [
-      'eid',
-      'am',
-      'shard',
-      'seq',
+      ...(deduped ? ['am'] : ['eid', 'am', 'shard', 'seq']),
       'etype',
       'tm',
       ...carried.flatMap((i) => {
@@ -752,7 +792,12 @@ export function batchSql(
       ...(fromLine ? ['line'] : []),
     ];
     ctes.push(
-      `kept AS (
+      deduped
+        ? `kept AS (
+  SELECT ${keptColumns.join(', ')}
+  FROM (SELECT ${rawColumns.join(', ')} FROM src) raw${arrivedFromMs === undefined ? '' : `\n  WHERE am >= ${arrivedFromMs}`}
+)`
+        : `kept AS (
   SELECT ${keptColumns.join(', ')} FROM (
     SELECT ${keptColumns.join(', ')}, ${copyRank}
     FROM (SELECT ${rawColumns.join(', ')} FROM src) raw

@@ -37,4 +37,11 @@ export interface QueryEngine {
   ): Promise<string | null>;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;
+  /**
+   * Runs a SELECT once and keeps its rows for the queries of this run: returns a relation (a
+   * SELECT) reading them, and `release`, which frees them (call it when the run's queries are
+   * done, whatever happened). An engine that cannot keep rows between queries leaves it out: the
+   * cloud's Athena runs each view's query as it is (ADR 015).
+   */
+  materialize?(sql: string): Promise<{ readonly source: string; release(): Promise<void> }>;
 }

@@ -14,6 +14,7 @@ import {
   batchRowToCell,
   batchSql,
   fieldsRead,
+  keptCopiesSql,
   touchedBucketsSql,
   type BatchResultRow,
   type TypedSource,
@@ -141,6 +142,11 @@ export async function planBatch(
       readonly plan: BatchPlan;
       readonly queries: readonly { view: ViewDefinition; sql: string }[];
       readonly compaction?: CompactionResult;
+      /**
+       * Frees what the plan kept in the engine for its queries (the copies kept by the dedupe the
+       * views share, ADR 015): call it once the queries ran, whatever happened. Absent: nothing kept.
+       */
+      readonly release?: () => Promise<void>;
     }
   | { readonly skipped: BatchRunResult }
 > {
@@ -169,6 +175,8 @@ export async function planBatch(
       : null;
   const version = await deps.control.nextVersion();
   const queries: { view: ViewDefinition; sql: string }[] = [];
+  // The views whose query reads `source` itself (recomputed in full), which can share a dedupe.
+  const wholeArchive = new Set<ViewDefinition>();
   for (const view of deps.views) {
     if (source === null) break; // an empty archive: the version has no cells, which is its true content
     let buckets: BucketRange[] | undefined;
@@ -192,7 +200,9 @@ export async function planBatch(
       view,
       sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets, typed).sql,
     });
+    if (viewSource === source) wholeArchive.add(view);
   }
+  const shared = await sharedDedupe(deps.engine, queries, wholeArchive, source, cutoffMs, typed);
   return {
     plan: {
       version,
@@ -201,8 +211,39 @@ export async function planBatch(
       fullViews: [...fullViews],
       startedMs: started,
     },
-    queries,
+    queries: shared?.queries ?? queries,
     ...(compaction ? { compaction } : {}),
+    ...(shared ? { release: shared.release } : {}),
+  };
+}
+
+/**
+ * The dedupe the views of a run share (ADR 015): every view recomputed in full reads the same
+ * source, and each view's query ranked every copy of every id of the archive again (all event
+ * types: an id's earliest copy decides whatever its type). Where the engine can keep rows between
+ * queries, the kept copies are computed once and those views aggregate from them; the same
+ * window, so the same copies are kept. Undefined when fewer than two views would share it.
+ */
+async function sharedDedupe(
+  engine: QueryEngine,
+  queries: readonly { view: ViewDefinition; sql: string }[],
+  wholeArchive: ReadonlySet<ViewDefinition>,
+  source: string | null,
+  cutoffMs: number,
+  typed: TypedSource | undefined,
+): Promise<{ queries: { view: ViewDefinition; sql: string }[]; release: () => Promise<void> } | undefined> {
+  if (engine.materialize === undefined || typed === undefined || source === null) return undefined;
+  if (wholeArchive.size < 2) return undefined;
+  const kept = await engine.materialize(keptCopiesSql(source, cutoffMs, typed.fields));
+  const onKept: TypedSource = { fields: typed.fields, keptBefore: cutoffMs };
+  return {
+    queries: queries.map(({ view, sql }) => ({
+      view,
+      sql: wholeArchive.has(view)
+        ? batchSql(view, engine.dialect, kept.source, cutoffMs, undefined, undefined, onKept).sql
+        : sql,
+    })),
+    release: kept.release,
   };
 }
 
@@ -339,9 +380,13 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
   const planned = await planBatch(deps, request);
   if ('skipped' in planned) return planned.skipped;
   let written: WriteResult = { cells: 0, unstorableCount: 0, unstorable: [] };
-  for (const { view, sql } of planned.queries) {
-    const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
-    written = addWrites(written, result);
+  try {
+    for (const { view, sql } of planned.queries) {
+      const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
+      written = addWrites(written, result);
+    }
+  } finally {
+    await planned.release?.();
   }
   const published = await publishBatch(deps, planned.plan, written);
   return planned.compaction ? { ...published, compaction: planned.compaction } : published;
@@ -408,6 +453,15 @@ async function compactBeforeRun(
 }
 
 /**
+ * Every field the views read, each once, sorted: what a run's sources carry as typed columns and
+ * what its compaction stores (ADR 013). A compaction given other fields writes Parquet whose
+ * fields the run extracts from the line again.
+ */
+export function batchFields(views: readonly ViewDefinition[]): string[] {
+  return [...new Set(views.flatMap(fieldsRead))].sort();
+}
+
+/**
  * The fields the run's views read, and what an engine with typed sources carries of them (ADR
  * 013): every source of this run is asked for all of them, so each query finds its view's fields.
  */
@@ -415,7 +469,7 @@ function typedRead(deps: Pick<BatchLayerDeps, 'views' | 'engine'>): {
   fields: string[];
   typed: TypedSource | undefined;
 } {
-  const fields = [...new Set(deps.views.flatMap(fieldsRead))].sort();
+  const fields = batchFields(deps.views);
   return { fields, typed: deps.engine.typedSources === true ? { fields } : undefined };
 }
 

@@ -6,7 +6,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FolderCompactedStore } from '../../lambdas/adapters/duckdb/compacted-archive-store';
 import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-engine';
 import { toArchiveLine } from '../../lambdas/core/event';
-import { batchSql, fieldsRead, touchedBucketsSql, type BatchResultRow } from '../../lambdas/core/sql';
+import {
+  batchSql,
+  fieldsRead,
+  keptCopiesSql,
+  touchedBucketsSql,
+  type BatchResultRow,
+} from '../../lambdas/core/sql';
 import { BASE_TIME, normalize, streamArb, TEST_VIEWS } from '../fixtures/streams';
 
 /**
@@ -109,6 +115,9 @@ describe('typed sources (ADR 013)', () => {
             }
             const untypedSource = (await engine.source(cutoffMs))!;
             const typedSource = (await engine.source(cutoffMs, undefined, undefined, undefined, ALL_FIELDS))!;
+            // ADR 015: the kept copies computed once for every view of a run.
+            const kept = await engine.materialize(keptCopiesSql(typedSource, cutoffMs, ALL_FIELDS));
+            const onKept = { fields: ALL_FIELDS, keptBefore: cutoffMs };
             for (const view of TEST_VIEWS) {
               const expected = sorted(
                 await engine.run(batchSql(view, 'duckdb', untypedSource, cutoffMs).sql),
@@ -120,6 +129,13 @@ describe('typed sources (ADR 013)', () => {
                 }).sql;
                 expect(sorted(await engine.run(sql))).toEqual(expected);
               }
+              expect(
+                sorted(
+                  await engine.run(
+                    batchSql(view, 'duckdb', kept.source, cutoffMs, undefined, undefined, onKept).sql,
+                  ),
+                ),
+              ).toEqual(expected);
               const window = [BASE_TIME - 3_600_000, cutoffMs] as const;
               expect(
                 sorted(
@@ -127,6 +143,15 @@ describe('typed sources (ADR 013)', () => {
                     batchSql(view, 'duckdb', typedSource, cutoffMs, window[0], undefined, {
                       fields: ALL_FIELDS,
                     }).sql,
+                  ),
+                ),
+              ).toEqual(
+                sorted(await engine.run(batchSql(view, 'duckdb', untypedSource, cutoffMs, window[0]).sql)),
+              );
+              expect(
+                sorted(
+                  await engine.run(
+                    batchSql(view, 'duckdb', kept.source, cutoffMs, window[0], undefined, onKept).sql,
                   ),
                 ),
               ).toEqual(
@@ -148,6 +173,7 @@ describe('typed sources (ADR 013)', () => {
                 ),
               );
             }
+            await kept.release();
           } finally {
             await engine.close();
             rmSync(dir, { recursive: true, force: true });
@@ -158,6 +184,23 @@ describe('typed sources (ADR 013)', () => {
       { numRuns: 40, endOnFailure: true },
     );
   }, 300_000);
+
+  it('fails if the kept copies are read for another cutoff, or lack a field the view reads', () => {
+    const view = TEST_VIEWS[0];
+    const other = ALL_FIELDS.filter((f) => !fieldsRead(view).includes(f));
+    expect(() =>
+      batchSql(view, 'duckdb', 'SELECT 1', BASE_TIME, undefined, undefined, {
+        fields: ALL_FIELDS,
+        keptBefore: BASE_TIME - 1,
+      }),
+    ).toThrow(/kept before .* not before the cutoff/);
+    expect(() =>
+      batchSql(view, 'duckdb', 'SELECT 1', BASE_TIME, undefined, undefined, {
+        fields: other,
+        keptBefore: BASE_TIME,
+      }),
+    ).toThrow(/carries no line/);
+  });
 
   it('reads a typed source without parsing JSON when the compacted files store every field the view reads', async () => {
     const dir = path.join(root, 'plan');

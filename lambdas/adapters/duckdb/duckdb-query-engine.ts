@@ -123,6 +123,8 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   bytesRead = 0;
   /** Parsed manifests by key (a committed manifest never changes). */
   private readonly manifests = new Map<string, CompactionManifest>();
+  /** Tables made by materialize so far (each run's get a new name). */
+  private materialized = 0;
   /** Compactions of this engine run one at a time (the local emulator has no conditional put). */
   private compacting: Promise<unknown> = Promise.resolve();
 
@@ -380,6 +382,21 @@ GROUP BY filename`,
     } finally {
       connection.closeSync();
     }
+  }
+
+  /**
+   * Keeps the rows of `sql` in a table of the embedded database (DuckDB spills its blocks past
+   * the memory limit like any other), for the queries of one run; `release` drops it.
+   */
+  async materialize(sql: string): Promise<{ source: string; release(): Promise<void> }> {
+    const table = `run_rows_${++this.materialized}`;
+    await this.run(`CREATE TABLE ${table} AS ${sql}`);
+    return {
+      source: `SELECT * FROM ${table}`,
+      release: async () => {
+        if (this.instance) await this.run(`DROP TABLE IF EXISTS ${table}`);
+      },
+    };
   }
 
   /** Releases the embedded database; a later run opens a new one. */
