@@ -910,6 +910,36 @@ ${metrics
   })
   .join('\n')}
 
+The 1M row above (and every "compacted" figure before 2026-12-02 08:00) was measured over Parquet
+that stored **no** typed field: the bench compacted without the run's fields (ADR 016), so each view
+extracted every field from the JSON line. The 10M row (branch batch10m, 2026-12-02 08:07-08:29 UTC)
+is over typed Parquet at 1 GB and 2 threads, with the machine shared with three other sessions' test
+suites (load average 21: the process had a fraction of the 2 cores, so its wall time is not the
+machine's): 243 s of process CPU for 10M events, peak RSS 1,562 MiB (under 2 GiB, and bounded by
+DuckDB's limit rather than by the archive: 533 to 859 MiB at 1M and 256 MB). Its steps: plan with
+the shared dedupe 547 s, \`page_views\` 606 s, \`sensor_readings\` 116 s, cells into dynalite 19 s
+(wall, under that load). Compacting the 10M archive (48 generations of at most 64 MiB, 1 GB, 2
+threads) took 1,150 s under the same load. **The 10M in < 60 s target is not met**: 243 CPU seconds
+on 2 cores is at least about 120 s on an idle machine.
+
+Before/after ADR 016 on the same 1M archive (\`--archive=\`, \`--compacted-dir=\`), DuckDB at the
+runtime's defaults (256 MB, one thread), the machine under load average 18 to 25 (wall time 3 to 7
+times an idle machine's, so the process CPU is the figure to compare; it moves 10 to 20% between
+identical runs at that load):
+
+|                                                                     | process CPU s | wall s | peak RSS MiB | load |
+| ------------------------------------------------------------------- | ------------- | ------ | ------------ | ---- |
+| main (b374379): bench's Parquet without typed fields, lpad order    | 38.3          | 201    | 984          | 19   |
+| + compaction with the run's fields (unsorted), \`(length(seq), seq)\` | 26.7          | 109    | 859          | 18   |
+| + one dedupe shared by both views                                   | 27.0          | 139    | 533          | 25   |
+
+The same steps measured alone in DuckDB (\`/tmp\` scripts over the typed Parquet of that archive,
+256 MB, one thread, CPU seconds): the two view queries each with its own window 17.4 + 4.5 = 21.9 s;
+with the shared dedupe 4.7 (the kept copies) + 13.2 + 1.9 = 19.8 s. Within the 13.2 s of
+\`page_views\`, its plain aggregates take 11.4 s: one exact decimal sum 2.9 s against 0.2 s for
+\`count(*)\` (the summable rule's and the sum's text-to-\`DECIMAL(38, 9)\` casts), the \`md5\` of every
+value 0.3 s. Precomputing the decimal at compaction is the next lever (ADR 016, not built).
+
 Where a 1M full run's time goes (main at 92cfe73, \`npx tsx bench/batch-scale.ts 1000000 100\`, 256 MB,
 one thread, load average 5.7): 126 s in all; the \`page_views\` query 72.4 s and the \`sensor_readings\`
 query 44.3 s (DuckDB: each parses every line once per value and ranks every copy with a window that

@@ -109,7 +109,7 @@ export interface TypedSource {
   readonly fields: readonly string[];
   /**
    * Set when the source is keptCopiesSql's result for this cutoff: it holds only each id's kept
-   * copy among those that arrived before it, so batchSql does not rank the copies again (ADR 015).
+   * copy among those that arrived before it, so batchSql does not rank the copies again (ADR 016).
    * batchSql refuses another cutoff: the kept copy depends on it.
    */
   readonly keptBefore?: number;
@@ -545,7 +545,7 @@ function rangesJoinSql(tm: string, ranges: readonly BucketRange[]): string {
  * Each id's kept copy (the first in COPY_ORDER) among the copies in a typed `source` (ADR 013)
  * that arrived before `cutoffMs`, with the type, event time, arrival and the text and type columns
  * of `fields`: the dedupe every view of a run would otherwise repeat, computed once, for batchSql
- * given `{ fields, keptBefore: cutoffMs }` (ADR 015). Either dialect: the same window as batchSql's.
+ * given `{ fields, keptBefore: cutoffMs }` (ADR 016). Either dialect: the same window as batchSql's.
  */
 export function keptCopiesSql(source: string, cutoffMs: number, fields: readonly string[]): string {
   if (!Number.isSafeInteger(cutoffMs)) throw new Error(`cutoff must be integer epoch ms (given ${cutoffMs})`);
@@ -564,7 +564,7 @@ export function keptCopiesSql(source: string, cutoffMs: number, fields: readonly
  * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_SequenceNumberRange.html), so a
  * shorter one is the smaller number and equal lengths compare digit by digit: `(length(seq), seq)`
  * is their numeric order, the order compareSequence gives them, without padding each to 129
- * characters (a sort key that wide was half of a full run's dedupe, ADR 015). Both dialects have
+ * characters (a sort key that wide was half of a full run's dedupe, ADR 016). Both dialects have
  * `length` (https://trino.io/docs/current/functions/string.html#length).
  */
 const COPY_ORDER = 'am, shard, length(seq), seq';

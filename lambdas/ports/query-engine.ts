@@ -41,7 +41,7 @@ export interface QueryEngine {
    * Runs a SELECT once and keeps its rows for the queries of this run: returns a relation (a
    * SELECT) reading them, and `release`, which frees them (call it when the run's queries are
    * done, whatever happened). An engine that cannot keep rows between queries leaves it out: the
-   * cloud's Athena runs each view's query as it is (ADR 015).
+   * cloud's Athena runs each view's query as it is (ADR 016).
    */
   materialize?(sql: string): Promise<{ readonly source: string; release(): Promise<void> }>;
 }

@@ -144,7 +144,7 @@ export async function planBatch(
       readonly compaction?: CompactionResult;
       /**
        * Frees what the plan kept in the engine for its queries (the copies kept by the dedupe the
-       * views share, ADR 015): call it once the queries ran, whatever happened. Absent: nothing kept.
+       * views share, ADR 016): call it once the queries ran, whatever happened. Absent: nothing kept.
        */
       readonly release?: () => Promise<void>;
     }
@@ -218,7 +218,7 @@ export async function planBatch(
 }
 
 /**
- * The dedupe the views of a run share (ADR 015): every view recomputed in full reads the same
+ * The dedupe the views of a run share (ADR 016): every view recomputed in full reads the same
  * source, and each view's query ranked every copy of every id of the archive again (all event
  * types: an id's earliest copy decides whatever its type). Where the engine can keep rows between
  * queries, the kept copies are computed once and those views aggregate from them; the same

@@ -115,7 +115,7 @@ describe('typed sources (ADR 013)', () => {
             }
             const untypedSource = (await engine.source(cutoffMs))!;
             const typedSource = (await engine.source(cutoffMs, undefined, undefined, undefined, ALL_FIELDS))!;
-            // ADR 015: the kept copies computed once for every view of a run.
+            // ADR 016: the kept copies computed once for every view of a run.
             const kept = await engine.materialize(keptCopiesSql(typedSource, cutoffMs, ALL_FIELDS));
             const onKept = { fields: ALL_FIELDS, keptBefore: cutoffMs };
             for (const view of TEST_VIEWS) {

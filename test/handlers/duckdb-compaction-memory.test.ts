@@ -31,7 +31,7 @@ function line(n: number, start: number): string {
   });
 }
 
-describe("the runtime's compaction within DuckDB's default 256 MB (ADR 015)", () => {
+describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", () => {
   it('compacts a whole generation (maxGenerationBytes of NDJSON) with the typed columns of every field', async () => {
     const archive = path.join(root, 'archive');
     mkdirSync(archive, { recursive: true });

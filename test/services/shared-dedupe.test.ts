@@ -18,7 +18,7 @@ import {
 } from './in-memory-stores';
 
 /**
- * ADR 015: a full run computes the kept copies once for every view (materialized in the engine)
+ * ADR 016: a full run computes the kept copies once for every view (materialized in the engine)
  * instead of once per view; the cells must be exactly those of per-view dedupes, and the kept rows
  * must be freed when the run ends, whether it succeeded or failed.
  */
@@ -66,7 +66,7 @@ function deps(engine: QueryEngine): BatchLayerDeps & { batch: InMemoryBatchViewS
   };
 }
 
-describe('the dedupe the views of a full run share (ADR 015)', () => {
+describe('the dedupe the views of a full run share (ADR 016)', () => {
   it('writes the cells of one dedupe per view, and frees the kept copies after the run (property)', async () => {
     await fc.assert(
       fc.asyncProperty(streamArb, async (stream) => {
