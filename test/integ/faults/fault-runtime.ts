@@ -30,6 +30,8 @@ export interface FaultRuntimeOptions {
    */
   readonly speedRetryAttempts: number;
   readonly faults: boolean;
+  /** Folder of esbuild bundles of the handlers (`<name>.js`), loaded instead of their sources. */
+  readonly handlerBundles?: string;
   /** `both` also runs the Kappa processor and replays (served at /kappa/views). */
   readonly architecture: 'lambda' | 'both';
 }
@@ -40,6 +42,8 @@ async function main(): Promise<void> {
   let faults = o.faults;
   const counts: InvokeFaultCounts = { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 };
   let invocations = 0;
+  /** Milliseconds spent in invocations (faulted ones included), for the suite's profile. */
+  let invokeMs = 0;
   const pipeline = new LocalPipeline({
     ...DEFAULT_OPTIONS,
     views: loadViews(path.resolve(__dirname, '..', '..', '..', 'views.ts')),
@@ -53,20 +57,28 @@ async function main(): Promise<void> {
     firstBatchAfterMs: 2_000,
     archiveFlushMs: 500,
     speedBatchSize: o.speedBatchSize,
+    ...(o.handlerBundles
+      ? { handlerEntry: (name: string) => path.join(o.handlerBundles!, `${name}.js`) }
+      : {}),
     speedBatchingWindowMs: 100,
     // A record dead-lettered here would be reported as lost: see FaultRuntimeOptions.
     speedRetryAttempts: o.speedRetryAttempts,
     wrapSpeedInvoke: (invoke) => {
       const faulty = faultyInvoke(o.rates, new Random(o.seed), counts, () => faults)(invoke);
-      return (event, context) => {
+      return async (event, context) => {
         invocations++;
-        return faulty(event, context);
+        const started = Date.now();
+        try {
+          return await faulty(event, context);
+        } finally {
+          invokeMs += Date.now() - started;
+        }
       };
     },
   });
   await pipeline.start();
   console.log(JSON.stringify({ running: pipeline.url }));
-  const report = setInterval(() => console.log(JSON.stringify({ counts, invocations })), 200);
+  const report = setInterval(() => console.log(JSON.stringify({ counts, invocations, invokeMs })), 200);
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() === 'faults off') {
       faults = false;

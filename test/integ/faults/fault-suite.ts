@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { build } from 'esbuild';
 import { startEmulators, type Emulators } from '../../../local/emulators';
 import { freePort } from '../cli-process';
 import { expectedBuckets, type OracleEvent } from '../oracle';
@@ -81,6 +82,8 @@ export interface FaultReport {
     readonly settle: number;
     readonly finalBatch: number;
     readonly kappaSettle: number;
+    /** Mean wall time of one speed invocation (faulted ones included), in milliseconds. */
+    readonly speedInvocationMeanMs: number;
   };
   /** The machine's 1-minute load average at the start, at the end, and its highest sample. */
   readonly loadAverage: { readonly start: number; readonly end: number; readonly max: number };
@@ -156,6 +159,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   mkdirSync(childTmp, { recursive: true });
   const random = new Random(o.seed);
   const events = makeEvents(random, o.events);
+  const handlerBundles = path.join(root, 'handlers');
+  await bundleHandlers(handlerBundles);
   let emulators: Emulators = await startEmulators({ dataDir: emulatorDir });
   const proxy = new FaultProxy(emulators.endpoints, o.wireRates, new Random(o.seed + 1));
   proxy.enabled = false; // the first start creates the resources without faults
@@ -169,6 +174,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     batchKilledWritingRows: 0,
     batchKilledFlippingPointer: 0,
     speedInvocations: 0,
+    speedInvokeMs: 0,
   };
   const seconds = {
     produce: 0,
@@ -181,6 +187,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   let child: ChildProcess | undefined;
   let childCounts: InvokeFaultCounts = { ...totals.invoke };
   let childInvocations = 0;
+  let childInvokeMs = 0;
   let childBatchFailures = 0;
   let faultsOn = true;
   let generation = 0;
@@ -194,6 +201,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       rates: o.invokeRates,
       speedBatchSize: o.speedBatchSize,
       speedRetryAttempts: o.speedRetryAttempts ?? 10,
+      handlerBundles,
       faults: faultsOn,
       architecture: o.kappa ? 'both' : 'lambda',
     };
@@ -209,6 +217,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     child = proc;
     childCounts = { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 };
     childInvocations = 0;
+    childInvokeMs = 0;
     childBatchFailures = 0;
     let output = '';
     let running = false;
@@ -220,10 +229,12 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
             running?: string;
             counts?: InvokeFaultCounts;
             invocations?: number;
+            invokeMs?: number;
           };
           if (message.running) running = true;
           if (message.counts) childCounts = message.counts;
           if (message.invocations !== undefined) childInvocations = message.invocations;
+          if (message.invokeMs !== undefined) childInvokeMs = message.invokeMs;
         } catch {
           // a line cut between two chunks: the next report repeats the counts
         }
@@ -243,6 +254,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     for (const k of Object.keys(childCounts) as (keyof InvokeFaultCounts)[])
       totals.invoke[k] += childCounts[k];
     totals.speedInvocations += childInvocations;
+    totals.speedInvokeMs += childInvokeMs;
     totals.batchRunsFailed += childBatchFailures;
   };
   const kill = async (signal: NodeJS.Signals): Promise<void> => {
@@ -446,7 +458,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       load.max = Math.max(load.max, loadavg()[0]);
       if (Date.now() >= nextLog) {
         log(
-          `${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried; ${totals.speedInvocations + childInvocations} speed invocations; faults ${JSON.stringify(faultCounts())}; load ${loadavg()[0].toFixed(1)}`,
+          `${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried; ${totals.speedInvocations + childInvocations} speed invocations (${Math.round((totals.speedInvokeMs + childInvokeMs) / Math.max(1, totals.speedInvocations + childInvocations))} ms each); faults ${JSON.stringify(faultCounts())}; load ${loadavg()[0].toFixed(1)}`,
         );
         nextLog = Date.now() + 5000;
       }
@@ -568,6 +580,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         settle: Math.round(settleSeconds),
         finalBatch: Math.round(batchSeconds),
         kappaSettle: Math.round(kappaSeconds),
+        speedInvocationMeanMs: Math.round(totals.speedInvokeMs / Math.max(1, totals.speedInvocations)),
       },
       loadAverage: {
         start: round1(load.start),
@@ -595,6 +608,41 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     await emulators.stop();
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** The handlers the runtime runs (Lambda's four and Kappa's), by their file's name in lambdas/handlers. */
+const HANDLERS = ['ingest', 'query', 'speed', 'batch', 'kappa-processor', 'replay', 'kappa-admin'];
+
+/**
+ * Bundles the handlers once per run, as the stacks deploy them (lib/constructs/handler-function.ts:
+ * esbuild, CommonJS, DuckDB's native module left out): each restart of the runtime then loads one
+ * file per worker instead of resolving and transforming every module through tsx, which took most
+ * of a restart (measured: 690 ms of CPU to load the speed handler through tsx, 340 ms bundled).
+ */
+async function bundleHandlers(outdir: string): Promise<void> {
+  const source = path.resolve(__dirname, '..', '..', '..', 'lambdas', 'handlers');
+  await build({
+    entryPoints: Object.fromEntries(HANDLERS.map((name) => [name, path.join(source, `${name}.ts`)])),
+    outdir,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // DuckDB's packages (native) are left out by their absolute paths: the bundles live outside
+    // the repository's node_modules.
+    plugins: [
+      {
+        name: 'duckdb-external',
+        setup(b) {
+          b.onResolve({ filter: /^@duckdb\// }, (args) => ({
+            path: require.resolve(args.path, { paths: [args.resolveDir] }),
+            external: true,
+          }));
+        },
+      },
+    ],
+    logLevel: 'error',
+  });
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
