@@ -163,23 +163,19 @@ export class FaultProxy {
     }
     if (rowsOfBatch && this.roll(this.rates.batchWriteFail ?? 0)) {
       this.counts.batchWriteFail++;
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(
-        JSON.stringify({
-          __type: 'com.amazon.coral.validate#ValidationException',
-          message: 'injected: the batch run failed midway, while writing its rows',
-        }),
+      refuse(
+        res,
+        'com.amazon.coral.validate#ValidationException',
+        'injected: the batch run failed midway, while writing its rows',
       );
       return;
     }
     if (service === 'dynamodb' && this.roll(this.rates.dynamoThrottle)) {
       this.counts.dynamoThrottle++;
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(
-        JSON.stringify({
-          __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-          message: 'The level of configured provisioned throughput for the table was exceeded (injected)',
-        }),
+      refuse(
+        res,
+        'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+        'The level of configured provisioned throughput for the table was exceeded (injected)',
       );
       return;
     }
@@ -237,3 +233,9 @@ export class FaultProxy {
 
 /** A BatchWriteItem addressed to the batch view's table (resources.ts names it `<prefix>-batch`). */
 const BATCH_TABLE_WRITE = /"RequestItems":\{"[^"]*-batch"/;
+
+/** Answers as DynamoDB does when it refuses a request, without forwarding it. */
+function refuse(res: ServerResponse, type: string, message: string): void {
+  res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+  res.end(JSON.stringify({ __type: type, message }));
+}

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
@@ -541,7 +542,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     let batchPublished = false;
     for (let i = 0; i < 10 && !batchPublished; i++) {
       await sleep(1500);
-      const run = (await (await api('/admin/batch', { method: 'POST' })).json()) as { status?: string };
+      const run = JSON.parse(await postWithoutTimeout(port, '/admin/batch')) as { status?: string };
       batchPublished = run.status === 'published';
     }
     const afterBatch = await compare();
@@ -642,6 +643,24 @@ async function bundleHandlers(outdir: string): Promise<void> {
       },
     ],
     logLevel: 'error',
+  });
+}
+
+/**
+ * POST through node:http, which has no deadline of its own: fetch (undici) gives up on answers
+ * slower than 300 s, and on a loaded machine a batch run over an archive of thousands of small
+ * objects (one per 500 ms flush and shard, cut uploads retried) took longer than that.
+ */
+function postWithoutTimeout(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: p, method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
 
