@@ -1121,11 +1121,22 @@ of the last ${s.lastWindowRssMb} MB (ratio ${s.lastToFirstRatio}; target at most
   }
   if (faults) {
     const f = faults.faults;
+    const events = Number(faults.events);
+    const profile = faults.profile as Record<string, number> | undefined;
+    const load = faults.loadAverage as { start: number; end: number; max: number } | undefined;
+    const kappa = faults.kappa as Record<string, number | string> | null | undefined;
+    const scaled = events < 100_000;
     text += `
 ## Faults (\`npm run test:faults\`, ${String(faults.date)})
 
-Seed ${String(faults.seed)}: ${String(faults.events)} distinct events, ${String(faults.sends)} sends (${String(faults.duplicateSends)} duplicate producer sends,
-${String(faults.producerRetries)} requests retried by the producer), ${String(faults.seconds)} s.
+${
+  scaled
+    ? `**Scaled down, not the full run**: \`STREAMFOLD_FAULTS=full STREAMFOLD_FAULTS_EVENTS=${events} npx vitest run test/integ/faults.test.ts\`
+(the full run's fault rates and kills over ${events.toLocaleString('en-US')} events; the 100,000-event run has not finished on this machine). `
+    : ''
+}Seed ${String(faults.seed)}: ${String(faults.events)} distinct events, ${String(faults.sends)} sends (${String(faults.duplicateSends)} duplicate producer sends,
+${String(faults.producerRetries)} requests retried by the producer), ${String(faults.seconds)} s${load ? `, 1-minute load average ${load.start} at the start, ${load.end} at the end, at most ${load.max}` : ''}.
+${faults.speedInvocations === undefined ? '' : `${String(faults.speedInvocations)} speed invocations by the event source (faulted ones included).`}
 
 | fault | injected |
 | ----- | -------- |
@@ -1135,7 +1146,21 @@ ${Object.entries(f)
 
 Served against an independent count over the distinct events: ${String(faults.bucketsCompared)} buckets,
 **lost ${String(faults.lost)}, double-counted ${String(faults.duplicated)}**, revenue mismatches ${String(faults.revenueMismatches)},
-dead-lettered ${String(faults.deadLettered)}, batch published after the faults: ${String(faults.batchPublished)}.
+dead-lettered ${String(faults.deadLettered)}, batch published after the faults: ${String(faults.batchPublished)}.${
+      kappa
+        ? `
+Kappa (the same stream): ${String(kappa.replaysStarted)} replays started by the suite, ${String(kappa.replaysKilledMidway)} killed midway,
+**lost ${String(kappa.lost)}, double-counted ${String(kappa.duplicated)}**, revenue mismatches ${String(kappa.revenueMismatches)} (final replay ${String(kappa.finalReplay)}).`
+        : ''
+    }${
+      profile
+        ? `
+
+Where the wall time went (s): ${Object.entries(profile)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}.`
+        : ''
+    }
 `;
   }
   return text;

@@ -29,6 +29,7 @@ import type { ResourceNames } from './resources';
 import { Naps } from './naps';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
+const sourceEntry = (name: string) => path.join(HANDLERS, `${name}.ts`);
 
 export interface LocalKappaOptions {
   readonly views: readonly ViewDefinition[];
@@ -48,6 +49,11 @@ export interface LocalKappaOptions {
   readonly autoReplay: boolean;
   /** Route prefix: '' when Kappa serves /views, '/kappa' when both architectures run. */
   readonly prefix: string;
+  /**
+   * The module each handler is loaded from, by its file's name in lambdas/handlers (LocalPipelineOptions).
+   * @default - lambdas/handlers/<name>.ts
+   */
+  readonly handlerEntry?: (name: string) => string;
 }
 
 /** The Kappa part of the local GET /admin/status: the query handler's, plus the local processor. */
@@ -99,7 +105,8 @@ export class LocalKappa {
       kappaTable: o.names.kappaTable,
       controlTable: o.names.controlTable,
     };
-    this.processorHost = new HandlerHost('kappa-processor', path.join(HANDLERS, 'kappa-processor.ts'), {
+    const entry = o.handlerEntry ?? sourceEntry;
+    this.processorHost = new HandlerHost('kappa-processor', entry('kappa-processor'), {
       ...o.commonEnv,
       ...kappaProcessorEnvironment({
         ...tables,
@@ -109,11 +116,11 @@ export class LocalKappa {
         fenceBy: 'shard',
       }),
     });
-    this.queryHost = new HandlerHost('kappa-query', path.join(HANDLERS, 'query.ts'), {
+    this.queryHost = new HandlerHost('kappa-query', entry('query'), {
       ...o.commonEnv,
       ...kappaQueryEnvironment(tables),
     });
-    this.replayHost = new HandlerHost('replay', path.join(HANDLERS, 'replay.ts'), {
+    this.replayHost = new HandlerHost('replay', entry('replay'), {
       ...o.commonEnv,
       ...replayEnvironment({
         ...tables,
@@ -123,7 +130,7 @@ export class LocalKappa {
         handoffDelayMs: String(o.handoffDelayMs),
       }),
     });
-    this.adminHost = new HandlerHost('kappa-admin', path.join(HANDLERS, 'kappa-admin.ts'), {
+    this.adminHost = new HandlerHost('kappa-admin', entry('kappa-admin'), {
       ...o.commonEnv,
       // No Step Functions locally: POST /admin/replay is the runner's; the admin handler serves rollback.
       ...kappaAdminEnvironment({

@@ -47,6 +47,7 @@ import { checkStoredSettings } from './stored-settings';
 import { TtlSweeper } from './ttl-sweeper';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
+const sourceEntry = (name: string) => path.join(HANDLERS, `${name}.ts`);
 
 export interface LocalPipelineOptions {
   readonly views: readonly ViewDefinition[];
@@ -119,6 +120,14 @@ export interface LocalPipelineOptions {
    * @default - nobody is told
    */
   readonly onSpeedRecordsFetched?: EventSourcePollerOptions['onRecordsFetched'];
+  /**
+   * The module each handler is loaded from, by its file's name in lambdas/handlers (`speed`,
+   * `query`, `kappa-processor`, ...): a hook for the fault suite, which restarts a SIGKILLed
+   * runtime from esbuild bundles of these same modules (as deployed) because eight workers
+   * loading the SDK through tsx take most of a restart; never set by `npm start`.
+   * @default - lambdas/handlers/<name>.ts, loaded through tsx
+   */
+  readonly handlerEntry?: (name: string) => string;
   /**
    * Compaction of the archive into Parquet before batch runs (ADR 011): objects are compacted
    * once every line arrived before the start of the run cutoff's period; 0 turns compaction off.
@@ -290,15 +299,16 @@ export class LocalPipeline {
       controlTable: this.names.controlTable,
       arrivalBucketMs,
     };
-    this.ingestHost = new HandlerHost('ingest', path.join(HANDLERS, 'ingest.ts'), {
+    const entry = o.handlerEntry ?? sourceEntry;
+    this.ingestHost = new HandlerHost('ingest', entry('ingest'), {
       ...common,
       ...ingestEnvironment({ views, streamName: this.names.stream, maxBodyBytes: String(o.maxBodyBytes) }),
     });
-    this.queryHost = new HandlerHost('query', path.join(HANDLERS, 'query.ts'), {
+    this.queryHost = new HandlerHost('query', entry('query'), {
       ...common,
       ...lambdaQueryEnvironment(tables),
     });
-    this.speedHost = new HandlerHost('speed', path.join(HANDLERS, 'speed.ts'), {
+    this.speedHost = new HandlerHost('speed', entry('speed'), {
       ...common,
       ...speedEnvironment({
         views,
@@ -311,7 +321,7 @@ export class LocalPipeline {
         fenceBy: 'shard',
       }),
     });
-    this.batchHost = new HandlerHost('batch', path.join(HANDLERS, 'batch.ts'), {
+    this.batchHost = new HandlerHost('batch', entry('batch'), {
       ...common,
       ...batchEnvironment({
         ...tables,
@@ -399,6 +409,7 @@ export class LocalPipeline {
       handoffDelayMs: o.replayHandoffDelayMs ?? 3_000,
       autoReplay: o.kappaAutoReplay ?? true,
       prefix: this.architecture === 'both' ? '/kappa' : '',
+      handlerEntry: o.handlerEntry,
     });
   }
 

@@ -12,6 +12,12 @@ export interface WireFaultRates {
   readonly dynamoResponseLost: number;
   /** An archive object's upload is cut in the middle of its body (the connection drops). */
   readonly s3PutCut: number;
+  /**
+   * A batch run's write of its version's rows fails with an error no SDK retry hides, after the
+   * run's earlier writes landed: the run fails midway and must leave the previous version served.
+   * @default 0
+   */
+  readonly batchWriteFail?: number;
 }
 
 export interface WireFaultCounts {
@@ -20,6 +26,18 @@ export interface WireFaultCounts {
   /** Conditional writes whose retry, after their answer was lost, found the condition no longer true. */
   lostConditions: number;
   s3PutCut: number;
+  /** Writes of a batch run's rows failed on purpose (each fails its run midway). */
+  batchWriteFail: number;
+}
+
+/** A batch run's publish as the proxy sees it: writing its version's rows, or flipping the serving pointer. */
+export type PublishStep = 'rows' | 'pointer';
+
+/** One request held by a trap: the suite SIGKILLs the runtime, then lets it land or drops it. */
+interface Trap {
+  readonly step: PublishStep;
+  readonly sprung: () => void;
+  release?: Promise<boolean>;
 }
 
 /**
@@ -41,7 +59,9 @@ export class FaultProxy {
     dynamoResponseLost: 0,
     lostConditions: 0,
     s3PutCut: 0,
+    batchWriteFail: 0,
   };
+  private trap?: Trap;
   /** Digests of conditional writes whose answer was dropped (their retry is watched). */
   private readonly droppedConditional = new Set<string>();
 
@@ -67,6 +87,23 @@ export class FaultProxy {
     } finally {
       this.restarting = false;
     }
+  }
+
+  /**
+   * Holds the next request of a batch run's publish (`rows`: a BatchWriteItem of the batch
+   * table; `pointer`: the conditional put of the serving pointer) until `release` says whether
+   * it lands: the suite kills the runtime while that request is on the wire, so the kill falls
+   * mid-publish by construction rather than by chance. Resolves when such a request arrives;
+   * `disarm` gives up waiting.
+   */
+  whenPublishing(step: PublishStep, release: Promise<boolean>): Promise<void> {
+    return new Promise((sprung) => {
+      this.trap = { step, sprung, release };
+    });
+  }
+
+  disarm(): void {
+    this.trap = undefined;
   }
 
   async listen(): Promise<string> {
@@ -113,14 +150,32 @@ export class FaultProxy {
         ? 'dynamodb'
         : 's3';
     const base = new URL(this.upstream[service] ?? '');
+    const rowsOfBatch = target.endsWith('.BatchWriteItem') && BATCH_TABLE_WRITE.test(body.toString());
+    const pointer = target.endsWith('.PutItem') && body.includes('"previousCutoffMs"');
+    const trap = this.trap;
+    if (trap && ((trap.step === 'rows' && rowsOfBatch) || (trap.step === 'pointer' && pointer))) {
+      this.trap = undefined;
+      trap.sprung();
+      if (!(await trap.release)) {
+        res.socket?.destroy();
+        return;
+      }
+    }
+    if (rowsOfBatch && this.roll(this.rates.batchWriteFail ?? 0)) {
+      this.counts.batchWriteFail++;
+      refuse(
+        res,
+        'com.amazon.coral.validate#ValidationException',
+        'injected: the batch run failed midway, while writing its rows',
+      );
+      return;
+    }
     if (service === 'dynamodb' && this.roll(this.rates.dynamoThrottle)) {
       this.counts.dynamoThrottle++;
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(
-        JSON.stringify({
-          __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
-          message: 'The level of configured provisioned throughput for the table was exceeded (injected)',
-        }),
+      refuse(
+        res,
+        'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+        'The level of configured provisioned throughput for the table was exceeded (injected)',
       );
       return;
     }
@@ -174,4 +229,13 @@ export class FaultProxy {
     res.writeHead(answer.statusCode ?? 502, answer.headers);
     res.end(answerBody);
   }
+}
+
+/** A BatchWriteItem addressed to the batch view's table (resources.ts names it `<prefix>-batch`). */
+const BATCH_TABLE_WRITE = /"RequestItems":\{"[^"]*-batch"/;
+
+/** Answers as DynamoDB does when it refuses a request, without forwarding it. */
+function refuse(res: ServerResponse, type: string, message: string): void {
+  res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+  res.end(JSON.stringify({ __type: type, message }));
 }

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { build } from 'esbuild';
 import { startEmulators, type Emulators } from '../../../local/emulators';
 import { freePort } from '../cli-process';
 import { expectedBuckets, type OracleEvent } from '../oracle';
-import { FaultProxy, type WireFaultCounts, type WireFaultRates } from './fault-proxy';
+import { FaultProxy, type PublishStep, type WireFaultCounts, type WireFaultRates } from './fault-proxy';
 import type { FaultRuntimeOptions } from './fault-runtime';
 import type { InvokeFaultCounts, InvokeFaultRates } from './faulty-invoke';
 import { Random } from './seeded-random';
@@ -18,10 +20,18 @@ export interface FaultSuiteOptions {
   readonly duplicateShare: number;
   readonly eventsPerRequest: number;
   readonly speedBatchSize: number;
+  /** Retries of a failed speed batch before it is dead-lettered (FaultRuntimeOptions). @default 10 */
+  readonly speedRetryAttempts?: number;
   readonly invokeRates: InvokeFaultRates;
   readonly wireRates: WireFaultRates;
-  /** Pause between SIGKILLs of the runtime (it is restarted at once each time). */
+  /**
+   * How long the runtime runs between SIGKILLs (from the moment it serves again). Each kill is
+   * aimed at a batch run's publish: the proxy holds its next row write or pointer flip (by turns)
+   * and the runtime is killed with it on the wire; at most `publishWaitMs` is waited for one.
+   */
   readonly killEveryMs: number;
+  /** @default 8000 */
+  readonly publishWaitMs?: number;
   /** Pause between restarts of the emulators behind the proxy. */
   readonly emulatorRestartEveryMs: number;
   /** Faults go on at least this long, even once every event is acknowledged. */
@@ -50,7 +60,34 @@ export interface FaultReport {
   readonly duplicateSends: number;
   readonly producerRetries: number;
   readonly faults: InvokeFaultCounts &
-    WireFaultCounts & { runtimeSigkills: number; emulatorRestarts: number; batchRunsFailed: number };
+    WireFaultCounts & {
+      runtimeSigkills: number;
+      emulatorRestarts: number;
+      /** Batch runs that failed (the runtime's own count, summed over its processes). */
+      batchRunsFailed: number;
+      /** SIGKILLs that fell while a batch run's row write was held on the wire. */
+      batchKilledWritingRows: number;
+      /** SIGKILLs that fell while a batch run's pointer flip was held on the wire (then landed or dropped). */
+      batchKilledFlippingPointer: number;
+    };
+  /** Speed-handler invocations by the event source (faulted ones included), over every process. */
+  readonly speedInvocations: number;
+  /** Where the wall time went, in seconds (restarts are summed; `maxRuntimeRestart` is the slowest). */
+  readonly profile: {
+    readonly produce: number;
+    readonly chaos: number;
+    readonly runtimeRestarts: number;
+    readonly maxRuntimeRestart: number;
+    readonly emulatorRestarts: number;
+    readonly waitingForPublish: number;
+    readonly settle: number;
+    readonly finalBatch: number;
+    readonly kappaSettle: number;
+    /** Mean wall time of one speed invocation (faulted ones included), in milliseconds. */
+    readonly speedInvocationMeanMs: number;
+  };
+  /** The machine's 1-minute load average at the start, at the end, and its highest sample. */
+  readonly loadAverage: { readonly start: number; readonly end: number; readonly max: number };
   readonly served: number;
   readonly expected: number;
   readonly lost: number;
@@ -123,6 +160,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   mkdirSync(childTmp, { recursive: true });
   const random = new Random(o.seed);
   const events = makeEvents(random, o.events);
+  const handlerBundles = path.join(root, 'handlers');
+  await bundleHandlers(handlerBundles);
   let emulators: Emulators = await startEmulators({ dataDir: emulatorDir });
   const proxy = new FaultProxy(emulators.endpoints, o.wireRates, new Random(o.seed + 1));
   proxy.enabled = false; // the first start creates the resources without faults
@@ -133,9 +172,23 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     runtimeSigkills: 0,
     emulatorRestarts: 0,
     batchRunsFailed: 0,
+    batchKilledWritingRows: 0,
+    batchKilledFlippingPointer: 0,
+    speedInvocations: 0,
+    speedInvokeMs: 0,
   };
+  const seconds = {
+    produce: 0,
+    runtimeRestarts: 0,
+    maxRuntimeRestart: 0,
+    emulatorRestarts: 0,
+    waitingForPublish: 0,
+  };
+  const load = { start: loadavg()[0], max: loadavg()[0] };
   let child: ChildProcess | undefined;
   let childCounts: InvokeFaultCounts = { ...totals.invoke };
+  let childInvocations = 0;
+  let childInvokeMs = 0;
   let childBatchFailures = 0;
   let faultsOn = true;
   let generation = 0;
@@ -148,6 +201,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       seed: o.seed + 2 + generation++,
       rates: o.invokeRates,
       speedBatchSize: o.speedBatchSize,
+      speedRetryAttempts: o.speedRetryAttempts ?? 10,
+      handlerBundles,
       faults: faultsOn,
       architecture: o.kappa ? 'both' : 'lambda',
     };
@@ -162,6 +217,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     );
     child = proc;
     childCounts = { crashBeforeWrite: 0, crashAfterWrite: 0, timeout: 0, redelivery: 0 };
+    childInvocations = 0;
+    childInvokeMs = 0;
     childBatchFailures = 0;
     let output = '';
     let running = false;
@@ -169,16 +226,25 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       for (const line of d.toString().split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
-          const message = JSON.parse(line) as { running?: string; counts?: InvokeFaultCounts };
+          const message = JSON.parse(line) as {
+            running?: string;
+            counts?: InvokeFaultCounts;
+            invocations?: number;
+            invokeMs?: number;
+          };
           if (message.running) running = true;
           if (message.counts) childCounts = message.counts;
+          if (message.invocations !== undefined) childInvocations = message.invocations;
+          if (message.invokeMs !== undefined) childInvokeMs = message.invokeMs;
         } catch {
           // a line cut between two chunks: the next report repeats the counts
         }
       }
     });
     proc.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-5000)));
-    const deadline = Date.now() + 120_000;
+    // Eight handler workers each load the SDK through tsx: on a shared 2-core machine at load 15
+    // one start took 50 s.
+    const deadline = Date.now() + 300_000;
     while (!running) {
       if (proc.exitCode !== null || Date.now() > deadline)
         throw new Error(`the runtime did not start:\n${output}`);
@@ -188,6 +254,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   const retire = () => {
     for (const k of Object.keys(childCounts) as (keyof InvokeFaultCounts)[])
       totals.invoke[k] += childCounts[k];
+    totals.speedInvocations += childInvocations;
+    totals.speedInvokeMs += childInvokeMs;
     totals.batchRunsFailed += childBatchFailures;
   };
   const kill = async (signal: NodeJS.Signals): Promise<void> => {
@@ -250,7 +318,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     };
     const producing = Promise.all([produce(), produce()]);
     let produced = false;
-    void producing.then(() => (produced = true));
+    void producing.then(() => {
+      produced = true;
+      seconds.produce = (Date.now() - started) / 1000;
+    });
 
     const compare = async (prefix = '') => {
       let served = 0;
@@ -338,46 +409,85 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       }
       return !caughtUp;
     };
+    /**
+     * One SIGKILL aimed at as many kinds as it can hit at once: a Kappa replay is started (when
+     * none runs) so the kill lands mid-replay, and the proxy holds the next write of a batch run's
+     * publish so it lands mid-publish. Restarts dominate the run's wall time (8 handler workers
+     * load the SDK), so each kill is made to count several ways rather than killing more often.
+     */
+    const killMidPublish = async (): Promise<void> => {
+      if (o.kappa) {
+        if ((await adminStatus())?.kappa?.replay?.status !== 'running') {
+          const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
+          if (res?.status === 202) replaysStarted++;
+        }
+      }
+      const step: PublishStep = totals.runtimeSigkills % 2 === 0 ? 'rows' : 'pointer';
+      let land: (landed: boolean) => void = () => undefined;
+      const release = new Promise<boolean>((resolve) => (land = resolve));
+      const waitStarted = Date.now();
+      const sprung = await Promise.race([
+        proxy.whenPublishing(step, release).then(() => true),
+        sleep(o.publishWaitMs ?? 8000).then(() => false),
+      ]);
+      if (!sprung) proxy.disarm();
+      seconds.waitingForPublish += (Date.now() - waitStarted) / 1000;
+      if (o.kappa) {
+        const status = await adminStatus();
+        if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
+        if (status?.kappa?.replay?.status === 'running') replaysKilledMidway++;
+      }
+      await kill('SIGKILL');
+      totals.runtimeSigkills++;
+      // The held request then lands (the write happened, its answer is lost with the process) or
+      // never arrives: both are what a killed function leaves behind.
+      land(random.next() < 0.5);
+      if (sprung && step === 'rows') totals.batchKilledWritingRows++;
+      if (sprung && step === 'pointer') totals.batchKilledFlippingPointer++;
+      const restartStarted = Date.now();
+      await startRuntime();
+      const took = (Date.now() - restartStarted) / 1000;
+      seconds.runtimeRestarts += took;
+      seconds.maxRuntimeRestart = Math.max(seconds.maxRuntimeRestart, took);
+      log(
+        `SIGKILLed${sprung ? ` mid-publish (${step})` : ''} and restarted the runtime in ${took.toFixed(1)} s (${totals.runtimeSigkills}); ${sends} events acknowledged`,
+      );
+    };
+    let nextStatus = 0;
     while (await chaosGoesOn()) {
       await sleep(200);
+      load.max = Math.max(load.max, loadavg()[0]);
       if (Date.now() >= nextLog) {
         log(
-          `${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried; faults ${JSON.stringify(faultCounts())}`,
+          `${sends} of ${events.length + duplicateSends} sends acknowledged, ${producerRetries} retried; ${totals.speedInvocations + childInvocations} speed invocations (${Math.round((totals.speedInvokeMs + childInvokeMs) / Math.max(1, totals.speedInvocations + childInvocations))} ms each); faults ${JSON.stringify(faultCounts())}; load ${loadavg()[0].toFixed(1)}`,
         );
         nextLog = Date.now() + 5000;
       }
-      const status = await adminStatus();
-      if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
+      if (Date.now() >= nextStatus) {
+        // The status scans the speed table: read it every 2 s, not at every turn of this loop.
+        const status = await adminStatus();
+        if (status?.batch?.failures !== undefined) childBatchFailures = status.batch.failures;
+        nextStatus = Date.now() + 2000;
+      }
       if (Date.now() >= nextKill) {
-        if (o.kappa && totals.runtimeSigkills % 2 === 0) {
-          // This kill lands mid-replay: start one if none runs, and wait until it does.
-          if (status?.kappa?.replay?.status !== 'running') {
-            const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
-            if (res?.status === 202) replaysStarted++;
-          }
-          const until = Date.now() + 10_000;
-          while (Date.now() < until && (await adminStatus())?.kappa?.replay?.status !== 'running')
-            await sleep(100);
-          if ((await adminStatus())?.kappa?.replay?.status === 'running') replaysKilledMidway++;
-        }
-        await kill('SIGKILL');
-        totals.runtimeSigkills++;
-        await startRuntime();
+        await killMidPublish();
         nextKill = Date.now() + o.killEveryMs;
-        log(`SIGKILLed and restarted the runtime (${totals.runtimeSigkills}); ${sends} events acknowledged`);
       }
       if (Date.now() >= nextEmulatorRestart) {
+        const restartStarted = Date.now();
         await proxy.restartUpstream(async () => {
           await emulators.stop();
           emulators = await startEmulators({ dataDir: emulatorDir });
           return emulators.endpoints;
         });
         totals.emulatorRestarts++;
+        seconds.emulatorRestarts += (Date.now() - restartStarted) / 1000;
         nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
-        log(`restarted the emulators (${totals.emulatorRestarts})`);
+        if (totals.emulatorRestarts % 10 === 0) log(`restarted the emulators (${totals.emulatorRestarts})`);
       }
     }
     await producing;
+    const chaosSeconds = (Date.now() - chaosStarted) / 1000;
 
     // Faults off; then everything acknowledged must be served exactly once.
     faultsOn = false;
@@ -415,6 +525,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     };
     // Served values trail while the runtime catches up (that is lag, not loss), but a value
     // above the independent count is a double count at any moment.
+    const settleStarted = Date.now();
     const settleDeadline = Date.now() + o.settleTimeoutMs;
     let result = await compare();
     let duplicatedMax = result.duplicated;
@@ -425,16 +536,21 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       log(`settling: served ${result.served} of ${result.expected}`);
     }
     log(`speed layer: served ${result.served} of ${result.expected}`);
+    const settleSeconds = (Date.now() - settleStarted) / 1000;
+    const batchStarted = Date.now();
     // A batch run over the archive written across every fault, then the merged answer again.
     let batchPublished = false;
     for (let i = 0; i < 10 && !batchPublished; i++) {
       await sleep(1500);
-      const run = (await (await api('/admin/batch', { method: 'POST' })).json()) as { status?: string };
+      const run = JSON.parse(await postWithoutTimeout(port, '/admin/batch')) as { status?: string };
       batchPublished = run.status === 'published';
     }
     const afterBatch = await compare();
     duplicatedMax = Math.max(duplicatedMax, afterBatch.duplicated);
+    const batchSeconds = (Date.now() - batchStarted) / 1000;
+    const kappaStarted = Date.now();
     const kappa = o.kappa ? await settleKappa() : null;
+    const kappaSeconds = (Date.now() - kappaStarted) / 1000;
     const dlq = (await (await api('/admin/dlq')).json()) as { depth: number };
     const status = (await (await api('/admin/status')).json()) as { batch?: { failures?: number } };
     childBatchFailures = status.batch?.failures ?? childBatchFailures;
@@ -451,6 +567,26 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         runtimeSigkills: totals.runtimeSigkills,
         emulatorRestarts: totals.emulatorRestarts,
         batchRunsFailed: totals.batchRunsFailed,
+        batchKilledWritingRows: totals.batchKilledWritingRows,
+        batchKilledFlippingPointer: totals.batchKilledFlippingPointer,
+      },
+      speedInvocations: totals.speedInvocations,
+      profile: {
+        produce: Math.round(seconds.produce),
+        chaos: Math.round(chaosSeconds),
+        runtimeRestarts: Math.round(seconds.runtimeRestarts),
+        maxRuntimeRestart: Math.round(seconds.maxRuntimeRestart),
+        emulatorRestarts: Math.round(seconds.emulatorRestarts),
+        waitingForPublish: Math.round(seconds.waitingForPublish),
+        settle: Math.round(settleSeconds),
+        finalBatch: Math.round(batchSeconds),
+        kappaSettle: Math.round(kappaSeconds),
+        speedInvocationMeanMs: Math.round(totals.speedInvokeMs / Math.max(1, totals.speedInvocations)),
+      },
+      loadAverage: {
+        start: round1(load.start),
+        end: round1(loadavg()[0]),
+        max: round1(Math.max(load.max, loadavg()[0])),
       },
       served: afterBatch.served,
       expected: afterBatch.expected,
@@ -475,4 +611,58 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   }
 }
 
+/** The handlers the runtime runs (Lambda's four and Kappa's), by their file's name in lambdas/handlers. */
+const HANDLERS = ['ingest', 'query', 'speed', 'batch', 'kappa-processor', 'replay', 'kappa-admin'];
+
+/**
+ * Bundles the handlers once per run, as the stacks deploy them (lib/constructs/handler-function.ts:
+ * esbuild, CommonJS, DuckDB's native module left out): each restart of the runtime then loads one
+ * file per worker instead of resolving and transforming every module through tsx, which took most
+ * of a restart (measured: 690 ms of CPU to load the speed handler through tsx, 340 ms bundled).
+ */
+async function bundleHandlers(outdir: string): Promise<void> {
+  const source = path.resolve(__dirname, '..', '..', '..', 'lambdas', 'handlers');
+  await build({
+    entryPoints: Object.fromEntries(HANDLERS.map((name) => [name, path.join(source, `${name}.ts`)])),
+    outdir,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    // DuckDB's packages (native) are left out by their absolute paths: the bundles live outside
+    // the repository's node_modules.
+    plugins: [
+      {
+        name: 'duckdb-external',
+        setup(b) {
+          b.onResolve({ filter: /^@duckdb\// }, (args) => ({
+            path: require.resolve(args.path, { paths: [args.resolveDir] }),
+            external: true,
+          }));
+        },
+      },
+    ],
+    logLevel: 'error',
+  });
+}
+
+/**
+ * POST through node:http, which has no deadline of its own: fetch (undici) gives up on answers
+ * slower than 300 s, and on a loaded machine a batch run over an archive of thousands of small
+ * objects (one per 500 ms flush and shard, cut uploads retried) took longer than that.
+ */
+function postWithoutTimeout(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: p, method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
