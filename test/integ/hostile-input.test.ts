@@ -57,6 +57,19 @@ interface Answer {
   readonly body: string;
 }
 
+/** Does the query string hold an escape that is not %XX or whose bytes are not UTF-8 (README: 400)? */
+function malformedQuery(url: string): boolean {
+  const search = new URL(url, 'http://local').search.slice(1);
+  return search.split('&').some((pair) => {
+    try {
+      decodeURIComponent(pair.replace(/\+/g, ' '));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
 /** What every answer must be: the expected class, never a 5xx, and a 4xx says what was wrong in JSON. */
 function check(c: HttpCase, answer: Answer, door: string): void {
   const what = `${door} ${c.kind}: ${c.method} ${c.url.slice(0, 200)} ${(c.body ?? '').slice(0, 200)} -> ${answer.status} ${answer.body.slice(0, 300)}`;
@@ -197,7 +210,9 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('hostile input (embedded 
               ? { ...c, expect: '4xx' as const }
               : c.url.length > 15_000
                 ? { ...c, expect: 'any' as const }
-                : c;
+                : malformedQuery(c.url)
+                  ? { ...c, expect: '4xx' as const }
+                  : c;
           check(expected, await send(c), 'http');
         }),
         { numRuns: CASES, seed: SEED, endOnFailure: true },
