@@ -1,16 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { processRunning } from '../lambdas/runtime/process-running';
 import { StartRefusedError } from './stored-settings';
-
-/** Is a process with this id running (EPERM: it is, under another user)? */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Claims `dataDir` for this process with a `streamfold.pid` file, and returns its release. A
@@ -27,7 +18,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     const holder = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && running(holder))
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && processRunning(holder))
       throw new StartRefusedError(
         `data dir ${dataDir} is in use by another streamfold (pid ${holder}): stop that one, or start this one with another --data-dir`,
       );

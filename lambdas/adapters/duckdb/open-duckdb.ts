@@ -4,6 +4,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TextDecoder } from 'node:util';
+import { processRunning } from '../../runtime/process-running';
 
 /** How much memory the embedded DuckDB may hold, and where it spills the rest. */
 export interface DuckDbMemoryOptions {
@@ -36,16 +37,6 @@ export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
 const SPILL_PREFIX = 'streamfold-duckdb-';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists under another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Deletes the spill folders of processes that no longer run. DuckDB removes its folder on close,
  * but a runtime killed (`kill -9`, the soak's stop) leaves it, with up to the spilled size in it.
@@ -54,7 +45,7 @@ export function removeStaleSpillFolders(dir: string = tmpdir()): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(dir)) {
     const pid = new RegExp(`^${SPILL_PREFIX}(\\d+)-[0-9a-f]{8}$`).exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    if (pid === undefined || Number(pid) === process.pid || processRunning(Number(pid))) continue;
     rmSync(path.join(dir, name), { recursive: true, force: true });
     removed.push(name);
   }
