@@ -11,19 +11,24 @@ import {
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-compaction-memory-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** An archive line of about 300 bytes, the shape of the bench's page views. */
-function line(n: number, start: number): string {
-  const am = start + n;
+/**
+ * An archive line of about 300 bytes, the shape of the bench's page views. With `everyMs`, the
+ * n-th event arrives `everyMs` after the one before it, and one in 50 is late by up to 30 days.
+ */
+function line(n: number, start: number, everyMs = 1): string {
+  const am = start + n * everyMs;
+  const late = everyMs > 1 && n % 50 === 7;
+  const tm = late ? am - ((n * 7919) % (30 * 86_400_000)) : am - (n % 120) * 1000;
   return JSON.stringify({
     id: `e${n}`,
     type: 'page.view',
-    time: new Date(am - (n % 120) * 1000).toISOString(),
+    time: new Date(tm).toISOString(),
     page: `/p${n % 50}`,
     userId: `u${(n * 7919) % 20_000}`,
     amount: (n % 1000) / 100,
     latencyMs: n % 997,
     arrivedAt: new Date(am).toISOString(),
-    _tm: am - (n % 120) * 1000,
+    _tm: tm,
     _am: am,
     _shard: 'shardId-000000000000',
     _seq: String(10n ** 50n + BigInt(n)),
@@ -60,6 +65,34 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
         'userId',
       ]);
       expect(result).toMatchObject({ status: 'committed', rows: n });
+    } finally {
+      await engine.close();
+    }
+  }, 240_000);
+
+  it('compacts 30 days of archive (720 arrival hours, 2% late events) in one generation', async () => {
+    const archive = path.join(root, 'archive-30-days');
+    mkdirSync(archive, { recursive: true });
+    const start = Date.UTC(2026, 10, 1);
+    const hour = 3_600_000;
+    const everyMs = 26_000; // 100,000 events over 30 days
+    const byHour = new Map<number, string[]>();
+    for (let n = 0; n < 100_000; n++) {
+      const h = Math.floor((n * everyMs) / hour);
+      const lines = byHour.get(h) ?? [];
+      lines.push(line(n, start, everyMs));
+      byHour.set(h, lines);
+    }
+    for (const [h, lines] of byHour)
+      writeFileSync(path.join(archive, `h${String(h).padStart(4, '0')}.ndjson`), lines.join('\n') + '\n');
+    // A partitioned COPY buffers rows per event hour until the flush threshold: at DuckDB's
+    // default (524,288 rows) these 720 hours' buffers ran out of the 256 MB limit.
+    const engine = new DuckDbQueryEngine(archive, undefined, {
+      store: new FolderCompactedStore(path.join(root, 'compacted-30-days')),
+    });
+    try {
+      const result = await engine.compact(start + 40 * 86_400_000, ['amount', 'latencyMs', 'page', 'userId']);
+      expect(result).toMatchObject({ status: 'committed', rows: 100_000 });
     } finally {
       await engine.close();
     }

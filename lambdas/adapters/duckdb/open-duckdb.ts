@@ -35,6 +35,9 @@ export interface DuckDbMemoryOptions {
 
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
+/** Rows a partitioned COPY buffers before it writes them out (see openDuckDb). */
+export const PARTITIONED_WRITE_FLUSH_ROWS = 20_000;
+
 const SPILL_PREFIX = 'streamfold-duckdb-';
 
 /**
@@ -85,6 +88,12 @@ export async function openDuckDb(memory: DuckDbMemoryOptions = {}): Promise<Duck
     // limit left the process 350 to 430 MB larger until the next run. With them on, that memory
     // goes back to the OS within seconds of the run (test/handlers/duckdb-memory-limit.test.ts).
     allocator_background_threads: 'true',
+    // A compaction's COPY ... PARTITION_BY (edt, ehr) buffers rows per event hour until this many
+    // rows are held in all, and each open hour costs buffers of its own: a generation of 100,000
+    // events spread over 30 days (720 hours, as after a downtime or with late events) ran out of
+    // the 256 MB limit at DuckDB's default of 524,288 (bench/batch-incremental.ts); flushing every
+    // 20,000 rows compacts it (https://duckdb.org/docs/stable/configuration/overview).
+    partitioned_write_flush_threshold: String(PARTITIONED_WRITE_FLUSH_ROWS),
   });
   const connection = await instance.connect();
   try {
