@@ -47,9 +47,15 @@ const numberLiteral = fc.oneof(
   fc.double({ min: -2e9, max: 2e9, noNaN: true }).map((x) => JSON.stringify(x)),
   fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }).map(String),
   fc
-    .tuple(fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }), fc.integer({ min: 0, max: 12 }), fc.nat(10 ** 9))
+    .tuple(
+      fc.bigInt({ min: -(10n ** 12n), max: 10n ** 12n }),
+      fc.integer({ min: 0, max: 12 }),
+      fc.nat(10 ** 9),
+    )
     .map(([whole, digits, fraction]) =>
-      digits === 0 ? String(whole) : `${whole}.${String(fraction).padStart(9, '0').slice(0, digits).padEnd(digits, '7')}`,
+      digits === 0
+        ? String(whole)
+        : `${whole}.${String(fraction).padStart(9, '0').slice(0, digits).padEnd(digits, '7')}`,
     ),
 );
 
