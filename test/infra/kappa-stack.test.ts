@@ -391,6 +391,7 @@ describe('KappaArchitectureStack: least privilege', () => {
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:Scan', // the cells of a dropped or failed version (deleteVersion)
       'dynamodb:UpdateItem',
       ...logs,
       's3:GetObject',
