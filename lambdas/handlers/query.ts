@@ -8,6 +8,7 @@ import {
   jsonResponse,
   pathParam,
   queryParams,
+  queryRoute,
   repeatedQueryParamsAnswer,
 } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
@@ -42,7 +43,8 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
   if (kappa) return kappa(event);
   if (event.httpMethod !== 'GET')
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
-  if (event.path === '/health' || event.path.endsWith('/health')) {
+  const route = queryRoute(event);
+  if (route === 'health') {
     const pointer = await deps.control.readPointer();
     return jsonResponse(200, {
       status: 'ok',
@@ -50,7 +52,7 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       cutoff: pointer ? new Date(pointer.cutoffMs).toISOString() : null,
     });
   }
-  if (event.path.endsWith('/admin/status')) {
+  if (route === 'status') {
     const pointer = await deps.control.readPointer();
     return jsonResponse(200, {
       batch: pointer
@@ -80,8 +82,9 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
   }
   const repeated = repeatedQueryParamsAnswer(event);
   if (repeated) return repeated;
-  const result = event.resource.endsWith('/parts')
-    ? await queryViewParts(viewName, queryParams(event), deps)
-    : await queryView(viewName, queryParams(event), deps);
+  const result =
+    route === 'parts'
+      ? await queryViewParts(viewName, queryParams(event), deps)
+      : await queryView(viewName, queryParams(event), deps);
   return jsonResponse(result.status, result.body);
 };

@@ -34,7 +34,8 @@ const deps: ReplayDeps = {
 /** What the replay state machine's tasks send (and, for `list` and `chunk`, the local runner). */
 export type ReplayTask =
   | { action: 'start'; views?: string[]; fromMs?: number; toMs?: number }
-  | { action: 'ready'; replayId: string }
+  /** maxWaitMs: fail the replay if the archive still lacks the handoff this long after the start. */
+  | { action: 'ready'; replayId: string; maxWaitMs?: number }
   /** One archive object: the Distributed Map's item (from the S3 ListObjectsV2 ItemReader). */
   | { action: 'object'; replayId: string; key: string }
   | { action: 'finish'; replayId: string }
@@ -54,7 +55,7 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
     case 'start':
       return startReplay({ views: input.views, fromMs: input.fromMs, toMs: input.toMs }, deps);
     case 'ready':
-      return replayReady(input.replayId, deps);
+      return replayReady(input.replayId, deps, input.maxWaitMs);
     case 'object': {
       const { events } = await replayChunk(
         input.replayId,

@@ -6,6 +6,7 @@ import {
   jsonResponse,
   pathParam,
   queryParams,
+  queryRoute,
   repeatedQueryParamsAnswer,
 } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
@@ -31,7 +32,8 @@ export function kappaHandler(
   return async (event) => {
     if (event.httpMethod !== 'GET')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
-    if (event.path.endsWith('/health')) {
+    const route = queryRoute(event);
+    if (route === 'health') {
       const pointers = await deps.control.read();
       return jsonResponse(200, {
         status: 'ok',
@@ -44,8 +46,7 @@ export function kappaHandler(
           : null,
       });
     }
-    if (event.path.endsWith('/admin/status'))
-      return jsonResponse(200, { architecture: 'kappa', ...(await kappaStatus(deps)) });
+    if (route === 'status') return jsonResponse(200, { architecture: 'kappa', ...(await kappaStatus(deps)) });
     const viewName = pathParam(event, 'view');
     if (viewName === undefined) {
       const pointers = await deps.control.read();

@@ -11,6 +11,7 @@ import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
 import type { KappaCellStore, KappaControlStore, ReplayProgress } from '../ports/kappa';
 import { pendingViews } from './kappa-replay';
+import { boundedAnswer } from './answer-size';
 import { parseViewQuery, type HttpResult } from './query-view';
 
 export interface KappaQueryDeps {
@@ -116,28 +117,25 @@ export async function queryKappaView(
   const { key, fromBucket, to } = parsed;
   const cells = await deps.cells.query(active.version, view, key, fromBucket, to);
   const changed = !sameDefinition(view, declared);
-  return {
-    status: 200,
-    body: {
-      view: view.name,
-      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
-      granularity: view.granularity,
-      from: toIso(fromBucket),
-      to: toIso(to),
-      architecture: 'kappa',
-      version: active.version,
-      handoff: toIso(active.handoffMs),
-      ...(changed
-        ? {
-            definitionChanged:
-              'the views module declares another definition of this view; this version serves the one it was built with until a replay builds the new one (POST /admin/replay)',
-          }
-        : {}),
-      buckets: cells
-        .sort((a, b) => a.bucketMs - b.bucketMs)
-        .map((c) => ({ start: toIso(c.bucketMs), measures: finalizeRow(view, c.cell.state) })),
-    },
-  };
+  return boundedAnswer({
+    view: view.name,
+    key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
+    granularity: view.granularity,
+    from: toIso(fromBucket),
+    to: toIso(to),
+    architecture: 'kappa',
+    version: active.version,
+    handoff: toIso(active.handoffMs),
+    ...(changed
+      ? {
+          definitionChanged:
+            'the views module declares another definition of this view; this version serves the one it was built with until a replay builds the new one (POST /admin/replay)',
+        }
+      : {}),
+    buckets: cells
+      .sort((a, b) => a.bucketMs - b.bucketMs)
+      .map((c) => ({ start: toIso(c.bucketMs), measures: finalizeRow(view, c.cell.state) })),
+  });
 }
 
 /** The Kappa part of GET /admin/status: each view's versions, the replay and its progress. */

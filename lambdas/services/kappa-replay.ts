@@ -183,12 +183,35 @@ function archiveEnd(replay: ReplayRecord): number {
   return replay.range.toMs === null ? replay.handoffMs : Math.min(replay.handoffMs, replay.range.toMs);
 }
 
-/** True once the archive provably holds everything that arrived before the handoff. */
-export async function replayReady(replayId: string, deps: ReplayDeps): Promise<{ ready: boolean }> {
+/** Thrown by `ready` when the archive still does not hold the handoff after the longest wait. */
+export class ArchiveNotReadyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ArchiveNotReady';
+  }
+}
+
+/**
+ * True once the archive provably holds everything that arrived before the handoff. With
+ * `maxWaitMs`, a replay still waiting that long after it started throws ArchiveNotReadyError (the
+ * state machine's Catch then fails the replay, which leaves the active versions served), so a
+ * stalled archive ends the wait loop before Step Functions' execution history limit does: an
+ * execution failed by that limit runs no fail step and would leave the replay marked running.
+ */
+export async function replayReady(
+  replayId: string,
+  deps: ReplayDeps,
+  maxWaitMs?: number,
+): Promise<{ ready: boolean }> {
   const replay = runningReplay(await deps.control.read(), replayId);
   const archived = await deps.watermark.archivedBeforeMs();
   const ready = archived !== null && archived >= archiveEnd(replay);
   if (ready) await deps.control.addProgress(replayId, {}, { phase: 'reading' });
+  const waited = deps.clock.now() - replay.startedAt;
+  if (!ready && maxWaitMs !== undefined && waited > maxWaitMs)
+    throw new ArchiveNotReadyError(
+      `replay ${replayId}: after ${Math.round(waited / 60_000)} minutes the archive still does not hold arrivals up to the handoff ${new Date(archiveEnd(replay)).toISOString()} (archived up to ${archived === null ? 'nothing' : new Date(archived).toISOString()}); archive delivery is behind (see the Firehose DataFreshness alarm). The active versions stay served; start the replay again once delivery has caught up`,
+    );
   return { ready };
 }
 

@@ -4,6 +4,7 @@ import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
+import { boundedAnswer, type BucketAnswer } from './answer-size';
 import { ServedBucketMemo } from './served-bucket-memo';
 
 export interface QueryDeps {
@@ -98,14 +99,15 @@ export async function readServing(
 }
 
 /**
- * Answers one query of a view: 404 for an unknown view, 400 for a bad key or time range,
- * otherwise 200 with the answer's header and the buckets `buckets` makes of what was read.
+ * Answers one query of a view: 404 for an unknown view, 400 for a bad key or time range or an
+ * answer too large for one response (boundedAnswer), otherwise 200 with the answer's header and
+ * the buckets `buckets` makes of what was read.
  */
 export async function answerViewQuery(
   viewName: string,
   params: Readonly<Record<string, string | undefined>>,
   deps: QueryDeps,
-  buckets: (view: ViewDefinition, read: ServingRead) => unknown[],
+  buckets: (view: ViewDefinition, read: ServingRead) => BucketAnswer['buckets'],
 ): Promise<HttpResult> {
   const view = findView(viewName, deps.views);
   if ('status' in view) return view;
@@ -114,7 +116,7 @@ export async function answerViewQuery(
     return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
   const read = await readServing(view, parsed, deps);
   if ('stale' in read) return { status: 409, body: { error: read.stale } };
-  return { status: 200, body: { ...read.header, buckets: buckets(view, read) } };
+  return boundedAnswer({ ...read.header, buckets: buckets(view, read) });
 }
 
 /**

@@ -19,6 +19,8 @@ import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
 import {
   acknowledgeDistributedMapPolicy,
+  checkPollingHistory,
+  EVENTS_PER_POLL,
   invokeStep,
   retryIdempotentChild,
   ZeroToleranceDistributedMap,
@@ -63,7 +65,9 @@ export interface BatchLayerProps {
    */
   readonly runTimeout?: Duration;
   /**
-   * How long the state machine waits between two checks of the run's Athena queries.
+   * How long the state machine waits between two checks of the run's Athena queries. With
+   * `runTimeout` it bounds the polls of a run: the pair is refused when a run could reach Step
+   * Functions' 25,000 execution history events before its timeout (checkPollingHistory).
    * @default Duration.seconds(15)
    */
   readonly queryPollInterval?: Duration;
@@ -138,6 +142,16 @@ export class BatchLayer extends Construct {
     checkRange('runTimeout (minutes)', runTimeout.toMinutes(), 15, 525_600);
     const pollSeconds = (props.queryPollInterval ?? Duration.seconds(15)).toSeconds();
     checkRange('queryPollInterval (seconds)', pollSeconds, 1, 600);
+    // A run polls its Athena queries (and the compaction's) until runTimeout at most: each poll is
+    // EVENTS_PER_POLL history events, plus up to 7 when a compaction round advances (a task and a
+    // Choice); 1,000 more for the plan, the map and the publish with their retries.
+    checkPollingHistory(
+      { longest: 'runTimeout', poll: 'queryPollInterval' },
+      runTimeout,
+      Duration.seconds(pollSeconds),
+      EVENTS_PER_POLL + 7,
+      1_000,
+    );
     const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
     const archive = props.archive;
     const compaction = props.compaction ?? true;

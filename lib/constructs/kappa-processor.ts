@@ -73,7 +73,8 @@ export class KappaProcessor extends Construct {
         dedupeTable: props.dedupeTable.tableName,
         dedupe: true,
         dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
-        fenceBy: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
+        // parallelizationFactor is 1 (resolveKinesisSourceOptions): a shard's records come in order.
+        fenceBy: 'shard',
       }),
     });
     const fn = this.handler.function;

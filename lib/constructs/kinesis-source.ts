@@ -66,12 +66,29 @@ export interface KinesisSourceOptions {
    */
   readonly maxRecordAge?: Duration;
   /**
-   * Concurrent batches per shard. Above 1, Lambda keeps order only per partition key, so rows are
-   * fenced per shard and partition key (one fence per key on a row).
+   * Concurrent batches per shard. Only 1 is accepted: see {@link PARALLELIZATION_REFUSED} (scale
+   * a stream consumer with shards instead).
    * @default 1
    */
   readonly parallelizationFactor?: number;
 }
+
+/**
+ * Why a ParallelizationFactor above 1 is refused at synth time. With it, Lambda keeps records in
+ * order per partition key only, not per shard ("Lambda still ensures in-order processing at the
+ * partition-key level": https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html), so an
+ * exact row must keep one sequence fence per shard and partition key that wrote it (ADR 003). A
+ * fence is about 200 bytes (shard id, partition key of up to 256 characters:
+ * https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecord.html, and the padded
+ * 129-digit sequence number), and POST /events uses each event's id as its partition key: a speed
+ * row (one key, bucket and arrival minute) or a Kappa cell (one key and bucket, every arrival)
+ * fed more than about 2,000 events would pass DynamoDB's 400 KB item limit
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html), its
+ * write would fail on every retry, and its batch would be dead-lettered: valid events not served.
+ * No documented bound on a row's partition keys exists, so the factor stays 1.
+ */
+export const PARALLELIZATION_REFUSED =
+  "above 1 Lambda keeps order per partition key only, so every row would need a fence per partition key; POST /events uses each event's id as its partition key, so a row fed more than about 2,000 events would pass DynamoDB's 400 KB item limit and its batch would be dead-lettered (docs/deploy.md). Scale the consumer with shards instead: on-demand capacity (the default) or -c shardCount=N";
 
 /** The options with their defaults applied, validated. */
 export interface ResolvedKinesisSourceOptions {
@@ -93,11 +110,11 @@ export function resolveKinesisSourceOptions(options: KinesisSourceOptions): Reso
   checkRange('retryAttempts', retryAttempts, 0, 10_000);
   const parallelizationFactor = options.parallelizationFactor ?? 1;
   checkRange('parallelizationFactor', parallelizationFactor, 1, 10);
-  requireResolved(
-    'parallelizationFactor',
-    parallelizationFactor,
-    'above 1 the function fences per partition key, an environment value chosen at synth time',
-  );
+  requireResolved('parallelizationFactor', parallelizationFactor, 'only 1 is accepted');
+  if (parallelizationFactor !== 1)
+    throw new Error(
+      `parallelizationFactor must be 1 (given ${parallelizationFactor}): ${PARALLELIZATION_REFUSED}`,
+    );
   const maxBatchingWindow = options.maxBatchingWindow ?? Duration.seconds(0);
   checkRange('maxBatchingWindow (seconds)', maxBatchingWindow.toSeconds(), 0, 300);
   const maxRecordAge = options.maxRecordAge ?? Duration.days(1);

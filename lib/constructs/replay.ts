@@ -17,6 +17,8 @@ import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
 import {
   acknowledgeDistributedMapPolicy,
+  checkPollingHistory,
+  EVENTS_PER_POLL,
   invokeStep,
   retryIdempotentChild,
   ZeroToleranceDistributedMap,
@@ -46,6 +48,15 @@ export interface ReplayProps {
    * @default Duration.seconds(30)
    */
   readonly readyPollInterval?: Duration;
+  /**
+   * Longest wait, from the replay's start, for the archive to hold the handoff time: past it the
+   * replay fails through its fail step (the active versions stay served, the failed alarm
+   * fires). Bounded so the wait loop ends before Step Functions' 25,000-event execution history
+   * limit, which would fail the execution without its fail step and leave the replay marked
+   * running (every later POST /admin/replay answers 409).
+   * @default Duration.hours(2)
+   */
+  readonly maxArchiveWait?: Duration;
   /**
    * Safety margin added to Firehose's buffer interval before the archive is taken to hold an
    * arrival time (as the batch layer's cutoff).
@@ -153,6 +164,20 @@ export class Replay extends Construct {
       throw new Error(
         `maxReplayDuration must not exceed timeout (given ${maxReplayDuration.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes)`,
       );
+    const maxArchiveWait = props.maxArchiveWait ?? Duration.hours(2);
+    checkRange('maxArchiveWait (seconds)', maxArchiveWait.toSeconds(), 60, undefined);
+    if (maxArchiveWait.toMilliseconds() >= timeout.toMilliseconds())
+      throw new Error(
+        `maxArchiveWait must be shorter than timeout (given ${maxArchiveWait.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes): a timed-out execution runs no fail step`,
+      );
+    // The map and the other steps add a few dozen events; 500 leaves room for task retries.
+    checkPollingHistory(
+      { longest: 'maxArchiveWait', poll: 'readyPollInterval' },
+      maxArchiveWait,
+      Duration.seconds(pollSeconds),
+      EVENTS_PER_POLL,
+      500,
+    );
     const memorySize = props.memorySize ?? 2048;
     checkRange('memorySize', memorySize, 128, 10_240);
     const archive = props.archive;
@@ -198,6 +223,8 @@ export class Replay extends Construct {
       id: `AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`,
       reason: `The replay reads every archived object: s3:GetObject under the ${ARCHIVE_PREFIX} prefix of this one bucket only.`,
     });
+    // Scan: finish drops the version that falls off, and fail the version it was building, by
+    // scanning for that version's cells (DynamoDbKappaCellStore.deleteVersion).
     grantTable(
       props.kappaTable,
       fn,
@@ -207,6 +234,7 @@ export class Replay extends Construct {
       'dynamodb:DeleteItem',
       'dynamodb:BatchWriteItem',
       'dynamodb:Query',
+      'dynamodb:Scan',
     );
     grantTable(
       props.controlTable,
@@ -252,7 +280,11 @@ export class Replay extends Construct {
     const waitForArchive = new sfn.Wait(this, 'WaitForArchive', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
     });
-    const checkArchive = invoke('CheckArchive', { action: 'ready', replayId }, '$.ready');
+    const checkArchive = invoke(
+      'CheckArchive',
+      { action: 'ready', replayId, maxWaitMs: maxArchiveWait.toMilliseconds() },
+      '$.ready',
+    );
     checkArchive.addCatch(markFailed, onError);
 
     this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {

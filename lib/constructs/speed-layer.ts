@@ -37,7 +37,7 @@ export interface SpeedLayerProps extends KinesisSourceOptions {
    * How far dedupe reaches (ADR 008). `shard`: copies that share a partition key (as every
    * POST /events retry does), at about one id-log write per batch, the window's ids held in the
    * function's memory. `global`: copies under any partition key, at one conditional write per event.
-   * @default 'shard' ('global' when parallelizationFactor > 1, which `shard` cannot serve)
+   * @default 'shard'
    */
   readonly dedupeScope?: DedupeScope;
   /**
@@ -100,11 +100,7 @@ export class SpeedLayer extends Construct {
       tumblingWindow: resolveAggregationWindow(props.aggregationWindow, props.parallelizationFactor ?? 1),
     };
     const dedupe = props.eventDedupe ?? true;
-    const dedupeScope = props.dedupeScope ?? (source.parallelizationFactor > 1 ? 'global' : 'shard');
-    if (dedupeScope === 'shard' && source.parallelizationFactor > 1)
-      throw new Error(
-        "dedupeScope 'shard' needs parallelizationFactor 1 (one invocation per shard at a time); use 'global'",
-      );
+    const dedupeScope = props.dedupeScope ?? 'shard';
     const dedupeWindow = props.dedupeWindow ?? Duration.seconds(DEFAULT_DEDUPE_WINDOW_SECONDS[dedupeScope]);
 
     this.handler = new HandlerFunction(this, 'Handler', {
@@ -119,7 +115,8 @@ export class SpeedLayer extends Construct {
         dedupe,
         dedupeScope,
         dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
-        fenceBy: source.parallelizationFactor > 1 ? 'partitionKey' : 'shard',
+        // parallelizationFactor is 1 (resolveKinesisSourceOptions): a shard's records come in order.
+        fenceBy: 'shard',
       }),
     });
     const fn = this.handler.function;

@@ -5,6 +5,40 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 
 /**
+ * Step Functions fails an execution at its 25,000th history event unless that event ends it
+ * successfully, and no fail step or Catch runs then
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html).
+ */
+export const EXECUTION_HISTORY_LIMIT = 25_000;
+
+/**
+ * History events of one turn of a polling loop: a Wait (entered, exited), a Lambda task (entered,
+ * scheduled, started, succeeded, exited) and a Choice (entered, exited).
+ */
+export const EVENTS_PER_POLL = 9;
+
+/**
+ * Throws unless a loop polling every `poll` for at most `longest` stays, with `eventsPerPoll`
+ * history events a turn and `reserve` events for the rest of the execution, under
+ * {@link EXECUTION_HISTORY_LIMIT}: past it the execution fails without its fail step.
+ */
+export function checkPollingHistory(
+  names: { readonly longest: string; readonly poll: string },
+  longest: Duration,
+  poll: Duration,
+  eventsPerPoll: number,
+  reserve: number,
+): void {
+  if (Token.isUnresolved(longest.toSeconds()) || Token.isUnresolved(poll.toSeconds())) return;
+  const turns = Math.floor(longest.toSeconds() / poll.toSeconds()) + 1;
+  const events = turns * eventsPerPoll + reserve;
+  if (events > EXECUTION_HISTORY_LIMIT)
+    throw new Error(
+      `${names.longest} (${longest.toSeconds()} s) / ${names.poll} (${poll.toSeconds()} s) allows ${turns} polls of ${eventsPerPoll} execution history events each (${events} with the rest of the run), past Step Functions' limit of ${EXECUTION_HISTORY_LIMIT} events per execution, where the execution fails without its fail step (https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html): raise ${names.poll} or lower ${names.longest}`,
+    );
+}
+
+/**
  * A Distributed Map that states `ToleratedFailureCount: 0` in its definition. ASL's default is the
  * same (any failed child fails the Map Run), but CDK drops a 0 it was given, and the definition
  * should say it: one item not processed would leave a new version incomplete.

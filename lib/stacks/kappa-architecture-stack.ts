@@ -61,7 +61,8 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly processorBatchSize?: number;
   /**
-   * Processor parallelization factor (above 1, rows are fenced per partition key).
+   * Processor parallelization factor: only 1 is accepted (PARALLELIZATION_REFUSED in
+   * lib/constructs/kinesis-source.ts says why).
    * @default 1
    */
   readonly processorParallelizationFactor?: number;

@@ -81,7 +81,8 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly speedBatchSize?: number;
   /**
-   * Speed layer parallelization factor.
+   * Speed layer parallelization factor: only 1 is accepted (PARALLELIZATION_REFUSED in
+   * lib/constructs/kinesis-source.ts says why).
    * @default 1
    */
   readonly speedParallelizationFactor?: number;
@@ -93,7 +94,7 @@ export interface LambdaArchitectureStackProps extends StackProps {
   /**
    * How far speed-layer dedupe reaches: `shard` (copies sharing a partition key, about one write
    * per batch) or `global` (any copies, one conditional write per event). See ADR 008.
-   * @default 'shard' ('global' when speedParallelizationFactor > 1)
+   * @default 'shard'
    */
   readonly speedDedupeScope?: DedupeScope;
   /**

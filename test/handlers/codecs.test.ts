@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   jsonResponse,
   queryParams,
+  queryRoute,
   repeatedQueryParamsAnswer,
   requestBody,
 } from '../../lambdas/adapters/codecs/api-gateway';
@@ -121,6 +122,20 @@ describe('decodeKinesisEvent', () => {
 });
 
 describe('api-gateway codec', () => {
+  it('routes a query by its resource, not its path: GET /views/health is the view named health', () => {
+    const viewNamedHealth = apiGatewayGetView('health', { page: '/a' });
+    expect(viewNamedHealth.path).toBe('/views/health');
+    expect(queryRoute(viewNamedHealth)).toBe('view');
+    const at = (resource: string, path: string) => queryRoute({ ...fixtures.getView(), resource, path });
+    expect(at('/health', '/health')).toBe('health');
+    expect(at('/kappa/health', '/kappa/health')).toBe('health');
+    expect(at('/kappa/views/{view}', '/kappa/views/health')).toBe('view');
+    expect(at('/views/{view}/parts', '/views/status/parts')).toBe('parts');
+    expect(at('/admin/status', '/admin/status')).toBe('status');
+    expect(at('/views', '/views')).toBe('views');
+    expect(at('/events', '/events')).toBeUndefined();
+  });
+
   it('reads plain and base64 bodies as UTF-8 text, and a missing body as empty', () => {
     const body = JSON.stringify({ events: [click] });
     expect(requestBody(apiGatewayPostEvents(body))).toBe(body);

@@ -29,7 +29,6 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     bisectBatchOnError: false,
     retryAttempts: 9,
     maxRecordAge: Duration.hours(3),
-    parallelizationFactor: 5,
     dedupeWindow: Duration.days(2),
     memorySize: 1536,
   });
@@ -39,7 +38,7 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     ['bisectBatchOnError', { BisectBatchOnFunctionError: false }],
     ['retryAttempts', { MaximumRetryAttempts: 9 }],
     ['maxRecordAge', { MaximumRecordAgeInSeconds: 10_800 }],
-    ['parallelizationFactor', { ParallelizationFactor: 5 }],
+    ['parallelizationFactor (always 1)', { ParallelizationFactor: 1 }],
     ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
     [
       'onFailure (the construct S3 bucket: failed batches with their records)',
@@ -59,7 +58,7 @@ describe('KappaProcessor: each event-source prop lands on its own CloudFormation
     template.hasResourceProperties('AWS::Lambda::Function', {
       MemorySize: 1536,
       Environment: {
-        Variables: Match.objectLike({ [ENV.dedupeTtlSeconds]: '172800', [ENV.fenceBy]: 'partitionKey' }),
+        Variables: Match.objectLike({ [ENV.dedupeTtlSeconds]: '172800', [ENV.fenceBy]: 'shard' }),
       },
     });
   });

@@ -28,7 +28,7 @@ const actionsOf = (template: Template, rolePrefix: string): string[] =>
 
 describe('KappaArchitectureStack: the processor on the stream', () => {
   // GIVEN the stack with distinct processor values (a swap of two props cannot pass)
-  const template = synthKappa({ processorBatchSize: 321, processorParallelizationFactor: 4 }).template();
+  const template = synthKappa({ processorBatchSize: 321 }).template();
 
   it('wires the event source with bisect, partial batch responses, retries, record age and the S3 on-failure destination (records included)', () => {
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
@@ -36,7 +36,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
       FunctionName: { Ref: Match.stringLikeRegexp('^ProcessorHandlerFunction') },
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^EventStream'), 'Arn'] },
       BatchSize: 321,
-      ParallelizationFactor: 4,
+      ParallelizationFactor: 1,
       BisectBatchOnFunctionError: true,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       MaximumRetryAttempts: 10,
@@ -61,7 +61,7 @@ describe('KappaArchitectureStack: the processor on the stream', () => {
           [ENV.dedupeTable]: { Ref: Match.stringLikeRegexp('^TablesDedupeTable') },
           [ENV.speedDedupe]: 'true',
           [ENV.dedupeTtlSeconds]: '604800',
-          [ENV.fenceBy]: 'partitionKey',
+          [ENV.fenceBy]: 'shard',
         }),
       },
     });
@@ -391,6 +391,7 @@ describe('KappaArchitectureStack: least privilege', () => {
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:Scan', // the cells of a dropped or failed version (deleteVersion)
       'dynamodb:UpdateItem',
       ...logs,
       's3:GetObject',
@@ -583,6 +584,10 @@ describe('KappaArchitectureStack: validation of props', () => {
     [{ replayConcurrency: 2.5 }, 'replayConcurrency must be between 1 and 1000 (given 2.5)'],
     [{ processorBatchSize: 0 }, 'batchSize must be between 1 and 10000 (given 0)'],
     [{ processorParallelizationFactor: 11 }, 'parallelizationFactor must be between 1 and 10 (given 11)'],
+    [
+      { processorParallelizationFactor: 4 },
+      'parallelizationFactor must be 1 (given 4): above 1 Lambda keeps order per partition key only',
+    ],
     [
       { maxReplayDuration: Duration.hours(25) },
       'maxReplayDuration must not exceed timeout (given 1500 minutes, timeout 1440 minutes)',

@@ -76,3 +76,36 @@ describe('Replay: validation of props', () => {
     expect(() => replay(props)).toThrow(message);
   });
 });
+
+describe('Replay: the wait for the archive ends before the execution history limit', () => {
+  const definitionOf = (template: Template) => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    return JSON.parse(resolveIntrinsics(machine.Properties.DefinitionString)) as AslMachine;
+  };
+
+  it('CheckArchive gives the replay function the longest wait (2 hours by default), past which it fails the replay', () => {
+    const definition = definitionOf(replay({}));
+    expect(definition.States.CheckArchive).toMatchObject({
+      Parameters: { action: 'ready', maxWaitMs: 7_200_000 },
+    });
+    // A thrown ArchiveNotReady goes through MarkFailed, which clears the building version
+    expect(JSON.stringify(definition.States.CheckArchive.Catch)).toContain('"Next":"MarkFailed"');
+    expect(definitionOf(replay({ maxArchiveWait: Duration.minutes(30) })).States.CheckArchive).toMatchObject({
+      Parameters: { maxWaitMs: 1_800_000 },
+    });
+  });
+
+  it('fails if the wait could poll past 25,000 history events (a 1 s poll for 24 hours)', () => {
+    expect(() =>
+      replay({ readyPollInterval: Duration.seconds(1), maxArchiveWait: Duration.hours(23) }),
+    ).toThrow("past Step Functions' limit of 25000 events per execution");
+    // The old defaults' wait (30 s polls for the whole 24 h timeout) would have crossed it too
+    expect(() => replay({ maxArchiveWait: Duration.hours(23) })).toThrow('allows 2761 polls');
+  });
+
+  it('fails if maxArchiveWait is not shorter than the timeout', () => {
+    expect(() => replay({ timeout: Duration.hours(2), maxArchiveWait: Duration.hours(2) })).toThrow(
+      'maxArchiveWait must be shorter than timeout (given 120 minutes, timeout 120 minutes)',
+    );
+  });
+});

@@ -30,7 +30,6 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     bisectBatchOnError: false,
     retryAttempts: 7,
     maxRecordAge: Duration.hours(2),
-    parallelizationFactor: 3,
   });
   it.each([
     ['batchSize', { BatchSize: 123 }],
@@ -38,7 +37,7 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     ['bisectBatchOnError', { BisectBatchOnFunctionError: false }],
     ['retryAttempts', { MaximumRetryAttempts: 7 }],
     ['maxRecordAge', { MaximumRecordAgeInSeconds: 7200 }],
-    ['parallelizationFactor', { ParallelizationFactor: 3 }],
+    ['parallelizationFactor (always 1)', { ParallelizationFactor: 1 }],
     ['reportBatchItemFailures (always)', { FunctionResponseTypes: ['ReportBatchItemFailures'] }],
     ['startingPosition (always TRIM_HORIZON)', { StartingPosition: 'TRIM_HORIZON' }],
     [
@@ -64,7 +63,7 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
     expect(policies).not.toContain('DedupeTable');
   });
 
-  it('dedupes per shard by default (15-minute window, Query and PutItem on the dedupe table), claims per event with parallelization above 1', () => {
+  it('dedupes per shard by default (15-minute window, Query and PutItem on the dedupe table), claims per event with global scope', () => {
     const env = (t: Template) =>
       Object.values(t.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables as Record<
         string,
@@ -85,16 +84,24 @@ describe('SpeedLayer: each event-source prop lands on its own CloudFormation fie
       STREAMFOLD_DEDUPE_TTL_SECONDS: '900',
     });
     expect(dedupeActions(byDefault)).toEqual(['dynamodb:PutItem', 'dynamodb:Query']);
-    const parallel = speedLayer({ parallelizationFactor: 2 });
-    expect(env(parallel)).toMatchObject({
+    const global = speedLayer({ dedupeScope: 'global' });
+    expect(env(global)).toMatchObject({
       STREAMFOLD_DEDUPE_SCOPE: 'global',
       STREAMFOLD_DEDUPE_TTL_SECONDS: '604800',
+      STREAMFOLD_FENCE_BY: 'shard',
     });
-    expect(dedupeActions(parallel)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
-    expect(() => speedLayer({ parallelizationFactor: 2, dedupeScope: 'shard' })).toThrow(
-      "dedupeScope 'shard' needs parallelizationFactor 1",
-    );
+    expect(dedupeActions(global)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
   });
+
+  it.each([2, 10])(
+    'fails if parallelizationFactor is %i: rows fenced per partition key could pass 400 KB',
+    (factor) => {
+      expect(() => speedLayer({ parallelizationFactor: factor })).toThrow(
+        `parallelizationFactor must be 1 (given ${factor}): above 1 Lambda keeps order per partition key only`,
+      );
+      expect(() => speedLayer({ parallelizationFactor: factor })).toThrow('400 KB item limit');
+    },
+  );
 
   it.each([
     [{ batchSize: 10_001 }, 'batchSize must be between 1 and 10000 (given 10001)'],
@@ -174,7 +181,7 @@ describe('SpeedLayer aggregationWindow (ADR 012)', () => {
 
   it('fails if parallelizationFactor is above 1', () => {
     expect(() => speedLayer({ aggregationWindow: Duration.seconds(30), parallelizationFactor: 2 })).toThrow(
-      'aggregationWindow needs parallelizationFactor 1 (given 2)',
+      'parallelizationFactor must be 1 (given 2)',
     );
   });
 });

@@ -438,7 +438,6 @@ describe('least privilege', () => {
 describe('speed layer event source props land on the right CloudFormation fields', () => {
   const cases: [string, Parameters<typeof synth>[0], Record<string, unknown>][] = [
     ['batchSize', { speedBatchSize: 77 }, { BatchSize: 77 }],
-    ['parallelizationFactor', { speedParallelizationFactor: 3 }, { ParallelizationFactor: 3 }],
     ['aggregation window', { speedAggregationWindow: Duration.seconds(60) }, { TumblingWindowInSeconds: 60 }],
     [
       'defaults',
@@ -459,12 +458,10 @@ describe('speed layer event source props land on the right CloudFormation fields
     synth(props).template().hasResourceProperties('AWS::Lambda::EventSourceMapping', fields);
   });
 
-  it('fences per partition key when the parallelization factor is above 1', () => {
-    synth({ speedParallelizationFactor: 2 })
-      .template()
-      .hasResourceProperties('AWS::Lambda::Function', {
-        Environment: { Variables: Match.objectLike({ [ENV.fenceBy]: 'partitionKey' }) },
-      });
+  it('fails if the parallelization factor is above 1 (a row fenced per partition key could pass 400 KB)', () => {
+    expect(() => synth({ speedParallelizationFactor: 2 })).toThrow(
+      'parallelizationFactor must be 1 (given 2): above 1 Lambda keeps order per partition key only',
+    );
   });
 });
 

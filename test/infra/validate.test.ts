@@ -5,9 +5,11 @@ import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import { describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/runtime/env';
 import { Archive } from '../../lib/constructs/archive';
+import { BatchLayer } from '../../lib/constructs/batch-layer';
 import { EventStream } from '../../lib/constructs/event-stream';
 import { KappaProcessor } from '../../lib/constructs/kappa-processor';
 import { SpeedLayer } from '../../lib/constructs/speed-layer';
+import { checkPollingHistory } from '../../lib/constructs/step-functions';
 import { checkRange } from '../../lib/constructs/validate';
 
 function stack(): Stack {
@@ -101,5 +103,49 @@ describe('props from CfnParameters synthesize (validated by CloudFormation at de
           parallelizationFactor: param(s, 'Factor'),
         }),
     ).toThrow('parallelizationFactor must be a value known at synth time');
+  });
+});
+
+describe('polling loops stay under the execution history limit', () => {
+  const batchLayer = (props: { runTimeout?: Duration; queryPollInterval?: Duration }) => {
+    const s = stack();
+    new BatchLayer(s, 'Batch', {
+      archive: new Archive(s, 'Archive', { stream: new kinesis.Stream(s, 'Stream'), viewsJson: '[]' }),
+      speedTable: table(s, 'SpeedTable'),
+      batchTable: table(s, 'BatchTable'),
+      controlTable: table(s, 'ControlTable'),
+      viewsJson: '[]',
+      arrivalBucket: Duration.minutes(1),
+      ...props,
+    });
+  };
+
+  it('accepts the batch state machine defaults (6 hours, 15 s polls)', () => {
+    expect(() => batchLayer({})).not.toThrow();
+  });
+
+  it('fails if a batch run could poll past 25,000 history events before its runTimeout', () => {
+    expect(() => batchLayer({ queryPollInterval: Duration.seconds(1) })).toThrow(
+      "runTimeout (21600 s) / queryPollInterval (1 s) allows 21601 polls of 16 execution history events each (346616 with the rest of the run), past Step Functions' limit of 25000 events per execution",
+    );
+    expect(() =>
+      batchLayer({ runTimeout: Duration.hours(3), queryPollInterval: Duration.seconds(8) }),
+    ).not.toThrow();
+  });
+
+  it('counts polls as whole turns plus the first check', () => {
+    expect(() =>
+      checkPollingHistory({ longest: 'a', poll: 'b' }, Duration.seconds(100), Duration.seconds(10), 10, 0),
+    ).not.toThrow();
+    // 100 s / 10 s = 10 turns, plus the first check: 11 x 10 = 110 events, over a limit reached with 24,900 reserved
+    expect(() =>
+      checkPollingHistory(
+        { longest: 'a', poll: 'b' },
+        Duration.seconds(100),
+        Duration.seconds(10),
+        10,
+        24_900,
+      ),
+    ).toThrow('allows 11 polls of 10 execution history events each (25010 with the rest of the run)');
   });
 });

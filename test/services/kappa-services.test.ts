@@ -197,6 +197,24 @@ describe('replay lifecycle', () => {
     expect((await replayReady(started.replayId, s.deps)).ready).toBe(true);
   });
 
+  it('gives up waiting for the archive after maxWaitMs with ArchiveNotReady, so the state machine fails the replay', async () => {
+    const s = setup();
+    const started = await startReplay({}, s.deps);
+    const maxWaitMs = 2 * 3_600_000;
+    s.archiveUpTo(started.handoffMs - 1);
+    s.at(T0 + maxWaitMs);
+    expect((await replayReady(started.replayId, s.deps, maxWaitMs)).ready).toBe(false);
+    s.at(T0 + maxWaitMs + 1);
+    await expect(replayReady(started.replayId, s.deps, maxWaitMs)).rejects.toMatchObject({
+      name: 'ArchiveNotReady',
+      message: expect.stringContaining('archive delivery is behind') as unknown,
+    });
+    // Without a bound (the local runner) it keeps waiting; once the archive holds the handoff it is ready
+    expect((await replayReady(started.replayId, s.deps)).ready).toBe(false);
+    s.archiveUpTo(started.handoffMs);
+    expect((await replayReady(started.replayId, s.deps, maxWaitMs)).ready).toBe(true);
+  });
+
   it('a failed replay leaves the active version served and clears its building version', async () => {
     const s = setup();
     await buildVersion(s);

@@ -56,3 +56,21 @@ export function pathParam(event: APIGatewayProxyEvent, name: string): string | u
   if (!params || !Object.prototype.hasOwnProperty.call(params, name)) return undefined;
   return params[name];
 }
+
+/** The GET routes the query function serves (Lambda and Kappa alike). */
+export type QueryRoute = 'health' | 'status' | 'views' | 'view' | 'parts';
+
+/**
+ * Which query route an event is for, read from its API Gateway resource (`/views/{view}`), never
+ * from its path: `/views/health` is the view named `health` (view names are `[a-z0-9_]+`), not
+ * `GET /health`. The local runtime's `/kappa/...` routes (`architecture both`) end the same way.
+ */
+export function queryRoute(event: APIGatewayProxyEvent): QueryRoute | undefined {
+  const resource = event.resource;
+  if (resource.endsWith('/views/{view}/parts')) return 'parts';
+  if (resource.endsWith('/views/{view}')) return 'view';
+  if (resource.endsWith('/views')) return 'views';
+  if (resource.endsWith('/admin/status')) return 'status';
+  if (resource.endsWith('/health')) return 'health';
+  return undefined;
+}
