@@ -496,9 +496,9 @@ export class LocalPipeline {
     return this.scheduler!.runInstead(() => this.invokeBatch(detail));
   }
 
-  /** Heap snapshots of the main thread and every handler worker, labeled `label`, into `dir`. */
+  /** Heap snapshots of the main thread, every handler worker and every emulator worker, labeled `label`, into `dir`. */
   writeHeapSnapshots(dir: string, label: string): Promise<string[]> {
-    return writeHeapSnapshots(dir, label, this.hosts);
+    return writeHeapSnapshots(dir, label, [...this.hosts, ...(this.emulators?.threads ?? [])]);
   }
 
   get deadLetterQueue(): DeadLetterQueue {
@@ -523,6 +523,7 @@ export class LocalPipeline {
       deadLetters: this.dlq!,
       generator: this.generatorInstance,
       hosts: this.hosts,
+      emulatorThreads: this.emulators?.threads ?? [],
       kappa: this.kappa,
     });
   }

@@ -10,13 +10,13 @@ import {
   makeS3Client,
 } from '../../lambdas/runtime/clients';
 import { startEmulators, type Emulators } from '../../local/emulators';
-import { openLevelIterators } from '../../local/level-iterators';
 import { ensureResources, resourceNames } from '../../local/resources';
 
 /**
  * dynalite reads each Query and Scan through a LevelDB iterator; before the fix none of them was
  * ever closed, and a long-running runtime's memory and data dir grew with every request. Checked
- * on disk (classic-level, what `npm start` uses).
+ * on disk (classic-level, what `npm start` uses), in dynalite's worker thread, where the fix must
+ * be applied (each thread loads its own copy of the modules).
  */
 describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
   let emulators: Emulators;
@@ -42,7 +42,7 @@ describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
       await doc.send(
         new PutCommand({ TableName: names.speedTable, Item: { pk: `k${i % 4}`, sk: String(i), n: i } }),
       );
-    const before = openLevelIterators();
+    const before = await emulators.openLevelIterators();
     for (let i = 0; i < 50; i++) {
       const q = await doc.send(
         new QueryCommand({
@@ -57,8 +57,8 @@ describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
       await doc.send(new ScanCommand({ TableName: names.speedTable, Limit: 3 }));
     }
     const deadline = Date.now() + 5000;
-    while (openLevelIterators() > before && Date.now() < deadline)
+    while ((await emulators.openLevelIterators()) > before && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
-    expect(openLevelIterators() - before).toBe(0);
+    expect((await emulators.openLevelIterators()) - before).toBe(0);
   });
 });
