@@ -1,30 +1,40 @@
 /**
  * The body of an emulator worker thread (local/emulator-thread.ts starts it): starts the
- * emulators named in `workerData` in this thread, reports their ports, then answers the main
- * thread's calls until it asks to stop. Every message is plain data.
+ * emulators it is asked for in this thread, reports their ports, answers the main thread's calls,
+ * stops them when asked, and waits to be asked again (a restart reuses the thread and the modules
+ * it loaded). Every message is plain data.
  */
 import { getHeapStatistics } from 'node:v8';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { startEmulatorServers, type EmulatorServerOptions, type EmulatorServers } from './emulator-servers';
 
 /** A call from the main thread; `id` pairs it with its answer. */
 export type EmulatorCall =
+  | { readonly id: number; readonly call: 'start'; readonly options: EmulatorServerOptions }
   | { readonly id: number; readonly call: 'trimStream'; readonly nowMs?: number }
   | { readonly id: number; readonly call: 'openLevelIterators' | 'memoryUsage' | 'stop' };
 
-/** What the worker posts: once `started` or `failed`, then one answer per call. */
+/** What the worker posts: one answer per call. */
 export type EmulatorWorkerMessage =
-  | { readonly started: EmulatorServers['ports'] }
-  | { readonly failed: string }
-  | { readonly id: number; readonly result: unknown }
-  | { readonly id: number; readonly error: string };
+  { readonly id: number; readonly result: unknown } | { readonly id: number; readonly error: string };
 
-async function answer(servers: EmulatorServers, message: EmulatorCall): Promise<unknown> {
+let servers: EmulatorServers | undefined;
+
+function running(): EmulatorServers {
+  if (!servers) throw new Error('no emulator runs in this worker: start them first');
+  return servers;
+}
+
+async function answer(message: EmulatorCall): Promise<unknown> {
   switch (message.call) {
+    case 'start':
+      if (servers) throw new Error('emulators already run in this worker: stop them first');
+      servers = await startEmulatorServers(message.options);
+      return servers.ports;
     case 'trimStream':
-      return servers.trimStream(message.nowMs);
+      return running().trimStream(message.nowMs);
     case 'openLevelIterators':
-      return servers.openLevelIterators();
+      return running().openLevelIterators();
     case 'memoryUsage': {
       const heap = getHeapStatistics();
       const usage = process.memoryUsage();
@@ -35,25 +45,19 @@ async function answer(servers: EmulatorServers, message: EmulatorCall): Promise<
         arrayBuffers: usage.arrayBuffers,
       };
     }
-    case 'stop':
-      return servers.stop();
+    case 'stop': {
+      const stopping = servers;
+      await stopping?.stop();
+      if (servers === stopping) servers = undefined;
+      return undefined;
+    }
   }
 }
 
-function serve(port: NonNullable<typeof parentPort>, options: EmulatorServerOptions): void {
-  const post = (message: EmulatorWorkerMessage) => port.postMessage(message);
-  startEmulatorServers(options).then(
-    (servers) => {
-      port.on('message', (message: EmulatorCall) => {
-        answer(servers, message).then(
-          (result) => post({ id: message.id, result }),
-          (error: Error) => post({ id: message.id, error: error.message }),
-        );
-      });
-      post({ started: servers.ports });
-    },
-    (error: Error) => post({ failed: error.message }),
+parentPort?.on('message', (message: EmulatorCall) => {
+  answer(message).then(
+    (result) => parentPort!.postMessage({ id: message.id, result } satisfies EmulatorWorkerMessage),
+    (error: Error) =>
+      parentPort!.postMessage({ id: message.id, error: error.message } satisfies EmulatorWorkerMessage),
   );
-}
-
-if (parentPort) serve(parentPort, workerData as EmulatorServerOptions);
+});

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeDynamoDbClient } from '../../lambdas/runtime/clients';
 import { startEmulators, type Emulators } from '../../local/emulators';
+import { memoryBreakdown } from '../../local/pipeline-status';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -99,7 +100,7 @@ describe('the emulators in worker threads', () => {
     }
   });
 
-  it('reports each worker heap, and ends every worker on stop', async () => {
+  it('reports each worker heap, and answers nothing once stopped', async () => {
     const emulators = await startEmulators();
     try {
       for (const thread of emulators.threads) {
@@ -107,10 +108,31 @@ describe('the emulators in worker threads', () => {
         expect(usage.heapUsed).toBeGreaterThan(0);
         expect(thread.lastMemory).toEqual(usage);
       }
+      // What GET /admin/status gives as memoryMb (the pipeline passes these threads beside its handlers).
+      const breakdown = await memoryBreakdown(emulators.threads, 5_000);
+      expect(Object.keys(breakdown.workers)).toEqual(['kinesalite', 'dynalite', 's3rver']);
     } finally {
       await emulators.stop();
     }
-    for (const thread of emulators.threads) await expect(thread.memoryUsage()).rejects.toThrow(/has exited/);
+    for (const thread of emulators.threads) await expect(thread.memoryUsage()).rejects.toThrow(/are stopped/);
+  });
+
+  it('restarts in the threads of the last stop: no worker loads its emulator again', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-threads-'));
+    dirs.push(dataDir);
+    const first = await startEmulators({ dataDir });
+    const threadIds = first.threads.map((t) => t.threadId);
+    await first.stop();
+    const second = await startEmulators({ dataDir });
+    try {
+      expect(second.threads.map((t) => t.threadId)).toEqual(threadIds);
+      // And they serve the data dir again (the stop closed its databases, the start reopened them).
+      expect((await makeDynamoDbClient(second.endpoints).send(new ListTablesCommand({}))).TableNames).toEqual(
+        [],
+      );
+    } finally {
+      await second.stop();
+    }
   });
 
   it('fails if an emulator is placed twice or is unknown, naming it', async () => {
