@@ -13,12 +13,16 @@ import { EmulatorThread } from './emulator-thread';
 
 export type { EmulatorKind } from './emulator-servers';
 
-/** One worker thread per emulator: what the measurements of ADR 017 chose. */
-export const DEFAULT_EMULATOR_WORKERS: readonly (readonly EmulatorKind[])[] = [
-  ['kinesis'],
-  ['dynamodb'],
-  ['s3'],
-];
+/** Where the emulators run, by name (`--emulator-threads`): see `EmulatorOptions.workers`. */
+export const EMULATOR_THREADS = {
+  /** Every emulator on the calling thread, the default: ADR 017 found the threads slower on a loaded 2-core machine. */
+  none: [],
+  /** Each emulator in a worker thread of its own. */
+  each: [['kinesis'], ['dynamodb'], ['s3']],
+  /** The three in one worker thread. */
+  shared: [['kinesis', 'dynamodb', 's3']],
+} as const satisfies Record<string, readonly (readonly EmulatorKind[])[]>;
+export type EmulatorThreads = keyof typeof EMULATOR_THREADS;
 
 export interface EmulatorOptions {
   /** Folder the emulators persist to (kinesis/, dynamodb/, s3/ below it); in memory when absent. */
@@ -36,8 +40,9 @@ export interface EmulatorOptions {
   /**
    * Which emulators run in worker threads, one thread per group (`[['kinesis', 'dynamodb', 's3']]`
    * shares one); an emulator in no group runs on the calling thread, `[]` runs all three there
-   * (the runtime before ADR 017). Each emulator may appear once.
-   * @default DEFAULT_EMULATOR_WORKERS (one thread per emulator)
+   * (what ADR 017 measured as the faster placement on a loaded 2-core machine). Each emulator may
+   * appear once.
+   * @default [] (every emulator on the calling thread)
    */
   readonly workers?: readonly (readonly EmulatorKind[])[];
 }
@@ -93,15 +98,15 @@ function crash(name: string) {
 }
 
 /**
- * Starts kinesalite, dynalite and s3rver on loopback, each in a worker thread of its own by
- * default (`workers`). They speak the AWS wire protocol, so handlers use the unmodified SDK
+ * Starts kinesalite, dynalite and s3rver on loopback, on the calling thread or in worker threads
+ * (`workers`). They speak the AWS wire protocol, so handlers use the unmodified SDK
  * clients with only the endpoint changed. With a `dataDir`, streams, tables and objects survive a
  * restart on the same folder (LevelDB for kinesalite and dynalite, plain files for s3rver);
  * without it, everything lives in memory and s3rver's folder is a temporary one deleted by stop().
  */
 export async function startEmulators(options: EmulatorOptions = {}): Promise<Emulators> {
   const host = options.host ?? '127.0.0.1';
-  const { groups, here } = placement(options.workers ?? DEFAULT_EMULATOR_WORKERS);
+  const { groups, here } = placement(options.workers ?? EMULATOR_THREADS.none);
   const dir = options.dataDir ? path.resolve(options.dataDir) : undefined;
   if (dir) mkdirSync(dir, { recursive: true });
   const s3Dir = dir ? path.join(dir, 's3') : mkdtempSync(path.join(tmpdir(), 'streamfold-s3-'));

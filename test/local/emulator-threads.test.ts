@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeDynamoDbClient } from '../../lambdas/runtime/clients';
-import { startEmulators, type Emulators } from '../../local/emulators';
+import { EMULATOR_THREADS, startEmulators, type Emulators } from '../../local/emulators';
 import { memoryBreakdown } from '../../local/pipeline-status';
 
 const dirs: string[] = [];
@@ -51,8 +51,8 @@ async function answersWhileBlocked(urls: readonly string[], blockMs: number): Pr
 }
 
 describe('the emulators in worker threads', () => {
-  it('answer while the main thread is blocked, each in its own worker by default', async () => {
-    const emulators = await startEmulators();
+  it('answer while the main thread is blocked, each in its own worker when asked', async () => {
+    const emulators = await startEmulators({ workers: EMULATOR_THREADS.each });
     try {
       expect(emulators.threads.map((t) => t.name)).toEqual(['kinesalite', 'dynalite', 's3rver']);
       const { kinesis, dynamodb, s3 } = emulators.endpoints;
@@ -63,8 +63,8 @@ describe('the emulators in worker threads', () => {
     }
   });
 
-  it('run on the calling thread when no worker is asked for (and then cannot answer while it is blocked)', async () => {
-    const emulators = await startEmulators({ workers: [] });
+  it('run on the calling thread by default (and then cannot answer while it is blocked)', async () => {
+    const emulators = await startEmulators();
     try {
       expect(emulators.threads).toEqual([]);
       const { kinesis, dynamodb, s3 } = emulators.endpoints;
@@ -77,7 +77,7 @@ describe('the emulators in worker threads', () => {
   it('share one worker when grouped, and keep a table across a restart on the same data dir in another placement', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-threads-'));
     dirs.push(dataDir);
-    let emulators: Emulators = await startEmulators({ dataDir, workers: [['kinesis', 'dynamodb', 's3']] });
+    let emulators: Emulators = await startEmulators({ dataDir, workers: EMULATOR_THREADS.shared });
     try {
       expect(emulators.threads.map((t) => t.name)).toEqual(['kinesalite+dynalite+s3rver']);
       await makeDynamoDbClient(emulators.endpoints).send(
@@ -101,7 +101,7 @@ describe('the emulators in worker threads', () => {
   });
 
   it('reports each worker heap, and answers nothing once stopped', async () => {
-    const emulators = await startEmulators();
+    const emulators = await startEmulators({ workers: EMULATOR_THREADS.each });
     try {
       for (const thread of emulators.threads) {
         const usage = await thread.memoryUsage();
@@ -120,10 +120,10 @@ describe('the emulators in worker threads', () => {
   it('restarts in the threads of the last stop: no worker loads its emulator again', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-threads-'));
     dirs.push(dataDir);
-    const first = await startEmulators({ dataDir });
+    const first = await startEmulators({ dataDir, workers: EMULATOR_THREADS.each });
     const threadIds = first.threads.map((t) => t.threadId);
     await first.stop();
-    const second = await startEmulators({ dataDir });
+    const second = await startEmulators({ dataDir, workers: EMULATOR_THREADS.each });
     try {
       expect(second.threads.map((t) => t.threadId)).toEqual(threadIds);
       // And they serve the data dir again (the stop closed its databases, the start reopened them).

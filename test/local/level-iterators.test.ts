@@ -9,20 +9,23 @@ import {
   makeKinesisClient,
   makeS3Client,
 } from '../../lambdas/runtime/clients';
-import { startEmulators, type Emulators } from '../../local/emulators';
+import { EMULATOR_THREADS, startEmulators, type Emulators } from '../../local/emulators';
 import { ensureResources, resourceNames } from '../../local/resources';
 
 /**
  * dynalite reads each Query and Scan through a LevelDB iterator; before the fix none of them was
  * ever closed, and a long-running runtime's memory and data dir grew with every request. Checked
- * on disk (classic-level, what `npm start` uses), in dynalite's worker thread, where the fix must
- * be applied (each thread loads its own copy of the modules).
+ * on disk (classic-level, what `npm start` uses), in the thread dynalite runs in, where the fix
+ * must be applied (each thread loads its own copy of the modules).
  */
-describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
+describe.each([
+  ['on the main thread', EMULATOR_THREADS.none],
+  ['in a worker thread', EMULATOR_THREADS.each],
+])('dynalite closes the LevelDB iterator of every Query and Scan, %s', (_where, workers) => {
   let emulators: Emulators;
   const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-iterators-'));
   beforeAll(async () => {
-    emulators = await startEmulators({ dataDir: dir });
+    emulators = await startEmulators({ dataDir: dir, workers });
   });
   afterAll(async () => {
     await emulators?.stop();
