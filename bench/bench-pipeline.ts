@@ -5,7 +5,21 @@
 import { cpus, loadavg } from 'node:os';
 import { validateViews, type ViewDefinition } from '../lambdas/core/view';
 import { quietSdkNodeWarning } from '../local/handler-host';
+import { EMULATOR_THREADS, type EmulatorThreads } from '../local/emulators';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from '../local/pipeline';
+
+/**
+ * `STREAMFOLD_EMULATOR_THREADS=each npx tsx bench/<script>.ts` runs a benchmark with the emulators
+ * in worker threads (ADR 017), to compare placements with the same script.
+ */
+function emulatorThreads(): EmulatorThreads {
+  const given = process.env.STREAMFOLD_EMULATOR_THREADS ?? 'none';
+  if (!Object.keys(EMULATOR_THREADS).includes(given))
+    throw new Error(
+      `STREAMFOLD_EMULATOR_THREADS must be ${Object.keys(EMULATOR_THREADS).join(', ')} (given ${JSON.stringify(given)})`,
+    );
+  return given as EmulatorThreads;
+}
 
 /** Page views per page and minute: a count and a distinct count of users. */
 export const PAGE_VIEWS = validateViews([
@@ -30,6 +44,7 @@ export async function startBenchPipeline(
     port: 0,
     generator: false,
     batchEveryMs: 3_600_000,
+    emulatorThreads: emulatorThreads(),
     ...options,
   });
   await pipeline.start();

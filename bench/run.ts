@@ -1082,6 +1082,37 @@ without). So in the late-heavy case the remaining cost grows with the rows dynal
 with on-time events the speed part stays small and what is left is the wait for the shared main
 thread.
 
+## Emulator threads (issue 10, branch emuthread, ADR 017, 2026-12-02 10:26-11:29 UTC)
+
+kinesalite, dynalite and s3rver can each run in a worker thread of their own
+(\`--emulator-threads each\`; \`STREAMFOLD_EMULATOR_THREADS=each\` for the bench scripts). Before: main
+(87b96df), emulators on the main thread; after: the threads. Same scripts, each pair back to back,
+order alternated between rounds, on the 2 cores shared with three other engineers' runs (1-minute
+load average 14 to 27 throughout, so wall-clock figures move 2-3x between identical runs). Medians;
+process CPU is user + system of every thread; "main ELU" is the main thread's event-loop
+utilization over the run.
+
+| benchmark (runs per side) | figure | before (main thread) | after (threads) |
+| --- | --- | --- | --- |
+| all that recorded it (13 / 13) | main ELU | 0.77-0.85 | 0.48-0.62 |
+| local-pipeline.ts 20000 (6 / 6) | process CPU | 27.2 s | 31.7 s |
+| | speed caught up (e2e events/s) | 361 | 352 |
+| | HTTP ingest (events/s) | 727 | 496 |
+| e2e-visibility.ts 20 1000 --hops (3 / 3) | visibility p50 / p95 | 46.2 / 66.5 s | 34.2 / 48.9 s |
+| | rate the sender reached | 283/s | 93/s |
+| query-latency.ts 100, late (3 / 2) | p50 / p99 | 305 / 2,556 ms | 605 / 3,674 ms |
+| | process CPU | 35.1 s | 51.8 s |
+| query-latency.ts 100 ontime (3 / 3) | p50 / p99 | 273 / 3,022 ms | 172 / 2,375 ms |
+| | process CPU | 33.1 s | 40.8 s |
+
+Visibility does not compare: with the threads the sender reached a third of the rate (POST sent ->
+stored p50 383-784 ms against 138-479), so the pipeline carried a third of the events. The same
+requests in one process (4,000 conditional PutItems, 40 PutRecords of 500), alternated: 8.4-9.7 s of
+CPU with the emulators on the calling thread, 10.5-10.7 s in warm workers. The threads are therefore
+not the default. In both placements the speed invocation (one conditional PutItem per new row) was
+the largest hop of visibility (p50 13-27 s a batch at this load), the polling and batching under
+150 ms. Not measured: an idle machine.
+
 ## Batch runs: incremental over the compacted archive (bench/batch-incremental.ts)
 
 30 days of history plus one new hour (2% of it late); the same archive read by the engine over

@@ -3,6 +3,7 @@ import { parseDuration } from '../lambdas/core/time';
 import { BATCH_USAGE, parseBatchCommand, runBatchCommand } from './batch-command';
 import { quietSdkNodeWarning } from './handler-host';
 import type { DedupeScope } from '../lambdas/runtime/config';
+import { EMULATOR_THREADS, type EmulatorThreads } from './emulators';
 import { loadViews } from './load-views';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pipeline';
 import { ProgressLine } from './progress';
@@ -44,7 +45,9 @@ Options:
                             not built with their current definition
   --replay-handoff <duration> kappa: how far ahead a replay's handoff is set [3s]
   --heap-snapshots <dir>    on kill -USR2 <pid>, write V8 heap snapshots of the main
-                            thread and every handler worker into <dir>
+                            thread and every worker into <dir>
+  --emulator-threads <t>    where the emulators run: none (the main thread), each
+                            (a worker thread each) or shared (one worker) [none]
   -h, --help`;
 
 function integer(text: string, option: string, min: number): number {
@@ -81,6 +84,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'replay-handoff': { type: 'string', default: '3s' },
       endpoint: { type: 'string', default: process.env.AWS_ENDPOINT_URL ?? '' },
       'heap-snapshots': { type: 'string' },
+      'emulator-threads': { type: 'string', default: 'none' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -112,6 +116,11 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     throw new Error(
       `--duckdb-memory must be a size such as 256MB or 2GB (given ${JSON.stringify(duckdbMemory)})`,
     );
+  const emulatorThreads = values['emulator-threads'];
+  if (!Object.keys(EMULATOR_THREADS).includes(emulatorThreads))
+    throw new Error(
+      `--emulator-threads must be ${Object.keys(EMULATOR_THREADS).join(', ')} (given ${JSON.stringify(emulatorThreads)})`,
+    );
   const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
   const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
@@ -137,6 +146,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     compactionPeriodMs: values['no-compaction'] ? 0 : compactionPeriodMs,
     ...(duckdbMemory !== undefined ? { duckdbMemoryLimit: duckdbMemory } : {}),
     ...(values['heap-snapshots'] !== undefined ? { heapSnapshotDir: values['heap-snapshots'] } : {}),
+    emulatorThreads: emulatorThreads as EmulatorThreads,
     ...(values['duckdb-threads'] !== undefined
       ? { duckdbThreads: integer(values['duckdb-threads'], '--duckdb-threads', 1) }
       : {}),

@@ -1,31 +1,28 @@
-import * as crypto from 'node:crypto';
-import { createWriteStream, promises as fs, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import Module from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { AwsEndpoints } from '../lambdas/runtime/clients';
-import { trimExpiredRecords, withKinesaliteStore, type KinesaliteDbModule } from './kinesalite-retention';
-import { useBigintSequences } from './kinesalite-sequences';
-import { closeEndedLevelIterators } from './level-iterators';
+import {
+  EMULATOR_KINDS,
+  startEmulatorServers,
+  type EmulatorKind,
+  type EmulatorServerOptions,
+  type EmulatorServers,
+} from './emulator-servers';
+import { EmulatorThread } from './emulator-thread';
 
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  /** Set by run(): the HTTP server, closed directly so its keep-alive connections go too. */
-  readonly httpServer?: Server;
-}
-type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
+export type { EmulatorKind } from './emulator-servers';
 
-/* eslint-disable @typescript-eslint/no-require-imports -- these emulators ship as CommonJS without types */
-const kinesalite = require('kinesalite') as (options: Record<string, unknown>) => Server;
-const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
-const kinesaliteDb = require('kinesalite/db') as KinesaliteDbModule;
-// Same values, computed with BigInt instead of bignumber.js (see kinesalite-sequences.ts).
-useBigintSequences(kinesaliteDb);
-/* eslint-enable @typescript-eslint/no-require-imports */
+/** Where the emulators run, by name (`--emulator-threads`): see `EmulatorOptions.workers`. */
+export const EMULATOR_THREADS = {
+  /** Every emulator on the calling thread, the default: ADR 017 found the threads slower on a loaded 2-core machine. */
+  none: [],
+  /** Each emulator in a worker thread of its own. */
+  each: [['kinesis'], ['dynamodb'], ['s3']],
+  /** The three in one worker thread. */
+  shared: [['kinesis', 'dynamodb', 's3']],
+} as const satisfies Record<string, readonly (readonly EmulatorKind[])[]>;
+export type EmulatorThreads = keyof typeof EMULATOR_THREADS;
 
 export interface EmulatorOptions {
   /** Folder the emulators persist to (kinesis/, dynamodb/, s3/ below it); in memory when absent. */
@@ -40,6 +37,14 @@ export interface EmulatorOptions {
    * @default 600_000 (10 minutes)
    */
   readonly trimStreamEveryMs?: number;
+  /**
+   * Which emulators run in worker threads, one thread per group (`[['kinesis', 'dynamodb', 's3']]`
+   * shares one); an emulator in no group runs on the calling thread, `[]` runs all three there
+   * (what ADR 017 measured as the faster placement on a loaded 2-core machine). Each emulator may
+   * appear once.
+   * @default [] (every emulator on the calling thread)
+   */
+  readonly workers?: readonly (readonly EmulatorKind[])[];
 }
 
 export interface Emulators {
@@ -47,301 +52,114 @@ export interface Emulators {
   readonly endpoints: AwsEndpoints;
   /** The folder s3rver keeps buckets in: `<s3Dir>/<bucket>/<key>._S3rver_object` (DuckDB reads it). */
   readonly s3Dir: string;
+  /** The worker threads the emulators run in (memory and heap snapshots of the status); none when all run here. */
+  readonly threads: readonly EmulatorThread[];
   /** Deletes the stream records older than the stream's retention now; resolves to how many. */
   trimStream(nowMs?: number): Promise<number>;
-  /** Closes the three servers, their open connections and their databases. */
+  /** LevelDB iterators dynalite opened and has not closed (local/level-iterators.ts), in its thread. */
+  openLevelIterators(): Promise<number>;
+  /** Closes the three servers, their open connections and their databases, and ends their threads. */
   stop(): Promise<void>;
 }
 
-/** True when this process's OpenSSL offers DES (Node started with --openssl-legacy-provider). */
-function desAvailable(): boolean {
-  try {
-    crypto.createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
-    return true;
-  } catch {
-    return false;
-  }
+/** The groups of `workers`, checked, and the emulators left for the calling thread. */
+function placement(workers: readonly (readonly EmulatorKind[])[]): {
+  groups: EmulatorKind[][];
+  here: EmulatorKind[];
+} {
+  const seen = new Set<EmulatorKind>();
+  const groups = workers
+    .map((group) =>
+      group.map((kind) => {
+        if (!EMULATOR_KINDS.includes(kind))
+          throw new Error(`unknown emulator "${kind}" in workers: use ${EMULATOR_KINDS.join(', ')}`);
+        if (seen.has(kind)) throw new Error(`emulator "${kind}" is in two worker groups: give it one`);
+        seen.add(kind);
+        return kind;
+      }),
+    )
+    .filter((group) => group.length > 0);
+  return { groups, here: EMULATOR_KINDS.filter((kind) => !seen.has(kind)) };
 }
 
 /**
- * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 only offers
- * through its legacy provider: without `--openssl-legacy-provider` every second page of a listing
- * answers 500. That flag cannot be turned on once Node runs (NODE_OPTIONS and execArgv are read at
- * startup only), so s3rver's bucket controller alone gets a `crypto` whose 'des' is AES-128-CBC
- * over the doubled 8-byte key and IV. The token only has to round-trip inside s3rver: it is opaque
- * to clients, and no other module sees the substitute.
+ * A worker whose emulator died (an uncaught exception in it) takes its endpoint with it, and every
+ * request after would fail with ECONNREFUSED far from the cause. Before ADR 017 such an exception
+ * ended the process; it still does, with the reason.
  */
-function desFreeCrypto(): typeof crypto {
-  const widen = (algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) => {
-    const bytes = (value: crypto.CipherKey | crypto.BinaryLike) => Buffer.from(value as Buffer);
-    return algorithm.toLowerCase() === 'des' && iv !== null
-      ? ([
-          'aes-128-cbc',
-          Buffer.concat([bytes(key), bytes(key)]),
-          Buffer.concat([bytes(iv), bytes(iv)]),
-        ] as const)
-      : undefined;
-  };
-  return {
-    ...crypto,
-    createCipheriv: ((algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) => {
-      const aes = widen(algorithm, key, iv);
-      return aes ? crypto.createCipheriv(...aes) : crypto.createCipheriv(algorithm, key, iv);
-    }) as typeof crypto.createCipheriv,
-    createDecipheriv: ((algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) => {
-      const aes = widen(algorithm, key, iv);
-      return aes ? crypto.createDecipheriv(...aes) : crypto.createDecipheriv(algorithm, key, iv);
-    }) as typeof crypto.createDecipheriv,
-  };
-}
-
-/** The parts of s3rver's FilesystemStore that atomicPuts() replaces or wraps. */
-interface FilesystemStore {
-  getResourcePath(bucket: string, key: string, resource: string): string;
-  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
-  putObject(object: {
-    bucket: string;
-    key: string;
-    metadata: Record<string, string>;
-    content: Buffer | NodeJS.ReadableStream;
-  }): Promise<{ size: number; md5: string }>;
-  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
-}
-
-async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(temp, data);
-  await fs.rename(temp, file);
-}
-
-/**
- * Gives s3rver S3's guarantees for PutObject, which the archiver, the watermark and DuckDB rely
- * on. As shipped, s3rver (3.7) truncates the object file and writes it in place, and for a
- * buffered body answers 200 before the bytes are on disk: a GetObject racing an overwrite (the
- * watermark object, rewritten after every flush) or following a put at once can read an empty
- * or half-written object, and DuckDB, reading the folder, a torn NDJSON file. Here the body is
- * written to a temporary file (a name no listing or archive glob matches), then renamed over the
- * object; metadata files are replaced the same way. A per-key lock spans the rename and the
- * metadata write on one side, and the size check and the open of the file in GetObject on the
- * other (an open file keeps its old content after a rename), so a reader sees the old object or
- * the new one, whole.
- */
-function atomicPuts(store: { prototype: FilesystemStore }, allowedMetadata: readonly string[]): void {
-  // Once per process: this module may be evaluated again (test isolation) over the same s3rver.
-  const patched = store.prototype as FilesystemStore & { [ATOMIC]?: true };
-  if (patched[ATOMIC]) return;
-  patched[ATOMIC] = true;
-  const locks = new Map<string, Promise<unknown>>();
-  const withLock = <T>(key: string, work: () => Promise<T>): Promise<T> => {
-    const run = (locks.get(key) ?? Promise.resolve()).then(work, work);
-    const settled = run.catch(() => undefined);
-    locks.set(key, settled);
-    void settled.then(() => {
-      if (locks.get(key) === settled) locks.delete(key);
-    });
-    return run;
-  };
-  const proto = store.prototype;
-  const getObject = proto.getObject;
-  proto.getObject = function (this: FilesystemStore, bucket, key, options) {
-    return withLock(this.getResourcePath(bucket, key, 'object'), () =>
-      getObject.call(this, bucket, key, options),
-    );
-  };
-  proto.putMetadata = async function (this: FilesystemStore, bucket, key, metadata, md5) {
-    const stored: Record<string, string> = {};
-    for (const [name, value] of Object.entries(metadata))
-      if (allowedMetadata.includes(name) || name.startsWith('x-amz-meta-')) stored[name] = value;
-    if (md5) await writeFileAtomic(this.getResourcePath(bucket, key, 'object.md5'), md5);
-    await writeFileAtomic(
-      this.getResourcePath(bucket, key, 'metadata.json'),
-      JSON.stringify(stored, null, 2),
-    );
-  };
-  proto.putObject = async function (this: FilesystemStore, object) {
-    const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
-    await fs.mkdir(path.dirname(objectPath), { recursive: true });
-    const temp = `${objectPath}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-    const md5 = crypto.createHash('md5');
-    let size = 0;
-    try {
-      await pipeline(
-        Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content,
-        new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            md5.update(chunk);
-            size += chunk.length;
-            callback(null, chunk);
-          },
-        }),
-        createWriteStream(temp),
+function crash(name: string) {
+  return (error: Error) =>
+    process.nextTick(() => {
+      throw new Error(
+        `the ${name} emulator's worker thread died (${error.message}): its endpoint is gone. ` +
+          'Start streamfold again; what the data dir holds is kept.',
       );
-    } catch (error) {
-      await fs.rm(temp, { force: true });
-      throw error;
-    }
-    const digest = md5.digest('hex');
-    await withLock(objectPath, async () => {
-      await fs.rename(temp, objectPath);
-      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
     });
-    return { size, md5: digest };
-  };
-}
-
-const ATOMIC = Symbol.for('streamfold.s3rver.atomicPuts');
-
-let s3rverClass: S3rverClass | undefined;
-
-/** Loads s3rver with pagination that works in this process and atomic puts (see above). */
-function loadS3rver(): S3rverClass {
-  if (s3rverClass) return s3rverClass;
-  const lib = path.dirname(require.resolve('s3rver'));
-  /* eslint-disable @typescript-eslint/no-require-imports -- CommonJS without types */
-  atomicPuts(
-    require(path.join(lib, 'stores', 'filesystem.js')) as { prototype: FilesystemStore },
-    (require(path.join(lib, 'models', 'object.js')) as { ALLOWED_METADATA: string[] }).ALLOWED_METADATA,
-  );
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const bucketController = path.join(lib, 'controllers', 'bucket.js');
-  if (desAvailable() || require.cache[bucketController]) {
-    // With DES available nothing is needed. A controller loaded before us (someone required
-    // s3rver directly) keeps the real crypto: pagination then needs --openssl-legacy-provider.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS without types
-    return (s3rverClass = require('s3rver') as S3rverClass);
-  }
-  const substitute = desFreeCrypto();
-  type Require = (this: Module, id: string) => unknown;
-  const proto = Module.prototype as unknown as { require: Require };
-  const original = proto.require;
-  proto.require = function (this: Module, id: string) {
-    if ((id === 'crypto' || id === 'node:crypto') && this.filename === bucketController) return substitute;
-    return original.call(this, id);
-  };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS without types
-    return (s3rverClass = require('s3rver') as S3rverClass);
-  } finally {
-    proto.require = original;
-  }
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 /**
- * Closes a server and every connection to it. The SDK keeps connections alive, and an HTTP server
- * waits for open connections before it reports closed (dynalite closes its database only then):
- * without closing them, stop() would hang until the clients' idle sockets time out.
- */
-function close(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sweep = setInterval(() => server.closeAllConnections(), 20);
-    server.close((error?: Error & { code?: string }) => {
-      clearInterval(sweep);
-      if (error && error.code !== 'ERR_SERVER_NOT_RUNNING') reject(error);
-      else resolve();
-    });
-    server.closeAllConnections();
-  });
-}
-
-/**
- * Starts kinesalite, dynalite and s3rver in this process on loopback. They speak the AWS wire
- * protocol, so handlers use the unmodified SDK clients with only the endpoint changed. With a
- * `dataDir`, streams, tables and objects survive a restart on the same folder (LevelDB for
- * kinesalite and dynalite, plain files for s3rver); without it, everything lives in memory and
- * s3rver's folder is a temporary one deleted by stop().
+ * Starts kinesalite, dynalite and s3rver on loopback, on the calling thread or in worker threads
+ * (`workers`). They speak the AWS wire protocol, so handlers use the unmodified SDK
+ * clients with only the endpoint changed. With a `dataDir`, streams, tables and objects survive a
+ * restart on the same folder (LevelDB for kinesalite and dynalite, plain files for s3rver);
+ * without it, everything lives in memory and s3rver's folder is a temporary one deleted by stop().
  */
 export async function startEmulators(options: EmulatorOptions = {}): Promise<Emulators> {
   const host = options.host ?? '127.0.0.1';
+  const { groups, here } = placement(options.workers ?? EMULATOR_THREADS.none);
   const dir = options.dataDir ? path.resolve(options.dataDir) : undefined;
   if (dir) mkdirSync(dir, { recursive: true });
   const s3Dir = dir ? path.join(dir, 's3') : mkdtempSync(path.join(tmpdir(), 'streamfold-s3-'));
   mkdirSync(s3Dir, { recursive: true });
-
-  const { value: kinesis, store: kinesisStore } = withKinesaliteStore(kinesaliteDb, () =>
-    kinesalite({
-      // Streams become ACTIVE at once: AWS takes seconds, and nothing here depends on the wait.
-      createStreamMs: 0,
-      deleteStreamMs: 0,
-      updateStreamMs: 0,
-      shardLimit: 100,
-      ...(dir ? { path: path.join(dir, 'kinesis') } : {}),
-    }),
-  );
-  // Without this, every Query and Scan leaves a LevelDB iterator open (see level-iterators.ts).
-  closeEndedLevelIterators();
-  const dynamo = dynalite({
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-    ...(dir ? { path: path.join(dir, 'dynamodb') } : {}),
-  });
-  const S3rver = loadS3rver();
-  const s3 = new S3rver({
-    address: host,
-    port: options.ports?.s3 ?? 0,
-    directory: s3Dir,
-    silent: true,
-    // Signatures are checked against S3RVER/S3RVER; a mismatch is logged, not refused.
-    allowMismatchedSignatures: true,
-  });
-
-  const started: Array<() => Promise<void>> = [];
-  try {
-    const kinesisPort = await listen(kinesis, options.ports?.kinesis ?? 0, host);
-    started.push(() => close(kinesis));
-    const dynamoPort = await listen(dynamo, options.ports?.dynamodb ?? 0, host);
-    started.push(() => close(dynamo));
-    const s3Address = await s3.run();
-    started.push(() => close(s3.httpServer!));
-    let stopped: Promise<void> | undefined;
-    let trimming: Promise<number> | undefined;
-    const trimStream = (nowMs?: number) =>
-      (trimming ??= trimExpiredRecords(kinesisStore, kinesaliteDb, nowMs).finally(
-        () => (trimming = undefined),
-      ));
-    const trimEveryMs = options.trimStreamEveryMs ?? 600_000;
-    const trimTimer =
-      trimEveryMs > 0
-        ? setInterval(() => void trimStream().catch(() => undefined), trimEveryMs).unref() // retried next time
-        : undefined;
-    return {
-      endpoints: {
-        // s3rver's continuation tokens only accept us-east-1.
-        region: 'us-east-1',
-        kinesis: `http://${host}:${kinesisPort}`,
-        dynamodb: `http://${host}:${dynamoPort}`,
-        s3: `http://${host}:${s3Address.port}`,
-        s3Flavor: 's3rver',
-      },
-      s3Dir,
-      trimStream,
-      stop() {
-        stopped ??= (async () => {
-          clearInterval(trimTimer);
-          await trimming?.catch(() => undefined);
-          await Promise.all(started.map((stop) => stop()));
-          if (!dir) rmSync(s3Dir, { recursive: true, force: true });
-        })();
-        return stopped;
-      },
-    };
-  } catch (error) {
+  const common = {
+    ...(dir ? { dir } : {}),
+    s3Dir,
+    host,
+    ports: options.ports ?? {},
+    trimStreamEveryMs: options.trimStreamEveryMs ?? 600_000,
+  };
+  const threads = groups.map((kinds) => new EmulatorThread({ ...common, kinds }, crash(kinds.join('+'))));
+  const starting: Promise<EmulatorServers>[] = [
+    ...threads.map((thread) => thread.start().then(() => thread)),
+    ...(here.length > 0
+      ? [startEmulatorServers({ ...common, kinds: here } satisfies EmulatorServerOptions)]
+      : []),
+  ];
+  const outcomes = await Promise.allSettled(starting);
+  const started = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure) {
     // A port in use must not leave the emulators that did start holding their ports and databases.
-    await Promise.allSettled(started.map((stop) => stop()));
+    await Promise.allSettled([...started, ...threads].map((s) => s.stop()));
     if (!dir) rmSync(s3Dir, { recursive: true, force: true });
     throw new Error(
-      `could not start the emulators on ${host}: ${(error as Error).message}. ` +
+      `could not start the emulators on ${host}: ${(failure.reason as Error).message}. ` +
         'Choose other ports (0 picks free ones) or stop what holds them.',
     );
   }
+  const holding = (kind: EmulatorKind): EmulatorServers =>
+    started.find((s) => s.ports[kind] !== undefined) as EmulatorServers;
+  const port = (kind: EmulatorKind) => holding(kind).ports[kind]!;
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoints: {
+      // s3rver's continuation tokens only accept us-east-1.
+      region: 'us-east-1',
+      kinesis: `http://${host}:${port('kinesis')}`,
+      dynamodb: `http://${host}:${port('dynamodb')}`,
+      s3: `http://${host}:${port('s3')}`,
+      s3Flavor: 's3rver',
+    },
+    s3Dir,
+    threads,
+    trimStream: (nowMs) => holding('kinesis').trimStream(nowMs),
+    openLevelIterators: () => holding('dynamodb').openLevelIterators(),
+    stop() {
+      stopped ??= (async () => {
+        await Promise.all(started.map((s) => s.stop()));
+        if (!dir) rmSync(s3Dir, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
 }

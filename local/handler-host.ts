@@ -26,13 +26,22 @@ export interface HeapUsage {
   readonly arrayBuffers: number;
 }
 
+/** A worker thread whose memory the status reports and whose heap a snapshot can take (handlers, emulators). */
+export interface WorkerThread {
+  readonly name: string;
+  /** The worker's last memory answer, also one that came after its caller stopped waiting. */
+  readonly lastMemory: HeapUsage | undefined;
+  memoryUsage(timeoutMs?: number): Promise<HeapUsage>;
+  writeHeapSnapshot(file: string): Promise<void>;
+}
+
 /**
  * Runs one deployed handler module in its own worker thread, with its own environment set before
  * the module is imported: exactly what Lambda gives each function. Handlers read their
  * configuration at module scope, so sharing one process.env between handlers (or setting it after
  * the import) would silently mix their configurations.
  */
-export class HandlerHost {
+export class HandlerHost implements WorkerThread {
   private readonly worker: Worker;
   private nextId = 0;
   private readonly pending = new Map<

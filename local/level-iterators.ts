@@ -13,6 +13,8 @@ interface AbstractLevelModule {
 const PATCHED = Symbol.for('streamfold.abstract-level.iteratorReturn');
 let opened = 0;
 let closed = 0;
+/** Whether this thread's abstract-level was patched: each worker thread loads its own copy of the modules. */
+let installed = false;
 // Only iterators the public factories returned are counted: a default key or value iterator
 // wraps an inner one (made by `_iterator`) and closes it with itself.
 const counted = new WeakSet<object>();
@@ -35,6 +37,7 @@ export function closeEndedLevelIterators(): void {
   const common = Object.getPrototypeOf(abstractLevel.AbstractIterator.prototype) as LevelIteratorProto & {
     [PATCHED]?: true;
   };
+  installed = true;
   if (common[PATCHED]) return;
   common[PATCHED] = true;
   if (typeof common.return !== 'function') {
@@ -60,7 +63,14 @@ export function closeEndedLevelIterators(): void {
   }
 }
 
-/** LevelDB iterators opened and not closed yet, in this process (dynalite's, once patched). */
+/**
+ * LevelDB iterators opened and not closed yet, in this thread (dynalite's, once patched); throws
+ * where the patch was not applied, as nothing is counted there and 0 would hide the leak.
+ */
 export function openLevelIterators(): number {
+  if (!installed)
+    throw new Error(
+      'closeEndedLevelIterators() has not run in this thread: a dynalite loaded here leaves an iterator open per Query and Scan',
+    );
   return opened - closed;
 }

@@ -7,7 +7,7 @@ import type { Archiver, ArchiverStats } from './archiver';
 import type { DeadLetterQueue } from './dead-letter-queue';
 import type { EventSourcePoller, EventSourcePollerStats } from './event-source-poller';
 import type { EventGenerator } from './generator';
-import type { HandlerHost, HeapUsage } from './handler-host';
+import type { HandlerHost, HeapUsage, WorkerThread } from './handler-host';
 import type { LocalKappa, LocalKappaStatus } from './kappa';
 import type { ResourceNames } from './resources';
 import type { Scheduler } from './scheduler';
@@ -47,8 +47,8 @@ export interface PipelineStatus {
   readonly kappa: LocalKappaStatus | null;
   /**
    * Where the process's memory is, in MB: its resident set, the main thread's V8 heap and each
-   * handler worker's (separate isolates), and what is left (native: emulators' LevelDB, DuckDB,
-   * malloc arenas, code).
+   * worker's, handlers' and emulators' (separate isolates), and what is left (native: emulators'
+   * LevelDB, DuckDB, malloc arenas, code).
    */
   readonly memoryMb: MemoryBreakdown;
 }
@@ -56,7 +56,10 @@ export interface PipelineStatus {
 export interface MemoryBreakdown {
   readonly rss: number;
   readonly main: HeapUsage;
-  /** Each handler worker's heap: its answer, or its last one when busy; one that never answered is left out. */
+  /**
+   * Each worker's heap, by name (handlers; kinesalite, dynalite, s3rver when they run in workers):
+   * its answer, or its last one when busy; one that never answered is left out.
+   */
   readonly workers: Readonly<Record<string, HeapUsage>>;
   /** RSS minus every isolate's heap and array buffers (those that answered). */
   readonly native: number;
@@ -73,8 +76,11 @@ function inMb(u: HeapUsage): HeapUsage {
   };
 }
 
-/** The memory of this process and of the given handler workers. */
-export async function memoryBreakdown(hosts: readonly HandlerHost[], waitMs = 200): Promise<MemoryBreakdown> {
+/** The memory of this process and of the given worker threads. */
+export async function memoryBreakdown(
+  hosts: readonly WorkerThread[],
+  waitMs = 200,
+): Promise<MemoryBreakdown> {
   // A worker busy in a long synchronous step answers late: the status (polled by the progress
   // line, the soak, tests waiting on a replay) must not wait for it, so such a worker is given
   // with its last answer, and one that never answered (or exited) is left out.
@@ -113,6 +119,8 @@ export interface StatusSources {
   readonly deadLetters: DeadLetterQueue;
   readonly generator: EventGenerator | undefined;
   readonly hosts: readonly HandlerHost[];
+  /** The emulators' worker threads, reported beside the handlers' in `memoryMb`. */
+  readonly emulatorThreads: readonly WorkerThread[];
   readonly kappa: LocalKappa | undefined;
 }
 
@@ -155,6 +163,6 @@ export async function readPipelineStatus(s: StatusSources): Promise<PipelineStat
       s.hosts.map((h) => [h.name, { invocations: h.invocations, errors: h.errors }]),
     ),
     kappa: s.kappa ? await s.kappa.status() : null,
-    memoryMb: await memoryBreakdown(s.hosts),
+    memoryMb: await memoryBreakdown([...s.hosts, ...s.emulatorThreads]),
   };
 }

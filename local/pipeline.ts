@@ -30,7 +30,7 @@ import { dashboardRoutes } from './dashboard/routes';
 import { KeyIndex } from './dashboard/key-index';
 import { lockDataDir } from './data-dir-lock';
 import { DeadLetterQueue } from './dead-letter-queue';
-import { startEmulators, type Emulators } from './emulators';
+import { EMULATOR_THREADS, startEmulators, type Emulators, type EmulatorThreads } from './emulators';
 import { EventSourcePoller, type EventSourcePollerOptions } from './event-source-poller';
 import type { KinesisBatchHandler } from './lambda-invocation';
 import { EventGenerator } from './generator';
@@ -153,6 +153,13 @@ export interface LocalPipelineOptions {
    * @default - SIGUSR2 is not handled
    */
   readonly heapSnapshotDir?: string;
+  /**
+   * Where the embedded emulators run: `none` on the main thread, `each` in a worker thread of its
+   * own, `shared` all three in one worker (ADR 017: the threads were not faster on a loaded
+   * 2-core machine, and cost CPU; an idle machine is not measured).
+   * @default 'none'
+   */
+  readonly emulatorThreads?: EmulatorThreads;
 }
 
 export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
@@ -258,7 +265,10 @@ export class LocalPipeline {
         // DuckDB reads no s3:// here: the batch handler copies the archive into this folder.
         archiveDir: await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-')),
       };
-    this.emulators = await startEmulators({ dataDir: this.dataPath('emulators') });
+    this.emulators = await startEmulators({
+      dataDir: this.dataPath('emulators'),
+      workers: EMULATOR_THREADS[o.emulatorThreads ?? 'none'],
+    });
     return {
       endpoints: this.emulators.endpoints,
       archiveDir: path.join(this.emulators.s3Dir, this.names.bucket, 'events'),
@@ -496,9 +506,9 @@ export class LocalPipeline {
     return this.scheduler!.runInstead(() => this.invokeBatch(detail));
   }
 
-  /** Heap snapshots of the main thread and every handler worker, labeled `label`, into `dir`. */
+  /** Heap snapshots of the main thread, every handler worker and every emulator worker, labeled `label`, into `dir`. */
   writeHeapSnapshots(dir: string, label: string): Promise<string[]> {
-    return writeHeapSnapshots(dir, label, this.hosts);
+    return writeHeapSnapshots(dir, label, [...this.hosts, ...(this.emulators?.threads ?? [])]);
   }
 
   get deadLetterQueue(): DeadLetterQueue {
@@ -523,6 +533,7 @@ export class LocalPipeline {
       deadLetters: this.dlq!,
       generator: this.generatorInstance,
       hosts: this.hosts,
+      emulatorThreads: this.emulators?.threads ?? [],
       kappa: this.kappa,
     });
   }

@@ -71,6 +71,15 @@ describe('streamfold start flags', () => {
     expect(defaults).not.toHaveProperty('duckdbThreads');
   });
 
+  it('reads where the emulators run, the main thread unless asked, and fails on an unknown placement', () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli(views)).toMatchObject({ emulatorThreads: 'none' });
+    expect(parseCli([...views, '--emulator-threads', 'each'])).toMatchObject({ emulatorThreads: 'each' });
+    expect(() => parseCli([...views, '--emulator-threads', 'all'])).toThrow(
+      /--emulator-threads must be none, each, shared \(given "all"\)/,
+    );
+  });
+
   it('reads where SIGUSR2 writes heap snapshots, not handled unless given', () => {
     const views = ['--views', 'test/fixtures/views.cjs'];
     expect(parseCli(views)).not.toHaveProperty('heapSnapshotDir');

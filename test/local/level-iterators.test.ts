@@ -9,20 +9,23 @@ import {
   makeKinesisClient,
   makeS3Client,
 } from '../../lambdas/runtime/clients';
-import { startEmulators, type Emulators } from '../../local/emulators';
-import { openLevelIterators } from '../../local/level-iterators';
+import { EMULATOR_THREADS, startEmulators, type Emulators } from '../../local/emulators';
 import { ensureResources, resourceNames } from '../../local/resources';
 
 /**
  * dynalite reads each Query and Scan through a LevelDB iterator; before the fix none of them was
  * ever closed, and a long-running runtime's memory and data dir grew with every request. Checked
- * on disk (classic-level, what `npm start` uses).
+ * on disk (classic-level, what `npm start` uses), in the thread dynalite runs in, where the fix
+ * must be applied (each thread loads its own copy of the modules).
  */
-describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
+describe.each([
+  ['on the main thread', EMULATOR_THREADS.none],
+  ['in a worker thread', EMULATOR_THREADS.each],
+])('dynalite closes the LevelDB iterator of every Query and Scan, %s', (_where, workers) => {
   let emulators: Emulators;
   const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-iterators-'));
   beforeAll(async () => {
-    emulators = await startEmulators({ dataDir: dir });
+    emulators = await startEmulators({ dataDir: dir, workers });
   });
   afterAll(async () => {
     await emulators?.stop();
@@ -42,7 +45,7 @@ describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
       await doc.send(
         new PutCommand({ TableName: names.speedTable, Item: { pk: `k${i % 4}`, sk: String(i), n: i } }),
       );
-    const before = openLevelIterators();
+    const before = await emulators.openLevelIterators();
     for (let i = 0; i < 50; i++) {
       const q = await doc.send(
         new QueryCommand({
@@ -57,8 +60,8 @@ describe('dynalite closes the LevelDB iterator of every Query and Scan', () => {
       await doc.send(new ScanCommand({ TableName: names.speedTable, Limit: 3 }));
     }
     const deadline = Date.now() + 5000;
-    while (openLevelIterators() > before && Date.now() < deadline)
+    while ((await emulators.openLevelIterators()) > before && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
-    expect(openLevelIterators() - before).toBe(0);
+    expect((await emulators.openLevelIterators()) - before).toBe(0);
   });
 });
