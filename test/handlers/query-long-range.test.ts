@@ -5,11 +5,8 @@ import { DynamoDbBatchViewStore } from '../../lambdas/adapters/aws/dynamodb-batc
 import { CachedBatchViewStore } from '../../lambdas/adapters/cache/cached-batch-view-store';
 import { liftRow } from '../../lambdas/core/measures';
 import { validateViews } from '../../lambdas/core/view';
-import { makeDynamoDbClient, makeDynamoDocumentClient } from '../../lambdas/runtime/clients/dynamodb';
-import { makeKinesisClient } from '../../lambdas/runtime/clients/kinesis';
-import { makeS3Client } from '../../lambdas/runtime/clients/s3';
-import { startEmulators, type Emulators } from '../../local/emulators';
-import { ensureResources, resourceNames } from '../../local/resources';
+import { makeDynamoDocumentClient } from '../../lambdas/runtime/clients/dynamodb';
+import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 
 const [view] = validateViews([
   {
@@ -73,26 +70,12 @@ function slowProxy(target: string): Promise<{ url: string; requests: () => numbe
 }
 
 describe('GET /views over a long range of a 1d view, against a slow DynamoDB', () => {
-  const names = resourceNames('longrange');
-  let emulators: Emulators;
+  let tables: EmulatedTables;
   let proxy: Awaited<ReturnType<typeof slowProxy>>;
 
   beforeAll(async () => {
-    emulators = await startEmulators();
-    const raw = makeDynamoDbClient(emulators.endpoints);
-    await ensureResources(
-      {
-        kinesis: makeKinesisClient(emulators.endpoints),
-        dynamodb: raw,
-        s3: makeS3Client(emulators.endpoints),
-      },
-      1,
-      names,
-    );
-    const direct = new DynamoDbBatchViewStore(
-      makeDynamoDocumentClient(emulators.endpoints),
-      names.batchTable,
-    );
+    tables = await startEmulatedTables('longrange');
+    const direct = new DynamoDbBatchViewStore(tables.doc, tables.names.batchTable);
     // Cells at both ends of the range and one in the middle.
     await direct.writeCells(
       1,
@@ -103,18 +86,17 @@ describe('GET /views over a long range of a 1d view, against a slow DynamoDB', (
         state: liftRow(view, { v: day }),
       })),
     );
-    raw.destroy();
-    proxy = await slowProxy(emulators.endpoints.dynamodb!);
+    proxy = await slowProxy(tables.endpoints.dynamodb!);
   }, 60_000);
   afterAll(async () => {
     await proxy?.close();
-    await emulators?.stop();
+    await tables?.stop();
   });
 
   it('answers every cell, reading the range in one query, not one per day at once (those timed out waiting for a socket: 502)', async () => {
     // GIVEN the batch store as the query function builds it, its client from the runtime's factory
-    const doc = makeDynamoDocumentClient({ ...emulators.endpoints, dynamodb: proxy.url });
-    const store = new CachedBatchViewStore(new DynamoDbBatchViewStore(doc, names.batchTable));
+    const doc = makeDynamoDocumentClient({ ...tables.endpoints, dynamodb: proxy.url });
+    const store = new CachedBatchViewStore(new DynamoDbBatchViewStore(doc, tables.names.batchTable));
     // WHEN the longest range GET /views allows is read
     const cells = await store.query(1, view, ['s1'], T0, T0 + SPAN_DAYS * DAY, { base: 1, skip: [] });
     // THEN every cell is there, read with a handful of requests
