@@ -21,6 +21,13 @@ function bucketBytes(view: ViewDefinition): number {
  *
  * Bounded by an estimate of the bytes held (least recently used days go first). A day is read
  * whole on a miss, so a short range costs up to a day of buckets once and nothing after.
+ *
+ * Days missing from the cache are read as runs of consecutive days, one (paginated) query per
+ * run, one run after another: a range costs as many queries as it has gaps in the cache, never
+ * one per day at once. Reading each day on its own, concurrently, sent one Query per day at once
+ * (up to 10,000 for a 1d view at the bucket limit): they queued for the SDK's 50 sockets, timed
+ * out there ("socket did not establish a connection within 3000 ms"), used up the client's retry
+ * quota, and the GET answered 502.
  */
 export class CachedBatchViewStore implements BatchViewStore {
   private readonly days = new Map<string, { buckets: readonly BatchBucket[]; bytes: number }>();
@@ -66,43 +73,54 @@ export class CachedBatchViewStore implements BatchViewStore {
   ): Promise<BatchBucket[]> {
     // A published version's selection (its lineage) is fixed; it is in the key all the same.
     const prefix = `${version}|${JSON.stringify(selection ?? null)}|${view.name}|${encodeKey(key)}|`;
-    const starts: number[] = [];
-    for (let day = Math.floor(fromMs / DAY_MS) * DAY_MS; day < toMs; day += DAY_MS) starts.push(day);
-    const days = await Promise.all(starts.map((day) => this.day(prefix, version, view, key, day, selection)));
+    const firstDay = Math.floor(fromMs / DAY_MS) * DAY_MS;
+    const days: (readonly BatchBucket[] | undefined)[] = [];
+    for (let day = firstDay; day < toMs; day += DAY_MS) days.push(this.held(prefix + day));
+    for (let i = 0; i < days.length;) {
+      if (days[i] !== undefined) {
+        i++;
+        continue;
+      }
+      let end = i;
+      while (end < days.length && days[end] === undefined) end++;
+      const runFrom = firstDay + i * DAY_MS;
+      const run = await this.inner.query(version, view, key, runFrom, firstDay + end * DAY_MS, selection);
+      this.misses += end - i;
+      const byDay: BatchBucket[][] = Array.from({ length: end - i }, () => []);
+      for (const bucket of run) byDay[Math.floor((bucket.bucketMs - runFrom) / DAY_MS)].push(bucket);
+      byDay.forEach((buckets, d) => {
+        days[i + d] = buckets;
+        this.keep(prefix + (runFrom + d * DAY_MS), buckets, view);
+      });
+      i = end;
+    }
     const out: BatchBucket[] = [];
     for (const buckets of days)
-      for (const bucket of buckets) if (bucket.bucketMs >= fromMs && bucket.bucketMs < toMs) out.push(bucket);
+      for (const bucket of buckets!)
+        if (bucket.bucketMs >= fromMs && bucket.bucketMs < toMs) out.push(bucket);
     return out;
   }
 
-  private async day(
-    prefix: string,
-    version: number,
-    view: ViewDefinition,
-    key: readonly string[],
-    dayMs: number,
-    selection: BatchSelection | undefined,
-  ): Promise<readonly BatchBucket[]> {
-    const id = prefix + dayMs;
+  /** A day's buckets if held (it becomes the most recently used), else undefined. */
+  private held(id: string): readonly BatchBucket[] | undefined {
     const held = this.days.get(id);
-    if (held !== undefined) {
-      this.hits++;
-      this.days.delete(id); // most recently used last
-      this.days.set(id, held);
-      return held.buckets;
-    }
-    this.misses++;
-    const buckets = await this.inner.query(version, view, key, dayMs, dayMs + DAY_MS, selection);
+    if (held === undefined) return undefined;
+    this.hits++;
+    this.days.delete(id); // most recently used last
+    this.days.set(id, held);
+    return held.buckets;
+  }
+
+  /** Holds a day read from the store, then drops the least recently used days past the bound. */
+  private keep(id: string, buckets: readonly BatchBucket[], view: ViewDefinition): void {
     const bytes = 100 + buckets.length * bucketBytes(view);
-    if (bytes <= this.maxBytes) {
-      this.days.set(id, { buckets, bytes });
-      this.bytes += bytes;
-      for (const [oldest, day] of this.days) {
-        if (this.bytes <= this.maxBytes) break;
-        this.days.delete(oldest);
-        this.bytes -= day.bytes;
-      }
+    if (bytes > this.maxBytes) return;
+    this.days.set(id, { buckets, bytes });
+    this.bytes += bytes;
+    for (const [oldest, day] of this.days) {
+      if (this.bytes <= this.maxBytes) break;
+      this.days.delete(oldest);
+      this.bytes -= day.bytes;
     }
-    return buckets;
   }
 }
