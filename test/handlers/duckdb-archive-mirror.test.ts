@@ -12,9 +12,10 @@ import { startEmulators, type Emulators } from '../../local/emulators';
  * The DuckDB engine against an S3 it cannot read as a folder (`--endpoint`, LocalStack): it copies
  * the archive into a local mirror before reading. A run asks for its sources several times with
  * one cutoff; each listed the whole bucket again, which through s3rver (its listing reads every
- * object's metadata) was most of a batch run once the archive held thousands of objects, and
- * made the fault run's final batch run take 918 s. With the archive's watermark, a source whose
- * cutoff the last copy covers lists nothing, and one past it copies what arrived since.
+ * object's metadata) took 2 to 24 s each in a 10,000-event fault run, most of every batch run
+ * (the likely cause of the full fault run's 918 s final batch run). With the archive's watermark,
+ * a source whose cutoff the last copy covers lists nothing, and one past it copies what arrived
+ * since.
  */
 const BUCKET = 'mirror-test';
 let emulators: Emulators;
