@@ -65,6 +65,10 @@ export interface LocalKappaStatus extends KappaStatus {
   readonly replayRunnerError: string | null;
 }
 
+/** Tries of one replay step (LocalKappa.step), and the pause before the second (doubled after each). */
+const STEP_ATTEMPTS = 5;
+const STEP_RETRY_MS = 1_000;
+
 interface StartAnswer {
   readonly replayId: string;
   readonly version: number;
@@ -207,16 +211,19 @@ export class LocalKappa {
     try {
       for (;;) {
         if (this.stopping) return;
-        // Flushing makes the archive catch up with the handoff sooner than its timer would.
-        await this.o.archiver.flush();
-        const { ready } = await this.replayHost.invoke<{ ready: boolean }>({ action: 'ready', replayId });
+        // Flushing makes the archive catch up with the handoff sooner than its timer would, and
+        // only that: a failed flush (an upload cut, S3 restarting) is written again by the
+        // archiver's own timer, and the readiness check decides. Failing the replay on it left
+        // the fault run's last replay `failed` over an upload the archiver wrote a moment later.
+        await this.o.archiver.flush().catch(() => undefined);
+        const { ready } = await this.step<{ ready: boolean }>({ action: 'ready', replayId });
         if (ready) break;
         await this.naps.sleep(250);
       }
       if (this.stopping) return;
-      const { keys } = await this.replayHost.invoke<{ keys: string[] }>({ action: 'list', replayId });
+      const { keys } = await this.step<{ keys: string[] }>({ action: 'list', replayId });
       // One chunk holding every object: one copy per id is decided in memory, no cross-chunk claims.
-      await this.replayHost.invoke({
+      await this.step({
         action: 'chunk',
         replayId,
         keys,
@@ -224,13 +231,34 @@ export class LocalKappa {
         sole: true,
       });
       if (this.stopping) return;
-      await this.replayHost.invoke({ action: 'finish', replayId });
+      await this.step({ action: 'finish', replayId });
     } catch (error) {
       if (this.stopping) return;
       this.lastError = (error as Error).message;
       await this.replayHost
         .invoke({ action: 'fail', replayId, error: this.lastError })
         .catch(() => undefined);
+    }
+  }
+
+  /**
+   * One action of the replay handler, tried again after a failure, up to STEP_ATTEMPTS times
+   * with a doubling pause: every action is idempotent (cells fenced by chunk, the flip a
+   * conditional write), and an error that outlasts the SDK's own retries (the emulators
+   * restarting, DynamoDB throttling) must not end a replay that the next attempt completes. The
+   * cloud's state machine retries each archive object's task the same way
+   * (lib/constructs/step-functions.ts, retryIdempotentChild: a Retry with an interval doubled by
+   * its BackoffRate, https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html);
+   * an error that persists still fails the replay, after about 15 s of pauses.
+   */
+  private async step<T>(task: Record<string, unknown>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.replayHost.invoke<T>(task);
+      } catch (error) {
+        if (this.stopping || attempt >= STEP_ATTEMPTS) throw error;
+        await this.naps.sleep(STEP_RETRY_MS * 2 ** (attempt - 1));
+      }
     }
   }
 

@@ -511,6 +511,14 @@ export class LocalPipeline {
     return writeHeapSnapshots(dir, label, [...this.hosts, ...(this.emulators?.threads ?? [])]);
   }
 
+  /**
+   * Batch runs since start and how many failed, without the status's table scans: the fault suite
+   * reads them several times a second.
+   */
+  batchRuns(): { readonly runs: number; readonly failures: number } {
+    return { runs: this.scheduler?.runs ?? 0, failures: this.scheduler?.failures ?? 0 };
+  }
+
   get deadLetterQueue(): DeadLetterQueue {
     return this.dlq!;
   }

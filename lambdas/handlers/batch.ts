@@ -44,6 +44,12 @@ import {
 
 const config = readBatchConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);
+const watermark = makeArchiveWatermark(
+  config.watermark,
+  config.endpoints,
+  makeS3Client(config.endpoints),
+  config.archiveBucket,
+);
 
 // The DuckDB adapter loads its native module only when it runs a query, so the Lambda bundle
 // (where the engine is Athena) never needs it.
@@ -56,6 +62,7 @@ const duckdb =
               client: makeS3Client(config.endpoints),
               bucket: config.archiveBucket,
               prefix: config.archivePrefix,
+              watermark,
             }
           : undefined,
         config.engine.compaction && {
@@ -111,12 +118,7 @@ const cloudCompaction: CloudCompactionDeps | undefined =
     : undefined;
 const deps = {
   views: config.views,
-  watermark: makeArchiveWatermark(
-    config.watermark,
-    config.endpoints,
-    makeS3Client(config.endpoints),
-    config.archiveBucket,
-  ),
+  watermark,
   batch: new DynamoDbBatchViewStore(dynamo, config.batchTable),
   control: new DynamoDbControlStore(dynamo, config.controlTable),
   speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable),

@@ -18,9 +18,14 @@ const eventsOverride = process.env.STREAMFOLD_FAULTS_EVENTS
   : undefined;
 
 /**
- * The kinds the full run goes on injecting until each reached 1,000 (or the work ran out): the
- * per-invocation and per-request ones. The process-level kinds (SIGKILLs, emulator restarts,
- * kills mid-publish and mid-replay) cost seconds each and are reported as counted.
+ * The kinds the full run goes on injecting until each reached 1,000, the producer sending new
+ * events meanwhile (issue 12 names each): crashes before and after the DynamoDB write, timeouts,
+ * redelivered batches, DynamoDB throttling, lost answers and the lost conditions they cause, the
+ * archiver failing mid-object (cut uploads), the batch run failing midway (`batchWriteFail`: a
+ * write of its rows refused; `batchRunsFailed`: runs that failed, whatever failed them), and the
+ * emulators restarted. The SIGKILLs of the whole runtime (and with them the kills mid-publish
+ * and mid-replay) cost a restart of 10 to 50 s each here and are counted as they happen:
+ * bench/RESULTS.md and README's Tests section give the count reached and why.
  */
 const FULL_RUN_KINDS = [
   'crashBeforeWrite',
@@ -31,10 +36,16 @@ const FULL_RUN_KINDS = [
   'dynamoResponseLost',
   'lostConditions',
   's3PutCut',
+  'batchWriteFail',
+  'batchRunsFailed',
+  'emulatorRestarts',
 ] as const;
 
 const common = {
   seed,
+  ...(process.env.STREAMFOLD_FAULTS_RUNTIME_LOG
+    ? { runtimeLog: process.env.STREAMFOLD_FAULTS_RUNTIME_LOG }
+    : {}),
   duplicateShare: 0.05,
   log: (line: string) => console.log(line),
   kappa: true,
@@ -44,26 +55,34 @@ const shaped: FaultSuiteOptions = full
       ...common,
       events: 100_000,
       eventsPerRequest: 250,
-      // Faulted invocations are invocations too: a failed batch is bisected and retried, so at
-      // 45% failing a batch of 64 takes about 5.6 invocations (E(n) = 1 + 0.9 E(n/2), E(1) =
-      // 1/0.55), about 8,800 for 100,000 events, 1,300 of each kind, where batches of 8 at 8%
-      // needed 18,000 invocations for the same counts.
-      speedBatchSize: 64,
+      // The invocation faults need thousands of invocations, not records: batches of 32 (an
+      // invocation took 1.0 s at 16 records and 1.5 s at 64 on this machine at load 17 to 19),
+      // 20% of invocations per kind (60% fail; a failed batch is bisected and retried, about 14
+      // invocations per batch of 32). Once the faults stop, the runtime restarts with batches
+      // of 500 to drain what is left.
+      speedBatchSize: 32,
+      settleSpeedBatchSize: 500,
+      // A record bisected down to itself fails 31 times in a row once in 7.6 million.
       speedRetryAttempts: 30,
-      invokeRates: { crashBeforeWrite: 0.15, crashAfterWrite: 0.15, timeout: 0.15, redelivery: 0.15 },
+      invokeRates: { crashBeforeWrite: 0.2, crashAfterWrite: 0.2, timeout: 0.2, redelivery: 0.2 },
       wireRates: {
-        dynamoThrottle: 0.01,
-        dynamoResponseLost: 0.02,
+        dynamoThrottle: 0.02,
+        dynamoResponseLost: 0.04,
         s3PutCut: 0.5,
         batchWriteFail: 0.03,
       },
-      // A restart of the runtime takes 15 to 50 s on this shared 2-core machine (eight handler
-      // workers load the SDK): killing more often would leave it down most of the run.
-      killEveryMs: 40_000,
+      // Batch runs back to back (the schedule never starts a second beside one in progress): a
+      // thousand of them must fail midway.
+      batchEveryMs: 500,
+      // A restart of the runtime takes 10 to 55 s on this shared 2-core machine (eight handler
+      // workers load the SDK) and nothing runs meanwhile: killing more often starves every
+      // other kind.
+      killEveryMs: 150_000,
       publishWaitMs: 8_000,
-      emulatorRestartEveryMs: 4_000,
+      emulatorRestartEveryMs: 2_000,
       minChaosMs: 0,
       minFaults: { kinds: FULL_RUN_KINDS, each: 1000 },
+      maxChaosMs: 24 * 60_000,
       settleTimeoutMs: 900_000,
     }
   : mode === 'smoke'
@@ -94,7 +113,17 @@ const shaped: FaultSuiteOptions = full
         minChaosMs: 10_000,
         settleTimeoutMs: 180_000,
       };
-const options: FaultSuiteOptions = eventsOverride ? { ...shaped, events: eventsOverride } : shaped;
+/** A full run's shape with another minimum per kind (a trial of the settings, scaled down). */
+const minEachOverride = process.env.STREAMFOLD_FAULTS_MIN_EACH
+  ? Number(process.env.STREAMFOLD_FAULTS_MIN_EACH)
+  : undefined;
+const options: FaultSuiteOptions = {
+  ...shaped,
+  ...(eventsOverride ? { events: eventsOverride } : {}),
+  ...(minEachOverride !== undefined && shaped.minFaults
+    ? { minFaults: { ...shaped.minFaults, each: minEachOverride } }
+    : {}),
+};
 
 describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'full'].includes(mode))(
   'faults (embedded emulators, seeded)',
@@ -112,7 +141,9 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
             JSON.stringify({ date: new Date().toISOString(), ...report }, null, 2) + '\n',
           );
         }
-        expect(report.expected).toBe(options.events);
+        // Every distinct event produced, those sent while a kind was below its minimum included.
+        expect(report.events).toBeGreaterThanOrEqual(options.events);
+        expect(report.expected).toBe(report.events);
         expect({
           lost: report.lost,
           duplicated: report.duplicated,
@@ -131,6 +162,8 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
           revenue: report.kappa!.revenueMismatches,
         }).toEqual({ lost: 0, duplicated: 0, revenue: 0 });
         expect(report.kappa!.replaysKilledMidway).toBeGreaterThan(0);
+        // The last replay, killed midway and resumed, finished (it once ended `failed` on a cut upload).
+        expect(report.kappa!.finalReplay).toMatch(/^replay-\d+: finished$/);
         expect(report.batchPublished).toBe(true);
         // The runtime was SIGKILLed and the emulators restarted at least once; the per-request faults
         // are random (the full run's counts are in bench/RESULTS.md), some of them happened.
@@ -144,9 +177,10 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
           ...random
         } = report.faults;
         expect(Object.values(random).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
-        // A scaled-down run (STREAMFOLD_FAULTS_EVENTS) has fewer invocations than the minimum needs.
-        if (full && eventsOverride === undefined)
-          for (const kind of FULL_RUN_KINDS) expect(report.faults[kind], kind).toBeGreaterThanOrEqual(1000);
+        // Each kind the run went on for reached its minimum (1,000 in the full run).
+        if (options.minFaults)
+          for (const kind of FULL_RUN_KINDS)
+            expect(report.faults[kind], kind).toBeGreaterThanOrEqual(options.minFaults.each);
       },
       full ? 7_200_000 : 900_000, // generous: a shared 2-core machine may run it at a fifth of its speed
     );

@@ -25,6 +25,7 @@ import {
   type BatchResultRow,
   type StoredColumns,
 } from '../../core/sql';
+import type { ArchiveWatermark } from '../../ports/archive';
 import type { ArchiveCompactor, CompactionResult } from '../../ports/archive-compactor';
 import type { QueryEngine } from '../../ports/query-engine';
 import type { CompactedArchiveStore } from './compacted-archive-store';
@@ -127,12 +128,18 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   private materialized = 0;
   /** Compactions of this engine run one at a time (the local emulator has no conditional put). */
   private compacting: Promise<unknown> = Promise.resolve();
+  /**
+   * With syncFrom's watermark: the copy holds every object of every arrival before this (the
+   * watermark read before the last complete listing). Null until a listing completed.
+   */
+  private copiedBeforeMs: number | null = null;
 
   /**
    * @param archiveDir the folder holding the archive's NDJSON files
    * @param syncFrom when the archive's S3 endpoint keeps its files elsewhere (LocalStack), the
-   *   bucket and prefix copied into `archiveDir` before each run (objects already copied are kept:
-   *   the archiver's object names are deterministic, a rewrite has the same content)
+   *   bucket and prefix copied into `archiveDir` before a read (objects already copied are kept:
+   *   the archiver's object names are deterministic, a rewrite has the same content); with its
+   *   `watermark`, a read whose cutoff an earlier copy covers copies nothing more
    * @param compaction how the engine compacts the archive it reads (absent: it reads raw NDJSON only)
    * @param memory DuckDB's memory limit, threads and spill folder (openDuckDb's defaults when absent)
    */
@@ -142,6 +149,12 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
       readonly client: S3Client;
       readonly bucket: string;
       readonly prefix: string;
+      /**
+       * The archive's watermark (the archiver writes its objects before the watermark that
+       * covers them): read before each listing, it tells which cutoffs the copy is complete for.
+       * @default - every read lists the bucket again
+       */
+      readonly watermark?: ArchiveWatermark;
     },
     private readonly compaction?: DuckDbCompactionOptions,
     private readonly memory: DuckDbMemoryOptions = {},
@@ -244,9 +257,19 @@ GROUP BY filename`,
     }
   }
 
-  private async sync(): Promise<void> {
+  /**
+   * Copies the objects not copied yet, unless the copy already holds every arrival before
+   * `cutoffMs`. A run asks for sources several times with one cutoff (its plan, each view's
+   * buckets, the reconciliation): each listed the whole bucket, and through an S3 whose listing
+   * reads every object's metadata (s3rver) that was most of a run once the archive held
+   * thousands of objects.
+   */
+  private async sync(cutoffMs?: number): Promise<void> {
     if (!this.syncFrom) return;
-    const { client, bucket, prefix } = this.syncFrom;
+    const { client, bucket, prefix, watermark } = this.syncFrom;
+    if (cutoffMs !== undefined && this.copiedBeforeMs !== null && cutoffMs <= this.copiedBeforeMs) return;
+    // Read before listing: every object holding an arrival before it is listed below.
+    const before = watermark ? await watermark.archivedBeforeMs() : null;
     for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
       for (const object of page.Contents ?? []) {
         const key = object.Key!;
@@ -265,6 +288,7 @@ GROUP BY filename`,
         await fs.rename(`${target}.part`, target);
       }
     }
+    if (before !== null) this.copiedBeforeMs = Math.max(before, this.copiedBeforeMs ?? before);
   }
 
   /**
@@ -281,7 +305,7 @@ GROUP BY filename`,
     lookbackMs = RECONCILE_LOOKBACK_MS,
     fields?: readonly string[],
   ): Promise<string | null> {
-    await this.sync();
+    await this.sync(cutoffMs);
     // One listing of the manifests: each raw object is read from its generation's Parquet or,
     // when no committed manifest covers it, from its NDJSON; never both.
     const manifests = await this.committed();

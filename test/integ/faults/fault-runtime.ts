@@ -2,8 +2,8 @@
  * The local runtime as its own process for the fault suite (so it can be SIGKILLed): the Lambda
  * architecture of `npm start`, pointed at the suite's fault proxy instead of embedded emulators,
  * with seeded faults around the speed handler's invocations. Prints one JSON line when running
- * (`{"running": url}`) and its fault counts every 200 ms (`{"counts": {...}}`, cumulative for
- * this process); the line `faults off` on stdin turns the faults off.
+ * (`{"running": url}`) and every 200 ms its fault counts (`{"counts": {...}}`, cumulative for
+ * this process), the speed layer's lag and its batch runs; the line `faults off` on stdin turns the faults off.
  *
  * Run by fault-suite.ts: node --import tsx fault-runtime.ts '<json options>'
  */
@@ -30,6 +30,8 @@ export interface FaultRuntimeOptions {
    */
   readonly speedRetryAttempts: number;
   readonly faults: boolean;
+  /** How often the batch schedule fires (the first run too). */
+  readonly batchEveryMs: number;
   /** Folder of esbuild bundles of the handlers (`<name>.js`), loaded instead of their sources. */
   readonly handlerBundles?: string;
   /** `both` also runs the Kappa processor and replays (served at /kappa/views). */
@@ -44,6 +46,15 @@ async function main(): Promise<void> {
   let invocations = 0;
   /** Milliseconds spent in invocations (faulted ones included), for the suite's profile. */
   let invokeMs = 0;
+  /**
+   * How far behind the stream the speed layer is: the age of the newest record of the last
+   * invocation when it started, and when that was. The suite's producer sends more events only
+   * while the speed layer keeps up, so invocations (and their faults) go on at its pace.
+   */
+  let lagMs = 0;
+  /** Invocations under way, and when the last one ended: the speed layer is idle when none runs. */
+  let inFlight = 0;
+  let lastInvokeEndAt = 0;
   const pipeline = new LocalPipeline({
     ...DEFAULT_OPTIONS,
     views: loadViews(path.resolve(__dirname, '..', '..', '..', 'views.ts')),
@@ -53,8 +64,8 @@ async function main(): Promise<void> {
     architecture: o.architecture,
     endpoint: o.endpoint,
     endpointS3Flavor: 's3rver',
-    batchEveryMs: 2_000,
-    firstBatchAfterMs: 2_000,
+    batchEveryMs: o.batchEveryMs,
+    firstBatchAfterMs: o.batchEveryMs,
     archiveFlushMs: 500,
     speedBatchSize: o.speedBatchSize,
     ...(o.handlerBundles
@@ -68,9 +79,14 @@ async function main(): Promise<void> {
       return async (event, context) => {
         invocations++;
         const started = Date.now();
+        const newest = event.Records.at(-1)?.kinesis.approximateArrivalTimestamp;
+        if (newest !== undefined) lagMs = started - newest * 1000;
+        inFlight++;
         try {
           return await faulty(event, context);
         } finally {
+          inFlight--;
+          lastInvokeEndAt = Date.now();
           invokeMs += Date.now() - started;
         }
       };
@@ -78,7 +94,20 @@ async function main(): Promise<void> {
   });
   await pipeline.start();
   console.log(JSON.stringify({ running: pipeline.url }));
-  const report = setInterval(() => console.log(JSON.stringify({ counts, invocations, invokeMs })), 200);
+  const report = setInterval(
+    () =>
+      console.log(
+        JSON.stringify({
+          counts,
+          invocations,
+          invokeMs,
+          lagMs,
+          idleMs: inFlight > 0 ? 0 : Date.now() - lastInvokeEndAt,
+          batch: pipeline.batchRuns(),
+        }),
+      ),
+    200,
+  );
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() === 'faults off') {
       faults = false;
