@@ -169,6 +169,9 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
         // are random (the full run's counts are in bench/RESULTS.md), some of them happened.
         expect(report.faults.runtimeSigkills).toBeGreaterThan(0);
         expect(report.faults.emulatorRestarts).toBeGreaterThan(0);
+        expect(
+          report.faults.batchKilledWritingRows + report.faults.batchKilledFlippingPointer,
+        ).toBeGreaterThan(0);
         const {
           runtimeSigkills: _kills,
           emulatorRestarts: _restarts,
