@@ -91,6 +91,13 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
       {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        // Strongly consistent (twice the read units): the pointer was read strongly consistent,
+        // and an eventually consistent Query "may not reflect the results of a recently
+        // completed write" (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
+        // Right after a publish it could miss the new segment's cells and serve an older
+        // segment's copy of a bucket beside speed rows from the new cutoff only (events lost
+        // from the answer), and the query function's cache keeps what it read for the version.
+        ConsistentRead: true,
         ExpressionAttributeValues: {
           ':pk': batchCellPartition(view.name, key),
           ':from': padTime(fromMs),
@@ -126,6 +133,7 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
       {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ConsistentRead: true, // see query()
         ExpressionAttributeValues: {
           ':pk': batchPartition(version, view.name, key),
           ':from': padTime(fromMs),
