@@ -305,7 +305,8 @@ export class BatchLayer extends Construct {
     grantBucket(archive.bucket, role, 's3:GetBucketLocation', 's3:ListBucket');
     grantTable(props.batchTable, role, 'dynamodb:BatchWriteItem', 'dynamodb:Scan');
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
+    // The rows a published cutoff covers are deleted in BatchWriteItem calls (dynamodb-batch-writes.ts).
+    grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:BatchWriteItem');
 
     this.stateMachine = this.buildStateMachine(
       archive,
