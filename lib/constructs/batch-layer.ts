@@ -22,7 +22,8 @@ import {
   checkPollingHistory,
   EVENTS_PER_POLL,
   invokeStep,
-  retryIdempotentChild,
+  retryIdempotent,
+  retryThrottled,
   ZeroToleranceDistributedMap,
 } from './step-functions';
 import { checkRange } from './validate';
@@ -405,6 +406,10 @@ export class BatchLayer extends Construct {
       { action: 'unloaded', queries: sfn.JsonPath.listAt('$.compaction.queries') },
       '$.compactionQueries',
     );
+    // Starting or advancing a compaction starts Athena queries (a second start would start others):
+    // retried only when the function never ran. Checking the queries is a read.
+    for (const task of [start, advance]) retryThrottled(task);
+    retryIdempotent(check);
     for (const task of [start, advance, check]) task.addCatch(runFailed, onError);
     const wait = new sfn.Wait(this, 'WaitForCompaction', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
@@ -441,6 +446,8 @@ export class BatchLayer extends Construct {
         'The batch run failed; the previous version stays served. See the execution history and the batch function log.',
     });
     const abandon = invoke('Abandon', { action: 'abandon', plan, queries }, '$.abandoned');
+    // Deleting an unpublished segment again deletes nothing more (abandonBatch).
+    retryIdempotent(abandon);
     abandon.addCatch(runFailed, { resultPath: '$.abandonError' });
     abandon.next(runFailed);
     const onError = { resultPath: '$.error' };
@@ -450,11 +457,14 @@ export class BatchLayer extends Construct {
       { action: 'plan', request: sfn.JsonPath.objectAt('$.request') },
       '$.planned',
     );
+    // A plan takes a version number and starts the queries: retried only when it never ran.
+    retryThrottled(planStep);
     planStep.addCatch(runFailed, onError); // nothing written yet
     const wait = new sfn.Wait(this, 'WaitForQueries', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
     });
     const check = invoke('CheckQueries', { action: 'unloaded', queries }, '$.unloaded');
+    retryIdempotent(check); // a read of the queries' state
     check.addCatch(abandon, onError);
 
     const writeMap = new ZeroToleranceDistributedMap(this, 'WriteCells', {
@@ -474,7 +484,7 @@ export class BatchLayer extends Construct {
       payloadResponseOnly: true,
     });
     // Rewriting an object's cells is idempotent (same keys, same values, same segment).
-    retryIdempotentChild(writer);
+    retryIdempotent(writer);
     writeMap.itemProcessor(writer);
     writeMap.addCatch(abandon, onError);
 
@@ -483,6 +493,8 @@ export class BatchLayer extends Construct {
       { action: 'publish', plan, written: sfn.JsonPath.listAt('$.written') },
       '$.result',
     );
+    // publishBatch run again for its own version answers published (a pointer already holding it).
+    retryIdempotent(publish);
     publish.addCatch(abandon, onError); // abandon keeps a version the pointer already holds
 
     const run = planStep.next(
