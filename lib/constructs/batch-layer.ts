@@ -13,6 +13,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { COMPACTED_PREFIX } from '../../lambdas/core/compaction';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
+import { API_FUNCTION_TIMEOUT } from './api-timeouts';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
 import { grantBucket, grantObjects, grantTable } from './grants';
@@ -319,7 +320,8 @@ export class BatchLayer extends Construct {
     this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
     this.starter = new HandlerFunction(this, 'Starter', {
       handler: 'batch',
-      timeout: Duration.seconds(30),
+      // Behind POST /admin/batch too: answers within API Gateway's integration timeout.
+      timeout: API_FUNCTION_TIMEOUT,
       memorySize: 256,
       deadLetterQueue: this.ruleDeadLetterQueue,
       environment: environment(this.stateMachine.stateMachineArn),
