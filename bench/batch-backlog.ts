@@ -22,17 +22,10 @@ import { foldEvents, identityRow } from '../lambdas/core/measures';
 import type { QueryEngine } from '../lambdas/ports/query-engine';
 import type { SpeedRowStore } from '../lambdas/ports/stores';
 import { systemClock } from '../lambdas/ports/clock';
-import {
-  makeDynamoDbClient,
-  makeDynamoDocumentClient,
-  makeKinesisClient,
-  makeS3Client,
-} from '../lambdas/runtime/clients';
 import { runBatch } from '../lambdas/services/batch-layer';
-import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { loadViews } from '../local/load-views';
-import { ensureResources, resourceNames } from '../local/resources';
+import { startEmulatedTables } from '../test/fixtures/emulated-tables';
 import { benchEventBody, writeBenchArchive } from './archive-events';
 import { benchMachine } from './bench-pipeline';
 
@@ -82,15 +75,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-bench-backlog-'));
   const start = Date.now() - 2 * HOUR;
   await writeBenchArchive(path.join(dir, 'archive'), total, 20, views, start);
-  const emulators = await startEmulators({ dataDir: path.join(dir, 'emulators') });
-  const names = resourceNames('backlog');
-  const e = emulators.endpoints;
-  await ensureResources(
-    { kinesis: makeKinesisClient(e), dynamodb: makeDynamoDbClient(e), s3: makeS3Client(e) },
-    1,
-    names,
-  );
-  const dynamo = makeDynamoDocumentClient(e);
+  const tables = await startEmulatedTables('backlog');
+  const { names, doc: dynamo } = tables;
   const speed = new DynamoDbSpeedRowStore(dynamo, names.speedTable);
   const engine = new DuckDbQueryEngine(path.join(dir, 'archive'));
   let archivedBefore = start + HOUR / 2;
@@ -169,8 +155,7 @@ async function main(): Promise<void> {
   mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   writeFileSync(path.join(__dirname, 'results', 'batch-backlog.json'), JSON.stringify(out, null, 2) + '\n');
   await engine.close();
-  dynamo.destroy();
-  await emulators.stop();
+  await tables.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 
