@@ -234,7 +234,11 @@ Ctrl+C stops (data is kept in the data dir).`);
     stopping = true;
     progress.stop();
     console.log('\nstopping: flushing the archive and the speed layer...');
-    await pipeline.stop();
+    const { abandoned, ms } = await pipeline.stop();
+    if (abandoned !== null)
+      console.log(
+        `stopped after ${(ms / 1000).toFixed(1)} s without waiting for ${abandoned} (the next start redoes what it had not finished)`,
+      );
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

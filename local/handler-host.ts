@@ -122,7 +122,18 @@ export class HandlerHost implements WorkerThread {
         } else waiter.resolve(message.result);
       },
     );
-    this.worker.once('exit', () => (this.exited = true));
+    // An invocation the worker never answered (it was terminated: a stop that ran out of time)
+    // must end, or whatever awaits it (a batch run, a replay step) waits for good.
+    this.worker.once('exit', () => {
+      this.exited = true;
+      for (const waiter of this.pending.values())
+        waiter.reject(
+          new Error(
+            `the ${this.name} function's worker exited before it answered (the runtime is stopping): the invocation did not finish`,
+          ),
+        );
+      this.pending.clear();
+    });
     this.worker.on('error', (error) => {
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
@@ -136,6 +147,8 @@ export class HandlerHost implements WorkerThread {
 
   async invoke<T>(event: unknown): Promise<T> {
     await this.ready;
+    if (this.exited)
+      throw new Error(`the ${this.name} function's worker has exited (the runtime is stopping): not invoked`);
     const id = this.nextId++;
     this.invocations++;
     const context = {

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { DynamoDbBatchViewStore } from '../adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../adapters/aws/dynamodb-control-store';
 import { CachedBatchViewStore } from '../adapters/cache/cached-batch-view-store';
@@ -13,6 +13,7 @@ import {
 } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { answerBeforeTimeout } from '../runtime/answer-deadline';
 import { readServingConfig, type QueryConfig } from '../runtime/config';
 import { kappaHandler } from '../runtime/kappa-serving';
 import { queryView } from '../services/query-view';
@@ -38,8 +39,23 @@ const deps = {
   arrivalBucketMs: config.arrivalBucketMs,
 };
 
-/** GET /views/{view}, GET /views/{view}/parts, GET /views, GET /health, GET /admin/status (the serving pointer; the local runtime adds its own details). */
-export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+/**
+ * GET /views/{view}, GET /views/{view}/parts, GET /views, GET /health, GET /admin/status (the
+ * serving pointer; the local runtime adds its own details). Every route answers before the
+ * function's timeout (lib/constructs/api-timeouts.ts): a query still reading then gets a 503
+ * that says what to do, not Lambda's bare error.
+ */
+export const handler = (event: APIGatewayProxyEvent, context?: Context): Promise<APIGatewayProxyResult> =>
+  answerBeforeTimeout(
+    context,
+    () => handle(event),
+    (allowedMs) =>
+      jsonResponse(503, {
+        error: `the request did not finish within ${(allowedMs / 1000).toFixed(1)} s, the query function's time limit: ask for a shorter range (from/to) or try again`,
+      }),
+  );
+
+async function handle(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   if (kappa) return kappa(event);
   if (event.httpMethod !== 'GET')
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use GET` });
@@ -87,4 +103,4 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
       ? await queryViewParts(viewName, queryParams(event), deps)
       : await queryView(viewName, queryParams(event), deps);
   return jsonResponse(result.status, result.body);
-};
+}

@@ -78,11 +78,11 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
       );
     case 'list': {
       const keys = await deps.archive.list();
-      await deps.control.addProgress(
-        input.replayId,
-        {},
-        { reset: true, objectsTotal: keys.length, phase: 'reading' },
-      );
+      await deps.control.setProgress(input.replayId, {
+        reset: true,
+        objectsTotal: keys.length,
+        phase: 'reading',
+      });
       return { keys };
     }
     case 'chunk':

@@ -35,7 +35,11 @@ export interface KappaCellStore {
   deleteVersion(version: number, view: string): Promise<number>;
 }
 
-/** Progress of a replay, counted by the chunks as they complete (atomic counters: chunks run in parallel). */
+/**
+ * Progress of a replay: the replay's own fields, plus the totals each chunk reported of itself
+ * (summed over chunks; a chunk's report replaces its previous one, so a chunk run again counts
+ * once).
+ */
 export interface ReplayProgress {
   readonly objectsTotal: number | null;
   readonly objectsDone: number;
@@ -44,6 +48,14 @@ export interface ReplayProgress {
   readonly replayedToMs: number | null;
   readonly phase: string | null;
   readonly updatedAt: number | null;
+}
+
+/** What one chunk has done so far, counted from its own start. */
+export interface ChunkProgress {
+  readonly objects: number;
+  readonly events: number;
+  /** Newest arrival time the chunk folded in, epoch ms; null before its first event. */
+  readonly replayedToMs: number | null;
 }
 
 /** The Kappa control items: pointers and replay record (one item), progress, the version counter. */
@@ -55,17 +67,17 @@ export interface KappaControlStore {
   /** Takes the next version number (atomic counter). */
   nextVersion(): Promise<number>;
   readProgress(replayId: string): Promise<ReplayProgress>;
-  /** Adds to the counters; `set` fields replace (reset, total, phase). */
-  addProgress(
+  /** Replaces the replay's own fields given; `reset` first forgets its fields and its chunks' reports. */
+  setProgress(
     replayId: string,
-    add: { readonly objects?: number; readonly events?: number },
-    set?: {
-      readonly objectsTotal?: number;
-      readonly replayedToMs?: number;
-      readonly phase?: string;
-      readonly reset?: boolean;
-    },
+    set: { readonly objectsTotal?: number; readonly phase?: string; readonly reset?: boolean },
   ): Promise<void>;
+  /**
+   * Replaces what chunk `chunkId` reported before (not added to it): a chunk retried after a
+   * failure, locally or by Step Functions, counts from its start again and its objects and events
+   * count once in readProgress.
+   */
+  reportChunk(replayId: string, chunkId: string, done: ChunkProgress): Promise<void>;
 }
 
 /** The archive as the replay reads it. */

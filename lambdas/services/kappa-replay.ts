@@ -166,7 +166,7 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
       `replay ${replayId} could not record its handoff in time (the control table write took over ${deps.handoffDelayMs} ms): start it again, or raise the handoff delay`,
     );
   }
-  await deps.control.addProgress(replayId, {}, { reset: true, phase: 'waiting-for-archive' });
+  await deps.control.setProgress(replayId, { reset: true, phase: 'waiting-for-archive' });
   return { replayId, version, handoffMs, prefix: deps.archivePrefix };
 }
 
@@ -206,7 +206,7 @@ export async function replayReady(
   const replay = runningReplay(await deps.control.read(), replayId);
   const archived = await deps.watermark.archivedBeforeMs();
   const ready = archived !== null && archived >= archiveEnd(replay);
-  if (ready) await deps.control.addProgress(replayId, {}, { phase: 'reading' });
+  if (ready) await deps.control.setProgress(replayId, { phase: 'reading' });
   const waited = deps.clock.now() - replay.startedAt;
   if (!ready && maxWaitMs !== undefined && waited > maxWaitMs)
     throw new ArchiveNotReadyError(
@@ -339,19 +339,21 @@ export async function replayChunk(
     events++;
     if (event.arrivedMs > newestArrival) newestArrival = event.arrivedMs;
   };
-  // Progress is counted as objects complete, at most every progressEveryMs (atomic counters:
-  // parallel chunks add to the same totals).
-  let reported = { objects: 0, events: 0, at: deps.clock.now() };
+  // Progress is reported as objects complete, at most every progressEveryMs, as this chunk's own
+  // totals from its start: the report replaces the chunk's previous one, so a chunk retried after a
+  // failure (the local runner's step retries, the state machine's Retry) counts once, where added
+  // deltas counted the failed attempt's part twice and showed more than 100%.
+  let reportedAt = deps.clock.now();
   let objectsDone = 0;
   const progress = async (force: boolean) => {
     const now = deps.clock.now();
-    if (!force && now - reported.at < (options.progressEveryMs ?? 500)) return;
-    await deps.control.addProgress(
-      replayId,
-      { objects: objectsDone - reported.objects, events: events - reported.events },
-      newestArrival > 0 ? { replayedToMs: newestArrival } : undefined,
-    );
-    reported = { objects: objectsDone, events, at: now };
+    if (!force && now - reportedAt < (options.progressEveryMs ?? 500)) return;
+    await deps.control.reportChunk(replayId, fence, {
+      objects: objectsDone,
+      events,
+      replayedToMs: newestArrival > 0 ? newestArrival : null,
+    });
+    reportedAt = now;
   };
   // Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay.
   const wanted = keys.filter((key) => {
@@ -452,7 +454,7 @@ export async function finishReplay(
       result: { version: replay.version, flipped: true, dropped },
     };
   });
-  await deps.control.addProgress(replayId, {}, { phase: 'done' });
+  await deps.control.setProgress(replayId, { phase: 'done' });
   for (const d of outcome.dropped) await deps.cells.deleteVersion(d.version, d.view);
   return outcome;
 }

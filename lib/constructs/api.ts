@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { API_INTEGRATION_TIMEOUT } from './api-timeouts';
 import { checkRange } from './validate';
 
 /** Props of ServingApi. */
@@ -178,7 +179,7 @@ export class ServingApi extends Construct {
       },
     });
     const integration = (fn: lambda.IFunction) =>
-      new apigateway.LambdaIntegration(fn, { proxy: true, timeout: Duration.seconds(29) });
+      new apigateway.LambdaIntegration(fn, { proxy: true, timeout: API_INTEGRATION_TIMEOUT });
 
     this.api.root.addResource('events').addMethod('POST', integration(props.ingestFunction), {
       requestValidator: bodyValidator,

@@ -13,6 +13,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { COMPACTED_PREFIX } from '../../lambdas/core/compaction';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
+import { API_FUNCTION_TIMEOUT } from './api-timeouts';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
 import { grantBucket, grantObjects, grantTable } from './grants';
@@ -22,7 +23,8 @@ import {
   checkPollingHistory,
   EVENTS_PER_POLL,
   invokeStep,
-  retryIdempotentChild,
+  retryIdempotent,
+  retryThrottled,
   ZeroToleranceDistributedMap,
 } from './step-functions';
 import { checkRange } from './validate';
@@ -305,7 +307,8 @@ export class BatchLayer extends Construct {
     grantBucket(archive.bucket, role, 's3:GetBucketLocation', 's3:ListBucket');
     grantTable(props.batchTable, role, 'dynamodb:BatchWriteItem', 'dynamodb:Scan');
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:DeleteItem');
+    // The rows a published cutoff covers are deleted in BatchWriteItem calls (dynamodb-batch-writes.ts).
+    grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:BatchWriteItem');
 
     this.stateMachine = this.buildStateMachine(
       archive,
@@ -317,7 +320,8 @@ export class BatchLayer extends Construct {
     this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
     this.starter = new HandlerFunction(this, 'Starter', {
       handler: 'batch',
-      timeout: Duration.seconds(30),
+      // Behind POST /admin/batch too: answers within API Gateway's integration timeout.
+      timeout: API_FUNCTION_TIMEOUT,
       memorySize: 256,
       deadLetterQueue: this.ruleDeadLetterQueue,
       environment: environment(this.stateMachine.stateMachineArn),
@@ -404,6 +408,10 @@ export class BatchLayer extends Construct {
       { action: 'unloaded', queries: sfn.JsonPath.listAt('$.compaction.queries') },
       '$.compactionQueries',
     );
+    // Starting or advancing a compaction starts Athena queries (a second start would start others):
+    // retried only when the function never ran. Checking the queries is a read.
+    for (const task of [start, advance]) retryThrottled(task);
+    retryIdempotent(check);
     for (const task of [start, advance, check]) task.addCatch(runFailed, onError);
     const wait = new sfn.Wait(this, 'WaitForCompaction', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
@@ -440,6 +448,8 @@ export class BatchLayer extends Construct {
         'The batch run failed; the previous version stays served. See the execution history and the batch function log.',
     });
     const abandon = invoke('Abandon', { action: 'abandon', plan, queries }, '$.abandoned');
+    // Deleting an unpublished segment again deletes nothing more (abandonBatch).
+    retryIdempotent(abandon);
     abandon.addCatch(runFailed, { resultPath: '$.abandonError' });
     abandon.next(runFailed);
     const onError = { resultPath: '$.error' };
@@ -449,11 +459,14 @@ export class BatchLayer extends Construct {
       { action: 'plan', request: sfn.JsonPath.objectAt('$.request') },
       '$.planned',
     );
+    // A plan takes a version number and starts the queries: retried only when it never ran.
+    retryThrottled(planStep);
     planStep.addCatch(runFailed, onError); // nothing written yet
     const wait = new sfn.Wait(this, 'WaitForQueries', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),
     });
     const check = invoke('CheckQueries', { action: 'unloaded', queries }, '$.unloaded');
+    retryIdempotent(check); // a read of the queries' state
     check.addCatch(abandon, onError);
 
     const writeMap = new ZeroToleranceDistributedMap(this, 'WriteCells', {
@@ -473,7 +486,7 @@ export class BatchLayer extends Construct {
       payloadResponseOnly: true,
     });
     // Rewriting an object's cells is idempotent (same keys, same values, same segment).
-    retryIdempotentChild(writer);
+    retryIdempotent(writer);
     writeMap.itemProcessor(writer);
     writeMap.addCatch(abandon, onError);
 
@@ -482,6 +495,8 @@ export class BatchLayer extends Construct {
       { action: 'publish', plan, written: sfn.JsonPath.listAt('$.written') },
       '$.result',
     );
+    // publishBatch run again for its own version answers published (a pointer already holding it).
+    retryIdempotent(publish);
     publish.addCatch(abandon, onError); // abandon keeps a version the pointer already holds
 
     const run = planStep.next(

@@ -20,7 +20,8 @@ import {
   checkPollingHistory,
   EVENTS_PER_POLL,
   invokeStep,
-  retryIdempotentChild,
+  retryIdempotent,
+  retryThrottled,
   ZeroToleranceDistributedMap,
 } from './step-functions';
 import { checkRange } from './validate';
@@ -264,6 +265,9 @@ export class Replay extends Construct {
       { action: 'fail', replayId, error: sfn.JsonPath.objectAt('$.error') },
       '$.failed',
     );
+    // A replay whose fail step gave up would stay `running` (every later replay refused): retried
+    // like every idempotent step (failReplay changes nothing the second time).
+    retryIdempotent(markFailed);
     markFailed.addCatch(replayFailed, { resultPath: '$.markFailedError' });
     markFailed.next(replayFailed);
     const onError = { resultPath: '$.error' };
@@ -275,6 +279,8 @@ export class Replay extends Construct {
       payload: sfn.TaskInput.fromText("{% $merge([$states.input, {'action': 'start'}]) %}"),
       outputs: { start: '{% $states.result.Payload %}' },
     });
+    // Not idempotent (a second start meets its own replay running): retried only when it never ran.
+    retryThrottled(start);
     start.addCatch(replayFailed);
 
     const waitForArchive = new sfn.Wait(this, 'WaitForArchive', {
@@ -285,6 +291,9 @@ export class Replay extends Construct {
       { action: 'ready', replayId, maxWaitMs: maxArchiveWait.toMilliseconds() },
       '$.ready',
     );
+    // A read of the watermark, retried on any failure but its own verdict that the archive will not
+    // catch up in time (ArchiveNotReadyError), which fails the replay at once.
+    retryIdempotent(checkArchive, ['ArchiveNotReady']);
     checkArchive.addCatch(markFailed, onError);
 
     this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {
@@ -310,11 +319,13 @@ export class Replay extends Construct {
     });
     // Many children at once can meet the account's Lambda concurrency: back off and try again.
     // A replayed object is idempotent (fenced writes, claimed event ids).
-    retryIdempotentChild(replayObject);
+    retryIdempotent(replayObject);
     this.archiveMap.itemProcessor(replayObject); // DistributedMap renders Mode DISTRIBUTED and mapExecutionType
     this.archiveMap.addCatch(markFailed, onError);
 
     const finish = invoke('Finish', { action: 'finish', replayId }, '$.finish');
+    // finishReplay flips once; run again it answers flipped: false.
+    retryIdempotent(finish);
     finish.addCatch(markFailed, onError);
 
     const definition = start

@@ -66,10 +66,15 @@ export function invokeStep(
 }
 
 /**
- * The retries of a Distributed Map's child task, whose work is idempotent: throttled invocations
- * with jittered backoff (a Map starts many at once), and one more try for a transient failure.
+ * Retries a Lambda invoke whose function never ran: Lambda refused the invocation because the
+ * account or function was at its concurrency limit (`Lambda.TooManyRequestsException`), with
+ * jittered backoff, as many tasks may be refused at once. LambdaInvoke already retries Lambda's
+ * transient service errors (`Lambda.ClientExecutionTimeoutException`, `Lambda.ServiceException`,
+ * `Lambda.AWSLambdaException`, `Lambda.SdkClientException`; CDK's `retryOnServiceExceptions`,
+ * AWS's recommendation): https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
+ * Safe for any step, idempotent or not.
  */
-export function retryIdempotentChild(task: tasks.LambdaInvoke): void {
+export function retryThrottled(task: tasks.LambdaInvoke): void {
   task.addRetry({
     errors: ['Lambda.TooManyRequestsException'],
     interval: Duration.seconds(2),
@@ -77,6 +82,21 @@ export function retryIdempotentChild(task: tasks.LambdaInvoke): void {
     backoffRate: 2,
     jitterStrategy: sfn.JitterType.FULL,
   });
+}
+
+/**
+ * The retries of a step whose work is idempotent (a readiness poll, a fenced write, a conditional
+ * flip): throttled invocations (retryThrottled), then twice more for any failure of the function
+ * itself: `States.TaskFailed` matches every error but `States.Timeout`, so also a handled error
+ * (a DynamoDB call throttled past the SDK's retries) and `Lambda.Unknown` (the function timed out
+ * or ran out of memory), per the page above and
+ * https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html.
+ * `neverRetried`: error names (the thrown Error's `name`) that mean the step decided to fail, which
+ * go straight to the Catch (a Retrier with MaxAttempts 0, placed before the others).
+ */
+export function retryIdempotent(task: tasks.LambdaInvoke, neverRetried: readonly string[] = []): void {
+  if (neverRetried.length > 0) task.addRetry({ errors: [...neverRetried], maxAttempts: 0 });
+  retryThrottled(task);
   task.addRetry({
     errors: ['States.TaskFailed', 'States.Timeout'],
     interval: Duration.seconds(5),

@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { kappaAdminEnvironment, kappaQueryEnvironment } from '../../lambdas/runtime/function-environment';
 import { ServingApi } from '../constructs/api';
+import { API_FUNCTION_TIMEOUT } from '../constructs/api-timeouts';
 import { Archive } from '../constructs/archive';
 import { EventStream } from '../constructs/event-stream';
 import { grantTable } from '../constructs/grants';
@@ -195,6 +196,7 @@ export class KappaArchitectureStack extends Stack {
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
       handler: 'query',
+      timeout: API_FUNCTION_TIMEOUT,
       environment: kappaQueryEnvironment({
         views: viewsJson,
         kappaTable: kappaTable.tableName,
@@ -206,6 +208,7 @@ export class KappaArchitectureStack extends Stack {
 
     this.admin = new HandlerFunction(this, 'KappaAdmin', {
       handler: 'kappa-admin',
+      timeout: API_FUNCTION_TIMEOUT,
       environment: kappaAdminEnvironment({
         views: viewsJson,
         kappaTable: kappaTable.tableName,

@@ -4,6 +4,7 @@ import type { ViewDefinition } from '../../lambdas/core/view';
 import { lambdaQueryEnvironment } from '../../lambdas/runtime/function-environment';
 import type { DedupeScope } from '../../lambdas/runtime/function-environment';
 import { ServingApi } from '../constructs/api';
+import { API_FUNCTION_TIMEOUT } from '../constructs/api-timeouts';
 import { Archive } from '../constructs/archive';
 import { arrivalBucketEnv, DEFAULT_ARRIVAL_BUCKET } from '../constructs/arrival-bucket';
 import { BatchLayer } from '../constructs/batch-layer';
@@ -198,6 +199,7 @@ export class LambdaArchitectureStack extends Stack {
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);
     this.query = new HandlerFunction(this, 'Query', {
       handler: 'query',
+      timeout: API_FUNCTION_TIMEOUT,
       environment: lambdaQueryEnvironment({
         views: viewsJson,
         speedTable: this.tables.speedTable.tableName,

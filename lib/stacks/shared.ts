@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { ingestEnvironment } from '../../lambdas/runtime/function-environment';
 import { grantStream } from '../constructs/grants';
+import { API_FUNCTION_TIMEOUT } from '../constructs/api-timeouts';
 import { HandlerFunction } from '../constructs/handler-function';
 import { checkRange } from '../constructs/validate';
 
@@ -54,6 +55,7 @@ export function addIngestFunction(
 ): HandlerFunction {
   const ingest = new HandlerFunction(scope, 'Ingest', {
     handler: 'ingest',
+    timeout: API_FUNCTION_TIMEOUT,
     environment: ingestEnvironment({
       views: viewsJson,
       streamName: stream.streamName,
@@ -74,6 +76,7 @@ const DASHBOARD_DIR = path.resolve(__dirname, '..', '..', 'local', 'dashboard', 
 export function addDashboardFunction(scope: Construct): HandlerFunction {
   return new HandlerFunction(scope, 'Dashboard', {
     handler: 'dashboard',
+    timeout: API_FUNCTION_TIMEOUT,
     environment: {},
     memorySize: 256,
     bundleFiles: [

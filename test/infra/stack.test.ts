@@ -359,7 +359,6 @@ describe('least privilege', () => {
       'athena:StopQueryExecution',
       'cloudwatch:GetMetricData', // Firehose's measured freshness (resource *: no resource-level permissions)
       'dynamodb:BatchWriteItem',
-      'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Scan',

@@ -161,7 +161,7 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
         'athena:StopQueryExecution arn:aws:athena:eu-west-1:123456789012:workgroup/ArchiveWorkGroup',
         'cloudwatch:GetMetricData *',
         'dynamodb:BatchWriteItem TablesBatchTable',
-        'dynamodb:DeleteItem TablesSpeedTable',
+        'dynamodb:BatchWriteItem TablesSpeedTable',
         'dynamodb:GetItem TablesControlTable',
         'dynamodb:PutItem TablesControlTable',
         'dynamodb:Scan TablesBatchTable',

@@ -4,6 +4,7 @@ import { cellId, encodeKey, type CellAddress } from '../../lambdas/core/reducer'
 import type { ViewDefinition } from '../../lambdas/core/view';
 import type {
   ArchiveReader,
+  ChunkProgress,
   KappaCellStore,
   KappaControlStore,
   ReplayProgress,
@@ -129,7 +130,8 @@ export class InMemoryKappaControlStore implements KappaControlStore {
   private item: string | null = null;
   private revision = 0;
   private counter = 0;
-  private readonly progress = new Map<string, ReplayProgress>();
+  private readonly progress = new Map<string, { objectsTotal: number | null; phase: string | null }>();
+  private readonly chunks = new Map<string, Map<string, ChunkProgress>>();
 
   async read(): Promise<KappaPointers> {
     if (this.item === null) return { views: {}, replay: null, revision: 0 };
@@ -149,34 +151,34 @@ export class InMemoryKappaControlStore implements KappaControlStore {
   }
 
   async readProgress(replayId: string): Promise<ReplayProgress> {
-    return (
-      this.progress.get(replayId) ?? {
-        objectsTotal: null,
-        objectsDone: 0,
-        events: 0,
-        replayedToMs: null,
-        phase: null,
-        updatedAt: null,
-      }
-    );
+    const own = this.progress.get(replayId);
+    const chunks = [...(this.chunks.get(replayId)?.values() ?? [])];
+    const arrivals = chunks.flatMap((c) => (c.replayedToMs === null ? [] : [c.replayedToMs]));
+    return {
+      objectsTotal: own?.objectsTotal ?? null,
+      objectsDone: chunks.reduce((sum, c) => sum + c.objects, 0),
+      events: chunks.reduce((sum, c) => sum + c.events, 0),
+      replayedToMs: arrivals.length === 0 ? null : Math.max(...arrivals),
+      phase: own?.phase ?? null,
+      updatedAt: null,
+    };
   }
 
-  async addProgress(
+  async setProgress(
     replayId: string,
-    add: { objects?: number; events?: number },
-    set: { objectsTotal?: number; replayedToMs?: number; phase?: string; reset?: boolean } = {},
+    set: { objectsTotal?: number; phase?: string; reset?: boolean },
   ): Promise<void> {
-    const current = set.reset
-      ? { objectsTotal: null, objectsDone: 0, events: 0, replayedToMs: null, phase: null, updatedAt: null }
-      : await this.readProgress(replayId);
+    const current = set.reset ? undefined : this.progress.get(replayId);
     this.progress.set(replayId, {
-      objectsTotal: set.objectsTotal ?? current.objectsTotal,
-      objectsDone: current.objectsDone + (add.objects ?? 0),
-      events: current.events + (add.events ?? 0),
-      replayedToMs: set.replayedToMs ?? current.replayedToMs,
-      phase: set.phase ?? current.phase,
-      updatedAt: 0,
+      objectsTotal: set.objectsTotal ?? current?.objectsTotal ?? null,
+      phase: set.phase ?? current?.phase ?? null,
     });
+  }
+
+  async reportChunk(replayId: string, chunkId: string, done: ChunkProgress): Promise<void> {
+    const chunks = this.chunks.get(replayId) ?? new Map<string, ChunkProgress>();
+    chunks.set(chunkId, { ...done });
+    this.chunks.set(replayId, chunks);
   }
 }
 

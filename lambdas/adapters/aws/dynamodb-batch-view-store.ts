@@ -1,22 +1,11 @@
-import {
-  BatchWriteCommand,
-  paginateQuery,
-  paginateScan,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { newestVisible, type BatchSelection } from '../../core/batch-lineage';
 import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { BatchBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { BatchViewStore } from '../../ports/stores';
+import { realSleep, writeInBatches, type Sleep, type WriteRequest } from './dynamodb-batch-writes';
 import { batchCellPartition, batchCellSort, batchPartition, padTime } from './dynamodb-keys';
-
-type WriteRequest = NonNullable<
-  NonNullable<ConstructorParameters<typeof BatchWriteCommand>[0]['RequestItems']>[string]
->[number];
-
-/** How many BatchWriteItem calls are in flight at once (each retries its own unprocessed items). */
-const WRITE_CONCURRENCY = 8;
 
 /**
  * Batch view cells: pk `c#<view>#<key>`, sk `<bucket>#<segment>`, attribute `ver` = segment. A
@@ -27,33 +16,11 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly sleep: Sleep = realSleep,
   ) {}
 
-  private async writeAll(requests: WriteRequest[]): Promise<void> {
-    const chunks: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
-    let next = 0;
-    const worker = async () => {
-      while (next < chunks.length) await this.writeChunk(chunks[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, chunks.length) }, worker));
-  }
-
-  /** One BatchWriteItem of up to 25 requests, retrying its unprocessed items with backoff. */
-  private async writeChunk(chunk: WriteRequest[]): Promise<void> {
-    let pending: WriteRequest[] = chunk;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= 10)
-        throw new Error(
-          `DynamoDB kept ${pending.length} batch writes unprocessed after 10 attempts (throttled?)`,
-        );
-      if (attempt > 0) await this.sleep(Math.min(5000, 50 * 2 ** attempt));
-      const result = await this.client.send(
-        new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-      );
-      pending = (result.UnprocessedItems?.[this.tableName] as WriteRequest[] | undefined) ?? [];
-    }
+  private writeAll(requests: WriteRequest[]): Promise<void> {
+    return writeInBatches(this.client, this.tableName, requests, this.sleep);
   }
 
   async writeCells(

@@ -1,17 +1,29 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  paginateQuery,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import type { KappaPointers } from '../../core/kappa';
-import type { KappaControlStore, ReplayProgress } from '../../ports/kappa';
+import type { ChunkProgress, KappaControlStore, ReplayProgress } from '../../ports/kappa';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 
 const POINTERS = { pk: 'kappa', sk: 'pointers' };
 const COUNTER = { pk: 'kappa', sk: 'version-counter' };
 const progressKey = (replayId: string) => ({ pk: 'kappa-progress', sk: replayId });
+/**
+ * Each chunk's own report, one item per chunk (sk: its fence). Kept after the replay (about 60
+ * bytes per archive object and replay): the control table has no TTL.
+ */
+const chunkPartition = (replayId: string) => `kappa-progress#${replayId}`;
 
 /**
  * The Kappa control items in the control table (beside the Lambda architecture's serving pointer):
  * every view's pointer and the newest replay in one item (`doc`, JSON), replaced by one
  * conditional PutItem on its revision: a flip, a rollback, or a replay start refused while one
- * runs. Progress counters live in their own item (ADD: parallel chunks never conflict).
+ * runs. Progress lives in its own items: the replay's fields, and one item per chunk that the
+ * chunk replaces with its own totals (parallel chunks never conflict, a retried chunk counts once).
  */
 export class DynamoDbKappaControlStore implements KappaControlStore {
   constructor(
@@ -68,20 +80,42 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
       new GetCommand({ TableName: this.tableName, Key: progressKey(replayId), ConsistentRead: true }),
     );
     const num = (v: unknown) => (v === undefined || v === null ? null : Number(v));
+    let objectsDone = 0;
+    let events = 0;
+    let replayedToMs: number | null = null;
+    let updatedAt = num(Item?.updatedAt);
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': chunkPartition(replayId) },
+        ProjectionExpression: 'o, e, r, u',
+      },
+    );
+    for await (const page of pages)
+      for (const chunk of page.Items ?? []) {
+        objectsDone += Number(chunk.o);
+        events += Number(chunk.e);
+        const r = num(chunk.r);
+        if (r !== null && (replayedToMs === null || r > replayedToMs)) replayedToMs = r;
+        const u = num(chunk.u);
+        if (u !== null && (updatedAt === null || u > updatedAt)) updatedAt = u;
+      }
     return {
       objectsTotal: num(Item?.objectsTotal),
-      objectsDone: Number(Item?.objectsDone ?? 0),
-      events: Number(Item?.events ?? 0),
-      replayedToMs: num(Item?.replayedToMs),
+      objectsDone,
+      events,
+      replayedToMs,
       phase: typeof Item?.phase === 'string' ? Item.phase : null,
-      updatedAt: num(Item?.updatedAt),
+      updatedAt,
     };
   }
 
-  async addProgress(
+  async setProgress(
     replayId: string,
-    add: { objects?: number; events?: number },
-    set: { objectsTotal?: number; replayedToMs?: number; phase?: string; reset?: boolean } = {},
+    set: { objectsTotal?: number; phase?: string; reset?: boolean },
   ): Promise<void> {
     if (set.reset) {
       await this.client.send(
@@ -89,36 +123,21 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
           TableName: this.tableName,
           Item: {
             ...progressKey(replayId),
-            objectsDone: 0,
-            events: 0,
             updatedAt: Date.now(),
             phase: set.phase ?? null,
+            ...(set.objectsTotal === undefined ? {} : { objectsTotal: set.objectsTotal }),
           },
         }),
       );
-      if (!add.objects && !add.events && set.objectsTotal === undefined && set.replayedToMs === undefined)
-        return;
+      return;
     }
     const sets: string[] = ['updatedAt = :now'];
     const values: Record<string, unknown> = { ':now': Date.now() };
-    const adds: string[] = [];
-    if (add.objects) {
-      adds.push('objectsDone :o');
-      values[':o'] = add.objects;
-    }
-    if (add.events) {
-      adds.push('events :e');
-      values[':e'] = add.events;
-    }
     if (set.objectsTotal !== undefined) {
       sets.push('objectsTotal = :t');
       values[':t'] = set.objectsTotal;
     }
-    if (set.replayedToMs !== undefined) {
-      sets.push('replayedToMs = :r');
-      values[':r'] = set.replayedToMs;
-    }
-    if (set.phase !== undefined && !set.reset) {
+    if (set.phase !== undefined) {
       sets.push('phase = :p');
       values[':p'] = set.phase;
     }
@@ -126,8 +145,24 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: progressKey(replayId),
-        UpdateExpression: `SET ${sets.join(', ')}${adds.length > 0 ? ` ADD ${adds.join(', ')}` : ''}`,
+        UpdateExpression: `SET ${sets.join(', ')}`,
         ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  async reportChunk(replayId: string, chunkId: string, done: ChunkProgress): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: chunkPartition(replayId),
+          sk: chunkId,
+          o: done.objects,
+          e: done.events,
+          ...(done.replayedToMs === null ? {} : { r: done.replayedToMs }),
+          u: Date.now(),
+        },
       }),
     );
   }
