@@ -1,5 +1,4 @@
 import {
-  BatchWriteCommand,
   GetCommand,
   paginateQuery,
   paginateScan,
@@ -11,6 +10,7 @@ import { decodeRow, encodeRowText } from '../../core/measures';
 import type { CellAddress } from '../../core/reducer';
 import type { ViewDefinition } from '../../core/view';
 import type { KappaCellStore, StoredKappaCell } from '../../ports/kappa';
+import { realSleep, writeInBatches, type Sleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import { batchPartition, padTime } from './dynamodb-keys';
 
@@ -23,6 +23,7 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly sleep: Sleep = realSleep,
   ) {}
 
   private key(version: number, address: CellAddress) {
@@ -131,15 +132,15 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
     );
     for await (const page of pages)
       for (const item of page.Items ?? []) keys.push({ pk: item.pk, sk: item.sk });
-    for (let i = 0; i < keys.length; i += 25) {
-      let pending = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-      for (let attempt = 0; pending.length > 0 && attempt < 10; attempt++) {
-        const result = await this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }),
-        );
-        pending = (result.UnprocessedItems?.[this.tableName] as typeof pending | undefined) ?? [];
-      }
-    }
+    // Unprocessed items are sent again with backoff, and a table that keeps refusing them is an
+    // error: the count returned must be the cells deleted (it once gave up silently after 10
+    // immediate resends and reported every cell deleted).
+    await writeInBatches(
+      this.client,
+      this.tableName,
+      keys.map((Key) => ({ DeleteRequest: { Key } })),
+      this.sleep,
+    );
     return keys.length;
   }
 }
