@@ -849,8 +849,13 @@ of them small (median item 611 bytes, mean 980).
 | --------------------------------------------------------------------------------------------------- | ----------------------------- | ------------------------- | ---------------------- |
 | before (2c6d418)                                                                                    | 726 MB                        | 0.622                     | 20.6 / 7.4 KB          |
 | busy sketches stored as dense text, ADR 018 (46d64ea)                                               | 707 MB                        | 0.586                     | 4.6 / 4.6 KB           |
-| one-pass sequence compare, one shard id per batch, no Object.keys per event, lazier cache eviction (423e47b) | 692 MB                        | 0.586                     | 4.6 / 4.6 KB           |
+| one-pass sequence compare, one shard id per batch, no Object.keys per event (423e47b; its lazier row-cache eviction reverted in the next commit, see below) | 692 MB                        | 0.586                     | 4.6 / 4.6 KB           |
 
+423e47b also made the row cache walk its eviction order only when over its count or when the
+newest arrival bucket moved; reverted: with it, \`test/integ/aggregation-window.test.ts\` failed
+twice in a row on its timing guard ("the speed layer finished within the window", 5.5 s late at
+load 12-18) and passed with the old cache at once, not analysed further for lack of time. With
+the old cache back, allocation per 100,000 records is 694 MB (sampled, the same session).
 Tried and dropped, no change in the allocation or within the noise: indexed loops over the
 measure list instead of \`[name, spec]\` destructuring; the store without its write log (what the
 bench retains does not show in GC). CPU, the same runs interleaved (the harness bundle of main

@@ -59,13 +59,7 @@ export class SpeedRowCache {
   set(id: string, row: StoredSpeedRow, arrivalBucketMs: number): void {
     this.rows.delete(id);
     this.rows.set(id, { stored: row, arrivalBucketMs });
-    // Evicted when over the count, or when the newest arrival bucket moved on (the horizon with
-    // it): not on every set, where the walk's iterator cost a few allocations per row written. A
-    // row that falls behind the horizon otherwise waits for the next move (a row dropped late only
-    // costs memory within maxRows; dropped early, a read).
-    const advanced = arrivalBucketMs > this.newestArrivalMs;
-    if (advanced) this.newestArrivalMs = arrivalBucketMs;
-    if (!advanced && this.rows.size <= this.maxRows) return;
+    if (arrivalBucketMs > this.newestArrivalMs) this.newestArrivalMs = arrivalBucketMs;
     const horizon = this.newestArrivalMs - this.keepArrivalsMs;
     for (const [oldest, entry] of this.rows) {
       if (this.rows.size <= this.maxRows && entry.arrivalBucketMs >= horizon) break;
