@@ -833,6 +833,44 @@ At about 224 row writes per 500 records that is some 150 µs of CPU per record i
 function, several times the whole path measured here (about 24 µs): in the cloud the number of
 requests per record, not the fold, sets the speed layer's CPU.
 
+Then (issue 10, branch handler, 2026-12-02 13:02-13:55 UTC; batch 500, 100,000 records; load
+average 4 at the start, 10 to 15 for most of it, from other engineers' suites on the 2 cores).
+Profiled first (\`node --cpu-prof\` on an esbuild bundle of \`measureSpeedHandler\`'s loop, so the
+profile has line numbers; V8's sampling heap profiler with what GC freed counted): GC 20-25%, the
+in-memory row store's write 10-11% (mostly JSON.stringify of the PutItem request, which stands
+for the SDK's work and was left alone), normalizeStreamRecord 7% (mostly JSON.parse itself), the
+sparse sketch text 4-5%, then applyToRow, the row cache's Map, the id index, the fold, grouping and
+sequence comparisons at 1-4% each. Allocation per 100,000 records: 726 MB, of which the store's
+write 215, encodeRowText 56, the async row write 37, normalizeStreamRecord 65, eventProblems 34,
+groupForSpeed 32. Rows, not records, carry most of it: about 224 row writes per 500 records, most
+of them small (median item 611 bytes, mean 980).
+
+| change (commit)                                                                                     | allocated per 100,000 records | row write units per event | largest / p99 row item |
+| --------------------------------------------------------------------------------------------------- | ----------------------------- | ------------------------- | ---------------------- |
+| before (2c6d418)                                                                                    | 726 MB                        | 0.622                     | 20.6 / 7.4 KB          |
+| busy sketches stored as dense text, ADR 018 (46d64ea)                                               | 707 MB                        | 0.586                     | 4.6 / 4.6 KB           |
+| one-pass sequence compare, one shard id per batch, no Object.keys per event (423e47b; its lazier row-cache eviction reverted in the next commit, see below) | 692 MB                        | 0.586                     | 4.6 / 4.6 KB           |
+
+423e47b also made the row cache walk its eviction order only when over its count or when the
+newest arrival bucket moved; reverted: with it, \`test/integ/aggregation-window.test.ts\` failed
+twice in a row on its timing guard ("the speed layer finished within the window", 5.5 s late at
+load 12-18) and passed with the old cache at once, not analysed further for lack of time. With
+the old cache back, allocation per 100,000 records is 694 MB (sampled, the same session).
+Tried and dropped, no change in the allocation or within the noise: indexed loops over the
+measure list instead of \`[name, spec]\` destructuring; the store without its write log (what the
+bench retains does not show in GC). CPU, the same runs interleaved (the harness bundle of main
+beside the branch's, four pairs, each the best of three rounds): main-thread CPU for the handler
+median 2,375 ms before, 2,370 ms after; the ratio to the parse by main-thread CPU median 0.100
+before, 0.104 after; by wall clock 0.063-0.134 before and 0.064-0.114 after in the same pairs. At
+this load the noise (plus or minus 15% between runs of the same code) is larger than what these
+changes save, so **no CPU gain is shown**; \`npx tsx bench/speed-handler.ts 100000 500\` three times
+each, interleaved, main / branch: ratio 0.087 / 0.090, 0.062 / 0.073, 0.057 / 0.061 (load average 12 to 15). The target
+(1/5 of the parse, 150,000 records/s on one core) is **not met**: the handler is still at about
+1/10 of the parse by main-thread CPU (about 42,000 records/s of main-thread CPU). What is left is
+spread thin: with about 224 row writes per 500 records, each row's fold, fences, cache, text and
+request (an estimate from the profile: 25-30 µs of main-thread CPU per row write) outweighs the per-record path; the levers left are
+fewer row writes (the aggregation window, ADR 012) rather than a cheaper fold.
+
 ## Writes per event (default configuration, dedupe on)
 
 | figure | value |

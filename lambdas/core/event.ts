@@ -138,8 +138,10 @@ export function eventProblems(
       `must be a non-empty string of at most ${MAX_ID_LENGTH} characters when given (given ${shown(flat.id)})`,
     );
   }
-  for (const field of Object.keys(flat)) {
-    if (field.startsWith('_')) problem(field, 'fields starting with "_" are reserved for the pipeline');
+  // for-in, not Object.keys(): no array of names per event (checked per record by the speed layer).
+  for (const field in flat) {
+    if (field.charCodeAt(0) === 95 && Object.hasOwn(flat, field))
+      problem(field, 'fields starting with "_" are reserved for the pipeline');
   }
   // JSON.parse makes a lone surrogate only from a \uD800-\uDFFF escape (decoded UTF-8 holds none).
   const mayHoldSurrogates = sourceText === undefined || SURROGATE_ESCAPE.test(sourceText);

@@ -240,7 +240,7 @@ export function finalizeRow(view: ViewDefinition, row: RowState): Record<string,
   return out;
 }
 
-/** Measure states as JSON (bigints as decimal text, sketches sparse): how rows are stored. */
+/** Measure states as JSON (bigints as decimal text, sketches as HyperLogLog.toText()): how rows are stored. */
 export type EncodedRow = Record<string, unknown>;
 
 export function encodeRow(row: RowState): EncodedRow {
@@ -264,7 +264,7 @@ export function encodeRow(row: RowState): EncodedRow {
         out[name] = { k: 'avg', s: formatDecimal(s.sum), n: s.n };
         break;
       case 'distinct':
-        out[name] = { k: 'distinct', h: s.sketch.toSparse(), x: s.exact, e: s.empty };
+        out[name] = { k: 'distinct', h: s.sketch.toText(), x: s.exact, e: s.empty };
         break;
     }
   }
@@ -298,7 +298,7 @@ export function encodeRowText(row: RowState): string {
         text += `{"k":"avg","s":"${formatDecimal(s.sum)}","n":${jsonNumber(s.n)}}`;
         break;
       case 'distinct':
-        text += `{"k":"distinct","h":"${s.sketch.toSparse()}","x":${s.exact === null ? 'null' : jsonNumber(s.exact)},"e":${s.empty}}`;
+        text += `{"k":"distinct","h":"${s.sketch.toText()}","x":${s.exact === null ? 'null' : jsonNumber(s.exact)},"e":${s.empty}}`;
         break;
     }
   }
@@ -356,7 +356,7 @@ export function decodeRow(view: ViewDefinition, encoded: EncodedRow): RowState {
       case 'distinct':
         row[name] = {
           kind: 'distinct',
-          sketch: HyperLogLog.fromSparse(raw.h as string),
+          sketch: HyperLogLog.fromText(raw.h as string),
           exact: raw.x === null || raw.x === undefined ? null : Number(raw.x),
           empty: raw.e === true,
         };

@@ -15,6 +15,11 @@ export function padSequence(sequenceNumber: string): string {
  * unpadded forms alike and allocates nothing: the speed layer compares every record it handles.
  */
 export function compareSequence(a: string, b: string): number {
+  return compareDigits(a, b) ?? compareSequenceGenerally(a, b);
+}
+
+/** compareSequence without its one-pass path (exported for the test that compares them). */
+export function compareSequenceGenerally(a: string, b: string): number {
   if (!isDigits(a)) checkSequence(a);
   if (!isDigits(b)) checkSequence(b);
   let i = 0;
@@ -29,6 +34,35 @@ export function compareSequence(a: string, b: string): number {
     if (d !== 0) return d < 0 ? -1 : 1;
   }
   return 0;
+}
+
+/**
+ * compareSequence in one pass over both texts, for the usual pair (two records of a shard, a record
+ * and its row's padded fence): the shorter text is read as if padded with zeros to the longer one's
+ * length, where text order is numeric order. Undefined when either is not 1 to 129 digits (the
+ * general path then throws).
+ */
+function compareDigits(a: string, b: string): number | undefined {
+  const na = a.length;
+  const nb = b.length;
+  if (na === 0 || nb === 0 || na > SEQUENCE_DIGITS || nb > SEQUENCE_DIGITS) return undefined;
+  const long = na >= nb ? a : b;
+  const short = na >= nb ? b : a;
+  const sign = na >= nb ? 1 : -1;
+  const extra = long.length - short.length;
+  let order = 0;
+  for (let i = 0; i < extra; i++) {
+    const c = long.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    if (c !== 48 && order === 0) order = sign;
+  }
+  for (let j = 0; j < short.length; j++) {
+    const cl = long.charCodeAt(extra + j);
+    const cs = short.charCodeAt(j);
+    if (cl < 48 || cl > 57 || cs < 48 || cs > 57) return undefined;
+    if (order === 0 && cl !== cs) order = cl < cs ? -sign : sign;
+  }
+  return order;
 }
 
 function isDigits(text: string): boolean {

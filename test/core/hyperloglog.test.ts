@@ -7,6 +7,7 @@ import {
   HLL_RANK_BITS,
   HLL_REGISTERS,
   HLL_STANDARD_ERROR,
+  DENSE_FROM_REGISTERS,
   HyperLogLog,
 } from '../../lambdas/core/hyperloglog';
 
@@ -329,5 +330,94 @@ describe('HyperLogLog sparse text, printed per block', () => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('HyperLogLog stored text (toText: sparse while few registers are set, dense from then on)', () => {
+  const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef';
+  /** Registers with any number set, from none to all: both forms are met. */
+  const anyFillArb = fc
+    .tuple(
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.array(fc.integer({ min: 1, max: 41 }), { minLength: 64, maxLength: 64 }),
+    )
+    .map(([fill, ranks]) => {
+      const registers = new Uint8Array(HLL_REGISTERS);
+      // A deterministic spread of about fill * 4,096 set registers.
+      for (let i = 0; i < HLL_REGISTERS; i++)
+        if (((i * 2654435761) >>> 0) / 2 ** 32 < fill) registers[i] = ranks[i % 64];
+      return registers;
+    });
+
+  /** What toText must print, written from the definition alone. */
+  function expectedText(registers: Uint8Array): string {
+    const set = registers.filter((r) => r > 0).length;
+    if (set < DENSE_FROM_REGISTERS) return new HyperLogLog(registers).toSparse();
+    return 'd' + Array.from(registers, (r) => ALPHABET[r]).join('');
+  }
+
+  it('prints the sparse text below the threshold and d + one character per register from it, and reads both back', () => {
+    fc.assert(
+      fc.property(anyFillArb, (registers) => {
+        const text = new HyperLogLog(registers).toText();
+        expect(text).toBe(expectedText(registers));
+        expect(text.length).toBeLessThanOrEqual(1 + HLL_REGISTERS + 8 * DENSE_FROM_REGISTERS);
+        expect(Array.from(HyperLogLog.fromText(text).registers)).toEqual(Array.from(registers));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('is the same text for the same registers however the sketch was built (adds, clones, merges, parses)', () => {
+    fc.assert(
+      fc.property(
+        anyFillArb,
+        fc.array(fc.string({ maxLength: 8 }), { maxLength: 700 }),
+        anyFillArb,
+        (start, values, other) => {
+          // Counted as registers are raised (add), copied (clone), recounted (merge, constructor).
+          const built = HyperLogLog.fromText(new HyperLogLog(start).toText());
+          built.toText();
+          const copy = built.clone();
+          for (const v of values) copy.add(v);
+          const merged = copy.merge(new HyperLogLog(other));
+          expect(copy.toText()).toBe(expectedText(copy.registers));
+          expect(merged.toText()).toBe(expectedText(merged.registers));
+          expect(built.toText()).toBe(expectedText(start));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('crosses to the dense text exactly at the threshold as values are added one by one', () => {
+    const sketch = new HyperLogLog();
+    for (let i = 0; sketch.registers.filter((r) => r > 0).length < DENSE_FROM_REGISTERS; i++) {
+      expect(sketch.toText()).toBe(sketch.toSparse());
+      sketch.add(`user-${i}`);
+    }
+    expect(sketch.toText()).toBe(expectedText(sketch.registers));
+    expect(sketch.toText().startsWith('d')).toBe(true);
+  });
+
+  it.each([
+    ['too short', 'd' + '0'.repeat(HLL_REGISTERS - 1)],
+    ['too long', 'd' + '0'.repeat(HLL_REGISTERS + 1)],
+    ['a rank above 41', 'd' + 'g' + '0'.repeat(HLL_REGISTERS - 1)],
+    ['a character outside the alphabet', 'd' + '0'.repeat(HLL_REGISTERS - 1) + ','],
+    ['a character outside ASCII', 'd' + 'é' + '0'.repeat(HLL_REGISTERS - 1)],
+  ])('refuses a dense text %s', (_, text) => {
+    expect(() => HyperLogLog.fromText(text)).toThrow(/malformed dense HyperLogLog text/);
+  });
+
+  it('reads sparse texts (rows written before the dense form) as fromSparse does', () => {
+    fc.assert(
+      fc.property(registersArb, (registers) => {
+        const sparse = new HyperLogLog(registers).toSparse();
+        expect(HyperLogLog.fromText(sparse).equals(HyperLogLog.fromSparse(sparse))).toBe(true);
+      }),
+      RUNS,
+    );
+    expect(() => HyperLogLog.fromText('1:2,')).toThrow(/malformed HyperLogLog register/);
   });
 });

@@ -524,6 +524,16 @@ describe('the speed layer fast paths', () => {
     );
   });
 
+  it('stores the sketch of a busy row as the dense text, and reads it back (ADR 018)', () => {
+    const bodies = Array.from({ length: 3000 }, (_, i) => ({ a: i % 7, b: i, c: `user-${i}` }));
+    const row = foldEvents(view, identityRow(view), bodies);
+    const encoded = encodeRow(row) as Record<string, { h?: string }>;
+    expect(encoded.u.h).toMatch(/^d[0-9A-Za-f]{4096}$/);
+    expect(encodeRowText(row)).toBe(JSON.stringify(encodeRow(row)));
+    const back = decodeRow(view, JSON.parse(encodeRowText(row)) as Record<string, unknown>);
+    for (const name of Object.keys(view.measures)) expect(sameState(back[name], row[name])).toBe(true);
+  });
+
   it('folding in place gives the state folding a copy gives', () => {
     fc.assert(
       fc.property(

@@ -11,7 +11,12 @@ import {
   type SpeedRow,
 } from '../../lambdas/core/fencing';
 import { finalizeRow, foldEvents, identityRow, sameState, type RowState } from '../../lambdas/core/measures';
-import { compareSequence, padSequence, SEQUENCE_DIGITS } from '../../lambdas/core/sequence';
+import {
+  compareSequence,
+  compareSequenceGenerally,
+  padSequence,
+  SEQUENCE_DIGITS,
+} from '../../lambdas/core/sequence';
 import { validateView, validateViews } from '../../lambdas/core/view';
 
 const RUNS = { numRuns: 200 };
@@ -40,6 +45,15 @@ const pairArb: fc.Arbitrary<[string, string]> = fc.oneof(
     }),
 );
 
+/** padSequence(text), or the text as is when it is no sequence number. */
+function padSequenceOr(text: string): string {
+  try {
+    return padSequence(text);
+  } catch {
+    return text;
+  }
+}
+
 describe('sequence numbers', () => {
   it('compare exactly as BigInts, across lengths, up to 129 digits (property)', () => {
     fc.assert(
@@ -52,6 +66,45 @@ describe('sequence numbers', () => {
       }),
       RUNS,
     );
+  });
+
+  it('compare in one pass as the general path does, padded or not, and refuse what it refuses (property)', () => {
+    const textArb = fc.oneof(
+      digitsArb,
+      digitsArb.map(padSequence),
+      fc.string({ maxLength: 140 }),
+      digitsArb.map((d) => `${d}x`),
+    );
+    fc.assert(
+      fc.property(fc.oneof(pairArb, fc.tuple(textArb, textArb)), ([a, b]) => {
+        const general = (x: string, y: string) => {
+          try {
+            return compareSequenceGenerally(x, y);
+          } catch (error) {
+            return (error as Error).message;
+          }
+        };
+        const fast = (x: string, y: string) => {
+          try {
+            return compareSequence(x, y);
+          } catch (error) {
+            return (error as Error).message;
+          }
+        };
+        expect(fast(a, b)).toBe(general(a, b));
+        expect(fast(b, a)).toBe(general(b, a));
+        expect(fast(a, padSequenceOr(b))).toBe(general(a, padSequenceOr(b)));
+      }),
+      { numRuns: 500 },
+    );
+    // Characters just outside '0'-'9', in the part of the longer text that the shorter one lacks too.
+    for (const bad of ['/1', '1/', ':1', '1:', '0/11', '/', ':'])
+      for (const other of ['1', '11', '111', '1111'])
+        for (const [x, y] of [
+          [bad, other],
+          [other, bad],
+        ])
+          expect(() => compareSequence(x, y)).toThrow(/1 to 129 decimal digits/);
   });
 
   it('pad to 129 digits, keeping the value', () => {

@@ -55,6 +55,28 @@ function archiveText(data: string | undefined): string {
 }
 
 describe('decodeKinesisEvent', () => {
+  it('cuts every record its own shard id out of eventID, also when the ids of a batch change or share a prefix', () => {
+    const ids = [
+      ':0',
+      'shardId-000000000001:1',
+      'shardId-000000000001:2',
+      'shardId-0000000000010:3',
+      'shardId-000000000001:x:4',
+      'shardId-000000000001:5',
+      ':6',
+      ':7',
+      'noSeparator',
+      'shardId-000000000002:8',
+      'shardId-000000000001:9',
+    ];
+    const event = fixtures.kinesis();
+    const template = event.Records[0];
+    const records = decodeKinesisEvent({ Records: ids.map((eventID) => ({ ...template, eventID })) });
+    expect(records.map((r) => r.position.shardId)).toEqual(
+      ids.map((id) => (id.lastIndexOf(':') > 0 ? id.slice(0, id.lastIndexOf(':')) : id)),
+    );
+  });
+
   it('reads the shard from eventID, the position, and UTF-8 data of every record', () => {
     const event = fixtures.kinesis();
     const records = decodeKinesisEvent(event);

@@ -125,6 +125,28 @@ describe('the query function caches (decoded speed rows, served buckets) against
     await remove('/a', 0, 1);
   });
 
+  it('stores a busy row as dense sketch text (ADR 018) in dynalite, reads it back and serves its estimate', async () => {
+    const users = Array.from({ length: 3_000 }, (_, i) => i);
+    const page = '/dense';
+    await write(page, 0, 1, users);
+    const stored = await writer.read(view, {
+      view: 'pages',
+      key: [page],
+      bucketMs: T0,
+      arrivalBucketMs: T0 + 1_000,
+    });
+    const users3000 = views(users).users;
+    const read = stored!.row.state.users;
+    if (read.kind !== 'distinct' || users3000.kind !== 'distinct') throw new Error('not a distinct state');
+    expect(encodeRowText(stored!.row.state)).toContain('"h":"d');
+    expect(read.sketch.equals(users3000.sketch)).toBe(true);
+    const served = (await queryView('pages', { ...params, page }, deps(false))).body as {
+      buckets: { measures: { users: number } }[];
+    };
+    expect(served.buckets[0].measures.users).toBe(users3000.sketch.estimate());
+    await remove(page, 0, 1);
+  });
+
   it('answers exactly what an uncached query function answers, through writes, deletes and a published batch', async () => {
     const op = fc.oneof(
       fc.record({

@@ -7,9 +7,14 @@ import type { SpeedRecord } from '../../services/speed-layer';
  * milliseconds, the unit the archive records it in, so both agree on every arrival bucket.
  */
 export function decodeKinesisEvent(event: KinesisStreamEvent): SpeedRecord[] {
+  // A batch comes from one shard: its id is cut out of the first eventID and reused while the next
+  // ones start with it (one string, not one per record).
+  let shardId = '';
   return event.Records.map((record) => {
-    const separator = record.eventID.lastIndexOf(':');
-    const shardId = separator > 0 ? record.eventID.slice(0, separator) : record.eventID;
+    const eventId = record.eventID;
+    const separator = eventId.lastIndexOf(':');
+    const same = separator > 0 && separator === shardId.length && eventId.startsWith(shardId);
+    if (!same) shardId = separator > 0 ? eventId.slice(0, separator) : eventId;
     return {
       data: Buffer.from(record.kinesis.data, 'base64').toString('utf8'),
       position: {
