@@ -28,7 +28,8 @@ import { DuckDbQueryEngine } from '../lambdas/adapters/duckdb/duckdb-query-engin
 import { selectionOf } from '../lambdas/core/batch-lineage';
 import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import { encodeRow } from '../lambdas/core/measures';
-import { batchFields, runBatch, type BatchRunResult } from '../lambdas/services/batch-layer';
+import { typedFields } from '../lambdas/core/typed-columns';
+import { runBatch, type BatchRunResult } from '../lambdas/services/batch-layer';
 import { loadViews } from '../local/load-views';
 import {
   FixedWatermark,
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       const before = engine.bytesRead;
       // With the fields a run's own compaction stores (typed columns, ADR 013).
-      const done = await engine.compact(end, batchFields(views));
+      const done = await engine.compact(end, typedFields(views));
       if (done.status !== 'committed') throw new Error(`the 30 days were not compacted (${done.status})`);
       compaction = {
         seconds: (performance.now() - t) / 1000,

@@ -6,6 +6,7 @@ import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store'
 import { S3CompactedStore } from '../adapters/duckdb/compacted-archive-store';
 import { DuckDbQueryEngine } from '../adapters/duckdb/duckdb-query-engine';
 import { COMPACTED_PREFIX } from '../core/compaction';
+import { typedFields } from '../core/typed-columns';
 import { S3CompactedObjects } from '../adapters/aws/s3-compacted-objects';
 import { ENV } from '../runtime/env';
 import {
@@ -113,6 +114,8 @@ const cloudCompaction: CloudCompactionDeps | undefined =
         queries: athena,
         compactedLocation: `s3://${config.archiveBucket}/${COMPACTED_PREFIX}`,
         clock: systemClock,
+        // The same fields the local compaction stores and the Glue table declares (ADR 018).
+        fields: typedFields(config.views),
         manifestCache: new Map(),
       }
     : undefined;

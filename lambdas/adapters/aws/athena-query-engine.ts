@@ -47,6 +47,12 @@ export interface AthenaQueryEngineOptions {
 /** Athena: start, poll with backoff, paginate the results. Every value comes back as text. */
 export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   readonly dialect = 'athena' as const;
+  /**
+   * With the compacted archive, sources carry the typed columns (ADR 018): committed generations
+   * give those they store, the NDJSON tail and older generations extract them from the line.
+   * Without it every read is of NDJSON, where typed columns save no byte scanned.
+   */
+  readonly typedSources: boolean;
   private readonly manifestCache = new Map<string, CompactionManifest>();
   /** The compacted archive as the last cutoff's reads saw it (one listing per run, not per query). */
   private snapshot?: { readonly cutoffMs: number; readonly value: Promise<AthenaCompactedSnapshot> };
@@ -54,7 +60,9 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   constructor(
     private readonly client: AthenaClient,
     private readonly options: AthenaQueryEngineOptions,
-  ) {}
+  ) {
+    this.typedSources = options.compacted !== undefined;
+  }
 
   /**
    * The archive's arrival-time partitions up to the cutoff; with the compacted archive, its
@@ -65,6 +73,8 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
     cutoffMs: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
+    _lookbackMs?: number,
+    fields?: readonly string[],
   ): Promise<string> {
     const { database, table } = this.options;
     if (!this.options.compacted) return athenaSource(database, table, cutoffMs, arrivedFromMs);
@@ -73,7 +83,15 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
       this.snapshot = { cutoffMs, value };
       value.catch(() => (this.snapshot = undefined));
     }
-    return athenaSource(database, table, cutoffMs, arrivedFromMs, await this.snapshot.value, eventTimes);
+    return athenaSource(
+      database,
+      table,
+      cutoffMs,
+      arrivedFromMs,
+      await this.snapshot.value,
+      eventTimes,
+      this.typedSources ? fields : undefined,
+    );
   }
 
   /**
@@ -84,8 +102,13 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
     const manifests = await loadManifests(c.manifests, this.manifestCache);
     const covered = coveredSources(manifests);
     const keys = await c.raw.listKeys();
+    const typedFields: Record<string, readonly string[]> = {};
+    for (const m of manifests)
+      if (m.typedFields !== undefined)
+        for (const f of m.files) typedFields[generationFolderOfKey(f.key)] = m.typedFields;
     return {
       tables: c.tables,
+      typedFields,
       generations: [
         ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
       ].sort(),
