@@ -1,5 +1,11 @@
 import type { BucketRange } from './batch-lineage';
-import type { RawSelection } from './compaction';
+import {
+  coveredSources,
+  generationFolderOfKey,
+  rawSelection,
+  type CompactionManifest,
+  type RawSelection,
+} from './compaction';
 import { parseDecimal } from './decimal';
 import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
@@ -455,6 +461,33 @@ export interface AthenaCompactedSnapshot {
    * 018); a folder not named here holds the columns of generations written before them.
    */
   readonly typedFields?: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * The snapshot a reader takes from the committed manifests and one listing of the raw archive
+ * (relative keys): the generations' folders, the fields each stores, the objects no manifest covers.
+ */
+export function athenaCompactedSnapshot(
+  tables: AthenaArchiveTables,
+  manifests: readonly CompactionManifest[],
+  listedKeys: readonly string[],
+): AthenaCompactedSnapshot {
+  const covered = coveredSources(manifests);
+  const typedFields: Record<string, readonly string[]> = {};
+  for (const m of manifests)
+    if (m.typedFields !== undefined)
+      for (const f of m.files) typedFields[generationFolderOfKey(f.key)] = m.typedFields;
+  return {
+    tables,
+    generations: [
+      ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
+    ].sort(),
+    uncovered: rawSelection(
+      listedKeys.filter((k) => !covered.has(k)),
+      listedKeys,
+    ),
+    typedFields,
+  };
 }
 
 /** More hour ranges than this and the Parquet side is not pruned by event time (the query string stays small). */

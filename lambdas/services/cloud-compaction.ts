@@ -27,6 +27,8 @@ import {
   type CompactedPartition,
   type EventHour,
 } from '../core/sql';
+import { typedFields } from '../core/typed-columns';
+import type { ViewDefinition } from '../core/view';
 import type { CompactionResult } from '../ports/archive-compactor';
 import type { Clock } from '../ports/clock';
 import type { AsyncQueries, CompactedObjects, RawArchiveListing } from '../ports/cloud-compaction';
@@ -69,11 +71,11 @@ export interface CloudCompactionDeps {
    */
   readonly maxObjects?: number;
   /**
-   * The fields the generation's files store as typed columns beside the line (ADR 018): core's
-   * `typedFields` of the deployed views, as the local compaction stores and the Glue table
-   * declares. Absent: the files hold `line, tm, am, etype` only, as before ADR 018.
+   * The deployed views: the generation's files store `typedFields(views)` as typed columns beside
+   * the line (ADR 018), the set the local compaction stores and the Glue table declares. Absent:
+   * the files hold `line, tm, am, etype` only, as before ADR 018.
    */
-  readonly fields?: readonly string[];
+  readonly views?: readonly ViewDefinition[];
   /** Parsed manifests by key, kept across steps of a warm function (a committed manifest never changes). */
   readonly manifestCache?: Map<string, CompactionManifest>;
 }
@@ -142,7 +144,7 @@ export async function startCompaction(
   const kept: AttemptPlan = {
     plan,
     selection,
-    ...(deps.fields === undefined ? {} : { fields: deps.fields }),
+    ...(deps.views === undefined ? {} : { fields: typedFields(deps.views) }),
   };
   await deps.store.putText(attemptKey(folder), JSON.stringify(kept));
   const id = await deps.queries.start(athenaCompactionPartitionsSql(deps.tables, selection));

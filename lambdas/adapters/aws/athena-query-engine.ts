@@ -6,15 +6,9 @@ import {
   type AthenaClient,
 } from '@aws-sdk/client-athena';
 import type { BucketRange } from '../../core/batch-lineage';
+import { loadManifests, type CompactionManifest, type ManifestSource } from '../../core/compaction';
 import {
-  coveredSources,
-  generationFolderOfKey,
-  loadManifests,
-  rawSelection,
-  type CompactionManifest,
-  type ManifestSource,
-} from '../../core/compaction';
-import {
+  athenaCompactedSnapshot,
   athenaSource,
   sqlString,
   type AthenaArchiveTables,
@@ -100,23 +94,7 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
    */
   private async readSnapshot(c: AthenaCompactedArchive): Promise<AthenaCompactedSnapshot> {
     const manifests = await loadManifests(c.manifests, this.manifestCache);
-    const covered = coveredSources(manifests);
-    const keys = await c.raw.listKeys();
-    const typedFields: Record<string, readonly string[]> = {};
-    for (const m of manifests)
-      if (m.typedFields !== undefined)
-        for (const f of m.files) typedFields[generationFolderOfKey(f.key)] = m.typedFields;
-    return {
-      tables: c.tables,
-      typedFields,
-      generations: [
-        ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
-      ].sort(),
-      uncovered: rawSelection(
-        keys.filter((k) => !covered.has(k)),
-        keys,
-      ),
-    };
+    return athenaCompactedSnapshot(c.tables, manifests, await c.raw.listKeys());
   }
 
   /** Starts a query (SELECT, UNLOAD or DDL) in the workgroup without waiting for it. */
