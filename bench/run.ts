@@ -274,7 +274,11 @@ function recordCosts(): void {
     throw new Error(`${RESULTS_FILE} has no measured costs: run npm run bench first`);
   const costNames = /cost_usd_per_million_events$/;
   metrics.splice(0, metrics.length);
-  addCostFigures(measured as MeasuredCosts);
+  // The batch bench's latest result (it runs on its own too: npx tsx bench/batch-incremental.ts).
+  addCostFigures({
+    ...(measured as MeasuredCosts),
+    incremental: incrementalCosts(readResult<BatchIncrementalResult>('batch-incremental.json')),
+  });
   const kept = results!.metrics.filter((m) => !costNames.test(m.name));
   writeFileSync(RESULTS_FILE, JSON.stringify({ ...results, metrics: [...kept, ...metrics] }, null, 2) + '\n');
   rewriteSummary();
