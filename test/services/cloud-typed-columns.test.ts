@@ -25,7 +25,14 @@ import {
   type CompactionStep,
 } from '../../lambdas/services/cloud-compaction';
 import { AthenaInDuckDb, FolderCompactedObjects } from '../fixtures/athena-in-duckdb';
-import { ARRIVAL_BUCKET_MS, BASE_TIME, normalize, streamArb, TEST_VIEWS } from '../fixtures/streams';
+import {
+  ARRIVAL_BUCKET_MS,
+  BASE_TIME,
+  editField,
+  normalize,
+  streamArb,
+  TEST_VIEWS,
+} from '../fixtures/streams';
 import {
   FixedWatermark,
   InMemoryBatchViewStore,
@@ -108,12 +115,7 @@ const linesArb = fc
       (r) => JSON.parse(toArchiveLine(normalize(r))) as Record<string, unknown>,
     );
     for (const { line, field, value } of edits) {
-      const target = lines[line % lines.length];
-      const [head, tail] = field.split('.');
-      if (tail === undefined) {
-        if (value === null) delete target[head];
-        else target[head] = value;
-      } else target[head] = { ...(target[head] as object), [tail]: value };
+      editField(lines[line % lines.length], field, value);
     }
     return lines.map((l) => JSON.stringify(l).replace(/"@@raw@@([^"]*)"/g, '$1'));
   });
