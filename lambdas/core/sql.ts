@@ -565,7 +565,11 @@ export function athenaSource(
     // Athena, which is not what its line holds).
     const groups = new Map<string, { stored: StoredColumns; folders: string[] }>();
     for (const g of generations) {
-      const stored = storedColumns(compacted.typedFields?.[g]);
+      // Only the requested fields a generation stores tell its part apart: generations that differ
+      // in fields no view reads now share one part (the query string is limited to 262,144 bytes,
+      // and each part spells its extractions).
+      const all = storedColumns(compacted.typedFields?.[g]);
+      const stored = { meta: all.meta, fields: all.fields.filter((f) => fields?.includes(f)) };
       const id = fields === undefined ? '' : JSON.stringify(stored);
       const group = groups.get(id) ?? { stored, folders: [] };
       group.folders.push(g);

@@ -211,6 +211,29 @@ describe('the typed columns of the cloud compaction (ADR 018; golden files in te
     expect(older).toContain(`json_extract_scalar(line, '$.amount') AS ${typedFieldColumns('amount').value}`);
   });
 
+  it('reads in one part the generations that store the same requested fields, whatever else they store', () => {
+    const sql = athenaSource(
+      'streamfold_db',
+      'events',
+      CUTOFF,
+      undefined,
+      {
+        ...SNAPSHOT,
+        typedFields: {
+          '0000000002-bbbb-2-1': [...FIELDS, 'retired_field'],
+          '0000000003-cccc-3-1': ['page', 'retired_field'],
+          '0000000004-dddd-4-1': FIELDS,
+        },
+      },
+      undefined,
+      FIELDS,
+    );
+    const parts = sql.split('\nUNION ALL\n');
+    expect(parts).toHaveLength(4);
+    expect(parts[2]).toContain(`g IN ('0000000002-bbbb-2-1', '0000000004-dddd-4-1')`);
+    expect(sql).not.toContain(typedFieldColumns('retired_field').value);
+  });
+
   it('lets a view over a generation that stores its fields read no line (Trino prunes the column)', () => {
     const [view] = TEST_VIEWS;
     const source = athenaSource('streamfold_db', 'events', CUTOFF, undefined, SNAPSHOT, undefined, FIELDS);
