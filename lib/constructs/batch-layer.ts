@@ -13,7 +13,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { COMPACTED_PREFIX } from '../../lambdas/core/compaction';
 import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
-import { validateViews } from '../../lambdas/core/view';
+// The stacks serialize views they validated (viewsToJson); the construct only reads their fields.
+import type { ViewDefinition } from '../../lambdas/core/view';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
@@ -163,7 +164,7 @@ export class BatchLayer extends Construct {
     if (compaction)
       this.compactedTable = this.addCompactedTable(
         archive,
-        typedFields(validateViews(JSON.parse(props.viewsJson))),
+        typedFields(JSON.parse(props.viewsJson) as ViewDefinition[]),
       );
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
     // with an AWS-managed key (it would need a customer-managed key, $1/month, for a queue that is
