@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       if (done.status !== 'committed') throw new Error(`the 30 days were not compacted (${done.status})`);
       const seconds = (performance.now() - t) / 1000;
       // What Athena would scan of these files when a query reads every typed column but not the
-      // line (ADR 018: it bills the columns it reads): their compressed column chunks.
+      // line (ADR 019: it bills the columns it reads): their compressed column chunks.
       const parquet = walkFiles(path.join(root, 'compacted')).filter((f) => f.endsWith('.parquet'));
       const [share] = await engine.run(
         `SELECT sum(total_compressed_size) FILTER (WHERE path_in_schema <> 'line') / sum(total_compressed_size) AS typed
@@ -201,7 +201,7 @@ FROM parquet_metadata([${parquet.map((f) => `'${f}'`).join(', ')}])`,
     batch_bytes_scanned_ratio: Number((incremental.bytes / archiveBytes).toFixed(5)),
     incremental_parquet_bytes_read: incremental.parquetBytes,
     // Of the compacted files' bytes, the typed columns' (all but the line): what Athena scans of a
-    // typed generation for a run whose views' fields it stores (ADR 018), from parquet_metadata.
+    // typed generation for a run whose views' fields it stores (ADR 019), from parquet_metadata.
     compacted_typed_columns_share: Number(compacted.compaction!.typedShare.toFixed(5)),
     // The same run's bytes if its Parquet part read the typed columns only (the NDJSON tail
     // whole): a projection for Athena, which no local engine measures by column.

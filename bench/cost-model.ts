@@ -83,7 +83,7 @@ export interface IncrementalBatchCosts {
   /** Parquet bytes ÷ uncompressed NDJSON bytes of the same objects. */
   readonly compactedRatio: number;
   /**
-   * The same run's bytes with its Parquet part read by column, the typed columns only (ADR 018:
+   * The same run's bytes with its Parquet part read by column, the typed columns only (ADR 019:
    * what Athena scans of typed generations, the NDJSON tail whole). A projection from the files'
    * column sizes: no local engine measures bytes by column. Absent: `scannedRatio` (whole files).
    */
@@ -284,7 +284,7 @@ function athenaLines(
   }
   const i = m.incremental;
   const rawGb = (n * i.archiveLineBytes) / GB;
-  // The cloud reads typed generations by column (ADR 018): their typed columns, not the line.
+  // The cloud reads typed generations by column (ADR 019): their typed columns, not the line.
   const perRunGb = Math.max((i.typedScannedRatio ?? i.scannedRatio) * rawGb, minimumGbPerRun);
   return [
     {

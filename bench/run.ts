@@ -665,7 +665,7 @@ async function main(): Promise<void> {
   add('batch_incremental_s_ndjson', inc.batch_incremental_s_ndjson, 's', incParams);
   add('batch_full_s_ndjson', inc.batch_full_s_ndjson, 's', incParams);
   add('compacted_to_ndjson_ratio', inc.compacted_to_ndjson_ratio, 'ratio', incParams);
-  // ADR 018: what Athena would scan reading typed generations by column (a projection).
+  // ADR 019: what Athena would scan reading typed generations by column (a projection).
   add('compacted_typed_columns_share', inc.compacted_typed_columns_share, 'ratio', incParams);
   add(
     'batch_bytes_scanned_ratio_typed_columns',
@@ -1157,7 +1157,7 @@ raw NDJSON (before ADR 011) and over the compacted archive, in the same run.
 | batch_full_s | ${fmt(value('batch_full_s'))} | ${fmt(value('batch_full_s_ndjson'))} |
 | batch_cells_written_ratio | ${fmt(value('batch_cells_written_ratio'))} | |
 | compacted_to_ndjson_ratio (Parquet bytes ÷ NDJSON bytes) | ${fmt(value('compacted_to_ndjson_ratio'))} | |
-| compacted_typed_columns_share (the typed columns' bytes ÷ the compacted files' bytes, ADR 018) | ${fmt(value('compacted_typed_columns_share'))} | |
+| compacted_typed_columns_share (the typed columns' bytes ÷ the compacted files' bytes, ADR 019) | ${fmt(value('compacted_typed_columns_share'))} | |
 | batch_bytes_scanned_ratio_typed_columns (the scheduled run, its Parquet read by typed column: Athena's projection) | ${fmt(value('batch_bytes_scanned_ratio_typed_columns'))} | |
 | full_bytes_scanned_ratio_typed_columns (a full run, likewise) | ${fmt(value('full_bytes_scanned_ratio_typed_columns'))} | |
 
@@ -1174,7 +1174,7 @@ ${[1e6, 1e8, 1e9]
   .join('\n')}
 
 Itemized in results.json (\`params.items\`). The first column's Athena lines use
-batch_bytes_scanned_ratio_typed_columns where the batch bench recorded it (ADR 018: its Parquet part
+batch_bytes_scanned_ratio_typed_columns where the batch bench recorded it (ADR 019: its Parquet part
 counted by the typed columns Athena reads; else the measured batch_bytes_scanned_ratio, whole files),
 a share of a month of uncompressed NDJSON, at least 10 MB per query, plus the compaction (each object read once, its Parquet stored): the default
 deployment's design, whose cloud step (ADR 011) has never run in AWS, so this column is a

@@ -192,7 +192,7 @@ export function duckdbTypedRows(
 }
 
 /**
- * Athena rows of a typed source (ADR 018), the same columns in the same order as
+ * Athena rows of a typed source (ADR 019), the same columns in the same order as
  * `duckdbTypedRows`: the `stored` columns as they are, everything else extracted from the line
  * with exactly the expressions the untyped batch SQL uses (json_extract_scalar and the JSON type
  * code of `Dialect.jsonType`), so a value read from a typed column is the value the line gives.
@@ -337,7 +337,7 @@ function athenaCompactedRows(t: AthenaArchiveTables, selection: RawSelection): s
 
 /**
  * The compacted rows of the raw objects `selection` takes with typed columns for `fields` (ADR
- * 018): the columns of `compactedTableColumns(fields)`, which the Glue table declares, then the
+ * 019): the columns of `compactedTableColumns(fields)`, which the Glue table declares, then the
  * event date and hour partition columns.
  */
 function athenaTypedCompactedRows(
@@ -394,7 +394,7 @@ export function athenaCompactionUnloadSql(
   const which = partitions
     .map((p) => `(edt = ${sqlString(p.edt)} AND ehr = ${sqlString(p.ehr)})`)
     .join('\n    OR ');
-  // With `fields` (ADR 018) the files store the typed columns the local compaction stores;
+  // With `fields` (ADR 019) the files store the typed columns the local compaction stores;
   // without, the columns of generations written before (line, tm, am, etype).
   const columns =
     fields === undefined ? ['line', 'tm', 'am', 'etype'] : compactedTableColumns(fields).map((c) => c.name);
@@ -458,7 +458,7 @@ export interface AthenaCompactedSnapshot {
   readonly uncovered: RawSelection;
   /**
    * The fields each `g` folder's files store as typed columns (its manifest's `typedFields`, ADR
-   * 018); a folder not named here holds the columns of generations written before them.
+   * 019); a folder not named here holds the columns of generations written before them.
    */
   readonly typedFields?: Readonly<Record<string, readonly string[]>>;
 }
@@ -531,7 +531,7 @@ export function athenaSource(
   eventTimes?: readonly BucketRange[],
   fields?: readonly string[],
 ): string {
-  // With `fields`, a typed source (ADR 018): every part yields the columns of athenaTypedRows,
+  // With `fields`, a typed source (ADR 019): every part yields the columns of athenaTypedRows,
   // a committed generation's from the columns it stores, everything else from the line.
   const typed = (from: string, stored?: StoredColumns) =>
     fields === undefined ? from : athenaTypedRows(fields, `(${from}) archived`, stored);

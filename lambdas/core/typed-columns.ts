@@ -1,7 +1,7 @@
 import type { ViewDefinition } from './view';
 
 /**
- * The typed columns of the compacted archive and of a typed source (ADR 011, 013, 018): which
+ * The typed columns of the compacted archive and of a typed source (ADR 011, 013, 019): which
  * fields are stored beside the raw line, what their columns are called, and the Glue columns of
  * the cloud's compacted table. One source for every engine: the local compaction (DuckDB), the
  * cloud's (Athena UNLOAD), the batch SQL that reads them, and the Glue table the CDK app declares.
@@ -53,7 +53,7 @@ export const MAX_COLUMN_NAME_LENGTH = 255;
 /**
  * The fields every compaction stores as typed columns and every typed source carries, for these
  * views: each field some view reads, once, sorted. The one place both engines get them from (ADR
- * 018): the local compaction and batch (services/batch-layer.ts), the cloud's compaction
+ * 019): the local compaction and batch (services/batch-layer.ts), the cloud's compaction
  * (services/cloud-compaction.ts, given them by the batch handler) and the cloud's Glue table
  * (`compactedTableColumns`, lib/constructs/batch-layer.ts).
  */
@@ -101,7 +101,7 @@ export interface StoredColumns {
 
 /**
  * The columns a generation's files store, from its manifest's `typedFields`. Absent: a generation
- * written before typed columns (locally before ADR 013, in the cloud before ADR 018), whose files
+ * written before typed columns (locally before ADR 013, in the cloud before ADR 019), whose files
  * hold `line, tm, am, etype` only; readers extract the rest from the line.
  */
 export function storedColumns(typedFieldsOfManifest: readonly string[] | undefined): StoredColumns {

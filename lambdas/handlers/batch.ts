@@ -113,7 +113,7 @@ const cloudCompaction: CloudCompactionDeps | undefined =
         queries: athena,
         compactedLocation: `s3://${config.archiveBucket}/${COMPACTED_PREFIX}`,
         clock: systemClock,
-        // Its typed columns: core's typedFields of these views, as locally and in the Glue table (ADR 018).
+        // Its typed columns: core's typedFields of these views, as locally and in the Glue table (ADR 019).
         views: config.views,
         manifestCache: new Map(),
       }

@@ -460,7 +460,7 @@ function typedRead(deps: Pick<BatchLayerDeps, 'views' | 'engine'>): {
   fields: string[];
   typed: TypedSource | undefined;
 } {
-  // core's typedFields: the set the cloud's compaction and Glue table use too (ADR 018).
+  // core's typedFields: the set the cloud's compaction and Glue table use too (ADR 019).
   const fields = typedFields(deps.views);
   return { fields, typed: deps.engine.typedSources === true ? { fields } : undefined };
 }

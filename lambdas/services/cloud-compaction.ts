@@ -72,8 +72,8 @@ export interface CloudCompactionDeps {
   readonly maxObjects?: number;
   /**
    * The deployed views: the generation's files store `typedFields(views)` as typed columns beside
-   * the line (ADR 018), the set the local compaction stores and the Glue table declares. Absent:
-   * the files hold `line, tm, am, etype` only, as before ADR 018.
+   * the line (ADR 019), the set the local compaction stores and the Glue table declares. Absent:
+   * the files hold `line, tm, am, etype` only, as before ADR 019.
    */
   readonly views?: readonly ViewDefinition[];
   /** Parsed manifests by key, kept across steps of a warm function (a committed manifest never changes). */

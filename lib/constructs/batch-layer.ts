@@ -218,7 +218,7 @@ export class BatchLayer extends Construct {
     });
     // CloudFormation updates a resource after those it depends on: a deployment that adds a view
     // adds its typed columns to the Glue table before the function that writes and reads them
-    // changes (ADR 018).
+    // changes (ADR 019).
     if (this.compactedTable) this.handler.function.node.addDependency(this.compactedTable);
     const role = this.handler.role;
     const stack = Stack.of(this);
@@ -350,7 +350,7 @@ export class BatchLayer extends Construct {
 
   /**
    * The Glue table over `compacted/`: the columns of the Parquet files both engines write for
-   * these fields (core/typed-columns.ts, ADR 018). A deployment with other views changes the
+   * these fields (core/typed-columns.ts, ADR 019). A deployment with other views changes the
    * columns in place: Athena reads Parquet columns by name, so adding or removing a column needs
    * no rewrite of the files ("PARQUET: read by name (default)",
    * https://docs.aws.amazon.com/athena/latest/ug/handling-schema-updates-chapter.html), and a

@@ -79,7 +79,7 @@ describe('cost model: the stream', () => {
     expect(total(provisioned)).toBeLessThan(total(onDemand));
   });
 
-  it('prices the incremental runs by the typed-column projection when the bench gives one (ADR 018)', () => {
+  it('prices the incremental runs by the typed-column projection when the bench gives one (ADR 019)', () => {
     const incremental = { scannedRatio: 0.02, archiveLineBytes: 300, compactedRatio: 0.27 };
     const athena = (i: MeasuredCosts['incremental']) =>
       costPerMillion(100_000_000, { ...measured, incremental: i }).find((l) =>

@@ -105,7 +105,7 @@ describe('the Athena SQL parses with the engines grammars', () => {
       ).sql,
     ],
   ];
-  // Typed sources over the compacted archive (ADR 018): a legacy generation, a typed one, the raw tail.
+  // Typed sources over the compacted archive (ADR 019): a legacy generation, a typed one, the raw tail.
   const fields = typedFields(TEST_VIEWS);
   const typedSource = (arrivedFromMs?: number, eventTimes?: typeof ranges) =>
     athenaSource(

@@ -157,7 +157,7 @@ describe('the Athena SQL of the cloud compaction (golden files in test/fixtures/
   });
 });
 
-describe('the typed columns of the cloud compaction (ADR 018; golden files in test/fixtures/sql)', () => {
+describe('the typed columns of the cloud compaction (ADR 019; golden files in test/fixtures/sql)', () => {
   const FIELDS = typedFields(TEST_VIEWS);
   /** Three kinds of committed generation: legacy (no typedFields), every field, and an older view set's one field. */
   const SNAPSHOT = {

@@ -295,7 +295,7 @@ WHERE g IN ('0000000001-aaaa-9-1')
   AND am < ${Date.UTC(2026, 10, 24, 12)}`);
   });
 
-  it('carries typed sources (ADR 018): a generation gives the columns its manifest names, the rest comes from the line', async () => {
+  it('carries typed sources (ADR 019): a generation gives the columns its manifest names, the rest comes from the line', async () => {
     const { e } = compactedEngine(['page']);
     expect(e.typedSources).toBe(true);
     const sql = await e.source(Date.UTC(2026, 10, 24, 12), undefined, undefined, undefined, [

@@ -105,7 +105,7 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
             'Fn::Join': ['', ['s3://', { Ref: Match.stringLikeRegexp('^ArchiveBucket') }, '/compacted/']],
           },
           // The line, the meta columns, then each field the views read (page, userId) as its
-          // hex-named text and JSON type code (ADR 018).
+          // hex-named text and JSON type code (ADR 019).
           Columns: [
             { Name: 'line', Type: 'string' },
             { Name: 'eid', Type: 'string' },
@@ -125,7 +125,7 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
     });
   });
 
-  it('declares the typed columns of the fields core/typed-columns.ts derives from the views, and a new view adds its own in place (ADR 018)', () => {
+  it('declares the typed columns of the fields core/typed-columns.ts derives from the views, and a new view adds its own in place (ADR 019)', () => {
     const columnsOf = (t: Template) =>
       (
         Object.values(

@@ -42,7 +42,7 @@ import {
 } from './in-memory-stores';
 
 /**
- * ADR 018: the cloud's compaction writes the typed columns the local one writes, and the Athena
+ * ADR 019: the cloud's compaction writes the typed columns the local one writes, and the Athena
  * typed source reads them with the local fallback rules. Athena's part runs in DuckDB
  * (test/fixtures/athena-in-duckdb.ts: the generated Athena SQL as it is, four Trino functions as
  * macros, the Glue table declaring compactedTableColumns and reading Parquet by column name), so
@@ -174,7 +174,7 @@ async function parquetColumns(
   return rows.map((r) => String(r.name)).sort();
 }
 
-describe('typed columns in the cloud (ADR 018)', () => {
+describe('typed columns in the cloud (ADR 019)', () => {
   it('the typed Athena source over legacy, partly typed and typed generations and the raw tail gives the line values and the line-based cells (property)', async () => {
     await fc.assert(
       fc.asyncProperty(

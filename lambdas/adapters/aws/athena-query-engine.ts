@@ -42,7 +42,7 @@ export interface AthenaQueryEngineOptions {
 export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   readonly dialect = 'athena' as const;
   /**
-   * With the compacted archive, sources carry the typed columns (ADR 018): committed generations
+   * With the compacted archive, sources carry the typed columns (ADR 019): committed generations
    * give those they store, the NDJSON tail and older generations extract them from the line.
    * Without it every read is of NDJSON, where typed columns save no byte scanned.
    */
