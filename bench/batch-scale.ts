@@ -40,9 +40,9 @@ import {
   publishBatch,
   writeBatchRows,
   addWrites,
-  batchFields,
   type WriteResult,
 } from '../lambdas/services/batch-layer';
+import { typedFields } from '../lambdas/core/typed-columns';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
 import { loadViews } from '../local/load-views';
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     let generations = 0;
     for (;;) {
       // The fields a run's own compaction stores (planBatch's): typed columns, no JSON parsed.
-      const result = await engine.compact(cutoff, batchFields(views));
+      const result = await engine.compact(cutoff, typedFields(views));
       if (result.status === 'nothing-to-do') break;
       if (result.status !== 'committed')
         throw new Error(`the compaction did not commit (${JSON.stringify(result)})`);

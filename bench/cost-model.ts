@@ -82,6 +82,12 @@ export interface IncrementalBatchCosts {
   readonly archiveLineBytes: number;
   /** Parquet bytes ÷ uncompressed NDJSON bytes of the same objects. */
   readonly compactedRatio: number;
+  /**
+   * The same run's bytes with its Parquet part read by column, the typed columns only (ADR 019:
+   * what Athena scans of typed generations, the NDJSON tail whole). A projection from the files'
+   * column sizes: no local engine measures bytes by column. Absent: `scannedRatio` (whole files).
+   */
+  readonly typedScannedRatio?: number;
 }
 
 /** The figures of bench/results/batch-incremental.json the cost model reads. */
@@ -91,6 +97,7 @@ export interface BatchIncrementalResult {
   readonly archive_bytes: number;
   readonly batch_bytes_scanned_ratio: number;
   readonly compacted_to_ndjson_ratio: number;
+  readonly batch_bytes_scanned_ratio_typed_columns?: number;
 }
 
 /** The incremental design's costs from the bench's result. */
@@ -99,6 +106,9 @@ export function incrementalCosts(r: BatchIncrementalResult): IncrementalBatchCos
     scannedRatio: r.batch_bytes_scanned_ratio,
     archiveLineBytes: Math.round(r.archive_bytes / (r.history_events + r.new_events)),
     compactedRatio: r.compacted_to_ndjson_ratio,
+    ...(r.batch_bytes_scanned_ratio_typed_columns === undefined
+      ? {}
+      : { typedScannedRatio: r.batch_bytes_scanned_ratio_typed_columns }),
   };
 }
 
@@ -274,10 +284,11 @@ function athenaLines(
   }
   const i = m.incremental;
   const rawGb = (n * i.archiveLineBytes) / GB;
-  const perRunGb = Math.max(i.scannedRatio * rawGb, minimumGbPerRun);
+  // The cloud reads typed generations by column (ADR 019): their typed columns, not the line.
+  const perRunGb = Math.max((i.typedScannedRatio ?? i.scannedRatio) * rawGb, minimumGbPerRun);
   return [
     {
-      item: `Athena (${m.batchRunsPerDay} incremental runs a day over the compacted archive)`,
+      item: `Athena (${m.batchRunsPerDay} incremental runs a day over the compacted archive${i.typedScannedRatio === undefined ? '' : ', typed columns'})`,
       usdPerMonth: tb(runs * perRunGb) * PRICES.athenaPerTbScanned,
     },
     {

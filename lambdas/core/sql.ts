@@ -1,10 +1,25 @@
 import type { BucketRange } from './batch-lineage';
-import type { RawSelection } from './compaction';
+import {
+  coveredSources,
+  generationFolderOfKey,
+  rawSelection,
+  type CompactionManifest,
+  type RawSelection,
+} from './compaction';
 import { parseDecimal } from './decimal';
 import { measureRule, SUM_MAX_ABS, SUM_SCALE, type FieldRule } from './fields';
 import { HyperLogLog, HLL_PRECISION, HLL_RANK_BITS } from './hyperloglog';
 import type { MeasureState, RowState } from './measures';
 import { granularityMs, toIso } from './time';
+import {
+  compactedTableColumns,
+  fieldsRead,
+  META_PATHS,
+  storedColumns,
+  TYPED_META_COLUMNS,
+  typedFieldColumns,
+  type StoredColumns,
+} from './typed-columns';
 import type { FilterValue, MeasureKind, ViewDefinition } from './view';
 
 /**
@@ -15,6 +30,9 @@ import type { FilterValue, MeasureKind, ViewDefinition } from './view';
  * registers computed from the same MD5 bits as hyperloglog.ts.
  */
 export type SqlDialectName = 'athena' | 'duckdb';
+
+// Re-exported: the typed columns' names are part of the SQL's contract with its callers.
+export { fieldsRead, TYPED_META_COLUMNS, typedFieldColumns, type StoredColumns };
 
 interface Dialect {
   /** JSON scalar at a path, as text. */
@@ -130,35 +148,6 @@ export interface TypedSource {
   readonly keptBefore?: number;
 }
 
-/** A copy's id, arrival, shard, sequence number, event type and event time: what the dedupe and the buckets need. */
-export const TYPED_META_COLUMNS = ['eid', 'am', 'shard', 'seq', 'etype', 'tm'] as const;
-
-/**
- * The column names of a field's text and JSON type in a typed source. Hex-encoded, because DuckDB
- * matches identifiers case-insensitively (fields `userId` and `userid` must not collide) and a
- * field path may hold dots.
- */
-export function typedFieldColumns(field: string): { value: string; type: string } {
-  const hex = Array.from(field, (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
-  return { value: `fv_${hex}`, type: `ft_${hex}` };
-}
-
-/** Each meta column's JSON path in the line, and whether it is an epoch-ms BIGINT. */
-const META_PATHS: Record<(typeof TYPED_META_COLUMNS)[number], { path: string; ms: boolean }> = {
-  eid: { path: '$.id', ms: false },
-  am: { path: '$._am', ms: true },
-  shard: { path: '$._shard', ms: false },
-  seq: { path: '$._seq', ms: false },
-  etype: { path: '$.type', ms: false },
-  tm: { path: '$._tm', ms: true },
-};
-
-/** What a compacted file stores as typed columns (ADR 013). */
-export interface StoredColumns {
-  readonly meta: readonly string[];
-  readonly fields: readonly string[];
-}
-
 /**
  * DuckDB rows of a typed source (ADR 013) from a relation `from` with a `line` column (and the
  * `stored` typed columns): `line`, the meta columns, then each field's text and JSON type, in that
@@ -200,6 +189,38 @@ export function duckdbTypedRows(
     ...(typePaths.length > 0 ? [`json_type(line, [${typePaths.map(sqlString).join(', ')}]) AS __t`] : []),
   ];
   return `SELECT ${columns.join(', ')} FROM (SELECT *, ${lists.join(', ')} FROM ${from}) lines_parsed`;
+}
+
+/**
+ * Athena rows of a typed source (ADR 019), the same columns in the same order as
+ * `duckdbTypedRows`: the `stored` columns as they are, everything else extracted from the line
+ * with exactly the expressions the untyped batch SQL uses (json_extract_scalar and the JSON type
+ * code of `Dialect.jsonType`), so a value read from a typed column is the value the line gives.
+ * Trino has no one-parse extraction of several paths; a column read from Parquet needs no parse.
+ */
+export function athenaTypedRows(
+  fields: readonly string[],
+  from: string,
+  stored: StoredColumns = { meta: [], fields: [] },
+): string {
+  const d = DIALECTS.athena;
+  const columns = [
+    'line',
+    ...TYPED_META_COLUMNS.map((c) => {
+      if (stored.meta.includes(c)) return c;
+      const { path, ms } = META_PATHS[c];
+      return ms ? `CAST(${d.json('line', path)} AS BIGINT) AS ${c}` : `${d.json('line', path)} AS ${c}`;
+    }),
+    ...fields.flatMap((field) => {
+      const { value, type } = typedFieldColumns(field);
+      if (stored.fields.includes(field)) return [value, type];
+      return [
+        `${d.json('line', jsonPath(field))} AS ${value}`,
+        `${d.jsonType('line', jsonPath(field))} AS ${type}`,
+      ];
+    }),
+  ];
+  return `SELECT ${columns.join(',\n    ')}\n  FROM ${from}`;
 }
 
 /**
@@ -314,6 +335,26 @@ function athenaCompactedRows(t: AthenaArchiveTables, selection: RawSelection): s
   );
 }
 
+/**
+ * The compacted rows of the raw objects `selection` takes with typed columns for `fields` (ADR
+ * 019): the columns of `compactedTableColumns(fields)`, which the Glue table declares, then the
+ * event date and hour partition columns.
+ */
+function athenaTypedCompactedRows(
+  t: AthenaArchiveTables,
+  selection: RawSelection,
+  fields: readonly string[],
+): string {
+  const d = DIALECTS.athena;
+  const lines = `SELECT line FROM ${tableRef(t.database, t.table)} WHERE ${rawSelectionSql(selection, t.rawLocation)}`;
+  return `SELECT ${compactedTableColumns(fields)
+    .map((c) => c.name)
+    .join(', ')}, ${d.utcDate('tm')} AS edt, ${d.utcHour('tm')} AS ehr
+  FROM (
+  ${athenaTypedRows(fields, `(${lines}) raw_lines`)}
+  ) typed_lines`;
+}
+
 /** The event date and hour partitions a generation's rows fall in, with their row counts. */
 export function athenaCompactionPartitionsSql(t: AthenaArchiveTables, selection: RawSelection): string {
   return `-- compaction: the event-hour partitions of the objects to compact
@@ -344,6 +385,7 @@ export function athenaCompactionUnloadSql(
   selection: RawSelection,
   partitions: readonly EventHour[],
   location: string,
+  fields?: readonly string[],
 ): string {
   if (partitions.length === 0 || partitions.length > UNLOAD_MAX_PARTITIONS)
     throw new Error(
@@ -352,10 +394,16 @@ export function athenaCompactionUnloadSql(
   const which = partitions
     .map((p) => `(edt = ${sqlString(p.edt)} AND ehr = ${sqlString(p.ehr)})`)
     .join('\n    OR ');
+  // With `fields` (ADR 019) the files store the typed columns the local compaction stores;
+  // without, the columns of generations written before (line, tm, am, etype).
+  const columns =
+    fields === undefined ? ['line', 'tm', 'am', 'etype'] : compactedTableColumns(fields).map((c) => c.name);
+  const rows =
+    fields === undefined ? athenaCompactedRows(t, selection) : athenaTypedCompactedRows(t, selection, fields);
   return `UNLOAD (
-  SELECT line, tm, am, etype, edt, ehr
+  SELECT ${[...columns, 'edt', 'ehr'].join(', ')}
   FROM (
-  ${athenaCompactedRows(t, selection)}
+  ${rows}
   ) rows_to_compact
   WHERE ${which}
   ORDER BY tm, am
@@ -408,6 +456,38 @@ export interface AthenaCompactedSnapshot {
   readonly generations: readonly string[];
   /** The raw objects no committed manifest covers (of every raw object listed). */
   readonly uncovered: RawSelection;
+  /**
+   * The fields each `g` folder's files store as typed columns (its manifest's `typedFields`, ADR
+   * 019); a folder not named here holds the columns of generations written before them.
+   */
+  readonly typedFields?: Readonly<Record<string, readonly string[]>>;
+}
+
+/**
+ * The snapshot a reader takes from the committed manifests and one listing of the raw archive
+ * (relative keys): the generations' folders, the fields each stores, the objects no manifest covers.
+ */
+export function athenaCompactedSnapshot(
+  tables: AthenaArchiveTables,
+  manifests: readonly CompactionManifest[],
+  listedKeys: readonly string[],
+): AthenaCompactedSnapshot {
+  const covered = coveredSources(manifests);
+  const typedFields: Record<string, readonly string[]> = {};
+  for (const m of manifests)
+    if (m.typedFields !== undefined)
+      for (const f of m.files) typedFields[generationFolderOfKey(f.key)] = m.typedFields;
+  return {
+    tables,
+    generations: [
+      ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
+    ].sort(),
+    uncovered: rawSelection(
+      listedKeys.filter((k) => !covered.has(k)),
+      listedKeys,
+    ),
+    typedFields,
+  };
 }
 
 /** More hour ranges than this and the Parquet side is not pruned by event time (the query string stays small). */
@@ -449,19 +529,24 @@ export function athenaSource(
   arrivedFromMs?: number,
   compacted?: AthenaCompactedSnapshot,
   eventTimes?: readonly BucketRange[],
+  fields?: readonly string[],
 ): string {
+  // With `fields`, a typed source (ADR 019): every part yields the columns of athenaTypedRows,
+  // a committed generation's from the columns it stores, everything else from the line.
+  const typed = (from: string, stored?: StoredColumns) =>
+    fields === undefined ? from : athenaTypedRows(fields, `(${from}) archived`, stored);
   const lastDay = toIso(cutoffMs).slice(0, 10);
   const earliest =
     arrivedFromMs === undefined ? undefined : Math.max(0, arrivedFromMs - RECONCILE_LOOKBACK_MS);
   const first = earliest === undefined ? '' : ` AND dt >= ${sqlString(toIso(earliest).slice(0, 10))}`;
   const raw = `SELECT line FROM ${tableRef(database, table)} WHERE dt <= ${sqlString(lastDay)}${first}`;
-  if (compacted === undefined) return raw;
+  if (compacted === undefined) return typed(raw);
   const parts: string[] = [];
   const { uncovered, generations, tables } = compacted;
   if (uncovered.ranges.length > 0 || uncovered.keys.length > 0)
-    parts.push(`${raw}\n  AND ${rawSelectionSql(uncovered, tables.rawLocation)}`);
+    parts.push(typed(`${raw}\n  AND ${rawSelectionSql(uncovered, tables.rawLocation)}`));
   if (generations.length > 0) {
-    const where = [`g IN (${generations.map(sqlString).join(', ')})`, `am < ${cutoffMs}`];
+    const where = [`am < ${cutoffMs}`];
     if (earliest !== undefined) where.push(`am >= ${earliest}`);
     const runs = eventTimes === undefined ? null : hourRuns(eventTimes);
     if (runs !== null)
@@ -475,12 +560,28 @@ export function athenaSource(
               )
               .join('\n    OR ')})`,
       );
-    parts.push(
-      `SELECT line FROM ${tableRef(tables.database, tables.compactedTable)}\nWHERE ${where.join('\n  AND ')}`,
-    );
+    // Untyped: one read of every committed folder. Typed: one per set of stored columns, since a
+    // generation is asked only for the columns it stores (a column it lacks reads as NULL in
+    // Athena, which is not what its line holds).
+    const groups = new Map<string, { stored: StoredColumns; folders: string[] }>();
+    for (const g of generations) {
+      // Only the requested fields a generation stores tell its part apart: generations that differ
+      // in fields no view reads now share one part (the query string is limited to 262,144 bytes,
+      // and each part spells its extractions).
+      const all = storedColumns(compacted.typedFields?.[g]);
+      const stored = { meta: all.meta, fields: all.fields.filter((f) => fields?.includes(f)) };
+      const id = fields === undefined ? '' : JSON.stringify(stored);
+      const group = groups.get(id) ?? { stored, folders: [] };
+      group.folders.push(g);
+      groups.set(id, group);
+    }
+    for (const { stored, folders } of groups.values()) {
+      const read = `SELECT ${fields === undefined ? 'line' : '*'} FROM ${tableRef(tables.database, tables.compactedTable)}\nWHERE ${[`g IN (${folders.map(sqlString).join(', ')})`, ...where].join('\n  AND ')}`;
+      parts.push(fields === undefined ? read : typed(read, stored));
+    }
   }
-  // Nothing archived yet: a relation with the right column and no row.
-  return parts.length === 0 ? `${raw} AND FALSE` : parts.join('\nUNION ALL\n');
+  // Nothing archived yet: a relation with the right columns and no row.
+  return parts.length === 0 ? typed(`${raw} AND FALSE`) : parts.join('\nUNION ALL\n');
 }
 
 /**
@@ -708,15 +809,6 @@ function distinctPassCtes(
   GROUP BY ${group}
 )`,
   ];
-}
-
-/** Every field a view reads (keys, measure fields, filter fields), each once, in a fixed order. */
-export function fieldsRead(view: ViewDefinition): string[] {
-  return [
-    ...view.key,
-    ...Object.values(view.measures).flatMap((spec) => (spec.field === undefined ? [] : [spec.field])),
-    ...Object.keys(view.where),
-  ].filter((field, i, all) => all.indexOf(field) === i);
 }
 
 /**

@@ -113,6 +113,8 @@ const cloudCompaction: CloudCompactionDeps | undefined =
         queries: athena,
         compactedLocation: `s3://${config.archiveBucket}/${COMPACTED_PREFIX}`,
         clock: systemClock,
+        // Its typed columns: core's typedFields of these views, as locally and in the Glue table (ADR 019).
+        views: config.views,
         manifestCache: new Map(),
       }
     : undefined;

@@ -13,13 +13,13 @@ import { keyProblem } from '../core/reducer';
 import {
   batchRowToCell,
   batchSql,
-  fieldsRead,
   keptCopiesSql,
   touchedBucketsSql,
   type BatchResultRow,
   type TypedSource,
 } from '../core/sql';
 import { granularityMs } from '../core/time';
+import { typedFields } from '../core/typed-columns';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
 import type { ArchiveCompactor, CompactionResult } from '../ports/archive-compactor';
@@ -453,15 +453,6 @@ async function compactBeforeRun(
 }
 
 /**
- * Every field the views read, each once, sorted: what a run's sources carry as typed columns and
- * what its compaction stores (ADR 013). A compaction given other fields writes Parquet whose
- * fields the run extracts from the line again.
- */
-export function batchFields(views: readonly ViewDefinition[]): string[] {
-  return [...new Set(views.flatMap(fieldsRead))].sort();
-}
-
-/**
  * The fields the run's views read, and what an engine with typed sources carries of them (ADR
  * 013): every source of this run is asked for all of them, so each query finds its view's fields.
  */
@@ -469,7 +460,8 @@ function typedRead(deps: Pick<BatchLayerDeps, 'views' | 'engine'>): {
   fields: string[];
   typed: TypedSource | undefined;
 } {
-  const fields = batchFields(deps.views);
+  // core's typedFields: the set the cloud's compaction and Glue table use too (ADR 019).
+  const fields = typedFields(deps.views);
   return { fields, typed: deps.engine.typedSources === true ? { fields } : undefined };
 }
 

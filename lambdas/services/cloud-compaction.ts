@@ -27,6 +27,8 @@ import {
   type CompactedPartition,
   type EventHour,
 } from '../core/sql';
+import { typedFields } from '../core/typed-columns';
+import type { ViewDefinition } from '../core/view';
 import type { CompactionResult } from '../ports/archive-compactor';
 import type { Clock } from '../ports/clock';
 import type { AsyncQueries, CompactedObjects, RawArchiveListing } from '../ports/cloud-compaction';
@@ -68,6 +70,12 @@ export interface CloudCompactionDeps {
    * generation whose queries would pass the workgroup's bytes-scanned cutoff and fail every run.
    */
   readonly maxObjects?: number;
+  /**
+   * The deployed views: the generation's files store `typedFields(views)` as typed columns beside
+   * the line (ADR 019), the set the local compaction stores and the Glue table declares. Absent:
+   * the files hold `line, tm, am, etype` only, as before ADR 019.
+   */
+  readonly views?: readonly ViewDefinition[];
   /** Parsed manifests by key, kept across steps of a warm function (a committed manifest never changes). */
   readonly manifestCache?: Map<string, CompactionManifest>;
 }
@@ -98,6 +106,11 @@ export type CompactionStep =
 interface AttemptPlan {
   readonly plan: CompactionPlan;
   readonly selection: RawSelection;
+  /**
+   * The typed fields its UNLOADs write and its manifest names, fixed at the plan: a deployment
+   * between two steps of an attempt must not make the manifest name columns the files lack.
+   */
+  readonly fields?: readonly string[];
 }
 
 const attemptKey = (folder: string) => `attempts/${folder}.json`;
@@ -128,7 +141,11 @@ export async function startCompaction(
   // partition of an earlier attempt is ever re-pointed.
   const folder = `${plan.prefix.slice('g='.length, -1)}-${deps.clock.now()}-${attempt}`;
   const selection = rawSelection(plan.sources, keys);
-  const kept: AttemptPlan = { plan, selection };
+  const kept: AttemptPlan = {
+    plan,
+    selection,
+    ...(deps.views === undefined ? {} : { fields: typedFields(deps.views) }),
+  };
   await deps.store.putText(attemptKey(folder), JSON.stringify(kept));
   const id = await deps.queries.start(athenaCompactionPartitionsSql(deps.tables, selection));
   return { phase: 'partitions', cutoffMs, attempt, generation: plan.generation, folder, queries: [id] };
@@ -153,7 +170,9 @@ export async function advanceCompaction(
       for (const [k, part] of chunks(hours, UNLOAD_MAX_PARTITIONS).entries()) {
         const location = `${deps.compactedLocation}g=${step.folder}/c=${String(k).padStart(3, '0')}/`;
         queries.push(
-          await deps.queries.start(athenaCompactionUnloadSql(deps.tables, kept.selection, part, location)),
+          await deps.queries.start(
+            athenaCompactionUnloadSql(deps.tables, kept.selection, part, location, kept.fields),
+          ),
         );
         const partitions: CompactedPartition[] = part.map((h) => ({
           g: step.folder,
@@ -225,7 +244,7 @@ async function commit(
   );
   if (stray !== undefined)
     return retry(deps, attempt, `${stray} appeared in a compacted partition after the plan`);
-  const manifest = buildManifest(kept.plan, files);
+  const manifest = buildManifest(kept.plan, files, kept.fields);
   if (!(await deps.store.createIfAbsent(manifestKey(kept.plan.generation), JSON.stringify(manifest))))
     return retry(deps, attempt, undefined);
   return done({ status: 'committed', ...generationSummary(manifest) });

@@ -12,6 +12,9 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { COMPACTED_PREFIX } from '../../lambdas/core/compaction';
+import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
+// The stacks serialize views they validated (viewsToJson); the construct only reads their fields.
+import type { ViewDefinition } from '../../lambdas/core/view';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
 import { API_FUNCTION_TIMEOUT } from './api-timeouts';
 import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
@@ -160,7 +163,11 @@ export class BatchLayer extends Construct {
     const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours({ integral: false });
     // The raw objects are known to the hour only (their arrival partition): whole hours, at least one.
     checkRange('compactionPeriod (hours)', periodHours, 1, 24 * 30);
-    if (compaction) this.compactedTable = this.addCompactedTable(archive);
+    if (compaction)
+      this.compactedTable = this.addCompactedTable(
+        archive,
+        typedFields(JSON.parse(props.viewsJson) as ViewDefinition[]),
+      );
     // SSE-SQS, not the AWS-managed KMS key: EventBridge cannot send to a dead-letter queue encrypted
     // with an AWS-managed key (it would need a customer-managed key, $1/month, for a queue that is
     // empty when all is well).
@@ -211,6 +218,10 @@ export class BatchLayer extends Construct {
       deadLetterQueue: this.ruleDeadLetterQueue,
       environment: environment(),
     });
+    // CloudFormation updates a resource after those it depends on: a deployment that adds a view
+    // adds its typed columns to the Glue table before the function that writes and reads them
+    // changes (ADR 019).
+    if (this.compactedTable) this.handler.function.node.addDependency(this.compactedTable);
     const role = this.handler.role;
     const stack = Stack.of(this);
     const workGroupArn = Arn.format(
@@ -341,8 +352,17 @@ export class BatchLayer extends Construct {
     });
   }
 
-  /** The Glue table over `compacted/`: the columns of the Parquet files both engines write (core/sql.ts). */
-  private addCompactedTable(archive: Archive): glue.CfnTable {
+  /**
+   * The Glue table over `compacted/`: the columns of the Parquet files both engines write for
+   * these fields (core/typed-columns.ts, ADR 019). A deployment with other views changes the
+   * columns in place: Athena reads Parquet columns by name, so adding or removing a column needs
+   * no rewrite of the files ("PARQUET: read by name (default)",
+   * https://docs.aws.amazon.com/athena/latest/ug/handling-schema-updates-chapter.html), and a
+   * partition registered with fewer columns is checked by column name, not position
+   * (https://docs.aws.amazon.com/athena/latest/ug/updates-and-partitions.html). No generation is
+   * asked for a column its manifest does not name.
+   */
+  private addCompactedTable(archive: Archive, fields: readonly string[]): glue.CfnTable {
     const location = `s3://${archive.bucket.bucketName}/${COMPACTED_PREFIX}`;
     const table = new glue.CfnTable(this, 'CompactedTable', {
       catalogId: Stack.of(this).account,
@@ -362,12 +382,7 @@ export class BatchLayer extends Construct {
         parameters: { classification: 'parquet' },
         storageDescriptor: {
           location,
-          columns: [
-            { name: 'line', type: 'string' },
-            { name: 'tm', type: 'bigint' },
-            { name: 'am', type: 'bigint' },
-            { name: 'etype', type: 'string' },
-          ],
+          columns: compactedTableColumns(fields).map(({ name, type }) => ({ name, type })),
           inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
           outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
           serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },

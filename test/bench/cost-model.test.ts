@@ -78,4 +78,16 @@ describe('cost model: the stream', () => {
     expect(others(provisioned)).toEqual(others(onDemand));
     expect(total(provisioned)).toBeLessThan(total(onDemand));
   });
+
+  it('prices the incremental runs by the typed-column projection when the bench gives one (ADR 019)', () => {
+    const incremental = { scannedRatio: 0.02, archiveLineBytes: 300, compactedRatio: 0.27 };
+    const athena = (i: MeasuredCosts['incremental']) =>
+      costPerMillion(100_000_000, { ...measured, incremental: i }).find((l) =>
+        l.item.startsWith('Athena (96 incremental'),
+      );
+    const whole = athena(incremental)!;
+    const typed = athena({ ...incremental, typedScannedRatio: 0.01 })!;
+    expect(typed.item).toContain('typed columns');
+    expect(typed.usdPerMillionEvents).toBeCloseTo(whole.usdPerMillionEvents / 2, 10);
+  });
 });

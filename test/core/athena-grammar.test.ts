@@ -5,6 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { bucketRanges } from '../../lambdas/core/batch-lineage';
+import { rawSelection } from '../../lambdas/core/compaction';
+import { typedFields } from '../../lambdas/core/typed-columns';
 import { athenaSource, batchSql, duckdbSource, touchedBucketsSql } from '../../lambdas/core/sql';
 import { TEST_VIEWS } from '../fixtures/streams';
 
@@ -103,6 +105,46 @@ describe('the Athena SQL parses with the engines grammars', () => {
       ).sql,
     ],
   ];
+  // Typed sources over the compacted archive (ADR 019): a legacy generation, a typed one, the raw tail.
+  const fields = typedFields(TEST_VIEWS);
+  const typedSource = (arrivedFromMs?: number, eventTimes?: typeof ranges) =>
+    athenaSource(
+      'streamfold_db',
+      'events',
+      CUTOFF,
+      arrivedFromMs,
+      {
+        tables: {
+          database: 'streamfold_db',
+          table: 'events',
+          compactedTable: 'compacted',
+          rawLocation: 's3://b/events/',
+        },
+        generations: ['0000000001-a-1-1', '0000000002-b-2-1'],
+        uncovered: rawSelection(['dt=2026-11-24/hour=11/x.gz'], ['dt=2026-11-24/hour=11/x.gz']),
+        typedFields: { '0000000002-b-2-1': fields },
+      },
+      eventTimes,
+      fields,
+    );
+  generated.push(
+    [
+      'a typed incremental run over the compacted archive',
+      batchSql(view, 'athena', typedSource(undefined, ranges), CUTOFF, undefined, ranges, { fields }).sql,
+    ],
+    [
+      'a typed reconciliation window',
+      batchSql(view, 'athena', typedSource(CUTOFF - HOUR), CUTOFF, CUTOFF - HOUR, undefined, { fields }).sql,
+    ],
+    [
+      'the typed touched buckets',
+      touchedBucketsSql(view, 'athena', typedSource(CUTOFF - HOUR), CUTOFF - HOUR, CUTOFF, { fields }).sql,
+    ],
+    [
+      'a view whose field no generation stores (read from the line)',
+      batchSql(view, 'athena', typedSource(), CUTOFF, undefined, undefined, { fields: ['page'] }).sql,
+    ],
+  );
   for (const v of TEST_VIEWS.slice(1))
     generated.push([
       `the full run of ${v.name}`,

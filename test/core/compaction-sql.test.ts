@@ -8,9 +8,13 @@ import {
   athenaCompactionPartitionsSql,
   athenaCompactionUnloadSql,
   athenaSource,
+  batchSql,
+  typedFieldColumns,
   UNLOAD_MAX_PARTITIONS,
   type AthenaArchiveTables,
 } from '../../lambdas/core/sql';
+import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
+import { TEST_VIEWS } from '../fixtures/streams';
 
 const GOLDEN = path.join(__dirname, '..', 'fixtures', 'sql');
 const CUTOFF = Date.UTC(2026, 11, 2, 12);
@@ -150,5 +154,123 @@ describe('the Athena SQL of the cloud compaction (golden files in test/fixtures/
       uncovered: rawSelection(uncovered, listed),
     });
     expect(Buffer.byteLength(sql)).toBeLessThan(262_144 / 8);
+  });
+});
+
+describe('the typed columns of the cloud compaction (ADR 019; golden files in test/fixtures/sql)', () => {
+  const FIELDS = typedFields(TEST_VIEWS);
+  /** Three kinds of committed generation: legacy (no typedFields), every field, and an older view set's one field. */
+  const SNAPSHOT = {
+    tables: TABLES,
+    generations: ['0000000001-aaaa-1-1', '0000000002-bbbb-2-1', '0000000003-cccc-3-1', '0000000004-dddd-4-1'],
+    uncovered: rawSelection(['dt=2026-12-02/hour=01/f.gz'], LISTED),
+    typedFields: {
+      '0000000002-bbbb-2-1': FIELDS,
+      '0000000003-cccc-3-1': ['page'],
+      '0000000004-dddd-4-1': FIELDS,
+    },
+  };
+
+  it('unloads the columns the Glue table declares: the line, the meta columns, each field text and type, then the partitions', () => {
+    const sql = athenaCompactionUnloadSql(
+      TABLES,
+      SELECTION,
+      HOURS,
+      's3://archive-bucket/compacted/g=x/c=000/',
+      FIELDS,
+    );
+    golden('compaction-unload-typed.athena.sql', sql);
+    trinoOnly(sql);
+    const names = compactedTableColumns(FIELDS).map((c) => c.name);
+    expect(sql.split('\n')[1]).toBe(`  SELECT ${[...names, 'edt', 'ehr'].join(', ')}`);
+    expect(names).toContain(typedFieldColumns('geo.country').value);
+    // Extracted with the expressions the untyped batch SQL uses.
+    expect(sql).toContain(
+      `json_extract_scalar(line, '$.geo.country') AS ${typedFieldColumns('geo.country').value}`,
+    );
+    expect(sql).toContain(`CASE substr(json_format(json_extract(line, '$.amount')), 1, 1) WHEN '"' THEN 's'`);
+  });
+
+  it('reads each set of stored columns in its own part, and what a generation does not store from its line', () => {
+    const sql = athenaSource('streamfold_db', 'events', CUTOFF, undefined, SNAPSHOT, undefined, FIELDS);
+    golden('compaction-source-typed.athena.sql', sql);
+    trinoOnly(sql);
+    const parts = sql.split('\nUNION ALL\n');
+    // The raw tail, the legacy generation, the two with every field (one part), the one with `page`.
+    expect(parts).toHaveLength(4);
+    const [rawPart, legacy, typed, older] = parts;
+    const page = typedFieldColumns('page');
+    expect(rawPart).toContain(`json_extract_scalar(line, '$.page') AS ${page.value}`);
+    expect(legacy).toContain(`g IN ('0000000001-aaaa-1-1')`);
+    expect(legacy).toContain(`json_extract_scalar(line, '$.id') AS eid`);
+    expect(legacy).toContain(`json_extract_scalar(line, '$.page') AS ${page.value}`);
+    expect(typed).toContain(`g IN ('0000000002-bbbb-2-1', '0000000004-dddd-4-1')`);
+    expect(typed).not.toContain('json_extract');
+    expect(older).toContain(`g IN ('0000000003-cccc-3-1')`);
+    expect(older).toMatch(new RegExp(`\\b${page.value},`));
+    expect(older).toContain(`json_extract_scalar(line, '$.amount') AS ${typedFieldColumns('amount').value}`);
+  });
+
+  it('reads in one part the generations that store the same requested fields, whatever else they store', () => {
+    const sql = athenaSource(
+      'streamfold_db',
+      'events',
+      CUTOFF,
+      undefined,
+      {
+        ...SNAPSHOT,
+        typedFields: {
+          '0000000002-bbbb-2-1': [...FIELDS, 'retired_field'],
+          '0000000003-cccc-3-1': ['page', 'retired_field'],
+          '0000000004-dddd-4-1': FIELDS,
+        },
+      },
+      undefined,
+      FIELDS,
+    );
+    const parts = sql.split('\nUNION ALL\n');
+    expect(parts).toHaveLength(4);
+    expect(parts[2]).toContain(`g IN ('0000000002-bbbb-2-1', '0000000004-dddd-4-1')`);
+    expect(sql).not.toContain(typedFieldColumns('retired_field').value);
+  });
+
+  it('lets a view over a generation that stores its fields read no line (Trino prunes the column)', () => {
+    const [view] = TEST_VIEWS;
+    const source = athenaSource('streamfold_db', 'events', CUTOFF, undefined, SNAPSHOT, undefined, FIELDS);
+    const sql = batchSql(view, 'athena', source, CUTOFF, undefined, undefined, { fields: FIELDS }).sql;
+    golden('clicks-typed-compacted.athena.sql', sql);
+    trinoOnly(sql);
+    // After the source, nothing reads `line`: the typed columns carry every field the view reads.
+    expect(sql.slice(sql.indexOf('kept AS ('))).not.toContain('line');
+  });
+
+  it('keeps a year of typed daily generations and a day of raw objects far below the query string limit', () => {
+    const generations = Array.from(
+      { length: 364 },
+      (_, g) => `${String(g + 1).padStart(10, '0')}-0123456789abcdef-1767225600000-1`,
+    );
+    const sql = batchSql(
+      TEST_VIEWS[0],
+      'athena',
+      athenaSource(
+        'streamfold_db',
+        'events',
+        Date.UTC(2026, 11, 31, 12),
+        undefined,
+        {
+          tables: TABLES,
+          generations,
+          uncovered: rawSelection(['dt=2026-12-31/hour=01/a.gz'], ['dt=2026-12-31/hour=01/a.gz']),
+          typedFields: Object.fromEntries(generations.map((g) => [g, FIELDS])),
+        },
+        undefined,
+        FIELDS,
+      ),
+      Date.UTC(2026, 11, 31, 12),
+      undefined,
+      undefined,
+      { fields: FIELDS },
+    ).sql;
+    expect(Buffer.byteLength(sql)).toBeLessThan(262_144 / 4);
   });
 });

@@ -13,7 +13,7 @@ import {
   touchedBucketsSql,
   type BatchResultRow,
 } from '../../lambdas/core/sql';
-import { BASE_TIME, normalize, streamArb, TEST_VIEWS } from '../fixtures/streams';
+import { BASE_TIME, editField, normalize, streamArb, TEST_VIEWS } from '../fixtures/streams';
 
 /**
  * ADR 013: a typed source (the copy's id, arrival, type, time and the views' fields as columns,
@@ -70,11 +70,7 @@ const archiveArb = fc
       // An edited id reuses another line's id (a copy of another type); type becomes another view's.
       const v =
         field === 'id' ? lines[(line * 7) % lines.length].id : field === 'type' ? (value ?? 'temp') : value;
-      const [head, tail] = field.split('.');
-      if (tail === undefined) {
-        if (v === null && field !== 'id' && field !== 'type') delete target[head];
-        else target[head] = v;
-      } else target[head] = { ...(target[head] as object), [tail]: v };
+      editField(target, field, v, field === 'id' || field === 'type');
     }
     return lines.map((l) => JSON.stringify(l));
   });

@@ -4,6 +4,7 @@ import {
   AthenaQueryEngine,
   type AthenaQueryEngineOptions,
 } from '../../lambdas/adapters/aws/athena-query-engine';
+import { typedFieldColumns } from '../../lambdas/core/sql';
 import { validateViews } from '../../lambdas/core/view';
 import { runBatch } from '../../lambdas/services/batch-layer';
 import {
@@ -252,7 +253,7 @@ describe('AthenaQueryEngine.source over the compacted archive (ADR 011)', () => 
       },
     ],
   };
-  function compactedEngine() {
+  function compactedEngine(typedFields?: readonly string[]) {
     const calls = { manifests: 0, raw: 0, reads: 0 };
     const { engine: e } = engine(fakeAthena([], []).client, {
       compacted: {
@@ -263,7 +264,7 @@ describe('AthenaQueryEngine.source over the compacted archive (ADR 011)', () => 
           },
           readText: async () => {
             calls.reads++;
-            return JSON.stringify(manifest);
+            return JSON.stringify(typedFields === undefined ? manifest : { ...manifest, typedFields });
           },
         },
         raw: {
@@ -292,6 +293,25 @@ UNION ALL
 SELECT line FROM "streamfold_db"."compacted"
 WHERE g IN ('0000000001-aaaa-9-1')
   AND am < ${Date.UTC(2026, 10, 24, 12)}`);
+  });
+
+  it('carries typed sources (ADR 019): a generation gives the columns its manifest names, the rest comes from the line', async () => {
+    const { e } = compactedEngine(['page']);
+    expect(e.typedSources).toBe(true);
+    const sql = await e.source(Date.UTC(2026, 10, 24, 12), undefined, undefined, undefined, [
+      'page',
+      'amount',
+    ]);
+    const [raw, compacted] = sql.split('\nUNION ALL\n');
+    expect(raw).toContain(`json_extract_scalar(line, '$.page') AS ${typedFieldColumns('page').value}`);
+    expect(compacted).toContain(`g IN ('0000000001-aaaa-9-1')`);
+    expect(compacted).toMatch(new RegExp(`\\n    ${typedFieldColumns('page').value},\\n`));
+    expect(compacted).not.toContain(`'$.page'`);
+    expect(compacted).toContain(
+      `json_extract_scalar(line, '$.amount') AS ${typedFieldColumns('amount').value}`,
+    );
+    // Without the compacted archive every read is NDJSON: no typed columns (they would save no byte).
+    expect(engine(fakeAthena([], []).client).engine.typedSources).toBe(false);
   });
 
   it('lists the manifests and the raw archive once per cutoff, and parses a manifest once', async () => {

@@ -1,9 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { typedFieldColumns } from '../../lambdas/core/sql';
+import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
+import { validateViews } from '../../lambdas/core/view';
 import { ENV } from '../../lambdas/runtime/env';
 import { checkAsl, resolveIntrinsics, type AslMachine, type AslState } from './asl';
-import { synth } from './stack-fixture';
+import { FIXTURE_VIEWS, synth } from './stack-fixture';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
@@ -101,16 +104,71 @@ describe('the cloud compaction step before the batch plan (ADR 011)', () => {
           Location: {
             'Fn::Join': ['', ['s3://', { Ref: Match.stringLikeRegexp('^ArchiveBucket') }, '/compacted/']],
           },
+          // The line, the meta columns, then each field the views read (page, userId) as its
+          // hex-named text and JSON type code (ADR 019).
           Columns: [
             { Name: 'line', Type: 'string' },
-            { Name: 'tm', Type: 'bigint' },
+            { Name: 'eid', Type: 'string' },
             { Name: 'am', Type: 'bigint' },
+            { Name: 'shard', Type: 'string' },
+            { Name: 'seq', Type: 'string' },
             { Name: 'etype', Type: 'string' },
+            { Name: 'tm', Type: 'bigint' },
+            { Name: 'fv_70616765', Type: 'string' },
+            { Name: 'ft_70616765', Type: 'string' },
+            { Name: 'fv_757365724964', Type: 'string' },
+            { Name: 'ft_757365724964', Type: 'string' },
           ],
           SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
         }),
       }),
     });
+  });
+
+  it('declares the typed columns of the fields core/typed-columns.ts derives from the views, and a new view adds its own in place (ADR 019)', () => {
+    const columnsOf = (t: Template) =>
+      (
+        Object.values(
+          t.findResources('AWS::Glue::Table', { Properties: { TableInput: { Name: 'compacted' } } }),
+        ) as { Properties: { TableInput: { StorageDescriptor: { Columns: unknown } } } }[]
+      ).map((r) => r.Properties.TableInput.StorageDescriptor.Columns);
+    const asGlue = (views: Parameters<typeof typedFields>[0]) =>
+      compactedTableColumns(typedFields(views)).map((c) => ({ Name: c.name, Type: c.type }));
+    expect(columnsOf(template)).toEqual([asGlue(FIXTURE_VIEWS)]);
+    // WHEN a deployment adds a view reading new fields
+    const added = validateViews([
+      ...FIXTURE_VIEWS,
+      {
+        name: 'revenue',
+        eventType: 'order',
+        key: ['shop.region'],
+        granularity: '1h',
+        measures: { total: { kind: 'sum', field: 'amount' } },
+      },
+    ]);
+    const more = synth({ views: added });
+    const table = (s: typeof on) =>
+      s.stack.getLogicalId(s.stack.batchLayer.compactedTable! as Parameters<typeof s.stack.getLogicalId>[0]);
+    // THEN the same table (same logical id: updated, not replaced) declares the new fields too
+    expect(table(more)).toBe(table(on));
+    expect(columnsOf(more.template())).toEqual([asGlue(added)]);
+    expect(JSON.stringify(columnsOf(more.template()))).toContain(typedFieldColumns('shop.region').value);
+  });
+
+  it('updates the table before the function that writes and reads its columns (the function depends on it)', () => {
+    const functions = template.findResources('AWS::Lambda::Function') as Record<
+      string,
+      { DependsOn?: string[] }
+    >;
+    const tableId = on.stack.getLogicalId(
+      on.stack.batchLayer.compactedTable! as Parameters<typeof on.stack.getLogicalId>[0],
+    );
+    expect(functions[handlerId].DependsOn).toContain(tableId);
+    const plainFunctions = plain.findResources('AWS::Lambda::Function') as Record<
+      string,
+      { DependsOn?: string[] }
+    >;
+    expect(JSON.stringify(plainFunctions)).not.toContain('CompactedTable');
   });
 
   it('retains the table when compaction is turned off (an empty table under the old manifests would lose their rows)', () => {

@@ -6,15 +6,9 @@ import {
   type AthenaClient,
 } from '@aws-sdk/client-athena';
 import type { BucketRange } from '../../core/batch-lineage';
+import { loadManifests, type CompactionManifest, type ManifestSource } from '../../core/compaction';
 import {
-  coveredSources,
-  generationFolderOfKey,
-  loadManifests,
-  rawSelection,
-  type CompactionManifest,
-  type ManifestSource,
-} from '../../core/compaction';
-import {
+  athenaCompactedSnapshot,
   athenaSource,
   sqlString,
   type AthenaArchiveTables,
@@ -47,6 +41,12 @@ export interface AthenaQueryEngineOptions {
 /** Athena: start, poll with backoff, paginate the results. Every value comes back as text. */
 export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   readonly dialect = 'athena' as const;
+  /**
+   * With the compacted archive, sources carry the typed columns (ADR 019): committed generations
+   * give those they store, the NDJSON tail and older generations extract them from the line.
+   * Without it every read is of NDJSON, where typed columns save no byte scanned.
+   */
+  readonly typedSources: boolean;
   private readonly manifestCache = new Map<string, CompactionManifest>();
   /** The compacted archive as the last cutoff's reads saw it (one listing per run, not per query). */
   private snapshot?: { readonly cutoffMs: number; readonly value: Promise<AthenaCompactedSnapshot> };
@@ -54,7 +54,9 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   constructor(
     private readonly client: AthenaClient,
     private readonly options: AthenaQueryEngineOptions,
-  ) {}
+  ) {
+    this.typedSources = options.compacted !== undefined;
+  }
 
   /**
    * The archive's arrival-time partitions up to the cutoff; with the compacted archive, its
@@ -65,6 +67,8 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
     cutoffMs: number,
     arrivedFromMs?: number,
     eventTimes?: readonly BucketRange[],
+    _lookbackMs?: number,
+    fields?: readonly string[],
   ): Promise<string> {
     const { database, table } = this.options;
     if (!this.options.compacted) return athenaSource(database, table, cutoffMs, arrivedFromMs);
@@ -73,7 +77,15 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
       this.snapshot = { cutoffMs, value };
       value.catch(() => (this.snapshot = undefined));
     }
-    return athenaSource(database, table, cutoffMs, arrivedFromMs, await this.snapshot.value, eventTimes);
+    return athenaSource(
+      database,
+      table,
+      cutoffMs,
+      arrivedFromMs,
+      await this.snapshot.value,
+      eventTimes,
+      this.typedSources ? fields : undefined,
+    );
   }
 
   /**
@@ -82,18 +94,7 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
    */
   private async readSnapshot(c: AthenaCompactedArchive): Promise<AthenaCompactedSnapshot> {
     const manifests = await loadManifests(c.manifests, this.manifestCache);
-    const covered = coveredSources(manifests);
-    const keys = await c.raw.listKeys();
-    return {
-      tables: c.tables,
-      generations: [
-        ...new Set(manifests.flatMap((m) => m.files.map((f) => generationFolderOfKey(f.key)))),
-      ].sort(),
-      uncovered: rawSelection(
-        keys.filter((k) => !covered.has(k)),
-        keys,
-      ),
-    };
+    return athenaCompactedSnapshot(c.tables, manifests, await c.raw.listKeys());
   }
 
   /** Starts a query (SELECT, UNLOAD or DDL) in the workgroup without waiting for it. */

@@ -116,12 +116,14 @@ export class DuckDbQueryEngine implements QueryEngine, ArchiveCompactor {
   /** Per file (path, size, mtime): its time ranges, read once (archive objects are immutable). */
   private readonly stats = new Map<string, FileStats>();
   /** Bytes of each source handed out, to count what the queries over it read. */
-  private readonly sourceBytes = new Map<string, number>();
+  private readonly sourceBytes = new Map<string, { readonly all: number; readonly parquet: number }>();
   /**
    * Archive bytes the queries read so far (each query over a source reads its files once), the
    * one-time reads of new files' time ranges included.
    */
   bytesRead = 0;
+  /** The part of bytesRead that was compacted Parquet files (whole files, every column). */
+  parquetBytesRead = 0;
   /** Parsed manifests by key (a committed manifest never changes). */
   private readonly manifests = new Map<string, CompactionManifest>();
   /** Tables made by materialize so far (each run's get a new name). */
@@ -347,10 +349,11 @@ GROUP BY filename`,
     }
     // The sources of the last few runs are enough to count their reads; memory stays flat.
     if (this.sourceBytes.size >= 64) this.sourceBytes.clear();
-    this.sourceBytes.set(
-      source,
-      files.reduce((sum, f) => sum + stats.get(f)!.bytes, 0) + compacted.reduce((sum, f) => sum + f.bytes, 0),
-    );
+    const parquetBytes = compacted.reduce((sum, f) => sum + f.bytes, 0);
+    this.sourceBytes.set(source, {
+      all: files.reduce((sum, f) => sum + stats.get(f)!.bytes, 0) + parquetBytes,
+      parquet: parquetBytes,
+    });
     return source;
   }
 
@@ -397,7 +400,11 @@ GROUP BY filename`,
   }
 
   async run(sql: string): Promise<BatchResultRow[]> {
-    for (const [source, bytes] of this.sourceBytes) if (sql.includes(source)) this.bytesRead += bytes;
+    for (const [source, bytes] of this.sourceBytes)
+      if (sql.includes(source)) {
+        this.bytesRead += bytes.all;
+        this.parquetBytesRead += bytes.parquet;
+      }
     this.instance ??= openDuckDb(this.memory);
     const connection = await (await this.instance).connect();
     try {
