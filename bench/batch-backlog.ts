@@ -28,18 +28,9 @@ import { loadViews } from '../local/load-views';
 import { startEmulatedTables } from '../test/fixtures/emulated-tables';
 import { benchEventBody, writeBenchArchive } from './archive-events';
 import { benchMachine } from './bench-pipeline';
+import { timed } from './step-times';
 
 const HOUR = 3_600_000;
-
-/** Adds the time `work` takes to `into[step]`. */
-async function timed<T>(into: Record<string, number>, step: string, work: () => Promise<T>): Promise<T> {
-  const t = performance.now();
-  try {
-    return await work();
-  } finally {
-    into[step] = (into[step] ?? 0) + Math.round(performance.now() - t);
-  }
-}
 
 /** The speed store with each of the batch layer's calls timed. */
 function timedSpeed(store: SpeedRowStore, ms: Record<string, number>): SpeedRowStore {

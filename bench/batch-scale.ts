@@ -49,6 +49,7 @@ import { loadViews } from '../local/load-views';
 import { ensureResources, resourceNames } from '../local/resources';
 import { writeBenchArchive } from './archive-events';
 import { benchMachine } from './bench-pipeline';
+import { timed } from './step-times';
 
 /** The kernel's peak resident set of this process, in MiB (Linux: /proc/self/status VmHWM). */
 function peakRssMb(): number {
@@ -56,15 +57,6 @@ function peakRssMb(): number {
   if (hwm === undefined)
     throw new Error('no VmHWM in /proc/self/status: this bench reads peak RSS the Linux way');
   return Math.round(Number(hwm) / 1024);
-}
-
-async function timed<T>(into: Record<string, number>, step: string, work: () => Promise<T>): Promise<T> {
-  const t = performance.now();
-  try {
-    return await work();
-  } finally {
-    into[step] = (into[step] ?? 0) + Math.round(performance.now() - t);
-  }
 }
 
 async function main(): Promise<void> {
