@@ -13,7 +13,7 @@ import { writeHeapSnapshot } from 'node:v8';
 import { parseArgs } from 'node:util';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
-import type { IdLogItem } from '../lambdas/core/shard-id-index';
+import { nextIdLogPosition } from '../lambdas/adapters/codecs/id-log-codec';
 import { validateViews } from '../lambdas/core/view';
 import type { ShardIdLog, SpeedRowStore } from '../lambdas/ports/stores';
 import { DEFAULT_DEDUPE_WINDOW_SECONDS } from '../lambdas/runtime/config';
@@ -35,7 +35,7 @@ const forgettingRows: SpeedRowStore = {
 const forgettingLog: ShardIdLog = {
   readAfter: () => Promise.resolve([]),
   readRecent: () => Promise.resolve([]),
-  append: (_shard: string, item: IdLogItem) => Promise.resolve(item.sortKey),
+  append: (_shard: string, after: string | undefined) => Promise.resolve(nextIdLogPosition(after)),
 };
 
 const gc = (globalThis as { gc?: () => void }).gc;

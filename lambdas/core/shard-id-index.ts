@@ -7,14 +7,17 @@ export interface IdLogEntry {
 }
 
 /**
- * One append to a shard's id log: the ids a batch kept for the first time. `sortKey` (the first
- * entry's sequence number, padded) orders appends; `lastArrivedMs` is when its newest record
- * arrived, which decides when the whole item leaves the dedupe window.
+ * One append to a shard's id log: the ids a batch kept for the first time. `lastArrivedMs` is
+ * when its newest record arrived, which decides when the whole item leaves the dedupe window.
  */
-export interface IdLogItem {
-  readonly sortKey: string;
+export interface IdLogAppend {
   readonly lastArrivedMs: number;
   readonly entries: readonly IdLogEntry[];
+}
+
+/** An append as stored: `sortKey` is its position in the shard's log (ShardIdLog). */
+export interface IdLogItem extends IdLogAppend {
+  readonly sortKey: string;
 }
 
 /** What the index decided for one record. */

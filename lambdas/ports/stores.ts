@@ -2,7 +2,7 @@ import type { BatchSelection, PublishedLineage } from '../core/batch-lineage';
 import type { SpeedRow, SpeedRowAddress } from '../core/fencing';
 import type { RowState } from '../core/measures';
 import type { BatchBucket, SpeedBucket } from '../core/merge';
-import type { IdLogItem } from '../core/shard-id-index';
+import type { IdLogAppend, IdLogItem } from '../core/shard-id-index';
 import type { ViewDefinition } from '../core/view';
 
 /** A speed row as stored, with the revision its conditional write is checked against. */
@@ -55,7 +55,11 @@ export interface SpeedRowStore {
 
 /**
  * Per-shard logs of the event ids the speed layer kept (ADR 008): one item per batch that kept a
- * new id, keyed by shard and the padded sequence number of its first entry.
+ * new id, keyed by shard and the item's position in the log. Items are never changed once
+ * written, and each is written into the position right after the newest one its writer read, on
+ * the condition that the position is free: two writers that decided from the same state compete
+ * for one position and the loser reads again, so a reader that has read up to a position has
+ * seen everything written before it.
  */
 export interface ShardIdLog {
   /** Items appended after `afterSortKey` (all when undefined), ascending, strongly consistent. */
@@ -66,10 +70,12 @@ export interface ShardIdLog {
    */
   readRecent(shardId: string, sinceMs: number): Promise<IdLogItem[]>;
   /**
-   * Appends an item (idempotent: the same item twice is stored once), split into several stored
-   * items when it is too large for one; returns the sort key of the last one.
+   * Writes an item into the positions right after `afterSortKey` (the newest sort key the caller
+   * has read; undefined when it read none), split into several stored items when it is too large
+   * for one. Returns the sort key of the last one, or undefined when a position was already taken
+   * (another writer appended since the caller read: read after `afterSortKey` and decide again).
    */
-  append(shardId: string, item: IdLogItem): Promise<string>;
+  append(shardId: string, afterSortKey: string | undefined, item: IdLogAppend): Promise<string | undefined>;
 }
 
 /** What a claim found. */

@@ -1,5 +1,4 @@
 import type { NormalizedEvent } from '../core/event';
-import { padSequence } from '../core/sequence';
 import { ShardIdIndex, type IdLogEntry } from '../core/shard-id-index';
 import type { ShardIdLog } from '../ports/stores';
 
@@ -19,7 +18,10 @@ export interface ShardDedupeOutcome {
  * (strongly consistent; usually nothing), so a batch handled by a different instance than the
  * last one decides the same. The batch's new ids are appended before any row is written: a crash
  * after the append makes the retry find them and keep the same records (`owner`), whose effects
- * the row fences then apply once.
+ * the row fences then apply once. The append takes the log's next position only if it is free
+ * (ShardIdLog): a writer that decided from a stale log (an invocation that timed out but runs on,
+ * a request of a runtime that died landing late) never overwrites what others appended, nor lands
+ * where a reader that has moved past it would not look.
  *
  * Exact for copies that share a partition key within the window; copies under different
  * partition keys land on different shards and are left to batch and replay (use the per-event
@@ -45,56 +47,90 @@ export class ShardDedupe {
     if (events.length === 0) return { kept: [], duplicates: 0, appended: 0 };
     let newest = events[0].arrivedMs;
     for (const e of events) if (e.arrivedMs > newest) newest = e.arrivedMs;
-    const index = await this.sync(shardId, newest);
-    const kept: NormalizedEvent[] = [];
-    const fresh: IdLogEntry[] = [];
-    const freshIds = new Map<string, string>();
-    let duplicates = 0;
-    for (const event of events) {
-      const earlier = freshIds.get(event.id);
-      const decision =
-        earlier === undefined
-          ? index.decide(event.id, event.seq)
-          : earlier === event.seq
-            ? 'owner'
-            : 'duplicate';
-      if (decision === 'duplicate') {
-        duplicates++;
-        continue;
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const index = await this.sync(shardId, newest);
+      const { kept, fresh, duplicates } = decideAgainst(index, events);
+      if (fresh.length === 0) return { kept, duplicates, appended: 0 };
+      const item = { lastArrivedMs: newest, entries: fresh };
+      const after = index.lastSortKey;
+      let lastSortKey: string | undefined;
+      try {
+        lastSortKey = await this.log.append(shardId, after, item);
+      } catch (error) {
+        // Whether the append landed is unknown: rebuild this shard from the log on the retry.
+        this.shards.delete(shardId);
+        throw error;
       }
-      if (decision === 'first') {
-        fresh.push({ id: event.id, seq: event.seq });
-        freshIds.set(event.id, event.seq);
+      if (lastSortKey !== undefined) {
+        index.add({ ...item, sortKey: lastSortKey });
+        return { kept, duplicates, appended: 1 };
       }
-      kept.push(event);
+      // Another writer appended since this one read (a timed-out invocation still running, an
+      // instance of a runtime that died, or this very append landing before its answer was
+      // lost): what it kept may decide this batch differently. Read it and decide again.
     }
-    if (fresh.length === 0) return { kept, duplicates, appended: 0 };
-    const item = { sortKey: padSequence(fresh[0].seq), lastArrivedMs: newest, entries: fresh };
-    let lastSortKey: string;
-    try {
-      lastSortKey = await this.log.append(shardId, item);
-    } catch (error) {
-      // Whether the append landed is unknown: rebuild this shard from the log on the retry.
-      this.shards.delete(shardId);
-      throw error;
-    }
-    index.add({ ...item, sortKey: lastSortKey });
-    return { kept, duplicates, appended: 1 };
+    this.shards.delete(shardId);
+    throw new Error(
+      `shard ${shardId}: the id log kept changing under ${MAX_APPEND_ATTEMPTS} appends (other writers on the same shard); the batch is retried`,
+    );
   }
 
   private async sync(shardId: string, newestArrivedMs: number): Promise<ShardIdIndex> {
-    const index = this.shards.get(shardId);
-    if (index === undefined) {
-      // Cold: the window's items, newest first until one older than the window.
-      const fresh = new ShardIdIndex(this.windowMs);
-      for (const item of await this.log.readRecent(shardId, newestArrivedMs - this.windowMs)) fresh.add(item);
-      fresh.advance(newestArrivedMs);
-      this.shards.set(shardId, fresh);
-      return fresh;
+    const warm = this.shards.get(shardId);
+    if (warm !== undefined) {
+      warm.advance(newestArrivedMs);
+      // An index left with no id of the window holds nothing a read after its newest position
+      // would not: read the log afresh instead, in case that position was deleted since (TTL)
+      // and another writer reused it.
+      if (warm.size > 0) {
+        // What other instances appended since this one last looked (usually nothing).
+        for (const item of await this.log.readAfter(shardId, warm.lastSortKey)) warm.add(item);
+        warm.advance(newestArrivedMs);
+        return warm;
+      }
     }
-    // Warm: what other instances appended since this one last looked (usually nothing).
-    for (const item of await this.log.readAfter(shardId, index.lastSortKey)) index.add(item);
-    index.advance(newestArrivedMs);
-    return index;
+    // Cold: the window's items, newest first until one older than the window.
+    const fresh = new ShardIdIndex(this.windowMs);
+    for (const item of await this.log.readRecent(shardId, newestArrivedMs - this.windowMs)) fresh.add(item);
+    fresh.advance(newestArrivedMs);
+    this.shards.set(shardId, fresh);
+    return fresh;
   }
+}
+
+/**
+ * Appends that find their position taken before one lands. Each lost race means another writer
+ * landed an append of the same shard, and Lambda runs one invocation per shard at a time: more
+ * than a few in a row means something else writes the log.
+ */
+const MAX_APPEND_ATTEMPTS = 8;
+
+/** Decides a shard's records (in stream order) against the ids the index holds. */
+function decideAgainst(
+  index: ShardIdIndex,
+  events: readonly NormalizedEvent[],
+): { kept: NormalizedEvent[]; fresh: IdLogEntry[]; duplicates: number } {
+  const kept: NormalizedEvent[] = [];
+  const fresh: IdLogEntry[] = [];
+  const freshIds = new Map<string, string>();
+  let duplicates = 0;
+  for (const event of events) {
+    const earlier = freshIds.get(event.id);
+    const decision =
+      earlier === undefined
+        ? index.decide(event.id, event.seq)
+        : earlier === event.seq
+          ? 'owner'
+          : 'duplicate';
+    if (decision === 'duplicate') {
+      duplicates++;
+      continue;
+    }
+    if (decision === 'first') {
+      fresh.push({ id: event.id, seq: event.seq });
+      freshIds.set(event.id, event.seq);
+    }
+    kept.push(event);
+  }
+  return { kept, fresh, duplicates };
 }

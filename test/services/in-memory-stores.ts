@@ -1,8 +1,12 @@
 import { nextRevision, speedRowId, type SpeedRow, type SpeedRowAddress } from '../../lambdas/core/fencing';
 import { decodeRow, encodeRowText, type EncodedRow, type RowState } from '../../lambdas/core/measures';
 import type { BatchBucket, SpeedBucket } from '../../lambdas/core/merge';
-import type { IdLogItem } from '../../lambdas/core/shard-id-index';
-import { decodeIdLogEntries, encodeIdLogEntries } from '../../lambdas/adapters/codecs/id-log-codec';
+import type { IdLogAppend, IdLogItem } from '../../lambdas/core/shard-id-index';
+import {
+  decodeIdLogEntries,
+  encodeIdLogEntries,
+  nextIdLogPosition,
+} from '../../lambdas/adapters/codecs/id-log-codec';
 import { batchPartition, padTime, speedPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
 import { newestVisible, type BatchSelection } from '../../lambdas/core/batch-lineage';
 import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
@@ -281,19 +285,61 @@ export class InMemoryShardIdLog implements ShardIdLog {
     return all.slice(from);
   }
 
-  async append(shardId: string, item: IdLogItem): Promise<string> {
+  /**
+   * The next append waits until `land` is called, then lands as DynamoDB would land it then: a
+   * request of a timed-out invocation, or of a runtime that died, arriving late. `entered`
+   * resolves once that append was made; `landed` with the position it took (undefined: taken).
+   */
+  holdNextAppend(): { land: () => void; entered: Promise<void>; landed: Promise<string | undefined> } {
+    let land!: () => void;
+    const gate = new Promise<void>((resolve) => (land = resolve));
+    let enter!: () => void;
+    const entered = new Promise<void>((resolve) => (enter = resolve));
+    let settle!: (position: string | undefined) => void;
+    const landed = new Promise<string | undefined>((resolve) => (settle = resolve));
+    this.held = { gate, enter, settle };
+    return { land, entered, landed };
+  }
+
+  /** Drops a hold no append has entered yet. */
+  cancelHold(): void {
+    this.held = undefined;
+  }
+
+  private held?: {
+    gate: Promise<void>;
+    enter: () => void;
+    settle: (position: string | undefined) => void;
+  };
+
+  async append(
+    shardId: string,
+    afterSortKey: string | undefined,
+    item: IdLogAppend,
+  ): Promise<string | undefined> {
+    const held = this.held;
+    this.held = undefined;
+    if (held) {
+      held.enter();
+      await held.gate;
+    }
     const fail = this.failNext > 0;
     if (fail) this.failNext--;
     if (fail && !this.landFailed) throw new Error('ProvisionedThroughputExceededException: injected');
     const data = encodeIdLogEntries(item.entries);
     const items = this.shards.get(shardId) ?? [];
-    if (!items.some((i) => i.sortKey === item.sortKey))
-      items.push({ sortKey: item.sortKey, lastArrivedMs: item.lastArrivedMs, data });
-    items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
-    this.shards.set(shardId, items);
-    this.appends.push({ shardId, bytes: data.length });
+    const sortKey = nextIdLogPosition(afterSortKey);
+    // The DynamoDB adapter's condition: a position is written once.
+    const taken = items.some((i) => i.sortKey === sortKey);
+    if (!taken) {
+      items.push({ sortKey, lastArrivedMs: item.lastArrivedMs, data });
+      items.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+      this.shards.set(shardId, items);
+      this.appends.push({ shardId, bytes: data.length });
+    }
+    held?.settle(taken ? undefined : sortKey);
     if (fail) throw new Error('socket hang up: injected after the append landed');
-    return item.sortKey;
+    return taken ? undefined : sortKey;
   }
 }
 

@@ -93,6 +93,44 @@ describe('shard-scoped dedupe (ADR 008)', () => {
     expect(served(rows)).toEqual({ n: 2, amount: 3 });
   });
 
+  it('never loses what a restarted runtime appended to a late append of the runtime that died', async () => {
+    // The fault suite's transient double count (served 2 for 1 right after a SIGKILL): the dead
+    // runtime's append of a small batch was still on the wire when the restarted one appended a
+    // larger batch from the same checkpoint. Landing last, a put over the same key replaced the
+    // larger item with the smaller one, so every other instance missed the rest of its ids and
+    // kept the producer's retries of them.
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const stream = Array.from({ length: 10 }, (_, i) => record(i, i + 1));
+    const held = log.holdNextAppend();
+    const dying = processSpeedBatch(stream.slice(0, 3), instance(rows, log));
+    await held.entered;
+    // The restarted runtime resumes from the same checkpoint with a larger batch.
+    await processSpeedBatch(stream, instance(rows, log));
+    held.land();
+    expect(await held.landed).toBeUndefined();
+    await dying;
+    // A producer retry of event 8 reaches an instance that reads the log cold.
+    const retry = await processSpeedBatch([record(10, 8)], instance(rows, log));
+    expect(retry.duplicates).toBe(1);
+    expect(served(rows)).toEqual({ n: 10, amount: 55 });
+  });
+
+  it('a writer that decided from a stale log reads the newer append and decides again', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const held = log.holdNextAppend();
+    // A timed-out invocation still running: it read the log before the retry appended.
+    const stale = processSpeedBatch([record(0, 1), record(1, 2)], instance(rows, log));
+    await held.entered;
+    await processSpeedBatch([record(0, 1), record(1, 2), record(2, 1), record(3, 3)], instance(rows, log));
+    held.land();
+    const late = await stale;
+    expect(late.failedFrom).toBeUndefined();
+    expect(served(rows)).toEqual({ n: 3, amount: 6 });
+    expect(log.appends).toHaveLength(1);
+  });
+
   it('forgets ids older than the window (copies further apart are left to the batch layer)', async () => {
     const rows = new InMemorySpeedRowStore(views);
     const log = new InMemoryShardIdLog();
@@ -107,13 +145,16 @@ describe('shard-scoped dedupe (ADR 008)', () => {
       fc.asyncProperty(
         // The stream: event ids with repeats (producer retries), in stream order.
         fc.array(fc.integer({ min: 0, max: 25 }), { minLength: 1, maxLength: 60 }),
-        // Each step: batch size, whether it is delivered again, a switch of instance, a failure.
+        // Each step: batch size, whether it is delivered again, a switch of instance or a new one,
+        // a failure (a late writer: an append made before the step, landing after it).
         fc.array(
           fc.record({
             size: fc.integer({ min: 1, max: 12 }),
             redeliver: fc.boolean(),
             switchInstance: fc.boolean(),
-            fail: fc.constantFrom('none', 'append', 'append-landed', 'row'),
+            // A new instance (a restart, a scale-out): its memory is the log.
+            cold: fc.boolean(),
+            fail: fc.constantFrom('none', 'append', 'append-landed', 'row', 'late-writer'),
           }),
           { minLength: 1, maxLength: 40 },
         ),
@@ -130,11 +171,30 @@ describe('shard-scoped dedupe (ADR 008)', () => {
             const s = steps[step % steps.length];
             const fail = step++ < steps.length ? s.fail : 'none';
             if (s.switchInstance) current = 1 - current;
+            if (s.cold) instances[current] = instance(rows, log);
             if (fail === 'append') log.failNextAppends(1);
             if (fail === 'append-landed') log.failNextAppends(1, true);
             if (fail === 'row') rows.failNextWrites(1);
             const batch = stream.slice(position, position + s.size);
+            // A writer that read the log now but lands its append after this step: a timed-out
+            // invocation (or a dead runtime's request) over the first half of the batch.
+            let late: { land: () => void; done: Promise<unknown> } | undefined;
+            if (fail === 'late-writer') {
+              const held = log.holdNextAppend();
+              const done = processSpeedBatch(
+                batch.slice(0, Math.ceil(batch.length / 2)),
+                instance(rows, log),
+              );
+              const appending = await Promise.race([held.entered.then(() => true), done.then(() => false)]);
+              // A batch with no new id appends nothing: then nothing is held.
+              if (!appending) log.cancelHold();
+              late = { land: held.land, done };
+            }
             const result = await processSpeedBatch(batch, instances[current]);
+            if (late) {
+              late.land();
+              await late.done;
+            }
             log.failNextAppends(0);
             rows.failNextWrites(0);
             if (s.redeliver) await processSpeedBatch(batch, instances[1 - current]);

@@ -45,3 +45,17 @@ export function splitIdLogEntries(entries: readonly IdLogEntry[], maxBytes: numb
   if (part.length > 0) parts.push(part);
   return parts;
 }
+
+/**
+ * Log positions: `n` and a 16-digit counter, so they sort in append order as strings, and after
+ * the padded sequence numbers that earlier versions used as sort keys (digits sort before `n`):
+ * a log those versions wrote is read as older than every item written now.
+ */
+const POSITION = /^n(\d{16})$/;
+
+/** The position after `after` (the newest position a writer read), or the first one. */
+export function nextIdLogPosition(after: string | undefined): string {
+  const match = after === undefined ? null : POSITION.exec(after);
+  const next = match ? Number(match[1]) + 1 : 1;
+  return `n${String(next).padStart(16, '0')}`;
+}
