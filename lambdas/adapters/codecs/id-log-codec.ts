@@ -47,9 +47,9 @@ export function splitIdLogEntries(entries: readonly IdLogEntry[], maxBytes: numb
 }
 
 /**
- * Log positions: `n` and a 16-digit counter, so they sort in append order as strings, and after
- * the padded sequence numbers that earlier versions used as sort keys (digits sort before `n`):
- * a log those versions wrote is read as older than every item written now.
+ * Log positions: `n` and a 16-digit counter, so they sort in append order as strings. The padded
+ * sequence numbers that earlier versions used as sort keys are outside the range the adapters
+ * read (ADR 008: for one window after an upgrade, the ids those items hold are not known).
  */
 const POSITION = /^n(\d{16})$/;
 
