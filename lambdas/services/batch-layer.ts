@@ -328,7 +328,7 @@ export async function publishBatch(
         }
       : null,
   };
-  if (!(await deps.control.publish(next, plan.expectedVersion))) {
+  if (!(await deps.control.publish(next, plan.expectedVersion)) && !(await publishLanded(deps, version))) {
     await deps.batch.deleteVersion(version);
     return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
   }
@@ -486,6 +486,20 @@ async function touchedBuckets(
  * Deletes what only the version just dropped from rollback could read: a version written before
  * incremental runs is deleted whole; otherwise the segments below every base still served.
  */
+/**
+ * Did this run's pointer write land although the store answered that the condition failed? The
+ * SDK retries a request whose answer was lost (a dropped connection, a timeout), and the retry of
+ * a conditional put that had landed meets its own write: "another run published first" would
+ * then delete the cells of the version being served (the fault suite lost 568 of 600 events so,
+ * 2026-12-02). Versions are unique (an atomic counter), so the pointer holding this version, or
+ * naming it as the one it replaced, means it landed; a run that published on top of it since
+ * would be a second publish within this one's, which one-at-a-time runs never make.
+ */
+async function publishLanded(deps: Pick<BatchLayerDeps, 'control'>, version: number): Promise<boolean> {
+  const now = await deps.control.readPointer();
+  return now !== null && (now.version === version || now.previous?.version === version);
+}
+
 async function retire(
   batch: BatchLayerDeps['batch'],
   retired: NonNullable<ServingPointer['previous']>,

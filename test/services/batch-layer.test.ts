@@ -223,6 +223,23 @@ describe('runBatch: failures leave the previous version served', () => {
   });
 });
 
+describe('a pointer write whose answer was lost (the SDK retried it)', () => {
+  it('keeps the version it published instead of deleting it as a lost race', async () => {
+    const { deps, control, batch, speed } = setup();
+    await runBatch(deps);
+    control.loseNextPublishAnswer();
+    // A full run: its version holds every cell, which a deletion would take from the served answer.
+    const result = await runBatch(deps, { full: true });
+    expect(result.status).toBe('published');
+    expect(result.cells).toBeGreaterThan(0);
+    expect(control.pointer?.version).toBe(result.version);
+    expect(batch.deletedVersions).toEqual([]);
+    expect(batch.versions()).toContain(result.version);
+    // It finishes as a publish does: the speed rows the previous cutoff covers go.
+    expect(speed.deletedBefore).toHaveLength(1);
+  });
+});
+
 describe('the cloud steps: a retried Publish (Step Functions retries Lambda service errors)', () => {
   it('keeps the version it already published when the same plan is published again', async () => {
     const { deps, control, batch } = setup();

@@ -530,11 +530,28 @@ export class InMemoryControlStore implements ControlStore {
     return this;
   }
 
+  /**
+   * The next publish lands but answers as the DynamoDB adapter does after the SDK retried it
+   * (its first answer lost): the retry's condition fails on the write itself.
+   */
+  loseNextPublishAnswer(): this {
+    this.loseAnswer = true;
+    return this;
+  }
+
+  private loseAnswer = false;
+
   async readPointer(): Promise<ServingPointer | null> {
     return this.pointer;
   }
 
   async publish(next: ServingPointer, expectedVersion: number | null): Promise<boolean> {
+    if (this.loseAnswer && (this.pointer?.version ?? null) === expectedVersion) {
+      this.loseAnswer = false;
+      this.pointer = next;
+      this.log.push(`publish v${next.version} (answer lost)`);
+      return false;
+    }
     if (this.rival) {
       this.pointer = this.rival;
       this.log.push(`publish v${this.rival.version} (rival)`);
