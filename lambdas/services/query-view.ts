@@ -1,4 +1,4 @@
-import { selectionOf, viewFingerprint } from '../core/batch-lineage';
+import { lineageEntry, selectionOf, viewFingerprint } from '../core/batch-lineage';
 import { servingInputs, type BatchBucket, type SpeedBucket } from '../core/merge';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
@@ -128,7 +128,7 @@ export async function answerViewQuery(
  * (`viewsNeedingFull`). A pointer without lineage (written before incremental runs) cannot tell.
  */
 function staleBatchDefinition(view: ViewDefinition, pointer: ServingPointer | null): string | undefined {
-  const entry = pointer?.lineage?.views[view.name];
+  const entry = lineageEntry(pointer?.lineage, view.name);
   if (pointer?.lineage === undefined) return undefined;
   const next = 'the next batch run (POST /admin/batch)';
   if (entry === undefined)
