@@ -63,9 +63,18 @@ export function newestVisible<T extends { readonly bucketMs: number; readonly se
   return [...best.values()].sort((a, b) => a.bucketMs - b.bucketMs);
 }
 
+/**
+ * The lineage entry of the view named `view`, or undefined when the lineage holds none. Only own
+ * members count: view names are `[a-z0-9_]+`, so `__proto__` and `constructor` are valid names,
+ * and a plain lookup would find Object.prototype's members for a view the lineage does not hold.
+ */
+export function lineageEntry(lineage: PublishedLineage | undefined, view: string): ViewLineage | undefined {
+  return lineage !== undefined && Object.hasOwn(lineage.views, view) ? lineage.views[view] : undefined;
+}
+
 /** The selection of one view in a published lineage, or undefined for a pointer without one. */
 export function selectionOf(lineage: PublishedLineage | undefined, view: string): BatchSelection | undefined {
-  const entry = lineage?.views[view];
+  const entry = lineageEntry(lineage, view);
   return entry === undefined ? undefined : { base: entry.base, skip: lineage!.skip };
 }
 
@@ -81,9 +90,12 @@ export function nextLineage(
   views: readonly ViewDefinition[],
   fullViews: ReadonlySet<string>,
 ): PublishedLineage {
-  const entries: Record<string, ViewLineage> = {};
+  // No prototype: on a plain object, `entries.__proto__ = ...` replaced the prototype instead of
+  // adding a member, so a view named `__proto__` was left out of every published lineage and its
+  // queries answered 409 ("changed since batch version ...") after every run.
+  const entries = Object.create(null) as Record<string, ViewLineage>;
   for (const view of views) {
-    const before = previous?.views[view.name];
+    const before = lineageEntry(previous, view.name);
     entries[view.name] =
       fullViews.has(view.name) || before === undefined
         ? { base: version, definition: viewFingerprint(view) }
@@ -105,7 +117,7 @@ export function viewsNeedingFull(
     views
       .filter((view) => {
         if (full || previous === undefined) return true;
-        const before = previous.views[view.name];
+        const before = lineageEntry(previous, view.name);
         return before === undefined || before.definition !== viewFingerprint(view);
       })
       .map((view) => view.name),

@@ -88,8 +88,13 @@ export interface ClaimOutcome {
 
 /** Event-id claims of the speed layer's event-level dedupe. */
 export interface EventClaims {
-  /** Claims `eventId` for the stream record `owner` (`<shard>/<sequence>`), which arrived at `arrivedMs`. */
-  claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome>;
+  /**
+   * Claims `eventId` for `owner` (the stream record `<shard>/<sequence>`, or a replay chunk's
+   * fence), which arrived at `arrivedMs`. Claims of different `scope`s never meet: the live
+   * stream's have none, a replay's have its replay id. A scope must not be spelled into the id:
+   * an event id is any string, so the live id `replay-2#abc` would be replay 2's claim of `abc`.
+   */
+  claim(eventId: string, owner: string, arrivedMs: number, scope?: string): Promise<ClaimOutcome>;
   /**
    * Records, once per copy however often it is redelivered, that the copy `owner` of `eventId`
    * arrived before the copy the speed layer kept: batch and replay keep this one instead, so

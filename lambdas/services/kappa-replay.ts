@@ -392,11 +392,11 @@ export async function replayChunk(
     }
     if (!options.sole && candidates.length > 0) {
       // Copies of an id in other objects (producer retries, archive rewrites): the first chunk to
-      // claim the id counts it; a chunk run again owns its claims again.
+      // claim the id counts it; a chunk run again owns its claims again. In the replay's own scope
+      // (the same table holds the live processor's claims, keyed by bare event ids).
       const owned = new Set<NormalizedEvent>();
       await forEachLimit(candidates, deps.concurrency ?? 32, async (event) => {
-        if ((await deps.claims.claim(`${replayId}#${event.id}`, fence, event.arrivedMs)).owned)
-          owned.add(event);
+        if ((await deps.claims.claim(event.id, fence, event.arrivedMs, replayId)).owned) owned.add(event);
         else duplicates++;
       });
       for (const event of candidates) if (owned.has(event)) add(event);

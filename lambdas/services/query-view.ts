@@ -1,5 +1,6 @@
-import { selectionOf, viewFingerprint } from '../core/batch-lineage';
+import { lineageEntry, selectionOf, viewFingerprint } from '../core/batch-lineage';
 import { servingInputs, type BatchBucket, type SpeedBucket } from '../core/merge';
+import { keyProblem } from '../core/reducer';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
@@ -128,7 +129,7 @@ export async function answerViewQuery(
  * (`viewsNeedingFull`). A pointer without lineage (written before incremental runs) cannot tell.
  */
 function staleBatchDefinition(view: ViewDefinition, pointer: ServingPointer | null): string | undefined {
-  const entry = pointer?.lineage?.views[view.name];
+  const entry = lineageEntry(pointer?.lineage, view.name);
   if (pointer?.lineage === undefined) return undefined;
   const next = 'the next batch run (POST /admin/batch)';
   if (entry === undefined)
@@ -169,6 +170,15 @@ export function parseViewQuery(
       });
     else key.push(value);
   }
+  // A key the ingestion API refuses as too long to store was never stored; asking DynamoDB for it
+  // fails (a partition key over 2,048 bytes is a ValidationException, a 5xx to the caller), and
+  // dynalite does not check a Query's key, so only the cloud would show it.
+  const tooLong = key.length === view.key.length ? keyProblem(view, key) : undefined;
+  if (tooLong !== undefined)
+    problems.push({
+      field: view.key.join(','),
+      message: `${tooLong}, so no event with this key can be accepted; shorten the key values`,
+    });
   const width = granularityMs(view.granularity);
   const time = (name: 'from' | 'to', fallback: number): number => {
     const raw = param(name);

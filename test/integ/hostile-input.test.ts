@@ -107,8 +107,10 @@ const knownEvents = Array.from({ length: 60 }, (_, i) => ({
 async function servedKnown(): Promise<Record<string, unknown>> {
   const served: Record<string, unknown> = {};
   const urls = [
-    ...[0, 1, 2, 3, 4, 5].map(
-      (i) => `/views/pages?page=${encodeURIComponent(`${KNOWN_PREFIX}${i}`)}&${RANGE}`,
+    ...[0, 1, 2, 3, 4, 5].flatMap((i) =>
+      ['pages', '__proto__'].map(
+        (view) => `/views/${view}?page=${encodeURIComponent(`${KNOWN_PREFIX}${i}`)}&${RANGE}`,
+      ),
     ),
     ...[0, 1, 2].map(
       (i) => `/views/constructor?toString=${encodeURIComponent(`${KNOWN_PREFIX}${i}`)}&${RANGE}`,
@@ -309,7 +311,13 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('hostile input (embedded 
             handler === kappaAdmin &&
             p === '/admin/replay' &&
             event.httpMethod === 'POST' &&
-            !('error' in parseReplayRequest(event.body ?? '', ['pages', 'constructor']))
+            !(
+              'error' in
+              parseReplayRequest(
+                event.body ?? '',
+                HOSTILE_VIEWS.map((v) => v.name),
+              )
+            )
           ) {
             // A valid replay request starts the replay state machine, which only AWS runs; the
             // local gateway's run above starts real local replays with such bodies.

@@ -344,8 +344,17 @@ export class InMemoryShardIdLog implements ShardIdLog {
 }
 
 export class InMemoryEventClaims implements EventClaims {
-  /** Event id -> owning record (`<shard>/<sequence>`). */
+  /** Event id -> owning record (`<shard>/<sequence>`): the live stream's claims. */
   readonly owners = new Map<string, { owner: string; arrivedMs: number }>();
+  /** A replay's claims (scope: its replay id), apart from the live ones as the adapter keeps them. */
+  readonly scoped = new Map<string, Map<string, { owner: string; arrivedMs: number }>>();
+
+  private ownersIn(scope: string | undefined): Map<string, { owner: string; arrivedMs: number }> {
+    if (scope === undefined) return this.owners;
+    let owners = this.scoped.get(scope);
+    if (owners === undefined) this.scoped.set(scope, (owners = new Map()));
+    return owners;
+  }
   readonly calls: { eventId: string; owner: string; result: boolean | 'error' }[] = [];
   private readonly failing = new Set<string>();
   private readonly failingOnce = new Set<string>();
@@ -375,14 +384,15 @@ export class InMemoryEventClaims implements EventClaims {
     return this;
   }
 
-  async claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome> {
+  async claim(eventId: string, owner: string, arrivedMs: number, scope?: string): Promise<ClaimOutcome> {
     if (this.failing.has(eventId) || this.failingOnce.delete(eventId) || this.failNext > 0) {
       if (this.failNext > 0) this.failNext--;
       this.calls.push({ eventId, owner, result: 'error' });
       throw new Error('ProvisionedThroughputExceededException: injected');
     }
-    const current = this.owners.get(eventId);
-    if (current === undefined) this.owners.set(eventId, { owner, arrivedMs });
+    const owners = this.ownersIn(scope);
+    const current = owners.get(eventId);
+    if (current === undefined) owners.set(eventId, { owner, arrivedMs });
     const result = current === undefined || current.owner === owner;
     this.calls.push({ eventId, owner, result });
     return result ? { owned: true } : { owned: false, kept: current };

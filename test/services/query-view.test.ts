@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { nextLineage } from '../../lambdas/core/batch-lineage';
 import { foldEvents, identityRow, type RowState } from '../../lambdas/core/measures';
 import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
@@ -128,6 +128,29 @@ describe('queryView: refusals', () => {
     expect(res.body.problems).toHaveLength(1);
     expect(res.body.problems?.[0].field).toBe(field);
     expect(res.body.problems?.[0].message).toMatch(message);
+  });
+
+  it('answers 400 for a key too long to be stored, before asking DynamoDB (which refuses a partition key over 2,048 bytes)', async () => {
+    const { query, speed, batch } = setup();
+    // As DynamoDB answers a Query for such a key (a 5xx to the caller); dynalite does not check it.
+    const refused = new Error(
+      'ValidationException: One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes',
+    );
+    const speedQuery = vi.spyOn(speed, 'query').mockRejectedValue(refused);
+    const batchQuery = vi.spyOn(batch, 'query').mockRejectedValue(refused);
+    for (const page of ['x'.repeat(3000), '\u00e9'.repeat(1100)]) {
+      const res = await query('clicks', { page, ...range });
+      expect(res.status).toBe(400);
+      expect(res.body.problems?.[0].field).toBe('page');
+      expect(res.body.problems?.[0].message).toMatch(
+        /the limit is 1024, so no event with this key can be accepted; shorten/,
+      );
+    }
+    expect(speedQuery).not.toHaveBeenCalled();
+    expect(batchQuery).not.toHaveBeenCalled();
+    speedQuery.mockRestore();
+    // The longest key the ingestion API accepts is served: ["x...x"] is 1,024 bytes.
+    expect((await query('clicks', { page: 'x'.repeat(1020), ...range })).status).toBe(200);
   });
 
   it('answers 400 when from is not before to', async () => {

@@ -21,8 +21,23 @@ function claimOf(error: unknown): StoredClaim | undefined {
   return { owner: item.owner?.S, arrivedMs: Number.isFinite(arrivedMs) ? arrivedMs : undefined };
 }
 
-// Counters live beside the claims (sort key `stats` never meets a claim's sort key `claim`).
+// Counters live beside the claims (sort key `stats` never meets a claim's sort key, see claimSort).
 const STATS = { pk: '#stats', sk: 'stats' };
+
+/**
+ * A claim's sort key: `claim` for the live stream's, `claim#<scope>` for a replay's. The scope
+ * lives in the sort key because the partition key is the event id, and an event id is any string:
+ * replays used to claim pk `<replayId>#<id>`, the very item the live processor claims for an
+ * event whose id is `replay-2#abc` (ids `replay-<n>` are predictable), so that live event took
+ * replay 2's claim of `abc` (the replay dropped `abc` as a duplicate), or the other way round.
+ * Sort keys starting with `claim` never meet `stats` (above) nor the speed layer's id log
+ * positions (`n` and 16 digits, DynamoDbShardIdLog) in this table. Live claims kept their key;
+ * replay claims of the old layout are read by nothing and expire by TTL (a replay running across
+ * the upgrade could count an id that two of its chunks claimed on either side of it: replay again).
+ */
+function claimSort(scope: string | undefined): string {
+  return scope === undefined ? 'claim' : `claim#${scope}`;
+}
 
 /**
  * Event-id claims: one conditional PutItem per event (the documented cost of speed-layer dedupe).
@@ -37,14 +52,14 @@ export class DynamoDbEventClaims implements EventClaims {
     private readonly clock: Clock,
   ) {}
 
-  async claim(eventId: string, owner: string, arrivedMs: number): Promise<ClaimOutcome> {
+  async claim(eventId: string, owner: string, arrivedMs: number, scope?: string): Promise<ClaimOutcome> {
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
             pk: eventId,
-            sk: 'claim',
+            sk: claimSort(scope),
             owner,
             arrivedMs,
             expiresAt: Math.floor(this.clock.now() / 1000) + this.ttlSeconds,
@@ -59,7 +74,7 @@ export class DynamoDbEventClaims implements EventClaims {
       return { owned: true };
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
-      const claim = claimOf(error) ?? (await this.readClaim(eventId));
+      const claim = claimOf(error) ?? (await this.readClaim(eventId, scope));
       if (claim?.owner === owner) return { owned: true };
       return { owned: false, kept: { owner: String(claim?.owner), arrivedMs: claim?.arrivedMs } };
     }
@@ -70,9 +85,13 @@ export class DynamoDbEventClaims implements EventClaims {
    * without the item: dynalite (the local emulator) accepts ReturnValuesOnConditionCheckFailure
    * but ignores it, while DynamoDB returns the item and saves this read.
    */
-  private async readClaim(eventId: string): Promise<StoredClaim | undefined> {
+  private async readClaim(eventId: string, scope: string | undefined): Promise<StoredClaim | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: eventId, sk: 'claim' }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: eventId, sk: claimSort(scope) },
+        ConsistentRead: true,
+      }),
     );
     if (Item === undefined) return undefined;
     return {
@@ -88,7 +107,7 @@ export class DynamoDbEventClaims implements EventClaims {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: eventId, sk: 'claim' },
+          Key: { pk: eventId, sk: claimSort(undefined) },
           UpdateExpression: 'ADD earlierCopies :copy',
           ConditionExpression: 'attribute_exists(pk) AND NOT contains(earlierCopies, :owner)',
           ExpressionAttributeValues: { ':copy': new Set([owner]), ':owner': owner },

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbEventClaims } from '../../lambdas/adapters/aws/dynamodb-event-claims';
+import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
+import { validateViews } from '../../lambdas/core/view';
+import { processKappaBatch } from '../../lambdas/services/kappa-processor';
+import { queryKappaView } from '../../lambdas/services/kappa-query';
+import {
+  finishReplay,
+  replayChunk,
+  replayReady,
+  startReplay,
+  type ReplayDeps,
+} from '../../lambdas/services/kappa-replay';
+import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
+import {
+  InMemoryArchive,
+  InMemoryKappaCellStore,
+  InMemoryKappaControlStore,
+} from '../services/in-memory-kappa';
+
+/**
+ * The Kappa processor and the replay chunks claim event ids in one dedupe table (the deployed
+ * stack's; replay runs in many chunks there). Found auditing the keys users control: a replay
+ * claimed `<replayId>#<event id>`, and replay ids are `replay-<n>`, so the live event whose id is
+ * `replay-1#a` (any string is a valid id) held replay 1's claim of event `a`: the replay dropped
+ * `a` as a copy another chunk had counted, and version 1 served one event less.
+ */
+const VIEWS = validateViews([
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1h',
+    measures: { n: { kind: 'count' } },
+  },
+]);
+const T0 = Date.UTC(2026, 10, 24, 10);
+const SHARD = 'shardId-000000000000';
+const click = (id: string) => ({ id, type: 'click', time: '2026-11-24T10:10:00Z', page: '/a' });
+const position = (n: number, arrivedMs: number) => ({
+  shardId: SHARD,
+  sequenceNumber: String(n),
+  partitionKey: 'p',
+  arrivedMs,
+});
+const archived = (id: string, n: number) =>
+  `${toArchiveLine(normalizeStreamRecord(JSON.stringify(click(id)), position(n, T0 - 60_000 + n), VIEWS))}\n`;
+
+describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
+  let tables: EmulatedTables;
+
+  beforeAll(async () => {
+    tables = await startEmulatedTables('replayclaims');
+  }, 60_000);
+  afterAll(async () => {
+    await tables.stop();
+  });
+
+  it('a live event id spelled `<replayId>#<id>` takes no claim of the replay, in either order', async () => {
+    let now = T0;
+    const clock = { now: () => now };
+    const claims = new DynamoDbEventClaims(tables.doc, tables.names.dedupeTable, 3600, clock);
+    const cells = new InMemoryKappaCellStore();
+    const control = new InMemoryKappaControlStore();
+    const archive = new InMemoryArchive();
+    const deps: ReplayDeps = {
+      views: VIEWS,
+      cells,
+      control,
+      claims,
+      archive,
+      watermark: { archivedBeforeMs: async () => now },
+      clock,
+      handoffDelayMs: 1000,
+      archivePrefix: 'events/',
+    };
+    const live = (id: string, n: number) =>
+      processKappaBatch([{ data: JSON.stringify(click(id)), position: position(n, now) }], {
+        views: VIEWS,
+        cells,
+        control,
+        claims,
+        fenceBy: 'shard',
+      });
+    // Two chunks of one object each: copies of an id across them are decided by claims.
+    archive.put('events/dt=2026-11-24/hour=09/shardId-000000000000-1-1.ndjson', archived('a', 1));
+    archive.put('events/dt=2026-11-24/hour=09/shardId-000000000000-2-2.ndjson', archived('b', 2));
+
+    const started = await startReplay({}, deps);
+    expect(started.replayId).toBe('replay-1');
+    now = started.handoffMs + 1;
+    // The live processor claims its id before the replay reaches `a`...
+    expect((await live('replay-1#a', 10)).applied).toBe(1);
+    expect((await replayReady(started.replayId, deps)).ready).toBe(true);
+    const [first, second] = await archive.list();
+    expect((await replayChunk(started.replayId, [first], { chunkId: 'c1', sole: false }, deps)).events).toBe(
+      1,
+    );
+    expect((await replayChunk(started.replayId, [second], { chunkId: 'c2', sole: false }, deps)).events).toBe(
+      1,
+    );
+    // ...and after the replay claimed `b`.
+    expect((await live('replay-1#b', 11)).applied).toBe(1);
+    await finishReplay(started.replayId, deps);
+
+    const answer = await queryKappaView(
+      'clicks',
+      { page: '/a', from: '2026-11-24T00:00:00Z', to: '2026-11-25T00:00:00Z' },
+      { views: VIEWS, cells, control, clock },
+    );
+    expect(answer.status).toBe(200);
+    // a and b from the archive, and the two live events.
+    expect((answer.body as { buckets: { measures: unknown }[] }).buckets).toEqual([
+      { start: '2026-11-24T10:00:00.000Z', measures: { n: 4 } },
+    ]);
+    // Each kind of claim in its own item: the replay's of `a` is held, the live stream's is free.
+    expect(await claims.claim('a', 'another chunk', T0, started.replayId)).toMatchObject({ owned: false });
+    expect(await claims.claim('a', `${SHARD}/12`, T0)).toEqual({ owned: true });
+  });
+});
