@@ -29,8 +29,8 @@ const LAST_POSITION = 'n~';
 
 /**
  * The speed layer's per-shard id logs in the dedupe table, beside the event-id claims: pk
- * `#idlog#<shard>` (no claim's partition key starts with `#idlog#`), sk the item's position in the
- * log (nextIdLogPosition), written on the condition that it is free, `e` the compressed entries,
+ * `#idlog#<shard>` (a claim of that event id may share it: see LAST_POSITION), sk the item's
+ * position in the log (nextIdLogPosition), written on the condition that it is free, `e` the compressed entries,
  * `la` the newest arrival, and `expiresAt` for TTL once the item is older than the window (TTL
  * deletes late, so reads stop at the window themselves).
  */
