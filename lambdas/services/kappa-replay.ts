@@ -70,7 +70,14 @@ export class NothingToRollBackError extends Error {
 
 const WRITE_ATTEMPTS = 20;
 
-/** Read-modify-write of the control item, retried when another writer got there first. */
+/**
+ * Read-modify-write of the control item, retried when another writer got there first. A refused
+ * write may be this one, landed: the SDK resends a request whose answer was lost, and the resent
+ * conditional put fails on its own write. Applying the change again on top of it would start a
+ * replay that then refuses itself (409, its replay never run) or roll back twice (back where it
+ * was, while answering that it rolled back). So a refusal is checked first: the item one revision
+ * on, holding exactly what this write wrote, is this write.
+ */
 async function updateControl<T>(
   deps: Pick<ReplayDeps, 'control'>,
   change: (current: KappaPointers) => { next: Omit<KappaPointers, 'revision'>; result: T } | { result: T },
@@ -80,8 +87,17 @@ async function updateControl<T>(
     const outcome = change(current);
     if (!('next' in outcome)) return outcome.result;
     if (await deps.control.write(outcome.next, current.revision)) return outcome.result;
+    const after = await deps.control.read();
+    if (after.revision === current.revision + 1 && sameControl(after, outcome.next)) return outcome.result;
   }
   throw new Error(`the Kappa control item kept changing under ${WRITE_ATTEMPTS} attempts`);
+}
+
+function sameControl(a: Omit<KappaPointers, 'revision'>, b: Omit<KappaPointers, 'revision'>): boolean {
+  return (
+    JSON.stringify({ views: a.views, replay: a.replay }) ===
+    JSON.stringify({ views: b.views, replay: b.replay })
+  );
 }
 
 /** Views of the module that have no active version, or whose active version was built with another definition. */

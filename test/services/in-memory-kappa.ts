@@ -139,10 +139,25 @@ export class InMemoryKappaControlStore implements KappaControlStore {
     return { ...parsed, revision: this.revision };
   }
 
+  /**
+   * The next write lands but answers as the DynamoDB adapter does after the SDK retried it (its
+   * first answer lost): the retry's condition fails on the write itself.
+   */
+  loseNextWriteAnswer(): this {
+    this.loseAnswer = true;
+    return this;
+  }
+
+  private loseAnswer = false;
+
   async write(next: Omit<KappaPointers, 'revision'>, expectedRevision: number): Promise<boolean> {
     if (expectedRevision !== this.revision) return false;
     this.item = JSON.stringify({ views: next.views, replay: next.replay });
     this.revision++;
+    if (this.loseAnswer) {
+      this.loseAnswer = false;
+      return false;
+    }
     return true;
   }
 

@@ -188,6 +188,32 @@ describe('replay lifecycle', () => {
     });
   });
 
+  it('starts a replay whose control write landed though its answer was lost (the SDK retried it)', async () => {
+    const s = setup();
+    s.control.loseNextWriteAnswer();
+    // The retry meets the replay it just recorded: that is this start, not another replay running.
+    const started = await startReplay({}, s.deps);
+    expect((await s.control.read()).replay).toMatchObject({ replayId: started.replayId, status: 'running' });
+  });
+
+  it('rolls back once when the control write landed though its answer was lost', async () => {
+    const s = setup();
+    for (let i = 0; i < 2; i++) {
+      const started = await startReplay({}, s.deps);
+      s.archiveUpTo(started.handoffMs + 1);
+      s.at(started.handoffMs + 2);
+      await finishReplay(started.replayId, s.deps);
+    }
+    const before = (await s.control.read()).views;
+    s.control.loseNextWriteAnswer();
+    const answer = await rollback({}, s.deps);
+    const after = (await s.control.read()).views;
+    for (const [name, pointer] of Object.entries(after)) {
+      expect(pointer.active?.version).toBe(before[name].previous?.version);
+      expect(answer.views[name].active).toBe(pointer.active?.version);
+    }
+  });
+
   it('is not ready until the archive watermark passes the handoff', async () => {
     const s = setup();
     const started = await startReplay({}, s.deps);
