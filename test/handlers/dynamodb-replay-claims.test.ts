@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventClaims } from '../../lambdas/adapters/aws/dynamodb-event-claims';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
-import { validateViews } from '../../lambdas/core/view';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
 import { queryKappaView } from '../../lambdas/services/kappa-query';
 import {
@@ -12,6 +10,13 @@ import {
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
+import {
+  archivedClick,
+  clickBody,
+  CLICKS_SHARD as SHARD,
+  CLICKS_T0 as T0,
+  CLICKS_VIEWS as VIEWS,
+} from '../fixtures/kappa-clicks';
 import {
   InMemoryArchive,
   InMemoryKappaCellStore,
@@ -25,18 +30,6 @@ import {
  * `replay-1#a` (any string is a valid id) held replay 1's claim of event `a`: the replay dropped
  * `a` as a copy another chunk had counted, and version 1 served one event less.
  */
-const VIEWS = validateViews([
-  {
-    name: 'clicks',
-    eventType: 'click',
-    key: ['page'],
-    granularity: '1h',
-    measures: { n: { kind: 'count' } },
-  },
-]);
-const T0 = Date.UTC(2026, 10, 24, 10);
-const SHARD = 'shardId-000000000000';
-const click = (id: string) => ({ id, type: 'click', time: '2026-11-24T10:10:00Z', page: '/a' });
 const position = (n: number, arrivedMs: number) => ({
   shardId: SHARD,
   sequenceNumber: String(n),
@@ -44,7 +37,7 @@ const position = (n: number, arrivedMs: number) => ({
   arrivedMs,
 });
 const archived = (id: string, n: number) =>
-  `${toArchiveLine(normalizeStreamRecord(JSON.stringify(click(id)), position(n, T0 - 60_000 + n), VIEWS))}\n`;
+  `${archivedClick(id, { sequenceNumber: String(n), arrivedMs: T0 - 60_000 + n, partitionKey: 'p' })}\n`;
 
 describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
   let tables: EmulatedTables;
@@ -75,7 +68,7 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
       archivePrefix: 'events/',
     };
     const live = (id: string, n: number) =>
-      processKappaBatch([{ data: JSON.stringify(click(id)), position: position(n, now) }], {
+      processKappaBatch([{ data: JSON.stringify(clickBody(id)), position: position(n, now) }], {
         views: VIEWS,
         cells,
         control,

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-kappa-control-store';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
-import { validateViews } from '../../lambdas/core/view';
 import {
   finishReplay,
   replayChunk,
@@ -10,6 +8,7 @@ import {
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
+import { archivedClick, CLICKS_T0 as T0, CLICKS_VIEWS as VIEWS } from '../fixtures/kappa-clicks';
 import { InMemoryArchive, InMemoryKappaCellStore } from '../services/in-memory-kappa';
 import { InMemoryEventClaims } from '../services/in-memory-stores';
 
@@ -19,16 +18,6 @@ import { InMemoryEventClaims } from '../services/in-memory-stores';
  * reports its progress as it goes. With progress added as deltas, a chunk that failed after some
  * objects and then succeeded counted those objects twice, and the status showed more than 100%.
  */
-const VIEWS = validateViews([
-  {
-    name: 'clicks',
-    eventType: 'click',
-    key: ['page'],
-    granularity: '1h',
-    measures: { n: { kind: 'count' } },
-  },
-]);
-const T0 = Date.UTC(2026, 10, 24, 10);
 const OBJECTS = 4;
 const EVENTS_PER_OBJECT = 5;
 
@@ -65,14 +54,7 @@ describe('replay progress under retried chunks (control table in dynalite)', () 
     for (let o = 0; o < OBJECTS; o++) {
       const lines = Array.from({ length: EVENTS_PER_OBJECT }, (_, i) => {
         const n = o * EVENTS_PER_OBJECT + i;
-        const body = { id: `e${n}`, type: 'click', time: '2026-11-24T10:10:00Z', page: '/a' };
-        const position = {
-          shardId: 'shardId-000000000000',
-          sequenceNumber: String(1000 + n),
-          partitionKey: `e${n}`,
-          arrivedMs: T0 + n,
-        };
-        return toArchiveLine(normalizeStreamRecord(JSON.stringify(body), position, VIEWS));
+        return archivedClick(`e${n}`, { sequenceNumber: String(1000 + n), arrivedMs: T0 + n });
       });
       archive.put(`events/dt=2026-11-24/hour=10/shardId-000000000000-${o}.ndjson`, lines.join('\n') + '\n');
     }

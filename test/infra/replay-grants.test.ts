@@ -3,8 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventClaims } from '../../lambdas/adapters/aws/dynamodb-event-claims';
 import { DynamoDbKappaCellStore } from '../../lambdas/adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-kappa-control-store';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
-import { validateViews } from '../../lambdas/core/view';
 import {
   failReplay,
   finishReplay,
@@ -14,6 +12,7 @@ import {
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
+import { archivedClick, CLICKS_T0 as T0, CLICKS_VIEWS } from '../fixtures/kappa-clicks';
 import { InMemoryArchive } from '../services/in-memory-kappa';
 import { synthKappa } from './kappa-fixture';
 
@@ -23,16 +22,7 @@ import { synthKappa } from './kappa-fixture';
  * table: a call missing from the role works locally and is refused in AWS. The finish of a
  * replay dropped the oldest version with a Scan the role did not allow.
  */
-const [view] = validateViews([
-  {
-    name: 'clicks',
-    eventType: 'click',
-    key: ['page'],
-    granularity: '1h',
-    measures: { n: { kind: 'count' } },
-  },
-]);
-const T0 = Date.UTC(2026, 10, 24, 10);
+const [view] = CLICKS_VIEWS;
 
 /** `GetCommand` (lib-dynamodb) or `GetItemCommand` (client) -> `dynamodb:GetItem`. */
 function iamAction(commandName: string): string {
@@ -82,13 +72,7 @@ describe('the replay role allows every DynamoDB call the replay function makes',
     // GIVEN the replay's own adapters on the emulator, and one archived event
     let now = T0;
     const archive = new InMemoryArchive();
-    const line = toArchiveLine(
-      normalizeStreamRecord(
-        JSON.stringify({ id: 'e1', type: 'click', time: '2026-11-24T09:10:00Z', page: '/a' }),
-        { shardId: 'shardId-000000000000', sequenceNumber: '1', partitionKey: 'e1', arrivedMs: T0 - 60_000 },
-        [view],
-      ),
-    );
+    const line = archivedClick('e1', { sequenceNumber: '1', arrivedMs: T0 - 60_000 }, '2026-11-24T09:10:00Z');
     archive.put('events/dt=2026-11-24/hour=09/a.ndjson', `${line}\n`);
     const deps: ReplayDeps = {
       views: [view],
