@@ -36,6 +36,7 @@ const deps = {
       ? new ShardDedupe(
           new DynamoDbShardIdLog(dynamo, config.dedupeTable, config.dedupeTtlSeconds),
           config.dedupeTtlSeconds * 1000,
+          config.dedupeMaxHeldIds,
         )
       : undefined,
   fenceBy: config.fenceBy,

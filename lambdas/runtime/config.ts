@@ -115,6 +115,8 @@ export interface SpeedConfig {
   readonly dedupeTtlSeconds: number;
   readonly fenceBy: FenceBy;
   readonly arrivalBucketMs: number;
+  /** Ids the instance's shard dedupe indexes may hold together (ShardDedupe's maxHeldIds). */
+  readonly dedupeMaxHeldIds: number;
 }
 
 export function readSpeedConfig(env: Env): SpeedConfig {
@@ -124,7 +126,27 @@ export function readSpeedConfig(env: Env): SpeedConfig {
     speedTable: required(env, ENV.speedTable),
     ...readStreamDedupe(env),
     arrivalBucketMs: integer(env, ENV.arrivalBucketMs, DEFAULT_ARRIVAL_BUCKET_MS, 1000),
+    dedupeMaxHeldIds: dedupeMaxHeldIds(env),
   };
+}
+
+/**
+ * Heap one held id takes in a shard's dedupe index (the id, its sequence number, the map entry
+ * and the item's list): 154 to 185 bytes measured by bench/speed-memory.ts (ADR 015), rounded up.
+ */
+const HELD_ID_BYTES = 200;
+/** The part of the function's memory the dedupe indexes may take; the rest is the runtime's, the rows' and the batch's. */
+const HELD_IDS_MEMORY_SHARE = 0.4;
+
+/**
+ * How many ids the speed function's dedupe indexes may hold over all shards, from the memory
+ * Lambda gives it (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, a reserved variable; 1,024 MB, the stack's
+ * setting, where it is absent as in the local runtime): 2.1 million ids at 1,024 MB, over two
+ * shards' worth at Kinesis's write limit of 1,000 records/s per shard for the 15-minute window.
+ */
+export function dedupeMaxHeldIds(env: Env): number {
+  const memoryMb = integer(env, 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 1024, 128);
+  return Math.floor((memoryMb * 1024 * 1024 * HELD_IDS_MEMORY_SHARE) / HELD_ID_BYTES);
 }
 
 export interface QueryConfig {

@@ -28,11 +28,21 @@ export interface ShardDedupeOutcome {
  * claims, `STREAMFOLD_SPEED_DEDUPE=global`, to catch those in the speed layer too).
  */
 export class ShardDedupe {
+  /** Each shard's index, least recently served first (a Map keeps insertion order). */
   private readonly shards = new Map<string, ShardIdIndex>();
+  /** Shards dropped to stay within maxHeldIds (read again from the log when they come back). */
+  evictedShards = 0;
 
+  /**
+   * @param maxHeldIds ids held over every shard before the least recently served shards are
+   *   dropped (never the one being decided): Lambda gives no shard affinity, so one instance can
+   *   serve many shards in turn, and each index it kept would otherwise stay for its lifetime.
+   *   A dropped shard is rebuilt from its log, as on a new instance.
+   */
   constructor(
     private readonly log: ShardIdLog,
     private readonly windowMs: number,
+    private readonly maxHeldIds = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Kept ids held in memory, over all shards (the bench and /admin/status report it). */
@@ -40,6 +50,11 @@ export class ShardDedupe {
     let n = 0;
     for (const index of this.shards.values()) n += index.size;
     return n;
+  }
+
+  /** Shards whose index is held in memory. */
+  get heldShards(): number {
+    return this.shards.size;
   }
 
   /** Decides one shard's records, given in stream order. */
@@ -50,7 +65,10 @@ export class ShardDedupe {
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       const index = await this.sync(shardId, newest);
       const { kept, fresh, duplicates } = decideAgainst(index, events);
-      if (fresh.length === 0) return { kept, duplicates, appended: 0 };
+      if (fresh.length === 0) {
+        this.evictBeyondBudget(shardId);
+        return { kept, duplicates, appended: 0 };
+      }
       const item = { lastArrivedMs: newest, entries: fresh };
       const after = index.lastSortKey;
       let lastSortKey: string | undefined;
@@ -63,6 +81,7 @@ export class ShardDedupe {
       }
       if (lastSortKey !== undefined) {
         index.add({ ...item, sortKey: lastSortKey });
+        this.evictBeyondBudget(shardId);
         return { kept, duplicates, appended: 1 };
       }
       // Another writer appended since this one read (a timed-out invocation still running, an
@@ -75,9 +94,24 @@ export class ShardDedupe {
     );
   }
 
+  /** Drops the least recently served shards other than `current` while over maxHeldIds. */
+  private evictBeyondBudget(current: string): void {
+    let held = this.heldIds;
+    for (const [shardId, index] of this.shards) {
+      if (held <= this.maxHeldIds) return;
+      if (shardId === current) continue;
+      this.shards.delete(shardId);
+      held -= index.size;
+      this.evictedShards++;
+    }
+  }
+
   private async sync(shardId: string, newestArrivedMs: number): Promise<ShardIdIndex> {
     const warm = this.shards.get(shardId);
     if (warm !== undefined) {
+      // Now the most recently served.
+      this.shards.delete(shardId);
+      this.shards.set(shardId, warm);
       warm.advance(newestArrivedMs);
       // An index left with no id of the window holds nothing a read after its newest position
       // would not: read the log afresh instead, in case that position was deleted since (TTL)

@@ -29,12 +29,32 @@ function record(i: number, id: number, arrivedMs = FIRST_ARRIVAL_MS + i * 1000):
   )[0];
 }
 
+/** Record `i` of shard `shard`'s stream (a shard's own sequence numbers), for event `id`. */
+function shardRecord(shard: number, i: number, id: number): SpeedRecord {
+  const body = { id: `e${id}`, type: 'click', time: '2023-11-14T22:10:00Z', page: `/p${id % 3}`, amount: id };
+  return decodeKinesisEvent(
+    kinesisStreamEvent([
+      {
+        body,
+        sequenceNumber: sequenceNumber(i),
+        partitionKey: `e${id}`,
+        shardId: `shardId-${String(shard).padStart(12, '0')}`,
+        arrivedMs: FIRST_ARRIVAL_MS + i * 1000,
+      },
+    ]),
+  )[0];
+}
+
 /** A Lambda instance: its own dedupe memory and row cache over the shared stores. */
-function instance(rows: InMemorySpeedRowStore, log: InMemoryShardIdLog): SpeedLayerDeps {
+function instance(
+  rows: InMemorySpeedRowStore,
+  log: InMemoryShardIdLog,
+  maxHeldIds = Number.POSITIVE_INFINITY,
+): SpeedLayerDeps {
   return {
     views,
     rows,
-    shardDedupe: new ShardDedupe(log, WINDOW_MS),
+    shardDedupe: new ShardDedupe(log, WINDOW_MS, maxHeldIds),
     rowCache: new SpeedRowCache(),
     fenceBy: 'shard',
     arrivalBucketMs: 60_000,
@@ -138,6 +158,70 @@ describe('shard-scoped dedupe (ADR 008)', () => {
     await processSpeedBatch([record(0, 1, FIRST_ARRIVAL_MS)], deps);
     const late = await processSpeedBatch([record(1, 1, FIRST_ARRIVAL_MS + WINDOW_MS + 120_000)], deps);
     expect(late.duplicates).toBe(0);
+  });
+
+  it('holds at most its budget of ids over the shards it serves in turn, dropping the least recently served', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    const log = new InMemoryShardIdLog();
+    const deps = instance(rows, log, 4);
+    const dedupe = deps.shardDedupe!;
+    // Shards 0, 1 and 2 in turn, three new ids each (ids 10s, 20s, 30s).
+    await processSpeedBatch([shardRecord(0, 0, 10), shardRecord(0, 1, 11), shardRecord(0, 2, 12)], deps);
+    await processSpeedBatch([shardRecord(1, 0, 20), shardRecord(1, 1, 21), shardRecord(1, 2, 22)], deps);
+    // Shard 0 was served longest ago: dropped; the shard being decided is never dropped.
+    expect(dedupe.heldIds).toBe(3);
+    expect(dedupe.evictedShards).toBe(1);
+    // Shard 1 again (now the most recent), then shard 2: shard 1 is dropped, not shard 2.
+    await processSpeedBatch([shardRecord(1, 3, 23)], deps);
+    await processSpeedBatch([shardRecord(2, 0, 30)], deps);
+    expect(dedupe.heldIds).toBe(1);
+    // A producer retry on a dropped shard is still a duplicate: the shard is read from its log.
+    expect((await processSpeedBatch([shardRecord(0, 3, 11)], deps)).duplicates).toBe(1);
+    expect((await processSpeedBatch([shardRecord(1, 4, 21)], deps)).duplicates).toBe(1);
+    expect(served(rows).n).toBe(8);
+  });
+
+  it('counts every id once with a budget that drops shards, over several shards served in turn (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Event ids with repeats; an id's copies share a partition key, so a shard (id mod 3).
+        fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 80 }),
+        fc.array(fc.record({ shard: fc.integer({ min: 0, max: 2 }), size: fc.integer({ min: 1, max: 8 }) }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        fc.constantFrom(0, 1, 3, 8, Number.POSITIVE_INFINITY),
+        fc.boolean(),
+        async (ids, steps, budget, twoInstances) => {
+          const rows = new InMemorySpeedRowStore(views);
+          const log = new InMemoryShardIdLog();
+          const instances = [instance(rows, log, budget), instance(rows, log, budget)];
+          const streams = [0, 1, 2].map((shard) =>
+            ids.filter((id) => id % 3 === shard).map((id, i) => shardRecord(shard, i, id)),
+          );
+          const positions = [0, 0, 0];
+          let step = 0;
+          while (positions.some((p, shard) => p < streams[shard].length)) {
+            const s = steps[step % steps.length];
+            // Round-robin over the shards that still have records, starting at the step's.
+            let shard = s.shard;
+            while (positions[shard] >= streams[shard].length) shard = (shard + 1) % 3;
+            const batch = streams[shard].slice(positions[shard], positions[shard] + s.size);
+            const deps = instances[twoInstances ? step % 2 : 0];
+            step++;
+            const result = await processSpeedBatch(batch, deps);
+            expect(result.failedFrom).toBeUndefined();
+            positions[shard] += batch.length;
+            // At most the budget, or the shard just decided alone when it is larger.
+            const dedupe = deps.shardDedupe!;
+            expect(dedupe.heldIds <= budget || dedupe.heldShards === 1).toBe(true);
+          }
+          const distinct = [...new Set(ids)];
+          expect(served(rows)).toEqual({ n: distinct.length, amount: distinct.reduce((a, b) => a + b, 0) });
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('counts every id once over duplicates, redeliveries, instance switches and failed writes (property)', async () => {
