@@ -51,10 +51,38 @@ async function servedOrders(): Promise<number> {
 
 describe('aggregation windows through the local runtime', () => {
   it('serves nothing of a window until it closes, then exact values; retries and the batch handoff count once', async () => {
-    // Start early in a window, so the records' window is still open once the speed layer has them.
-    const now = Date.now();
-    await new Promise((r) => setTimeout(r, WINDOW_MS - (now % WINDOW_MS) + 50));
-    const accepted: OracleEvent[] = Array.from({ length: 90 }, (_, i) => order(i, i % 7));
+    const accepted: OracleEvent[] = [];
+    /**
+     * One attempt: new orders POSTed early in a window, with a producer retry of a third of them;
+     * true when the speed layer had them all before the window closed and served none of them.
+     * On a machine too loaded to finish within the window the claim cannot be checked that time:
+     * the orders are still served (checked below with the rest) and the next window is tried.
+     */
+    const attempt = async (n: number): Promise<boolean> => {
+      const servedBefore = accepted.length;
+      await waitFor(async () => (await servedOrders()) >= servedBefore, 'the earlier orders served', 30_000);
+      // Start early in a window, so the records' window is still open once the speed layer has them.
+      const now = Date.now();
+      await new Promise((r) => setTimeout(r, WINDOW_MS - (now % WINDOW_MS) + 50));
+      const fresh = Array.from({ length: 90 }, (_, i) => order(n * 90 + i, i % 7));
+      accepted.push(...fresh);
+      const postedAt = Date.now();
+      expect((await postJson(pipeline.url!, '/events', { events: fresh })).status).toBe(202);
+      // A producer retry of a third of them: the same ids again.
+      expect((await postJson(pipeline.url!, '/events', { events: fresh.slice(0, 30) })).status).toBe(202);
+      await pipeline.idle();
+      const windowEnd = Math.floor(postedAt / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
+      const served = await servedOrders();
+      if (Date.now() >= windowEnd) return false;
+      expect(served, 'served while the window is open').toBe(servedBefore);
+      return true;
+    };
+    let checked = false;
+    for (let n = 0; n < 3 && !checked; n++) checked = await attempt(n);
+    expect(
+      checked,
+      'the speed layer finished within the window in one of 3 windows (machine too slow?)',
+    ).toBe(true);
     const servedExact = () =>
       expectOrdersServedExact(
         pipeline.url!,
@@ -63,18 +91,7 @@ describe('aggregation windows through the local runtime', () => {
         ORDERS_BASE - 3_600_000,
         ORDERS_BASE + 3_600_000,
       );
-    const postedAt = Date.now();
-    expect((await postJson(pipeline.url!, '/events', { events: accepted })).status).toBe(202);
-    // A producer retry of a third of them: the same ids again.
-    expect((await postJson(pipeline.url!, '/events', { events: accepted.slice(0, 30) })).status).toBe(202);
-    await pipeline.idle();
-    const windowEnd = Math.floor(postedAt / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
-    const served = await servedOrders();
-    expect(Date.now(), 'the speed layer finished within the window (machine too slow?)').toBeLessThan(
-      windowEnd,
-    );
-    expect(served, 'served while the window is open').toBe(0);
-
+    const windowEnd = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS + WINDOW_MS;
     await waitFor(async () => (await servedOrders()) >= accepted.length, 'the window flushed', 30_000);
     expect(Date.now()).toBeGreaterThanOrEqual(windowEnd);
     await servedExact();
