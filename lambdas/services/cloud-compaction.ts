@@ -245,8 +245,13 @@ async function commit(
   if (stray !== undefined)
     return retry(deps, attempt, `${stray} appeared in a compacted partition after the plan`);
   const manifest = buildManifest(kept.plan, files, kept.fields);
-  if (!(await deps.store.createIfAbsent(manifestKey(kept.plan.generation), JSON.stringify(manifest))))
-    return retry(deps, attempt, undefined);
+  const key = manifestKey(kept.plan.generation);
+  const text = JSON.stringify(manifest);
+  if (!(await deps.store.createIfAbsent(key, text))) {
+    // The SDK sends a put again when its answer was lost, and S3 refuses the resend (412) on the
+    // object the first one created: the manifest there, with this plan's id, is this commit.
+    if ((await deps.store.readText(key)) !== text) return retry(deps, attempt, undefined);
+  }
   return done({ status: 'committed', ...generationSummary(manifest) });
 }
 

@@ -213,6 +213,29 @@ describe('the cloud compaction (Athena SQL run in DuckDB)', () => {
     expect(await readOnce(b, cutoff)).toEqual(await expected(b, cutoff));
   }, 60_000);
 
+  it('reports its own commit when the manifest put landed but its answer was lost (the resend is refused)', async () => {
+    const b = bucket();
+    b.put(1, [T0 + HOUR]);
+    const cutoff = T0 + DAY + HOUR;
+    // The first put creates the manifest; the SDK's resend after the lost answer meets it (412).
+    const store = b.store;
+    const losing: CloudCompactionDeps['store'] = {
+      list: (p) => store.list(p),
+      readText: (k) => store.readText(k),
+      listSized: (p) => store.listSized(p),
+      putText: (k, t) => store.putText(k, t),
+      createIfAbsent: async (k, t) => {
+        await store.createIfAbsent(k, t);
+        return store.createIfAbsent(k, t);
+      },
+    };
+    let step = await startCompaction({ ...b.deps(), store: losing }, cutoff);
+    while (step.phase !== 'done') step = await advanceCompaction({ ...b.deps(), store: losing }, step);
+    expect(step.result).toEqual(expect.objectContaining({ status: 'committed', generation: 1, sources: 1 }));
+    expect((await loadManifests(b.store)).map((m) => m.generation)).toEqual([1]);
+    expect(await readOnce(b, cutoff)).toEqual(await expected(b, cutoff));
+  }, 60_000);
+
   it('does not commit over an object that appeared in a compacted partition after the plan (the files hold more rows than planned)', async () => {
     const b = bucket();
     b.put(1, [T0 + HOUR]);
