@@ -1,4 +1,4 @@
-import { getField, scalarText, summableProblem } from './fields';
+import { filterMatches, getField, scalarText, summableProblem } from './fields';
 import { MAX_EVENT_DEPTH, nestsDeeperThan } from './json-depth';
 import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
 import { measureEntries } from './measures';
@@ -81,8 +81,18 @@ export function flattenEnvelope(raw: Record<string, unknown>): Record<string, un
   if (raw.specversion === undefined) return raw;
   const data = isRecord(raw.data) ? raw.data : {};
   const flat: Record<string, unknown> = { ...data, type: raw.type, time: raw.time };
+  // data's id is dropped even when the envelope has none: taken as the idempotency key, one
+  // producer's data.id would make unrelated events copies of each other (found by an independent
+  // check, 2026-12-03: two envelopes without id sharing data.id served as one event).
+  delete flat.id;
   if (raw.id !== undefined) flat.id = raw.id;
   return flat;
+}
+
+/** Whether the event passes every `where` filter of the view (as the reducer and the batch SQL decide). */
+function passesWhere(view: ViewDefinition, flat: Readonly<Record<string, unknown>>): boolean {
+  for (const field in view.where) if (!filterMatches(getField(flat, field), view.where[field])) return false;
+  return true;
 }
 
 /** Checks the envelope and, for the views the event feeds, the fields they read. */
@@ -160,6 +170,8 @@ export function eventProblems(
         );
   for (const view of views) {
     if (view.eventType !== flat.type) continue;
+    // An event the view's `where` leaves out does not feed it: its rules are not this event's.
+    if (!passesWhere(view, flat)) continue;
     const keyTexts: string[] = [];
     for (const field of view.key) {
       const value = getField(flat, field);

@@ -246,6 +246,15 @@ describe('eventProblems: CloudEvents 1.0', () => {
     expect(fieldsOf({ specversion: '1.0', type: 'visit', time: T })).toEqual(['page']);
   });
 
+  it("drops data's id when the envelope has none: unrelated events must not become copies of each other", () => {
+    const { id: _id, ...withoutId } = cloud;
+    const a = eventProblems({ ...withoutId, data: { shop: 'a', geo: { country: 'FR' }, id: 'same' } }, views);
+    const b = eventProblems({ ...withoutId, data: { shop: 'b', geo: { country: 'FR' }, id: 'same' } }, views);
+    expect(a.problems).toEqual([]);
+    expect(a.flat).not.toHaveProperty('id');
+    expect(b.flat).not.toHaveProperty('id');
+  });
+
   it('returns flat events unchanged', () => {
     expect(flattenEnvelope(ok)).toBe(ok);
   });
@@ -273,6 +282,31 @@ describe('eventProblems: CloudEvents 1.0', () => {
   ])('refuses %s', (_, raw, field, message) => {
     expect(fieldsOf(raw)).toContain(field);
     expect(messageOf(raw, field)).toMatch(message);
+  });
+});
+
+describe('eventProblems: only the views an event feeds', () => {
+  const filtered = validateViews([
+    {
+      name: 'paid',
+      eventType: 'order',
+      key: 'shop',
+      granularity: '1m',
+      where: { status: 200 },
+      measures: { revenue: { kind: 'sum', field: 'amount' } },
+    },
+  ]);
+  const order = { type: 'order', time: '2026-11-24T10:00:00Z' };
+
+  it("checks an event the view's where admits against the view's rules", () => {
+    expect(
+      eventProblems({ ...order, status: 200, amount: '12.50' }, filtered).problems.map((p) => p.field),
+    ).toEqual(['shop', 'amount']);
+  });
+
+  it("accepts an event the view's where leaves out, whatever the fields the view would read", () => {
+    for (const status of [500, '200', undefined])
+      expect(eventProblems({ ...order, status, amount: '12.50' }, filtered).problems).toEqual([]);
   });
 });
 
