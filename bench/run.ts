@@ -1299,7 +1299,11 @@ function soakAndFaultSections(): string {
 \`${soak.command}\` for ${s.minutes} minutes, RSS sampled every 10 s ([plot](soak-rss.svg), series in
 results.json): start ${s.soak_rss_mb_start} MB, end ${s.soak_rss_mb_end} MB, max ${s.soak_rss_mb_max} MB;
 mean of the first ${s.windowMinutes}-minute window after ${s.warmupMinutes} minutes of warm-up ${s.firstWindowRssMb} MB,
-of the last ${s.lastWindowRssMb} MB (ratio ${s.lastToFirstRatio}; target at most 1.1). ${s.eventsAccepted} events accepted
+of the last ${s.lastWindowRssMb} MB (ratio ${s.lastToFirstRatio}; target at most 1.1)${
+      s.lastToFirstAnonRatio === undefined || s.lastToFirstAnonRatio === null
+        ? ''
+        : `; of it anonymous ${s.firstWindowRssAnonMb} / ${s.lastWindowRssAnonMb} MB (ratio ${s.lastToFirstAnonRatio}), file-backed ${s.firstWindowRssFileMb} / ${s.lastWindowRssFileMb} MB`
+    }. ${s.eventsAccepted} events accepted
 (${s.acceptedPerS}/s), data dir ${s.dataDirMbEnd} MB at the end, speed lag at the end ${s.speedLagRecordsEnd} records
 (at most ${s.speedLagRecordsMax})${s.loadAverage1mMax === undefined ? '' : `, 1-minute load average ${s.loadAverage1mMin} to ${s.loadAverage1mMax}`}.
 `;

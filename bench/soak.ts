@@ -69,6 +69,16 @@ export interface SoakSummary {
   readonly firstWindowRssMb: number;
   readonly lastWindowRssMb: number;
   readonly lastToFirstRatio: number;
+  /**
+   * The same two windows for RSS's anonymous part (what the runtime holds: heaps, malloc, DuckDB)
+   * and its file-backed part (mapped files, mostly LevelDB's tables: they follow the stream's size
+   * on disk, which grows for its 24-hour retention, and the kernel drops them first).
+   */
+  readonly firstWindowRssAnonMb: number | null;
+  readonly lastWindowRssAnonMb: number | null;
+  readonly lastToFirstAnonRatio: number | null;
+  readonly firstWindowRssFileMb: number | null;
+  readonly lastWindowRssFileMb: number | null;
   readonly windowMinutes: number;
   readonly dataDirMbEnd: number;
   readonly eventsAccepted: number;
@@ -140,6 +150,10 @@ export function summarize(
   const rss = samples.map((s) => s.rssMb);
   const end = samples[samples.length - 1];
   const round = (n: number) => Math.round(n * 10) / 10;
+  const part = (window: readonly SoakSample[], key: 'rssAnonMb' | 'rssFileMb') =>
+    window.every((s) => s[key] !== undefined) ? mean(window.map((s) => s[key]!)) : null;
+  const [anonFirst, anonLast] = [part(first, 'rssAnonMb'), part(last, 'rssAnonMb')];
+  const [fileFirst, fileLast] = [part(first, 'rssFileMb'), part(last, 'rssFileMb')];
   return {
     minutes: o.minutes,
     rate: o.rate,
@@ -151,6 +165,12 @@ export function summarize(
     lastWindowRssMb: round(mean(last.map((s) => s.rssMb))),
     lastToFirstRatio:
       Math.round((mean(last.map((s) => s.rssMb)) / mean(first.map((s) => s.rssMb))) * 1000) / 1000,
+    firstWindowRssAnonMb: anonFirst === null ? null : round(anonFirst),
+    lastWindowRssAnonMb: anonLast === null ? null : round(anonLast),
+    lastToFirstAnonRatio:
+      anonFirst === null || anonLast === null ? null : Math.round((anonLast / anonFirst) * 1000) / 1000,
+    firstWindowRssFileMb: fileFirst === null ? null : round(fileFirst),
+    lastWindowRssFileMb: fileLast === null ? null : round(fileLast),
     windowMinutes: round(windowS / 60),
     dataDirMbEnd: end.dataDirMb,
     eventsAccepted: end.accepted,

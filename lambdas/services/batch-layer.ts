@@ -143,8 +143,13 @@ export async function planBatch(
       readonly queries: readonly { view: ViewDefinition; sql: string }[];
       readonly compaction?: CompactionResult;
       /**
-       * Frees what the plan kept in the engine for its queries (the copies kept by the dedupe the
-       * views share, ADR 016): call it once the queries ran, whatever happened. Absent: nothing kept.
+       * The copies the run's dedupe kept (ADR 016, 020), as a source its publish can reconcile from
+       * instead of deduplicating the window's buckets again. Absent: the engine keeps nothing.
+       */
+      readonly kept?: KeptCopies;
+      /**
+       * Frees what the plan kept in the engine for its queries (`kept`): call it once the queries
+       * ran and the run published (or failed), whatever happened. Absent: nothing kept.
        */
       readonly release?: () => Promise<void>;
     }
@@ -174,9 +179,7 @@ export async function planBatch(
       ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0, fields)
       : null;
   const version = await deps.control.nextVersion();
-  const queries: { view: ViewDefinition; sql: string }[] = [];
-  // The views whose query reads `source` itself (recomputed in full), which can share a dedupe.
-  const wholeArchive = new Set<ViewDefinition>();
+  const queries: PlannedQuery[] = [];
   for (const view of deps.views) {
     if (source === null) break; // an empty archive: the version has no cells, which is its true content
     let buckets: BucketRange[] | undefined;
@@ -198,11 +201,13 @@ export async function planBatch(
     if (viewSource === null) continue;
     queries.push({
       view,
+      buckets,
       sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets, typed).sql,
     });
-    if (viewSource === source) wholeArchive.add(view);
   }
-  const shared = await sharedDedupe(deps.engine, queries, wholeArchive, source, cutoffMs, typed);
+  // A publish after this run reconciles the arrival window: it can read the kept copies too.
+  const reconciles = current !== null && current.cutoffMs < cutoffMs;
+  const shared = await sharedDedupe(deps, queries, source, cutoffMs, typed, reconciles);
   return {
     plan: {
       version,
@@ -211,38 +216,81 @@ export async function planBatch(
       fullViews: [...fullViews],
       startedMs: started,
     },
-    queries: shared?.queries ?? queries,
+    queries: (shared?.queries ?? queries).map(({ view, sql }) => ({ view, sql })),
     ...(compaction ? { compaction } : {}),
-    ...(shared ? { release: shared.release } : {}),
+    ...(shared ? { kept: shared.kept, release: shared.release } : {}),
   };
 }
 
+/** A view's query in a plan, with the buckets it recomputes (undefined: every bucket). */
+interface PlannedQuery {
+  readonly view: ViewDefinition;
+  readonly buckets?: readonly BucketRange[];
+  readonly sql: string;
+}
+
 /**
- * The dedupe the views of a run share (ADR 016): every view recomputed in full reads the same
- * source, and each view's query ranked every copy of every id of the archive again (all event
- * types: an id's earliest copy decides whatever its type). Where the engine can keep rows between
- * queries, the kept copies are computed once and those views aggregate from them; the same
- * window, so the same copies are kept. Undefined when fewer than two views would share it.
+ * The copies a run's dedupe kept, in the engine: `source` holds, for every id with an event in a
+ * bucket the run recomputes (every bucket of a view recomputed in full), its first copy that
+ * arrived before `keptBefore`, with the fields `fields` as typed columns.
+ */
+export interface KeptCopies {
+  readonly source: string;
+  readonly keptBefore: number;
+  readonly fields: readonly string[];
+  /** The views whose recomputed buckets the kept copies cover. */
+  readonly views: readonly string[];
+}
+
+/**
+ * The dedupe the views of a run share (ADR 016, ADR 020). Each view's query ranked every copy of
+ * every id of its source again (all event types: an id's earliest copy decides whatever its type),
+ * and the reconciliation after the publish ranked the window's buckets once more per view: at
+ * 1,000 events/s with events up to 20 minutes late, four rankings of the same 20 minutes of the
+ * archive, most of an incremental run. Where the engine can keep rows between queries, the kept
+ * copies are computed once, over the union of what the views read (the whole archive when one is
+ * recomputed in full, else the objects holding events of any view's recomputed buckets), and every
+ * view aggregates its own buckets from them. That union holds every copy of every id whose event
+ * falls in any of those buckets (all copies of an id carry its event time), so the copy kept for
+ * such an id is the one each view's own dedupe keeps; ids outside every recomputed bucket are
+ * never aggregated. Undefined when one query would read it and no reconciliation follows.
  */
 async function sharedDedupe(
-  engine: QueryEngine,
-  queries: readonly { view: ViewDefinition; sql: string }[],
-  wholeArchive: ReadonlySet<ViewDefinition>,
+  deps: BatchLayerDeps,
+  queries: readonly PlannedQuery[],
   source: string | null,
   cutoffMs: number,
   typed: TypedSource | undefined,
-): Promise<{ queries: { view: ViewDefinition; sql: string }[]; release: () => Promise<void> } | undefined> {
+  reconciles: boolean,
+): Promise<{ queries: PlannedQuery[]; kept: KeptCopies; release: () => Promise<void> } | undefined> {
+  const { engine } = deps;
   if (engine.materialize === undefined || typed === undefined || source === null) return undefined;
-  if (wholeArchive.size < 2) return undefined;
-  const kept = await engine.materialize(keptCopiesSql(source, cutoffMs, typed.fields));
+  if (queries.length === 0 || (queries.length < 2 && !reconciles)) return undefined;
+  const full = queries.some((q) => q.buckets === undefined);
+  const union = full
+    ? source
+    : await engine.source(
+        cutoffMs,
+        undefined,
+        queries.reduce<BucketRange[]>((all, q) => unionRanges(all, q.buckets!), []),
+        undefined,
+        typed.fields,
+      );
+  if (union === null) return undefined;
+  const kept = await engine.materialize(keptCopiesSql(union, cutoffMs, typed.fields));
   const onKept: TypedSource = { fields: typed.fields, keptBefore: cutoffMs };
   return {
-    queries: queries.map(({ view, sql }) => ({
+    queries: queries.map(({ view, buckets }) => ({
       view,
-      sql: wholeArchive.has(view)
-        ? batchSql(view, engine.dialect, kept.source, cutoffMs, undefined, undefined, onKept).sql
-        : sql,
+      buckets,
+      sql: batchSql(view, engine.dialect, kept.source, cutoffMs, undefined, buckets, onKept).sql,
     })),
+    kept: {
+      source: kept.source,
+      keptBefore: cutoffMs,
+      fields: typed.fields,
+      views: queries.map((q) => q.view.name),
+    },
     release: kept.release,
   };
 }
@@ -286,6 +334,7 @@ export async function publishBatch(
   deps: BatchLayerDeps,
   plan: BatchPlan,
   written: WriteResult,
+  kept?: KeptCopies,
 ): Promise<BatchRunResult> {
   const current = await deps.control.readPointer();
   // A second Publish of the same plan: the first one wrote the pointer but its answer was lost, and
@@ -337,7 +386,12 @@ export async function publishBatch(
   // After the publish: a reconciliation problem is reported (and alarmed on), it does not undo the version.
   const reconciliation =
     current && current.cutoffMs < cutoffMs
-      ? await reconcile(deps, current.cutoffMs, cutoffMs).catch((error: Error) => ({
+      ? await reconcile(
+          deps,
+          current.cutoffMs,
+          cutoffMs,
+          kept?.keptBefore === cutoffMs ? kept : undefined,
+        ).catch((error: Error) => ({
           from: new Date(current.cutoffMs).toISOString(),
           to: new Date(cutoffMs).toISOString(),
           cellsCompared: 0,
@@ -380,15 +434,17 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
   const planned = await planBatch(deps, request);
   if ('skipped' in planned) return planned.skipped;
   let written: WriteResult = { cells: 0, unstorableCount: 0, unstorable: [] };
+  let published: BatchRunResult;
   try {
     for (const { view, sql } of planned.queries) {
       const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
       written = addWrites(written, result);
     }
+    // The kept copies stay for the publish's reconciliation (ADR 020), then go.
+    published = await publishBatch(deps, planned.plan, written, planned.kept);
   } finally {
     await planned.release?.();
   }
-  const published = await publishBatch(deps, planned.plan, written);
   return planned.compaction ? { ...published, compaction: planned.compaction } : published;
 }
 
@@ -520,19 +576,39 @@ async function reconcile(
   deps: BatchLayerDeps,
   fromMs: number,
   toMs: number,
+  kept?: KeptCopies,
 ): Promise<NonNullable<BatchRunResult['reconciliation']>> {
   // Where the engine prunes by event time: the window's own lines say which buckets its events
   // fall in, and every earlier copy of one of them has the same event time, so each view reads
   // only those buckets (a day of history less per view and run). Elsewhere, one read per view.
   const prune = deps.engine.prunesByEventTime === true;
   const { fields, typed } = typedRead(deps);
-  const arrived = prune
-    ? await deps.engine.source(toMs, fromMs, undefined, 0, fields)
-    : await deps.engine.source(toMs, fromMs, undefined, undefined, fields);
+  const keptFor = (view: ViewDefinition) => kept !== undefined && kept.views.includes(view.name);
+  const arrived = deps.views.every(keptFor)
+    ? null
+    : prune
+      ? await deps.engine.source(toMs, fromMs, undefined, 0, fields)
+      : await deps.engine.source(toMs, fromMs, undefined, undefined, fields);
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
   for (const view of deps.views) {
     let source = arrived;
+    if (keptFor(view)) {
+      // The run's kept copies (ADR 020): the window [fromMs, toMs) is the run's arrival window,
+      // so every event that arrived in it falls in a bucket the run recomputed, and the kept copy
+      // of its id is there; a first copy that arrived in the window is what the window adds.
+      const onKept: TypedSource = { fields: kept!.fields, keptBefore: kept!.keptBefore };
+      const rows = await deps.engine.run(
+        batchSql(view, deps.engine.dialect, kept!.source, toMs, fromMs, undefined, onKept).sql,
+      );
+      const batchCells = rows
+        .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
+        .filter((cell) => keyProblem(view, cell.key) === undefined);
+      const result = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
+      cellsCompared += result.cellsCompared;
+      mismatches.push(...result.mismatches);
+      continue;
+    }
     if (prune && arrived !== null) {
       const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
       source =

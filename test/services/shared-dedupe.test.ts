@@ -24,8 +24,13 @@ vi.mock('../../lambdas/core/reconcile', async (importOriginal) => {
   const original = await importOriginal<typeof import('../../lambdas/core/reconcile')>();
   return {
     ...original,
-    reconcileWindow: (view: ViewDefinition, batchCells: readonly Record<string, unknown>[], ...rest: unknown[]) => {
-      for (const cell of batchCells) reconciled.push(JSON.stringify([view.name, cell, encodeRow(cell.state as never)]));
+    reconcileWindow: (
+      view: ViewDefinition,
+      batchCells: readonly Record<string, unknown>[],
+      ...rest: unknown[]
+    ) => {
+      for (const cell of batchCells)
+        reconciled.push(JSON.stringify([view.name, cell, encodeRow(cell.state as never)]));
       return (original.reconcileWindow as (...args: unknown[]) => unknown)(view, batchCells, ...rest);
     },
   };
@@ -127,64 +132,71 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
       },
     });
     await fc.assert(
-      fc.asyncProperty(streamArb, fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), async (stream, picks) => {
-        const archive = path.join(root, `i${n++}`);
-        mkdirSync(archive, { recursive: true });
-        const events = stream.records.map((r) => normalize(r)).sort((a, b) => a.arrivedMs - b.arrivedMs);
-        const last = Math.floor(events.at(-1)!.arrivedMs / ARRIVAL_BUCKET_MS) + 1;
-        const first = Math.floor(events[0].arrivedMs / ARRIVAL_BUCKET_MS);
-        const cutoffs = [
-          ...new Set([
-            ...picks.map((p) => (first + (p % (last - first + 1))) * ARRIVAL_BUCKET_MS),
-            last * ARRIVAL_BUCKET_MS,
-          ]),
-        ].sort((a, b) => a - b);
-        const engine = new DuckDbQueryEngine(archive);
-        let materialized = 0;
-        const materialize = engine.materialize.bind(engine);
-        engine.materialize = (sql) => {
-          materialized++;
-          return materialize(sql);
-        };
-        try {
-          const shared = deps(engine);
-          const alone = deps(withoutMaterialize(engine));
-          let archived = 0;
-          for (const [i, cutoff] of cutoffs.entries()) {
-            const upTo = events.filter((e) => e.arrivedMs < cutoff).length;
-            // One object per event hour, so objects have narrow event-time ranges and each view's
-            // buckets select a different subset of them. The archiver may write a line twice: the
-            // first events again in the second step's objects.
-            const step = [...events.slice(archived, upTo), ...(i === 1 ? events.slice(0, Math.min(3, archived)) : [])];
-            const byHour = new Map<number, string[]>();
-            for (const e of step) {
-              const hour = Math.floor(e.timeMs / 3_600_000);
-              byHour.set(hour, [...(byHour.get(hour) ?? []), toArchiveLine(e)]);
+      fc.asyncProperty(
+        streamArb,
+        fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+        async (stream, picks) => {
+          const archive = path.join(root, `i${n++}`);
+          mkdirSync(archive, { recursive: true });
+          const events = stream.records.map((r) => normalize(r)).sort((a, b) => a.arrivedMs - b.arrivedMs);
+          const last = Math.floor(events.at(-1)!.arrivedMs / ARRIVAL_BUCKET_MS) + 1;
+          const first = Math.floor(events[0].arrivedMs / ARRIVAL_BUCKET_MS);
+          const cutoffs = [
+            ...new Set([
+              ...picks.map((p) => (first + (p % (last - first + 1))) * ARRIVAL_BUCKET_MS),
+              last * ARRIVAL_BUCKET_MS,
+            ]),
+          ].sort((a, b) => a - b);
+          const engine = new DuckDbQueryEngine(archive);
+          let materialized = 0;
+          const materialize = engine.materialize.bind(engine);
+          engine.materialize = (sql) => {
+            materialized++;
+            return materialize(sql);
+          };
+          try {
+            const shared = deps(engine);
+            const alone = deps(withoutMaterialize(engine));
+            let archived = 0;
+            for (const [i, cutoff] of cutoffs.entries()) {
+              const upTo = events.filter((e) => e.arrivedMs < cutoff).length;
+              // One object per event hour, so objects have narrow event-time ranges and each view's
+              // buckets select a different subset of them. The archiver may write a line twice: the
+              // first events again in the second step's objects.
+              const step = [
+                ...events.slice(archived, upTo),
+                ...(i === 1 ? events.slice(0, Math.min(3, archived)) : []),
+              ];
+              const byHour = new Map<number, string[]>();
+              for (const e of step) {
+                const hour = Math.floor(e.timeMs / 3_600_000);
+                byHour.set(hour, [...(byHour.get(hour) ?? []), toArchiveLine(e)]);
+              }
+              for (const [hour, lines] of byHour)
+                writeFileSync(path.join(archive, `part-${i}-${hour}.ndjson`), lines.join('\n') + '\n');
+              archived = upTo;
+              for (const d of [shared, alone]) (d.watermark as FixedWatermark).value = cutoff;
+              materialized = 0;
+              reconciled.length = 0;
+              const a = await runBatch(shared, {});
+              const sharedCells = [...reconciled].sort();
+              const sharedMaterialized = materialized;
+              reconciled.length = 0;
+              const b = await runBatch(alone, {});
+              expect(a.status).toBe('published');
+              expect(comparable(a)).toEqual(comparable(b));
+              expect(cellsOf(shared.batch, a.version!)).toEqual(cellsOf(alone.batch, b.version!));
+              expect(sharedCells).toEqual([...reconciled].sort());
+              // At most one dedupe a run, and none left behind.
+              expect(sharedMaterialized).toBeLessThanOrEqual(1);
+              expect(await runTables(engine)).toBe(0);
             }
-            for (const [hour, lines] of byHour)
-              writeFileSync(path.join(archive, `part-${i}-${hour}.ndjson`), lines.join('\n') + '\n');
-            archived = upTo;
-            for (const d of [shared, alone]) (d.watermark as FixedWatermark).value = cutoff;
-            materialized = 0;
-            reconciled.length = 0;
-            const a = await runBatch(shared, {});
-            const sharedCells = [...reconciled].sort();
-            const sharedMaterialized = materialized;
-            reconciled.length = 0;
-            const b = await runBatch(alone, {});
-            expect(a.status).toBe('published');
-            expect(comparable(a)).toEqual(comparable(b));
-            expect(cellsOf(shared.batch, a.version!)).toEqual(cellsOf(alone.batch, b.version!));
-            expect(sharedCells).toEqual([...reconciled].sort());
-            // At most one dedupe a run, and none left behind.
-            expect(sharedMaterialized).toBeLessThanOrEqual(1);
-            expect(await runTables(engine)).toBe(0);
+          } finally {
+            await engine.close();
+            rmSync(archive, { recursive: true, force: true });
           }
-        } finally {
-          await engine.close();
-          rmSync(archive, { recursive: true, force: true });
-        }
-      }),
+        },
+      ),
       { numRuns: 15, endOnFailure: true },
     );
   }, 300_000);
