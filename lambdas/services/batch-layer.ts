@@ -592,34 +592,26 @@ async function reconcile(
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
   for (const view of deps.views) {
-    let source = arrived;
+    let sql: string | null;
     if (keptFor(view)) {
       // The run's kept copies (ADR 020): the window [fromMs, toMs) is the run's arrival window,
       // so every event that arrived in it falls in a bucket the run recomputed, and the kept copy
       // of its id is there; a first copy that arrived in the window is what the window adds.
       const onKept: TypedSource = { fields: kept!.fields, keptBefore: kept!.keptBefore };
-      const rows = await deps.engine.run(
-        batchSql(view, deps.engine.dialect, kept!.source, toMs, fromMs, undefined, onKept).sql,
-      );
-      const batchCells = rows
-        .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
-        .filter((cell) => keyProblem(view, cell.key) === undefined);
-      const result = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
-      cellsCompared += result.cellsCompared;
-      mismatches.push(...result.mismatches);
-      continue;
+      sql = batchSql(view, deps.engine.dialect, kept!.source, toMs, fromMs, undefined, onKept).sql;
+    } else {
+      let source = arrived;
+      if (prune && arrived !== null) {
+        const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
+        source =
+          buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
+      }
+      sql =
+        source === null
+          ? null
+          : batchSql(view, deps.engine.dialect, source, toMs, fromMs, undefined, typed).sql;
     }
-    if (prune && arrived !== null) {
-      const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
-      source =
-        buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
-    }
-    const rows =
-      source === null
-        ? []
-        : await deps.engine.run(
-            batchSql(view, deps.engine.dialect, source, toMs, fromMs, undefined, typed).sql,
-          );
+    const rows = sql === null ? [] : await deps.engine.run(sql);
     const batchCells = rows
       .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
       .filter((cell) => keyProblem(view, cell.key) === undefined);

@@ -85,24 +85,39 @@ function deps(engine: QueryEngine): BatchLayerDeps & { batch: InMemoryBatchViewS
   };
 }
 
+/**
+ * A fresh archive folder and the DuckDB engine over it, with every materialization it is asked for
+ * recorded; both gone after `body`, whatever happened.
+ */
+async function withArchive(
+  body: (archive: string, engine: DuckDbQueryEngine, materialized: string[]) => Promise<void>,
+): Promise<void> {
+  const archive = path.join(root, `a${n++}`);
+  mkdirSync(archive, { recursive: true });
+  const engine = new DuckDbQueryEngine(archive);
+  const materialized: string[] = [];
+  const materialize = engine.materialize.bind(engine);
+  engine.materialize = (sql) => {
+    materialized.push(sql);
+    return materialize(sql);
+  };
+  try {
+    await body(archive, engine, materialized);
+  } finally {
+    await engine.close();
+    rmSync(archive, { recursive: true, force: true });
+  }
+}
+
 describe('the dedupe the views of a full run share (ADR 016)', () => {
   it('writes the cells of one dedupe per view, and frees the kept copies after the run (property)', async () => {
     await fc.assert(
       fc.asyncProperty(streamArb, async (stream) => {
-        const archive = path.join(root, `a${n++}`);
-        mkdirSync(archive, { recursive: true });
-        const lines = stream.records.map((r) => toArchiveLine(normalize(r)));
-        writeFileSync(path.join(archive, 'a.ndjson'), lines.join('\n') + '\n');
-        // An archiver rewrite: the same lines again in another object.
-        writeFileSync(path.join(archive, 'b.ndjson'), lines.slice(0, 5).join('\n') + '\n');
-        const engine = new DuckDbQueryEngine(archive);
-        const materialized: string[] = [];
-        const materialize = engine.materialize.bind(engine);
-        engine.materialize = (sql) => {
-          materialized.push(sql);
-          return materialize(sql);
-        };
-        try {
+        await withArchive(async (archive, engine, materialized) => {
+          const lines = stream.records.map((r) => toArchiveLine(normalize(r)));
+          writeFileSync(path.join(archive, 'a.ndjson'), lines.join('\n') + '\n');
+          // An archiver rewrite: the same lines again in another object.
+          writeFileSync(path.join(archive, 'b.ndjson'), lines.slice(0, 5).join('\n') + '\n');
           const shared = deps(engine);
           const alone = deps(withoutMaterialize(engine));
           const a = await runBatch(shared, { full: true });
@@ -112,10 +127,7 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
           expect(cellsOf(shared.batch, a.version!)).toEqual(cellsOf(alone.batch, b.version!));
           expect(materialized).toHaveLength(1);
           expect(await runTables(engine)).toBe(0);
-        } finally {
-          await engine.close();
-          rmSync(archive, { recursive: true, force: true });
-        }
+        });
       }),
       { numRuns: 15, endOnFailure: true },
     );
@@ -136,8 +148,6 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
         streamArb,
         fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
         async (stream, picks) => {
-          const archive = path.join(root, `i${n++}`);
-          mkdirSync(archive, { recursive: true });
           const events = stream.records.map((r) => normalize(r)).sort((a, b) => a.arrivedMs - b.arrivedMs);
           const last = Math.floor(events.at(-1)!.arrivedMs / ARRIVAL_BUCKET_MS) + 1;
           const first = Math.floor(events[0].arrivedMs / ARRIVAL_BUCKET_MS);
@@ -147,14 +157,7 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
               last * ARRIVAL_BUCKET_MS,
             ]),
           ].sort((a, b) => a - b);
-          const engine = new DuckDbQueryEngine(archive);
-          let materialized = 0;
-          const materialize = engine.materialize.bind(engine);
-          engine.materialize = (sql) => {
-            materialized++;
-            return materialize(sql);
-          };
-          try {
+          await withArchive(async (archive, engine, materialized) => {
             const shared = deps(engine);
             const alone = deps(withoutMaterialize(engine));
             let archived = 0;
@@ -176,11 +179,11 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
                 writeFileSync(path.join(archive, `part-${i}-${hour}.ndjson`), lines.join('\n') + '\n');
               archived = upTo;
               for (const d of [shared, alone]) (d.watermark as FixedWatermark).value = cutoff;
-              materialized = 0;
+              materialized.length = 0;
               reconciled.length = 0;
               const a = await runBatch(shared, {});
               const sharedCells = [...reconciled].sort();
-              const sharedMaterialized = materialized;
+              const sharedMaterialized = materialized.length;
               reconciled.length = 0;
               const b = await runBatch(alone, {});
               expect(a.status).toBe('published');
@@ -191,10 +194,7 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
               expect(sharedMaterialized).toBeLessThanOrEqual(1);
               expect(await runTables(engine)).toBe(0);
             }
-          } finally {
-            await engine.close();
-            rmSync(archive, { recursive: true, force: true });
-          }
+          });
         },
       ),
       { numRuns: 15, endOnFailure: true },
