@@ -1,8 +1,8 @@
-import { filterMatches, getField, scalarText, summableProblem } from './fields';
+import { getField, scalarText, summableProblem } from './fields';
 import { MAX_EVENT_DEPTH, nestsDeeperThan } from './json-depth';
 import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
 import { measureEntries } from './measures';
-import { keyProblem } from './reducer';
+import { keyProblem, passesWhere } from './reducer';
 import { shown } from './shown-value';
 import { parseTime, toIso } from './time';
 import type { ViewDefinition } from './view';
@@ -87,12 +87,6 @@ export function flattenEnvelope(raw: Record<string, unknown>): Record<string, un
   delete flat.id;
   if (raw.id !== undefined) flat.id = raw.id;
   return flat;
-}
-
-/** Whether the event passes every `where` filter of the view (as the reducer and the batch SQL decide). */
-function passesWhere(view: ViewDefinition, flat: Readonly<Record<string, unknown>>): boolean {
-  for (const field in view.where) if (!filterMatches(getField(flat, field), view.where[field])) return false;
-  return true;
 }
 
 /** Checks the envelope and, for the views the event feeds, the fields they read. */

@@ -4,17 +4,20 @@ import { foldEvents, identityRow, type RowState } from './measures';
 import { bucketStart, granularityMs } from './time';
 import type { ViewDefinition } from './view';
 
+/** Every `where` field of the view equal in the event (types included, see filterMatches). */
+export function passesWhere(view: ViewDefinition, body: Readonly<Record<string, unknown>>): boolean {
+  for (const field in view.where) if (!filterMatches(getField(body, field), view.where[field])) return false;
+  return true;
+}
+
 /**
- * Does the event feed the view: its type, every `where` field equal (types included, see
- * filterMatches), and every key field a string, boolean or safe integer whose encoded key fits
- * the stores? Ingestion refuses events of the view's type that fail the key rules; events the
- * archive holds from before the view existed are kept out of it here and in the generated SQL.
+ * Does the event feed the view: its type, its `where` (passesWhere), and every key field a string,
+ * boolean or safe integer whose encoded key fits the stores? Ingestion refuses events the view's
+ * type and where admit that fail the key rules; events the archive holds from before the view
+ * existed are kept out of it here and in the generated SQL.
  */
 export function matches(view: ViewDefinition, body: Readonly<Record<string, unknown>>): boolean {
-  if (body.type !== view.eventType) return false;
-  for (const field in view.where) {
-    if (!filterMatches(getField(body, field), view.where[field])) return false;
-  }
+  if (body.type !== view.eventType || !passesWhere(view, body)) return false;
   for (const field of view.key) if (scalarText(getField(body, field)) === undefined) return false;
   return true;
 }
@@ -28,10 +31,7 @@ export function matchingKeyText(
   view: ViewDefinition,
   body: Readonly<Record<string, unknown>>,
 ): string | undefined {
-  if (body.type !== view.eventType) return undefined;
-  for (const field in view.where) {
-    if (!filterMatches(getField(body, field), view.where[field])) return undefined;
-  }
+  if (body.type !== view.eventType || !passesWhere(view, body)) return undefined;
   if (view.key.length === 1) return scalarText(getField(body, view.key[0]));
   const values: string[] = [];
   for (const field of view.key) {

@@ -207,7 +207,7 @@ export async function planBatch(
   }
   // A publish after this run reconciles the arrival window: it can read the kept copies too.
   const reconciles = current !== null && current.cutoffMs < cutoffMs;
-  const shared = await sharedDedupe(deps, queries, source, cutoffMs, typed, reconciles);
+  const shared = await sharedDedupe(deps.engine, queries, source, cutoffMs, typed, reconciles);
   return {
     plan: {
       version,
@@ -256,14 +256,13 @@ export interface KeptCopies {
  * never aggregated. Undefined when one query would read it and no reconciliation follows.
  */
 async function sharedDedupe(
-  deps: BatchLayerDeps,
+  engine: QueryEngine,
   queries: readonly PlannedQuery[],
   source: string | null,
   cutoffMs: number,
   typed: TypedSource | undefined,
   reconciles: boolean,
 ): Promise<{ queries: PlannedQuery[]; kept: KeptCopies; release: () => Promise<void> } | undefined> {
-  const { engine } = deps;
   if (engine.materialize === undefined || typed === undefined || source === null) return undefined;
   if (queries.length === 0 || (queries.length < 2 && !reconciles)) return undefined;
   const full = queries.some((q) => q.buckets === undefined);
