@@ -101,12 +101,10 @@ export interface BatchIncrementalResult {
 }
 
 /**
- * The incremental design's costs from the bench's result. Caution (ADR 020): the bench measures the
- * local engine, whose reconciliation reads the run's kept copies instead of the archive since
- * 2026-12-03, so a bench run after that reports about half the bytes the same run scans in Athena,
- * where the reconciliation still reads per view (0.00669 against 0.01508 on the quick size). The
- * recorded result predates it; a rerun understates the cloud's scans until the bench measures
- * Athena's query shape apart.
+ * The incremental design's costs from the bench's result. Its scanned ratios are the cloud's query
+ * shape: the bench runs the same incremental run through an engine without `materialize`, as
+ * Athena's adapter, so each view ranks its own source and the reconciliation reads per view
+ * (ADR 020); the local engine's own, smaller figure is `batch_bytes_scanned_ratio_local`.
  */
 export function incrementalCosts(r: BatchIncrementalResult): IncrementalBatchCosts {
   return {
