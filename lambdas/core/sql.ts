@@ -1033,7 +1033,9 @@ export function batchRowToCell(
   view: ViewDefinition,
   row: BatchResultRow,
 ): { key: string[]; bucketMs: number; state: RowState } {
-  const key = view.key.map((_, i) => text(row[`k${i}`]));
+  // A key column is never NULL (the key rule admits scalars only), so a missing value is an empty
+  // string a result API left out: Athena's GetQueryResults may send '' as a Datum without a value.
+  const key = view.key.map((_, i) => text(row[`k${i}`] ?? ''));
   const bucketMs = num(row.bucket, 'bucket');
   const state: Record<string, MeasureState> = {};
   Object.entries(view.measures).forEach(([name, spec], i) => {

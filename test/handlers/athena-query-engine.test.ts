@@ -4,7 +4,7 @@ import {
   AthenaQueryEngine,
   type AthenaQueryEngineOptions,
 } from '../../lambdas/adapters/aws/athena-query-engine';
-import { typedFieldColumns } from '../../lambdas/core/sql';
+import { batchSql, typedFieldColumns } from '../../lambdas/core/sql';
 import { validateViews } from '../../lambdas/core/view';
 import { runBatch } from '../../lambdas/services/batch-layer';
 import {
@@ -123,6 +123,25 @@ describe('AthenaQueryEngine.run', () => {
     ]);
     expect(athena.sent[1].input).toEqual({ QueryExecutionId: 'qe-42' });
     expect(sleeps).toEqual([200, 300, 450]);
+  });
+
+  it('unloads the batch SQL (a comment, then WITH) as the subquery of a plain SELECT, as UNLOAD requires', async () => {
+    const [view] = validateViews([
+      {
+        name: 'clicks',
+        eventType: 'click',
+        key: ['page'],
+        granularity: '1m',
+        measures: { n: { kind: 'count' } },
+      },
+    ]);
+    const sql = batchSql(view, 'athena', 'SELECT line FROM events', 300_000).sql;
+    expect(sql).toMatch(/^-- view clicks[^\n]*\nWITH /);
+    const athena = fakeAthena([{ state: 'SUCCEEDED' }], []);
+    await engine(athena.client).engine.startUnload(sql, 's3://results/run-1/');
+    expect(athena.sent[0].input.QueryString).toBe(
+      `UNLOAD (SELECT * FROM (\n${sql}\n)) TO 's3://results/run-1/' WITH (format = 'JSON')`,
+    );
   });
 
   it('caps the backoff at 5 seconds', async () => {
@@ -359,5 +378,35 @@ describe('AthenaQueryEngine in a batch run', () => {
     expect(await batch.query(1, views[0], ['/cart'], 0, 1e9)).toEqual([
       { bucketMs: 120_000, state: { n: { kind: 'count', n: 12 } } },
     ]);
+  });
+
+  it('reads a key Athena returns without a value as the empty string, never as "null"', async () => {
+    // Key columns are never NULL in the batch SQL (the key rule admits scalars only), so a Datum
+    // without VarCharValue there is an empty string the result API left out.
+    const views = validateViews([
+      {
+        name: 'clicks',
+        eventType: 'click',
+        key: ['page'],
+        granularity: '1m',
+        measures: { n: { kind: 'count' } },
+      },
+    ]);
+    const athena = fakeAthena([{ state: 'SUCCEEDED' }], [{ rows: [HEADER, [undefined, '60000', '3']] }]);
+    const batch = new InMemoryBatchViewStore();
+    await runBatch({
+      views,
+      engine: engine(athena.client).engine,
+      watermark: new FixedWatermark(300_500),
+      batch,
+      control: new InMemoryControlStore(),
+      speed: new InMemorySpeedRowStore(views),
+      clock: new ManualClock(400_000),
+      arrivalBucketMs: 60_000,
+    });
+    expect(await batch.query(1, views[0], [''], 0, 1e9)).toEqual([
+      { bucketMs: 60_000, state: { n: { kind: 'count', n: 3 } } },
+    ]);
+    expect(await batch.query(1, views[0], ['null'], 0, 1e9)).toEqual([]);
   });
 });

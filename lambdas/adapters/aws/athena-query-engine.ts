@@ -115,9 +115,15 @@ export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
    * JSON), returning the query id without waiting: the batch state machine polls it, so a query
    * longer than one Lambda invocation is no problem (https://docs.aws.amazon.com/athena/latest/ug/unload.html).
    * `location` must be an empty prefix ("s3://bucket/prefix/"), as UNLOAD requires.
+   *
+   * The batch SQL starts with a `--` comment and a `WITH`: it goes in as a subquery of a plain
+   * SELECT, because the documented UNLOAD syntax is `UNLOAD (SELECT ...)`, and Athena's parser
+   * refuses a `WITH` directly inside parentheses ("mismatched input 'WITH' expecting {'(',
+   * 'SELECT', 'VALUES', 'TABLE'}", https://github.com/Dandandan/dbt-athena/issues/16) while
+   * accepting it in a FROM subquery. The newlines end the comment before the closing parenthesis.
    */
   async startUnload(sql: string, location: string): Promise<string> {
-    return this.start(`UNLOAD (${sql}\n) TO ${sqlString(location)} WITH (format = 'JSON')`);
+    return this.start(`UNLOAD (SELECT * FROM (\n${sql}\n)) TO ${sqlString(location)} WITH (format = 'JSON')`);
   }
 
   /**
