@@ -129,6 +129,43 @@ export type StreamCapacity =
 export const DEFAULT_STREAM: StreamCapacity = { mode: 'on-demand', retentionHours: 168 };
 
 /**
+ * Shards of a new on-demand stream: its default write capacity is 4 MB/s and 4,000 records a
+ * second (https://docs.aws.amazon.com/streams/latest/dev/how-do-i-size-a-stream.html), each shard
+ * taking 1 MB/s and 1,000 records a second (working-with-streams.html); it adds shards only when
+ * traffic approaches that, far above every volume priced here (1B events a month is 386 a second).
+ */
+export const ON_DEMAND_SHARDS = 4;
+
+/** The speed layer's largest batch (`batchSize` of lib/constructs/kinesis-source.ts, the stacks' default). */
+export const SPEED_BATCH_SIZE = 500;
+
+/**
+ * Records per speed invocation at a monthly volume. With no batching window (the stacks' default,
+ * ADR 014) Lambda reads each shard once a second and invokes with what it found, so a batch holds
+ * a second of the shard's records (at least one: an empty read invokes nothing), up to the batch
+ * size; with a window (`maxBatchingWindow`), the window's seconds of them. Events spread evenly over the shards (the event id is the partition key). At low volume that is far
+ * below the batch size: the writes per event, the id-log appends and the invocations follow it.
+ */
+export function eventsPerInvocation(
+  eventsPerMonth: number,
+  stream: StreamCapacity = DEFAULT_STREAM,
+  batchingWindowSeconds = 0,
+): number {
+  // A batching window gathers up to that many seconds of the shard's records before invoking.
+  const gathered = shardEventsPerSecond(eventsPerMonth, stream) * Math.max(1, batchingWindowSeconds);
+  return Math.min(SPEED_BATCH_SIZE, Math.max(1, Math.round(gathered)));
+}
+
+/** Records per second on one shard at a monthly volume (evenly spread). */
+export function shardEventsPerSecond(
+  eventsPerMonth: number,
+  stream: StreamCapacity = DEFAULT_STREAM,
+): number {
+  const shards = stream.mode === 'on-demand' ? ON_DEMAND_SHARDS : stream.shards;
+  return eventsPerMonth / (30 * 24 * 3600) / shards;
+}
+
+/**
  * Shards a provisioned stream needs for a month of events whose busiest second carries
  * `peakToAverage` times the average rate: each shard takes 1,000 records and 1 MiB a second in
  * (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html), and serves

@@ -34,8 +34,11 @@ import { loadViews } from '../local/load-views';
 import {
   costPerMillion,
   DEFAULT_STREAM,
+  eventsPerInvocation,
   incrementalCosts,
   provisionedShards,
+  shardEventsPerSecond,
+  type StreamCapacity,
   type CostLine,
   naiveCostPerMillion,
   total,
@@ -70,6 +73,7 @@ async function writesPerEvent(
   events: number,
   batchSize: number,
   scope: 'shard' | 'global',
+  eventsPerSecond = 1000,
 ): Promise<{
   rows: number;
   rowWriteUnits: number;
@@ -81,7 +85,7 @@ async function writesPerEvent(
   const base = Date.UTC(2026, 10, 24, 10);
   for (let o = 0; o < events; o += batchSize)
     await processSpeedBatch(
-      decodeKinesisEvent(clickstreamBatch(Math.min(batchSize, events - o), o, base)),
+      decodeKinesisEvent(clickstreamBatch(Math.min(batchSize, events - o), o, base, eventsPerSecond)),
       deps,
     );
   const claimWrites = claims.calls.filter((c) => c.result !== 'error').length;
@@ -223,22 +227,65 @@ function recordSoak(): void {
 }
 
 /**
- * Cost per million events at 1M, 100M and 1B a month from what was measured: as deployed by
- * default (on-demand stream), beside the full recomputation, the naive design and a provisioned
- * stream sized for a peak of 5 times the average rate.
+ * The speed layer's DynamoDB writes at the batch a volume gives each invocation (one second of a
+ * shard's records, ADR 014: cost-model.ts eventsPerInvocation), on the clickstream workload
+ * arriving at that shard's rate. Measured, not scaled: rows and id-log appends per event depend
+ * on how many events share a batch, and at 100M events a month a batch holds about ten.
  */
-function addCostFigures(measured: MeasuredCosts): void {
+async function speedWritesAt(
+  eventsPerMonth: number,
+  stream: StreamCapacity,
+  batchingWindowSeconds = 0,
+): Promise<
+  Pick<
+    MeasuredCosts,
+    'rowWriteUnitsPerEvent' | 'dedupeWriteUnitsPerEvent' | 'readUnitsPerEvent' | 'speedBatchSize'
+  > & { shardEventsPerSecond: number }
+> {
+  const batch = eventsPerInvocation(eventsPerMonth, stream, batchingWindowSeconds);
+  const rate = shardEventsPerSecond(eventsPerMonth, stream);
+  // 400 batches: the in-memory id log the bench uses answers a read in time linear in its
+  // items, so many tiny batches take quadratic time (DynamoDB reads after a position).
+  const events = batch * 400;
+  const w = await writesPerEvent(events, batch, 'shard', rate);
+  return {
+    rowWriteUnitsPerEvent: w.rowWriteUnits / events,
+    dedupeWriteUnitsPerEvent: w.dedupeWriteUnits / events,
+    // One strongly consistent id-log Query per batch (1 read unit at least); the row cache hit every row.
+    readUnitsPerEvent: 1 / batch,
+    speedBatchSize: batch,
+    shardEventsPerSecond: Number(rate.toFixed(3)),
+  };
+}
+
+/** The batching window of the tuned cost figure, in seconds. */
+const TUNED_WINDOW_S = 10;
+
+/**
+ * Cost per million events at 1M, 100M and 1B a month from what was measured: as deployed by
+ * default (on-demand stream), beside the full recomputation, the naive design, a provisioned
+ * stream sized for a peak of 5 times the average rate, and that stream with a batching window.
+ * The speed layer's writes, reads and invocations are those of the batch each volume gives an
+ * invocation (speedWritesAt), not of the 500-record batches of `writes_per_event`.
+ */
+async function addCostFigures(measured: MeasuredCosts): Promise<void> {
   for (const volume of [1e6, 1e8, 1e9]) {
-    const lines = costPerMillion(volume, measured);
-    const full = costPerMillion(volume, { ...measured, incremental: undefined });
-    const naive = naiveCostPerMillion(volume, { ...measured, incremental: undefined }, 1);
     const shards = provisionedShards(volume, measured.eventBytes);
-    const provisioned = costPerMillion(volume, measured, { ...DEFAULT_STREAM, mode: 'provisioned', shards });
+    const provisionedStream: StreamCapacity = { ...DEFAULT_STREAM, mode: 'provisioned', shards };
+    const onDemand = { ...measured, ...(await speedWritesAt(volume, DEFAULT_STREAM)) };
+    const onShards = { ...measured, ...(await speedWritesAt(volume, provisionedStream)) };
+    const lines = costPerMillion(volume, onDemand);
+    const full = costPerMillion(volume, { ...onDemand, incremental: undefined });
+    const naive = naiveCostPerMillion(volume, { ...onDemand, incremental: undefined }, 1);
+    const provisioned = costPerMillion(volume, onShards, provisionedStream);
+    // The configuration a cost-minded user deploys: provisioned shards and a batching window.
+    const windowed = { ...measured, ...(await speedWritesAt(volume, provisionedStream, TUNED_WINDOW_S)) };
+    const tuned = costPerMillion(volume, windowed, provisionedStream);
     const items = (of: readonly CostLine[]) =>
       Object.fromEntries(of.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))]));
     const costParams = {
       eventsPerMonth: volume,
-      measured,
+      measured: onDemand,
       items: items(lines),
       prices: 'us-east-1 list prices, bench/cost-model.ts',
     };
@@ -260,24 +307,33 @@ function addCostFigures(measured: MeasuredCosts): void {
         eventsPerMonth: volume,
         design: `cdk deploy -c shardCount=${shards}: a provisioned stream sized for a peak of 5x the average rate, 7-day retention`,
         shards,
+        measured: onShards,
         items: items(provisioned),
       },
     );
+    add('tuned_cost_usd_per_million_events', Number(total(tuned).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: `cdk deploy -c shardCount=${shards} and the speed layer's maxBatchingWindow at ${TUNED_WINDOW_S} s (up to ${TUNED_WINDOW_S} s more before an event is served)`,
+      shards,
+      measured: windowed,
+      items: items(tuned),
+    });
   }
 }
 
 /** `npm run bench -- costs`: the cost figures again from the measurements in results.json (after a price or model change). */
-function recordCosts(): void {
+async function recordCosts(): Promise<void> {
   const results = readResults();
   const measured = results?.metrics.find((m) => m.name === 'cost_usd_per_million_events')?.params.measured;
   if (measured === undefined)
     throw new Error(`${RESULTS_FILE} has no measured costs: run npm run bench first`);
-  const costNames = /cost_usd_per_million_events$|_typed_columns(_share)?$/;
+  const costNames = /cost_usd_per_million_events$|_typed_columns(_share)?$|^batch_bytes_scanned_ratio(_local)?$/;
   metrics.splice(0, metrics.length);
   // The batch bench's latest result (it runs on its own too: npx tsx bench/batch-incremental.ts),
-  // with the typed-column figures the costs now use (byte counts: they do not depend on the load).
+  // with the byte ratios the costs use (byte counts: they do not depend on the load; its seconds,
+  // which do, are recorded by a whole bench run only).
   const inc = readResult<BatchIncrementalResult & Record<string, unknown>>('batch-incremental.json');
-  addCostFigures({ ...(measured as MeasuredCosts), incremental: incrementalCosts(inc) });
+  await addCostFigures({ ...(measured as MeasuredCosts), incremental: incrementalCosts(inc) });
   const incParams = {
     history_events: inc.history_events,
     new_events: inc.new_events,
@@ -286,6 +342,8 @@ function recordCosts(): void {
   };
   for (const name of [
     'compacted_typed_columns_share',
+    'batch_bytes_scanned_ratio',
+    'batch_bytes_scanned_ratio_local',
     'batch_bytes_scanned_ratio_typed_columns',
     'full_bytes_scanned_ratio_typed_columns',
   ])
@@ -530,7 +588,7 @@ async function main(): Promise<void> {
     return;
   }
   if (args[0] === 'costs') {
-    recordCosts();
+    await recordCosts();
     return;
   }
   if (args[0] === 'latency') {
@@ -709,7 +767,7 @@ async function main(): Promise<void> {
     batchQueriesPerRun: 3 * loadViews(path.resolve(__dirname, '..', 'views.ts')).length,
     incremental: incrementalCosts(readResult<BatchIncrementalResult>('batch-incremental.json')),
   };
-  addCostFigures(measured);
+  await addCostFigures(measured);
 
   const result = {
     date: new Date().toISOString(),
@@ -1211,15 +1269,29 @@ engine's own run (one ranking kept for the whole run) is beside it.
 
 ## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
 
-| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) |
-| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- | ------------------------------------------------------------------------------ |
+| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) | tuned_cost_usd_per_million_events (provisioned, ${TUNED_WINDOW_S} s batching window) | records per speed invocation (default / provisioned / tuned) |
+| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- | ------------------------------------------------------------------------------ | ---- | ---- |
 ${[1e6, 1e8, 1e9]
   .map((v) => {
     const at = (p: Record<string, unknown>) => p.eventsPerMonth === v;
     const shards = value('provisioned_stream_cost_usd_per_million_events', at)?.params.shards;
-    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} | ${fmt(value('provisioned_stream_cost_usd_per_million_events', at))}${shards === undefined ? '' : ` (${String(shards)} shard${shards === 1 ? '' : 's'})`} |`;
+    const batch = (name: string) =>
+      String(
+        (value(name, at)?.params.measured as { speedBatchSize?: number } | undefined)?.speedBatchSize ?? '-',
+      );
+    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} | ${fmt(value('provisioned_stream_cost_usd_per_million_events', at))}${shards === undefined ? '' : ` (${String(shards)} shard${shards === 1 ? '' : 's'})`} | ${fmt(value('tuned_cost_usd_per_million_events', at))} | ${['cost_usd_per_million_events', 'provisioned_stream_cost_usd_per_million_events', 'tuned_cost_usd_per_million_events'].map(batch).join(' / ')} |`;
   })
   .join('\n')}
+
+The speed layer's lines (row and id-log writes, id-log reads, invocations) are measured at the
+batch each volume gives an invocation, not at the 500-record batches of writes_per_event: with no
+batching window (the default, ADR 014) Lambda reads each shard once a second, so a batch holds a
+second of one shard's records, and a new on-demand stream has 4 shards (its default 4 MB/s and
+4,000 records a second). At 100M events a month that is about 10 records an invocation: nearly a
+row write per event, an id-log append per 10 events, and 10 M invocations. Until 2026-12-03 the
+model priced every volume at batches of 500 and reported $1.062 at 100M on the default stream.
+The tuned column is the cost-minded deployment (\`-c shardCount=N\` and the speed layer's
+\`maxBatchingWindow\` at ${TUNED_WINDOW_S} s: up to ${TUNED_WINDOW_S} s more before an event is served).
 
 Itemized in results.json (\`params.items\`). The first column's Athena lines use
 batch_bytes_scanned_ratio_typed_columns where the batch bench recorded it (ADR 019: its Parquet part

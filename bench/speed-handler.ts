@@ -70,12 +70,20 @@ export function zipfPage(i: number): string {
   return `/p${Math.floor(Math.pow(1000, uniform(i + 1)))}`;
 }
 
-/** `n` ~180-byte clickstream records as the speed Lambda receives them (1,000 events/s of arrival). */
-export function clickstreamBatch(n: number, offset: number, base: number): KinesisStreamEvent {
+/**
+ * `n` ~180-byte clickstream records as the speed Lambda receives them, arriving at
+ * `eventsPerSecond` on the shard (1,000 by default: a busy shard).
+ */
+export function clickstreamBatch(
+  n: number,
+  offset: number,
+  base: number,
+  eventsPerSecond = 1000,
+): KinesisStreamEvent {
   const Records: KinesisStreamEvent['Records'] = [];
   for (let j = 0; j < n; j++) {
     const i = offset + j;
-    const arrived = base + i; // 1,000 events/s
+    const arrived = base + Math.floor((i * 1000) / eventsPerSecond);
     const body = {
       id: `evt-${i.toString(36)}`,
       type: 'page.view',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   costPerMillion,
   DEFAULT_STREAM,
+  eventsPerInvocation,
   PRICES,
   provisionedShards,
   total,
@@ -89,5 +90,22 @@ describe('cost model: the stream', () => {
     const typed = athena({ ...incremental, typedScannedRatio: 0.01 })!;
     expect(typed.item).toContain('typed columns');
     expect(typed.usdPerMillionEvents).toBeCloseTo(whole.usdPerMillionEvents / 2, 10);
+  });
+});
+
+describe('cost model: records per speed invocation', () => {
+  const month = 30 * 24 * 3600;
+  it("gives an invocation one second of one shard's records: 4 shards on a new on-demand stream", () => {
+    expect(eventsPerInvocation(1e8)).toBe(10); // 38.6 events/s over 4 shards
+    expect(eventsPerInvocation(1e9)).toBe(96);
+    expect(eventsPerInvocation(1e8, { mode: 'provisioned', shards: 1, retentionHours: 168 })).toBe(39);
+  });
+
+  it('gathers a batching window of records, at least one and at most the batch size of 500', () => {
+    const oneShard = { mode: 'provisioned', shards: 1, retentionHours: 168 } as const;
+    expect(eventsPerInvocation(1e8, oneShard, 10)).toBe(386);
+    expect(eventsPerInvocation(1e6)).toBe(1);
+    expect(eventsPerInvocation(1e6, DEFAULT_STREAM, 0.5)).toBe(1);
+    expect(eventsPerInvocation(5000 * month, oneShard)).toBe(500);
   });
 });
