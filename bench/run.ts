@@ -10,7 +10,7 @@
  * `npm run bench -- batch [events] [--compacted] [--memory-limit=1GB] [--threads=2]` runs only the
  * batch layer at scale (bench/batch-scale.ts: one full run, its steps timed, the process's peak
  * RSS) and records `batch_events_per_s` and `batch_peak_rss_mb` for that configuration beside the
- * ones recorded for others.
+ * ones recorded for others; `--record-only` records the last run of bench/batch-scale.ts instead.
  *
  * `npm run bench -- latency [--record-only]` runs only the query latency (late-heavy and mostly
  * on-time) and visibility benchmarks and records their figures.
@@ -327,7 +327,8 @@ async function recordCosts(): Promise<void> {
   const measured = results?.metrics.find((m) => m.name === 'cost_usd_per_million_events')?.params.measured;
   if (measured === undefined)
     throw new Error(`${RESULTS_FILE} has no measured costs: run npm run bench first`);
-  const costNames = /cost_usd_per_million_events$|_typed_columns(_share)?$|^batch_bytes_scanned_ratio(_local)?$/;
+  const costNames =
+    /cost_usd_per_million_events$|_typed_columns(_share)?$|^batch_bytes_scanned_ratio(_local)?$/;
   metrics.splice(0, metrics.length);
   // The batch bench's latest result (it runs on its own too: npx tsx bench/batch-incremental.ts),
   // with the byte ratios the costs use (byte counts: they do not depend on the load; its seconds,
@@ -394,7 +395,9 @@ const BATCH_SCALE_CONFIGS = (quickRun: boolean): readonly string[][] =>
 
 /** Runs bench/batch-scale.ts over `events` with `args` and adds its figures (replacing the same configuration's). */
 function addBatchScale(events: number, args: readonly string[]): void {
-  runScript('batch-scale.ts', [String(events), String(Math.max(10, Math.round(events / 10_000))), ...args]);
+  // --record-only records bench/results/batch-scale.json as the last run left it.
+  if (!args.includes('--record-only'))
+    runScript('batch-scale.ts', [String(events), String(Math.max(10, Math.round(events / 10_000))), ...args]);
   const r = readResult<{
     date: string;
     machine: Record<string, unknown>;
@@ -1096,6 +1099,19 @@ time is not the machine's): 104.8 s of process CPU (was 243 s), peak RSS 1,290 M
 wall (29,400 events/s); steps (wall) plan with the shared dedupe 231 s, \`page_views\` 78 s,
 \`sensor_readings\` 20 s, cells into dynalite 9 s; compaction before it 480 s. 105 CPU seconds on
 2 cores is at least about 53 s: the < 60 s target is not shown (no idle run).
+
+**On an idle machine (2026-12-03 17:09-17:22 UTC, no other workload than, at most, another
+session's idle test runtime; the 10M row of the table above): the target is met.** \`npx tsx bench/batch-scale.ts
+10000000 1000 --compacted --memory-limit=1GB --threads=2 --archive=/tmp/a10m
+--compacted-dir=/tmp/c10m\`: generating the 10M-event archive (3,019 MiB of NDJSON, 1,000
+objects) 233 s, compacting it into 48 generations 52.9 s, then the full batch run **45.9 s wall**
+(88.1 s of process CPU on the 2 cores, load average 1.95 at its end), **peak RSS 1,306 MiB**; its
+steps: plan with the shared dedupe 32.2 s, \`page_views\` 10.4 s, \`sensor_readings\` 1.3 s, cells
+into dynalite 1.9 s. The same command again at once (the archive and its compaction kept, load
+average 0 before it): 38.9 s, peak RSS 1,273 MiB (plan 26.8 s, \`page_views\` 8.5 s). Both at 1 GB
+and 2 threads for DuckDB, not the runtime's defaults (256 MB, one thread), and over the compacted
+archive, which is how the local runtime reads anything older than the compaction period: the
+compaction (52.9 s here) happens once per archived day, not per run.
 
 What is left of a full run is mostly the shared dedupe (the window over every copy) and the cells
 into dynalite.
