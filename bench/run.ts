@@ -1261,7 +1261,21 @@ requests in one process (4,000 conditional PutItems, 40 PutRecords of 500), alte
 CPU with the emulators on the calling thread, 10.5-10.7 s in warm workers. The threads are therefore
 not the default. In both placements the speed invocation (one conditional PutItem per new row) was
 the largest hop of visibility (p50 13-27 s a batch at this load), the polling and batching under
-150 ms. Not measured: an idle machine.
+150 ms.
+
+On an idle machine (2026-12-03 17:27-17:31 UTC, load average 0.6 to 2.1, the bench's own),
+\`STREAMFOLD_EMULATOR_THREADS=none|each npx tsx bench/local-pipeline.ts 20000\` alternated, three
+runs each (every run served exactly what was sent):
+
+| emulators               | HTTP ingest (events/s) | speed caught up (e2e events/s) | RSS MiB  |
+| ----------------------- | ---------------------- | ------------------------------ | -------- |
+| main thread (default)   | 4,171 / 4,087 / 3,855  | 2,167 / 2,256 / 2,213          | 265-282  |
+| worker threads (each)   | 4,008 / 3,558 / 3,081  | 2,556 / 2,383 / 2,245          | 342-361  |
+
+End to end is 2,200-2,600 events/s on the idle machine either way (the quick bench's 1,394 was
+measured under load): about a tenth of kinesalite's own PutRecords (23,400 records/s in the quick
+run), against issue 10's target of a half. The threads move it by less than the run-to-run spread
+and cost about 80 MiB, so they stay off by default.
 
 ## Batch runs: incremental over the compacted archive (bench/batch-incremental.ts)
 
