@@ -992,6 +992,16 @@ fewer row writes (the aggregation window, ADR 012) rather than a cheaper fold.
 | query_ontime_p50_ms / query_ontime_p99_ms (the last 24 hours; 1 trickle event in 100 late) | ${fmt(value('query_ontime_p50_ms'))} / ${fmt(value('query_ontime_p99_ms'))} | |
 | e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
 
+The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
+(2026-12-03 17:29-17:32 UTC, load average 1.9 to 2.5, the bench's own): 300 queries each, and
+visibility over 60 s at 1,000 events/s on 1,000 keys. Visibility grows with the run's length: the
+quick bench's 20 s gave p50 2,557 / p95 3,524 ms (2026-12-02), the full 60 s gives 14,267 /
+20,897 ms, max 21,917, so the speed layer does not keep up with 1,000 events a second when each
+event is its own speed row (one conditional PutItem each on dynalite, 16 in flight; the local
+pipeline bench above, with 20 cells, serves 2,200-2,600 events/s on the same idle machine). At
+the built-in generator's 50 pages and 200 devices it keeps up at 1,000 events/s for 45 minutes
+(the soak below). Not a figure of the cloud, where DynamoDB takes the writes in parallel.
+
 Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
 pair measured back to back on the same machine, main's commit before the branch (c4ff97d) beside
 the branch, with other work running (load average in the last column), so process CPU time is the
