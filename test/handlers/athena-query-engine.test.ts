@@ -346,32 +346,38 @@ WHERE g IN ('0000000001-aaaa-9-1')
 });
 
 describe('AthenaQueryEngine in a batch run', () => {
-  it('feeds text results to the batch layer, which publishes the cells they describe', async () => {
-    const views = validateViews([
-      {
-        name: 'clicks',
-        eventType: 'click',
-        key: ['page'],
-        granularity: '1m',
-        measures: { n: { kind: 'count' } },
-      },
-    ]);
-    const athena = fakeAthena(
-      [{ state: 'SUCCEEDED' }],
-      [{ rows: [HEADER, ['/home', '60000', '3'], ['/cart', '120000', '12']] }],
-    );
+  const views = validateViews([
+    {
+      name: 'clicks',
+      eventType: 'click',
+      key: ['page'],
+      granularity: '1m',
+      measures: { n: { kind: 'count' } },
+    },
+  ]);
+
+  /** One batch run of the `clicks` view whose query answers the given result rows. */
+  async function runOn(rows: (string | undefined)[][]) {
+    const athena = fakeAthena([{ state: 'SUCCEEDED' }], [{ rows: [HEADER, ...rows] }]);
     const batch = new InMemoryBatchViewStore();
-    const control = new InMemoryControlStore();
     const result = await runBatch({
       views,
       engine: engine(athena.client).engine,
       watermark: new FixedWatermark(300_500),
       batch,
-      control,
+      control: new InMemoryControlStore(),
       speed: new InMemorySpeedRowStore(views),
       clock: new ManualClock(400_000),
       arrivalBucketMs: 60_000,
     });
+    return { athena, batch, result };
+  }
+
+  it('feeds text results to the batch layer, which publishes the cells they describe', async () => {
+    const { athena, batch, result } = await runOn([
+      ['/home', '60000', '3'],
+      ['/cart', '120000', '12'],
+    ]);
     expect(result).toMatchObject({ status: 'published', version: 1, cutoffMs: 300_000, cells: 2 });
     const sql = String(athena.sent[0].input.QueryString);
     expect(sql).toContain(`FROM "streamfold_db"."events" WHERE dt <= '1970-01-01'`);
@@ -383,27 +389,7 @@ describe('AthenaQueryEngine in a batch run', () => {
   it('reads a key Athena returns without a value as the empty string, never as "null"', async () => {
     // Key columns are never NULL in the batch SQL (the key rule admits scalars only), so a Datum
     // without VarCharValue there is an empty string the result API left out.
-    const views = validateViews([
-      {
-        name: 'clicks',
-        eventType: 'click',
-        key: ['page'],
-        granularity: '1m',
-        measures: { n: { kind: 'count' } },
-      },
-    ]);
-    const athena = fakeAthena([{ state: 'SUCCEEDED' }], [{ rows: [HEADER, [undefined, '60000', '3']] }]);
-    const batch = new InMemoryBatchViewStore();
-    await runBatch({
-      views,
-      engine: engine(athena.client).engine,
-      watermark: new FixedWatermark(300_500),
-      batch,
-      control: new InMemoryControlStore(),
-      speed: new InMemorySpeedRowStore(views),
-      clock: new ManualClock(400_000),
-      arrivalBucketMs: 60_000,
-    });
+    const { batch } = await runOn([[undefined, '60000', '3']]);
     expect(await batch.query(1, views[0], [''], 0, 1e9)).toEqual([
       { bucketMs: 60_000, state: { n: { kind: 'count', n: 3 } } },
     ]);
