@@ -1003,6 +1003,14 @@ event is its own speed row (one conditional PutItem each on dynalite, 16 in flig
 pipeline bench above, with 20 cells, serves 2,200-2,600 events/s on the same idle machine). At
 the built-in generator's 50 pages and 200 devices it keeps up at 1,000 events/s for 45 minutes
 (the soak below). Not a figure of the cloud, where DynamoDB takes the writes in parallel.
+Where the 2 cores go at that load (\`node --cpu-prof --import tsx bench/e2e-visibility.ts 20 1000\`,
+18:08 UTC, 40 s profiled): the main thread (the emulators and the HTTP API) was idle 15% of the
+time, dynalite 20% of it; the speed handler's worker was idle 10%, and of its time the AWS SDK's
+middleware, endpoint resolution, serialization and SigV4 signing took about 45% (@smithy/core
+30%, @aws-sdk/core 8%, signature-v4 and hashing 7%), garbage collection 5%, the project's own
+code (core, adapters, services) 6%. Both threads are saturated; the lever would be fewer requests
+per row (conditional writes cannot be batched in DynamoDB except in transactions, which dynalite
+lacks), not a cheaper fold.
 
 Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
 pair measured back to back on the same machine, main's commit before the branch (c4ff97d) beside
