@@ -120,3 +120,30 @@ export class DecimalAccumulator {
 export function decimalToNumber(value: Decimal): number {
   return Number(formatDecimal(value));
 }
+
+/**
+ * Fractional digits of the quotient decimalRatioToNumber computes. A mean that is not exactly
+ * halfway between two doubles differs from every halfway point by more than 1e-38 of itself
+ * (its denominator, the count times 10^9, is far below 10^30), and a halfway point that is a
+ * mean of at most 10^12 events ends within 120 digits: the digits kept then round as the exact
+ * quotient does.
+ */
+const QUOTIENT_DIGITS = 120;
+
+/**
+ * The double nearest to `sum / n`, computed from the exact decimal: `avg` serves the mean itself
+ * (0.1 + 0.2 + 0.3 over 3 is 0.2), where dividing the sum's double by n would round twice
+ * (0.6 / 3 is 0.19999999999999998). Every layer serves an avg through this, so they agree.
+ */
+export function decimalRatioToNumber(sum: Decimal, n: number): number {
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`count must be a positive integer (given ${n})`);
+  if (n === 1) return decimalToNumber(sum);
+  const numerator = (sum < 0n ? -sum : sum) * 10n ** BigInt(QUOTIENT_DIGITS);
+  const divisor = BigInt(n) * SCALE;
+  const digits = (numerator / divisor).toString().padStart(QUOTIENT_DIGITS + 1, '0');
+  const point = digits.length - QUOTIENT_DIGITS;
+  // A remainder past the last digit kept adds a sticky digit, so a quotient just above a halfway
+  // point is never read as the halfway point itself (which rounds to even).
+  const sticky = numerator % divisor === 0n ? '' : '1';
+  return Number(`${sum < 0n ? '-' : ''}${digits.slice(0, point)}.${digits.slice(point)}${sticky}`);
+}

@@ -1,6 +1,7 @@
 import {
   DecimalAccumulator,
   decimalFromNumber,
+  decimalRatioToNumber,
   decimalToNumber,
   formatDecimal,
   parseDecimal,
@@ -117,7 +118,7 @@ export function finalize(state: MeasureState): MeasureValue {
     case 'max':
       return state.value;
     case 'avg':
-      return state.n === 0 ? null : decimalToNumber(state.sum) / state.n;
+      return state.n === 0 ? null : decimalRatioToNumber(state.sum, state.n);
     case 'distinct':
       if (state.empty) return 0;
       return state.exact ?? state.sketch.estimate();

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DecimalAccumulator, decimalFromNumber, formatDecimal } from '../../lambdas/core/decimal';
+import {
+  DecimalAccumulator,
+  decimalFromNumber,
+  decimalRatioToNumber,
+  formatDecimal,
+  parseDecimal,
+} from '../../lambdas/core/decimal';
+import { isNearestDouble } from '../fixtures/nearest-double';
 import { summableProblem } from '../../lambdas/core/fields';
 
 const RUNS = { numRuns: 500 };
@@ -79,5 +86,36 @@ describe('DecimalAccumulator', () => {
     }
     expect(expected > SAFE).toBe(true);
     expect(acc.sum).toBe(expected);
+  });
+});
+
+describe('decimalRatioToNumber (what avg serves)', () => {
+  it('serves the mean rounded once, not the rounded sum divided again', () => {
+    expect(decimalRatioToNumber(parseDecimal('0.6'), 3)).toBe(0.2); // 0.6 / 3 is 0.19999999999999998
+    expect(decimalRatioToNumber(parseDecimal('-0.6'), 3)).toBe(-0.2);
+    expect(decimalRatioToNumber(parseDecimal('1'), 3)).toBe(1 / 3);
+    expect(decimalRatioToNumber(parseDecimal('0.000000001'), 1_000_000_000)).toBe(1e-18);
+    expect(decimalRatioToNumber(parseDecimal('0'), 7)).toBe(0);
+    expect(() => decimalRatioToNumber(1n, 0)).toThrow('count must be a positive integer');
+  });
+
+  it('is the double nearest the exact quotient (property, checked in exact rationals)', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: -(10n ** 27n), max: 10n ** 27n }),
+        fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 2_000_000_000 })),
+        (units, n) => {
+          expect(isNearestDouble(decimalRatioToNumber(units, n), units, BigInt(n) * SCALE)).toBe(true);
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('rounds a quotient exactly halfway between two doubles to even, and one just past it away', () => {
+    // 2^53 + 1 is halfway between 2^53 and 2^53 + 2: as a mean of two events, it rounds to even.
+    const halfway = (2n ** 53n + 1n) * 2n * SCALE;
+    expect(decimalRatioToNumber(halfway, 2)).toBe(2 ** 53);
+    expect(decimalRatioToNumber(halfway + 1n, 2)).toBe(2 ** 53 + 2);
   });
 });
