@@ -143,8 +143,9 @@ export const SPEED_BATCH_SIZE = 500;
  * Records per speed invocation at a monthly volume. With no batching window (the stacks' default,
  * ADR 014) Lambda reads each shard once a second and invokes with what it found, so a batch holds
  * a second of the shard's records (at least one: an empty read invokes nothing), up to the batch
- * size; with a window (`maxBatchingWindow`), the window's seconds of them. Events spread evenly over the shards (the event id is the partition key). At low volume that is far
- * below the batch size: the writes per event, the id-log appends and the invocations follow it.
+ * size; with a window (`maxBatchingWindow`), the window's seconds of them. Events spread evenly
+ * over the shards (the event id is the partition key). At low volume that is far below the batch
+ * size: the writes per event, the id-log appends and the invocations follow it.
  */
 export function eventsPerInvocation(
   eventsPerMonth: number,

@@ -97,6 +97,17 @@ function engine(client: AthenaClient, overrides: Partial<AthenaQueryEngineOption
 
 const HEADER = ['k0', 'bucket', 'm0'];
 
+/** A one-count view whose batch query answers rows of HEADER's columns. */
+const CLICKS = validateViews([
+  {
+    name: 'clicks',
+    eventType: 'click',
+    key: ['page'],
+    granularity: '1m',
+    measures: { n: { kind: 'count' } },
+  },
+]);
+
 describe('AthenaQueryEngine.run', () => {
   it('starts the query in the workgroup and polls until SUCCEEDED, backing off between polls', async () => {
     const athena = fakeAthena(
@@ -126,15 +137,7 @@ describe('AthenaQueryEngine.run', () => {
   });
 
   it('unloads the batch SQL (a comment, then WITH) as the subquery of a plain SELECT, as UNLOAD requires', async () => {
-    const [view] = validateViews([
-      {
-        name: 'clicks',
-        eventType: 'click',
-        key: ['page'],
-        granularity: '1m',
-        measures: { n: { kind: 'count' } },
-      },
-    ]);
+    const [view] = CLICKS;
     const sql = batchSql(view, 'athena', 'SELECT line FROM events', 300_000).sql;
     expect(sql).toMatch(/^-- view clicks[^\n]*\nWITH /);
     const athena = fakeAthena([{ state: 'SUCCEEDED' }], []);
@@ -346,15 +349,7 @@ WHERE g IN ('0000000001-aaaa-9-1')
 });
 
 describe('AthenaQueryEngine in a batch run', () => {
-  const views = validateViews([
-    {
-      name: 'clicks',
-      eventType: 'click',
-      key: ['page'],
-      granularity: '1m',
-      measures: { n: { kind: 'count' } },
-    },
-  ]);
+  const views = CLICKS;
 
   /** One batch run of the `clicks` view whose query answers the given result rows. */
   async function runOn(rows: (string | undefined)[][]) {
