@@ -43,6 +43,29 @@ function benchArchiveLine(
 }
 
 /**
+ * The archive line of bench event `n`, in its fast spelling; when `check` is set, compared with
+ * the pipeline's own (normalizeStreamRecord, then toArchiveLine), so a change to the archive format
+ * fails the bench instead of timing lines it never writes. Callers check a sample.
+ */
+export function checkedBenchArchiveLine(
+  n: number,
+  time: string,
+  position: { shardId: string; sequenceNumber: string; partitionKey: string; arrivedMs: number },
+  views: readonly ViewDefinition[],
+  check: boolean,
+): string {
+  const line = benchArchiveLine(n, time, position);
+  if (check) {
+    const expected = toArchiveLine(
+      normalizeStreamRecord(JSON.stringify(benchEventBody(n, time)), position, views),
+    );
+    if (line !== expected)
+      throw new Error(`bench archive line differs from toArchiveLine's:\n${line}\n${expected}`);
+  }
+  return line;
+}
+
+/**
  * Writes the archive bench/replay.ts and bench/batch-scale.ts read: `total` events (1% producer
  * retries of the event before them) arriving evenly over the hour from `start`, each up to two
  * minutes late, as NDJSON objects the way the archiver names them, calling `put` with each object's
@@ -72,17 +95,7 @@ export async function writeArchiveObjects(
         partitionKey: `e${n}`,
         arrivedMs,
       };
-      const line = benchArchiveLine(n, time, position);
-      // The fast spelling of the line is checked against the pipeline's own on a sample, so a
-      // change to the archive format fails the bench instead of timing lines it never writes.
-      if (i % 997 === 0) {
-        const expected = toArchiveLine(
-          normalizeStreamRecord(JSON.stringify(benchEventBody(n, time)), position, views),
-        );
-        if (line !== expected)
-          throw new Error(`bench archive line differs from toArchiveLine's:\n${line}\n${expected}`);
-      }
-      lines.push(line);
+      lines.push(checkedBenchArchiveLine(n, time, position, views, i % 997 === 0));
     }
     const hour = new Date(start + Math.floor((o * 3_600_000) / objects)).toISOString();
     const body = lines.join('\n') + '\n';

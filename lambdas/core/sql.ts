@@ -41,8 +41,14 @@ interface Dialect {
   /** Lower-case hex MD5 of a text. */
   md5Hex(text: string): string;
   hexToBigint(hex: string): string;
-  /** Comma-joined text aggregate ordered by `orderBy`, over the rows where `filter` holds. */
-  joinAgg(expr: string, orderBy: string, filter: string): string;
+  /**
+   * Comma-joined text aggregate over the rows where `filter` holds, in no particular order: its
+   * one use, a sketch's `index:rank` list, is read by raising each register (HyperLogLog.fromSparse),
+   * which any order gives alike. Not ordered on purpose: DuckDB keeps an ordered aggregate's input
+   * per group in memory it cannot spill, so a full run over 30 days of 50 pages (2.2M cells) ran out
+   * of a 256 MB limit, and of 1 GB (bench/batch-incremental.ts 10000000, 2026-12-03).
+   */
+  joinAgg(expr: string, filter: string): string;
   /** The JSON type at a path as 's' (string), 'n' (number), 'b' (boolean), or NULL (anything else). */
   jsonType(line: string, path: string): string;
   /** Does the text match the regular expression (whole text)? */
@@ -64,8 +70,7 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     intDiv: (a, b) => `(${a} // ${b})`,
     md5Hex: (text) => `md5(${text})`,
     hexToBigint: (hex) => `CAST(('0x' || ${hex}) AS BIGINT)`,
-    joinAgg: (expr, orderBy, filter) =>
-      `string_agg(${expr}, ',' ORDER BY ${orderBy}) FILTER (WHERE ${filter})`,
+    joinAgg: (expr, filter) => `string_agg(${expr}, ',') FILTER (WHERE ${filter})`,
     jsonType: (line, path) => DUCKDB_JSON_TYPE_CODE(`json_type(${line}, '${path}')`),
     fullMatch: (text, pattern) => `regexp_full_match(${text}, ${sqlString(pattern)})`,
     utcDate: (ms) => `strftime(epoch_ms(${ms}), '%Y-%m-%d')`,
@@ -84,8 +89,7 @@ const DIALECTS: Record<SqlDialectName, Dialect> = {
     md5Hex: (text) => `lower(to_hex(md5(to_utf8(${text}))))`,
     hexToBigint: (hex) => `from_base(${hex}, 16)`,
     // FILTER: https://trino.io/docs/current/functions/aggregate.html#filtering-during-aggregation
-    joinAgg: (expr, orderBy, filter) =>
-      `array_join(array_agg(${expr} ORDER BY ${orderBy}) FILTER (WHERE ${filter}), ',')`,
+    joinAgg: (expr, filter) => `array_join(array_agg(${expr}) FILTER (WHERE ${filter}), ',')`,
     // json_format prints a JSON value's text: a string starts with a quote, a number with - or a digit.
     jsonType: (line, path) =>
       `CASE substr(json_format(json_extract(${line}, '${path}')), 1, 1) WHEN '"' THEN 's' WHEN 't' THEN 'b' WHEN 'f' THEN 'b' WHEN '-' THEN 'n' WHEN '0' THEN 'n' WHEN '1' THEN 'n' WHEN '2' THEN 'n' WHEN '3' THEN 'n' WHEN '4' THEN 'n' WHEN '5' THEN 'n' WHEN '6' THEN 'n' WHEN '7' THEN 'n' WHEN '8' THEN 'n' WHEN '9' THEN 'n' END`,
@@ -802,7 +806,7 @@ function distinctPassCtes(
       ...plain.map((a) => `${a.fold(only(0))} AS ${a.name}`),
       ...values.flatMap((_, j) => [
         `CAST(coalesce(${only(j)('sum(x)')}, 0) AS BIGINT) AS d${j}_x`,
-        `${d.joinAgg(`CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR)`, 'idx', `j = ${j} AND idx IS NOT NULL`)} AS d${j}_h`,
+        `${d.joinAgg(`CAST(idx AS VARCHAR) || ':' || CAST(rnk AS VARCHAR)`, `j = ${j} AND idx IS NOT NULL`)} AS d${j}_h`,
       ]),
     ].join(',\n    ')}
   FROM part
@@ -815,6 +819,10 @@ function distinctPassCtes(
  * The SQL computing a view's batch cells from everything that arrived before `cutoffMs`. With
  * `arrivedFromMs`, only the events whose kept copy arrived at or after it: the part of the
  * cells the speed layer holds for that arrival window, to reconcile the two layers.
+ *
+ * Its rows come in no particular order (callers key cells by key and bucket): DuckDB's final sort
+ * of a full run's 2.2M wide rows (sketch texts, decimal sums) failed to pin blocks under a 256 MB
+ * limit, and Athena sorts a query's whole result on one node.
  */
 export function batchSql(
   view: ViewDefinition,
@@ -1009,8 +1017,7 @@ export function batchSql(
   const sql = `-- view ${view.name}: batch cells of events that arrived before ${toIso(cutoffMs)}${window}
 WITH ${ctes.join(',\n')}
 SELECT ${[...keys, 'bucket', ...columns].join(', ')}
-FROM agg
-ORDER BY ${[...keys, 'bucket'].join(', ')}`.replace(/\n\n+/g, '\n');
+FROM agg`.replace(/\n\n+/g, '\n');
   return { view: view.name, sql };
 }
 

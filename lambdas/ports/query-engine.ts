@@ -38,6 +38,13 @@ export interface QueryEngine {
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;
   /**
+   * Runs one query and hands its rows to `onRows` a chunk at a time, each chunk awaited before the
+   * next is read, so a caller that writes and forgets each chunk holds one chunk, not the result:
+   * a full run's 2.2 million cells of one view took gigabytes of heap as one array.
+   * @default - callers use `run` (every row at once)
+   */
+  runInChunks?(sql: string, onRows: (rows: BatchResultRow[]) => Promise<void>): Promise<void>;
+  /**
    * Runs a SELECT once and keeps its rows for the queries of this run: returns a relation (a
    * SELECT) reading them, and `release`, which frees them (call it when the run's queries are
    * done, whatever happened). An engine that cannot keep rows between queries leaves it out: the

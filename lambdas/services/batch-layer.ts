@@ -436,8 +436,12 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
   let published: BatchRunResult;
   try {
     for (const { view, sql } of planned.queries) {
-      const result = await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
-      written = addWrites(written, result);
+      const write = async (rows: BatchResultRow[]) => {
+        written = addWrites(written, await writeBatchRows(deps.batch, planned.plan.version, view, rows));
+      };
+      // A chunk at a time where the engine streams: a full run's cells of one view need not fit in memory.
+      if (deps.engine.runInChunks) await deps.engine.runInChunks(sql, write);
+      else await write(await deps.engine.run(sql));
     }
     // The kept copies stay for the publish's reconciliation (ADR 020), then go.
     published = await publishBatch(deps, planned.plan, written, planned.kept);

@@ -211,7 +211,11 @@ describe('the dedupe the views of a full run share (ADR 016)', () => {
     );
     const engine = new DuckDbQueryEngine(archive);
     const run = engine.run.bind(engine);
-    engine.run = (sql) => (sql.includes('FROM run_rows_') ? Promise.reject(new Error('injected')) : run(sql));
+    const runInChunks = engine.runInChunks.bind(engine);
+    const fails = (sql: string) => sql.includes('FROM run_rows_');
+    engine.run = (sql) => (fails(sql) ? Promise.reject(new Error('injected')) : run(sql));
+    engine.runInChunks = (sql, onRows) =>
+      fails(sql) ? Promise.reject(new Error('injected')) : runInChunks(sql, onRows);
     try {
       await expect(runBatch(deps(engine), { full: true })).rejects.toThrow('injected');
       engine.run = run;

@@ -1,4 +1,5 @@
 import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -400,19 +401,38 @@ GROUP BY filename`,
   }
 
   async run(sql: string): Promise<BatchResultRow[]> {
-    for (const [source, bytes] of this.sourceBytes)
-      if (sql.includes(source)) {
-        this.bytesRead += bytes.all;
-        this.parquetBytesRead += bytes.parquet;
-      }
-    this.instance ??= openDuckDb(this.memory);
-    const connection = await (await this.instance).connect();
+    const connection = await this.connectFor(sql);
     try {
       const reader = await connection.runAndReadAll(sql);
       return reader.getRowObjectsJS() as BatchResultRow[];
     } finally {
       connection.closeSync();
     }
+  }
+
+  /**
+   * Streams the result (DuckDB's chunks of 2,048 rows) instead of collecting it: a collected
+   * result is held inside DuckDB's memory limit as well as in the heap.
+   */
+  async runInChunks(sql: string, onRows: (rows: BatchResultRow[]) => Promise<void>): Promise<void> {
+    const connection = await this.connectFor(sql);
+    try {
+      const result = await connection.stream(sql);
+      for await (const rows of result.yieldRowObjectJs()) await onRows(rows as BatchResultRow[]);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** A connection for one query, counting the archive bytes the query's sources read. */
+  private async connectFor(sql: string): Promise<DuckDBConnection> {
+    for (const [source, bytes] of this.sourceBytes)
+      if (sql.includes(source)) {
+        this.bytesRead += bytes.all;
+        this.parquetBytesRead += bytes.parquet;
+      }
+    this.instance ??= openDuckDb(this.memory);
+    return (await this.instance).connect();
   }
 
   /**
