@@ -1318,6 +1318,15 @@ engine's own run (one ranking kept for the whole run) is beside it.
 | batch_bytes_scanned_ratio_typed_columns (the scheduled run, its Parquet read by typed column: Athena's projection) | ${fmt(value('batch_bytes_scanned_ratio_typed_columns'))} | |
 | full_bytes_scanned_ratio_typed_columns (a full run, likewise) | ${fmt(value('full_bytes_scanned_ratio_typed_columns'))} | |
 
+The figures above are from the quick run's 100k-event history (the full bench uses 1M). Issue 11 asks for
+10M; \`npx tsx bench/batch-incremental.ts 10000000\` (2026-12-03 20:14-21:59 UTC) has not finished:
+its first attempt found that a full run over 30 days of 50 pages (2.2M cells) ran out of DuckDB's
+256 MB, and of 1 GB, because the batch SQL sorted its result and ordered the sketch aggregate
+(fixed in 1338b40: neither, and the rows stream to the batch table a chunk at a time); the second
+got through the raw-NDJSON engine's full, incremental and checking runs at the runtime's defaults,
+then the bench itself ran out of its 12 GB heap sorting its snapshots of the compacted engine's
+cells. No 10M figure is recorded.
+
 ## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
 
 | events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) | tuned_cost_usd_per_million_events (provisioned, ${TUNED_WINDOW_S} s batching window) | records per speed invocation (default / provisioned / tuned) |
