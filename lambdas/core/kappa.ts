@@ -1,8 +1,8 @@
 import type { NormalizedEvent } from './event';
 import { applyToRow, type FenceBy } from './fencing';
-import { getField, scalarText, summableProblem } from './fields';
+import { getField, scalarText } from './fields';
 import { foldEvents, identityRow, mergeRows, type RowState } from './measures';
-import { cellId, cellOf, matches, type CellAddress } from './reducer';
+import { cellId, cellOf, keyProblem, matches, type CellAddress } from './reducer';
 import type { ViewDefinition } from './view';
 
 /**
@@ -103,25 +103,24 @@ function canonicalJson(value: unknown): string {
 }
 
 /**
- * Can this definition read the event? Ingestion and the archive validate events against the views
- * module of their time; a version built with an older (or newer) definition may find a key field
- * missing or a measure field of another type. Such an event does not feed that version, in the
- * replay and in the live processor alike, so both agree and neither can fail on accepted input.
+ * Does the event feed this version? Ingestion and the archive validate events against the views
+ * module of their time; a version built with an older (or newer) definition, or a replay of events
+ * archived before the view existed, may meet events that no door checked for it. They are read by
+ * the rules every layer shares (README "Events archived before a view existed"): an event whose
+ * key breaks the key rules (not a scalar, or too long to store, as the speed and batch layers skip
+ * it) stays out of the view; a measure value that breaks its measure's rule counts as missing for
+ * that measure alone (the fold skips it, as the batch SQL does), so the event still counts. The
+ * replay and the live processor both ask this, so they agree and neither can fail on accepted input.
  */
 export function feeds(view: ViewDefinition, body: Readonly<Record<string, unknown>>): boolean {
   if (!matches(view, body)) return false;
-  for (const field of view.key) if (scalarText(getField(body, field)) === undefined) return false;
-  for (const spec of Object.values(view.measures)) {
-    if (spec.field === undefined) continue;
-    const value = getField(body, spec.field);
-    if (value === undefined || value === null) continue;
-    if (spec.kind === 'distinct') {
-      if (scalarText(value) === undefined) return false;
-    } else if (typeof value !== 'number' || !Number.isFinite(value)) return false;
-    else if ((spec.kind === 'sum' || spec.kind === 'avg') && summableProblem(value) !== undefined)
-      return false;
+  const key: string[] = [];
+  for (const field of view.key) {
+    const text = scalarText(getField(body, field));
+    if (text === undefined) return false;
+    key.push(text);
   }
-  return true;
+  return keyProblem(view, key) === undefined;
 }
 
 /** Does version `v` count an event that arrived at `arrivedMs` through the live processor? */

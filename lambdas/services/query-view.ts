@@ -197,13 +197,15 @@ export function parseViewQuery(
       field: 'from',
       message: `from must be before to (given ${toIso(from)} and ${toIso(to)})`,
     });
-  if (problems.length === 0 && (to - from) / width > MAX_BUCKETS_PER_QUERY) {
+  // Buckets overlapping [from, to): from the bucket holding `from` (counting from `from` itself let
+  // an unaligned range through with one bucket more than the cap).
+  const fromBucket = Math.floor(from / width) * width;
+  if (problems.length === 0 && Math.ceil((to - fromBucket) / width) > MAX_BUCKETS_PER_QUERY) {
     problems.push({
       field: 'from',
       message: `the range spans more than ${MAX_BUCKETS_PER_QUERY} buckets of ${view.granularity}; narrow from/to`,
     });
   }
   if (problems.length > 0) return { problems };
-  // Buckets overlapping [from, to): start at the bucket holding `from`.
-  return { key, fromBucket: Math.floor(from / width) * width, to };
+  return { key, fromBucket, to };
 }

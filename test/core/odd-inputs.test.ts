@@ -15,6 +15,21 @@ import { finalize, type MeasureState } from '../../lambdas/core/measures';
 import { cellId, keyProblem, reduce, type Cell } from '../../lambdas/core/reducer';
 import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
 import { validateViews } from '../../lambdas/core/view';
+import { processKappaBatch } from '../../lambdas/services/kappa-processor';
+import {
+  finishReplay,
+  replayChunk,
+  replayReady,
+  startReplay,
+  type ReplayDeps,
+} from '../../lambdas/services/kappa-replay';
+import type { SpeedRecord } from '../../lambdas/services/speed-layer';
+import {
+  InMemoryArchive,
+  InMemoryKappaCellStore,
+  InMemoryKappaControlStore,
+} from '../services/in-memory-kappa';
+import { InMemoryEventClaims } from '../services/in-memory-stores';
 
 /**
  * Invariant 8 by property: events with unusual but valid-looking values (keys of every JSON type,
@@ -22,7 +37,9 @@ import { validateViews } from '../../lambdas/core/view';
  * typed filters, fields named like Object methods, keys near the size limit) are either refused
  * at the door, or served the same by the reducer (speed layer, replay) and the batch SQL run by
  * DuckDB. The same holds for events archived before a view existed, which no door checked for it:
- * neither layer fails, and they agree on what they keep out.
+ * neither layer fails, and they agree on what they keep out. The Kappa variant reads them by the
+ * same rules, through its replay (a version built from the archive) and its live processor (a
+ * version older than the views module the records were validated with).
  */
 const NUM_RUNS = 60;
 const BASE = Date.UTC(2026, 10, 24, 10, 0, 0);
@@ -221,6 +238,63 @@ function expectSame(batch: Map<string, Cell>, replay: Map<string, Cell>): void {
   }
 }
 
+/**
+ * The Kappa variant's cells for events no door checked for `views`: version 1 is built from an
+ * empty archive before the events arrive, so the live processor (validating against no view, as
+ * the ingestion API did) keeps it; version 2 is replayed from the archive holding the same events.
+ */
+async function kappaCells(
+  lines: readonly string[],
+): Promise<{ live: Map<string, Cell>; replay: Map<string, Cell> }> {
+  const cells = new InMemoryKappaCellStore();
+  const control = new InMemoryKappaControlStore();
+  const claims = new InMemoryEventClaims();
+  const archive = new InMemoryArchive();
+  let now = BASE - 60_000;
+  let archivedBefore: number | null = null;
+  const deps: ReplayDeps = {
+    views,
+    cells,
+    control,
+    claims,
+    archive,
+    watermark: { archivedBeforeMs: async () => archivedBefore },
+    clock: { now: () => now },
+    handoffDelayMs: 1_000,
+    archivePrefix: 'events/',
+  };
+  const first = await startReplay({}, deps);
+  archivedBefore = first.handoffMs;
+  expect((await replayReady(first.replayId, deps)).ready).toBe(true);
+  await replayChunk(first.replayId, [], { chunkId: 'empty', sole: true }, deps);
+  expect((await finishReplay(first.replayId, deps)).flipped).toBe(true);
+
+  const records: SpeedRecord[] = lines.map((data, i) => ({ data, position: position(i) }));
+  const live = await processKappaBatch(records, { views: [], cells, control, claims, fenceBy: 'shard' });
+  expect(live.failedFrom, JSON.stringify(live.errors)).toBeUndefined();
+  expect(live.poison).toEqual([]);
+
+  archive.put(
+    'events/dt=2026-11-24/hour=10/shardId-000000000000-1.ndjson',
+    lines.map((text, i) => toArchiveLine(normalizeStreamRecord(text, position(i), [])) + '\n').join(''),
+  );
+  now = BASE + 3_600_000;
+  const second = await startReplay({}, deps);
+  archivedBefore = second.handoffMs;
+  expect((await replayReady(second.replayId, deps)).ready).toBe(true);
+  await replayChunk(second.replayId, await archive.list(), { chunkId: 'all', sole: true }, deps);
+  expect((await finishReplay(second.replayId, deps)).flipped).toBe(true);
+
+  const read = (version: number): Map<string, Cell> => {
+    const out = new Map<string, Cell>();
+    for (const view of views)
+      for (const { address, cell } of cells.cellsOf(version, view))
+        out.set(cellId(address), { ...address, state: cell.state });
+    return out;
+  };
+  return { live: read(first.version), replay: read(second.version) };
+}
+
 const position = (i: number) => ({
   shardId: 'shardId-000000000000',
   sequenceNumber: String(1000 + i),
@@ -280,12 +354,18 @@ describe('accepted means served: odd inputs (property, DuckDB running the genera
     expectSame(batch, reduce(views, archived));
   }, 60_000);
 
-  it('events archived before the views existed fail no layer, and batch = reducer on what each keeps', async () => {
+  it('events archived before the views existed fail no layer, and batch = reducer = Kappa replay = Kappa live on what each keeps', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(eventArb, { minLength: 1, maxLength: 12 }), async (raws) => {
         // No view checked these at the door (none existed): only the envelope was validated.
-        const archived = raws.map((raw, i) => normalizeStreamRecord(eventText(raw, i), position(i), []));
-        expectSame(await batchCells(archived), reduce(views, archived));
+        const lines = raws.map((raw, i) => eventText(raw, i));
+        const archived = lines.map((text, i) => normalizeStreamRecord(text, position(i), []));
+        const batch = await batchCells(archived);
+        expectSame(batch, reduce(views, archived));
+        // The Kappa variant: a replay of the archive, and a live version older than the views.
+        const kappa = await kappaCells(lines);
+        expectSame(batch, kappa.replay);
+        expectSame(batch, kappa.live);
       }),
       { numRuns: NUM_RUNS },
     );

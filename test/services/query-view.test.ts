@@ -182,6 +182,25 @@ describe('queryView: refusals', () => {
     expect(most.status).toBe(200);
   });
 
+  it('counts the buckets an unaligned range overlaps against the cap, not its length', async () => {
+    // Found by a probe: from and to half a minute into their buckets span exactly the cap in
+    // length but overlap one bucket more, and were answered with 10,001 buckets.
+    const { query } = setup();
+    const half = 30_000;
+    const overlapping = await query('clicks', {
+      page: '/home',
+      from: iso(T0 - MAX_BUCKETS_PER_QUERY * MIN + half),
+      to: iso(T0 + half),
+    });
+    expect(overlapping.status).toBe(400);
+    const within = await query('clicks', {
+      page: '/home',
+      from: iso(T0 - MAX_BUCKETS_PER_QUERY * MIN + half),
+      to: iso(T0),
+    });
+    expect(within.status).toBe(200);
+  });
+
   it('reports a missing key and a bad time together', async () => {
     const { query } = setup();
     const res = await query('clicks', { from: 'soon' });
