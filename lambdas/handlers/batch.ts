@@ -27,7 +27,9 @@ import { logger } from '../runtime/logger';
 import { emitCountMetric } from '../runtime/metrics';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
-import { isBatchStep, parseBatchStep, type BatchStep } from '../adapters/codecs/batch-step';
+import { isBatchStep, parseBatchStep, writeResult, type BatchStep } from '../adapters/codecs/batch-step';
+import { readMapRunOutputs } from '../adapters/codecs/map-run-results';
+import { MAP_RESULTS_FOLDER } from '../runtime/function-environment';
 import { makeSfnClient } from '../runtime/clients/sfn';
 import {
   abandonBatch,
@@ -212,7 +214,15 @@ async function step(input: BatchStep): Promise<unknown> {
       return writeBatchRows(deps.batch, input.plan.version, view, rows);
     }
     case 'publish': {
-      const written = input.written.reduce<WriteResult>(addWrites, {
+      const { written: given } = input;
+      const results = {
+        bucket: config.archiveBucket,
+        prefix: `${config.batchRunsPrefix}${MAP_RESULTS_FOLDER}`,
+      };
+      const read = (key: string) => new S3ArchiveReader(s3, config.archiveBucket, '').read(key);
+      const answers =
+        'key' in given ? (await readMapRunOutputs(read, given, results)).map(writeResult) : given;
+      const written = answers.reduce<WriteResult>(addWrites, {
         cells: 0,
         unstorableCount: 0,
         unstorable: [],

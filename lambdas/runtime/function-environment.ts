@@ -144,6 +144,12 @@ export function lambdaQueryEnvironment(o: LambdaServing): FunctionEnvironment {
 
 /** Where a cloud batch run's queries unload their rows for the writers, in the archive bucket. */
 export const DEFAULT_BATCH_RUNS_PREFIX = 'batch-runs/';
+/**
+ * Under the batch runs prefix: where the WriteCells Distributed Map exports its writers' answers
+ * (its ResultWriter), which the Publish step reads. Not under a run's `v<version>/`, which the
+ * writers' ItemReader lists.
+ */
+export const MAP_RESULTS_FOLDER = 'map-results/';
 
 /** The batch layer: recomputes the views over the archive and publishes a version with its cutoff. */
 export function batchEnvironment(

@@ -8,7 +8,7 @@ import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DEFAULT_BATCH_RUNS_PREFIX } from '../../lambdas/runtime/function-environment';
+import { DEFAULT_BATCH_RUNS_PREFIX, MAP_RESULTS_FOLDER } from '../../lambdas/runtime/function-environment';
 import { archiveTransformEnvironment } from '../../lambdas/runtime/function-environment';
 import { grantBucket, grantObjects, grantStream } from './grants';
 import { HandlerFunction } from './handler-function';
@@ -19,6 +19,8 @@ export const ARCHIVE_PREFIX = 'events/';
 export const ATHENA_RESULTS_PREFIX = 'athena-results/';
 /** Where a cloud batch run's queries unload their rows for the writers (`v<version>/<view>/`; expired by a lifecycle rule). */
 export const BATCH_RUNS_PREFIX = DEFAULT_BATCH_RUNS_PREFIX;
+/** Where the batch run's WriteCells Map exports its writers' answers for the Publish step (under the runs prefix, so expired with it). */
+export const BATCH_MAP_RESULTS_PREFIX = `${BATCH_RUNS_PREFIX}${MAP_RESULTS_FOLDER}`;
 /** Where the Kappa replay's Distributed Map writes its child workflows' results (expired by a lifecycle rule the replay adds). */
 export const REPLAY_RESULTS_PREFIX = 'replay-results/';
 /** Where Firehose writes what it could not deliver (`processing-failed/` for records the transform failed or skipped). */

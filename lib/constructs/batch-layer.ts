@@ -17,7 +17,13 @@ import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-col
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { batchEnvironment } from '../../lambdas/runtime/function-environment';
 import { API_FUNCTION_TIMEOUT } from './api-timeouts';
-import { ARCHIVE_PREFIX, ATHENA_RESULTS_PREFIX, BATCH_RUNS_PREFIX, type Archive } from './archive';
+import {
+  ARCHIVE_PREFIX,
+  ATHENA_RESULTS_PREFIX,
+  BATCH_MAP_RESULTS_PREFIX,
+  BATCH_RUNS_PREFIX,
+  type Archive,
+} from './archive';
 import { arrivalBucketEnv } from './arrival-bucket';
 import { grantBucket, grantObjects, grantTable } from './grants';
 import { HandlerFunction } from './handler-function';
@@ -27,6 +33,7 @@ import {
   EVENTS_PER_POLL,
   invokeStep,
   retryIdempotent,
+  PrefixResultWriter,
   retryThrottled,
   ZeroToleranceDistributedMap,
 } from './step-functions';
@@ -136,6 +143,9 @@ export class BatchLayer extends Construct {
 
   constructor(scope: Construct, id: string, props: BatchLayerProps) {
     super(scope, id);
+    // The WriteCells Map's ResultWriter is a ResultWriterV2, which CDK renders only with this flag;
+    // it is scoped to this construct so the app's flags stay as they are.
+    this.node.setContext('@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2', true);
     const schedule = props.schedule ?? Duration.minutes(15);
     checkRange('schedule (minutes)', schedule.toMinutes(), 1, undefined);
     const writerConcurrency = props.writerConcurrency ?? 10;
@@ -492,6 +502,10 @@ export class BatchLayer extends Construct {
       }),
       itemSelector: { action: 'write', plan, key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key') },
       maxConcurrency: writerConcurrency,
+      // The writers' answers go to S3, and Publish reads them there: returned in the state, they
+      // would fail the run past 256 KiB (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html),
+      // some 5,000 unloaded objects, or 50 whose writers report skipped keys.
+      resultWriterV2: new PrefixResultWriter(archive.bucket, BATCH_MAP_RESULTS_PREFIX),
       resultPath: '$.written',
       label: 'WriteCells',
       mapExecutionType: sfn.StateMachineType.STANDARD,
@@ -507,7 +521,7 @@ export class BatchLayer extends Construct {
 
     const publish = invoke(
       'Publish',
-      { action: 'publish', plan, written: sfn.JsonPath.listAt('$.written') },
+      { action: 'publish', plan, written: sfn.JsonPath.objectAt('$.written') },
       '$.result',
     );
     // publishBatch run again for its own version answers published (a pointer already holding it).
@@ -558,6 +572,11 @@ export class BatchLayer extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(fn.node.defaultChild as CfnElement)}.Arn>:*]`,
       reason:
         "lambda:InvokeFunction on the batch function's versions and aliases (CDK's LambdaInvoke grant): one function only.",
+    });
+    const bucketId = stack.getLogicalId(archive.bucket.node.defaultChild as s3.CfnBucket);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${BATCH_MAP_RESULTS_PREFIX}*]`,
+      reason: `The WriteCells Distributed Map writes its writers' answers under ${BATCH_MAP_RESULTS_PREFIX} of the archive bucket (ResultWriter), one object per batch of results: object access under that prefix only.`,
     });
     acknowledgeDistributedMapPolicy(stateMachine, 'WriteCells', 'unloaded object');
     for (const [id, metric, description] of [

@@ -21,6 +21,7 @@ import {
   EVENTS_PER_POLL,
   invokeStep,
   retryIdempotent,
+  PrefixResultWriter,
   retryThrottled,
   ZeroToleranceDistributedMap,
 } from './step-functions';
@@ -84,37 +85,6 @@ export interface ReplayProps {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
-}
-
-/**
- * ResultWriter whose IAM statement is scoped to the results prefix. CDK's own ResultWriterV2 grants
- * s3:PutObject and s3:GetObject on every object of the bucket (here: the whole archive); AWS
- * documents the narrower prefix-scoped policy:
- * https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html#resultwriter-iam-policies
- */
-class PrefixResultWriter extends sfn.ResultWriterV2 {
-  constructor(
-    private readonly target: s3.IBucket,
-    private readonly keyPrefix: string,
-  ) {
-    super({
-      bucket: target,
-      prefix: keyPrefix,
-      writerConfig: new sfn.WriterConfig({
-        transformation: sfn.Transformation.COMPACT,
-        outputType: sfn.OutputType.JSONL,
-      }),
-    });
-  }
-
-  override providePolicyStatements(): iam.PolicyStatement[] {
-    return [
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
-        resources: [this.target.arnForObjects(`${this.keyPrefix}*`)],
-      }),
-    ];
-  }
 }
 
 /**
@@ -305,7 +275,10 @@ export class Replay extends Construct {
         key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
       },
       maxConcurrency: replayConcurrency,
-      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX),
+      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX, {
+        transformation: sfn.Transformation.COMPACT,
+        outputType: sfn.OutputType.JSONL,
+      }),
       resultPath: '$.map',
       label: 'ReplayArchive',
       // Standard children: exactly-once task execution and a visible history per object (Express

@@ -1,5 +1,7 @@
 import { type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
@@ -46,6 +48,37 @@ export function checkPollingHistory(
 export class ZeroToleranceDistributedMap extends sfn.DistributedMap {
   override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
     return { ...super.toStateJson(queryLanguage), ToleratedFailureCount: 0 };
+  }
+}
+
+/**
+ * ResultWriter whose IAM statement is scoped to the results prefix. CDK's own ResultWriterV2 grants
+ * s3:PutObject and s3:GetObject on every object of the bucket (here: the whole archive); AWS
+ * documents the narrower prefix-scoped policy:
+ * https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html#resultwriter-iam-policies
+ * Without `writerConfig` the results are written in the exported default (NONE: a JSON array per
+ * file of each child's metadata, its output as text in `Output`).
+ */
+export class PrefixResultWriter extends sfn.ResultWriterV2 {
+  constructor(
+    private readonly target: s3.IBucket,
+    private readonly keyPrefix: string,
+    writerConfig?: sfn.WriterConfigProps,
+  ) {
+    super({
+      bucket: target,
+      prefix: keyPrefix,
+      writerConfig: writerConfig ? new sfn.WriterConfig(writerConfig) : undefined,
+    });
+  }
+
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [this.target.arnForObjects(`${this.keyPrefix}*`)],
+      }),
+    ];
   }
 }
 

@@ -71,6 +71,42 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
     expect(resolveIntrinsics(JSON.stringify(writer.Parameters ?? writer))).toContain(steps);
   });
 
+  it("exports the writers' answers to S3 for Publish instead of holding them in the state (256 KiB)", () => {
+    const map = S.WriteCells as AslState & Record<string, unknown>;
+    expect(map.ResultWriter).toEqual({
+      Resource: 'arn:aws:states:::s3:putObject',
+      Parameters: { Bucket: expect.stringMatching(/^REF:ArchiveBucket/), Prefix: 'batch-runs/map-results/' },
+    });
+    expect(map.ResultPath).toBe('$.written');
+    // Publish gets the Map's output (the manifest's location), read by the handler.
+    expect(S.Publish.Parameters).toMatchObject({ action: 'publish', 'written.$': '$.written' });
+    // The state machine may write there and only there; the steps function reads batch-runs/.
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: [
+              's3:PutObject',
+              's3:GetObject',
+              's3:ListMultipartUploadParts',
+              's3:AbortMultipartUpload',
+            ],
+            Resource: {
+              'Fn::Join': [
+                '',
+                [
+                  { 'Fn::GetAtt': [Match.stringLikeRegexp('^ArchiveBucket'), 'Arn'] },
+                  '/batch-runs/map-results/*',
+                ],
+              ],
+            },
+          }),
+        ]),
+      },
+      Roles: [{ Ref: Match.stringLikeRegexp('^BatchLayerStateMachineRole') }],
+    });
+  });
+
   it('abandons the unpublished segment on any failure after the plan, and never publishes then', () => {
     for (const name of ['CheckQueries', 'WriteCells', 'Publish'])
       expect(S[name].Catch, name).toEqual([

@@ -1,5 +1,6 @@
 import type { BatchPlan, WriteResult } from '../../services/batch-layer';
 import type { CompactionStep } from '../../services/cloud-compaction';
+import { manifestRefOf, type MapRunManifestRef } from './map-run-results';
 
 /**
  * The input of one step of the cloud's batch state machine (lib/constructs/batch-layer.ts): the
@@ -11,7 +12,15 @@ export type BatchStep =
   | { readonly action: 'plan'; readonly request: unknown }
   | { readonly action: 'unloaded'; readonly queries: readonly string[] }
   | { readonly action: 'write'; readonly plan: BatchPlan; readonly key: string }
-  | { readonly action: 'publish'; readonly plan: BatchPlan; readonly written: readonly WriteResult[] }
+  | {
+      readonly action: 'publish';
+      readonly plan: BatchPlan;
+      /**
+       * The writers' answers: where the WriteCells Map Run exported them (its ResultWriter, so
+       * their number is not capped by the 256 KiB state limit), or the answers themselves.
+       */
+      readonly written: readonly WriteResult[] | MapRunManifestRef;
+    }
   | { readonly action: 'abandon'; readonly plan: BatchPlan; readonly queries: readonly string[] };
 
 const ACTIONS = ['compact', 'plan', 'unloaded', 'write', 'publish', 'abandon'] as const;
@@ -71,6 +80,23 @@ function compaction(value: unknown): CompactionStep | null {
   return c as unknown as CompactionStep;
 }
 
+/** One writer's answer (`writeBatchRows`), as a child of the WriteCells Map returned it. */
+export function writeResult(value: unknown): WriteResult {
+  const w = value as Partial<WriteResult> | null;
+  if (
+    typeof w !== 'object' ||
+    w === null ||
+    !Number.isSafeInteger(w.cells) ||
+    !Number.isSafeInteger(w.unstorableCount) ||
+    !Array.isArray(w.unstorable)
+  )
+    fail(
+      'publish',
+      `a write result must be {cells, unstorableCount, unstorable} (given ${JSON.stringify(value)})`,
+    );
+  return w as WriteResult;
+}
+
 /** Reads a step's input, throwing a message naming the field when the state machine sent something else. */
 export function parseBatchStep(event: { action: string }): BatchStep {
   const e = event as Record<string, unknown> & { action: string };
@@ -84,10 +110,19 @@ export function parseBatchStep(event: { action: string }): BatchStep {
     case 'write':
       if (typeof e.key !== 'string') fail(e.action, `key must be a string (given ${JSON.stringify(e.key)})`);
       return { action: 'write', plan: plan(e.action, e.plan), key: e.key };
-    case 'publish':
-      if (!Array.isArray(e.written))
-        fail(e.action, `written must be an array (given ${JSON.stringify(e.written)})`);
-      return { action: 'publish', plan: plan(e.action, e.plan), written: e.written as WriteResult[] };
+    case 'publish': {
+      const ref = manifestRefOf(e.written);
+      if (!Array.isArray(e.written) && ref === undefined)
+        fail(
+          e.action,
+          `written must be the WriteCells Map's output {ResultWriterDetails: {Bucket, Key}} or an array of write results (given ${JSON.stringify(e.written)})`,
+        );
+      return {
+        action: 'publish',
+        plan: plan(e.action, e.plan),
+        written: ref ?? (e.written as unknown[]).map((w) => writeResult(w)),
+      };
+    }
     case 'abandon':
       return {
         action: 'abandon',
