@@ -35,6 +35,13 @@ export interface QueryEngine {
     lookbackMs?: number,
     fields?: readonly string[],
   ): Promise<string | null>;
+  /**
+   * How many queries a run starts at once where it has several independent ones (a view's touched
+   * buckets in the plan, its reconciliation at publish): Athena runs each on its own capacity,
+   * while one embedded DuckDB shares its memory limit between them.
+   * @default 1
+   */
+  readonly concurrentQueries?: number;
   /** Runs one query and returns every row. */
   run(sql: string): Promise<BatchResultRow[]>;
   /**

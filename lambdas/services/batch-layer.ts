@@ -26,6 +26,7 @@ import type { ArchiveCompactor, CompactionResult } from '../ports/archive-compac
 import type { Clock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
+import { forEachLimit } from './speed-layer';
 
 export interface BatchLayerDeps {
   readonly views: readonly ViewDefinition[];
@@ -179,32 +180,40 @@ export async function planBatch(
       ? await deps.engine.source(cutoffMs, current.cutoffMs, undefined, 0, fields)
       : null;
   const version = await deps.control.nextVersion();
-  const queries: PlannedQuery[] = [];
-  for (const view of deps.views) {
-    if (source === null) break; // an empty archive: the version has no cells, which is its true content
-    let buckets: BucketRange[] | undefined;
-    if (!fullViews.has(view.name)) {
-      buckets =
-        arrived === null ? [] : await touchedBuckets(deps, view, arrived, current!.cutoffMs, cutoffMs);
-      const width = granularityMs(view.granularity);
-      if (request.backfill)
-        buckets = unionRanges(buckets, [
-          coveringRange(request.backfill.fromMs, request.backfill.toMs, width),
-        ]);
-      if (buckets.length === 0) continue; // nothing new for this view: every cell carried forward
-    }
-    // Only the archive objects that hold events of those buckets, where the engine can tell.
-    const viewSource =
-      buckets === undefined
-        ? source
-        : await deps.engine.source(cutoffMs, undefined, buckets, undefined, fields);
-    if (viewSource === null) continue;
-    queries.push({
-      view,
-      buckets,
-      sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets, typed).sql,
-    });
-  }
+  // Per view: the buckets its arrivals touched (one query each), then its query. Views are planned
+  // `concurrentQueries` at a time: in the cloud each touched-bucket query is an Athena round trip
+  // of seconds, and the plan is one Lambda invocation (15 minutes at most).
+  const planned: (PlannedQuery | undefined)[] = new Array(deps.views.length);
+  await forEachLimit(
+    source === null ? [] : deps.views.map((view, i) => ({ view, i })),
+    deps.engine.concurrentQueries ?? 1,
+    async ({ view, i }) => {
+      let buckets: BucketRange[] | undefined;
+      if (!fullViews.has(view.name)) {
+        buckets =
+          arrived === null ? [] : await touchedBuckets(deps, view, arrived, current!.cutoffMs, cutoffMs);
+        const width = granularityMs(view.granularity);
+        if (request.backfill)
+          buckets = unionRanges(buckets, [
+            coveringRange(request.backfill.fromMs, request.backfill.toMs, width),
+          ]);
+        if (buckets.length === 0) return; // nothing new for this view: every cell carried forward
+      }
+      // Only the archive objects that hold events of those buckets, where the engine can tell.
+      const viewSource =
+        buckets === undefined
+          ? (source as string)
+          : await deps.engine.source(cutoffMs, undefined, buckets, undefined, fields);
+      if (viewSource === null) return;
+      planned[i] = {
+        view,
+        buckets,
+        sql: batchSql(view, deps.engine.dialect, viewSource, cutoffMs, undefined, buckets, typed).sql,
+      };
+    },
+  );
+  // An empty archive (source null): the version has no cells, which is its true content.
+  const queries = planned.filter((q): q is PlannedQuery => q !== undefined);
   // A publish after this run reconciles the arrival window: it can read the kept copies too.
   const reconciles = current !== null && current.cutoffMs < cutoffMs;
   const shared = await sharedDedupe(deps.engine, queries, source, cutoffMs, typed, reconciles);
@@ -592,33 +601,41 @@ async function reconcile(
     : prune
       ? await deps.engine.source(toMs, fromMs, undefined, 0, fields)
       : await deps.engine.source(toMs, fromMs, undefined, undefined, fields);
+  // Views are compared `concurrentQueries` at a time (one or two queries each), in the publish step.
+  const results: ReturnType<typeof reconcileWindow>[] = new Array(deps.views.length);
+  await forEachLimit(
+    deps.views.map((view, i) => ({ view, i })),
+    deps.engine.concurrentQueries ?? 1,
+    async ({ view, i }) => {
+      let sql: string | null;
+      if (keptFor(view)) {
+        // The run's kept copies (ADR 020): the window [fromMs, toMs) is the run's arrival window,
+        // so every event that arrived in it falls in a bucket the run recomputed, and the kept copy
+        // of its id is there; a first copy that arrived in the window is what the window adds.
+        const onKept: TypedSource = { fields: kept!.fields, keptBefore: kept!.keptBefore };
+        sql = batchSql(view, deps.engine.dialect, kept!.source, toMs, fromMs, undefined, onKept).sql;
+      } else {
+        let source = arrived;
+        if (prune && arrived !== null) {
+          const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
+          source =
+            buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
+        }
+        sql =
+          source === null
+            ? null
+            : batchSql(view, deps.engine.dialect, source, toMs, fromMs, undefined, typed).sql;
+      }
+      const rows = sql === null ? [] : await deps.engine.run(sql);
+      const batchCells = rows
+        .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
+        .filter((cell) => keyProblem(view, cell.key) === undefined);
+      results[i] = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
+    },
+  );
   let cellsCompared = 0;
   const mismatches: Mismatch[] = [];
-  for (const view of deps.views) {
-    let sql: string | null;
-    if (keptFor(view)) {
-      // The run's kept copies (ADR 020): the window [fromMs, toMs) is the run's arrival window,
-      // so every event that arrived in it falls in a bucket the run recomputed, and the kept copy
-      // of its id is there; a first copy that arrived in the window is what the window adds.
-      const onKept: TypedSource = { fields: kept!.fields, keptBefore: kept!.keptBefore };
-      sql = batchSql(view, deps.engine.dialect, kept!.source, toMs, fromMs, undefined, onKept).sql;
-    } else {
-      let source = arrived;
-      if (prune && arrived !== null) {
-        const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
-        source =
-          buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
-      }
-      sql =
-        source === null
-          ? null
-          : batchSql(view, deps.engine.dialect, source, toMs, fromMs, undefined, typed).sql;
-    }
-    const rows = sql === null ? [] : await deps.engine.run(sql);
-    const batchCells = rows
-      .map((row) => ({ view: view.name, ...batchRowToCell(view, row) }))
-      .filter((cell) => keyProblem(view, cell.key) === undefined);
-    const result = reconcileWindow(view, batchCells, await deps.speed.listArrived(view, fromMs, toMs));
+  for (const result of results) {
     cellsCompared += result.cellsCompared;
     mismatches.push(...result.mismatches);
   }

@@ -42,6 +42,14 @@ export interface AthenaQueryEngineOptions {
 export class AthenaQueryEngine implements QueryEngine, AsyncQueries {
   readonly dialect = 'athena' as const;
   /**
+   * Four at a time: each query waits seconds in Athena whatever its size, so a plan of many views
+   * would otherwise wait for them one after another in one Lambda invocation; more would eat into
+   * the account's active DML query quota (running and queued queries, per Region; a query past it
+   * is refused with TooManyRequestsException: https://docs.aws.amazon.com/athena/latest/ug/service-limits.html),
+   * which the run's UNLOADs share.
+   */
+  readonly concurrentQueries = 4;
+  /**
    * With the compacted archive, sources carry the typed columns (ADR 019): committed generations
    * give those they store, the NDJSON tail and older generations extract them from the line.
    * Without it every read is of NDJSON, where typed columns save no byte scanned.
