@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { newestVisible, type BatchSelection } from '../lambdas/core/batch-lineage';
 import { decodeRow, encodeRowText, type EncodedRow, type RowState } from '../lambdas/core/measures';
 import type { BatchBucket } from '../lambdas/core/merge';
@@ -59,17 +60,27 @@ export class TextBatchViewStore implements BatchViewStore {
     }));
   }
 
-  /** Every cell a published version serves, one line each (`<key>|<bucket>|<stored text>`), sorted. */
-  snapshot(version: number, view: string, selection: BatchSelection | undefined): string[] {
-    const lines: string[] = [];
+  /**
+   * What a published version serves of a view, as a fingerprint: the number of cells and the sum
+   * (mod 2^64) of each cell line's (`<key>|<bucket>|<stored text>`) first 8 SHA-1 bytes. Order
+   * free, so nothing is sorted or held: two engines' 2.2M-cell snapshots, held as sorted strings
+   * to compare them, ran the 10M bench out of a 12 GB heap. Equal fingerprints mean the same
+   * cells but for a 2^-64 chance.
+   */
+  fingerprint(version: number, view: string, selection: BatchSelection | undefined): string {
+    let count = 0;
+    let sum = 0n;
     for (const [key, copies] of this.cells.get(view) ?? new Map<string, Map<string, TextCell>>())
       for (const c of newestVisible(
         [...copies.values()].map((cell) => ({ ...cell, segment: cell.version })),
         version,
         selection,
-      ))
-        lines.push(`${key}|${c.bucketMs}|${c.text}`);
-    return lines.sort();
+      )) {
+        const digest = createHash('sha1').update(`${key}|${c.bucketMs}|${c.text}`).digest();
+        sum = (sum + digest.readBigUInt64BE(0)) & 0xffffffffffffffffn;
+        count++;
+      }
+    return `${count} cells, ${sum.toString(16)}`;
   }
 
   async deleteVersion(version: number): Promise<number> {
