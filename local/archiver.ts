@@ -1,8 +1,7 @@
 import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WATERMARK_KEY } from '../lambdas/adapters/aws/s3-archive-watermark';
-import { normalizeStreamRecord, toArchiveLine } from '../lambdas/core/event';
-import type { ViewDefinition } from '../lambdas/core/view';
+import { readStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import { readJson, writeJsonAtomic } from './json-file';
 import { ShardConsumer, type ConsumedShard, type StepResult } from './shard-consumer';
 
@@ -11,8 +10,6 @@ export interface ArchiverOptions {
   readonly s3: S3Client;
   readonly streamName: string;
   readonly bucket: string;
-  /** The views records are validated against, exactly as the speed layer does. */
-  readonly views: readonly ViewDefinition[];
   /** Flush at least this often (Firehose's buffering interval). @default 5000 */
   readonly flushIntervalMs?: number;
   /** Flush as soon as this many bytes of lines are buffered (Firehose's buffering size). @default 1048576 */
@@ -237,7 +234,7 @@ export class Archiver extends ShardConsumer<ShardState> {
       arrivedMs,
     };
     try {
-      const text = toArchiveLine(normalizeStreamRecord(data, position, this.options.views));
+      const text = toArchiveLine(readStreamRecord(data, position));
       return { text, sequenceNumber: position.sequenceNumber, arrivedMs, rejected: false };
     } catch (error) {
       // PoisonRecordError is the expected case; anything else thrown while reading a record is

@@ -23,11 +23,8 @@ import {
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import type { ViewDefinition } from '../lambdas/core/view';
-import { validateViews } from '../lambdas/core/view';
 import { failedBatchEvent } from '../lambdas/adapters/codecs/failed-batch-object';
 import { makeS3Client, readEndpoints } from '../lambdas/runtime/clients';
-import { ENV } from '../lambdas/runtime/env';
 import { reingestErrorObject } from '../lambdas/services/reingest-failed';
 
 /** The few object operations the commands need (S3, or an in-memory map in tests). */
@@ -88,7 +85,6 @@ export async function reingestFirehoseErrors(
   store: ObjectStore,
   options: {
     readonly bucket: string;
-    readonly views: readonly ViewDefinition[];
     readonly prefix?: string;
     readonly archivePrefix?: string;
     readonly deleteSources?: boolean;
@@ -103,7 +99,6 @@ export async function reingestFirehoseErrors(
     const result = reingestErrorObject(
       key,
       text(await store.get(options.bucket, key)),
-      options.views,
       options.archivePrefix ?? 'events/',
     );
     for (const [archiveKey, body] of result.objects) {
@@ -144,7 +139,7 @@ export async function redriveFailedBatch(
 
 const USAGE = `usage:
   npm run reingest -- --bucket <archive bucket> [--prefix errors/] [--delete]
-      Firehose's processing-failed records back into the archive (needs ${ENV.views} set to the views)
+      Firehose's processing-failed records back into the archive
   npm run redrive -- --bucket <on-failure bucket> --key <failed batch object> [--handler speed|kappa-processor]
       a failed batch's records through the handler again (with the function's environment set)
 docs/deploy.md explains both (what Firehose keeps, the fences a redrive meets).`;
@@ -169,12 +164,8 @@ async function main(argv: string[]): Promise<void> {
   if (!values.bucket) throw new Error(`--bucket is required\n${USAGE}`);
   const store = s3ObjectStore(makeS3Client(readEndpoints(process.env)));
   if (command === 'reingest') {
-    const viewsJson = process.env[ENV.views];
-    if (!viewsJson)
-      throw new Error(`${ENV.views} must hold the views (the transform function's environment)`);
     const summary = await reingestFirehoseErrors(store, {
       bucket: values.bucket,
-      views: validateViews(JSON.parse(viewsJson)),
       prefix: values.prefix,
       deleteSources: values.delete,
     });

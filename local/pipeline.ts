@@ -392,7 +392,6 @@ export class LocalPipeline {
       s3,
       streamName: this.names.stream,
       bucket: this.names.bucket,
-      views: o.views,
       flushIntervalMs: o.archiveFlushMs,
       checkpointFile: this.dataPath('archiver-checkpoints.json'),
     });

@@ -280,6 +280,22 @@ export function normalizeStreamRecord(
 }
 
 /**
+ * Reads a stream record as every reader of the stream does (speed layer, Kappa processor, local
+ * archiver, Firehose's transform): by the rules every event obeys whatever the views, not by the
+ * views' own rules. The door checked those against the views module of its time, and the readers
+ * may run another (a deploy while records are in flight, `npm start` on a backlog with a changed
+ * views module): validated against theirs, an accepted event that a new view cannot read was
+ * dead-lettered and kept out of the archive, so every view lost it (found 2026-12-04: three
+ * accepted events of a view served as none after a restart that added a view keyed on a field
+ * they lacked). Each view reads such an event as it reads events archived before it existed: a
+ * key that breaks the key rules keeps the event out of that view, a measure value that breaks
+ * its rule is missing for that measure (reducer.ts `matches`, fields.ts `admits`).
+ */
+export function readStreamRecord(data: string, position: StreamPosition): NormalizedEvent {
+  return normalizeStreamRecord(data, position, []);
+}
+
+/**
  * One line of the archive (NDJSON). The underscore columns are what the generated batch SQL reads:
  * `_tm` event time ms, `_am` arrival ms, `_shard`/`_seq` the stream position (to pick one copy of a
  * repeated id), `_pk` the partition key (for replay's fences).

@@ -375,11 +375,3 @@ export function readBatchConfig(env: Env): BatchConfig {
     ...(env[ENV.batchStateMachine] ? { stateMachineArn: env[ENV.batchStateMachine] } : {}),
   };
 }
-
-export interface ArchiveTransformConfig {
-  readonly views: ViewDefinition[];
-}
-
-export function readArchiveTransformConfig(env: Env): ArchiveTransformConfig {
-  return { views: views(env) };
-}

@@ -105,11 +105,6 @@ export function ingestEnvironment(o: {
   return { [ENV.views]: o.views, [ENV.streamName]: o.streamName, [ENV.maxBodyBytes]: o.maxBodyBytes };
 }
 
-/** The Firehose transform: normalizes records against the views. */
-export function archiveTransformEnvironment(o: { readonly views: string }): FunctionEnvironment {
-  return { [ENV.views]: o.views };
-}
-
 /** The speed layer: fenced, deduplicated speed rows per arrival bucket. */
 export function speedEnvironment(
   o: { readonly views: string; readonly speedTable: string; readonly arrivalBucketMs: string } & StreamDedupe,

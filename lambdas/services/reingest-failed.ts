@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { normalizeStreamRecord, toArchiveLine } from '../core/event';
-import type { ViewDefinition } from '../core/view';
+import { readStreamRecord, toArchiveLine } from '../core/event';
 
 /**
  * One line of a Firehose error object (`errors/processing-failed/...`): what Firehose keeps of a
@@ -32,7 +31,7 @@ export const REINGEST_SHARD = 'reingested';
 
 /**
  * Turns the lines of one Firehose error object back into archive lines with the very code the
- * transform runs (normalizeStreamRecord, toArchiveLine), partitioned by arrival hour like the
+ * transform runs (readStreamRecord, toArchiveLine), partitioned by arrival hour like the
  * transform does. The position Firehose did not keep is made deterministic from the source object
  * and line (`_shard` = `reingested`, `_seq` = the line number), and the output key is derived
  * from the source key, so running the re-ingest twice writes the same object again (no copy).
@@ -41,12 +40,7 @@ export const REINGEST_SHARD = 'reingested';
  * it. An event from another producer had the id `<shard>:<sequence>` from its position, which
  * Firehose did not keep: it gets `reingested:<sha256 of source key and line>` instead.
  */
-export function reingestErrorObject(
-  sourceKey: string,
-  text: string,
-  views: readonly ViewDefinition[],
-  archivePrefix: string,
-): ReingestResult {
+export function reingestErrorObject(sourceKey: string, text: string, archivePrefix: string): ReingestResult {
   const byPartition = new Map<string, string[]>();
   const poison: { line: number; error: string }[] = [];
   let reingested = 0;
@@ -59,16 +53,12 @@ export function reingestErrorObject(
         throw new Error('not a Firehose error record (rawData, arrivalTimestamp)');
       const data = Buffer.from(record.rawData, 'base64').toString('utf8');
       const sequenceNumber = String(index + 1);
-      const event = normalizeStreamRecord(
-        data,
-        {
-          shardId: `${REINGEST_SHARD}-${tag}`,
-          sequenceNumber,
-          partitionKey: `${REINGEST_SHARD}-${tag}`,
-          arrivedMs: record.arrivalTimestamp,
-        },
-        views,
-      );
+      const event = readStreamRecord(data, {
+        shardId: `${REINGEST_SHARD}-${tag}`,
+        sequenceNumber,
+        partitionKey: `${REINGEST_SHARD}-${tag}`,
+        arrivedMs: record.arrivalTimestamp,
+      });
       const iso = new Date(record.arrivalTimestamp).toISOString();
       const key = `${archivePrefix}dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}/reingested-${tag}.ndjson`;
       const lines = byPartition.get(key) ?? [];

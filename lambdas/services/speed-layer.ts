@@ -1,5 +1,5 @@
 import {
-  normalizeStreamRecord,
+  readStreamRecord,
   PoisonRecordError,
   type NormalizedEvent,
   type StreamPosition,
@@ -218,7 +218,7 @@ export async function decodeAndClaim(
   const errors: StoreFailure[] = [];
   for (const record of records) {
     try {
-      events.push(normalizeStreamRecord(record.data, record.position, deps.views));
+      events.push(readStreamRecord(record.data, record.position));
     } catch (error) {
       if (!(error instanceof PoisonRecordError)) throw error;
       poison.push({ sequenceNumber: record.position.sequenceNumber, error: error.message });

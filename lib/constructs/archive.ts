@@ -9,7 +9,6 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_BATCH_RUNS_PREFIX, MAP_RESULTS_FOLDER } from '../../lambdas/runtime/function-environment';
-import { archiveTransformEnvironment } from '../../lambdas/runtime/function-environment';
 import { grantBucket, grantObjects, grantStream } from './grants';
 import { HandlerFunction } from './handler-function';
 import { checkDate, checkRange, requireResolved } from './validate';
@@ -235,7 +234,8 @@ export class Archive extends Construct {
 
     this.transform = new HandlerFunction(this, 'Transform', {
       handler: 'archive-transform',
-      environment: archiveTransformEnvironment({ views: props.viewsJson }),
+      // No views: the transform reads records by the rules every event obeys (readStreamRecord).
+      environment: {},
       timeout: Duration.minutes(1),
       reservedConcurrentExecutions: reservedConcurrency,
     });

@@ -93,17 +93,21 @@ describe('processSpeedBatch: poison records', () => {
       at(0, click('e0', '/home', 10)),
       at(1, '{"type": "click", "page": '), // not JSON
       at(2, click('e2', '/home', 20)),
-      at(3, { ...click('e3'), amount: 'ten' }), // invalid field
+      at(3, '{"type": "click", "page": "/home"}'), // no time
       at(4, purchase('e4')),
+      // Accepted by a door running another views module (a deploy while records are in flight):
+      // not poison. Read as archived events are: a measure value its rule refuses is missing for
+      // that measure, a key its rule refuses keeps the event out of that view.
+      at(5, { ...click('e5'), amount: 'ten' }),
+      at(6, { ...click('e6'), page: { nested: 1 } }),
     );
     const result = await processSpeedBatch(records, deps);
     expect(result.failedFrom).toBe(sequenceNumber(1));
     expect(result.errors).toEqual([]); // poison is reported as poison, not as a store failure
     expect(result.poison.map((p) => p.sequenceNumber)).toEqual([sequenceNumber(1), sequenceNumber(3)]);
     expect(result.poison[0].error).toMatch(/is not JSON/);
-    expect(result.poison[1].error).toMatch(/amount must be a number/);
-    expect(result.applied).toBe(3);
-    expect(served(rows, clicks, '/home')).toEqual({ n: 2, amount: 30 });
+    expect(result.poison[1].error).toMatch(/time/);
+    expect(served(rows, clicks, '/home')).toEqual({ n: 3, amount: 30 });
     expect(served(rows, purchases, '/cart')).toEqual({ n: 1 });
   });
 

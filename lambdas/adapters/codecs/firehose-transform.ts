@@ -3,8 +3,7 @@ import type {
   FirehoseTransformationResult,
   FirehoseTransformationResultRecord,
 } from 'aws-lambda';
-import { normalizeStreamRecord, PoisonRecordError, toArchiveLine } from '../../core/event';
-import type { ViewDefinition } from '../../core/view';
+import { PoisonRecordError, readStreamRecord, toArchiveLine } from '../../core/event';
 
 /** Firehose's Kinesis-source metadata, present when the delivery stream reads a Kinesis stream. */
 interface KinesisRecordMetadata {
@@ -21,15 +20,12 @@ function partitionOf(ms: number): { dt: string; hour: string } {
 
 /**
  * Firehose transformation: the same normalization as the speed layer (same id for records
- * without one, same arrival time), partitioned by arrival time. Records that the speed layer
- * would dead-letter are marked ProcessingFailed: Firehose writes them, payload included, under
+ * without one, same arrival time, same rules: readStreamRecord), partitioned by arrival time.
+ * Records that the speed layer would dead-letter are marked ProcessingFailed: Firehose writes them, payload included, under
  * the error prefix, so the batch never counts what the speed layer refused, and nothing
  * disappears silently.
  */
-export function transformFirehoseEvent(
-  event: FirehoseTransformationEvent,
-  views: readonly ViewDefinition[],
-): FirehoseTransformationResult {
+export function transformFirehoseEvent(event: FirehoseTransformationEvent): FirehoseTransformationResult {
   const records: FirehoseTransformationResultRecord[] = event.records.map((record) => {
     const meta = (record as unknown as { kinesisRecordMetadata?: KinesisRecordMetadata })
       .kinesisRecordMetadata;
@@ -40,16 +36,12 @@ export function transformFirehoseEvent(
         throw new PoisonRecordError(
           'the delivery stream does not read a Kinesis stream: kinesisRecordMetadata is missing',
         );
-      const normalized = normalizeStreamRecord(
-        data,
-        {
-          shardId: meta.shardId,
-          sequenceNumber: meta.sequenceNumber,
-          partitionKey: meta.partitionKey,
-          arrivedMs,
-        },
-        views,
-      );
+      const normalized = readStreamRecord(data, {
+        shardId: meta.shardId,
+        sequenceNumber: meta.sequenceNumber,
+        partitionKey: meta.partitionKey,
+        arrivedMs,
+      });
       return {
         recordId: record.recordId,
         result: 'Ok',
