@@ -196,15 +196,15 @@ export interface StoreFailure {
 }
 
 /**
- * Decodes and validates every record (poison reported on its own) and, with event-level dedupe,
- * claims each event id for its stream record: a later copy of an id (a producer retry) is dropped,
- * a redelivery of the owning record passes (its effect is fenced by the row or cell instead).
+ * Decodes every record by the rules every event obeys (readStreamRecord; poison reported on its
+ * own) and, with event-level dedupe, claims each event id for its stream record: a later copy of
+ * an id (a producer retry) is dropped, a redelivery of the owning record passes (its effect is
+ * fenced by the row or cell instead).
  * Shared by the speed layer and the Kappa processor, with the same claims table.
  */
 export async function decodeAndClaim(
   records: readonly SpeedRecord[],
   deps: {
-    readonly views: readonly ViewDefinition[];
     readonly claims?: EventClaims;
     readonly shardDedupe?: ShardDedupe;
     readonly concurrency?: number;
