@@ -18,7 +18,7 @@
  *    object's time ranges included) beside the local engine's (`batch_bytes_scanned_ratio_local`),
  *    and its cells, which must equal the local run's (else it throws);
  *  - a full run after the new hour, whose cells must equal the incremental state (else it throws).
- * The compaction of the 30 days (one generation, before the first run) is timed on its own
+ * The compaction of the 30 days (as many generations as it takes, before the first run) is timed on its own
  * (`compaction_s`); its one read of every NDJSON byte is not in the ratio (each object is compacted
  * once in its life, so in steady state it adds the new objects' bytes once: see ADR 011).
  * The `batch_*` figures are the compacted engine's; `*_ndjson` the raw engine's, same run.
@@ -131,13 +131,24 @@ async function main(): Promise<void> {
         parquetBytes: engine.parquetBytesRead - parquetBefore,
       };
     };
-    let compaction: { seconds: number; bytes: number; readBytes: number; typedShare: number } | null = null;
+    let compaction: { seconds: number; generations: number; bytes: number; readBytes: number; typedShare: number } | null = null;
     if (compacting) {
       const t = performance.now();
       const before = engine.bytesRead;
-      // With the fields a run's own compaction stores (typed columns, ADR 013).
-      const done = await engine.compact(end, typedFields(views));
-      if (done.status !== 'committed') throw new Error(`the 30 days were not compacted (${done.status})`);
+      // With the fields a run's own compaction stores (typed columns, ADR 013). One generation
+      // holds at most maxGenerationBytes of NDJSON (64 MiB), so 30 days of history take many, as
+      // the scheduled runs of those 30 days would have written them one per run.
+      let compactedBytes = 0;
+      let generations = 0;
+      for (;;) {
+        const done = await engine.compact(end, typedFields(views));
+        if (done.status === 'nothing-to-do') break;
+        if (done.status !== 'committed')
+          throw new Error(`the 30 days were not compacted (${done.status}): the bench result is not valid`);
+        compactedBytes += done.bytes;
+        generations += 1;
+      }
+      if (generations === 0) throw new Error('the 30 days were not compacted: nothing to do');
       const seconds = (performance.now() - t) / 1000;
       // What Athena would scan of these files when a query reads every typed column but not the
       // line (ADR 019: it bills the columns it reads): their compressed column chunks.
@@ -148,7 +159,8 @@ FROM parquet_metadata([${parquet.map((f) => `'${f}'`).join(', ')}])`,
       );
       compaction = {
         seconds,
-        bytes: done.bytes,
+        generations,
+        bytes: compactedBytes,
         readBytes: engine.bytesRead - before,
         typedShare: Number(share.typed),
       };
@@ -260,6 +272,7 @@ FROM parquet_metadata([${parquet.map((f) => `'${f}'`).join(', ')}])`,
     compacted_bytes: compacted.compaction!.bytes,
     compacted_to_ndjson_ratio: Number((compacted.compaction!.bytes / ndjsonBytes).toFixed(5)),
     compaction_s: Number(compacted.compaction!.seconds.toFixed(2)),
+    compaction_generations: compacted.compaction!.generations,
     compaction_bytes_read: compacted.compaction!.readBytes,
     engine:
       'DuckDB over the archive compacted into ZSTD Parquet by event date and hour (ADR 011) plus the raw NDJSON tail, per-file time ranges; beside it (*_ndjson) the same engine over raw NDJSON only; batch table in memory',
