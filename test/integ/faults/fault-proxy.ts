@@ -67,7 +67,7 @@ export class FaultProxy {
 
   constructor(
     upstream: AwsEndpoints,
-    private readonly rates: WireFaultRates,
+    private rates: WireFaultRates,
     private readonly random: Random,
   ) {
     this.upstream = upstream;
@@ -100,6 +100,11 @@ export class FaultProxy {
     return new Promise((sprung) => {
       this.trap = { step, sprung, release };
     });
+  }
+
+  /** Refuses this share of the batch runs' row writes from now on (FaultSuiteOptions.batchFaults). */
+  setBatchWriteFail(rate: number): void {
+    this.rates = { ...this.rates, batchWriteFail: rate };
   }
 
   disarm(): void {

@@ -58,6 +58,17 @@ export interface FaultSuiteOptions {
    * @default no limit
    */
   readonly maxChaosMs?: number;
+  /**
+   * After the chaos, a phase for the batch kinds, which a run under the invocation faults makes
+   * too slow to reach a minimum (10 to 13 s a run on this machine): the invocation faults off (the
+   * speed layer keeps up, so the machine is free for the runs), the other wire faults and the
+   * emulator restarts going on, the trickle of new events (each run has rows to write), and the
+   * proxy refusing `batchWriteFail` of the runs' row writes, until `batchWriteFail` and
+   * `batchRunsFailed` each reached `each` or `maxMs` passed. The served values are compared every
+   * second meanwhile, as during the chaos: a failed run must leave the previous version served.
+   * @default no such phase
+   */
+  readonly batchFaults?: { readonly each: number; readonly batchWriteFail: number; readonly maxMs: number };
   /** How often the batch schedule of the runtime under test fires. @default 2000 */
   readonly batchEveryMs?: number;
   /**
@@ -98,6 +109,16 @@ export interface FaultReport {
     };
   /** The kinds the run went on injecting until each reached `each` (FaultSuiteOptions.minFaults), if any. */
   readonly minimum: { readonly kinds: readonly string[]; readonly each: number } | null;
+  /**
+   * The batch phase (FaultSuiteOptions.batchFaults), if any: its minimum, how long it took, and
+   * the batch runs that ended during it, without error or failed.
+   */
+  readonly batchPhase: {
+    readonly each: number;
+    readonly seconds: number;
+    readonly succeeded: number;
+    readonly failed: number;
+  } | null;
   /** Speed-handler invocations by the event source (faulted ones included), over every process. */
   readonly speedInvocations: number;
   /** Where the wall time went, in seconds (restarts are summed; `maxRuntimeRestart` is the slowest). */
@@ -108,6 +129,8 @@ export interface FaultReport {
     readonly maxRuntimeRestart: number;
     readonly emulatorRestarts: number;
     readonly waitingForPublish: number;
+    /** The batch phase (FaultSuiteOptions.batchFaults), 0 without one. */
+    readonly batchPhase: number;
     readonly settle: number;
     readonly finalBatch: number;
     readonly kappaSettle: number;
@@ -250,6 +273,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     maxRuntimeRestart: 0,
     emulatorRestarts: 0,
     waitingForPublish: 0,
+    batchPhase: 0,
   };
   const load = { start: loadavg()[0], max: loadavg()[0] };
   let child: ChildProcess | undefined;
@@ -257,6 +281,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   let childInvocations = 0;
   let childInvokeMs = 0;
   let childBatchFailures = 0;
+  let childBatchRuns = 0;
   /** The speed layer's lag at its last invocation, and how long no invocation has run (fault-runtime.ts). */
   let speedLagMs = 0;
   let speedIdleMs = 0;
@@ -291,6 +316,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     childInvocations = 0;
     childInvokeMs = 0;
     childBatchFailures = 0;
+    childBatchRuns = 0;
     let output = '';
     let running = false;
     const keep = (d: Buffer) => {
@@ -323,7 +349,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
           if (message.invokeMs !== undefined) childInvokeMs = message.invokeMs;
           if (message.lagMs !== undefined) speedLagMs = message.lagMs;
           if (message.idleMs !== undefined) speedIdleMs = message.idleMs;
-          if (message.batch) childBatchFailures = message.batch.failures;
+          if (message.batch) {
+            childBatchFailures = message.batch.failures;
+            childBatchRuns = message.batch.runs;
+          }
         } catch {
           // a line cut between two chunks: the next report repeats the counts
         }
@@ -451,7 +480,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         await send(again);
       }
     };
-    const producingMore = o.minFaults ? producing.then(produceMore) : Promise.resolve();
+    // The batch phase needs the trickle too: a run with nothing new to write cannot fail writing.
+    const producingMore = o.minFaults || o.batchFaults ? producing.then(produceMore) : Promise.resolve();
 
     const compare = async (prefix = '') => {
       let served = 0;
@@ -601,6 +631,18 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
      * publish so it lands mid-publish. Restarts dominate the run's wall time (8 handler workers
      * load the SDK), so each kill is made to count several ways rather than killing more often.
      */
+    const restartEmulators = async (): Promise<void> => {
+      const restartStarted = Date.now();
+      await proxy.restartUpstream(async () => {
+        await emulators.stop();
+        emulators = await startEmulators({ dataDir: emulatorDir });
+        return emulators.endpoints;
+      });
+      totals.emulatorRestarts++;
+      seconds.emulatorRestarts += (Date.now() - restartStarted) / 1000;
+      nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
+      if (totals.emulatorRestarts % 10 === 0) log(`restarted the emulators (${totals.emulatorRestarts})`);
+    };
     const killMidPublish = async (): Promise<void> => {
       if (o.kappa) {
         if ((await adminStatus())?.kappa?.replay?.status !== 'running') {
@@ -654,18 +696,42 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         await killMidPublish();
         nextKill = Date.now() + o.killEveryMs;
       }
-      if (Date.now() >= nextEmulatorRestart) {
-        const restartStarted = Date.now();
-        await proxy.restartUpstream(async () => {
-          await emulators.stop();
-          emulators = await startEmulators({ dataDir: emulatorDir });
-          return emulators.endpoints;
-        });
-        totals.emulatorRestarts++;
-        seconds.emulatorRestarts += (Date.now() - restartStarted) / 1000;
-        nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
-        if (totals.emulatorRestarts % 10 === 0) log(`restarted the emulators (${totals.emulatorRestarts})`);
+      if (Date.now() >= nextEmulatorRestart) await restartEmulators();
+    }
+    let batchPhase: FaultReport['batchPhase'] = null;
+    if (o.batchFaults) {
+      // The running process's counts (Scheduler: runs ended without error, and failures).
+      const runsBefore = childBatchRuns;
+      const failedBefore = faultCounts().batchRunsFailed;
+      const { each, maxMs } = o.batchFaults;
+      const phaseStarted = Date.now();
+      child!.stdin!.write('faults off\n');
+      proxy.setBatchWriteFail(o.batchFaults.batchWriteFail);
+      const below = () => {
+        const counts = faultCounts();
+        return counts.batchWriteFail < each || counts.batchRunsFailed < each;
+      };
+      log(`batch phase: ${JSON.stringify({ each, faults: faultCounts() })}`);
+      while (below() && Date.now() - phaseStarted < maxMs) {
+        await sleep(200);
+        if (Date.now() >= nextLog) {
+          const counts = faultCounts();
+          log(
+            `batch phase: ${childBatchRuns - runsBefore} runs succeeded, ${counts.batchRunsFailed - failedBefore} failed; batchWriteFail ${counts.batchWriteFail}, batchRunsFailed ${counts.batchRunsFailed}; load ${loadavg()[0].toFixed(1)}`,
+          );
+          nextLog = Date.now() + 5000;
+        }
+        if (Date.now() >= nextEmulatorRestart) await restartEmulators();
       }
+      if (below()) log(`the batch phase ends after ${maxMs} ms with its kinds below ${each}`);
+      proxy.setBatchWriteFail(o.wireRates.batchWriteFail ?? 0);
+      seconds.batchPhase = (Date.now() - phaseStarted) / 1000;
+      batchPhase = {
+        each,
+        seconds: Math.round(seconds.batchPhase),
+        succeeded: childBatchRuns - runsBefore,
+        failed: faultCounts().batchRunsFailed - failedBefore,
+      };
     }
     stopExtra = true;
     await producing;
@@ -787,6 +853,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         batchKilledFlippingPointer: totals.batchKilledFlippingPointer,
       },
       minimum: o.minFaults ? { kinds: [...o.minFaults.kinds], each: o.minFaults.each } : null,
+      batchPhase,
       speedInvocations: totals.speedInvocations,
       profile: {
         produce: Math.round(seconds.produce),
@@ -795,6 +862,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         maxRuntimeRestart: Math.round(seconds.maxRuntimeRestart),
         emulatorRestarts: Math.round(seconds.emulatorRestarts),
         waitingForPublish: Math.round(seconds.waitingForPublish),
+        batchPhase: Math.round(seconds.batchPhase),
         settle: Math.round(settleSeconds),
         finalBatch: Math.round(batchSeconds),
         kappaSettle: Math.round(kappaSeconds),
