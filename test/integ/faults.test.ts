@@ -87,9 +87,9 @@ const shaped: FaultSuiteOptions = full
       minChaosMs: 0,
       minFaults: { kinds: FULL_RUN_KINDS, each: 1000 },
       maxChaosMs: 24 * 60_000,
-      // Then the batch kinds, in a phase of their own (FaultSuiteOptions.batchFaults): 10% of the
-      // row writes refused (a run makes several), so most runs fail midway and some still publish.
-      batchFaults: { each: 1000, batchWriteFail: 0.1, maxMs: 60 * 60_000 },
+      // Then the batch kinds, in a phase of their own (FaultSuiteOptions.batchFaults): half the
+      // row writes refused, so a run fails at its first chunks, and one run in 11 let through.
+      batchFaults: { each: 1000, batchWriteFail: 0.5, failuresPerPublish: 10, maxMs: 60 * 60_000 },
       settleTimeoutMs: 900_000,
     }
   : mode === 'smoke'
@@ -133,7 +133,8 @@ const options: FaultSuiteOptions = {
   ...(batchEachOverride !== undefined
     ? {
         batchFaults: {
-          batchWriteFail: 0.1,
+          batchWriteFail: 0.5,
+          failuresPerPublish: 10,
           maxMs: 60 * 60_000,
           ...shaped.batchFaults,
           each: batchEachOverride,
