@@ -160,17 +160,26 @@ export class LocalKappa {
       functionName: 'streamfold-local-kappa-processor',
     });
     this.poller.start();
-    // Resume a replay the last run left running (kill -9 mid-replay), or build what is missing.
-    const control = this.control();
-    const pointers = await control.read();
+    // Resume a replay the last run left running (kill -9 mid-replay), then build what is missing:
+    // the resumed replay builds the definitions it started with, so a restart with a changed
+    // views module needs another one after it (found by a black-box probe, 2026-12-04: the
+    // changed view stayed pending, served with `definitionChanged`, until a manual replay).
+    const pointers = await this.control().read();
     if (pointers.replay?.status === 'running') {
-      this.running = this.run(pointers.replay.replayId);
-    } else if (o.autoReplay) {
-      const pending = pendingViews(o.views, pointers);
-      if (pending.length > 0) {
-        const answer = await this.startReplay({ views: pending.map((p) => p.view) });
-        if (answer.statusCode >= 300) this.lastError = `auto replay: ${answer.body}`;
-      }
+      this.running = this.run(pointers.replay.replayId).then(() => this.replayPending());
+    } else await this.replayPending();
+  }
+
+  /** Starts a replay of the views with no active version or one built from another definition (autoReplay). */
+  private async replayPending(): Promise<void> {
+    if (!this.o.autoReplay || this.stopping) return;
+    try {
+      const pending = pendingViews(this.o.views, await this.control().read());
+      if (pending.length === 0) return;
+      const answer = await this.startReplay({ views: pending.map((p) => p.view) });
+      if (answer.statusCode >= 300) this.lastError = `auto replay: ${answer.body}`;
+    } catch (error) {
+      this.lastError = `auto replay: ${(error as Error).message}`;
     }
   }
 
@@ -262,9 +271,12 @@ export class LocalKappa {
     }
   }
 
-  /** Resolves when no replay is running in this process. */
+  /** Resolves when no replay is running in this process (a replay started after a resumed one too). */
   async replayDone(): Promise<void> {
-    await this.running;
+    for (let running = this.running; running; running = this.running) {
+      await running;
+      if (this.running === running) return;
+    }
   }
 
   routes(): Route[] {

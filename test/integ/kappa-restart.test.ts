@@ -18,9 +18,10 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function startKappa(port: number): Promise<ChildProcess> {
+async function startKappa(port: number, dir = dataDir, views?: string): Promise<ChildProcess> {
   // A long handoff delay: the replay stays in flight long enough to be killed in the middle.
-  const flags = ['--architecture', 'kappa', '--no-generator', '--port', String(port), '--data-dir', dataDir];
+  const flags = ['--architecture', 'kappa', '--no-generator', '--port', String(port), '--data-dir', dir];
+  if (views) flags.push('--views', views);
   return startCli([...flags, '--archive-flush', '300ms', '--replay-handoff', '5s'], children, 90_000);
 }
 
@@ -34,9 +35,11 @@ async function status(port: number): Promise<KappaStatus> {
   return ((await res.json()) as { kappa: KappaStatus }).kappa;
 }
 
-async function buckets(
-  port: number,
-): Promise<{ version: number; buckets: { start: string; measures: { readings: number } }[] }> {
+async function buckets(port: number): Promise<{
+  version: number;
+  definitionChanged?: unknown;
+  buckets: { start: string; measures: { readings: number } }[];
+}> {
   const res = await fetch(
     `http://127.0.0.1:${port}/views/sensor_readings?deviceId=dev-1&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`,
   );
@@ -112,5 +115,57 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
       cli.kill('SIGTERM');
       await new Promise((r) => cli.once('exit', r));
     }, 240_000);
+
+    it('replays a view whose definition changed after resuming the replay a kill -9 left running', async () => {
+      // Found by a black-box probe (2026-12-04): the resumed replay builds the definitions it
+      // started with, and nothing then replayed the view the new module changed, so it stayed
+      // pending (served with `definitionChanged`) until someone asked for a replay.
+      const dir = mkdtempSync(path.join(tmpdir(), 'streamfold-kappa-restart-changed-'));
+      try {
+        const port = await freePort();
+        let cli = await startKappa(port, dir);
+        await waitFor(
+          async () => (await status(port)).views.sensor_readings?.active?.version === 1,
+          'version 1',
+        );
+        const acknowledged = 500;
+        const res = await fetch(`http://127.0.0.1:${port}/events`, {
+          method: 'POST',
+          body: JSON.stringify({ events: readings(0, acknowledged) }),
+        });
+        expect(res.status).toBe(202);
+        await waitFor(async () => total(await buckets(port)) === acknowledged, 'the processor to catch up');
+        const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', body: '{}' });
+        expect(started.status).toBe(202);
+        const { replayId } = (await started.json()) as { replayId: string };
+        await waitFor(async () => (await status(port)).replay?.status === 'running', 'the replay to run');
+        cli.kill('SIGKILL');
+        await new Promise((r) => cli.once('exit', r));
+
+        cli = await startKappa(port, dir, 'test/fixtures/views-sensor-15m.ts');
+        // The killed replay is resumed and finishes (version 2, the old definition); then a replay
+        // of the changed view builds version 3 from the archive.
+        await waitFor(
+          async () => {
+            const s = await status(port);
+            return s.replay?.replayId !== replayId && s.replay?.status === 'finished';
+          },
+          'a replay after the resumed one',
+          120_000,
+        );
+        const after = await status(port);
+        expect(after.views.sensor_readings.active?.version).toBe(3);
+        const rebuilt = await buckets(port);
+        expect(rebuilt.version).toBe(3);
+        expect(rebuilt.definitionChanged).toBeUndefined();
+        expect(total(rebuilt)).toBe(acknowledged);
+        // 15-minute buckets now: the readings fall in 10:00 to 14:59, at minutes 0 to 59.
+        expect(rebuilt.buckets.every((b) => /:(00|15|30|45):00/.test(b.start))).toBe(true);
+        cli.kill('SIGTERM');
+        await new Promise((r) => cli.once('exit', r));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 300_000);
   },
 );
