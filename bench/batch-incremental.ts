@@ -131,7 +131,13 @@ async function main(): Promise<void> {
         parquetBytes: engine.parquetBytesRead - parquetBefore,
       };
     };
-    let compaction: { seconds: number; generations: number; bytes: number; readBytes: number; typedShare: number } | null = null;
+    let compaction: {
+      seconds: number;
+      generations: number;
+      bytes: number;
+      readBytes: number;
+      typedShare: number;
+    } | null = null;
     if (compacting) {
       const t = performance.now();
       const before = engine.bytesRead;
