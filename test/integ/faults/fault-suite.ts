@@ -62,7 +62,7 @@ export interface FaultSuiteOptions {
    * After the chaos, a phase for the batch kinds, which a run under the invocation faults makes
    * too slow to reach a minimum (10 to 13 s a run on this machine): the invocation faults off (the
    * speed layer keeps up, so the machine is free for the runs), the other wire faults and the
-   * emulator restarts going on, the trickle of new events (each run has rows to write), and the
+   * emulator restarts (every 20 s more than in the chaos) going on, the trickle of new events (each run has rows to write), and the
    * proxy refusing `batchWriteFail` of the runs' row writes, until `batchWriteFail` and
    * `batchRunsFailed` each reached `each` or `maxMs` passed. After `failuresPerPublish` failed runs
    * in a row the refusals pause until a run has ended without error, so published versions and
@@ -202,6 +202,9 @@ export interface FinalBatchRun {
   readonly cellsReconciled?: number;
   readonly reason?: string;
 }
+
+/** The pause between emulator restarts in the batch phase, beyond the chaos's own (FaultSuiteOptions.batchFaults). */
+const BATCH_PHASE_RESTART_PAUSE_MS = 20_000;
 
 /** New events a second while a kind is below its minimum (FaultSuiteOptions.minFaults). */
 const TRICKLE = 10;
@@ -749,7 +752,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
           );
           nextLog = Date.now() + 5000;
         }
-        if (Date.now() >= nextEmulatorRestart) await restartEmulators();
+        // Less often than in the chaos: a run takes seconds, and with a restart every second each
+        // run met one and failed on it, so none published once the refusals paused (the full run
+        // of 2026-12-04: 51 failed runs in a row at load 7 to 9).
+        if (Date.now() >= nextEmulatorRestart + BATCH_PHASE_RESTART_PAUSE_MS) await restartEmulators();
       }
       if (below()) log(`the batch phase ends after ${maxMs} ms with its kinds below ${each}`);
       proxy.setBatchWriteFail(o.wireRates.batchWriteFail ?? 0);
