@@ -58,6 +58,17 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   }
 }
 
+/** Starts a replay and SIGKILLs the runtime once it runs; the replay's id. */
+async function killMidReplay(port: number, cli: ChildProcess): Promise<string> {
+  const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', body: '{}' });
+  expect(started.status).toBe(202);
+  const { replayId } = (await started.json()) as { replayId: string };
+  await waitFor(async () => (await status(port)).replay?.status === 'running', 'the replay to run');
+  cli.kill('SIGKILL');
+  await new Promise((r) => cli.once('exit', r));
+  return replayId;
+}
+
 function readings(from: number, n: number) {
   return Array.from({ length: n }, (_, i) => ({
     id: `r-${from + i}`,
@@ -90,12 +101,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
       const before = await buckets(port);
       expect(before.version).toBe(1);
 
-      const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', body: '{}' });
-      expect(started.status).toBe(202);
-      const { replayId } = (await started.json()) as { replayId: string };
-      await waitFor(async () => (await status(port)).replay?.status === 'running', 'the replay to run');
-      cli.kill('SIGKILL');
-      await new Promise((r) => cli.once('exit', r));
+      const replayId = await killMidReplay(port, cli);
 
       cli = await startKappa(port);
       // The same replay, resumed (not a new one), finishes and flips.
@@ -135,12 +141,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))(
         });
         expect(res.status).toBe(202);
         await waitFor(async () => total(await buckets(port)) === acknowledged, 'the processor to catch up');
-        const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', body: '{}' });
-        expect(started.status).toBe(202);
-        const { replayId } = (await started.json()) as { replayId: string };
-        await waitFor(async () => (await status(port)).replay?.status === 'running', 'the replay to run');
-        cli.kill('SIGKILL');
-        await new Promise((r) => cli.once('exit', r));
+        const replayId = await killMidReplay(port, cli);
 
         cli = await startKappa(port, dir, 'test/fixtures/views-sensor-15m.ts');
         // The killed replay is resumed and finishes (version 2, the old definition); then a replay
