@@ -111,18 +111,26 @@ function number(value: string, start: number, end: number): number {
 }
 
 export function toIso(ms: number): string {
+  if (!Number.isInteger(ms)) return new Date(ms).toISOString();
   // Stamps of one stream batch share their second: print the second once, add the milliseconds.
+  // Two seconds are kept, as callers alternate two stamps (event time and arrival, event time and
+  // ingestion): with one, each call of such a pair printed its second anew.
   const second = Math.floor(ms / 1000);
-  if (second !== isoCache.second || !Number.isInteger(ms)) {
-    if (!Number.isInteger(ms)) return new Date(ms).toISOString();
+  let prefix: string;
+  if (second === isoCache.second) prefix = isoCache.prefix;
+  else if (second === isoCache.otherSecond) prefix = isoCache.otherPrefix;
+  else {
+    prefix = new Date(second * 1000).toISOString().slice(0, -5); // "YYYY-MM-DDTHH:MM:SS"
+    isoCache.otherSecond = isoCache.second;
+    isoCache.otherPrefix = isoCache.prefix;
     isoCache.second = second;
-    isoCache.prefix = new Date(second * 1000).toISOString().slice(0, -5); // "YYYY-MM-DDTHH:MM:SS"
+    isoCache.prefix = prefix;
   }
   const millis = ms - second * 1000;
-  return `${isoCache.prefix}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+  return `${prefix}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
 }
 
-const isoCache = { second: Number.NaN, prefix: '' };
+const isoCache = { second: Number.NaN, prefix: '', otherSecond: Number.NaN, otherPrefix: '' };
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

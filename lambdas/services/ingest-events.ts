@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventProblems, type EventProblem } from '../core/event';
+import { eventProblems, mayHoldLoneSurrogates, type EventProblem } from '../core/event';
 import { MAX_EVENT_DEPTH, nestsDeeperThan } from '../core/json-depth';
 import { inexactNumberPaths, type JsonPath } from '../core/json-numbers';
 import { toIso } from '../core/time';
@@ -87,8 +87,16 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   }
   const events: unknown[] = isBatch ? ((parsed as { events: unknown }).events as unknown[]) : [parsed];
   const inexact = inexactNumberPaths(rawBody);
-  const inexactOf = (index: number): JsonPath[] =>
-    isBatch ? inexact.filter((p) => p[0] === 'events' && p[1] === index).map((p) => p.slice(2)) : inexact;
+  // Grouped by event once: filtered per event, a body of many long numbers cost events x numbers.
+  const inexactByEvent = new Map<unknown, JsonPath[]>();
+  if (isBatch)
+    for (const p of inexact) {
+      if (p[0] !== 'events') continue;
+      const paths = inexactByEvent.get(p[1]);
+      if (paths) paths.push(p.slice(2));
+      else inexactByEvent.set(p[1], [p.slice(2)]);
+    }
+  const inexactOf = (index: number): JsonPath[] => (isBatch ? (inexactByEvent.get(index) ?? []) : inexact);
   if (!Array.isArray(events)) return { status: 400, body: { error: '"events" must be an array of events' } };
   if (events.length === 0 || events.length > MAX_EVENTS_PER_REQUEST) {
     return {
@@ -101,14 +109,16 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
   const entries: StreamEntry[] = [];
   const ids: string[] = [];
   const newId = deps.newId ?? randomUUID;
+  const mayHoldSurrogates = mayHoldLoneSurrogates(rawBody);
+  const ingestedAt = toIso(now);
   events.forEach((event, index) => {
-    const checked = eventProblems(event, deps.views, index, inexactOf(index), rawBody);
+    const checked = eventProblems(event, deps.views, index, inexactOf(index), mayHoldSurrogates);
     if (checked.problems.length > 0 || !checked.flat || checked.timeMs === undefined) {
       problems.push(...checked.problems);
       return;
     }
     const id = typeof checked.flat.id === 'string' ? checked.flat.id : newId();
-    const record = { ...checked.flat, id, time: toIso(checked.timeMs), ingestedAt: toIso(now) };
+    const record = { ...checked.flat, id, time: toIso(checked.timeMs), ingestedAt };
     const data = JSON.stringify(record);
     if (Buffer.byteLength(data, 'utf8') + Buffer.byteLength(id, 'utf8') > MAX_RECORD_BYTES) {
       problems.push({ index, field: 'event', message: 'is larger than a Kinesis record (1 MiB)' });

@@ -658,6 +658,21 @@ describe('time helpers', () => {
     expect(toIso(T)).toBe('2026-11-24T10:00:00.000Z');
   });
 
+  it('print every time as Date does, whatever the order of the seconds (toIso keeps two)', () => {
+    // Seconds close together, so the cached seconds are hit, missed and swapped in every order.
+    const stamp = fc.oneof(
+      fc.integer({ min: T - 3_000, max: T + 3_000 }),
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.double({ min: T - 3_000, max: T + 3_000, noNaN: true }),
+    );
+    fc.assert(
+      fc.property(fc.array(stamp, { maxLength: 40 }), (stamps) => {
+        for (const ms of stamps) expect(toIso(ms)).toBe(new Date(ms).toISOString());
+      }),
+      RUNS,
+    );
+  });
+
   it('read durations and name the option when malformed', () => {
     expect(parseDuration('500ms', 'x')).toBe(500);
     expect(parseDuration(' 10s ', 'x')).toBe(10_000);
