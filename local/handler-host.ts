@@ -61,12 +61,16 @@ export class HandlerHost implements WorkerThread {
     entry: string,
     readonly env: Readonly<Record<string, string>>,
   ) {
-    const tsxCjs = createRequire(__filename).resolve('tsx/cjs/api');
+    // TypeScript sources need tsx's loader; a JavaScript bundle (the fault suite's) does not, and
+    // registering it anyway cost each worker of a restart its load.
+    const register = /\.[cm]?js$/.test(entry)
+      ? ''
+      : `require(${JSON.stringify(createRequire(__filename).resolve('tsx/cjs/api'))}).register();`;
     // The worker's code is tiny and fixed; the handler module itself is loaded from its file.
     const bootstrap = `
       const { parentPort } = require('node:worker_threads');
       (${quietSdkNodeWarning.toString()})();
-      require(${JSON.stringify(tsxCjs)}).register();
+      ${register}
       let mod;
       try { mod = require(${JSON.stringify(path.resolve(entry))}); parentPort.postMessage({ ready: true }); }
       catch (error) { parentPort.postMessage({ ready: false, error: String(error && error.stack || error) }); }

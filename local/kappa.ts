@@ -93,10 +93,18 @@ export class LocalKappa {
   private readonly naps = new Naps();
   private stopping = false;
   private running?: Promise<void>;
+  private replaysRunning = 0;
+  /** Whether start() found a replay left running (the last process was killed mid-replay) and resumed it. */
+  resumedReplay = false;
   /** The last replay run's error, if it failed. */
   lastError: string | null = null;
 
   constructor(private readonly o: LocalKappaOptions) {}
+
+  /** Whether this process is running a replay's steps now (no read of the control table). */
+  get replaying(): boolean {
+    return this.replaysRunning > 0;
+  }
 
   get hosts(): HandlerHost[] {
     return [this.processorHost, this.queryHost, this.replayHost, this.adminHost];
@@ -166,6 +174,7 @@ export class LocalKappa {
     // changed view stayed pending, served with `definitionChanged`, until a manual replay).
     const pointers = await this.control().read();
     if (pointers.replay?.status === 'running') {
+      this.resumedReplay = true;
       this.running = this.run(pointers.replay.replayId).then(() => this.replayPending());
     } else await this.replayPending();
   }
@@ -217,6 +226,7 @@ export class LocalKappa {
 
   /** The replay's steps, each idempotent, so a run resumed after a crash ends with the same tables. */
   private async run(replayId: string): Promise<void> {
+    this.replaysRunning++;
     try {
       for (;;) {
         if (this.stopping) return;
@@ -247,6 +257,8 @@ export class LocalKappa {
       await this.replayHost
         .invoke({ action: 'fail', replayId, error: this.lastError })
         .catch(() => undefined);
+    } finally {
+      this.replaysRunning--;
     }
   }
 

@@ -528,6 +528,16 @@ export class LocalPipeline {
     return { runs: this.scheduler?.runs ?? 0, failures: this.scheduler?.failures ?? 0 };
   }
 
+  /** Whether a Kappa replay's steps run in this process now, without the status's reads (the fault suite's). */
+  replaying(): boolean {
+    return this.kappa?.replaying ?? false;
+  }
+
+  /** Whether the start found a Kappa replay left running by the last process, and resumed it. */
+  resumedReplay(): boolean {
+    return this.kappa?.resumedReplay ?? false;
+  }
+
   get deadLetterQueue(): DeadLetterQueue {
     return this.dlq!;
   }

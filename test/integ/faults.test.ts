@@ -26,12 +26,12 @@ const eventsOverride = process.env.STREAMFOLD_FAULTS_EVENTS
  * the run of 2026-12-02 (629 in 51 s), so the 2-second pause between them, not the restart, set
  * their pace; one a second reaches 1,000 within the chaos the other kinds need.
  *
- * Counted as they happen, not waited for (bench/RESULTS.md and README's Tests section give the
- * counts reached): the kinds that cost a whole batch run or a restart each. A batch run under the
- * chaos took 10 to 13 s on this 2-core machine (2026-12-02 19:05, load 4 to 5), so a thousand
- * failed runs (`batchRunsFailed`, and `batchWriteFail`, a refused write of a run's rows) would take
- * hours; the SIGKILLs of the whole runtime (and with them the kills mid-publish and mid-replay)
- * cost a restart of 4 to 6 s each (10 to 50 s at load 15), during which nothing else runs.
+ * The kinds that cost a whole batch run or a restart each get phases of their own after the chaos
+ * (a batch run under the chaos took 10 to 13 s here, a restart of the runtime 4 to 6 s, during
+ * which nothing else runs): the batch phase drives `batchRunsFailed` and `batchWriteFail` (a
+ * refused write of a run's rows) to 1,000, the SIGKILL phase `runtimeSigkills`. The kills that
+ * fall mid-publish and mid-replay are counted as they happen (bench/RESULTS.md and README's Tests
+ * section give the counts reached).
  */
 const FULL_RUN_KINDS = [
   'crashBeforeWrite',
@@ -92,6 +92,9 @@ const shaped: FaultSuiteOptions = full
       // A run over the 110,000-event archive took 3 to 8 s here (2026-12-04, load 4 to 6), so
       // 1,000 failed runs take one to two hours.
       batchFaults: { each: 1000, batchWriteFail: 0.5, failuresPerPublish: 10, maxMs: 150 * 60_000 },
+      // Then the SIGKILLs, in a phase of their own (FaultSuiteOptions.killFaults): each at a random
+      // moment within 2 s of the runtime serving again.
+      killFaults: { each: 1000, upMs: 2_000, maxMs: 150 * 60_000 },
       settleTimeoutMs: 900_000,
     }
   : mode === 'smoke'
@@ -130,8 +133,15 @@ const minEachOverride = process.env.STREAMFOLD_FAULTS_MIN_EACH
 const batchEachOverride = process.env.STREAMFOLD_FAULTS_BATCH_EACH
   ? Number(process.env.STREAMFOLD_FAULTS_BATCH_EACH)
   : undefined;
+/** A SIGKILL phase's minimum in any mode (the full run's is 1,000): a trial of the phase, scaled down. */
+const killEachOverride = process.env.STREAMFOLD_FAULTS_KILL_EACH
+  ? Number(process.env.STREAMFOLD_FAULTS_KILL_EACH)
+  : undefined;
 const options: FaultSuiteOptions = {
   ...shaped,
+  ...(killEachOverride !== undefined
+    ? { killFaults: { upMs: 2_000, maxMs: 60 * 60_000, ...shaped.killFaults, each: killEachOverride } }
+    : {}),
   ...(batchEachOverride !== undefined
     ? {
         batchFaults: {
@@ -157,12 +167,17 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
       async () => {
         const report = await runFaultSuite(options);
         console.log(JSON.stringify(report, null, 2));
-        if (full) {
-          const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
-          mkdirSync(dir, { recursive: true });
+        // The full run's figures go to bench/results/faults.json; any run's to STREAMFOLD_FAULTS_REPORT.
+        const reportFile = process.env.STREAMFOLD_FAULTS_REPORT
+          ? path.resolve(process.env.STREAMFOLD_FAULTS_REPORT)
+          : full
+            ? path.resolve(__dirname, '..', '..', 'bench', 'results', 'faults.json')
+            : undefined;
+        if (reportFile) {
+          mkdirSync(path.dirname(reportFile), { recursive: true });
           writeFileSync(
-            path.join(dir, 'faults.json'),
-            JSON.stringify({ date: new Date().toISOString(), ...report }, null, 2) + '\n',
+            reportFile,
+            JSON.stringify({ date: new Date().toISOString(), mode, ...report }, null, 2) + '\n',
           );
         }
         // Every distinct event produced, those sent while a kind was below its minimum included.
@@ -214,10 +229,13 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
           expect(report.faults.batchRunsFailed).toBeGreaterThanOrEqual(options.batchFaults.each);
           expect(report.batchPhase!.succeeded).toBeGreaterThan(0);
         }
+        // And the SIGKILLs of the whole runtime theirs, in the SIGKILL phase.
+        if (options.killFaults)
+          expect(report.faults.runtimeSigkills).toBeGreaterThanOrEqual(options.killFaults.each);
       },
       // Generous: a shared 2-core machine may run it at a fifth of its speed; the full run's chaos
-      // (about 20 minutes), batch phase (up to 150) and settling.
-      full ? 14_400_000 : 900_000,
+      // (up to 24 minutes), batch phase (up to 150), SIGKILL phase (up to 150) and settling.
+      full ? 6 * 3_600_000 : killEachOverride !== undefined ? 3_600_000 : 900_000,
     );
   },
 );

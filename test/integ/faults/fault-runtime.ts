@@ -5,7 +5,8 @@
  * (`{"running": url}`) and every 200 ms its fault counts (`{"counts": {...}}`, cumulative for
  * this process), the speed layer's lag and its batch runs; the line `faults off` on stdin turns the faults off.
  *
- * Run by fault-suite.ts: node --import tsx fault-runtime.ts '<json options>'
+ * Run by fault-suite.ts as an esbuild bundle (`node fault-runtime.js '<json options>'`, NODE_PATH
+ * set to the repository's node_modules); as a source, `node --import tsx fault-runtime.ts '<json>'`.
  */
 import { createInterface } from 'node:readline';
 import * as path from 'node:path';
@@ -36,6 +37,12 @@ export interface FaultRuntimeOptions {
   readonly handlerBundles?: string;
   /** `both` also runs the Kappa processor and replays (served at /kappa/views). */
   readonly architecture: 'lambda' | 'both';
+  /**
+   * The views module: the repository's views.ts under tsx, or its bundle beside this file's own
+   * (fault-suite.ts bundles both, so a restart loads two files instead of transforming every module).
+   * @default the repository's views.ts
+   */
+  readonly viewsFile?: string;
 }
 
 async function main(): Promise<void> {
@@ -57,7 +64,7 @@ async function main(): Promise<void> {
   let lastInvokeEndAt = 0;
   const pipeline = new LocalPipeline({
     ...DEFAULT_OPTIONS,
-    views: loadViews(path.resolve(__dirname, '..', '..', '..', 'views.ts')),
+    views: loadViews(o.viewsFile ?? path.resolve(__dirname, '..', '..', '..', 'views.ts')),
     dataDir: o.dataDir,
     port: o.port,
     generator: false,
@@ -93,7 +100,7 @@ async function main(): Promise<void> {
     },
   });
   await pipeline.start();
-  console.log(JSON.stringify({ running: pipeline.url }));
+  console.log(JSON.stringify({ running: pipeline.url, resumedReplay: pipeline.resumedReplay() }));
   const report = setInterval(
     () =>
       console.log(
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
           lagMs,
           idleMs: inFlight > 0 ? 0 : Date.now() - lastInvokeEndAt,
           batch: pipeline.batchRuns(),
+          replaying: pipeline.replaying(),
         }),
       ),
     200,

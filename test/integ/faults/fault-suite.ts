@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -77,6 +77,18 @@ export interface FaultSuiteOptions {
     readonly failuresPerPublish: number;
     readonly maxMs: number;
   };
+  /**
+   * After the chaos (and the batch phase), a phase for the SIGKILLs of the whole runtime, which cost
+   * a restart each: the runtime is SIGKILLed at a random moment within `upMs` of serving again,
+   * restarted, and killed again, until `each` SIGKILLs in all (the chaos's included) or `maxMs`
+   * passed. The invocation faults are off (a restarted runtime starts without them); the wire
+   * faults, the emulator restarts (as in the batch phase), the batch schedule and the trickle of
+   * new events go on, so a kill lands in whatever runs: an invocation, an archive upload, a batch
+   * run, a request on the wire. With Kappa, a replay is started whenever none runs, so kills land
+   * mid-replay too. The served values are compared every second meanwhile.
+   * @default no such phase
+   */
+  readonly killFaults?: { readonly each: number; readonly upMs: number; readonly maxMs: number };
   /** How often the batch schedule of the runtime under test fires. @default 2000 */
   readonly batchEveryMs?: number;
   /**
@@ -118,6 +130,16 @@ export interface FaultReport {
   /** The kinds the run went on injecting until each reached `each` (FaultSuiteOptions.minFaults), if any. */
   readonly minimum: { readonly kinds: readonly string[]; readonly each: number } | null;
   /**
+   * The SIGKILL phase (FaultSuiteOptions.killFaults), if any: its minimum, how long it took, the
+   * SIGKILLs in it, and their mean restart (SIGKILL sent -> serving again).
+   */
+  readonly killPhase: {
+    readonly each: number;
+    readonly seconds: number;
+    readonly sigkills: number;
+    readonly meanRestartSeconds: number;
+  } | null;
+  /**
    * The batch phase (FaultSuiteOptions.batchFaults), if any: its minimum, how long it took, and
    * the batch runs that ended during it, without error or failed.
    */
@@ -139,6 +161,8 @@ export interface FaultReport {
     readonly waitingForPublish: number;
     /** The batch phase (FaultSuiteOptions.batchFaults), 0 without one. */
     readonly batchPhase: number;
+    /** The SIGKILL phase (FaultSuiteOptions.killFaults), 0 without one. */
+    readonly killPhase: number;
     readonly settle: number;
     readonly finalBatch: number;
     readonly kappaSettle: number;
@@ -263,6 +287,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   const events = makeEvents(random, o.events);
   const handlerBundles = path.join(root, 'handlers');
   await bundleHandlers(handlerBundles);
+  const runtimeBundle = path.join(root, 'runtime-bundle');
+  await bundleRuntime(runtimeBundle);
   let emulators: Emulators = await startEmulators({ dataDir: emulatorDir });
   const proxy = new FaultProxy(emulators.endpoints, o.wireRates, new Random(o.seed + 1));
   proxy.enabled = false; // the first start creates the resources without faults
@@ -285,6 +311,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     emulatorRestarts: 0,
     waitingForPublish: 0,
     batchPhase: 0,
+    killPhase: 0,
   };
   const load = { start: loadavg()[0], max: loadavg()[0] };
   let child: ChildProcess | undefined;
@@ -293,10 +320,19 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   let childInvokeMs = 0;
   let childBatchFailures = 0;
   let childBatchRuns = 0;
+  /** The running process's last report: a replay's steps run in it. */
+  let childReplaying = false;
+  /**
+   * Whether the running process found a replay left running by the one killed before it (its
+   * control item still `running`) and resumed it: that kill fell mid-replay.
+   */
+  let childResumedReplay = false;
   /** The speed layer's lag at its last invocation, and how long no invocation has run (fault-runtime.ts). */
   let speedLagMs = 0;
   let speedIdleMs = 0;
   let faultsOn = true;
+  /** The invocation faults of the next runtime started (off in the SIGKILL phase). */
+  let invokeFaultsOn = true;
   let generation = 0;
 
   const startRuntime = async (): Promise<void> => {
@@ -310,15 +346,18 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       speedRetryAttempts: o.speedRetryAttempts ?? 10,
       batchEveryMs: o.batchEveryMs ?? 2_000,
       handlerBundles,
-      faults: faultsOn,
+      viewsFile: path.join(runtimeBundle, 'views.js'),
+      faults: faultsOn && invokeFaultsOn,
       architecture: o.kappa ? 'both' : 'lambda',
     };
+    const repo = path.resolve(__dirname, '..', '..', '..');
     const proc = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(__dirname, 'fault-runtime.ts'), JSON.stringify(options)],
+      [path.join(runtimeBundle, 'fault-runtime.js'), JSON.stringify(options)],
       {
-        cwd: path.resolve(__dirname, '..', '..', '..'),
-        env: { ...process.env, TMPDIR: childTmp },
+        cwd: repo,
+        // The bundle leaves the packages out; they resolve from the repository's node_modules.
+        env: { ...process.env, TMPDIR: childTmp, NODE_PATH: path.join(repo, 'node_modules') },
         stdio: 'pipe',
       },
     );
@@ -328,6 +367,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     childInvokeMs = 0;
     childBatchFailures = 0;
     childBatchRuns = 0;
+    childReplaying = false;
+    childResumedReplay = false;
     let output = '';
     let running = false;
     const keep = (d: Buffer) => {
@@ -353,8 +394,14 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
             lagMs?: number;
             idleMs?: number;
             batch?: { runs: number; failures: number };
+            replaying?: boolean;
+            resumedReplay?: boolean;
           };
-          if (message.running) running = true;
+          if (message.running) {
+            running = true;
+            childResumedReplay = message.resumedReplay === true;
+          }
+          if (message.replaying !== undefined) childReplaying = message.replaying;
           if (message.counts) childCounts = message.counts;
           if (message.invocations !== undefined) childInvocations = message.invocations;
           if (message.invokeMs !== undefined) childInvokeMs = message.invokeMs;
@@ -497,8 +544,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         await send(again);
       }
     };
-    // The batch phase needs the trickle too: a run with nothing new to write cannot fail writing.
-    const producingMore = o.minFaults || o.batchFaults ? producing.then(produceMore) : Promise.resolve();
+    // The batch phase needs the trickle too (a run with nothing new to write cannot fail writing),
+    // and the SIGKILL phase (a kill should find events on their way).
+    const producingMore =
+      o.minFaults || o.batchFaults || o.killFaults ? producing.then(produceMore) : Promise.resolve();
 
     const compare = async (prefix = '') => {
       let served = 0;
@@ -660,12 +709,14 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
       if (totals.emulatorRestarts % 10 === 0) log(`restarted the emulators (${totals.emulatorRestarts})`);
     };
-    const killMidPublish = async (): Promise<void> => {
-      if (o.kappa) {
-        if ((await adminStatus())?.kappa?.replay?.status !== 'running') {
-          const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
-          if (res?.status === 202) replaysStarted++;
-        }
+    /**
+     * @param publishWaitMs how long to wait for the publish step before killing anyway.
+     * @param quiet log only every 10th kill (the SIGKILL phase's thousand).
+     */
+    const killMidPublish = async (publishWaitMs = o.publishWaitMs ?? 8000, quiet = false): Promise<void> => {
+      if (o.kappa && !childReplaying) {
+        const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
+        if (res?.status === 202) replaysStarted++;
       }
       const step: PublishStep = totals.runtimeSigkills % 2 === 0 ? 'rows' : 'pointer';
       let land: (landed: boolean) => void = () => undefined;
@@ -679,11 +730,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         !atReplay &&
         (await Promise.race([
           proxy.whenPublishing(step, release).then(() => true),
-          sleep(o.publishWaitMs ?? 8000).then(() => false),
+          sleep(publishWaitMs).then(() => false),
         ]));
       if (!sprung) proxy.disarm();
       seconds.waitingForPublish += (Date.now() - waitStarted) / 1000;
-      if (o.kappa && (await adminStatus())?.kappa?.replay?.status === 'running') replaysKilledMidway++;
       await kill('SIGKILL');
       totals.runtimeSigkills++;
       // The held request then lands (the write happened, its answer is lost with the process) or
@@ -693,12 +743,16 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       if (sprung && step === 'pointer') totals.batchKilledFlippingPointer++;
       const restartStarted = Date.now();
       await startRuntime();
+      // Counted by what the new process found, not guessed before the kill: the replay's control
+      // item still said `running`, so the kill fell between its start and its flip.
+      if (childResumedReplay) replaysKilledMidway++;
       const took = (Date.now() - restartStarted) / 1000;
       seconds.runtimeRestarts += took;
       seconds.maxRuntimeRestart = Math.max(seconds.maxRuntimeRestart, took);
-      log(
-        `SIGKILLed${sprung ? ` mid-publish (${step})` : ''} and restarted the runtime in ${took.toFixed(1)} s (${totals.runtimeSigkills}); ${sends} events acknowledged`,
-      );
+      if (!quiet || totals.runtimeSigkills % 10 === 0)
+        log(
+          `SIGKILLed${sprung ? ` mid-publish (${step})` : ''} and restarted the runtime in ${took.toFixed(1)} s (${totals.runtimeSigkills}); ${sends} events acknowledged, ${replaysKilledMidway} replays killed midway; load ${loadavg()[0].toFixed(1)}`,
+        );
     };
     while (chaosGoesOn()) {
       await sleep(200);
@@ -765,6 +819,34 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         seconds: Math.round(seconds.batchPhase),
         succeeded: childBatchRuns - runsBefore,
         failed: faultCounts().batchRunsFailed - failedBefore,
+      };
+    }
+    let killPhase: FaultReport['killPhase'] = null;
+    if (o.killFaults) {
+      const { each, upMs, maxMs } = o.killFaults;
+      const phaseStarted = Date.now();
+      const killsBefore = totals.runtimeSigkills;
+      const restartSecondsBefore = seconds.runtimeRestarts;
+      trickleOnly = true;
+      invokeFaultsOn = false;
+      child!.stdin!.write('faults off\n');
+      log(`SIGKILL phase: ${JSON.stringify({ each, sigkills: totals.runtimeSigkills })}`);
+      while (totals.runtimeSigkills < each && Date.now() - phaseStarted < maxMs) {
+        // Killed when a batch run's publish step reaches the wire, or at a random moment within
+        // upMs, whichever comes first; a replay is started first when none runs.
+        await killMidPublish(random.int(upMs + 1), true);
+        load.max = Math.max(load.max, loadavg()[0]);
+        if (Date.now() >= nextEmulatorRestart + BATCH_PHASE_RESTART_PAUSE_MS) await restartEmulators();
+      }
+      if (totals.runtimeSigkills < each) log(`the SIGKILL phase ends after ${maxMs} ms below ${each}`);
+      invokeFaultsOn = true;
+      seconds.killPhase = (Date.now() - phaseStarted) / 1000;
+      const sigkills = totals.runtimeSigkills - killsBefore;
+      killPhase = {
+        each,
+        seconds: Math.round(seconds.killPhase),
+        sigkills,
+        meanRestartSeconds: round1((seconds.runtimeRestarts - restartSecondsBefore) / Math.max(1, sigkills)),
       };
     }
     stopExtra = true;
@@ -888,6 +970,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       },
       minimum: o.minFaults ? { kinds: [...o.minFaults.kinds], each: o.minFaults.each } : null,
       batchPhase,
+      killPhase,
       speedInvocations: totals.speedInvocations,
       profile: {
         produce: Math.round(seconds.produce),
@@ -897,6 +980,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         emulatorRestarts: Math.round(seconds.emulatorRestarts),
         waitingForPublish: Math.round(seconds.waitingForPublish),
         batchPhase: Math.round(seconds.batchPhase),
+        killPhase: Math.round(seconds.killPhase),
         settle: Math.round(settleSeconds),
         finalBatch: Math.round(batchSeconds),
         kappaSettle: Math.round(kappaSeconds),
@@ -965,6 +1049,40 @@ async function bundleHandlers(outdir: string): Promise<void> {
     ],
     logLevel: 'error',
   });
+}
+
+/**
+ * Bundles the runtime the suite SIGKILLs (fault-runtime.ts, the local pipeline under it) and the
+ * repository's views.ts, packages left out (NODE_PATH finds them): a restart through tsx spent
+ * about 1.5 s of its 4 s starting tsx and transforming the modules (2026-12-04, load 5), and the
+ * SIGKILL phase restarts a thousand times.
+ */
+async function bundleRuntime(outdir: string): Promise<void> {
+  const repo = path.resolve(__dirname, '..', '..', '..');
+  await build({
+    entryPoints: {
+      'fault-runtime': path.join(__dirname, 'fault-runtime.ts'),
+      views: path.join(repo, 'views.ts'),
+    },
+    outdir,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    plugins: [
+      {
+        name: 'packages-external',
+        setup(b) {
+          // `streamfold` (what views.ts imports) is the repository itself: bundled.
+          b.onResolve({ filter: /^streamfold$/ }, () => ({ path: path.join(repo, 'index.ts') }));
+          b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: args.path, external: true }));
+        },
+      },
+    ],
+    logLevel: 'error',
+  });
+  // The dashboard's files, which the local pipeline serves from beside its module.
+  cpSync(path.join(repo, 'local', 'dashboard', 'public'), path.join(outdir, 'public'), { recursive: true });
 }
 
 /**
