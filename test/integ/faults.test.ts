@@ -140,7 +140,7 @@ const killEachOverride = process.env.STREAMFOLD_FAULTS_KILL_EACH
 const options: FaultSuiteOptions = {
   ...shaped,
   ...(killEachOverride !== undefined
-    ? { killFaults: { upMs: 2_000, maxMs: 60 * 60_000, ...shaped.killFaults, each: killEachOverride } }
+    ? { killFaults: { upMs: 2_000, maxMs: 150 * 60_000, ...shaped.killFaults, each: killEachOverride } }
     : {}),
   ...(batchEachOverride !== undefined
     ? {
@@ -235,7 +235,11 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
       },
       // Generous: a shared 2-core machine may run it at a fifth of its speed; the full run's chaos
       // (up to 24 minutes), batch phase (up to 150), SIGKILL phase (up to 150) and settling.
-      full ? 6 * 3_600_000 : killEachOverride !== undefined ? 3_600_000 : 900_000,
+      full
+        ? 6 * 3_600_000
+        : killEachOverride !== undefined || batchEachOverride !== undefined
+          ? 3 * 3_600_000
+          : 900_000,
     );
   },
 );
