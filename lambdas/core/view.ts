@@ -85,6 +85,28 @@ function checkField(view: string, where: string, field: unknown): string {
   return field;
 }
 
+// An unpaired UTF-16 surrogate: valid in a JavaScript string, but not Unicode text.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Text a view compares events with (its eventType, a where value) must mean the same in every
+ * layer. A NUL ends the SQL text DuckDB parses (every batch run then failed, for every view), and
+ * an unpaired surrogate becomes U+FFFD in the UTF-8 the SQL engines read, so the batch layer
+ * matched events holding U+FFFD while the speed layer and Kappa, comparing code units, matched
+ * none (the door refuses such text in events; a black-box probe found both, 2026-12-04).
+ */
+function checkText(view: string, where: string, text: string): string {
+  if (text.includes('\u0000'))
+    throw new ViewDefinitionError(
+      `view "${view}": ${where} holds U+0000 (NUL), which the batch layer's SQL cannot carry; remove it`,
+    );
+  if (LONE_SURROGATE.test(text))
+    throw new ViewDefinitionError(
+      `view "${view}": ${where} holds an unpaired UTF-16 surrogate (such as \\ud800), which is not Unicode text and matches no accepted event; remove it`,
+    );
+  return text;
+}
+
 function checkMeasure(view: string, name: string, spec: unknown): MeasureSpec {
   if (!MEASURE_NAME.test(name)) {
     throw new ViewDefinitionError(`view "${view}": measure name "${name}" must match [A-Za-z][A-Za-z0-9_]*`);
@@ -135,6 +157,7 @@ export function validateView(input: unknown): ViewDefinition {
       `view "${name}": eventType must be a non-empty string (given ${JSON.stringify(input.eventType)})`,
     );
   }
+  checkText(name, 'eventType', input.eventType);
   const rawKey = typeof input.key === 'string' ? [input.key] : input.key;
   if (!Array.isArray(rawKey) || rawKey.length === 0) {
     throw new ViewDefinitionError(
@@ -190,6 +213,7 @@ export function validateView(input: unknown): ViewDefinition {
           `view "${name}": where.${field} must be a string, a boolean or an integer (given ${JSON.stringify(value)})`,
         );
       }
+      if (typeof value === 'string') checkText(name, `where.${field}`, value);
       where[field] = value as FilterValue;
     }
   }

@@ -85,6 +85,19 @@ describe('defineView', () => {
     }
   });
 
+  it('keeps eventType and where text with control characters, quotes and paired surrogates', () => {
+    const text = 'it\'s \\ "q" \u0001\n\t\u2028 \ud83d\ude00 %_?$1';
+    const view = defineView({
+      name: 'v',
+      eventType: text,
+      key: 'k',
+      granularity: '1m',
+      measures: { n: count() },
+      where: { s: text },
+    });
+    expect([view.eventType, view.where.s]).toEqual([text, text]);
+  });
+
   it('allows fields that only resemble the reserved ones', () => {
     const view = validateView({
       ...good,
@@ -196,6 +209,20 @@ describe('malformed views fail with a message naming the view and the field', ()
     ['a where value that is NaN', { ...good, where: { n: NaN } }, ['where.n']],
     ['a where value that is null', { ...good, where: { n: null } }, ['where.n', 'given null']],
     ['a where value that is an object', { ...good, where: { n: { eq: 1 } } }, ['where.n', 'given {"eq":1}']],
+    // Text the batch layer's SQL cannot mean as the speed layer does (a NUL ended DuckDB's SQL text;
+    // an unpaired surrogate became U+FFFD there and matched events the other layers did not).
+    ['a NUL in eventType', { ...good, eventType: 'page\u0000view' }, ['eventType holds U+0000 (NUL)']],
+    ['a NUL in a where value', { ...good, where: { s: 'a\u0000b' } }, ['where.s holds U+0000 (NUL)']],
+    [
+      'a lone high surrogate in eventType',
+      { ...good, eventType: 'r\ud800' },
+      ['eventType holds an unpaired UTF-16 surrogate'],
+    ],
+    [
+      'a lone low surrogate in a where value',
+      { ...good, where: { s: 'a\udc00b' } },
+      ['where.s holds an unpaired UTF-16 surrogate'],
+    ],
   ];
 
   const badPaths = [
