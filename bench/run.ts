@@ -69,6 +69,20 @@ const add = (
   note?: string,
 ) => metrics.push({ name, value, unit, params, ...(note ? { note } : {}) });
 
+/** A handler's rate beside bare parsing of the same input: `<prefix>bare_parse_<unit>_per_s`, `<handler>_<unit>_per_s`, `<handler>_ratio_to_parse`. */
+function addBesideParse(
+  prefix: string,
+  handler: string,
+  unit: 'records/s' | 'events/s',
+  [bare, rate, ratio]: readonly [number, number, number],
+  params: Record<string, unknown>,
+): void {
+  const per = unit === 'records/s' ? 'records' : 'events';
+  add(`${prefix}bare_parse_${per}_per_s`, bare, unit, params);
+  add(`${handler}_${per}_per_s`, rate, unit, params);
+  add(`${handler}_ratio_to_parse`, ratio, 'ratio', params);
+}
+
 /** The workload of the write figures: Zipf pages over 1,000, one-minute buckets, 1,000 events/s per shard. */
 async function writesPerEvent(
   events: number,
@@ -606,33 +620,40 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
-  // 1. The speed handler's CPU path beside bare base64 + JSON.parse of the same records.
+  // 1. The speed handler's CPU path beside bare base64 + JSON.parse of the same records, and the
+  // ingest handler's beside bare JSON.parse of the same request bodies.
+  const view = 'page_views (count, sum, distinct, max, avg)';
   const records = quick ? 30_000 : 200_000;
   for (const batchSize of [100, 500, 10_000]) {
     const f = await measureSpeedHandler(records, batchSize, quick ? 2 : 3);
-    const params = {
-      records,
-      batchSize,
-      view: 'page_views (count, sum, distinct, max, avg)',
-      stores: 'in memory',
-    };
-    add('bare_parse_records_per_s', f.bareParseRecordsPerS, 'records/s', params);
-    add('speed_handler_records_per_s', f.speedHandlerRecordsPerS, 'records/s', params);
-    add('speed_handler_ratio_to_parse', f.ratio, 'ratio', params);
+    addBesideParse(
+      '',
+      'speed_handler',
+      'records/s',
+      [f.bareParseRecordsPerS, f.speedHandlerRecordsPerS, f.ratio],
+      {
+        records,
+        batchSize,
+        view,
+        stores: 'in memory',
+      },
+    );
   }
-  // 1b. The ingest handler's CPU path beside bare JSON.parse of the same request bodies.
   for (const perRequest of [100, 500]) {
     const events = quick ? 20_000 : 100_000;
     const f = await measureIngestHandler(events, perRequest, quick ? 2 : 3);
-    const params = {
-      events,
-      perRequest,
-      view: 'page_views (count, sum, distinct, max, avg)',
-      stream: 'no-op',
-    };
-    add('ingest_bare_parse_events_per_s', f.bareParseEventsPerS, 'events/s', params);
-    add('ingest_handler_events_per_s', f.ingestHandlerEventsPerS, 'events/s', params);
-    add('ingest_handler_ratio_to_parse', f.ratio, 'ratio', params);
+    addBesideParse(
+      'ingest_',
+      'ingest_handler',
+      'events/s',
+      [f.bareParseEventsPerS, f.ingestHandlerEventsPerS, f.ratio],
+      {
+        events,
+        perRequest,
+        view,
+        stream: 'no-op',
+      },
+    );
   }
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
