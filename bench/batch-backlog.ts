@@ -39,6 +39,8 @@ function timedSpeed(store: SpeedRowStore, ms: Record<string, number>): SpeedRowS
     write: (v, a, r, e) => store.write(v, a, r, e),
     query: (v, k, f, t, a) => store.query(v, k, f, t, a),
     count: () => store.count(),
+    recordOrigin: (v) => store.recordOrigin(v),
+    readOrigin: () => store.readOrigin(),
     listArrived: (v, f, t) =>
       timed(ms, 'reconcile: read speed rows (DynamoDB)', () => store.listArrived(v, f, t)),
     deleteArrivedBefore: (a) =>

@@ -44,6 +44,17 @@ const deps = {
   codec: windowStateCodec(config.views),
 };
 
+/** Recorded once per instance, before its first rows (SpeedRowStore.recordOrigin); tried again after a failure. */
+let origin: Promise<void> | undefined;
+
+function recordOrigin(): Promise<void> {
+  origin ??= deps.rows.recordOrigin(config.views).catch((error: unknown) => {
+    origin = undefined;
+    throw error;
+  });
+  return origin;
+}
+
 /**
  * Speed layer: Kinesis event source -> fenced speed rows. Returns the lowest sequence number not
  * fully applied as the one batch item failure (Lambda retries from it; everything below is
@@ -59,6 +70,8 @@ export const handler = async (
   context: Context,
 ): Promise<KinesisStreamBatchResponse | KinesisStreamStateResponse> => {
   logger.addContext(context);
+  // A failure here fails the invocation before any row is written: the event source retries it.
+  await recordOrigin();
   if (isWindowEvent(event)) {
     const result = await processWindowedBatch(
       {

@@ -5,6 +5,18 @@ import type { BatchBucket, SpeedBucket } from '../core/merge';
 import type { IdLogAppend, IdLogItem } from '../core/shard-id-index';
 import type { ViewDefinition } from '../core/view';
 
+/**
+ * A speed row to be served was created under another definition of its view than the one it is
+ * read with (the views module changed while it was being written, before a batch run covered
+ * it): its states are not the view's now, and may not even decode under it.
+ */
+export class SpeedRowsOfAnotherDefinition extends Error {
+  constructor(readonly view: string) {
+    super(`speed rows of view "${view}" were written under another definition of it`);
+    this.name = 'SpeedRowsOfAnotherDefinition';
+  }
+}
+
 /** A speed row as stored, with the revision its conditional write is checked against. */
 export interface StoredSpeedRow {
   readonly row: SpeedRow;
@@ -33,7 +45,9 @@ export interface SpeedRowStore {
   /**
    * Rows of one key with buckets in [fromMs, toMs). Rows whose arrival bucket is before
    * `arrivedFromMs` may be left out: the serving merge skips them (the batch view holds their
-   * events), so a store that can drop them early saves decoding them.
+   * events), so a store that can drop them early saves decoding them. Throws
+   * SpeedRowsOfAnotherDefinition, before decoding any, when a row it would return was created
+   * under another definition of the view (writes keep the fingerprint of the row's creation).
    */
   query(
     view: ViewDefinition,
@@ -51,6 +65,14 @@ export interface SpeedRowStore {
   /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
   deleteArrivedBefore(arrivalBeforeMs: number): Promise<number>;
   count(): Promise<number>;
+  /**
+   * Records, once for the table's life (the first call wins), the fingerprint of each view the
+   * speed layer started writing with: before any batch version exists, a view not among them
+   * (added or changed since) lacks the events processed before it, and is not served.
+   */
+  recordOrigin(views: readonly ViewDefinition[]): Promise<void>;
+  /** The fingerprints recordOrigin kept, by view name; undefined before any speed batch ran. */
+  readOrigin(): Promise<Readonly<Record<string, string>> | undefined>;
 }
 
 /**

@@ -4,7 +4,13 @@ import { keyProblem } from '../core/reducer';
 import { granularityMs, parseTime, toIso } from '../core/time';
 import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
-import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
+import {
+  SpeedRowsOfAnotherDefinition,
+  type BatchViewStore,
+  type ControlStore,
+  type ServingPointer,
+  type SpeedRowStore,
+} from '../ports/stores';
 import { boundedAnswer, type BucketAnswer } from './answer-size';
 import { ServedBucketMemo } from './served-bucket-memo';
 
@@ -74,14 +80,35 @@ export async function readServing(
   // The pointer first: the rows read after it are never older than what it promises.
   const pointer = await deps.control.readPointer();
   // Before any row is read: rows of another definition may not even decode under this one.
-  const stale = staleBatchDefinition(view, pointer);
+  const stale =
+    staleBatchDefinition(view, pointer) ?? (pointer ? undefined : await notFromOrigin(view, deps));
   if (stale !== undefined) return { stale };
-  const [batchCells, speedRows] = await Promise.all([
-    pointer
-      ? deps.batch.query(pointer.version, view, key, fromBucket, to, selectionOf(pointer.lineage, view.name))
-      : Promise.resolve([]),
-    deps.speed.query(view, key, fromBucket, to, pointer?.cutoffMs),
-  ]);
+  let batchCells: BatchBucket[];
+  let speedRows: SpeedBucket[];
+  try {
+    [batchCells, speedRows] = await Promise.all([
+      pointer
+        ? deps.batch.query(
+            pointer.version,
+            view,
+            key,
+            fromBucket,
+            to,
+            selectionOf(pointer.lineage, view.name),
+          )
+        : Promise.resolve([]),
+      deps.speed.query(view, key, fromBucket, to, pointer?.cutoffMs),
+    ]);
+  } catch (error) {
+    // Rows created under the view's old definition (a restart or deploy that changed it before a
+    // batch run covered them; with no batch version yet, nothing above can tell): their states
+    // are not this view's. Found by a black-box probe, 2026-12-04: a measure added while the
+    // speed layer had a backlog served 82 of 400 events until the first batch run.
+    if (!(error instanceof SpeedRowsOfAnotherDefinition)) throw error;
+    return {
+      stale: `view "${view.name}" changed while its speed rows were being written (before a batch run covered them); the next batch run (POST /admin/batch) recomputes it from the archive`,
+    };
+  }
   return {
     key,
     pointer,
@@ -137,6 +164,19 @@ function staleBatchDefinition(view: ViewDefinition, pointer: ServingPointer | nu
   if (entry.definition !== viewFingerprint(view))
     return `view "${view.name}" changed since batch version ${pointer.version} was computed; ${next} recomputes it from the archive`;
   return undefined;
+}
+
+/**
+ * Before any batch version: why the speed rows alone cannot serve `view`, or undefined. A view the
+ * speed layer did not start writing with (added or changed since, SpeedRowStore.recordOrigin)
+ * lacks every event processed before it: served, it would count a part of its events as all of
+ * them until the first batch run (found by a black-box probe, 2026-12-04).
+ */
+async function notFromOrigin(view: ViewDefinition, deps: QueryDeps): Promise<string | undefined> {
+  const origin = await deps.speed.readOrigin();
+  if (origin === undefined || origin[view.name] === viewFingerprint(view)) return undefined;
+  const what = Object.hasOwn(origin, view.name) ? 'changed' : 'was added';
+  return `view "${view.name}" ${what} after the speed layer started, before any batch version; the first batch run (POST /admin/batch) computes it from the archive`;
 }
 
 /** The view named in the path, or the 404 answer naming the views there are. */

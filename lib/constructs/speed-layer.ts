@@ -120,7 +120,8 @@ export class SpeedLayer extends Construct {
       }),
     });
     const fn = this.handler.function;
-    grantTable(props.speedTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // UpdateItem for the rows (a row keeps the definition it was created under), PutItem for the origin item.
+    grantTable(props.speedTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     // UpdateItem: noting a copy that arrived before the kept one, and its counter.
     if (dedupe && dedupeScope === 'global')
       grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');

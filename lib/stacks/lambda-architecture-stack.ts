@@ -208,7 +208,8 @@ export class LambdaArchitectureStack extends Stack {
         arrivalBucketMs: arrivalBucketEnv(arrivalBucket),
       }),
     });
-    grantTable(this.tables.speedTable, this.query.function, 'dynamodb:Query');
+    // GetItem: the speed layer's origin item, read while no batch version exists.
+    grantTable(this.tables.speedTable, this.query.function, 'dynamodb:Query', 'dynamodb:GetItem');
     grantTable(this.tables.batchTable, this.query.function, 'dynamodb:Query');
     grantTable(this.tables.controlTable, this.query.function, 'dynamodb:GetItem');
     this.servingApi = new ServingApi(this, 'Api', {

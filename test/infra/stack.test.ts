@@ -339,6 +339,7 @@ describe('least privilege', () => {
       'dynamodb:GetItem', // speed table only
       'dynamodb:PutItem',
       'dynamodb:Query', // dedupe table only: reading a shard's id log (ADR 008)
+      'dynamodb:UpdateItem', // speed rows (a row keeps the definition it was created under)
       'kinesis:DescribeStream',
       'kinesis:DescribeStreamConsumer', // the event source mapping's own grant (CDK KinesisEventSource), on this stream only
       'kinesis:DescribeStreamSummary',

@@ -128,6 +128,7 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
   it('gives the query function reads of the serving tables only', () => {
     expect(reach(lambdaTemplate, 'QueryRole')).toEqual([
       'dynamodb:GetItem TablesControlTable',
+      'dynamodb:GetItem TablesSpeedTable', // the speed layer's origin item, before any batch version
       'dynamodb:Query TablesBatchTable',
       'dynamodb:Query TablesSpeedTable',
     ]);
@@ -137,8 +138,9 @@ describe('threat model: who reaches what (Lambda architecture)', () => {
     expect(reach(lambdaTemplate, 'SpeedLayerHandlerRole')).toEqual([
       'dynamodb:GetItem TablesSpeedTable',
       'dynamodb:PutItem TablesDedupeTable', // appending a shard's id log (ADR 008)
-      'dynamodb:PutItem TablesSpeedTable',
+      'dynamodb:PutItem TablesSpeedTable', // the origin item
       'dynamodb:Query TablesDedupeTable', // reading a shard's id log
+      'dynamodb:UpdateItem TablesSpeedTable', // rows: `d` kept from their creation
       'kinesis:DescribeStream EventStream',
       'kinesis:DescribeStreamConsumer EventStream',
       'kinesis:DescribeStreamSummary EventStream',

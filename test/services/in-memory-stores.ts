@@ -8,7 +8,7 @@ import {
   nextIdLogPosition,
 } from '../../lambdas/adapters/codecs/id-log-codec';
 import { batchPartition, padTime, speedPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
-import { newestVisible, type BatchSelection } from '../../lambdas/core/batch-lineage';
+import { newestVisible, viewFingerprint, type BatchSelection } from '../../lambdas/core/batch-lineage';
 import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
 import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
 import type { ViewDefinition } from '../../lambdas/core/view';
@@ -16,15 +16,16 @@ import type { ArchiveWatermark } from '../../lambdas/ports/archive';
 import type { Clock } from '../../lambdas/ports/clock';
 import type { EventStream, StreamEntry } from '../../lambdas/ports/event-stream';
 import type { QueryEngine } from '../../lambdas/ports/query-engine';
-import type {
-  BatchViewStore,
-  ClaimOutcome,
-  ControlStore,
-  EventClaims,
-  ShardIdLog,
-  ServingPointer,
-  SpeedRowStore,
-  StoredSpeedRow,
+import {
+  SpeedRowsOfAnotherDefinition,
+  type BatchViewStore,
+  type ClaimOutcome,
+  type ControlStore,
+  type EventClaims,
+  type ShardIdLog,
+  type ServingPointer,
+  type SpeedRowStore,
+  type StoredSpeedRow,
 } from '../../lambdas/ports/stores';
 
 /**
@@ -47,6 +48,8 @@ interface StoredRow {
   readonly state: string;
   readonly fences: Readonly<Record<string, string>>;
   readonly revision: number;
+  /** The fingerprint of the definition the row was created under (the adapter's `d`). */
+  readonly definition: string;
 }
 
 export type WriteOutcome = 'written' | 'conflict' | 'error';
@@ -124,7 +127,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
   }
 
   async write(
-    _view: ViewDefinition,
+    view: ViewDefinition,
     address: SpeedRowAddress,
     row: SpeedRow,
     expectedRevision: number | undefined,
@@ -164,7 +167,9 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
         a: { N: String(address.arrivalBucketMs) },
       },
     });
-    this.rows.set(id, { address, state, fences: { ...row.fences }, revision });
+    // As the adapter's if_not_exists: a row keeps the definition it was created under.
+    const definition = this.rows.get(id)?.definition ?? viewFingerprint(view);
+    this.rows.set(id, { address, state, fences: { ...row.fences }, revision, definition });
     // Attribute names and numbers (pk, sk, rev, b, a) add about 100 bytes to the two JSON texts.
     const bytes = state.length + fences.length + id.length + 100;
     this.writes.push({ address, expectedRevision, outcome: 'written', bytes, requestBytes: request.length });
@@ -177,7 +182,18 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     key: readonly string[],
     fromMs: number,
     toMs: number,
+    arrivedFromMs?: number,
   ): Promise<SpeedBucket[]> {
+    const definition = viewFingerprint(view);
+    const mine = [...this.rows.values()].filter(
+      (r) =>
+        r.address.view === view.name &&
+        sameKey(r.address.key, key) &&
+        r.address.bucketMs >= fromMs &&
+        r.address.bucketMs < toMs &&
+        (arrivedFromMs === undefined || r.address.arrivalBucketMs >= arrivedFromMs),
+    );
+    if (mine.some((r) => r.definition !== definition)) throw new SpeedRowsOfAnotherDefinition(view.name);
     return this.all()
       .filter(
         (r) =>
@@ -225,6 +241,16 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
     return this.rows.size;
   }
 
+  private origin: Record<string, string> | undefined;
+
+  async recordOrigin(views: readonly ViewDefinition[]): Promise<void> {
+    this.origin ??= Object.fromEntries(views.map((v) => [v.name, viewFingerprint(v)]));
+  }
+
+  async readOrigin(): Promise<Readonly<Record<string, string>> | undefined> {
+    return this.origin;
+  }
+
   /** Every row, decoded, in id order. */
   all(): (StoredSpeedRow & { address: SpeedRowAddress })[] {
     return [...this.rows.entries()]
@@ -240,6 +266,7 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
       state: encodeRowText(state),
       fences,
       revision: (this.rows.get(id)?.revision ?? 0) + 1,
+      definition: this.rows.get(id)?.definition ?? viewFingerprint(this.view(address.view)),
     });
   }
 }

@@ -3,13 +3,15 @@ import {
   paginateQuery,
   paginateScan,
   PutCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { viewFingerprint } from '../../core/batch-lineage';
 import { nextRevision, type SpeedRow, type SpeedRowAddress } from '../../core/fencing';
 import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
-import type { SpeedRowStore, StoredSpeedRow } from '../../ports/stores';
+import { SpeedRowsOfAnotherDefinition, type SpeedRowStore, type StoredSpeedRow } from '../../ports/stores';
 import type { DecodedSpeedRows } from '../cache/decoded-speed-rows';
 import { realSleep, writeInBatches, type Sleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
@@ -18,9 +20,11 @@ import { padTime, speedPartition } from './dynamodb-keys';
 /**
  * Speed rows in DynamoDB: pk `<view>#<key>`, sk `<bucket>#<arrival bucket>`. A row holds the
  * measure states (`m`) and the sequence fences (`f`) in one item, so the fence and the effect it
- * guards are written together by one conditional PutItem on the revision (`rev`). DynamoDB has no
+ * guards are written together by one conditional write on the revision (`rev`). DynamoDB has no
  * max() or sketch-union update expression, and min/max/distinct need one, hence read-modify-write
- * rather than ADD.
+ * rather than ADD. `d` is the fingerprint of the view's definition the row was created under, kept
+ * by every later write (`if_not_exists`), so a query under a changed definition can tell the row
+ * holds states of the old one.
  */
 export class DynamoDbSpeedRowStore implements SpeedRowStore {
   /**
@@ -58,27 +62,31 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
   }
 
   async write(
-    _view: ViewDefinition,
+    view: ViewDefinition,
     address: SpeedRowAddress,
     row: SpeedRow,
     expectedRevision: number | undefined,
   ): Promise<number | undefined> {
     const revision = nextRevision(expectedRevision);
     try {
+      // UpdateItem, not PutItem: `d` must stay what the row's creation wrote. Same write units
+      // (the larger of the item before and after, per started KB, for both).
       await this.client.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: {
-            ...this.itemKey(address),
-            m: encodeRowText(row.state),
-            f: JSON.stringify(row.fences),
-            rev: revision,
-            b: address.bucketMs,
-            a: address.arrivalBucketMs,
+          Key: this.itemKey(address),
+          UpdateExpression: 'SET m = :m, f = :f, rev = :rev, b = :b, a = :a, d = if_not_exists(d, :d)',
+          ConditionExpression:
+            expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'rev = :expected',
+          ExpressionAttributeValues: {
+            ':m': encodeRowText(row.state),
+            ':f': JSON.stringify(row.fences),
+            ':rev': revision,
+            ':b': address.bucketMs,
+            ':a': address.arrivalBucketMs,
+            ':d': definitionOf(view),
+            ...(expectedRevision === undefined ? {} : { ':expected': expectedRevision }),
           },
-          ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'rev = :rev',
-          ExpressionAttributeValues:
-            expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
         }),
       );
       return revision;
@@ -108,7 +116,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
         // and out of the decoding. The key is ordered by bucket first, so no key range can.
         ...(arrivedFromMs === undefined ? {} : { FilterExpression: 'a >= :arrived' }),
         // The fences (`f`) only matter to writers: left on the table.
-        ProjectionExpression: 'sk, rev, b, a, m',
+        ProjectionExpression: 'sk, rev, b, a, m, d',
         ExpressionAttributeValues: {
           ':pk': pk,
           ':from': `${padTime(fromMs)}#`,
@@ -117,7 +125,12 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
         },
       },
     );
+    const definition = definitionOf(view);
     for await (const page of pages) {
+      // Before decoding any: a row of another definition may not decode under this one. A row
+      // without `d` was written before rows kept it, and is taken as this definition's.
+      for (const item of page.Items ?? [])
+        if (item.d !== undefined && item.d !== definition) throw new SpeedRowsOfAnotherDefinition(view.name);
       for (const item of page.Items ?? []) {
         const text = item.m as string;
         out.push({
@@ -192,9 +205,49 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
     let total = 0;
     for await (const page of paginateScan(
       { client: this.client },
-      { TableName: this.tableName, Select: 'COUNT' },
+      // Rows only: the origin item has no arrival bucket.
+      { TableName: this.tableName, Select: 'COUNT', FilterExpression: 'attribute_exists(a)' },
     ))
       total += page.Count ?? 0;
     return total;
   }
+
+  async recordOrigin(views: readonly ViewDefinition[]): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...ORIGIN,
+            views: JSON.stringify(Object.fromEntries(views.map((v) => [v.name, definitionOf(v)]))),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+  }
+
+  async readOrigin(): Promise<Readonly<Record<string, string>> | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: ORIGIN, ConsistentRead: true }),
+    );
+    return Item ? (JSON.parse(Item.views as string) as Record<string, string>) : undefined;
+  }
+}
+
+/**
+ * The origin item (recordOrigin): a partition no row has (view names are [a-z0-9_]+), without the
+ * arrival bucket every row's scans filter on, so deletes and lists of rows never meet it.
+ */
+const ORIGIN = { pk: '#origin', sk: '#origin' };
+
+/** Fingerprints by definition object (a handler's views are made once, at its cold start). */
+const fingerprints = new WeakMap<ViewDefinition, string>();
+
+function definitionOf(view: ViewDefinition): string {
+  let fingerprint = fingerprints.get(view);
+  if (fingerprint === undefined) fingerprints.set(view, (fingerprint = viewFingerprint(view)));
+  return fingerprint;
 }
