@@ -27,6 +27,7 @@ import { HandlerHost } from './handler-host';
 import type { Route } from './http-gateway';
 import type { ResourceNames } from './resources';
 import { Naps } from './naps';
+import { retryingStart } from './start-retries';
 
 const HANDLERS = path.resolve(__dirname, '..', 'lambdas', 'handlers');
 const sourceEntry = (name: string) => path.join(HANDLERS, `${name}.ts`);
@@ -172,7 +173,7 @@ export class LocalKappa {
     // the resumed replay builds the definitions it started with, so a restart with a changed
     // views module needs another one after it (found by a black-box probe, 2026-12-04: the
     // changed view stayed pending, served with `definitionChanged`, until a manual replay).
-    const pointers = await this.control().read();
+    const pointers = await retryingStart(() => this.control().read());
     if (pointers.replay?.status === 'running') {
       this.resumedReplay = true;
       this.running = this.run(pointers.replay.replayId).then(() => this.replayPending());
@@ -183,7 +184,7 @@ export class LocalKappa {
   private async replayPending(): Promise<void> {
     if (!this.o.autoReplay || this.stopping) return;
     try {
-      const pending = pendingViews(this.o.views, await this.control().read());
+      const pending = pendingViews(this.o.views, await retryingStart(() => this.control().read()));
       if (pending.length === 0) return;
       const answer = await this.startReplay({ views: pending.map((p) => p.view) });
       if (answer.statusCode >= 300) this.lastError = `auto replay: ${answer.body}`;

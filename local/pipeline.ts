@@ -44,6 +44,7 @@ import { pipelineRoutes, type BatchDetail } from './pipeline-routes';
 import { readPipelineStatus, type PipelineStatus } from './pipeline-status';
 import { ensureResources, resourceNames, type ResourceNames } from './resources';
 import { Scheduler } from './scheduler';
+import { retryingStart } from './start-retries';
 import { checkStoredSettings } from './stored-settings';
 import { TtlSweeper } from './ttl-sweeper';
 
@@ -293,12 +294,17 @@ export class LocalPipeline {
     s3: S3Client,
   ): Promise<void> {
     const o = this.options;
-    await ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names);
-    await checkStoredSettings(
-      makeDynamoDocumentClient(endpoints),
-      this.names.controlTable,
-      o.arrivalBucketMs,
-      o.endpoint ?? o.dataDir ?? 'memory',
+    // Each step is idempotent (creates what is missing, reads or writes the settings once).
+    await retryingStart(() =>
+      ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names),
+    );
+    await retryingStart(() =>
+      checkStoredSettings(
+        makeDynamoDocumentClient(endpoints),
+        this.names.controlTable,
+        o.arrivalBucketMs,
+        o.endpoint ?? o.dataDir ?? 'memory',
+      ),
     );
   }
 
