@@ -725,15 +725,19 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       nextEmulatorRestart = Date.now() + o.emulatorRestartEveryMs;
       if (totals.emulatorRestarts % 10 === 0) log(`restarted the emulators (${totals.emulatorRestarts})`);
     };
+    /** Where the kills' time went, in ms summed over `n` kills (logged with every 10th in the SIGKILL phase). */
+    const killCycle = { n: 0, all: 0, replayStart: 0, wait: 0, kill: 0, restart: 0 };
     /**
      * @param publishWaitMs how long to wait for the publish step before killing anyway.
      * @param quiet log only every 10th kill (the SIGKILL phase's thousand).
      */
     const killMidPublish = async (publishWaitMs = o.publishWaitMs ?? 8000, quiet = false): Promise<void> => {
+      const cycleStarted = Date.now();
       if (o.kappa && !childReplaying) {
         const res = await api('/admin/replay', { method: 'POST', body: '{}' }).catch(() => undefined);
         if (res?.status === 202) replaysStarted++;
       }
+      killCycle.replayStart += Date.now() - cycleStarted;
       const step: PublishStep = totals.runtimeSigkills % 2 === 0 ? 'rows' : 'pointer';
       let land: (landed: boolean) => void = () => undefined;
       const release = new Promise<boolean>((resolve) => (land = resolve));
@@ -750,7 +754,10 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         ]));
       if (!sprung) proxy.disarm();
       seconds.waitingForPublish += (Date.now() - waitStarted) / 1000;
+      killCycle.wait += Date.now() - waitStarted;
+      const killStarted = Date.now();
       await kill('SIGKILL');
+      killCycle.kill += Date.now() - killStarted;
       totals.runtimeSigkills++;
       // The held request then lands (the write happened, its answer is lost with the process) or
       // never arrives: both are what a killed function leaves behind.
@@ -765,10 +772,15 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       const took = (Date.now() - restartStarted) / 1000;
       seconds.runtimeRestarts += took;
       seconds.maxRuntimeRestart = Math.max(seconds.maxRuntimeRestart, took);
-      if (!quiet || totals.runtimeSigkills % 10 === 0)
+      killCycle.restart += Date.now() - restartStarted;
+      killCycle.all += Date.now() - cycleStarted;
+      killCycle.n++;
+      if (!quiet || totals.runtimeSigkills % 10 === 0) {
+        const mean = (ms: number) => (ms / killCycle.n / 1000).toFixed(1);
         log(
-          `SIGKILLed${sprung ? ` mid-publish (${step})` : ''} and restarted the runtime in ${took.toFixed(1)} s (${totals.runtimeSigkills}); ${sends} events acknowledged, ${replaysKilledMidway} replays killed midway; load ${loadavg()[0].toFixed(1)}`,
+          `SIGKILLed${sprung ? ` mid-publish (${step})` : ''} and restarted the runtime in ${took.toFixed(1)} s (${totals.runtimeSigkills}); ${sends} events acknowledged, ${replaysKilledMidway} replays killed midway; a kill's mean ${mean(killCycle.all)} s (replay start ${mean(killCycle.replayStart)}, wait ${mean(killCycle.wait)}, kill ${mean(killCycle.kill)}, restart ${mean(killCycle.restart)}); load ${loadavg()[0].toFixed(1)}`,
         );
+      }
     };
     while (chaosGoesOn()) {
       await sleep(200);
