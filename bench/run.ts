@@ -1533,6 +1533,7 @@ function soakAndFaultSections(): string {
   };
   const soak = read<{ date: string; command: string; summary: Record<string, number | null> }>('soak.json');
   const faults = read<Record<string, unknown> & { faults: Record<string, number> }>('faults.json');
+  const sigkills = read<Record<string, unknown> & { faults: Record<string, number> }>('faults-sigkill.json');
   let text = '';
   if (soak) {
     const s = soak.summary;
@@ -1595,7 +1596,40 @@ Where the wall time went (s): ${Object.entries(profile)
     }
 `;
   }
+  if (sigkills) text += sigkillSection(sigkills);
   return text;
+}
+
+/** The SIGKILL phase's own run (STREAMFOLD_FAULTS_KILL_EACH), recorded apart from the full run. */
+function sigkillSection(run: Record<string, unknown> & { faults: Record<string, number> }): string {
+  const phase = run.killPhase as {
+    each: number;
+    seconds: number;
+    sigkills: number;
+    meanRestartSeconds: number;
+  };
+  const kappa = run.kappa as Record<string, number | string> | null;
+  const load = run.loadAverage as { start: number; end: number; max: number };
+  const f = run.faults;
+  return `
+## SIGKILLs of the whole runtime (\`STREAMFOLD_FAULTS=${String(run.mode)} STREAMFOLD_FAULTS_KILL_EACH=${phase.each}\`, ${String(run.date)})
+
+The ${String(run.mode)} run's chaos, then its SIGKILL phase (FaultSuiteOptions.killFaults): ${phase.sigkills} SIGKILLs in
+${phase.seconds} s (${f.runtimeSigkills} in the whole run), a restart taking ${phase.meanRestartSeconds} s on average, each kill at a
+random moment within 2 s of the runtime serving again or as a batch run's publish reached the wire
+(${f.batchKilledWritingRows} while writing a batch's rows, ${f.batchKilledFlippingPointer} while flipping its pointer), with a Kappa replay
+started whenever none ran (${kappa ? String(kappa.replaysKilledMidway) : 0} replays killed midway: resumed by the next process).
+${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
+Served against the independent count over ${String(run.bucketsCompared)} buckets: **lost ${String(run.lost)}, double-counted
+${String(run.duplicated)}**, revenue mismatches ${String(run.revenueMismatches)}, dead-lettered ${String(run.deadLettered)}${
+    kappa
+      ? `; Kappa **lost ${String(kappa.lost)}, double-counted ${String(kappa.duplicated)}** (final replay ${String(kappa.finalReplay)})`
+      : ''
+  }. Other faults meanwhile: ${Object.entries(f)
+    .filter(([k]) => !['runtimeSigkills', 'batchKilledWritingRows', 'batchKilledFlippingPointer'].includes(k))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ')}. Figures: bench/results/faults-sigkill.json.
+`;
 }
 
 main().catch((error) => {
