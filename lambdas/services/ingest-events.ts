@@ -17,7 +17,7 @@ export const MAX_EVENTS_PER_REQUEST = 500;
  * and the answer within the rest.
  */
 export const INGEST_ANSWER_WITHIN_MS = 25_000;
-/** A Kinesis record holds at most 1 MiB of data (with its partition key). */
+/** A Kinesis record holds at most 1 MiB of data with its partition key: a round limit below it, stated in the refusal. */
 const MAX_RECORD_BYTES = 1_000_000;
 
 export interface IngestDeps {
@@ -120,8 +120,13 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
     const id = typeof checked.flat.id === 'string' ? checked.flat.id : newId();
     const record = { ...checked.flat, id, time: toIso(checked.timeMs), ingestedAt };
     const data = JSON.stringify(record);
-    if (Buffer.byteLength(data, 'utf8') + Buffer.byteLength(id, 'utf8') > MAX_RECORD_BYTES) {
-      problems.push({ index, field: 'event', message: 'is larger than a Kinesis record (1 MiB)' });
+    const recordBytes = Buffer.byteLength(data, 'utf8') + Buffer.byteLength(id, 'utf8');
+    if (recordBytes > MAX_RECORD_BYTES) {
+      problems.push({
+        index,
+        field: 'event',
+        message: `is ${recordBytes} bytes as a stream record (the event with its id and ingestedAt, and the id as its partition key); the limit is ${MAX_RECORD_BYTES}, under a Kinesis record's 1 MiB: make it smaller`,
+      });
       return;
     }
     entries.push({ data, partitionKey: id });
