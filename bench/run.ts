@@ -1617,8 +1617,11 @@ function sigkillSection(run: Record<string, unknown> & { faults: Record<string, 
 The ${String(run.mode)} run's chaos, then its SIGKILL phase (FaultSuiteOptions.killFaults): ${phase.sigkills} SIGKILLs in
 ${phase.seconds} s (${f.runtimeSigkills} in the whole run), a restart taking ${phase.meanRestartSeconds} s on average, each kill at a
 random moment within 2 s of the runtime serving again or as a batch run's publish reached the wire
-(${f.batchKilledWritingRows} while writing a batch's rows, ${f.batchKilledFlippingPointer} while flipping its pointer), with a Kappa replay
-started whenever none ran (${kappa ? String(kappa.replaysKilledMidway) : 0} replays killed midway: resumed by the next process).
+(${f.batchKilledWritingRows} while writing a batch's rows, ${f.batchKilledFlippingPointer} while flipping its pointer: a batch run scheduled every 2 s rarely
+reached its publish within a kill's 3 to 4 s, so most kills fell before it), and a Kappa replay kept running (the suite started
+${kappa ? String(kappa.replaysStarted) : 0} itself; a kill counts as mid-replay when the next process finds the replay still running and resumes
+it: ${kappa ? String(kappa.replaysKilledMidway) : 0}, the same replay resumed each time, which then finished).
+Speed invocation faults were off in the phase (on in the chaos before it); wire faults and emulator restarts went on.
 ${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
 Served against the independent count over ${String(run.bucketsCompared)} buckets: **lost ${String(run.lost)}, double-counted
 ${String(run.duplicated)}**, revenue mismatches ${String(run.revenueMismatches)}, dead-lettered ${String(run.deadLettered)}${
