@@ -29,8 +29,19 @@ export interface BatchSelection {
   readonly skip: readonly (readonly [number, number])[];
 }
 
+/** Fingerprints of frozen definitions (validateView's): the query path asks for one per request and the speed store per row write. */
+const fingerprints = new WeakMap<ViewDefinition, string>();
+
 /** A short, stable fingerprint of what decides a view's cells (name and order of keys included). */
 export function viewFingerprint(view: ViewDefinition): string {
+  const known = fingerprints.get(view);
+  if (known !== undefined) return known;
+  const fingerprint = computeFingerprint(view);
+  if (Object.isFrozen(view)) fingerprints.set(view, fingerprint);
+  return fingerprint;
+}
+
+function computeFingerprint(view: ViewDefinition): string {
   const canonical = JSON.stringify({
     eventType: view.eventType,
     key: view.key,

@@ -5,6 +5,7 @@ import { measureEntries } from './measures';
 import { keyProblem, passesWhere } from './reducer';
 import { shown } from './shown-value';
 import { parseTime, toIso } from './time';
+import { hasLoneSurrogate } from './unicode-text';
 import type { ViewDefinition } from './view';
 
 /** One problem with one event, named by the field it concerns. */
@@ -51,10 +52,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-// A UTF-16 surrogate without its pair: valid in JSON text ("\ud800") but not Unicode, so SQL engines
-// refuse the archive line (DuckDB fails the whole batch query) and UTF-8 cannot carry it.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
 /**
@@ -69,14 +66,18 @@ export function mayHoldLoneSurrogates(jsonText: string): boolean {
 
 const NO_PATHS: ReadonlySet<string> = new Set();
 
-/** Paths of the names and strings in a JSON value that hold a lone surrogate (iterative: any depth). */
+/**
+ * Paths of the names and strings in a JSON value that hold a lone surrogate (iterative: any
+ * depth): valid JSON text ("\ud800") but not Unicode, so SQL engines refuse the archive line
+ * (DuckDB fails the whole batch query) and UTF-8 cannot carry it.
+ */
 function loneSurrogatePaths(root: Record<string, unknown>): string[] {
   const found: string[] = [];
   const stack: [string, unknown][] = Object.entries(root);
   while (stack.length > 0) {
     const [path, value] = stack.pop()!;
-    if (LONE_SURROGATE.test(path)) found.push(path);
-    else if (typeof value === 'string' && LONE_SURROGATE.test(value)) found.push(path);
+    if (hasLoneSurrogate(path)) found.push(path);
+    else if (typeof value === 'string' && hasLoneSurrogate(value)) found.push(path);
     else if (Array.isArray(value)) value.forEach((v, i) => stack.push([`${path}[${i}]`, v]));
     else if (isRecord(value)) for (const [k, v] of Object.entries(value)) stack.push([`${path}.${k}`, v]);
   }

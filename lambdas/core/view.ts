@@ -1,4 +1,5 @@
 import { isGranularity, GRANULARITIES, type Granularity } from './time';
+import { hasLoneSurrogate } from './unicode-text';
 
 /** The measures a view may declare. Each is a commutative monoid (see measures.ts). */
 export type MeasureKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'distinct';
@@ -85,9 +86,6 @@ function checkField(view: string, where: string, field: unknown): string {
   return field;
 }
 
-// An unpaired UTF-16 surrogate: valid in a JavaScript string, but not Unicode text.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /**
  * Text a view compares events with (its eventType, a where value) must mean the same in every
  * layer. A NUL ends the SQL text DuckDB parses (every batch run then failed, for every view), and
@@ -100,7 +98,7 @@ function checkText(view: string, where: string, text: string): string {
     throw new ViewDefinitionError(
       `view "${view}": ${where} holds U+0000 (NUL), which the batch layer's SQL cannot carry; remove it`,
     );
-  if (LONE_SURROGATE.test(text))
+  if (hasLoneSurrogate(text))
     throw new ViewDefinitionError(
       `view "${view}": ${where} holds an unpaired UTF-16 surrogate (such as \\ud800), which is not Unicode text and matches no accepted event; remove it`,
     );

@@ -84,7 +84,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
             ':rev': revision,
             ':b': address.bucketMs,
             ':a': address.arrivalBucketMs,
-            ':d': definitionOf(view),
+            ':d': viewFingerprint(view),
             ...(expectedRevision === undefined ? {} : { ':expected': expectedRevision }),
           },
         }),
@@ -125,7 +125,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
         },
       },
     );
-    const definition = definitionOf(view);
+    const definition = viewFingerprint(view);
     for await (const page of pages) {
       // Before decoding any: a row of another definition may not decode under this one. A row
       // without `d` was written before rows kept it, and is taken as this definition's.
@@ -219,7 +219,7 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
           TableName: this.tableName,
           Item: {
             ...ORIGIN,
-            views: JSON.stringify(Object.fromEntries(views.map((v) => [v.name, definitionOf(v)]))),
+            views: JSON.stringify(Object.fromEntries(views.map((v) => [v.name, viewFingerprint(v)]))),
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
@@ -242,12 +242,3 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
  * arrival bucket every row's scans filter on, so deletes and lists of rows never meet it.
  */
 const ORIGIN = { pk: '#origin', sk: '#origin' };
-
-/** Fingerprints by definition object (a handler's views are made once, at its cold start). */
-const fingerprints = new WeakMap<ViewDefinition, string>();
-
-function definitionOf(view: ViewDefinition): string {
-  let fingerprint = fingerprints.get(view);
-  if (fingerprint === undefined) fingerprints.set(view, (fingerprint = viewFingerprint(view)));
-  return fingerprint;
-}
