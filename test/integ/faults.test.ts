@@ -147,7 +147,7 @@ const options: FaultSuiteOptions = {
         batchFaults: {
           batchWriteFail: 0.5,
           failuresPerPublish: 10,
-          maxMs: 60 * 60_000,
+          maxMs: 150 * 60_000,
           ...shaped.batchFaults,
           each: batchEachOverride,
         },
