@@ -42,7 +42,7 @@ export interface WorkerThread {
  * the import) would silently mix their configurations.
  */
 export class HandlerHost implements WorkerThread {
-  private readonly worker: Worker;
+  private worker!: Worker;
   private nextId = 0;
   private readonly pending = new Map<
     number,
@@ -51,16 +51,27 @@ export class HandlerHost implements WorkerThread {
   private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
   /** The worker's last answer, also one that came after its caller stopped waiting. */
   lastMemory: HeapUsage | undefined;
-  private readonly ready: Promise<void>;
+  private ready!: Promise<void>;
   private exited = false;
+  private stopping = false;
+  /** Why the worker is being terminated by `kill` (not a stop): what its pending invocations fail with. */
+  private killedBecause?: string;
+  /** Sandboxes killed by `kill` (each followed by a cold start). */
+  kills = 0;
   invocations = 0;
   errors = 0;
 
   constructor(
     readonly name: string,
-    entry: string,
+    private readonly entry: string,
     readonly env: Readonly<Record<string, string>>,
   ) {
+    this.spawn();
+  }
+
+  /** Starts a worker: the function's execution environment, its module imported anew (a cold start). */
+  private spawn(): void {
+    const { name, entry, env } = this;
     // TypeScript sources need tsx's loader; a JavaScript bundle (the fault suite's) does not, and
     // registering it anyway cost each worker of a restart its load.
     const register = /\.[cm]?js$/.test(entry)
@@ -88,18 +99,19 @@ export class HandlerHost implements WorkerThread {
           parentPort.postMessage({ id, error: { name: error && error.name, message: String(error && error.message || error), stack: error && error.stack } });
         }
       });`;
-    this.worker = new Worker(bootstrap, { eval: true, env: { ...env } });
+    const worker = new Worker(bootstrap, { eval: true, env: { ...env } });
+    this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (message: { ready?: boolean; error?: string }) => {
         if (message.ready === undefined) return;
-        this.worker.off('message', onMessage);
+        worker.off('message', onMessage);
         if (message.ready) resolve();
         else reject(new Error(`handler ${name} (${entry}) failed to load: ${message.error}`));
       };
-      this.worker.on('message', onMessage);
-      this.worker.once('error', reject);
+      worker.on('message', onMessage);
+      worker.once('error', reject);
     });
-    this.worker.on(
+    worker.on(
       'message',
       (message: {
         id?: number;
@@ -126,19 +138,22 @@ export class HandlerHost implements WorkerThread {
         } else waiter.resolve(message.result);
       },
     );
-    // An invocation the worker never answered (it was terminated: a stop that ran out of time)
-    // must end, or whatever awaits it (a batch run, a replay step) waits for good.
-    this.worker.once('exit', () => {
-      this.exited = true;
+    // An invocation the worker never answered (it was terminated: a stop that ran out of time, or
+    // `kill`) must end, or whatever awaits it (a batch run, a replay step) waits for good.
+    worker.once('exit', () => {
+      const killed = this.killedBecause;
+      this.killedBecause = undefined;
+      if (killed === undefined) this.exited = true;
       for (const waiter of this.pending.values())
         waiter.reject(
           new Error(
-            `the ${this.name} function's worker exited before it answered (the runtime is stopping): the invocation did not finish`,
+            killed ??
+              `the ${this.name} function's worker exited before it answered (the runtime is stopping): the invocation did not finish`,
           ),
         );
       this.pending.clear();
     });
-    this.worker.on('error', (error) => {
+    worker.on('error', (error) => {
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
     });
@@ -150,7 +165,11 @@ export class HandlerHost implements WorkerThread {
   }
 
   async invoke<T>(event: unknown): Promise<T> {
-    await this.ready;
+    // After a `kill`, the worker to post to is the one that replaced it, once it has loaded.
+    for (let ready = this.ready; ; ready = this.ready) {
+      await ready;
+      if (ready === this.ready) break;
+    }
     if (this.exited)
       throw new Error(`the ${this.name} function's worker has exited (the runtime is stopping): not invoked`);
     const id = this.nextId++;
@@ -214,7 +233,25 @@ export class HandlerHost implements WorkerThread {
     await pipeline(await this.worker.getHeapSnapshot(), createWriteStream(file));
   }
 
+  /**
+   * The function's execution environment dies mid-invocation, as Lambda ends one at its timeout,
+   * when it runs out of memory or its runtime crashes: the invocations under way fail with
+   * `reason` (whatever requests they had sent may or may not land), and a fresh worker imports
+   * the module again for the next invocation (a cold start). The fault suite's way to kill a
+   * batch run mid-publish without restarting the whole runtime.
+   */
+  async kill(reason: string): Promise<void> {
+    if (this.exited || this.stopping) return;
+    this.killedBecause = `the ${this.name} function's execution environment was killed (${reason}): the invocation did not finish`;
+    this.kills++;
+    await this.worker.terminate();
+    this.spawn();
+    // A module that no longer loads fails the next invocation, as a cold start would, not the kill.
+    this.ready.catch(() => undefined);
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.worker.terminate();
   }
 }

@@ -534,6 +534,19 @@ export class LocalPipeline {
     return { runs: this.scheduler?.runs ?? 0, failures: this.scheduler?.failures ?? 0 };
   }
 
+  /**
+   * Kills the execution environment of the function `name` (its worker) mid-invocation, as Lambda
+   * does at a timeout or out of memory; the next invocation starts it anew (HandlerHost.kill).
+   */
+  killFunction(name: string, reason: string): Promise<void> {
+    const host = this.hosts.find((h) => h.name === name);
+    if (!host)
+      throw new Error(
+        `no function named ${JSON.stringify(name)} runs here (${this.hosts.map((h) => h.name).join(', ')})`,
+      );
+    return host.kill(reason);
+  }
+
   /** Whether a Kappa replay's steps run in this process now, without the status's reads (the fault suite's). */
   replaying(): boolean {
     return this.kappa?.replaying ?? false;

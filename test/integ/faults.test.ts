@@ -91,7 +91,15 @@ const shaped: FaultSuiteOptions = full
       // row writes refused, so a run fails at its first chunks, and one run in 11 let through.
       // A run over the 110,000-event archive took 3 to 8 s here (2026-12-04, load 4 to 6), so
       // 1,000 failed runs take one to two hours.
-      batchFaults: { each: 1000, batchWriteFail: 0.5, failuresPerPublish: 10, maxMs: 150 * 60_000 },
+      // Then 1,000 runs killed mid-publish: the batch function killed while the run's row write or
+      // pointer flip is held on the wire.
+      batchFaults: {
+        each: 1000,
+        batchWriteFail: 0.5,
+        failuresPerPublish: 10,
+        maxMs: 150 * 60_000,
+        killMidPublishEach: 1000,
+      },
       // Then the SIGKILLs, in a phase of their own (FaultSuiteOptions.killFaults): each at a random
       // moment within 2 s of the runtime serving again.
       killFaults: { each: 1000, upMs: 2_000, maxMs: 150 * 60_000 },
@@ -133,6 +141,10 @@ const minEachOverride = process.env.STREAMFOLD_FAULTS_MIN_EACH
 const batchEachOverride = process.env.STREAMFOLD_FAULTS_BATCH_EACH
   ? Number(process.env.STREAMFOLD_FAULTS_BATCH_EACH)
   : undefined;
+/** The batch phase's runs killed mid-publish (the full run's 1,000), with STREAMFOLD_FAULTS_BATCH_EACH. */
+const batchKillEachOverride = process.env.STREAMFOLD_FAULTS_BATCH_KILL_EACH
+  ? Number(process.env.STREAMFOLD_FAULTS_BATCH_KILL_EACH)
+  : undefined;
 /** A SIGKILL phase's minimum in any mode (the full run's is 1,000): a trial of the phase, scaled down. */
 const killEachOverride = process.env.STREAMFOLD_FAULTS_KILL_EACH
   ? Number(process.env.STREAMFOLD_FAULTS_KILL_EACH)
@@ -150,6 +162,7 @@ const options: FaultSuiteOptions = {
           maxMs: 150 * 60_000,
           ...shaped.batchFaults,
           each: batchEachOverride,
+          ...(batchKillEachOverride !== undefined ? { killMidPublishEach: batchKillEachOverride } : {}),
         },
       }
     : {}),
@@ -228,6 +241,9 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL) || !['smoke', 'short', 'fu
           expect(report.faults.batchWriteFail).toBeGreaterThanOrEqual(options.batchFaults.each);
           expect(report.faults.batchRunsFailed).toBeGreaterThanOrEqual(options.batchFaults.each);
           expect(report.batchPhase!.succeeded).toBeGreaterThan(0);
+          expect(report.batchPhase!.killedMidPublish).toBeGreaterThanOrEqual(
+            options.batchFaults.killMidPublishEach ?? 0,
+          );
         }
         // And the SIGKILLs of the whole runtime theirs, in the SIGKILL phase.
         if (options.killFaults)

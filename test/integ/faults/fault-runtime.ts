@@ -3,7 +3,8 @@
  * architecture of `npm start`, pointed at the suite's fault proxy instead of embedded emulators,
  * with seeded faults around the speed handler's invocations. Prints one JSON line when running
  * (`{"running": url}`) and every 200 ms its fault counts (`{"counts": {...}}`, cumulative for
- * this process), the speed layer's lag and its batch runs; the line `faults off` on stdin turns the faults off.
+ * this process), the speed layer's lag and its batch runs; the line `faults off` on stdin turns the faults off,
+ * the line `kill batch` kills the batch function's execution environment (answered `{"killed": "batch"}`).
  *
  * Run by fault-suite.ts as an esbuild bundle (`node fault-runtime.js '<json options>'`, NODE_PATH
  * set to the repository's node_modules); as a source, `node --import tsx fault-runtime.ts '<json>'`.
@@ -121,6 +122,11 @@ async function main(): Promise<void> {
       faults = false;
       console.log(JSON.stringify({ faults: 'off', counts }));
     }
+    // The batch function's execution environment dies (the suite holds its publish on the wire).
+    if (line.trim() === 'kill batch')
+      void pipeline
+        .killFunction('batch', 'injected: killed mid-publish')
+        .then(() => console.log(JSON.stringify({ killed: 'batch' })));
   });
   process.on('SIGTERM', () => {
     clearInterval(report);

@@ -76,6 +76,16 @@ export interface FaultSuiteOptions {
     readonly batchWriteFail: number;
     readonly failuresPerPublish: number;
     readonly maxMs: number;
+    /**
+     * Then, with the refusals off, this many batch runs killed mid-publish: the proxy holds a run's
+     * next row write or pointer flip (alternately) on the wire, the batch function's execution
+     * environment is killed meanwhile (HandlerHost.kill: Lambda ending it at a timeout or out of
+     * memory), and the held request then lands or never arrives; every tenth run is let through to
+     * publish. Killing the whole runtime instead costs a restart per kill, and its kills seldom
+     * fall mid-publish (1 of 1,000 in the SIGKILL run of 2026-12-04).
+     * @default 0
+     */
+    readonly killMidPublishEach?: number;
   };
   /**
    * After the chaos (and the batch phase), a phase for the SIGKILLs of the whole runtime, which cost
@@ -126,6 +136,10 @@ export interface FaultReport {
       batchKilledWritingRows: number;
       /** SIGKILLs that fell while a batch run's pointer flip was held on the wire (then landed or dropped). */
       batchKilledFlippingPointer: number;
+      /** The batch function alone killed while its run's row write was held on the wire (FaultSuiteOptions.batchFaults.killMidPublishEach). */
+      batchFunctionKilledWritingRows: number;
+      /** The batch function alone killed while its run's pointer flip was held on the wire (then landed or dropped). */
+      batchFunctionKilledFlippingPointer: number;
     };
   /** The kinds the run went on injecting until each reached `each` (FaultSuiteOptions.minFaults), if any. */
   readonly minimum: { readonly kinds: readonly string[]; readonly each: number } | null;
@@ -147,7 +161,14 @@ export interface FaultReport {
     readonly each: number;
     readonly seconds: number;
     readonly succeeded: number;
+    /** Runs failed by the refused row writes (the kills' runs not included). */
     readonly failed: number;
+    /** Batch runs killed mid-publish after the refusals, their minimum, and the seconds it took. */
+    readonly killMidPublishEach: number;
+    readonly killedMidPublish: number;
+    readonly killSeconds: number;
+    /** Runs published between the kills. */
+    readonly publishedBetweenKills: number;
   } | null;
   /** Speed-handler invocations by the event source (faulted ones included), over every process. */
   readonly speedInvocations: number;
@@ -308,6 +329,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
     batchRunsFailed: 0,
     batchKilledWritingRows: 0,
     batchKilledFlippingPointer: 0,
+    batchFunctionKilledWritingRows: 0,
+    batchFunctionKilledFlippingPointer: 0,
     speedInvocations: 0,
     speedInvokeMs: 0,
   };
@@ -327,6 +350,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
   let childInvokeMs = 0;
   let childBatchFailures = 0;
   let childBatchRuns = 0;
+  /** The batch function's kills the running process has confirmed (`{"killed": "batch"}`). */
+  let batchFunctionKills = 0;
   /** The running process's last report: a replay's steps run in it. */
   let childReplaying = false;
   /**
@@ -403,12 +428,14 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
             batch?: { runs: number; failures: number };
             replaying?: boolean;
             resumedReplay?: boolean;
+            killed?: string;
           };
           if (message.running) {
             running = true;
             childResumedReplay = message.resumedReplay === true;
           }
           if (message.replaying !== undefined) childReplaying = message.replaying;
+          if (message.killed === 'batch') batchFunctionKills++;
           if (message.counts) childCounts = message.counts;
           if (message.invocations !== undefined) childInvocations = message.invocations;
           if (message.invokeMs !== undefined) childInvokeMs = message.invokeMs;
@@ -688,6 +715,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
       counts.batchRunsFailed = totals.batchRunsFailed + childBatchFailures;
       counts.batchKilledWritingRows = totals.batchKilledWritingRows;
       counts.batchKilledFlippingPointer = totals.batchKilledFlippingPointer;
+      counts.batchFunctionKilledWritingRows = totals.batchFunctionKilledWritingRows;
+      counts.batchFunctionKilledFlippingPointer = totals.batchFunctionKilledFlippingPointer;
       return counts;
     };
     const fewFaults = () => {
@@ -782,6 +811,60 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         );
       }
     };
+    /**
+     * The batch phase's kills (FaultSuiteOptions.batchFaults.killMidPublishEach): a run's publish
+     * step held on the wire, the batch function killed meanwhile, the request then landed or
+     * dropped; every tenth run let through to publish. Returns how many runs published meanwhile.
+     */
+    const killBatchRunsMidPublish = async (each: number, until: number): Promise<{ published: number }> => {
+      proxy.setBatchWriteFail(0);
+      const killed = () => totals.batchFunctionKilledWritingRows + totals.batchFunctionKilledFlippingPointer;
+      let published = 0;
+      let attempts = 0;
+      log(`batch phase: killing ${each} runs mid-publish`);
+      while (killed() < each && Date.now() < until) {
+        attempts++;
+        if (attempts % 10 === 0) {
+          // One run through to publish: the served values must move on between the kills.
+          const runs = childBatchRuns;
+          const deadline = Date.now() + 60_000;
+          while (childBatchRuns === runs && Date.now() < deadline) await sleep(100);
+          if (childBatchRuns > runs) published++;
+          continue;
+        }
+        const step: PublishStep = killed() % 2 === 0 ? 'rows' : 'pointer';
+        let land: (landed: boolean) => void = () => undefined;
+        const release = new Promise<boolean>((resolve) => (land = resolve));
+        const sprung = await Promise.race([
+          proxy.whenPublishing(step, release).then(() => true),
+          sleep(o.publishWaitMs ?? 8000).then(() => false),
+        ]);
+        if (!sprung) {
+          proxy.disarm();
+        } else {
+          const confirmed = batchFunctionKills;
+          child!.stdin!.write('kill batch\n');
+          const deadline = Date.now() + 30_000;
+          while (batchFunctionKills === confirmed && Date.now() < deadline) await sleep(20);
+          if (batchFunctionKills === confirmed)
+            throw new Error("the runtime did not confirm the batch function's kill within 30 s");
+          // The held request lands (the write happened, its answer is lost with the function) or never arrives.
+          land(random.next() < 0.5);
+          if (step === 'rows') totals.batchFunctionKilledWritingRows++;
+          else totals.batchFunctionKilledFlippingPointer++;
+        }
+        load.max = Math.max(load.max, loadavg()[0]);
+        if (Date.now() >= nextLog) {
+          log(
+            `batch phase: ${killed()} runs killed mid-publish (${totals.batchFunctionKilledWritingRows} writing rows, ${totals.batchFunctionKilledFlippingPointer} flipping the pointer), ${published} published between; load ${loadavg()[0].toFixed(1)}`,
+          );
+          nextLog = Date.now() + 5000;
+        }
+        if (Date.now() >= nextEmulatorRestart + BATCH_PHASE_RESTART_PAUSE_MS) await restartEmulators();
+      }
+      if (killed() < each) log(`the batch phase's kills end with ${killed()} of ${each}`);
+      return { published };
+    };
     while (chaosGoesOn()) {
       await sleep(200);
       load.max = Math.max(load.max, loadavg()[0]);
@@ -840,13 +923,22 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         if (Date.now() >= nextEmulatorRestart + BATCH_PHASE_RESTART_PAUSE_MS) await restartEmulators();
       }
       if (below()) log(`the batch phase ends after ${maxMs} ms with its kinds below ${each}`);
+      const failed = faultCounts().batchRunsFailed - failedBefore;
+      const killEach = o.batchFaults.killMidPublishEach ?? 0;
+      const killsStarted = Date.now();
+      const kills =
+        killEach > 0 ? await killBatchRunsMidPublish(killEach, phaseStarted + maxMs) : { published: 0 };
       proxy.setBatchWriteFail(o.wireRates.batchWriteFail ?? 0);
       seconds.batchPhase = (Date.now() - phaseStarted) / 1000;
       batchPhase = {
         each,
         seconds: Math.round(seconds.batchPhase),
         succeeded: childBatchRuns - runsBefore,
-        failed: faultCounts().batchRunsFailed - failedBefore,
+        failed,
+        killMidPublishEach: killEach,
+        killedMidPublish: totals.batchFunctionKilledWritingRows + totals.batchFunctionKilledFlippingPointer,
+        killSeconds: Math.round((Date.now() - killsStarted) / 1000),
+        publishedBetweenKills: kills.published,
       };
     }
     let killPhase: FaultReport['killPhase'] = null;
@@ -995,6 +1087,8 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
         batchRunsFailed: totals.batchRunsFailed,
         batchKilledWritingRows: totals.batchKilledWritingRows,
         batchKilledFlippingPointer: totals.batchKilledFlippingPointer,
+        batchFunctionKilledWritingRows: totals.batchFunctionKilledWritingRows,
+        batchFunctionKilledFlippingPointer: totals.batchFunctionKilledFlippingPointer,
       },
       minimum: o.minFaults ? { kinds: [...o.minFaults.kinds], each: o.minFaults.each } : null,
       batchPhase,
