@@ -1597,7 +1597,56 @@ Where the wall time went (s): ${Object.entries(profile)
 `;
   }
   if (sigkills) text += sigkillSection(sigkills);
+  for (const file of ['faults-batch.json', 'faults-batch-kill.json']) {
+    const run = read<Record<string, unknown> & { faults: Record<string, number> }>(file);
+    if (run) text += batchPhaseSection(run, file);
+  }
   return text;
+}
+
+/**
+ * A batch phase's own run (STREAMFOLD_FAULTS_BATCH_EACH, and STREAMFOLD_FAULTS_BATCH_KILL_EACH for
+ * the runs killed mid-publish), recorded apart from the full run.
+ */
+function batchPhaseSection(
+  run: Record<string, unknown> & { faults: Record<string, number> },
+  file: string,
+): string {
+  const phase = run.batchPhase as {
+    each: number;
+    seconds: number;
+    succeeded: number;
+    failed: number;
+    killMidPublishEach?: number;
+    killedMidPublish?: number;
+    killSeconds?: number;
+    publishedBetweenKills?: number;
+  };
+  const kappa = run.kappa as Record<string, number | string> | null;
+  const load = run.loadAverage as { start: number; end: number; max: number };
+  const f = run.faults;
+  const killEach = phase.killMidPublishEach ?? 0;
+  const command = `STREAMFOLD_FAULTS=${String(run.mode)} STREAMFOLD_FAULTS_BATCH_EACH=${phase.each}${killEach > 0 ? ` STREAMFOLD_FAULTS_BATCH_KILL_EACH=${killEach}` : ''}`;
+  const kills =
+    killEach > 0
+      ? ` Then, the refusals off, ${phase.killedMidPublish} batch runs killed mid-publish in ${phase.killSeconds} s (minimum ${killEach}): the proxy held a run's row write or pointer flip on the wire, the batch function's execution environment was killed meanwhile (as Lambda ends one at a timeout or out of memory; the next run started a fresh one), and the held request then landed or never arrived, at random (${f.batchFunctionKilledWritingRows} writing rows, ${f.batchFunctionKilledFlippingPointer} flipping the pointer); ${phase.publishedBetweenKills} runs published between the kills, the served values compared every second.`
+      : '';
+  return `
+## The batch phase (\`${command}\`, ${String(run.date)})
+
+The ${String(run.mode)} run's chaos, then its batch phase (FaultSuiteOptions.batchFaults): half of the runs' row writes refused
+until batchWriteFail and batchRunsFailed each reached ${phase.each.toLocaleString('en-US')} (after 10 failed runs in a row, one let through to publish):
+${phase.failed} runs failed and ${phase.succeeded} ended without error in ${phase.seconds} s (batchWriteFail ${f.batchWriteFail}, batchRunsFailed ${f.batchRunsFailed} in the
+whole run, kills included).${kills} Speed invocation faults off in the phase (on in the chaos before it); the other wire
+faults and emulator restarts (every 21 s) went on, and a trickle of events stamped in an hour of its own.
+${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
+Served against the independent count over ${String(run.bucketsCompared)} buckets: **lost ${String(run.lost)}, double-counted
+${String(run.duplicated)}**, revenue mismatches ${String(run.revenueMismatches)}, dead-lettered ${String(run.deadLettered)}${
+    kappa
+      ? `; Kappa **lost ${String(kappa.lost)}, double-counted ${String(kappa.duplicated)}** (final replay ${String(kappa.finalReplay)})`
+      : ''
+  }. Figures: bench/results/${file}.
+`;
 }
 
 /** The SIGKILL phase's own run (STREAMFOLD_FAULTS_KILL_EACH), recorded apart from the full run. */
