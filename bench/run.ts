@@ -1622,8 +1622,6 @@ function batchPhaseSection(
     killSeconds?: number;
     publishedBetweenKills?: number;
   };
-  const kappa = run.kappa as Record<string, number | string> | null;
-  const load = run.loadAverage as { start: number; end: number; max: number };
   const f = run.faults;
   const killEach = phase.killMidPublishEach ?? 0;
   const command = `STREAMFOLD_FAULTS=${String(run.mode)} STREAMFOLD_FAULTS_BATCH_EACH=${phase.each}${killEach > 0 ? ` STREAMFOLD_FAULTS_BATCH_KILL_EACH=${killEach}` : ''}`;
@@ -1639,14 +1637,21 @@ until batchWriteFail and batchRunsFailed each reached ${phase.each.toLocaleStrin
 ${phase.failed} runs failed and ${phase.succeeded} ended without error in ${phase.seconds} s (batchWriteFail ${f.batchWriteFail}, batchRunsFailed ${f.batchRunsFailed} in the
 whole run, kills included).${kills} Speed invocation faults off in the phase (on in the chaos before it); the other wire
 faults and emulator restarts (every 21 s) went on, and a trickle of events stamped in an hour of its own.
-${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
+${servedText(run)} Figures: bench/results/${file}.
+`;
+}
+
+/** A phase run's events and what it served against the independent count, both architectures. */
+function servedText(run: Record<string, unknown>): string {
+  const kappa = run.kappa as Record<string, number | string> | null;
+  const load = run.loadAverage as { start: number; end: number; max: number };
+  return `${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
 Served against the independent count over ${String(run.bucketsCompared)} buckets: **lost ${String(run.lost)}, double-counted
 ${String(run.duplicated)}**, revenue mismatches ${String(run.revenueMismatches)}, dead-lettered ${String(run.deadLettered)}${
     kappa
       ? `; Kappa **lost ${String(kappa.lost)}, double-counted ${String(kappa.duplicated)}** (final replay ${String(kappa.finalReplay)})`
       : ''
-  }. Figures: bench/results/${file}.
-`;
+  }.`;
 }
 
 /** The SIGKILL phase's own run (STREAMFOLD_FAULTS_KILL_EACH), recorded apart from the full run. */
@@ -1658,7 +1663,6 @@ function sigkillSection(run: Record<string, unknown> & { faults: Record<string, 
     meanRestartSeconds: number;
   };
   const kappa = run.kappa as Record<string, number | string> | null;
-  const load = run.loadAverage as { start: number; end: number; max: number };
   const f = run.faults;
   return `
 ## SIGKILLs of the whole runtime (\`STREAMFOLD_FAULTS=${String(run.mode)} STREAMFOLD_FAULTS_KILL_EACH=${phase.each}\`, ${String(run.date)})
@@ -1671,13 +1675,7 @@ reached its publish within a kill's 3 to 4 s, so most kills fell before it), and
 ${kappa ? String(kappa.replaysStarted) : 0} itself; a kill counts as mid-replay when the next process finds the replay still running and resumes
 it: ${kappa ? String(kappa.replaysKilledMidway) : 0}, the same replay resumed each time, which then finished).
 Speed invocation faults were off in the phase (on in the chaos before it); wire faults and emulator restarts went on.
-${String(run.events)} distinct events (${String(run.sends)} sends, ${String(run.duplicateSends)} duplicate producer sends), load average ${load.start} to ${load.max}.
-Served against the independent count over ${String(run.bucketsCompared)} buckets: **lost ${String(run.lost)}, double-counted
-${String(run.duplicated)}**, revenue mismatches ${String(run.revenueMismatches)}, dead-lettered ${String(run.deadLettered)}${
-    kappa
-      ? `; Kappa **lost ${String(kappa.lost)}, double-counted ${String(kappa.duplicated)}** (final replay ${String(kappa.finalReplay)})`
-      : ''
-  }. Other faults meanwhile: ${Object.entries(f)
+${servedText(run)} Other faults meanwhile: ${Object.entries(f)
     .filter(([k]) => !['runtimeSigkills', 'batchKilledWritingRows', 'batchKilledFlippingPointer'].includes(k))
     .map(([k, n]) => `${k} ${n}`)
     .join(', ')}. Figures: bench/results/faults-sigkill.json.
