@@ -178,6 +178,31 @@ export function coveringRange(fromMs: number, toMs: number, widthMs: number): Bu
   };
 }
 
+/**
+ * How far apart in event time the batch layer looks for the copies of one id. A producer that
+ * stamps `time` anew when it retries sends copies with different times, and the copy kept (the
+ * earliest to arrive) may lie in a bucket the run does not recompute: an incremental run that
+ * ranked only the recomputed buckets' events counted the later copy as well (a black-box probe,
+ * 2026-12-04: a retry 200 ms later across a minute edge was counted twice until a full run). Every
+ * read that dedupes the events of some buckets reads this much event time on either side of
+ * them; copies further apart are counted once by a full run, Kappa and the speed layer's dedupe
+ * window, and possibly twice by incremental runs (README, Exactness). An hour: several times the
+ * speed layer's default 15-minute window, at the price of up to two more event hours per range read.
+ */
+export const COPY_TIME_HORIZON_MS = 3_600_000;
+
+/**
+ * The event times a run must read to dedupe the events of `buckets` exactly: each range widened by
+ * COPY_TIME_HORIZON_MS on both sides (no longer bucket-aligned: only archive objects are pruned
+ * by them, the cells still come from `buckets` alone).
+ */
+export function copyTimeRanges(buckets: readonly BucketRange[]): BucketRange[] {
+  return unionRanges(
+    buckets.map((r) => ({ fromMs: r.fromMs - COPY_TIME_HORIZON_MS, toMs: r.toMs + COPY_TIME_HORIZON_MS })),
+    [],
+  );
+}
+
 /** Union of two range lists, as ranges again. */
 export function unionRanges(a: readonly BucketRange[], b: readonly BucketRange[]): BucketRange[] {
   const all = [...a, ...b].sort((x, y) => x.fromMs - y.fromMs);

@@ -21,7 +21,8 @@ export interface QueryEngine {
    * The SQL relation (a SELECT yielding one text column `line`) over the archive for a run with
    * this cutoff (and reconciliation window start), or null when the archive holds no events yet.
    * With `eventTimes`, the relation may leave out archive objects that hold no event in those
-   * ranges (every copy of an event has its time, so the kept copy is never left out); an engine
+   * ranges (callers widen them by core's COPY_TIME_HORIZON_MS, so the kept copy of an id whose
+   * retries were stamped anew is not left out); an engine
    * that cannot tell returns the whole archive. With `arrivedFromMs`, lines that arrived more
    * than `lookbackMs` (default RECONCILE_LOOKBACK_MS, a day: an earlier copy of an id) before it
    * may be left out; 0 when only the window's own lines matter (the touched buckets count every

@@ -1,5 +1,6 @@
 import {
   bucketRanges,
+  copyTimeRanges,
   coveringRange,
   nextLineage,
   unionRanges,
@@ -199,11 +200,12 @@ export async function planBatch(
           ]);
         if (buckets.length === 0) return; // nothing new for this view: every cell carried forward
       }
-      // Only the archive objects that hold events of those buckets, where the engine can tell.
+      // Only the archive objects that hold events of those buckets or copies of their ids (within
+      // COPY_TIME_HORIZON_MS of them), where the engine can tell.
       const viewSource =
         buckets === undefined
           ? (source as string)
-          : await deps.engine.source(cutoffMs, undefined, buckets, undefined, fields);
+          : await deps.engine.source(cutoffMs, undefined, copyTimeRanges(buckets), undefined, fields);
       if (viewSource === null) return;
       planned[i] = {
         view,
@@ -258,9 +260,10 @@ export interface KeptCopies {
  * 1,000 events/s with events up to 20 minutes late, four rankings of the same 20 minutes of the
  * archive, most of an incremental run. Where the engine can keep rows between queries, the kept
  * copies are computed once, over the union of what the views read (the whole archive when one is
- * recomputed in full, else the objects holding events of any view's recomputed buckets), and every
- * view aggregates its own buckets from them. That union holds every copy of every id whose event
- * falls in any of those buckets (all copies of an id carry its event time), so the copy kept for
+ * recomputed in full, else the objects holding events of any view's recomputed buckets, or within
+ * COPY_TIME_HORIZON_MS of them), and every view aggregates its own buckets from them. That union
+ * holds every copy of every id whose event falls in any of those buckets (its copies' times lie
+ * within the horizon of each other), so the copy kept for
  * such an id is the one each view's own dedupe keeps; ids outside every recomputed bucket are
  * never aggregated. Undefined when one query would read it and no reconciliation follows.
  */
@@ -280,7 +283,7 @@ async function sharedDedupe(
     : await engine.source(
         cutoffMs,
         undefined,
-        queries.reduce<BucketRange[]>((all, q) => unionRanges(all, q.buckets!), []),
+        copyTimeRanges(queries.reduce<BucketRange[]>((all, q) => unionRanges(all, q.buckets!), [])),
         undefined,
         typed.fields,
       );
@@ -591,8 +594,9 @@ async function reconcile(
   kept?: KeptCopies,
 ): Promise<NonNullable<BatchRunResult['reconciliation']>> {
   // Where the engine prunes by event time: the window's own lines say which buckets its events
-  // fall in, and every earlier copy of one of them has the same event time, so each view reads
-  // only those buckets (a day of history less per view and run). Elsewhere, one read per view.
+  // fall in, and every earlier copy of one of them has an event time within COPY_TIME_HORIZON_MS,
+  // so each view reads only those buckets and the horizon around them (a day of history less per
+  // view and run). Elsewhere, one read per view.
   const prune = deps.engine.prunesByEventTime === true;
   const { fields, typed } = typedRead(deps);
   const keptFor = (view: ViewDefinition) => kept !== undefined && kept.views.includes(view.name);
@@ -619,7 +623,9 @@ async function reconcile(
         if (prune && arrived !== null) {
           const buckets = await touchedBuckets(deps, view, arrived, fromMs, toMs);
           source =
-            buckets.length === 0 ? null : await deps.engine.source(toMs, fromMs, buckets, undefined, fields);
+            buckets.length === 0
+              ? null
+              : await deps.engine.source(toMs, fromMs, copyTimeRanges(buckets), undefined, fields);
         }
         sql =
           source === null

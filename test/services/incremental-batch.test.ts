@@ -223,4 +223,27 @@ describe('incremental batch runs (ADR 007)', () => {
     // The plans and reconciliations above ran views' queries side by side, as on Athena.
     expect(concurrent.mostAtOnce).toBeGreaterThan(1);
   }, 300_000);
+
+  it("counts a retry stamped with a new time once, also when its first copy's file holds no event of the recomputed buckets", async () => {
+    // The black-box probe of 2026-12-04: a producer re-sent an event 200 ms later in event time,
+    // across a minute edge; the incremental run recomputed only the new minute, read only the
+    // file holding it, and counted the retry beside the first copy (until a full run). Each file
+    // here holds one copy, so pruning by event time alone leaves the first copy out.
+    const record = (seq: number, arrivedMs: number, time: string, amount: number) =>
+      normalize({
+        shardId: 'shardId-000000000000',
+        sequenceNumber: String(1000 + seq),
+        partitionKey: 'r1',
+        arrivedMs,
+        data: JSON.stringify({ type: 'click', id: 'r1', time, page: '/retry', amount, latency: 5 }),
+      });
+    const first = record(0, BASE_TIME + 10_000, '2026-11-24T10:04:59.900Z', 1);
+    // Within COPY_TIME_HORIZON_MS (an hour), and far off: the horizon's both ends.
+    const retry = record(1, BASE_TIME + 70_000, '2026-11-24T10:05:00.100Z', 2);
+    const late = record(2, BASE_TIME + 130_000, '2026-11-24T11:04:59.900Z', 3);
+    const cutoffs = [BASE_TIME + 60_000, BASE_TIME + 120_000, BASE_TIME + 180_000];
+    await runSequence([first, retry, late], cutoffs, [{}, {}, {}], 0, async (cutoff, served) => {
+      expect(served, `incremental state at cutoff ${cutoff}`).toEqual(await fullRecompute(cutoff));
+    });
+  });
 });

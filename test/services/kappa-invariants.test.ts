@@ -76,6 +76,27 @@ function archiveObjects(
   return archive;
 }
 
+/** Whether some id was sent again with another `time` (a producer retry stamped anew). */
+function hasRestampedCopies(stream: GeneratedStream): boolean {
+  const times = new Map<string, unknown>();
+  for (const r of stream.records) {
+    const body = JSON.parse(r.data) as { id: string; time: unknown };
+    if (times.has(body.id) && times.get(body.id) !== body.time) return true;
+    times.set(body.id, body.time);
+  }
+  return false;
+}
+
+/** Every count measure's total per view: each id counted once, whichever of its copies was kept. */
+function countTotals(cells: Cells): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const { address, state } of cells.values())
+    for (const [measure, value] of Object.entries(state as Record<string, { k?: string; n?: number }>))
+      if (value.k === 'count')
+        totals[`${address.view}.${measure}`] = (totals[`${address.view}.${measure}`] ?? 0) + (value.n ?? 0);
+  return totals;
+}
+
 async function runKappa(
   stream: GeneratedStream,
   handoffMs: number,
@@ -234,9 +255,18 @@ describe('Kappa live = Kappa replay = Lambda (invariant 5, and the exact replay 
           expect(encoded(kappa.live), 'Kappa live vs the reducer over one copy per id').toEqual(
             encoded(expected),
           );
-          expect(encoded(kappa.replay), `Kappa replay (handoff ${handoffMs}, sole ${sole})`).toEqual(
-            encoded(expected),
-          );
+          if (sole || !hasRestampedCopies(stream)) {
+            expect(encoded(kappa.replay), `Kappa replay (handoff ${handoffMs}, sole ${sole})`).toEqual(
+              encoded(expected),
+            );
+          } else {
+            // One object per child, in any order: the first child to claim an id keeps its copy, so
+            // of copies whose producer stamped `time` anew in different objects any one may be kept
+            // (README, Exactness: the cloud's replay). Each id is still counted once.
+            expect(countTotals(kappa.replay), `Kappa replay counts (handoff ${handoffMs})`).toEqual(
+              countTotals(expected),
+            );
+          }
           expect(encoded(lambda), `Lambda merged at cutoff ${cutoffMs}`).toEqual(encoded(expected));
           // The flip: the replayed version is served, the live-only one kept for rollback.
           for (const view of TEST_VIEWS) {

@@ -297,8 +297,8 @@ GROUP BY filename`,
   /**
    * Every archive file, or only those whose arrival and event times can matter: arrivals before
    * the cutoff, from a day before `arrivedFromMs` (an earlier copy of an id), and events in
-   * `eventTimes`. Every copy of an event carries its time, so a left-out file holds no copy of an
-   * event of those ranges. With `fields`, a typed source (ADR 013): compacted files give the
+   * `eventTimes` (which callers widen by COPY_TIME_HORIZON_MS, so a left-out file holds no copy of
+   * an event of the ranges they dedupe). With `fields`, a typed source (ADR 013): compacted files give the
    * columns they store, everything else is extracted from the line.
    */
   async source(
