@@ -86,7 +86,11 @@ const REPLAY_SCHEMA: apigateway.JsonSchema = {
   type: apigateway.JsonSchemaType.OBJECT,
   additionalProperties: false,
   properties: {
-    views: { type: apigateway.JsonSchemaType.ARRAY, items: { type: apigateway.JsonSchemaType.STRING } },
+    views: {
+      type: apigateway.JsonSchemaType.ARRAY,
+      items: { type: apigateway.JsonSchemaType.STRING },
+      minItems: 1,
+    },
     from: {
       type: [
         apigateway.JsonSchemaType.STRING,

@@ -108,6 +108,8 @@ describe('the POST /admin/replay model takes exactly the bodies the admin functi
     // The fields the model used to declare: the function ignored them and replayed everything.
     ['fromMs/toMs', { fromMs: 1764547200000, toMs: 1764633600000 }],
     ['views as text', { views: 'page_views' }],
+    // Not "every view": an empty list a client's filter produced would replay everything.
+    ['an empty views list', { views: [] }],
   ])('%s: refused by both (400)', (_name, body) => {
     expect('error' in parseReplayRequest(JSON.stringify(body), declared)).toBe(true);
     expect(matchesDraft4(schema, body)).toBe(false);

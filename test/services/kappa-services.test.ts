@@ -321,6 +321,7 @@ describe('POST /admin/replay body', () => {
     ['[]', /must be a JSON object/],
     ['{"views": "clicks"}', /views must be an array/],
     ['{"views": ["nope"]}', /unknown view\(s\) nope; declared: clicks/],
+    ['{"views": []}', /views is empty: name at least one view, or leave views out for every view/],
     ['{"from": "yesterday"}', /from must be ISO-8601/],
     ['{"from": "2026-11-24T10:00:00Z", "to": "2026-11-24T09:00:00Z"}', /to must be after from/],
     // A misspelt range must not start a replay of the whole archive.

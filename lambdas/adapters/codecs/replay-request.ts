@@ -25,6 +25,10 @@ export function parseReplayRequest(
   const { views, from, to } = raw as Record<string, unknown>;
   if (views !== undefined && (!Array.isArray(views) || views.some((v) => typeof v !== 'string')))
     return { error: 'views must be an array of view names' };
+  // Refused, not read as "every view": a list a client built empty (a filter that matched nothing)
+  // would otherwise replay or roll back every view (black-box probe, 2026-12-04).
+  if (Array.isArray(views) && views.length === 0)
+    return { error: 'views is empty: name at least one view, or leave views out for every view' };
   const unknown = ((views as string[] | undefined) ?? []).filter((v) => !declared.includes(v));
   if (unknown.length > 0)
     return { error: `unknown view(s) ${unknown.join(', ')}; declared: ${declared.join(', ')}` };
