@@ -210,6 +210,7 @@ export async function main(): Promise<void> {
   Data:      ${options.dataDir ?? '(in memory)'}
   Try:       curl '${pipeline.url}/views/${options.views[0].name}?${options.views[0].key.map((k) => `${k}=...`).join('&')}'
 Ctrl+C stops (data is kept in the data dir).`);
+  for (const notice of pipeline.startNotices) console.log(`note: ${notice}`);
   const snapshotDir = options.heapSnapshotDir;
   if (snapshotDir !== undefined) {
     let writing = false;

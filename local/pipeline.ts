@@ -205,6 +205,8 @@ export class LocalPipeline {
   private releaseDataDir?: () => Promise<void>;
   /** The handler workers, each with its environment (test/integ/function-environment.test.ts reads them). */
   hosts: HandlerHost[] = [];
+  /** What the start found worth telling the user (a setting changed on existing data), printed by the CLI. */
+  readonly startNotices: string[] = [];
   private kinesis?: KinesisClient;
   private poller?: EventSourcePoller;
   private archiver?: Archiver;
@@ -298,14 +300,16 @@ export class LocalPipeline {
     await retryingStart(() =>
       ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names),
     );
-    await retryingStart(() =>
+    const { notices } = await retryingStart(() =>
       checkStoredSettings(
         makeDynamoDocumentClient(endpoints),
         this.names.controlTable,
         o.arrivalBucketMs,
         o.endpoint ?? o.dataDir ?? 'memory',
+        o.speedDedupe ? o.dedupeScope : 'off',
       ),
     );
+    this.startNotices.push(...notices);
   }
 
   /** The Lambda architecture's handlers, each in its worker with its function's environment, as in lib/. */

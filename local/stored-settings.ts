@@ -16,22 +16,29 @@ export class StartRefusedError extends Error {
  * time the runtime starts on it. Speed rows are kept per arrival bucket and cutoffs are aligned
  * to it, so a different `--arrival-bucket` on the same data would make every query fail: the
  * start is refused instead, naming the flag and the stored value.
+ *
+ * The dedupe scope is kept too, and a change is allowed but returned as a notice: each scope
+ * knows only the ids it recorded (the shard id log, or the claims), so for one dedupe window
+ * after the switch a producer's retry of an id first seen before it is counted again in the
+ * speed part, until the next batch run's cutoff passes it (a black-box probe, 2026-12-04: 60
+ * retries served as 120 until then). Data written before the scope was kept says nothing.
  */
 export async function checkStoredSettings(
   client: DynamoDBDocumentClient,
   controlTable: string,
   arrivalBucketMs: number,
   where: string,
-): Promise<void> {
+  dedupeScope?: string,
+): Promise<{ notices: string[] }> {
   try {
     await client.send(
       new PutCommand({
         TableName: controlTable,
-        Item: { ...SETTINGS, arrivalBucketMs },
+        Item: { ...SETTINGS, arrivalBucketMs, ...(dedupeScope === undefined ? {} : { dedupeScope }) },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
-    return;
+    return { notices: [] };
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
   }
@@ -44,4 +51,17 @@ export async function checkStoredSettings(
       `--arrival-bucket is ${arrivalBucketMs / 1000}s but the data in ${where} was built with ${stored / 1000}s (speed rows and cutoffs are aligned to it). Start with --arrival-bucket ${stored / 1000}s, or use another --data-dir (or delete this one) to start over.`,
     );
   }
+  const storedScope = typeof Item?.dedupeScope === 'string' ? Item.dedupeScope : undefined;
+  if (dedupeScope === undefined || storedScope === dedupeScope) return { notices: [] };
+  await client.send(
+    new PutCommand({ TableName: controlTable, Item: { ...Item, ...SETTINGS, arrivalBucketMs, dedupeScope } }),
+  );
+  return {
+    notices:
+      storedScope === undefined
+        ? []
+        : [
+            `the dedupe scope changed from ${storedScope} to ${dedupeScope}: the ${dedupeScope} scope does not know the ids the ${storedScope} scope recorded, so for the next dedupe window a producer's retry of an event sent before this start is counted again in the speed part, until the next batch run's cutoff passes it (GET /views is exact again then; reconciliation reports the difference). Restart with --dedupe-scope ${storedScope} to avoid it.`,
+          ],
+  };
 }
