@@ -156,6 +156,8 @@ const options: FaultSuiteOptions = {
     : {}),
   ...(batchEachOverride !== undefined
     ? {
+        // Runs back to back, as in the full run: each kill or failure waited up to 2 s for the next.
+        batchEveryMs: shaped.batchEveryMs ?? 500,
         batchFaults: {
           batchWriteFail: 0.5,
           failuresPerPublish: 10,

@@ -253,8 +253,16 @@ const BATCH_PHASE_RESTART_PAUSE_MS = 20_000;
 
 /** New events a second while a kind is below its minimum (FaultSuiteOptions.minFaults). */
 const TRICKLE = 10;
-/** The hour after BASE the trickle of the batch and SIGKILL phases is stamped in (the chaos's events take the two before). */
-const TRICKLE_HOUR = 2;
+/**
+ * The hour after BASE the trickle of the batch and SIGKILL phases is stamped in first (the chaos's
+ * events take the two after BASE; an incremental run reads an hour around what it recomputes,
+ * COPY_TIME_HORIZON_MS, so a gap of two hours keeps the chaos's events out of its reads), and how
+ * often the trickle moves on to the next hour: a run recomputes the new events' buckets over
+ * every event of their hour, and one hour of trickle for the whole phase made each run slower
+ * than the last (6 failed runs a minute after 40 minutes, 2026-12-04).
+ */
+const TRICKLE_HOUR = 4;
+const TRICKLE_HOUR_MS = 120_000;
 
 const PAGES = ['/', '/pricing', '/docs', '/blog/kappa', '/blog/lambda', '/cart', '/checkout'];
 const DEVICES = Array.from({ length: 12 }, (_, i) => `device-${String(i).padStart(3, '0')}`);
@@ -553,6 +561,11 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
      * 6 s a run at load 6 to 9 (2026-12-04).
      */
     let trickleOnly = false;
+    let trickleSince = 0;
+    const trickleHour = () => {
+      if (trickleSince === 0) trickleSince = Date.now();
+      return TRICKLE_HOUR + Math.floor((Date.now() - trickleSince) / TRICKLE_HOUR_MS);
+    };
     const produceMore = async () => {
       let again: OracleEvent[] = [];
       let lastSent = 0;
@@ -565,15 +578,15 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<FaultReport> 
           continue;
         }
         lastSent = Date.now();
-        // In the batch and SIGKILL phases the trickle is stamped in an hour of its own, so a run
-        // recomputes that hour alone, as a scheduled incremental run over new data does (ADR 007):
+        // In the batch and SIGKILL phases the trickle is stamped in hours of its own, so a run
+        // recomputes a few minutes of trickle alone, as a scheduled incremental run over new data does (ADR 007):
         // stamped among the chaos's two hours, every run recomputed all 110,000 events, 3 to 8 s a
         // run at load 4 to 9 and 4 failed runs a minute at load 9 (2026-12-04), too slow for 1,000.
         const fresh = makeEvents(
           extraRandom,
           idle ? o.eventsPerRequest : TRICKLE,
           events.length,
-          trickleOnly ? TRICKLE_HOUR : undefined,
+          trickleOnly ? trickleHour() : undefined,
         );
         events.push(...fresh);
         extraEvents += fresh.length;
