@@ -106,6 +106,12 @@ export interface ShardStats {
   readonly shardId: string;
   /** waiting: for its parent shards to be finished; reading; ended: closed by a reshard and fully processed. */
   readonly status: 'waiting' | 'reading' | 'ended';
+  /**
+   * How far behind the shard's processing is: the last GetRecords' figure (kinesalite answers 0
+   * on an open shard, so a full page's last record says it), or the age of the oldest record
+   * fetched and not yet processed, whichever is larger. The last read alone said 0 while 1,750
+   * accepted events waited behind a slow invocation (a black-box probe, 2026-12-04).
+   */
   readonly millisBehindLatest: number;
   /** Fetched, waiting for the batch to fill or its window to close. */
   readonly pendingRecords: number;
@@ -145,7 +151,10 @@ interface ShardState extends ConsumedShard {
   /** The last GetRecords read the shard to its tip: the next one waits for the polling interval. */
   atTip: boolean;
   inFlight: boolean;
+  /** The last GetRecords' figure (see ShardStats.millisBehindLatest). */
   millisBehindLatest: number;
+  /** The batch being delivered and how many of its records are settled (processed or dead-lettered). */
+  delivering?: { readonly batch: readonly KinesisStreamRecord[]; done: number };
   recordsProcessed: number;
   invocations: number;
   failedInvocations: number;
@@ -489,11 +498,14 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
    */
   private async deliver(state: ShardState, batch: KinesisStreamRecord[]): Promise<void> {
     let done = 0;
+    const delivering = { batch, done: 0 };
+    state.delivering = delivering;
     if (this.tumblingMs > 0 && state.window === undefined)
       state.window = { startMs: this.windowOf(batch[0]), state: {} };
     const settle = async (upTo: number) => {
       await this.checkpoint(state, batch[upTo - 1].kinesis.sequenceNumber);
       done = upTo;
+      delivering.done = upTo;
       if (state.terminateEarly) {
         state.terminateEarly = false;
         await this.closeWindow(state, true);
@@ -562,6 +574,8 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     } catch (error) {
       if (!(error instanceof Stopping)) state.pending.unshift(...batch.slice(done));
       throw error;
+    } finally {
+      state.delivering = undefined;
     }
   }
 
@@ -658,10 +672,16 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
   }
 
   stats(): EventSourcePollerStats {
+    const now = this.clock.now();
+    const behind = (s: ShardState) => {
+      const d = s.delivering;
+      const oldest = d !== undefined && d.done < d.batch.length ? d.batch[d.done] : s.pending[0];
+      return Math.max(s.millisBehindLatest, oldest === undefined ? 0 : now - arrivalMs(oldest));
+    };
     const shards: ShardStats[] = [...this.shards.values()].map((s) => ({
       shardId: s.id,
       status: s.status,
-      millisBehindLatest: s.millisBehindLatest,
+      millisBehindLatest: behind(s),
       pendingRecords: s.pending.length,
       recordsProcessed: s.recordsProcessed,
       invocations: s.invocations,

@@ -707,6 +707,38 @@ interface CheckpointWithWindows {
   readonly windows: Record<string, { startMs: number; state: unknown }>;
 }
 
+describe('EventSourcePoller lag', () => {
+  it('counts the records fetched but not processed: a slow invocation shows as lag, not as 0', async () => {
+    // A black-box probe (2026-12-04): the last read had found the shard at its tip, so the status
+    // said 0 ms behind while 1,750 accepted events waited behind a slow invocation.
+    const name = await stream(['a', 'b']);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let invoked = false;
+    const p = poller({
+      streamName: name,
+      handler: async () => {
+        invoked = true;
+        await held;
+      },
+    });
+    p.start();
+    try {
+      await until(() => invoked);
+      await sleep(1_200);
+      // The reader's own figure is 0 (it read to the tip); the two records in flight are over a second old.
+      expect(p.stats().millisBehindLatest).toBeGreaterThanOrEqual(1_000);
+      expect(p.stats().shards[0].millisBehindLatest).toBeGreaterThanOrEqual(1_000);
+      release();
+      await p.idle(20_000);
+      expect(p.stats().millisBehindLatest).toBe(0);
+    } finally {
+      release();
+      await p.stop();
+    }
+  });
+});
+
 describe('ShardReader', () => {
   it('reports how far behind a full page leaves it, although kinesalite always answers 0', async () => {
     const name = await stream(['a', 'b', 'c', 'd', 'e', 'f']);
