@@ -336,6 +336,31 @@ describe('runBatch: cleanup one version late', () => {
     });
   });
 
+  it('does not compare the views new or changed since the previous version (their speed rows predate them)', async () => {
+    const { deps, speed, wm } = setup(10_500);
+    await runBatch(deps);
+    speed.seed(address(12_000), count(2));
+    speed.seed(address(19_000), count(1));
+    // Written under b's old definition (hourly): against the new daily cells it would mismatch.
+    speed.seed({ view: 'b', key: ['x'], bucketMs: 0, arrivalBucketMs: 15_000 }, count(1));
+    wm.value = 20_500;
+    const changed = validateViews([
+      { name: 'a', eventType: 't', key: ['k'], granularity: '1m', measures: { n: { kind: 'count' } } },
+      { name: 'b', eventType: 't', key: ['k'], granularity: '1d', measures: { n: { kind: 'count' } } },
+    ]);
+    const result = await runBatch({ ...deps, views: changed });
+    expect(result.fullViews).toEqual(['b']);
+    expect(result.reconciliation).toMatchObject({
+      cellsCompared: 2,
+      mismatchCount: 1, // a/y only, as above
+      mismatches: [{ view: 'a', key: ['y'], bucketMs: 120_000, measure: 'n' }],
+      viewsNotCompared: ['b'],
+    });
+    // The next run compares b again.
+    wm.value = 30_500;
+    expect((await runBatch({ ...deps, views: changed })).reconciliation?.viewsNotCompared).toBeUndefined();
+  });
+
   it('reports a failed reconciliation without undoing the publish', async () => {
     const { deps, engine, control, wm } = setup(10_500);
     await runBatch(deps);
