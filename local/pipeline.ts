@@ -297,9 +297,14 @@ export class LocalPipeline {
   ): Promise<void> {
     const o = this.options;
     // Each step is idempotent (creates what is missing, reads or writes the settings once).
-    await retryingStart(() =>
+    const { openShards } = await retryingStart(() =>
       ensureResources({ kinesis, dynamodb: makeDynamoDbClient(endpoints), s3 }, o.shards, this.names),
     );
+    // Silently ignored before (a black-box probe, 2026-12-04): the stream of existing data keeps its shards.
+    if (openShards !== o.shards)
+      this.startNotices.push(
+        `--shards ${o.shards} is not applied: the stream on this data has ${openShards} open shards, and the local runtime does not reshard. Use another --data-dir (or delete this one) to start with ${o.shards}.`,
+      );
     const { notices } = await retryingStart(() =>
       checkStoredSettings(
         makeDynamoDocumentClient(endpoints),

@@ -31,22 +31,27 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   }
 }
 
-/** Creates the stream, tables and bucket if they do not exist yet (a restart on the same data dir finds them). */
+/**
+ * Creates the stream, tables and bucket if they do not exist yet (a restart on the same data dir
+ * finds them). Returns the stream's open shards: a stream that existed keeps its own count.
+ */
 export async function ensureResources(
   clients: { kinesis: KinesisClient; dynamodb: DynamoDBClient; s3: S3Client },
   shards: number,
   names: ResourceNames = LOCAL_RESOURCES,
-): Promise<void> {
+): Promise<{ openShards: number }> {
   try {
     await clients.kinesis.send(new CreateStreamCommand({ StreamName: names.stream, ShardCount: shards }));
   } catch (error) {
     if (!(error instanceof ResourceInUseException) && (error as Error).name !== 'ResourceInUseException')
       throw error;
   }
+  let openShards = shards;
   await waitFor(async () => {
     const { StreamDescriptionSummary } = await clients.kinesis.send(
       new DescribeStreamSummaryCommand({ StreamName: names.stream }),
     );
+    openShards = StreamDescriptionSummary?.OpenShardCount ?? shards;
     return StreamDescriptionSummary?.StreamStatus === 'ACTIVE';
   }, `stream ${names.stream}`);
   for (const table of [
@@ -86,4 +91,5 @@ export async function ensureResources(
     const name = (error as Error).name;
     if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
   }
+  return { openShards };
 }
