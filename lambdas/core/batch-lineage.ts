@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ViewDefinition } from './view';
+import { MAX_TIME_MS, MIN_TIME_MS } from './time';
 
 /**
  * Incremental batch runs (ADR 007). Each run writes the cells it recomputes as its own
@@ -197,8 +198,13 @@ export const COPY_TIME_HORIZON_MS = 3_600_000;
  * by them, the cells still come from `buckets` alone).
  */
 export function copyTimeRanges(buckets: readonly BucketRange[]): BucketRange[] {
+  // Within the times an event can have (1970 to 9999): an hour past 9999 prints as `+010000-...`,
+  // which sorts before every date in the cloud's partition filter and left year 9999 out.
   return unionRanges(
-    buckets.map((r) => ({ fromMs: r.fromMs - COPY_TIME_HORIZON_MS, toMs: r.toMs + COPY_TIME_HORIZON_MS })),
+    buckets.map((r) => ({
+      fromMs: Math.max(MIN_TIME_MS, r.fromMs - COPY_TIME_HORIZON_MS),
+      toMs: Math.min(MAX_TIME_MS + 1, r.toMs + COPY_TIME_HORIZON_MS),
+    })),
     [],
   );
 }

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  COPY_TIME_HORIZON_MS,
+  copyTimeRanges,
   nextLineage,
   selectionOf,
   viewFingerprint,
   viewsNeedingFull,
   type PublishedLineage,
 } from '../../lambdas/core/batch-lineage';
+import { athenaSource } from '../../lambdas/core/sql';
+import { MAX_TIME_MS, MIN_TIME_MS } from '../../lambdas/core/time';
 import { validateViews } from '../../lambdas/core/view';
 
 const viewsNamed = (...names: string[]) =>
@@ -47,4 +51,47 @@ describe('batch lineage of views named like Object.prototype members', () => {
       expect([...viewsNeedingFull(viewsNamed(name, 'pages'), lineage, false)]).toEqual([name]);
     },
   );
+});
+
+describe('copyTimeRanges (ADR 023)', () => {
+  const HOUR = 3_600_000;
+  it('widens each range by the copy horizon on both sides and joins what then overlaps', () => {
+    expect(COPY_TIME_HORIZON_MS).toBe(HOUR);
+    const day = Date.UTC(2026, 0, 2);
+    expect(
+      copyTimeRanges([
+        { fromMs: day, toMs: day + 60_000 },
+        { fromMs: day + 90 * 60_000, toMs: day + 91 * 60_000 },
+        { fromMs: day + 10 * HOUR, toMs: day + 10 * HOUR + 60_000 },
+      ]),
+    ).toEqual([
+      { fromMs: day - HOUR, toMs: day + 151 * 60_000 },
+      { fromMs: day + 9 * HOUR, toMs: day + 11 * HOUR + 60_000 },
+    ]);
+  });
+
+  it('stays within the times an event can have, so a bucket of 9999-12-31 still selects its own hour', () => {
+    const last = Date.UTC(9999, 11, 31, 23, 59);
+    expect(copyTimeRanges([{ fromMs: last, toMs: last + 60_000 }])).toEqual([
+      { fromMs: last - HOUR, toMs: MAX_TIME_MS + 1 },
+    ]);
+    expect(copyTimeRanges([{ fromMs: 0, toMs: 60_000 }])).toEqual([
+      { fromMs: MIN_TIME_MS, toMs: 60_000 + HOUR },
+    ]);
+    // The cloud's partition filter over it still holds that hour (a `+010000` bound sorted before every date).
+    const sql = athenaSource(
+      'db',
+      'events',
+      last + 60_000,
+      undefined,
+      {
+        uncovered: { ranges: [], keys: [] },
+        generations: ['g1'],
+        tables: { database: 'db', compactedTable: 'compacted', rawLocation: 's3://b/events/' },
+      } as unknown as Parameters<typeof athenaSource>[4],
+      copyTimeRanges([{ fromMs: last, toMs: last + 60_000 }]),
+    );
+    expect(sql).not.toContain('+010000');
+    expect(sql).toContain(`'9999-12-31'`);
+  });
 });
