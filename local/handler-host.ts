@@ -44,9 +44,10 @@ export interface WorkerThread {
 export class HandlerHost implements WorkerThread {
   private worker!: Worker;
   private nextId = 0;
+  /** Invocations waiting for their answer, with the worker they were posted to. */
   private readonly pending = new Map<
     number,
-    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+    { resolve: (value: unknown) => void; reject: (error: Error) => void; worker: Worker }
   >();
   private readonly memoryWaiters = new Map<number, (usage: HeapUsage) => void>();
   /** The worker's last answer, also one that came after its caller stopped waiting. */
@@ -54,8 +55,8 @@ export class HandlerHost implements WorkerThread {
   private ready!: Promise<void>;
   private exited = false;
   private stopping = false;
-  /** Why the worker is being terminated by `kill` (not a stop): what its pending invocations fail with. */
-  private killedBecause?: string;
+  /** Workers being terminated by `kill` (not a stop), with what their pending invocations fail with. */
+  private readonly killedBecause = new Map<Worker, string>();
   /** Sandboxes killed by `kill` (each followed by a cold start). */
   kills = 0;
   invocations = 0;
@@ -140,23 +141,26 @@ export class HandlerHost implements WorkerThread {
     );
     // An invocation the worker never answered (it was terminated: a stop that ran out of time, or
     // `kill`) must end, or whatever awaits it (a batch run, a replay step) waits for good.
+    // Only this worker's invocations: after a `kill`, its replacement may already have some.
+    const failPending = (error: Error) => {
+      for (const [id, waiter] of this.pending)
+        if (waiter.worker === worker) {
+          this.pending.delete(id);
+          waiter.reject(error);
+        }
+    };
     worker.once('exit', () => {
-      const killed = this.killedBecause;
-      this.killedBecause = undefined;
+      const killed = this.killedBecause.get(worker);
+      this.killedBecause.delete(worker);
       if (killed === undefined) this.exited = true;
-      for (const waiter of this.pending.values())
-        waiter.reject(
-          new Error(
-            killed ??
-              `the ${this.name} function's worker exited before it answered (the runtime is stopping): the invocation did not finish`,
-          ),
-        );
-      this.pending.clear();
+      failPending(
+        new Error(
+          killed ??
+            `the ${this.name} function's worker exited before it answered (the runtime is stopping): the invocation did not finish`,
+        ),
+      );
     });
-    worker.on('error', (error) => {
-      for (const waiter of this.pending.values()) waiter.reject(error);
-      this.pending.clear();
-    });
+    worker.on('error', failPending);
   }
 
   /** Resolves once the module is imported (its configuration was read and accepted). */
@@ -186,7 +190,7 @@ export class HandlerHost implements WorkerThread {
     };
     try {
       return await new Promise<T>((resolve, reject) => {
-        this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+        this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, worker: this.worker });
         this.worker.postMessage({ id, event, context });
       });
     } catch (error) {
@@ -242,7 +246,10 @@ export class HandlerHost implements WorkerThread {
    */
   async kill(reason: string): Promise<void> {
     if (this.exited || this.stopping) return;
-    this.killedBecause = `the ${this.name} function's execution environment was killed (${reason}): the invocation did not finish`;
+    this.killedBecause.set(
+      this.worker,
+      `the ${this.name} function's execution environment was killed (${reason}): the invocation did not finish`,
+    );
     this.kills++;
     await this.worker.terminate();
     this.spawn();
