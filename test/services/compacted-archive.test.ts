@@ -299,10 +299,17 @@ describe('the compacted archive (ADR 011)', () => {
                 // Without a cap or a crash the run compacted all there was; with them, repeats
                 // compact what is left, one generation at a time, until nothing is.
                 const whole = step.capBytes === undefined && !store.crashed;
-                let repeated = await engine.compact(step.cutoff);
+                // The store's crash may also fall in one of these (the run wrote fewer times than
+                // its `crashAt`): a crashed compaction leaves the next to take over, as in a run.
+                const compactAgain = () =>
+                  engine.compact(step.cutoff).catch((error: Error) => {
+                    if (!(error instanceof Crash)) throw error;
+                    return { status: 'failed' as const };
+                  });
+                let repeated = await compactAgain();
                 if (whole) expect(repeated.status).toBe('nothing-to-do');
                 for (let i = 0; i < 20 && repeated.status !== 'nothing-to-do'; i++)
-                  repeated = await engine.compact(step.cutoff);
+                  repeated = await compactAgain();
                 expect(repeated.status).toBe('nothing-to-do');
               }
               expect(published(batch, control), `served at ${step.cutoff}`).toEqual(

@@ -16,7 +16,7 @@ import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,
   normalize,
-  streamArb,
+  restampedStreamArb,
   TEST_VIEWS,
   type GeneratedStream,
 } from '../fixtures/streams';
@@ -163,7 +163,7 @@ describe('incremental batch runs (ADR 007)', () => {
   it('any sequence of incremental runs and backfills = one full recomputation = the speed layer', async () => {
     await fc.assert(
       fc.asyncProperty(
-        streamArb,
+        restampedStreamArb,
         fc.array(stepArb, { minLength: 1, maxLength: 4 }),
         fc.nat(),
         async (stream: GeneratedStream, steps, rewrites) => {
