@@ -15,15 +15,15 @@ beforeAll(async () => {
 });
 afterAll(() => emulators.stop());
 
-async function controlTable(prefix: string) {
+const clients = () => {
   const e = emulators.endpoints;
+  return { kinesis: makeKinesisClient(e), dynamodb: makeDynamoDbClient(e), s3: makeS3Client(e) };
+};
+
+async function controlTable(prefix: string) {
   const names = resourceNames(prefix);
-  await ensureResources(
-    { kinesis: makeKinesisClient(e), dynamodb: makeDynamoDbClient(e), s3: makeS3Client(e) },
-    1,
-    names,
-  );
-  return { client: makeDynamoDocumentClient(e), table: names.controlTable };
+  await ensureResources(clients(), 1, names);
+  return { client: makeDynamoDocumentClient(emulators.endpoints), table: names.controlTable };
 }
 
 describe('the settings kept beside the data (dynalite)', () => {
@@ -52,5 +52,13 @@ describe('the settings kept beside the data (dynalite)', () => {
     await checkStoredSettings(client, table, 60_000, 'dir');
     expect(await checkStoredSettings(client, table, 60_000, 'dir', 'global')).toEqual({ notices: [] });
     expect((await checkStoredSettings(client, table, 60_000, 'dir', 'shard')).notices).toHaveLength(1);
+  });
+});
+
+describe('the stream of existing data', () => {
+  it('answers the open shards of the stream, which an existing stream keeps (the runtime then says --shards is not applied)', async () => {
+    const names = resourceNames('resources-shards');
+    expect(await ensureResources(clients(), 2, names)).toEqual({ openShards: 2 });
+    expect(await ensureResources(clients(), 4, names)).toEqual({ openShards: 2 });
   });
 });
