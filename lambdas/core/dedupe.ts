@@ -26,3 +26,25 @@ export function canonicalCopies(events: Iterable<NormalizedEvent>): NormalizedEv
   }
   return [...kept.values()];
 }
+
+/**
+ * A copy's place in the order isEarlierCopy gives, as text that sorts the same way (code unit by
+ * code unit, which is also DynamoDB's byte order for this ASCII text): the deployed replay's
+ * children keep the least of these in one conditional write each, without reading another
+ * child's copy (ADR 024). Arrival time is zero-padded, the sequence number is prefixed by its
+ * length (Kinesis writes it without leading zeros, so a longer one is larger; zeros a producer of
+ * archive lines wrote are dropped first), and a space ends each part: it sorts below every
+ * character Kinesis allows in a shard id (`[a-zA-Z0-9_.-]+`), so a shard id that is a prefix of
+ * another sorts first, as in isEarlierCopy. The object key last breaks the tie between the same
+ * stream record archived twice (a Firehose redelivery writes it into a second object): exactly one
+ * of them is kept.
+ */
+export function copyOrderKey(
+  copy: Pick<NormalizedEvent, 'arrivedMs' | 'shardId' | 'seq'>,
+  objectKey: string,
+): string {
+  if (!Number.isSafeInteger(copy.arrivedMs) || copy.arrivedMs < 0)
+    throw new Error(`arrival time ${copy.arrivedMs} of a copy is not a whole number of ms since 1970`);
+  const digits = padSequence(copy.seq).replace(/^0+(?=\d)/, '');
+  return `${String(copy.arrivedMs).padStart(16, '0')} ${copy.shardId} ${String(digits.length).padStart(3, '0')}${digits} ${objectKey}`;
+}

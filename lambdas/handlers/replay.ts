@@ -10,6 +10,7 @@ import { readReplayConfig } from '../runtime/config';
 import {
   failReplay,
   finishReplay,
+  offerChunkCopies,
   replayChunk,
   replayReady,
   startReplay,
@@ -36,7 +37,9 @@ export type ReplayTask =
   | { action: 'start'; views?: string[]; fromMs?: number; toMs?: number }
   /** maxWaitMs: fail the replay if the archive still lacks the handoff this long after the start. */
   | { action: 'ready'; replayId: string; maxWaitMs?: number }
-  /** One archive object: the Distributed Map's item (from the S3 ListObjectsV2 ItemReader). */
+  /** One archive object's copies offered to the replay's claims: the first Distributed Map's item. */
+  | { action: 'claim'; replayId: string; key: string }
+  /** One archive object folded: the second Distributed Map's item (from the S3 ListObjectsV2 ItemReader). */
   | { action: 'object'; replayId: string; key: string }
   | { action: 'finish'; replayId: string }
   | { action: 'fail'; replayId: string; error?: unknown }
@@ -56,6 +59,10 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
       return startReplay({ views: input.views, fromMs: input.fromMs, toMs: input.toMs }, deps);
     case 'ready':
       return replayReady(input.replayId, deps, input.maxWaitMs);
+    case 'claim': {
+      const { events } = await offerChunkCopies(input.replayId, [input.key], deps);
+      return { events };
+    }
     case 'object': {
       const { events } = await replayChunk(
         input.replayId,

@@ -87,3 +87,21 @@ export interface ArchiveReader {
   /** One object's NDJSON text (decompressed). */
   read(key: string): Promise<string>;
 }
+
+/**
+ * The deployed replay's claims of event ids across its parallel children (ADR 024): a first pass
+ * offers every copy, so each id's claim ends holding its earliest copy (`copyOrderKey`); the
+ * second pass folds a copy only when it is the one kept. Claims of different `scope`s (replay
+ * ids) never meet, nor meet the live stream's.
+ */
+export interface ReplayCopyClaims {
+  /** Keeps `copy` as the id's claim unless the claim holds a copy that sorts before it (or it). */
+  offerCopy(eventId: string, copy: string, scope: string): Promise<void>;
+  /** The copy each id's claim holds, read strongly consistent; ids never offered are absent. */
+  keptCopies(eventIds: readonly string[], scope: string): Promise<Map<string, string>>;
+  /**
+   * For a copy no first pass offered (its object was archived after that pass listed the
+   * archive): keeps `copy` unless the id has a claim already, and returns the copy kept.
+   */
+  claimCopyIfNone(eventId: string, copy: string, scope: string): Promise<string>;
+}

@@ -11,13 +11,13 @@ import {
   type ReplayRecord,
 } from '../core/kappa';
 import { foldEvents, identityRow, type RowState } from '../core/measures';
+import { copyOrderKey } from '../core/dedupe';
 import { compareSequence } from '../core/sequence';
 import { cellId, cellOf, type CellAddress } from '../core/reducer';
 import type { ViewDefinition } from '../core/view';
 import type { ArchiveWatermark } from '../ports/archive';
 import type { Clock } from '../ports/clock';
-import type { ArchiveReader, KappaCellStore, KappaControlStore } from '../ports/kappa';
-import type { EventClaims } from '../ports/stores';
+import type { ArchiveReader, KappaCellStore, KappaControlStore, ReplayCopyClaims } from '../ports/kappa';
 import { forEachLimit } from './speed-layer';
 
 /** A writable copy of the pointers with no prototype: a view named `__proto__` is a member like any other. */
@@ -30,8 +30,8 @@ export interface ReplayDeps {
   readonly views: readonly ViewDefinition[];
   readonly cells: KappaCellStore;
   readonly control: KappaControlStore;
-  /** Claims of event ids across chunks (the dedupe table, keys scoped by replay). */
-  readonly claims: EventClaims;
+  /** Claims of event ids across chunks (the dedupe table, keys scoped by replay; ADR 024). */
+  readonly claims: ReplayCopyClaims;
   readonly archive: ArchiveReader;
   readonly watermark: ArchiveWatermark;
   readonly clock: Clock;
@@ -293,6 +293,68 @@ function archiveEvent(line: string): NormalizedEvent {
   };
 }
 
+/** Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay. */
+function objectsOf(replay: ReplayRecord, keys: readonly string[]): string[] {
+  const end = archiveEnd(replay);
+  return keys.filter((key) => {
+    const span = partitionSpan(key);
+    return !span || (span.startMs < end && span.endMs > replay.range.fromMs);
+  });
+}
+
+/** Each event of an archive object's text that arrived in the replay's range, in line order. */
+function forEachReplayed(
+  replay: ReplayRecord,
+  text: string,
+  onEvent: (event: NormalizedEvent) => void,
+): void {
+  const end = archiveEnd(replay);
+  let start = 0;
+  while (start < text.length) {
+    let stop = text.indexOf('\n', start);
+    if (stop < 0) stop = text.length;
+    if (stop > start) {
+      const event = archiveEvent(text.slice(start, stop));
+      if (event.arrivedMs < end && event.arrivedMs >= replay.range.fromMs) onEvent(event);
+    }
+    start = stop + 1;
+  }
+}
+
+/**
+ * The deployed replay's first pass (ADR 024; the state machine's ClaimCopies map, one object per
+ * child): offers every copy of every id in the objects to the replay's claims, which keep the
+ * earliest (`copyOrderKey`: arrival, shard, sequence number, then object key). Once every object
+ * was offered, each id's claim names the copy the batch layer keeps, whatever order the children
+ * ran in; the second pass (replayChunk) folds that copy only. Idempotent: a child run again offers
+ * the same copies, which change nothing.
+ */
+export async function offerChunkCopies(
+  replayId: string,
+  keys: readonly string[],
+  deps: ReplayDeps,
+): Promise<{ events: number; offered: number }> {
+  const replay = runningReplay(await deps.control.read(), replayId);
+  let events = 0;
+  let offered = 0;
+  for (const key of objectsOf(replay, keys)) {
+    const text = await deps.archive.read(key);
+    // Copies of an id within the object are settled here: one offer per id.
+    const earliest = new Map<string, string>();
+    forEachReplayed(replay, text, (event) => {
+      events++;
+      const copy = copyOrderKey(event, key);
+      const current = earliest.get(event.id);
+      if (current === undefined || copy < current) earliest.set(event.id, copy);
+    });
+    await forEachLimit([...earliest], deps.concurrency ?? 32, async ([id, copy]) => {
+      await deps.claims.offerCopy(id, copy, replayId);
+    });
+    offered += earliest.size;
+  }
+  return { events, offered };
+}
+
 /** Running pre-aggregate of one cell: bodies folded in slices, so memory stays per cell, not per event. */
 interface CellAccumulator {
   readonly view: ViewDefinition;
@@ -309,7 +371,8 @@ export interface ChunkOptions {
   readonly chunkId: string;
   /**
    * True when this chunk holds every object of the replay (the local runner): copies of an id can
-   * then only be inside the chunk, so no cross-chunk claims are needed.
+   * then only be inside the chunk, so no cross-chunk claims are needed. False for one of many
+   * chunks (the state machine's children), after offerChunkCopies ran over every object.
    */
   readonly sole: boolean;
   /** Least time between two progress updates in the control table. @default 500 */
@@ -318,8 +381,8 @@ export interface ChunkOptions {
 
 /**
  * Replays archive objects into the building version: every event that arrived in the replay's
- * range before the handoff, one copy per id (the first met in the chunk; across chunks the one
- * whose chunk claimed the id), folded with the same reducer as the processor, and written once
+ * range before the handoff, one copy per id (the first met in a sole chunk; across chunks the
+ * earliest, which the claims' first pass, offerChunkCopies, recorded), folded with the same reducer as the processor, and written once
  * per cell with the chunk as fence: a chunk run again, in any order, changes nothing.
  */
 export async function replayChunk(
@@ -342,7 +405,6 @@ export async function replayChunk(
     const building = viewPointer(pointers.views, name)?.building;
     if (building && building.replayId === replayId) targets.push(building);
   }
-  const end = archiveEnd(replay);
   const fence = chunkFence(options.chunkId);
   const seen = new Set<string>();
   const cells = new Map<string, CellAccumulator>();
@@ -391,12 +453,8 @@ export async function replayChunk(
     });
     reportedAt = now;
   };
-  // Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay. A
-  // sole chunk keeps the first copy it meets: in arrival order, as far as the names tell.
-  const wanted = keys.filter((key) => {
-    const span = partitionSpan(key);
-    return !span || (span.startMs < end && span.endMs > replay.range.fromMs);
-  });
+  // A sole chunk keeps the first copy it meets: in arrival order, as far as the names tell.
+  const wanted = objectsOf(replay, keys);
   if (options.sole) wanted.sort(archiveReadOrder);
   objectsDone = keys.length - wanted.length;
   // The next object is fetched while this one is folded.
@@ -411,33 +469,36 @@ export async function replayChunk(
     // Awaited on the next turn; if this object fails first, its rejection must not go unhandled.
     next?.catch(() => undefined);
     const candidates: NormalizedEvent[] = [];
-    let start = 0;
-    while (start < text.length) {
-      let stop = text.indexOf('\n', start);
-      if (stop < 0) stop = text.length;
-      if (stop > start) {
-        const event = archiveEvent(text.slice(start, stop));
-        if (event.arrivedMs < end && event.arrivedMs >= replay.range.fromMs) {
-          if (seen.has(event.id)) duplicates++;
-          else {
-            seen.add(event.id);
-            if (options.sole) add(event);
-            else candidates.push(event);
-          }
-        }
+    forEachReplayed(replay, text, (event) => {
+      if (!options.sole) candidates.push(event);
+      else if (seen.has(event.id)) duplicates++;
+      else {
+        seen.add(event.id);
+        add(event);
       }
-      start = stop + 1;
-    }
-    if (!options.sole && candidates.length > 0) {
-      // Copies of an id in other objects (producer retries, archive rewrites): the first chunk to
-      // claim the id counts it; a chunk run again owns its claims again. In the replay's own scope
-      // (the same table holds the live processor's claims, keyed by bare event ids).
+    });
+    if (candidates.length > 0) {
+      // Copies of an id in other objects (producer retries, archive rewrites): the claims' first
+      // pass (offerChunkCopies) left each id's earliest copy in its claim; only that copy counts.
+      // In the replay's own scope (the same table holds the live processor's claims).
+      const kept = await deps.claims.keptCopies(
+        candidates.map((e) => e.id),
+        replayId,
+      );
       const owned = new Set<NormalizedEvent>();
       await forEachLimit(candidates, deps.concurrency ?? 32, async (event) => {
-        if ((await deps.claims.claim(event.id, fence, event.arrivedMs, replayId)).owned) owned.add(event);
-        else duplicates++;
+        const mine = copyOrderKey(event, wanted[k]);
+        // No claim: the object was archived after the first pass listed the archive (late
+        // delivery); the first child to claim such an id keeps its copy, as before ADR 024.
+        const copy = kept.get(event.id) ?? (await deps.claims.claimCopyIfNone(event.id, mine, replayId));
+        if (copy === mine) owned.add(event);
       });
-      for (const event of candidates) if (owned.has(event)) add(event);
+      for (const event of candidates) {
+        if (owned.has(event) && !seen.has(event.id)) {
+          seen.add(event.id);
+          add(event);
+        } else duplicates++;
+      }
     }
     objectsDone++;
     ms.fold += deps.clock.now() - t;

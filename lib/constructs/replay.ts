@@ -105,9 +105,10 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
  * KMS-encrypted log group) around the `replay` handler.
  *
  *   Start -> WaitForArchive -> CheckArchive -> ArchiveReady? --no--> WaitForArchive
- *                                                       \--yes--> ReplayArchive (Distributed Map over
- *   the archive's object listing: one child workflow per object, `{action:'object', replayId, key}`)
- *   -> Finish (catch-up and the pointer flip) -> Done. Any failure after Start -> MarkFailed -> ReplayFailed.
+ *                                                       \--yes--> ClaimCopies (Distributed Map over
+ *   the archive's object listing: one child workflow per object, `{action:'claim', replayId, key}`)
+ *   -> ReplayArchive (the same listing again, `{action:'object', replayId, key}`) -> Finish (catch-up
+ *   and the pointer flip) -> Done. Any failure after Start -> MarkFailed -> ReplayFailed.
  */
 export class Replay extends Construct {
   readonly handler: HandlerFunction;
@@ -115,8 +116,10 @@ export class Replay extends Construct {
   readonly logGroup: logs.LogGroup;
   readonly logKey: kms.Key;
   readonly alarms: cloudwatch.Alarm[] = [];
-  /** The Distributed Map state (for tests and for apps that tune it further). */
+  /** The Distributed Map that folds each archived object (for tests and for apps that tune it further). */
   readonly archiveMap: sfn.DistributedMap;
+  /** The Distributed Map before it that claims each id's earliest copy (ADR 024). */
+  readonly claimMap: sfn.DistributedMap;
 
   constructor(scope: Construct, id: string, props: ReplayProps) {
     super(scope, id);
@@ -215,7 +218,8 @@ export class Replay extends Construct {
       'dynamodb:UpdateItem',
       'dynamodb:Query',
     );
-    grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem');
+    // BatchGetItem: the fold reads the claims the first pass left (ADR 024).
+    grantTable(props.dedupeTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchGetItem');
 
     // Child workflow results (one small line per archive object) are written to S3, not returned:
     // a Map's collected output is capped at 256 KiB, which a large archive would exceed.
@@ -266,6 +270,37 @@ export class Replay extends Construct {
     retryIdempotent(checkArchive, ['ArchiveNotReady']);
     checkArchive.addCatch(markFailed, onError);
 
+    // First pass (ADR 024): every object's copies offered to the replay's claims, which keep each
+    // id's earliest copy, so the second pass folds the copy the batch layer keeps, whatever order
+    // the children run in. Each object is read twice.
+    this.claimMap = new ZeroToleranceDistributedMap(this, 'ClaimCopies', {
+      comment:
+        "One child workflow per archived object: each id's earliest copy claimed before any is folded.",
+      itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
+      itemSelector: {
+        action: 'claim',
+        replayId,
+        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
+      },
+      maxConcurrency: replayConcurrency,
+      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX, {
+        transformation: sfn.Transformation.COMPACT,
+        outputType: sfn.OutputType.JSONL,
+      }),
+      resultPath: '$.claimMap',
+      label: 'ClaimCopies',
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+    });
+    // No payload: the child's whole input, {action:'claim', replayId, key}. Offering a copy again
+    // changes nothing (the claim keeps the earliest), so retries are safe.
+    const claimObject = new tasks.LambdaInvoke(this, 'ClaimObject', {
+      lambdaFunction: fn,
+      payloadResponseOnly: true,
+    });
+    retryIdempotent(claimObject);
+    this.claimMap.itemProcessor(claimObject);
+    this.claimMap.addCatch(markFailed, onError);
+
     this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {
       comment: 'One child workflow per archived object, all through the same reducer into the new version.',
       itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
@@ -308,7 +343,7 @@ export class Replay extends Construct {
         new sfn.Choice(this, 'ArchiveReady')
           .when(
             sfn.Condition.booleanEquals('$.ready.ready', true),
-            this.archiveMap.next(finish).next(new sfn.Succeed(this, 'Done')),
+            this.claimMap.next(this.archiveMap).next(finish).next(new sfn.Succeed(this, 'Done')),
           )
           .otherwise(waitForArchive),
       );

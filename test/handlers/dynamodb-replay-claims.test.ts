@@ -4,6 +4,7 @@ import { processKappaBatch } from '../../lambdas/services/kappa-processor';
 import { queryKappaView } from '../../lambdas/services/kappa-query';
 import {
   finishReplay,
+  offerChunkCopies,
   replayChunk,
   replayReady,
   startReplay,
@@ -86,6 +87,9 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
     expect((await live('replay-1#a', 10)).applied).toBe(1);
     expect((await replayReady(started.replayId, deps)).ready).toBe(true);
     const [first, second] = await archive.list();
+    // The state machine's first map: every object's copies claimed, then each object folded.
+    await offerChunkCopies(started.replayId, [second], deps);
+    await offerChunkCopies(started.replayId, [first], deps);
     expect((await replayChunk(started.replayId, [first], { chunkId: 'c1', sole: false }, deps)).events).toBe(
       1,
     );
@@ -107,7 +111,61 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
       { start: '2026-11-24T10:00:00.000Z', measures: { n: 4 } },
     ]);
     // Each kind of claim in its own item: the replay's of `a` is held, the live stream's is free.
-    expect(await claims.claim('a', 'another chunk', T0, started.replayId)).toMatchObject({ owned: false });
+    expect((await claims.keptCopies(['a'], started.replayId)).get('a')).toContain(first);
     expect(await claims.claim('a', `${SHARD}/12`, T0)).toEqual({ owned: true });
+  });
+
+  it("folds each id's earliest copy whichever child runs first, and a late object's new ids once", async () => {
+    // GIVEN copies of `x` stamped with different times in two objects, the earlier arrival in the
+    // object folded last, and 150 other ids (BatchGetItem reads at most 100 keys a call)
+    let now = T0;
+    const clock = { now: () => now };
+    const claims = new DynamoDbEventClaims(tables.doc, tables.names.dedupeTable, 3600, clock);
+    const cells = new InMemoryKappaCellStore();
+    const control = new InMemoryKappaControlStore();
+    const archive = new InMemoryArchive();
+    const deps: ReplayDeps = {
+      views: VIEWS,
+      cells,
+      control,
+      claims,
+      archive,
+      watermark: { archivedBeforeMs: async () => now },
+      clock,
+      handoffDelayMs: 1000,
+      archivePrefix: 'events/',
+    };
+    const line = (id: string, n: number, time: string) =>
+      `${archivedClick(id, { sequenceNumber: String(n), arrivedMs: T0 - 600_000 + n }, time)}\n`;
+    const others = Array.from({ length: 150 }, (_, i) => line(`o${i}`, 100 + i, '2026-11-24T09:30:00Z'));
+    const early = 'events/dt=2026-11-24/hour=09/shardId-000000000000-9-9.ndjson';
+    const late = 'events/dt=2026-11-24/hour=09/shardId-000000000000-10-99.ndjson';
+    archive.put(early, line('x', 9, '2026-11-24T09:59:59.900Z'));
+    archive.put(late, line('x', 99, '2026-11-24T10:00:00.100Z') + others.join(''));
+    const started = await startReplay({}, deps);
+    now = started.handoffMs + 1;
+    expect((await replayReady(started.replayId, deps)).ready).toBe(true);
+
+    // WHEN the later copy is offered and folded first, each child runs twice, and an object
+    // archived after the first map listed the archive (another copy of x, a new id) is folded too
+    for (const key of [late, early, late]) await offerChunkCopies(started.replayId, [key], deps);
+    for (const key of [late, early, late])
+      await replayChunk(started.replayId, [key], { chunkId: key, sole: false }, deps);
+    const unlisted = 'events/dt=2026-11-24/hour=09/shardId-000000000001-1-2.ndjson';
+    archive.put(unlisted, line('x', 5, '2026-11-24T11:00:00Z') + line('fresh', 6, '2026-11-24T09:30:00Z'));
+    expect(
+      (await replayChunk(started.replayId, [unlisted], { chunkId: unlisted, sole: false }, deps)).events,
+    ).toBe(1);
+    await finishReplay(started.replayId, deps);
+
+    // THEN x counts once, in the hour of its earliest copy (the batch layer's), and every other id once
+    const answer = await queryKappaView(
+      'clicks',
+      { page: '/a', from: '2026-11-24T00:00:00Z', to: '2026-11-25T00:00:00Z' },
+      { views: VIEWS, cells, control, clock },
+    );
+    expect((answer.body as { buckets: unknown[] }).buckets).toEqual([
+      { start: '2026-11-24T09:00:00.000Z', measures: { n: 152 } },
+    ]);
   });
 });

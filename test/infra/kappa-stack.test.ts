@@ -235,9 +235,11 @@ describe('KappaArchitectureStack: the replay state machine', () => {
     });
     expect(states.ArchiveReady).toEqual({
       Type: 'Choice',
-      Choices: [{ Variable: '$.ready.ready', BooleanEquals: true, Next: 'ReplayArchive' }],
+      Choices: [{ Variable: '$.ready.ready', BooleanEquals: true, Next: 'ClaimCopies' }],
       Default: 'WaitForArchive',
     });
+    // ADR 024: every object's copies claimed before any object is folded.
+    expect(states.ClaimCopies.Next).toBe('ReplayArchive');
     expect(states.ReplayArchive.Next).toBe('Finish');
     expect(states.Finish).toMatchObject({
       Type: 'Task',
@@ -248,36 +250,42 @@ describe('KappaArchitectureStack: the replay state machine', () => {
     expect(states.Done).toEqual({ Type: 'Succeed' });
   });
 
-  it('reads the archive listing with a Distributed Map: S3 ItemReader, MaxConcurrency from the prop, no tolerated failure', () => {
-    const map = states.ReplayArchive;
-    expect(map).toMatchObject({
-      Type: 'Map',
-      MaxConcurrency: 37,
-      ToleratedFailureCount: 0,
-      ItemReader: {
-        Resource: 'arn:aws:states:::s3:listObjectsV2',
-        Parameters: { Bucket: bucketRef, 'Prefix.$': '$.start.prefix' },
-      },
-      ItemSelector: { action: 'object', 'replayId.$': '$.start.replayId', 'key.$': '$$.Map.Item.Value.Key' },
-      ResultWriter: {
-        Resource: 'arn:aws:states:::s3:putObject',
-        Parameters: { Bucket: bucketRef, Prefix: 'replay-results/' },
-      },
-      ResultPath: '$.map',
-    });
-    const processor = map.ItemProcessor as AslMachine;
-    expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
-    expect(processor.States[processor.StartAt]).toMatchObject({
-      Type: 'Task',
-      Resource: replayFnArn,
-      End: true,
-    });
-    // the child passes its whole input ({action:'object', replayId, key}) as the payload
-    expect(processor.States[processor.StartAt]).not.toHaveProperty('Parameters');
-  });
+  it.each([
+    ['ClaimCopies', 'claim', '$.claimMap'],
+    ['ReplayArchive', 'object', '$.map'],
+  ])(
+    'reads the archive listing with a Distributed Map (%s): S3 ItemReader, MaxConcurrency from the prop, no tolerated failure',
+    (name, action, resultPath) => {
+      const map = states[name];
+      expect(map).toMatchObject({
+        Type: 'Map',
+        MaxConcurrency: 37,
+        ToleratedFailureCount: 0,
+        ItemReader: {
+          Resource: 'arn:aws:states:::s3:listObjectsV2',
+          Parameters: { Bucket: bucketRef, 'Prefix.$': '$.start.prefix' },
+        },
+        ItemSelector: { action, 'replayId.$': '$.start.replayId', 'key.$': '$$.Map.Item.Value.Key' },
+        ResultWriter: {
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Bucket: bucketRef, Prefix: 'replay-results/' },
+        },
+        ResultPath: resultPath,
+      });
+      const processor = map.ItemProcessor as AslMachine;
+      expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      expect(processor.States[processor.StartAt]).toMatchObject({
+        Type: 'Task',
+        Resource: replayFnArn,
+        End: true,
+      });
+      // the child passes its whole input ({action, replayId, key}) as the payload
+      expect(processor.States[processor.StartAt]).not.toHaveProperty('Parameters');
+    },
+  );
 
   it('sends every failure after start to the fail task, then to a Fail state', () => {
-    for (const name of ['CheckArchive', 'ReplayArchive', 'Finish']) {
+    for (const name of ['CheckArchive', 'ClaimCopies', 'ReplayArchive', 'Finish']) {
       expect(states[name].Catch).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MarkFailed' },
       ]);

@@ -6,6 +6,7 @@ import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-k
 import {
   failReplay,
   finishReplay,
+  offerChunkCopies,
   replayChunk,
   replayReady,
   startReplay,
@@ -58,9 +59,14 @@ describe('the replay role allows every DynamoDB call the replay function makes',
     tables = await startEmulatedTables('grants');
     tables.doc.middlewareStack.add(
       (next, context) => async (args) => {
-        const table = (args.input as { TableName?: string }).TableName ?? '';
-        if (!calls.has(table)) calls.set(table, new Set());
-        calls.get(table)!.add(iamAction(context.commandName ?? 'unknown'));
+        // Batch calls name their tables in RequestItems, not TableName.
+        const input = args.input as { TableName?: string; RequestItems?: Record<string, unknown> };
+        for (const table of input.TableName
+          ? [input.TableName]
+          : Object.keys(input.RequestItems ?? { '': 0 })) {
+          if (!calls.has(table)) calls.set(table, new Set());
+          calls.get(table)!.add(iamAction(context.commandName ?? 'unknown'));
+        }
         return next(args);
       },
       { step: 'initialize', name: 'recordCommands' },
@@ -90,6 +96,7 @@ describe('the replay role allows every DynamoDB call the replay function makes',
       const { replayId } = await startReplay({}, deps);
       now += 2000;
       expect((await replayReady(replayId, deps, 3_600_000)).ready).toBe(true);
+      await offerChunkCopies(replayId, await archive.list(), deps);
       await replayChunk(
         replayId,
         await archive.list(),
@@ -104,6 +111,7 @@ describe('the replay role allows every DynamoDB call the replay function makes',
     await failReplay(failing.replayId, 'boom', deps);
     // THEN every call on the Kappa and control tables is one the synthesized replay role allows
     expect(calls.get(tables.names.kappaTable)).toContain('dynamodb:Scan');
+    expect(calls.get(tables.names.dedupeTable)).toContain('dynamodb:BatchGetItem');
     const template = synthKappa().template();
     for (const [table, prefix] of [
       [tables.names.kappaTable, 'TablesKappaTable'],

@@ -43,7 +43,10 @@ describe('Replay: each prop lands on its own field', () => {
   it.each<[string, () => void]>([
     [
       'replayConcurrency -> MaxConcurrency',
-      () => expect(definition.States.ReplayArchive.MaxConcurrency).toBe(7),
+      () => {
+        expect(definition.States.ClaimCopies.MaxConcurrency).toBe(7);
+        expect(definition.States.ReplayArchive.MaxConcurrency).toBe(7);
+      },
     ],
     ['readyPollInterval -> the Wait state', () => expect(definition.States.WaitForArchive.Seconds).toBe(45)],
     ['timeout -> TimeoutSeconds', () => expect(definition.TimeoutSeconds).toBe(21_600)],

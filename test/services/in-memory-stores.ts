@@ -15,6 +15,7 @@ import type { ViewDefinition } from '../../lambdas/core/view';
 import type { ArchiveWatermark } from '../../lambdas/ports/archive';
 import type { Clock } from '../../lambdas/ports/clock';
 import type { EventStream, StreamEntry } from '../../lambdas/ports/event-stream';
+import type { ReplayCopyClaims } from '../../lambdas/ports/kappa';
 import type { QueryEngine } from '../../lambdas/ports/query-engine';
 import {
   SpeedRowsOfAnotherDefinition,
@@ -370,7 +371,7 @@ export class InMemoryShardIdLog implements ShardIdLog {
   }
 }
 
-export class InMemoryEventClaims implements EventClaims {
+export class InMemoryEventClaims implements EventClaims, ReplayCopyClaims {
   /** Event id -> owning record (`<shard>/<sequence>`): the live stream's claims. */
   readonly owners = new Map<string, { owner: string; arrivedMs: number }>();
   /** A replay's claims (scope: its replay id), apart from the live ones as the adapter keeps them. */
@@ -411,18 +412,58 @@ export class InMemoryEventClaims implements EventClaims {
     return this;
   }
 
-  async claim(eventId: string, owner: string, arrivedMs: number, scope?: string): Promise<ClaimOutcome> {
+  /** Throws for an id set to fail (failFor, failOnceFor, failNextClaims). */
+  private injectFailure(eventId: string, owner: string): void {
     if (this.failing.has(eventId) || this.failingOnce.delete(eventId) || this.failNext > 0) {
       if (this.failNext > 0) this.failNext--;
       this.calls.push({ eventId, owner, result: 'error' });
       throw new Error('ProvisionedThroughputExceededException: injected');
     }
+  }
+
+  async claim(eventId: string, owner: string, arrivedMs: number, scope?: string): Promise<ClaimOutcome> {
+    this.injectFailure(eventId, owner);
     const owners = this.ownersIn(scope);
     const current = owners.get(eventId);
     if (current === undefined) owners.set(eventId, { owner, arrivedMs });
     const result = current === undefined || current.owner === owner;
     this.calls.push({ eventId, owner, result });
     return result ? { owned: true } : { owned: false, kept: current };
+  }
+
+  /** A replay's earliest-copy claims (ADR 024), by scope, then event id. */
+  readonly copies = new Map<string, Map<string, string>>();
+
+  private copiesIn(scope: string): Map<string, string> {
+    let copies = this.copies.get(scope);
+    if (copies === undefined) this.copies.set(scope, (copies = new Map()));
+    return copies;
+  }
+
+  async offerCopy(eventId: string, copy: string, scope: string): Promise<void> {
+    this.injectFailure(eventId, copy);
+    const copies = this.copiesIn(scope);
+    const current = copies.get(eventId);
+    if (current === undefined || current > copy) copies.set(eventId, copy);
+  }
+
+  async keptCopies(eventIds: readonly string[], scope: string): Promise<Map<string, string>> {
+    const copies = this.copiesIn(scope);
+    const kept = new Map<string, string>();
+    for (const id of eventIds) {
+      const copy = copies.get(id);
+      if (copy !== undefined) kept.set(id, copy);
+    }
+    return kept;
+  }
+
+  async claimCopyIfNone(eventId: string, copy: string, scope: string): Promise<string> {
+    this.injectFailure(eventId, copy);
+    const copies = this.copiesIn(scope);
+    const current = copies.get(eventId);
+    if (current !== undefined) return current;
+    copies.set(eventId, copy);
+    return copy;
   }
 
   private readonly earlier = new Set<string>();

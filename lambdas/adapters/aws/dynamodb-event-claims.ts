@@ -1,7 +1,14 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { Clock } from '../../ports/clock';
+import type { ReplayCopyClaims } from '../../ports/kappa';
 import type { ClaimOutcome, EventClaims } from '../../ports/stores';
 
 interface StoredClaim {
@@ -40,11 +47,30 @@ function claimSort(scope: string | undefined): string {
 }
 
 /**
+ * A replay's earliest-copy claim (ADR 024): `copy#<replayId>`, apart from the first-wins claims of
+ * `claim#<replayId>` that replays wrote before it (a replay running across the upgrade keeps its
+ * own kind), and like them never meeting `stats` or the id log positions.
+ */
+function copySort(scope: string): string {
+  return `copy#${scope}`;
+}
+
+/**
+ * BatchGetItem reads at most 100 keys a call, and returns in UnprocessedKeys what it did not read
+ * (throttling, the 16 MB answer limit), to be asked again with backoff:
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+ */
+const MAX_KEYS_PER_GET = 100;
+const MAX_GET_ATTEMPTS = 10;
+/** BatchGetItem calls in flight at once (as BATCH_WRITE_CONCURRENCY bounds the writes). */
+const GETS_IN_FLIGHT = 8;
+
+/**
  * Event-id claims: one conditional PutItem per event (the documented cost of speed-layer dedupe).
  * The claim records which stream record owns the id, so a redelivery of the owner is not taken
  * for a duplicate (its effect is then fenced by the row instead).
  */
-export class DynamoDbEventClaims implements EventClaims {
+export class DynamoDbEventClaims implements EventClaims, ReplayCopyClaims {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -98,6 +124,103 @@ export class DynamoDbEventClaims implements EventClaims {
       owner: Item.owner === undefined ? undefined : String(Item.owner),
       arrivedMs: typeof Item.arrivedMs === 'number' ? Item.arrivedMs : undefined,
     };
+  }
+
+  async offerCopy(eventId: string, copy: string, scope: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: eventId, sk: copySort(scope), copy, expiresAt: this.expiresAt() },
+          // Strictly greater: offering the kept copy again (a child run twice) writes nothing.
+          ConditionExpression: 'attribute_not_exists(pk) OR #copy > :copy',
+          ExpressionAttributeNames: { '#copy': 'copy' },
+          ExpressionAttributeValues: { ':copy': copy },
+        }),
+      );
+    } catch (error) {
+      // The claim holds this copy or an earlier one: nothing to do.
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+  }
+
+  async keptCopies(eventIds: readonly string[], scope: string): Promise<Map<string, string>> {
+    const kept = new Map<string, string>();
+    // BatchGetItem refuses a list that names one key twice.
+    const ids = [...new Set(eventIds)];
+    const slices: string[][] = [];
+    for (let i = 0; i < ids.length; i += MAX_KEYS_PER_GET) slices.push(ids.slice(i, i + MAX_KEYS_PER_GET));
+    // A Firehose object of 64 MiB holds hundreds of thousands of ids: a few calls in flight at once.
+    let next = 0;
+    const worker = async () => {
+      while (next < slices.length) await this.readCopies(slices[next++], scope, kept);
+    };
+    await Promise.all(Array.from({ length: Math.min(GETS_IN_FLIGHT, slices.length) }, worker));
+    return kept;
+  }
+
+  private async readCopies(ids: readonly string[], scope: string, into: Map<string, string>): Promise<void> {
+    let keys: Record<string, unknown>[] = ids.map((pk) => ({ pk, sk: copySort(scope) }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt >= MAX_GET_ATTEMPTS)
+        throw new Error(
+          `BatchGetItem on ${this.tableName} left ${keys.length} replay claims unread after ${MAX_GET_ATTEMPTS} attempts (throttled): the child is retried`,
+        );
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(5000, 50 * 2 ** attempt)));
+      const result = await this.client.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [this.tableName]: {
+              Keys: keys,
+              // The first pass's writes all finished before this pass started: read them all.
+              ConsistentRead: true,
+              ProjectionExpression: 'pk, #copy',
+              ExpressionAttributeNames: { '#copy': 'copy' },
+            },
+          },
+        }),
+      );
+      for (const item of result.Responses?.[this.tableName] ?? [])
+        if (typeof item.copy === 'string') into.set(String(item.pk), item.copy);
+      keys = result.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+    }
+  }
+
+  async claimCopyIfNone(eventId: string, copy: string, scope: string): Promise<string> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: eventId, sk: copySort(scope), copy, expiresAt: this.expiresAt() },
+          ConditionExpression: 'attribute_not_exists(pk) OR #copy = :copy',
+          ExpressionAttributeNames: { '#copy': 'copy' },
+          ExpressionAttributeValues: { ':copy': copy },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return copy;
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const returned = (error as { Item?: Record<string, AttributeValue> }).Item?.copy?.S;
+      if (returned !== undefined) return returned;
+      // dynalite ignores ReturnValuesOnConditionCheckFailure (see readClaim).
+      const { Item } = await this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: eventId, sk: copySort(scope) },
+          ConsistentRead: true,
+        }),
+      );
+      if (typeof Item?.copy !== 'string')
+        throw new Error(
+          `the replay claim of ${eventId} refused ${copy} but holds no copy: run the child again`,
+        );
+      return Item.copy;
+    }
+  }
+
+  private expiresAt(): number {
+    return Math.floor(this.clock.now() / 1000) + this.ttlSeconds;
   }
 
   async noteEarlierCopy(eventId: string, owner: string): Promise<void> {
