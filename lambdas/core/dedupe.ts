@@ -44,7 +44,9 @@ export function copyOrderKey(
   objectKey: string,
 ): string {
   if (!Number.isSafeInteger(copy.arrivedMs) || copy.arrivedMs < 0)
-    throw new Error(`arrival time ${copy.arrivedMs} of a copy is not a whole number of ms since 1970`);
+    throw new Error(
+      `${objectKey}: arrival time (_am) ${copy.arrivedMs} is not a whole number of ms since 1970; the archiver writes whole ms, so this line was written by something else: fix or remove it`,
+    );
   const digits = padSequence(copy.seq).replace(/^0+(?=\d)/, '');
   return `${String(copy.arrivedMs).padStart(16, '0')} ${copy.shardId} ${String(digits.length).padStart(3, '0')}${digits} ${objectKey}`;
 }
