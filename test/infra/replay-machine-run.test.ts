@@ -1,0 +1,214 @@
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbKappaCellStore } from '../../lambdas/adapters/aws/dynamodb-kappa-cell-store';
+import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-kappa-control-store';
+import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
+import { validateViews } from '../../lambdas/core/view';
+import { makeS3Client } from '../../lambdas/runtime/clients/s3';
+import { ENV } from '../../lambdas/runtime/env';
+import { queryKappaView } from '../../lambdas/services/kappa-query';
+import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
+import type { AslMachine } from './asl';
+import { runAsl, type AslWorld } from './asl-interpreter';
+import { replayDefinition, synthKappa } from './kappa-fixture';
+import { FIXTURE_VIEWS } from './stack-fixture';
+
+/**
+ * The replay state machine as `cdk synth` writes it, run step by step (asl-interpreter.ts) against
+ * the replay handler module itself, configured by the environment the stack gives the function,
+ * on the emulators. What the infra tests check field by field is here run as a whole: the
+ * handler reads what the machine sends, the claims map runs before the fold map, a failed child
+ * reaches the fail step. Not AWS: the interpreter follows the ASL specification for the states
+ * the machine uses, and its Wait does not wait.
+ */
+const views = validateViews(FIXTURE_VIEWS);
+const SHARD = 'shardId-000000000000';
+const T0 = Date.UTC(2026, 10, 24, 10);
+
+let tables: EmulatedTables;
+let s3: S3Client;
+let machine: AslMachine;
+let replayArn: string;
+let handler: (input: unknown) => Promise<unknown>;
+const saved = { ...process.env };
+
+/** The stack's environment for the replay function, its references resolved to the emulators' names. */
+function functionEnvironment(template: ReturnType<ReturnType<typeof synthKappa>['template']>) {
+  const [[id, fn]] = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([logicalId]) =>
+    logicalId.startsWith('ReplayHandler'),
+  );
+  replayArn = `arn:aws:placeholder:eu-west-1:123456789012:${id}`;
+  const variables = (fn as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties
+    .Environment.Variables;
+  const refs: [string, string][] = [
+    ['TablesKappaTable', tables.names.kappaTable],
+    ['TablesControlTable', tables.names.controlTable],
+    ['TablesDedupeTable', tables.names.dedupeTable],
+    ['ArchiveBucket', tables.names.bucket],
+  ];
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(variables)) {
+    if (typeof value === 'string') env[name] = value;
+    else {
+      const ref = (value as { Ref?: string }).Ref ?? '';
+      const local = refs.find(([prefix]) => ref.startsWith(prefix))?.[1];
+      // The Firehose delivery stream: its delay is read from CloudWatch, which no emulator answers.
+      if (local !== undefined) env[name] = local;
+    }
+  }
+  return env;
+}
+
+beforeAll(async () => {
+  tables = await startEmulatedTables('replaymachine');
+  s3 = makeS3Client(tables.endpoints);
+  const template = synthKappa().template();
+  machine = replayDefinition(template);
+  const env = functionEnvironment(template);
+  expect(env[ENV.firehoseDeliveryStream]).toBeUndefined();
+  Object.assign(process.env, env, {
+    [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
+    [ENV.s3Endpoint]: tables.endpoints.s3,
+    [ENV.s3Flavor]: tables.endpoints.s3Flavor,
+    AWS_REGION: tables.endpoints.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    // The emulators deliver nothing late: no archive lag, and a handoff a moment ahead.
+    [ENV.archiveLagMs]: '0',
+    [ENV.replayHandoffDelayMs]: '300',
+  });
+  ({ handler } = (await import('../../lambdas/handlers/replay')) as {
+    handler: (input: unknown) => Promise<unknown>;
+  });
+}, 120_000);
+
+afterAll(async () => {
+  process.env = saved;
+  s3?.destroy();
+  await tables?.stop();
+});
+
+/** The world as Step Functions gives it: Lambda invocations with JSON in and out, S3 listings. */
+function world(order: (n: number) => number[]): AslWorld & { invocations: string[] } {
+  const invocations: string[] = [];
+  return {
+    invocations,
+    async invoke(arn, payload) {
+      if (arn !== replayArn) throw new Error(`the machine invoked ${arn}, not the replay function`);
+      invocations.push(String((payload as { action?: string }).action));
+      // Lambda passes JSON: nothing but what survives serialization reaches the handler or returns.
+      const result = await handler(JSON.parse(JSON.stringify(payload)));
+      return result === undefined ? null : JSON.parse(JSON.stringify(result));
+    },
+    async listObjects(bucket, prefix) {
+      // The definition names the stack's archive bucket by reference (asl.ts resolves it so).
+      if (!bucket.startsWith('REF:ArchiveBucket'))
+        throw new Error(`the machine listed ${bucket}, not the archive`);
+      const items: { Key: string; Size?: number }[] = [];
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({ Bucket: tables.names.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? []) items.push({ Key: o.Key!, Size: o.Size });
+        token = page.NextContinuationToken;
+      } while (token);
+      return items;
+    },
+    wait: () => new Promise((r) => setTimeout(r, 400)),
+    childOrder: order,
+  };
+}
+
+function line(id: string, seq: number, arrivedMs: number, time: string, userId = 'u1'): string {
+  const body = JSON.stringify({ id, type: 'page.view', time, page: '/a', userId });
+  return toArchiveLine(
+    normalizeStreamRecord(
+      body,
+      { shardId: SHARD, sequenceNumber: String(seq), partitionKey: id, arrivedMs },
+      views,
+    ),
+  );
+}
+
+/** An object as Firehose names and writes it: GZIP, a name that says nothing of the records' order. */
+async function putObject(name: string, lines: string[]): Promise<void> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: tables.names.bucket,
+      Key: `events/dt=2026-11-24/hour=09/${name}`,
+      Body: gzipSync(`${lines.join('\n')}\n`),
+    }),
+  );
+}
+
+async function served(): Promise<{ start: string; measures: Record<string, unknown> }[]> {
+  const answer = await queryKappaView(
+    'page_views',
+    { page: '/a', from: '2026-11-24T09:00:00Z', to: '2026-11-24T10:00:00Z' },
+    {
+      views,
+      cells: new DynamoDbKappaCellStore(tables.doc, tables.names.kappaTable),
+      control: new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable),
+      clock: { now: () => Date.now() },
+    },
+  );
+  expect(answer.status).toBe(200);
+  return (answer.body as { buckets: { start: string; measures: Record<string, unknown> }[] }).buckets;
+}
+
+describe('the synthesized replay state machine, run against the replay handler on the emulators', () => {
+  it("claims every object's copies, then folds each id's earliest copy, whatever order the children run in", async () => {
+    // GIVEN a producer retry of `r` stamped a minute later, whose first copy sits in the object
+    // listed last, the same record archived twice (a Firehose redelivery), and two other events
+    const early = T0 - 3_000_000;
+    await putObject('streamfold-1-2026-11-24-09-10-00-b.gz', [
+      line('r', 1, early, '2026-11-24T09:10:59.900Z', 'u-first'),
+      line('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
+    ]);
+    await putObject('streamfold-1-2026-11-24-09-11-00-a.gz', [
+      line('r', 5, early + 5_000, '2026-11-24T09:11:00.100Z', 'u-retry'),
+      line('t', 6, early + 5_001, '2026-11-24T09:12:00Z', 'u3'),
+    ]);
+    await putObject('streamfold-1-2026-11-24-09-10-00-c.gz', [
+      line('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
+    ]);
+
+    // WHEN the machine runs, each map's children in reverse listing order
+    const w = world((n) => Array.from({ length: n }, (_, i) => n - 1 - i));
+    const outcome = await runAsl(machine, {}, w);
+
+    // THEN it succeeds through both maps, claims before folds
+    expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
+    const firstFold = w.invocations.indexOf('object');
+    expect(w.invocations.slice(0, firstFold)).toEqual(['start', 'ready', 'claim', 'claim', 'claim']);
+    expect(w.invocations.slice(firstFold)).toEqual(['object', 'object', 'object', 'finish']);
+    // r counted once, in the minute of its first copy with that copy's visitor (the batch layer's
+    // choice); s once though archived twice
+    expect(await served()).toEqual([
+      { start: '2026-11-24T09:10:00.000Z', measures: { views: 2, visitors: 2 } },
+      { start: '2026-11-24T09:12:00.000Z', measures: { views: 1, visitors: 1 } },
+    ]);
+  }, 120_000);
+
+  it('a child that fails after its retries fails the map, the replay is marked failed, the active version stays', async () => {
+    // GIVEN an object with a line that is not an archive line
+    await putObject('streamfold-1-2026-11-24-09-20-00-broken.gz', ['{"not":"an archive line"}']);
+
+    // WHEN the machine runs
+    const w = world((n) => Array.from({ length: n }, (_, i) => i));
+    const outcome = await runAsl(machine, {}, w);
+
+    // THEN the claims map fails, the fail step records it, nothing is folded, the first replay's
+    // version is still served
+    expect(outcome).toMatchObject({ status: 'FAILED', error: 'ReplayFailed' });
+    expect(w.invocations).not.toContain('object');
+    expect(w.invocations[w.invocations.length - 1]).toBe('fail');
+    const control = await new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable).read();
+    expect(control.replay).toMatchObject({ status: 'failed', version: 2 });
+    expect(control.replay?.error).toContain('States.ExceedToleratedFailureThreshold');
+    expect(control.views.page_views.active?.version).toBe(1);
+    expect(await served()).toHaveLength(2);
+  }, 120_000);
+});
