@@ -19,7 +19,7 @@ import {
   replayEnvironment,
 } from '../lambdas/runtime/function-environment';
 import type { KappaStatus } from '../lambdas/services/kappa-query';
-import { pendingViews } from '../lambdas/services/kappa-replay';
+import { pendingViews, type DropProgress } from '../lambdas/services/kappa-replay';
 import type { Archiver } from './archiver';
 import { DeadLetterQueue } from './dead-letter-queue';
 import { EventSourcePoller, type EventSourcePollerStats } from './event-source-poller';
@@ -174,10 +174,24 @@ export class LocalKappa {
     // views module needs another one after it (found by a black-box probe, 2026-12-04: the
     // changed view stayed pending, served with `definitionChanged`, until a manual replay).
     const pointers = await retryingStart(() => this.control().read());
-    if (pointers.replay?.status === 'running') {
+    const last = pointers.replay;
+    if (last?.status === 'running') {
       this.resumedReplay = true;
-      this.running = this.run(pointers.replay.replayId).then(() => this.replayPending());
-    } else await this.replayPending();
+      this.running = this.run(last.replayId).then(() => this.replayPending());
+    } else {
+      // Killed between a flip and the end of its drop: the versions it dropped are deleted now.
+      if (last?.dropped?.length) {
+        const drops = last.dropped;
+        await this.drop(last.replayId, {
+          done: false,
+          cursor: { drops, index: 0, page: null },
+          deleted: 0,
+        }).catch((error: Error) => {
+          this.lastError = `dropping the cells of ${last.replayId}'s old versions: ${error.message}`;
+        });
+      }
+      await this.replayPending();
+    }
   }
 
   /** Starts a replay of the views with no active version or one built from another definition (autoReplay). */
@@ -251,16 +265,24 @@ export class LocalKappa {
         sole: true,
       });
       if (this.stopping) return;
-      await this.step({ action: 'finish', replayId });
+      const { drop } = await this.step<{ drop: DropProgress }>({ action: 'finish', replayId });
+      await this.drop(replayId, drop);
     } catch (error) {
       if (this.stopping) return;
       this.lastError = (error as Error).message;
-      await this.replayHost
-        .invoke({ action: 'fail', replayId, error: this.lastError })
+      const failed = await this.replayHost
+        .invoke<{ drop: DropProgress }>({ action: 'fail', replayId, error: this.lastError })
         .catch(() => undefined);
+      if (failed) await this.drop(replayId, failed.drop).catch(() => undefined);
     } finally {
       this.replaysRunning--;
     }
+  }
+
+  /** The drop step after finish or fail, as the state machine loops on it: the dropped versions' cells deleted. */
+  private async drop(replayId: string, progress: DropProgress): Promise<void> {
+    while (!progress.done && !this.stopping)
+      progress = await this.step<DropProgress>({ action: 'drop', replayId, cursor: progress.cursor });
   }
 
   /**

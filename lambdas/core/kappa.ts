@@ -46,6 +46,18 @@ export interface ReplayRecord {
   readonly startedAt: number;
   readonly finishedAt?: number;
   readonly error?: string;
+  /**
+   * Cells to delete now that the replay ended: the versions its flip dropped, or the versions it
+   * was building when it failed. Deleted by the drop step (dropReplayCells) after the flip, over
+   * as many invocations as a large table takes; emptied once done.
+   */
+  readonly dropped?: readonly DroppedVersion[];
+}
+
+/** One view's cells of one version, to be deleted. */
+export interface DroppedVersion {
+  readonly view: string;
+  readonly version: number;
 }
 
 /**

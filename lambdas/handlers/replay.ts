@@ -8,12 +8,14 @@ import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readReplayConfig } from '../runtime/config';
 import {
+  dropReplayCells,
   failReplay,
   finishReplay,
   offerChunkCopies,
   replayChunk,
   replayReady,
   startReplay,
+  type DropCursor,
   type ReplayDeps,
 } from '../services/kappa-replay';
 
@@ -42,6 +44,8 @@ export type ReplayTask =
   /** One archive object folded: the second Distributed Map's item (from the S3 ListObjectsV2 ItemReader). */
   | { action: 'object'; replayId: string; key: string }
   | { action: 'finish'; replayId: string }
+  /** After finish or fail: deletes the dropped versions' cells, from `cursor` (what finish, fail or the last drop returned). */
+  | { action: 'drop'; replayId: string; cursor: DropCursor }
   | { action: 'fail'; replayId: string; error?: unknown }
   /** Local runner: every object key of the archive, recorded as the replay's total. */
   | { action: 'list'; replayId: string }
@@ -73,9 +77,11 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
       return { events };
     }
     case 'finish': {
-      const { version, flipped } = await finishReplay(input.replayId, deps);
-      return { version, flipped };
+      const { version, flipped, drop } = await finishReplay(input.replayId, deps);
+      return { version, flipped, drop };
     }
+    case 'drop':
+      return dropReplayCells(input.replayId, input.cursor, deps);
     case 'fail':
       // Step Functions' Catch hands over {Error, Cause}; keep it readable in the replay record.
       return failReplay(

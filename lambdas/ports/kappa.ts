@@ -33,6 +33,15 @@ export interface KappaCellStore {
   ): Promise<{ bucketMs: number; cell: KappaCell }[]>;
   /** Deletes one view's cells of a version (a dropped or failed version); returns how many. */
   deleteVersion(version: number, view: string): Promise<number>;
+  /**
+   * Deletes one page of those cells, from `cursor` (undefined: the first page); returns how many
+   * and the cursor of the next page (undefined: none left).
+   */
+  deleteVersionPage(
+    version: number,
+    view: string,
+    cursor: string | undefined,
+  ): Promise<{ deleted: number; cursor: string | undefined }>;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   sameDefinition,
   viewPointer,
   type KappaPointers,
+  type DroppedVersion,
   type KappaVersion,
   type KappaViewPointer,
   type ReplayRecord,
@@ -525,23 +526,49 @@ export async function replayChunk(
 }
 
 /**
+ * Where the drop step is: the versions to delete, the one being deleted and the next page of it.
+ * The state machine carries it from one invocation to the next (JSON in and out).
+ */
+export interface DropCursor {
+  readonly drops: readonly DroppedVersion[];
+  readonly index: number;
+  readonly page: string | null;
+}
+
+/** What finish and fail hand the drop step: done when nothing is to be deleted. */
+export interface DropProgress {
+  readonly done: boolean;
+  readonly cursor: DropCursor;
+  /** Cells deleted by this call. */
+  readonly deleted: number;
+}
+
+function dropStart(drops: readonly DroppedVersion[]): DropProgress {
+  return { done: drops.length === 0, cursor: { drops, index: 0, page: null }, deleted: 0 };
+}
+
+/**
  * Flips every view of the replay to its new version in one conditional write: active <- building,
  * previous <- active (kept current by the processor, so a rollback is exact); the version that
- * falls off is dropped.
+ * falls off is recorded in the replay (`dropped`) and deleted afterwards by the drop step
+ * (dropReplayCells): deleting it here, one table Scan inside the flip's invocation, timed out on a
+ * large table after the flip and ended the execution failed with cells left behind
+ * (docs/deploy.md). Run again after the flip (a retried task), it answers flipped: false and the
+ * same drops.
  */
 export async function finishReplay(
   replayId: string,
   deps: ReplayDeps,
-): Promise<{ version: number; flipped: boolean; dropped: { view: string; version: number }[] }> {
+): Promise<{ version: number; flipped: boolean; dropped: DroppedVersion[]; drop: DropProgress }> {
   const outcome = await updateControl(deps, (current) => {
     const replay = current.replay;
     if (!replay || replay.replayId !== replayId)
       throw new Error(`replay ${replayId} is not the current replay`);
     if (replay.status === 'finished')
-      return { result: { version: replay.version, flipped: false, dropped: [] } };
+      return { result: { version: replay.version, flipped: false, dropped: [...(replay.dropped ?? [])] } };
     if (replay.status === 'failed') throw new Error(`replay ${replayId} failed: ${replay.error ?? ''}`);
     const views = pointerCopy(current.views);
-    const dropped: { view: string; version: number }[] = [];
+    const dropped: DroppedVersion[] = [];
     for (const name of replay.views) {
       const pointer = views[name];
       if (!pointer?.building || pointer.building.replayId !== replayId) continue;
@@ -549,43 +576,92 @@ export async function finishReplay(
       views[name] = { active: pointer.building, previous: pointer.active, building: null };
     }
     return {
-      next: { views, replay: { ...replay, status: 'finished' as const, finishedAt: deps.clock.now() } },
+      next: {
+        views,
+        replay: { ...replay, status: 'finished' as const, finishedAt: deps.clock.now(), dropped },
+      },
       result: { version: replay.version, flipped: true, dropped },
     };
   });
   await deps.control.setProgress(replayId, { phase: 'done' });
-  for (const d of outcome.dropped) await deps.cells.deleteVersion(d.version, d.view);
-  return outcome;
+  return { ...outcome, drop: dropStart(outcome.dropped) };
 }
 
-/** Marks the replay failed and forgets its building versions; the active versions stay served. */
+/** Time one drop invocation deletes for before it hands its cursor back (the function may run 15 minutes). */
+export const DROP_BUDGET_MS = 10 * 60_000;
+
+/**
+ * The drop step: deletes the cells of `cursor.drops`, page by page, until they are gone or
+ * `budgetMs` has passed, and returns where it stopped (run it again with that cursor until
+ * done). Idempotent: a page deleted twice deletes nothing the second time. Once done, the
+ * replay's `dropped` is emptied if it is still the current replay.
+ */
+export async function dropReplayCells(
+  replayId: string,
+  cursor: DropCursor,
+  deps: Pick<ReplayDeps, 'cells' | 'control' | 'clock'>,
+  budgetMs = DROP_BUDGET_MS,
+): Promise<DropProgress> {
+  const started = deps.clock.now();
+  let { index, page } = cursor;
+  let deleted = 0;
+  while (index < cursor.drops.length) {
+    const { view, version } = cursor.drops[index];
+    const result = await deps.cells.deleteVersionPage(version, view, page ?? undefined);
+    deleted += result.deleted;
+    if (result.cursor === undefined) {
+      index++;
+      page = null;
+    } else page = result.cursor;
+    if (index < cursor.drops.length && deps.clock.now() - started >= budgetMs)
+      return { done: false, cursor: { drops: cursor.drops, index, page }, deleted };
+  }
+  await updateControl(deps, (current) => {
+    const replay = current.replay;
+    if (!replay || replay.replayId !== replayId || !replay.dropped?.length) return { result: undefined };
+    return { next: { views: current.views, replay: { ...replay, dropped: [] } }, result: undefined };
+  });
+  return { done: true, cursor: { drops: cursor.drops, index, page: null }, deleted };
+}
+
+/**
+ * Marks the replay failed and forgets its building versions (recorded in `dropped`, deleted by the
+ * drop step); the active versions stay served.
+ */
 export async function failReplay(
   replayId: string,
   error: string,
   deps: ReplayDeps,
-): Promise<{ failed: boolean }> {
-  const outcome = await updateControl(deps, (current) => {
+): Promise<{ failed: boolean; drop: DropProgress }> {
+  const dropped = await updateControl(deps, (current) => {
     const replay = current.replay;
-    if (!replay || replay.replayId !== replayId || replay.status !== 'running')
-      return { result: [] as string[] };
+    if (!replay || replay.replayId !== replayId) return { result: [] as DroppedVersion[] };
+    // Failed already (a retried task): the same drops.
+    if (replay.status !== 'running') return { result: [...(replay.dropped ?? [])] };
     const views = pointerCopy(current.views);
-    const cleared: string[] = [];
+    const cleared: DroppedVersion[] = [];
     for (const name of replay.views) {
       const pointer = views[name];
       if (pointer?.building?.replayId === replayId) {
         views[name] = { ...pointer, building: null };
-        cleared.push(name);
+        cleared.push({ view: name, version: replay.version });
       }
     }
     return {
-      next: { views, replay: { ...replay, status: 'failed' as const, error, finishedAt: deps.clock.now() } },
+      next: {
+        views,
+        replay: {
+          ...replay,
+          status: 'failed' as const,
+          error,
+          finishedAt: deps.clock.now(),
+          dropped: cleared,
+        },
+      },
       result: cleared,
     };
   });
-  const replay = (await deps.control.read()).replay;
-  if (replay && replay.replayId === replayId)
-    for (const view of outcome) await deps.cells.deleteVersion(replay.version, view);
-  return { failed: true };
+  return { failed: true, drop: dropStart(dropped) };
 }
 
 /**

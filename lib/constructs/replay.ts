@@ -108,7 +108,8 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
  *                                                       \--yes--> ClaimCopies (Distributed Map over
  *   the archive's object listing: one child workflow per object, `{action:'claim', replayId, key}`)
  *   -> ReplayArchive (the same listing again, `{action:'object', replayId, key}`) -> Finish (catch-up
- *   and the pointer flip) -> Done. Any failure after Start -> MarkFailed -> ReplayFailed.
+ *   and the pointer flip) -> DropOldVersions (`{action:'drop'}` until done) -> Done. Any failure
+ *   after Start -> MarkFailed -> DropFailedVersion (until done) -> ReplayFailed.
  */
 export class Replay extends Construct {
   readonly handler: HandlerFunction;
@@ -243,7 +244,11 @@ export class Replay extends Construct {
     // like every idempotent step (failReplay changes nothing the second time).
     retryIdempotent(markFailed);
     markFailed.addCatch(replayFailed, { resultPath: '$.markFailedError' });
-    markFailed.next(replayFailed);
+    // The cells of the version the failed replay was building, deleted page by page over as many
+    // invocations as the table takes; a drop that keeps failing leaves cells (storage, not answers).
+    markFailed.next(
+      this.dropLoop('DropFailedVersion', invoke, replayId, '$.failed.drop', replayFailed, replayFailed),
+    );
     const onError = { resultPath: '$.error' };
 
     // The execution input ({views?, fromMs?, toMs?}, every field optional) goes to the handler with
@@ -343,7 +348,27 @@ export class Replay extends Construct {
         new sfn.Choice(this, 'ArchiveReady')
           .when(
             sfn.Condition.booleanEquals('$.ready.ready', true),
-            this.claimMap.next(this.archiveMap).next(finish).next(new sfn.Succeed(this, 'Done')),
+            this.claimMap
+              .next(this.archiveMap)
+              .next(finish)
+              .next(
+                // After the flip: the version that fell off, deleted page by page (its own loop: a
+                // scan of a large table inside Finish timed out after the flip, ending the execution
+                // failed with cells left). A drop that keeps failing ends the execution failed, the
+                // new version served.
+                this.dropLoop(
+                  'DropOldVersions',
+                  invoke,
+                  replayId,
+                  '$.finish.drop',
+                  new sfn.Succeed(this, 'Done'),
+                  new sfn.Fail(this, 'DropFailed', {
+                    error: 'DropFailed',
+                    cause:
+                      'The replay finished and its version is served, but deleting the cells of the version it dropped failed; they cost storage only. See the replay function log.',
+                  }),
+                ),
+              ),
           )
           .otherwise(waitForArchive),
       );
@@ -453,5 +478,32 @@ export class Replay extends Construct {
       maxReplayDuration.toMilliseconds(),
       `A Kappa replay took longer than ${maxReplayDuration.toMinutes()} minutes: raise replayConcurrency or look for throttling.`,
     );
+  }
+
+  /**
+   * `{action:'drop'}` on the cursor at `path` until it answers done: Choice -> Task -> Choice. The
+   * task's answer replaces the cursor, so each invocation goes on where the last one stopped.
+   */
+  private dropLoop(
+    id: string,
+    invoke: (stateId: string, payload: Record<string, unknown>, resultPath: string) => tasks.LambdaInvoke,
+    replayId: string,
+    path: string,
+    done: sfn.IChainable,
+    failed: sfn.IChainable,
+  ): sfn.Choice {
+    const step = invoke(
+      id,
+      { action: 'drop', replayId, cursor: sfn.JsonPath.objectAt(`${path}.cursor`) },
+      path,
+    );
+    // Deleting a page again deletes nothing: retried like every idempotent step.
+    retryIdempotent(step);
+    step.addCatch(failed, { resultPath: '$.dropError' });
+    const check = new sfn.Choice(this, `${id}Done`)
+      .when(sfn.Condition.booleanEquals(`${path}.done`, true), done)
+      .otherwise(step);
+    step.next(check);
+    return check;
   }
 }

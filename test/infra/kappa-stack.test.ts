@@ -245,8 +245,24 @@ describe('KappaArchitectureStack: the replay state machine', () => {
       Type: 'Task',
       Resource: replayFnArn,
       Parameters: { action: 'finish', 'replayId.$': '$.start.replayId' },
-      Next: 'Done',
+      ResultPath: '$.finish',
+      Next: 'DropOldVersionsDone',
     });
+    // The version that fell off is deleted after the flip, one invocation after another until done.
+    expect(states.DropOldVersionsDone).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.finish.drop.done', BooleanEquals: true, Next: 'Done' }],
+      Default: 'DropOldVersions',
+    });
+    expect(states.DropOldVersions).toMatchObject({
+      Type: 'Task',
+      Resource: replayFnArn,
+      Parameters: { action: 'drop', 'replayId.$': '$.start.replayId', 'cursor.$': '$.finish.drop.cursor' },
+      ResultPath: '$.finish.drop',
+      Next: 'DropOldVersionsDone',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.dropError', Next: 'DropFailed' }],
+    });
+    expect(states.DropFailed).toMatchObject({ Type: 'Fail', Error: 'DropFailed' });
     expect(states.Done).toEqual({ Type: 'Succeed' });
   });
 
@@ -294,8 +310,19 @@ describe('KappaArchitectureStack: the replay state machine', () => {
       Type: 'Task',
       Resource: replayFnArn,
       Parameters: { action: 'fail', 'replayId.$': '$.start.replayId', 'error.$': '$.error' },
-      Next: 'ReplayFailed',
+      Next: 'DropFailedVersionDone',
       Catch: [expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReplayFailed' })],
+    });
+    // the failed replay's version is deleted as a flip's dropped one is, then the Fail state
+    expect(states.DropFailedVersionDone).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.failed.drop.done', BooleanEquals: true, Next: 'ReplayFailed' }],
+      Default: 'DropFailedVersion',
+    });
+    expect(states.DropFailedVersion).toMatchObject({
+      Parameters: { action: 'drop', 'replayId.$': '$.start.replayId', 'cursor.$': '$.failed.drop.cursor' },
+      ResultPath: '$.failed.drop',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.dropError', Next: 'ReplayFailed' }],
     });
     expect(states.ReplayFailed.Type).toBe('Fail');
     // a failed start has no replay id to mark: straight to the Fail state
@@ -394,12 +421,13 @@ describe('KappaArchitectureStack: least privilege', () => {
     ],
     ReplayHandlerRole: [
       'cloudwatch:GetMetricData', // Firehose's measured delays hold the handoff back (resource "*": none other exists)
+      'dynamodb:BatchGetItem', // the fold reads the claims of the first map (ADR 024)
       'dynamodb:BatchWriteItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
-      'dynamodb:Scan', // the cells of a dropped or failed version (deleteVersion)
+      'dynamodb:Scan', // the cells of a dropped or failed version (deleteVersionPage)
       'dynamodb:UpdateItem',
       ...logs,
       's3:GetObject',

@@ -200,15 +200,45 @@ describe('the synthesized replay state machine, run against the replay handler o
     const w = world((n) => Array.from({ length: n }, (_, i) => i));
     const outcome = await runAsl(machine, {}, w);
 
-    // THEN the claims map fails, the fail step records it, nothing is folded, the first replay's
-    // version is still served
+    // THEN the claims map fails, the fail step records it, nothing is folded, the building
+    // version's cells are dropped, the first replay's version is still served
     expect(outcome).toMatchObject({ status: 'FAILED', error: 'ReplayFailed' });
     expect(w.invocations).not.toContain('object');
-    expect(w.invocations[w.invocations.length - 1]).toBe('fail');
+    expect(w.invocations.slice(-2)).toEqual(['fail', 'drop']);
     const control = await new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable).read();
-    expect(control.replay).toMatchObject({ status: 'failed', version: 2 });
+    expect(control.replay).toMatchObject({ status: 'failed', version: 2, dropped: [] });
     expect(control.replay?.error).toContain('States.ExceedToleratedFailureThreshold');
     expect(control.views.page_views.active?.version).toBe(1);
     expect(await served()).toHaveLength(2);
+  }, 120_000);
+
+  it("a flip's dropped version is deleted by the drop loop after Finish", async () => {
+    // GIVEN two more replays over the archive without its broken object: versions 3 and 4, so
+    // the flip to 4 drops version 1 (active 4, previous 3)
+    const cells = new DynamoDbKappaCellStore(tables.doc, tables.names.kappaTable);
+    const cellsOf = async (version: number) =>
+      (await cells.query(version, views[0], ['/a'], 0, Number.MAX_SAFE_INTEGER)).length;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: tables.names.bucket,
+        Key: 'events/dt=2026-11-24/hour=09/streamfold-1-2026-11-24-09-20-00-broken.gz',
+        Body: gzipSync(`${line('u', 9, T0 - 2_000_000, '2026-11-24T09:20:00Z')}\n`),
+      }),
+    );
+    expect(await cellsOf(1)).toBeGreaterThan(0);
+    for (const version of [3, 4]) {
+      const w = world((n) => Array.from({ length: n }, (_, i) => i));
+      // WHEN the machine runs
+      const outcome = await runAsl(machine, {}, w);
+      // THEN each succeeds; the second one's drop loop deletes version 1, leaving 3 and 4
+      expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
+      expect(w.invocations.slice(-2)).toEqual(version === 4 ? ['finish', 'drop'] : ['object', 'finish']);
+    }
+    expect(await cellsOf(1)).toBe(0);
+    expect(await cellsOf(3)).toBeGreaterThan(0);
+    expect(await cellsOf(4)).toBeGreaterThan(0);
+    const control = await new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable).read();
+    expect(control.replay).toMatchObject({ status: 'finished', version: 4, dropped: [] });
+    expect(control.views.page_views).toMatchObject({ active: { version: 4 }, previous: { version: 3 } });
   }, 120_000);
 });

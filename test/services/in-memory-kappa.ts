@@ -105,6 +105,27 @@ export class InMemoryKappaCellStore implements KappaCellStore {
       }));
   }
 
+  /** Cells a deleteVersionPage page holds, as a Scan page holds 1 MB (small, to make the caller page). */
+  pageSize = Number.POSITIVE_INFINITY;
+
+  async deleteVersionPage(
+    version: number,
+    view: string,
+    cursor: string | undefined,
+  ): Promise<{ deleted: number; cursor: string | undefined }> {
+    // The cursor counts cells already passed over, as LastEvaluatedKey marks a scan position:
+    // deleted cells are gone, so the next page starts where the matching ones remain.
+    void cursor;
+    let n = 0;
+    for (const [id, c] of this.cells)
+      if (c.version === version && c.address.view === view) {
+        if (n >= this.pageSize) return { deleted: n, cursor: 'more' };
+        this.cells.delete(id);
+        n++;
+      }
+    return { deleted: n, cursor: undefined };
+  }
+
   async deleteVersion(version: number, view: string): Promise<number> {
     let n = 0;
     for (const [id, c] of this.cells)

@@ -7,6 +7,7 @@ import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
 import { queryKappaView } from '../../lambdas/services/kappa-query';
 import {
+  dropReplayCells,
   failReplay,
   finishReplay,
   replayChunk,
@@ -94,7 +95,10 @@ async function buildVersion(s: ReturnType<typeof setup>, request = {}): Promise<
   s.archiveUpTo(started.handoffMs);
   expect((await replayReady(started.replayId, s.deps)).ready).toBe(true);
   await replayChunk(started.replayId, await s.archive.list(), { chunkId: 'all', sole: true }, s.deps);
-  await finishReplay(started.replayId, s.deps);
+  const { drop } = await finishReplay(started.replayId, s.deps);
+  // The drop step, as the state machine loops on it.
+  for (let progress = drop; !progress.done;)
+    progress = await dropReplayCells(started.replayId, progress.cursor, s.deps);
   return started.version;
 }
 
@@ -259,12 +263,30 @@ describe('replay lifecycle', () => {
     const second = await startReplay({}, s.deps);
     s.at(T0 + 10_000);
     await processKappaBatch([record(click('live'), T0 + 10_000)], s.processor());
-    await failReplay(second.replayId, 'boom', s.deps);
+    await processKappaBatch([record(click('live2', 1, '/b'), T0 + 10_001)], s.processor());
+    const { drop } = await failReplay(second.replayId, 'boom', s.deps);
     const pointers = await s.control.read();
     expect(pointers.views.clicks.active?.version).toBe(1);
     expect(pointers.views.clicks.building).toBeNull();
-    expect(pointers.replay).toMatchObject({ status: 'failed', error: 'boom' });
+    expect(pointers.replay).toMatchObject({
+      status: 'failed',
+      error: 'boom',
+      dropped: [{ view: 'clicks', version: second.version }],
+    });
+    // A retried fail step hands over the same drops.
+    expect((await failReplay(second.replayId, 'boom', s.deps)).drop).toEqual(drop);
+    // The building version's cells go in the drop step, one page an invocation here (a page of
+    // one cell, no time budget), each going on from the last one's cursor.
+    const building = s.cells.cellsOf(second.version, v1[0]).length;
+    expect(building).toBeGreaterThan(1);
+    s.cells.pageSize = 1;
+    let invocations = 0;
+    for (let progress = drop; !progress.done; invocations++)
+      progress = await dropReplayCells(second.replayId, progress.cursor, s.deps, 0);
+    expect(invocations).toBe(building);
     expect(s.cells.cellsOf(second.version, v1[0])).toHaveLength(0);
+    expect(s.cells.cellsOf(1, v1[0]).length).toBeGreaterThan(0);
+    expect((await s.control.read()).replay?.dropped).toEqual([]);
     await expect(finishReplay(second.replayId, s.deps)).rejects.toThrow(/failed/);
   });
 
@@ -302,7 +324,17 @@ describe('replay lifecycle', () => {
     s.at(T0 + 60_000);
     await buildVersion(s);
     s.at(T0 + 120_000);
-    await buildVersion(s);
+    const third = await startReplay({}, s.deps);
+    s.archiveUpTo(third.handoffMs);
+    expect((await replayReady(third.replayId, s.deps)).ready).toBe(true);
+    await replayChunk(third.replayId, await s.archive.list(), { chunkId: 'all', sole: true }, s.deps);
+    const finished = await finishReplay(third.replayId, s.deps);
+    expect(finished.dropped).toEqual([{ view: 'clicks', version: 1 }]);
+    // The flip does not delete: the drop step does, after it (a retried finish hands over the same drops).
+    expect(s.cells.cellsOf(1, v1[0]).length).toBeGreaterThan(0);
+    expect((await finishReplay(third.replayId, s.deps)).drop).toEqual(finished.drop);
+    const dropped = await dropReplayCells(third.replayId, finished.drop.cursor, s.deps);
+    expect(dropped).toMatchObject({ done: true, deleted: expect.any(Number) as unknown });
     expect(s.cells.cellsOf(1, v1[0])).toHaveLength(0);
     expect((await s.control.read()).views.clicks).toMatchObject({
       active: { version: 3 },

@@ -1,8 +1,8 @@
 import {
   GetCommand,
   paginateQuery,
-  paginateScan,
   PutCommand,
+  ScanCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { KappaCell } from '../../core/kappa';
@@ -119,19 +119,38 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
   }
 
   async deleteVersion(version: number, view: string): Promise<number> {
-    const keys: { pk: unknown; sk: unknown }[] = [];
-    const pages = paginateScan(
-      { client: this.client },
-      {
+    let deleted = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.deleteVersionPage(version, view, cursor);
+      deleted += page.deleted;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return deleted;
+  }
+
+  /**
+   * One Scan page (up to 1 MB read: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html)
+   * filtered on the version, and its cells deleted. The cursor is the page's LastEvaluatedKey as
+   * JSON: the replay's drop step passes it from one invocation to the next, so a table of tens of
+   * millions of cells is dropped over as many invocations as it takes, not within one.
+   */
+  async deleteVersionPage(
+    version: number,
+    view: string,
+    cursor: string | undefined,
+  ): Promise<{ deleted: number; cursor: string | undefined }> {
+    const page = await this.client.send(
+      new ScanCommand({
         TableName: this.tableName,
         FilterExpression: 'ver = :v AND #view = :view',
         ExpressionAttributeNames: { '#view': 'view' },
         ExpressionAttributeValues: { ':v': version, ':view': view },
         ProjectionExpression: 'pk, sk',
-      },
+        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
+      }),
     );
-    for await (const page of pages)
-      for (const item of page.Items ?? []) keys.push({ pk: item.pk, sk: item.sk });
+    const keys = (page.Items ?? []).map((item) => ({ pk: item.pk, sk: item.sk }));
     // Unprocessed items are sent again with backoff, and a table that keeps refusing them is an
     // error: the count returned must be the cells deleted (it once gave up silently after 10
     // immediate resends and reported every cell deleted).
@@ -141,6 +160,9 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
       keys.map((Key) => ({ DeleteRequest: { Key } })),
       this.sleep,
     );
-    return keys.length;
+    return {
+      deleted: keys.length,
+      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
+    };
   }
 }
