@@ -446,6 +446,7 @@ export class Replay extends Construct {
     // states:StartExecution on this state machine, DescribeExecution/StopExecution on its own
     // executions, RedriveExecution on its Map Runs' child executions; the ItemReader adds
     // s3:ListBucket on the archive bucket and the item processor lambda:InvokeFunction.
+    acknowledgeDistributedMapPolicy(this.stateMachine, 'ClaimCopies', 'archive object');
     acknowledgeDistributedMapPolicy(this.stateMachine, 'ReplayArchive', 'archive object');
 
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {

@@ -59,6 +59,9 @@ describe('the replay state machine retries its Lambda steps', () => {
   it('has the Lambda steps this test classifies (a new step must be classified here)', () => {
     expect(Object.keys(steps).sort()).toEqual([
       'CheckArchive',
+      'ClaimObject',
+      'DropFailedVersion',
+      'DropOldVersions',
       'Finish',
       'MarkFailed',
       'ReplayObject',
@@ -70,12 +73,17 @@ describe('the replay state machine retries its Lambda steps', () => {
     for (const error of TRANSIENT) expect(retries(steps[name], error), error).toBeGreaterThan(0);
   });
 
-  it.each(['CheckArchive', 'Finish', 'MarkFailed', 'ReplayObject'])(
-    '%s (idempotent) retries a failure of the function itself',
-    (name) => {
-      for (const error of FUNCTION_ERRORS) expect(retries(steps[name], error), error).toBeGreaterThan(0);
-    },
-  );
+  it.each([
+    'CheckArchive',
+    'ClaimObject',
+    'DropFailedVersion',
+    'DropOldVersions',
+    'Finish',
+    'MarkFailed',
+    'ReplayObject',
+  ])('%s (idempotent) retries a failure of the function itself', (name) => {
+    for (const error of FUNCTION_ERRORS) expect(retries(steps[name], error), error).toBeGreaterThan(0);
+  });
 
   it('Start (not idempotent: a second start meets its own replay) retries only errors where the function never ran', () => {
     for (const error of FUNCTION_ERRORS) expect(retries(steps.Start, error), error).toBe(0);
