@@ -275,66 +275,52 @@ export class Replay extends Construct {
     retryIdempotent(checkArchive, ['ArchiveNotReady']);
     checkArchive.addCatch(markFailed, onError);
 
+    /**
+     * A Distributed Map over the archive listing: one Standard child workflow per object invoking
+     * the replay function with `{action, replayId, key}` (no payload: the child's whole input), at
+     * most replayConcurrency at once, its results written under replay-results/. Standard
+     * children: exactly-once task execution and a visible history per object (Express would be
+     * cheaper per object but at-least-once, and capped at 5 minutes). Each child is idempotent
+     * (offering a copy again changes nothing; folds are fenced), so its task retries like every
+     * idempotent step, also when many children at once meet the account's Lambda concurrency.
+     */
+    const objectMap = (id: string, taskId: string, action: string, resultPath: string, comment: string) => {
+      const map = new ZeroToleranceDistributedMap(this, id, {
+        comment,
+        itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
+        itemSelector: { action, replayId, key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key') },
+        maxConcurrency: replayConcurrency,
+        resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX, {
+          transformation: sfn.Transformation.COMPACT,
+          outputType: sfn.OutputType.JSONL,
+        }),
+        resultPath,
+        label: id,
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+      });
+      const task = new tasks.LambdaInvoke(this, taskId, { lambdaFunction: fn, payloadResponseOnly: true });
+      retryIdempotent(task);
+      map.itemProcessor(task); // DistributedMap renders Mode DISTRIBUTED and mapExecutionType
+      map.addCatch(markFailed, onError);
+      return map;
+    };
     // First pass (ADR 024): every object's copies offered to the replay's claims, which keep each
     // id's earliest copy, so the second pass folds the copy the batch layer keeps, whatever order
     // the children run in. Each object is read twice.
-    this.claimMap = new ZeroToleranceDistributedMap(this, 'ClaimCopies', {
-      comment:
-        "One child workflow per archived object: each id's earliest copy claimed before any is folded.",
-      itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
-      itemSelector: {
-        action: 'claim',
-        replayId,
-        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
-      },
-      maxConcurrency: replayConcurrency,
-      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX, {
-        transformation: sfn.Transformation.COMPACT,
-        outputType: sfn.OutputType.JSONL,
-      }),
-      resultPath: '$.claimMap',
-      label: 'ClaimCopies',
-      mapExecutionType: sfn.StateMachineType.STANDARD,
-    });
-    // No payload: the child's whole input, {action:'claim', replayId, key}. Offering a copy again
-    // changes nothing (the claim keeps the earliest), so retries are safe.
-    const claimObject = new tasks.LambdaInvoke(this, 'ClaimObject', {
-      lambdaFunction: fn,
-      payloadResponseOnly: true,
-    });
-    retryIdempotent(claimObject);
-    this.claimMap.itemProcessor(claimObject);
-    this.claimMap.addCatch(markFailed, onError);
-
-    this.archiveMap = new ZeroToleranceDistributedMap(this, 'ReplayArchive', {
-      comment: 'One child workflow per archived object, all through the same reducer into the new version.',
-      itemReader: new sfn.S3ObjectsItemReader({ bucket, prefix: sfn.JsonPath.stringAt('$.start.prefix') }),
-      itemSelector: {
-        action: 'object',
-        replayId,
-        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
-      },
-      maxConcurrency: replayConcurrency,
-      resultWriterV2: new PrefixResultWriter(bucket, REPLAY_RESULTS_PREFIX, {
-        transformation: sfn.Transformation.COMPACT,
-        outputType: sfn.OutputType.JSONL,
-      }),
-      resultPath: '$.map',
-      label: 'ReplayArchive',
-      // Standard children: exactly-once task execution and a visible history per object (Express
-      // would be cheaper per object but at-least-once, and capped at 5 minutes).
-      mapExecutionType: sfn.StateMachineType.STANDARD,
-    });
-    // No payload: the child's whole input, {action:'object', replayId, key} from the ItemSelector.
-    const replayObject = new tasks.LambdaInvoke(this, 'ReplayObject', {
-      lambdaFunction: fn,
-      payloadResponseOnly: true,
-    });
-    // Many children at once can meet the account's Lambda concurrency: back off and try again.
-    // A replayed object is idempotent (fenced writes, claimed event ids).
-    retryIdempotent(replayObject);
-    this.archiveMap.itemProcessor(replayObject); // DistributedMap renders Mode DISTRIBUTED and mapExecutionType
-    this.archiveMap.addCatch(markFailed, onError);
+    this.claimMap = objectMap(
+      'ClaimCopies',
+      'ClaimObject',
+      'claim',
+      '$.claimMap',
+      "One child workflow per archived object: each id's earliest copy claimed before any is folded.",
+    );
+    this.archiveMap = objectMap(
+      'ReplayArchive',
+      'ReplayObject',
+      'object',
+      '$.map',
+      'One child workflow per archived object, all through the same reducer into the new version.',
+    );
 
     const finish = invoke('Finish', { action: 'finish', replayId }, '$.finish');
     // finishReplay flips once; run again it answers flipped: false.

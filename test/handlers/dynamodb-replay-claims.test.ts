@@ -40,9 +40,31 @@ const position = (n: number, arrivedMs: number) => ({
 const archived = (id: string, n: number) =>
   `${archivedClick(id, { sequenceNumber: String(n), arrivedMs: T0 - 60_000 + n, partitionKey: 'p' })}\n`;
 
-describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
-  let tables: EmulatedTables;
+let tables: EmulatedTables;
 
+/** The replay's deps: the claims in DynamoDB (dynalite), the rest in memory; `time.now` moves the clock. */
+function replaySetup() {
+  const time = { now: T0 };
+  const clock = { now: (): number => time.now };
+  const claims = new DynamoDbEventClaims(tables.doc, tables.names.dedupeTable, 3600, clock);
+  const cells = new InMemoryKappaCellStore();
+  const control = new InMemoryKappaControlStore();
+  const archive = new InMemoryArchive();
+  const deps: ReplayDeps = {
+    views: VIEWS,
+    cells,
+    control,
+    claims,
+    archive,
+    watermark: { archivedBeforeMs: async () => time.now },
+    clock,
+    handoffDelayMs: 1000,
+    archivePrefix: 'events/',
+  };
+  return { time, clock, claims, cells, control, archive, deps };
+}
+
+describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
   beforeAll(async () => {
     tables = await startEmulatedTables('replayclaims');
   }, 60_000);
@@ -51,25 +73,10 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
   });
 
   it('a live event id spelled `<replayId>#<id>` takes no claim of the replay, in either order', async () => {
-    let now = T0;
-    const clock = { now: () => now };
-    const claims = new DynamoDbEventClaims(tables.doc, tables.names.dedupeTable, 3600, clock);
-    const cells = new InMemoryKappaCellStore();
-    const control = new InMemoryKappaControlStore();
-    const archive = new InMemoryArchive();
-    const deps: ReplayDeps = {
-      views: VIEWS,
-      cells,
-      control,
-      claims,
-      archive,
-      watermark: { archivedBeforeMs: async () => now },
-      clock,
-      handoffDelayMs: 1000,
-      archivePrefix: 'events/',
-    };
+    const setup = replaySetup();
+    const { claims, cells, control, archive, deps, clock } = setup;
     const live = (id: string, n: number) =>
-      processKappaBatch([{ data: JSON.stringify(clickBody(id)), position: position(n, now) }], {
+      processKappaBatch([{ data: JSON.stringify(clickBody(id)), position: position(n, setup.time.now) }], {
         views: VIEWS,
         cells,
         control,
@@ -82,7 +89,7 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
 
     const started = await startReplay({}, deps);
     expect(started.replayId).toBe('replay-1');
-    now = started.handoffMs + 1;
+    setup.time.now = started.handoffMs + 1;
     // The live processor claims its id before the replay reaches `a`...
     expect((await live('replay-1#a', 10)).applied).toBe(1);
     expect((await replayReady(started.replayId, deps)).ready).toBe(true);
@@ -118,23 +125,8 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
   it("folds each id's earliest copy whichever child runs first, and a late object's new ids once", async () => {
     // GIVEN copies of `x` stamped with different times in two objects, the earlier arrival in the
     // object folded last, and 150 other ids (BatchGetItem reads at most 100 keys a call)
-    let now = T0;
-    const clock = { now: () => now };
-    const claims = new DynamoDbEventClaims(tables.doc, tables.names.dedupeTable, 3600, clock);
-    const cells = new InMemoryKappaCellStore();
-    const control = new InMemoryKappaControlStore();
-    const archive = new InMemoryArchive();
-    const deps: ReplayDeps = {
-      views: VIEWS,
-      cells,
-      control,
-      claims,
-      archive,
-      watermark: { archivedBeforeMs: async () => now },
-      clock,
-      handoffDelayMs: 1000,
-      archivePrefix: 'events/',
-    };
+    const setup = replaySetup();
+    const { cells, control, archive, deps, clock } = setup;
     const line = (id: string, n: number, time: string) =>
       `${archivedClick(id, { sequenceNumber: String(n), arrivedMs: T0 - 600_000 + n }, time)}\n`;
     const others = Array.from({ length: 150 }, (_, i) => line(`o${i}`, 100 + i, '2026-11-24T09:30:00Z'));
@@ -143,7 +135,7 @@ describe('replay claims beside the live claims in DynamoDB (dynalite)', () => {
     archive.put(early, line('x', 9, '2026-11-24T09:59:59.900Z'));
     archive.put(late, line('x', 99, '2026-11-24T10:00:00.100Z') + others.join(''));
     const started = await startReplay({}, deps);
-    now = started.handoffMs + 1;
+    setup.time.now = started.handoffMs + 1;
     expect((await replayReady(started.replayId, deps)).ready).toBe(true);
 
     // WHEN the later copy is offered and folded first, each child runs twice, and an object
