@@ -336,6 +336,8 @@ export async function offerChunkCopies(
   deps: ReplayDeps,
 ): Promise<{ events: number; offered: number }> {
   const replay = runningReplay(await deps.control.read(), replayId);
+  // Progress counts the fold's objects: before them, the status says the copies are being claimed.
+  await deps.control.setProgress(replayId, { phase: 'claiming copies' });
   let events = 0;
   let offered = 0;
   for (const key of objectsOf(replay, keys)) {
@@ -457,6 +459,7 @@ export async function replayChunk(
   // A sole chunk keeps the first copy it meets: in arrival order, as far as the names tell.
   const wanted = objectsOf(replay, keys);
   if (options.sole) wanted.sort(archiveReadOrder);
+  else await deps.control.setProgress(replayId, { phase: 'reading' });
   objectsDone = keys.length - wanted.length;
   // The next object is fetched while this one is folded.
   let next: Promise<string> | undefined = wanted.length > 0 ? deps.archive.read(wanted[0]) : undefined;

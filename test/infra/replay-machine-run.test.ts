@@ -90,15 +90,22 @@ afterAll(async () => {
 });
 
 /** The world as Step Functions gives it: Lambda invocations with JSON in and out, S3 listings. */
-function world(order: (n: number) => number[]): AslWorld & { invocations: string[] } {
+function world(order: (n: number) => number[]): AslWorld & { invocations: string[]; phases: string[] } {
   const invocations: string[] = [];
+  const phases: string[] = [];
+  const control = new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable);
   return {
     invocations,
+    phases,
     async invoke(arn, payload) {
       if (arn !== replayArn) throw new Error(`the machine invoked ${arn}, not the replay function`);
-      invocations.push(String((payload as { action?: string }).action));
+      const { action, replayId } = payload as { action?: string; replayId?: string };
+      invocations.push(String(action));
       // Lambda passes JSON: nothing but what survives serialization reaches the handler or returns.
       const result = await handler(JSON.parse(JSON.stringify(payload)));
+      // The phase GET /admin/status shows after each step.
+      const id = replayId ?? (result as { replayId?: string } | undefined)?.replayId;
+      if (id) phases.push(`${String(action)}: ${(await control.readProgress(id)).phase}`);
       return result === undefined ? null : JSON.parse(JSON.stringify(result));
     },
     async listObjects(bucket, prefix) {
@@ -184,6 +191,16 @@ describe('the synthesized replay state machine, run against the replay handler o
     const firstFold = w.invocations.indexOf('object');
     expect(w.invocations.slice(0, firstFold)).toEqual(['start', 'ready', 'claim', 'claim', 'claim']);
     expect(w.invocations.slice(firstFold)).toEqual(['object', 'object', 'object', 'finish']);
+    // The status names the claims phase while it lasts (its progress counts the fold's objects only)
+    expect(new Set(w.phases)).toEqual(
+      new Set([
+        'start: waiting-for-archive',
+        'ready: reading',
+        'claim: claiming copies',
+        'object: reading',
+        'finish: done',
+      ]),
+    );
     // r counted once, in the minute of its first copy with that copy's visitor (the batch layer's
     // choice); s once though archived twice
     expect(await served()).toEqual([
