@@ -70,6 +70,11 @@ export interface KappaPointers {
   readonly replay: ReplayRecord | null;
   /** Revision of the control item (the condition of the next write); 0 before the first write. */
   readonly revision: number;
+  /**
+   * Set anew by every write (a random id): a writer whose conditional write was refused tells its
+   * own write, landed with its answer lost, from another writer's identical one by it.
+   */
+  readonly writeId?: string;
 }
 
 export const NO_POINTERS: KappaPointers = { views: {}, replay: null, revision: 0 };

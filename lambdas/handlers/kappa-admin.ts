@@ -2,7 +2,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
-import { parseReplayRequest } from '../adapters/codecs/replay-request';
+import { parseReplayRequest, parseRollbackRequest } from '../adapters/codecs/replay-request';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeSfnClient } from '../runtime/clients/sfn';
 import { readKappaAdminConfig } from '../runtime/config';
@@ -25,7 +25,7 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
   const declared = config.views.map((v) => v.name);
   if (event.path.endsWith('/admin/rollback')) {
-    const parsed = parseReplayRequest(requestBody(event), declared);
+    const parsed = parseRollbackRequest(requestBody(event), declared);
     if ('error' in parsed) return jsonResponse(400, { error: parsed.error });
     try {
       return jsonResponse(200, await rollback({ views: parsed.views }, { control }));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { fromArchiveLine, type NormalizedEvent } from '../core/event';
 import {
   applyChunk,
@@ -78,7 +78,9 @@ const WRITE_ATTEMPTS = 20;
  * conditional put fails on its own write. Applying the change again on top of it would start a
  * replay that then refuses itself (409, its replay never run) or roll back twice (back where it
  * was, while answering that it rolled back). So a refusal is checked first: the item one revision
- * on, holding exactly what this write wrote, is this write.
+ * on, carrying this write's own `writeId`, is this write. Comparing the content instead took
+ * another writer's identical change for this one: of two rollbacks sent at once, both answered
+ * that they rolled back and the pointers swapped once (found by a black-box probe, 2026-12-04).
  */
 async function updateControl<T>(
   deps: Pick<ReplayDeps, 'control'>,
@@ -88,18 +90,12 @@ async function updateControl<T>(
     const current = await deps.control.read();
     const outcome = change(current);
     if (!('next' in outcome)) return outcome.result;
-    if (await deps.control.write(outcome.next, current.revision)) return outcome.result;
+    const writeId = randomUUID();
+    if (await deps.control.write({ ...outcome.next, writeId }, current.revision)) return outcome.result;
     const after = await deps.control.read();
-    if (after.revision === current.revision + 1 && sameControl(after, outcome.next)) return outcome.result;
+    if (after.revision === current.revision + 1 && after.writeId === writeId) return outcome.result;
   }
   throw new Error(`the Kappa control item kept changing under ${WRITE_ATTEMPTS} attempts`);
-}
-
-function sameControl(a: Omit<KappaPointers, 'revision'>, b: Omit<KappaPointers, 'revision'>): boolean {
-  return (
-    JSON.stringify({ views: a.views, replay: a.replay }) ===
-    JSON.stringify({ views: b.views, replay: b.replay })
-  );
 }
 
 /** Views of the module that have no active version, or whose active version was built with another definition. */
@@ -670,26 +666,32 @@ export async function failReplay(
 /**
  * Returns views to their previous version (active and previous swap, so a second rollback rolls
  * forward), in one conditional write. The previous version was kept current by the processor, so
- * its answers are exact.
+ * its answers are exact. Views named in the request must all have a previous version, or nothing
+ * changes (NothingToRollBackError, 409): a partial rollback answered 200 for the views it did
+ * while skipping others silently. Without names, every view that has one rolls back.
  */
 export async function rollback(
   request: { readonly views?: readonly string[] },
   deps: Pick<ReplayDeps, 'control'>,
 ): Promise<{ views: Record<string, { active: number; previous: number | null }> }> {
   return updateControl(deps, (current) => {
-    const names = request.views && request.views.length > 0 ? request.views : Object.keys(current.views);
+    const named = request.views && request.views.length > 0 ? [...new Set(request.views)] : undefined;
+    const names = named ?? Object.keys(current.views);
     const views = pointerCopy(current.views);
+    const without = names.filter((name) => !viewPointer(views, name)?.previous);
+    if (named && without.length > 0)
+      throw new NothingToRollBackError(
+        `view${without.length > 1 ? 's' : ''} ${without.join(', ')} ha${without.length > 1 ? 've' : 's'} no previous version to roll back to; nothing was rolled back (leave ${without.length > 1 ? 'them' : 'it'} out of views)`,
+      );
     const result: Record<string, { active: number; previous: number | null }> = {};
     for (const name of names) {
-      const pointer = views[name];
+      const pointer = viewPointer(views, name);
       if (!pointer?.previous) continue;
       views[name] = { ...pointer, active: pointer.previous, previous: pointer.active };
       result[name] = { active: pointer.previous.version, previous: pointer.active?.version ?? null };
     }
     if (Object.keys(result).length === 0)
-      throw new NothingToRollBackError(
-        `no view${request.views?.length ? ` of ${request.views.join(', ')}` : ''} has a previous version to roll back to`,
-      );
+      throw new NothingToRollBackError('no view has a previous version to roll back to');
     return { next: { views, replay: current.replay }, result: { views: result } };
   });
 }

@@ -173,7 +173,7 @@ export class InMemoryKappaControlStore implements KappaControlStore {
 
   async write(next: Omit<KappaPointers, 'revision'>, expectedRevision: number): Promise<boolean> {
     if (expectedRevision !== this.revision) return false;
-    this.item = JSON.stringify({ views: next.views, replay: next.replay });
+    this.item = JSON.stringify({ views: next.views, replay: next.replay, writeId: next.writeId });
     this.revision++;
     if (this.loseAnswer) {
       this.loseAnswer = false;

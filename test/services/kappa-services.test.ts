@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseReplayRequest } from '../../lambdas/adapters/codecs/replay-request';
+import { parseReplayRequest, parseRollbackRequest } from '../../lambdas/adapters/codecs/replay-request';
 import { feeds } from '../../lambdas/core/kappa';
 import { finalizeRow, foldEvents, identityRow } from '../../lambdas/core/measures';
 import { toArchiveLine, normalizeStreamRecord } from '../../lambdas/core/event';
@@ -230,6 +230,54 @@ describe('replay lifecycle', () => {
     }
   });
 
+  it('two rollbacks at once both apply: the second rolls forward, and each answer says what it did', async () => {
+    // GIVEN versions 1 (previous) and 2 (active)
+    const s = setup();
+    await buildVersion(s);
+    s.at(T0 + 60_000);
+    await buildVersion(s);
+    // WHEN two rollbacks read the same revision and write the same change (a black-box probe:
+    // both answered 200 "active 1" and the pointers swapped once)
+    const answers = await Promise.all([rollback({}, s.deps), rollback({}, s.deps)]);
+    // THEN one rolled back and the other, refused, read again and rolled forward
+    const final = (await s.control.read()).views.clicks;
+    expect(answers.map((a) => a.views.clicks.active).sort()).toEqual([1, 2]);
+    expect(final).toMatchObject({ active: { version: 2 }, previous: { version: 1 } });
+  });
+
+  it('rolls a view named twice back once, and refuses a named view with no previous version, changing nothing', async () => {
+    const s = setup();
+    await buildVersion(s);
+    s.at(T0 + 60_000);
+    await buildVersion(s);
+    expect((await rollback({ views: ['clicks', 'clicks'] }, s.deps)).views.clicks).toEqual({
+      active: 1,
+      previous: 2,
+    });
+    // A second view that was never built: nothing changes, and the answer names it.
+    const withNew = { ...s.deps, control: s.control };
+    const pointers = await s.control.read();
+    await s.control.write(
+      {
+        views: {
+          ...pointers.views,
+          fresh: { active: pointers.views.clicks.active, previous: null, building: null },
+        },
+        replay: pointers.replay,
+      },
+      pointers.revision,
+    );
+    await expect(rollback({ views: ['clicks', 'fresh'] }, withNew)).rejects.toMatchObject({
+      name: 'NothingToRollBack',
+      message: expect.stringMatching(
+        /view fresh has no previous version.*nothing was rolled back/,
+      ) as unknown,
+    });
+    expect((await s.control.read()).views.clicks).toMatchObject({ active: { version: 1 } });
+    // Without names, the views that have a previous version roll back.
+    expect(Object.keys((await rollback({}, s.deps)).views)).toEqual(['clicks']);
+  });
+
   it('is not ready until the archive watermark passes the handoff', async () => {
     const s = setup();
     const started = await startReplay({}, s.deps);
@@ -361,6 +409,14 @@ describe('POST /admin/replay body', () => {
   ])('refuses %s', (body, message) => {
     const parsed = parseReplayRequest(body, ['clicks']);
     expect('error' in parsed && parsed.error).toMatch(message);
+  });
+
+  it('a rollback body holds views only: a range is refused, not ignored; a view named twice is one', () => {
+    expect(parseRollbackRequest('{"views":["clicks"],"from":"2026-11-24T10:00:00Z"}', ['clicks'])).toEqual({
+      error: 'unknown field(s) from: the body is {"views"?: [...]}',
+    });
+    expect(parseRollbackRequest('{"views":["clicks","clicks"]}', ['clicks'])).toEqual({ views: ['clicks'] });
+    expect(parseRollbackRequest('', ['clicks'])).toEqual({ views: undefined });
   });
 
   it('reads views and an arrival range', () => {

@@ -37,7 +37,7 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
     );
     if (!Item) return { views: {}, replay: null, revision: 0 };
     const doc = JSON.parse(Item.doc as string) as Omit<KappaPointers, 'revision'>;
-    return { views: doc.views, replay: doc.replay, revision: Number(Item.rev) };
+    return { views: doc.views, replay: doc.replay, revision: Number(Item.rev), writeId: doc.writeId };
   }
 
   async write(next: Omit<KappaPointers, 'revision'>, expectedRevision: number): Promise<boolean> {
@@ -47,7 +47,7 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
           TableName: this.tableName,
           Item: {
             ...POINTERS,
-            doc: JSON.stringify({ views: next.views, replay: next.replay }),
+            doc: JSON.stringify({ views: next.views, replay: next.replay, writeId: next.writeId }),
             rev: expectedRevision + 1,
           },
           ConditionExpression: expectedRevision === 0 ? 'attribute_not_exists(pk)' : 'rev = :rev',
