@@ -32,6 +32,8 @@ const deps: ReplayDeps = {
   clock: systemClock,
   handoffDelayMs: config.handoffDelayMs,
   archivePrefix: config.archivePrefix,
+  // The dedupe window the Kappa processor's claims keep (the same setting and default).
+  copyWindowMs: config.dedupeTtlSeconds * 1000,
 };
 
 /** What the replay state machine's tasks send (and, for `list` and `chunk`, the local runner). */

@@ -42,7 +42,17 @@ export interface ReplayDeps {
   readonly archivePrefix: string;
   readonly concurrency?: number;
   readonly maxWriteAttempts?: number;
+  /**
+   * How far before a range's `from` the replay reads the archive for earlier copies: an event
+   * first sent before `from` is not the range's, even when a retry arrived inside it. The Kappa
+   * processor's dedupe window (its claims drop retries that long after the first copy), so the
+   * archive part and the live part decide alike. @default RANGE_COPY_WINDOW_MS (7 days)
+   */
+  readonly copyWindowMs?: number;
 }
+
+/** The Kappa processor's default dedupe window (DEFAULT_DEDUPE_WINDOW_SECONDS.global, 7 days). */
+export const RANGE_COPY_WINDOW_MS = 7 * 86_400_000;
 
 /** Thrown by `start` while another replay runs (the admin route answers 409). */
 export class ReplayInProgressError extends Error {
@@ -290,20 +300,34 @@ function archiveEvent(line: string): NormalizedEvent {
   };
 }
 
-/** Objects whose arrival hour lies wholly outside [from, end) hold nothing for this replay. */
-function objectsOf(replay: ReplayRecord, keys: readonly string[]): string[] {
+/**
+ * Where the replay starts reading: the range's `from`, less the copy window when a range is given
+ * (the copies before `from` only mark ids as first sent before it; a whole-archive replay has
+ * nothing before its start).
+ */
+function readFromMs(replay: ReplayRecord, deps: Pick<ReplayDeps, 'copyWindowMs'>): number {
+  const from = replay.range.fromMs;
+  return from <= 0 ? from : Math.max(0, from - (deps.copyWindowMs ?? RANGE_COPY_WINDOW_MS));
+}
+
+/** Objects whose arrival hour lies wholly outside [readFrom, end) hold nothing for this replay. */
+function objectsOf(replay: ReplayRecord, keys: readonly string[], readFrom: number): string[] {
   const end = archiveEnd(replay);
   return keys.filter((key) => {
     const span = partitionSpan(key);
-    return !span || (span.startMs < end && span.endMs > replay.range.fromMs);
+    return !span || (span.startMs < end && span.endMs > readFrom);
   });
 }
 
-/** Each event of an archive object's text that arrived in the replay's range, in line order. */
+/**
+ * Each event of an archive object's text that arrived in [readFrom, end), in line order, and
+ * whether it arrived in the replay's range (at or after `from`) or only marks an earlier copy.
+ */
 function forEachReplayed(
   replay: ReplayRecord,
   text: string,
-  onEvent: (event: NormalizedEvent) => void,
+  readFrom: number,
+  onEvent: (event: NormalizedEvent, inRange: boolean) => void,
 ): void {
   const end = archiveEnd(replay);
   let start = 0;
@@ -312,7 +336,8 @@ function forEachReplayed(
     if (stop < 0) stop = text.length;
     if (stop > start) {
       const event = archiveEvent(text.slice(start, stop));
-      if (event.arrivedMs < end && event.arrivedMs >= replay.range.fromMs) onEvent(event);
+      if (event.arrivedMs < end && event.arrivedMs >= readFrom)
+        onEvent(event, event.arrivedMs >= replay.range.fromMs);
     }
     start = stop + 1;
   }
@@ -336,11 +361,14 @@ export async function offerChunkCopies(
   await deps.control.setProgress(replayId, { phase: 'claiming copies' });
   let events = 0;
   let offered = 0;
-  for (const key of objectsOf(replay, keys)) {
+  // Copies before a range's `from` are offered too: an id they hold was first sent before it, so
+  // its copy inside the range is not the one kept, and the fold leaves it out.
+  const readFrom = readFromMs(replay, deps);
+  for (const key of objectsOf(replay, keys, readFrom)) {
     const text = await deps.archive.read(key);
     // Copies of an id within the object are settled here: one offer per id.
     const earliest = new Map<string, string>();
-    forEachReplayed(replay, text, (event) => {
+    forEachReplayed(replay, text, readFrom, (event) => {
       events++;
       const copy = copyOrderKey(event, key);
       const current = earliest.get(event.id);
@@ -453,7 +481,8 @@ export async function replayChunk(
     reportedAt = now;
   };
   // A sole chunk keeps the first copy it meets: in arrival order, as far as the names tell.
-  const wanted = objectsOf(replay, keys);
+  const readFrom = readFromMs(replay, deps);
+  const wanted = objectsOf(replay, keys, readFrom);
   if (options.sole) wanted.sort(archiveReadOrder);
   else await deps.control.setProgress(replayId, { phase: 'reading' });
   objectsDone = keys.length - wanted.length;
@@ -469,8 +498,12 @@ export async function replayChunk(
     // Awaited on the next turn; if this object fails first, its rejection must not go unhandled.
     next?.catch(() => undefined);
     const candidates: NormalizedEvent[] = [];
-    forEachReplayed(replay, text, (event) => {
-      if (!options.sole) candidates.push(event);
+    forEachReplayed(replay, text, readFrom, (event, inRange) => {
+      // A copy before a range's `from`: its id was first sent before the range (a sole chunk meets
+      // it first, reading in arrival order; across chunks its claim is the earlier one).
+      if (!inRange) {
+        if (options.sole) seen.add(event.id);
+      } else if (!options.sole) candidates.push(event);
       else if (seen.has(event.id)) duplicates++;
       else {
         seen.add(event.id);

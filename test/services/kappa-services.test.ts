@@ -10,6 +10,7 @@ import {
   dropReplayCells,
   failReplay,
   finishReplay,
+  offerChunkCopies,
   replayChunk,
   replayReady,
   rollback,
@@ -352,6 +353,51 @@ describe('replay lifecycle', () => {
     await processKappaBatch([record(click('after', 100), T0 + 120_000)], s.processor());
     expect(measures((await s.query('clicks')).body)).toEqual([{ n: 1, amount: 10 }]);
   });
+
+  it.each([
+    ['one sole chunk (local)', true],
+    ["the state machine's children (cloud)", false],
+  ])(
+    'a backfill range leaves out a retry of an event first sent before from, within the dedupe window: %s',
+    async (_, sole) => {
+      // GIVEN `early` first sent at 08:00 and its retry at 09:30, inside a range from 09:00, and
+      // `inside` sent once at 09:30 (a black-box probe: the range version counted the retry, while
+      // the live processor, whose claims know the first copy, drops such a retry after the handoff)
+      const line = (id: string, amount: number, arrivedMs: number, seq: number) =>
+        toArchiveLine(normalizeStreamRecord(JSON.stringify(click(id, amount)), pos(arrivedMs, seq), v1)) +
+        '\n';
+      const run = async (copyWindowMs: number | undefined) => {
+        const s = setup();
+        s.archive.put(
+          'events/dt=2026-11-24/hour=08/shardId-000000000000-1-1.ndjson',
+          line('early', 1, T0 - 7_200_000, 1),
+        );
+        s.archive.put(
+          'events/dt=2026-11-24/hour=09/shardId-000000000000-2-3.ndjson',
+          line('inside', 10, T0 - 1_800_000, 2) + line('early', 1, T0 - 1_799_000, 3),
+        );
+        const deps = { ...s.deps, copyWindowMs };
+        const started = await startReplay({ fromMs: T0 - 3_600_000, toMs: T0 + 60_000 }, deps);
+        s.archiveUpTo(started.handoffMs);
+        expect((await replayReady(started.replayId, deps)).ready).toBe(true);
+        const keys = await s.archive.list();
+        if (sole) await replayChunk(started.replayId, keys, { chunkId: 'all', sole: true }, deps);
+        else {
+          for (const key of [...keys].reverse()) await offerChunkCopies(started.replayId, [key], deps);
+          for (const key of [...keys].reverse())
+            await replayChunk(started.replayId, [key], { chunkId: key, sole: false }, deps);
+        }
+        await finishReplay(started.replayId, deps);
+        return measures((await s.query('clicks')).body);
+      };
+      // WHEN the range is replayed (the default window: the processor's 7 days)
+      // THEN only `inside` counts
+      expect(await run(undefined)).toEqual([{ n: 1, amount: 10 }]);
+      // and with a window shorter than the 2 hours between the copies, the retry counts, as the
+      // processor counts a retry its expired claim no longer knows
+      expect(await run(1_000_000)).toEqual([{ n: 2, amount: 11 }]);
+    },
+  );
 
   it('rollback swaps active and previous in one write, a second one rolls forward; nothing to roll back is refused', async () => {
     const s = setup();
