@@ -117,6 +117,8 @@ export async function queryKappaView(
   const { key, fromBucket, to } = parsed;
   const cells = await deps.cells.query(active.version, view, key, fromBucket, to);
   const changed = !sameDefinition(view, declared);
+  // After a rollback the declared definition may be built already, as the previous version.
+  const builtAsPrevious = pointer?.previous ? sameDefinition(pointer.previous.definition, declared) : false;
   return boundedAnswer({
     view: view.name,
     key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
@@ -128,8 +130,9 @@ export async function queryKappaView(
     handoff: toIso(active.handoffMs),
     ...(changed
       ? {
-          definitionChanged:
-            'the views module declares another definition of this view; this version serves the one it was built with until a replay builds the new one (POST /admin/replay)',
+          definitionChanged: builtAsPrevious
+            ? `the views module declares another definition of this view; this version serves the one it was built with, and the declared one is built as the previous version (${pointer?.previous?.version}): POST /admin/rollback serves it`
+            : 'the views module declares another definition of this view; this version serves the one it was built with until a replay builds the new one (POST /admin/replay)',
         }
       : {}),
     buckets: cells

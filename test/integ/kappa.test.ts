@@ -265,6 +265,10 @@ describe('Kappa on the embedded stack', () => {
       const answer = await query('orders', 'shop', shop);
       expect(answer.version).toBe(1);
       expectOrders(answer, shop, false);
+      // Version 1 holds the old definition; the declared one is built, as the previous version.
+      expect(answer.body.definitionChanged).toMatch(
+        /built as the previous version \(2\): POST \/admin\/rollback serves it/,
+      );
     }
     // by_customer had no previous version: it keeps serving version 2.
     expect((await query('by_customer', 'customer', 'c0')).version).toBe(2);
