@@ -141,6 +141,8 @@ export class LocalKappa {
         archive: { bucket: o.names.bucket, prefix: 'events/' },
         watermark: { kind: 'checkpoint' },
         handoffDelayMs: String(o.handoffDelayMs),
+        // The processor's window above: a range replay leaves out the retries it drops.
+        dedupeTtlSeconds: String(DEFAULT_DEDUPE_TTL_SECONDS),
       }),
     });
     this.adminHost = new HandlerHost('kappa-admin', entry('kappa-admin'), {

@@ -240,11 +240,14 @@ export function replayEnvironment(
     readonly archive: ArchiveLocation;
     readonly watermark: ArchiveWatermarkSource;
     readonly handoffDelayMs: string;
+    /** The Kappa processor's dedupe window (claims' TTL, and the range replay's copy window); absent: the default. */
+    readonly dedupeTtlSeconds?: string;
   },
 ): FunctionEnvironment {
   return {
     ...kappaTablesEnvironment(o),
     [ENV.dedupeTable]: o.dedupeTable,
+    ...(o.dedupeTtlSeconds === undefined ? {} : { [ENV.dedupeTtlSeconds]: o.dedupeTtlSeconds }),
     [ENV.archiveBucket]: o.archive.bucket,
     [ENV.archivePrefix]: o.archive.prefix,
     [ENV.replayHandoffDelayMs]: o.handoffDelayMs,

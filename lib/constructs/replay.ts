@@ -1,4 +1,13 @@
-import { Arn, ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Arn,
+  ArnFormat,
+  type CfnElement,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Tokenization,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -59,6 +68,13 @@ export interface ReplayProps {
    * @default Duration.hours(2)
    */
   readonly maxArchiveWait?: Duration;
+  /**
+   * The Kappa processor's dedupe window (its `dedupeWindow`): how long the replay keeps its claims,
+   * and how far before a range's `from` it reads the archive for first copies, so that a range
+   * replay and the live processor leave out the same producer retries. Set both alike.
+   * @default Duration.days(7)
+   */
+  readonly dedupeWindow?: Duration;
   /**
    * Safety margin added to Firehose's buffer interval before the archive is taken to hold an
    * arrival time (as the batch layer's cutoff).
@@ -139,6 +155,8 @@ export class Replay extends Construct {
       throw new Error(
         `maxReplayDuration must not exceed timeout (given ${maxReplayDuration.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes)`,
       );
+    const dedupeWindow = props.dedupeWindow ?? Duration.days(7);
+    checkRange('dedupeWindow (seconds)', dedupeWindow.toSeconds(), 3600, undefined);
     const maxArchiveWait = props.maxArchiveWait ?? Duration.hours(2);
     checkRange('maxArchiveWait (seconds)', maxArchiveWait.toSeconds(), 60, undefined);
     if (maxArchiveWait.toMilliseconds() >= timeout.toMilliseconds())
@@ -175,6 +193,7 @@ export class Replay extends Construct {
           firehoseDeliveryStream: archive.deliveryStreamName,
         },
         handoffDelayMs: String(DEFAULT_REPLAY_HANDOFF_DELAY_MS),
+        dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
       }),
     });
     const fn = this.handler.function;

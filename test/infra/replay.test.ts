@@ -36,6 +36,7 @@ describe('Replay: each prop lands on its own field', () => {
     archiveMargin: Duration.seconds(30),
     timeout: Duration.hours(6),
     memorySize: 3008,
+    dedupeWindow: Duration.days(3),
   });
   const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
   const definition = JSON.parse(resolveIntrinsics(machine.Properties.DefinitionString)) as AslMachine;
@@ -49,6 +50,13 @@ describe('Replay: each prop lands on its own field', () => {
       },
     ],
     ['readyPollInterval -> the Wait state', () => expect(definition.States.WaitForArchive.Seconds).toBe(45)],
+    [
+      "dedupeWindow -> the replay function's claims TTL and range copy window",
+      () =>
+        template.hasResourceProperties('AWS::Lambda::Function', {
+          Environment: { Variables: Match.objectLike({ [ENV.dedupeTtlSeconds]: '259200' }) },
+        }),
+    ],
     ['timeout -> TimeoutSeconds', () => expect(definition.TimeoutSeconds).toBe(21_600)],
     [
       'archiveMargin + the archive worst case -> archiveLagMs',
