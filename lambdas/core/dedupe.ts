@@ -1,5 +1,5 @@
 import type { NormalizedEvent } from './event';
-import { padSequence } from './sequence';
+import { checkSequence, padSequence } from './sequence';
 
 /**
  * Producer retries send one event twice under two sequence numbers. Every layer keeps the same
@@ -47,6 +47,7 @@ export function copyOrderKey(
     throw new Error(
       `${objectKey}: arrival time (_am) ${copy.arrivedMs} is not a whole number of ms since 1970; the archiver writes whole ms, so this line was written by something else: fix or remove it`,
     );
-  const digits = padSequence(copy.seq).replace(/^0+(?=\d)/, '');
+  // Validated, then its leading zeros dropped: no 129-character pad per copy on the replay's path.
+  const digits = checkSequence(copy.seq).replace(/^0+(?=\d)/, '');
   return `${String(copy.arrivedMs).padStart(16, '0')} ${copy.shardId} ${String(digits.length).padStart(3, '0')}${digits} ${objectKey}`;
 }

@@ -109,12 +109,13 @@ async function evaluateJsonata(value: Json, states: Record<string, Json>): Promi
   return out;
 }
 
-function matches(errorEquals: readonly string[], error: string): boolean {
+/**
+ * Whether a Retrier's or Catcher's ErrorEquals names `error`: the name itself, `States.ALL`, or
+ * `States.TaskFailed`, which names every error but `States.Timeout`.
+ */
+export function errorMatches(errorEquals: readonly string[], error: string): boolean {
   return errorEquals.some(
-    (e) =>
-      e === error ||
-      e === 'States.ALL' ||
-      (e === 'States.TaskFailed' && error !== 'States.Timeout' && !error.startsWith('States.')),
+    (e) => e === error || e === 'States.ALL' || (e === 'States.TaskFailed' && error !== 'States.Timeout'),
   );
 }
 
@@ -203,7 +204,7 @@ async function runStates(
             : undefined;
       if (!failure) throw error;
       const catcher = ((state.Catch ?? []) as AslState[]).find((c) =>
-        matches(c.ErrorEquals as string[], failure.error),
+        errorMatches(c.ErrorEquals as string[], failure.error),
       );
       if (!catcher) throw failure;
       const errorOutput = { Error: failure.error, Cause: failure.cause };
@@ -255,7 +256,7 @@ async function runTask(
       if (!(error instanceof Error) || error.message.startsWith('asl-interpreter:')) throw error;
       const name = error instanceof StatesError ? error.error : error.name;
       const retrier = ((state.Retry ?? []) as AslState[]).find((r) =>
-        matches(r.ErrorEquals as string[], name),
+        errorMatches(r.ErrorEquals as string[], name),
       );
       const attempts = retried.get(retrier) ?? 0;
       if (!retrier || attempts >= ((retrier.MaxAttempts as number | undefined) ?? 3)) throw error;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ArchiveNotReadyError } from '../../lambdas/services/kappa-replay';
 import { resolveIntrinsics, type AslMachine, type AslState } from './asl';
+import { errorMatches } from './asl-interpreter';
 import { replayDefinition, synthKappa } from './kappa-fixture';
 import { synth } from './stack-fixture';
 
@@ -27,11 +28,7 @@ const FUNCTION_ERRORS = ['Error', 'ProvisionedThroughputExceededException', 'Lam
 
 /** The Retrier Step Functions applies to `error` in `state`, if any. */
 function retrierFor(state: AslState, error: string): Retrier | undefined {
-  return ((state.Retry ?? []) as Retrier[]).find((r) =>
-    r.ErrorEquals.some(
-      (e) => e === error || e === 'States.ALL' || (e === 'States.TaskFailed' && error !== 'States.Timeout'),
-    ),
-  );
+  return ((state.Retry ?? []) as Retrier[]).find((r) => errorMatches(r.ErrorEquals, error));
 }
 
 /** How many times `error` is tried again in `state` (ASL's default MaxAttempts is 3). */

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { realSleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { Clock } from '../../ports/clock';
 import type { ReplayCopyClaims } from '../../ports/kappa';
@@ -126,22 +127,38 @@ export class DynamoDbEventClaims implements EventClaims, ReplayCopyClaims {
     };
   }
 
-  async offerCopy(eventId: string, copy: string, scope: string): Promise<void> {
+  /**
+   * Puts `copy` as the id's replay claim under `condition` (on `#copy` and `:copy`); false when
+   * the condition failed, with the claim as DynamoDB returned it, if it did.
+   */
+  private async putCopy(
+    eventId: string,
+    copy: string,
+    scope: string,
+    condition: string,
+  ): Promise<{ put: true } | { put: false; held: string | undefined }> {
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { pk: eventId, sk: copySort(scope), copy, expiresAt: this.expiresAt() },
-          // Strictly greater: offering the kept copy again (a child run twice) writes nothing.
-          ConditionExpression: 'attribute_not_exists(pk) OR #copy > :copy',
+          ConditionExpression: condition,
           ExpressionAttributeNames: { '#copy': 'copy' },
           ExpressionAttributeValues: { ':copy': copy },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
+      return { put: true };
     } catch (error) {
-      // The claim holds this copy or an earlier one: nothing to do.
       if (!isConditionalCheckFailed(error)) throw error;
+      return { put: false, held: (error as { Item?: Record<string, AttributeValue> }).Item?.copy?.S };
     }
+  }
+
+  async offerCopy(eventId: string, copy: string, scope: string): Promise<void> {
+    // Strictly greater: offering the kept copy again (a child run twice) writes nothing. A refusal
+    // means the claim holds this copy or an earlier one: nothing to do.
+    await this.putCopy(eventId, copy, scope, 'attribute_not_exists(pk) OR #copy > :copy');
   }
 
   async keptCopies(eventIds: readonly string[], scope: string): Promise<Map<string, string>> {
@@ -166,7 +183,7 @@ export class DynamoDbEventClaims implements EventClaims, ReplayCopyClaims {
         throw new Error(
           `BatchGetItem on ${this.tableName} left ${keys.length} replay claims unread after ${MAX_GET_ATTEMPTS} attempts (throttled): the child is retried`,
         );
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(5000, 50 * 2 ** attempt)));
+      if (attempt > 0) await realSleep(Math.min(5000, 50 * 2 ** attempt));
       const result = await this.client.send(
         new BatchGetCommand({
           RequestItems: {
@@ -187,36 +204,22 @@ export class DynamoDbEventClaims implements EventClaims, ReplayCopyClaims {
   }
 
   async claimCopyIfNone(eventId: string, copy: string, scope: string): Promise<string> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: eventId, sk: copySort(scope), copy, expiresAt: this.expiresAt() },
-          ConditionExpression: 'attribute_not_exists(pk) OR #copy = :copy',
-          ExpressionAttributeNames: { '#copy': 'copy' },
-          ExpressionAttributeValues: { ':copy': copy },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
+    const outcome = await this.putCopy(eventId, copy, scope, 'attribute_not_exists(pk) OR #copy = :copy');
+    if (outcome.put) return copy;
+    if (outcome.held !== undefined) return outcome.held;
+    // dynalite ignores ReturnValuesOnConditionCheckFailure (see readClaim).
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: eventId, sk: copySort(scope) },
+        ConsistentRead: true,
+      }),
+    );
+    if (typeof Item?.copy !== 'string')
+      throw new Error(
+        `the replay claim of ${eventId} refused ${copy} but holds no copy: run the child again`,
       );
-      return copy;
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-      const returned = (error as { Item?: Record<string, AttributeValue> }).Item?.copy?.S;
-      if (returned !== undefined) return returned;
-      // dynalite ignores ReturnValuesOnConditionCheckFailure (see readClaim).
-      const { Item } = await this.client.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: { pk: eventId, sk: copySort(scope) },
-          ConsistentRead: true,
-        }),
-      );
-      if (typeof Item?.copy !== 'string')
-        throw new Error(
-          `the replay claim of ${eventId} refused ${copy} but holds no copy: run the child again`,
-        );
-      return Item.copy;
-    }
+    return Item.copy;
   }
 
   private expiresAt(): number {
