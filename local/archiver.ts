@@ -1,6 +1,7 @@
 import type { _Record, KinesisClient, Shard } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WATERMARK_KEY } from '../lambdas/adapters/aws/s3-archive-watermark';
+import { arrivalPartition } from '../lambdas/core/compaction';
 import { readStreamRecord, toArchiveLine } from '../lambdas/core/event';
 import { readJson, writeJsonAtomic } from './json-file';
 import { ShardConsumer, type ConsumedShard, type StepResult } from './shard-consumer';
@@ -94,11 +95,7 @@ interface CheckpointFile {
 // MillisBehindLatest 0 even then), so only a short page counts as caught up.
 const PAGE = 1000;
 
-/** `dt=YYYY-MM-DD/hour=HH` of an arrival time, in UTC (Firehose's default prefix is UTC too). */
-export function arrivalPartition(ms: number): string {
-  const iso = new Date(ms).toISOString();
-  return `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
-}
+export { arrivalPartition };
 
 /**
  * Groups one shard's lines into objects: one per kind (events/ or rejected/) and arrival hour,

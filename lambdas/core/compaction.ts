@@ -221,6 +221,12 @@ export function generationSummary(manifest: CompactionManifest): {
   };
 }
 
+/** `dt=YYYY-MM-DD/hour=HH` of an arrival time, in UTC (Firehose's default prefix is UTC too). */
+export function arrivalPartition(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
+}
+
 /** One arrival partition of the raw archive (`dt=yyyy-MM-dd/hour=HH/`, UTC: Firehose's and the local archiver's layout). */
 export interface ArrivalPartition {
   readonly dt: string;

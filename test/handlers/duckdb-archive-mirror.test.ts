@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3CheckpointWatermark, WATERMARK_KEY } from '../../lambdas/adapters/aws/s3-archive-watermark';
 import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-engine';
+import { arrivalPartition } from '../../lambdas/core/compaction';
 import { makeS3Client } from '../../lambdas/runtime/clients';
 import { startEmulators, type Emulators } from '../../local/emulators';
 
@@ -22,6 +23,8 @@ let emulators: Emulators;
 let s3: S3Client;
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-mirror-'));
 let listings = 0;
+/** Every key the listings returned, in order. */
+const listed: string[] = [];
 
 beforeAll(async () => {
   emulators = await startEmulators();
@@ -34,6 +37,17 @@ beforeAll(async () => {
     },
     { step: 'initialize', name: 'countListings' },
   );
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === 'ListObjectsV2Command') {
+        const output = result.output as { Contents?: { Key?: string }[] };
+        for (const object of output.Contents ?? []) listed.push(object.Key!);
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'recordListedKeys' },
+  );
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 60_000);
 
@@ -43,7 +57,7 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** One archive object of `n` events that arrived from `arrivedMs` on, as the archiver writes it. */
+/** One archive object of `n` events that arrived from `arrivedMs` on, in its arrival hour's partition as the archiver writes it. */
 async function archive(name: string, arrivedMs: number, n: number): Promise<void> {
   const lines = Array.from({ length: n }, (_, i) =>
     JSON.stringify({
@@ -58,7 +72,11 @@ async function archive(name: string, arrivedMs: number, n: number): Promise<void
     }),
   );
   await s3.send(
-    new PutObjectCommand({ Bucket: BUCKET, Key: `events/${name}.ndjson`, Body: lines.join('\n') + '\n' }),
+    new PutObjectCommand({
+      Bucket: BUCKET,
+      Key: `events/${arrivalPartition(arrivedMs)}/${name}.ndjson`,
+      Body: lines.join('\n') + '\n',
+    }),
   );
 }
 
@@ -109,5 +127,50 @@ describe('the DuckDB engine copying an S3 archive it cannot read in place', () =
     } finally {
       await engine.close();
     }
+  }, 60_000);
+
+  it("lists from the watermark's arrival hour on, in a new process too, and still reads every event", async () => {
+    const HOUR = 3_600_000;
+    const t0 = Date.UTC(2026, 0, 2, 8);
+    const dir = path.join(root, 'cold');
+    const options = {
+      client: s3,
+      bucket: BUCKET,
+      prefix: 'cold/',
+      watermark: new S3CheckpointWatermark(s3, BUCKET),
+    };
+    const put = (name: string, arrivedMs: number) =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: `cold/${arrivalPartition(arrivedMs)}/${name}.ndjson`,
+          Body: JSON.stringify({ id: name, type: 'page.view', _tm: arrivedMs, _am: arrivedMs }) + '\n',
+        }),
+      );
+    await put('h08', t0);
+    await put('h09', t0 + HOUR);
+    await put('h10', t0 + 2 * HOUR);
+    await watermark(t0 + 2.5 * HOUR);
+    const first = new DuckDbQueryEngine(dir, options);
+    try {
+      expect(await eventsBefore(first, t0 + 2.5 * HOUR)).toBe(3);
+    } finally {
+      await first.close();
+    }
+    // A cold start (the batch function killed): a new engine over the same copy.
+    await put('h11', t0 + 3 * HOUR);
+    await watermark(t0 + 3.5 * HOUR);
+    listed.length = 0;
+    const second = new DuckDbQueryEngine(dir, options);
+    try {
+      expect(await eventsBefore(second, t0 + 3.5 * HOUR)).toBe(4);
+    } finally {
+      await second.close();
+    }
+    // Hours 08 and 09 held nothing the copy lacked: they were not listed again.
+    expect(listed.filter((k) => k.startsWith('cold/'))).toEqual([
+      `cold/${arrivalPartition(t0 + 2 * HOUR)}/h10.ndjson`,
+      `cold/${arrivalPartition(t0 + 3 * HOUR)}/h11.ndjson`,
+    ]);
   }, 60_000);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { BucketRange } from '../../core/batch-lineage';
 import {
+  arrivalPartition,
   buildManifest,
   compactionHorizon,
   coveredSources,
@@ -64,6 +65,12 @@ export interface DuckDbCompactionOptions {
 export const DEFAULT_MAX_GENERATION_BYTES = 64 * 1024 * 1024;
 
 const S3RVER_SUFFIX = '._S3rver_object';
+
+/**
+ * Beside a copy of an S3 archive (syncFrom): every object holding an arrival before its
+ * `copiedBeforeMs` is in the copy. Not an archive file (ARCHIVE_FILE), so no query reads it.
+ */
+const COPIED_MARKER = '.copied-before.json';
 
 /** Archive object files as the local archiver writes them, directly or inside s3rver's folder. */
 const ARCHIVE_FILE = /\.ndjson(\._S3rver_object)?$/;
@@ -266,14 +273,28 @@ GROUP BY filename`,
    * buckets, the reconciliation): each listed the whole bucket, and through an S3 whose listing
    * reads every object's metadata (s3rver) that was most of a run once the archive held
    * thousands of objects.
+   *
+   * Once a listing completed under a watermark, the next ones start at that watermark's arrival
+   * hour: an object not copied yet holds only arrivals at or after it (the archiver writes an
+   * object before the watermark that covers it, and each object holds one arrival hour,
+   * `dt=/hour=`), so the older partitions hold nothing new. The bound is kept beside the copy
+   * (COPIED_MARKER), so a cold start (a killed function) does not list the whole archive again.
+   * Objects outside the `dt=/hour=` layout are copied by the first listing only; the cloud's
+   * archive table does not read them at all.
    */
   private async sync(cutoffMs?: number): Promise<void> {
     if (!this.syncFrom) return;
     const { client, bucket, prefix, watermark } = this.syncFrom;
+    this.copiedBeforeMs ??= watermark ? await this.readCopiedMarker() : null;
     if (cutoffMs !== undefined && this.copiedBeforeMs !== null && cutoffMs <= this.copiedBeforeMs) return;
     // Read before listing: every object holding an arrival before it is listed below.
     const before = watermark ? await watermark.archivedBeforeMs() : null;
-    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
+    const startAfter =
+      this.copiedBeforeMs === null ? {} : { StartAfter: `${prefix}${arrivalPartition(this.copiedBeforeMs)}` };
+    for await (const page of paginateListObjectsV2(
+      { client },
+      { Bucket: bucket, Prefix: prefix, ...startAfter },
+    )) {
       for (const object of page.Contents ?? []) {
         const key = object.Key!;
         const target = path.join(this.archiveDir, key.slice(prefix.length));
@@ -291,7 +312,25 @@ GROUP BY filename`,
         await fs.rename(`${target}.part`, target);
       }
     }
-    if (before !== null) this.copiedBeforeMs = Math.max(before, this.copiedBeforeMs ?? before);
+    if (before !== null) {
+      this.copiedBeforeMs = Math.max(before, this.copiedBeforeMs ?? before);
+      await fs.mkdir(this.archiveDir, { recursive: true });
+      const marker = path.join(this.archiveDir, COPIED_MARKER);
+      await fs.writeFile(`${marker}.part`, JSON.stringify({ copiedBeforeMs: this.copiedBeforeMs }));
+      await fs.rename(`${marker}.part`, marker);
+    }
+  }
+
+  /** The bound a previous process's listing left beside the copy, or null (none, or unreadable: list it all). */
+  private async readCopiedMarker(): Promise<number | null> {
+    try {
+      const { copiedBeforeMs } = JSON.parse(
+        await fs.readFile(path.join(this.archiveDir, COPIED_MARKER), 'utf8'),
+      ) as { copiedBeforeMs?: unknown };
+      return typeof copiedBeforeMs === 'number' && Number.isFinite(copiedBeforeMs) ? copiedBeforeMs : null;
+    } catch {
+      return null;
+    }
   }
 
   /**
