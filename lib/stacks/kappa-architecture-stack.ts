@@ -68,6 +68,14 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly processorParallelizationFactor?: number;
   /**
+   * How long an event id is remembered, by the processor (its claims' time to live) and by a
+   * replay (its claims, and how far before a range's `from` it reads the archive for first
+   * copies): producer retries further apart than this are counted twice. One value for both, so
+   * that a replay and the live processor leave out the same retries.
+   * @default Duration.days(7)
+   */
+  readonly dedupeWindow?: Duration;
+  /**
    * Archive objects a replay processes at once (the Distributed Map's MaxConcurrency).
    * @default 100
    */
@@ -181,6 +189,7 @@ export class KappaArchitectureStack extends Stack {
       viewsJson,
       batchSize: props.processorBatchSize,
       parallelizationFactor: props.processorParallelizationFactor,
+      dedupeWindow: props.dedupeWindow,
       removalPolicy: props.dataRemovalPolicy,
     });
     this.replay = new Replay(this, 'Replay', {
@@ -191,6 +200,7 @@ export class KappaArchitectureStack extends Stack {
       viewsJson,
       replayConcurrency: props.replayConcurrency,
       maxReplayDuration: props.maxReplayDuration,
+      dedupeWindow: props.dedupeWindow,
     });
 
     this.ingest = addIngestFunction(this, stream, viewsJson, maxBodyBytes);

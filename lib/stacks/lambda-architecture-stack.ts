@@ -99,6 +99,12 @@ export interface LambdaArchitectureStackProps extends StackProps {
    */
   readonly speedDedupeScope?: DedupeScope;
   /**
+   * How far apart in arrival copies of an id are still recognized by the speed layer
+   * (SpeedLayerProps.dedupeWindow; the batch layer keeps one copy of any, once its cutoff covers them).
+   * @default Duration.minutes(15) with `shard` scope, Duration.days(7) with `global`
+   */
+  readonly speedDedupeWindow?: Duration;
+  /**
    * The speed layer's aggregation window (ADR 012): rows are written once per window per shard
    * instead of once per batch, and appear only when their window closes. 0 turns it off.
    * @default Duration.seconds(0) (off)
@@ -182,6 +188,7 @@ export class LambdaArchitectureStack extends Stack {
       parallelizationFactor: props.speedParallelizationFactor,
       eventDedupe: props.speedEventDedupe,
       dedupeScope: props.speedDedupeScope,
+      dedupeWindow: props.speedDedupeWindow,
       aggregationWindow: props.speedAggregationWindow,
       removalPolicy: props.dataRemovalPolicy,
     });

@@ -26,6 +26,14 @@ function statementsOf(template: Template, rolePrefix: string): Statement[] {
 const actionsOf = (template: Template, rolePrefix: string): string[] =>
   [...new Set(statementsOf(template, rolePrefix).flatMap((s) => ([] as string[]).concat(s.Action)))].sort();
 
+/** The dedupe window (seconds, as text) a template gives the function whose logical ID starts with `prefix`. */
+function ttlOf(template: Template, prefix: string): unknown {
+  const fn = resources(template, 'AWS::Lambda::Function')[idOf(template, 'AWS::Lambda::Function', prefix)];
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables[
+    ENV.dedupeTtlSeconds
+  ];
+}
+
 describe('KappaArchitectureStack: the processor on the stream', () => {
   // GIVEN the stack with distinct processor values (a swap of two props cannot pass)
   const template = synthKappa({ processorBatchSize: 321 }).template();
@@ -364,6 +372,14 @@ describe('KappaArchitectureStack: the replay state machine', () => {
     synthKappa({ maxReplayDuration: Duration.minutes(45) })
       .template()
       .hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionTime', Threshold: 2_700_000 });
+  });
+
+  it('gives dedupeWindow to both the processor and the replay function (the same producer retries left out live and in a replay)', () => {
+    const two = synthKappa({ dedupeWindow: Duration.days(2) }).template();
+    expect(ttlOf(two, 'ProcessorHandlerFunction')).toBe('172800');
+    expect(ttlOf(two, 'ReplayHandlerFunction')).toBe('172800');
+    expect(ttlOf(template, 'ProcessorHandlerFunction')).toBe('604800');
+    expect(ttlOf(template, 'ReplayHandlerFunction')).toBe('604800');
   });
 
   it('gives the replay function the archive and tables it reads and writes, with the clock watermark', () => {

@@ -460,6 +460,19 @@ describe('speed layer event source props land on the right CloudFormation fields
     synth(props).template().hasResourceProperties('AWS::Lambda::EventSourceMapping', fields);
   });
 
+  it('gives speedDedupeWindow to the speed function (its id window)', () => {
+    const ttl = (props: Parameters<typeof synth>[0]): unknown[] =>
+      Object.values(synth(props).template().findResources('AWS::Lambda::Function'))
+        .map(
+          (fn) =>
+            (fn as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties,
+        )
+        .map((p) => p.Environment?.Variables?.[ENV.dedupeTtlSeconds])
+        .filter((v) => v !== undefined);
+    expect(ttl({ speedDedupeWindow: Duration.hours(2) })).toEqual(['7200']);
+    expect(ttl({})).toEqual(['900']);
+  });
+
   it('fails if the parallelization factor is above 1 (a row fenced per partition key could pass 400 KB)', () => {
     expect(() => synth({ speedParallelizationFactor: 2 })).toThrow(
       'parallelizationFactor must be 1 (given 2): above 1 Lambda keeps order per partition key only',
