@@ -216,6 +216,8 @@ export class LocalPipeline {
   private dlq?: DeadLetterQueue;
   private sweeper?: TtlSweeper;
   private speedRows?: DynamoDbSpeedRowStore;
+  /** With `endpoint`: the batch handler's copy of the archive (freshArchiveMirror). */
+  private archiveMirror?: string;
   /** Only per-event claims (`global` dedupe) count earlier copies of kept ids. */
   private claims?: DynamoDbEventClaims;
   private ingestHost?: HandlerHost;
@@ -276,7 +278,7 @@ export class LocalPipeline {
           s3Flavor: o.endpointS3Flavor ?? 'aws',
         },
         // DuckDB reads no s3:// here: the batch handler copies the archive into this folder.
-        archiveDir: await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-')),
+        archiveDir: await this.freshArchiveMirror(),
       };
     this.emulators = await startEmulators({
       dataDir: this.dataPath('emulators'),
@@ -287,6 +289,24 @@ export class LocalPipeline {
       archiveDir: path.join(this.emulators.s3Dir, this.names.bucket, 'events'),
       compactedDir: path.join(this.emulators.s3Dir, this.names.bucket, COMPACTED_PREFIX),
     };
+  }
+
+  /**
+   * The folder the batch handler copies an endpoint's archive into: `archive-mirror` in the data
+   * dir (a temporary folder without one), emptied first and removed at stop. A copy left by an
+   * earlier process may hold objects the endpoint no longer has (LocalStack restarted without
+   * persistence), so each process copies afresh; in the data dir, a process ended by `kill -9`
+   * leaves no copy behind in the temporary folder (each restart left a whole copy of the archive
+   * there before).
+   */
+  private async freshArchiveMirror(): Promise<string> {
+    const dir =
+      this.dataPath('archive-mirror') ??
+      (await fs.mkdtemp(path.join(os.tmpdir(), 'streamfold-archive-mirror-')));
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.mkdir(dir, { recursive: true });
+    this.archiveMirror = dir;
+    return dir;
   }
 
   /** The stream, tables and bucket; refuses data built with another arrival bucket. */
@@ -615,6 +635,7 @@ export class LocalPipeline {
       graceMs,
     );
     await Promise.all(this.hosts.map((h) => h.stop()));
+    if (this.archiveMirror) await fs.rm(this.archiveMirror, { recursive: true, force: true });
     await this.emulators?.stop();
     this.kinesis?.destroy();
     await this.releaseDataDir?.();

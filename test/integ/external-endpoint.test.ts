@@ -1,5 +1,8 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { startEmulators, type Emulators } from '../../local/emulators';
@@ -15,6 +18,32 @@ import { testPipeline } from './test-pipeline';
 let emulators: Emulators;
 let edge: http.Server;
 let pipeline: LocalPipeline;
+let stopped = false;
+const dataDir = mkdtempSync(path.join(tmpdir(), 'streamfold-edge-'));
+const mirror = path.join(dataDir, 'archive-mirror');
+
+/**
+ * A copy left by an earlier process, holding 5 taps on "ok" that the endpoint's archive does not
+ * have (as after LocalStack restarted without persistence): none may be served.
+ */
+function leaveStaleCopy(): void {
+  const folder = path.join(mirror, 'dt=2026-02-01', 'hour=10');
+  mkdirSync(folder, { recursive: true });
+  const lines = Array.from({ length: 5 }, (_, i) =>
+    JSON.stringify({
+      id: `ghost${i}`,
+      type: 'tap',
+      time: '2026-02-01T10:00:00Z',
+      button: 'ok',
+      _tm: Date.parse('2026-02-01T10:00:00Z'),
+      _am: Date.now() - 60_000,
+      _shard: 'shardId-000000000000',
+      _seq: String(1000 + i),
+      _pk: 'ghost',
+    }),
+  );
+  writeFileSync(path.join(folder, 'shardId-000000000000-1000-1004.ndjson'), lines.join('\n') + '\n');
+}
 
 beforeAll(async () => {
   emulators = await startEmulators();
@@ -39,6 +68,7 @@ beforeAll(async () => {
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => edge.listen(0, '127.0.0.1', resolve));
+  leaveStaleCopy();
   pipeline = testPipeline(
     validateViews([
       {
@@ -53,13 +83,15 @@ beforeAll(async () => {
       endpoint: `http://127.0.0.1:${(edge.address() as AddressInfo).port}`,
       endpointS3Flavor: 's3rver', // the router's S3 is s3rver; LocalStack takes any credentials
       resourcePrefix: 'edge-test',
+      dataDir,
     },
   );
   await pipeline.start();
 }, 60_000);
 
 afterAll(async () => {
-  await pipeline?.stop();
+  if (!stopped) await pipeline?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
   edge?.closeAllConnections();
   await new Promise((r) => edge?.close(r));
   await emulators?.stop();
@@ -95,4 +127,11 @@ describe('one AWS-compatible endpoint (the LocalStack mode)', () => {
     expect(run.cutoffMs).toBeGreaterThanOrEqual(covered);
     expect(await taps()).toEqual({ cutoff: run.cutoff, taps: 15 });
   }, 120_000); // a batch run over the archive copied from S3, on a loaded machine
+
+  it("keeps its copy in the data dir and removes it at stop, leaving none in the system's temporary folder", async () => {
+    expect(existsSync(mirror)).toBe(true);
+    stopped = true;
+    await pipeline.stop();
+    expect(existsSync(mirror)).toBe(false);
+  });
 });
