@@ -210,6 +210,14 @@ export function parseViewQuery(
       });
     else key.push(value);
   }
+  // A misspelt parameter (`form=`) was answered for the default range as if it were not there.
+  const known = [...view.key, 'from', 'to'];
+  for (const name of Object.keys(params))
+    if (!known.includes(name))
+      problems.push({
+        field: name,
+        message: `unknown query parameter ${JSON.stringify(name)}: GET /views/${view.name} takes ${known.join(', ')}`,
+      });
   // A key the ingestion API refuses as too long to store was never stored; asking DynamoDB for it
   // fails (a partition key over 2,048 bytes is a ValidationException, a 5xx to the caller), and
   // dynalite does not check a Query's key, so only the cloud would show it.

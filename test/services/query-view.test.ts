@@ -113,7 +113,16 @@ describe('queryView: refusals', () => {
     const { query } = setup();
     const res = await query('clicks', { toString: 'x', constructor: 'y' } as Record<string, string>);
     expect(res.status).toBe(400);
-    expect(res.body.problems?.map((p) => p.field)).toEqual(['page']);
+    expect(res.body.problems?.map((p) => p.field)).toEqual(['page', 'toString', 'constructor']);
+  });
+
+  it('answers 400 to an unknown parameter (a misspelt from was answered for the default range)', async () => {
+    const { query } = setup();
+    const res = await query('clicks', { page: '/home', form: range.from, to: range.to });
+    expect(res.status).toBe(400);
+    expect(res.body.problems).toEqual([
+      { field: 'form', message: 'unknown query parameter "form": GET /views/clicks takes page, from, to' },
+    ]);
   });
 
   it.each([
