@@ -236,6 +236,19 @@ describe('eventProblems: CloudEvents 1.0', () => {
     expect(checked.timeMs).toBe(T);
   });
 
+  it("reads data's fields only: the envelope's source, subject and extensions are not fields (README)", () => {
+    expect(
+      flattenEnvelope({
+        ...cloud,
+        source: '/shop',
+        subject: 'x',
+        k: 'top',
+        data: { shop: 's1', k: 'inner' },
+      }),
+    ).toEqual({ shop: 's1', k: 'inner', type: 'order', time: cloud.time, id: 'ce-1' });
+    expect(flattenEnvelope({ ...cloud, k: 'top', data: { shop: 's1' } })).not.toHaveProperty('k');
+  });
+
   it('leaves the id out when the envelope has none, and reads no data as no fields', () => {
     const { id: _id, ...withoutId } = cloud;
     expect(flattenEnvelope({ ...withoutId, data: { shop: 's1' } })).not.toHaveProperty('id');
