@@ -99,6 +99,9 @@ const shaped: FaultSuiteOptions = full
         failuresPerPublish: 10,
         maxMs: 150 * 60_000,
         killMidPublishEach: 1000,
+        killMaxMs: 150 * 60_000,
+        // npm start's flush: at the chaos's 500 ms each run slowed as the arrival hour filled.
+        archiveFlushMs: 5_000,
       },
       // Then the SIGKILLs, in a phase of their own (FaultSuiteOptions.killFaults): each at a random
       // moment within 2 s of the runtime serving again.
@@ -164,7 +167,9 @@ const options: FaultSuiteOptions = {
           maxMs: 150 * 60_000,
           ...shaped.batchFaults,
           each: batchEachOverride,
-          ...(batchKillEachOverride !== undefined ? { killMidPublishEach: batchKillEachOverride } : {}),
+          ...(batchKillEachOverride !== undefined
+            ? { killMidPublishEach: batchKillEachOverride, killMaxMs: 150 * 60_000, archiveFlushMs: 5_000 }
+            : {}),
         },
       }
     : {}),

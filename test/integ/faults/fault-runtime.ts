@@ -34,6 +34,8 @@ export interface FaultRuntimeOptions {
   readonly faults: boolean;
   /** How often the batch schedule fires (the first run too). */
   readonly batchEveryMs: number;
+  /** How often the archiver flushes. @default 500 */
+  readonly archiveFlushMs?: number;
   /** Folder of esbuild bundles of the handlers (`<name>.js`), loaded instead of their sources. */
   readonly handlerBundles?: string;
   /** `both` also runs the Kappa processor and replays (served at /kappa/views). */
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
     endpointS3Flavor: 's3rver',
     batchEveryMs: o.batchEveryMs,
     firstBatchAfterMs: o.batchEveryMs,
-    archiveFlushMs: 500,
+    archiveFlushMs: o.archiveFlushMs ?? 500,
     speedBatchSize: o.speedBatchSize,
     ...(o.handlerBundles
       ? { handlerEntry: (name: string) => path.join(o.handlerBundles!, `${name}.js`) }
