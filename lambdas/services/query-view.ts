@@ -211,9 +211,10 @@ export function parseViewQuery(
     else key.push(value);
   }
   // A misspelt parameter (`form=`) was answered for the default range as if it were not there.
+  // X-Amz-* are SigV4's own when a request is signed in its query string (a presigned URL).
   const known = [...view.key, 'from', 'to'];
   for (const name of Object.keys(params))
-    if (!known.includes(name))
+    if (!known.includes(name) && !/^x-amz-/i.test(name))
       problems.push({
         field: name,
         message: `unknown query parameter ${JSON.stringify(name)}: GET /views/${view.name} takes ${known.join(', ')}`,
