@@ -19,8 +19,9 @@ const freshDir = mkdtempSync(path.join(tmpdir(), 'streamfold-view-change-fresh-'
 let running: LocalPipeline | undefined;
 afterAll(async () => {
   await running?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  rmSync(freshDir, { recursive: true, force: true });
+  // Retried: a worker's last write can land while the folder is removed (ENOTEMPTY, CI 2026-12-04).
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  rmSync(freshDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 const [orders] = ORDERS_VIEWS;
