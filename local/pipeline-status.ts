@@ -21,19 +21,23 @@ export interface PipelineStatus {
   readonly api: string;
   readonly endpoints: Pick<AwsEndpoints, 'kinesis' | 'dynamodb' | 's3' | 'region'>;
   readonly resources: ResourceNames & { readonly shards: number | undefined };
-  readonly speed: EventSourcePollerStats;
+  /** The speed layer's poller; null with `--architecture kappa`, which runs no speed layer. */
+  readonly speed: EventSourcePollerStats | null;
   readonly archive: ArchiverStats;
+  /** The batch schedule; null with `--architecture kappa`, which runs no batch layer. */
   readonly batch: {
     readonly runs: number;
     readonly failures: number;
     readonly last: BatchRunResult | null;
     readonly lastError: string | null;
     readonly everyMs: number;
-  };
-  readonly speedRows: number;
+  } | null;
+  /** Rows in the speed table; null with `--architecture kappa`. */
+  readonly speedRows: number | null;
   /**
    * Copies of one id that arrived before the copy the speed layer kept (README: producer retries).
-   * Only per-event claims see copies on other shards (ADR 008): null when nothing counts them.
+   * Only per-event claims see copies on other shards (ADR 008): null when nothing counts them
+   * (shard dedupe, or Kappa only).
    */
   readonly earlierCopiesOfKeptIds: number | null;
   readonly deadLetterQueue: { readonly depth: number };
@@ -127,6 +131,8 @@ export interface StatusSources {
 export async function readPipelineStatus(s: StatusSources): Promise<PipelineStatus> {
   const summary = await s.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: s.names.stream }));
   const generator = s.generator;
+  // Kappa alone runs no speed or batch layer: zeros there would read as a stalled layer.
+  const lambda = s.architecture !== 'kappa';
   return {
     architecture: s.architecture,
     uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000),
@@ -139,17 +145,19 @@ export async function readPipelineStatus(s: StatusSources): Promise<PipelineStat
       region: s.endpoints.region,
     },
     resources: { ...s.names, shards: summary.StreamDescriptionSummary?.OpenShardCount },
-    speed: s.speed.stats(),
+    speed: lambda ? s.speed.stats() : null,
     archive: s.archive.stats(),
-    batch: {
-      runs: s.batch.runs,
-      failures: s.batch.failures,
-      last: s.batch.lastResult ?? null,
-      lastError: s.batch.lastError ?? null,
-      everyMs: s.batchEveryMs,
-    },
-    speedRows: await s.speedRows.count(),
-    earlierCopiesOfKeptIds: s.claims ? await s.claims.earlierCopiesNoted() : null,
+    batch: lambda
+      ? {
+          runs: s.batch.runs,
+          failures: s.batch.failures,
+          last: s.batch.lastResult ?? null,
+          lastError: s.batch.lastError ?? null,
+          everyMs: s.batchEveryMs,
+        }
+      : null,
+    speedRows: lambda ? await s.speedRows.count() : null,
+    earlierCopiesOfKeptIds: lambda && s.claims ? await s.claims.earlierCopiesNoted() : null,
     deadLetterQueue: { depth: await s.deadLetters.depth() },
     generator: generator
       ? {

@@ -10,12 +10,11 @@ export class ProgressLine {
   async render(): Promise<string> {
     const s = await this.pipeline.status();
     const time = (iso: string | null | undefined) => (iso ? iso.slice(11, 19) : '-');
-    const lambda = s.architecture !== 'kappa';
     return [
       `events in ${s.eventsAccepted}`,
-      ...(lambda ? [`speed ${s.speed.recordsProcessed} rec, lag ${s.speed.millisBehindLatest} ms`] : []),
+      ...(s.speed ? [`speed ${s.speed.recordsProcessed} rec, lag ${s.speed.millisBehindLatest} ms`] : []),
       `archived ${s.archive.recordsArchived}`,
-      ...(lambda ? [`batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`] : []),
+      ...(s.batch ? [`batch v${s.batch.last?.version ?? '-'} cutoff ${time(s.batch.last?.cutoff)}`] : []),
       ...(s.kappa ? [kappaPart(s.kappa)] : []),
       `DLQ ${s.deadLetterQueue.depth}`,
     ].join(' | ');

@@ -201,6 +201,9 @@ describe('Kappa on the embedded stack', () => {
     expect(old.body.definitionChanged).toMatch(/until a replay builds the new one/);
     expectOrders(old, 'north', false);
     expect((await kappaStatus()).replay?.status).toBe('finished');
+    // Kappa alone runs no speed or batch layer: the status says so rather than showing idle zeros.
+    const whole = (await http('GET', '/admin/status')).body;
+    expect(whole).toMatchObject({ architecture: 'kappa', speed: null, batch: null, speedRows: null });
 
     // Events keep arriving while the replay runs.
     let ingesting = true;
