@@ -79,6 +79,8 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *   dashboard=true                 the dashboard page at GET / of the API (IAM-authorized, like every route)
  *   apiRateLimit=1000              stage throttling, requests per second
  *   apiBurstLimit=2000             stage throttling, burst
+ *   enhancedFanOut=true           the speed layer and the Kappa processor read through enhanced fan-out consumers
+ *                                  (records pushed, served sooner; a consumer-shard hour and per-GB charge, ADR 025)
  *   replayConcurrency=100          Kappa: archive objects a replay processes at once (1 to 1000)
  *   stackName=<name>               stack name (lambda, kappa) or prefix (both: <name>-Lambda, <name>-Kappa):
  *                                  a second deployment in the same account and region
@@ -156,6 +158,7 @@ export function buildApp(app: App): Stack[] {
       batchCompactionPeriod: compactionHours === undefined ? undefined : Duration.hours(compactionHours),
       archiveBufferInterval,
       archiveStartDate,
+      speedEnhancedFanOut: flag('enhancedFanOut'),
     });
     stacks.push(lambdaStack);
   }
@@ -172,6 +175,7 @@ export function buildApp(app: App): Stack[] {
         ? { stream: lambdaStack.eventStream.stream, archive: lambdaStack.archive }
         : { shardCount: number('shardCount'), archiveBufferInterval, archiveStartDate }),
       replayConcurrency,
+      processorEnhancedFanOut: flag('enhancedFanOut'),
     });
     stacks.push(kappaStack);
   }

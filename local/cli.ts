@@ -37,6 +37,9 @@ Options:
   --aggregation-window <duration> speed layer: fold batches in a tumbling window
                             and write each row once per window (rows appear
                             when the window closes), up to 15m; 0 = off   [0]
+  --enhanced-fan-out        read the stream as an enhanced fan-out consumer
+                            (records pushed: a caught-up shard is read every
+                            200 ms instead of once a second)
   --endpoint <url>          an AWS-compatible endpoint (LocalStack) instead of the
                             embedded emulators                    [$AWS_ENDPOINT_URL]
   --architecture <a>        lambda, kappa, or both on one stream (Lambda at
@@ -79,6 +82,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
       'no-speed-dedupe': { type: 'boolean', default: false },
       'dedupe-scope': { type: 'string', default: 'shard' },
       'aggregation-window': { type: 'string', default: '0s' },
+      'enhanced-fan-out': { type: 'boolean', default: false },
       architecture: { type: 'string', default: 'lambda' },
       'no-auto-replay': { type: 'boolean', default: false },
       'replay-handoff': { type: 'string', default: '3s' },
@@ -139,6 +143,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     speedDedupe: !values['no-speed-dedupe'],
     dedupeScope: dedupeScope(values['dedupe-scope']),
     speedAggregationWindowMs: aggregationWindowMs,
+    enhancedFanOut: values['enhanced-fan-out'],
     endpoint: values.endpoint || undefined,
     architecture,
     kappaAutoReplay: !values['no-auto-replay'],

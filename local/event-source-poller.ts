@@ -126,6 +126,8 @@ export interface ShardStats {
 
 export interface EventSourcePollerStats {
   readonly streamName: string;
+  /** How long a shard read to its tip waits for its next read (1,000: Lambda's standard iterator; less with enhanced fan-out, ADR 025). */
+  readonly readIntervalMs: number;
   readonly recordsProcessed: number;
   readonly invocations: number;
   readonly failedInvocations: number;
@@ -693,6 +695,7 @@ export class EventSourcePoller extends ShardConsumer<ShardState> {
     const sum = (pick: (s: ShardStats) => number) => shards.reduce((n, s) => n + pick(s), 0);
     return {
       streamName: this.options.streamName,
+      readIntervalMs: this.pollIntervalMs,
       recordsProcessed: sum((s) => s.recordsProcessed),
       invocations: sum((s) => s.invocations),
       failedInvocations: sum((s) => s.failedInvocations),

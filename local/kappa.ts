@@ -43,6 +43,11 @@ export interface LocalKappaOptions {
   readonly dataPath: (...parts: string[]) => string | undefined;
   readonly batchSize: number;
   readonly batchingWindowMs: number;
+  /**
+   * How often the processor's event source reads a caught-up shard (EventSourcePollerOptions.pollIntervalMs).
+   * @default 1000 (Lambda's once a second per shard)
+   */
+  readonly pollIntervalMs?: number;
   readonly retryAttempts: number;
   readonly dedupe: boolean;
   readonly handoffDelayMs: number;
@@ -162,6 +167,7 @@ export class LocalKappa {
       handler: (event: KinesisStreamEvent) => processorHost.invoke<KinesisStreamBatchResponse>(event),
       batchSize: o.batchSize,
       maximumBatchingWindowMs: o.batchingWindowMs,
+      pollIntervalMs: o.pollIntervalMs,
       bisectBatchOnFunctionError: true,
       maximumRetryAttempts: o.retryAttempts,
       reportBatchItemFailures: true,

@@ -2,7 +2,7 @@ import { Duration, Tokenization, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
-import type { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { KinesisConsumerEventSource, KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { kappaProcessorEnvironment } from '../../lambdas/runtime/function-environment';
@@ -52,7 +52,9 @@ export class KappaProcessor extends Construct {
   /** The on-failure destination: one object per failed batch, records included. */
   readonly deadLetterBucket: s3.Bucket;
   readonly deadLetterAlarm: cloudwatch.Alarm;
-  readonly eventSource: KinesisEventSource;
+  readonly eventSource: KinesisEventSource | KinesisConsumerEventSource;
+  /** The enhanced fan-out consumer it reads through (`enhancedFanOut`); absent: a standard iterator. */
+  readonly streamConsumer?: kinesis.StreamConsumer;
 
   constructor(scope: Construct, id: string, props: KappaProcessorProps) {
     super(scope, id);
@@ -99,6 +101,7 @@ export class KappaProcessor extends Construct {
       props.removalPolicy,
     );
     this.eventSource = consumer.eventSource;
+    this.streamConsumer = consumer.streamConsumer;
     this.deadLetterBucket = consumer.deadLetterBucket;
     this.deadLetterAlarm = consumer.deadLetterAlarm;
   }

@@ -1,8 +1,12 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { KinesisEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import {
+  KinesisConsumerEventSource,
+  KinesisEventSource,
+  type KinesisEventSourceProps,
+} from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { grantBucket, grantObjects } from './grants';
@@ -71,6 +75,17 @@ export interface KinesisSourceOptions {
    * @default 1
    */
   readonly parallelizationFactor?: number;
+  /**
+   * Read the stream through an enhanced fan-out consumer of its own (a registered stream consumer:
+   * records pushed over HTTP/2, "typically an average of 70 ms" from PutRecords, against about
+   * 200 ms on average and a read of each caught-up shard once a second with a standard iterator),
+   * for events served sooner. It adds a consumer-shard hour and a per-GB retrieval charge
+   * (https://aws.amazon.com/kinesis/data-streams/pricing/), and a stream takes at most 20
+   * registered consumers. Order per shard and parents before children are kept as with a standard
+   * iterator, so the fences and the dedupe are unchanged (ADR 025).
+   * @default false
+   */
+  readonly enhancedFanOut?: boolean;
 }
 
 /**
@@ -98,6 +113,7 @@ export interface ResolvedKinesisSourceOptions {
   readonly retryAttempts: number;
   readonly maxRecordAge: Duration;
   readonly parallelizationFactor: number;
+  readonly enhancedFanOut: boolean;
   /** TumblingWindowInSeconds (the speed layer's `aggregationWindow`); absent: no window. */
   readonly tumblingWindow?: Duration;
 }
@@ -126,12 +142,15 @@ export function resolveKinesisSourceOptions(options: KinesisSourceOptions): Reso
     retryAttempts,
     maxRecordAge,
     parallelizationFactor,
+    enhancedFanOut: options.enhancedFanOut ?? false,
   };
 }
 
 /** What {@link addKinesisSource} created. */
 export interface KinesisSource {
-  readonly eventSource: KinesisEventSource;
+  readonly eventSource: KinesisEventSource | KinesisConsumerEventSource;
+  /** The enhanced fan-out consumer the event source reads through (`enhancedFanOut`); absent: a standard iterator. */
+  readonly streamConsumer?: kinesis.StreamConsumer;
   /** Where failed batches go, each as one object holding the invocation record (the records themselves). */
   readonly deadLetterBucket: s3.Bucket;
   readonly deadLetterAlarm: cloudwatch.Alarm;
@@ -172,7 +191,7 @@ export function addKinesisSource(
     id: 'AwsSolutions-S1',
     reason: `Only Lambda's event source mapping writes here (the ${consumerName}'s failed batches, expired after ${FAILED_BATCH_RETENTION_DAYS} days); every write is also an S3 request metric the dead-letter alarm watches.`,
   });
-  const eventSource = new KinesisEventSource(stream, {
+  const sourceProps: KinesisEventSourceProps = {
     startingPosition: lambda.StartingPosition.TRIM_HORIZON,
     batchSize: options.batchSize,
     maxBatchingWindow: options.maxBatchingWindow,
@@ -183,7 +202,18 @@ export function addKinesisSource(
     tumblingWindow: options.tumblingWindow,
     reportBatchItemFailures: true,
     onFailure: new S3FailedBatchDestination(deadLetterBucket),
-  });
+  };
+  // A consumer's name is unique per stream: the construct path keeps the speed layer's and the
+  // Kappa processor's apart when both read one stream (`-c architecture=both`).
+  const streamConsumer = options.enhancedFanOut
+    ? new kinesis.StreamConsumer(scope, 'StreamConsumer', {
+        stream,
+        streamConsumerName: Names.uniqueResourceName(scope, { maxLength: 128, separator: '-' }),
+      })
+    : undefined;
+  const eventSource = streamConsumer
+    ? new KinesisConsumerEventSource(streamConsumer, sourceProps)
+    : new KinesisEventSource(stream, sourceProps);
   handler.function.addEventSource(eventSource);
   Validations.of(handler.role).acknowledge({
     id: `AwsSolutions-IAM5[Resource::<${Stack.of(scope).getLogicalId(deadLetterBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
@@ -202,5 +232,5 @@ export function addKinesisSource(
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     alarmDescription: `A batch of stream records failed the ${consumerName} and was written, records included, to its on-failure bucket: redrive it (docs/deploy.md).`,
   });
-  return { eventSource, deadLetterBucket, deadLetterAlarm };
+  return { eventSource, streamConsumer, deadLetterBucket, deadLetterAlarm };
 }

@@ -68,6 +68,13 @@ export interface KappaArchitectureStackProps extends StackProps {
    */
   readonly processorParallelizationFactor?: number;
   /**
+   * The processor reads the stream through an enhanced fan-out consumer of its own: records pushed,
+   * served sooner, at a consumer-shard hour and per-GB charge (KinesisSourceOptions.enhancedFanOut,
+   * ADR 025). Context `enhancedFanOut=true`.
+   * @default false
+   */
+  readonly processorEnhancedFanOut?: boolean;
+  /**
    * How long an event id is remembered, by the processor (its claims' time to live) and by a
    * replay (its claims, and how far before a range's `from` it reads the archive for first
    * copies): producer retries further apart than this are counted twice. One value for both, so
@@ -189,6 +196,7 @@ export class KappaArchitectureStack extends Stack {
       viewsJson,
       batchSize: props.processorBatchSize,
       parallelizationFactor: props.processorParallelizationFactor,
+      enhancedFanOut: props.processorEnhancedFanOut,
       dedupeWindow: props.dedupeWindow,
       removalPolicy: props.dataRemovalPolicy,
     });

@@ -67,6 +67,31 @@ describe('the CDK app (bin/app.ts)', () => {
     kappa.resourceCountIs('AWS::DynamoDB::Table', 3);
   });
 
+  it('gives the speed layer and the Kappa processor enhanced fan-out consumers of their own with enhancedFanOut=true', () => {
+    // GIVEN both architectures on one stream, with enhanced fan-out
+    const stacks = buildApp(app({ architecture: 'both', views: FIXTURE, enhancedFanOut: 'true' }));
+    const [lambda, kappa] = stacks.map((s) => Template.fromStack(s));
+    // THEN each stack registers one consumer of the Lambda stack's stream, under a different name
+    const names = [lambda, kappa].map((t) => {
+      const consumers = Object.values(t.findResources('AWS::Kinesis::StreamConsumer'));
+      expect(consumers).toHaveLength(1);
+      return (consumers[0] as { Properties: { ConsumerName: string } }).Properties.ConsumerName;
+    });
+    expect(new Set(names).size).toBe(2);
+    for (const name of names) expect(name).toMatch(/^[a-zA-Z0-9_.-]{1,128}$/);
+    kappa.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
+      StreamARN: { 'Fn::ImportValue': Match.stringLikeRegexp('^StreamfoldLambda:.*EventStream') },
+    });
+    // and each event source mapping reads through its consumer
+    for (const t of [lambda, kappa])
+      t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [Match.anyValue(), 'ConsumerARN'] },
+      });
+    // without the flag: no consumer
+    for (const s of buildApp(app({ architecture: 'both', views: FIXTURE })))
+      Template.fromStack(s).resourceCountIs('AWS::Kinesis::StreamConsumer', 0);
+  });
+
   it('fails if the architecture is unknown', () => {
     expect(() => buildApp(app({ architecture: 'lamda', views: FIXTURE }))).toThrow(
       'architecture must be one of lambda, kappa, both (given lamda)',

@@ -5,8 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/build-app';
 import { synthKappa } from './kappa-fixture';
 
-function nag(mutate?: (stack: ReturnType<typeof synthKappa>['stack']) => void) {
-  const { app, stack } = synthKappa();
+function nag(
+  mutate?: (stack: ReturnType<typeof synthKappa>['stack']) => void,
+  props: Parameters<typeof synthKappa>[0] = {},
+) {
+  const { app, stack } = synthKappa(props);
   mutate?.(stack);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   return () => app.synth();
@@ -16,6 +19,10 @@ describe('cdk-nag on the Kappa stack', () => {
   it('finds nothing unacknowledged in the AwsSolutions and Serverless packs', () => {
     // GIVEN the Kappa stack with both packs / WHEN synthesized / THEN no finding is left
     expect(nag()).not.toThrow();
+  });
+
+  it('finds nothing unacknowledged with the processor on an enhanced fan-out consumer (ADR 025)', () => {
+    expect(nag(undefined, { processorEnhancedFanOut: true })).not.toThrow();
   });
 
   it('fails if the admin function gets a wildcard resource (acknowledgements are per finding, not blanket)', () => {

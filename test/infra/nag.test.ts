@@ -26,6 +26,10 @@ describe('cdk-nag', () => {
     expect(nag(undefined, { dataRemovalPolicy: RemovalPolicy.DESTROY })).not.toThrow();
   });
 
+  it('finds nothing unacknowledged with the speed layer on an enhanced fan-out consumer (ADR 025)', () => {
+    expect(nag(undefined, { speedEnhancedFanOut: true })).not.toThrow();
+  });
+
   it('fails if a new wildcard permission appears (acknowledgements are per finding, not blanket)', () => {
     const run = nag((stack) => {
       stack.query.role.addToPolicy(

@@ -150,6 +150,42 @@ describe('SpeedLayer: grants carry the KMS permissions of a customer-managed key
   });
 });
 
+describe('SpeedLayer enhancedFanOut (ADR 025)', () => {
+  it('reads through a stream consumer of its own, with the consumer actions on that consumer only', () => {
+    const template = speedLayer({ enhancedFanOut: true });
+    template.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    template.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
+      StreamARN: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Stream'), 'Arn'] },
+      ConsumerName: Match.stringLikeRegexp('^S-Speed-'),
+    });
+    // The mapping's source is the consumer, not the stream, with the same fields as without it.
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedStreamConsumer'), 'ConsumerARN'] },
+      StartingPosition: 'TRIM_HORIZON',
+      ParallelizationFactor: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: ['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard'],
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SpeedStreamConsumer'), 'ConsumerARN'] },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('reads the stream with a standard iterator by default (no consumer)', () => {
+    const template = speedLayer({});
+    template.resourceCountIs('AWS::Kinesis::StreamConsumer', 0);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Stream'), 'Arn'] },
+    });
+  });
+});
+
 describe('SpeedLayer aggregationWindow (ADR 012)', () => {
   it('sets TumblingWindowInSeconds on the event source mapping when given', () => {
     speedLayer({ aggregationWindow: Duration.minutes(1) }).hasResourceProperties(

@@ -1,12 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
-import { type LocalPipeline } from '../../local/pipeline';
+import { ENHANCED_FAN_OUT_READ_MS, type LocalPipeline } from '../../local/pipeline';
 import { testPipeline } from './test-pipeline';
 
 /**
  * `--architecture both`: the Lambda and the Kappa architectures on one stream. Lambda answers at
  * /views/{view}, Kappa at /kappa/views/{view}; after the speed layer, a batch run and the Kappa
- * processor have caught up, both give the same exact values.
+ * processor have caught up, both give the same exact values. Run with `enhancedFanOut` (ADR 025):
+ * both event sources read as enhanced fan-out consumers, which changes when they read, not what.
  */
 const views = validateViews([
   {
@@ -28,6 +29,7 @@ describe('both architectures on one stream', () => {
       archiveFlushMs: 300,
       speedBatchingWindowMs: 100,
       architecture: 'both',
+      enhancedFanOut: true,
     });
     await pipeline.start();
     const url = pipeline.url;
@@ -71,9 +73,11 @@ describe('both architectures on one stream', () => {
     }
     const status = (await (await fetch(`${url}/admin/status`)).json()) as {
       architecture: string;
-      kappa: unknown;
+      speed: { readIntervalMs: number };
+      kappa: { processor: { readIntervalMs: number } } | null;
     };
     expect(status.architecture).toBe('both');
-    expect(status.kappa).not.toBeNull();
+    expect(status.speed.readIntervalMs).toBe(ENHANCED_FAN_OUT_READ_MS);
+    expect(status.kappa?.processor.readIntervalMs).toBe(ENHANCED_FAN_OUT_READ_MS);
   }, 180_000);
 });

@@ -88,6 +88,12 @@ describe('streamfold start flags', () => {
     });
   });
 
+  it('reads --enhanced-fan-out, off by default', () => {
+    const views = ['--views', 'test/fixtures/views.cjs'];
+    expect(parseCli([...views, '--enhanced-fan-out'])).toMatchObject({ enhancedFanOut: true });
+    expect(parseCli(views)).toMatchObject({ enhancedFanOut: false });
+  });
+
   it('reads the speed aggregation window, off by default', () => {
     const views = ['--views', 'test/fixtures/views.cjs'];
     expect(parseCli([...views, '--aggregation-window', '60s'])).toMatchObject({
