@@ -1,10 +1,12 @@
 /**
  * Acknowledgement -> visible: POST /events at a steady rate (default 1,000 events/s, 100 per
  * request) and, for every request, the time from its 202 to the moment GET /views serves the
- * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops] [--window-ms N]
- * Writes bench/results/e2e-visibility.json; with --hops also where each marker's time went, hop
- * by hop (bench/results/e2e-hops.json). --window-ms sets the speed layer's batching window
- * (default: the pipeline's, as deployed) to compare settings.
+ * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops] [--window-ms N] [--keys N] [--enhanced-fan-out] [--out name.json]
+ * Writes bench/results/e2e-visibility.json (or --out); with --hops also where each marker's time
+ * went, hop by hop (bench/results/e2e-hops.json). --window-ms sets the speed layer's batching
+ * window (default: the pipeline's, as deployed) to compare settings; --keys the pages the other
+ * events spread over (default 1,000: about one speed row per event, the harsh case);
+ * --enhanced-fan-out reads the stream as an enhanced fan-out consumer (ADR 025).
  */
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -18,9 +20,19 @@ async function main(): Promise<void> {
   const rate = Number(process.argv[3] ?? 1000);
   const hops = process.argv.includes('--hops') ? new HopRecorder() : undefined;
   const windowArg = process.argv.indexOf('--window-ms');
+  const flagValue = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const keys = Number(flagValue('--keys') ?? 1000);
+  if (!Number.isSafeInteger(keys) || keys < 1)
+    throw new Error(`--keys must be a positive integer (given ${keys})`);
+  const enhancedFanOut = process.argv.includes('--enhanced-fan-out');
+  const out = flagValue('--out') ?? 'e2e-visibility.json';
   const pipeline = await startBenchPipeline({
     ...(hops?.pipelineProbes() ?? {}),
     ...(windowArg > 0 ? { speedBatchingWindowMs: Number(process.argv[windowArg + 1]) } : {}),
+    enhancedFanOut,
   });
   const visibility: number[] = [];
   // One checker, one request at a time, oldest marker first: pollers of their own (one per
@@ -59,7 +71,7 @@ async function main(): Promise<void> {
       type: 'page.view',
       time: new Date(now).toISOString(),
       // The first event is the request's marker, under a key nobody else writes.
-      page: j === 0 ? `/marker${n}` : `/p${(n * PER_REQUEST + j) % 1000}`,
+      page: j === 0 ? `/marker${n}` : `/p${(n * PER_REQUEST + j) % keys}`,
       userId: `u${(n * PER_REQUEST + j) % 20_000}`,
     }));
     hops?.mark(n, 'posted');
@@ -84,16 +96,15 @@ async function main(): Promise<void> {
     seconds,
     targetRate: rate,
     speedBatchingWindowMs: pipeline.options.speedBatchingWindowMs,
+    keys,
+    enhancedFanOut,
     achievedRate: Math.round(sent / elapsed),
     probes: visibility.length,
     e2e_visibility_p50_ms: Math.round(percentile(visibility, 50)),
     e2e_visibility_p95_ms: Math.round(percentile(visibility, 95)),
     e2e_visibility_max_ms: Math.round(visibility[visibility.length - 1]),
   };
-  writeFileSync(
-    path.join(__dirname, 'results', 'e2e-visibility.json'),
-    JSON.stringify(result, null, 2) + '\n',
-  );
+  writeFileSync(path.join(__dirname, 'results', out), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result));
   if (hops) {
     const breakdown = { date: result.date, machine: result.machine, seconds, ...hops.summary() };

@@ -528,8 +528,27 @@ function addQueryFigures(): void {
   }
 }
 
+/**
+ * The variants beside the default run (1,000 keys, a standard iterator): enhanced fan-out (ADR
+ * 025), and 50 keys (the built-in generator's pages, a load the local speed layer keeps up with),
+ * each with and without it: what enhanced fan-out changes once the function keeps up, and what it
+ * cannot change while it does not.
+ */
+const VISIBILITY_VARIANTS = [
+  { prefix: 'e2e_visibility_efo', file: 'e2e-visibility-efo.json', args: ['--enhanced-fan-out'] },
+  { prefix: 'e2e_visibility_50keys', file: 'e2e-visibility-50keys.json', args: ['--keys', '50'] },
+  {
+    prefix: 'e2e_visibility_efo_50keys',
+    file: 'e2e-visibility-efo-50keys.json',
+    args: ['--keys', '50', '--enhanced-fan-out'],
+  },
+] as const;
+
 function runVisibility(): void {
   runScript('e2e-visibility.ts', [quick ? '20' : '60', '1000']);
+  // Shorter in the quick run, which must stay under 3 minutes in all.
+  for (const v of VISIBILITY_VARIANTS)
+    runScript('e2e-visibility.ts', [quick ? '8' : '60', '1000', ...v.args, '--out', v.file]);
 }
 
 /** e2e_visibility_p50_ms / p95 from the last run of bench/e2e-visibility.ts. */
@@ -552,6 +571,20 @@ function addVisibilityFigures(): void {
   };
   add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
   add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
+  for (const v of VISIBILITY_VARIANTS) {
+    const r = readResult<typeof vis & { keys: number; enhancedFanOut: boolean; seconds: number }>(v.file);
+    const params = {
+      ...visParams,
+      rate: r.achievedRate,
+      probes: r.probes,
+      seconds: r.seconds,
+      keys: r.keys,
+      enhancedFanOut: r.enhancedFanOut,
+      loadAverage1m: r.machine.loadAverage1m,
+    };
+    add(`${v.prefix}_p50_ms`, r.e2e_visibility_p50_ms, 'ms', params);
+    add(`${v.prefix}_p95_ms`, r.e2e_visibility_p95_ms, 'ms', params);
+  }
 }
 
 /**
@@ -1051,6 +1084,9 @@ keeps two seconds.
 | query_p50_ms / query_p99_ms (a day of 1-minute buckets; every trickle event late: the harsh case) | ${fmt(value('query_p50_ms'))} / ${fmt(value('query_p99_ms'))} | |
 | query_ontime_p50_ms / query_ontime_p99_ms (the last 24 hours; 1 trickle event in 100 late) | ${fmt(value('query_ontime_p50_ms'))} / ${fmt(value('query_ontime_p99_ms'))} | |
 | e2e_visibility_p50_ms / p95 (202 -> visible in GET /views, 1,000 events/s) | ${fmt(value('e2e_visibility_p50_ms'))} / ${fmt(value('e2e_visibility_p95_ms'))} | |
+| e2e_visibility_efo_p50_ms / p95 (the same with \`--enhanced-fan-out\`, ADR 025) | ${fmt(value('e2e_visibility_efo_p50_ms'))} / ${fmt(value('e2e_visibility_efo_p95_ms'))} | |
+| e2e_visibility_50keys_p50_ms / p95 (the other events over 50 pages, not 1,000) | ${fmt(value('e2e_visibility_50keys_p50_ms'))} / ${fmt(value('e2e_visibility_50keys_p95_ms'))} | |
+| e2e_visibility_efo_50keys_p50_ms / p95 (50 pages, \`--enhanced-fan-out\`) | ${fmt(value('e2e_visibility_efo_50keys_p50_ms'))} / ${fmt(value('e2e_visibility_efo_50keys_p95_ms'))} | |
 
 The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
 (2026-12-03 17:29-17:32 UTC, load average 1.9 to 2.5, the bench's own): 300 queries each, and
