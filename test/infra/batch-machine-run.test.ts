@@ -4,11 +4,12 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbBatchViewStore } from '../../lambdas/adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../../lambdas/adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../../lambdas/adapters/aws/dynamodb-speed-row-store';
 import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
+import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
 import { makeS3Client } from '../../lambdas/runtime/clients/s3';
 import { ENV } from '../../lambdas/runtime/env';
 import { queryView } from '../../lambdas/services/query-view';
@@ -20,12 +21,13 @@ import { runAsl, type AslWorld } from './asl-interpreter';
 import { FIXTURE_VIEWS, synth } from './stack-fixture';
 
 /**
- * The batch state machine as `cdk synth` writes it (without the compaction loop), run step by
- * step (asl-interpreter.ts) against the batch handler module itself, configured by the environment
+ * The batch state machine as `cdk synth` writes it (without the compaction loop, then with it),
+ * run step by step (asl-interpreter.ts) against the batch handler module itself, configured by the environment
  * the stack gives its steps function, on the emulators, with Athena played by DuckDB behind
  * Athena's own wire protocol (athena-http-server.ts over athena-in-duckdb.ts): the plan's SQL and
  * UNLOADs run as generated, the writers read what the UNLOAD wrote through S3, the Map's
- * ResultWriter leaves its manifest where Publish reads it. Not AWS: the interpreter follows the
+ * ResultWriter leaves its manifest where Publish reads it. The tests run in order on one
+ * archive and one set of tables, each starting from what the one before left. Not AWS: the interpreter follows the
  * ASL specification for the states the machine uses (its Wait does not wait), DuckDB is not Trino.
  */
 const views = FIXTURE_VIEWS;
@@ -125,10 +127,15 @@ beforeAll(async () => {
   });
 }, 120_000);
 
+/** Athena's stand-ins of the compaction test (a second pair: the compacted table's columns differ). */
+const compactionAthena: { server?: AthenaHttpServer; duck?: AthenaInDuckDb } = {};
+
 afterAll(async () => {
   process.env = saved;
   await athena?.close();
   await duck?.close();
+  await compactionAthena.server?.close();
+  await compactionAthena.duck?.close();
   s3?.destroy();
   await tables?.stop();
   if (bucketDir) await fs.rm(bucketDir, { recursive: true, force: true });
@@ -310,4 +317,84 @@ describe('the synthesized batch state machine, run against the batch handler on 
     expect(await pointer()).toMatchObject({ version: 2 });
     expect(await served()).toEqual(before);
   }, 120_000);
+
+  it('with the compacted archive (the default stack), the compaction loop commits a generation before the plan, and the run reads it', async () => {
+    // GIVEN the stack with its default compaction, the steps function's environment, and the
+    // archive as the earlier tests left it (three raw objects, the last never published)
+    const template = synth().template();
+    const compacting = batchDefinition(template);
+    expect(compacting.StartAt).toBe('Compact');
+    const env = functionEnvironment(template);
+    expect(env[ENV.athenaCompactedTable]).toBe('compacted');
+    const columns = compactedTableColumns(typedFields(views));
+    compactionAthena.duck = new AthenaInDuckDb(bucketDir, columns, {
+      bucket: tables.names.bucket,
+      database: env[ENV.athenaDatabase],
+      table: env[ENV.athenaTable],
+      onObjectWritten: async (key, body) => {
+        await s3.send(new PutObjectCommand({ Bucket: tables.names.bucket, Key: key, Body: body }));
+      },
+    });
+    const server = await startAthenaHttpServer(compactionAthena.duck);
+    compactionAthena.server = server;
+    server.pollsBeforeDone = 1;
+    Object.assign(process.env, env, { [ENV.athenaEndpoint]: server.endpoint });
+    // The handler reads its configuration once, at module scope: a fresh module for this one.
+    vi.resetModules();
+    ({ handler } = (await import('../../lambdas/handlers/batch')) as {
+      handler: (event: unknown, context: Context) => Promise<unknown>;
+    });
+
+    // WHEN a full run is asked for
+    const w = world();
+    const outcome = await runAsl(compacting, { request: { full: true } }, w);
+
+    // THEN the compaction loop runs to done before the plan, its generation is committed, and the
+    // run's UNLOAD reads the compacted table
+    expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
+    // Three rounds: the partitions query, the Parquet UNLOAD with its partitions' registration,
+    // the statistics; each polled twice (RUNNING once), then the plan as without compaction
+    const round = ['compact', 'unloaded', 'unloaded'];
+    expect(w.invocations).toEqual([
+      ...round,
+      ...round,
+      ...round,
+      'compact',
+      'plan',
+      'unloaded',
+      'unloaded',
+      'write',
+      'publish',
+    ]);
+    const top = outcome.visited.filter((s) => !s.includes('/'));
+    expect(top.filter((s) => s === 'AdvanceCompaction')).toHaveLength(3);
+    expect(top.slice(top.indexOf('Plan') - 2, top.indexOf('Plan') + 1)).toEqual([
+      'AdvanceCompaction',
+      'CompactionDone',
+      'Plan',
+    ]);
+    const output = (
+      outcome as {
+        output: {
+          compaction: { phase: string; result: { status: string; sources?: number } };
+          result: unknown;
+        };
+      }
+    ).output;
+    // the three raw objects, six lines (r's two copies included: the dedupe is the run's)
+    expect(output.compaction).toMatchObject({
+      phase: 'done',
+      result: { status: 'committed', sources: 3, rows: 6 },
+    });
+    expect(output.result).toMatchObject({ status: 'published', version: 4 });
+    const unloads = server.started.filter((q) => q.startsWith('UNLOAD'));
+    expect(unloads.filter((q) => q.includes("format = 'PARQUET'"))).toHaveLength(1);
+    expect(unloads.filter((q) => q.includes("format = 'JSON'"))).toHaveLength(1);
+    expect(unloads.find((q) => q.includes("format = 'JSON'"))).toContain('"compacted"');
+    // The last object's event is served now, every id still once
+    expect(await served()).toEqual([
+      { start: `${DAY}T09:10:00.000Z`, measures: { views: 3, visitors: 2 } },
+      { start: `${DAY}T09:12:00.000Z`, measures: { views: 2, visitors: 2 } },
+    ]);
+  }, 180_000);
 });
