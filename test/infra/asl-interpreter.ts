@@ -1,4 +1,5 @@
 import jsonata from 'jsonata';
+import { randomUUID } from 'node:crypto';
 import type { AslMachine, AslState } from './asl';
 
 /**
@@ -19,6 +20,11 @@ export interface AslWorld {
   invoke(arn: string, payload: unknown): Promise<unknown>;
   /** The S3 ItemReader's listing (`s3:listObjectsV2`): every object under the prefix. */
   listObjects(bucket: string, prefix: string): Promise<{ Key: string; Size?: number }[]>;
+  /**
+   * A Distributed Map's ResultWriter (`s3:putObject`): writes `body` as object `key` of `bucket`.
+   * A Map with a ResultWriter in a world without it does not run.
+   */
+  writeObject?(bucket: string, key: string, body: string): Promise<void>;
   /** A Wait state's pause (tests shorten it). */
   wait(seconds: number): Promise<void>;
   /** The order a Map starts its children in, as a permutation of 0..n-1. @default in order */
@@ -265,11 +271,99 @@ async function runTask(
   }
 }
 
+/** One child execution of a Map Run, as its result file describes it. */
+interface ChildRun {
+  readonly index: number;
+  readonly input: Json;
+  readonly startDate: Date;
+  readonly stopDate: Date;
+  readonly output?: Json;
+  readonly failure?: StatesError;
+}
+
+/**
+ * What a Distributed Map's ResultWriter leaves in S3, as
+ * https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html lays it
+ * out: under `<Prefix>/<Map Run id>/`, one result file per status (`SUCCEEDED_0.json`,
+ * `FAILED_0.json`; AWS splits files past 5 GB, never reached here; no PENDING file since every
+ * child ran to its end) and `manifest.json` listing them. An entry is the child's metadata with
+ * its input and output as JSON text (Transformation NONE, the default) or its output alone
+ * (COMPACT); a file is a JSON array (OutputType JSON, the default) or JSON Lines. The state's
+ * output is `{MapRunArn, ResultWriterDetails: {Bucket, Key}}`, Key naming the manifest.
+ */
+async function writeMapResults(
+  state: AslState,
+  input: Json,
+  world: AslWorld,
+  where: string,
+  runs: readonly ChildRun[],
+): Promise<Json> {
+  const writer = state.ResultWriter as AslState;
+  if (writer.Resource !== 'arn:aws:states:::s3:putObject')
+    unsupported(where, `the ResultWriter resource ${String(writer.Resource)}`);
+  if (!world.writeObject) unsupported(where, 'a ResultWriter in a world without writeObject');
+  const config = (writer.WriterConfig ?? {}) as { Transformation?: string; OutputType?: string };
+  const transformation = config.Transformation ?? 'NONE';
+  const outputType = config.OutputType ?? 'JSON';
+  if (!['NONE', 'COMPACT'].includes(transformation))
+    unsupported(where, `the ResultWriter transformation ${transformation}`);
+  if (!['JSON', 'JSONL'].includes(outputType))
+    unsupported(where, `the ResultWriter output type ${outputType}`);
+  const target = fillTemplate(writer.Parameters, input, {}, where) as { Bucket?: string; Prefix?: string };
+  if (typeof target.Bucket !== 'string') unsupported(where, 'a ResultWriter without a Bucket');
+  const mapRunId = randomUUID();
+  const label = typeof state.Label === 'string' ? state.Label : where;
+  const mapRunArn = `arn:aws:states:eu-west-1:123456789012:mapRun:machine/${label}:${mapRunId}`;
+  // The docs' example joins Prefix and the Map Run id with a slash; a Prefix given with its own
+  // trailing slash is not doubled.
+  const folder = `${target.Prefix ? `${target.Prefix.replace(/\/$/, '')}/` : ''}${mapRunId}/`;
+  const entry = (run: ChildRun): Json => {
+    if (transformation === 'COMPACT')
+      return run.failure ? { Error: run.failure.error, Cause: run.failure.cause } : run.output;
+    const name = `${mapRunId}_${run.index}`;
+    return {
+      ExecutionArn: `arn:aws:states:eu-west-1:123456789012:execution:machine/${label}:${name}`,
+      Input: JSON.stringify(run.input),
+      InputDetails: { Included: true },
+      Name: name,
+      StartDate: run.startDate.toISOString(),
+      StateMachineArn: `arn:aws:states:eu-west-1:123456789012:stateMachine:machine/${label}`,
+      Status: run.failure ? 'FAILED' : 'SUCCEEDED',
+      StopDate: run.stopDate.toISOString(),
+      ...(run.failure
+        ? { Error: run.failure.error, Cause: run.failure.cause }
+        : { Output: JSON.stringify(run.output), OutputDetails: { Included: true } }),
+    };
+  };
+  const files: Record<'SUCCEEDED' | 'FAILED' | 'PENDING', { Key: string; Size: number }[]> = {
+    FAILED: [],
+    PENDING: [],
+    SUCCEEDED: [],
+  };
+  for (const status of ['SUCCEEDED', 'FAILED'] as const) {
+    const entries = runs.filter((r) => (status === 'FAILED') === (r.failure !== undefined)).map(entry);
+    if (entries.length === 0) continue;
+    const body =
+      outputType === 'JSON' ? JSON.stringify(entries) : entries.map((e) => JSON.stringify(e)).join('\n');
+    const key = `${folder}${status}_0.json`;
+    await world.writeObject(target.Bucket, key, body);
+    files[status].push({ Key: key, Size: Buffer.byteLength(body) });
+  }
+  const manifestKey = `${folder}manifest.json`;
+  await world.writeObject(
+    target.Bucket,
+    manifestKey,
+    JSON.stringify({ DestinationBucket: target.Bucket, MapRunArn: mapRunArn, ResultFiles: files }),
+  );
+  return { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket: target.Bucket, Key: manifestKey } };
+}
+
 /**
  * A Distributed Map over an S3 listing: one child execution of the ItemProcessor per object, at
  * most MaxConcurrency at once, in the world's order. With ToleratedFailureCount 0 one failed child
  * fails the Map (States.ExceedToleratedFailureThreshold) once the children running end. With a
- * ResultWriter the output is where the results went, not the results.
+ * ResultWriter the children's results are written to S3 (writeMapResults, also when the Map
+ * fails) and the output is where they went, not the results.
  */
 async function runMap(
   state: AslState,
@@ -293,6 +387,7 @@ async function runMap(
   let failures = 0;
   let firstFailure: StatesError | undefined;
   let cursor = 0;
+  const runs: ChildRun[] = [];
   const child = async () => {
     while (cursor < order.length) {
       const index = order[cursor++];
@@ -301,23 +396,24 @@ async function runMap(
         state.ItemSelector === undefined
           ? items[index]
           : fillTemplate(state.ItemSelector, input, context, where);
+      const startDate = new Date();
       try {
-        await runStates(processor, childInput, world, context, visited, `${where}/`, language);
+        const output = await runStates(processor, childInput, world, context, visited, `${where}/`, language);
+        runs.push({ index, input: childInput, startDate, stopDate: new Date(), output });
       } catch (error) {
         if (!(error instanceof StatesError)) throw error;
+        runs.push({ index, input: childInput, startDate, stopDate: new Date(), failure: error });
         failures++;
         firstFailure ??= error;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(order.length, 1)) }, child));
+  const written = state.ResultWriter ? await writeMapResults(state, input, world, where, runs) : undefined;
   if (failures > tolerated)
     throw new StatesError(
       'States.ExceedToleratedFailureThreshold',
       `${failures} of ${items.length} children failed; the first: ${firstFailure?.error}: ${firstFailure?.cause}`,
     );
-  const result = state.ResultWriter
-    ? { ResultWriterDetails: { Bucket: parameters.Bucket, Key: 'manifest.json' } }
-    : { children: items.length };
-  return placeResult(input, result, state.ResultPath, where);
+  return placeResult(input, written ?? { children: items.length }, state.ResultPath, where);
 }
