@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbBatchViewStore } from '../../lambdas/adapters/aws/dynamodb-batch-view-store';
 import { DynamoDbControlStore } from '../../lambdas/adapters/aws/dynamodb-control-store';
 import { DynamoDbSpeedRowStore } from '../../lambdas/adapters/aws/dynamodb-speed-row-store';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
 import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
 import { makeS3Client } from '../../lambdas/runtime/clients/s3';
 import { ENV } from '../../lambdas/runtime/env';
@@ -18,6 +17,8 @@ import { AthenaInDuckDb } from '../fixtures/athena-in-duckdb';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 import { resolveIntrinsics, type AslMachine } from './asl';
 import { runAsl, type AslWorld } from './asl-interpreter';
+import { functionEnvironment } from './function-environment';
+import { pageViewLine } from './archive-line';
 import { FIXTURE_VIEWS, synth } from './stack-fixture';
 
 /**
@@ -31,7 +32,6 @@ import { FIXTURE_VIEWS, synth } from './stack-fixture';
  * ASL specification for the states the machine uses (its Wait does not wait), DuckDB is not Trino.
  */
 const views = FIXTURE_VIEWS;
-const SHARD = 'shardId-000000000000';
 const DAY = '2026-11-24';
 const EARLY = Date.UTC(2026, 10, 24, 9, 30);
 
@@ -48,32 +48,16 @@ const saved = { ...process.env };
 type Template = ReturnType<ReturnType<typeof synth>['template']>;
 
 /** The batch steps function's environment, its references resolved to the emulators' names. */
-function functionEnvironment(template: Template): Record<string, string> {
-  const [[id, fn]] = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([logicalId]) =>
-    logicalId.startsWith('BatchLayerHandler'),
-  );
-  stepsArn = `arn:aws:placeholder:eu-west-1:123456789012:${id}`;
-  const variables = (fn as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties
-    .Environment.Variables;
-  const refs: [string, string][] = [
+function batchEnvironment(template: Template): Record<string, string> {
+  const { arn, env } = functionEnvironment(template, 'BatchLayerHandler', [
     ['TablesSpeedTable', tables.names.speedTable],
     ['TablesBatchTable', tables.names.batchTable],
     ['TablesControlTable', tables.names.controlTable],
     ['ArchiveBucket', tables.names.bucket],
     // Any name: the fake Athena runs every workgroup's queries alike.
     ['ArchiveWorkGroup', 'streamfold-test'],
-  ];
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(variables)) {
-    if (typeof value === 'string') env[name] = value;
-    else {
-      const ref = (value as { Ref?: string }).Ref ?? '';
-      const local = refs.find(([prefix]) => ref.startsWith(prefix))?.[1];
-      // The Firehose delivery stream: its delays are read from CloudWatch, which no emulator
-      // answers; the cutoff then trails the clock by the stack's worst-case lag alone.
-      if (local !== undefined) env[name] = local;
-    }
-  }
+  ]);
+  stepsArn = arn;
   return env;
 }
 
@@ -99,7 +83,7 @@ beforeAll(async () => {
   bucketDir = await fs.mkdtemp(path.join(tmpdir(), 'batch-machine-'));
   const template = synth({ batchCompaction: false }).template();
   machine = batchDefinition(template);
-  const env = functionEnvironment(template);
+  const env = batchEnvironment(template);
   expect(env[ENV.firehoseDeliveryStream]).toBeUndefined();
   duck = new AthenaInDuckDb(bucketDir, undefined, {
     bucket: tables.names.bucket,
@@ -183,17 +167,6 @@ function world(): AslWorld & { invocations: string[] } {
   };
 }
 
-function line(id: string, seq: number, arrivedMs: number, time: string, userId: string): string {
-  const body = JSON.stringify({ id, type: 'page.view', time, page: '/a', userId });
-  return toArchiveLine(
-    normalizeStreamRecord(
-      body,
-      { shardId: SHARD, sequenceNumber: String(seq), partitionKey: id, arrivedMs },
-      views,
-    ),
-  );
-}
-
 /**
  * An object as Firehose names and writes it (GZIP NDJSON under its arrival partition), in S3 for
  * the handler and in the folder DuckDB reads as the bucket.
@@ -230,13 +203,13 @@ describe('the synthesized batch state machine, run against the batch handler on 
     // GIVEN four events, one of them sent twice by a producer retry (the copy a minute later
     // arrived later too), archived in two objects
     await archive('streamfold-1-2026-11-24-09-30-00-a.gz', [
-      line('r', 1, EARLY, `${DAY}T09:10:59.900Z`, 'u1'),
-      line('s', 2, EARLY + 1, `${DAY}T09:10:30Z`, 'u2'),
-      line('t', 3, EARLY + 2, `${DAY}T09:10:40Z`, 'u1'),
+      pageViewLine('r', 1, EARLY, `${DAY}T09:10:59.900Z`, 'u1'),
+      pageViewLine('s', 2, EARLY + 1, `${DAY}T09:10:30Z`, 'u2'),
+      pageViewLine('t', 3, EARLY + 2, `${DAY}T09:10:40Z`, 'u1'),
     ]);
     await archive('streamfold-1-2026-11-24-09-31-00-b.gz', [
-      line('r', 4, EARLY + 60_000, `${DAY}T09:11:00.100Z`, 'u1'),
-      line('u', 5, EARLY + 60_001, `${DAY}T09:12:00Z`, 'u3'),
+      pageViewLine('r', 4, EARLY + 60_000, `${DAY}T09:11:00.100Z`, 'u1'),
+      pageViewLine('u', 5, EARLY + 60_001, `${DAY}T09:12:00Z`, 'u3'),
     ]);
 
     // WHEN the machine runs as the starter starts it
@@ -297,7 +270,7 @@ describe('the synthesized batch state machine, run against the batch handler on 
     // GIVEN a late object with another event, and Athena failing every UNLOAD
     const before = await served();
     await archive('streamfold-1-2026-11-24-09-40-00-c.gz', [
-      line('v', 6, EARLY + 600_000, `${DAY}T09:12:30Z`, 'u4'),
+      pageViewLine('v', 6, EARLY + 600_000, `${DAY}T09:12:30Z`, 'u4'),
     ]);
     athena.failWhen = (sql) => (sql.startsWith('UNLOAD') ? 'injected: the UNLOAD failed' : undefined);
 
@@ -324,7 +297,7 @@ describe('the synthesized batch state machine, run against the batch handler on 
     const template = synth().template();
     const compacting = batchDefinition(template);
     expect(compacting.StartAt).toBe('Compact');
-    const env = functionEnvironment(template);
+    const env = batchEnvironment(template);
     expect(env[ENV.athenaCompactedTable]).toBe('compacted');
     const columns = compactedTableColumns(typedFields(views));
     compactionAthena.duck = new AthenaInDuckDb(bucketDir, columns, {

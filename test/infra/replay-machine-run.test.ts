@@ -3,7 +3,6 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbKappaCellStore } from '../../lambdas/adapters/aws/dynamodb-kappa-cell-store';
 import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-kappa-control-store';
-import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
 import { validateViews } from '../../lambdas/core/view';
 import { makeS3Client } from '../../lambdas/runtime/clients/s3';
 import { ENV } from '../../lambdas/runtime/env';
@@ -11,6 +10,8 @@ import { queryKappaView } from '../../lambdas/services/kappa-query';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 import type { AslMachine } from './asl';
 import { runAsl, type AslWorld } from './asl-interpreter';
+import { functionEnvironment } from './function-environment';
+import { pageViewLine } from './archive-line';
 import { replayDefinition, synthKappa } from './kappa-fixture';
 import { FIXTURE_VIEWS } from './stack-fixture';
 
@@ -23,7 +24,6 @@ import { FIXTURE_VIEWS } from './stack-fixture';
  * the machine uses, and its Wait does not wait.
  */
 const views = validateViews(FIXTURE_VIEWS);
-const SHARD = 'shardId-000000000000';
 const T0 = Date.UTC(2026, 10, 24, 10);
 
 let tables: EmulatedTables;
@@ -34,29 +34,14 @@ let handler: (input: unknown) => Promise<unknown>;
 const saved = { ...process.env };
 
 /** The stack's environment for the replay function, its references resolved to the emulators' names. */
-function functionEnvironment(template: ReturnType<ReturnType<typeof synthKappa>['template']>) {
-  const [[id, fn]] = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([logicalId]) =>
-    logicalId.startsWith('ReplayHandler'),
-  );
-  replayArn = `arn:aws:placeholder:eu-west-1:123456789012:${id}`;
-  const variables = (fn as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties
-    .Environment.Variables;
-  const refs: [string, string][] = [
+function replayEnvironment(template: ReturnType<ReturnType<typeof synthKappa>['template']>) {
+  const { arn, env } = functionEnvironment(template, 'ReplayHandler', [
     ['TablesKappaTable', tables.names.kappaTable],
     ['TablesControlTable', tables.names.controlTable],
     ['TablesDedupeTable', tables.names.dedupeTable],
     ['ArchiveBucket', tables.names.bucket],
-  ];
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(variables)) {
-    if (typeof value === 'string') env[name] = value;
-    else {
-      const ref = (value as { Ref?: string }).Ref ?? '';
-      const local = refs.find(([prefix]) => ref.startsWith(prefix))?.[1];
-      // The Firehose delivery stream: its delay is read from CloudWatch, which no emulator answers.
-      if (local !== undefined) env[name] = local;
-    }
-  }
+  ]);
+  replayArn = arn;
   return env;
 }
 
@@ -65,7 +50,7 @@ beforeAll(async () => {
   s3 = makeS3Client(tables.endpoints);
   const template = synthKappa().template();
   machine = replayDefinition(template);
-  const env = functionEnvironment(template);
+  const env = replayEnvironment(template);
   expect(env[ENV.firehoseDeliveryStream]).toBeUndefined();
   Object.assign(process.env, env, {
     [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
@@ -133,17 +118,6 @@ function world(order: (n: number) => number[]): AslWorld & { invocations: string
   };
 }
 
-function line(id: string, seq: number, arrivedMs: number, time: string, userId = 'u1'): string {
-  const body = JSON.stringify({ id, type: 'page.view', time, page: '/a', userId });
-  return toArchiveLine(
-    normalizeStreamRecord(
-      body,
-      { shardId: SHARD, sequenceNumber: String(seq), partitionKey: id, arrivedMs },
-      views,
-    ),
-  );
-}
-
 /** An object as Firehose names and writes it: GZIP, a name that says nothing of the records' order. */
 async function putObject(name: string, lines: string[]): Promise<void> {
   await s3.send(
@@ -176,15 +150,15 @@ describe('the synthesized replay state machine, run against the replay handler o
     // listed last, the same record archived twice (a Firehose redelivery), and two other events
     const early = T0 - 3_000_000;
     await putObject('streamfold-1-2026-11-24-09-10-00-b.gz', [
-      line('r', 1, early, '2026-11-24T09:10:59.900Z', 'u-first'),
-      line('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
+      pageViewLine('r', 1, early, '2026-11-24T09:10:59.900Z', 'u-first'),
+      pageViewLine('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
     ]);
     await putObject('streamfold-1-2026-11-24-09-11-00-a.gz', [
-      line('r', 5, early + 5_000, '2026-11-24T09:11:00.100Z', 'u-retry'),
-      line('t', 6, early + 5_001, '2026-11-24T09:12:00Z', 'u3'),
+      pageViewLine('r', 5, early + 5_000, '2026-11-24T09:11:00.100Z', 'u-retry'),
+      pageViewLine('t', 6, early + 5_001, '2026-11-24T09:12:00Z', 'u3'),
     ]);
     await putObject('streamfold-1-2026-11-24-09-10-00-c.gz', [
-      line('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
+      pageViewLine('s', 2, early + 1, '2026-11-24T09:10:30Z', 'u2'),
     ]);
 
     // WHEN the machine runs, each map's children in reverse listing order
@@ -244,7 +218,7 @@ describe('the synthesized replay state machine, run against the replay handler o
       new PutObjectCommand({
         Bucket: tables.names.bucket,
         Key: 'events/dt=2026-11-24/hour=09/streamfold-1-2026-11-24-09-20-00-broken.gz',
-        Body: gzipSync(`${line('u', 9, T0 - 2_000_000, '2026-11-24T09:20:00Z')}\n`),
+        Body: gzipSync(`${pageViewLine('u', 9, T0 - 2_000_000, '2026-11-24T09:20:00Z')}\n`),
       }),
     );
     expect(await cellsOf(1)).toBeGreaterThan(0);
