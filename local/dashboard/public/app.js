@@ -207,6 +207,8 @@ async function refreshStatus() {
     seriesPoller.poke();
   }
   $('architecture').textContent = state.architecture;
+  // Alone, the Kappa architecture serves no POST /admin/batch.
+  $('batch-now').hidden = state.architecture === 'kappa';
   ingestSamples.push({ at: Date.now(), accepted: status.eventsAccepted ?? null });
   if (ingestSamples.length > 10) ingestSamples.shift();
   renderPipeline(status, ingestSamples);

@@ -64,8 +64,11 @@ export function renderPipeline(status, samples) {
       el('div', `${status.eventsAccepted} accepted since start`, 'muted'),
   );
 
+  // The Kappa architecture alone has no speed or batch layer: its status says so with null.
+  const KAPPA_ONLY = 'none: the Kappa architecture runs alone (its processor is below)';
   const shards = status.speed?.shards ?? [];
-  if (shards.length === 0) lines($('speed-lag'), el('div', 'not reported by this API', 'muted'));
+  if (status.speed === null) lines($('speed-lag'), el('div', KAPPA_ONLY, 'muted'));
+  else if (shards.length === 0) lines($('speed-lag'), el('div', 'not reported by this API', 'muted'));
   else {
     const t = el('table');
     table(
@@ -100,22 +103,24 @@ export function renderPipeline(status, samples) {
   const version = last?.version ?? pointer?.version ?? null;
   const cutoff = last?.cutoff ?? pointer?.cutoff ?? null;
   const reconciliation = last?.reconciliation;
-  lines(
-    $('batch'),
-    el('div', version === null ? 'no version yet' : `v${version}`, 'big'),
-    el('div', `cutoff ${time(cutoff)}`),
-    last && el('div', `last run ${last.status}, ${last.durationMs} ms, ${last.cells} cells`, 'muted'),
-    reconciliation === null && el('div', 'reconciliation: first run, nothing to compare', 'muted'),
-    reconciliation &&
-      el(
-        'div',
-        reconciliation.error
-          ? `reconciliation failed: ${reconciliation.error}`
-          : `reconciliation: ${reconciliation.cellsCompared} cells, ${reconciliation.mismatchCount} mismatches`,
-        reconciliation.error || reconciliation.mismatchCount > 0 ? 'bad' : 'good',
-      ),
-    status.batch?.lastError && el('div', `last error: ${status.batch.lastError}`, 'bad'),
-  );
+  if (status.batch === null) lines($('batch'), el('div', KAPPA_ONLY, 'muted'));
+  else
+    lines(
+      $('batch'),
+      el('div', version === null ? 'no version yet' : `v${version}`, 'big'),
+      el('div', `cutoff ${time(cutoff)}`),
+      last && el('div', `last run ${last.status}, ${last.durationMs} ms, ${last.cells} cells`, 'muted'),
+      reconciliation === null && el('div', 'reconciliation: first run, nothing to compare', 'muted'),
+      reconciliation &&
+        el(
+          'div',
+          reconciliation.error
+            ? `reconciliation failed: ${reconciliation.error}`
+            : `reconciliation: ${reconciliation.cellsCompared} cells, ${reconciliation.mismatchCount} mismatches`,
+          reconciliation.error || reconciliation.mismatchCount > 0 ? 'bad' : 'good',
+        ),
+      status.batch?.lastError && el('div', `last error: ${status.batch.lastError}`, 'bad'),
+    );
 
   const depth = status.deadLetterQueue?.depth;
   lines(
