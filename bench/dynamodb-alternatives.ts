@@ -26,6 +26,7 @@ import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-d
 import { makeDynamoDbClient, makeDynamoDocumentClient } from '../lambdas/runtime/clients/dynamodb';
 import type { AwsEndpoints } from '../lambdas/runtime/clients/endpoints';
 import { startEmulatorServers } from '../local/emulator-servers';
+import { pkSkTable } from '../local/resources';
 import { benchMachine, percentile } from './bench-pipeline';
 
 const IN_FLIGHT = 16;
@@ -59,20 +60,7 @@ function serverTarget(name: Target['name'], url: string, pid?: number): Target {
     pid,
     doc: makeDynamoDocumentClient(e),
     create: async (table) => {
-      await makeDynamoDbClient(e).send(
-        new CreateTableCommand({
-          TableName: table,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await makeDynamoDbClient(e).send(new CreateTableCommand(pkSkTable(table)));
     },
   };
 }

@@ -4,7 +4,12 @@ import {
   ResourceInUseException,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 
 /** Physical names of the local resources (the cloud stacks never set names; locally, fixed ones are easier to find). */
@@ -62,20 +67,7 @@ export async function ensureResources(
     names.kappaTable,
   ]) {
     try {
-      await clients.dynamodb.send(
-        new CreateTableCommand({
-          TableName: table,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      await clients.dynamodb.send(new CreateTableCommand(pkSkTable(table)));
     } catch (error) {
       if ((error as Error).name !== 'ResourceInUseException') throw error;
     }
@@ -92,4 +84,20 @@ export async function ensureResources(
     if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
   }
   return { openShards };
+}
+
+/** Every local table's layout (string `pk` and `sk`, on demand), as the stacks define theirs. */
+export function pkSkTable(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+  };
 }

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 import exampleViews from '../../views';
+import { launchChromium } from './chromium';
 
 /**
  * The dashboard of `npm start -- --architecture kappa` in a real browser: with no speed or batch
@@ -11,7 +11,6 @@ import exampleViews from '../../views';
  * now" button (a route this architecture does not serve) is hidden, and the series is drawn from
  * the Kappa version with its handoff line.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const KAPPA_ONLY = 'none: the Kappa architecture runs alone (its processor is below)';
 
 let pipeline: LocalPipeline;
@@ -35,11 +34,6 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `the dashboard test needs Debian's chromium at ${CHROMIUM}, which is missing: install it with ` +
-        '`apt-get install -y chromium` (as root; .ci/run does this when it is missing)',
-    );
   pipeline = new LocalPipeline({
     ...DEFAULT_OPTIONS,
     views: validateViews(exampleViews),
@@ -50,7 +44,7 @@ beforeAll(async () => {
     generatorRate: 8,
   });
   await pipeline.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));
 }, 60_000);

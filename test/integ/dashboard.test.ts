@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateViews } from '../../lambdas/core/view';
 import { DEFAULT_OPTIONS, LocalPipeline } from '../../local/pipeline';
 import exampleViews from '../../views';
+import { launchChromium } from './chromium';
 import { waitForArchivedBefore } from './wait';
 
 /**
@@ -13,7 +14,6 @@ import { waitForArchivedBefore } from './wait';
  * its speed part drawn, the cutoff line moving when a batch run publishes, and an error state
  * (not a blank page) once the API is gone.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '..', 'artifacts');
 // The colours of style.css (--batch, --speed): the parts must be drawn in these.
 const BATCH_RGB = [0x2b, 0x6c, 0xb0];
@@ -78,11 +78,6 @@ async function chartData(): Promise<Record<string, string | undefined>> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `the dashboard test needs Debian's chromium at ${CHROMIUM}, which is missing: install it with ` +
-        '`apt-get install -y chromium` (as root; .ci/run does this when it is missing)',
-    );
   pipeline = new LocalPipeline({
     ...DEFAULT_OPTIONS,
     views: validateViews(exampleViews), // the example views and the generator's events, as `npm start` runs them
@@ -93,7 +88,7 @@ beforeAll(async () => {
     batchEveryMs: 3_600_000, // batch runs only when asked: the test moves the cutoff itself
   });
   await pipeline.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));
   mkdirSync(ARTIFACTS, { recursive: true });

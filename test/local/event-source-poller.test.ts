@@ -759,20 +759,8 @@ describe('TtlSweeper', () => {
     const { PutCommand, ScanCommand } = await import('@aws-sdk/lib-dynamodb');
     const { makeDynamoDbClient, makeDynamoDocumentClient } = await import('../../lambdas/runtime/clients');
     const { TtlSweeper } = await import('../../local/ttl-sweeper');
-    await makeDynamoDbClient(emulators.endpoints).send(
-      new CreateTableCommand({
-        TableName: 'claims',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
-    );
+    const { pkSkTable } = await import('../../local/resources');
+    await makeDynamoDbClient(emulators.endpoints).send(new CreateTableCommand(pkSkTable('claims')));
     const doc = makeDynamoDocumentClient(emulators.endpoints);
     await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'old', sk: 'claim', expiresAt: 100 } }));
     await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'new', sk: 'claim', expiresAt: 300 } }));
