@@ -49,12 +49,8 @@ interface Target {
   readonly create: (table: string) => Promise<void>;
 }
 
-function endpoints(url: string): AwsEndpoints {
-  return { region: 'us-east-1', dynamodb: url, s3Flavor: 'aws' };
-}
-
 function serverTarget(name: Target['name'], url: string, pid?: number): Target {
-  const e = endpoints(url);
+  const e: AwsEndpoints = { region: 'us-east-1', dynamodb: url, s3Flavor: 'aws' };
   return {
     name,
     pid,
@@ -180,7 +176,7 @@ async function measure(target: Target, table: string, puts: number) {
     queryP50Ms:
       Math.round(
         percentile(
-          [...queryMs].sort((a, b) => a - b),
+          queryMs.sort((a, b) => a - b),
           50,
         ) * 10,
       ) / 10,

@@ -25,6 +25,9 @@ function bytes(n) {
   return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
+// The Kappa architecture alone has no speed or batch layer: its status says so with null.
+const KAPPA_ONLY = 'none: the Kappa architecture runs alone (its processor is below)';
+
 const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '–');
 
 function table(target, head, rows) {
@@ -64,8 +67,6 @@ export function renderPipeline(status, samples) {
       el('div', `${status.eventsAccepted} accepted since start`, 'muted'),
   );
 
-  // The Kappa architecture alone has no speed or batch layer: its status says so with null.
-  const KAPPA_ONLY = 'none: the Kappa architecture runs alone (its processor is below)';
   const shards = status.speed?.shards ?? [];
   if (status.speed === null) lines($('speed-lag'), el('div', KAPPA_ONLY, 'muted'));
   else if (shards.length === 0) lines($('speed-lag'), el('div', 'not reported by this API', 'muted'));
