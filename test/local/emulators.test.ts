@@ -2,6 +2,7 @@ import { CreateTableCommand, ListTablesCommand, waitUntilTableExists } from '@aw
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CreateStreamCommand,
+  waitUntilStreamExists,
   GetRecordsCommand,
   GetShardIteratorCommand,
   ListShardsCommand,
@@ -113,6 +114,9 @@ describe('startEmulators', () => {
     const dynamodb = makeDynamoDbClient(first.endpoints);
     const s3 = makeS3Client(first.endpoints);
     await kinesis.send(new CreateStreamCommand({ StreamName: 'kept', ShardCount: 1 }));
+    // The stream is CREATING until a timer of kinesalite's fires; under load that is after the next
+    // request, which then finds no ACTIVE stream (as in Kinesis): wait for ACTIVE.
+    await waitUntilStreamExists({ client: kinesis, maxWaitTime: 30, minDelay: 0.05 }, { StreamName: 'kept' });
     await kinesis.send(
       new PutRecordCommand({ StreamName: 'kept', PartitionKey: 'p', Data: Buffer.from('r1') }),
     );

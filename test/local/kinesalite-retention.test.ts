@@ -1,5 +1,6 @@
 import {
   CreateStreamCommand,
+  waitUntilStreamExists,
   GetRecordsCommand,
   GetShardIteratorCommand,
   PutRecordsCommand,
@@ -61,6 +62,12 @@ describe('the local stream keeps its retention on disk', () => {
     const kinesis = makeKinesisClient(emulators.endpoints);
     try {
       await kinesis.send(new CreateStreamCommand({ StreamName: 'trimmed', ShardCount: 2 }));
+      // The stream is CREATING until a timer of kinesalite's fires; under load that is after the next
+      // request, which then finds no ACTIVE stream (as in Kinesis): wait for ACTIVE.
+      await waitUntilStreamExists(
+        { client: kinesis, maxWaitTime: 30, minDelay: 0.05 },
+        { StreamName: 'trimmed' },
+      );
       await put(kinesis, 'trimmed', 12_345, 'old');
       // Within the retention nothing goes.
       expect(await emulators.trimStream(Date.now() + 23 * HOUR)).toBe(0);
