@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDynamoDbClient, makeDynamoDocumentClient } from '../lambdas/runtime/clients/dynamodb';
 import type { AwsEndpoints } from '../lambdas/runtime/clients/endpoints';
@@ -56,7 +56,9 @@ function serverTarget(name: Target['name'], url: string, pid?: number): Target {
     pid,
     doc: makeDynamoDocumentClient(e),
     create: async (table) => {
-      await makeDynamoDbClient(e).send(new CreateTableCommand(pkSkTable(table)));
+      const client = makeDynamoDbClient(e);
+      await client.send(new CreateTableCommand(pkSkTable(table)));
+      await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 0.05 }, { TableName: table });
     },
   };
 }

@@ -755,12 +755,18 @@ describe('ShardReader', () => {
 
 describe('TtlSweeper', () => {
   it('deletes expired items only, as DynamoDB TTL would', async () => {
-    const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+    const { CreateTableCommand, waitUntilTableExists } = await import('@aws-sdk/client-dynamodb');
     const { PutCommand, ScanCommand } = await import('@aws-sdk/lib-dynamodb');
     const { makeDynamoDbClient, makeDynamoDocumentClient } = await import('../../lambdas/runtime/clients');
     const { TtlSweeper } = await import('../../local/ttl-sweeper');
     const { pkSkTable } = await import('../../local/resources');
-    await makeDynamoDbClient(emulators.endpoints).send(new CreateTableCommand(pkSkTable('claims')));
+    const dynamodb = makeDynamoDbClient(emulators.endpoints);
+    await dynamodb.send(new CreateTableCommand(pkSkTable('claims')));
+    // CREATING until dynalite's timer fires, which under load comes after the next request.
+    await waitUntilTableExists(
+      { client: dynamodb, maxWaitTime: 30, minDelay: 0.05 },
+      { TableName: 'claims' },
+    );
     const doc = makeDynamoDocumentClient(emulators.endpoints);
     await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'old', sk: 'claim', expiresAt: 100 } }));
     await doc.send(new PutCommand({ TableName: 'claims', Item: { pk: 'new', sk: 'claim', expiresAt: 300 } }));
