@@ -29,6 +29,13 @@ const views = validateViews([
     measures: { n: { kind: 'count' } },
     where: { release: '1.5' },
   },
+  {
+    name: 'visitors',
+    eventType: 'visit',
+    key: ['page'],
+    granularity: '1h',
+    measures: { users: { kind: 'distinct', field: 'user' } },
+  },
 ]);
 const T = '2026-11-24T10:00:00Z';
 const RANGE = 'from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z';
@@ -187,6 +194,28 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('accepted means served (e
     await runBatchOnceArchived(pipeline, options.arrivalBucketMs);
     expect(await measures('versions', '/typed')).toEqual({ n: 1 });
   }, 120_000);
+
+  it('counts distinct values of close to 1 MB that differ only in their last or first characters, the same in speed and batch', async () => {
+    // The largest values the door takes (a body up to 1 MiB, a record up to 1,000,000 bytes): a
+    // hash of a prefix, or a value cut anywhere on its way to the archive, would merge them.
+    const tail = (i: number) => `${'u'.repeat(900_000)}${i}`;
+    const head = (i: number) => `${i}${'é'.repeat(300_000)}`; // 600,000 bytes of 2-byte characters
+    const users = [...[0, 1, 2, 3, 4, 5].map(tail), ...[0, 1].map(head)];
+    // 3 values sent again under new ids: the same visitors, not new ones.
+    const sent = [...users, tail(0), tail(4), head(1)];
+    for (const [i, user] of sent.entries()) {
+      const res = await post('/events', { id: `big-${i}`, type: 'visit', time: T, page: '/big', user });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+    }
+    await pipeline.idle();
+    const want = { users: users.length };
+    expect(await measures('visitors', '/big')).toEqual(want);
+    const run = await runBatchOnceArchived(pipeline, options.arrivalBucketMs);
+    expect(run).toMatchObject({ skippedCells: { count: 0 } });
+    const parts = await get(`/views/visitors/parts?page=%2Fbig&${RANGE}`);
+    expect(parts.body.buckets).toMatchObject([{ batch: want }]);
+    expect(await measures('visitors', '/big')).toEqual(want);
+  }, 180_000);
 
   it('takes a flat event with a field named events as one event', async () => {
     const res = await post('/events', {
