@@ -14,10 +14,11 @@ import { KappaProcessor } from '../constructs/kappa-processor';
 import { KappaTables } from '../constructs/kappa-tables';
 import { Operations } from '../constructs/operations';
 import { Replay } from '../constructs/replay';
+import type { ServingApiOptions } from './serving-api-options';
 import { addDashboardFunction, addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
 
 /** Props of KappaArchitectureStack. */
-export interface KappaArchitectureStackProps extends StackProps {
+export interface KappaArchitectureStackProps extends StackProps, ServingApiOptions {
   /** The views to serve (validated definitions from views.ts); they travel to every function as JSON. */
   readonly views: readonly ViewDefinition[];
   /**
@@ -92,33 +93,6 @@ export interface KappaArchitectureStackProps extends StackProps {
    * @default Duration.hours(2)
    */
   readonly maxReplayDuration?: Duration;
-  /**
-   * Require an API key (with a usage plan) besides IAM authorization.
-   * @default false
-   */
-  readonly apiKeyRequired?: boolean;
-  /**
-   * Serve the dashboard page at GET / of the API (IAM-authorized like every route: open it through
-   * a SigV4-signing proxy). Opt-in: context `dashboard=true`.
-   * @default false
-   */
-  readonly dashboard?: boolean;
-  /**
-   * Steady-state requests per second of the API stage.
-   * @default 1000
-   */
-  readonly apiRateLimit?: number;
-  /**
-   * Request burst of the API stage.
-   * @default 2000
-   */
-  readonly apiBurstLimit?: number;
-  /**
-   * Largest request body POST /events accepts (413 above it); at most 3,000,000 bytes, what a
-   * synchronous Lambda invocation carries once API Gateway has escaped the body into its event.
-   * @default 1048576 (1 MiB)
-   */
-  readonly ingestMaxBodyBytes?: number;
   /**
    * What happens to a new stream, the tables, a new archive and the on-failure bucket when the
    * stack is deleted: `DESTROY` takes them all (emptying the buckets first, versions included).

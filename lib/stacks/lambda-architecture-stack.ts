@@ -14,13 +14,14 @@ import { HandlerFunction } from '../constructs/handler-function';
 import { Operations } from '../constructs/operations';
 import { ServingTables } from '../constructs/serving-tables';
 import { SpeedLayer } from '../constructs/speed-layer';
+import type { ServingApiOptions } from './serving-api-options';
 import { addDashboardFunction, addIngestFunction, checkIngestMaxBodyBytes, viewsToJson } from './shared';
 
 // Re-exported where it was first defined: apps may import it from here.
 export { MAX_VIEWS_JSON_BYTES } from './shared';
 
 /** Props of LambdaArchitectureStack. */
-export interface LambdaArchitectureStackProps extends StackProps {
+export interface LambdaArchitectureStackProps extends StackProps, ServingApiOptions {
   /** The views to serve (validated definitions from views.ts); they travel to every function as JSON. */
   readonly views: readonly ViewDefinition[];
   /**
@@ -118,33 +119,6 @@ export interface LambdaArchitectureStackProps extends StackProps {
    * @default Duration.seconds(0) (off)
    */
   readonly speedAggregationWindow?: Duration;
-  /**
-   * Require an API key (with a usage plan) besides IAM authorization.
-   * @default false
-   */
-  readonly apiKeyRequired?: boolean;
-  /**
-   * Serve the dashboard page at GET / of the API (IAM-authorized like every route: open it through
-   * a SigV4-signing proxy). Opt-in: context `dashboard=true`.
-   * @default false
-   */
-  readonly dashboard?: boolean;
-  /**
-   * Steady-state requests per second of the API stage.
-   * @default 1000
-   */
-  readonly apiRateLimit?: number;
-  /**
-   * Request burst of the API stage.
-   * @default 2000
-   */
-  readonly apiBurstLimit?: number;
-  /**
-   * Largest request body POST /events accepts (413 above it); at most 3,000,000 bytes, what a
-   * synchronous Lambda invocation carries once API Gateway has escaped the body into its event.
-   * @default 1048576 (1 MiB)
-   */
-  readonly ingestMaxBodyBytes?: number;
   /**
    * What happens to the stream, the tables, the archive and the on-failure buckets when the stack
    * is deleted: `DESTROY` takes them all (emptying the buckets first, versions included).

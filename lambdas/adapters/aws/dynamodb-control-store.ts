@@ -1,4 +1,5 @@
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { incrementCounter } from './dynamodb-counter';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { PublishedLineage } from '../../core/batch-lineage';
 import type { ControlStore, ServingPointer } from '../../ports/stores';
@@ -68,16 +69,6 @@ export class DynamoDbControlStore implements ControlStore {
   }
 
   async nextVersion(): Promise<number> {
-    const { Attributes } = await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: COUNTER,
-        UpdateExpression: 'ADD #n :one',
-        ExpressionAttributeNames: { '#n': 'n' },
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return Number(Attributes?.n);
+    return incrementCounter(this.client, this.tableName, COUNTER);
   }
 }

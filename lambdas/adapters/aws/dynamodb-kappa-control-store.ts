@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { KappaPointers } from '../../core/kappa';
 import type { ChunkProgress, KappaControlStore, ReplayProgress } from '../../ports/kappa';
+import { incrementCounter } from './dynamodb-counter';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 
 const POINTERS = { pk: 'kappa', sk: 'pointers' };
@@ -62,17 +63,7 @@ export class DynamoDbKappaControlStore implements KappaControlStore {
   }
 
   async nextVersion(): Promise<number> {
-    const { Attributes } = await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: COUNTER,
-        UpdateExpression: 'ADD #n :one',
-        ExpressionAttributeNames: { '#n': 'n' },
-        ExpressionAttributeValues: { ':one': 1 },
-        ReturnValues: 'UPDATED_NEW',
-      }),
-    );
-    return Number(Attributes?.n);
+    return incrementCounter(this.client, this.tableName, COUNTER);
   }
 
   async readProgress(replayId: string): Promise<ReplayProgress> {
