@@ -1,4 +1,5 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
@@ -48,7 +49,9 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
   const { executionArn, startDate } = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: config.replayStateMachineArn,
-      name: `replay-${Date.now()}`,
+      // Unique even for two requests in one millisecond: the same name with another input would be
+      // refused (ExecutionAlreadyExists) and answered with a 5xx.
+      name: `replay-${Date.now()}-${randomUUID().slice(0, 8)}`,
       input: JSON.stringify({ views: parsed.views, fromMs: parsed.fromMs, toMs: parsed.toMs }),
     }),
   );

@@ -125,7 +125,8 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
  *   the archive's object listing: one child workflow per object, `{action:'claim', replayId, key}`)
  *   -> ReplayArchive (the same listing again, `{action:'object', replayId, key}`) -> Finish (catch-up
  *   and the pointer flip) -> DropOldVersions (`{action:'drop'}` until done) -> Done. Any failure
- *   after Start -> MarkFailed -> DropFailedVersion (until done) -> ReplayFailed.
+ *   after Start -> MarkFailed -> DropFailedVersion (until done) -> ReplayFailed. A Start refused
+ *   because another replay runs (two start requests at once) -> AnotherReplayRunning (succeeds).
  */
 export class Replay extends Construct {
   readonly handler: HandlerFunction;
@@ -279,6 +280,16 @@ export class Replay extends Construct {
     });
     // Not idempotent (a second start meets its own replay running): retried only when it never ran.
     retryThrottled(start);
+    // Two POST /admin/replay can both pass the admin function's check; the later Start then meets
+    // the earlier replay running and is refused (ReplayInProgress, the control item's conditional
+    // write). No replay failed: the execution ends here, the running replay untouched and the
+    // FailedAlarm silent (its caller sees the running replay in GET /admin/status).
+    start.addCatch(
+      new sfn.Succeed(this, 'AnotherReplayRunning', {
+        comment: 'Not started: another replay was running (a concurrent start request).',
+      }),
+      { errors: ['ReplayInProgress'] },
+    );
     start.addCatch(replayFailed);
 
     const waitForArchive = new sfn.Wait(this, 'WaitForArchive', {

@@ -333,11 +333,13 @@ describe('KappaArchitectureStack: the replay state machine', () => {
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.dropError', Next: 'ReplayFailed' }],
     });
     expect(states.ReplayFailed.Type).toBe('Fail');
-    // a failed start has no replay id to mark: straight to the Fail state
-    expect((states.Start.Catch as AslState[])[0]).toMatchObject({
-      ErrorEquals: ['States.ALL'],
-      Next: 'ReplayFailed',
-    });
+    // a start refused because another replay runs (two requests at once) fails nothing: a Succeed
+    // state; any other failed start has no replay id to mark: straight to the Fail state
+    expect(states.Start.Catch as AslState[]).toEqual([
+      expect.objectContaining({ ErrorEquals: ['ReplayInProgress'], Next: 'AnotherReplayRunning' }),
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReplayFailed' }),
+    ]);
+    expect(states.AnotherReplayRunning.Type).toBe('Succeed');
   });
 
   it('times out after 24 hours by default', () => {

@@ -237,4 +237,22 @@ describe('the synthesized replay state machine, run against the replay handler o
     expect(control.replay).toMatchObject({ status: 'finished', version: 4, dropped: [] });
     expect(control.views.page_views).toMatchObject({ active: { version: 4 }, previous: { version: 3 } });
   }, 120_000);
+
+  it('a Start that meets another replay running (two start requests at once) ends in AnotherReplayRunning, not failed, the running replay untouched', async () => {
+    // GIVEN a replay running: the first of two requests that both passed the admin function's check
+    const first = (await handler({ action: 'start' })) as { replayId: string };
+
+    // WHEN the second request's execution runs
+    const w = world((n) => Array.from({ length: n }, (_, i) => i));
+    const outcome = await runAsl(machine, {}, w);
+
+    // THEN it succeeds without a step after Start (the FailedAlarm counts failed executions only),
+    // and the first replay still runs
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(outcome.visited).toEqual(['Start', 'AnotherReplayRunning']);
+    expect(w.invocations).toEqual(['start']);
+    const control = new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable);
+    expect((await control.read()).replay).toMatchObject({ replayId: first.replayId, status: 'running' });
+    await handler({ action: 'fail', replayId: first.replayId, error: 'ended by the test' });
+  }, 120_000);
 });
