@@ -573,11 +573,15 @@ export class LocalPipeline {
   }
 
   /**
-   * Batch runs since start and how many failed, without the status's table scans: the fault suite
-   * reads them several times a second.
+   * Batch runs since start, how many failed and whether one is in progress, without the status's
+   * table scans: the fault suite reads them several times a second.
    */
-  batchRuns(): { readonly runs: number; readonly failures: number } {
-    return { runs: this.scheduler?.runs ?? 0, failures: this.scheduler?.failures ?? 0 };
+  batchRuns(): { readonly runs: number; readonly failures: number; readonly inProgress: boolean } {
+    return {
+      runs: this.scheduler?.runs ?? 0,
+      failures: this.scheduler?.failures ?? 0,
+      inProgress: this.scheduler?.busy ?? false,
+    };
   }
 
   /**

@@ -19,6 +19,11 @@ export class Scheduler<T> {
     private readonly everyMs: number,
   ) {}
 
+  /** Whether a run is in progress. */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Starts the schedule; the first run comes after `firstAfterMs` (default: one interval). */
   start(firstAfterMs = this.everyMs): void {
     const tick = () => {

@@ -47,6 +47,11 @@ export interface ReplayRecord {
   readonly finishedAt?: number;
   readonly error?: string;
   /**
+   * The Step Functions execution that started it (cloud only): a start step that failed after
+   * recording the replay fails it by this id, or it would stay `running` with nothing running it.
+   */
+  readonly executionId?: string;
+  /**
    * Cells to delete now that the replay ended: the versions its flip dropped, or the versions it
    * was building when it failed. Deleted by the drop step (dropReplayCells) after the flip, over
    * as many invocations as a large table takes; emptied once done.

@@ -8,6 +8,7 @@ import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readReplayConfig } from '../runtime/config';
 import {
+  abandonStart,
   dropReplayCells,
   failReplay,
   finishReplay,
@@ -38,7 +39,9 @@ const deps: ReplayDeps = {
 
 /** What the replay state machine's tasks send (and, for `list` and `chunk`, the local runner). */
 export type ReplayTask =
-  | { action: 'start'; views?: string[]; fromMs?: number; toMs?: number }
+  | { action: 'start'; views?: string[]; fromMs?: number; toMs?: number; executionId?: string }
+  /** After a failed start: fails the replay this execution recorded, if any (abandonStart). */
+  | { action: 'abandon'; executionId: string; error?: unknown }
   /** maxWaitMs: fail the replay if the archive still lacks the handoff this long after the start. */
   | { action: 'ready'; replayId: string; maxWaitMs?: number }
   /** One archive object's copies offered to the replay's claims: the first Distributed Map's item. */
@@ -62,7 +65,12 @@ export type ReplayTask =
 export const handler = async (input: ReplayTask): Promise<unknown> => {
   switch (input.action) {
     case 'start':
-      return startReplay({ views: input.views, fromMs: input.fromMs, toMs: input.toMs }, deps);
+      return startReplay(
+        { views: input.views, fromMs: input.fromMs, toMs: input.toMs, executionId: input.executionId },
+        deps,
+      );
+    case 'abandon':
+      return abandonStart(input.executionId, errorText(input.error), deps);
     case 'ready':
       return replayReady(input.replayId, deps, input.maxWaitMs);
     case 'claim': {
@@ -85,12 +93,7 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
     case 'drop':
       return dropReplayCells(input.replayId, input.cursor, deps);
     case 'fail':
-      // Step Functions' Catch hands over {Error, Cause}; keep it readable in the replay record.
-      return failReplay(
-        input.replayId,
-        typeof input.error === 'string' ? input.error : JSON.stringify(input.error ?? 'unknown error'),
-        deps,
-      );
+      return failReplay(input.replayId, errorText(input.error), deps);
     case 'list': {
       const keys = await deps.archive.list();
       await deps.control.setProgress(input.replayId, {
@@ -106,3 +109,8 @@ export const handler = async (input: ReplayTask): Promise<unknown> => {
       throw new Error(`unknown replay action ${JSON.stringify((input as { action?: unknown }).action)}`);
   }
 };
+
+/** Step Functions' Catch hands over {Error, Cause}: kept readable in the replay record. */
+function errorText(error: unknown): string {
+  return typeof error === 'string' ? error : JSON.stringify(error ?? 'unknown error');
+}

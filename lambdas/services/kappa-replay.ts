@@ -127,6 +127,8 @@ export interface StartRequest {
   readonly views?: readonly string[];
   readonly fromMs?: number;
   readonly toMs?: number;
+  /** The execution starting it (ReplayRecord.executionId). */
+  readonly executionId?: string;
 }
 
 export interface StartResult {
@@ -155,7 +157,11 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
   const toMs = request.toMs ?? null;
   if (toMs !== null && toMs <= fromMs) throw new ReplayRequestError('to must be after from');
   const running = (await deps.control.read()).replay;
-  if (running?.status === 'running') throw new ReplayInProgressError(running);
+  if (running?.status === 'running') {
+    if (request.executionId !== undefined && running.executionId === request.executionId)
+      return startAgain(running, deps);
+    throw new ReplayInProgressError(running);
+  }
   const version = await deps.control.nextVersion();
   const replayId = `replay-${version}`;
   const handoffMs = deps.clock.now() + deps.handoffDelayMs;
@@ -167,6 +173,7 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
     range: { fromMs, toMs },
     status: 'running',
     startedAt: deps.clock.now(),
+    ...(request.executionId !== undefined ? { executionId: request.executionId } : {}),
   };
   await updateControl(deps, (current) => {
     if (current.replay?.status === 'running') throw new ReplayInProgressError(current.replay);
@@ -191,6 +198,32 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
     );
   }
   await deps.control.setProgress(replayId, { reset: true, phase: 'waiting-for-archive' });
+  return { replayId, version, handoffMs, prefix: deps.archivePrefix };
+}
+
+/**
+ * The start of the execution that recorded `running`, run again: Step Functions retries Lambda's
+ * service errors, which can come after the function ran (its answer lost). The replay it recorded
+ * goes on if its handoff was recorded in time: certainly so if the handoff is still ahead, or if
+ * the first start got as far as its progress write (made after that check); else it is failed,
+ * as the first start would have failed it.
+ */
+async function startAgain(running: ReplayRecord, deps: ReplayDeps): Promise<StartResult> {
+  const { replayId, version, handoffMs } = running;
+  const progressWritten = (await deps.control.readProgress(replayId)).phase !== null;
+  if (!progressWritten) {
+    if (deps.clock.now() >= handoffMs) {
+      await failReplay(
+        replayId,
+        'the handoff passed before it was known to be recorded (a start retried)',
+        deps,
+      );
+      throw new Error(
+        `replay ${replayId}: its start was retried after the handoff and cannot tell whether the handoff was recorded in time: start it again`,
+      );
+    }
+    await deps.control.setProgress(replayId, { reset: true, phase: 'waiting-for-archive' });
+  }
   return { replayId, version, handoffMs, prefix: deps.archivePrefix };
 }
 
@@ -694,6 +727,28 @@ export async function failReplay(
     };
   });
   return { failed: true, drop: dropStart(dropped) };
+}
+
+/**
+ * After a start step failed (the state machine's Catch): fails the replay that execution
+ * `executionId` recorded, if it is still running. The start may have failed after its control
+ * write (its progress write refused, its answer lost), and a replay left `running` with no
+ * execution behind it would refuse every later replay. Idempotent; a start that recorded nothing
+ * fails nothing (`replayId` null).
+ */
+export async function abandonStart(
+  executionId: string,
+  error: string,
+  deps: ReplayDeps,
+): Promise<{ replayId: string | null; failed: boolean; drop: DropProgress }> {
+  const replay = (await deps.control.read()).replay;
+  if (replay?.executionId !== executionId) return { replayId: null, failed: false, drop: dropStart([]) };
+  const failed = await failReplay(
+    replay.replayId,
+    `the start step failed after recording the replay: ${error}`,
+    deps,
+  );
+  return { replayId: replay.replayId, ...failed };
 }
 
 /**

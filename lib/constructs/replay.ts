@@ -126,7 +126,9 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
  *   -> ReplayArchive (the same listing again, `{action:'object', replayId, key}`) -> Finish (catch-up
  *   and the pointer flip) -> DropOldVersions (`{action:'drop'}` until done) -> Done. Any failure
  *   after Start -> MarkFailed -> DropFailedVersion (until done) -> ReplayFailed. A Start refused
- *   because another replay runs (two start requests at once) -> AnotherReplayRunning (succeeds).
+ *   because another replay runs (two start requests at once) -> AnotherReplayRunning (succeeds);
+ *   any other failed Start -> AbandonStart (fails the replay this execution recorded, if any) ->
+ *   DropAbandonedVersion (until done) -> ReplayFailed.
  */
 export class Replay extends Construct {
   readonly handler: HandlerFunction;
@@ -275,10 +277,14 @@ export class Replay extends Construct {
     // action 'start'; JSONata merges it, where JSONPath would fail on a missing field.
     const start = tasks.LambdaInvoke.jsonata(this, 'Start', {
       lambdaFunction: fn,
-      payload: sfn.TaskInput.fromText("{% $merge([$states.input, {'action': 'start'}]) %}"),
+      payload: sfn.TaskInput.fromText(
+        "{% $merge([$states.input, {'action': 'start', 'executionId': $states.context.Execution.Id}]) %}",
+      ),
       outputs: { start: '{% $states.result.Payload %}' },
     });
-    // Not idempotent (a second start meets its own replay running): retried only when it never ran.
+    // LambdaInvoke's default retries of Lambda's service errors can follow a start that ran (its
+    // answer lost): the start called again continues the replay its execution recorded
+    // (ReplayRecord.executionId) instead of meeting it as another one.
     retryThrottled(start);
     // Two POST /admin/replay can both pass the admin function's check; the later Start then meets
     // the earlier replay running and is refused (ReplayInProgress, the control item's conditional
@@ -290,7 +296,31 @@ export class Replay extends Construct {
       }),
       { errors: ['ReplayInProgress'] },
     );
-    start.addCatch(replayFailed);
+    // Any other failed start may have failed after recording its replay (its progress write
+    // refused, its answer lost): fail the replay this execution recorded, if any, and delete what
+    // the processor wrote into its version, or it stays `running` and refuses every later replay.
+    const abandonStart = invoke(
+      'AbandonStart',
+      {
+        action: 'abandon',
+        executionId: sfn.JsonPath.stringAt('$$.Execution.Id'),
+        error: sfn.JsonPath.entirePayload,
+      },
+      '$.abandoned',
+    );
+    retryIdempotent(abandonStart);
+    abandonStart.addCatch(replayFailed, { resultPath: '$.abandonError' });
+    abandonStart.next(
+      this.dropLoop(
+        'DropAbandonedVersion',
+        invoke,
+        sfn.JsonPath.stringAt('$.abandoned.replayId'),
+        '$.abandoned.drop',
+        replayFailed,
+        replayFailed,
+      ),
+    );
+    start.addCatch(abandonStart);
 
     const waitForArchive = new sfn.Wait(this, 'WaitForArchive', {
       time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)),

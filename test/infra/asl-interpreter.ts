@@ -152,11 +152,22 @@ function chooses(rule: Record<string, Json>, input: Json, where: string): boolea
   return CHOICE_RULES[operator](readPath(variable, input, {}, where), rule[operator]);
 }
 
-/** Runs `machine` on `input`; `visited` lists the states entered, in order, `Map/Child` for children's. */
-export async function runAsl(machine: AslMachine, input: Json, world: AslWorld): Promise<AslOutcome> {
+let executions = 0;
+
+/**
+ * Runs `machine` on `input`; `visited` lists the states entered, in order, `Map/Child` for children's.
+ * The context object holds the execution's id (`$$.Execution.Id`, `$states.context.Execution.Id`).
+ */
+export async function runAsl(
+  machine: AslMachine,
+  input: Json,
+  world: AslWorld,
+  executionId = `arn:aws:states:eu-west-1:123456789012:execution:machine:run-${++executions}`,
+): Promise<AslOutcome> {
   const visited: string[] = [];
   try {
-    const output = await runStates(machine, input, world, {}, visited, '', 'JSONPath');
+    const context = { Execution: { Id: executionId } };
+    const output = await runStates(machine, input, world, context, visited, '', 'JSONPath');
     return { status: 'SUCCEEDED', output, visited };
   } catch (error) {
     if (error instanceof StatesError)
@@ -246,7 +257,7 @@ async function runTask(
       if (language === 'JSONata') {
         if (state.Resource !== 'arn:aws:states:::lambda:invoke')
           unsupported(where, `the JSONata resource ${String(state.Resource)}`);
-        const args = (await evaluateJsonata(state.Arguments, { input })) as {
+        const args = (await evaluateJsonata(state.Arguments, { input, context: context as Json })) as {
           FunctionName: string;
           Payload: Json;
         };

@@ -229,7 +229,11 @@ describe('KappaArchitectureStack: the replay state machine', () => {
       Type: 'Task',
       QueryLanguage: 'JSONata',
       Resource: 'arn:aws:states:::lambda:invoke',
-      Arguments: { FunctionName: replayFnArn, Payload: "{% $merge([$states.input, {'action': 'start'}]) %}" },
+      Arguments: {
+        FunctionName: replayFnArn,
+        Payload:
+          "{% $merge([$states.input, {'action': 'start', 'executionId': $states.context.Execution.Id}]) %}",
+      },
       Output: { start: '{% $states.result.Payload %}' },
       Next: 'WaitForArchive',
     });
@@ -334,12 +338,26 @@ describe('KappaArchitectureStack: the replay state machine', () => {
     });
     expect(states.ReplayFailed.Type).toBe('Fail');
     // a start refused because another replay runs (two requests at once) fails nothing: a Succeed
-    // state; any other failed start has no replay id to mark: straight to the Fail state
+    // state; any other failed start fails the replay its execution recorded, if any (the start
+    // records the execution's id), deletes its version's cells, then the Fail state
     expect(states.Start.Catch as AslState[]).toEqual([
       expect.objectContaining({ ErrorEquals: ['ReplayInProgress'], Next: 'AnotherReplayRunning' }),
-      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReplayFailed' }),
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'AbandonStart' }),
     ]);
+    expect(JSON.stringify(states.Start.Arguments)).toContain("'executionId': $states.context.Execution.Id");
     expect(states.AnotherReplayRunning.Type).toBe('Succeed');
+    expect(states.AbandonStart).toMatchObject({
+      Resource: replayFnArn,
+      Parameters: { action: 'abandon', 'executionId.$': '$$.Execution.Id', 'error.$': '$' },
+      ResultPath: '$.abandoned',
+      Next: 'DropAbandonedVersionDone',
+      Catch: [expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReplayFailed' })],
+    });
+    expect(states.DropAbandonedVersionDone).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.abandoned.drop.done', BooleanEquals: true, Next: 'ReplayFailed' }],
+      Default: 'DropAbandonedVersion',
+    });
   });
 
   it('times out after 24 hours by default', () => {

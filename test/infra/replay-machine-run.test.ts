@@ -144,6 +144,13 @@ async function served(): Promise<{ start: string; measures: Record<string, unkno
   return (answer.body as { buckets: { start: string; measures: Record<string, unknown> }[] }).buckets;
 }
 
+/** The replay id a succeeded execution's Start returned. */
+function outcomeReplayId(outcome: Awaited<ReturnType<typeof runAsl>>): string | undefined {
+  return outcome.status === 'SUCCEEDED'
+    ? (outcome.output as { start?: { replayId?: string } } | null)?.start?.replayId
+    : undefined;
+}
+
 describe('the synthesized replay state machine, run against the replay handler on the emulators', () => {
   it("claims every object's copies, then folds each id's earliest copy, whatever order the children run in", async () => {
     // GIVEN a producer retry of `r` stamped a minute later, whose first copy sits in the object
@@ -254,5 +261,67 @@ describe('the synthesized replay state machine, run against the replay handler o
     const control = new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable);
     expect((await control.read()).replay).toMatchObject({ replayId: first.replayId, status: 'running' });
     await handler({ action: 'fail', replayId: first.replayId, error: 'ended by the test' });
+  }, 120_000);
+
+  it('a Start whose answer was lost is retried and goes on with the replay it recorded', async () => {
+    // GIVEN a start step whose function recorded the replay, then its answer was lost (a Lambda
+    // service error, which LambdaInvoke retries by default)
+    const w = world((n) => Array.from({ length: n }, (_, i) => i));
+    const invoke = w.invoke.bind(w);
+    let lost = 0;
+    w.invoke = async (arn, payload) => {
+      const result = await invoke(arn, payload);
+      if ((payload as { action?: string }).action === 'start' && lost++ === 0)
+        throw Object.assign(new Error('the answer was lost'), { name: 'Lambda.ServiceException' });
+      return result;
+    };
+
+    // WHEN the machine runs
+    const outcome = await runAsl(machine, {}, w);
+
+    // THEN the second start continues the first one's replay (not refused as another replay)
+    expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
+    expect(w.invocations.slice(0, 3)).toEqual(['start', 'start', 'ready']);
+    const control = new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable);
+    const first = (await control.read()).replay;
+    expect(first).toMatchObject({ status: 'finished', replayId: outcomeReplayId(outcome) });
+  }, 120_000);
+
+  it('a Start that fails after recording its replay fails that replay, so the next one runs', async () => {
+    // GIVEN a start step whose function recorded the replay, then failed (an error the step does
+    // not retry, such as its progress write throttled past the SDK's retries)
+    const w = world((n) => Array.from({ length: n }, (_, i) => i));
+    const invoke = w.invoke.bind(w);
+    w.invoke = async (arn, payload) => {
+      const result = await invoke(arn, payload);
+      if ((payload as { action?: string }).action === 'start')
+        throw Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
+      return result;
+    };
+    const executionId = 'arn:aws:states:eu-west-1:123456789012:execution:machine:start-failed';
+
+    // WHEN the machine runs
+    const outcome = await runAsl(machine, {}, w, executionId);
+
+    // THEN the replay this execution recorded is failed (not left running with nothing behind it)
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'FAILED', error: 'ReplayFailed' });
+    expect(outcome.visited.slice(0, 2)).toEqual(['Start', 'AbandonStart']);
+    // then the building version's cells are deleted as a failed replay's are
+    expect(w.invocations).toEqual(['start', 'abandon', 'drop']);
+    const control = new DynamoDbKappaControlStore(tables.doc, tables.names.controlTable);
+    const failed = (await control.read()).replay;
+    expect(failed).toMatchObject({ status: 'failed', executionId });
+    expect(failed?.error).toContain('the start step failed after recording the replay');
+    expect(failed?.error).toContain('throttled');
+    expect((await control.read()).views.page_views.building).toBeNull();
+
+    // AND the next replay starts and runs to its end
+    const next = await runAsl(
+      machine,
+      {},
+      world((n) => Array.from({ length: n }, (_, i) => i)),
+    );
+    expect(next.status, JSON.stringify(next)).toBe('SUCCEEDED');
+    expect((await control.read()).replay).toMatchObject({ status: 'finished' });
   }, 120_000);
 });

@@ -33,7 +33,12 @@ describe('stopping the local runtime with work in flight', () => {
     });
     await pipeline.start();
     const run = fetch(`${pipeline.url}/admin/batch`, { method: 'POST', body: '{}' }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 500));
+    // The run reaches the scheduler after the gateway took the request: under load that took
+    // over 500 ms, and a stop before it had nothing in flight to abandon.
+    const deadline = Date.now() + 30_000;
+    while (!pipeline.batchRuns().inProgress && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(pipeline.batchRuns().inProgress).toBe(true);
     // WHEN it is stopped with a 1 s grace period
     const started = Date.now();
     const outcome = await pipeline.stop(1_000);

@@ -15,6 +15,7 @@ import {
   replayReady,
   rollback,
   startReplay,
+  abandonStart,
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
 import type { SpeedRecord } from '../../lambdas/services/speed-layer';
@@ -491,5 +492,62 @@ describe('replay start', () => {
     const pointers = await s.control.read();
     expect(pointers.replay?.status).toBe('failed');
     expect(pointers.views.clicks.building).toBeNull();
+  });
+
+  it("goes on with the replay its own execution recorded when run again, and refuses another execution's", async () => {
+    const s = setup();
+    const first = await startReplay({ executionId: 'exec-1' }, s.deps);
+    // The step retried after its answer was lost, even after the handoff: its progress write shows
+    // the first start got past the handoff check.
+    s.at(T0 + 5_000);
+    expect(await startReplay({ executionId: 'exec-1' }, s.deps)).toEqual(first);
+    expect((await s.control.read()).replay).toMatchObject({ replayId: first.replayId, status: 'running' });
+    await expect(startReplay({ executionId: 'exec-2' }, s.deps)).rejects.toMatchObject({
+      name: 'ReplayInProgress',
+    });
+  });
+
+  it('fails the replay on a retried start that cannot tell whether its handoff was recorded in time', async () => {
+    const s = setup();
+    // The first start died between its control write and its progress write.
+    const setProgress = s.deps.control.setProgress.bind(s.deps.control);
+    s.deps.control.setProgress = async () => {
+      throw new Error('the function died');
+    };
+    await expect(startReplay({ executionId: 'exec-1' }, s.deps)).rejects.toThrow('the function died');
+    s.deps.control.setProgress = setProgress;
+    // Run again before the handoff: the write certainly came before it, the replay goes on.
+    const again = await startReplay({ executionId: 'exec-1' }, s.deps);
+    expect((await s.control.read()).replay).toMatchObject({ replayId: again.replayId, status: 'running' });
+    expect((await s.control.readProgress(again.replayId)).phase).toBe('waiting-for-archive');
+
+    const t = setup();
+    const tSetProgress = t.deps.control.setProgress.bind(t.deps.control);
+    t.deps.control.setProgress = async () => {
+      throw new Error('the function died');
+    };
+    await expect(startReplay({ executionId: 'exec-1' }, t.deps)).rejects.toThrow('the function died');
+    t.deps.control.setProgress = tSetProgress;
+    // Run again after the handoff: unknown, so failed as the first start would have failed it.
+    t.at(T0 + 5_000);
+    await expect(startReplay({ executionId: 'exec-1' }, t.deps)).rejects.toThrow(/retried after the handoff/);
+    expect((await t.control.read()).replay?.status).toBe('failed');
+    expect((await t.control.read()).views.clicks.building).toBeNull();
+  });
+
+  it('abandons the replay a failed start recorded, and only that one', async () => {
+    const s = setup();
+    expect(await abandonStart('exec-0', 'nothing recorded', s.deps)).toMatchObject({ replayId: null });
+    const started = await startReplay({ executionId: 'exec-1' }, s.deps);
+    expect(await abandonStart('exec-2', 'another execution', s.deps)).toMatchObject({ replayId: null });
+    expect((await s.control.read()).replay?.status).toBe('running');
+    expect(await abandonStart('exec-1', 'lost', s.deps)).toMatchObject({
+      replayId: started.replayId,
+      failed: true,
+    });
+    expect((await s.control.read()).replay).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('lost'),
+    });
   });
 });
