@@ -284,7 +284,9 @@ export class Replay extends Construct {
     });
     // LambdaInvoke's default retries of Lambda's service errors can follow a start that ran (its
     // answer lost): the start called again continues the replay its execution recorded
-    // (ReplayRecord.executionId) instead of meeting it as another one.
+    // (ReplayRecord.executionId, `$states.context.Execution.Id`: the context object,
+    // https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
+    // instead of meeting it as another one.
     retryThrottled(start);
     // Two POST /admin/replay can both pass the admin function's check; the later Start then meets
     // the earlier replay running and is refused (ReplayInProgress, the control item's conditional
