@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { DuckDbQueryEngine } from '../lambdas/adapters/duckdb/duckdb-query-engine';
 import { normalizeStreamRecord, toArchiveLine, type NormalizedEvent } from '../lambdas/core/event';
 import { applyToRow, groupForSpeed } from '../lambdas/core/fencing';
-import { batchRowToCell, batchSql } from '../lambdas/core/sql';
+import { batchRowToCell } from '../lambdas/core/batch-result-row';
+import { batchSql } from '../lambdas/core/batch-sql';
 import { validateViews } from '../lambdas/core/view';
 
 const views = validateViews([

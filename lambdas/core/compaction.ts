@@ -35,7 +35,7 @@ export interface CompactionManifest {
   readonly files: readonly CompactedFile[];
   /**
    * The fields the files store as typed columns (ADR 013), beside the line and every column of
-   * sql.ts's TYPED_META_COLUMNS. Absent (the cloud's generations, and those written before ADR
+   * typed-columns.ts's TYPED_META_COLUMNS. Absent (the cloud's generations, and those written before ADR
    * 013): the files hold `line, tm, am, etype` only, and readers extract the rest from the line.
    */
   readonly typedFields?: readonly string[];

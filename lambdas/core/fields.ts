@@ -33,7 +33,7 @@ export function scalarText(value: unknown): string | undefined {
 /**
  * Filter equality, types included: a `where` value matches a JSON value of the same type with the
  * same value (`'1.5'` matches the string "1.5" only, never the number 1.5; `1` matches the number
- * 1, never "1"). The SQL side is `filterSql` in sql.ts, built from the same rule.
+ * 1, never "1"). The SQL side is `filterSql` in batch-sql.ts, built from the same rule.
  */
 export function filterMatches(actual: unknown, expected: string | number | boolean): boolean {
   return typeof actual === typeof expected && actual === expected;
@@ -81,7 +81,7 @@ export function summableProblem(value: number): string | undefined {
  * a view they feed; the archive may still hold events that were accepted before a view existed
  * (or changed), and every layer then treats them alike: a key that breaks its rule keeps the event
  * out of the view, a measure value that breaks its rule counts as missing for that measure. The
- * SQL of the same rules is `fieldRuleSql` in sql.ts.
+ * SQL of the same rules is `fieldRuleSql` in batch-sql.ts.
  */
 export type FieldRule = 'scalar' | 'summable' | 'number';
 

@@ -1,5 +1,5 @@
 import type { ManifestSource } from '../core/compaction';
-import type { BatchResultRow } from '../core/sql';
+import type { BatchResultRow } from '../core/batch-result-row';
 
 /** The compacted prefix of the archive bucket (ADR 011), keys relative to it. */
 export interface CompactedObjects extends ManifestSource {

@@ -1,9 +1,10 @@
 import type { BucketRange } from '../core/batch-lineage';
-import type { BatchResultRow, SqlDialectName } from '../core/sql';
+import type { BatchResultRow } from '../core/batch-result-row';
+import type { SqlDialectName } from '../core/sql-dialect';
 
 /**
  * The batch layer's query engine: Athena in the cloud, DuckDB locally. The only port with two
- * adapters; both run SQL generated from the same view definition (core/sql.ts).
+ * adapters; both run SQL generated from the same view definition (core/batch-sql.ts).
  */
 export interface QueryEngine {
   readonly dialect: SqlDialectName;
@@ -13,7 +14,7 @@ export interface QueryEngine {
    */
   readonly prunesByEventTime?: boolean;
   /**
-   * True when every source carries the typed columns of core/sql.ts's `TypedSource` for the
+   * True when every source carries the typed columns of archive-source-sql.ts's `TypedSource` for the
    * `fields` it was asked for (ADR 013), so the batch SQL reads them instead of parsing `line`.
    */
   readonly typedSources?: boolean;

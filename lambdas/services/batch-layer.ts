@@ -11,14 +11,9 @@ import {
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
 import { keyProblem } from '../core/reducer';
-import {
-  batchRowToCell,
-  batchSql,
-  keptCopiesSql,
-  touchedBucketsSql,
-  type BatchResultRow,
-  type TypedSource,
-} from '../core/sql';
+import { type TypedSource } from '../core/archive-source-sql';
+import { batchRowToCell, type BatchResultRow } from '../core/batch-result-row';
+import { batchSql, keptCopiesSql, touchedBucketsSql } from '../core/batch-sql';
 import { granularityMs } from '../core/time';
 import { typedFields } from '../core/typed-columns';
 import type { ViewDefinition } from '../core/view';

@@ -17,16 +17,15 @@ import {
   type RawObject,
   type RawSelection,
 } from '../core/compaction';
+import { type AthenaArchiveTables, type EventHour } from '../core/archive-source-sql';
 import {
   athenaAddPartitionsSql,
   athenaCompactedStatsSql,
   athenaCompactionPartitionsSql,
   athenaCompactionUnloadSql,
   UNLOAD_MAX_PARTITIONS,
-  type AthenaArchiveTables,
   type CompactedPartition,
-  type EventHour,
-} from '../core/sql';
+} from '../core/compaction-sql';
 import { typedFields } from '../core/typed-columns';
 import type { ViewDefinition } from '../core/view';
 import type { CompactionResult } from '../ports/archive-compactor';

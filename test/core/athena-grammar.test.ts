@@ -7,7 +7,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { bucketRanges } from '../../lambdas/core/batch-lineage';
 import { rawSelection } from '../../lambdas/core/compaction';
 import { typedFields } from '../../lambdas/core/typed-columns';
-import { athenaSource, batchSql, duckdbSource, touchedBucketsSql } from '../../lambdas/core/sql';
+import { athenaSource, duckdbSource } from '../../lambdas/core/archive-source-sql';
+import { batchSql, touchedBucketsSql } from '../../lambdas/core/batch-sql';
 import { TEST_VIEWS } from '../fixtures/streams';
 
 /**

@@ -8,7 +8,7 @@ import {
   viewsNeedingFull,
   type PublishedLineage,
 } from '../../lambdas/core/batch-lineage';
-import { athenaSource } from '../../lambdas/core/sql';
+import { athenaSource } from '../../lambdas/core/archive-source-sql';
 import { MAX_TIME_MS, MIN_TIME_MS } from '../../lambdas/core/time';
 import { validateViews } from '../../lambdas/core/view';
 

@@ -2,17 +2,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rawSelection } from '../../lambdas/core/compaction';
+import { athenaSource, type AthenaArchiveTables } from '../../lambdas/core/archive-source-sql';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import {
   athenaAddPartitionsSql,
   athenaCompactedStatsSql,
   athenaCompactionPartitionsSql,
   athenaCompactionUnloadSql,
-  athenaSource,
-  batchSql,
-  typedFieldColumns,
   UNLOAD_MAX_PARTITIONS,
-  type AthenaArchiveTables,
-} from '../../lambdas/core/sql';
+} from '../../lambdas/core/compaction-sql';
+import { typedFieldColumns } from '../../lambdas/core/typed-columns';
 import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
 import { TEST_VIEWS } from '../fixtures/streams';
 

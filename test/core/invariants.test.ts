@@ -17,7 +17,8 @@ import {
 } from '../../lambdas/core/measures';
 import { mergeServing } from '../../lambdas/core/merge';
 import { cellId, encodeKey, matches, reduce, type Cell } from '../../lambdas/core/reducer';
-import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
+import { batchRowToCell } from '../../lambdas/core/batch-result-row';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import type { SpeedRowAddress } from '../../lambdas/core/fencing';
 import { runSpeedLayer, type SpeedFault } from '../fixtures/speed-layer-run';

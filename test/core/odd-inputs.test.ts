@@ -13,7 +13,8 @@ import {
 import { inexactNumberPaths } from '../../lambdas/core/json-numbers';
 import { finalize, type MeasureState } from '../../lambdas/core/measures';
 import { cellId, keyProblem, reduce, type Cell } from '../../lambdas/core/reducer';
-import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
+import { batchRowToCell } from '../../lambdas/core/batch-result-row';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import { validateViews } from '../../lambdas/core/view';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
 import {

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeStreamRecord, toArchiveLine, type NormalizedEvent } from '../../lambdas/core/event';
 import { finalizeRow } from '../../lambdas/core/measures';
 import { reduce } from '../../lambdas/core/reducer';
-import { athenaSource, batchRowToCell, batchSql, duckdbSource } from '../../lambdas/core/sql';
+import { athenaSource, duckdbSource } from '../../lambdas/core/archive-source-sql';
+import { batchRowToCell } from '../../lambdas/core/batch-result-row';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import { validateView, ViewDefinitionError, type ViewDefinition } from '../../lambdas/core/view';
 
 /**

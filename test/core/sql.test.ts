@@ -11,14 +11,10 @@ import { normalizeStreamRecord, toArchiveLine, type NormalizedEvent } from '../.
 import { HyperLogLog } from '../../lambdas/core/hyperloglog';
 import { finalizeRow, sameState, type RowState } from '../../lambdas/core/measures';
 import { reduce } from '../../lambdas/core/reducer';
-import {
-  athenaSource,
-  batchRowToCell,
-  batchSql,
-  duckdbSource,
-  sqlString,
-  type SqlDialectName,
-} from '../../lambdas/core/sql';
+import { athenaSource, duckdbSource } from '../../lambdas/core/archive-source-sql';
+import { batchRowToCell } from '../../lambdas/core/batch-result-row';
+import { batchSql } from '../../lambdas/core/batch-sql';
+import { sqlString, type SqlDialectName } from '../../lambdas/core/sql-dialect';
 import { validateViews, type ViewDefinition } from '../../lambdas/core/view';
 import { TEST_VIEWS } from '../fixtures/streams';
 

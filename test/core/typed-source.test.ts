@@ -6,13 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FolderCompactedStore } from '../../lambdas/adapters/duckdb/compacted-archive-store';
 import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-engine';
 import { toArchiveLine } from '../../lambdas/core/event';
-import {
-  batchSql,
-  fieldsRead,
-  keptCopiesSql,
-  touchedBucketsSql,
-  type BatchResultRow,
-} from '../../lambdas/core/sql';
+import { type BatchResultRow } from '../../lambdas/core/batch-result-row';
+import { batchSql, keptCopiesSql, touchedBucketsSql } from '../../lambdas/core/batch-sql';
+import { fieldsRead } from '../../lambdas/core/typed-columns';
 import { BASE_TIME, editField, normalize, streamArb, TEST_VIEWS } from '../fixtures/streams';
 
 /**

@@ -4,7 +4,8 @@ import {
   AthenaQueryEngine,
   type AthenaQueryEngineOptions,
 } from '../../lambdas/adapters/aws/athena-query-engine';
-import { batchSql, typedFieldColumns } from '../../lambdas/core/sql';
+import { batchSql } from '../../lambdas/core/batch-sql';
+import { typedFieldColumns } from '../../lambdas/core/typed-columns';
 import { validateViews } from '../../lambdas/core/view';
 import { runBatch } from '../../lambdas/services/batch-layer';
 import {

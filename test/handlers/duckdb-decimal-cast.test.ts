@@ -1,11 +1,11 @@
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openDuckDb } from '../../lambdas/adapters/duckdb/open-duckdb';
-import { decimalCastSql, sqlString } from '../../lambdas/core/sql';
+import { decimalCastSql, sqlString } from '../../lambdas/core/sql-dialect';
 
 /**
  * The DuckDB dialect casts a number's text to DECIMAL(38, 9) through DECIMAL(18, 9) first, which
- * parses about 100 times faster (sql.ts). The batch SQL's sums and its summable rule rely on the
+ * parses about 100 times faster (sql-dialect.ts). The batch SQL's sums and its summable rule rely on the
  * two giving the same value for every text a JSON number can become, so the batch cells stay the
  * reducer's: this compares them on the texts json_extract_string gives for random JSON numbers
  * and for the edges (the narrow range's end, rounding at the 10th decimal, exponents, huge values).

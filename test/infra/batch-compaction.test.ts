@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { typedFieldColumns } from '../../lambdas/core/sql';
+import { typedFieldColumns } from '../../lambdas/core/typed-columns';
 import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
 import { validateViews } from '../../lambdas/core/view';
 import { ENV } from '../../lambdas/runtime/env';

@@ -6,7 +6,7 @@ import { DuckDbQueryEngine } from '../../lambdas/adapters/duckdb/duckdb-query-en
 import { selectionOf } from '../../lambdas/core/batch-lineage';
 import { normalizeStreamRecord, toArchiveLine } from '../../lambdas/core/event';
 import { encodeRow } from '../../lambdas/core/measures';
-import { batchSql } from '../../lambdas/core/sql';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import type { QueryEngine } from '../../lambdas/ports/query-engine';
 import { runBatch } from '../../lambdas/services/batch-layer';
 import { TEST_VIEWS } from '../fixtures/streams';

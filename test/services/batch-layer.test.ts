@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { selectionOf } from '../../lambdas/core/batch-lineage';
 import type { SpeedRowAddress } from '../../lambdas/core/fencing';
 import type { RowState } from '../../lambdas/core/measures';
-import type { BatchResultRow } from '../../lambdas/core/sql';
+import type { BatchResultRow } from '../../lambdas/core/batch-result-row';
 import { validateViews } from '../../lambdas/core/view';
 import {
   abandonBatch,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BatchResultRow } from '../../lambdas/core/sql';
+import type { BatchResultRow } from '../../lambdas/core/batch-result-row';
 import { validateViews } from '../../lambdas/core/view';
 import {
   abandonBatch,

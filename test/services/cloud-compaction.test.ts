@@ -9,7 +9,8 @@ import {
   loadManifests,
   rawSelection,
 } from '../../lambdas/core/compaction';
-import { athenaSource, rawSelectionSql, UNLOAD_MAX_PARTITIONS } from '../../lambdas/core/sql';
+import { athenaSource, rawSelectionSql } from '../../lambdas/core/archive-source-sql';
+import { UNLOAD_MAX_PARTITIONS } from '../../lambdas/core/compaction-sql';
 import {
   advanceCompaction,
   startCompaction,

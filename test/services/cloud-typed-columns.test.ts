@@ -10,11 +10,10 @@ import { toArchiveLine } from '../../lambdas/core/event';
 import {
   athenaCompactedSnapshot,
   athenaSource,
-  batchSql,
   duckdbTypedRows,
-  touchedBucketsSql,
-  type BatchResultRow,
-} from '../../lambdas/core/sql';
+} from '../../lambdas/core/archive-source-sql';
+import { type BatchResultRow } from '../../lambdas/core/batch-result-row';
+import { batchSql, touchedBucketsSql } from '../../lambdas/core/batch-sql';
 import { compactedTableColumns, typedFields } from '../../lambdas/core/typed-columns';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import { runBatch } from '../../lambdas/services/batch-layer';

@@ -13,7 +13,8 @@ import { selectionOf } from '../../lambdas/core/batch-lineage';
 import { toArchiveLine, type NormalizedEvent } from '../../lambdas/core/event';
 import { encodeRow, identityRow, mergeRows, type RowState } from '../../lambdas/core/measures';
 import { cellId } from '../../lambdas/core/reducer';
-import { batchRowToCell, batchSql } from '../../lambdas/core/sql';
+import { batchRowToCell } from '../../lambdas/core/batch-result-row';
+import { batchSql } from '../../lambdas/core/batch-sql';
 import { runBatch } from '../../lambdas/services/batch-layer';
 import { runSpeedLayer } from '../fixtures/speed-layer-run';
 import {

@@ -10,7 +10,8 @@ import {
 import { batchPartition, padTime, speedPartition } from '../../lambdas/adapters/aws/dynamodb-keys';
 import { newestVisible, viewFingerprint, type BatchSelection } from '../../lambdas/core/batch-lineage';
 import { cellId, DYNAMODB_MAX_PARTITION_KEY_BYTES, encodeKey, utf8Bytes } from '../../lambdas/core/reducer';
-import type { BatchResultRow, SqlDialectName } from '../../lambdas/core/sql';
+import type { BatchResultRow } from '../../lambdas/core/batch-result-row';
+import type { SqlDialectName } from '../../lambdas/core/sql-dialect';
 import type { ViewDefinition } from '../../lambdas/core/view';
 import type { ArchiveWatermark } from '../../lambdas/ports/archive';
 import type { Clock } from '../../lambdas/ports/clock';

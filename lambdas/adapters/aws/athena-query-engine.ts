@@ -10,11 +10,11 @@ import { loadManifests, type CompactionManifest, type ManifestSource } from '../
 import {
   athenaCompactedSnapshot,
   athenaSource,
-  sqlString,
   type AthenaArchiveTables,
   type AthenaCompactedSnapshot,
-  type BatchResultRow,
-} from '../../core/sql';
+} from '../../core/archive-source-sql';
+import { type BatchResultRow } from '../../core/batch-result-row';
+import { sqlString } from '../../core/sql-dialect';
 import type { AsyncQueries, RawArchiveListing } from '../../ports/cloud-compaction';
 import type { QueryEngine } from '../../ports/query-engine';
 

@@ -17,16 +17,11 @@ import {
   type CompactedFile,
   type CompactionManifest,
 } from '../../core/compaction';
-import {
-  compactionSql,
-  duckdbSource,
-  duckdbTypedSource,
-  TYPED_META_COLUMNS,
-  RECONCILE_LOOKBACK_MS,
-  sqlString,
-  type BatchResultRow,
-  type StoredColumns,
-} from '../../core/sql';
+import { duckdbSource, duckdbTypedSource, RECONCILE_LOOKBACK_MS } from '../../core/archive-source-sql';
+import { type BatchResultRow } from '../../core/batch-result-row';
+import { compactionSql } from '../../core/compaction-sql';
+import { sqlString } from '../../core/sql-dialect';
+import { TYPED_META_COLUMNS, type StoredColumns } from '../../core/typed-columns';
 import type { ArchiveWatermark } from '../../ports/archive';
 import type { ArchiveCompactor, CompactionResult } from '../../ports/archive-compactor';
 import type { QueryEngine } from '../../ports/query-engine';
