@@ -12,13 +12,12 @@ import {
   dropReplayCells,
   failReplay,
   finishReplay,
-  offerChunkCopies,
-  replayChunk,
   replayReady,
   startReplay,
   type DropCursor,
   type ReplayDeps,
 } from '../services/kappa-replay';
+import { offerChunkCopies, replayChunk } from '../services/kappa-replay-chunks';
 
 const config = readReplayConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);

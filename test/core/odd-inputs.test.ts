@@ -17,13 +17,8 @@ import { batchRowToCell } from '../../lambdas/core/batch-result-row';
 import { batchSql } from '../../lambdas/core/batch-sql';
 import { validateViews } from '../../lambdas/core/view';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
-import {
-  finishReplay,
-  replayChunk,
-  replayReady,
-  startReplay,
-  type ReplayDeps,
-} from '../../lambdas/services/kappa-replay';
+import { finishReplay, replayReady, startReplay, type ReplayDeps } from '../../lambdas/services/kappa-replay';
+import { replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import type { SpeedRecord } from '../../lambdas/services/speed-layer';
 import {
   InMemoryArchive,

@@ -2,14 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbEventClaims } from '../../lambdas/adapters/aws/dynamodb-event-claims';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
 import { queryKappaView } from '../../lambdas/services/kappa-query';
-import {
-  finishReplay,
-  offerChunkCopies,
-  replayChunk,
-  replayReady,
-  startReplay,
-  type ReplayDeps,
-} from '../../lambdas/services/kappa-replay';
+import { finishReplay, replayReady, startReplay, type ReplayDeps } from '../../lambdas/services/kappa-replay';
+import { offerChunkCopies, replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 import {
   archivedClick,

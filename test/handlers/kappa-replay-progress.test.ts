@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbKappaControlStore } from '../../lambdas/adapters/aws/dynamodb-kappa-control-store';
-import {
-  finishReplay,
-  replayChunk,
-  replayReady,
-  startReplay,
-  type ReplayDeps,
-} from '../../lambdas/services/kappa-replay';
+import { finishReplay, replayReady, startReplay, type ReplayDeps } from '../../lambdas/services/kappa-replay';
+import { replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 import { archivedClick, CLICKS_T0 as T0, CLICKS_VIEWS as VIEWS } from '../fixtures/kappa-clicks';
 import { InMemoryArchive, InMemoryKappaCellStore } from '../services/in-memory-kappa';

@@ -7,12 +7,11 @@ import {
   dropReplayCells,
   failReplay,
   finishReplay,
-  offerChunkCopies,
-  replayChunk,
   replayReady,
   startReplay,
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
+import { offerChunkCopies, replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import { startEmulatedTables, type EmulatedTables } from '../fixtures/emulated-tables';
 import { archivedClick, CLICKS_T0 as T0, CLICKS_VIEWS } from '../fixtures/kappa-clicks';
 import { InMemoryArchive } from '../services/in-memory-kappa';

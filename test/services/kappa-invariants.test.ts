@@ -6,14 +6,8 @@ import { encodeRow, identityRow, mergeRows, type RowState } from '../../lambdas/
 import { mergeServing } from '../../lambdas/core/merge';
 import { cellId, reduce, type CellAddress } from '../../lambdas/core/reducer';
 import { processKappaBatch } from '../../lambdas/services/kappa-processor';
-import {
-  finishReplay,
-  offerChunkCopies,
-  replayChunk,
-  replayReady,
-  startReplay,
-  type ReplayDeps,
-} from '../../lambdas/services/kappa-replay';
+import { finishReplay, replayReady, startReplay, type ReplayDeps } from '../../lambdas/services/kappa-replay';
+import { offerChunkCopies, replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import {
   ARRIVAL_BUCKET_MS,
   BASE_TIME,

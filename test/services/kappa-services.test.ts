@@ -10,14 +10,13 @@ import {
   dropReplayCells,
   failReplay,
   finishReplay,
-  offerChunkCopies,
-  replayChunk,
   replayReady,
   rollback,
   startReplay,
   abandonStart,
   type ReplayDeps,
 } from '../../lambdas/services/kappa-replay';
+import { offerChunkCopies, replayChunk } from '../../lambdas/services/kappa-replay-chunks';
 import type { SpeedRecord } from '../../lambdas/services/speed-layer';
 import { InMemoryArchive, InMemoryKappaCellStore, InMemoryKappaControlStore } from './in-memory-kappa';
 import { InMemoryEventClaims } from './in-memory-stores';
