@@ -3,7 +3,7 @@
  * the copies it claims across chunks, and each chunk folded into the building version.
  */
 import { createHash } from 'node:crypto';
-import { fromArchiveLine, type NormalizedEvent } from '../core/event';
+import { fromArchiveLineKeepingColumns, type NormalizedEvent } from '../core/event';
 import { applyChunk, feeds, viewPointer, type KappaVersion, type ReplayRecord } from '../core/kappa';
 import { foldEvents, identityRow, type RowState } from '../core/measures';
 import { copyOrderKey } from '../core/dedupe';
@@ -55,33 +55,6 @@ export function chunkFence(chunkId: string): string {
 }
 
 /**
- * An archive line as the replay needs it. The same fields as fromArchiveLine, without copying the
- * body: the underscore columns stay in it, where no view can read them (field paths start with a
- * letter), which saves an object copy per event on the replay's hot path.
- */
-function archiveEvent(line: string): NormalizedEvent {
-  const body = JSON.parse(line) as Record<string, unknown>;
-  const { _tm, _am, _shard, _seq } = body;
-  if (
-    typeof _tm !== 'number' ||
-    typeof _am !== 'number' ||
-    typeof _shard !== 'string' ||
-    typeof _seq !== 'string'
-  )
-    return fromArchiveLine(line); // throws, naming the line
-  return {
-    id: String(body.id),
-    type: String(body.type),
-    timeMs: _tm,
-    arrivedMs: _am,
-    shardId: _shard,
-    seq: _seq,
-    partitionKey: typeof body._pk === 'string' ? body._pk : '',
-    body,
-  };
-}
-
-/**
  * Where the replay starts reading: the range's `from`, less the copy window when a range is given
  * (the copies before `from` only mark ids as first sent before it; a whole-archive replay has
  * nothing before its start).
@@ -116,7 +89,7 @@ function forEachReplayed(
     let stop = text.indexOf('\n', start);
     if (stop < 0) stop = text.length;
     if (stop > start) {
-      const event = archiveEvent(text.slice(start, stop));
+      const event = fromArchiveLineKeepingColumns(text.slice(start, stop));
       if (event.arrivedMs < end && event.arrivedMs >= readFrom)
         onEvent(event, event.arrivedMs >= replay.range.fromMs);
     }
