@@ -116,6 +116,52 @@ function nagArnOf(scope: Construct, bucket: s3.IBucket): string {
   return imported['Fn::ImportValue'];
 }
 
+/** The replay's settings from its props, each checked against what AWS or the design allows. */
+function replaySettings(props: ReplayProps) {
+  const replayConcurrency = props.replayConcurrency ?? 100;
+  checkRange('replayConcurrency', replayConcurrency, 1, 1000);
+  const pollSeconds = (props.readyPollInterval ?? Duration.seconds(30)).toSeconds();
+  checkRange('readyPollInterval (seconds)', pollSeconds, 1, 3600);
+  const timeout = props.timeout ?? Duration.hours(24);
+  // Standard workflows run for up to a year.
+  checkRange('timeout (seconds)', timeout.toSeconds(), 3600, 31_536_000);
+  const maxReplayDuration = props.maxReplayDuration ?? Duration.hours(2);
+  if (maxReplayDuration.toMilliseconds() > timeout.toMilliseconds())
+    throw new Error(
+      `maxReplayDuration must not exceed timeout (given ${maxReplayDuration.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes)`,
+    );
+  const dedupeWindow = props.dedupeWindow ?? Duration.days(7);
+  checkRange('dedupeWindow (seconds)', dedupeWindow.toSeconds(), 3600, undefined);
+  const maxArchiveWait = props.maxArchiveWait ?? Duration.hours(2);
+  checkRange('maxArchiveWait (seconds)', maxArchiveWait.toSeconds(), 60, undefined);
+  if (maxArchiveWait.toMilliseconds() >= timeout.toMilliseconds())
+    throw new Error(
+      `maxArchiveWait must be shorter than timeout (given ${maxArchiveWait.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes): a timed-out execution runs no fail step`,
+    );
+  // The map and the other steps add a few dozen events; 500 leaves room for task retries.
+  checkPollingHistory(
+    { longest: 'maxArchiveWait', poll: 'readyPollInterval' },
+    maxArchiveWait,
+    Duration.seconds(pollSeconds),
+    EVENTS_PER_POLL,
+    500,
+  );
+  const memorySize = props.memorySize ?? 2048;
+  checkRange('memorySize', memorySize, 128, 10_240);
+  return {
+    replayConcurrency,
+    pollSeconds,
+    timeout,
+    maxReplayDuration,
+    dedupeWindow,
+    maxArchiveWait,
+    memorySize,
+  };
+}
+
+/** What replaySettings gives the constructor's steps. */
+type ReplaySettings = ReturnType<typeof replaySettings>;
+
 /**
  * The Kappa replay: a Standard Step Functions workflow (X-Ray traced, every event logged to a
  * KMS-encrypted log group) around the `replay` handler.
@@ -146,40 +192,25 @@ export class Replay extends Construct {
     // Distributed Map results go through ResultWriterV2 (WriterConfig, prefix), which CDK renders
     // only with this flag; it is scoped to this construct so the app's flags stay as they are.
     this.node.setContext('@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2', true);
-    const replayConcurrency = props.replayConcurrency ?? 100;
-    checkRange('replayConcurrency', replayConcurrency, 1, 1000);
-    const pollSeconds = (props.readyPollInterval ?? Duration.seconds(30)).toSeconds();
-    checkRange('readyPollInterval (seconds)', pollSeconds, 1, 3600);
-    const timeout = props.timeout ?? Duration.hours(24);
-    // Standard workflows run for up to a year.
-    checkRange('timeout (seconds)', timeout.toSeconds(), 3600, 31_536_000);
-    const maxReplayDuration = props.maxReplayDuration ?? Duration.hours(2);
-    if (maxReplayDuration.toMilliseconds() > timeout.toMilliseconds())
-      throw new Error(
-        `maxReplayDuration must not exceed timeout (given ${maxReplayDuration.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes)`,
-      );
-    const dedupeWindow = props.dedupeWindow ?? Duration.days(7);
-    checkRange('dedupeWindow (seconds)', dedupeWindow.toSeconds(), 3600, undefined);
-    const maxArchiveWait = props.maxArchiveWait ?? Duration.hours(2);
-    checkRange('maxArchiveWait (seconds)', maxArchiveWait.toSeconds(), 60, undefined);
-    if (maxArchiveWait.toMilliseconds() >= timeout.toMilliseconds())
-      throw new Error(
-        `maxArchiveWait must be shorter than timeout (given ${maxArchiveWait.toMinutes()} minutes, timeout ${timeout.toMinutes()} minutes): a timed-out execution runs no fail step`,
-      );
-    // The map and the other steps add a few dozen events; 500 leaves room for task retries.
-    checkPollingHistory(
-      { longest: 'maxArchiveWait', poll: 'readyPollInterval' },
-      maxArchiveWait,
-      Duration.seconds(pollSeconds),
-      EVENTS_PER_POLL,
-      500,
-    );
-    const memorySize = props.memorySize ?? 2048;
-    checkRange('memorySize', memorySize, 128, 10_240);
-    const archive = props.archive;
-    const bucket = archive.bucket;
+    const settings = replaySettings(props);
+    const bucket = props.archive.bucket;
+    this.handler = this.createHandler(props, settings);
+    const { definition, claimMap, archiveMap } = this.buildDefinition(settings, bucket);
+    this.claimMap = claimMap;
+    this.archiveMap = archiveMap;
+    const { logKey, logGroup } = this.createExecutionLog(props);
+    this.logKey = logKey;
+    this.logGroup = logGroup;
+    this.stateMachine = this.createStateMachine(definition, settings.timeout, bucket);
+    this.addAlarms(settings.maxReplayDuration);
+  }
 
-    this.handler = new HandlerFunction(this, 'Handler', {
+  /** The replay function, with exactly the reads and writes its actions make. */
+  private createHandler(props: ReplayProps, settings: ReplaySettings): HandlerFunction {
+    const { dedupeWindow, memorySize } = settings;
+    const bucket = props.archive.bucket;
+    const archive = props.archive;
+    const handler = new HandlerFunction(this, 'Handler', {
       handler: 'replay',
       timeout: Duration.minutes(15),
       memorySize,
@@ -199,13 +230,13 @@ export class Replay extends Construct {
         dedupeTtlSeconds: Tokenization.stringifyNumber(dedupeWindow.toSeconds()),
       }),
     });
-    const fn = this.handler.function;
+    const fn = handler.function;
     // GetMetricData supports no resource-level permissions: "*", in a policy of its own so the
     // acknowledgement covers this one action (as the batch layer's).
     const metricsRead = new iam.Policy(this, 'MetricsReadPolicy', {
       statements: [new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
     });
-    metricsRead.attachToRole(this.handler.role);
+    metricsRead.attachToRole(handler.role);
     Validations.of(metricsRead).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -214,9 +245,8 @@ export class Replay extends Construct {
     // Not bucket.grantRead: it grants s3:GetObject*, s3:GetBucket* and s3:List* (wildcard actions).
     grantObjects(bucket, fn, `${ARCHIVE_PREFIX}*`, 's3:GetObject');
     grantBucket(bucket, fn, 's3:ListBucket');
-    const stack = Stack.of(this);
     const bucketArn = nagArnOf(this, bucket);
-    Validations.of(this.handler.role).acknowledge({
+    Validations.of(handler.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucketArn}/${ARCHIVE_PREFIX}*]`,
       reason: `The replay reads every archived object: s3:GetObject under the ${ARCHIVE_PREFIX} prefix of this one bucket only.`,
     });
@@ -247,7 +277,16 @@ export class Replay extends Construct {
     // Child workflow results (one small line per archive object) are written to S3, not returned:
     // a Map's collected output is capped at 256 KiB, which a large archive would exceed.
     bucket.addLifecycleRule({ prefix: REPLAY_RESULTS_PREFIX, expiration: Duration.days(7) });
+    return handler;
+  }
 
+  /** The workflow from Start to Done, with every failure path (see the class comment). */
+  private buildDefinition(
+    settings: ReplaySettings,
+    bucket: s3.IBucket,
+  ): { definition: sfn.IChainable; claimMap: sfn.DistributedMap; archiveMap: sfn.DistributedMap } {
+    const { replayConcurrency, pollSeconds, maxArchiveWait } = settings;
+    const fn = this.handler.function;
     const invoke = (stateId: string, payload: Record<string, unknown>, resultPath: string) =>
       invokeStep(this, stateId, fn, payload, resultPath);
     const replayId = sfn.JsonPath.stringAt('$.start.replayId');
@@ -369,14 +408,14 @@ export class Replay extends Construct {
     // First pass (ADR 024): every object's copies offered to the replay's claims, which keep each
     // id's earliest copy, so the second pass folds the copy the batch layer keeps, whatever order
     // the children run in. Each object is read twice.
-    this.claimMap = objectMap(
+    const claimMap = objectMap(
       'ClaimCopies',
       'ClaimObject',
       'claim',
       '$.claimMap',
       "One child workflow per archived object: each id's earliest copy claimed before any is folded.",
     );
-    this.archiveMap = objectMap(
+    const archiveMap = objectMap(
       'ReplayArchive',
       'ReplayObject',
       'object',
@@ -396,8 +435,8 @@ export class Replay extends Construct {
         new sfn.Choice(this, 'ArchiveReady')
           .when(
             sfn.Condition.booleanEquals('$.ready.ready', true),
-            this.claimMap
-              .next(this.archiveMap)
+            claimMap
+              .next(archiveMap)
               .next(finish)
               .next(
                 // After the flip: the version that fell off, deleted page by page (its own loop: a
@@ -420,17 +459,22 @@ export class Replay extends Construct {
           )
           .otherwise(waitForArchive),
       );
+    return { definition, claimMap, archiveMap };
+  }
 
+  /** The execution log: a log group under a customer-managed key CloudWatch Logs may use. */
+  private createExecutionLog(props: ReplayProps): { logKey: kms.Key; logGroup: logs.LogGroup } {
+    const stack = Stack.of(this);
     // Customer-managed key: CloudWatch Logs encrypts with KMS only under a key whose policy lets
     // the regional Logs service use it for this account's log groups
     // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
-    this.logKey = new kms.Key(this, 'LogKey', {
+    const logKey = new kms.Key(this, 'LogKey', {
       description: 'streamfold: encrypts the Kappa replay execution log',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
       pendingWindow: Duration.days(7),
     });
-    this.logKey.addToResourcePolicy(
+    logKey.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
         actions: [
@@ -458,13 +502,24 @@ export class Replay extends Construct {
         },
       }),
     );
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      encryptionKey: this.logKey,
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      encryptionKey: logKey,
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    return { logKey, logGroup };
+  }
 
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+  /** The Standard state machine, traced and logged, and cdk-nag's findings on its role answered. */
+  private createStateMachine(
+    definition: sfn.IChainable,
+    timeout: Duration,
+    bucket: s3.IBucket,
+  ): sfn.StateMachine {
+    const stack = Stack.of(this);
+    const fn = this.handler.function;
+    const bucketArn = nagArnOf(this, bucket);
+    const stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       comment:
         'streamfold Kappa replay: rebuild the views from the archive into a new version, hand over to the live stream, flip.',
@@ -473,18 +528,18 @@ export class Replay extends Construct {
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    Validations.of(this.stateMachine.role).acknowledge({
+    Validations.of(stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and CloudWatch Logs delivery (logs:CreateLogDelivery and friends) support no resource-level permissions; AWS documents * for both.',
     });
     const fnId = stack.getLogicalId(fn.node.defaultChild as CfnElement);
-    Validations.of(this.stateMachine.role).acknowledge({
+    Validations.of(stateMachine.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${fnId}.Arn>:*]`,
       reason:
         "lambda:InvokeFunction on the replay function's versions and aliases (CDK's LambdaInvoke grant): one function only.",
     });
-    Validations.of(this.stateMachine.role).acknowledge({
+    Validations.of(stateMachine.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${bucketArn}/${REPLAY_RESULTS_PREFIX}*]`,
       reason: `The Distributed Map writes its child workflow results under ${REPLAY_RESULTS_PREFIX} of the archive bucket (ResultWriter).`,
     });
@@ -494,9 +549,13 @@ export class Replay extends Construct {
     // states:StartExecution on this state machine, DescribeExecution/StopExecution on its own
     // executions, RedriveExecution on its Map Runs' child executions; the ItemReader adds
     // s3:ListBucket on the archive bucket and the item processor lambda:InvokeFunction.
-    acknowledgeDistributedMapPolicy(this.stateMachine, 'ClaimCopies', 'archive object');
-    acknowledgeDistributedMapPolicy(this.stateMachine, 'ReplayArchive', 'archive object');
+    acknowledgeDistributedMapPolicy(stateMachine, 'ClaimCopies', 'archive object');
+    acknowledgeDistributedMapPolicy(stateMachine, 'ReplayArchive', 'archive object');
+    return stateMachine;
+  }
 
+  /** Failed, timed out, and slower than maxReplayDuration: each alarms at once. */
+  private addAlarms(maxReplayDuration: Duration): void {
     const alarm = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string) => {
       const a = new cloudwatch.Alarm(this, alarmId, {
         metric,
