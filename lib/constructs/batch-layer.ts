@@ -113,6 +113,37 @@ function glueTableArns(stack: Stack, database: string, table: string): string[] 
 /** The Glue table over the compacted archive (its name in the archive's database). */
 export const COMPACTED_TABLE_NAME = 'compacted';
 
+/** The batch layer's settings from its props, each checked against what AWS or the design allows. */
+function batchLayerSettings(props: BatchLayerProps) {
+  const schedule = props.schedule ?? Duration.minutes(15);
+  checkRange('schedule (minutes)', schedule.toMinutes(), 1, undefined);
+  const writerConcurrency = props.writerConcurrency ?? 10;
+  // Step Functions runs up to 10,000 child workflows of a Distributed Map at once
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html); 1,000
+  // keeps a run within the account's default Lambda concurrency of 1,000.
+  checkRange('writerConcurrency', writerConcurrency, 1, 1000);
+  const runTimeout = props.runTimeout ?? Duration.hours(6);
+  checkRange('runTimeout (minutes)', runTimeout.toMinutes(), 15, 525_600);
+  const pollSeconds = (props.queryPollInterval ?? Duration.seconds(15)).toSeconds();
+  checkRange('queryPollInterval (seconds)', pollSeconds, 1, 600);
+  // A run polls its Athena queries (and the compaction's) until runTimeout at most: each poll is
+  // EVENTS_PER_POLL history events, plus up to 7 when a compaction round advances (a task and a
+  // Choice); 1,000 more for the plan, the map and the publish with their retries.
+  checkPollingHistory(
+    { longest: 'runTimeout', poll: 'queryPollInterval' },
+    runTimeout,
+    Duration.seconds(pollSeconds),
+    EVENTS_PER_POLL + 7,
+    1_000,
+  );
+  const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
+  const compaction = props.compaction ?? true;
+  const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours({ integral: false });
+  // The raw objects are known to the hour only (their arrival partition): whole hours, at least one.
+  checkRange('compactionPeriod (hours)', periodHours, 1, 24 * 30);
+  return { schedule, writerConcurrency, runTimeout, pollSeconds, lagMs, compaction, periodHours };
+}
+
 /**
  * The batch layer: a Standard Step Functions workflow per run, started by `starter` (run by an
  * EventBridge rule, which fires in LocalStack too unlike Scheduler schedules, and by POST
@@ -146,33 +177,9 @@ export class BatchLayer extends Construct {
     // The WriteCells Map's ResultWriter is a ResultWriterV2, which CDK renders only with this flag;
     // it is scoped to this construct so the app's flags stay as they are.
     this.node.setContext('@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2', true);
-    const schedule = props.schedule ?? Duration.minutes(15);
-    checkRange('schedule (minutes)', schedule.toMinutes(), 1, undefined);
-    const writerConcurrency = props.writerConcurrency ?? 10;
-    // Step Functions runs up to 10,000 child workflows of a Distributed Map at once
-    // (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html); 1,000
-    // keeps a run within the account's default Lambda concurrency of 1,000.
-    checkRange('writerConcurrency', writerConcurrency, 1, 1000);
-    const runTimeout = props.runTimeout ?? Duration.hours(6);
-    checkRange('runTimeout (minutes)', runTimeout.toMinutes(), 15, 525_600);
-    const pollSeconds = (props.queryPollInterval ?? Duration.seconds(15)).toSeconds();
-    checkRange('queryPollInterval (seconds)', pollSeconds, 1, 600);
-    // A run polls its Athena queries (and the compaction's) until runTimeout at most: each poll is
-    // EVENTS_PER_POLL history events, plus up to 7 when a compaction round advances (a task and a
-    // Choice); 1,000 more for the plan, the map and the publish with their retries.
-    checkPollingHistory(
-      { longest: 'runTimeout', poll: 'queryPollInterval' },
-      runTimeout,
-      Duration.seconds(pollSeconds),
-      EVENTS_PER_POLL + 7,
-      1_000,
-    );
-    const lagMs = props.archive.watermarkLag(props.archiveMargin ?? Duration.seconds(60)).toMilliseconds();
+    const { schedule, writerConcurrency, runTimeout, pollSeconds, lagMs, compaction, periodHours } =
+      batchLayerSettings(props);
     const archive = props.archive;
-    const compaction = props.compaction ?? true;
-    const periodHours = (props.compactionPeriod ?? Duration.days(1)).toHours({ integral: false });
-    // The raw objects are known to the hour only (their arrival partition): whole hours, at least one.
-    checkRange('compactionPeriod (hours)', periodHours, 1, 24 * 30);
     if (compaction)
       this.compactedTable = this.addCompactedTable(
         archive,
@@ -232,6 +239,45 @@ export class BatchLayer extends Construct {
     // adds its typed columns to the Glue table before the function that writes and reads them
     // changes (ADR 019).
     if (this.compactedTable) this.handler.function.node.addDependency(this.compactedTable);
+    this.grantHandlerAccess(props, compaction);
+
+    this.stateMachine = this.buildStateMachine(
+      archive,
+      writerConcurrency,
+      runTimeout,
+      pollSeconds,
+      compaction,
+    );
+    this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
+    this.starter = new HandlerFunction(this, 'Starter', {
+      handler: 'batch',
+      // Behind POST /admin/batch too: answers within API Gateway's integration timeout.
+      timeout: API_FUNCTION_TIMEOUT,
+      memorySize: 256,
+      deadLetterQueue: this.ruleDeadLetterQueue,
+      environment: environment(this.stateMachine.stateMachineArn),
+    });
+    this.stateMachine.grantStartExecution(this.starter.function);
+
+    this.rule = new events.Rule(this, 'Schedule', {
+      schedule: events.Schedule.rate(schedule),
+      description: 'Recompute every view over the archive and publish a new batch version.',
+      targets: [
+        new targets.LambdaFunction(this.starter.function, {
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(1),
+          deadLetterQueue: this.ruleDeadLetterQueue,
+        }),
+      ],
+    });
+  }
+
+  /**
+   * What the batch function reads and writes: Athena in its workgroup, the archive's Glue tables,
+   * its prefixes of the archive bucket, the tables, and the Firehose metrics of the cutoff.
+   */
+  private grantHandlerAccess(props: BatchLayerProps, compaction: boolean): void {
+    const archive = props.archive;
     const role = this.handler.role;
     const stack = Stack.of(this);
     const workGroupArn = Arn.format(
@@ -330,36 +376,6 @@ export class BatchLayer extends Construct {
     grantTable(props.controlTable, role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     // The rows a published cutoff covers are deleted in BatchWriteItem calls (dynamodb-batch-writes.ts).
     grantTable(props.speedTable, role, 'dynamodb:Scan', 'dynamodb:BatchWriteItem');
-
-    this.stateMachine = this.buildStateMachine(
-      archive,
-      writerConcurrency,
-      runTimeout,
-      pollSeconds,
-      compaction,
-    );
-    this.writeMap = this.node.findChild('WriteCells') as sfn.DistributedMap;
-    this.starter = new HandlerFunction(this, 'Starter', {
-      handler: 'batch',
-      // Behind POST /admin/batch too: answers within API Gateway's integration timeout.
-      timeout: API_FUNCTION_TIMEOUT,
-      memorySize: 256,
-      deadLetterQueue: this.ruleDeadLetterQueue,
-      environment: environment(this.stateMachine.stateMachineArn),
-    });
-    this.stateMachine.grantStartExecution(this.starter.function);
-
-    this.rule = new events.Rule(this, 'Schedule', {
-      schedule: events.Schedule.rate(schedule),
-      description: 'Recompute every view over the archive and publish a new batch version.',
-      targets: [
-        new targets.LambdaFunction(this.starter.function, {
-          retryAttempts: 2,
-          maxEventAge: Duration.hours(1),
-          deadLetterQueue: this.ruleDeadLetterQueue,
-        }),
-      ],
-    });
   }
 
   /**
