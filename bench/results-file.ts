@@ -20,10 +20,12 @@ export const TUNED_WINDOW_S = 10;
 /** The full bench's size of the write figures: 100 s of one shard, so a 60 s window fills once. */
 export const FULL_WRITE_EVENTS = 100_000;
 
+/** One benchmark's last report under bench/results/ (it throws when the benchmark never ran). */
 export function readResult<T>(file: string): T {
   return JSON.parse(readFileSync(path.join(__dirname, 'results', file), 'utf8')) as T;
 }
 
+/** bench/results.json: every metric, and the series some benchmarks add (the soak's RSS). */
 export interface ResultsFile {
   readonly metrics: Metric[];
   readonly soak?: unknown;
@@ -32,6 +34,7 @@ export interface ResultsFile {
 
 export const RESULTS_FILE = path.join(__dirname, 'results.json');
 
+/** bench/results.json, or undefined before the first `npm run bench`. */
 export function readResults(): ResultsFile | undefined {
   try {
     return JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as ResultsFile;
