@@ -7,6 +7,8 @@ import {
   viewsNeedingFull,
   type BucketRange,
   type PublishedLineage,
+  isVisible,
+  selectionOf,
 } from '../core/batch-lineage';
 import { nextCutoff } from '../core/merge';
 import { reconcileWindow, type Mismatch } from '../core/reconcile';
@@ -354,7 +356,9 @@ export async function publishBatch(
   // Lambda.SdkClientException and Lambda.ClientExecutionTimeoutException by default:
   // https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html). The
   // pointer holds this run's version: it is served, so it must never be deleted as a lost race.
-  if (current !== null && current.version === plan.version) {
+  // The same when a later run has published on top of this one since: its version is still read
+  // (kept as `previous`, or carried forward in the lineage), so it must not be deleted either.
+  if (current !== null && readByPointer(current, plan.version)) {
     return {
       status: 'published',
       mode: plan.fullViews.length === deps.views.length ? 'full' : 'incremental',
@@ -389,7 +393,10 @@ export async function publishBatch(
         }
       : null,
   };
-  if (!(await deps.control.publish(next, plan.expectedVersion)) && !(await publishLanded(deps, version))) {
+  if (
+    !(await deps.control.publish(next, plan.expectedVersion)) &&
+    !readByPointer(await deps.control.readPointer(), version)
+  ) {
     await deps.batch.deleteVersion(version);
     return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
   }
@@ -467,15 +474,14 @@ export async function runBatch(deps: BatchLayerDeps, request: BatchRunRequest = 
 
 /**
  * Cleans up after a run that failed before it published: deletes its segment (no lineage reads
- * it). Does nothing when the pointer already holds the run's version (a failure after the publish,
- * in its housekeeping, must never delete what is served).
+ * it). Does nothing when the pointer still reads the run's version (a failure after the publish,
+ * in its housekeeping, must never delete what is served, also once a later run published on top).
  */
 export async function abandonBatch(
   deps: Pick<BatchLayerDeps, 'batch' | 'control'>,
   version: number,
 ): Promise<number> {
-  const current = await deps.control.readPointer();
-  if (current?.version === version) return 0;
+  if (readByPointer(await deps.control.readPointer(), version)) return 0;
   return deps.batch.deleteVersion(version);
 }
 
@@ -568,9 +574,28 @@ async function touchedBuckets(
  * naming it as the one it replaced, means it landed; a run that published on top of it since
  * would be a second publish within this one's, which one-at-a-time runs never make.
  */
-async function publishLanded(deps: Pick<BatchLayerDeps, 'control'>, version: number): Promise<boolean> {
-  const now = await deps.control.readPointer();
-  return now !== null && (now.version === version || now.previous?.version === version);
+/**
+ * Does the pointer still read segment `version`: as the served version, as the one kept for
+ * in-flight queries (`previous`), or carried forward in either one's lineage? Only a version that
+ * published can be (a run that never did is in every later lineage's `skip`), and such a version
+ * must never be deleted by a run that meets a newer pointer: in the cloud a Publish step retried
+ * after its pointer write can run after another run published on top of it (runs overlap when one
+ * outlasts the schedule), and deleting its segment would take cells the served lineage reads.
+ */
+export function readByPointer(pointer: ServingPointer | null, version: number): boolean {
+  if (pointer === null) return false;
+  const served = [
+    { version: pointer.version, lineage: pointer.lineage },
+    ...(pointer.previous ? [pointer.previous] : []),
+  ];
+  return served.some(
+    (p) =>
+      p.version === version ||
+      (p.lineage !== undefined &&
+        Object.keys(p.lineage.views).some((view) =>
+          isVisible(version, p.version, selectionOf(p.lineage, view)),
+        )),
+  );
 }
 
 async function retire(

@@ -8,6 +8,7 @@ import {
   abandonBatch,
   planBatch,
   publishBatch,
+  readByPointer,
   runBatch,
   writeBatchRows,
   type BatchLayerDeps,
@@ -268,6 +269,87 @@ describe('the cloud steps: a retried Publish (Step Functions retries Lambda serv
     // And an Abandon after it (the catch of a failed retry) leaves the served version too.
     expect(await abandonBatch(deps, planned.plan.version)).toBe(0);
     expect(batch.versions()).toEqual([planned.plan.version]);
+  });
+});
+
+describe('overlapping runs in the cloud (a run outlasting the schedule starts beside the next)', () => {
+  /** Plans a run on the current pointer and writes its cells, as the state machine's steps do. */
+  async function planAndWrite(deps: BatchLayerDeps, batch: InMemoryBatchViewStore) {
+    const planned = await planBatch(deps, {});
+    if ('skipped' in planned) throw new Error(`expected a plan: ${JSON.stringify(planned.skipped)}`);
+    let cells = 0;
+    for (const { view } of planned.queries)
+      cells += (await writeBatchRows(batch, planned.plan.version, view, canned[view.name])).cells;
+    return { plan: planned.plan, written: { cells, unstorableCount: 0, unstorable: [] } };
+  }
+
+  it('a Publish retried after a later run published on top keeps its version, which that lineage reads', async () => {
+    const { deps, control, batch, wm } = setup();
+    await runBatch(deps);
+    wm.value = wm.value! + 10_000;
+    const a = await planAndWrite(deps, batch);
+    expect((await publishBatch(deps, a.plan, a.written)).status).toBe('published');
+    // A's Publish fails in its housekeeping after the pointer write; before its retry, run B
+    // plans on A's version and publishes an incremental version that carries A's cells forward.
+    wm.value = wm.value! + 10_000;
+    const b = await planAndWrite(deps, batch);
+    expect(b.plan.expectedVersion).toBe(a.plan.version);
+    expect((await publishBatch(deps, b.plan, b.written)).status).toBe('published');
+    const lineage = control.pointer!.lineage!;
+    for (const view of views)
+      expect(selectionOf(lineage, view.name)!.base).toBeLessThanOrEqual(a.plan.version);
+
+    const retried = await publishBatch(deps, a.plan, a.written);
+    expect(retried.status).toBe('published');
+    expect(retried.version).toBe(a.plan.version);
+    expect(batch.deletedVersions).not.toContain(a.plan.version);
+    expect(batch.versions()).toContain(a.plan.version);
+    expect(control.pointer!.version).toBe(b.plan.version);
+    // Nor does an Abandon of A (the catch of a retry that failed again) delete it.
+    expect(await abandonBatch(deps, a.plan.version)).toBe(0);
+    expect(batch.versions()).toContain(a.plan.version);
+  });
+
+  it('a run that lost the race to publish still deletes its own segment, which no lineage reads', async () => {
+    const { deps, control, batch, wm } = setup();
+    await runBatch(deps);
+    wm.value = wm.value! + 10_000;
+    const c = await planAndWrite(deps, batch);
+    const d = await planAndWrite(deps, batch);
+    expect(c.plan.expectedVersion).toBe(d.plan.expectedVersion);
+    expect((await publishBatch(deps, d.plan, d.written)).status).toBe('published');
+    expect(readByPointer(control.pointer, c.plan.version)).toBe(false);
+    const lost = await publishBatch(deps, c.plan, c.written);
+    expect(lost.status).toBe('skipped');
+    expect(batch.deletedVersions).toContain(c.plan.version);
+    expect(control.pointer!.version).toBe(d.plan.version);
+  });
+});
+
+describe('readByPointer', () => {
+  const lineage = (base: number, skip: [number, number][]) => ({
+    views: { a: { base, definition: 'x' } },
+    skip,
+  });
+  it('reads the served version, the previous one, and the segments the lineages carry, not the skipped ones', () => {
+    const pointer = {
+      version: 7,
+      cutoffMs: 0,
+      publishedAt: '',
+      lineage: lineage(3, [[5, 6]]),
+      previous: { version: 4, cutoffMs: 0, lineage: lineage(3, []) },
+    };
+    expect([1, 2, 3, 4, 5, 6, 7, 8].filter((v) => readByPointer(pointer, v))).toEqual([3, 4, 6, 7]);
+    expect(readByPointer(null, 1)).toBe(false);
+    // A pointer written before lineages: its version and the previous one only.
+    expect(
+      [1, 2, 3].filter((v) =>
+        readByPointer(
+          { ...pointer, version: 2, lineage: undefined, previous: { version: 1, cutoffMs: 0 } },
+          v,
+        ),
+      ),
+    ).toEqual([1, 2]);
   });
 });
 
