@@ -25,7 +25,7 @@ import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readBatchConfig } from '../runtime/config';
 import { logger } from '../runtime/logger';
 import { emitCountMetric } from '../runtime/metrics';
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
 import { isBatchStep, parseBatchStep, writeResult, type BatchStep } from '../adapters/codecs/batch-step';
 import { readMapRunOutputs } from '../adapters/codecs/map-run-results';
@@ -132,19 +132,37 @@ const deps = {
   ...(config.engine.kind === 'duckdb' && config.engine.compaction ? { compactor: duckdb! } : {}),
 };
 
-/** What a run request answers in the cloud: the execution of the batch state machine it started. */
+/**
+ * What a run request answers in the cloud: the execution of the batch state machine it started,
+ * or the one already running, in which case it started none.
+ */
 interface RunStarted {
-  readonly status: 'started';
+  readonly status: 'started' | 'running';
   readonly executionArn: string;
 }
 
 /**
  * Runs the batch layer for one request: in the cloud, starts the batch state machine (its Map of
  * writers has no 15-minute bound, ADR 010) and answers at once; locally, runs it in this process.
+ * One run at a time, as the local scheduler runs them: a run can outlast the schedule (up to its
+ * runTimeout), and a run started beside it would plan on the same pointer and, whichever
+ * published first, have paid its Athena scans for nothing. So while an execution is RUNNING no
+ * other is started (ListExecutions, then StartExecution: two requests in the same moment can
+ * still both start, which the conditional publish keeps correct).
  */
 async function startRun(request: BatchRunRequest): Promise<BatchRunResult | RunStarted> {
   if (config.stateMachineArn === undefined) return runBatch({ ...deps, engine }, request);
-  const { executionArn } = await makeSfnClient(config.endpoints).send(
+  const sfn = makeSfnClient(config.endpoints);
+  const { executions } = await sfn.send(
+    new ListExecutionsCommand({
+      stateMachineArn: config.stateMachineArn,
+      statusFilter: 'RUNNING',
+      maxResults: 1,
+    }),
+  );
+  const running = executions?.[0]?.executionArn;
+  if (running) return { status: 'running', executionArn: running };
+  const { executionArn } = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: config.stateMachineArn,
       input: JSON.stringify({ request }),
@@ -272,6 +290,11 @@ export const handler = async (
       return jsonResponse(400, { error: 'invalid batch request', problems: request.problems });
     try {
       const result = await startRun(request);
+      if (result.status === 'running')
+        return jsonResponse(409, {
+          error: `a batch run is in progress (${result.executionArn}); this request started none: send it again once that execution has ended`,
+          executionArn: result.executionArn,
+        });
       return jsonResponse(result.status === 'started' ? 202 : 200, result);
     } catch (error) {
       logger.error('batch run failed', { error: (error as Error).message });
@@ -285,6 +308,6 @@ export const handler = async (
     throw new Error(`the scheduled event's detail is not a batch request: ${request.problems.join('; ')}`);
   const result = await startRun(request);
   logger.info('batch run', { ...result });
-  if (result.status !== 'started') emitReconciliation(result);
+  if (!('executionArn' in result)) emitReconciliation(result);
   return result;
 };

@@ -258,6 +258,14 @@ export class BatchLayer extends Construct {
       environment: environment(this.stateMachine.stateMachineArn),
     });
     this.stateMachine.grantStartExecution(this.starter.function);
+    // The starter starts no run while one is RUNNING: ListExecutions is a state-machine-level
+    // action (https://docs.aws.amazon.com/step-functions/latest/dg/concept-create-iam-advanced.html).
+    this.starter.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:ListExecutions'],
+        resources: [this.stateMachine.stateMachineArn],
+      }),
+    );
 
     this.rule = new events.Rule(this, 'Schedule', {
       schedule: events.Schedule.rate(schedule),

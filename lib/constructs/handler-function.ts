@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
+import { environmentBytes, LAMBDA_ENVIRONMENT_MAX_BYTES } from './lambda-environment-size';
 
 /** Props of HandlerFunction. */
 export interface HandlerFunctionProps {
@@ -57,9 +58,12 @@ export class HandlerFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
+  /** The function's environment variables, as given to Lambda (deploy-time values as tokens). */
+  readonly environment: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
+    this.environment = { ...props.environment, NODE_OPTIONS: '--enable-source-maps' };
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -78,7 +82,7 @@ export class HandlerFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       deadLetterQueue: props.deadLetterQueue,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      environment: { ...this.environment },
       bundling: {
         format: OutputFormat.CJS,
         target: 'node24',
@@ -97,6 +101,18 @@ export class HandlerFunction extends Construct {
                 ]),
             }
           : undefined,
+      },
+    });
+    // Lambda refuses a function whose environment passes 4 KB only when CloudFormation creates or
+    // updates it: checked at synth instead, with the deploy-time names at their longest.
+    this.node.addValidation({
+      validate: () => {
+        const bytes = environmentBytes(Stack.of(this), this.environment);
+        return bytes <= LAMBDA_ENVIRONMENT_MAX_BYTES
+          ? []
+          : [
+              `the ${props.handler} function's environment takes about ${bytes} bytes as Lambda counts it (names and values as one JSON object, deploy-time names at their longest), over Lambda's ${LAMBDA_ENVIRONMENT_MAX_BYTES} in all; the views JSON is most of it (every quote in it counts twice): shorten view, field and measure names, or split the views over two deployments`,
+            ];
       },
     });
     Validations.of(this.role).acknowledge({

@@ -60,6 +60,39 @@ describe('batch cells by segment in DynamoDB (dynalite)', () => {
     expect(await at(5, { base: 5, skip: [] })).toEqual([[0, count(5)]]);
   });
 
+  it('retires a segment a scan page at a time, deleting before it reads the next page', async () => {
+    // About 2 MB of cells: two scan pages (1 MB each). A store that gathered every key first
+    // would send no BatchWriteItem before the last Scan; at millions of cells it ran out of memory.
+    const wide = Array.from({ length: 600 }, (_, i) => ({
+      key: [`wide-${String(i).padStart(4, '0')}-${'k'.repeat(900)}`],
+      bucketMs: 0,
+      state: count(i + 1),
+    }));
+    await store.writeCells(20, view, wide);
+    await store.writeCells(21, view, wide);
+    await store.writeCells(22, view, [cell(0, 22)]);
+    const sent: string[] = [];
+    doc.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(String(context.commandName));
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordCommands' },
+    );
+    try {
+      // And what the tests before left below 22.
+      expect(await store.deleteSegmentsBefore(22)).toBeGreaterThanOrEqual(1200);
+    } finally {
+      doc.middlewareStack.remove('recordCommands');
+    }
+    const scans = sent.flatMap((name, i) => (name === 'ScanCommand' ? [i] : []));
+    expect(scans.length).toBeGreaterThan(1);
+    expect(sent.slice(0, scans[scans.length - 1]).some((name) => name === 'BatchWriteItemCommand')).toBe(true);
+    expect(await store.query(22, view, ['x'], 0, 60_000, { base: 20, skip: [] })).toEqual([
+      { bucketMs: 0, state: count(22) },
+    ]);
+  });
+
   it('reads a version written before incremental runs (no lineage) from the old layout', async () => {
     await doc.send(
       new PutCommand({

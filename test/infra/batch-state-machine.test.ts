@@ -132,7 +132,8 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
     expect(env(steps)[ENV.batchRunsPrefix]).toBe('batch-runs/');
     const policies = template.findResources('AWS::IAM::Policy') as Record<string, Resource>;
     const starterPolicies = Object.entries(policies).filter(([id]) => id.startsWith('BatchLayerStarterRole'));
-    // Its own log group, the schedule's dead-letter queue and X-Ray, like every function; beyond that only StartExecution.
+    // Its own log group, the schedule's dead-letter queue and X-Ray, like every function; beyond that only
+    // StartExecution, and ListExecutions to start none while a run is RUNNING.
     const actions = starterPolicies.flatMap(([, p]) =>
       (
         p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }
@@ -140,7 +141,8 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
         [st.Action].flat().map((action) => `${action} ${JSON.stringify(st.Resource)}`),
       ),
     );
-    expect(actions.filter((a) => !/^(logs:|xray:|sqs:SendMessage)/.test(a))).toEqual([
+    expect(actions.filter((a) => !/^(logs:|xray:|sqs:SendMessage)/.test(a)).sort()).toEqual([
+      expect.stringMatching(/^states:ListExecutions \{"Ref":"BatchLayerStateMachine/),
       expect.stringMatching(/^states:StartExecution \{"Ref":"BatchLayerStateMachine/),
     ]);
   });

@@ -122,8 +122,14 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
     return this.deleteWhere('ver < :v', segment);
   }
 
+  /**
+   * Deletes the matching cells one scan page at a time: a full run retires a whole segment, millions
+   * of cells at scale, whose keys held at once would not fit the function's memory (a page is at
+   * most 1 MB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html). A scan
+   * goes on past items deleted behind it.
+   */
   private async deleteWhere(filter: string, segment: number): Promise<number> {
-    const keys: WriteRequest[] = [];
+    let deleted = 0;
     const pages = paginateScan(
       { client: this.client },
       {
@@ -133,10 +139,13 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
         ProjectionExpression: 'pk, sk',
       },
     );
-    for await (const page of pages)
-      for (const item of page.Items ?? [])
-        keys.push({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } });
-    await this.writeAll(keys);
-    return keys.length;
+    for await (const page of pages) {
+      const keys: WriteRequest[] = (page.Items ?? []).map((item) => ({
+        DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
+      }));
+      await this.writeAll(keys);
+      deleted += keys.length;
+    }
+    return deleted;
   }
 }
