@@ -87,7 +87,9 @@ describe('batch cells by segment in DynamoDB (dynalite)', () => {
     }
     const scans = sent.flatMap((name, i) => (name === 'ScanCommand' ? [i] : []));
     expect(scans.length).toBeGreaterThan(1);
-    expect(sent.slice(0, scans[scans.length - 1]).some((name) => name === 'BatchWriteItemCommand')).toBe(true);
+    expect(sent.slice(0, scans[scans.length - 1]).some((name) => name === 'BatchWriteItemCommand')).toBe(
+      true,
+    );
     expect(await store.query(22, view, ['x'], 0, 60_000, { base: 20, skip: [] })).toEqual([
       { bucketMs: 0, state: count(22) },
     ]);
