@@ -48,15 +48,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => sfn.listen(0, '127.0.0.1', resolve));
   Object.assign(process.env, {
+    ...tables.handlerEnvironment,
     [ENV.views]: JSON.stringify(validateViews(FIXTURE_VIEWS)),
     [ENV.kappaTable]: tables.names.kappaTable,
     [ENV.controlTable]: tables.names.controlTable,
     [ENV.replayStateMachineArn]: STATE_MACHINE,
-    [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
     [ENV.sfnEndpoint]: `http://127.0.0.1:${(sfn.address() as { port: number }).port}`,
-    AWS_REGION: tables.endpoints.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
   });
   ({ handler } = await import('../../lambdas/handlers/kappa-admin'));
 }, 60_000);

@@ -98,13 +98,8 @@ beforeAll(async () => {
   // Each query reported RUNNING once: the machine's Wait/CheckQueries loop goes round.
   athena.pollsBeforeDone = 1;
   Object.assign(process.env, env, {
-    [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
-    [ENV.s3Endpoint]: tables.endpoints.s3,
-    [ENV.s3Flavor]: tables.endpoints.s3Flavor,
+    ...tables.handlerEnvironment,
     [ENV.athenaEndpoint]: athena.endpoint,
-    AWS_REGION: tables.endpoints.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
   });
   ({ handler } = (await import('../../lambdas/handlers/batch')) as {
     handler: (event: unknown, context: Context) => Promise<unknown>;

@@ -68,12 +68,8 @@ beforeAll(async () => {
   ]);
   expect(env[ENV.batchStateMachine]).toBe(STATE_MACHINE);
   Object.assign(process.env, env, {
-    [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
-    [ENV.s3Endpoint]: tables.endpoints.s3,
+    ...tables.handlerEnvironment,
     [ENV.sfnEndpoint]: `http://127.0.0.1:${(sfn.address() as { port: number }).port}`,
-    AWS_REGION: tables.endpoints.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
   });
   ({ handler } = (await import('../../lambdas/handlers/batch')) as {
     handler: (event: unknown, context: Context) => Promise<unknown>;

@@ -53,12 +53,7 @@ beforeAll(async () => {
   const env = replayEnvironment(template);
   expect(env[ENV.firehoseDeliveryStream]).toBeUndefined();
   Object.assign(process.env, env, {
-    [ENV.dynamodbEndpoint]: tables.endpoints.dynamodb,
-    [ENV.s3Endpoint]: tables.endpoints.s3,
-    [ENV.s3Flavor]: tables.endpoints.s3Flavor,
-    AWS_REGION: tables.endpoints.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
+    ...tables.handlerEnvironment,
     // The emulators deliver nothing late: no archive lag, and a handoff a moment ahead.
     [ENV.archiveLagMs]: '0',
     [ENV.replayHandoffDelayMs]: '300',
