@@ -223,7 +223,15 @@ p50 / p95 147 / 300 ms, of which in the stream until fetched 108 / 210 ms, the i
 ms, and the GET after the write -5 / 17 ms (the checker often asked while the write was in flight).
 In the cloud an enhanced fan-out consumer gets records in "typically an average of 70 ms"
 (https://docs.aws.amazon.com/streams/latest/dev/enhanced-consumers.html), unmeasured here.
-Query p99 (73 ms late-heavy, 61 ms on time) is not under 10 ms: see "Query" below.
+Query p99 (73 ms late-heavy, 61 ms on time) is not under 10 ms: see "Query" below. Where it goes,
+measured the same morning (07:34-07:37, a /tmp script on the bench's pipeline, 200 GETs of the same
+day with **no** ingestion): p50 / p99 23.0 / 63.0 ms (min 13.2) right after the first batch run,
+whose cutoff fell in the minute the day's 2,880 events arrived, so their 1,440 speed rows stay until
+the next publish (ADR 003: covered rows go one version late) and every Query reads them in dynalite
+and filters them out (dynalite's decode and iterator were most of the main thread's profile, the
+query worker was busy about 2 ms a query); after a second batch run had deleted them, 8.7 / 57.3 ms
+(min 5.7). Both latency benches query in the first state, since they run one batch; the tail stays
+above 10 ms either way, not explained further.
 The run before (2026-12-04 21:10-21:15, load 2.0 to 3.5): query p50 / p99 65.8 / 182.1 ms late,
 29.1 / 102.5 on time; visibility 18,485 / 22,576 ms on 1,000 keys, 1,346 / 3,599 with enhanced
 fan-out, 824 / 1,644 on 50 keys, 193 / 1,251 on 50 keys with enhanced fan-out.
