@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { BODY_NOT_UTF8 } from '../lambdas/adapters/codecs/api-gateway';
 
 /** API Gateway's own payload limit; the ingest handler enforces the smaller configured one. */
 const API_GATEWAY_MAX_BODY = 10 * 1024 * 1024;
@@ -150,6 +152,15 @@ export class HttpGateway {
         return;
       }
     }
+    const bytes = Buffer.concat(chunks);
+    // API Gateway hands a non-binary body to the function as text; Buffer's decoding would turn
+    // bytes that are not UTF-8 into U+FFFD and merge distinct ids and keys: refuse them, as the
+    // handlers refuse a base64 body that is not UTF-8.
+    if (!isUtf8(bytes)) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: BODY_NOT_UTF8 }));
+      return;
+    }
     const requestId = randomUUID();
     const event = {
       resource: route.resource,
@@ -161,7 +172,7 @@ export class HttpGateway {
       multiValueQueryStringParameters: Object.keys(multi).length > 0 ? multi : null,
       pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
       stageVariables: null,
-      body: chunks.length > 0 ? Buffer.concat(chunks).toString('utf8') : null,
+      body: chunks.length > 0 ? bytes.toString('utf8') : null,
       isBase64Encoded: false,
       requestContext: {
         accountId: '000000000000',

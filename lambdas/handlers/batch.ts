@@ -14,7 +14,7 @@ import {
   type CloudCompactionDeps,
   type CompactionStep,
 } from '../services/cloud-compaction';
-import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
+import { bodyNotUtf8Answer, jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { parseBatchRequest } from '../adapters/codecs/batch-request';
 import { systemClock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
@@ -285,6 +285,8 @@ export const handler = async (
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+    const refused = bodyNotUtf8Answer(event);
+    if (refused) return refused;
     const request = parseBatchRequest(requestBody(event));
     if ('problems' in request)
       return jsonResponse(400, { error: 'invalid batch request', problems: request.problems });

@@ -2,7 +2,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
-import { jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
+import { bodyNotUtf8Answer, jsonResponse, requestBody } from '../adapters/codecs/api-gateway';
 import { parseReplayRequest, parseRollbackRequest } from '../adapters/codecs/replay-request';
 import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeSfnClient } from '../runtime/clients/sfn';
@@ -24,6 +24,8 @@ const sfn = makeSfnClient(config.endpoints);
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   if (event.httpMethod !== 'POST')
     return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });
+  const refused = bodyNotUtf8Answer(event);
+  if (refused) return refused;
   const declared = config.views.map((v) => v.name);
   if (event.path.endsWith('/admin/rollback')) {
     const parsed = parseRollbackRequest(requestBody(event), declared);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  BODY_NOT_UTF8,
+  bodyNotUtf8Answer,
   jsonResponse,
   queryParams,
   queryRoute,
@@ -167,6 +169,16 @@ describe('api-gateway codec', () => {
     expect(requestBody(encoded)).toBe(body);
     expect(requestBody(apiGatewayPostEvents(null))).toBe('');
     expect(requestBody(fixtures.postEvents())).toBe(fixtures.postEvents().body);
+  });
+
+  it('refuses a base64 body that is not UTF-8 rather than decoding it to U+FFFD', () => {
+    const valid = apiGatewayPostEvents({ events: [click] }, { base64: true });
+    expect(bodyNotUtf8Answer(valid)).toBeUndefined();
+    expect(bodyNotUtf8Answer(apiGatewayPostEvents('{"page":"\u00e9"}'))).toBeUndefined();
+    const invalid = { ...valid, body: Buffer.from([0x7b, 0x22, 0xe9, 0x22, 0x7d]).toString('base64') };
+    expect(bodyNotUtf8Answer(invalid)).toEqual(jsonResponse(400, { error: BODY_NOT_UTF8 }));
+    // Unchecked, the body throws instead of arriving altered.
+    expect(() => requestBody(invalid)).toThrow(TypeError);
   });
 
   it('hands a base64 body to the ingestion service intact', async () => {

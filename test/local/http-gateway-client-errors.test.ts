@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_NOT_UTF8 } from '../../lambdas/adapters/codecs/api-gateway';
 import { HttpGateway } from '../../local/http-gateway';
 
 /**
@@ -17,6 +18,12 @@ beforeAll(async () => {
       resource: '/views/{view}',
       // Echoes the parameters the handler received.
       invoke: async (event) => ({ statusCode: 200, body: JSON.stringify(event.queryStringParameters) }),
+    },
+    {
+      method: 'POST',
+      resource: '/events',
+      // Echoes the body the handler received.
+      invoke: async (event) => ({ statusCode: 200, body: JSON.stringify({ body: event.body }) }),
     },
   ]);
   port = await gateway.listen(0);
@@ -71,5 +78,28 @@ describe('HttpGateway: malformed %-escapes in the query string', () => {
     const res = await fetch(`http://127.0.0.1:${port}/views/pages?page=%C3%A9+%2B%25%F0%9F%8E%AC`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ page: 'é +%🎬' });
+  });
+});
+
+describe('HttpGateway: bodies that are not UTF-8', () => {
+  // Found by a black-box check: the body was decoded with U+FFFD for every invalid byte, so two
+  // events with ids "R2-id\xE9" and "R2-id\xE8" were accepted as one id and one was lost.
+  it.each([
+    ['a lone Latin-1 byte', [0xe9]],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80]],
+    ['an overlong encoding', [0xc0, 0xaf]],
+    ['a truncated sequence at the end', [0xf0, 0x9f, 0x8e]],
+  ])('answers a body holding %s with 400 before any handler runs', async (_, bytes) => {
+    const body = Buffer.concat([Buffer.from('{"id":"R2-id'), Buffer.from(bytes), Buffer.from('"}')]);
+    const res = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: BODY_NOT_UTF8 });
+  });
+
+  it('passes UTF-8 bodies through byte for byte, a byte-order mark included', async () => {
+    const text = '\uFEFF{"id":"é🎬\u0000"}';
+    const res = await fetch(`http://127.0.0.1:${port}/events`, { method: 'POST', body: text });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ body: text });
   });
 });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 
 export function jsonResponse(status: number, body: unknown): APIGatewayProxyResult {
@@ -8,9 +9,28 @@ export function jsonResponse(status: number, body: unknown): APIGatewayProxyResu
   };
 }
 
+// Buffer's own UTF-8 decoding turns every invalid byte into U+FFFD, so ids `a\xE9` and `a\xE8` would
+// both arrive as "a\uFFFD" and dedupe into one event: decode strictly and refuse instead.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The 400 answer for a base64 body (a binary media type in the cloud) whose bytes are not UTF-8,
+ * or undefined. Check it before `requestBody`, which throws on such a body.
+ */
+export function bodyNotUtf8Answer(event: APIGatewayProxyEvent): APIGatewayProxyResult | undefined {
+  if (!event.isBase64Encoded || !event.body) return undefined;
+  if (isUtf8(Buffer.from(event.body, 'base64'))) return undefined;
+  return jsonResponse(400, { error: BODY_NOT_UTF8 });
+}
+
+/** The error every layer gives for a body that is not UTF-8 text. */
+export const BODY_NOT_UTF8 =
+  'the request body is not UTF-8 text (a byte sequence in it is not valid UTF-8); send JSON encoded as UTF-8';
+
+/** The body as text: base64 bodies decoded strictly (see `bodyNotUtf8Answer`), a missing one as ''. */
 export function requestBody(event: APIGatewayProxyEvent): string {
   if (event.body === null || event.body === undefined) return '';
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  return event.isBase64Encoded ? strictUtf8.decode(Buffer.from(event.body, 'base64')) : event.body;
 }
 
 /**
