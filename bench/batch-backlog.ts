@@ -45,6 +45,8 @@ function timedSpeed(store: SpeedRowStore, ms: Record<string, number>): SpeedRowS
       timed(ms, 'reconcile: read speed rows (DynamoDB)', () => store.listArrived(v, f, t)),
     deleteArrivedBefore: (a) =>
       timed(ms, 'delete covered speed rows (DynamoDB)', () => store.deleteArrivedBefore(a)),
+    deleteArrivedBeforePage: (a, c) =>
+      timed(ms, 'delete covered speed rows (DynamoDB)', () => store.deleteArrivedBeforePage(a, c)),
   };
 }
 

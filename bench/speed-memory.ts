@@ -29,6 +29,7 @@ const forgettingRows: SpeedRowStore = {
   write: () => Promise.resolve(randomBytes(4).readUInt32BE(0)),
   bucketsOf: () => Promise.resolve([]),
   deleteArrivedBefore: () => Promise.resolve(0),
+  deleteArrivedBeforePage: () => Promise.resolve({ deleted: 0, cursor: undefined }),
 } as unknown as SpeedRowStore; // only what processSpeedBatch calls is given
 
 /** One instance per shard, as the local event source runs: the log is never read back. */

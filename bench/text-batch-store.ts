@@ -4,7 +4,7 @@ import { decodeRow, encodeRowText, type EncodedRow, type RowState } from '../lam
 import type { BatchBucket } from '../lambdas/core/merge';
 import { encodeKey } from '../lambdas/core/reducer';
 import type { ViewDefinition } from '../lambdas/core/view';
-import type { BatchViewStore } from '../lambdas/ports/stores';
+import type { BatchViewStore, DeletedPage, SegmentMatch } from '../lambdas/ports/stores';
 
 interface TextCell {
   readonly version: number;
@@ -89,6 +89,13 @@ export class TextBatchViewStore implements BatchViewStore {
 
   async deleteSegmentsBefore(segment: number): Promise<number> {
     return this.deleteWhere((v) => v < segment);
+  }
+
+  async deleteSegmentsPage(segments: SegmentMatch): Promise<DeletedPage> {
+    const deleted = this.deleteWhere((v) =>
+      'version' in segments ? v === segments.version : v < segments.before,
+    );
+    return { deleted, cursor: undefined };
   }
 
   private deleteWhere(versions: (version: number) => boolean): number {

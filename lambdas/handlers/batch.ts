@@ -31,6 +31,7 @@ import { isBatchStep, parseBatchStep, writeResult, type BatchStep } from '../ada
 import { readMapRunOutputs } from '../adapters/codecs/map-run-results';
 import { MAP_RESULTS_FOLDER } from '../runtime/function-environment';
 import { makeSfnClient } from '../runtime/clients/sfn';
+import { cleanUp } from '../services/batch-cleanup';
 import {
   abandonBatch,
   addWrites,
@@ -245,7 +246,10 @@ async function step(input: BatchStep): Promise<unknown> {
         unstorableCount: 0,
         unstorable: [],
       });
-      const result = await publishBatch({ ...deps, engine }, input.plan, written);
+      // The deletions go to the Cleanup loop: inside this invocation they outlasted 15 minutes at scale.
+      const result = await publishBatch({ ...deps, engine }, input.plan, written, undefined, {
+        deferCleanup: true,
+      });
       logger.info('batch run', { ...result });
       emitReconciliation(result);
       return result;
@@ -253,6 +257,15 @@ async function step(input: BatchStep): Promise<unknown> {
     case 'abandon':
       await engine.stop(input.queries);
       return { deleted: await abandonBatch(deps, input.plan.version) };
+    case 'cleanup': {
+      const progress = await cleanUp(input.cursor, deps);
+      logger.info('batch cleanup', {
+        done: progress.done,
+        cellsDeleted: progress.cellsDeleted,
+        speedRowsDeleted: progress.speedRowsDeleted,
+      });
+      return progress;
+    }
   }
 }
 

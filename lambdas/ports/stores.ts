@@ -64,6 +64,8 @@ export interface SpeedRowStore {
   ): Promise<(SpeedRowAddress & { readonly state: RowState })[]>;
   /** Deletes rows whose arrival bucket is before `arrivalBeforeMs` (a published batch covers them). */
   deleteArrivedBefore(arrivalBeforeMs: number): Promise<number>;
+  /** One page of `deleteArrivedBefore`, from `cursor` (undefined: the first page). */
+  deleteArrivedBeforePage(arrivalBeforeMs: number, cursor: string | undefined): Promise<DeletedPage>;
   count(): Promise<number>;
   /**
    * Records, once for the table's life (the first call wins), the fingerprint of each view the
@@ -154,6 +156,25 @@ export interface BatchViewStore {
   deleteVersion(version: number): Promise<number>;
   /** Deletes the cells of every segment below `segment` (nothing served or kept reads them); returns how many. */
   deleteSegmentsBefore(segment: number): Promise<number>;
+  /**
+   * One page of `deleteVersion` (`{version}`) or `deleteSegmentsBefore` (`{before}`), from
+   * `cursor` (undefined: the first page).
+   */
+  deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage>;
+}
+
+/** The segments a deletion removes: one segment, or every segment below a number. */
+export type SegmentMatch = { readonly version: number } | { readonly before: number };
+
+/**
+ * What one page of a deletion removed, and where the next page starts (undefined: nothing left).
+ * The cursor is text the caller hands back unchanged, also across invocations: a deletion of
+ * millions of items goes on over as many of them as it takes (a Scan page reads at most 1 MB:
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html).
+ */
+export interface DeletedPage {
+  readonly deleted: number;
+  readonly cursor: string | undefined;
 }
 
 /** What the serving layer reads: which batch version is current and the arrival time it covers. */

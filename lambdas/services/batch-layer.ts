@@ -6,7 +6,6 @@ import {
   unionRanges,
   viewsNeedingFull,
   type BucketRange,
-  type PublishedLineage,
   isVisible,
   selectionOf,
 } from '../core/batch-lineage';
@@ -25,6 +24,14 @@ import type { Clock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
 import { forEachLimit } from './speed-layer';
+import {
+  cleanUp,
+  cleanupAfterPublish,
+  cleanupOfPublished,
+  startCleanup,
+  type CleanupProgress,
+  type CleanupTask,
+} from './batch-cleanup';
 
 export interface BatchLayerDeps {
   readonly views: readonly ViewDefinition[];
@@ -69,6 +76,12 @@ export interface BatchRunResult {
   readonly compaction?: CompactionResult;
   readonly durationMs: number;
   readonly speedRowsDeleted: number;
+  /**
+   * What is left to delete after the publish, when the publish was asked to leave it to the
+   * cleanup step (the cloud's state machine runs it in a loop: batch-cleanup.ts); absent when the
+   * publish deleted it itself (`speedRowsDeleted` counts what it deleted) or did not publish.
+   */
+  readonly cleanup?: CleanupProgress;
   /**
    * Cells left out because their key is too long for the tables (archived before ingestion
    * refused such keys); the speed layer and replay leave the same events out. Up to 20 listed.
@@ -341,7 +354,8 @@ export async function writeBatchRows(
 /**
  * Publishes a planned run whose cells are all written: `{version, cutoff, lineage}` in one
  * conditional write (the pointer still at `plan.expectedVersion`), then the reconciliation, the
- * retirement of what only the dropped version read, and the speed rows the previous cutoff covers.
+ * retirement of what only the dropped version read, and the speed rows the previous cutoff covers
+ * (deleted here, or with `deferCleanup` listed in the result's `cleanup` for the cleanup step).
  * A lost race deletes this run's segment and leaves the winner served.
  */
 export async function publishBatch(
@@ -349,7 +363,13 @@ export async function publishBatch(
   plan: BatchPlan,
   written: WriteResult,
   kept?: KeptCopies,
+  options: { readonly deferCleanup?: boolean } = {},
 ): Promise<BatchRunResult> {
+  const finish = async (result: BatchRunResult, tasks: CleanupTask[]): Promise<BatchRunResult> => {
+    if (options.deferCleanup) return { ...result, cleanup: startCleanup(tasks) };
+    const done = await cleanUp(startCleanup(tasks).cursor, deps, Number.POSITIVE_INFINITY);
+    return { ...result, speedRowsDeleted: done.speedRowsDeleted };
+  };
   const current = await deps.control.readPointer();
   // A second Publish of the same plan: the first one wrote the pointer but its answer was lost, and
   // Step Functions retried the step (LambdaInvoke retries Lambda.ServiceException,
@@ -359,19 +379,24 @@ export async function publishBatch(
   // The same when a later run has published on top of this one since: its version is still read
   // (kept as `previous`, or carried forward in the lineage), so it must not be deleted either.
   if (current !== null && readByPointer(current, plan.version)) {
-    return {
-      status: 'published',
-      mode: plan.fullViews.length === deps.views.length ? 'full' : 'incremental',
-      fullViews: [...plan.fullViews],
-      version: plan.version,
-      cutoffMs: plan.cutoffMs,
-      cutoff: new Date(plan.cutoffMs).toISOString(),
-      cells: written.cells,
-      durationMs: deps.clock.now() - plan.startedMs,
-      speedRowsDeleted: 0,
-      reconciliation: null,
-      skippedCells: { count: written.unstorableCount, examples: written.unstorable },
-    };
+    // Its own pointer still served: what the first invocation may not have deleted, deleted now.
+    const tasks = current.version === plan.version ? cleanupOfPublished(current) : [];
+    return finish(
+      {
+        status: 'published',
+        mode: plan.fullViews.length === deps.views.length ? 'full' : 'incremental',
+        fullViews: [...plan.fullViews],
+        version: plan.version,
+        cutoffMs: plan.cutoffMs,
+        cutoff: new Date(plan.cutoffMs).toISOString(),
+        cells: written.cells,
+        durationMs: deps.clock.now() - plan.startedMs,
+        speedRowsDeleted: 0,
+        reconciliation: null,
+        skippedCells: { count: written.unstorableCount, examples: written.unstorable },
+      },
+      tasks,
+    );
   }
   if ((current?.version ?? null) !== plan.expectedVersion) {
     await deps.batch.deleteVersion(plan.version);
@@ -420,22 +445,22 @@ export async function publishBatch(
           error: error.message,
         }))
       : null;
-  let speedRowsDeleted = 0;
-  if (current?.previous) await retire(deps.batch, current.previous, [lineage, current.lineage]);
-  if (current) speedRowsDeleted = await deps.speed.deleteArrivedBefore(current.cutoffMs);
-  return {
-    status: 'published',
-    mode: fullViews.size === deps.views.length ? 'full' : 'incremental',
-    fullViews: [...fullViews],
-    version,
-    cutoffMs,
-    cutoff: new Date(cutoffMs).toISOString(),
-    cells: written.cells,
-    durationMs: deps.clock.now() - plan.startedMs,
-    speedRowsDeleted,
-    reconciliation,
-    skippedCells: { count: written.unstorableCount, examples: written.unstorable },
-  };
+  return finish(
+    {
+      status: 'published',
+      mode: fullViews.size === deps.views.length ? 'full' : 'incremental',
+      fullViews: [...fullViews],
+      version,
+      cutoffMs,
+      cutoff: new Date(cutoffMs).toISOString(),
+      cells: written.cells,
+      durationMs: deps.clock.now() - plan.startedMs,
+      speedRowsDeleted: 0,
+      reconciliation,
+      skippedCells: { count: written.unstorableCount, examples: written.unstorable },
+    },
+    cleanupAfterPublish(current, lineage),
+  );
 }
 
 /**
@@ -596,21 +621,6 @@ export function readByPointer(pointer: ServingPointer | null, version: number): 
           isVisible(version, p.version, selectionOf(p.lineage, view)),
         )),
   );
-}
-
-async function retire(
-  batch: BatchLayerDeps['batch'],
-  retired: NonNullable<ServingPointer['previous']>,
-  live: readonly (PublishedLineage | undefined)[],
-): Promise<void> {
-  if (!retired.lineage) {
-    await batch.deleteVersion(retired.version);
-    return;
-  }
-  const lowest = (l: PublishedLineage) => Math.min(...Object.values(l.views).map((v) => v.base));
-  const liveBases = live.filter((l): l is PublishedLineage => l !== undefined).map(lowest);
-  const floor = Math.min(...liveBases);
-  if (liveBases.length > 0 && floor > lowest(retired.lineage)) await batch.deleteSegmentsBefore(floor);
 }
 
 /** Reconciles each view over one arrival window (see core/reconcile.ts). */

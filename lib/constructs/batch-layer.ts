@@ -151,7 +151,8 @@ function batchLayerSettings(props: BatchLayerProps) {
  *
  *   Plan (touched buckets, a version number, one Athena UNLOAD per view to recompute)
  *   -> WaitForQueries <-> QueriesDone? -> WriteCells (Distributed Map: one writer per unloaded
- *   object, BatchWriteItem) -> Publish (one conditional pointer write) -> Done.
+ *   object, BatchWriteItem) -> Publish (one conditional pointer write) -> Cleanup (retired
+ *   segments and covered speed rows, page by page, until done) -> Done.
  *   A failure after Plan -> Abandon (stops the queries, deletes the unpublished segment) -> RunFailed.
  *
  * No step runs longer than a Lambda invocation whatever the run's size: Athena runs the queries
@@ -478,6 +479,43 @@ export class BatchLayer extends Construct {
     return start.next(isDone);
   }
 
+  /**
+   * After the publish: what it left to delete (retired segments, covered speed rows), deleted page by
+   * page, ten minutes an invocation, until done. A publish that did not publish leaves nothing. A
+   * cleanup that keeps failing ends the execution failed with the new version served: what is left
+   * costs storage only, and the next run's cleanup deletes it with its own.
+   */
+  private cleanupLoop(
+    invoke: (id: string, payload: Record<string, unknown>, resultPath: string) => tasks.LambdaInvoke,
+  ): sfn.Choice {
+    const step = invoke(
+      'Cleanup',
+      { action: 'cleanup', cursor: sfn.JsonPath.objectAt('$.result.cleanup.cursor') },
+      '$.result.cleanup',
+    );
+    // Deleting a page again deletes nothing.
+    retryIdempotent(step);
+    step.addCatch(
+      new sfn.Fail(this, 'CleanupFailed', {
+        error: 'BatchCleanupFailed',
+        cause:
+          'The batch run published its version, but deleting the segments it retired or the speed rows it covers failed; they cost storage only, and the next run deletes them. See the batch function log.',
+      }),
+      { resultPath: '$.cleanupError' },
+    );
+    const left = new sfn.Choice(this, 'CleanupLeft')
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.result.cleanup'),
+          sfn.Condition.booleanEquals('$.result.cleanup.done', false),
+        ),
+        step,
+      )
+      .otherwise(new sfn.Succeed(this, 'Done'));
+    step.next(left);
+    return left;
+  }
+
   private buildStateMachine(
     archive: Archive,
     writerConcurrency: number,
@@ -551,6 +589,7 @@ export class BatchLayer extends Construct {
     // publishBatch run again for its own version answers published (a pointer already holding it).
     retryIdempotent(publish);
     publish.addCatch(abandon, onError); // abandon keeps a version the pointer already holds
+    const cleanupLeft = this.cleanupLoop(invoke);
 
     const run = planStep.next(
       new sfn.Choice(this, 'Planned')
@@ -562,7 +601,7 @@ export class BatchLayer extends Construct {
               new sfn.Choice(this, 'QueriesDone')
                 .when(
                   sfn.Condition.booleanEquals('$.unloaded.done', true),
-                  writeMap.next(publish).next(new sfn.Succeed(this, 'Done')),
+                  writeMap.next(publish).next(cleanupLeft),
                 )
                 .otherwise(wait),
             ),
@@ -607,7 +646,7 @@ export class BatchLayer extends Construct {
       [
         'RunFailedAlarm',
         stateMachine.metricFailed({ period: Duration.minutes(5) }),
-        'A batch run failed: the previous version stays served; see the execution history.',
+        'A batch run failed: the previous version stays served (error BatchCleanupFailed: the new one is served, and only the deletion after it failed); see the execution history.',
       ],
       [
         'RunTimedOutAlarm',

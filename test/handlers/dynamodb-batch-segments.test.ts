@@ -95,6 +95,43 @@ describe('batch cells by segment in DynamoDB (dynalite)', () => {
     ]);
   });
 
+  it('deletes one segment page by page, its cursor handed from one call to the next as the Cleanup steps hand it on', async () => {
+    const wide = Array.from({ length: 600 }, (_, i) => ({
+      key: [`page-${String(i).padStart(4, '0')}-${'k'.repeat(900)}`],
+      bucketMs: 0,
+      state: count(i + 1),
+    }));
+    await store.writeCells(30, view, wide);
+    await store.writeCells(31, view, wide);
+    const first = await store.deleteSegmentsPage({ version: 30 }, undefined);
+    // About 1.2 MB to scan: the first page ends before the table does.
+    expect(first.cursor).toBeDefined();
+    let deleted = first.deleted;
+    let cursor = first.cursor;
+    let calls = 1;
+    while (cursor !== undefined) {
+      const page = await store.deleteSegmentsPage(
+        { version: 30 },
+        JSON.parse(JSON.stringify(cursor)) as string,
+      );
+      deleted += page.deleted;
+      cursor = page.cursor;
+      calls++;
+    }
+    expect(calls).toBeGreaterThan(1);
+    expect(deleted).toBe(600);
+    const left = async (version: number) =>
+      (
+        await Promise.all(
+          wide
+            .slice(0, 50)
+            .map((c) => store.query(version, view, c.key, 0, 60_000, { base: version, skip: [] })),
+        )
+      ).flat();
+    expect(await left(30)).toEqual([]);
+    expect(await left(31)).toHaveLength(50);
+  });
+
   it('reads a version written before incremental runs (no lineage) from the old layout', async () => {
     await doc.send(
       new PutCommand({

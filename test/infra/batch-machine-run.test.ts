@@ -1,4 +1,5 @@
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,6 +227,7 @@ describe('the synthesized batch state machine, run against the batch handler on 
       'QueriesDone',
       'WriteCells',
       'Publish',
+      'CleanupLeft',
       'Done',
     ]);
     expect(athena.started.filter((q) => q.startsWith('UNLOAD'))).toHaveLength(1);
@@ -242,10 +244,19 @@ describe('the synthesized batch state machine, run against the batch handler on 
     expect(await pointer()).toMatchObject({ version: 1 });
   }, 120_000);
 
-  it('a run with nothing new archived publishes a version that serves the same values', async () => {
-    // GIVEN the first run's version served, and no new object
+  it('a run with nothing new archived publishes a version that serves the same values, then deletes the speed rows the replaced version covers', async () => {
+    // GIVEN the first run's version served, no new object, and a speed row its cutoff covers
     const before = await served();
     const startedBefore = athena.started.length;
+    const { cutoffMs } = (await pointer())!;
+    await tables.doc.send(
+      new PutCommand({
+        TableName: tables.names.speedTable,
+        Item: { pk: 's#covered', sk: 'row', a: cutoffMs - 1_000 },
+      }),
+    );
+    const speedRows = () => new DynamoDbSpeedRowStore(tables.doc, tables.names.speedTable).count();
+    expect(await speedRows()).toBe(1);
 
     // WHEN the machine runs again
     const w = world();
@@ -254,10 +265,17 @@ describe('the synthesized batch state machine, run against the batch handler on 
     // THEN it starts no UNLOAD, writes nothing, and publishes version 2 carrying every cell forward
     expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
     expect(athena.started.slice(startedBefore).filter((q) => q.startsWith('UNLOAD'))).toEqual([]);
-    expect(w.invocations).toEqual(['plan', 'unloaded', 'publish']);
+    expect(w.invocations).toEqual(['plan', 'unloaded', 'publish', 'cleanup']);
+    expect(outcome.visited.slice(-5)).toEqual(['Publish', 'CleanupLeft', 'Cleanup', 'CleanupLeft', 'Done']);
     const output = (outcome as { output: { result: { status: string; version: number; cells: number } } })
       .output;
-    expect(output.result).toMatchObject({ status: 'published', version: 2, cells: 0 });
+    expect(output.result).toMatchObject({
+      status: 'published',
+      version: 2,
+      cells: 0,
+      cleanup: { done: true, speedRowsDeleted: 1 },
+    });
+    expect(await speedRows()).toBe(0);
     expect(await served()).toEqual(before);
   }, 120_000);
 
@@ -333,6 +351,7 @@ describe('the synthesized batch state machine, run against the batch handler on 
       'unloaded',
       'write',
       'publish',
+      'cleanup',
     ]);
     const top = outcome.visited.filter((s) => !s.includes('/'));
     expect(top.filter((s) => s === 'AdvanceCompaction')).toHaveLength(3);

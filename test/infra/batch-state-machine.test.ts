@@ -44,7 +44,29 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
         .map(([n]) => n);
     expect(into('Publish')).toEqual(['WriteCells']);
     expect(into('WriteCells')).toEqual(['QueriesDone']);
-    expect(S.Publish.Next).toBe('Done');
+    // Then what it retired and the speed rows it covers, page by page, in a loop of their own:
+    // inside Publish, a table Scan at scale outlasted Lambda's 15 minutes after the flip.
+    expect(S.Publish.Next).toBe('CleanupLeft');
+    expect(S.CleanupLeft).toMatchObject({
+      Type: 'Choice',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.result.cleanup', IsPresent: true },
+            { Variable: '$.result.cleanup.done', BooleanEquals: false },
+          ],
+          Next: 'Cleanup',
+        },
+      ],
+      Default: 'Done',
+    });
+    expect(S.Cleanup).toMatchObject({
+      ResultPath: '$.result.cleanup',
+      Next: 'CleanupLeft',
+      Catch: [{ ErrorEquals: ['States.ALL'], Next: 'CleanupFailed' }],
+    });
+    expect(JSON.stringify(S.Cleanup.Parameters)).toContain('"cursor.$":"$.result.cleanup.cursor"');
+    expect(S.CleanupFailed).toMatchObject({ Type: 'Fail', Error: 'BatchCleanupFailed' });
   });
 
   it('retries Publish on Lambda service errors, so a publish whose answer was lost runs twice (publishBatch is idempotent for its own version)', () => {

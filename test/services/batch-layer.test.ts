@@ -13,6 +13,7 @@ import {
   writeBatchRows,
   type BatchLayerDeps,
 } from '../../lambdas/services/batch-layer';
+import { cleanUp, type CleanupCursor, type CleanupProgress } from '../../lambdas/services/batch-cleanup';
 import {
   CannedQueryEngine,
   FixedWatermark,
@@ -238,6 +239,129 @@ describe('a pointer write whose answer was lost (the SDK retried it)', () => {
     expect(batch.versions()).toContain(result.version);
     // It finishes as a publish does: the speed rows the previous cutoff covers go.
     expect(speed.deletedBefore).toHaveLength(1);
+  });
+});
+
+describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
+  const address = (arrivalBucketMs: number): SpeedRowAddress => ({
+    view: 'a',
+    key: ['x'],
+    bucketMs: 60_000,
+    arrivalBucketMs,
+  });
+
+  /** Two full versions published and a third planned and written, as the state machine's steps leave them. */
+  async function thirdRunWritten() {
+    const fixture = setup(10_500);
+    const { deps, batch, speed, wm } = fixture;
+    await runBatch(deps, { full: true });
+    wm.value = 20_500;
+    await runBatch(deps, { full: true });
+    for (const arrival of [11_000, 12_000, 13_000, 14_000, 15_000, 25_000])
+      speed.seed(address(arrival), count(1));
+    wm.value = 30_500;
+    const planned = await planBatch(deps, { full: true });
+    if ('skipped' in planned) throw new Error('expected a plan');
+    let cells = 0;
+    for (const { view } of planned.queries)
+      cells += (await writeBatchRows(batch, planned.plan.version, view, canned[view.name])).cells;
+    return { ...fixture, plan: planned.plan, written: { cells, unstorableCount: 0, unstorable: [] } };
+  }
+
+  it('deletes page by page over as many invocations as the budget needs, and a cursor run again deletes nothing more', async () => {
+    const { deps, batch, speed, clock, control, plan, written } = await thirdRunWritten();
+    // WHEN Publish runs as the cloud step does
+    const published = await publishBatch(deps, plan, written, undefined, { deferCleanup: true });
+    // THEN it flipped the pointer and deleted nothing, listing what is left
+    expect(control.pointer?.version).toBe(3);
+    expect(published.cleanup).toEqual({
+      done: false,
+      cursor: {
+        tasks: [
+          { kind: 'segments', segments: { before: 2 } },
+          { kind: 'speedRows', arrivedBeforeMs: 20_000 },
+        ],
+        index: 0,
+        page: null,
+      },
+      cellsDeleted: 0,
+      speedRowsDeleted: 0,
+    });
+    expect(batch.versions()).toEqual([1, 2, 3]);
+    expect(speed.all()).toHaveLength(6);
+
+    // WHEN the Cleanup step runs, one item a Scan page and a minute a page, with a 2-minute budget
+    batch.deletePageSize = 1;
+    speed.deletePageSize = 1;
+    const paging = {
+      clock,
+      batch: {
+        deleteSegmentsPage: (...args: Parameters<typeof batch.deleteSegmentsPage>) => {
+          clock.advance(60_000);
+          return batch.deleteSegmentsPage(...args);
+        },
+      },
+      speed: {
+        deleteArrivedBeforePage: (...args: Parameters<typeof speed.deleteArrivedBeforePage>) => {
+          clock.advance(60_000);
+          return speed.deleteArrivedBeforePage(...args);
+        },
+      },
+    };
+    let progress = published.cleanup!;
+    const calls: CleanupProgress[] = [];
+    while (!progress.done) {
+      progress = await cleanUp(JSON.parse(JSON.stringify(progress.cursor)) as CleanupCursor, paging, 120_000);
+      calls.push(progress);
+    }
+    // THEN each invocation handed its cursor on, and together they deleted v1's 3 cells and the
+    // 5 speed rows v2's cutoff covers, nothing else
+    expect(calls.length).toBe(4); // 8 pages (3 cells, 5 rows), 2 a call
+    expect(calls.slice(0, -1).every((c) => !c.done)).toBe(true);
+    expect(calls.reduce((n, c) => n + c.cellsDeleted, 0)).toBe(3);
+    expect(calls.reduce((n, c) => n + c.speedRowsDeleted, 0)).toBe(5);
+    expect(batch.versions()).toEqual([2, 3]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000]);
+    expect(await batch.query(3, viewB, ['x'], 0, 1e9)).toEqual([{ bucketMs: 0, state: count(5) }]);
+
+    // AND a retried step (the first cursor again) deletes nothing more
+    const again = await cleanUp(published.cleanup!.cursor, deps);
+    expect(again).toMatchObject({ done: true, cellsDeleted: 0, speedRowsDeleted: 0 });
+  });
+
+  it('a Publish run again after its flip (its first invocation failed in the cleanup) lists the cleanup anew from the pointer', async () => {
+    const { deps, batch, speed, plan, written } = await thirdRunWritten();
+    await publishBatch(deps, plan, written, undefined, { deferCleanup: true });
+    // The step's answer was lost; Step Functions runs it again with the same input.
+    const again = await publishBatch(deps, plan, written, undefined, { deferCleanup: true });
+    expect(again.status).toBe('published');
+    expect(again.cleanup?.cursor.tasks).toEqual([
+      { kind: 'segments', segments: { before: 2 } },
+      { kind: 'speedRows', arrivedBeforeMs: 20_000 },
+    ]);
+    expect(await cleanUp(again.cleanup!.cursor, deps)).toMatchObject({
+      done: true,
+      cellsDeleted: 3,
+      speedRowsDeleted: 5,
+    });
+    expect(batch.versions()).toEqual([2, 3]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000]);
+  });
+
+  it('the first publish leaves nothing to delete', async () => {
+    const { deps } = setup();
+    const planned = await planBatch(deps, {});
+    if ('skipped' in planned) throw new Error('expected a plan');
+    const result = await publishBatch(
+      deps,
+      planned.plan,
+      { cells: 0, unstorableCount: 0, unstorable: [] },
+      undefined,
+      {
+        deferCleanup: true,
+      },
+    );
+    expect(result.cleanup).toMatchObject({ done: true, cursor: { tasks: [] } });
   });
 });
 

@@ -81,6 +81,7 @@ describe('CachedBatchViewStore: a published version read once per key and day', 
       writeCells: (...args) => inner.writeCells(...args),
       deleteVersion: (version) => inner.deleteVersion(version),
       deleteSegmentsBefore: (segment) => inner.deleteSegmentsBefore(segment),
+      deleteSegmentsPage: (segments, cursor) => inner.deleteSegmentsPage(segments, cursor),
       async query(...args) {
         queries++;
         mostAtOnce = Math.max(mostAtOnce, ++running);

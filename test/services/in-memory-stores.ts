@@ -23,7 +23,9 @@ import {
   type BatchViewStore,
   type ClaimOutcome,
   type ControlStore,
+  type DeletedPage,
   type EventClaims,
+  type SegmentMatch,
   type ShardIdLog,
   type ServingPointer,
   type SpeedRowStore,
@@ -224,6 +226,24 @@ export class InMemorySpeedRowStore implements SpeedRowStore {
           r.address.arrivalBucketMs < toMs,
       )
       .map((r) => ({ ...r.address, state: r.row.state }));
+  }
+
+  /** Rows one deleteArrivedBeforePage deletes at most (a Scan page holds 1 MB); small, to make callers page. */
+  deletePageSize = Number.POSITIVE_INFINITY;
+
+  async deleteArrivedBeforePage(arrivalBeforeMs: number, cursor: string | undefined): Promise<DeletedPage> {
+    if (this.deletePageSize === Number.POSITIVE_INFINITY)
+      return { deleted: await this.deleteArrivedBefore(arrivalBeforeMs), cursor: undefined };
+    if (cursor === undefined) this.deletedBefore.push(arrivalBeforeMs);
+    const page = [...this.rows]
+      .filter(([, stored]) => stored.address.arrivalBucketMs < arrivalBeforeMs)
+      .map(([id]) => id);
+    for (const id of page.slice(0, this.deletePageSize)) this.rows.delete(id);
+    const left = page.length > this.deletePageSize;
+    return {
+      deleted: Math.min(page.length, this.deletePageSize),
+      cursor: left ? `${cursor ?? ''}+` : undefined,
+    };
   }
 
   async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
@@ -564,6 +584,28 @@ export class InMemoryBatchViewStore implements BatchViewStore {
         state: c.state,
       })),
     );
+  }
+
+  /** Cells one deleteSegmentsPage deletes at most (a Scan page holds 1 MB); small, to make callers page. */
+  deletePageSize = Number.POSITIVE_INFINITY;
+
+  async deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage> {
+    const matches = (v: number) => ('version' in segments ? v === segments.version : v < segments.before);
+    if (this.deletePageSize === Number.POSITIVE_INFINITY) {
+      const deleted =
+        'version' in segments
+          ? await this.deleteVersion(segments.version)
+          : await this.deleteSegmentsBefore(segments.before);
+      return { deleted, cursor: undefined };
+    }
+    if (cursor === undefined) this.log.push(`delete ${JSON.stringify(segments)} paged`);
+    const page = [...this.cells].filter(([, cell]) => matches(cell.version)).map(([id]) => id);
+    for (const id of page.slice(0, this.deletePageSize)) this.cells.delete(id);
+    const left = page.length > this.deletePageSize;
+    return {
+      deleted: Math.min(page.length, this.deletePageSize),
+      cursor: left ? `${cursor ?? ''}+` : undefined,
+    };
   }
 
   async deleteSegmentsBefore(segment: number): Promise<number> {

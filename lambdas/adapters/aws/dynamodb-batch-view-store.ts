@@ -1,9 +1,9 @@
-import { paginateQuery, paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { newestVisible, type BatchSelection } from '../../core/batch-lineage';
 import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { BatchBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
-import type { BatchViewStore } from '../../ports/stores';
+import type { BatchViewStore, DeletedPage, SegmentMatch } from '../../ports/stores';
 import { realSleep, writeInBatches, type Sleep, type WriteRequest } from './dynamodb-batch-writes';
 import { batchCellPartition, batchCellSort, batchPartition, padTime } from './dynamodb-keys';
 
@@ -122,30 +122,49 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
     return this.deleteWhere('ver < :v', segment);
   }
 
+  deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage> {
+    return 'version' in segments
+      ? this.deletePageWhere('ver = :v', segments.version, cursor)
+      : this.deletePageWhere('ver < :v', segments.before, cursor);
+  }
+
   /**
    * Deletes the matching cells one scan page at a time: a full run retires a whole segment, millions
-   * of cells at scale, whose keys held at once would not fit the function's memory (a page is at
-   * most 1 MB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html). A scan
-   * goes on past items deleted behind it.
+   * of cells at scale, whose keys held at once would not fit the function's memory. A scan goes on
+   * past items deleted behind it.
    */
   private async deleteWhere(filter: string, segment: number): Promise<number> {
     let deleted = 0;
-    const pages = paginateScan(
-      { client: this.client },
-      {
+    let cursor: string | undefined;
+    do {
+      const page = await this.deletePageWhere(filter, segment, cursor);
+      deleted += page.deleted;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return deleted;
+  }
+
+  private async deletePageWhere(
+    filter: string,
+    segment: number,
+    cursor: string | undefined,
+  ): Promise<DeletedPage> {
+    const page = await this.client.send(
+      new ScanCommand({
         TableName: this.tableName,
         FilterExpression: filter,
         ExpressionAttributeValues: { ':v': segment },
         ProjectionExpression: 'pk, sk',
-      },
+        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
+      }),
     );
-    for await (const page of pages) {
-      const keys: WriteRequest[] = (page.Items ?? []).map((item) => ({
-        DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
-      }));
-      await this.writeAll(keys);
-      deleted += keys.length;
-    }
-    return deleted;
+    const keys: WriteRequest[] = (page.Items ?? []).map((item) => ({
+      DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
+    }));
+    await this.writeAll(keys);
+    return {
+      deleted: keys.length,
+      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
+    };
   }
 }

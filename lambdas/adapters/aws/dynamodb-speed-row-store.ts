@@ -3,6 +3,7 @@ import {
   paginateQuery,
   paginateScan,
   PutCommand,
+  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -11,7 +12,12 @@ import { nextRevision, type SpeedRow, type SpeedRowAddress } from '../../core/fe
 import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { SpeedBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
-import { SpeedRowsOfAnotherDefinition, type SpeedRowStore, type StoredSpeedRow } from '../../ports/stores';
+import {
+  SpeedRowsOfAnotherDefinition,
+  type DeletedPage,
+  type SpeedRowStore,
+  type StoredSpeedRow,
+} from '../../ports/stores';
 import type { DecodedSpeedRows } from '../cache/decoded-speed-rows';
 import { realSleep, writeInBatches, type Sleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
@@ -182,23 +188,34 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
    */
   async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
     let deleted = 0;
-    const pages = paginateScan(
-      { client: this.client },
-      {
+    let cursor: string | undefined;
+    do {
+      const page = await this.deleteArrivedBeforePage(arrivalBeforeMs, cursor);
+      deleted += page.deleted;
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return deleted;
+  }
+
+  /** One Scan page's matching rows deleted (the table holds rows since the cutoff before last, and more at scale). */
+  async deleteArrivedBeforePage(arrivalBeforeMs: number, cursor: string | undefined): Promise<DeletedPage> {
+    const page = await this.client.send(
+      new ScanCommand({
         TableName: this.tableName,
         FilterExpression: 'a < :a',
         ExpressionAttributeValues: { ':a': arrivalBeforeMs },
         ProjectionExpression: 'pk, sk',
-      },
+        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
+      }),
     );
-    for await (const page of pages) {
-      const keys = (page.Items ?? []).map((item) => ({
-        DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
-      }));
-      await writeInBatches(this.client, this.tableName, keys, this.sleep);
-      deleted += keys.length;
-    }
-    return deleted;
+    const keys = (page.Items ?? []).map((item) => ({
+      DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
+    }));
+    await writeInBatches(this.client, this.tableName, keys, this.sleep);
+    return {
+      deleted: keys.length,
+      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
+    };
   }
 
   async count(): Promise<number> {

@@ -2,7 +2,7 @@ import type { BatchBucket } from '../../core/merge';
 import { encodeKey } from '../../core/reducer';
 import type { ViewDefinition } from '../../core/view';
 import type { BatchSelection } from '../../core/batch-lineage';
-import type { BatchViewStore } from '../../ports/stores';
+import type { BatchViewStore, DeletedPage, SegmentMatch } from '../../ports/stores';
 
 const DAY_MS = 86_400_000;
 
@@ -53,6 +53,11 @@ export class CachedBatchViewStore implements BatchViewStore {
     // Nothing served reads those segments; what was cached for versions below is not asked again.
     this.forget((v) => v < segment);
     return this.inner.deleteSegmentsBefore(segment);
+  }
+
+  async deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage> {
+    this.forget((v) => ('version' in segments ? v === segments.version : v < segments.before));
+    return this.inner.deleteSegmentsPage(segments, cursor);
   }
 
   private forget(versions: (version: number) => boolean): void {

@@ -1,4 +1,5 @@
 import type { BatchPlan, WriteResult } from '../../services/batch-layer';
+import type { CleanupCursor, CleanupTask } from '../../services/batch-cleanup';
 import type { CompactionStep } from '../../services/cloud-compaction';
 import { manifestRefOf, type MapRunManifestRef } from './map-run-results';
 
@@ -21,9 +22,11 @@ export type BatchStep =
        */
       readonly written: readonly WriteResult[] | MapRunManifestRef;
     }
-  | { readonly action: 'abandon'; readonly plan: BatchPlan; readonly queries: readonly string[] };
+  | { readonly action: 'abandon'; readonly plan: BatchPlan; readonly queries: readonly string[] }
+  /** Goes on deleting what a publish left (its result's `cleanup.cursor`, then each step's own). */
+  | { readonly action: 'cleanup'; readonly cursor: CleanupCursor };
 
-const ACTIONS = ['compact', 'plan', 'unloaded', 'write', 'publish', 'abandon'] as const;
+const ACTIONS = ['compact', 'plan', 'unloaded', 'write', 'publish', 'abandon', 'cleanup'] as const;
 
 /** Is this event a state machine step (rather than a scheduled event or an API request)? */
 export function isBatchStep(event: unknown): event is { action: string } {
@@ -97,6 +100,37 @@ export function writeResult(value: unknown): WriteResult {
   return w as WriteResult;
 }
 
+function cleanupTask(value: unknown): boolean {
+  const t = value as Partial<Record<string, unknown>> | null;
+  if (typeof t !== 'object' || t === null) return false;
+  if (t.kind === 'speedRows') return Number.isSafeInteger(t.arrivedBeforeMs);
+  const s = t.segments as Partial<Record<string, unknown>> | null;
+  return (
+    t.kind === 'segments' &&
+    typeof s === 'object' &&
+    s !== null &&
+    (Number.isSafeInteger(s.version) || Number.isSafeInteger(s.before))
+  );
+}
+
+/** A cleanup cursor as the publish or the previous cleanup step returned it. */
+function cleanupCursor(value: unknown): CleanupCursor {
+  const c = value as Partial<Record<string, unknown>> | null;
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    !Array.isArray(c.tasks) ||
+    !c.tasks.every(cleanupTask) ||
+    !Number.isSafeInteger(c.index) ||
+    !(c.page === null || typeof c.page === 'string')
+  )
+    fail(
+      'cleanup',
+      `cursor must be {tasks, index, page} as the publish or the previous cleanup returned it (given ${JSON.stringify(value)})`,
+    );
+  return { tasks: c.tasks as CleanupTask[], index: c.index as number, page: c.page as string | null };
+}
+
 /** Reads a step's input, throwing a message naming the field when the state machine sent something else. */
 export function parseBatchStep(event: { action: string }): BatchStep {
   const e = event as Record<string, unknown> & { action: string };
@@ -129,6 +163,8 @@ export function parseBatchStep(event: { action: string }): BatchStep {
         plan: plan(e.action, e.plan),
         queries: strings(e.action, 'queries', e.queries),
       };
+    case 'cleanup':
+      return { action: 'cleanup', cursor: cleanupCursor(e.cursor) };
     default:
       return fail(String(e.action), `unknown action; one of ${ACTIONS.join(', ')}`);
   }
