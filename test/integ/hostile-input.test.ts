@@ -86,7 +86,7 @@ async function send(c: HttpCase): Promise<Answer> {
   const res = await fetch(`${pipeline.url}${c.url}`, {
     method: c.method,
     headers: c.body === undefined ? {} : { 'content-type': 'application/json' },
-    body: c.body,
+    body: c.bytes ?? c.body,
   });
   return { status: res.status, body: await res.text() };
 }
@@ -409,8 +409,9 @@ function proxyEvent(
     multiValueQueryStringParameters: pairs.length > 0 ? multi : null,
     pathParameters: view === undefined ? null : { view },
     stageVariables: null,
-    body: c.body ?? null,
-    isBase64Encoded: false,
+    // Bytes that are not UTF-8 arrive base64, as API Gateway passes a binary body.
+    body: c.bytes ? Buffer.from(c.bytes).toString('base64') : (c.body ?? null),
+    isBase64Encoded: c.bytes !== undefined,
     requestContext: {} as APIGatewayProxyEvent['requestContext'],
   };
 }
