@@ -31,9 +31,9 @@ import { isBatchStep, parseBatchStep, writeResult, type BatchStep } from '../ada
 import { readMapRunOutputs } from '../adapters/codecs/map-run-results';
 import { MAP_RESULTS_FOLDER } from '../runtime/function-environment';
 import { makeSfnClient } from '../runtime/clients/sfn';
-import { cleanUp } from '../services/batch-cleanup';
+import { cleanUp, startCleanup } from '../services/batch-cleanup';
 import {
-  abandonBatch,
+  abandonTasks,
   addWrites,
   batchCutoff,
   planBatch,
@@ -256,7 +256,8 @@ async function step(input: BatchStep): Promise<unknown> {
     }
     case 'abandon':
       await engine.stop(input.queries);
-      return { deleted: await abandonBatch(deps, input.plan.version) };
+      // Ten minutes of deleting here; the Abandon loop goes on with the cursor if more is left.
+      return cleanUp(startCleanup(await abandonTasks(deps, input.plan.version)).cursor, deps);
     case 'cleanup': {
       const progress = await cleanUp(input.cursor, deps);
       logger.info('batch cleanup', {

@@ -510,6 +510,19 @@ export async function abandonBatch(
   return deps.batch.deleteVersion(version);
 }
 
+/**
+ * What abandoning the run of `version` deletes, for the cleanup step (a full run's segment holds
+ * every cell of the views: at scale more than one invocation deletes): its segment, or nothing
+ * when the pointer still reads it (see abandonBatch).
+ */
+export async function abandonTasks(
+  deps: Pick<BatchLayerDeps, 'control'>,
+  version: number,
+): Promise<CleanupTask[]> {
+  if (readByPointer(await deps.control.readPointer(), version)) return [];
+  return [{ kind: 'segments', segments: { version } }];
+}
+
 /** Two writers' results together (at most 20 examples kept). */
 export function addWrites(a: WriteResult, b: WriteResult): WriteResult {
   return {

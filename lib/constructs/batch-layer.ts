@@ -535,10 +535,22 @@ export class BatchLayer extends Construct {
         'The batch run failed; the previous version stays served. See the execution history and the batch function log.',
     });
     const abandon = invoke('Abandon', { action: 'abandon', plan, queries }, '$.abandoned');
-    // Deleting an unpublished segment again deletes nothing more (abandonBatch).
+    // Deleting an unpublished segment again deletes nothing more (abandonTasks, cleanUp).
     retryIdempotent(abandon);
     abandon.addCatch(runFailed, { resultPath: '$.abandonError' });
-    abandon.next(runFailed);
+    // A full run's segment can take more than one invocation to delete: the rest page by page.
+    const abandonMore = invoke(
+      'AbandonCleanup',
+      { action: 'cleanup', cursor: sfn.JsonPath.objectAt('$.abandoned.cursor') },
+      '$.abandoned',
+    );
+    retryIdempotent(abandonMore);
+    abandonMore.addCatch(runFailed, { resultPath: '$.abandonError' });
+    const abandonLeft = new sfn.Choice(this, 'AbandonLeft')
+      .when(sfn.Condition.booleanEquals('$.abandoned.done', false), abandonMore)
+      .otherwise(runFailed);
+    abandon.next(abandonLeft);
+    abandonMore.next(abandonLeft);
     const onError = { resultPath: '$.error' };
 
     const planStep = invoke(

@@ -295,7 +295,7 @@ describe('the synthesized batch state machine, run against the batch handler on 
 
     // THEN the check of the queries fails after its retries, Abandon runs, the run fails
     expect(outcome).toMatchObject({ status: 'FAILED', error: 'BatchRunFailed' });
-    expect(outcome.visited.slice(-2)).toEqual(['Abandon', 'RunFailed']);
+    expect(outcome.visited.slice(-3)).toEqual(['Abandon', 'AbandonLeft', 'RunFailed']);
     // (RUNNING once, then FAILED: the step throws, and its two retries on States.TaskFailed too)
     expect(w.invocations).toEqual(['plan', 'unloaded', 'unloaded', 'unloaded', 'unloaded', 'abandon']);
     expect(athena.started.filter((q) => q.startsWith('UNLOAD'))).toHaveLength(2);

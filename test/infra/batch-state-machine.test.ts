@@ -135,8 +135,16 @@ describe('the batch layer runs as a Step Functions workflow of parallel writers'
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abandon' },
       ]);
     expect(S.Plan.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RunFailed' }]);
-    expect(S.Abandon.Next).toBe('RunFailed');
     expect(JSON.stringify(S.Abandon)).toContain('"action":"abandon"');
+    // What Abandon could not delete in one invocation, page by page, before the run fails.
+    expect(S.Abandon.Next).toBe('AbandonLeft');
+    expect(S.AbandonLeft).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.abandoned.done', BooleanEquals: false, Next: 'AbandonCleanup' }],
+      Default: 'RunFailed',
+    });
+    expect(S.AbandonCleanup).toMatchObject({ ResultPath: '$.abandoned', Next: 'AbandonLeft' });
+    expect(JSON.stringify(S.AbandonCleanup.Parameters)).toContain('"cursor.$":"$.abandoned.cursor"');
     expect(S.RunFailed.Type).toBe('Fail');
   });
 

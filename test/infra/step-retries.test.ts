@@ -94,7 +94,15 @@ describe('the batch state machine retries its Lambda steps', () => {
     resolveIntrinsics((machine as { Properties: { DefinitionString: unknown } }).Properties.DefinitionString),
   ) as AslMachine;
   const steps = tasks(definition);
-  const idempotent = ['Abandon', 'CheckCompaction', 'CheckQueries', 'Cleanup', 'Publish', 'WriteObject'];
+  const idempotent = [
+    'Abandon',
+    'AbandonCleanup',
+    'CheckCompaction',
+    'CheckQueries',
+    'Cleanup',
+    'Publish',
+    'WriteObject',
+  ];
   const startsQueries = ['AdvanceCompaction', 'Compact', 'Plan'];
 
   it('has the Lambda steps this test classifies (a new step must be classified here)', () => {

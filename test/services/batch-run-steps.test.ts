@@ -3,6 +3,7 @@ import type { BatchResultRow } from '../../lambdas/core/batch-result-row';
 import { validateViews } from '../../lambdas/core/view';
 import {
   abandonBatch,
+  abandonTasks,
   addWrites,
   planBatch,
   publishBatch,
@@ -11,6 +12,7 @@ import {
   type BatchLayerDeps,
   type WriteResult,
 } from '../../lambdas/services/batch-layer';
+import { cleanUp, startCleanup } from '../../lambdas/services/batch-cleanup';
 import {
   CannedQueryEngine,
   FixedWatermark,
@@ -113,6 +115,21 @@ describe('a batch run as the cloud state machine runs it', () => {
     expect(await abandonBatch(served, plan.version)).toBe(0);
     expect((await served.control.readPointer())?.version).toBe(plan.version);
     expect((served.batch as InMemoryBatchViewStore).versions()).toEqual([plan.version]);
+  });
+
+  it('the cloud Abandon lists the same deletion for its cleanup loop: the segment, or nothing once served', async () => {
+    const deps = setup();
+    const planned = await planBatch(deps);
+    if ('skipped' in planned) throw new Error('expected a plan');
+    const { view, sql } = planned.queries[0];
+    await writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql));
+    const tasks = await abandonTasks(deps, planned.plan.version);
+    expect(tasks).toEqual([{ kind: 'segments', segments: { version: planned.plan.version } }]);
+    expect(await cleanUp(startCleanup(tasks).cursor, deps)).toMatchObject({ done: true, cellsDeleted: 60 });
+    expect((deps.batch as InMemoryBatchViewStore).versions()).toEqual([]);
+    const served = setup();
+    const { plan } = await runAsSteps(served, 2);
+    expect(await abandonTasks(served, plan.version)).toEqual([]);
   });
 
   it('loses a race without publishing: the pointer moved since the plan, so its segment is deleted', async () => {
