@@ -399,8 +399,10 @@ export async function publishBatch(
     );
   }
   if ((current?.version ?? null) !== plan.expectedVersion) {
-    await deps.batch.deleteVersion(plan.version);
-    return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
+    // A lost race: its own segment, which no lineage reads, goes (a full run's: page by page).
+    return finish(skippedResult(deps, current, plan.startedMs, 'another batch run published first'), [
+      { kind: 'segments', segments: { version: plan.version } },
+    ]);
   }
   const { version, cutoffMs } = plan;
   const fullViews = new Set(plan.fullViews);
@@ -422,8 +424,9 @@ export async function publishBatch(
     !(await deps.control.publish(next, plan.expectedVersion)) &&
     !readByPointer(await deps.control.readPointer(), version)
   ) {
-    await deps.batch.deleteVersion(version);
-    return skippedResult(deps, current, plan.startedMs, 'another batch run published first');
+    return finish(skippedResult(deps, current, plan.startedMs, 'another batch run published first'), [
+      { kind: 'segments', segments: { version } },
+    ]);
   }
   // Keep the version just replaced (and the speed rows it needs) for queries that read the old
   // pointer a moment ago; what only older versions needed can go.

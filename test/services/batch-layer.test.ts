@@ -348,6 +348,22 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
     expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000]);
   });
 
+  it('a run that lost the race lists its own segment for the loop, and deletes nothing itself', async () => {
+    const { deps, batch, plan, written } = await thirdRunWritten();
+    // Another full run planned on the same pointer publishes first.
+    const other = await planBatch(deps, { full: true });
+    if ('skipped' in other) throw new Error('expected a plan');
+    for (const { view } of other.queries)
+      await writeBatchRows(batch, other.plan.version, view, canned[view.name]);
+    expect((await publishBatch(deps, other.plan, written)).status).toBe('published');
+    const lost = await publishBatch(deps, plan, written, undefined, { deferCleanup: true });
+    expect(lost.status).toBe('skipped');
+    expect(lost.cleanup?.cursor.tasks).toEqual([{ kind: 'segments', segments: { version: plan.version } }]);
+    expect(batch.versions()).toContain(plan.version);
+    await cleanUp(lost.cleanup!.cursor, deps);
+    expect(batch.versions()).not.toContain(plan.version);
+  });
+
   it('the first publish leaves nothing to delete', async () => {
     const { deps } = setup();
     const planned = await planBatch(deps, {});
