@@ -12,6 +12,13 @@ const [view] = validateViews([
 ]);
 const count = (n: number): RowState => ({ n: { kind: 'count', n } });
 const cell = (bucketMs: number, n: number) => ({ key: ['x'], bucketMs, state: count(n) });
+/** 600 cells of about 1 KB each: two segments of them fill two Scan pages (1 MB each). */
+const wideCells = (prefix: string) =>
+  Array.from({ length: 600 }, (_, i) => ({
+    key: [`${prefix}-${String(i).padStart(4, '0')}-${'k'.repeat(900)}`],
+    bucketMs: 0,
+    state: count(i + 1),
+  }));
 
 describe('batch cells by segment in DynamoDB (dynalite)', () => {
   let tables: EmulatedTables;
@@ -63,11 +70,7 @@ describe('batch cells by segment in DynamoDB (dynalite)', () => {
   it('retires a segment a scan page at a time, deleting before it reads the next page', async () => {
     // About 2 MB of cells: two scan pages (1 MB each). A store that gathered every key first
     // would send no BatchWriteItem before the last Scan; at millions of cells it ran out of memory.
-    const wide = Array.from({ length: 600 }, (_, i) => ({
-      key: [`wide-${String(i).padStart(4, '0')}-${'k'.repeat(900)}`],
-      bucketMs: 0,
-      state: count(i + 1),
-    }));
+    const wide = wideCells('wide');
     await store.writeCells(20, view, wide);
     await store.writeCells(21, view, wide);
     await store.writeCells(22, view, [cell(0, 22)]);
@@ -96,11 +99,7 @@ describe('batch cells by segment in DynamoDB (dynalite)', () => {
   });
 
   it('deletes one segment page by page, its cursor handed from one call to the next as the Cleanup steps hand it on', async () => {
-    const wide = Array.from({ length: 600 }, (_, i) => ({
-      key: [`page-${String(i).padStart(4, '0')}-${'k'.repeat(900)}`],
-      bucketMs: 0,
-      state: count(i + 1),
-    }));
+    const wide = wideCells('page');
     await store.writeCells(30, view, wide);
     await store.writeCells(31, view, wide);
     const first = await store.deleteSegmentsPage({ version: 30 }, undefined);

@@ -1,10 +1,11 @@
-import { paginateQuery, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { newestVisible, type BatchSelection } from '../../core/batch-lineage';
 import { decodeRow, encodeRowText, type RowState } from '../../core/measures';
 import type { BatchBucket } from '../../core/merge';
 import type { ViewDefinition } from '../../core/view';
 import type { BatchViewStore, DeletedPage, SegmentMatch } from '../../ports/stores';
 import { realSleep, writeInBatches, type Sleep, type WriteRequest } from './dynamodb-batch-writes';
+import { deleteAllPages, deleteScanPage } from './dynamodb-scan-deletes';
 import { batchCellPartition, batchCellSort, batchPartition, padTime } from './dynamodb-keys';
 
 /**
@@ -115,56 +116,22 @@ export class DynamoDbBatchViewStore implements BatchViewStore {
   }
 
   deleteVersion(version: number): Promise<number> {
-    return this.deleteWhere('ver = :v', version);
-  }
-
-  deleteSegmentsBefore(segment: number): Promise<number> {
-    return this.deleteWhere('ver < :v', segment);
-  }
-
-  deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage> {
-    return 'version' in segments
-      ? this.deletePageWhere('ver = :v', segments.version, cursor)
-      : this.deletePageWhere('ver < :v', segments.before, cursor);
+    return deleteAllPages((cursor) => this.deleteSegmentsPage({ version }, cursor));
   }
 
   /**
-   * Deletes the matching cells one scan page at a time: a full run retires a whole segment, millions
-   * of cells at scale, whose keys held at once would not fit the function's memory. A scan goes on
-   * past items deleted behind it.
+   * Page by page: a full run retires a whole segment, millions of cells at scale, whose keys held
+   * at once would not fit the function's memory.
    */
-  private async deleteWhere(filter: string, segment: number): Promise<number> {
-    let deleted = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await this.deletePageWhere(filter, segment, cursor);
-      deleted += page.deleted;
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return deleted;
+  deleteSegmentsBefore(segment: number): Promise<number> {
+    return deleteAllPages((cursor) => this.deleteSegmentsPage({ before: segment }, cursor));
   }
 
-  private async deletePageWhere(
-    filter: string,
-    segment: number,
-    cursor: string | undefined,
-  ): Promise<DeletedPage> {
-    const page = await this.client.send(
-      new ScanCommand({
-        TableName: this.tableName,
-        FilterExpression: filter,
-        ExpressionAttributeValues: { ':v': segment },
-        ProjectionExpression: 'pk, sk',
-        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
-      }),
-    );
-    const keys: WriteRequest[] = (page.Items ?? []).map((item) => ({
-      DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
-    }));
-    await this.writeAll(keys);
-    return {
-      deleted: keys.length,
-      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
-    };
+  deleteSegmentsPage(segments: SegmentMatch, cursor: string | undefined): Promise<DeletedPage> {
+    const filter =
+      'version' in segments
+        ? { FilterExpression: 'ver = :v', ExpressionAttributeValues: { ':v': segments.version } }
+        : { FilterExpression: 'ver < :v', ExpressionAttributeValues: { ':v': segments.before } };
+    return deleteScanPage(this.client, this.tableName, filter, cursor, this.sleep);
   }
 }

@@ -1,17 +1,12 @@
-import {
-  GetCommand,
-  paginateQuery,
-  PutCommand,
-  ScanCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KappaCell } from '../../core/kappa';
 import { decodeRow, encodeRowText } from '../../core/measures';
 import type { CellAddress } from '../../core/reducer';
 import type { ViewDefinition } from '../../core/view';
 import type { KappaCellStore, StoredKappaCell } from '../../ports/kappa';
-import { realSleep, writeInBatches, type Sleep } from './dynamodb-batch-writes';
+import { realSleep, type Sleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
+import { deleteAllPages, deleteScanPage } from './dynamodb-scan-deletes';
 import { batchPartition, padTime } from './dynamodb-keys';
 
 /**
@@ -118,51 +113,28 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
     return out;
   }
 
-  async deleteVersion(version: number, view: string): Promise<number> {
-    let deleted = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await this.deleteVersionPage(version, view, cursor);
-      deleted += page.deleted;
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return deleted;
+  deleteVersion(version: number, view: string): Promise<number> {
+    return deleteAllPages((cursor) => this.deleteVersionPage(version, view, cursor));
   }
 
   /**
-   * One Scan page (up to 1 MB read: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html)
-   * filtered on the version, and its cells deleted. The cursor is the page's LastEvaluatedKey as
-   * JSON: the replay's drop step passes it from one invocation to the next, so a table of tens of
-   * millions of cells is dropped over as many invocations as it takes, not within one.
+   * One Scan page filtered on the version, its cells deleted: the replay's drop step passes the
+   * cursor from one invocation to the next, so a table of tens of millions of cells is dropped
+   * over as many invocations as it takes, not within one. Unprocessed deletes are sent again with
+   * backoff, and a table that keeps refusing them is an error: the count returned must be the
+   * cells deleted (it once gave up silently after 10 immediate resends and reported every cell
+   * deleted).
    */
-  async deleteVersionPage(
+  deleteVersionPage(
     version: number,
     view: string,
     cursor: string | undefined,
   ): Promise<{ deleted: number; cursor: string | undefined }> {
-    const page = await this.client.send(
-      new ScanCommand({
-        TableName: this.tableName,
-        FilterExpression: 'ver = :v AND #view = :view',
-        ExpressionAttributeNames: { '#view': 'view' },
-        ExpressionAttributeValues: { ':v': version, ':view': view },
-        ProjectionExpression: 'pk, sk',
-        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
-      }),
-    );
-    const keys = (page.Items ?? []).map((item) => ({ pk: item.pk, sk: item.sk }));
-    // Unprocessed items are sent again with backoff, and a table that keeps refusing them is an
-    // error: the count returned must be the cells deleted (it once gave up silently after 10
-    // immediate resends and reported every cell deleted).
-    await writeInBatches(
-      this.client,
-      this.tableName,
-      keys.map((Key) => ({ DeleteRequest: { Key } })),
-      this.sleep,
-    );
-    return {
-      deleted: keys.length,
-      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
+    const filter = {
+      FilterExpression: 'ver = :v AND #view = :view',
+      ExpressionAttributeNames: { '#view': 'view' },
+      ExpressionAttributeValues: { ':v': version, ':view': view },
     };
+    return deleteScanPage(this.client, this.tableName, filter, cursor, this.sleep);
   }
 }

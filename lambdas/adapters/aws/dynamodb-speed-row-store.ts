@@ -3,7 +3,6 @@ import {
   paginateQuery,
   paginateScan,
   PutCommand,
-  ScanCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -19,8 +18,9 @@ import {
   type StoredSpeedRow,
 } from '../../ports/stores';
 import type { DecodedSpeedRows } from '../cache/decoded-speed-rows';
-import { realSleep, writeInBatches, type Sleep } from './dynamodb-batch-writes';
+import { realSleep, type Sleep } from './dynamodb-batch-writes';
 import { isConditionalCheckFailed } from './dynamodb-errors';
+import { deleteAllPages, deleteScanPage } from './dynamodb-scan-deletes';
 import { padTime, speedPartition } from './dynamodb-keys';
 
 /**
@@ -186,36 +186,14 @@ export class DynamoDbSpeedRowStore implements SpeedRowStore {
    * of 25 with bounded concurrency: one DeleteItem per row was most of the first batch run after a
    * long backlog (bench/batch-backlog.ts: 22.7 of its 27.3 s for 9,900 rows, ADR 016).
    */
-  async deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
-    let deleted = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await this.deleteArrivedBeforePage(arrivalBeforeMs, cursor);
-      deleted += page.deleted;
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return deleted;
+  deleteArrivedBefore(arrivalBeforeMs: number): Promise<number> {
+    return deleteAllPages((cursor) => this.deleteArrivedBeforePage(arrivalBeforeMs, cursor));
   }
 
-  /** One Scan page's matching rows deleted (the table holds rows since the cutoff before last, and more at scale). */
-  async deleteArrivedBeforePage(arrivalBeforeMs: number, cursor: string | undefined): Promise<DeletedPage> {
-    const page = await this.client.send(
-      new ScanCommand({
-        TableName: this.tableName,
-        FilterExpression: 'a < :a',
-        ExpressionAttributeValues: { ':a': arrivalBeforeMs },
-        ProjectionExpression: 'pk, sk',
-        ExclusiveStartKey: cursor === undefined ? undefined : (JSON.parse(cursor) as Record<string, unknown>),
-      }),
-    );
-    const keys = (page.Items ?? []).map((item) => ({
-      DeleteRequest: { Key: { pk: item.pk, sk: item.sk } },
-    }));
-    await writeInBatches(this.client, this.tableName, keys, this.sleep);
-    return {
-      deleted: keys.length,
-      cursor: page.LastEvaluatedKey === undefined ? undefined : JSON.stringify(page.LastEvaluatedKey),
-    };
+  /** One Scan page's covered rows (the table holds the rows since the cutoff before last, more at scale). */
+  deleteArrivedBeforePage(arrivalBeforeMs: number, cursor: string | undefined): Promise<DeletedPage> {
+    const filter = { FilterExpression: 'a < :a', ExpressionAttributeValues: { ':a': arrivalBeforeMs } };
+    return deleteScanPage(this.client, this.tableName, filter, cursor, this.sleep);
   }
 
   async count(): Promise<number> {
