@@ -33,6 +33,8 @@ export const PRICES = {
   /** https://aws.amazon.com/dynamodb/pricing/on-demand/ (standard table class) */
   dynamoDbPerMillionWriteUnits: 0.625,
   dynamoDbPerMillionReadUnits: 0.125,
+  /** The same page: data storage per GB-month (standard table class, beyond the free 25 GB). */
+  dynamoDbPerGbMonth: 0.25,
   /** https://aws.amazon.com/s3/pricing/ (Standard, first 50 TB) */
   s3PerGbMonth: 0.023,
   s3PerThousandPuts: 0.005,
@@ -57,6 +59,27 @@ export interface MeasuredCosts {
   readonly dedupeWriteUnitsPerEvent: number;
   /** Read units per event (id-log queries, row reads the cache missed). */
   readonly readUnitsPerEvent: number;
+  /**
+   * The batch cleanup's deletion of speed rows, in write units per event: every speed row is
+   * deleted once, and a delete is billed by the size of the item it removes
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).
+   */
+  readonly speedRowDeleteUnitsPerEvent: number;
+  /**
+   * Scans of the whole speed table by every batch run, in read units per event: the cleanup's
+   * (eventually consistent: half a unit per 4 KB of the items read, the same page) and the
+   * reconciliation's, one per view (strongly consistent: a unit per 4 KB). A row is in the table
+   * for two runs: the run after it arrived keeps it (it is past the replaced cutoff), the next
+   * deletes it.
+   */
+  readonly speedRowScanUnitsPerEvent: number;
+  /**
+   * Batch cells written per event, in write units: each incremental run writes, as its own
+   * segment, every cell the arrivals since the previous run touched (ADR 007).
+   */
+  readonly batchCellWriteUnitsPerEvent: number;
+  /** Bytes of batch cells stored per event: segments are kept until the view's next full run. */
+  readonly batchCellBytesPerEvent: number;
   /** Speed handler CPU: records per second of one core (its Lambda bills wall time: see waitMsPerBatch). */
   readonly speedRecordsPerSecond: number;
   readonly speedBatchSize: number;
@@ -236,6 +259,21 @@ export function costPerMillion(
     {
       item: 'DynamoDB reads (id log, cache misses)',
       usdPerMillionEvents: perMillion((n * m.readUnitsPerEvent * PRICES.dynamoDbPerMillionReadUnits) / 1e6),
+    },
+    {
+      item: 'DynamoDB speed-row deletes and Scans (batch cleanup, reconciliation)',
+      usdPerMillionEvents: perMillion(
+        (n * m.speedRowDeleteUnitsPerEvent * PRICES.dynamoDbPerMillionWriteUnits) / 1e6 +
+          (n * m.speedRowScanUnitsPerEvent * PRICES.dynamoDbPerMillionReadUnits) / 1e6,
+      ),
+    },
+    {
+      // Storage grows through the month: half of it is held on average.
+      item: 'DynamoDB batch cells (writes, storage, first month)',
+      usdPerMillionEvents: perMillion(
+        (n * m.batchCellWriteUnitsPerEvent * PRICES.dynamoDbPerMillionWriteUnits) / 1e6 +
+          ((n * m.batchCellBytesPerEvent) / GB / 2) * PRICES.dynamoDbPerGbMonth,
+      ),
     },
     {
       item: 'Firehose (5 KB per record ingested, dynamic partitioning)',

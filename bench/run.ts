@@ -36,6 +36,7 @@ import {
   DEFAULT_STREAM,
   eventsPerInvocation,
   incrementalCosts,
+  SPEED_BATCH_SIZE,
   provisionedShards,
   shardEventsPerSecond,
   type StreamCapacity,
@@ -46,7 +47,7 @@ import {
   type MeasuredCosts,
 } from './cost-model';
 import { measureIngestHandler } from './ingest-handler';
-import { clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
+import { CLICKSTREAM_VIEWS, clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
 import { throughputChart } from './throughput-chart';
 import { measureWindowedWrites } from './windowed-writes';
 import {
@@ -254,6 +255,59 @@ async function speedWritesAt(
   };
 }
 
+type ServingTableCost =
+  | 'speedRowDeleteUnitsPerEvent'
+  | 'speedRowScanUnitsPerEvent'
+  | 'batchCellWriteUnitsPerEvent'
+  | 'batchCellBytesPerEvent';
+
+/**
+ * What the serving tables cost beyond the speed layer's own writes, at a monthly volume: the
+ * cleanup's deletion of every speed row, the Scans of the speed table by the cleanup and the
+ * reconciliation, and the cells the scheduled batch runs write. Measured on the clickstream workload as the whole stream delivers it: shards share rows
+ * (a row is per view, key, bucket and arrival bucket, its fences per shard), so the stream's
+ * second of events goes through one simulated speed layer. Rows of one-minute arrival buckets
+ * (the stacks' default) are what the cleanup deletes; rows of one arrival bucket per batch run
+ * (15 minutes, the default schedule) are the cells an incremental run writes: what the arrivals
+ * since the last run touched, each with all of its bucket's events, as the batch cell holds them.
+ */
+async function servingTableCostsAt(eventsPerMonth: number): Promise<Pick<MeasuredCosts, ServingTableCost>> {
+  const rate = eventsPerMonth / (30 * 24 * 3600);
+  const batch = Math.min(SPEED_BATCH_SIZE, Math.max(1, Math.round(rate)));
+  // An hour of the stream (10 minutes in --quick: the per-event figures moved by under 2%
+  // between 30 and 60 minutes at every volume here, 2026-12-05).
+  const events = Math.max(batch, Math.round(rate * (quick ? 600 : 3600)));
+  const finalRows = async (arrivalBucketMs: number) => {
+    const { deps, rows } = speedDeps('shard', arrivalBucketMs);
+    const base = Date.UTC(2026, 10, 24, 10);
+    for (let o = 0; o < events; o += batch)
+      await processSpeedBatch(
+        decodeKinesisEvent(clickstreamBatch(Math.min(batch, events - o), o, base, rate)),
+        deps,
+      );
+    const last = new Map<string, number>();
+    for (const w of rows.writes)
+      if (w.outcome === 'written') last.set(JSON.stringify(w.address), w.bytes ?? 0);
+    let units = 0;
+    let bytes = 0;
+    for (const b of last.values()) {
+      units += Math.ceil(b / 1024);
+      bytes += b;
+    }
+    return { units: units / events, bytes: bytes / events };
+  };
+  const speed = await finalRows(60_000);
+  const cells = await finalRows(15 * 60_000);
+  return {
+    speedRowDeleteUnitsPerEvent: speed.units,
+    // Two runs read each row: the cleanup's Scan at half a unit per 4 KB, and the
+    // reconciliation's, strongly consistent, once per view (the bench's workload has one).
+    speedRowScanUnitsPerEvent: (2 * (0.5 + CLICKSTREAM_VIEWS.length) * speed.bytes) / 4096,
+    batchCellWriteUnitsPerEvent: cells.units,
+    batchCellBytesPerEvent: cells.bytes,
+  };
+}
+
 /**
  * Cost per million events at 1M, 100M and 1B a month from what was measured: as deployed by
  * default (on-demand stream), beside the full recomputation, the naive design, a provisioned
@@ -261,18 +315,23 @@ async function speedWritesAt(
  * The speed layer's writes, reads and invocations are those of the batch each volume gives an
  * invocation (speedWritesAt), not of the 500-record batches of `writes_per_event`.
  */
-async function addCostFigures(measured: MeasuredCosts): Promise<void> {
+async function addCostFigures(measured: Omit<MeasuredCosts, ServingTableCost>): Promise<void> {
   for (const volume of [1e6, 1e8, 1e9]) {
     const shards = provisionedShards(volume, measured.eventBytes);
     const provisionedStream: StreamCapacity = { ...DEFAULT_STREAM, mode: 'provisioned', shards };
-    const onDemand = { ...measured, ...(await speedWritesAt(volume, DEFAULT_STREAM)) };
-    const onShards = { ...measured, ...(await speedWritesAt(volume, provisionedStream)) };
+    const tables = await servingTableCostsAt(volume);
+    const onDemand = { ...measured, ...tables, ...(await speedWritesAt(volume, DEFAULT_STREAM)) };
+    const onShards = { ...measured, ...tables, ...(await speedWritesAt(volume, provisionedStream)) };
     const lines = costPerMillion(volume, onDemand);
     const full = costPerMillion(volume, { ...onDemand, incremental: undefined });
     const naive = naiveCostPerMillion(volume, { ...onDemand, incremental: undefined }, 1);
     const provisioned = costPerMillion(volume, onShards, provisionedStream);
     // The configuration a cost-minded user deploys: provisioned shards and a batching window.
-    const windowed = { ...measured, ...(await speedWritesAt(volume, provisionedStream, TUNED_WINDOW_S)) };
+    const windowed = {
+      ...measured,
+      ...tables,
+      ...(await speedWritesAt(volume, provisionedStream, TUNED_WINDOW_S)),
+    };
     const tuned = costPerMillion(volume, windowed, provisionedStream);
     const items = (of: readonly CostLine[]) =>
       Object.fromEntries(of.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))]));
@@ -799,7 +858,7 @@ async function main(): Promise<void> {
   const handler500 = metrics.find(
     (m) => m.name === 'speed_handler_records_per_s' && m.params.batchSize === 500,
   );
-  const measured: MeasuredCosts = {
+  const measured: Omit<MeasuredCosts, ServingTableCost> = {
     eventBytes: Math.round(w.eventBytes),
     eventsPerRequest: 100,
     rowWriteUnitsPerEvent: w.rowWriteUnits / events,

@@ -20,9 +20,10 @@ import {
 /**
  * The speed handler's dependencies as lambdas/handlers/speed.ts builds them at the default
  * configuration (shard-scoped dedupe, row cache), or with per-event claims (`global`), over
- * in-memory stores that encode what they store as the DynamoDB adapters do.
+ * in-memory stores that encode what they store as the DynamoDB adapters do. Rows are one per
+ * arrival bucket of `arrivalBucketMs` (the stacks' default, one minute).
  */
-export function speedDeps(scope: 'shard' | 'global' = 'shard') {
+export function speedDeps(scope: 'shard' | 'global' = 'shard', arrivalBucketMs = 60_000) {
   const rows = new InMemorySpeedRowStore(CLICKSTREAM_VIEWS);
   const log = new InMemoryShardIdLog();
   const claims = new InMemoryEventClaims();
@@ -34,7 +35,7 @@ export function speedDeps(scope: 'shard' | 'global' = 'shard') {
       ? { shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000) }
       : { claims }),
     fenceBy: 'shard',
-    arrivalBucketMs: 60_000,
+    arrivalBucketMs,
   };
   return { deps, rows, log, claims };
 }
