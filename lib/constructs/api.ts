@@ -185,9 +185,14 @@ export class ServingApi extends Construct {
     const integration = (fn: lambda.IFunction) =>
       new apigateway.LambdaIntegration(fn, { proxy: true, timeout: API_INTEGRATION_TIMEOUT });
 
+    // `$default`, not `application/json`: API Gateway validates a body only against the model of
+    // its request's content type, and skips validation when none matches ("If no matching content
+    // type is found, request validation is not performed",
+    // https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html),
+    // so `curl -d` (form-urlencoded) would have reached the function unchecked.
     this.api.root.addResource('events').addMethod('POST', integration(props.ingestFunction), {
       requestValidator: bodyValidator,
-      requestModels: { 'application/json': model },
+      requestModels: { $default: model },
     });
     const views = this.api.root.addResource('views');
     views.addMethod('GET', integration(props.queryFunction), { requestValidator: paramsValidator });
@@ -231,7 +236,7 @@ export class ServingApi extends Construct {
       });
       admin.addResource('replay').addMethod('POST', integration(props.kappaAdminFunction), {
         requestValidator: bodyValidator,
-        requestModels: { 'application/json': replayModel },
+        requestModels: { $default: replayModel },
       });
       admin
         .addResource('rollback')

@@ -605,7 +605,7 @@ describe('KappaArchitectureStack: the API', () => {
     });
     template.hasResourceProperties('AWS::ApiGateway::Method', {
       HttpMethod: 'POST',
-      RequestModels: { 'application/json': { Ref: Match.stringLikeRegexp('ReplayModel') } },
+      RequestModels: { $default: { Ref: Match.stringLikeRegexp('ReplayModel') } },
     });
   });
 

@@ -79,10 +79,14 @@ describe('LambdaArchitectureStack security and reliability', () => {
     }
     template.hasResourceProperties('AWS::ApiGateway::Method', {
       HttpMethod: 'POST',
-      RequestModels: { 'application/json': Match.anyValue() },
+      RequestModels: { $default: Match.anyValue() },
       RequestValidatorId: Match.anyValue(),
     });
     template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true });
+    // Keyed by one content type, the model would check only bodies sent with it: API Gateway skips
+    // validation when no model matches the request's Content-Type (`curl -d` is form-urlencoded).
+    const post = methods.find((m) => m.Properties.HttpMethod === 'POST' && m.Properties.RequestModels);
+    expect(Object.keys(post?.Properties.RequestModels as object)).toEqual(['$default']);
   });
 
   it('throttles the stage explicitly, logs access and traces', () => {
