@@ -87,7 +87,10 @@ export interface ReplayProps {
    */
   readonly timeout?: Duration;
   /**
-   * Replay duration above which the duration alarm fires.
+   * Replay duration above which the duration alarm fires. The alarm reads Step Functions'
+   * `ExecutionTime`, which an execution reports when it ends: it fires for a replay that finished
+   * (or failed) after longer than this, not while one is still running; a replay that never ends
+   * is caught by the timed-out alarm at `timeout`.
    * @default Duration.hours(2)
    */
   readonly maxReplayDuration?: Duration;
