@@ -38,8 +38,18 @@ describe('the settings kept beside the data (dynalite)', () => {
     );
     // Recorded: the next start with the same scope has nothing to say, a switch back does.
     expect(await checkStoredSettings(client, table, 60_000, 'dir', 'global')).toEqual({ notices: [] });
-    expect((await checkStoredSettings(client, table, 60_000, 'dir', 'off')).notices[0]).toMatch(
-      /from global to off/,
+    // Off has no window to wait out and no scope flag that turns it back on.
+    const off = (await checkStoredSettings(client, table, 60_000, 'dir', 'off')).notices[0];
+    expect(off).toMatch(
+      /dedupe is off \(--no-speed-dedupe; it was global\): from now on every producer retry/,
+    );
+    expect(off).toMatch(
+      /Restart without --no-speed-dedupe \(with --dedupe-scope global\) to turn it back on/,
+    );
+    expect(off).not.toMatch(/next dedupe window/);
+    // From off back to a scope: restarting without --no-speed-dedupe is what undoes it.
+    expect((await checkStoredSettings(client, table, 60_000, 'dir', 'shard')).notices[0]).toMatch(
+      /from off to shard: .* Restart without --no-speed-dedupe to avoid it/,
     );
     // The arrival bucket is still checked first, and still refuses.
     await expect(checkStoredSettings(client, table, 120_000, 'dir', 'off')).rejects.toThrow(
