@@ -84,6 +84,26 @@ function addBesideParse(
   add(`${handler}_ratio_to_parse`, ratio, 'ratio', params);
 }
 
+/** When the bench's simulated clickstream starts. */
+const CLICKSTREAM_BASE = Date.UTC(2026, 10, 24, 10);
+
+/** `events` clickstream records through the speed layer of `speed`, `batchSize` an invocation, arriving at `eventsPerSecond`. */
+async function runClickstream<T extends ReturnType<typeof speedDeps>>(
+  speed: T,
+  events: number,
+  batchSize: number,
+  eventsPerSecond: number,
+): Promise<T> {
+  for (let o = 0; o < events; o += batchSize)
+    await processSpeedBatch(
+      decodeKinesisEvent(
+        clickstreamBatch(Math.min(batchSize, events - o), o, CLICKSTREAM_BASE, eventsPerSecond),
+      ),
+      speed.deps,
+    );
+  return speed;
+}
+
 /** The workload of the write figures: Zipf pages over 1,000, one-minute buckets, 1,000 events/s per shard. */
 async function writesPerEvent(
   events: number,
@@ -97,16 +117,10 @@ async function writesPerEvent(
   dedupeWriteUnits: number;
   eventBytes: number;
 }> {
-  const { deps, rows, log, claims } = speedDeps(scope);
-  const base = Date.UTC(2026, 10, 24, 10);
-  for (let o = 0; o < events; o += batchSize)
-    await processSpeedBatch(
-      decodeKinesisEvent(clickstreamBatch(Math.min(batchSize, events - o), o, base, eventsPerSecond)),
-      deps,
-    );
+  const { rows, log, claims } = await runClickstream(speedDeps(scope), events, batchSize, eventsPerSecond);
   const claimWrites = claims.calls.filter((c) => c.result !== 'error').length;
   const written = rows.writes.filter((w) => w.outcome === 'written');
-  const sample = clickstreamBatch(100, 0, base).Records;
+  const sample = clickstreamBatch(100, 0, CLICKSTREAM_BASE).Records;
   return {
     rows: written.length,
     rowWriteUnits: written.reduce((n, w) => n + Math.ceil((w.bytes ?? 0) / 1024), 0),
@@ -264,7 +278,8 @@ type ServingTableCost =
 /**
  * What the serving tables cost beyond the speed layer's own writes, at a monthly volume: the
  * cleanup's deletion of every speed row, the Scans of the speed table by the cleanup and the
- * reconciliation, and the cells the scheduled batch runs write. Measured on the clickstream workload as the whole stream delivers it: shards share rows
+ * reconciliation, and the cells the scheduled batch runs write. Measured on the clickstream
+ * workload as the whole stream delivers it: shards share rows
  * (a row is per view, key, bucket and arrival bucket, its fences per shard), so the stream's
  * second of events goes through one simulated speed layer. Rows of one-minute arrival buckets
  * (the stacks' default) are what the cleanup deletes; rows of one arrival bucket per batch run
@@ -278,13 +293,7 @@ async function servingTableCostsAt(eventsPerMonth: number): Promise<Pick<Measure
   // figures of 5, 30 and 60 minutes differed by under 2% at every volume here, 2026-12-05).
   const events = Math.max(batch, Math.round(rate * (quick ? 300 : 3600)));
   const finalRows = async (arrivalBucketMs: number) => {
-    const { deps, rows } = speedDeps('shard', arrivalBucketMs);
-    const base = Date.UTC(2026, 10, 24, 10);
-    for (let o = 0; o < events; o += batch)
-      await processSpeedBatch(
-        decodeKinesisEvent(clickstreamBatch(Math.min(batch, events - o), o, base, rate)),
-        deps,
-      );
+    const { rows } = await runClickstream(speedDeps('shard', arrivalBucketMs), events, batch, rate);
     const last = new Map<string, number>();
     for (const w of rows.writes)
       if (w.outcome === 'written') last.set(JSON.stringify(w.address), w.bytes ?? 0);

@@ -56,19 +56,19 @@ export async function checkStoredSettings(
   await client.send(
     new PutCommand({ TableName: controlTable, Item: { ...Item, ...SETTINGS, arrivalBucketMs, dedupeScope } }),
   );
+  if (storedScope === undefined) return { notices: [] };
   // With the speed dedupe off there is no window and no scope to go back to: every retry counts
   // (a black-box check found the old notice promising both, 2026-12-05).
+  if (dedupeScope === 'off')
+    return {
+      notices: [
+        `the speed layer's dedupe is off (--no-speed-dedupe; it was ${storedScope}): from now on every producer retry is counted again in the speed part until a batch run's cutoff passes it (the batch layer still keeps one copy per id: GET /views is exact again for what a batch run covers; reconciliation reports the difference). Restart without --no-speed-dedupe (with --dedupe-scope ${storedScope}) to turn it back on.`,
+      ],
+    };
   const restore = storedScope === 'off' ? 'without --no-speed-dedupe' : `with --dedupe-scope ${storedScope}`;
   return {
-    notices:
-      storedScope === undefined
-        ? []
-        : dedupeScope === 'off'
-          ? [
-              `the speed layer's dedupe is off (--no-speed-dedupe; it was ${storedScope}): from now on every producer retry is counted again in the speed part until a batch run's cutoff passes it (the batch layer still keeps one copy per id: GET /views is exact again for what a batch run covers; reconciliation reports the difference). Restart without --no-speed-dedupe (with --dedupe-scope ${storedScope}) to turn it back on.`,
-            ]
-          : [
-              `the dedupe scope changed from ${storedScope} to ${dedupeScope}: the ${dedupeScope} scope does not know the ids the ${storedScope} scope recorded, so for the next dedupe window a producer's retry of an event sent before this start is counted again in the speed part, until the next batch run's cutoff passes it (GET /views is exact again then; reconciliation reports the difference). Restart ${restore} to avoid it.`,
-            ],
+    notices: [
+      `the dedupe scope changed from ${storedScope} to ${dedupeScope}: the ${dedupeScope} scope does not know the ids the ${storedScope} scope recorded, so for the next dedupe window a producer's retry of an event sent before this start is counted again in the speed part, until the next batch run's cutoff passes it (GET /views is exact again then; reconciliation reports the difference). Restart ${restore} to avoid it.`,
+    ],
   };
 }
