@@ -1,3 +1,4 @@
+import { DEFAULT_STREAM_BATCH_SIZE } from '../lambdas/runtime/function-environment';
 /**
  * Cost per million events of the Lambda architecture at a monthly volume, itemized, from the
  * figures the bench measured (writes, bytes, handler speed) and list prices written here, beside
@@ -160,7 +161,7 @@ export const DEFAULT_STREAM: StreamCapacity = { mode: 'on-demand', retentionHour
 export const ON_DEMAND_SHARDS = 4;
 
 /** The speed layer's largest batch (`batchSize` of lib/constructs/kinesis-source.ts, the stacks' default). */
-export const SPEED_BATCH_SIZE = 500;
+export const SPEED_BATCH_SIZE = DEFAULT_STREAM_BATCH_SIZE;
 
 /**
  * Records per speed invocation at a monthly volume. With no batching window (the stacks' default,

@@ -779,6 +779,7 @@ async function main(): Promise<void> {
   );
   add('e2e_events_per_s', e2e.speedCaughtUp.eventsPerSecond, 'events/s', {
     events: e2eEvents,
+    speedBatchSize: SPEED_BATCH_SIZE,
     dedupe: true,
     through: 'POST /events -> speed rows served',
   });

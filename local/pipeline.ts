@@ -20,6 +20,7 @@ import { ENV } from '../lambdas/runtime/env';
 import {
   batchEnvironment,
   DEFAULT_DEDUPE_WINDOW_SECONDS,
+  DEFAULT_STREAM_BATCH_SIZE,
   ingestEnvironment,
   lambdaQueryEnvironment,
   speedEnvironment,
@@ -198,11 +199,10 @@ export const DEFAULT_OPTIONS: Omit<LocalPipelineOptions, 'views'> = {
   arrivalBucketMs: 1_000,
   shards: 2,
   // The deployed event source mapping's defaults (lib/constructs/kinesis-source.ts): locally the
-  // same batches reach the same handler. A batch of 100 with a 500 ms window cost 5x the
-  // invocations and row writes per event, which a 2-core machine could not afford at 1,000 events/s.
-  // No batching window: the event source reads a shard read to its tip once a second, as Lambda
-  // does (EventSourcePoller's pollIntervalMs), which batches a second of records by itself (ADR 014).
-  speedBatchSize: 500,
+  // same batches reach the same handler. No batching window: the event source reads a shard read
+  // to its tip once a second, as Lambda does (EventSourcePoller's pollIntervalMs), which batches a
+  // second of records by itself (ADR 014); the batch size only bounds a backlog's batches (ADR 026).
+  speedBatchSize: DEFAULT_STREAM_BATCH_SIZE,
   speedBatchingWindowMs: 0,
   speedRetryAttempts: 3,
   speedDedupe: true,

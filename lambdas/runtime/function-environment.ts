@@ -70,6 +70,14 @@ export interface StreamDedupe {
   readonly fenceBy: 'shard' | 'partitionKey';
 }
 
+/**
+ * Most records a stream consumer (the speed layer, the Kappa processor) takes per invocation:
+ * Lambda's largest BatchSize for Kinesis, so a backlog is worked off in as few invocations and row
+ * writes as the 6 MB payload allows, while a caught-up shard's batch stays what one read brings
+ * (ADR 026). Shared by the stacks (lib/constructs/kinesis-source.ts) and the local runtime.
+ */
+export const DEFAULT_STREAM_BATCH_SIZE = 10_000;
+
 /** Seconds an event-id claim is kept unless configured (7 days; `dedupeWindow` in lib/). */
 export const DEFAULT_DEDUPE_TTL_SECONDS = DEFAULT_DEDUPE_WINDOW_SECONDS.global;
 

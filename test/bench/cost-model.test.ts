@@ -138,11 +138,12 @@ describe('cost model: records per speed invocation', () => {
     expect(eventsPerInvocation(1e8, { mode: 'provisioned', shards: 1, retentionHours: 168 })).toBe(39);
   });
 
-  it('gathers a batching window of records, at least one and at most the batch size of 500', () => {
+  it('gathers a batching window of records, at least one and at most the batch size of 10,000', () => {
     const oneShard = { mode: 'provisioned', shards: 1, retentionHours: 168 } as const;
     expect(eventsPerInvocation(1e8, oneShard, 10)).toBe(386);
     expect(eventsPerInvocation(1e6)).toBe(1);
     expect(eventsPerInvocation(1e6, DEFAULT_STREAM, 0.5)).toBe(1);
-    expect(eventsPerInvocation(5000 * month, oneShard)).toBe(500);
+    expect(eventsPerInvocation(5000 * month, oneShard)).toBe(5000);
+    expect(eventsPerInvocation(20_000 * month, oneShard)).toBe(10_000);
   });
 });

@@ -449,7 +449,7 @@ describe('speed layer event source props land on the right CloudFormation fields
       'defaults',
       {},
       {
-        BatchSize: 500,
+        BatchSize: 10_000,
         MaximumBatchingWindowInSeconds: 0,
         MaximumRetryAttempts: 10,
         MaximumRecordAgeInSeconds: 86_400,
