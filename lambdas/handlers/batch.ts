@@ -178,8 +178,14 @@ function runPrefix(version: number): string {
   return `${config.batchRunsPrefix}v${version}/`;
 }
 
+/**
+ * What the Publish step keeps of its invocation after the reconciliation's deadline: the result's
+ * log line, the mismatch metric and the answer to Step Functions.
+ */
+const PUBLISH_MARGIN_MS = 60_000;
+
 /** One step of the cloud's batch state machine (lib/constructs/batch-layer.ts). */
-async function step(input: BatchStep): Promise<unknown> {
+async function step(input: BatchStep, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<unknown> {
   if (!(engine instanceof AthenaQueryEngine))
     throw new Error(
       `batch step ${input.action} needs the athena engine (${config.engine.kind} runs a batch in one process)`,
@@ -249,6 +255,11 @@ async function step(input: BatchStep): Promise<unknown> {
       // The deletions go to the Cleanup loop: inside this invocation they outlasted 15 minutes at scale.
       const result = await publishBatch({ ...deps, engine }, input.plan, written, undefined, {
         deferCleanup: true,
+        // The reconciliation runs after the pointer flip: if it outlasted the invocation, the
+        // step's retry would find the version published and report no reconciliation at all.
+        ...(context
+          ? { reconcileBy: Date.now() + context.getRemainingTimeInMillis() - PUBLISH_MARGIN_MS }
+          : {}),
       });
       logger.info('batch run', { ...result });
       emitReconciliation(result);
@@ -295,7 +306,7 @@ export const handler = async (
   context: Context,
 ): Promise<unknown> => {
   logger.addContext(context);
-  if (isBatchStep(event)) return step(parseBatchStep(event));
+  if (isBatchStep(event)) return step(parseBatchStep(event), context);
   if (isApiRequest(event)) {
     if (event.httpMethod !== 'POST')
       return jsonResponse(405, { error: `${event.httpMethod} is not allowed on ${event.path}; use POST` });

@@ -363,7 +363,16 @@ export async function publishBatch(
   plan: BatchPlan,
   written: WriteResult,
   kept?: KeptCopies,
-  options: { readonly deferCleanup?: boolean } = {},
+  options: {
+    readonly deferCleanup?: boolean;
+    /**
+     * When the reconciliation must have answered (epoch ms by `deps.clock`): the cloud's Publish
+     * step passes its invocation's end less a margin, so a slow reconciliation is reported as
+     * unfinished (counted by the mismatch alarm) instead of timing the step out, whose retry finds
+     * the version published and reports no reconciliation at all. Absent: no limit (locally).
+     */
+    readonly reconcileBy?: number;
+  } = {},
 ): Promise<BatchRunResult> {
   const finish = async (result: BatchRunResult, tasks: CleanupTask[]): Promise<BatchRunResult> => {
     if (options.deferCleanup) return { ...result, cleanup: startCleanup(tasks) };
@@ -433,12 +442,15 @@ export async function publishBatch(
   // After the publish: a reconciliation problem is reported (and alarmed on), it does not undo the version.
   const reconciliation =
     current && current.cutoffMs < cutoffMs
-      ? await reconcile(
-          deps,
-          current.cutoffMs,
-          cutoffMs,
-          kept?.keptBefore === cutoffMs ? kept : undefined,
-          current.lineage === undefined ? new Set() : viewsNeedingFull(deps.views, current.lineage, false),
+      ? await answeredBy(
+          reconcile(
+            deps,
+            current.cutoffMs,
+            cutoffMs,
+            kept?.keptBefore === cutoffMs ? kept : undefined,
+            current.lineage === undefined ? new Set() : viewsNeedingFull(deps.views, current.lineage, false),
+          ),
+          options.reconcileBy === undefined ? undefined : options.reconcileBy - deps.clock.now(),
         ).catch((error: Error) => ({
           from: new Date(current.cutoffMs).toISOString(),
           to: new Date(cutoffMs).toISOString(),
@@ -637,6 +649,35 @@ export function readByPointer(pointer: ServingPointer | null, version: number): 
           isVisible(version, p.version, selectionOf(p.lineage, view)),
         )),
   );
+}
+
+/**
+ * `work`'s answer, or a failure saying it did not finish once `withinMs` have passed (undefined: no
+ * limit). The work is not cancelled: its queries run on until they end (Athena's, at most the
+ * workgroup's time and bytes limits), and what it answers late is dropped.
+ */
+async function answeredBy<T>(work: Promise<T>, withinMs: number | undefined): Promise<T> {
+  if (withinMs === undefined) return work;
+  const allowedMs = Math.max(0, withinMs);
+  // A failure after the deadline has no one left to hear it.
+  work.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `the reconciliation did not finish within ${(allowedMs / 1000).toFixed(0)} s, what the batch function had left after the publish: this run's batch and speed parts were not compared (the published version is served all the same; its queries may still be running). If it recurs, a shorter batch schedule (the batchSchedule prop) gives each run less to compare`,
+          ),
+        ),
+      allowedMs,
+    );
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Reconciles each view over one arrival window (see core/reconcile.ts). */

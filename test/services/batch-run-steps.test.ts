@@ -132,6 +132,30 @@ describe('a batch run as the cloud state machine runs it', () => {
     expect(await abandonTasks(served, plan.version)).toEqual([]);
   });
 
+  it('reports a reconciliation that outlasts its deadline as unfinished, and still publishes (the cloud Publish step)', async () => {
+    const deps = setup();
+    await runAsSteps(deps, 1); // version 1: nothing to reconcile against yet
+    (deps.watermark as FixedWatermark).value = 185_500;
+    const engine = deps.engine as CannedQueryEngine;
+    const run = engine.run.bind(engine);
+    // The reconciliation's queries (arrivals since the previous cutoff) never answer.
+    engine.run = (sql) => (sql.includes('and at or after') ? new Promise(() => {}) : run(sql));
+    const planned = await planBatch(deps);
+    if ('skipped' in planned) throw new Error('expected a plan');
+    const written = await Promise.all(
+      planned.queries.map(async ({ view, sql }) =>
+        writeBatchRows(deps.batch, planned.plan.version, view, await deps.engine.run(sql)),
+      ),
+    );
+    const result = await publishBatch(deps, planned.plan, written.reduce(addWrites), undefined, {
+      deferCleanup: true,
+      reconcileBy: deps.clock.now() + 50,
+    });
+    expect(result).toMatchObject({ status: 'published', version: 2 });
+    expect(result.reconciliation?.error).toMatch(/^the reconciliation did not finish within 0 s/);
+    expect((await deps.control.readPointer())?.version).toBe(2);
+  });
+
   it('loses a race without publishing: the pointer moved since the plan, so its segment is deleted', async () => {
     const deps = setup();
     const planned = await planBatch(deps);
