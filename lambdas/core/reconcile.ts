@@ -1,4 +1,4 @@
-import { identityRow, mergeRows, sameState, type RowState } from './measures';
+import { finalize, identityRow, mergeRows, sameState, type MeasureValue, type RowState } from './measures';
 import { cellId, type CellAddress } from './reducer';
 import type { ViewDefinition } from './view';
 
@@ -7,6 +7,12 @@ export interface Mismatch {
   readonly key: readonly string[];
   readonly bucketMs: number;
   readonly measure: string;
+  /**
+   * The measure's value in each layer, as GET /views would serve it alone (a cell one layer lacks:
+   * its empty value). A speed value below the batch's is what a speed layer still behind makes.
+   */
+  readonly batch: MeasureValue;
+  readonly speed: MeasureValue;
 }
 
 export interface Reconciliation {
@@ -42,7 +48,15 @@ export function reconcileWindow(
       const y = s[measure];
       const same =
         x.kind === 'distinct' && y.kind === 'distinct' ? x.sketch.equals(y.sketch) : sameState(x, y);
-      if (!same) mismatches.push({ view: view.name, key: address.key, bucketMs: address.bucketMs, measure });
+      if (!same)
+        mismatches.push({
+          view: view.name,
+          key: address.key,
+          bucketMs: address.bucketMs,
+          measure,
+          batch: finalize(x),
+          speed: finalize(y),
+        });
     }
   }
   return { cellsCompared: batch.size, mismatches };

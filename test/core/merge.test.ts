@@ -165,11 +165,15 @@ describe('reconcileWindow', () => {
     const two = mergeRows(view, row(1), row(1));
     expect(reconcileWindow(view, [{ ...cell, state: two }], [{ ...cell, state: row(1) }]).mismatches).toEqual(
       [
-        { ...cell, measure: 'n' },
-        { ...cell, measure: 's' },
+        { ...cell, measure: 'n', batch: 2, speed: 1 },
+        { ...cell, measure: 's', batch: 2, speed: 1 },
       ],
     );
-    expect(reconcileWindow(view, [], [{ ...cell, state: row(1) }]).mismatches).toHaveLength(2);
+    // A cell only the speed layer holds: the batch side is the empty cell (count 0, sum 0).
+    expect(reconcileWindow(view, [], [{ ...cell, state: row(1) }]).mismatches).toEqual([
+      { ...cell, measure: 'n', batch: 0, speed: 1 },
+      { ...cell, measure: 's', batch: 0, speed: 1 },
+    ]);
   });
 
   it('merges the speed rows of a cell (one per arrival bucket) before comparing', () => {

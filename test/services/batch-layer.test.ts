@@ -554,7 +554,7 @@ describe('runBatch: cleanup one version late', () => {
       to: '1970-01-01T00:00:20.000Z',
       cellsCompared: 3,
       mismatchCount: 1, // a/y: the batch says 2, the speed layer holds none of it in the window
-      mismatches: [{ view: 'a', key: ['y'], bucketMs: 120_000, measure: 'n' }],
+      mismatches: [{ view: 'a', key: ['y'], bucketMs: 120_000, measure: 'n', batch: 2, speed: 0 }],
     });
   });
 
