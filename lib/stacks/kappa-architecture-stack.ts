@@ -58,8 +58,8 @@ export interface KappaArchitectureStackProps extends StackProps, ServingApiOptio
    */
   readonly archiveStartDate?: string;
   /**
-   * Processor event source batch size.
-   * @default 500
+   * Processor event source batch size (bounds only a backlog's batches: ADR 026).
+   * @default 10000
    */
   readonly processorBatchSize?: number;
   /**

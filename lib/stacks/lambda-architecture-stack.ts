@@ -78,8 +78,8 @@ export interface LambdaArchitectureStackProps extends StackProps, ServingApiOpti
    */
   readonly arrivalBucket?: Duration;
   /**
-   * Speed layer event source batch size.
-   * @default 500
+   * Speed layer event source batch size (bounds only a backlog's batches: ADR 026).
+   * @default 10000
    */
   readonly speedBatchSize?: number;
   /**
