@@ -257,7 +257,8 @@ async function step(input: BatchStep, context?: Pick<Context, 'getRemainingTimeI
         deferCleanup: true,
         // The reconciliation runs after the pointer flip: if it outlasted the invocation, the
         // step's retry would find the version published and report no reconciliation at all.
-        ...(context
+        // A context without the method (a test's, a direct call): no deadline, as locally.
+        ...(typeof context?.getRemainingTimeInMillis === 'function'
           ? { reconcileBy: Date.now() + context.getRemainingTimeInMillis() - PUBLISH_MARGIN_MS }
           : {}),
       });

@@ -194,7 +194,7 @@ export class Operations extends Construct {
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
           alarmDescription:
-            'Batch and speed layers disagree on an arrival window: the batch cutoff may have passed arrival time the archive did not hold.',
+            "Batch and speed layers disagreed on their arrival window in two batch runs in a row (each run's 'batch run' log line lists up to 20 mismatches with both values). If the speed layer's iterator-age alarm fired too, it was behind: its values are the lower, served values are unaffected, and runs after it catches up agree again. A reconciliation.error means a run's comparison did not finish. Otherwise the batch cutoff may have passed arrival time the archive did not hold, or a layer miscounted: file an issue.",
         }),
       );
       widgets.push(

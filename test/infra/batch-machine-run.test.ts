@@ -127,6 +127,8 @@ const context = {
   awsRequestId: 'test',
   invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:batch',
   memoryLimitInMB: '1024',
+  // As Lambda gives it: Publish derives its reconciliation deadline from it.
+  getRemainingTimeInMillis: () => 900_000,
 } as Context;
 
 /** The world as Step Functions gives it: Lambda invocations with JSON in and out, S3 listings and puts. */
