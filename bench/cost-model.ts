@@ -1,4 +1,3 @@
-import { DEFAULT_STREAM_BATCH_SIZE } from '../lambdas/runtime/function-environment';
 /**
  * Cost per million events of the Lambda architecture at a monthly volume, itemized, from the
  * figures the bench measured (writes, bytes, handler speed) and list prices written here, beside
@@ -8,6 +7,7 @@ import { DEFAULT_STREAM_BATCH_SIZE } from '../lambdas/runtime/function-environme
  * them before relying on the result. Fixed monthly costs (a Kinesis stream-hour, KMS keys) are
  * spread over the month's events, so the cost per million falls as the volume grows.
  */
+import { DEFAULT_STREAM_BATCH_SIZE } from '../lambdas/runtime/function-environment';
 
 export const PRICES = {
   /** https://aws.amazon.com/api-gateway/pricing/ (REST, first 333M requests) */

@@ -46,8 +46,8 @@ export interface KinesisSourceOptions {
    * Most records per invocation. With no batching window a caught-up shard's batch is what one
    * read brings (about a second of its records) whatever this is; the limit only matters when the
    * consumer is behind, where a larger batch works the backlog off in fewer invocations and fewer
-   * row writes per event. Lambda also ends a batch at its 6 MB invocation payload (about 8,000
-   * records of 180 bytes). ADR 026.
+   * row writes per event. Lambda also ends a batch at its 6 MB invocation payload (about 9,000
+   * clickstream records of 160 bytes). ADR 026.
    * @default 10000 (Lambda's largest for Kinesis)
    */
   readonly batchSize?: number;
