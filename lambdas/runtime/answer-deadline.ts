@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import { settleWithin } from '../services/settle-within';
 
 /**
  * How long before the function's own timeout an API handler gives its own answer: enough for the
@@ -21,13 +22,5 @@ export async function answerBeforeTimeout<T>(
 ): Promise<T> {
   if (context === undefined || typeof context.getRemainingTimeInMillis !== 'function') return work();
   const allowedMs = Math.max(0, context.getRemainingTimeInMillis() - marginMs);
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(late(allowedMs)), allowedMs);
-  });
-  try {
-    return await Promise.race([work(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return settleWithin(work(), allowedMs, () => late(allowedMs));
 }

@@ -23,6 +23,7 @@ import type { ArchiveCompactor, CompactionResult } from '../ports/archive-compac
 import type { Clock } from '../ports/clock';
 import type { QueryEngine } from '../ports/query-engine';
 import type { BatchViewStore, ControlStore, ServingPointer, SpeedRowStore } from '../ports/stores';
+import { settleWithin } from './settle-within';
 import { forEachLimit } from './speed-layer';
 import {
   cleanUp,
@@ -652,32 +653,18 @@ export function readByPointer(pointer: ServingPointer | null, version: number): 
 }
 
 /**
- * `work`'s answer, or a failure saying it did not finish once `withinMs` have passed (undefined: no
- * limit). The work is not cancelled: its queries run on until they end (Athena's, at most the
- * workgroup's time and bytes limits), and what it answers late is dropped.
+ * `work`'s answer, or a failure saying the reconciliation did not finish once `withinMs` have
+ * passed (undefined: no limit). Its queries run on until they end (Athena's, at most the
+ * workgroup's time and bytes limits); what it answers late is dropped.
  */
-async function answeredBy<T>(work: Promise<T>, withinMs: number | undefined): Promise<T> {
+function answeredBy<T>(work: Promise<T>, withinMs: number | undefined): Promise<T> {
   if (withinMs === undefined) return work;
   const allowedMs = Math.max(0, withinMs);
-  // A failure after the deadline has no one left to hear it.
-  work.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `the reconciliation did not finish within ${(allowedMs / 1000).toFixed(0)} s, what the batch function had left after the publish: this run's batch and speed parts were not compared (the published version is served all the same; its queries may still be running). If it recurs, a shorter batch schedule (the batchSchedule prop) gives each run less to compare`,
-          ),
-        ),
-      allowedMs,
+  return settleWithin(work, allowedMs, () => {
+    throw new Error(
+      `the reconciliation did not finish within ${(allowedMs / 1000).toFixed(0)} s, what the batch function had left after the publish: this run's batch and speed parts were not compared (the published version is served all the same; its queries may still be running). If it recurs, a shorter batch schedule (the batchSchedule prop) gives each run less to compare`,
     );
   });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reconciles each view over one arrival window (see core/reconcile.ts). */

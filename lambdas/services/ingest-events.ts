@@ -7,6 +7,7 @@ import type { ViewDefinition } from '../core/view';
 import type { Clock } from '../ports/clock';
 import type { EventStream, StreamEntry } from '../ports/event-stream';
 import type { HttpResult } from './query-view';
+import { settleWithin } from './settle-within';
 
 export const MAX_EVENTS_PER_REQUEST = 500;
 /**
@@ -35,15 +36,6 @@ export interface IngestDeps {
    * @default INGEST_ANSWER_WITHIN_MS
    */
   readonly answerWithinMs?: number;
-}
-
-/** `promise`, or a rejection once `ms` have passed without its answer (the call itself goes on). */
-function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the stream did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -150,10 +142,10 @@ export async function ingestEvents(rawBody: string, deps: IngestDeps): Promise<H
     let refused: number[];
     made++;
     try {
-      refused = await withinMs(
-        deps.stream.putRecords(pending.map((i) => entries[i])),
-        Math.max(1, deadline - deps.clock.now()),
-      );
+      const withinMs = Math.max(1, deadline - deps.clock.now());
+      refused = await settleWithin(deps.stream.putRecords(pending.map((i) => entries[i])), withinMs, () => {
+        throw new Error(`the stream did not answer within ${withinMs} ms`);
+      });
     } catch (error) {
       // The whole call failed: its entries stay pending (they may be on the stream or not), so the
       // answer still names every stamped id, accepted and failed, and a resend keeps the same ids.
