@@ -32,7 +32,7 @@ const deps = {
   batch: new CachedBatchViewStore(new DynamoDbBatchViewStore(dynamo, config.batchTable)),
   // Module scope too: a warm instance decodes only the speed rows that changed since its last
   // query, and merges only the buckets whose parts changed.
-  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable, new DecodedSpeedRows()),
+  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable, { decoded: new DecodedSpeedRows() }),
   served: new ServedBucketMemo(),
   control: new DynamoDbControlStore(dynamo, config.controlTable),
   clock: systemClock,

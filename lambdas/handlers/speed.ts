@@ -11,7 +11,7 @@ import { DynamoDbSpeedRowStore } from '../adapters/aws/dynamodb-speed-row-store'
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { windowStateCodec } from '../adapters/codecs/window-state';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeDynamoDbItemClient, makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { logger } from '../runtime/logger';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readSpeedConfig } from '../runtime/config';
@@ -25,7 +25,9 @@ const dynamo = makeDynamoDocumentClient(config.endpoints);
 // Module scope: the ids and rows an instance holds outlive one invocation (ADR 008).
 const deps = {
   views: config.views,
-  rows: new DynamoDbSpeedRowStore(dynamo, config.speedTable),
+  rows: new DynamoDbSpeedRowStore(dynamo, config.speedTable, {
+    items: makeDynamoDbItemClient(config.endpoints),
+  }),
   rowCache: new SpeedRowCache(),
   claims:
     config.dedupeTable && config.dedupeScope === 'global'

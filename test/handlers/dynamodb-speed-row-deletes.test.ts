@@ -73,8 +73,10 @@ describe('deleting the speed rows a published cutoff covers (dynalite)', () => {
     client?.doc.destroy();
     client = instrumentedClient(tables);
     waits = [];
-    store = new DynamoDbSpeedRowStore(client.doc, tables.names.speedTable, undefined, async (ms) => {
-      waits.push(ms);
+    store = new DynamoDbSpeedRowStore(client.doc, tables.names.speedTable, {
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
     });
     // Half the rows arrived before the cutoff, half at or after it.
     for (let i = 0; i < ROWS; i += 20)

@@ -60,7 +60,7 @@ describe('the query function caches (decoded speed rows, served buckets) against
     return {
       views: [view],
       batch: cached ? new CachedBatchViewStore(batch) : batch,
-      speed: new DynamoDbSpeedRowStore(doc, names.speedTable, decoded),
+      speed: new DynamoDbSpeedRowStore(doc, names.speedTable, { decoded }),
       control,
       clock: systemClock,
       arrivalBucketMs: 1_000,

@@ -1,6 +1,9 @@
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { overrides, type AwsEndpoints } from './endpoints';
+import { signWithOneSigner } from './one-signer';
 
 export function makeKinesisClient(e: AwsEndpoints): KinesisClient {
-  return new KinesisClient(overrides(e.kinesis, e));
+  const client = new KinesisClient(overrides(e.kinesis, e));
+  signWithOneSigner(client);
+  return client;
 }
