@@ -4,7 +4,7 @@ import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-stor
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { decodeKinesisEvent } from '../adapters/codecs/kinesis-event';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeDynamoDbItemClient, makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { logger } from '../runtime/logger';
 import { logStreamBatch } from '../runtime/stream-batch-log';
 import { readKappaProcessorConfig } from '../runtime/config';
@@ -14,7 +14,9 @@ const config = readKappaProcessorConfig(process.env);
 const dynamo = makeDynamoDocumentClient(config.endpoints);
 const deps = {
   views: config.views,
-  cells: new DynamoDbKappaCellStore(dynamo, config.kappaTable),
+  cells: new DynamoDbKappaCellStore(dynamo, config.kappaTable, {
+    items: makeDynamoDbItemClient(config.endpoints),
+  }),
   control: new DynamoDbKappaControlStore(dynamo, config.controlTable),
   claims: config.dedupeTable
     ? new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock)

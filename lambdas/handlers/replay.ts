@@ -3,7 +3,7 @@ import { DynamoDbKappaCellStore } from '../adapters/aws/dynamodb-kappa-cell-stor
 import { DynamoDbKappaControlStore } from '../adapters/aws/dynamodb-kappa-control-store';
 import { S3ArchiveReader } from '../adapters/aws/s3-archive-reader';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeDynamoDbItemClient, makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { makeS3Client } from '../runtime/clients/s3';
 import { makeArchiveWatermark } from '../runtime/archive-watermark';
 import { readReplayConfig } from '../runtime/config';
@@ -24,7 +24,9 @@ const dynamo = makeDynamoDocumentClient(config.endpoints);
 const s3 = makeS3Client(config.endpoints);
 const deps: ReplayDeps = {
   views: config.views,
-  cells: new DynamoDbKappaCellStore(dynamo, config.kappaTable),
+  cells: new DynamoDbKappaCellStore(dynamo, config.kappaTable, {
+    items: makeDynamoDbItemClient(config.endpoints),
+  }),
   control: new DynamoDbKappaControlStore(dynamo, config.controlTable),
   claims: new DynamoDbEventClaims(dynamo, config.dedupeTable, config.dedupeTtlSeconds, systemClock),
   archive: new S3ArchiveReader(s3, config.archiveBucket, config.archivePrefix),

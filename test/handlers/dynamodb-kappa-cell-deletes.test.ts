@@ -34,7 +34,9 @@ describe('dropping a Kappa version (dynalite)', () => {
   beforeAll(async () => {
     tables = await startEmulatedTables('kappadel');
     client = throttledClient(tables);
-    store = new DynamoDbKappaCellStore(client.doc, tables.names.kappaTable, () => Promise.resolve());
+    store = new DynamoDbKappaCellStore(client.doc, tables.names.kappaTable, {
+      sleep: () => Promise.resolve(),
+    });
     for (let i = 0; i < CELLS; i++)
       await store.write(
         7,

@@ -1,4 +1,5 @@
-import { GetCommand, paginateQuery, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KappaCell } from '../../core/kappa';
 import { decodeRow, encodeRowText } from '../../core/measures';
 import type { CellAddress } from '../../core/reducer';
@@ -15,14 +16,24 @@ import { batchPartition, padTime } from './dynamodb-keys';
  * the fences guarding it are written together by one conditional PutItem on the revision (`rev`).
  */
 export class DynamoDbKappaCellStore implements KappaCellStore {
+  private readonly sleep: Sleep;
+  private readonly items: Pick<DynamoDBClient, 'send'>;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly sleep: Sleep = realSleep,
-  ) {}
+    options: KappaCellStoreOptions = {},
+  ) {
+    this.sleep = options.sleep ?? realSleep;
+    // The document client sends plain item commands through the same middleware stack.
+    this.items = options.items ?? (client as unknown as Pick<DynamoDBClient, 'send'>);
+  }
 
   private key(version: number, address: CellAddress) {
-    return { pk: batchPartition(version, address.view, address.key), sk: padTime(address.bucketMs) };
+    return {
+      pk: { S: batchPartition(version, address.view, address.key) },
+      sk: { S: padTime(address.bucketMs) },
+    };
   }
 
   async read(
@@ -30,17 +41,26 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
     view: ViewDefinition,
     address: CellAddress,
   ): Promise<StoredKappaCell | undefined> {
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: this.key(version, address), ConsistentRead: true }),
+    const { Item } = await this.items.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: this.key(version, address),
+        ConsistentRead: true,
+      }),
     );
     if (!Item) return undefined;
+    const [state, fences, chunks, revision] = [Item.m?.S, Item.f?.S, Item.c?.S, Item.rev?.N];
+    if (state === undefined || fences === undefined || chunks === undefined || revision === undefined)
+      throw new Error(
+        `Kappa cell ${Item.pk?.S}/${Item.sk?.S} in ${this.tableName} lacks its state (m), fences (f), chunks (c) or revision (rev): was the table written by something other than streamfold?`,
+      );
     return {
       cell: {
-        state: decodeRow(view, JSON.parse(Item.m as string)),
-        fences: JSON.parse(Item.f as string) as Record<string, string>,
-        chunks: JSON.parse(Item.c as string) as string[],
+        state: decodeRow(view, JSON.parse(state)),
+        fences: JSON.parse(fences) as Record<string, string>,
+        chunks: JSON.parse(chunks) as string[],
       },
-      revision: Number(Item.rev),
+      revision: Number(revision),
     };
   }
 
@@ -52,22 +72,22 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
     expectedRevision: number | undefined,
   ): Promise<boolean> {
     try {
-      await this.client.send(
-        new PutCommand({
+      await this.items.send(
+        new PutItemCommand({
           TableName: this.tableName,
           Item: {
             ...this.key(version, address),
-            m: encodeRowText(cell.state),
-            f: JSON.stringify(cell.fences),
-            c: JSON.stringify(cell.chunks),
-            rev: (expectedRevision ?? 0) + 1,
-            ver: version,
-            view: address.view,
-            b: address.bucketMs,
+            m: { S: encodeRowText(cell.state) },
+            f: { S: JSON.stringify(cell.fences) },
+            c: { S: JSON.stringify(cell.chunks) },
+            rev: { N: String((expectedRevision ?? 0) + 1) },
+            ver: { N: String(version) },
+            view: { S: address.view },
+            b: { N: String(address.bucketMs) },
           },
           ConditionExpression: expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'rev = :rev',
           ExpressionAttributeValues:
-            expectedRevision === undefined ? undefined : { ':rev': expectedRevision },
+            expectedRevision === undefined ? undefined : { ':rev': { N: String(expectedRevision) } },
         }),
       );
       return true;
@@ -137,4 +157,20 @@ export class DynamoDbKappaCellStore implements KappaCellStore {
     };
     return deleteScanPage(this.client, this.tableName, filter, cursor, this.sleep);
   }
+}
+
+/** Optional parts of a DynamoDbKappaCellStore. */
+export interface KappaCellStoreOptions {
+  /**
+   * The wait between attempts of a batch delete DynamoDB left partly unprocessed.
+   * @default a timer
+   */
+  readonly sleep?: Sleep;
+  /**
+   * A plain DynamoDB client for the per-cell reads and writes of the processor and the replay
+   * (one made by `makeDynamoDbItemClient`: about a third less CPU per request than the document
+   * client, `bench/sdk-request-cpu.ts`).
+   * @default the document client, which sends the same item commands
+   */
+  readonly items?: Pick<DynamoDBClient, 'send'>;
 }
