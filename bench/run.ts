@@ -47,6 +47,7 @@ import {
   type MeasuredCosts,
 } from './cost-model';
 import { measureIngestHandler } from './ingest-handler';
+import { measureSdkRequestCpu } from './sdk-request-cpu';
 import { CLICKSTREAM_VIEWS, clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
 import { throughputChart } from './throughput-chart';
 import { measureWindowedWrites } from './windowed-writes';
@@ -730,6 +731,26 @@ async function main(): Promise<void> {
       },
     );
   }
+  // The AWS SDK's own CPU per speed-row write (an instant transport): the clients the handlers use
+  // beside the document client as the SDK builds it by default.
+  const sdk = await measureSdkRequestCpu(quick ? 5_000 : 20_000, quick ? 3 : 5);
+  const sdkParams = {
+    requests: sdk.requests,
+    command: 'UpdateItem of a 1 KB speed row',
+    transport: 'instant',
+  };
+  add('sdk_update_item_cpu_us', sdk.documentClientDefaultUs, 'µs/request', {
+    ...sdkParams,
+    client: 'document client, SDK defaults',
+  });
+  add('sdk_update_item_cpu_us', sdk.documentClientUs, 'µs/request', {
+    ...sdkParams,
+    client: 'document client, one signer (makeDynamoDocumentClient)',
+  });
+  add('sdk_update_item_cpu_us', sdk.itemClientUs, 'µs/request', {
+    ...sdkParams,
+    client: 'item client (makeDynamoDbItemClient): the speed rows and Kappa cells',
+  });
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
   const w = await writesPerEvent(events, 500, 'shard');
