@@ -9,7 +9,7 @@ import {
   utf8Bytes,
   type CellAddress,
 } from './reducer';
-import { compareSequence, padSequence } from './sequence';
+import { compareSequence, fenceSequence } from './sequence';
 import { bucketStart, granularityMs } from './time';
 import type { ViewDefinition } from './view';
 
@@ -34,7 +34,7 @@ export interface SpeedRowAddress extends CellAddress {
 
 export interface SpeedRow {
   readonly state: RowState;
-  /** Highest sequence number applied per fence key, zero-padded to 129 digits. */
+  /** Highest sequence number applied per fence key (fenceSequence: unpadded; rows of earlier versions hold it padded). */
   readonly fences: Readonly<Record<string, string>>;
 }
 
@@ -156,7 +156,7 @@ export function applyToRow(
     if (first === events.length) return undefined;
     const applied = first === 0 ? events : events.slice(first);
     const fences: Record<string, string> = { ...(current?.fences ?? {}) };
-    fences[keyOfFence] = padSequence(events[events.length - 1].seq);
+    fences[keyOfFence] = fenceSequence(events[events.length - 1].seq);
     const bodies: Readonly<Record<string, unknown>>[] = [];
     for (const event of applied) bodies.push(event.body);
     const state = foldEvents(view, current?.state ?? identityRow(view), bodies, inPlace);
@@ -164,7 +164,7 @@ export function applyToRow(
   }
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
   const applied: NormalizedEvent[] = [];
-  // Fences are compared unpadded (compareSequence ignores leading zeros) and padded once per key.
+  // Fences are compared by value (compareSequence ignores leading zeros), stored unpadded.
   // A plain object, not a Map: a row has one or a few fence keys, and no iterator entries per row.
   // No prototype: any fence key, even `__proto__`, is an ordinary own key.
   const raised = Object.create(null) as Record<string, string>;
@@ -175,7 +175,7 @@ export function applyToRow(
     raised[keyOfFence] = event.seq;
     applied.push(event);
   }
-  for (const keyOfFence in raised) fences[keyOfFence] = padSequence(raised[keyOfFence]);
+  for (const keyOfFence in raised) fences[keyOfFence] = fenceSequence(raised[keyOfFence]);
   if (applied.length === 0) return undefined;
   const state: RowState = foldEvents(
     view,

@@ -99,7 +99,7 @@ export function viewPointer(
 /** A stored Kappa cell: state plus its two kinds of fences. */
 export interface KappaCell {
   readonly state: RowState;
-  /** Live writes: highest sequence number applied per fence key (shard or shard|partition key), padded. */
+  /** Live writes: highest sequence number applied per fence key (shard or shard|partition key), unpadded (fenceSequence). */
   readonly fences: Readonly<Record<string, string>>;
   /** Replay writes: the chunks (archive objects) already folded in, so a re-run chunk is a no-op. */
   readonly chunks: readonly string[];

@@ -1,7 +1,8 @@
 /**
  * Kinesis sequence numbers are decimal strings of up to 129 digits: beyond JavaScript's and
- * DynamoDB's number precision. Padded to a fixed width they order correctly as strings, which
- * is how fences are stored and compared.
+ * DynamoDB's number precision. compareSequence orders them by value, padded or not. Padded to a
+ * fixed width they order correctly as strings too (padSequence); fences are stored without the
+ * padding (fenceSequence), which was 73 of every fence's 129 digits on today's 56-digit numbers.
  */
 export const SEQUENCE_DIGITS = 129;
 const DIGITS = /^\d{1,129}$/;
@@ -72,6 +73,20 @@ function isDigits(text: string): boolean {
     if (c < 48 || c > 57) return false;
   }
   return true;
+}
+
+/**
+ * A sequence number as a row's fence keeps it: checked, without leading zeros (one "0" for zero).
+ * Fences written padded to 129 digits by earlier versions compare the same (compareSequence), and
+ * every version since per-shard dedupe (2026-12-01) reads unpadded ones: they are stored in every
+ * speed row and Kappa cell, once per shard that wrote it, and DynamoDB bills by the item's size.
+ */
+export function fenceSequence(sequenceNumber: string): string {
+  checkSequence(sequenceNumber);
+  if (sequenceNumber.charCodeAt(0) !== 48) return sequenceNumber;
+  let i = 0;
+  while (i < sequenceNumber.length - 1 && sequenceNumber.charCodeAt(i) === 48) i++;
+  return sequenceNumber.slice(i);
 }
 
 /** Throws unless `sequenceNumber` is 1 to 129 decimal digits (what Kinesis hands out). */

@@ -9,7 +9,7 @@ import {
   type RowState,
 } from './measures';
 import { fenceKey, type FenceBy, type SpeedRow, type SpeedRowAddress, type SpeedRowGroup } from './fencing';
-import { compareSequence, padSequence } from './sequence';
+import { compareSequence, fenceSequence } from './sequence';
 import type { ViewDefinition } from './view';
 
 /**
@@ -99,7 +99,7 @@ export function applyPending(
     return { kind: 'overlap', fence: (current as SpeedRow).fences[key], fenceKey: key };
   }
   const fences: Record<string, string> = { ...(current?.fences ?? {}) };
-  for (const key of Object.keys(pending.hi)) fences[key] = padSequence(pending.hi[key]);
+  for (const key of Object.keys(pending.hi)) fences[key] = fenceSequence(pending.hi[key]);
   const state = current === undefined ? pending.state : mergeRows(view, current.state, pending.state);
   return { kind: 'apply', row: { state, fences } };
 }

@@ -14,6 +14,7 @@ import { finalizeRow, foldEvents, identityRow, sameState, type RowState } from '
 import {
   compareSequence,
   compareSequenceGenerally,
+  fenceSequence,
   padSequence,
   SEQUENCE_DIGITS,
 } from '../../lambdas/core/sequence';
@@ -107,6 +108,21 @@ describe('sequence numbers', () => {
           expect(() => compareSequence(x, y)).toThrow(/1 to 129 decimal digits/);
   });
 
+  it('are stored in fences without leading zeros, keeping the value', () => {
+    fc.assert(
+      fc.property(digitsArb, (a) => {
+        const stored = fenceSequence(a);
+        expect(BigInt(stored)).toBe(BigInt(a));
+        expect(stored === '0' || !stored.startsWith('0')).toBe(true);
+        expect(fenceSequence(padSequence(a))).toBe(stored);
+        expect(compareSequence(stored, padSequence(a))).toBe(0);
+      }),
+      RUNS,
+    );
+    expect(fenceSequence('000')).toBe('0');
+    expect(() => fenceSequence('12a')).toThrow(/1 to 129 decimal digits/);
+  });
+
   it('pad to 129 digits, keeping the value', () => {
     fc.assert(
       fc.property(digitsArb, (a) => {
@@ -185,7 +201,7 @@ describe('applyToRow (sequence fences)', () => {
   it('applies a first batch wholly and fences it at its highest sequence number', () => {
     const result = applyToRow(view, undefined, events.slice(0, 6), 'shard')!;
     expect(result.applied).toEqual(events.slice(0, 6));
-    expect(result.row.fences).toEqual({ 'shard-0': padSequence(events[5].seq) });
+    expect(result.row.fences).toEqual({ 'shard-0': fenceSequence(events[5].seq) });
     expectSameRow(result.row.state, once(events.slice(0, 6)));
   });
 
@@ -201,7 +217,7 @@ describe('applyToRow (sequence fences)', () => {
     const first = applyToRow(view, undefined, events.slice(0, 6), 'shard')!.row;
     const retry = applyToRow(view, first, events.slice(3, 9), 'shard')!;
     expect(retry.applied.map((e) => e.seq)).toEqual(events.slice(6, 9).map((e) => e.seq));
-    expect(retry.row.fences['shard-0']).toBe(padSequence(events[8].seq));
+    expect(retry.row.fences['shard-0']).toBe(fenceSequence(events[8].seq));
     expectSameRow(retry.row.state, once(events.slice(0, 9)));
     expect(finalizeRow(view, retry.row.state).n).toBe(9);
   });
@@ -219,14 +235,32 @@ describe('applyToRow (sequence fences)', () => {
     const row = applyToRow(view, undefined, [event(999n)], 'shard')!.row;
     const next = applyToRow(view, row, [event(1000n), event(998n)], 'shard')!;
     expect(next.applied.map((e) => e.seq)).toEqual(['1000']);
-    expect(next.row.fences['shard-0']).toBe(padSequence('1000'));
+    expect(next.row.fences['shard-0']).toBe('1000');
+  });
+
+  it('continues a row whose fences an earlier version stored padded to 129 digits, and stores them unpadded', () => {
+    for (const path of ['tail', 'general'] as const) {
+      const padded: SpeedRow = {
+        state: applyToRow(view, undefined, [event(997n), event(999n)], 'shard')!.row.state,
+        fences: { 'shard-0': padSequence('999') },
+      };
+      // Two fence keys take the general path; one shard's rising records the tail path.
+      const records =
+        path === 'tail'
+          ? [event(998n), event(999n), event(1000n)]
+          : [event(998n), event(1000n), event(5n, 'shard-1')];
+      const next = applyToRow(view, padded, records, 'shard')!;
+      expect(next.applied.map((e) => e.seq)).toEqual(path === 'tail' ? ['1000'] : ['5', '1000']);
+      expect(next.row.fences['shard-0']).toBe('1000');
+      expect(applyToRow(view, next.row, [event(1000n)], 'shard')).toBeUndefined();
+    }
   });
 
   it('sorts the records of one call by sequence number before fencing', () => {
     const shuffled = [events[4], events[0], events[3], events[1], events[2]];
     const result = applyToRow(view, undefined, shuffled, 'shard')!;
     expect(result.applied.map((e) => e.seq)).toEqual(events.slice(0, 5).map((e) => e.seq));
-    expect(result.row.fences['shard-0']).toBe(padSequence(events[4].seq));
+    expect(result.row.fences['shard-0']).toBe(fenceSequence(events[4].seq));
     expect(finalizeRow(view, result.row.state).n).toBe(5);
   });
 
@@ -234,7 +268,7 @@ describe('applyToRow (sequence fences)', () => {
     const a = event(base + 5n, 'shard-0');
     const b = event(base + 3n, 'shard-1');
     const row = applyToRow(view, applyToRow(view, undefined, [a], 'shard')!.row, [b], 'shard')!.row;
-    expect(row.fences).toEqual({ 'shard-0': padSequence(a.seq), 'shard-1': padSequence(b.seq) });
+    expect(row.fences).toEqual({ 'shard-0': fenceSequence(a.seq), 'shard-1': fenceSequence(b.seq) });
     expect(finalizeRow(view, row.state).n).toBe(2);
   });
 
@@ -247,7 +281,7 @@ describe('applyToRow (sequence fences)', () => {
       [b],
       'partitionKey',
     )!.row;
-    expect(byKey.fences).toEqual({ 'shard-0|a': padSequence(a.seq), 'shard-0|b': padSequence(b.seq) });
+    expect(byKey.fences).toEqual({ 'shard-0|a': fenceSequence(a.seq), 'shard-0|b': fenceSequence(b.seq) });
     expect(finalizeRow(view, byKey.state).n).toBe(2);
     expect(applyToRow(view, byKey, [a, b], 'partitionKey')).toBeUndefined();
     // One fence per shard would drop b: why 'shard' fencing needs ParallelizationFactor 1.
@@ -344,7 +378,7 @@ describe('applyToRow (sequence fences)', () => {
             expect(result?.applied.map((e) => e.id)).toEqual(expected.map((e) => e.id));
             for (const e of expected) model.set(fenceKey(e, fenceBy), BigInt(e.seq));
             expect(result!.row.fences).toEqual(
-              Object.fromEntries([...model].map(([k, v]) => [k, padSequence(v.toString())])),
+              Object.fromEntries([...model].map(([k, v]) => [k, v.toString()])),
             );
             row = result!.row;
           }
