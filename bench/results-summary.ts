@@ -20,6 +20,14 @@ export function summary(
     m === undefined || m.value === null
       ? `not measured (${m?.note ?? 'missing'})`
       : m.value.toLocaleString('en-US', { maximumFractionDigits: 3 });
+  const conflictLine = () =>
+    [1e8, 1e9]
+      .map((v) => {
+        const m = value('cost_usd_per_million_events', (p) => p.eventsPerMonth === v)?.params.measured as
+          { conflictsPerEvent?: number; rowWriteUnitsPerEvent?: number; shards?: number } | undefined;
+        return `at ${v.toLocaleString('en-US')} events a month, ${m?.shards ?? '?'} shards, ${m?.conflictsPerEvent ?? '?'} failed conditional writes and ${m?.rowWriteUnitsPerEvent?.toFixed(3) ?? '?'} row write units per event`;
+      })
+      .join('; ');
   const sdkCpu = (at: (p: Record<string, unknown>) => boolean) => fmt(value('sdk_update_item_cpu_us', at));
   const ingestRows = [100, 500].map((n) => {
     const at = (p: Record<string, unknown>) => p.perRequest === n;
@@ -649,6 +657,14 @@ second of one shard's records, and a new on-demand stream has 4 shards (its defa
 4,000 records a second). At 100M events a month that is about 10 records an invocation: nearly a
 row write per event, an id-log append per 10 events, and 10 M invocations. Until 2026-12-03 the
 model priced every volume at batches of 500 and reported $1.062 at 100M on the default stream.
+
+The shards share rows (a row is per view, key, bucket and arrival bucket), and each shard is served
+by a Lambda instance of its own, whose row cache holds the revision it last wrote: a row another
+shard wrote since fails its conditional write (billed like a write of the item), is read again
+(strongly consistent) and written. Since 2026-12-05 the model simulates the stream's shards, each
+with its own instance, over one table: ${conflictLine()}. Until then it simulated one shard (no
+conflicts, one fence a row) and reported $1.895 at 100M and $1.009 at 1B on the default stream
+(the same day's run, before the change). Rows per shard would end the conflicts (not built).
 The tuned column is the cost-minded deployment (\`-c shardCount=N\` and the speed layer's
 \`maxBatchingWindow\` at ${TUNED_WINDOW_S} s: up to ${TUNED_WINDOW_S} s more before an event is served).
 

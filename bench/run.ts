@@ -20,12 +20,15 @@
  * results.json beside the others; `--record-only` records the last soak without running one.
  */
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisStreamEvent } from 'aws-lambda';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
 import { makeDynamoDbClient, makeKinesisClient, makeS3Client } from '../lambdas/runtime/clients';
+import { DEFAULT_DEDUPE_WINDOW_SECONDS } from '../lambdas/runtime/config';
+import { ShardDedupe } from '../lambdas/services/shard-dedupe';
 import { processSpeedBatch } from '../lambdas/services/speed-layer';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
@@ -36,6 +39,7 @@ import {
   DEFAULT_STREAM,
   eventsPerInvocation,
   incrementalCosts,
+  ON_DEMAND_SHARDS,
   SPEED_BATCH_SIZE,
   provisionedShards,
   shardEventsPerSecond,
@@ -238,10 +242,16 @@ function recordSoak(): void {
 }
 
 /**
- * The speed layer's DynamoDB writes at the batch a volume gives each invocation (one second of a
- * shard's records, ADR 014: cost-model.ts eventsPerInvocation), on the clickstream workload
- * arriving at that shard's rate. Measured, not scaled: rows and id-log appends per event depend
- * on how many events share a batch, and at 100M events a month a batch holds about ten.
+ * The speed layer's DynamoDB writes and reads at the batch a volume gives each invocation (one
+ * second of a shard's records, ADR 014: cost-model.ts eventsPerInvocation), on the clickstream
+ * workload spread over the stream's shards (4 on a new on-demand stream). Measured, not scaled:
+ * rows and id-log appends per event depend on how many events share a batch (at 100M events a
+ * month about ten), and the shards share rows (a row is per view, key, bucket and arrival bucket).
+ * Each shard is served by an instance of its own (Lambda gives shards no affinity, and runs them
+ * concurrently), with its own row cache, so what the others wrote since makes its conditional
+ * write fail: DynamoDB bills a failed conditional write like a write of the item, and the instance
+ * then reads the row (strongly consistent) and writes again. A row holds a fence per shard that
+ * wrote it. Until 2026-12-05 this simulated one shard: no conflicts, one fence a row.
  */
 async function speedWritesAt(
   eventsPerMonth: number,
@@ -251,22 +261,88 @@ async function speedWritesAt(
   Pick<
     MeasuredCosts,
     'rowWriteUnitsPerEvent' | 'dedupeWriteUnitsPerEvent' | 'readUnitsPerEvent' | 'speedBatchSize'
-  > & { shardEventsPerSecond: number }
+  > & { shardEventsPerSecond: number; shards: number; conflictsPerEvent: number }
 > {
   const batch = eventsPerInvocation(eventsPerMonth, stream, batchingWindowSeconds);
   const rate = shardEventsPerSecond(eventsPerMonth, stream);
-  // 400 batches, at most 50,000 events (20,000 in --quick) unless that is under 100 batches: the in-memory id log
-  // the bench uses answers a read in time linear in its items, so many tiny batches take
-  // quadratic time (DynamoDB reads after a position), and large ones keep --quick under 3 minutes.
-  const events = Math.min(batch * 400, Math.max(batch * 100, quick ? 20_000 : 50_000));
-  const w = await writesPerEvent(events, batch, 'shard', rate);
+  const shards = stream.mode === 'on-demand' ? ON_DEMAND_SHARDS : stream.shards;
+  // 400 batches of each shard, at most 50,000 events of the stream (20,000 in --quick) unless that
+  // is under 100 batches a shard: the in-memory id log answers a read in time linear in its items,
+  // so many tiny batches take quadratic time, and large ones keep --quick under 3 minutes.
+  const events =
+    shards * Math.min(batch * 400, Math.max(batch * 100, Math.round((quick ? 20_000 : 50_000) / shards)));
+  const w = await writesAcrossShards(events, batch, shards, rate * shards);
   return {
     rowWriteUnitsPerEvent: w.rowWriteUnits / events,
     dedupeWriteUnitsPerEvent: w.dedupeWriteUnits / events,
-    // One strongly consistent id-log Query per batch (1 read unit at least); the row cache hit every row.
-    readUnitsPerEvent: 1 / batch,
+    // One strongly consistent id-log Query per batch (1 read unit at least), and a row read after
+    // each failed conditional write (rows are under 4 KB: 1 read unit).
+    readUnitsPerEvent: 1 / batch + w.rowReads / events,
     speedBatchSize: batch,
     shardEventsPerSecond: Number(rate.toFixed(3)),
+    shards,
+    conflictsPerEvent: Number((w.conflicts / events).toFixed(4)),
+  };
+}
+
+/**
+ * `events` clickstream records of a stream of `shards` shards (record i on shard i mod shards),
+ * `batchSize` of a shard's records an invocation, the shards' invocations taken in turn, each
+ * shard by its own instance (row cache, id index) over one row table and one id log.
+ */
+async function writesAcrossShards(
+  events: number,
+  batchSize: number,
+  shards: number,
+  streamEventsPerSecond: number,
+): Promise<{ rowWriteUnits: number; dedupeWriteUnits: number; rowReads: number; conflicts: number }> {
+  const { rows, log } = speedDeps();
+  const instances = Array.from({ length: shards }, () => {
+    const own = speedDeps();
+    return {
+      ...own.deps,
+      rows,
+      shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000),
+    };
+  });
+  let rowReads = 0;
+  const read = rows.read.bind(rows);
+  rows.read = (view, address) => {
+    rowReads++;
+    return read(view, address);
+  };
+  const perShard: KinesisStreamEvent['Records'][] = Array.from({ length: shards }, () => []);
+  const all = clickstreamBatch(events, 0, CLICKSTREAM_BASE, streamEventsPerSecond).Records;
+  all.forEach((record, i) => {
+    const shard = i % shards;
+    const shardId = `shardId-${String(shard).padStart(12, '0')}`;
+    perShard[shard].push({ ...record, eventID: `${shardId}:${record.kinesis.sequenceNumber}` });
+  });
+  for (let o = 0; o < perShard[0].length; o += batchSize)
+    for (let shard = 0; shard < shards; shard++) {
+      const Records = perShard[shard].slice(o, o + batchSize);
+      if (Records.length > 0) await processSpeedBatch(decodeKinesisEvent({ Records }), instances[shard]);
+    }
+  // A failed conditional write is billed as a write of the item it was checked against.
+  const size = new Map<string, number>();
+  let rowWriteUnits = 0;
+  let conflicts = 0;
+  for (const w of rows.writes) {
+    const id = JSON.stringify(w.address);
+    if (w.outcome === 'written') {
+      rowWriteUnits += Math.ceil((w.bytes ?? 0) / 1024);
+      size.set(id, w.bytes ?? 0);
+    } else if (w.outcome === 'conflict') {
+      conflicts++;
+      rowWriteUnits += Math.max(1, Math.ceil((size.get(id) ?? 0) / 1024));
+    }
+  }
+  return {
+    rowWriteUnits,
+    // DynamoDB bills a write per started KB of the item (keys and attributes about 200 bytes more).
+    dedupeWriteUnits: log.appends.reduce((n, a) => n + Math.ceil((a.bytes + 200) / 1024), 0),
+    rowReads,
+    conflicts,
   };
 }
 
