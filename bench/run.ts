@@ -266,11 +266,12 @@ async function speedWritesAt(
   const batch = eventsPerInvocation(eventsPerMonth, stream, batchingWindowSeconds);
   const rate = shardEventsPerSecond(eventsPerMonth, stream);
   const shards = stream.mode === 'on-demand' ? ON_DEMAND_SHARDS : stream.shards;
-  // 400 batches of each shard, at most 50,000 events of the stream (20,000 in --quick) unless that
-  // is under 100 batches a shard: the in-memory id log answers a read in time linear in its items,
-  // so many tiny batches take quadratic time, and large ones keep --quick under 3 minutes.
-  const events =
-    shards * Math.min(batch * 400, Math.max(batch * 100, Math.round((quick ? 20_000 : 50_000) / shards)));
+  // About 50,000 events of the stream (20,000 in --quick), as 100 to 400 batches of each shard (25
+  // to 400 in --quick): the in-memory id log answers a read in time linear in its items, so many
+  // tiny batches take quadratic time, and huge ones would keep --quick over 3 minutes.
+  const budget = quick ? 20_000 : 50_000;
+  const batchesPerShard = Math.min(400, Math.max(quick ? 25 : 100, Math.round(budget / (shards * batch))));
+  const events = shards * batch * batchesPerShard;
   const w = await writesAcrossShards(events, batch, shards, rate * shards);
   return {
     rowWriteUnitsPerEvent: w.rowWriteUnits / events,
@@ -323,7 +324,8 @@ async function writesAcrossShards(
       const Records = perShard[shard].slice(o, o + batchSize);
       if (Records.length > 0) await processSpeedBatch(decodeKinesisEvent({ Records }), instances[shard]);
     }
-  // A failed conditional write is billed as a write of the item it was checked against.
+  // A failed conditional write is billed as a write of the item it was checked against, at least
+  // one unit (DynamoDB Developer Guide, "Condition expressions": https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
   const size = new Map<string, number>();
   let rowWriteUnits = 0;
   let conflicts = 0;
@@ -809,7 +811,7 @@ async function main(): Promise<void> {
   }
   // The AWS SDK's own CPU per speed-row write (an instant transport): the clients the handlers use
   // beside the document client as the SDK builds it by default.
-  const sdk = await measureSdkRequestCpu(quick ? 5_000 : 20_000, quick ? 3 : 5);
+  const sdk = await measureSdkRequestCpu(quick ? 2_000 : 20_000, quick ? 3 : 5);
   const sdkParams = {
     requests: sdk.requests,
     command: 'UpdateItem of a 1 KB speed row',
