@@ -664,7 +664,9 @@ shard wrote since fails its conditional write (billed like a write of the item),
 (strongly consistent) and written. Since 2026-12-05 the model simulates the stream's shards, each
 with its own instance, over one table: ${conflictLine()}. Until then it simulated one shard (no
 conflicts, one fence a row) and reported $1.895 at 100M and $1.009 at 1B on the default stream
-(the same day's run, before the change). Rows per shard would end the conflicts (not built).
+(the same day's run, before the change), and with the shards simulated, before an instance read
+a contended key's rows first (SpeedRowCache, the same day), $2.414 and $1.702. Rows per shard would
+end the conflicts (not built).
 The tuned column is the cost-minded deployment (\`-c shardCount=N\` and the speed layer's
 \`maxBatchingWindow\` at ${TUNED_WINDOW_S} s: up to ${TUNED_WINDOW_S} s more before an event is served).
 

@@ -126,11 +126,15 @@ export async function writeFencedRows(
     try {
       // Taken, not shared: the row is folded in place and only cached again once written.
       let current = deps.rowCache?.take(write.id);
+      // Rows of a key other writers (shards) keep changing are read first: a write on the cached
+      // revision, or a blind create, would mostly fail, and a failed write is billed (SpeedRowCache).
+      const contended = deps.rowCache?.isContended(write.id) === true;
+      if (contended) current = undefined;
       let cached = current !== undefined;
       // A row this instance has not written is usually new (most rows are of the current
       // arrival bucket): the first attempt creates it without reading, on the condition that it
       // does not exist; if it does, the next attempt reads it. That saves a GetItem per new row.
-      let blind = !cached;
+      let blind = !cached && !contended;
       for (let attempt = 0; attempt < attempts; attempt++) {
         // A fresh read is this batch's own copy too (SpeedRowStore.read), so it may be folded in place.
         if (!cached && !blind) current = await deps.rows.read(view, write.address);
@@ -149,6 +153,7 @@ export async function writeFencedRows(
           return;
         }
         blind = false;
+        deps.rowCache?.markContended(write.id);
         if (cached) {
           // Someone else wrote the row since: read it (this attempt does not count). The taken
           // row, folded but not written, is dropped.
