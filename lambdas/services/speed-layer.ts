@@ -153,8 +153,10 @@ export async function writeFencedRows(
           return;
         }
         blind = false;
-        deps.rowCache?.markContended(write.id);
         if (cached) {
+          // Only a write on the revision this instance wrote shows another writer: a blind create
+          // that finds the row (an instance new to the shard, its cache empty) does not.
+          deps.rowCache?.markContended(write.id);
           // Someone else wrote the row since: read it (this attempt does not count). The taken
           // row, folded but not written, is dropped.
           cached = false;

@@ -78,9 +78,14 @@ export class SpeedRowCache {
    * it fails. DynamoDB bills a failed conditional write like a write (at least one unit) and a
    * strongly consistent read of an item under 4 KB one read unit, a fifth of the price: for these
    * keys the speed layer reads the row first (bench/run.ts simulates the shards: at 100M events a
-   * month on 4 shards this took the failed writes from 0.55 to 0.09 per event). Bounded by count,
-   * the least recently marked first; never unmarked otherwise (a key that stopped being shared
-   * costs a read per write).
+   * month on 4 shards this took the failed writes from 0.55 to 0.15 per event). Marked only when a
+   * write on the revision this instance wrote fails (not when a blind create finds the row: a new
+   * instance's empty cache says nothing about sharing). Never unmarked but by count, the least
+   * recently marked first: the ingestion API's partition keys are event ids, so a busy key's events
+   * reach every shard and its rows stay shared; unmarking on a read that finds this instance's own
+   * last write made marks flap and cost more failed writes (0.22 an event against 0.15 at 100M,
+   * bench/run.ts), and a key that did stop being shared costs a read per write, a fifth of a
+   * failed write.
    */
   private readonly contended = new Map<string, true>();
 

@@ -458,6 +458,15 @@ describe('processSpeedBatch: the row cache and rows folded in place', () => {
   });
 });
 
+/** One shard's speed instance (its own row cache) over a table other shards write too. */
+const shardInstance = (rows: InMemorySpeedRowStore) => ({
+  views,
+  rows,
+  rowCache: new SpeedRowCache(),
+  fenceBy: 'shard' as const,
+  arrivalBucketMs: ARRIVAL_BUCKET_MS,
+});
+
 /**
  * Two shards share a key's rows, each served by an instance of its own (its own row cache), as
  * Lambda runs them: every batch of one finds the row changed by the other. After the first failed
@@ -467,13 +476,7 @@ describe('processSpeedBatch: the row cache and rows folded in place', () => {
 describe('processSpeedBatch: rows another shard keeps writing', () => {
   it('reads them first after the first conflict, and serves every event once', async () => {
     const rows = new InMemorySpeedRowStore(views);
-    const instance = () => ({
-      views,
-      rows,
-      rowCache: new SpeedRowCache(),
-      fenceBy: 'shard' as const,
-      arrivalBucketMs: ARRIVAL_BUCKET_MS,
-    });
+    const instance = () => shardInstance(rows);
     const shards = [instance(), instance()];
     const rounds = 12;
     for (let r = 0; r < rounds; r++)
@@ -485,9 +488,40 @@ describe('processSpeedBatch: rows another shard keeps writing', () => {
         );
       }
     const conflicts = rows.writes.filter((w) => w.outcome === 'conflict').length;
-    // The first write of each instance after the other's can fail; not every one after that.
-    expect(conflicts).toBeLessThanOrEqual(2);
+    // The second instance's blind create finds the row, and each instance's first write on its
+    // cached revision fails once; none after that.
+    expect(conflicts).toBeLessThanOrEqual(3);
     expect(rows.writes.filter((w) => w.outcome === 'written')).toHaveLength(2 * rounds);
     expect(served(rows, clicks, '/home').n).toBe(2 * rounds);
+  });
+
+  it('a new instance whose blind create finds the row marks nothing: it goes on writing on its cached revision', async () => {
+    const rows = new InMemorySpeedRowStore(views);
+    let reads = 0;
+    const read = rows.read.bind(rows);
+    rows.read = (view, address) => {
+      reads++;
+      return read(view, address);
+    };
+    const instance = () => shardInstance(rows);
+    const post = (deps: ReturnType<typeof instance>, r: number, s: number) =>
+      processSpeedBatch(
+        batch(
+          at(r, click(`e${r}-${s}`, '/home', 1), {
+            shardId: `shardId-00000000000${s}`,
+            arrivedMs: FIRST_ARRIVAL_MS + r * 1000,
+          }),
+        ),
+        deps,
+      );
+    // Another instance wrote the key's row before.
+    await post(instance(), 9, 0);
+    // A new instance (a cold start) finds the row with a blind create: that marks nothing.
+    const c = instance();
+    await post(c, 10, 0);
+    const cold = reads;
+    for (let r = 11; r < 15; r++) await post(c, r, 0);
+    expect(reads).toBe(cold);
+    expect(served(rows, clicks, '/home').n).toBe(6);
   });
 });
