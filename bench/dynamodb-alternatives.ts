@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDynamoDbClient, makeDynamoDocumentClient } from '../lambdas/runtime/clients/dynamodb';
@@ -28,6 +27,7 @@ import type { AwsEndpoints } from '../lambdas/runtime/clients/endpoints';
 import { startEmulatorServers } from '../local/emulator-servers';
 import { pkSkTable } from '../local/resources';
 import { benchMachine, percentile } from './bench-pipeline';
+import { instantTransport } from './instant-transport';
 
 const IN_FLIGHT = 16;
 /** A speed row's stored text: the median row item of the speed-handler bench is about 600 bytes. */
@@ -69,16 +69,7 @@ function sdkOnlyTarget(): Target {
     region: 'us-east-1',
     endpoint: 'http://127.0.0.1:9',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    requestHandler: {
-      handle: async () => ({
-        response: {
-          statusCode: 200,
-          reason: 'OK',
-          headers: { 'content-type': 'application/x-amz-json-1.0' },
-          body: Readable.from([Buffer.from('{"Items":[],"Count":0}')]),
-        },
-      }),
-    },
+    requestHandler: instantTransport('{"Items":[],"Count":0}'),
   });
   return {
     name: 'sdk-only',

@@ -8,28 +8,17 @@
  *   command type, one signer): what the speed handler writes and reads its rows with.
  * Run: npx tsx bench/sdk-request-cpu.ts [requests=20000] [rounds=3]
  */
-import { Readable } from 'node:stream';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { overrides, type AwsEndpoints } from '../lambdas/runtime/clients/endpoints';
 import { makeDynamoDbItemClient, makeDynamoDocumentClient } from '../lambdas/runtime/clients/dynamodb';
+import { instantTransport } from './instant-transport';
 
 const ENDPOINTS: AwsEndpoints = { region: 'us-east-1', dynamodb: 'http://127.0.0.1:9', s3Flavor: 'aws' };
 
-/** Answers every request at once with an empty JSON object, as DynamoDB answers an UpdateItem. */
-const instantTransport = {
-  handle: async () => ({
-    response: {
-      statusCode: 200,
-      reason: 'OK',
-      headers: { 'content-type': 'application/x-amz-json-1.0' },
-      body: Readable.from([Buffer.from('{}')]),
-    },
-  }),
-};
-
 function withInstantTransport<C extends { config: object }>(client: C): C {
-  (client.config as { requestHandler: unknown }).requestHandler = instantTransport;
+  // `{}`: what DynamoDB answers an UpdateItem.
+  (client.config as { requestHandler: unknown }).requestHandler = instantTransport();
   return client;
 }
 

@@ -124,12 +124,12 @@ export async function writeFencedRows(
   await forEachLimit(writes, deps.concurrency ?? 16, async (write) => {
     const view = deps.views.find((v) => v.name === write.address.view) as ViewDefinition;
     try {
-      // Taken, not shared: the row is folded in place and only cached again once written.
-      let current = deps.rowCache?.take(write.id);
       // Rows of a key other writers (shards) keep changing are read first: a write on the cached
       // revision, or a blind create, would mostly fail, and a failed write is billed (SpeedRowCache).
       const contended = deps.rowCache?.isContended(write.id) === true;
-      if (contended) current = undefined;
+      if (contended) deps.rowCache?.delete(write.id);
+      // Taken, not shared: the row is folded in place and only cached again once written.
+      let current = contended ? undefined : deps.rowCache?.take(write.id);
       let cached = current !== undefined;
       // A row this instance has not written is usually new (most rows are of the current
       // arrival bucket): the first attempt creates it without reading, on the condition that it

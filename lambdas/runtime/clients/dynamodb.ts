@@ -3,8 +3,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { overrides, type AwsEndpoints } from './endpoints';
 import { signWithOneSigner } from './one-signer';
 
-export function makeDynamoDbClient(e: AwsEndpoints): DynamoDBClient {
-  const client = new DynamoDBClient(overrides(e.dynamodb, e));
+/**
+ * @param cacheMiddleware resolve each command type's middleware once (makeDynamoDbItemClient); the
+ *   document client refuses a client made with it.
+ */
+export function makeDynamoDbClient(e: AwsEndpoints, cacheMiddleware = false): DynamoDBClient {
+  const client = new DynamoDBClient({ ...overrides(e.dynamodb, e), cacheMiddleware });
   signWithOneSigner(client);
   return client;
 }
@@ -16,9 +20,7 @@ export function makeDynamoDbClient(e: AwsEndpoints): DynamoDBClient {
  * Safe here because no command sent through it adds middleware of its own.
  */
 export function makeDynamoDbItemClient(e: AwsEndpoints): DynamoDBClient {
-  const client = new DynamoDBClient({ ...overrides(e.dynamodb, e), cacheMiddleware: true });
-  signWithOneSigner(client);
-  return client;
+  return makeDynamoDbClient(e, true);
 }
 
 /** The document client every handler uses: undefined attributes are dropped rather than rejected. */
