@@ -345,6 +345,14 @@ ${metrics
   })
   .join('\n')}
 
+The two 10M rows of 2026-12-05 (23:22-23:27 UTC, idle machine, load average under 2, the bench's own)
+read one kept archive and its compaction, which took 38.05 s (48 generations, 1 GB, 2 threads) in
+the first of three runs; that first run, at 1 GB and 2 threads, took 32.20 s and 1,297 MiB. **The
+target (10M in < 60 s, peak RSS < 2 GiB) is met at 1 GB and 2 threads** (\`npm start --duckdb-threads 2
+--duckdb-memory 1GB\`), and missed by 3.8 s at the runtime's defaults (256 MB, one thread). Steps of
+the 1 GB run, ms: plan with the shared dedupe 22,807; \`page_views\` 6,057 and its cells 1,620;
+\`sensor_readings\` 1,496 and its cells 141.
+
 The 1M row above (and every "compacted" figure before 2026-12-02 08:00) was measured over Parquet
 that stored **no** typed field: the bench compacted without the run's fields (ADR 016), so each view
 extracted every field from the JSON line. The 10M row (branch batch10m, 2026-12-02 08:07-08:29 UTC)
