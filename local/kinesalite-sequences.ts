@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * kinesalite converts every sequence number it writes or reads between decimal and hex with
  * bignumber.js: twice per record put, once per record read, and each consumer (the speed layer's
@@ -6,6 +8,10 @@
  * compute the same values with native BigInt; inputs they do not recognize go to kinesalite's own
  * functions, so its errors for bad input stay as they were. test/local/kinesalite-sequences.test.ts
  * compares both on random sequence numbers of every version.
+ *
+ * The same goes for the hash key of each record put: a bignumber.js object of the partition key's
+ * MD5, compared with each shard's range, was two thirds of PutRecords on the main thread (255 of 379
+ * ms in a profile of bench/local-pipeline.ts 20000, 2026-12-05).
  */
 
 interface SequenceObject {
@@ -20,6 +26,7 @@ interface SequenceObject {
 
 /** The exports of kinesalite/db that hold the conversions (replaced in place: actions call them through it). */
 export interface KinesaliteDb {
+  partitionKeyToHashKey(partitionKey: string): HashKey;
   parseSequence(seq: string): SequenceObject;
   stringifySequence(obj: SequenceObject): string;
   incrementSequence(seqObj: SequenceObject | string, seqTime?: number | null): string;
@@ -119,6 +126,49 @@ export function bigintSequences(
   return { parseSequence, stringifySequence, incrementSequence };
 }
 
+/** What putRecord(s) ask of a record's hash key: its order against a shard's range bounds. */
+export interface HashKey {
+  comparedTo(other: unknown): number;
+  toFixed(): string;
+}
+
+/** The decimal bounds of the shards' hash key ranges, parsed once (a stream has few). */
+const bounds = new Map<string, bigint>();
+
+function asBigint(value: unknown): bigint {
+  if (typeof value === 'string') {
+    let n = bounds.get(value);
+    if (n === undefined) {
+      n = BigInt(value);
+      // A handful of shards' bounds in practice; cleared rather than grown without limit.
+      if (bounds.size >= 4096) bounds.clear();
+      bounds.set(value, n);
+    }
+    return n;
+  }
+  if (typeof value === 'number') return BigInt(value);
+  return BigInt((value as { toFixed(): string }).toFixed());
+}
+
+/** The 128-bit MD5 of a partition key as a number, as kinesalite's bignumber.js hash key is. */
+class Md5HashKey implements HashKey {
+  constructor(private readonly value: bigint) {}
+
+  comparedTo(other: unknown): number {
+    const o = asBigint(other);
+    return this.value < o ? -1 : this.value > o ? 1 : 0;
+  }
+
+  toFixed(): string {
+    return this.value.toString();
+  }
+}
+
+/** kinesalite's partitionKeyToHashKey with a BigInt in place of bignumber.js. */
+export function bigintHashKey(partitionKey: string): HashKey {
+  return new Md5HashKey(BigInt('0x' + createHash('md5').update(partitionKey, 'utf8').digest('hex')));
+}
+
 /** kinesalite's own functions: kept aside when replaced, so a test compares against them. */
 export function kinesaliteOriginals(db: KinesaliteDb): KinesaliteDb {
   return (db as KinesaliteDb & { [PATCHED]?: KinesaliteDb })[PATCHED] ?? { ...db };
@@ -129,6 +179,6 @@ export function useBigintSequences(db: KinesaliteDb): void {
   const marked = db as KinesaliteDb & { [PATCHED]?: KinesaliteDb };
   if (marked[PATCHED]) return;
   const original = { ...db };
-  Object.assign(db, bigintSequences(original));
+  Object.assign(db, bigintSequences(original), { partitionKeyToHashKey: bigintHashKey });
   marked[PATCHED] = original;
 }

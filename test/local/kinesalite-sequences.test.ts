@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bigintSequences, kinesaliteOriginals, type KinesaliteDb } from '../../local/kinesalite-sequences';
+import {
+  bigintHashKey,
+  bigintSequences,
+  kinesaliteOriginals,
+  type KinesaliteDb,
+} from '../../local/kinesalite-sequences';
 
 // kinesalite's own conversions (bignumber.js), even when local/emulators.ts has replaced them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS without types
@@ -19,6 +24,26 @@ const sequence = fc.record({
   ),
   seqTime: fc.integer({ min: 0, max: 16_025_174_999 }).map((s) => s * 1000),
   byte1: hex(2),
+});
+
+describe('kinesalite hash keys with BigInt', () => {
+  it('orders a partition key against shard bounds exactly as kinesalite does', () => {
+    const bound = fc.oneof(
+      fc.bigInt({ min: 0n, max: 2n ** 128n - 1n }),
+      fc.constantFrom(0n, 2n ** 127n, 2n ** 128n - 1n, 170141183460469231731687303715884105727n),
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 256 }), bound, (key, b) => {
+        const mine = bigintHashKey(key);
+        const theirs = original.partitionKeyToHashKey(key);
+        expect(mine.toFixed()).toBe(theirs.toFixed());
+        expect(mine.comparedTo(b.toString())).toBe(theirs.comparedTo(b.toString()));
+        // Against its own value: equal, as each shard's bounds are inclusive.
+        expect(mine.comparedTo(theirs.toFixed())).toBe(0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('kinesalite sequence numbers with BigInt', () => {
