@@ -102,5 +102,5 @@ async function handle(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResul
     route === 'parts'
       ? await queryViewParts(viewName, queryParams(event), deps)
       : await queryView(viewName, queryParams(event), deps);
-  return jsonResponse(result.status, result.body);
+  return jsonResponse(result.status, result.body, result.json);
 }

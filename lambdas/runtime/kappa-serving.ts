@@ -65,6 +65,6 @@ export function kappaHandler(
     const repeated = repeatedQueryParamsAnswer(event);
     if (repeated) return repeated;
     const result = await queryKappaView(viewName, queryParams(event), deps);
-    return jsonResponse(result.status, result.body);
+    return jsonResponse(result.status, result.body, result.json);
   };
 }

