@@ -291,6 +291,23 @@ code (core, adapters, services) 6%. Both threads are saturated; the lever would 
 per row (conditional writes cannot be batched in DynamoDB except in transactions, which dynalite
 lacks), not a cheaper fold.
 
+Before/after kinesalite's hash keys in BigInt (2026-12-05 23:33 UTC, idle machine, 55e95d2 beside
+0cf977c, interleaved). A profile of \`bench/local-pipeline.ts 20000\` put 255 of the 379 ms of
+kinesalite's PutRecords on the main thread in its \`partitionKeyToHashKey\`: a bignumber.js object
+of each record's MD5, compared with each shard's range bounds. \`local/kinesalite-sequences.ts\` now
+computes it with BigInt (a property test compares both on random keys and bounds).
+
+| figure                                                                   | before               | after                   |
+| ------------------------------------------------------------------------ | -------------------- | ----------------------- |
+| PutRecords, 100,000 records of 500 (a /tmp script like kinesisBaseline)  | 30,435, 28,142 rec/s | 40,325, 38,002 rec/s    |
+| \`bench/local-pipeline.ts 20000\`: HTTP ingest, three runs                 | 7,270, 7,937, 8,869  | 10,347, 9,728, 11,429   |
+| the same: e2e_events_per_s (served by the speed layer)                   | 3,681, 4,225, 5,285  | 5,111, 5,482, 5,362     |
+
+The stream got faster than the pipeline, so the ratio of the two did not rise (0.144 -> 0.137 by
+medians). The same session wrote each \`GET /views\` answer's JSON once instead of twice (sized, then
+written): idle p50 over a 1,440-bucket day with no speed rows 9.3 / 8.1 -> 7.6 / 7.1 ms in two pairs
+of runs, the p99 unchanged (a /tmp script of 300 GETs after a second batch run).
+
 Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
 pair measured back to back on the same machine, main's commit before the branch (c4ff97d) beside
 the branch, with other work running (load average in the last column), so process CPU time is the
