@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { trimExpiredRecords, withKinesaliteStore, type KinesaliteDbModule } from './kinesalite-retention';
+import { cacheDynaliteExpressions } from './dynalite-expression-cache';
 import { useBigintSequences } from './kinesalite-sequences';
 import { closeEndedLevelIterators, openLevelIterators } from './level-iterators';
 import { loadS3rver } from './s3rver-patches';
@@ -48,6 +49,8 @@ function loadKinesalite(): { start: (options: Record<string, unknown>) => Server
 function loadDynalite(): (options: Record<string, unknown>) => Server {
   // Without this, every Query and Scan leaves a LevelDB iterator open (see level-iterators.ts).
   closeEndedLevelIterators();
+  // The same expressions arrive again and again with new values (see dynalite-expression-cache.ts).
+  cacheDynaliteExpressions();
   return require('dynalite') as (options: Record<string, unknown>) => Server;
 }
 /* eslint-enable @typescript-eslint/no-require-imports */
