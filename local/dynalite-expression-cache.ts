@@ -72,14 +72,19 @@ function cacheKey(id: number, input: string, context: ParseContext): string | un
   return `${id}\u0000${context.isKeyCondition === true ? 1 : 0}\u0000${input}\u0000${JSON.stringify(context.attrNames ?? null)}\u0000${types}`;
 }
 
-/** A deep copy of `tree` with each object of `values` (by identity) replaced as `replace` says. */
+/** A deep copy of `tree` with each object `replace` gives a replacement for replaced by it. */
 function copyTree(tree: unknown, replace: (node: object) => unknown): unknown {
   if (tree === null || typeof tree !== 'object') return tree;
   const replaced = replace(tree);
   if (replaced !== undefined) return replaced;
-  if (Array.isArray(tree)) return tree.map((item) => copyTree(item, replace));
+  if (Array.isArray(tree)) {
+    const items: unknown[] = new Array(tree.length);
+    for (let i = 0; i < tree.length; i++) items[i] = copyTree(tree[i], replace);
+    return items;
+  }
   const copy: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(tree)) copy[key] = copyTree(value, replace);
+  const node = tree as Record<string, unknown>;
+  for (const key in node) if (Object.hasOwn(node, key)) copy[key] = copyTree(node[key], replace);
   return copy;
 }
 
