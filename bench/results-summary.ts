@@ -308,6 +308,25 @@ medians). The same session wrote each \`GET /views\` answer's JSON once instead 
 written): idle p50 over a 1,440-bucket day with no speed rows 9.3 / 8.1 -> 7.6 / 7.1 ms in two pairs
 of runs, the p99 unchanged (a /tmp script of 300 GETs after a second batch run).
 
+Before/after dynalite's expression parses cached (2026-12-06 00:00-00:10 UTC, idle machine,
+00f2337 beside 1b73a10, interleaved; \`local/dynalite-expression-cache.ts\`, ADR 002). A profile of
+4,000 speed-row UpdateItems (a /tmp script, 16 in flight, item client) put 970 of dynalite's 1,595
+ms in the PEG parse of the request's UpdateExpression and ConditionExpression, the same two texts
+every time; with the cache, dynalite's whole share of that run fell from 2,125 to 533 ms.
+
+| figure                                                                     | before             | after              |
+| -------------------------------------------------------------------------- | ------------------ | ------------------ |
+| 4,000 UpdateItems, wall per write (three runs)                             | 667, 697, 656 µs   | 514, 516, 533 µs   |
+| the same, process CPU per write (SDK included)                             | 995, 1,000, 971 µs | 746, 757, 790 µs   |
+| \`bench/e2e-visibility.ts 20 1000\` (1,000 keys): p50 / p95, three runs, ms | 1,038 / 2,659; 1,017 / 2,470; 4,159 / 4,494 | 945 / 2,115; 1,019 / 2,408; 2,437 / 3,929 |
+| \`bench/local-pipeline.ts 20000\` (20 cells): e2e_events_per_s              | 5,448, 3,757, 5,333 | 5,401, 3,628, 5,448 |
+
+Visibility on 1,000 keys moved little (p95 medians 2,659 -> 2,408 ms): in a profile of that run
+both threads were busy about 80% of the time, the main thread mostly in dynalite (its socket
+writes and per-request random ids among it) and kinesalite, the speed worker about half in the AWS
+SDK (a spread of the client's whole config in each of the serialize and deserialize steps, retry,
+endpoint and signing middleware). The local pipeline bench writes 20 rows, so it does not move.
+
 Before/after the end-to-end work (issue 10, branch e2e-speed, 2026-12-01 22:30-23:30 UTC): each
 pair measured back to back on the same machine, main's commit before the branch (c4ff97d) beside
 the branch, with other work running (load average in the last column), so process CPU time is the
