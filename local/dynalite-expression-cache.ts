@@ -82,7 +82,9 @@ function copyTree(tree: unknown, replace: (node: object) => unknown): unknown {
     for (let i = 0; i < tree.length; i++) items[i] = copyTree(tree[i], replace);
     return items;
   }
-  const copy: Record<string, unknown> = {};
+  // With its prototype: the parsers keep paths in Object.create(null) maps, which dynalite then
+  // asks for a key attribute by name (a key named `constructor` must not find Object's).
+  const copy = Object.create(Object.getPrototypeOf(tree) as object | null) as Record<string, unknown>;
   const node = tree as Record<string, unknown>;
   for (const key in node) if (Object.hasOwn(node, key)) copy[key] = copyTree(node[key], replace);
   return copy;

@@ -1,9 +1,11 @@
 import {
+  CreateTableCommand,
   GetItemCommand,
   QueryCommand,
   UpdateItemCommand,
   type DynamoDBClient,
   type UpdateItemCommandInput,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDynamoDbClient, makeKinesisClient, makeS3Client } from '../../lambdas/runtime/clients';
@@ -99,6 +101,42 @@ describe('dynalite with its expression parses cached', () => {
       }),
     ).toBe('written');
     expect((await read('shared'))?.m).toEqual({ S: 'x' });
+  });
+
+  it("keeps the parser's prototype-free maps: a key attribute named constructor stays a key", async () => {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: 'expressions-constructor',
+        AttributeDefinitions: [{ AttributeName: 'constructor', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'constructor', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await waitUntilTableExists(
+      { client: dynamodb, maxWaitTime: 30 },
+      { TableName: 'expressions-constructor' },
+    );
+    for (const n of ['1', '2', '3'])
+      await dynamodb.send(
+        new UpdateItemCommand({
+          TableName: 'expressions-constructor',
+          Key: { constructor: { S: 'k' } },
+          UpdateExpression: 'SET a = :x',
+          ExpressionAttributeValues: { ':x': { N: n } },
+        }),
+      );
+    for (let i = 0; i < 2; i++) {
+      const out = await dynamodb.send(
+        new QueryCommand({
+          TableName: 'expressions-constructor',
+          KeyConditionExpression: '#k = :k',
+          FilterExpression: 'a >= :x',
+          ExpressionAttributeNames: { '#k': 'constructor' },
+          ExpressionAttributeValues: { ':k': { S: 'k' }, ':x': { N: '2' } },
+        }),
+      );
+      expect(out.Items).toEqual([{ constructor: { S: 'k' }, a: { N: '3' } }]);
+    }
   });
 
   it('still refuses what dynalite refuses, with its own message', async () => {
