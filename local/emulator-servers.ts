@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { trimExpiredRecords, withKinesaliteStore, type KinesaliteDbModule } from './kinesalite-retention';
 import { cacheDynaliteExpressions } from './dynalite-expression-cache';
-import { useBigintSequences } from './kinesalite-sequences';
+import { useBigintNumbers } from './kinesalite-sequences';
 import { closeEndedLevelIterators, openLevelIterators } from './level-iterators';
 import { loadS3rver } from './s3rver-patches';
 
@@ -43,7 +43,7 @@ export interface EmulatorServers {
 function loadKinesalite(): { start: (options: Record<string, unknown>) => Server; db: KinesaliteDbModule } {
   const db = require('kinesalite/db') as KinesaliteDbModule;
   // Same values, computed with BigInt instead of bignumber.js (see kinesalite-sequences.ts).
-  useBigintSequences(db);
+  useBigintNumbers(db);
   return { start: require('kinesalite') as (options: Record<string, unknown>) => Server, db };
 }
 function loadDynalite(): (options: Record<string, unknown>) => Server {

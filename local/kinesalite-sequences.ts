@@ -174,8 +174,8 @@ export function kinesaliteOriginals(db: KinesaliteDb): KinesaliteDb {
   return (db as KinesaliteDb & { [PATCHED]?: KinesaliteDb })[PATCHED] ?? { ...db };
 }
 
-/** Replaces kinesalite's conversions with the BigInt ones, once per process. */
-export function useBigintSequences(db: KinesaliteDb): void {
+/** Replaces kinesalite's sequence conversions and hash keys with the BigInt ones, once per process. */
+export function useBigintNumbers(db: KinesaliteDb): void {
   const marked = db as KinesaliteDb & { [PATCHED]?: KinesaliteDb };
   if (marked[PATCHED]) return;
   const original = { ...db };
