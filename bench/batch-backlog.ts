@@ -5,7 +5,7 @@
  * dynalite (the rows the speed layer writes, one per view cell and arrival second) and one more
  * run. Each phase of that run is timed on its own: the plan, the view queries and cell writes, the
  * reconciliation's DuckDB queries and its reads of the speed rows, and the deletion of the speed
- * rows the previous cutoff covers.
+ * rows its cutoff covers (the previous cutoff's until ADR 028, 2026-12-06).
  * Run: npx tsx bench/batch-backlog.ts [events=40000]
  * Writes bench/results/batch-backlog.json.
  */

@@ -4,7 +4,7 @@ import type { BatchViewStore, SegmentMatch, ServingPointer, SpeedRowStore } from
 
 /**
  * What a publish leaves to delete: the batch segments no served or kept version reads any more,
- * and the speed rows the version it replaced covers. Both are table Scans, of millions of items at
+ * and the speed rows its cutoff covers. Both are table Scans, of millions of items at
  * scale: inside the publish's invocation they outlasted Lambda's 15 minutes after the pointer flip
  * had succeeded, and the run ended failed. So the publish only lists them, and the cleanup step
  * deletes them page by page, handing its cursor from one invocation to the next (the batch state
@@ -43,27 +43,28 @@ export const CLEANUP_BUDGET_MS = 10 * 60_000;
 const lowest = (l: PublishedLineage) => Math.min(...Object.values(l.views).map((v) => v.base));
 
 /**
- * The tasks of a publish that replaced `replaced` by a version of lineage `lineage`: what only the
- * version `replaced` had kept as its own previous reads (no served or kept lineage reads a segment
- * below both lowest bases), and the speed rows `replaced`'s cutoff covers (the new version's
- * queries skip them; they were kept for queries that read the old pointer a moment ago).
+ * The tasks of a publish of `published` over `replaced`: what only the version `replaced` had kept
+ * as its own previous reads (no served or kept lineage reads a segment below both lowest bases),
+ * and the speed rows the new cutoff covers. Those go at once: a query reads the speed rows before
+ * the pointer (query-view.ts readServing, ADR 028), so a row it misses was deleted after a pointer
+ * covering it was published, and the pointer it reads next is that one or newer. Segments stay one
+ * version late: a query reads its version's cells after the pointer.
  */
 export function cleanupAfterPublish(
   replaced: ServingPointer | null,
-  lineage: PublishedLineage | undefined,
+  published: Pick<ServingPointer, 'cutoffMs' | 'lineage'>,
 ): CleanupTask[] {
-  if (replaced === null) return [];
   const tasks: CleanupTask[] = [];
-  const retired = replaced.previous;
+  const retired = replaced?.previous;
   if (retired && !retired.lineage) tasks.push({ kind: 'segments', segments: { version: retired.version } });
   else if (retired?.lineage) {
-    const live = [lineage, replaced.lineage].filter((l): l is PublishedLineage => l !== undefined);
+    const live = [published.lineage, replaced?.lineage].filter((l): l is PublishedLineage => l !== undefined);
     const floor = Math.min(...live.map(lowest));
     // Below the lowest base of the retired lineage nothing is left to delete: the scan is skipped.
     if (live.length > 0 && floor > lowest(retired.lineage))
       tasks.push({ kind: 'segments', segments: { before: floor } });
   }
-  tasks.push({ kind: 'speedRows', arrivedBeforeMs: replaced.cutoffMs });
+  tasks.push({ kind: 'speedRows', arrivedBeforeMs: published.cutoffMs });
   return tasks;
 }
 
@@ -75,14 +76,13 @@ export function cleanupAfterPublish(
  */
 export function cleanupOfPublished(pointer: ServingPointer): CleanupTask[] {
   const replaced = pointer.previous;
-  if (replaced === null) return [];
   const tasks: CleanupTask[] = [];
-  if (pointer.lineage && replaced.lineage)
+  if (pointer.lineage && replaced?.lineage)
     tasks.push({
       kind: 'segments',
       segments: { before: Math.min(lowest(pointer.lineage), lowest(replaced.lineage)) },
     });
-  tasks.push({ kind: 'speedRows', arrivedBeforeMs: replaced.cutoffMs });
+  tasks.push({ kind: 'speedRows', arrivedBeforeMs: pointer.cutoffMs });
   return tasks;
 }
 

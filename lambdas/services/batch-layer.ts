@@ -355,7 +355,7 @@ export async function writeBatchRows(
 /**
  * Publishes a planned run whose cells are all written: `{version, cutoff, lineage}` in one
  * conditional write (the pointer still at `plan.expectedVersion`), then the reconciliation, the
- * retirement of what only the dropped version read, and the speed rows the previous cutoff covers
+ * retirement of what only the dropped version read, and the speed rows its cutoff covers
  * (deleted here, or with `deferCleanup` listed in the result's `cleanup` for the cleanup step).
  * A lost race deletes this run's segment and leaves the winner served.
  */
@@ -438,8 +438,9 @@ export async function publishBatch(
       { kind: 'segments', segments: { version } },
     ]);
   }
-  // Keep the version just replaced (and the speed rows it needs) for queries that read the old
-  // pointer a moment ago; what only older versions needed can go.
+  // Keep the version just replaced for queries that read the old pointer a moment ago (its cells
+  // are read after the pointer); what only older versions needed can go, and the speed rows the
+  // new cutoff covers (queries read those before the pointer: ADR 028).
   // After the publish: a reconciliation problem is reported (and alarmed on), it does not undo the version.
   const reconciliation =
     current && current.cutoffMs < cutoffMs
@@ -475,7 +476,7 @@ export async function publishBatch(
       reconciliation,
       skippedCells: { count: written.unstorableCount, examples: written.unstorable },
     },
-    cleanupAfterPublish(current, lineage),
+    cleanupAfterPublish(current, next),
   );
 }
 

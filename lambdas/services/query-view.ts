@@ -70,8 +70,21 @@ export interface ServingRead {
 }
 
 /**
- * Reads the pointer, then the batch cells of its version and the speed rows of one key over
- * [fromBucket, to); or says why the published version cannot serve the view as now defined.
+ * How many times a query reads the speed rows and the pointer again when a publish moved the
+ * pointer under it (see readServing): each round needs a new publish within one query's reads,
+ * and runs publish minutes apart.
+ */
+const MAX_SERVING_READS = 4;
+
+/**
+ * Reads the speed rows of one key over [fromBucket, to), then the pointer, then the batch cells of
+ * its version; or says why the published version cannot serve the view as now defined.
+ *
+ * The speed rows come first (ADR 028). A publish deletes the speed rows its own cutoff covers as
+ * soon as it has flipped the pointer, so a row is only ever missing after a pointer that covers
+ * it was published: the pointer read after the rows (strongly consistent) is that one or a newer
+ * one, and its batch version holds every row the read missed. Read the other way round, a publish
+ * and its deletion between the two reads would leave the rows in between in neither part.
  */
 export async function readServing(
   view: ViewDefinition,
@@ -79,18 +92,30 @@ export async function readServing(
   deps: QueryDeps,
 ): Promise<ServingRead | { readonly stale: string }> {
   const { key, fromBucket, to } = query;
-  // The pointer first: the rows read after it are never older than what it promises.
-  const pointer = await deps.control.readPointer();
-  // Before any row is read: rows of another definition may not even decode under this one.
-  const stale =
-    staleBatchDefinition(view, pointer) ?? (pointer ? undefined : await notFromOrigin(view, deps));
-  if (stale !== undefined) return { stale };
-  let batchCells: BatchBucket[];
-  let speedRows: SpeedBucket[];
-  try {
-    [batchCells, speedRows] = await Promise.all([
-      pointer
-        ? deps.batch.query(
+  // Rows arrived before it are left out of the read (undefined: none is): at first every row, as
+  // no pointer has been read yet; after a read that met rows of another definition, the cutoff of
+  // the pointer read after it, as the rows the batch version covers are not served anyway.
+  let arrivedFromMs: number | undefined;
+  for (let round = 1; ; round++) {
+    let speedRows: SpeedBucket[] | undefined;
+    try {
+      speedRows = await deps.speed.query(view, key, fromBucket, to, arrivedFromMs);
+    } catch (error) {
+      // Rows created under another definition of the view: refused before any is decoded. Below
+      // the pointer's cutoff they are not served (the read again skips them); at or after it they
+      // are the answer below.
+      if (!(error instanceof SpeedRowsOfAnotherDefinition)) throw error;
+    }
+    const pointer = await deps.control.readPointer();
+    // Before any row is decoded under the view as now defined: the batch version's view, or the
+    // speed layer's origin, may be another definition.
+    const stale =
+      staleBatchDefinition(view, pointer) ?? (pointer ? undefined : await notFromOrigin(view, deps));
+    if (stale !== undefined) return { stale };
+    const covered = arrivedFromMs === undefined || (pointer !== null && pointer.cutoffMs >= arrivedFromMs);
+    if (speedRows !== undefined && covered) {
+      const batchCells = pointer
+        ? await deps.batch.query(
             pointer.version,
             view,
             key,
@@ -98,33 +123,47 @@ export async function readServing(
             to,
             selectionOf(pointer.lineage, view.name),
           )
-        : Promise.resolve([]),
-      deps.speed.query(view, key, fromBucket, to, pointer?.cutoffMs),
-    ]);
-  } catch (error) {
-    // Rows created under the view's old definition (a restart or deploy that changed it before a
-    // batch run covered them; with no batch version yet, nothing above can tell): their states
-    // are not this view's. Found by a black-box probe, 2026-12-04: a measure added while the
-    // speed layer had a backlog served 82 of 400 events until the first batch run.
-    if (!(error instanceof SpeedRowsOfAnotherDefinition)) throw error;
-    return {
-      stale: `view "${view.name}" changed while its speed rows were being written (before a batch run covered them); the next batch run (POST /admin/batch) recomputes it from the archive`,
-    };
+        : [];
+      return {
+        key,
+        pointer,
+        batchCells,
+        speedRows,
+        header: servingHeader(view, key, fromBucket, to, pointer),
+      };
+    }
+    if (speedRows === undefined && (pointer === null || pointer.cutoffMs === arrivedFromMs)) {
+      // Rows created under the view's old definition (a restart or deploy that changed it before a
+      // batch run covered them; with no batch version yet, nothing above can tell): their states
+      // are not this view's. Found by a black-box probe, 2026-12-04: a measure added while the
+      // speed layer had a backlog served 82 of 400 events until the first batch run.
+      return {
+        stale: `view "${view.name}" changed while its speed rows were being written (before a batch run covered them); the next batch run (POST /admin/batch) recomputes it from the archive`,
+      };
+    }
+    if (round === MAX_SERVING_READS)
+      throw new Error(
+        `the serving pointer moved ${round} times while one query of view "${view.name}" read it (batch runs publishing faster than a query reads); try again`,
+      );
+    arrivedFromMs = pointer?.cutoffMs;
   }
+}
+
+function servingHeader(
+  view: ViewDefinition,
+  key: readonly string[],
+  fromBucket: number,
+  to: number,
+  pointer: ServingPointer | null,
+): Record<string, unknown> {
   return {
-    key,
-    pointer,
-    batchCells,
-    speedRows,
-    header: {
-      view: view.name,
-      key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
-      granularity: view.granularity,
-      from: toIso(fromBucket),
-      to: toIso(to),
-      cutoff: pointer ? toIso(pointer.cutoffMs) : null,
-      batchVersion: pointer?.version ?? null,
-    },
+    view: view.name,
+    key: Object.fromEntries(view.key.map((field, i) => [field, key[i]])),
+    granularity: view.granularity,
+    from: toIso(fromBucket),
+    to: toIso(to),
+    cutoff: pointer ? toIso(pointer.cutoffMs) : null,
+    batchVersion: pointer?.version ?? null,
   };
 }
 

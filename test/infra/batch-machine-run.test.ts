@@ -215,9 +215,9 @@ describe('the synthesized batch state machine, run against the batch handler on 
     const outcome = await runAsl(machine, { request: {} }, w);
 
     // THEN it succeeds through the plan, two polls of the UNLOAD, one writer per unloaded object
-    // (one view: one object) and the publish
+    // (one view: one object), the publish, and the deletion of the speed rows its cutoff covers
     expect(outcome.status, JSON.stringify(outcome)).toBe('SUCCEEDED');
-    expect(w.invocations).toEqual(['plan', 'unloaded', 'unloaded', 'write', 'publish']);
+    expect(w.invocations).toEqual(['plan', 'unloaded', 'unloaded', 'write', 'publish', 'cleanup']);
     expect(outcome.visited.filter((s) => !s.includes('/'))).toEqual([
       'Plan',
       'Planned',
@@ -229,6 +229,8 @@ describe('the synthesized batch state machine, run against the batch handler on 
       'QueriesDone',
       'WriteCells',
       'Publish',
+      'CleanupLeft',
+      'Cleanup',
       'CleanupLeft',
       'Done',
     ]);
@@ -246,8 +248,8 @@ describe('the synthesized batch state machine, run against the batch handler on 
     expect(await pointer()).toMatchObject({ version: 1 });
   }, 120_000);
 
-  it('a run with nothing new archived publishes a version that serves the same values, then deletes the speed rows the replaced version covers', async () => {
-    // GIVEN the first run's version served, no new object, and a speed row its cutoff covers
+  it('a run with nothing new archived publishes a version that serves the same values, then deletes the speed rows its cutoff covers', async () => {
+    // GIVEN the first run's version served, no new object, and a speed row arrived before its cutoff
     const before = await served();
     const startedBefore = athena.started.length;
     const { cutoffMs } = (await pointer())!;

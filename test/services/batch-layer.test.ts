@@ -120,7 +120,8 @@ describe('runBatch: cutoff and publish', () => {
   it('writes every view’s cells before it publishes the version', async () => {
     const { deps, log } = setup();
     await runBatch(deps);
-    expect(log).toEqual(['run a', 'cells v1 a', 'run b', 'cells v1 b', 'publish v1']);
+    // Then the speed rows its cutoff covers go (ADR 028).
+    expect(log).toEqual(['run a', 'cells v1 a', 'run b', 'cells v1 b', 'publish v1', 'speed delete <125000']);
   });
 
   it('publishes an empty version when the archive holds no events yet', async () => {
@@ -197,13 +198,14 @@ describe('runBatch: failures leave the previous version served', () => {
     const { deps, control, batch, wm, speed, log } = setup(10_500);
     await runBatch(deps);
     const before = control.pointer;
+    const deletedBefore = [...speed.deletedBefore];
     wm.value = 20_500;
     batch.failWritesWhere((version, view) => version === 2 && view === 'b');
     await expect(runBatch(deps)).rejects.toThrow('batch table write of b failed');
     expect(control.pointer).toEqual(before);
     // The plan queries the buckets new arrivals touch in every view; then each view's recomputation and its cells.
     expect(log.slice(-6)).toEqual(['run a', 'run b', 'run a', 'cells v2 a', 'run b', 'cells v2 b failed']);
-    expect(speed.deletedBefore).toEqual([]);
+    expect(speed.deletedBefore).toEqual(deletedBefore); // only what version 1's publish covered
     expect(batch.deletedVersions).toEqual([]);
     // What is served is still version 1.
     expect(await batch.query(control.pointer?.version ?? -1, viewB, ['x'], 0, 1e9)).toEqual([
@@ -237,8 +239,8 @@ describe('a pointer write whose answer was lost (the SDK retried it)', () => {
     expect(control.pointer?.version).toBe(result.version);
     expect(batch.deletedVersions).toEqual([]);
     expect(batch.versions()).toContain(result.version);
-    // It finishes as a publish does: the speed rows the previous cutoff covers go.
-    expect(speed.deletedBefore).toHaveLength(1);
+    // It finishes as a publish does: the speed rows its cutoff covers go (after the first run's).
+    expect(speed.deletedBefore).toEqual([125_000, 125_000]);
   });
 });
 
@@ -257,7 +259,7 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
     await runBatch(deps, { full: true });
     wm.value = 20_500;
     await runBatch(deps, { full: true });
-    for (const arrival of [11_000, 12_000, 13_000, 14_000, 15_000, 25_000])
+    for (const arrival of [11_000, 12_000, 13_000, 14_000, 15_000, 25_000, 35_000])
       speed.seed(address(arrival), count(1));
     wm.value = 30_500;
     const planned = await planBatch(deps, { full: true });
@@ -279,7 +281,7 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
       cursor: {
         tasks: [
           { kind: 'segments', segments: { before: 2 } },
-          { kind: 'speedRows', arrivedBeforeMs: 20_000 },
+          { kind: 'speedRows', arrivedBeforeMs: 30_000 },
         ],
         index: 0,
         page: null,
@@ -288,7 +290,7 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
       speedRowsDeleted: 0,
     });
     expect(batch.versions()).toEqual([1, 2, 3]);
-    expect(speed.all()).toHaveLength(6);
+    expect(speed.all()).toHaveLength(7);
 
     // WHEN the Cleanup step runs, one item a Scan page and a minute a page, with a 2-minute budget
     batch.deletePageSize = 1;
@@ -315,13 +317,13 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
       calls.push(progress);
     }
     // THEN each invocation handed its cursor on, and together they deleted v1's 3 cells and the
-    // 5 speed rows v2's cutoff covers, nothing else
-    expect(calls.length).toBe(4); // 8 pages (3 cells, 5 rows), 2 a call
+    // 6 speed rows v3's own cutoff covers (ADR 028), nothing else
+    expect(calls.length).toBe(5); // 9 pages (3 cells, 6 rows), 2 a call
     expect(calls.slice(0, -1).every((c) => !c.done)).toBe(true);
     expect(calls.reduce((n, c) => n + c.cellsDeleted, 0)).toBe(3);
-    expect(calls.reduce((n, c) => n + c.speedRowsDeleted, 0)).toBe(5);
+    expect(calls.reduce((n, c) => n + c.speedRowsDeleted, 0)).toBe(6);
     expect(batch.versions()).toEqual([2, 3]);
-    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([35_000]);
     expect(await batch.query(3, viewB, ['x'], 0, 1e9)).toEqual([{ bucketMs: 0, state: count(5) }]);
 
     // AND a retried step (the first cursor again) deletes nothing more
@@ -337,15 +339,15 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
     expect(again.status).toBe('published');
     expect(again.cleanup?.cursor.tasks).toEqual([
       { kind: 'segments', segments: { before: 2 } },
-      { kind: 'speedRows', arrivedBeforeMs: 20_000 },
+      { kind: 'speedRows', arrivedBeforeMs: 30_000 },
     ]);
     expect(await cleanUp(again.cleanup!.cursor, deps)).toMatchObject({
       done: true,
       cellsDeleted: 3,
-      speedRowsDeleted: 5,
+      speedRowsDeleted: 6,
     });
     expect(batch.versions()).toEqual([2, 3]);
-    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([35_000]);
   });
 
   it('a run that lost the race lists its own segment for the loop, and deletes nothing itself', async () => {
@@ -364,7 +366,7 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
     expect(batch.versions()).not.toContain(plan.version);
   });
 
-  it('the first publish leaves nothing to delete', async () => {
+  it('the first publish deletes only the speed rows its cutoff covers', async () => {
     const { deps } = setup();
     const planned = await planBatch(deps, {});
     if ('skipped' in planned) throw new Error('expected a plan');
@@ -377,7 +379,10 @@ describe('the cloud: Publish leaves its deletions to the Cleanup loop', () => {
         deferCleanup: true,
       },
     );
-    expect(result.cleanup).toMatchObject({ done: true, cursor: { tasks: [] } });
+    expect(result.cleanup).toMatchObject({
+      done: false,
+      cursor: { tasks: [{ kind: 'speedRows', arrivedBeforeMs: 125_000 }] },
+    });
   });
 });
 
@@ -493,7 +498,7 @@ describe('readByPointer', () => {
   });
 });
 
-describe('runBatch: cleanup one version late', () => {
+describe('runBatch: segments one version late, speed rows at once', () => {
   const address = (arrivalBucketMs: number): SpeedRowAddress => ({
     view: 'a',
     key: ['x'],
@@ -501,16 +506,17 @@ describe('runBatch: cleanup one version late', () => {
     arrivalBucketMs,
   });
 
-  it('deletes the version before the previous one and the speed rows the previous cutoff covers (full runs)', async () => {
+  it('deletes the version before the previous one, and the speed rows its own cutoff covers (full runs)', async () => {
     const { deps, batch, speed, wm, log } = setup(10_500);
     for (const arrival of [5_000, 15_000, 25_000, 35_000]) speed.seed(address(arrival), count(1));
 
     expect(await runBatch(deps, { full: true })).toMatchObject({
       version: 1,
       cutoffMs: 10_000,
-      speedRowsDeleted: 0,
+      speedRowsDeleted: 1,
     });
-    expect(speed.deletedBefore).toEqual([]); // nothing published before: nothing covered yet
+    // The first version's cutoff covers a row already: queries read rows before the pointer (ADR 028).
+    expect(speed.deletedBefore).toEqual([10_000]);
 
     wm.value = 20_500;
     expect(await runBatch(deps, { full: true })).toMatchObject({
@@ -519,8 +525,8 @@ describe('runBatch: cleanup one version late', () => {
       speedRowsDeleted: 1,
     });
     expect(batch.deletedVersions).toEqual([]); // v1 stays for queries that read the old pointer
-    expect(speed.deletedBefore).toEqual([10_000]); // the previous cutoff, not the new one
-    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([15_000, 25_000, 35_000]);
+    expect(speed.deletedBefore).toEqual([10_000, 20_000]); // the new cutoff
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000, 35_000]);
 
     wm.value = 30_500;
     expect(await runBatch(deps, { full: true })).toMatchObject({
@@ -530,13 +536,13 @@ describe('runBatch: cleanup one version late', () => {
     });
     expect(batch.deletedVersions).toEqual([1]);
     expect(batch.versions()).toEqual([2, 3]);
-    expect(speed.deletedBefore).toEqual([10_000, 20_000]);
-    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([25_000, 35_000]);
+    expect(speed.deletedBefore).toEqual([10_000, 20_000, 30_000]);
+    expect(speed.all().map((r) => r.address.arrivalBucketMs)).toEqual([35_000]);
     // Cleanup happens only after the publish.
     const publish = log.indexOf('publish v3');
     expect(publish).toBeGreaterThan(-1);
     expect(log.indexOf('delete v1')).toBeGreaterThan(publish);
-    expect(log.indexOf('speed delete <20000')).toBeGreaterThan(publish);
+    expect(log.indexOf('speed delete <30000')).toBeGreaterThan(publish);
   });
 
   it('reconciles batch against speed over the arrival window between the two cutoffs', async () => {

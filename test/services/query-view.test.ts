@@ -314,6 +314,79 @@ describe('queryView: batch ⊕ speed at the cutoff', () => {
   });
 });
 
+describe('queryView: a publish and its deletion during a query (ADR 028)', () => {
+  // A publish deletes the speed rows its cutoff covers right after the flip. Whenever that lands
+  // among a query's reads, the answer holds every event once: the rows are read before the pointer.
+  it.each([0, 1, 2, 3, 4])(
+    'is exact when the publish lands before store call %i of the query',
+    async (at) => {
+      const s = setup();
+      const cutoff = T0 + 5 * MIN;
+      const next = T0 + 8 * MIN;
+      await s.batch.writeCells(3, clicks, [
+        { key: ['/home'], bucketMs: T0, state: state(clicks, [1, 2, 3]) },
+        { key: ['/home'], bucketMs: T0 + MIN, state: state(clicks, [10]) },
+      ]);
+      // Version 4 holds what arrived up to its cutoff too.
+      await s.batch.writeCells(4, clicks, [
+        { key: ['/home'], bucketMs: T0, state: state(clicks, [1, 2, 3, 100]) },
+        { key: ['/home'], bucketMs: T0 + MIN, state: state(clicks, [10]) },
+        { key: ['/home'], bucketMs: T0 + 3 * MIN, state: state(clicks, [7, 8]) },
+      ]);
+      s.control.pointer = { version: 3, cutoffMs: cutoff, publishedAt: iso(cutoff + MIN), previous: null };
+      const row = (bucketMs: number, arrivalBucketMs: number, amounts: number[]) =>
+        s.speed.seed({ view: 'clicks', key: ['/home'], bucketMs, arrivalBucketMs }, state(clicks, amounts));
+      row(T0, cutoff, [100]);
+      row(T0 + 3 * MIN, cutoff + 2 * MIN, [7, 8]);
+      row(T0 + 3 * MIN, next, [5]); // after both cutoffs: speed only
+
+      let calls = 0;
+      const publishAt = async () => {
+        if (calls++ !== at) return;
+        s.control.pointer = {
+          version: 4,
+          cutoffMs: next,
+          publishedAt: iso(next + MIN),
+          previous: { version: 3, cutoffMs: cutoff },
+        };
+        await s.speed.deleteArrivedBefore(next);
+      };
+      const deps: QueryDeps = {
+        views,
+        clock: new ManualClock(T0 + 30 * MIN),
+        arrivalBucketMs: ARRIVAL_BUCKET_MS,
+        speed: Object.assign(Object.create(s.speed) as InMemorySpeedRowStore, {
+          query: async (...args: Parameters<InMemorySpeedRowStore['query']>) => {
+            await publishAt();
+            return s.speed.query(...args);
+          },
+        }),
+        control: {
+          readPointer: async () => {
+            await publishAt();
+            return s.control.readPointer();
+          },
+          publish: () => Promise.reject(new Error('not used')),
+          nextVersion: () => Promise.reject(new Error('not used')),
+        },
+        batch: Object.assign(Object.create(s.batch) as InMemoryBatchViewStore, {
+          query: async (...args: Parameters<InMemoryBatchViewStore['query']>) => {
+            await publishAt();
+            return s.batch.query(...args);
+          },
+        }),
+      };
+      const result = await queryView('clicks', { page: '/home', ...range }, deps);
+      expect(result.status).toBe(200);
+      expect((result.body as Body).buckets).toEqual([
+        { start: iso(T0), measures: { n: 4, amount: 106 } },
+        { start: iso(T0 + MIN), measures: { n: 1, amount: 10 } },
+        { start: iso(T0 + 3 * MIN), measures: { n: 3, amount: 20 } },
+      ]);
+    },
+  );
+});
+
 describe('queryView: default range', () => {
   it('serves the 24 hours up to the end of the current bucket', async () => {
     const now = T0 + 30 * MIN + 12_345; // 12:30:12.345
