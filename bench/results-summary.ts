@@ -248,8 +248,21 @@ backlog catch-up (\`bench/local-pipeline.ts 20000\`, Zipf over 1,000 pages, batc
 | e2e_visibility_efo_50keys_p50_ms / p95 (50 pages, \`--enhanced-fan-out\`) | ${fmt(value('e2e_visibility_efo_50keys_p50_ms'))} / ${fmt(value('e2e_visibility_efo_50keys_p95_ms'))} | |
 
 The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
-(2026-12-05 07:25-07:31 UTC, 5f1b942; load average 0.4 to 1.0 during the queries, 2.0 to 3.6
-during the visibility runs, the bench's own; one run of each): 300 queries each, and visibility over
+(2026-12-06 02:31-02:36 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
+own; one run of each), after ADR 028: a publish now deletes the speed rows its own cutoff covers
+(queries read the speed rows before the pointer), where it deleted those its predecessor's cutoff
+covered. The benchmark runs one batch over a day that went through the speed layer, so every query
+read and filtered out the day's 1,440 covered rows until then: query p50 / p99 13.8 / 47.5 ms late,
+10.4 / 26.1 ms on time (the run of 2026-12-05 below: 25 / 73 and 26 / 61 ms; interleaved with
+1355202 this morning at 300 late queries, load 2 to 3.4: 41.8 / 110.1 and 38.0 / 111.9 ms before,
+20.9 / 88.6 and 13.7 / 51.9 after). The first query after the batch run is now timed apart
+(\`query_first_ms\`, 188 / 187 ms: the query function's first invocation and its first read of the
+version) and left out of the percentiles; in \`--quick\`'s 60 queries it had been the p99.
+Visibility in this run: p50 / p95 872 / 2,246 ms on 1,000 keys, 194 / 1,709 with enhanced
+fan-out, 784 / 1,088 on 50 keys, **168 / 272 ms on 50 keys with enhanced fan-out**.
+
+The run before (2026-12-05 07:25-07:31 UTC, 5f1b942; load average 0.4 to 1.0 during the queries, 2.0
+to 3.6 during the visibility runs, the bench's own; one run of each): 300 queries each, and visibility over
 60 s at 1,000 events/s on 1,000 keys, then the same three times more: with \`--enhanced-fan-out\` (a
 caught-up shard read every 200 ms instead of once a second, ADR 025), with the other events over
 50 pages, and both. **With 50 keys and enhanced fan-out the target is met in this run: p50 / p95
