@@ -617,10 +617,6 @@ async function touchedBuckets(
 }
 
 /**
- * Deletes what only the version just dropped from rollback could read: a version written before
- * incremental runs is deleted whole; otherwise the segments below every base still served.
- */
-/**
  * Did this run's pointer write land although the store answered that the condition failed? The
  * SDK retries a request whose answer was lost (a dropped connection, a timeout), and the retry of
  * a conditional put that had landed meets its own write: "another run published first" would
