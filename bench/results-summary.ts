@@ -248,7 +248,7 @@ backlog catch-up (\`bench/local-pipeline.ts 20000\`, Zipf over 1,000 pages, batc
 | e2e_visibility_efo_50keys_p50_ms / p95 (50 pages, \`--enhanced-fan-out\`) | ${fmt(value('e2e_visibility_efo_50keys_p50_ms'))} / ${fmt(value('e2e_visibility_efo_50keys_p95_ms'))} | |
 
 The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
-(2026-12-06 02:31-02:36 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
+(2026-12-06 02:20-02:25 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
 own; one run of each), after ADR 028: a publish now deletes the speed rows its own cutoff covers
 (queries read the speed rows before the pointer), where it deleted those its predecessor's cutoff
 covered. The benchmark runs one batch over a day that went through the speed layer, so every query
