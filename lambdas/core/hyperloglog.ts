@@ -47,7 +47,7 @@ function packedHash(value: string): number {
 // Registers live in 64 blocks of 64, each allocated once a register in it is set and shared
 // between copies until one of them writes it (copy on write). The speed layer copies a row's sketch
 // every batch and writes it back: with blocks that costs two 64-slot arrays and the blocks the
-// batch touches, not 4 KB, and the sparse text of a block no add touched is reused as it was.
+// batch touches, not 4 KB, and the packed text of a block no add touched is reused as it was.
 const BLOCK_BITS = 6;
 const BLOCK_SIZE = 1 << BLOCK_BITS;
 const BLOCK_MASK = BLOCK_SIZE - 1;
@@ -56,13 +56,14 @@ const BLOCKS = HLL_REGISTERS >> BLOCK_BITS;
 export class HyperLogLog {
   /** null: every register of the block is 0. */
   private readonly blocks: (Uint8Array | null)[];
-  /** Sparse text of each block, once computed ('' for a block of zeros), undefined after a change. */
+  /** Packed text of each block, once computed ('' for a block of zeros), undefined after a change. */
   private readonly texts: (string | undefined)[];
   /** Bit b (of blocks 0-31, then 32-63): this sketch alone holds block b, so it may write in place. */
   private ownedLow = 0;
   private ownedHigh = 0;
   private dense: Uint8Array | undefined;
-  private sparse: string | undefined;
+  /** toText()'s packed form, once computed, undefined after a change. */
+  private packed: string | undefined;
   /** toText()'s dense form, once computed, undefined after a change. */
   private denseText: string | undefined;
   /** Registers set (non-zero), when known: kept by add(), recounted after a merge. */
@@ -114,7 +115,7 @@ export class HyperLogLog {
       copy.blocks[b] = this.blocks[b];
       copy.texts[b] = this.texts[b];
     }
-    copy.sparse = this.sparse;
+    copy.packed = this.packed;
     copy.denseText = this.denseText;
     copy.setCount = this.setCount;
     // Both sides now hold the blocks: neither may write them in place any more.
@@ -148,7 +149,7 @@ export class HyperLogLog {
     block[index & BLOCK_MASK] = rank;
     this.texts[b] = undefined;
     this.dense = undefined;
-    this.sparse = undefined;
+    this.packed = undefined;
     this.denseText = undefined;
   }
 
@@ -228,26 +229,45 @@ export class HyperLogLog {
     return Math.round(raw);
   }
 
-  /** Sparse text `index:rank,...` in index order: compact for DynamoDB, and what the batch SQL emits. */
+  /**
+   * Sparse text `index:rank,...` in index order: what the batch SQL emits (read by fromSparse), and
+   * what rows stored before the packed text (ADR 029).
+   */
   toSparse(): string {
-    // Every speed-row write encodes its sketches: blocks no add touched since keep their text, and
-    // a sketch no add touched keeps its whole text. Joined at once: one flat string, no rope.
-    if (this.sparse !== undefined) return this.sparse;
-    const parts = sparseParts;
+    const parts: string[] = [];
+    for (let b = 0; b < BLOCKS; b++) {
+      const block = this.blocks[b];
+      if (block === null) continue;
+      const text = blockText(block, b << BLOCK_BITS);
+      if (text !== '') parts.push(text);
+    }
+    return parts.join(',');
+  }
+
+  /**
+   * `p` and three characters per set register, in index order (ADR 029): the register's index
+   * (12 bits) and rank (6 bits) as three base64url digits. Every speed-row write encodes its
+   * sketches: blocks no add touched since keep their text, and a sketch no add touched keeps its
+   * whole text. Joined at once: one flat string, no rope. '' for the empty sketch.
+   */
+  private toPacked(): string {
+    if (this.packed !== undefined) return this.packed;
+    const parts = packedParts;
     parts.length = 0;
+    parts.push(PACKED_MARK_TEXT);
     for (let b = 0; b < BLOCKS; b++) {
       const block = this.blocks[b];
       if (block === null) continue;
       let text = this.texts[b];
       if (text === undefined) {
-        text = blockText(block, b << BLOCK_BITS);
+        text = blockPacked(block, b << BLOCK_BITS);
         this.texts[b] = text;
       }
       if (text !== '') parts.push(text);
     }
-    this.sparse = parts.length === 1 ? parts[0] : parts.join(',');
+    this.packed = parts.length === 1 ? '' : parts.join('');
     parts.length = 0;
-    return this.sparse;
+    return this.packed;
   }
 
   /** Registers set (non-zero). */
@@ -264,15 +284,15 @@ export class HyperLogLog {
   }
 
   /**
-   * The text rows store (ADR 018): the sparse text while few registers are set, else the dense
-   * text, `d` and one character per register, whichever the count of set registers says is
+   * The text rows store (ADRs 018 and 029): the packed text while few registers are set, else the
+   * dense text, `d` and one character per register, whichever the count of set registers says is
    * shorter. A full sketch's sparse text is about 30 KB and every speed-row write of a busy key
    * printed it, escaped it into the request and paid its write units; the dense text is 4,097
-   * characters whatever the sketch holds. A function of the registers alone, so equal sketches
-   * always print the same text.
+   * characters whatever the sketch holds, the packed text 1 + 3 per set register. A function of
+   * the registers alone, so equal sketches always print the same text.
    */
   toText(): string {
-    if (this.registersSet() < DENSE_FROM_REGISTERS) return this.toSparse();
+    if (this.registersSet() < DENSE_FROM_REGISTERS) return this.toPacked();
     if (this.denseText === undefined) {
       const out = denseBytes;
       out[0] = DENSE_MARK;
@@ -287,8 +307,12 @@ export class HyperLogLog {
     return this.denseText;
   }
 
-  /** Reads what toText() printed: the dense text, or the sparse text (fromSparse) of older rows too. */
+  /**
+   * Reads what toText() printed: the packed or the dense text, or the sparse text (fromSparse) of
+   * rows stored before the packed one.
+   */
   static fromText(text: string | null | undefined): HyperLogLog {
+    if (text && text.charCodeAt(0) === PACKED_MARK) return HyperLogLog.fromPacked(text);
     if (!text || text.charCodeAt(0) !== DENSE_MARK) return HyperLogLog.fromSparse(text);
     if (text.length !== DENSE_LENGTH) {
       throw new Error(
@@ -307,6 +331,32 @@ export class HyperLogLog {
       registers[i] = rank;
     }
     return new HyperLogLog(registers);
+  }
+
+  /** Reads the packed text (toPacked), refusing any other: every register's three digits, indexes rising. */
+  static fromPacked(text: string): HyperLogLog {
+    const n = text.length;
+    if (n < 4 || (n - 1) % 3 !== 0 || text.charCodeAt(0) !== PACKED_MARK)
+      throw new Error(
+        `malformed packed HyperLogLog text: ${n} characters, expected "p" and three per set register`,
+      );
+    const sketch = new HyperLogLog();
+    let previous = -1;
+    for (let at = 1; at < n; at += 3) {
+      const a = packedDigit(text.charCodeAt(at));
+      const b = packedDigit(text.charCodeAt(at + 1));
+      const c = packedDigit(text.charCodeAt(at + 2));
+      const value = (a << 12) | (b << 6) | c;
+      const index = value >> 6;
+      const rank = value & 63;
+      if (a < 0 || b < 0 || c < 0 || rank < 1 || rank > HLL_RANK_BITS + 1 || index <= previous)
+        throw new Error(
+          `malformed packed HyperLogLog text: register ${JSON.stringify(text.slice(at, at + 3))} at ${at} is not a base64url index and rank 1 to ${HLL_RANK_BITS + 1} above the previous index`,
+        );
+      previous = index;
+      sketch.raise(index, rank);
+    }
+    return sketch;
   }
 
   static fromSparse(text: string | null | undefined): HyperLogLog {
@@ -367,22 +417,50 @@ export class HyperLogLog {
 
 /** First character of a dense text: never the first of a sparse one (a digit, or nothing). */
 const DENSE_MARK = 100; // 'd'
+/** First character of a packed text: neither a dense one's nor a sparse one's. */
+const PACKED_MARK = 112; // 'p'
+const PACKED_MARK_TEXT = 'p';
+/** The 64 digits of the packed text (base64url): none needs escaping in JSON. */
+const PACKED_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const PACKED_DIGITS = Uint8Array.from(PACKED_ALPHABET, (c) => c.charCodeAt(0));
+const PACKED_VALUES = Int8Array.from({ length: 128 }, (_, c) =>
+  PACKED_ALPHABET.indexOf(String.fromCharCode(c)),
+);
+/** The value of a packed digit's character code, or -1. */
+function packedDigit(code: number): number {
+  return code < 128 ? PACKED_VALUES[code] : -1;
+}
 const DENSE_LENGTH = 1 + HLL_REGISTERS;
 /** Rank r is printed as the r-th of these characters: none needs escaping in JSON. */
 const DENSE_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef';
 const DENSE_DIGITS = Uint8Array.from(DENSE_ALPHABET, (c) => c.charCodeAt(0));
 const DENSE_RANKS = Int8Array.from({ length: 128 }, (_, c) => DENSE_ALPHABET.indexOf(String.fromCharCode(c)));
 /**
- * Registers set from which the dense text is stored: a set register takes 4 to 8 characters of
- * sparse text (`index:rank,`), about 7.3 on average (3/4 of the indexes have 4 digits), so from
- * about 560 set registers on the sparse text is the longer one.
+ * Registers set from which the dense text is stored: the packed text takes 1 + 3 characters per
+ * set register, the dense one 4,097, so from 1,366 set registers on the packed one is the longer.
+ * (With the sparse text, 4 to 8 characters a register, about 7.3 on average, it was 560: ADR 018.)
  */
-export const DENSE_FROM_REGISTERS = 560;
+export const DENSE_FROM_REGISTERS = 1366;
 const denseBytes = Buffer.allocUnsafe(DENSE_LENGTH);
 const denseRegisters = new Uint8Array(HLL_REGISTERS);
 
-/** Scratch list of block texts for toSparse (synchronous, so one list serves every call). */
-const sparseParts: string[] = [];
+/** Scratch list of block texts for toPacked (synchronous, so one list serves every call). */
+const packedParts: string[] = [];
+
+/** The packed text of a block's set registers, `first` being the index of its register 0. */
+function blockPacked(block: Uint8Array, first: number): string {
+  const out = blockBytes;
+  let at = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) {
+    const rank = block[i];
+    if (rank === 0) continue;
+    const value = ((first + i) << 6) | rank;
+    out[at++] = PACKED_DIGITS[value >> 12];
+    out[at++] = PACKED_DIGITS[(value >> 6) & 63];
+    out[at++] = PACKED_DIGITS[value & 63];
+  }
+  return at === 0 ? '' : out.toString('latin1', 0, at);
+}
 
 // A block's text is written as Latin-1 bytes into one scratch buffer and read out as one string:
 // a block the batch touched is printed again on every row write, and one string per register

@@ -349,19 +349,33 @@ describe('HyperLogLog stored text (toText: sparse while few registers are set, d
       return registers;
     });
 
-  /** What toText must print, written from the definition alone. */
+  /** What toText must print, written from the definition alone (ADR 029: the packed text). */
   function expectedText(registers: Uint8Array): string {
     const set = registers.filter((r) => r > 0).length;
-    if (set < DENSE_FROM_REGISTERS) return new HyperLogLog(registers).toSparse();
+    if (set === 0) return '';
+    if (set < DENSE_FROM_REGISTERS) {
+      const base64url = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      let text = 'p';
+      registers.forEach((rank, index) => {
+        if (rank === 0) return;
+        const value = index * 64 + rank; // 12 bits of index, 6 of rank: three base64url digits
+        text +=
+          base64url[Math.floor(value / 4096)] +
+          base64url[Math.floor(value / 64) % 64] +
+          base64url[value % 64];
+      });
+      return text;
+    }
     return 'd' + Array.from(registers, (r) => ALPHABET[r]).join('');
   }
 
-  it('prints the sparse text below the threshold and d + one character per register from it, and reads both back', () => {
+  it('prints the packed text below the threshold and d + one character per register from it, and reads both back', () => {
     fc.assert(
       fc.property(anyFillArb, (registers) => {
         const text = new HyperLogLog(registers).toText();
         expect(text).toBe(expectedText(registers));
-        expect(text.length).toBeLessThanOrEqual(1 + HLL_REGISTERS + 8 * DENSE_FROM_REGISTERS);
+        // Whichever is shorter: never more than the dense text's 4,097 characters.
+        expect(text.length).toBeLessThanOrEqual(1 + HLL_REGISTERS);
         expect(Array.from(HyperLogLog.fromText(text).registers)).toEqual(Array.from(registers));
       }),
       { numRuns: 150 },
@@ -393,7 +407,8 @@ describe('HyperLogLog stored text (toText: sparse while few registers are set, d
   it('crosses to the dense text exactly at the threshold as values are added one by one', () => {
     const sketch = new HyperLogLog();
     for (let i = 0; sketch.registers.filter((r) => r > 0).length < DENSE_FROM_REGISTERS; i++) {
-      expect(sketch.toText()).toBe(sketch.toSparse());
+      expect(sketch.toText()).toBe(expectedText(sketch.registers));
+      if (i > 0) expect(sketch.toText().startsWith('p')).toBe(true);
       sketch.add(`user-${i}`);
     }
     expect(sketch.toText()).toBe(expectedText(sketch.registers));
@@ -408,6 +423,27 @@ describe('HyperLogLog stored text (toText: sparse while few registers are set, d
     ['a character outside ASCII', 'd' + 'é' + '0'.repeat(HLL_REGISTERS - 1)],
   ])('refuses a dense text %s', (_, text) => {
     expect(() => HyperLogLog.fromText(text)).toThrow(/malformed dense HyperLogLog text/);
+  });
+
+  it.each([
+    ['no register', 'p'],
+    ['a partial register', 'pAAB' + 'A'],
+    ['a rank of 0', 'pAAA'],
+    ['a rank above 41', 'pAAq'],
+    ['indexes not rising', 'pABBAAB'],
+    ['an index twice', 'pAABAAB'],
+    ['a character outside the alphabet', 'pAA+'],
+    ['a character outside ASCII', 'pAAé'],
+  ])('refuses a packed text with %s', (_, text) => {
+    expect(() => HyperLogLog.fromText(text)).toThrow(/malformed packed HyperLogLog text/);
+  });
+
+  it('reads the packed text of the largest index and rank', () => {
+    const registers = new Uint8Array(HLL_REGISTERS);
+    registers[0] = 1;
+    registers[HLL_REGISTERS - 1] = HLL_RANK_BITS + 1;
+    expect(new HyperLogLog(registers).toText()).toBe('pAAB__p');
+    expect(Array.from(HyperLogLog.fromText('pAAB__p').registers)).toEqual(Array.from(registers));
   });
 
   it('reads sparse texts (rows written before the dense form) as fromSparse does', () => {
