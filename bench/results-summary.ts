@@ -724,7 +724,9 @@ with its own instance, over one table: ${conflictLine()}. Until then it simulate
 conflicts, one fence a row) and reported $1.895 at 100M and $1.009 at 1B on the default stream
 (the same day's run, before the change), and with the shards simulated, before an instance read
 a contended key's rows first (SpeedRowCache, the same day), $2.414 and $1.702. Rows per shard would
-end the conflicts (not built).
+end the conflicts (not built). Since 2026-12-06 a sketch below 1,366 set registers is stored as
+packed text, three characters per set register where the sparse list took about 7.3 (ADR 029): the
+run before it gave $2.123 at 100M (1.167 row write units per event) and $1.294 at 1B.
 The tuned column is the cost-minded deployment (\`-c shardCount=N\` and the speed layer's
 \`maxBatchingWindow\` at ${TUNED_WINDOW_S} s: up to ${TUNED_WINDOW_S} s more before an event is served).
 
