@@ -419,7 +419,7 @@ export class HyperLogLog {
 const DENSE_MARK = 100; // 'd'
 /** First character of a packed text: neither a dense one's nor a sparse one's. */
 const PACKED_MARK = 112; // 'p'
-const PACKED_MARK_TEXT = 'p';
+const PACKED_MARK_TEXT = String.fromCharCode(PACKED_MARK);
 /** The 64 digits of the packed text (base64url): none needs escaping in JSON. */
 const PACKED_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const PACKED_DIGITS = Uint8Array.from(PACKED_ALPHABET, (c) => c.charCodeAt(0));

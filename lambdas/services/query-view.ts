@@ -107,8 +107,10 @@ export async function readServing(
       if (!(error instanceof SpeedRowsOfAnotherDefinition)) throw error;
     }
     const pointer = await deps.control.readPointer();
-    // Before any row is decoded under the view as now defined: the batch version's view, or the
-    // speed layer's origin, may be another definition.
+    // The batch version's view, or the speed layer's origin, may be another definition. The rows
+    // read above could be decoded without this check first: the store refuses a row created under
+    // another definition before decoding any (ADR 022). Rows from before ADR 022 carry no
+    // definition; below the cutoff they last until the next publish's cleanup.
     const stale =
       staleBatchDefinition(view, pointer) ?? (pointer ? undefined : await notFromOrigin(view, deps));
     if (stale !== undefined) return { stale };
