@@ -12,7 +12,7 @@ import {
   repeatedQueryParamsAnswer,
 } from '../adapters/codecs/api-gateway';
 import { systemClock } from '../ports/clock';
-import { makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
+import { makeDynamoDbItemClient, makeDynamoDocumentClient } from '../runtime/clients/dynamodb';
 import { answerBeforeTimeout } from '../runtime/answer-deadline';
 import { readServingConfig, type QueryConfig } from '../runtime/config';
 import { kappaHandler } from '../runtime/kappa-serving';
@@ -26,15 +26,17 @@ const kappa = serving.architecture === 'kappa' ? kappaHandler(serving) : undefin
 // In kappa mode the Lambda tables are unset and the stores below are never called (kappa answers first).
 const config = serving as QueryConfig;
 const dynamo = makeDynamoDocumentClient(config.endpoints);
+// Every GET reads the key's speed rows and the pointer: plain item commands, middleware resolved once.
+const items = makeDynamoDbItemClient(config.endpoints);
 const deps = {
   views: config.views,
   // Module scope: published batch versions are immutable, so a warm instance keeps what it read.
   batch: new CachedBatchViewStore(new DynamoDbBatchViewStore(dynamo, config.batchTable)),
   // Module scope too: a warm instance decodes only the speed rows that changed since its last
   // query, and merges only the buckets whose parts changed.
-  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable, { decoded: new DecodedSpeedRows() }),
+  speed: new DynamoDbSpeedRowStore(dynamo, config.speedTable, { decoded: new DecodedSpeedRows(), items }),
   served: new ServedBucketMemo(),
-  control: new DynamoDbControlStore(dynamo, config.controlTable),
+  control: new DynamoDbControlStore(dynamo, config.controlTable, items),
   clock: systemClock,
   arrivalBucketMs: config.arrivalBucketMs,
 };

@@ -11,7 +11,7 @@ import {
   type ServingPointer,
   type SpeedRowStore,
 } from '../ports/stores';
-import { boundedAnswer, type BucketAnswer } from './answer-size';
+import { boundedAnswer, type BucketAnswer, type BucketJson } from './answer-size';
 import { ServedBucketMemo } from './served-bucket-memo';
 
 export interface QueryDeps {
@@ -50,13 +50,19 @@ export async function queryView(
   deps: QueryDeps,
 ): Promise<HttpResult> {
   const served = deps.served ?? new ServedBucketMemo();
-  return answerViewQuery(viewName, params, deps, (view, read) => {
-    const cutoffMs = read.pointer?.cutoffMs ?? null;
-    const key = served.of(view, read.key);
-    return servingInputs(read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs).map((b) =>
-      key.bucket(b.start, b.parts),
-    );
-  });
+  return answerViewQuery(
+    viewName,
+    params,
+    deps,
+    (view, read) => {
+      const cutoffMs = read.pointer?.cutoffMs ?? null;
+      const key = served.of(view, read.key);
+      return servingInputs(read.batchCells, read.speedRows, cutoffMs, deps.arrivalBucketMs).map((b) =>
+        key.bucket(b.start, b.parts),
+      );
+    },
+    served.json,
+  );
 }
 
 /** What one answer of a view is made of: the pointer, the rows of both parts, and the answer's header. */
@@ -179,6 +185,7 @@ export async function answerViewQuery(
   params: Readonly<Record<string, string | undefined>>,
   deps: QueryDeps,
   buckets: (view: ViewDefinition, read: ServingRead) => BucketAnswer['buckets'],
+  bucketJson?: BucketJson,
 ): Promise<HttpResult> {
   const view = findView(viewName, deps.views);
   if ('status' in view) return view;
@@ -187,7 +194,7 @@ export async function answerViewQuery(
     return { status: 400, body: { error: 'invalid query', problems: parsed.problems } };
   const read = await readServing(view, parsed, deps);
   if ('stale' in read) return { status: 409, body: { error: read.stale } };
-  return boundedAnswer({ ...read.header, buckets: buckets(view, read) });
+  return boundedAnswer({ ...read.header, buckets: buckets(view, read) }, bucketJson);
 }
 
 /**

@@ -28,6 +28,8 @@ export interface ServedBucketAnswer {
  */
 export class ServedBucketMemo {
   private readonly keys = new Map<string, Map<number, Answer>>();
+  /** The JSON text of each bucket answer handed out, while the answer is held. */
+  private readonly texts = new WeakMap<object, string>();
   private held = 0;
   hits = 0;
   misses = 0;
@@ -62,6 +64,19 @@ export class ServedBucketMemo {
       own.clear();
     }
   }
+
+  /**
+   * The JSON text of a bucket answer: kept with it, as answers are never mutated, so an unchanged
+   * bucket is not serialized again either. Any other object is serialized as it is.
+   */
+  readonly json = (bucket: object): string => {
+    let text = this.texts.get(bucket);
+    if (text === undefined) {
+      text = JSON.stringify(bucket);
+      this.texts.set(bucket, text);
+    }
+    return text;
+  };
 
   /** Buckets held now. */
   get size(): number {

@@ -42,7 +42,12 @@ describe('the reads a served answer is made of are strongly consistent', () => {
     const speed = new DynamoDbSpeedRowStore(doc, 'speed');
     await speed.query(view, ['x'], 0, 3_600_000, 60_000);
     await new DynamoDbControlStore(doc, 'control').readPointer();
-    expect(reads.map((r) => r.name)).toEqual(['QueryCommand', 'QueryCommand', 'QueryCommand', 'GetCommand']);
+    expect(reads.map((r) => r.name)).toEqual([
+      'QueryCommand',
+      'QueryCommand',
+      'QueryCommand',
+      'GetItemCommand',
+    ]);
     for (const read of reads)
       expect(read.input.ConsistentRead, `${read.name} of ${String(read.input.TableName)}`).toBe(true);
   });

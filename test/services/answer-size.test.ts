@@ -229,4 +229,24 @@ describe('GET /views answers fit in one Lambda response', () => {
     );
     expect(MAX_ANSWER_BYTES).toBeLessThan(LAMBDA_RESPONSE_LIMIT_BYTES);
   });
+
+  it('writes the answer exactly as JSON.stringify does, from kept bucket texts or fresh ones', () => {
+    const text = fc.string({ unit: 'grapheme' });
+    const bucket = fc.record({
+      start: text,
+      measures: fc.dictionary(text, fc.option(fc.double(), { nil: null })),
+    });
+    fc.assert(
+      fc.property(fc.dictionary(text, text), fc.array(bucket, { maxLength: 20 }), (header, buckets) => {
+        // The header as the services build it: never a field named buckets.
+        delete (header as Record<string, unknown>).buckets;
+        const answer = { ...header, buckets };
+        const expected = JSON.stringify(answer);
+        expect(boundedAnswer(answer).json).toBe(expected);
+        const memo = new ServedBucketMemo();
+        expect(boundedAnswer(answer, memo.json).json).toBe(expected);
+        expect(boundedAnswer(answer, memo.json).json).toBe(expected);
+      }),
+    );
+  });
 });

@@ -35,4 +35,18 @@ describe('ServedBucketMemo', () => {
     memo.of(view, ['one']).bucket(0, parts[0]);
     expect(memo.misses).toBe(misses + 1);
   });
+
+  it("keeps a bucket's JSON text while its parts are the same objects, and writes a changed bucket anew", () => {
+    const memo = new ServedBucketMemo();
+    const a = count(1);
+    const first = memo.of(view, ['x']).bucket(0, [a]);
+    const text = memo.json(first);
+    expect(text).toBe(JSON.stringify(first));
+    // Unchanged parts: the same answer object, so the very same string (not serialized again).
+    expect(memo.json(memo.of(view, ['x']).bucket(0, [a]))).toBe(text);
+    const changed = memo.of(view, ['x']).bucket(0, [a, count(4)]);
+    expect(memo.json(changed)).toBe(JSON.stringify({ start: first.start, measures: { n: 5 } }));
+    // Objects the memo did not hand out are serialized as they are.
+    expect(memo.json({ start: 'x', measures: { n: 1 } })).toBe('{"start":"x","measures":{"n":1}}');
+  });
 });

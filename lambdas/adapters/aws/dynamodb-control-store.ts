@@ -1,11 +1,12 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { incrementCounter } from './dynamodb-counter';
 import { isConditionalCheckFailed } from './dynamodb-errors';
 import type { PublishedLineage } from '../../core/batch-lineage';
 import type { ControlStore, ServingPointer } from '../../ports/stores';
 
-function parseLineage(value: unknown): PublishedLineage | undefined {
-  return typeof value === 'string' ? (JSON.parse(value) as PublishedLineage) : undefined;
+function parseLineage(value: AttributeValue | undefined): PublishedLineage | undefined {
+  return value?.S === undefined ? undefined : (JSON.parse(value.S) as PublishedLineage);
 }
 
 const POINTER = { pk: 'serving', sk: 'pointer' };
@@ -13,29 +14,52 @@ const COUNTER = { pk: 'serving', sk: 'version-counter' };
 
 /** The serving pointer: one item, replaced by one conditional PutItem (the atomic flip). */
 export class DynamoDbControlStore implements ControlStore {
+  private readonly items: Pick<DynamoDBClient, 'send'>;
+
+  /**
+   * @param items a plain client for the pointer's read, which every query sends: one made by
+   *   `makeDynamoDbItemClient` resolves its middleware once. @default the document client, which
+   *   sends the same item command
+   */
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+    items?: Pick<DynamoDBClient, 'send'>,
+  ) {
+    this.items = items ?? (client as unknown as Pick<DynamoDBClient, 'send'>);
+  }
 
   async readPointer(): Promise<ServingPointer | null> {
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: POINTER, ConsistentRead: true }),
+    const { Item } = await this.items.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { pk: { S: POINTER.pk }, sk: { S: POINTER.sk } },
+        ConsistentRead: true,
+      }),
     );
     if (!Item) return null;
+    const version = Item.version?.N;
+    const cutoffMs = Item.cutoffMs?.N;
+    const publishedAt = Item.publishedAt?.S;
+    if (version === undefined || cutoffMs === undefined || publishedAt === undefined)
+      throw new Error(
+        `the serving pointer in ${this.tableName} lacks its version, cutoffMs or publishedAt: was the table written by something other than streamfold?`,
+      );
     const lineage = parseLineage(Item.lineage);
     const previousLineage = parseLineage(Item.previousLineage);
+    // The first publish writes previousVersion as NULL.
+    const previousVersion = Item.previousVersion?.N;
     return {
-      version: Number(Item.version),
-      cutoffMs: Number(Item.cutoffMs),
-      publishedAt: String(Item.publishedAt),
+      version: Number(version),
+      cutoffMs: Number(cutoffMs),
+      publishedAt,
       ...(lineage ? { lineage } : {}),
       previous:
-        Item.previousVersion === undefined || Item.previousVersion === null
+        previousVersion === undefined
           ? null
           : {
-              version: Number(Item.previousVersion),
-              cutoffMs: Number(Item.previousCutoffMs),
+              version: Number(previousVersion),
+              cutoffMs: Number(Item.previousCutoffMs?.N),
               ...(previousLineage ? { lineage: previousLineage } : {}),
             },
     };
