@@ -248,7 +248,31 @@ backlog catch-up (\`bench/local-pipeline.ts 20000\`, Zipf over 1,000 pages, batc
 | e2e_visibility_efo_50keys_p50_ms / p95 (50 pages, \`--enhanced-fan-out\`) | ${fmt(value('e2e_visibility_efo_50keys_p50_ms'))} / ${fmt(value('e2e_visibility_efo_50keys_p95_ms'))} | |
 
 The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
-(2026-12-06 02:20-02:25 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
+(2026-12-06 04:26-04:31 UTC, b0b6189; load average 1.6 to 2.7 at the scripts' ends, the bench's
+own; one run of each), after the query function's two reads per GET (the key's speed rows, then
+the pointer) went through the item client (plain item commands, middleware resolved once, as the
+speed rows' writes already did) and each bucket's JSON text was kept with its memoized answer (a
+warm function serialized the day's 1,440 buckets on every GET: 0.7 ms of its 5 ms): query p50 /
+p99 **12.6 / 41.3 ms late, 9.5 / 25.3 ms on time** (the run before: 13.8 / 47.5 and 10.4 / 26.1).
+What it changes, measured apart on an idle stack (a /tmp script: the day and one batch run of this
+benchmark, no trickle, then 1,000 GETs from a client in another process; 850ce24 before, b0b6189
+after, three interleaved pairs, load about 2): p50 10.1 / 10.3 / 8.4 ms before, 8.3 / 9.3 / 9.9
+after; p99 23.9 / 26.9 / 21.4 before, 22.0 / 24.1 / 23.7 after, within the noise between runs. A
+CPU profile of one pair is steadier: per GET the query worker was busy 7.1 ms before and 5.4 after,
+the main thread (dynalite, the HTTP gateway) 5.6 and 4.7. The answer is the same text (a property
+test compares the joined text with \`JSON.stringify\` of the answer). What is left per GET, by that
+profile: in the worker 1.6 ms of the SDK's middleware and 1 ms of Node's HTTP client for the two
+requests, 1.3 ms of the project's code; on the main thread 1.5 ms of dynalite for the two requests
+(its socket writes about a fifth of it), 0.5 ms of the gateway. Both threads each take about half
+of the 10 ms a GET takes, one after the other, so p99 under 10 ms would need the whole path at
+about a third of what it is. Moving the benchmark's own client (the GETs and the trickle's POSTs)
+to a process of its own made it slower, not faster (late 15.9 / 60.5 against 12.7 / 45.8 ms
+in-process, on time 11.4 / 33.2 against 9.6 / 29.2, back to back): on 2 cores a third busy thread
+costs more than the client's share of the main thread; the benchmark keeps its client in-process.
+Visibility in this run: p50 / p95 937 / 2,150 ms on 1,000 keys, 214 / 1,914 with enhanced
+fan-out, 814 / 1,123 on 50 keys, **163 / 341 ms on 50 keys with enhanced fan-out**.
+
+The run before (2026-12-06 02:20-02:25 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
 own; one run of each), after ADR 028: a publish now deletes the speed rows its own cutoff covers
 (queries read the speed rows before the pointer), where it deleted those its predecessor's cutoff
 covered. The benchmark runs one batch over a day that went through the speed layer, so every query
@@ -258,8 +282,8 @@ read and filtered out the day's 1,440 covered rows until then: query p50 / p99 1
 20.9 / 88.6 and 13.7 / 51.9 after). The first query after the batch run is now timed apart
 (\`query_first_ms\`, 188 / 187 ms: the query function's first invocation and its first read of the
 version) and left out of the percentiles; in \`--quick\`'s 60 queries it had been the p99.
-Visibility in this run: p50 / p95 872 / 2,246 ms on 1,000 keys, 194 / 1,709 with enhanced
-fan-out, 784 / 1,088 on 50 keys, **168 / 272 ms on 50 keys with enhanced fan-out**.
+Visibility in that run: p50 / p95 872 / 2,246 ms on 1,000 keys, 194 / 1,709 with enhanced
+fan-out, 784 / 1,088 on 50 keys, 168 / 272 ms on 50 keys with enhanced fan-out.
 
 The run before (2026-12-05 07:25-07:31 UTC, 5f1b942; load average 0.4 to 1.0 during the queries, 2.0
 to 3.6 during the visibility runs, the bench's own; one run of each): 300 queries each, and visibility over
