@@ -97,4 +97,84 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
       await engine.close();
     }
   }, 240_000);
+
+  /** Writes each hour's lines as one object, as the archiver does (one object per arrival hour at least). */
+  function writeByHour(
+    archive: string,
+    lines: readonly { readonly am: number; readonly text: string }[],
+  ): void {
+    mkdirSync(archive, { recursive: true });
+    const byHour = new Map<number, string[]>();
+    for (const l of lines) {
+      const h = Math.floor(l.am / 3_600_000);
+      byHour.set(h, [...(byHour.get(h) ?? []), l.text]);
+    }
+    for (const [h, texts] of byHour)
+      writeFileSync(path.join(archive, `h${h}.ndjson`), texts.join('\n') + '\n');
+  }
+
+  it('compacts 30 days of a quiet stream (about 40 events an hour, an object an hour) in one generation', async () => {
+    // Fewer rows an hour leave more hours with rows waiting in the COPY's buffers: at 20,000 rows
+    // buffered (the first threshold) this generation ran out of the 256 MB limit; the engine runs
+    // the COPY again with fewer.
+    const start = Date.UTC(2026, 10, 1);
+    const everyMs = 86_000;
+    const archive = path.join(root, 'archive-quiet-30-days');
+    writeByHour(
+      archive,
+      Array.from({ length: 30_000 }, (_, n) => ({ am: start + n * everyMs, text: line(n, start, everyMs) })),
+    );
+    const engine = new DuckDbQueryEngine(archive, undefined, {
+      store: new FolderCompactedStore(path.join(root, 'compacted-quiet-30-days')),
+    });
+    try {
+      const result = await engine.compact(start + 40 * 86_400_000, [
+        'amount',
+        'deviceId',
+        'latencyMs',
+        'page',
+        'temperature',
+        'userId',
+      ]);
+      expect(result).toMatchObject({ status: 'committed', rows: 30_000 });
+    } finally {
+      await engine.close();
+    }
+  }, 240_000);
+
+  it("compacts a wide view's generation whose every event is an hour of its own, with fewer rows buffered", async () => {
+    // 24 typed fields: each hour waiting costs more buffers, and even 200 rows buffered ran out of
+    // the 256 MB limit here (20 did not); the engine lowers the threshold until the COPY fits.
+    const start = Date.UTC(2026, 0, 1);
+    const fields = Array.from({ length: 24 }, (_, i) => `f${i}`);
+    const archive = path.join(root, 'archive-wide');
+    writeByHour(
+      archive,
+      Array.from({ length: 1_000 }, (_, n) => {
+        const am = start + n * 3_600_000;
+        const event: Record<string, unknown> = {
+          id: `w${n}`,
+          type: 'reading',
+          time: new Date(am - 1000).toISOString(),
+          arrivedAt: new Date(am).toISOString(),
+          _tm: am - 1000,
+          _am: am,
+          _shard: 'shardId-000000000000',
+          _seq: String(10n ** 50n + BigInt(n)),
+          _pk: `w${n}`,
+        };
+        for (const [i, field] of fields.entries()) event[field] = (n * (i + 1)) / 100;
+        return { am, text: JSON.stringify(event) };
+      }),
+    );
+    const engine = new DuckDbQueryEngine(archive, undefined, {
+      store: new FolderCompactedStore(path.join(root, 'compacted-wide')),
+    });
+    try {
+      const result = await engine.compact(start + 60 * 86_400_000, fields);
+      expect(result).toMatchObject({ status: 'committed', rows: 1_000 });
+    } finally {
+      await engine.close();
+    }
+  }, 240_000);
 });

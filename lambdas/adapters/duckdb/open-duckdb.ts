@@ -35,7 +35,10 @@ export interface DuckDbMemoryOptions {
 
 export const DEFAULT_DUCKDB_MEMORY_LIMIT = '256MB';
 
-/** Rows a partitioned COPY buffers before it writes them out (see openDuckDb). */
+/**
+ * Rows a partitioned COPY buffers before it writes them out, at first (see openDuckDb): a
+ * compaction that runs out of memory with it is run again with fewer (DuckDbQueryEngine).
+ */
 export const PARTITIONED_WRITE_FLUSH_ROWS = 20_000;
 
 const SPILL_PREFIX = 'streamfold-duckdb-';
@@ -92,7 +95,8 @@ export async function openDuckDb(memory: DuckDbMemoryOptions = {}): Promise<Duck
     // rows are held in all, and each open hour costs buffers of its own: a generation of 100,000
     // events spread over 30 days (720 hours, as after a downtime or with late events) ran out of
     // the 256 MB limit at DuckDB's default of 524,288 (bench/batch-incremental.ts); flushing every
-    // 20,000 rows compacts it (https://duckdb.org/docs/stable/configuration/overview).
+    // 20,000 rows compacts it (https://duckdb.org/docs/stable/configuration/overview). Generations
+    // with fewer rows an hour need fewer still: the compaction retries with less (copyWithinMemory).
     partitioned_write_flush_threshold: String(PARTITIONED_WRITE_FLUSH_ROWS),
   });
   const connection = await instance.connect();
