@@ -11,6 +11,21 @@ import {
 const root = mkdtempSync(path.join(tmpdir(), 'streamfold-compaction-memory-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+/** The fields the shipped views read (views.ts), each stored as typed columns. */
+const VIEW_FIELDS = ['amount', 'deviceId', 'latencyMs', 'page', 'temperature', 'userId'];
+
+/** One compaction of `archive` into `compacted` at the runtime's defaults (256 MB, one thread). */
+async function compactAt(archive: string, compacted: string, cutoffMs: number, fields: readonly string[]) {
+  const engine = new DuckDbQueryEngine(archive, undefined, {
+    store: new FolderCompactedStore(path.join(root, compacted)),
+  });
+  try {
+    return await engine.compact(cutoffMs, fields);
+  } finally {
+    await engine.close();
+  }
+}
+
 /**
  * An archive line of about 300 bytes, the shape of the bench's page views. With `everyMs`, the
  * n-th event arrives `everyMs` after the one before it, and one in 50 is late by up to 30 days.
@@ -52,22 +67,8 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
     }
     // The defaults of the long-running runtime: 256 MB, one thread. With the sort the compaction
     // had, this generation failed with DuckDB's out-of-memory error.
-    const engine = new DuckDbQueryEngine(archive, undefined, {
-      store: new FolderCompactedStore(path.join(root, 'compacted')),
-    });
-    try {
-      const result = await engine.compact(start + 10 * 86_400_000, [
-        'amount',
-        'deviceId',
-        'latencyMs',
-        'page',
-        'temperature',
-        'userId',
-      ]);
-      expect(result).toMatchObject({ status: 'committed', rows: n });
-    } finally {
-      await engine.close();
-    }
+    const result = await compactAt(archive, 'compacted', start + 10 * 86_400_000, VIEW_FIELDS);
+    expect(result).toMatchObject({ status: 'committed', rows: n });
   }, 240_000);
 
   it('compacts 30 days of archive (720 arrival hours, 2% late events) in one generation', async () => {
@@ -87,15 +88,13 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
       writeFileSync(path.join(archive, `h${String(h).padStart(4, '0')}.ndjson`), lines.join('\n') + '\n');
     // A partitioned COPY buffers rows per event hour until the flush threshold: at DuckDB's
     // default (524,288 rows) these 720 hours' buffers ran out of the 256 MB limit.
-    const engine = new DuckDbQueryEngine(archive, undefined, {
-      store: new FolderCompactedStore(path.join(root, 'compacted-30-days')),
-    });
-    try {
-      const result = await engine.compact(start + 40 * 86_400_000, ['amount', 'latencyMs', 'page', 'userId']);
-      expect(result).toMatchObject({ status: 'committed', rows: 100_000 });
-    } finally {
-      await engine.close();
-    }
+    const result = await compactAt(archive, 'compacted-30-days', start + 40 * 86_400_000, [
+      'amount',
+      'latencyMs',
+      'page',
+      'userId',
+    ]);
+    expect(result).toMatchObject({ status: 'committed', rows: 100_000 });
   }, 240_000);
 
   /** Writes each hour's lines as one object, as the archiver does (one object per arrival hour at least). */
@@ -124,22 +123,8 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
       archive,
       Array.from({ length: 30_000 }, (_, n) => ({ am: start + n * everyMs, text: line(n, start, everyMs) })),
     );
-    const engine = new DuckDbQueryEngine(archive, undefined, {
-      store: new FolderCompactedStore(path.join(root, 'compacted-quiet-30-days')),
-    });
-    try {
-      const result = await engine.compact(start + 40 * 86_400_000, [
-        'amount',
-        'deviceId',
-        'latencyMs',
-        'page',
-        'temperature',
-        'userId',
-      ]);
-      expect(result).toMatchObject({ status: 'committed', rows: 30_000 });
-    } finally {
-      await engine.close();
-    }
+    const result = await compactAt(archive, 'compacted-quiet-30-days', start + 40 * 86_400_000, VIEW_FIELDS);
+    expect(result).toMatchObject({ status: 'committed', rows: 30_000 });
   }, 240_000);
 
   it("compacts a wide view's generation whose every event is an hour of its own, with fewer rows buffered", async () => {
@@ -167,14 +152,7 @@ describe("the runtime's compaction within DuckDB's default 256 MB (ADR 016)", ()
         return { am, text: JSON.stringify(event) };
       }),
     );
-    const engine = new DuckDbQueryEngine(archive, undefined, {
-      store: new FolderCompactedStore(path.join(root, 'compacted-wide')),
-    });
-    try {
-      const result = await engine.compact(start + 60 * 86_400_000, fields);
-      expect(result).toMatchObject({ status: 'committed', rows: 1_000 });
-    } finally {
-      await engine.close();
-    }
+    const result = await compactAt(archive, 'compacted-wide', start + 60 * 86_400_000, fields);
+    expect(result).toMatchObject({ status: 'committed', rows: 1_000 });
   }, 240_000);
 });
