@@ -47,9 +47,18 @@ const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
 async function main(): Promise<void> {
+  const root = mkdtempSync(path.join(tmpdir(), 'streamfold-bench-incremental-'));
+  // A failed run would leave the archive behind (hundreds of MB at full size).
+  try {
+    await measureInto(root);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function measureInto(root: string): Promise<void> {
   const history = Number(process.argv[2] ?? 10_000_000);
   const views = loadViews(path.resolve(__dirname, '..', 'views.ts'));
-  const root = mkdtempSync(path.join(tmpdir(), 'streamfold-bench-incremental-'));
   const archive = path.join(root, 'archive');
   const start = Date.UTC(2026, 10, 1);
   const end = start + 30 * DAY;
@@ -289,7 +298,6 @@ FROM parquet_metadata([${parquet.map((f) => `'${f}'`).join(', ')}])`,
     JSON.stringify(result, null, 2) + '\n',
   );
   console.log(JSON.stringify(result, null, 2));
-  rmSync(root, { recursive: true, force: true });
 }
 
 function listBytes(dir: string): number {
