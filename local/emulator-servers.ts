@@ -5,6 +5,7 @@ import { trimExpiredRecords, withKinesaliteStore, type KinesaliteDbModule } from
 import { cacheDynaliteExpressions } from './dynalite-expression-cache';
 import { useBigintNumbers } from './kinesalite-sequences';
 import { closeEndedLevelIterators, openLevelIterators } from './level-iterators';
+import { compareMemdownKeysNatively } from './memdown-key-compare';
 import { loadS3rver } from './s3rver-patches';
 
 /** The three emulators, by the service each stands in for. */
@@ -44,6 +45,8 @@ function loadKinesalite(): { start: (options: Record<string, unknown>) => Server
   const db = require('kinesalite/db') as KinesaliteDbModule;
   // Same values, computed with BigInt instead of bignumber.js (see kinesalite-sequences.ts).
   useBigintNumbers(db);
+  // The same key order, compared natively (see memdown-key-compare.ts).
+  compareMemdownKeysNatively();
   return { start: require('kinesalite') as (options: Record<string, unknown>) => Server, db };
 }
 function loadDynalite(): (options: Record<string, unknown>) => Server {
