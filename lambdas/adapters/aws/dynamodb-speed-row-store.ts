@@ -269,8 +269,9 @@ export interface SpeedRowStoreOptions {
   readonly sleep?: Sleep;
   /**
    * A plain DynamoDB client for the per-row reads and writes (the speed layer's hot path) and the
-   * Query of a key's rows (every GET of the query function): one made by `makeDynamoDbItemClient` (middleware resolved once per command type, which the document
-   * client cannot do) spends about a third less CPU per request (`bench/sdk-request-cpu.ts`).
+   * Query of a key's rows (every GET of the query function): one made by
+   * `makeDynamoDbItemClient` (middleware resolved once per command type, which the document client
+   * cannot do) spends about a third less CPU per request (`bench/sdk-request-cpu.ts`).
    * @default the document client, which sends the same item commands
    */
   readonly items?: Pick<DynamoDBClient, 'send'>;
