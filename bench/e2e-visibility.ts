@@ -2,7 +2,7 @@
  * Acknowledgement -> visible: POST /events at a steady rate (default 1,000 events/s, 100 per
  * request) and, for every request, the time from its 202 to the moment GET /views serves the
  * request's marker event (a key of its own), checked by one poller, oldest first. Run: npx tsx bench/e2e-visibility.ts [seconds=30] [rate=1000] [--hops] [--window-ms N] [--keys N] [--enhanced-fan-out] [--out name.json]
- * Writes bench/results/e2e-visibility.json (or --out); with --hops also where each marker's time
+ * Writes bench/results/e2e-visibility.json (or --out: a name there, or a path); with --hops also where each marker's time
  * went, hop by hop (bench/results/e2e-hops.json). --window-ms sets the speed layer's batching
  * window (default: the pipeline's, as deployed) to compare settings; --keys the pages the other
  * events spread over (default 1,000: about one speed row per event, the harsh case);
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     e2e_visibility_p95_ms: Math.round(percentile(visibility, 95)),
     e2e_visibility_max_ms: Math.round(visibility[visibility.length - 1]),
   };
-  writeFileSync(path.join(__dirname, 'results', out), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(path.resolve(__dirname, 'results', out), JSON.stringify(result, null, 2) + '\n');
   console.log(JSON.stringify(result));
   if (hops) {
     const breakdown = { date: result.date, machine: result.machine, seconds, ...hops.summary() };
