@@ -26,7 +26,7 @@ function isRunning(pid: number): boolean {
 }
 
 /** Folders of earlier runs whose process is gone (an interrupted run has no teardown). */
-function removeAbandoned(parent: string): void {
+export function removeAbandoned(parent: string): void {
   for (const name of readdirSync(parent)) {
     const pid = Number(/^streamfold-test-(\d+)-/.exec(name)?.[1]);
     if (Number.isSafeInteger(pid) && pid !== process.pid && !isRunning(pid))
