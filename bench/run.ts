@@ -714,6 +714,28 @@ function addVisibilityFigures(): void {
   }
 }
 
+/** The AWS SDK's own CPU per DynamoDB request, by client (bench/sdk-request-cpu.ts). */
+async function addSdkFigures(): Promise<void> {
+  const sdk = await measureSdkRequestCpu(quick ? 2_000 : 20_000, quick ? 3 : 5);
+  const sdkParams = {
+    requests: sdk.requests,
+    command: 'UpdateItem of a 1 KB speed row',
+    transport: 'instant',
+  };
+  add('sdk_update_item_cpu_us', sdk.documentClientDefaultUs, 'µs/request', {
+    ...sdkParams,
+    client: 'document client, SDK defaults',
+  });
+  add('sdk_update_item_cpu_us', sdk.documentClientUs, 'µs/request', {
+    ...sdkParams,
+    client: 'document client, one signer (makeDynamoDocumentClient)',
+  });
+  add('sdk_update_item_cpu_us', sdk.itemClientUs, 'µs/request', {
+    ...sdkParams,
+    client: 'item client (makeDynamoDbItemClient): the speed rows and Kappa cells',
+  });
+}
+
 /**
  * `npm run bench -- latency [--record-only]`: runs only the query and visibility benchmarks
  * (or, with --record-only, takes their last results from bench/results/) and puts their figures
@@ -728,6 +750,13 @@ function recordLatency(recordOnly: boolean): void {
   }
   addQueryFigures();
   addVisibilityFigures();
+  recordInPlace();
+}
+
+/** Puts the figures measured by this run in results.json in place of the recorded ones of the same names. */
+function recordInPlace(): void {
+  const results = readResults();
+  if (!results) throw new Error(`${RESULTS_FILE} is missing: run npm run bench first`);
   const names = new Set(metrics.map((m) => m.name));
   const at = results.metrics.findIndex((m) => names.has(m.name));
   const others = results.metrics.filter((m) => !names.has(m.name));
@@ -774,6 +803,11 @@ async function main(): Promise<void> {
     recordLatency(args.includes('--record-only'));
     return;
   }
+  if (args[0] === 'sdk') {
+    await addSdkFigures();
+    recordInPlace();
+    return;
+  }
   if (args[0] === 'record') {
     // Re-renders RESULTS.md from results.json and the soak and fault figures recorded since.
     rewriteSummary();
@@ -817,24 +851,7 @@ async function main(): Promise<void> {
   }
   // The AWS SDK's own CPU per speed-row write (an instant transport): the clients the handlers use
   // beside the document client as the SDK builds it by default.
-  const sdk = await measureSdkRequestCpu(quick ? 2_000 : 20_000, quick ? 3 : 5);
-  const sdkParams = {
-    requests: sdk.requests,
-    command: 'UpdateItem of a 1 KB speed row',
-    transport: 'instant',
-  };
-  add('sdk_update_item_cpu_us', sdk.documentClientDefaultUs, 'µs/request', {
-    ...sdkParams,
-    client: 'document client, SDK defaults',
-  });
-  add('sdk_update_item_cpu_us', sdk.documentClientUs, 'µs/request', {
-    ...sdkParams,
-    client: 'document client, one signer (makeDynamoDocumentClient)',
-  });
-  add('sdk_update_item_cpu_us', sdk.itemClientUs, 'µs/request', {
-    ...sdkParams,
-    client: 'item client (makeDynamoDbItemClient): the speed rows and Kappa cells',
-  });
+  await addSdkFigures();
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
   const w = await writesPerEvent(events, 500, 'shard');

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { overrides, type AwsEndpoints } from './endpoints';
+import { withFastConfig } from './fast-config';
 import { signWithOneSigner } from './one-signer';
 
 /**
@@ -10,7 +11,7 @@ import { signWithOneSigner } from './one-signer';
 export function makeDynamoDbClient(e: AwsEndpoints, cacheMiddleware = false): DynamoDBClient {
   const client = new DynamoDBClient({ ...overrides(e.dynamodb, e), cacheMiddleware });
   signWithOneSigner(client);
-  return client;
+  return withFastConfig(client);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { overrides, type AwsEndpoints } from './endpoints';
+import { withFastConfig } from './fast-config';
 
 export function makeSfnClient(e: AwsEndpoints): SFNClient {
-  return new SFNClient(overrides(e.sfn, e));
+  return withFastConfig(new SFNClient(overrides(e.sfn, e)));
 }
