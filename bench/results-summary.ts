@@ -288,6 +288,25 @@ costs more than the client's share of the main thread; the benchmark keeps its c
 Visibility in this run: p50 / p95 937 / 2,150 ms on 1,000 keys, 214 / 1,914 with enhanced
 fan-out, 814 / 1,123 on 50 keys, **163 / 341 ms on 50 keys with enhanced fan-out**.
 
+Why the 1,000-key visibility swings (2026-12-06 06:00-06:45 UTC, idle machine, /tmp scripts on
+this benchmark): the speed layer's capacity for row writes is about the load. 20,000 events posted
+at once, each under a key of its own, were caught up at 1,045 to 1,486 events/s (12 runs; process
+CPU 1.1 to 1.6 ms per event across the threads: the SDK, dynalite and the HTTP between them, a
+row write each), and 1,000 events/s over 1,000 keys is about a row write per event. Logged per
+invocation, a 30 or 60 s run with enhanced fan-out starts cold (the first invocation took 0.8 to
+1.0 s for 145 records), the records meanwhile make the next batches large (500 to 1,600 records,
+1.4 to 3.7 ms each), and with a margin of a few hundred rows a second the backlog took 7 to 27 s
+to drain; after it, markers were served in 135 to 465 ms, until another backlog began (54 to 60
+s into the 60 s run). Identical 30 s runs gave p95 1.4 to 3.4 s. With Zipf keys (the writes
+figures' workload) p95 was 1.3 to 2.5 s with the standard iterator and 1.5 to 1.6 s with enhanced
+fan-out: the same start-up backlog. Where the main thread (dynalite, kinesalite, the gateway, the
+benchmark's client) went during a backlog: 90% busy, dynalite about 40% of it (a response's
+socket write about 85 µs, dynalite's random request id about 27 µs, its validation about 50 µs).
+Tried and dropped, no gain beyond the noise: dynalite's request ids from a pooled random buffer
+and its response CRC32 by zlib (4,000 UpdateItems, three pairs: 527 to 594 µs of CPU per write
+either way), a 64 MB young generation (\`--max-semi-space-size=64\`), the checker polling every
+50 ms instead of 10 (three pairs), and the emulators in worker threads (ADR 017).
+
 The run before (2026-12-06 02:20-02:25 UTC, 880377d; load average 1.4 to 2.3 at the scripts' ends, the bench's
 own; one run of each), after ADR 028: a publish now deletes the speed rows its own cutoff covers
 (queries read the speed rows before the pointer), where it deleted those its predecessor's cutoff
