@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { processRunning } from '../lambdas/runtime/process-running';
 
 /**
  * Vitest global setup: the run gets a temporary folder of its own, as `TMPDIR`, and removes it at
@@ -16,20 +17,12 @@ import * as path from 'node:path';
  */
 const PREFIX = 'streamfold-test-';
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Folders of earlier runs whose process is gone (an interrupted run has no teardown). */
 export function removeAbandoned(parent: string): void {
   for (const name of readdirSync(parent)) {
-    const pid = Number(/^streamfold-test-(\d+)-/.exec(name)?.[1]);
-    if (Number.isSafeInteger(pid) && pid !== process.pid && !isRunning(pid))
+    if (!name.startsWith(PREFIX)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(PREFIX.length))?.[1]);
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !processRunning(pid))
       rmSync(path.join(parent, name), { recursive: true, force: true });
   }
 }
