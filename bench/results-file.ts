@@ -16,6 +16,11 @@ export interface Metric {
 
 /** The batching window of the tuned cost figure, in seconds. */
 export const TUNED_WINDOW_S = 10;
+/**
+ * The lean configuration's aggregation window, in seconds (`-c speedAggregationWindowSeconds`,
+ * ADR 012): the speed layer writes its rows once a window instead of once an invocation.
+ */
+export const LEAN_AGGREGATION_WINDOW_S = 60;
 
 /** The full bench's size of the write figures: 100 s of one shard, so a 60 s window fills once. */
 export const FULL_WRITE_EVENTS = 100_000;

@@ -2,7 +2,13 @@
  * bench/RESULTS.md, the human summary of bench/results.json: each figure beside its baseline, the
  * before/after tables of every optimization, and the soak and fault runs (results-fault-sections.ts).
  */
-import { FULL_WRITE_EVENTS, readResult, TUNED_WINDOW_S, type Metric } from './results-file';
+import {
+  FULL_WRITE_EVENTS,
+  LEAN_AGGREGATION_WINDOW_S,
+  readResult,
+  TUNED_WINDOW_S,
+  type Metric,
+} from './results-file';
 import { soakAndFaultSections } from './results-fault-sections';
 
 export function summary(
@@ -28,6 +34,46 @@ export function summary(
         return `at ${v.toLocaleString('en-US')} events a month, ${m?.shards ?? '?'} shards, ${m?.conflictsPerEvent ?? '?'} failed conditional writes and ${m?.rowWriteUnitsPerEvent?.toFixed(3) ?? '?'} row write units per event`;
       })
       .join('; ');
+  const leanAt = (v: number) => value('lean_cost_usd_per_million_events', (p) => p.eventsPerMonth === v);
+  const leanLine = () =>
+    [1e8, 1e9]
+      .map((v) => {
+        const m = leanAt(v)?.params.measured as
+          | {
+              conflictsPerEvent?: number;
+              rowWriteUnitsPerEvent?: number;
+              shards?: number;
+              speedBatchSize?: number;
+            }
+          | undefined;
+        return `at ${v.toLocaleString('en-US')} events a month, ${m?.shards ?? '?'} shard${m?.shards === 1 ? '' : 's'}, ${m?.speedBatchSize ?? '?'} records an invocation, ${m?.rowWriteUnitsPerEvent?.toFixed(3) ?? '?'} row write units and ${m?.conflictsPerEvent ?? '?'} failed conditional writes per event`;
+      })
+      .join('; ');
+  // Every line of the lean configuration at 100M beside the default's, as results.json holds them.
+  const leanItems = () => {
+    const lean = leanAt(1e8)?.params.items as Record<string, number> | undefined;
+    const byDefault = value('cost_usd_per_million_events', (p) => p.eventsPerMonth === 1e8)?.params.items as
+      Record<string, number> | undefined;
+    if (lean === undefined || byDefault === undefined) return '';
+    // The lines have the same names but the stream's (on-demand by default, provisioned here).
+    const defaultOf = (item: string) =>
+      byDefault[item] ??
+      (item.startsWith('Kinesis')
+        ? Object.entries(byDefault).find(([k]) => k.startsWith('Kinesis'))?.[1]
+        : undefined);
+    const sum = (of: Record<string, number>) => Object.values(of).reduce((a, b) => a + b, 0);
+    return [
+      '| item (USD per 1M events at 100M a month) | default | lean |',
+      '| --- | --- | --- |',
+      ...Object.keys(lean).map((item) => {
+        const label = item.startsWith('Kinesis')
+          ? `${item}; by default: ${Object.keys(byDefault).find((k) => k.startsWith('Kinesis')) ?? '?'}`
+          : item;
+        return `| ${label} | ${defaultOf(item)?.toFixed(3) ?? '–'} | ${lean[item].toFixed(3)} |`;
+      }),
+      `| total | ${sum(byDefault).toFixed(3)} | ${sum(lean).toFixed(3)} |`,
+    ].join('\n');
+  };
   const sdkCpu = (at: (p: Record<string, unknown>) => boolean) => fmt(value('sdk_update_item_cpu_us', at));
   const ingestRows = [100, 500].map((n) => {
     const at = (p: Record<string, unknown>) => p.perRequest === n;
@@ -753,8 +799,8 @@ NDJSON is the rest (53 MB, its time ranges and the views' reads).
 
 ## Cost per million events (bench/cost-model.ts, us-east-1 list prices)
 
-| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) | tuned_cost_usd_per_million_events (provisioned, ${TUNED_WINDOW_S} s batching window) | records per speed invocation (default / provisioned / tuned) |
-| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- | ------------------------------------------------------------------------------ | ---- | ---- |
+| events per month | cost_usd_per_million_events (incremental, compacted archive) | full_recompute_cost_usd_per_million_events (every run reads the archive) | naive_cost_usd_per_million_events | provisioned_stream_cost_usd_per_million_events (as the first, provisioned shards) | tuned_cost_usd_per_million_events (provisioned, ${TUNED_WINDOW_S} s batching window) | lean_cost_usd_per_million_events (provisioned, 24 h retention, ${LEAN_AGGREGATION_WINDOW_S} s aggregation window) | records per speed invocation (default / provisioned / tuned / lean) |
+| ---------------- | ------------------------------------------------------------ | ------------------------------------------------------------------------ | --------------------------------- | ------------------------------------------------------------------------------ | ---- | ---- | ---- |
 ${[1e6, 1e8, 1e9]
   .map((v) => {
     const at = (p: Record<string, unknown>) => p.eventsPerMonth === v;
@@ -763,7 +809,7 @@ ${[1e6, 1e8, 1e9]
       String(
         (value(name, at)?.params.measured as { speedBatchSize?: number } | undefined)?.speedBatchSize ?? '-',
       );
-    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} | ${fmt(value('provisioned_stream_cost_usd_per_million_events', at))}${shards === undefined ? '' : ` (${String(shards)} shard${shards === 1 ? '' : 's'})`} | ${fmt(value('tuned_cost_usd_per_million_events', at))} | ${['cost_usd_per_million_events', 'provisioned_stream_cost_usd_per_million_events', 'tuned_cost_usd_per_million_events'].map(batch).join(' / ')} |`;
+    return `| ${v.toLocaleString('en-US')} | ${fmt(value('cost_usd_per_million_events', at))} | ${fmt(value('full_recompute_cost_usd_per_million_events', at))} | ${fmt(value('naive_cost_usd_per_million_events', at))} | ${fmt(value('provisioned_stream_cost_usd_per_million_events', at))}${shards === undefined ? '' : ` (${String(shards)} shard${shards === 1 ? '' : 's'})`} | ${fmt(value('tuned_cost_usd_per_million_events', at))} | ${fmt(value('lean_cost_usd_per_million_events', at))} | ${['cost_usd_per_million_events', 'provisioned_stream_cost_usd_per_million_events', 'tuned_cost_usd_per_million_events', 'lean_cost_usd_per_million_events'].map(batch).join(' / ')} |`;
   })
   .join('\n')}
 
@@ -786,8 +832,20 @@ a contended key's rows first (SpeedRowCache, the same day), $2.414 and $1.702. R
 end the conflicts (not built). Since 2026-12-06 a sketch below 1,366 set registers is stored as
 packed text, three characters per set register where the sparse list took about 7.3 (ADR 029): the
 run before it gave $2.123 at 100M (1.167 row write units per event) and $1.294 at 1B.
-The tuned column is the cost-minded deployment (\`-c shardCount=N\` and the speed layer's
-\`maxBatchingWindow\` at ${TUNED_WINDOW_S} s: up to ${TUNED_WINDOW_S} s more before an event is served).
+The tuned column is a cost-minded deployment (\`-c shardCount=N -c
+speedBatchingWindowSeconds=${TUNED_WINDOW_S}\`: up to ${TUNED_WINDOW_S} s more before an event is served).
+The lean column is the cheapest the app deploys (\`-c shardCount=N -c streamRetentionHours=24 -c
+speedAggregationWindowSeconds=${LEAN_AGGREGATION_WINDOW_S}\`): provisioned shards, the stream's 24 hours
+of retention (included in the shard-hour: a speed layer or Firehose stopped for longer than that
+loses records from the stream, and the Kappa processor must then replay the archive), and the
+speed layer's aggregation window (ADR 012: rows written once a window, not once an invocation, so
+an event is served up to ${LEAN_AGGREGATION_WINDOW_S} s later; the same exactness under
+redelivery). Its speed lines are measured by the windowed service on the volume's shards, each
+with its own instance and window state over one table (bench/windowed-writes.ts): ${leanLine()}.
+Its cleanup, Scan and batch-cell lines are the default's (a window's rows are about a one-minute
+arrival bucket's).
+
+${leanItems()}
 
 Itemized in results.json (\`params.items\`). The first column's Athena lines use
 batch_bytes_scanned_ratio_typed_columns where the batch bench recorded it (ADR 019: its Parquet part

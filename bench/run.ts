@@ -50,6 +50,7 @@ import {
   type BatchIncrementalResult,
   type MeasuredCosts,
 } from './cost-model';
+import { billedIdLogWrites, billedRowWrites, countRowReads } from './billed-writes';
 import { measureIngestHandler } from './ingest-handler';
 import { measureSdkRequestCpu } from './sdk-request-cpu';
 import { CLICKSTREAM_VIEWS, clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
@@ -60,6 +61,7 @@ import {
   readResult,
   readResults,
   RESULTS_FILE,
+  LEAN_AGGREGATION_WINDOW_S,
   TUNED_WINDOW_S,
   type Metric,
 } from './results-file';
@@ -244,6 +246,12 @@ function recordSoak(): void {
   console.log(JSON.stringify(soak.summary, null, 2));
 }
 
+/** The speed layer's figures the cost model reads, with what they were measured at. */
+type SpeedLines = Pick<
+  MeasuredCosts,
+  'rowWriteUnitsPerEvent' | 'dedupeWriteUnitsPerEvent' | 'readUnitsPerEvent' | 'speedBatchSize'
+> & { shardEventsPerSecond: number; shards: number; conflictsPerEvent: number };
+
 /**
  * The speed layer's DynamoDB writes and reads at the batch a volume gives each invocation (one
  * second of a shard's records, ADR 014: cost-model.ts eventsPerInvocation), on the clickstream
@@ -260,12 +268,7 @@ async function speedWritesAt(
   eventsPerMonth: number,
   stream: StreamCapacity,
   batchingWindowSeconds = 0,
-): Promise<
-  Pick<
-    MeasuredCosts,
-    'rowWriteUnitsPerEvent' | 'dedupeWriteUnitsPerEvent' | 'readUnitsPerEvent' | 'speedBatchSize'
-  > & { shardEventsPerSecond: number; shards: number; conflictsPerEvent: number }
-> {
+): Promise<SpeedLines> {
   const batch = eventsPerInvocation(eventsPerMonth, stream, batchingWindowSeconds);
   const rate = shardEventsPerSecond(eventsPerMonth, stream);
   const shards = stream.mode === 'on-demand' ? ON_DEMAND_SHARDS : stream.shards;
@@ -276,6 +279,17 @@ async function speedWritesAt(
   const batchesPerShard = Math.min(400, Math.max(quick ? 25 : 100, Math.round(budget / (shards * batch))));
   const events = shards * batch * batchesPerShard;
   const w = await writesAcrossShards(events, batch, shards, rate * shards);
+  return speedLines(w, events, batch, rate, shards);
+}
+
+/** The speed layer's cost figures per event from a simulation's billed writes and reads. */
+function speedLines(
+  w: { rowWriteUnits: number; dedupeWriteUnits: number; rowReads: number; conflicts: number },
+  events: number,
+  batch: number,
+  rate: number,
+  shards: number,
+): SpeedLines {
   return {
     rowWriteUnitsPerEvent: w.rowWriteUnits / events,
     dedupeWriteUnitsPerEvent: w.dedupeWriteUnits / events,
@@ -309,12 +323,7 @@ async function writesAcrossShards(
       shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000),
     };
   });
-  let rowReads = 0;
-  const read = rows.read.bind(rows);
-  rows.read = (view, address) => {
-    rowReads++;
-    return read(view, address);
-  };
+  const rowReads = countRowReads(rows);
   const perShard: KinesisStreamEvent['Records'][] = Array.from({ length: shards }, () => []);
   const all = clickstreamBatch(events, 0, CLICKSTREAM_BASE, streamEventsPerSecond).Records;
   all.forEach((record, i) => {
@@ -327,28 +336,31 @@ async function writesAcrossShards(
       const Records = perShard[shard].slice(o, o + batchSize);
       if (Records.length > 0) await processSpeedBatch(decodeKinesisEvent({ Records }), instances[shard]);
     }
-  // A failed conditional write is billed as a write of the item it was checked against, at least
-  // one unit (DynamoDB Developer Guide, "Condition expressions": https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
-  const size = new Map<string, number>();
-  let rowWriteUnits = 0;
-  let conflicts = 0;
-  for (const w of rows.writes) {
-    const id = JSON.stringify(w.address);
-    if (w.outcome === 'written') {
-      rowWriteUnits += Math.ceil((w.bytes ?? 0) / 1024);
-      size.set(id, w.bytes ?? 0);
-    } else if (w.outcome === 'conflict') {
-      conflicts++;
-      rowWriteUnits += Math.max(1, Math.ceil((size.get(id) ?? 0) / 1024));
-    }
-  }
   return {
-    rowWriteUnits,
-    // DynamoDB bills a write per started KB of the item (keys and attributes about 200 bytes more).
-    dedupeWriteUnits: log.appends.reduce((n, a) => n + Math.ceil((a.bytes + 200) / 1024), 0),
-    rowReads,
-    conflicts,
+    ...billedRowWrites(rows),
+    dedupeWriteUnits: billedIdLogWrites(log),
+    rowReads: rowReads(),
   };
+}
+
+/**
+ * The speed layer's writes and reads with the aggregation window (ADR 012) at a monthly volume:
+ * Lambda's tumbling windows on each shard, the rows written when a window closes (or when its
+ * state passes the flush threshold), the shards' instances over one table as in speedWritesAt, an
+ * invocation per second of a shard's records (no batching window). At least 15 windows of the
+ * stream (5 in --quick) and 2,000 events.
+ */
+async function windowedSpeedWritesAt(
+  eventsPerMonth: number,
+  stream: StreamCapacity,
+  windowSeconds: number,
+): Promise<SpeedLines & { windowSeconds: number }> {
+  const batch = eventsPerInvocation(eventsPerMonth, stream);
+  const rate = shardEventsPerSecond(eventsPerMonth, stream);
+  const shards = stream.mode === 'on-demand' ? ON_DEMAND_SHARDS : stream.shards;
+  const events = Math.max(2_000, Math.round(rate * shards * windowSeconds * (quick ? 5 : 15)));
+  const w = await measureWindowedWrites(events, batch, windowSeconds, rate, shards);
+  return { ...speedLines(w, events, batch, rate, shards), windowSeconds };
 }
 
 type ServingTableCost =
@@ -424,6 +436,15 @@ async function addCostFigures(measured: Omit<MeasuredCosts, ServingTableCost>): 
       ...(await speedWritesAt(volume, provisionedStream, TUNED_WINDOW_S)),
     };
     const tuned = costPerMillion(volume, windowed, provisionedStream);
+    // The cheapest configuration the app deploys: provisioned shards, the stream's 24 hours of
+    // retention (no extended retention billed), and the speed layer's aggregation window.
+    const leanStream: StreamCapacity = { mode: 'provisioned', shards, retentionHours: 24 };
+    const leanMeasured = {
+      ...measured,
+      ...tables,
+      ...(await windowedSpeedWritesAt(volume, leanStream, LEAN_AGGREGATION_WINDOW_S)),
+    };
+    const lean = costPerMillion(volume, leanMeasured, leanStream);
     const items = (of: readonly CostLine[]) =>
       Object.fromEntries(of.map((l) => [l.item, Number(l.usdPerMillionEvents.toFixed(4))]));
     const costParams = {
@@ -456,10 +477,17 @@ async function addCostFigures(measured: Omit<MeasuredCosts, ServingTableCost>): 
     );
     add('tuned_cost_usd_per_million_events', Number(total(tuned).toFixed(3)), 'USD per 1M events', {
       eventsPerMonth: volume,
-      design: `cdk deploy -c shardCount=${shards} and the speed layer's maxBatchingWindow at ${TUNED_WINDOW_S} s (up to ${TUNED_WINDOW_S} s more before an event is served)`,
+      design: `cdk deploy -c shardCount=${shards} -c speedBatchingWindowSeconds=${TUNED_WINDOW_S}: the speed layer's maxBatchingWindow at ${TUNED_WINDOW_S} s (up to ${TUNED_WINDOW_S} s more before an event is served)`,
       shards,
       measured: windowed,
       items: items(tuned),
+    });
+    add('lean_cost_usd_per_million_events', Number(total(lean).toFixed(3)), 'USD per 1M events', {
+      eventsPerMonth: volume,
+      design: `cdk deploy -c shardCount=${shards} -c streamRetentionHours=24 -c speedAggregationWindowSeconds=${LEAN_AGGREGATION_WINDOW_S}: provisioned shards, 24 h of stream retention, rows written once per ${LEAN_AGGREGATION_WINDOW_S} s window (an event is served up to ${LEAN_AGGREGATION_WINDOW_S} s later)`,
+      shards,
+      measured: leanMeasured,
+      items: items(lean),
     });
   }
 }

@@ -69,6 +69,10 @@ export function loadViewsModule(file: string): ViewDefinition[] {
  *                                  stream and one archive, the Kappa stack importing them from the Lambda one)
  *   views=views.ts                 the views module, the same one `npm start` reads
  *   shardCount=4                   provisioned shards (default: on-demand)
+ *   streamRetentionHours=168       how long records stay on the stream (24 to 8760; beyond 24 billed as
+ *                                  extended retention)
+ *   speedBatchingWindowSeconds=0   the speed layer's batching window (0 to 300 s; ADR 014)
+ *   speedAggregationWindowSeconds=0  the speed layer's aggregation window (0: off, up to 900 s; ADR 012)
  *   batchScheduleMinutes=15        how often the batch layer runs
  *   batchCompaction=true           compact the archive into Parquet before each batch run (ADR 011); false: read NDJSON
  *   batchCompactionHours=24        the compaction period in whole hours (1 to 720)
@@ -127,6 +131,12 @@ export function buildApp(app: App): Stack[] {
   const batchMinutes = number('batchScheduleMinutes');
   const compactionHours = number('batchCompactionHours');
   const bufferSeconds = number('archiveBufferSeconds');
+  const retentionHours = number('streamRetentionHours');
+  const streamRetention = retentionHours === undefined ? undefined : Duration.hours(retentionHours);
+  const seconds = (name: string): Duration | undefined => {
+    const value = number(name);
+    return value === undefined ? undefined : Duration.seconds(value);
+  };
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const shared = {
     views,
@@ -146,6 +156,11 @@ export function buildApp(app: App): Stack[] {
     // stack cannot drop them while StreamfoldKappa uses them; destroy StreamfoldKappa first.
     app.node.setContext('@aws-cdk/core:defaultCrossStackReferences', 'strong');
   }
+  for (const name of ['speedBatchingWindowSeconds', 'speedAggregationWindowSeconds'])
+    if (architecture === 'kappa' && context(name) !== undefined)
+      throw new Error(
+        `context ${name} configures the Lambda architecture's speed layer; architecture=kappa has none (use architecture=lambda or both)`,
+      );
   const stacks: Stack[] = [];
   let lambdaStack: LambdaArchitectureStack | undefined;
   if (architecture !== 'kappa') {
@@ -153,12 +168,15 @@ export function buildApp(app: App): Stack[] {
       ...shared,
       description: 'streamfold: the Lambda architecture (ingestion, archive, batch, speed, serving)',
       shardCount: number('shardCount'),
+      streamRetention,
       batchSchedule: batchMinutes === undefined ? undefined : Duration.minutes(batchMinutes),
       batchCompaction: flag('batchCompaction'),
       batchCompactionPeriod: compactionHours === undefined ? undefined : Duration.hours(compactionHours),
       archiveBufferInterval,
       archiveStartDate,
       speedEnhancedFanOut: flag('enhancedFanOut'),
+      speedMaxBatchingWindow: seconds('speedBatchingWindowSeconds'),
+      speedAggregationWindow: seconds('speedAggregationWindowSeconds'),
     });
     stacks.push(lambdaStack);
   }
@@ -173,7 +191,7 @@ export function buildApp(app: App): Stack[] {
         : 'streamfold: the Kappa architecture (ingestion, archive, processor, replay, serving)',
       ...(lambdaStack
         ? { stream: lambdaStack.eventStream.stream, archive: lambdaStack.archive }
-        : { shardCount: number('shardCount'), archiveBufferInterval, archiveStartDate }),
+        : { shardCount: number('shardCount'), streamRetention, archiveBufferInterval, archiveStartDate }),
       replayConcurrency,
       processorEnhancedFanOut: flag('enhancedFanOut'),
     });

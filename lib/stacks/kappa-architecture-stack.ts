@@ -37,6 +37,13 @@ export interface KappaArchitectureStackProps extends StackProps, ServingApiOptio
    */
   readonly shardCount?: number;
   /**
+   * How long records stay on a new stream (EventStreamProps.retention; not with `stream`). At 24
+   * hours a processor stopped for longer loses records from the stream: replay the archive then.
+   * Context `streamRetentionHours`.
+   * @default Duration.days(7)
+   */
+  readonly streamRetention?: Duration;
+  /**
    * Firehose buffer interval of a new archive (not with `archive`).
    * @default Duration.seconds(60)
    */
@@ -128,6 +135,10 @@ export class KappaArchitectureStack extends Stack {
       throw new Error("stream and archive go together: give both (to share another stack's) or neither");
     if (props.stream && props.shardCount !== undefined)
       throw new Error('shardCount applies to a new stream: give either stream or shardCount, not both');
+    if (props.stream && props.streamRetention !== undefined)
+      throw new Error(
+        'streamRetention applies to a new stream: give either stream or streamRetention, not both (set it where the stream is made)',
+      );
     if (
       props.archive &&
       (props.archiveBufferInterval !== undefined ||
@@ -145,6 +156,7 @@ export class KappaArchitectureStack extends Stack {
     } else {
       this.eventStream = new EventStream(this, 'EventStream', {
         shardCount: props.shardCount,
+        retention: props.streamRetention,
         removalPolicy: props.dataRemovalPolicy,
       });
       this.stream = this.eventStream.stream;

@@ -30,6 +30,13 @@ export interface LambdaArchitectureStackProps extends StackProps, ServingApiOpti
    */
   readonly shardCount?: number;
   /**
+   * How long records stay on the stream (EventStreamProps.retention). Beyond 24 hours Kinesis bills
+   * extended retention; at 24 hours a speed layer or Firehose stopped for longer loses records
+   * from the stream (the archive then holds only what Firehose read). Context `streamRetentionHours`.
+   * @default Duration.days(7)
+   */
+  readonly streamRetention?: Duration;
+  /**
    * Batch schedule.
    * @default Duration.minutes(15)
    */
@@ -89,6 +96,13 @@ export interface LambdaArchitectureStackProps extends StackProps, ServingApiOpti
    */
   readonly speedParallelizationFactor?: number;
   /**
+   * How long the speed layer's event source gathers records before invoking (MaximumBatchingWindowInSeconds,
+   * 0 to 300 s): fewer, larger invocations and row writes, an event served up to that much later
+   * (ADR 014). Context `speedBatchingWindowSeconds`.
+   * @default Duration.seconds(0)
+   */
+  readonly speedMaxBatchingWindow?: Duration;
+  /**
    * The speed layer reads the stream through an enhanced fan-out consumer of its own: records
    * pushed (typically 70 ms on average) instead of a read of each caught-up shard once a second,
    * at a consumer-shard hour and per-GB charge (KinesisSourceOptions.enhancedFanOut, ADR 025).
@@ -115,7 +129,8 @@ export interface LambdaArchitectureStackProps extends StackProps, ServingApiOpti
   readonly speedDedupeWindow?: Duration;
   /**
    * The speed layer's aggregation window (ADR 012): rows are written once per window per shard
-   * instead of once per batch, and appear only when their window closes. 0 turns it off.
+   * instead of once per batch, and appear only when their window closes. 0 turns it off. Context
+   * `speedAggregationWindowSeconds`.
    * @default Duration.seconds(0) (off)
    */
   readonly speedAggregationWindow?: Duration;
@@ -146,6 +161,7 @@ export class LambdaArchitectureStack extends Stack {
     const maxBodyBytes = checkIngestMaxBodyBytes(props.ingestMaxBodyBytes ?? 1_048_576);
     this.eventStream = new EventStream(this, 'EventStream', {
       shardCount: props.shardCount,
+      retention: props.streamRetention,
       removalPolicy: props.dataRemovalPolicy,
     });
     const stream = this.eventStream.stream;
@@ -168,6 +184,7 @@ export class LambdaArchitectureStack extends Stack {
       arrivalBucket,
       batchSize: props.speedBatchSize,
       parallelizationFactor: props.speedParallelizationFactor,
+      maxBatchingWindow: props.speedMaxBatchingWindow,
       enhancedFanOut: props.speedEnhancedFanOut,
       eventDedupe: props.speedEventDedupe,
       dedupeScope: props.speedDedupeScope,

@@ -92,6 +92,48 @@ describe('the CDK app (bin/app.ts)', () => {
       Template.fromStack(s).resourceCountIs('AWS::Kinesis::StreamConsumer', 0);
   });
 
+  it('deploys the lean configuration the cost model prices (stream retention, batching and aggregation windows)', () => {
+    // GIVEN the context of bench/RESULTS.md's lean column, and the tuned column's batching window
+    const given = app({
+      views: FIXTURE,
+      shardCount: '1',
+      streamRetentionHours: '24',
+      speedBatchingWindowSeconds: '10',
+      speedAggregationWindowSeconds: '60',
+    });
+    // WHEN the app is built
+    const template = Template.fromStack(buildApp(given)[0]);
+    // THEN the stream keeps records 24 hours, and the speed layer's event source gathers 10 s and
+    // aggregates over 60 s tumbling windows
+    template.hasResourceProperties('AWS::Kinesis::Stream', { ShardCount: 1, RetentionPeriodHours: 24 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      MaximumBatchingWindowInSeconds: 10,
+      TumblingWindowInSeconds: 60,
+    });
+    // and by default: 7 days, no batching window, no tumbling window
+    const byDefault = Template.fromStack(buildApp(app({ views: FIXTURE }))[0]);
+    byDefault.hasResourceProperties('AWS::Kinesis::Stream', { RetentionPeriodHours: 168 });
+    byDefault.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      MaximumBatchingWindowInSeconds: 0,
+      TumblingWindowInSeconds: Match.absent(),
+    });
+  });
+
+  it("sets a Kappa stack's own stream retention, and refuses the speed layer's windows for architecture=kappa", () => {
+    const [kappa] = buildApp(app({ architecture: 'kappa', views: FIXTURE, streamRetentionHours: '48' }));
+    Template.fromStack(kappa).hasResourceProperties('AWS::Kinesis::Stream', { RetentionPeriodHours: 48 });
+    for (const name of ['speedBatchingWindowSeconds', 'speedAggregationWindowSeconds'])
+      expect(() => buildApp(app({ architecture: 'kappa', views: FIXTURE, [name]: '10' }))).toThrow(
+        `context ${name} configures the Lambda architecture's speed layer; architecture=kappa has none`,
+      );
+  });
+
+  it('fails if the stream retention is outside what Kinesis accepts', () => {
+    expect(() => buildApp(app({ views: FIXTURE, streamRetentionHours: '12' }))).toThrow(
+      'retention must be between 24 and 8760 hours (given 12)',
+    );
+  });
+
   it('fails if the architecture is unknown', () => {
     expect(() => buildApp(app({ architecture: 'lamda', views: FIXTURE }))).toThrow(
       'architecture must be one of lambda, kappa, both (given lamda)',
