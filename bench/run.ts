@@ -711,6 +711,10 @@ function addVisibilityFigures(): void {
   const vis = readResult<{
     e2e_visibility_p50_ms: number;
     e2e_visibility_p95_ms: number;
+    warmupSeconds?: number;
+    probesAfterWarmup?: number;
+    e2e_visibility_after_warmup_p50_ms?: number | null;
+    e2e_visibility_after_warmup_p95_ms?: number | null;
     achievedRate: number;
     probes: number;
     speedBatchingWindowMs?: number;
@@ -726,6 +730,7 @@ function addVisibilityFigures(): void {
   };
   add('e2e_visibility_p50_ms', vis.e2e_visibility_p50_ms, 'ms', visParams);
   add('e2e_visibility_p95_ms', vis.e2e_visibility_p95_ms, 'ms', visParams);
+  addAfterWarmup('e2e_visibility', vis, visParams);
   for (const v of VISIBILITY_VARIANTS) {
     const r = readResult<typeof vis & { keys: number; enhancedFanOut: boolean; seconds: number }>(v.file);
     const params = {
@@ -739,7 +744,30 @@ function addVisibilityFigures(): void {
     };
     add(`${v.prefix}_p50_ms`, r.e2e_visibility_p50_ms, 'ms', params);
     add(`${v.prefix}_p95_ms`, r.e2e_visibility_p95_ms, 'ms', params);
+    addAfterWarmup(v.prefix, r, params);
   }
+}
+
+/**
+ * `<prefix>_after_warmup_p50_ms` / p95: the same run's markers acknowledged after its first
+ * seconds (bench/e2e-visibility.ts WARMUP_S), when it ran long enough (not in --quick).
+ */
+function addAfterWarmup(
+  prefix: string,
+  r: {
+    warmupSeconds?: number;
+    probesAfterWarmup?: number;
+    e2e_visibility_after_warmup_p50_ms?: number | null;
+    e2e_visibility_after_warmup_p95_ms?: number | null;
+  },
+  params: Record<string, unknown>,
+): void {
+  const p50 = r.e2e_visibility_after_warmup_p50_ms;
+  const p95 = r.e2e_visibility_after_warmup_p95_ms;
+  if (p50 == null || p95 == null) return;
+  const after = { ...params, afterSeconds: r.warmupSeconds, probes: r.probesAfterWarmup };
+  add(`${prefix}_after_warmup_p50_ms`, p50, 'ms', after);
+  add(`${prefix}_after_warmup_p95_ms`, p95, 'ms', after);
 }
 
 /** The AWS SDK's own CPU per DynamoDB request, by client (bench/sdk-request-cpu.ts). */
