@@ -131,12 +131,17 @@ export function buildApp(app: App): Stack[] {
   const batchMinutes = number('batchScheduleMinutes');
   const compactionHours = number('batchCompactionHours');
   const bufferSeconds = number('archiveBufferSeconds');
-  const retentionHours = number('streamRetentionHours');
-  const streamRetention = retentionHours === undefined ? undefined : Duration.hours(retentionHours);
-  const seconds = (name: string): Duration | undefined => {
+  // Kinesis retention and Lambda's windows are whole hours and seconds: said here, with the option's
+  // name, rather than by CDK's Duration without it.
+  const whole = (name: string, unit: 'hours' | 'seconds'): Duration | undefined => {
     const value = number(name);
-    return value === undefined ? undefined : Duration.seconds(value);
+    if (value === undefined) return undefined;
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`context ${name} must be a whole number of ${unit}, 0 or more (given ${value})`);
+    return unit === 'hours' ? Duration.hours(value) : Duration.seconds(value);
   };
+  const streamRetention = whole('streamRetentionHours', 'hours');
+  const seconds = (name: string) => whole(name, 'seconds');
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
   const shared = {
     views,

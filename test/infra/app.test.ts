@@ -128,9 +128,21 @@ describe('the CDK app (bin/app.ts)', () => {
       );
   });
 
-  it('fails if the stream retention is outside what Kinesis accepts', () => {
+  it('fails if the stream retention or a window is outside what Kinesis and Lambda accept, naming the option', () => {
     expect(() => buildApp(app({ views: FIXTURE, streamRetentionHours: '12' }))).toThrow(
       'retention must be between 24 and 8760 hours (given 12)',
+    );
+    expect(() => buildApp(app({ views: FIXTURE, streamRetentionHours: '24.5' }))).toThrow(
+      'context streamRetentionHours must be a whole number of hours, 0 or more (given 24.5)',
+    );
+    expect(() => buildApp(app({ views: FIXTURE, speedBatchingWindowSeconds: '1.5' }))).toThrow(
+      'context speedBatchingWindowSeconds must be a whole number of seconds, 0 or more (given 1.5)',
+    );
+    expect(() => buildApp(app({ views: FIXTURE, speedBatchingWindowSeconds: '301' }))).toThrow(
+      'maxBatchingWindow (seconds) must be between 0 and 300 (given 301)',
+    );
+    expect(() => buildApp(app({ views: FIXTURE, speedAggregationWindowSeconds: '901' }))).toThrow(
+      'aggregationWindow (seconds) must be between 0 and 900 (given 901)',
     );
   });
 
