@@ -700,6 +700,17 @@ describe('KappaArchitectureStack: validation of props', () => {
       synthKappa({ stream: other.stack.stream, archive: other.stack.archive, shardCount: 2 }),
     ).toThrow('shardCount applies to a new stream: give either stream or shardCount, not both');
   });
+
+  it("fails if a stream and streamRetention are both given (the retention is the stream owner's)", () => {
+    const other = synthKappa();
+    expect(() =>
+      synthKappa({
+        stream: other.stack.stream,
+        archive: other.stack.archive,
+        streamRetention: Duration.hours(24),
+      }),
+    ).toThrow('streamRetention applies to a new stream: give either stream or streamRetention, not both');
+  });
 });
 
 describe('the structural ASL checker itself', () => {
