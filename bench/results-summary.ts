@@ -853,7 +853,7 @@ packed text, three characters per set register where the sparse list took about 
 run before it gave $2.123 at 100M (1.167 row write units per event) and $1.294 at 1B.
 The tuned column is a cost-minded deployment (\`-c shardCount=N -c
 speedBatchingWindowSeconds=${TUNED_WINDOW_S}\`: up to ${TUNED_WINDOW_S} s more before an event is served).
-The lean column is the cheapest the app deploys (\`-c shardCount=N -c streamRetentionHours=24 -c
+The lean column is the cheapest configuration priced here (\`-c shardCount=N -c streamRetentionHours=24 -c
 speedAggregationWindowSeconds=${LEAN_AGGREGATION_WINDOW_S}\`): provisioned shards, the stream's 24 hours
 of retention (included in the shard-hour: a speed layer or Firehose stopped for longer than that
 loses records from the stream, and the Kappa processor must then replay the archive), and the

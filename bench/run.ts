@@ -439,7 +439,7 @@ async function addCostFigures(measured: Omit<MeasuredCosts, ServingTableCost>): 
       ...(await speedWritesAt(volume, provisionedStream, TUNED_WINDOW_S)),
     };
     const tuned = costPerMillion(volume, windowed, provisionedStream);
-    // The cheapest configuration the app deploys: provisioned shards, the stream's 24 hours of
+    // The cheapest configuration priced here: provisioned shards, the stream's 24 hours of
     // retention (no extended retention billed), and the speed layer's aggregation window.
     const leanStream: StreamCapacity = { mode: 'provisioned', shards, retentionHours: 24 };
     const leanMeasured = {
