@@ -27,8 +27,6 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import * as path from 'node:path';
 import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
 import { makeDynamoDbClient, makeKinesisClient, makeS3Client } from '../lambdas/runtime/clients';
-import { DEFAULT_DEDUPE_WINDOW_SECONDS } from '../lambdas/runtime/config';
-import { ShardDedupe } from '../lambdas/services/shard-dedupe';
 import { processSpeedBatch } from '../lambdas/services/speed-layer';
 import { startEmulators } from '../local/emulators';
 import { quietSdkNodeWarning } from '../local/handler-host';
@@ -53,7 +51,14 @@ import {
 import { billedIdLogWrites, billedRowWrites, countRowReads } from './billed-writes';
 import { measureIngestHandler } from './ingest-handler';
 import { measureSdkRequestCpu } from './sdk-request-cpu';
-import { CLICKSTREAM_VIEWS, clickstreamBatch, measureSpeedHandler, speedDeps } from './speed-handler';
+import {
+  CLICKSTREAM_VIEWS,
+  clickstreamBatch,
+  measureSpeedHandler,
+  onShard,
+  sharedTableInstances,
+  speedDeps,
+} from './speed-handler';
 import { throughputChart } from './throughput-chart';
 import { measureWindowedWrites } from './windowed-writes';
 import {
@@ -314,22 +319,13 @@ async function writesAcrossShards(
   shards: number,
   streamEventsPerSecond: number,
 ): Promise<{ rowWriteUnits: number; dedupeWriteUnits: number; rowReads: number; conflicts: number }> {
-  const { rows, log } = speedDeps();
-  const instances = Array.from({ length: shards }, () => {
-    const own = speedDeps();
-    return {
-      ...own.deps,
-      rows,
-      shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000),
-    };
-  });
+  const { rows, log, instances } = sharedTableInstances(shards);
   const rowReads = countRowReads(rows);
   const perShard: KinesisStreamEvent['Records'][] = Array.from({ length: shards }, () => []);
   const all = clickstreamBatch(events, 0, CLICKSTREAM_BASE, streamEventsPerSecond).Records;
-  all.forEach((record, i) => {
-    const shard = i % shards;
-    const shardId = `shardId-${String(shard).padStart(12, '0')}`;
-    perShard[shard].push({ ...record, eventID: `${shardId}:${record.kinesis.sequenceNumber}` });
+  all.forEach((r, i) => {
+    const { shard, record } = onShard(r, i, shards);
+    perShard[shard].push(record);
   });
   for (let o = 0; o < perShard[0].length; o += batchSize)
     for (let shard = 0; shard < shards; shard++) {

@@ -40,6 +40,32 @@ export function speedDeps(scope: 'shard' | 'global' = 'shard', arrivalBucketMs =
   return { deps, rows, log, claims };
 }
 
+/**
+ * `shards` instances of the speed layer as deployed, each with its own row cache and id index,
+ * over one row table and one id log: the stream's shards, each served by a Lambda instance of its
+ * own (the cost model's simulations of a multi-shard stream).
+ */
+export function sharedTableInstances(shards: number) {
+  const { rows, log } = speedDeps();
+  const instances = Array.from({ length: shards }, () => ({
+    ...speedDeps().deps,
+    rows,
+    shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000),
+  }));
+  return { rows, log, instances };
+}
+
+/** Which of `shards` shards delivers record `i` of a stream (i mod shards), and the record with its eventID. */
+export function onShard(
+  record: KinesisStreamEvent['Records'][number],
+  i: number,
+  shards: number,
+): { shard: number; record: KinesisStreamEvent['Records'][number] } {
+  const shard = i % shards;
+  const shardId = `shardId-${String(shard).padStart(12, '0')}`;
+  return { shard, record: { ...record, eventID: `${shardId}:${record.kinesis.sequenceNumber}` } };
+}
+
 /** The README's clickstream view. */
 export const CLICKSTREAM_VIEWS = validateViews([
   {

@@ -10,11 +10,9 @@
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { decodeKinesisEvent } from '../lambdas/adapters/codecs/kinesis-event';
 import { windowStateCodec } from '../lambdas/adapters/codecs/window-state';
-import { DEFAULT_DEDUPE_WINDOW_SECONDS } from '../lambdas/runtime/config';
-import { ShardDedupe } from '../lambdas/services/shard-dedupe';
 import { processWindowedBatch, type WindowedSpeedDeps } from '../lambdas/services/windowed-speed-layer';
 import { billedIdLogWrites, billedRowWrites, countRowReads } from './billed-writes';
-import { CLICKSTREAM_VIEWS, clickstreamBatch, speedDeps } from './speed-handler';
+import { CLICKSTREAM_VIEWS, clickstreamBatch, onShard, sharedTableInstances } from './speed-handler';
 
 export interface WindowedWrites {
   readonly events: number;
@@ -55,26 +53,21 @@ export async function measureWindowedWrites(
 ): Promise<WindowedWrites> {
   if (!(windowSeconds >= 1 && windowSeconds <= 900))
     throw new Error(`windowSeconds must be 1 to 900, Lambda's tumbling windows (given ${windowSeconds})`);
-  const { rows, log } = speedDeps('shard');
+  const shared = sharedTableInstances(shards);
+  const { rows, log } = shared;
   const codec = windowStateCodec(CLICKSTREAM_VIEWS);
-  const instances: WindowedSpeedDeps[] = Array.from({ length: shards }, () => ({
-    ...speedDeps('shard').deps,
-    rows,
-    shardDedupe: new ShardDedupe(log, DEFAULT_DEDUPE_WINDOW_SECONDS.shard * 1000),
-    codec,
-  }));
+  const instances: WindowedSpeedDeps[] = shared.instances.map((deps) => ({ ...deps, codec }));
   const rowReads = countRowReads(rows);
   const start = Date.UTC(2026, 10, 24, 10);
   const windowMs = windowSeconds * 1000;
   // Each shard's records, grouped by the window their arrival time falls in.
   const byWindow = new Map<number, KinesisStreamEvent['Records'][]>();
-  clickstreamBatch(events, 0, start, eventsPerSecond * shards).Records.forEach((record, i) => {
-    const shard = i % shards;
+  clickstreamBatch(events, 0, start, eventsPerSecond * shards).Records.forEach((r, i) => {
+    const { shard, record } = onShard(r, i, shards);
     const window = Math.floor((record.kinesis.approximateArrivalTimestamp * 1000) / windowMs);
     let perShard = byWindow.get(window);
     if (perShard === undefined) byWindow.set(window, (perShard = Array.from({ length: shards }, () => [])));
-    const shardId = `shardId-${String(shard).padStart(12, '0')}`;
-    perShard[shard].push({ ...record, eventID: `${shardId}:${record.kinesis.sequenceNumber}` });
+    perShard[shard].push(record);
   });
   const state: (string | undefined)[] = new Array<string | undefined>(shards).fill(undefined);
   let invocations = 0;
