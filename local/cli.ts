@@ -3,6 +3,7 @@ import { parseDuration } from '../lambdas/core/time';
 import { BATCH_USAGE, parseBatchCommand, runBatchCommand } from './batch-command';
 import { quietSdkNodeWarning } from './handler-host';
 import type { DedupeScope } from '../lambdas/runtime/config';
+import { MIN_REPLAY_HANDOFF_DELAY_MS } from '../lambdas/runtime/function-environment';
 import { EMULATOR_THREADS, type EmulatorThreads } from './emulators';
 import { loadViews } from './load-views';
 import { DEFAULT_OPTIONS, LocalPipeline, type LocalPipelineOptions } from './pipeline';
@@ -125,6 +126,13 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     throw new Error(
       `--emulator-threads must be ${Object.keys(EMULATOR_THREADS).join(', ')} (given ${JSON.stringify(emulatorThreads)})`,
     );
+  const replayHandoffDelayMs = parseDuration(values['replay-handoff'], '--replay-handoff');
+  // A replay records its handoff this far ahead, and fails if the control table write lands after
+  // it: at 0 every replay failed (black-box probe, 2026-12-06).
+  if (replayHandoffDelayMs < MIN_REPLAY_HANDOFF_DELAY_MS)
+    throw new Error(
+      `--replay-handoff must be at least ${MIN_REPLAY_HANDOFF_DELAY_MS}ms: a replay's handoff must be written before it passes (given ${values['replay-handoff']})`,
+    );
   const batchEveryMs = parseDuration(values['batch-every'], '--batch-every');
   const archiveFlushMs = parseDuration(values['archive-flush'], '--archive-flush');
   return {
@@ -147,7 +155,7 @@ export function parseCli(argv: readonly string[]): LocalPipelineOptions | 'help'
     endpoint: values.endpoint || undefined,
     architecture,
     kappaAutoReplay: !values['no-auto-replay'],
-    replayHandoffDelayMs: parseDuration(values['replay-handoff'], '--replay-handoff'),
+    replayHandoffDelayMs,
     compactionPeriodMs: values['no-compaction'] ? 0 : compactionPeriodMs,
     ...(duckdbMemory !== undefined ? { duckdbMemoryLimit: duckdbMemory } : {}),
     ...(values['heap-snapshots'] !== undefined ? { heapSnapshotDir: values['heap-snapshots'] } : {}),

@@ -235,6 +235,7 @@ export class LocalKappa {
       const e = error as Error;
       if (e.name === 'ReplayInProgress') return jsonResponse(409, { error: e.message });
       if (e.name === 'ReplayRequestError') return jsonResponse(400, { error: e.message });
+      if (e.name === 'HandoffTooLate') return jsonResponse(503, { error: e.message });
       throw error;
     }
     this.lastError = null;
@@ -336,6 +337,7 @@ export class LocalKappa {
           const parsed = parseReplayRequest(
             e.body ?? '',
             this.o.views.map((v) => v.name),
+            Date.now(),
           );
           if ('error' in parsed) return jsonResponse(400, { error: parsed.error });
           return this.startReplay(parsed);

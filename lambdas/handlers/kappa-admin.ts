@@ -39,7 +39,7 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
   }
   if (!event.path.endsWith('/admin/replay'))
     return jsonResponse(404, { error: `no route for POST ${event.path}` });
-  const parsed = parseReplayRequest(requestBody(event), declared);
+  const parsed = parseReplayRequest(requestBody(event), declared, Date.now());
   if ('error' in parsed) return jsonResponse(400, { error: parsed.error });
   const running = (await control.read()).replay;
   if (running?.status === 'running') {

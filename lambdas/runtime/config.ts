@@ -7,6 +7,7 @@ import {
   DEFAULT_DEDUPE_TTL_SECONDS,
   DEFAULT_DEDUPE_WINDOW_SECONDS,
   DEFAULT_REPLAY_HANDOFF_DELAY_MS,
+  MIN_REPLAY_HANDOFF_DELAY_MS,
   type DedupeScope,
 } from './function-environment';
 
@@ -245,7 +246,12 @@ export function readReplayConfig(env: Env): ReplayConfig {
     archiveBucket: required(env, ENV.archiveBucket),
     archivePrefix: env[ENV.archivePrefix] || 'events/',
     watermark: readArchiveWatermark(env),
-    handoffDelayMs: integer(env, ENV.replayHandoffDelayMs, DEFAULT_REPLAY_HANDOFF_DELAY_MS, 0),
+    handoffDelayMs: integer(
+      env,
+      ENV.replayHandoffDelayMs,
+      DEFAULT_REPLAY_HANDOFF_DELAY_MS,
+      MIN_REPLAY_HANDOFF_DELAY_MS,
+    ),
   };
 }
 

@@ -83,6 +83,11 @@ export const DEFAULT_DEDUPE_TTL_SECONDS = DEFAULT_DEDUPE_WINDOW_SECONDS.global;
 
 /** How long ahead of now a replay sets its handoff in the cloud (clock skew plus the processor's pointer reads). */
 export const DEFAULT_REPLAY_HANDOFF_DELAY_MS = 10_000;
+/**
+ * The least handoff delay accepted: the replay's control table write must land before its handoff,
+ * or the replay fails (HandoffTooLateError); at 0 every replay did.
+ */
+export const MIN_REPLAY_HANDOFF_DELAY_MS = 100;
 
 function watermarkEnvironment(watermark: ArchiveWatermarkSource): FunctionEnvironment {
   return watermark.kind === 'clock'

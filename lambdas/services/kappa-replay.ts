@@ -60,6 +60,18 @@ export class ReplayInProgressError extends Error {
   }
 }
 
+/**
+ * The replay's handoff passed before the control table held it, so records arriving meanwhile may
+ * have missed the building version: the replay is failed (the local admin route answers 503; a
+ * second request may succeed, a larger handoff delay will).
+ */
+export class HandoffTooLateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HandoffTooLate';
+  }
+}
+
 /** A request that cannot be served as given (the admin route answers 400). */
 export class ReplayRequestError extends Error {
   constructor(message: string) {
@@ -189,7 +201,7 @@ export async function startReplay(request: StartRequest, deps: ReplayDeps): Prom
   // rather than build a version missing them.
   if (deps.clock.now() >= handoffMs) {
     await failReplay(replayId, 'the handoff passed before it was recorded (slow control table write)', deps);
-    throw new Error(
+    throw new HandoffTooLateError(
       `replay ${replayId} could not record its handoff in time (the control table write took over ${deps.handoffDelayMs} ms): start it again, or raise the handoff delay`,
     );
   }

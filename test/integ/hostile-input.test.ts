@@ -316,6 +316,7 @@ describe.skipIf(Boolean(process.env.AWS_ENDPOINT_URL))('hostile input (embedded 
               parseReplayRequest(
                 event.body ?? '',
                 HOSTILE_VIEWS.map((v) => v.name),
+                Date.now(),
               )
             )
           ) {

@@ -122,6 +122,10 @@ describe('streamfold start flags', () => {
       /--replay-handoff must be a duration/,
     ],
     [
+      ['--views', 'test/fixtures/views.cjs', '--replay-handoff', '0s'],
+      /--replay-handoff must be at least 100ms: a replay's handoff must be written before it passes \(given 0s\)/,
+    ],
+    [
       ['--views', 'test/fixtures/views.cjs', '--arrival-bucket', '7s'],
       /--arrival-bucket must be at least 1s and divide a minute evenly/,
     ],

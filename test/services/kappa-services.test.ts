@@ -442,6 +442,9 @@ function pos(arrivedMs: number, n: number) {
 }
 
 describe('POST /admin/replay body', () => {
+  /** When the request is answered: after every time the cases below give. */
+  const NOW_MS = Date.parse('2026-11-25T00:00:00Z');
+
   it.each([
     ['{', /must be JSON/],
     ['[]', /must be a JSON object/],
@@ -452,8 +455,13 @@ describe('POST /admin/replay body', () => {
     ['{"from": "2026-11-24T10:00:00Z", "to": "2026-11-24T09:00:00Z"}', /to must be after from/],
     // A misspelt range must not start a replay of the whole archive.
     ['{"fromMs": 1764547200000}', /unknown field\(s\) fromMs: the body is/],
+    // Nothing has arrived after now: the new version of every view would be empty, and served.
+    [
+      '{"from": "2026-11-25T00:00:00.001Z"}',
+      /from \(2026-11-25T00:00:00.001Z\) is in the future: .* serve empty views/,
+    ],
   ])('refuses %s', (body, message) => {
-    const parsed = parseReplayRequest(body, ['clicks']);
+    const parsed = parseReplayRequest(body, ['clicks'], NOW_MS);
     expect('error' in parsed && parsed.error).toMatch(message);
   });
 
@@ -466,15 +474,21 @@ describe('POST /admin/replay body', () => {
   });
 
   it('reads views and an arrival range', () => {
-    expect(parseReplayRequest('', ['clicks'])).toEqual({
+    expect(parseReplayRequest('', ['clicks'], NOW_MS)).toEqual({
       views: undefined,
       fromMs: undefined,
       toMs: undefined,
     });
-    expect(parseReplayRequest('{"views":["clicks"],"from":"2026-11-24T10:00:00Z"}', ['clicks'])).toEqual({
+    expect(
+      parseReplayRequest('{"views":["clicks"],"from":"2026-11-24T10:00:00Z"}', ['clicks'], NOW_MS),
+    ).toEqual({
       views: ['clicks'],
       fromMs: T0,
       toMs: undefined,
+    });
+    // Up to the moment the request is answered.
+    expect(parseReplayRequest('{"from":"2026-11-25T00:00:00Z"}', ['clicks'], NOW_MS)).toMatchObject({
+      fromMs: NOW_MS,
     });
   });
 });
@@ -487,7 +501,11 @@ describe('replay start', () => {
       s.at(T0 + 5_000); // the write took longer than the handoff delay (1 s)
       return slow(next, revision);
     };
-    await expect(startReplay({}, s.deps)).rejects.toThrow(/could not record its handoff in time/);
+    // Named, so the local admin route answers 503 with it rather than a bare handler failure.
+    await expect(startReplay({}, s.deps)).rejects.toMatchObject({
+      name: 'HandoffTooLate',
+      message: expect.stringMatching(/could not record its handoff in time/) as unknown,
+    });
     const pointers = await s.control.read();
     expect(pointers.replay?.status).toBe('failed');
     expect(pointers.views.clicks.building).toBeNull();

@@ -54,10 +54,14 @@ export function parseRollbackRequest(
   return 'error' in parsed ? parsed : { views: parsed.views };
 }
 
-/** `{views?, from?, to?}` of POST /admin/replay, or the problem to answer 400 with. */
+/**
+ * `{views?, from?, to?}` of POST /admin/replay, or the problem to answer 400 with. `nowMs` is the
+ * time the request is answered at: a `from` after it is refused.
+ */
 export function parseReplayRequest(
   body: string,
   declared: readonly string[],
+  nowMs: number,
 ): { views?: string[]; fromMs?: number; toMs?: number } | { error: string } {
   const parsed = parseAdminBody(body, declared, ['views', 'from', 'to'], REPLAY_SHAPE);
   if ('error' in parsed) return parsed;
@@ -73,5 +77,11 @@ export function parseReplayRequest(
   if (typeof fromMs === 'string') return { error: fromMs };
   if (typeof toMs === 'string') return { error: toMs };
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) return { error: 'to must be after from' };
+  // Nothing has arrived after now: such a replay would build an empty version of every view it
+  // names and serve it in place of the current one (black-box probe, 2026-12-06).
+  if (fromMs !== undefined && fromMs > nowMs)
+    return {
+      error: `from (${new Date(fromMs).toISOString()}) is in the future: no event has arrived in the range, so the replay would serve empty views; give a from in the past, or leave it out`,
+    };
   return { views, fromMs, toMs };
 }
