@@ -186,7 +186,7 @@ export function eventProblems(
       } else if (scalarText(value) === undefined) {
         problem(
           field,
-          `must be a string, a boolean or an integer: it is part of view "${view.name}"'s key (given ${shown(value)})`,
+          `must be a string, a boolean or an integer within ±(2^53 − 1): it is part of view "${view.name}"'s key (given ${shown(value)})`,
         );
       } else keyTexts.push(scalarText(value) as string);
     }
@@ -202,7 +202,7 @@ export function eventProblems(
         if (scalarText(value) === undefined) {
           problem(
             spec.field,
-            `must be a string, a boolean or an integer for view "${view.name}" measure "${name}" (distinct) (given ${shown(value)})`,
+            `must be a string, a boolean or an integer within ±(2^53 − 1) for view "${view.name}" measure "${name}" (distinct) (given ${shown(value)})`,
           );
         }
       } else if (typeof value !== 'number') {

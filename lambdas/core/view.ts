@@ -208,7 +208,7 @@ export function validateView(input: unknown): ViewDefinition {
         (typeof value === 'number' && Number.isSafeInteger(value));
       if (!ok) {
         throw new ViewDefinitionError(
-          `view "${name}": where.${field} must be a string, a boolean or an integer (given ${JSON.stringify(value)})`,
+          `view "${name}": where.${field} must be a string, a boolean or an integer within ±(2^53 − 1) (given ${JSON.stringify(value)})`,
         );
       }
       if (typeof value === 'string') checkText(name, `where.${field}`, value);

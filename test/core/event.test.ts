@@ -333,7 +333,7 @@ describe('eventProblems: the fields the views read', () => {
       'an object as key',
       { shop: { a: 1 } },
       'shop',
-      /must be a string, a boolean or an integer: it is part of view "orders"'s key \(given \{"a":1\}\)/,
+      /must be a string, a boolean or an integer within ±\(2\^53 − 1\): it is part of view "orders"'s key \(given \{"a":1\}\)/,
     ],
     ['an array as key', { shop: ['a'] }, 'shop', /part of view "orders"'s key/],
     ['a float as key', { shop: 1.5 }, 'shop', /part of view "orders"'s key \(given 1\.5\)/],
@@ -371,7 +371,7 @@ describe('eventProblems: the fields the views read', () => {
       'an object to count distinct',
       { customer: { id: 1 } },
       'customer',
-      /must be a string, a boolean or an integer for view "orders" measure "buyers" \(distinct\)/,
+      /must be a string, a boolean or an integer within ±\(2\^53 − 1\) for view "orders" measure "buyers" \(distinct\)/,
     ],
     [
       'a float to count distinct',

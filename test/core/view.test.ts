@@ -199,12 +199,12 @@ describe('malformed views fail with a message naming the view and the field', ()
     [
       'a where value that is a float',
       { ...good, where: { score: 1.5 } },
-      ['where.score must be a string, a boolean or an integer', 'given 1.5'],
+      ['where.score must be a string, a boolean or an integer within ±(2^53 − 1)', 'given 1.5'],
     ],
     [
       'a where value beyond safe integers',
       { ...good, where: { big: 2 ** 53 } },
-      ['where.big', 'given 9007199254740992'],
+      ['where.big must be a string, a boolean or an integer within ±(2^53 − 1)', 'given 9007199254740992'],
     ],
     ['a where value that is NaN', { ...good, where: { n: NaN } }, ['where.n']],
     ['a where value that is null', { ...good, where: { n: null } }, ['where.n', 'given null']],
