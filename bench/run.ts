@@ -180,6 +180,16 @@ function runScript(script: string, args: string[]): void {
   console.error(`bench: ${script} ${args.join(' ')} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/** Runs an in-process part of the bench and prints its time beside the scripts' (runScript). */
+async function timedPart<T>(part: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await work();
+  } finally {
+    console.error(`bench: ${part} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
 /** Prettier over a generated Markdown file, so `npm run lint` (part of `npm test`) accepts it as written. */
 function formatMarkdown(file: string): void {
   execFileSync(process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--write', file], {
@@ -548,11 +558,6 @@ async function addWindowedWrites(workload: Record<string, unknown> & { events: n
 }
 
 /**
- * The configurations `npm run bench` measures the batch at scale in: the runtime's defaults over
- * the raw NDJSON, and the compacted archive (typed columns, ADR 013) with DuckDB's memory and
- * threads raised as README suggests for large runs.
- */
-/**
  * The batch-at-scale configurations: the quick run (under 3 minutes in all) times only the
  * runtime's steady state, its defaults over the compacted archive; the full run adds raw NDJSON
  * and the settings for large runs.
@@ -700,9 +705,9 @@ const VISIBILITY_VARIANTS = [
 
 function runVisibility(): void {
   runScript('e2e-visibility.ts', [quick ? '15' : '60', '1000']);
-  // Shorter in the quick run, which must stay under 3 minutes in all.
+  // Shorter in the quick run, which must stay under 3 minutes in all (6 s each: 60 markers).
   for (const v of VISIBILITY_VARIANTS)
-    runScript('e2e-visibility.ts', [quick ? '8' : '60', '1000', ...v.args, '--out', v.file]);
+    runScript('e2e-visibility.ts', [quick ? '6' : '60', '1000', ...v.args, '--out', v.file]);
 }
 
 /** e2e_visibility_p50_ms / p95 from the last run of bench/e2e-visibility.ts. */
@@ -874,7 +879,9 @@ async function main(): Promise<void> {
   const view = 'page_views (count, sum, distinct, max, avg)';
   const records = quick ? 30_000 : 200_000;
   for (const batchSize of [100, 500, 10_000]) {
-    const f = await measureSpeedHandler(records, batchSize, quick ? 2 : 3);
+    const f = await timedPart(`speed handler, batch ${batchSize}`, () =>
+      measureSpeedHandler(records, batchSize, quick ? 2 : 3),
+    );
     addBesideParse(
       '',
       'speed_handler',
@@ -890,7 +897,9 @@ async function main(): Promise<void> {
   }
   for (const perRequest of [100, 500]) {
     const events = quick ? 20_000 : 100_000;
-    const f = await measureIngestHandler(events, perRequest, quick ? 2 : 3);
+    const f = await timedPart(`ingest handler, ${perRequest} a request`, () =>
+      measureIngestHandler(events, perRequest, quick ? 2 : 3),
+    );
     addBesideParse(
       'ingest_',
       'ingest_handler',
@@ -906,11 +915,11 @@ async function main(): Promise<void> {
   }
   // The AWS SDK's own CPU per speed-row write (an instant transport): the clients the handlers use
   // beside the document client as the SDK builds it by default.
-  await addSdkFigures();
+  await timedPart('SDK CPU per request', addSdkFigures);
   // 2. DynamoDB item writes per event at the default configuration (batch 500, dedupe on).
   const events = quick ? 20_000 : 100_000;
-  const w = await writesPerEvent(events, 500, 'shard');
-  const g = await writesPerEvent(events, 500, 'global');
+  const w = await timedPart('writes per event (shard dedupe)', () => writesPerEvent(events, 500, 'shard'));
+  const g = await timedPart('writes per event (global dedupe)', () => writesPerEvent(events, 500, 'global'));
   const workload = {
     events,
     batchSize: 500,
@@ -938,11 +947,11 @@ async function main(): Promise<void> {
     ...workload,
     design: 'one UpdateItem per event per view',
   });
-  await addWindowedWrites(workload);
+  await timedPart('windowed writes', () => addWindowedWrites(workload));
   // 3. The local stream's ceiling, then end to end through npm start's runtime.
   add(
     'kinesis_emulator_put_records_per_s',
-    Math.round(await kinesisBaseline(quick ? 20_000 : 100_000)),
+    Math.round(await timedPart('kinesalite PutRecords', () => kinesisBaseline(quick ? 20_000 : 100_000))),
     'records/s',
     {
       batch: 500,
@@ -1061,7 +1070,7 @@ async function main(): Promise<void> {
     batchQueriesPerRun: 3 * loadViews(path.resolve(__dirname, '..', 'views.ts')).length,
     incremental: incrementalCosts(readResult<BatchIncrementalResult>('batch-incremental.json')),
   };
-  await addCostFigures(measured);
+  await timedPart('cost model', () => addCostFigures(measured));
 
   const result = {
     date: new Date().toISOString(),
