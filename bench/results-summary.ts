@@ -311,10 +311,14 @@ backlog catch-up (\`bench/local-pipeline.ts 20000\`, Zipf over 1,000 pages, batc
 | the same four after the first 10 s (markers acknowledged once the start-up backlog could have drained; the full run's figures above are the targets'): default / \`--enhanced-fan-out\` / 50 pages / both, p50 / p95 | ${['e2e_visibility', 'e2e_visibility_efo', 'e2e_visibility_50keys', 'e2e_visibility_efo_50keys'].map((p) => `${fmt(value(`${p}_after_warmup_p50_ms`))} / ${fmt(value(`${p}_after_warmup_p95_ms`))}`).join('; ')} | |
 
 The query and visibility figures above are from \`npm run bench -- latency\` on an idle machine
-(2026-12-06 08:35-08:39 UTC, 58ef893 with the after-warm-up figures added; load average 1.2 to
-1.9 at the scripts' ends, the bench's own; one run of each). Nothing in the query or speed path
-changed since the run below: query p50 / p99 10.2 / 27.1 ms late-heavy and 7.8 / 20.5 ms on time
-(41.3 and 25.3 ms p99 there) is the spread between runs. **Visibility after the start-up: with
+(2026-12-06 10:50-10:56 UTC, right after the quick run whose other figures they stand beside;
+load average 1.5 to 2.6 at the scripts' ends, the bench's own; one run of each). Nothing in the
+query or speed path changed since the run of 08:35-08:39 (58ef893): query p50 / p99 10.2 / 27.1
+ms late-heavy and 7.8 / 20.5 ms on time there, 11.5 / 44.0 and 9.0 / 27.0 here; visibility p95
+on 1,000 keys 1,640 ms there and 2,252 here, with enhanced fan-out 2,287 there and 1,238 here, on
+50 keys with enhanced fan-out 235 there and 458 here (after the first 10 s: 1,084 / 1,125, 267 /
+238 and 224 / 229 ms): that is the spread between idle runs. The paragraph below is about the
+08:35 run. **Visibility after the start-up: with
 enhanced fan-out and 1,000 keys, p95 267 ms for the markers acknowledged after the first 10 s,
 against 2,287 ms over the whole 60 s run**; 224 ms on 50 keys (235 ms whole run). The whole-run
 p95 is the start-up's: logged per invocation (a /tmp script on this benchmark, 30 and 60 s runs,
