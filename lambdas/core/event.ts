@@ -1,4 +1,4 @@
-import { getField, scalarText, summableProblem } from './fields';
+import { getField, SCALAR_RULE, scalarText, summableProblem } from './fields';
 import { MAX_EVENT_DEPTH, nestsDeeperThan } from './json-depth';
 import { inexactNumberPaths, pathText, type JsonPath } from './json-numbers';
 import { measureEntries } from './measures';
@@ -186,7 +186,7 @@ export function eventProblems(
       } else if (scalarText(value) === undefined) {
         problem(
           field,
-          `must be a string, a boolean or an integer within ±(2^53 − 1): it is part of view "${view.name}"'s key (given ${shown(value)})`,
+          `must be ${SCALAR_RULE}: it is part of view "${view.name}"'s key (given ${shown(value)})`,
         );
       } else keyTexts.push(scalarText(value) as string);
     }
@@ -202,7 +202,7 @@ export function eventProblems(
         if (scalarText(value) === undefined) {
           problem(
             spec.field,
-            `must be a string, a boolean or an integer within ±(2^53 − 1) for view "${view.name}" measure "${name}" (distinct) (given ${shown(value)})`,
+            `must be ${SCALAR_RULE} for view "${view.name}" measure "${name}" (distinct) (given ${shown(value)})`,
           );
         }
       } else if (typeof value !== 'number') {

@@ -16,6 +16,9 @@ export function getField(body: Readonly<Record<string, unknown>>, path: string):
   return current;
 }
 
+/** What a key, `distinct` or `where` value must be (scalarText's rule), as error messages say it. */
+export const SCALAR_RULE = 'a string, a boolean or an integer within ±(2^53 − 1)';
+
 /**
  * The text form of a scalar used for keys and distinct values. It equals what
  * `json_extract_string` (DuckDB) and `json_extract_scalar` (Athena) return for the same JSON value,

@@ -1,3 +1,4 @@
+import { SCALAR_RULE } from './fields';
 import { isGranularity, GRANULARITIES, type Granularity } from './time';
 import { hasLoneSurrogate } from './unicode-text';
 
@@ -208,7 +209,7 @@ export function validateView(input: unknown): ViewDefinition {
         (typeof value === 'number' && Number.isSafeInteger(value));
       if (!ok) {
         throw new ViewDefinitionError(
-          `view "${name}": where.${field} must be a string, a boolean or an integer within ±(2^53 − 1) (given ${JSON.stringify(value)})`,
+          `view "${name}": where.${field} must be ${SCALAR_RULE} (given ${JSON.stringify(value)})`,
         );
       }
       if (typeof value === 'string') checkText(name, `where.${field}`, value);
