@@ -176,8 +176,12 @@ function runScript(script: string, args: string[]): void {
     stdio: ['ignore', 'ignore', 'inherit'],
     cwd: path.resolve(__dirname, '..'),
   });
-  // Where the run's time goes (--quick must stay under 3 minutes): on stderr, beside the scripts' own.
-  console.error(`bench: ${script} ${args.join(' ')} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  reportTime(`${script} ${args.join(' ')}`, started);
+}
+
+/** Where the run's time goes (--quick must stay under 3 minutes): on stderr, beside the scripts' own. */
+function reportTime(part: string, started: number): void {
+  console.error(`bench: ${part} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 /** Runs an in-process part of the bench and prints its time beside the scripts' (runScript). */
@@ -186,7 +190,7 @@ async function timedPart<T>(part: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } finally {
-    console.error(`bench: ${part} took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    reportTime(part, started);
   }
 }
 
